@@ -1,0 +1,122 @@
+# godwit: one plain GNU Makefile, out-of-tree build.
+#
+#   make                 build godwit-vm (release, build/release)
+#   make SAN=address,undefined   sanitizer build in build/san-address-undefined
+#   make SAN=thread      ThreadSanitizer build in build/san-thread
+#   make test-quick      unit tests + differential guest tests (fast loop)
+#   make test            everything CI runs (format check, unit, guest diff, fuzz cases)
+#   make guests          bare-metal test programs (riscv64-unknown-elf-gcc)
+#   make bench-cpu       bench/cpu: godwit-vm vs qemu-system-riscv64
+#   make WERROR=1        warnings are errors (CI sets this)
+
+CC      ?= cc
+SAN     ?=
+WERROR  ?=
+comma   := ,
+
+ifeq ($(SAN),)
+BUILD   ?= build/release
+OPT     ?= -O2
+else
+BUILD   ?= build/san-$(subst $(comma),-,$(SAN))
+OPT     ?= -O1 -fno-omit-frame-pointer
+SANFLAGS := -fsanitize=$(SAN)
+endif
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
+        -Wformat=2 -Wimplicit-fallthrough
+ifneq ($(WERROR),)
+WARN += -Werror
+endif
+
+CPPFLAGS := -D_GNU_SOURCE -Isrc -MMD -MP
+CFLAGS   ?= $(OPT) -g
+CFLAGS   += -std=c11 $(WARN) $(SANFLAGS) -pthread
+LDFLAGS  += $(SANFLAGS) -pthread
+LDLIBS   += -lm
+
+# Core library: everything except the programs' main files.
+CORE_DIRS := src/common src/mem src/hart src/devices src/machine
+CORE_SRCS := $(foreach d,$(CORE_DIRS),$(wildcard $(d)/*.c))
+CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/%.o)
+CORE_LIB  := $(BUILD)/libgodwit.a
+
+VM_SRCS := $(wildcard src/vm/*.c)
+VM_OBJS := $(VM_SRCS:%.c=$(BUILD)/%.o)
+VM_BIN  := $(BUILD)/godwit-vm
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
+
+# Host-side tools used by tests and benchmarks (e.g. the random program generator).
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
+
+.PHONY: all clean test test-quick guests format format-check bench-cpu tools
+all: $(VM_BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(CORE_LIB): $(CORE_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(VM_BIN): $(VM_OBJS) $(CORE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $(VM_OBJS) $(CORE_LIB) $(LDLIBS)
+
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(CORE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $< $(CORE_LIB) $(LDLIBS)
+
+$(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(CORE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $< $(CORE_LIB) $(LDLIBS)
+
+tools: $(TOOL_BINS)
+
+# ---- bare-metal guest programs -------------------------------------------
+RV_CC      ?= riscv64-unknown-elf-gcc
+RV_CFLAGS  := -march=rv64gc -mabi=lp64d -mcmodel=medany -O2 -g -nostdlib -nostartfiles \
+              -ffreestanding -fno-builtin -Wall -Itests/guest/lib
+RV_LDFLAGS := -T tests/guest/lib/link.ld -Wl,--no-warn-rwx-segments
+GUEST_LIB  := $(wildcard tests/guest/lib/*.c tests/guest/lib/*.S)
+GUEST_SRCS := $(wildcard tests/guest/*.S tests/guest/*.c)
+GUEST_ELFS := $(patsubst tests/guest/%,build/guest/%.elf,$(basename $(GUEST_SRCS)))
+BENCH_SRCS := $(wildcard bench/cpu/*.c)
+BENCH_ELFS := $(patsubst bench/cpu/%.c,build/guest/bench-%.elf,$(BENCH_SRCS))
+
+guests: $(GUEST_ELFS) $(BENCH_ELFS)
+
+build/guest/%.elf: tests/guest/%.S $(GUEST_LIB) tests/guest/lib/link.ld
+	@mkdir -p $(dir $@)
+	$(RV_CC) $(RV_CFLAGS) $(RV_LDFLAGS) -o $@ $< $(GUEST_LIB)
+
+build/guest/%.elf: tests/guest/%.c $(GUEST_LIB) tests/guest/lib/link.ld
+	@mkdir -p $(dir $@)
+	$(RV_CC) $(RV_CFLAGS) $(RV_LDFLAGS) -o $@ $< $(GUEST_LIB)
+
+build/guest/bench-%.elf: bench/cpu/%.c $(GUEST_LIB) tests/guest/lib/link.ld
+	@mkdir -p $(dir $@)
+	$(RV_CC) $(RV_CFLAGS) $(RV_LDFLAGS) -o $@ $< $(GUEST_LIB)
+
+# ---- tests -----------------------------------------------------------------
+test-quick: $(VM_BIN) $(UNIT_BINS) $(TOOL_BINS) guests
+	BUILD=$(BUILD) tests/run.sh quick
+
+test: $(VM_BIN) $(UNIT_BINS) $(TOOL_BINS) guests
+	BUILD=$(BUILD) tests/run.sh full
+
+bench-cpu: $(VM_BIN) guests
+	BUILD=$(BUILD) bench/cpu/run.sh
+
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+format:
+	clang-format -i $(FORMAT_FILES)
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_FILES)
+
+clean:
+	rm -rf build
+
+-include $(CORE_OBJS:.o=.d) $(VM_OBJS:.o=.d) $(UNIT_BINS:=.d) $(TOOL_BINS:=.d)

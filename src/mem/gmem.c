@@ -1,0 +1,79 @@
+/* Guest RAM mapping and dirty bitmap; see gmem.h for the contract. */
+#include "mem/gmem.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+struct gmem *gmem_new(uint64_t base, uint64_t size)
+{
+    struct gmem *m;
+
+    if (size == 0 || (size & (GMEM_PAGE_SIZE - 1)) || base + size < base)
+        return NULL;
+    m = calloc(1, sizeof(*m));
+    if (!m)
+        return NULL;
+    m->host = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (m->host == MAP_FAILED)
+        goto out_free;
+    m->base = base;
+    m->size = size;
+    m->npages = size >> GMEM_PAGE_SHIFT;
+    m->dirty = calloc((m->npages + 63) / 64, sizeof(uint64_t));
+    if (!m->dirty)
+        goto out_unmap;
+    return m;
+
+out_unmap:
+    munmap(m->host, size);
+out_free:
+    free(m);
+    return NULL;
+}
+
+void gmem_free(struct gmem *m)
+{
+    if (!m)
+        return;
+    munmap(m->host, m->size);
+    free((void *)m->dirty);
+    free(m);
+}
+
+void gmem_mark_dirty(struct gmem *m, uint64_t gpa, uint64_t len)
+{
+    uint64_t first, last;
+
+    if (len == 0 || !gmem_contains(m, gpa, 1))
+        return;
+    if (!gmem_contains(m, gpa, len))
+        len = m->size - (gpa - m->base);
+    first = (gpa - m->base) >> GMEM_PAGE_SHIFT;
+    last = (gpa - m->base + len - 1) >> GMEM_PAGE_SHIFT;
+    for (uint64_t p = first; p <= last; p++)
+        atomic_fetch_or_explicit(&m->dirty[p / 64], 1ull << (p % 64), memory_order_relaxed);
+}
+
+int gmem_read(const struct gmem *m, uint64_t gpa, void *buf, uint64_t len)
+{
+    const void *p = gmem_ptr(m, gpa, len);
+
+    if (!p)
+        return -EFAULT;
+    memcpy(buf, p, len);
+    return 0;
+}
+
+int gmem_write(struct gmem *m, uint64_t gpa, const void *buf, uint64_t len)
+{
+    void *p = gmem_ptr(m, gpa, len);
+
+    if (!p)
+        return -EFAULT;
+    memcpy(p, buf, len);
+    gmem_mark_dirty(m, gpa, len);
+    return 0;
+}

@@ -1,0 +1,61 @@
+/*
+ * Guest physical RAM: one contiguous host mapping plus a dirty-page bitmap.
+ *
+ * Every guest-physical range that a device or loader touches goes through
+ * gmem_ptr(), the single bounds-checked accessor; nothing else turns a guest
+ * address into a host pointer (the hart's TLB caches results of gmem_ptr()).
+ *
+ * Dirty tracking (for live migration) is one bit per 4 KiB page, set with
+ * atomic OR so device threads and harts can mark concurrently.  Harts mark a
+ * page when they fill a write-TLB entry for it (TinyEMU style), so only the
+ * first store through an entry costs anything; whoever collects the bitmap
+ * must then flush the harts' write TLBs (gmem->dirty_gen tells them).
+ */
+#ifndef GODWIT_MEM_GMEM_H
+#define GODWIT_MEM_GMEM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/util.h"
+
+#define GMEM_PAGE_SHIFT 12
+#define GMEM_PAGE_SIZE  (1ull << GMEM_PAGE_SHIFT)
+
+struct gmem {
+    uint8_t *host;             /* host mapping of guest RAM */
+    uint64_t base;             /* guest-physical address of host[0] */
+    uint64_t size;             /* bytes, multiple of GMEM_PAGE_SIZE */
+    uint64_t npages;           /* size >> GMEM_PAGE_SHIFT */
+    _Atomic uint64_t *dirty;   /* bitmap, one bit per page */
+    _Atomic uint64_t dirty_gen; /* bumped each time the bitmap is collected */
+};
+
+/* Map size bytes of zeroed RAM at guest-physical base. NULL on failure. */
+struct gmem *gmem_new(uint64_t base, uint64_t size);
+void gmem_free(struct gmem *m);
+
+/* True if [gpa, gpa+len) lies inside RAM (len 0 counts as inside if gpa is). */
+static inline bool gmem_contains(const struct gmem *m, uint64_t gpa, uint64_t len)
+{
+    uint64_t off = gpa - m->base;
+    return gpa >= m->base && off < m->size && len <= m->size - off;
+}
+
+/* Host pointer for [gpa, gpa+len), or NULL if any byte is outside RAM. */
+static inline void *gmem_ptr(const struct gmem *m, uint64_t gpa, uint64_t len)
+{
+    if (!gmem_contains(m, gpa, len))
+        return 0;
+    return m->host + (gpa - m->base);
+}
+
+/* Mark every page overlapping [gpa, gpa+len) dirty. Out-of-range is ignored. */
+void gmem_mark_dirty(struct gmem *m, uint64_t gpa, uint64_t len);
+
+/* Bounds-checked copies; return 0 or -EFAULT. Writes mark pages dirty. */
+int gmem_read(const struct gmem *m, uint64_t gpa, void *buf, uint64_t len) gw_must_check;
+int gmem_write(struct gmem *m, uint64_t gpa, const void *buf, uint64_t len) gw_must_check;
+
+#endif
