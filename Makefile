@@ -25,6 +25,9 @@ endif
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
         -Wformat=2 -Wimplicit-fallthrough
+ifeq ($(CI),true)
+WERROR := 1
+endif
 ifneq ($(WERROR),)
 WARN += -Werror
 endif
@@ -52,7 +55,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick guests format format-check bench-cpu tools
+.PHONY: all clean test test-quick test-build demo guests format format-check bench-cpu tools
 all: $(VM_BIN)
 
 $(BUILD)/%.o: %.c
@@ -101,11 +104,24 @@ build/guest/bench-%.elf: bench/cpu/%.c $(GUEST_LIB) tests/guest/lib/link.ld
 	$(RV_CC) $(RV_CFLAGS) $(RV_LDFLAGS) -o $@ $< $(GUEST_LIB)
 
 # ---- tests -----------------------------------------------------------------
-test-quick: $(VM_BIN) $(UNIT_BINS) $(TOOL_BINS) guests
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+test-build: $(VM_BIN) $(UNIT_BINS) $(TOOL_BINS) guests
+
+test-quick:
+	$(MAKE) -j$(NPROC) test-build
 	BUILD=$(BUILD) tests/run.sh quick
 
-test: $(VM_BIN) $(UNIT_BINS) $(TOOL_BINS) guests
+test:
+	$(MAKE) -j$(NPROC) test-build
 	BUILD=$(BUILD) tests/run.sh full
+
+demo:
+	$(MAKE) -j$(NPROC) $(VM_BIN) build/guest/demo.elf
+	$(VM_BIN) -M virt -m 128M -bios none -nographic -kernel build/guest/demo.elf
+
+build/guest/demo.elf: guest/baremetal/demo.c $(GUEST_LIB) tests/guest/lib/link.ld
+	@mkdir -p $(dir $@)
+	$(RV_CC) $(RV_CFLAGS) $(RV_LDFLAGS) -o $@ $< $(GUEST_LIB)
 
 bench-cpu: $(VM_BIN) guests
 	BUILD=$(BUILD) bench/cpu/run.sh

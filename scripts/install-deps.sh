@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs every Debian package godwit's build, demo, tests and benchmarks need.
+# Idempotent: packages already present cost one dpkg query.
+set -euo pipefail
+
+PKGS=(
+    make gcc libc6-dev pkg-config git python3
+    clang clang-format                    # format check, libFuzzer targets
+    gcc-riscv64-unknown-elf binutils-riscv64-unknown-elf   # bare-metal guests
+    qemu-system-misc                      # the test oracle and benchmark opponent
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: all ${#PKGS[@]} packages present"
+    exit 0
+fi
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "install-deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
