@@ -84,6 +84,7 @@ RV_CFLAGS  := -march=rv64gc -mabi=lp64d -mcmodel=medany -O2 -g -nostdlib -nostar
               -ffreestanding -fno-builtin -Wall -Itests/guest/lib
 RV_LDFLAGS := -T tests/guest/lib/link.ld -Wl,--no-warn-rwx-segments
 GUEST_LIB  := $(wildcard tests/guest/lib/*.c tests/guest/lib/*.S)
+GUEST_HDRS := $(wildcard tests/guest/lib/*.h tests/guest/*.h)
 GUEST_SRCS := $(wildcard tests/guest/*.S tests/guest/*.c)
 GUEST_ELFS := $(patsubst tests/guest/%,build/guest/%.elf,$(basename $(GUEST_SRCS)))
 BENCH_SRCS := $(wildcard bench/cpu/*.c)
@@ -91,11 +92,11 @@ BENCH_ELFS := $(patsubst bench/cpu/%.c,build/guest/bench-%.elf,$(BENCH_SRCS))
 
 guests: $(GUEST_ELFS) $(BENCH_ELFS)
 
-build/guest/%.elf: tests/guest/%.S $(GUEST_LIB) tests/guest/lib/link.ld
+build/guest/%.elf: tests/guest/%.S $(GUEST_LIB) $(GUEST_HDRS) tests/guest/lib/link.ld
 	@mkdir -p $(dir $@)
 	$(RV_CC) $(RV_CFLAGS) $(RV_LDFLAGS) -o $@ $< $(GUEST_LIB)
 
-build/guest/%.elf: tests/guest/%.c $(GUEST_LIB) tests/guest/lib/link.ld
+build/guest/%.elf: tests/guest/%.c $(GUEST_LIB) $(GUEST_HDRS) tests/guest/lib/link.ld
 	@mkdir -p $(dir $@)
 	$(RV_CC) $(RV_CFLAGS) $(RV_LDFLAGS) -o $@ $< $(GUEST_LIB)
 
