@@ -52,16 +52,24 @@ static const struct amo_op ops[] = {
 
 static void test_amos(void)
 {
+    rt_printf("values:");
+    for (unsigned i = 0; i < NVALS; i++)
+        rt_printf(" %lx", vals[i]);
+    rt_printf("\nop mem: rd/new-mem for each operand in values (neighbour word checked)\n");
     for (unsigned o = 0; o < sizeof(ops) / sizeof(ops[0]); o++) {
         for (unsigned i = 0; i < NVALS; i++) {
+            rt_printf("%s %lx:", ops[o].name, vals[i]);
             for (unsigned j = 0; j < NVALS; j++) {
                 cell[0] = vals[i];
                 cell[1] = 0x5a5a5a5a5a5a5a5aUL;
                 volatile void *p = &cell[0];
                 uint64_t old = ops[o].fn(p, vals[j]);
-                rt_printf("%s mem=%016lx v=%016lx -> rd=%016lx mem=%016lx next=%016lx\n",
-                          ops[o].name, vals[i], vals[j], old, cell[0], cell[1]);
+                rt_printf(" %lx/%lx", old, cell[0]);
+                if (cell[1] != 0x5a5a5a5a5a5a5a5aUL)
+                    rt_printf("!next=%lx", cell[1]);
+                RT_CHECK(cell[1] == 0x5a5a5a5a5a5a5a5aUL);
             }
+            rt_printf("\n");
         }
     }
     /* W on the upper word of a doubleword. */

@@ -135,15 +135,25 @@ static void test_x0(void)
 
 int main(void)
 {
-    for (unsigned o = 0; o < sizeof(rr_ops) / sizeof(rr_ops[0]); o++)
-        for (unsigned i = 0; i < NVALS; i++)
+    rt_printf("values:");
+    for (unsigned i = 0; i < NVALS; i++)
+        rt_printf(" %lx", vals[i]);
+    rt_printf("\nop a: op(a, b) for each b in values\n");
+    for (unsigned o = 0; o < sizeof(rr_ops) / sizeof(rr_ops[0]); o++) {
+        for (unsigned i = 0; i < NVALS; i++) {
+            rt_printf("%s %lx:", rr_ops[o].name, vals[i]);
             for (unsigned j = 0; j < NVALS; j++)
-                rt_printf("%s %016lx %016lx -> %016lx\n", rr_ops[o].name, vals[i], vals[j],
-                          rr_ops[o].fn(vals[i], vals[j]));
-    for (unsigned o = 0; o < sizeof(ri_ops) / sizeof(ri_ops[0]); o++)
+                rt_printf(" %lx", rr_ops[o].fn(vals[i], vals[j]));
+            rt_printf("\n");
+        }
+    }
+    rt_printf("op imm: op(a, imm) for each a in values\n");
+    for (unsigned o = 0; o < sizeof(ri_ops) / sizeof(ri_ops[0]); o++) {
+        rt_printf("%s %ld:", ri_ops[o].name, ri_ops[o].imm);
         for (unsigned i = 0; i < NVALS; i++)
-            rt_printf("%s %016lx %ld -> %016lx\n", ri_ops[o].name, vals[i], ri_ops[o].imm,
-                      ri_ops[o].fn(vals[i]));
+            rt_printf(" %lx", ri_ops[o].fn(vals[i]));
+        rt_printf("\n");
+    }
     lui_0();
     lui_1();
     lui_7ffff();

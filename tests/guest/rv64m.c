@@ -56,11 +56,18 @@ static const struct rr_op ops[] = {
 
 int main(void)
 {
-    for (unsigned o = 0; o < sizeof(ops) / sizeof(ops[0]); o++)
-        for (unsigned i = 0; i < NVALS; i++)
+    rt_printf("values:");
+    for (unsigned i = 0; i < NVALS; i++)
+        rt_printf(" %lx", vals[i]);
+    rt_printf("\nop a: op(a, b) for each b in values\n");
+    for (unsigned o = 0; o < sizeof(ops) / sizeof(ops[0]); o++) {
+        for (unsigned i = 0; i < NVALS; i++) {
+            rt_printf("%s %lx:", ops[o].name, vals[i]);
             for (unsigned j = 0; j < NVALS; j++)
-                rt_printf("%s %016lx %016lx -> %016lx\n", ops[o].name, vals[i], vals[j],
-                          ops[o].fn(vals[i], vals[j]));
+                rt_printf(" %lx", ops[o].fn(vals[i], vals[j]));
+            rt_printf("\n");
+        }
+    }
     /* Spec table 7.1 known answers. */
     RT_CHECK(rr_div(5, 0) == 0xffffffffffffffff);
     RT_CHECK(rr_divu(5, 0) == 0xffffffffffffffff);
