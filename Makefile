@@ -88,7 +88,13 @@ GUEST_HDRS := $(wildcard tests/guest/lib/*.h tests/guest/*.h)
 GUEST_SRCS := $(wildcard tests/guest/*.S tests/guest/*.c)
 GUEST_ELFS := $(patsubst tests/guest/%,build/guest/%.elf,$(basename $(GUEST_SRCS)))
 BENCH_SRCS := $(wildcard bench/cpu/*.c)
-BENCH_ELFS := $(patsubst bench/cpu/%.c,build/guest/bench-%.elf,$(BENCH_SRCS))
+BENCH_ELFS := $(patsubst bench/cpu/%.c,build/guest/bench-%.elf,$(BENCH_SRCS)) \
+              $(patsubst bench/cpu/%.c,build/guest/bench-%-quick.elf,$(BENCH_SRCS))
+# bench/cpu brings its own runtime (crt0, link script, S-mode/Sv39/timer
+# helpers, kernels) in bench/cpu/lib; -quick builds cut iterations ~32x.
+BENCH_LIB  := $(wildcard bench/cpu/lib/*.c bench/cpu/lib/*.S)
+BENCH_DEPS := $(BENCH_LIB) $(wildcard bench/cpu/lib/*.h) bench/cpu/lib/link.ld
+BENCH_LDFLAGS := -Ibench/cpu/lib -T bench/cpu/lib/link.ld -Wl,--no-warn-rwx-segments
 
 guests: $(GUEST_ELFS) $(BENCH_ELFS)
 
@@ -100,9 +106,13 @@ build/guest/%.elf: tests/guest/%.c $(GUEST_LIB) $(GUEST_HDRS) tests/guest/lib/li
 	@mkdir -p $(dir $@)
 	$(RV_CC) $(RV_CFLAGS) $(RV_LDFLAGS) -o $@ $< $(GUEST_LIB)
 
-build/guest/bench-%.elf: bench/cpu/%.c $(GUEST_LIB) tests/guest/lib/link.ld
+build/guest/bench-%-quick.elf: bench/cpu/%.c $(BENCH_DEPS)
 	@mkdir -p $(dir $@)
-	$(RV_CC) $(RV_CFLAGS) $(RV_LDFLAGS) -o $@ $< $(GUEST_LIB)
+	$(RV_CC) $(RV_CFLAGS) -DBENCH_QUICK $(BENCH_LDFLAGS) -o $@ $< $(BENCH_LIB)
+
+build/guest/bench-%.elf: bench/cpu/%.c $(BENCH_DEPS)
+	@mkdir -p $(dir $@)
+	$(RV_CC) $(RV_CFLAGS) $(BENCH_LDFLAGS) -o $@ $< $(BENCH_LIB)
 
 # ---- tests -----------------------------------------------------------------
 NPROC := $(shell nproc 2>/dev/null || echo 2)
