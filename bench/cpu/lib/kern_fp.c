@@ -12,16 +12,15 @@ struct body {
     double x, y, z, vx, vy, vz, mass;
 };
 
-#define PI 3.141592653589793
+#define PI         3.141592653589793
 #define SOLAR_MASS (4 * PI * PI)
-#define DAYS 365.24
+#define DAYS       365.24
 
 static void nbody_advance(struct body *b, int n, double dt)
 {
     for (int i = 0; i < n; i++) {
         for (int j = i + 1; j < n; j++) {
-            double dx = b[i].x - b[j].x, dy = b[i].y - b[j].y,
-                   dz = b[i].z - b[j].z;
+            double dx = b[i].x - b[j].x, dy = b[i].y - b[j].y, dz = b[i].z - b[j].z;
             double d2 = dx * dx + dy * dy + dz * dz;
             double mag = dt / (d2 * k_sqrt(d2));
             b[i].vx -= dx * b[j].mass * mag;
@@ -43,11 +42,9 @@ static double nbody_energy(const struct body *b, int n)
 {
     double e = 0;
     for (int i = 0; i < n; i++) {
-        e += 0.5 * b[i].mass *
-             (b[i].vx * b[i].vx + b[i].vy * b[i].vy + b[i].vz * b[i].vz);
+        e += 0.5 * b[i].mass * (b[i].vx * b[i].vx + b[i].vy * b[i].vy + b[i].vz * b[i].vz);
         for (int j = i + 1; j < n; j++) {
-            double dx = b[i].x - b[j].x, dy = b[i].y - b[j].y,
-                   dz = b[i].z - b[j].z;
+            double dx = b[i].x - b[j].x, dy = b[i].y - b[j].y, dz = b[i].z - b[j].z;
             e -= b[i].mass * b[j].mass / k_sqrt(dx * dx + dy * dy + dz * dz);
         }
     }
@@ -58,22 +55,18 @@ uint64_t kern_nbody(void)
 {
     static const struct body init[5] = {
         {0, 0, 0, 0, 0, 0, SOLAR_MASS},
-        {4.84143144246472090e+00, -1.16032004402742839e+00,
-         -1.03622044471123109e-01, 1.66007664274403694e-03 * DAYS,
-         7.69901118419740425e-03 * DAYS, -6.90460016972063023e-05 * DAYS,
-         9.54791938424326609e-04 * SOLAR_MASS},
-        {8.34336671824457987e+00, 4.12479856412430479e+00,
-         -4.03523417114321381e-01, -2.76742510726862411e-03 * DAYS,
-         4.99852801234917238e-03 * DAYS, 2.30417297573763929e-05 * DAYS,
-         2.85885980666130812e-04 * SOLAR_MASS},
-        {1.28943695621391310e+01, -1.51111514016986312e+01,
-         -2.23307578892655734e-01, 2.96460137564761618e-03 * DAYS,
-         2.37847173959480950e-03 * DAYS, -2.96589568540237556e-05 * DAYS,
-         4.36624404335156298e-05 * SOLAR_MASS},
-        {1.53796971148509165e+01, -2.59193146099879641e+01,
-         1.79258772950371181e-01, 2.68067772490389322e-03 * DAYS,
-         1.62824170038242295e-03 * DAYS, -9.51592254519715870e-05 * DAYS,
-         5.15138902046611451e-05 * SOLAR_MASS}};
+        {4.84143144246472090e+00, -1.16032004402742839e+00, -1.03622044471123109e-01,
+         1.66007664274403694e-03 * DAYS, 7.69901118419740425e-03 * DAYS,
+         -6.90460016972063023e-05 * DAYS, 9.54791938424326609e-04 * SOLAR_MASS},
+        {8.34336671824457987e+00, 4.12479856412430479e+00, -4.03523417114321381e-01,
+         -2.76742510726862411e-03 * DAYS, 4.99852801234917238e-03 * DAYS,
+         2.30417297573763929e-05 * DAYS, 2.85885980666130812e-04 * SOLAR_MASS},
+        {1.28943695621391310e+01, -1.51111514016986312e+01, -2.23307578892655734e-01,
+         2.96460137564761618e-03 * DAYS, 2.37847173959480950e-03 * DAYS,
+         -2.96589568540237556e-05 * DAYS, 4.36624404335156298e-05 * SOLAR_MASS},
+        {1.53796971148509165e+01, -2.59193146099879641e+01, 1.79258772950371181e-01,
+         2.68067772490389322e-03 * DAYS, 1.62824170038242295e-03 * DAYS,
+         -9.51592254519715870e-05 * DAYS, 5.15138902046611451e-05 * SOLAR_MASS}};
     struct body b[5];
     uint64_t h = 0;
 
@@ -252,8 +245,7 @@ uint64_t kern_sgemm(void)
 /* exp(x): x = k ln2 + r, |r| <= ln2/2, Taylor to degree 11, scale by 2^k. */
 static double k_exp(double x)
 {
-    const double ln2_hi = 6.93147180369123816490e-01,
-                 ln2_lo = 1.90821492927058770002e-10,
+    const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10,
                  inv_ln2 = 1.44269504088896338700e+00;
     if (x > 709.0)
         x = 709.0;
@@ -262,10 +254,9 @@ static double k_exp(double x)
     int64_t k = k_lrint(x * inv_ln2);
     double r = (x - (double)k * ln2_hi) - (double)k * ln2_lo;
     double p = 1.0 / 39916800;
-    static const double inv_fact[] = {1.0 / 3628800, 1.0 / 362880, 1.0 / 40320,
-                                      1.0 / 5040,    1.0 / 720,    1.0 / 120,
-                                      1.0 / 24,      1.0 / 6,      0.5,
-                                      1.0,           1.0};
+    static const double inv_fact[] = {1.0 / 3628800, 1.0 / 362880, 1.0 / 40320, 1.0 / 5040,
+                                      1.0 / 720,     1.0 / 120,    1.0 / 24,    1.0 / 6,
+                                      0.5,           1.0,          1.0};
     for (int i = 0; i < 11; i++)
         p = __builtin_fma(p, r, inv_fact[i]);
     return p * k_bitsd((uint64_t)(k + 1023) << 52);
@@ -290,12 +281,10 @@ static double k_log(double x)
 /* sin(x): reduce by pi/2 to [-pi/4, pi/4], then the right polynomial. */
 static double k_sin(double x)
 {
-    const double pio2_hi = 1.57079632673412561417e+00,
-                 pio2_lo = 6.07710050650619224932e-11;
+    const double pio2_hi = 1.57079632673412561417e+00, pio2_lo = 6.07710050650619224932e-11;
     int64_t q = k_lrint(x * 0.63661977236758134308);
     double r = (x - (double)q * pio2_hi) - (double)q * pio2_lo, r2 = r * r;
-    double s = r * (1 + r2 * (-1.0 / 6 + r2 * (1.0 / 120 + r2 * (-1.0 / 5040 +
-                                                                r2 / 362880))));
+    double s = r * (1 + r2 * (-1.0 / 6 + r2 * (1.0 / 120 + r2 * (-1.0 / 5040 + r2 / 362880))));
     double c = 1 + r2 * (-0.5 + r2 * (1.0 / 24 + r2 * (-1.0 / 720 + r2 / 40320)));
     double v = (q & 1) ? c : s;
     return (q & 2) ? -v : v;

@@ -360,8 +360,7 @@ static enum tok_state scan_token(const uint8_t **pp, unsigned *transitions)
             if (!is_digit(c))
                 next = ST_INVALID;
             break;
-        default:
-            break;
+        default: break;
         }
         if (next != st)
             transitions[st]++;
@@ -374,9 +373,8 @@ static enum tok_state scan_token(const uint8_t **pp, unsigned *transitions)
 }
 
 static const char *const state_tokens[] = {
-    "5012", "1234", "-874", "+122", "35.54400", ".1234500", "-110.700",
-    "+0.64400", "5.500e+3", "-.123e-2", "-87e+832", "+0.6e-12",
-    "T0.3e-1F", "-T.T++Tq", "1T3.4e4z", "34.0e-T^"};
+    "5012",     "1234",     "-874",     "+122",     "35.54400", ".1234500", "-110.700", "+0.64400",
+    "5.500e+3", "-.123e-2", "-87e+832", "+0.6e-12", "T0.3e-1F", "-T.T++Tq", "1T3.4e4z", "34.0e-T^"};
 
 uint64_t kern_state(void)
 {
@@ -436,8 +434,7 @@ static uint32_t crc32_bitwise(uint32_t crc, const uint8_t *p, size_t n)
     return ~crc;
 }
 
-static uint32_t crc32_table(const uint32_t *tab, uint32_t crc, const uint8_t *p,
-                            size_t n)
+static uint32_t crc32_table(const uint32_t *tab, uint32_t crc, const uint8_t *p, size_t n)
 {
     crc = ~crc;
     while (n--)
@@ -481,7 +478,7 @@ uint64_t kern_crc(void)
 
 enum { HT_SLOTS = 65521 }; /* prime: the index is a remainder */
 #define HT_EMPTY 0ull
-#define HT_TOMB 1ull
+#define HT_TOMB  1ull
 
 struct ht_slot {
     uint64_t key;
@@ -510,8 +507,7 @@ static void ht_unlock(struct ht *t)
 static void ht_note_probe(struct ht *t, uint64_t len)
 {
     uint64_t cur = __atomic_load_n(&t->maxlen, __ATOMIC_RELAXED);
-    while (len > cur && !__atomic_compare_exchange_n(&t->maxlen, &cur, len, 1,
-                                                     __ATOMIC_RELAXED,
+    while (len > cur && !__atomic_compare_exchange_n(&t->maxlen, &cur, len, 1, __ATOMIC_RELAXED,
                                                      __ATOMIC_RELAXED))
         ;
     __atomic_fetch_add(&t->ops, 1, __ATOMIC_RELAXED);
@@ -527,8 +523,7 @@ static uint64_t ht_hash(uint64_t key)
 
 /* Returns the slot holding key, or NULL; *free_slot gets the first reusable
  * slot on the probe path. */
-static struct ht_slot *ht_probe(struct ht *t, uint64_t key,
-                                struct ht_slot **free_slot)
+static struct ht_slot *ht_probe(struct ht *t, uint64_t key, struct ht_slot **free_slot)
 {
     uint64_t i = ht_hash(key) % HT_SLOTS;
     uint64_t step = 1 + key % (HT_SLOTS - 2);

@@ -7,15 +7,15 @@
 
 #include <stdarg.h>
 
-#define UART_BASE 0x10000000ul
-#define UART_THR 0
-#define UART_LSR 5
-#define UART_LSR_THRE 0x20
-#define TEST_BASE 0x00100000ul
-#define TEST_PASS 0x5555u
-#define TEST_FAIL 0x3333u
+#define UART_BASE      0x10000000ul
+#define UART_THR       0
+#define UART_LSR       5
+#define UART_LSR_THRE  0x20
+#define TEST_BASE      0x00100000ul
+#define TEST_PASS      0x5555u
+#define TEST_FAIL      0x3333u
 #define CLINT_MTIMECMP 0x02004000ul
-#define CLINT_MTIME 0x0200bff8ul
+#define CLINT_MTIME    0x0200bff8ul
 
 /* Read by the trap vector in crt0.S. */
 uint64_t bench_timer_interval;
@@ -93,28 +93,20 @@ void bench_printf(const char *fmt, ...)
             bench_puts(s);
             break;
         }
-        case 'c':
-            bench_putc((char)va_arg(ap, int));
-            break;
+        case 'c': bench_putc((char)va_arg(ap, int)); break;
         case 'd': {
             int64_t v = lng ? va_arg(ap, int64_t) : va_arg(ap, int);
             put_num(v < 0 ? -(uint64_t)v : (uint64_t)v, 10, v < 0, width, pad);
             break;
         }
         case 'u':
-            put_num(lng ? va_arg(ap, uint64_t) : va_arg(ap, unsigned), 10, 0,
-                    width, pad);
+            put_num(lng ? va_arg(ap, uint64_t) : va_arg(ap, unsigned), 10, 0, width, pad);
             break;
         case 'x':
-            put_num(lng ? va_arg(ap, uint64_t) : va_arg(ap, unsigned), 16, 0,
-                    width, pad);
+            put_num(lng ? va_arg(ap, uint64_t) : va_arg(ap, unsigned), 16, 0, width, pad);
             break;
-        case '%':
-            bench_putc('%');
-            break;
-        default:
-            bench_putc('?');
-            break;
+        case '%': bench_putc('%'); break;
+        default: bench_putc('?'); break;
         }
     }
     va_end(ap);
@@ -135,8 +127,7 @@ void bench_fail(const char *why)
 
 void bench_trap_fatal(uint64_t cause, uint64_t epc, uint64_t tval)
 {
-    bench_printf("FAIL trap mcause=%lx mepc=%lx mtval=%lx\n", cause, epc,
-                 tval);
+    bench_printf("FAIL trap mcause=%lx mepc=%lx mtval=%lx\n", cause, epc, tval);
     test_device_exit((2u << 16) | TEST_FAIL);
 }
 
@@ -158,8 +149,7 @@ void *bench_alloc(size_t size, size_t align)
 void bench_begin(const char *workload)
 {
     bench_name = workload;
-    bench_printf("BENCH %s %s\n", workload,
-                 BENCH_QUICK_MODE ? "quick" : "full");
+    bench_printf("BENCH %s %s\n", workload, BENCH_QUICK_MODE ? "quick" : "full");
 }
 
 void bench_phase(const char *name, bench_kernel_fn fn)
@@ -202,8 +192,7 @@ void bench_start(void)
     uint64_t elapsed = bench_now() - t0;
     uint64_t ticks = bench_timer_ticks();
     uint64_t expect = elapsed * BENCH_TICK_HZ / BENCH_MTIME_HZ;
-    bench_printf("INFO %s guest time %lu us, %lu timer ticks\n",
-                 bench_name ? bench_name : "?",
+    bench_printf("INFO %s guest time %lu us, %lu timer ticks\n", bench_name ? bench_name : "?",
                  elapsed / (BENCH_MTIME_HZ / 1000000), ticks);
     if (expect >= 8 && ticks < expect / 4)
         bench_fail("timer interrupts lost");
@@ -213,12 +202,12 @@ void bench_start(void)
 }
 
 /* ---- Sv39 (privileged spec §4.4) ---- */
-#define PTE_V 0x001u
-#define PTE_R 0x002u
-#define PTE_W 0x004u
-#define PTE_X 0x008u
-#define PTE_A 0x040u
-#define PTE_D 0x080u
+#define PTE_V     0x001u
+#define PTE_R     0x002u
+#define PTE_W     0x004u
+#define PTE_X     0x008u
+#define PTE_A     0x040u
+#define PTE_D     0x080u
 #define RAM_PAGES ((BENCH_RAM_TOP - BENCH_RAM_BASE) >> 12)
 
 static uint64_t pt_root[512] __attribute__((aligned(4096)));
@@ -237,12 +226,10 @@ uint64_t bench_paging_init(void)
     pt_root[BENCH_RAM_BASE >> 30] = pte_table(pt_l1);
     for (uint64_t i = 0; i < RAM_PAGES; i++) {
         uint64_t pa = BENCH_RAM_BASE + (i << 12);
-        pt_l0[i] = (pa >> 12) << 10 | PTE_V | PTE_R | PTE_W | PTE_X | PTE_A |
-                   PTE_D;
+        pt_l0[i] = (pa >> 12) << 10 | PTE_V | PTE_R | PTE_W | PTE_X | PTE_A | PTE_D;
     }
     for (uint64_t i = 0; i < RAM_PAGES / 512; i++)
         pt_l1[((BENCH_RAM_BASE >> 21) & 511) + i] = pte_table(&pt_l0[i * 512]);
-
 
     uint64_t satp = 8ul << 60 | (uint64_t)(uintptr_t)pt_root >> 12;
     __asm__ volatile("csrw satp, %0\n\tsfence.vma" ::"r"(satp) : "memory");

@@ -32,7 +32,7 @@
 
 /* Heap limit: 64 MiB of RAM from 0x8000_0000, all mapped by bench_paging_init. */
 #define BENCH_RAM_BASE 0x80000000ul
-#define BENCH_RAM_TOP (BENCH_RAM_BASE + (64ul << 20))
+#define BENCH_RAM_TOP  (BENCH_RAM_BASE + (64ul << 20))
 
 #define BENCH_MTIME_HZ 10000000ul /* virt CLINT timebase */
 
