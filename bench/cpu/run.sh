@@ -63,9 +63,14 @@ if ! [[ "$runs" =~ ^[1-9][0-9]*$ ]]; then
     exit 2
 fi
 if ((${#workloads[@]} == 0)); then
+    # The documented order first, then any workload added since.
+    for w in int mem fp mmu; do
+        [[ -f bench/cpu/$w.c ]] && workloads+=("$w")
+    done
     for src in bench/cpu/*.c; do
         w=${src##*/}
-        workloads+=("${w%.c}")
+        w=${w%.c}
+        [[ " ${workloads[*]} " == *" $w "* ]] || workloads+=("$w")
     done
 fi
 elfs=()
