@@ -83,12 +83,18 @@ uint64_t clint_next_deadline(const struct clint *c)
 
 void clint_reset(struct clint *c)
 {
+    uint64_t mtime;
+
     c->st.delta = 0;
+    mtime = clint_mtime(c);
+    /* The harts were reset too (mip cleared): send every level afresh. */
     for (unsigned i = 0; i < c->nharts; i++) {
         c->st.harts[i].msip = 0;
+        c->msip_level[i] = true;
         clint_set_line(c, i, RV_IRQ_MSI, false, &c->msip_level[i]);
+        c->mtip[i] = !(mtime >= c->st.harts[i].mtimecmp);
+        clint_update_hart(c, i, mtime);
     }
-    clint_update(c);
 }
 
 struct clint *clint_new(const struct clint_host *host, unsigned nharts)
@@ -104,9 +110,9 @@ struct clint *clint_new(const struct clint_host *host, unsigned nharts)
         c->host = *host;
     c->nharts = nharts;
     c->base_ns = clint_now(c);
-    /* Every hart's MTIP line starts low; mtimecmp = 0 raises it at once,
-     * as on QEMU where mip.MTIP is set at power-on. */
-    clint_update(c);
+    /* mtimecmp = 0 raises MTIP at once, as on QEMU where mip.MTIP is set
+     * at power-on. */
+    clint_reset(c);
     return c;
 }
 

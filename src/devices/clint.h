@@ -72,7 +72,8 @@ struct clint *clint_new(const struct clint_host *host, unsigned nharts);
 void clint_free(struct clint *c);
 
 /* System reset: msip cleared, mtime restarts from the host clock (delta 0),
- * mtimecmp kept; interrupt lines re-evaluated. */
+ * mtimecmp kept; every interrupt line is sent again (call it after the
+ * harts were reset, since that clears their mip). */
 void clint_reset(struct clint *c);
 
 /* Current mtime (what the time CSR reads). */

@@ -1,0 +1,316 @@
+/*
+ * godwit-vm command-line parsing; see cmdline.h.  One table row per option
+ * keeps names, argument needs and help text together.
+ */
+#include "machine/cmdline.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GODWIT_VERSION "0.1.0"
+
+struct cmdline_state {
+    struct virt_config *cfg;
+    FILE *out;
+    bool nographic;
+    bool serial_set;
+    bool bios_none;
+    bool done; /* help/version printed */
+    char *err;
+    size_t errlen;
+};
+
+struct cmdline_opt {
+    const char *name; /* without the leading dash */
+    const char *arg;  /* argument name for help; NULL = flag */
+    const char *help; /* NULL = hidden */
+    int (*handle)(struct cmdline_state *st, const char *opt, const char *val);
+};
+
+static int cmdline_fail(struct cmdline_state *st, const char *fmt, ...) gw_printf(2, 3);
+
+static int cmdline_fail(struct cmdline_state *st, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(st->err, st->errlen, fmt, ap);
+    va_end(ap);
+    return -EINVAL;
+}
+
+int cmdline_parse_ram_size(const char *s, uint64_t *bytes)
+{
+    size_t n = strlen(s);
+
+    if (n == 0)
+        return -EINVAL;
+    /* A bare number means MiB, as in QEMU. */
+    if (isdigit((unsigned char)s[n - 1])) {
+        uint64_t mib;
+        char *end;
+        if (!isdigit((unsigned char)s[0]))
+            return -EINVAL;
+        errno = 0;
+        mib = strtoull(s, &end, 10);
+        if (errno || *end || mib > (UINT64_MAX >> 20))
+            return -EINVAL;
+        *bytes = mib << 20;
+        return 0;
+    }
+    return gw_parse_size(s, bytes);
+}
+
+static int opt_machine(struct cmdline_state *st, const char *opt, const char *val)
+{
+    char buf[256];
+    char *save = NULL, *tok;
+    bool have_type = false;
+
+    if (!strcmp(val, "help") || !strcmp(val, "?")) {
+        fprintf(st->out, "Supported machines are:\n"
+                         "virt                 RISC-V VirtIO board (QEMU 7.2 compatible map)\n");
+        st->done = true;
+        return 0;
+    }
+    if (strlen(val) >= sizeof(buf))
+        return cmdline_fail(st, "%s: value too long", opt);
+    strcpy(buf, val);
+    for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        const char *type = NULL;
+        if (!have_type && !strchr(tok, '='))
+            type = tok;
+        else if (!strncmp(tok, "type=", 5))
+            type = tok + 5;
+        if (type) {
+            if (strcmp(type, "virt") != 0)
+                return cmdline_fail(st, "%s: unsupported machine type '%s' (only 'virt')", opt,
+                                    type);
+            have_type = true;
+            continue;
+        }
+        return cmdline_fail(st, "%s: unsupported machine property '%s'", opt, tok);
+    }
+    if (!have_type)
+        return cmdline_fail(st, "%s: no machine type given (use -M virt)", opt);
+    return 0;
+}
+
+static int opt_m(struct cmdline_state *st, const char *opt, const char *val)
+{
+    uint64_t bytes;
+    const char *v = val;
+
+    if (!strncmp(v, "size=", 5))
+        v += 5;
+    if (cmdline_parse_ram_size(v, &bytes) < 0)
+        return cmdline_fail(st, "%s: invalid RAM size '%s' (e.g. 128M, 1G, or a number of MiB)",
+                            opt, val);
+    if (bytes == 0)
+        bytes = VIRT_DEFAULT_RAM; /* QEMU: 0 means the default */
+    if (bytes > VIRT_MAX_RAM)
+        return cmdline_fail(st, "%s: RAM size '%s' is too large (at most %lluG)", opt, val,
+                            VIRT_MAX_RAM >> 30);
+    /* QEMU rounds the RAM size up to 8 KiB. */
+    st->cfg->ram_size = (bytes + 8191) & ~8191ull;
+    return 0;
+}
+
+static int opt_smp(struct cmdline_state *st, const char *opt, const char *val)
+{
+    const char *v = val;
+    unsigned long n;
+    char *end;
+
+    if (!strncmp(v, "cpus=", 5))
+        v += 5;
+    if (!isdigit((unsigned char)*v))
+        return cmdline_fail(st, "%s: invalid CPU count '%s'", opt, val);
+    errno = 0;
+    n = strtoul(v, &end, 10);
+    if (errno || *end)
+        return cmdline_fail(st, "%s: invalid CPU count '%s' (only a number of harts is supported)",
+                            opt, val);
+    if (n < 1 || n > VIRT_MAX_HARTS)
+        return cmdline_fail(st, "%s: CPU count %s out of range (1 to %u)", opt, v, VIRT_MAX_HARTS);
+    st->cfg->smp = (unsigned)n;
+    return 0;
+}
+
+static int opt_bios(struct cmdline_state *st, const char *opt, const char *val)
+{
+    if (strcmp(val, "none") != 0)
+        return cmdline_fail(st, "%s %s: firmware boot is not yet supported; use -bios none", opt,
+                            val);
+    st->bios_none = true;
+    return 0;
+}
+
+static int opt_kernel(struct cmdline_state *st, const char *opt, const char *val)
+{
+    if (!*val)
+        return cmdline_fail(st, "%s: empty file name", opt);
+    st->cfg->kernel = val;
+    return 0;
+}
+
+static int opt_serial(struct cmdline_state *st, const char *opt, const char *val)
+{
+    struct chardev_spec spec;
+    char why[200];
+
+    if (chardev_parse(val, &spec, why, sizeof(why)) < 0)
+        return cmdline_fail(st, "%s: %s", opt, why);
+    /* The board has one UART: the first -serial is serial0, later ones
+     * would be serial1.. which virt does not have. */
+    if (!st->serial_set)
+        st->cfg->serial = spec;
+    st->serial_set = true;
+    return 0;
+}
+
+static int opt_monitor(struct cmdline_state *st, const char *opt, const char *val)
+{
+    if (strcmp(val, "none") != 0)
+        return cmdline_fail(st, "%s %s: the human monitor is not supported; use -monitor none", opt,
+                            val);
+    return 0;
+}
+
+static int opt_display(struct cmdline_state *st, const char *opt, const char *val)
+{
+    if (strcmp(val, "none") != 0)
+        return cmdline_fail(st, "%s %s: there is no graphical display; use -display none", opt,
+                            val);
+    return 0;
+}
+
+static int opt_cpu(struct cmdline_state *st, const char *opt, const char *val)
+{
+    if (strcmp(val, "rv64") != 0)
+        return cmdline_fail(st, "%s: unsupported CPU model '%s' (only rv64)", opt, val);
+    return 0;
+}
+
+static int opt_nographic(struct cmdline_state *st, const char *opt, const char *val)
+{
+    (void)opt;
+    (void)val;
+    st->nographic = true;
+    return 0;
+}
+
+static int opt_no_reboot(struct cmdline_state *st, const char *opt, const char *val)
+{
+    (void)opt;
+    (void)val;
+    st->cfg->no_reboot = true;
+    return 0;
+}
+
+static int opt_help(struct cmdline_state *st, const char *opt, const char *val);
+
+static int opt_version(struct cmdline_state *st, const char *opt, const char *val)
+{
+    (void)opt;
+    (void)val;
+    fprintf(st->out, "godwit-vm version " GODWIT_VERSION
+                     " (riscv64 virt machine, QEMU 7.2 command-line subset)\n");
+    st->done = true;
+    return 0;
+}
+
+/* Options of qemu-system that later godwit-vm versions will take. */
+static int opt_later(struct cmdline_state *st, const char *opt, const char *val)
+{
+    (void)val;
+    return cmdline_fail(st, "%s: not supported yet", opt);
+}
+
+static const struct cmdline_opt cmdline_opts[] = {
+    {"M", "virt", "machine type (only virt)", opt_machine},
+    {"machine", "virt", NULL, opt_machine},
+    {"m", "SIZE", "guest RAM at 0x80000000: 128M, 1G, or MiB (default 128)", opt_m},
+    {"smp", "N", "number of harts (default 1)", opt_smp},
+    {"cpu", "rv64", "CPU model (only rv64)", opt_cpu},
+    {"bios", "none", "firmware (only none: the ELF runs in M-mode)", opt_bios},
+    {"kernel", "FILE", "bare-metal RISC-V ELF program to run", opt_kernel},
+    {"nographic", NULL, "no display; serial port on stdio", opt_nographic},
+    {"serial", "DEV", "serial port backend: stdio, file:PATH or none", opt_serial},
+    {"monitor", "none", "human monitor (only none)", opt_monitor},
+    {"display", "none", "display (only none)", opt_display},
+    {"no-reboot", NULL, "exit instead of rebooting when the guest resets", opt_no_reboot},
+    {"h", NULL, "show this help", opt_help},
+    {"help", NULL, NULL, opt_help},
+    {"version", NULL, "show the version", opt_version},
+    {"append", "CMDLINE", NULL, opt_later},
+    {"initrd", "FILE", NULL, opt_later},
+    {"drive", "SPEC", NULL, opt_later},
+    {"device", "SPEC", NULL, opt_later},
+    {"netdev", "SPEC", NULL, opt_later},
+    {"qmp", "SPEC", NULL, opt_later},
+    {"incoming", "URI", NULL, opt_later},
+};
+
+static int opt_help(struct cmdline_state *st, const char *opt, const char *val)
+{
+    (void)opt;
+    (void)val;
+    fprintf(st->out, "usage: godwit-vm -M virt -bios none -kernel prog.elf [options]\n"
+                     "Runs one RISC-V RV64GC machine compatible with QEMU's virt board.\n\n");
+    for (size_t i = 0; i < GW_ARRAY_SIZE(cmdline_opts); i++) {
+        const struct cmdline_opt *o = &cmdline_opts[i];
+        char left[40];
+        if (!o->help)
+            continue;
+        snprintf(left, sizeof(left), "-%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+        fprintf(st->out, "  %-20s %s\n", left, o->help);
+    }
+    fprintf(st->out, "\nThe guest ends the run through the test device at 0x100000:\n"
+                     "0x5555 exits with status 0, (code<<16)|0x3333 with status code.\n");
+    st->done = true;
+    return 0;
+}
+
+int cmdline_parse(int argc, char **argv, struct virt_config *cfg, FILE *out, char *err,
+                  size_t errlen)
+{
+    struct cmdline_state st = {.cfg = cfg, .out = out, .err = err, .errlen = errlen};
+    int ret;
+
+    virt_config_init(cfg);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *name;
+        const struct cmdline_opt *o = NULL;
+
+        if (a[0] != '-' || a[1] == '\0')
+            return cmdline_fail(&st, "unexpected argument '%s' (disk images are not supported)", a);
+        name = a + 1 + (a[1] == '-');
+        for (size_t k = 0; k < GW_ARRAY_SIZE(cmdline_opts); k++) {
+            if (!strcmp(name, cmdline_opts[k].name)) {
+                o = &cmdline_opts[k];
+                break;
+            }
+        }
+        if (!o)
+            return cmdline_fail(&st, "unknown option '%s'", a);
+        if (o->arg && i + 1 >= argc)
+            return cmdline_fail(&st, "%s: requires an argument", a);
+        ret = o->handle(&st, a, o->arg ? argv[++i] : NULL);
+        if (ret < 0)
+            return ret;
+        if (st.done)
+            return CMDLINE_DONE;
+    }
+    if (!st.serial_set)
+        cfg->serial.kind = st.nographic ? CHARDEV_STDIO : CHARDEV_NONE;
+    if (!st.bios_none)
+        return cmdline_fail(&st, "firmware boot (the default OpenSBI) is not yet supported; "
+                                 "use -bios none");
+    if (!cfg->kernel)
+        return cmdline_fail(&st, "no -kernel given: nothing to run");
+    return CMDLINE_RUN;
+}

@@ -1,0 +1,336 @@
+/*
+ * The virt board: builds RAM, the MMIO bus and its devices, the harts and
+ * the reset ROM, loads the kernel, and resets it all on request.  The run
+ * loop lives in virt_run.c.  See virt.h for the memory map.
+ */
+#include "machine/virt.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "machine/virt_int.h"
+
+/* ---- reset ROM ------------------------------------------------------------ */
+
+/* RV64 instruction encoders (unprivileged spec, chapter "RV32I Base"). */
+enum { RV_T0 = 5, RV_A0 = 10, RV_A1 = 11, RV_A2 = 12, RV_CSR_MHARTID = 0xf14 };
+
+static uint32_t rv_enc_i(uint32_t imm, unsigned rs1, unsigned f3, unsigned rd, unsigned op)
+{
+    return (imm & 0xfff) << 20 | rs1 << 15 | f3 << 12 | rd << 7 | op;
+}
+
+static void put_le(uint8_t *p, uint64_t v, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/*
+ * The reset vector every hart starts at, with the same register effects as
+ * QEMU's: t0 = start address, a0 = mhartid, a1 = device tree address, a2 =
+ * &fw_dynamic_info (for OpenSBI's fw_dynamic), then jump to t0.  With
+ * -bios none QEMU jumps to the start of RAM, not to the ELF entry; the ELF's
+ * lowest address goes into fw_dynamic_info.next_addr.
+ */
+void virt_mrom_build(uint8_t *rom, size_t size, uint64_t start_addr, uint64_t fdt_addr,
+                     uint64_t next_addr)
+{
+    const uint32_t code[] = {
+        0x00000297,                                            /* auipc t0, 0 */
+        rv_enc_i(VIRT_MROM_FW_DYN, RV_T0, 0, RV_A2, 0x13),     /* addi a2, t0, fw_dyn */
+        rv_enc_i(RV_CSR_MHARTID, 0, 2, RV_A0, 0x73),           /* csrr a0, mhartid */
+        rv_enc_i(VIRT_MROM_FDT_ADDR, RV_T0, 3, RV_A1, 0x03),   /* ld a1, fdt(t0) */
+        rv_enc_i(VIRT_MROM_START_ADDR, RV_T0, 3, RV_T0, 0x03), /* ld t0, start(t0) */
+        rv_enc_i(0, RV_T0, 0, 0, 0x67),                        /* jr t0 */
+    };
+    uint8_t *fw = rom + VIRT_MROM_FW_DYN;
+
+    memset(rom, 0, size);
+    for (size_t i = 0; i < GW_ARRAY_SIZE(code); i++)
+        put_le(rom + 4 * i, code[i], 4);
+    put_le(rom + VIRT_MROM_START_ADDR, start_addr, 8);
+    put_le(rom + VIRT_MROM_FDT_ADDR, fdt_addr, 8);
+    /* struct fw_dynamic_info: magic, version, next_addr, next_mode, options,
+     * boot_hart (OpenSBI include/sbi/fw_dynamic.h). */
+    put_le(fw + 0, VIRT_FW_DYN_MAGIC, 8);
+    put_le(fw + 8, VIRT_FW_DYN_VERSION, 8);
+    put_le(fw + 16, next_addr, 8);
+    put_le(fw + 24, VIRT_FW_DYN_MODE_S, 8);
+    put_le(fw + 32, 0, 8);
+    put_le(fw + 40, 0, 8);
+}
+
+static int virt_mrom_read(void *opaque, uint64_t off, unsigned size, uint64_t *val)
+{
+    const uint8_t *rom = opaque;
+    uint64_t v = 0;
+
+    for (unsigned i = 0; i < size; i++)
+        v |= (uint64_t)rom[off + i] << (8 * i);
+    *val = v;
+    return 0;
+}
+
+static int virt_mrom_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
+{
+    /* ROM: writes are ignored, as on QEMU. */
+    (void)opaque;
+    (void)off;
+    (void)size;
+    (void)val;
+    return 0;
+}
+
+static const struct bus_ops virt_mrom_ops = {virt_mrom_read, virt_mrom_write};
+
+/* ---- glue between harts, bus and devices ------------------------------------ */
+
+static int virt_mmio_read(void *opaque, uint64_t pa, unsigned size, uint64_t *val)
+{
+    struct virt *vm = opaque;
+    return bus_read(&vm->bus, pa, size, val);
+}
+
+static int virt_mmio_write(void *opaque, uint64_t pa, unsigned size, uint64_t val)
+{
+    struct virt *vm = opaque;
+    return bus_write(&vm->bus, pa, size, val);
+}
+
+static uint64_t virt_read_time(void *opaque)
+{
+    struct virt *vm = opaque;
+    return clint_mtime(vm->clint);
+}
+
+static void virt_clint_irq(void *opaque, unsigned hart, unsigned irq, bool level)
+{
+    struct virt *vm = opaque;
+    if (hart < vm->nharts)
+        rv_hart_set_irq(vm->harts[hart], irq, level);
+}
+
+static void virt_uart_output(void *opaque, const uint8_t *buf, size_t len)
+{
+    struct virt *vm = opaque;
+    (void)chardev_write(vm->serial, buf, len);
+}
+
+static void virt_test_request(void *opaque, enum sifive_test_request req, unsigned code)
+{
+    struct virt *vm = opaque;
+
+    if (req == SIFIVE_TEST_REQ_POWEROFF) {
+        vm->poweroff_code = code;
+        atomic_fetch_or(&vm->requests, VIRT_REQ_POWEROFF);
+    } else {
+        atomic_fetch_or(&vm->requests, VIRT_REQ_RESET);
+    }
+    /* Stop after the current instruction; the loop acts on the request. */
+    for (unsigned i = 0; i < vm->nharts; i++)
+        rv_hart_request_exit(vm->harts[i]);
+}
+
+void virt_kick(struct virt *vm)
+{
+    uint64_t one = 1;
+    ssize_t n;
+
+    do {
+        n = write(vm->wake_fd, &one, sizeof(one));
+    } while (n < 0 && errno == EINTR);
+}
+
+void virt_request_stop(struct virt *vm, int signo)
+{
+    atomic_store(&vm->stop_signal, signo);
+    atomic_fetch_or(&vm->requests, VIRT_REQ_STOP);
+    for (unsigned i = 0; i < vm->nharts; i++)
+        rv_hart_request_exit(vm->harts[i]);
+    virt_kick(vm);
+}
+
+/* ---- construction ---------------------------------------------------------- */
+
+static int virt_map(struct virt *vm, const char *name, uint64_t base, uint64_t size, unsigned vmin,
+                    unsigned vmax, unsigned impl, const struct bus_ops *ops, void *opaque,
+                    char *err, size_t errlen)
+{
+    struct bus_region r = {name, base, size, vmin, vmax, impl, ops, opaque};
+    int ret = bus_add(&vm->bus, &r);
+
+    if (ret < 0)
+        snprintf(err, errlen, "cannot map %s at 0x%llx: %s", name, (unsigned long long)base,
+                 strerror(-ret));
+    return ret;
+}
+
+/* QEMU virt's devices and their access-size rules (checked against 7.2). */
+static int virt_map_devices(struct virt *vm, char *err, size_t errlen)
+{
+    int ret;
+
+    ret = virt_map(vm, "mrom", VIRT_MROM_BASE, VIRT_MROM_SIZE, 1, 8, 8, &virt_mrom_ops, vm->mrom,
+                   err, errlen);
+    if (!ret)
+        ret = virt_map(vm, "sifive_test", VIRT_TEST_BASE, SIFIVE_TEST_SIZE, 2, 4, 4,
+                       &sifive_test_ops, vm->test, err, errlen);
+    if (!ret)
+        ret = virt_map(vm, "clint.msip", VIRT_CLINT_BASE + CLINT_MSIP_OFF, CLINT_MSIP_SIZE, 4, 4, 4,
+                       &clint_msip_ops, vm->clint, err, errlen);
+    if (!ret)
+        ret = virt_map(vm, "clint.mtimer", VIRT_CLINT_BASE + CLINT_MTIMER_OFF, CLINT_MTIMER_SIZE, 4,
+                       8, 8, &clint_mtimer_ops, vm->clint, err, errlen);
+    if (!ret)
+        ret = virt_map(vm, "uart0", VIRT_UART0_BASE, UART_REG_SIZE, 1, 8, 8, &uart_bus_ops,
+                       vm->uart, err, errlen);
+    return ret;
+}
+
+static int virt_load_kernel(struct virt *vm, char *err, size_t errlen)
+{
+    char why[300];
+    int ret = elf_load(vm->mem, vm->kernel_img, vm->kernel_len, &vm->kernel, why, sizeof(why));
+
+    if (ret < 0)
+        snprintf(err, errlen, "%s: %s", vm->cfg.kernel, why);
+    return ret;
+}
+
+/* Reset harts and devices; RAM is left as it is. */
+static void virt_power_on(struct virt *vm)
+{
+    for (unsigned i = 0; i < vm->nharts; i++) {
+        rv_hart_reset(vm->harts[i], VIRT_MROM_BASE);
+        rv_hart_flush_caches(vm->harts[i]); /* RAM was rewritten behind its back */
+        vm->hart_wfi[i] = false;
+    }
+    uart_reset(vm->uart);
+    clint_reset(vm->clint); /* after the harts: re-sends MTIP/MSIP */
+}
+
+int virt_reset(struct virt *vm, char *err, size_t errlen)
+{
+    /* QEMU re-copies its ROM blobs (the ELF segments) on reset and leaves the
+     * rest of RAM alone. */
+    int ret = virt_load_kernel(vm, err, errlen);
+
+    if (ret < 0)
+        return ret;
+    virt_power_on(vm);
+    return 0;
+}
+
+struct virt *virt_new(const struct virt_config *cfg, char *err, size_t errlen)
+{
+    struct virt *vm;
+    struct uart_host uart_host;
+    struct clint_host clint_host;
+    struct sifive_test_host test_host;
+
+    if (cfg->smp < 1 || cfg->smp > VIRT_MAX_HARTS || cfg->ram_size == 0 ||
+        cfg->ram_size > VIRT_MAX_RAM || (cfg->ram_size & (GMEM_PAGE_SIZE - 1)) || !cfg->kernel) {
+        snprintf(err, errlen, "invalid machine configuration");
+        return NULL;
+    }
+    vm = calloc(1, sizeof(*vm));
+    if (!vm) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    vm->cfg = *cfg;
+    vm->wake_fd = -1;
+    vm->nharts = cfg->smp;
+    bus_init(&vm->bus);
+
+    if (elf_read_file(cfg->kernel, ELF_MAX_FILE_SIZE, &vm->kernel_img, &vm->kernel_len, err,
+                      errlen) < 0)
+        goto fail;
+    vm->mem = gmem_new(VIRT_DRAM_BASE, cfg->ram_size);
+    if (!vm->mem) {
+        snprintf(err, errlen, "cannot allocate %llu MiB of guest RAM",
+                 (unsigned long long)(cfg->ram_size >> 20));
+        goto fail;
+    }
+    if (virt_load_kernel(vm, err, errlen) < 0)
+        goto fail;
+
+    vm->serial = chardev_open(&cfg->serial, err, errlen);
+    if (!vm->serial)
+        goto fail;
+    vm->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (vm->wake_fd < 0) {
+        snprintf(err, errlen, "eventfd: %s", strerror(errno));
+        goto fail;
+    }
+    vm->mrom = calloc(1, VIRT_MROM_SIZE);
+    vm->harts = calloc(vm->nharts, sizeof(*vm->harts));
+    vm->hart_wfi = calloc(vm->nharts, sizeof(*vm->hart_wfi));
+    if (!vm->mrom || !vm->harts || !vm->hart_wfi) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    virt_mrom_build(vm->mrom, VIRT_MROM_SIZE, VIRT_DRAM_BASE, 0, vm->kernel.low);
+
+    vm->env = (struct rv_hart_env){
+        .mem = vm->mem,
+        .opaque = vm,
+        .mmio_read = virt_mmio_read,
+        .mmio_write = virt_mmio_write,
+        .read_time = virt_read_time,
+    };
+    for (unsigned i = 0; i < vm->nharts; i++) {
+        struct rv_hart_config hc = {.hartid = i, .pmp_entries = 16};
+        vm->harts[i] = rv_hart_new(&hc, &vm->env);
+        if (!vm->harts[i]) {
+            snprintf(err, errlen, "cannot create hart %u", i);
+            goto fail;
+        }
+    }
+
+    uart_host = (struct uart_host){.opaque = vm, .output = virt_uart_output};
+    clint_host = (struct clint_host){.opaque = vm, .set_irq = virt_clint_irq};
+    test_host = (struct sifive_test_host){.opaque = vm, .request = virt_test_request};
+    vm->uart = uart_new(&uart_host);
+    vm->clint = clint_new(&clint_host, vm->nharts);
+    vm->test = sifive_test_new(&test_host);
+    if (!vm->uart || !vm->clint || !vm->test) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (virt_map_devices(vm, err, errlen) < 0)
+        goto fail;
+    virt_power_on(vm);
+    return vm;
+
+fail:
+    virt_free(vm);
+    return NULL;
+}
+
+void virt_free(struct virt *vm)
+{
+    if (!vm)
+        return;
+    sifive_test_free(vm->test);
+    clint_free(vm->clint);
+    uart_free(vm->uart);
+    if (vm->harts)
+        for (unsigned i = 0; i < vm->nharts; i++)
+            if (vm->harts[i])
+                rv_hart_free(vm->harts[i]);
+    free(vm->harts);
+    free(vm->hart_wfi);
+    free(vm->mrom);
+    if (vm->wake_fd >= 0)
+        close(vm->wake_fd);
+    chardev_free(vm->serial);
+    gmem_free(vm->mem);
+    free(vm->kernel_img);
+    free(vm);
+}

@@ -1,0 +1,65 @@
+/*
+ * The virt board: QEMU riscv64 "virt" compatible memory map (DESIGN.md §2),
+ * its devices, the reset ROM and the loop that runs the harts.
+ *
+ *   0x0000_1000  MROM (reset vector: a0 = mhartid, a1 = DT address, a2 =
+ *                fw_dynamic_info, jump to RAM base, as QEMU's)
+ *   0x0010_0000  SiFive test finisher
+ *   0x0200_0000  CLINT (msip, mtimecmp @+0x4000, mtime @+0xbff8)
+ *   0x1000_0000  UART 16550A
+ *   0x8000_0000  RAM
+ * Addresses that no device claims raise access faults, as on QEMU.
+ *
+ * Threading: the harts run round-robin on the thread calling virt_run();
+ * virt_request_stop() may be called from any thread (e.g. a signal thread).
+ */
+#ifndef GODWIT_MACHINE_VIRT_H
+#define GODWIT_MACHINE_VIRT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "machine/chardev.h"
+
+#define VIRT_MAX_HARTS   512 /* QEMU 7.2's limit for virt */
+#define VIRT_DEFAULT_RAM (128ull << 20)
+#define VIRT_MAX_RAM     (256ull << 30)
+
+#define VIRT_MROM_BASE  0x1000ull
+#define VIRT_MROM_SIZE  0xf000ull
+#define VIRT_TEST_BASE  0x100000ull
+#define VIRT_CLINT_BASE 0x2000000ull
+#define VIRT_UART0_BASE 0x10000000ull
+#define VIRT_DRAM_BASE  0x80000000ull
+
+struct virt_config {
+    uint64_t ram_size;          /* bytes, a multiple of 8 KiB */
+    unsigned smp;               /* harts, 1..VIRT_MAX_HARTS */
+    const char *kernel;         /* ELF to load (-kernel) */
+    struct chardev_spec serial; /* UART0 backend */
+    bool no_reboot;             /* guest reset request exits instead */
+};
+
+/* Defaults as QEMU's: 128 MiB, one hart, serial none (set by -nographic). */
+void virt_config_init(struct virt_config *cfg);
+
+struct virt;
+
+/*
+ * Build the board: RAM, devices, harts; load the kernel; open the serial
+ * backend.  NULL with a one-line reason in err.
+ */
+struct virt *virt_new(const struct virt_config *cfg, char *err, size_t errlen);
+void virt_free(struct virt *vm);
+
+/*
+ * Run until the guest powers off, fails fatally, or a stop is requested.
+ * Returns the process exit status: the test finisher's code, 0 for a
+ * requested stop, 1 after a fatal guest error (message printed).
+ */
+int virt_run(struct virt *vm);
+
+/* Ask virt_run() to return status 0 soon (thread- and signal-thread-safe). */
+void virt_request_stop(struct virt *vm, int signo);
+
+#endif

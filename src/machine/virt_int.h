@@ -1,0 +1,66 @@
+/*
+ * Private parts of the virt board shared by virt.c (construction, reset,
+ * reset ROM) and virt_run.c (the loop that runs the harts).
+ */
+#ifndef GODWIT_MACHINE_VIRT_INT_H
+#define GODWIT_MACHINE_VIRT_INT_H
+
+#include <stdatomic.h>
+
+#include "devices/clint.h"
+#include "devices/sifive_test.h"
+#include "devices/uart16550.h"
+#include "hart/hart.h"
+#include "machine/bus.h"
+#include "machine/elf.h"
+#include "machine/virt.h"
+#include "mem/gmem.h"
+
+/* Requests to the run loop (bits of virt.requests). */
+enum {
+    VIRT_REQ_POWEROFF = 1 << 0, /* guest powered off; status in poweroff_code */
+    VIRT_REQ_RESET = 1 << 1,    /* guest asked for a system reset */
+    VIRT_REQ_STOP = 1 << 2,     /* the host asked us to stop (signal) */
+};
+
+/* Layout of the reset ROM (offsets from VIRT_MROM_BASE). */
+#define VIRT_MROM_START_ADDR 0x18          /* dword: where the trampoline jumps */
+#define VIRT_MROM_FDT_ADDR   0x20          /* dword: a1 (device tree; 0 for now) */
+#define VIRT_MROM_FW_DYN     0x28          /* struct fw_dynamic_info (OpenSBI) */
+#define VIRT_FW_DYN_MAGIC    0x4942534full /* "OSBI" */
+#define VIRT_FW_DYN_VERSION  2
+#define VIRT_FW_DYN_MODE_S   1
+
+struct virt {
+    struct virt_config cfg;
+    struct gmem *mem;
+    struct bus bus;
+    struct rv_hart_env env; /* shared by every hart; lives as long as they do */
+    unsigned nharts;
+    struct rv_hart **harts;
+    bool *hart_wfi; /* hart is asleep in WFI until an interrupt is pending */
+    struct uart *uart;
+    struct clint *clint;
+    struct sifive_test *test;
+    struct chardev *serial;
+    uint8_t *mrom;       /* VIRT_MROM_SIZE bytes */
+    uint8_t *kernel_img; /* the ELF file, kept to reload it on reset */
+    size_t kernel_len;
+    struct elf_info kernel;
+    int wake_fd;          /* eventfd: wakes the loop from its WFI sleep */
+    _Atomic int requests; /* VIRT_REQ_* */
+    _Atomic int stop_signal;
+    unsigned poweroff_code;
+};
+
+/* Reload the kernel and reset harts and devices, as a system reset does. */
+int virt_reset(struct virt *vm, char *err, size_t errlen);
+
+/* Wake the run loop if it sleeps (thread-safe). */
+void virt_kick(struct virt *vm);
+
+/* Fill the reset ROM image (exposed for unit tests). */
+void virt_mrom_build(uint8_t *rom, size_t size, uint64_t start_addr, uint64_t fdt_addr,
+                     uint64_t next_addr);
+
+#endif

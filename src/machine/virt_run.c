@@ -1,0 +1,107 @@
+/*
+ * The machine loop: runs the harts round-robin in slices on one thread,
+ * keeps device timers ticking between slices, sleeps the host thread when
+ * every hart waits in WFI, and turns guest and host requests (power off,
+ * reset, stop) into the process exit status.
+ *
+ * Timer interrupts are delivered at slice boundaries: a slice is short
+ * enough (VIRT_SLICE_INSNS) that MTIP rises within tens of microseconds of
+ * its deadline while the harts run, and the WFI sleep ends at the deadline.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "machine/virt_int.h"
+
+#define VIRT_SLICE_INSNS 10000
+
+/* Sleep until the next device deadline or a kick (virt_kick). */
+static void virt_sleep(struct virt *vm)
+{
+    uint64_t deadline = clint_next_deadline(vm->clint), now;
+    uint64_t uart_deadline = uart_next_deadline(vm->uart);
+    struct pollfd p = {.fd = vm->wake_fd, .events = POLLIN};
+    struct timespec ts, *tsp = NULL;
+    uint64_t drain;
+
+    if (uart_deadline < deadline)
+        deadline = uart_deadline;
+    if (deadline != UINT64_MAX) {
+        now = gw_now_ns();
+        if (deadline <= now)
+            return;
+        ts.tv_sec = (time_t)((deadline - now) / 1000000000ull);
+        ts.tv_nsec = (long)((deadline - now) % 1000000000ull);
+        tsp = &ts;
+    }
+    if (ppoll(&p, 1, tsp, NULL) > 0 && (p.revents & POLLIN))
+        while (read(vm->wake_fd, &drain, sizeof(drain)) > 0)
+            ;
+}
+
+/* Bring device-driven interrupt lines up to date. */
+static void virt_tick(struct virt *vm)
+{
+    clint_update(vm->clint);
+    uart_poll(vm->uart, gw_now_ns());
+}
+
+/* Act on pending requests.  Returns -1 to keep running, else an exit status. */
+static int virt_handle_requests(struct virt *vm)
+{
+    int req = atomic_exchange(&vm->requests, 0);
+    char err[512];
+
+    if (req & VIRT_REQ_STOP) {
+        gw_log("terminating on signal %d", atomic_load(&vm->stop_signal));
+        return 0;
+    }
+    if (req & VIRT_REQ_POWEROFF)
+        return (int)vm->poweroff_code;
+    if (req & VIRT_REQ_RESET) {
+        if (vm->cfg.no_reboot)
+            return 0;
+        if (virt_reset(vm, err, sizeof(err)) < 0) {
+            gw_log("reset failed: %s", err);
+            return 1;
+        }
+    }
+    return -1;
+}
+
+int virt_run(struct virt *vm)
+{
+    for (;;) {
+        bool ran = false;
+        int status;
+
+        status = virt_handle_requests(vm);
+        if (status >= 0)
+            return status;
+        virt_tick(vm);
+        for (unsigned i = 0; i < vm->nharts; i++) {
+            struct rv_hart *h = vm->harts[i];
+
+            if (vm->hart_wfi[i]) {
+                if (!rv_hart_irq_pending(h))
+                    continue;
+                vm->hart_wfi[i] = false;
+            }
+            ran = true;
+            switch (rv_hart_run(h, VIRT_SLICE_INSNS)) {
+            case RV_EXIT_WFI: vm->hart_wfi[i] = true; break;
+            case RV_EXIT_FATAL: gw_log("guest error: %s", rv_hart_error(h)); return 1;
+            default: /* budget used up, or a request: looked at below */ break;
+            }
+            if (atomic_load(&vm->requests))
+                break;
+            if (vm->nharts > 1)
+                virt_tick(vm);
+        }
+        if (!ran && !atomic_load(&vm->requests))
+            virt_sleep(vm);
+    }
+}

@@ -1,0 +1,146 @@
+/* Unit tests for godwit-vm's QEMU-style command line and serial specs. */
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "board_check.h"
+#include "machine/cmdline.h"
+
+static char err[512];
+static char outbuf[4096];
+static struct virt_config cfg;
+
+/* Parse a NULL-terminated list of arguments (argv[0] is added). */
+static int parse(const char *first, ...)
+{
+    char *argv[64];
+    int argc = 0;
+    va_list ap;
+    FILE *out;
+    int ret;
+
+    argv[argc++] = "godwit-vm";
+    va_start(ap, first);
+    for (const char *a = first; a && argc < 63; a = va_arg(ap, const char *))
+        argv[argc++] = (char *)a;
+    va_end(ap);
+    argv[argc] = NULL;
+    err[0] = 0;
+    memset(outbuf, 0, sizeof(outbuf));
+    out = fmemopen(outbuf, sizeof(outbuf) - 1, "w");
+    ret = cmdline_parse(argc, argv, &cfg, out, err, sizeof(err));
+    fclose(out);
+    return ret;
+}
+
+#define BASIC "-M", "virt", "-bios", "none", "-kernel", "prog.elf"
+
+static void expect_error(int ret, const char *want, const char *what)
+{
+    CHECK(ret == -EINVAL && strstr(err, want) != NULL, "%s -> \"%s\"", what, err);
+}
+
+int main(void)
+{
+    uint64_t sz;
+
+    CHECK(parse(BASIC, "-m", "128M", "-nographic", NULL) == CMDLINE_RUN, "the canonical line");
+    CHECK(cfg.ram_size == 128ull << 20 && cfg.smp == 1 && !strcmp(cfg.kernel, "prog.elf"),
+          "128 MiB, 1 hart, kernel path");
+    CHECK(cfg.serial.kind == CHARDEV_STDIO, "-nographic puts serial on stdio");
+    CHECK(!cfg.no_reboot, "reboot allowed by default");
+
+    CHECK(parse("-machine", "virt", "-bios", "none", "-kernel", "k", NULL) == CMDLINE_RUN &&
+              cfg.ram_size == VIRT_DEFAULT_RAM && cfg.serial.kind == CHARDEV_NONE,
+          "-machine virt; default RAM; no -nographic: serial none");
+    CHECK(parse("--M", "type=virt", "--bios", "none", "--kernel", "k", NULL) == CMDLINE_RUN,
+          "double-dash options and type=virt");
+
+    CHECK(parse(BASIC, "-m", "1G", NULL) == 0 && cfg.ram_size == 1ull << 30, "-m 1G");
+    CHECK(parse(BASIC, "-m", "128", NULL) == 0 && cfg.ram_size == 128ull << 20, "-m 128 means MiB");
+    CHECK(parse(BASIC, "-m", "size=256M", NULL) == 0 && cfg.ram_size == 256ull << 20,
+          "-m size=256M");
+    CHECK(parse(BASIC, "-m", "512k", NULL) == 0 && cfg.ram_size == 512ull << 10, "-m 512k");
+    CHECK(parse(BASIC, "-m", "1000", "-m", "0", NULL) == 0 && cfg.ram_size == VIRT_DEFAULT_RAM,
+          "-m 0 means the default, the last -m wins");
+    CHECK(parse(BASIC, "-m", "100000", NULL) == 0 && cfg.ram_size == 100000ull << 20,
+          "large -m within the limit");
+    CHECK(parse(BASIC, "-m", "4097k", NULL) == 0 && cfg.ram_size == 4104ull << 10,
+          "-m rounded up to 8 KiB like QEMU");
+    expect_error(parse(BASIC, "-m", "12x", NULL), "-m: invalid RAM size '12x'", "-m 12x");
+    expect_error(parse(BASIC, "-m", "", NULL), "-m: invalid RAM size", "-m ''");
+    expect_error(parse(BASIC, "-m", "-5", NULL), "-m: invalid RAM size", "-m -5");
+    expect_error(parse(BASIC, "-m", "999999999999999999999", NULL), "-m: invalid RAM size",
+                 "-m overflowing");
+    expect_error(parse(BASIC, "-m", "300G", NULL), "too large", "-m 300G");
+    expect_error(parse(BASIC, "-m", NULL), "-m: requires an argument", "-m without value");
+
+    CHECK(parse(BASIC, "-smp", "4", NULL) == 0 && cfg.smp == 4, "-smp 4");
+    CHECK(parse(BASIC, "-smp", "cpus=2", NULL) == 0 && cfg.smp == 2, "-smp cpus=2");
+    CHECK(parse(BASIC, "-smp", "512", NULL) == 0 && cfg.smp == 512, "-smp 512 (QEMU's max)");
+    expect_error(parse(BASIC, "-smp", "513", NULL), "out of range", "-smp 513");
+    expect_error(parse(BASIC, "-smp", "0", NULL), "out of range", "-smp 0");
+    expect_error(parse(BASIC, "-smp", "2x", NULL), "-smp: invalid CPU count '2x'", "-smp 2x");
+    expect_error(parse(BASIC, "-smp", "cpus=2,sockets=2", NULL), "invalid CPU count",
+                 "-smp topology");
+
+    CHECK(parse(BASIC, "-serial", "file:/tmp/x", "-nographic", NULL) == 0 &&
+              cfg.serial.kind == CHARDEV_FILE && !strcmp(cfg.serial.path, "/tmp/x"),
+          "-serial file:PATH wins over -nographic");
+    CHECK(parse("-nographic", "-serial", "none", BASIC, NULL) == 0 &&
+              cfg.serial.kind == CHARDEV_NONE,
+          "-serial none with -nographic");
+    CHECK(parse(BASIC, "-serial", "stdio", NULL) == 0 && cfg.serial.kind == CHARDEV_STDIO,
+          "-serial stdio");
+    CHECK(parse(BASIC, "-serial", "null", NULL) == 0 && cfg.serial.kind == CHARDEV_NONE,
+          "-serial null");
+    CHECK(parse(BASIC, "-serial", "stdio", "-serial", "file:/x", NULL) == 0 &&
+              cfg.serial.kind == CHARDEV_STDIO,
+          "the first -serial is serial0");
+    expect_error(parse(BASIC, "-serial", "bogus", NULL), "-serial: unsupported character device",
+                 "-serial bogus");
+    expect_error(parse(BASIC, "-serial", "file:", NULL), "needs a path", "-serial file:");
+
+    CHECK(parse(BASIC, "-monitor", "none", "-display", "none", "-no-reboot", "-cpu", "rv64",
+                NULL) == 0 &&
+              cfg.no_reboot,
+          "-monitor none -display none -no-reboot -cpu rv64");
+    expect_error(parse(BASIC, "-monitor", "stdio", NULL), "use -monitor none", "-monitor stdio");
+    expect_error(parse(BASIC, "-display", "gtk", NULL), "use -display none", "-display gtk");
+    expect_error(parse(BASIC, "-cpu", "rv32", NULL), "-cpu: unsupported CPU model 'rv32'",
+                 "-cpu rv32");
+
+    expect_error(parse("-M", "virt", "-bios", "fw.bin", "-kernel", "k", NULL),
+                 "firmware boot is not yet supported", "-bios PATH");
+    expect_error(parse("-M", "virt", "-kernel", "k", NULL), "firmware boot",
+                 "no -bios (default OpenSBI)");
+    expect_error(parse("-M", "virt", "-bios", "none", NULL), "no -kernel", "no -kernel");
+    expect_error(parse(BASIC, "-M", "sifive_u", NULL), "unsupported machine type 'sifive_u'",
+                 "-M sifive_u");
+    expect_error(parse(BASIC, "-M", "virt,aia=aplic", NULL), "unsupported machine property",
+                 "-M virt,aia=aplic");
+
+    expect_error(parse(BASIC, "-foo", NULL), "unknown option '-foo'", "-foo");
+    CHECK(!strcmp(err, "unknown option '-foo'"), "exact unknown-option message");
+    expect_error(parse(BASIC, "--bar", NULL), "unknown option '--bar'", "--bar");
+    expect_error(parse(BASIC, "disk.img", NULL), "unexpected argument 'disk.img'", "bare word");
+    expect_error(parse(BASIC, "-", NULL), "unexpected argument '-'", "lone dash");
+    expect_error(parse(BASIC, "-append", "console=ttyS0", NULL), "-append: not supported yet",
+                 "-append");
+    expect_error(parse(BASIC, "-kernel", NULL), "-kernel: requires an argument",
+                 "-kernel without value");
+
+    CHECK(parse("-h", NULL) == CMDLINE_DONE && strstr(outbuf, "usage: godwit-vm") &&
+              strstr(outbuf, "-serial DEV"),
+          "-h prints usage");
+    CHECK(parse("--help", NULL) == CMDLINE_DONE, "--help");
+    CHECK(parse("-version", NULL) == CMDLINE_DONE && strstr(outbuf, "godwit-vm version"),
+          "-version");
+    CHECK(parse("-M", "help", NULL) == CMDLINE_DONE && strstr(outbuf, "virt"), "-M help");
+    CHECK(parse("-foo", "-h", NULL) == -EINVAL, "errors are reported in order");
+
+    CHECK(cmdline_parse_ram_size("64", &sz) == 0 && sz == 64ull << 20, "ram size: bare = MiB");
+    CHECK(cmdline_parse_ram_size("2G", &sz) == 0 && sz == 2ull << 30, "ram size: 2G");
+    CHECK(cmdline_parse_ram_size("G", &sz) < 0, "ram size: unit alone refused");
+    return board_check_done();
+}
