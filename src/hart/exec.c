@@ -1,0 +1,385 @@
+/*
+ * The interpreter's inner loop: executes pre-decoded blocks with computed-goto
+ * dispatch until the instruction limit is reached or something needs the
+ * outer loop (interrupt/exit signal, dirty-bitmap collection, WFI, fatal).
+ *
+ * Conventions inside rv_exec():
+ *  - vpc is the guest virtual pc of the block's first instruction; the pc of
+ *    the current instruction is vpc + ins->pcoff (PC).
+ *  - instret is updated only when leaving a block: instructions from bstart
+ *    up to (not including) ins have retired; ops that call helpers which may
+ *    read instret first "settle" the count (SETTLE) so bstart == ins.
+ *  - loads/stores try the current data TLB inline (one compare: the tag also
+ *    encodes alignment), and fall back to mmu.c.
+ */
+#include "hart/hart_int.h"
+#include "hart/ops.h"
+
+#define PC     (vpc + ins->pcoff)
+#define NEXT   goto *disp[(++ins)->op]
+#define SETTLE (h->instret += (uint64_t)(ins - bstart), bstart = ins)
+#define JUMP(target, nret)                                                                         \
+    do {                                                                                           \
+        h->pc = (target);                                                                          \
+        h->instret += (uint64_t)(ins - bstart) + (nret);                                           \
+        goto next_block;                                                                           \
+    } while (0)
+
+#define TLB_IDX(va)       (((va) >> 12) & (RV_TLB_SIZE - 1))
+#define TLB_TAG(va, size) ((va) & (RV_PAGE_MASK | ((size)-1)))
+
+#define LOAD_OP(name, type)                                                                        \
+    op_##name:                                                                                     \
+    {                                                                                              \
+        uint64_t va = x[ins->rs1] + (uint64_t)(int64_t)ins->imm;                                   \
+        const struct rv_tlb_entry *e = &h->dtlb->r[TLB_IDX(va)];                                   \
+        type v;                                                                                    \
+        if (gw_likely(e->tag == TLB_TAG(va, sizeof(type)))) {                                      \
+            memcpy(&v, (const void *)(uintptr_t)(va + e->addend), sizeof(type));                   \
+        } else {                                                                                   \
+            uint64_t t;                                                                            \
+            if (rv_load_slow(h, va, sizeof(type), &t))                                             \
+                goto mem_fault;                                                                    \
+            v = (type)t;                                                                           \
+        }                                                                                          \
+        x[ins->rd] = (uint64_t)(int64_t)v;                                                         \
+        NEXT;                                                                                      \
+    }
+
+#define STORE_OP(name, type)                                                                       \
+    op_##name:                                                                                     \
+    {                                                                                              \
+        uint64_t va = x[ins->rs1] + (uint64_t)(int64_t)ins->imm;                                   \
+        const struct rv_tlb_entry *e = &h->dtlb->w[TLB_IDX(va)];                                   \
+        type v = (type)x[ins->rs2];                                                                \
+        if (gw_likely(e->tag == TLB_TAG(va, sizeof(type)))) {                                      \
+            memcpy((void *)(uintptr_t)(va + e->addend), &v, sizeof(type));                         \
+            NEXT;                                                                                  \
+        }                                                                                          \
+        int r_ = rv_store_slow(h, va, sizeof(type), (uint64_t)v);                                  \
+        if (r_ < 0)                                                                                \
+            goto mem_fault;                                                                        \
+        if (r_ > 0) /* wrote decoded code: leave the (possibly stale) block */                     \
+            JUMP(PC + ins->len, 1);                                                                \
+        NEXT;                                                                                      \
+    }
+
+#define BRANCH_OP(name, cond)                                                                      \
+    op_##name : if (cond) JUMP(PC + (uint64_t)(int64_t)ins->imm, 1);                               \
+    NEXT;
+
+#define ALU_OP(name, expr)                                                                         \
+    op_##name : x[ins->rd] = (expr);                                                               \
+    NEXT;
+
+#define RS1     x[ins->rs1]
+#define RS2     x[ins->rs2]
+#define IMM     ((uint64_t)(int64_t)ins->imm)
+#define SX32(v) ((uint64_t)(int64_t)(int32_t)(uint32_t)(v))
+
+static inline uint64_t mulh(uint64_t a, uint64_t b)
+{
+    return (uint64_t)(((__int128)(int64_t)a * (__int128)(int64_t)b) >> 64);
+}
+
+static inline uint64_t mulhsu(uint64_t a, uint64_t b)
+{
+    return (uint64_t)(((__int128)(int64_t)a * (__int128)b) >> 64);
+}
+
+static inline uint64_t mulhu(uint64_t a, uint64_t b)
+{
+    return (uint64_t)(((unsigned __int128)a * b) >> 64);
+}
+
+/* M extension division corner cases: unpriv spec §7.2 table 7.1 */
+static inline uint64_t div64(uint64_t a, uint64_t b)
+{
+    if (b == 0)
+        return UINT64_MAX;
+    if ((int64_t)a == INT64_MIN && (int64_t)b == -1)
+        return a;
+    return (uint64_t)((int64_t)a / (int64_t)b);
+}
+
+static inline uint64_t rem64(uint64_t a, uint64_t b)
+{
+    if (b == 0)
+        return a;
+    if ((int64_t)a == INT64_MIN && (int64_t)b == -1)
+        return 0;
+    return (uint64_t)((int64_t)a % (int64_t)b);
+}
+
+static inline uint64_t divw(uint64_t a, uint64_t b)
+{
+    int32_t x = (int32_t)a, y = (int32_t)b;
+    if (y == 0)
+        return UINT64_MAX;
+    if (x == INT32_MIN && y == -1)
+        return SX32(x);
+    return SX32(x / y);
+}
+
+static inline uint64_t remw(uint64_t a, uint64_t b)
+{
+    int32_t x = (int32_t)a, y = (int32_t)b;
+    if (y == 0)
+        return SX32(x);
+    if (x == INT32_MIN && y == -1)
+        return 0;
+    return SX32(x % y);
+}
+
+static inline uint64_t divuw(uint64_t a, uint64_t b)
+{
+    return (uint32_t)b == 0 ? UINT64_MAX : SX32((uint32_t)a / (uint32_t)b);
+}
+
+static inline uint64_t remuw(uint64_t a, uint64_t b)
+{
+    return (uint32_t)b == 0 ? SX32(a) : SX32((uint32_t)a % (uint32_t)b);
+}
+
+int rv_exec(struct rv_hart *h, uint64_t limit)
+{
+#define RV_LABEL(name)    [RV_OP_##name] = &&op_##name,
+#define RV_FP_LABEL(name) [RV_OP_##name] = &&op_fp,
+    static const void *const disp[RV_OP_COUNT] = {RV_INT_OPS(RV_LABEL) RV_FP_OPS(RV_FP_LABEL)};
+#undef RV_LABEL
+#undef RV_FP_LABEL
+    uint64_t *const x = h->x;
+    struct gmem *const mem = h->mem;
+    const struct rv_block *b;
+    const struct rv_insn *ins, *bstart;
+    uint64_t vpc;
+
+next_block:
+    if (gw_unlikely(h->instret >= limit) ||
+        gw_unlikely(atomic_load_explicit(&h->signal, memory_order_relaxed)) ||
+        gw_unlikely(h->dirty_gen != atomic_load_explicit(&mem->dirty_gen, memory_order_relaxed)))
+        return RV_EXEC_YIELD;
+    vpc = h->pc;
+    {
+        const struct rv_jc_entry *je = &h->jc[(vpc >> 1) & (RV_JC_SIZE - 1)];
+        if (gw_likely(je->pc == vpc) && gw_likely(je->blk->valid)) {
+            b = je->blk;
+        } else {
+            b = rv_block_find(h, vpc);
+            if (!b) {
+                if (h->fatal)
+                    return RV_EXEC_FATAL;
+                goto next_block; /* fetch fault: pc is now the trap handler */
+            }
+        }
+    }
+    ins = bstart = b->insns;
+    goto *disp[ins->op];
+
+op_ILLEGAL:
+    goto illegal;
+op_NEXT:
+    JUMP(PC, 0);
+op_NOP:
+    NEXT;
+    ALU_OP(LUI, IMM)
+    ALU_OP(AUIPC, PC + IMM)
+op_JAL : {
+    uint64_t pc = PC;
+    x[ins->rd] = pc + ins->len;
+    JUMP(pc + IMM, 1);
+}
+op_JALR : {
+    uint64_t pc = PC, t = (RS1 + IMM) & ~(uint64_t)1;
+    x[ins->rd] = pc + ins->len;
+    JUMP(t, 1);
+}
+    BRANCH_OP(BEQ, RS1 == RS2)
+    BRANCH_OP(BNE, RS1 != RS2)
+    BRANCH_OP(BLT, (int64_t)RS1 < (int64_t)RS2)
+    BRANCH_OP(BGE, (int64_t)RS1 >= (int64_t)RS2)
+    BRANCH_OP(BLTU, RS1 < RS2)
+    BRANCH_OP(BGEU, RS1 >= RS2)
+
+    LOAD_OP(LB, int8_t)
+    LOAD_OP(LH, int16_t)
+    LOAD_OP(LW, int32_t)
+    LOAD_OP(LD, uint64_t)
+    LOAD_OP(LBU, uint8_t)
+    LOAD_OP(LHU, uint16_t)
+    LOAD_OP(LWU, uint32_t)
+    STORE_OP(SB, uint8_t)
+    STORE_OP(SH, uint16_t)
+    STORE_OP(SW, uint32_t)
+    STORE_OP(SD, uint64_t)
+
+    ALU_OP(ADDI, RS1 + IMM)
+    ALU_OP(SLTI, (int64_t)RS1 < (int64_t)IMM)
+    ALU_OP(SLTIU, RS1 < IMM)
+    ALU_OP(XORI, RS1 ^ IMM)
+    ALU_OP(ORI, RS1 | IMM)
+    ALU_OP(ANDI, RS1 & IMM)
+    ALU_OP(SLLI, RS1 << ins->imm)
+    ALU_OP(SRLI, RS1 >> ins->imm)
+    ALU_OP(SRAI, (uint64_t)((int64_t)RS1 >> ins->imm))
+    ALU_OP(ADD, RS1 + RS2)
+    ALU_OP(SUB, RS1 - RS2)
+    ALU_OP(SLL, RS1 << (RS2 & 63))
+    ALU_OP(SLT, (int64_t)RS1 < (int64_t)RS2)
+    ALU_OP(SLTU, RS1 < RS2)
+    ALU_OP(XOR, RS1 ^ RS2)
+    ALU_OP(SRL, RS1 >> (RS2 & 63))
+    ALU_OP(SRA, (uint64_t)((int64_t)RS1 >> (RS2 & 63)))
+    ALU_OP(OR, RS1 | RS2)
+    ALU_OP(AND, RS1 & RS2)
+    ALU_OP(ADDIW, SX32(RS1 + IMM))
+    ALU_OP(SLLIW, SX32((uint32_t)RS1 << ins->imm))
+    ALU_OP(SRLIW, SX32((uint32_t)RS1 >> ins->imm))
+    ALU_OP(SRAIW, SX32((int32_t)RS1 >> ins->imm))
+    ALU_OP(ADDW, SX32(RS1 + RS2))
+    ALU_OP(SUBW, SX32(RS1 - RS2))
+    ALU_OP(SLLW, SX32((uint32_t)RS1 << (RS2 & 31)))
+    ALU_OP(SRLW, SX32((uint32_t)RS1 >> (RS2 & 31)))
+    ALU_OP(SRAW, SX32((int32_t)RS1 >> (RS2 & 31)))
+    ALU_OP(MUL, RS1 * RS2)
+    ALU_OP(MULH, mulh(RS1, RS2))
+    ALU_OP(MULHSU, mulhsu(RS1, RS2))
+    ALU_OP(MULHU, mulhu(RS1, RS2))
+    ALU_OP(DIV, div64(RS1, RS2))
+    ALU_OP(DIVU, RS2 ? RS1 / RS2 : UINT64_MAX)
+    ALU_OP(REM, rem64(RS1, RS2))
+    ALU_OP(REMU, RS2 ? RS1 % RS2 : RS1)
+    ALU_OP(MULW, SX32(RS1 * RS2))
+    ALU_OP(DIVW, divw(RS1, RS2))
+    ALU_OP(DIVUW, divuw(RS1, RS2))
+    ALU_OP(REMW, remw(RS1, RS2))
+    ALU_OP(REMUW, remuw(RS1, RS2))
+
+op_FENCE_I : {
+    /* Stores by this hart already invalidated what they overwrote; FENCE.I
+     * also has to cover DMA and other harts, so drop the whole cache. */
+    uint64_t next = PC + ins->len;
+    SETTLE;
+    rv_flush_blocks(h);
+    JUMP(next, 1);
+}
+op_ECALL:
+    SETTLE;
+    rv_raise(h,
+             h->priv == RV_PRV_U   ? RV_EXC_ECALL_U
+             : h->priv == RV_PRV_S ? RV_EXC_ECALL_S
+                                   : RV_EXC_ECALL_M,
+             0, PC);
+    goto next_block;
+op_EBREAK:
+    SETTLE;
+    rv_raise(h, RV_EXC_BREAKPOINT, 0, PC); /* QEMU 7.2 leaves tval 0 */
+    goto next_block;
+op_MRET:
+    SETTLE;
+    if (rv_mret(h))
+        goto illegal;
+    h->instret++;
+    goto next_block;
+op_SRET:
+    SETTLE;
+    if (rv_sret(h))
+        goto illegal;
+    h->instret++;
+    goto next_block;
+op_WFI:
+    /* priv spec §3.3.3; like QEMU 7.2, WFI in U-mode is always illegal (S
+     * exists) and in S-mode illegal when TW=1, without a time limit. */
+    if (h->priv == RV_PRV_U || (h->priv == RV_PRV_S && (h->mstatus & MSTATUS_TW)))
+        goto illegal;
+    h->pc = PC + ins->len;
+    h->instret += (uint64_t)(ins - bstart) + 1;
+    if (rv_mip(h) & h->mie)
+        goto next_block;
+    return RV_EXEC_WFI;
+op_SFENCE_VMA:
+    if (h->priv == RV_PRV_U || (h->priv == RV_PRV_S && (h->mstatus & MSTATUS_TVM)))
+        goto illegal;
+    rv_tlb_flush(h);
+    JUMP(PC + ins->len, 1);
+op_CSR:
+    SETTLE;
+    if (rv_csr_insn(h, ins, ins->rm))
+        goto illegal;
+    JUMP(PC + ins->len, 1);
+op_AMO : {
+    SETTLE;
+    int r = rv_amo(h, ins, ins->rs3);
+    if (r < 0)
+        goto mem_fault;
+    if (r > 0)
+        JUMP(PC + ins->len, 1);
+    NEXT;
+}
+
+op_FLW : {
+    if (gw_unlikely(rv_fs_off(h)))
+        goto illegal;
+    uint64_t va = RS1 + IMM;
+    const struct rv_tlb_entry *e = &h->dtlb->r[TLB_IDX(va)];
+    uint32_t v;
+    if (gw_likely(e->tag == TLB_TAG(va, 4))) {
+        memcpy(&v, (const void *)(uintptr_t)(va + e->addend), 4);
+    } else {
+        uint64_t t;
+        if (rv_load_slow(h, va, 4, &t))
+            goto mem_fault;
+        v = (uint32_t)t;
+    }
+    h->f[ins->rd] = 0xffffffff00000000ull | v; /* NaN-box (unpriv spec §12.2) */
+    rv_fs_dirty(h);
+    NEXT;
+}
+op_FLD : {
+    if (gw_unlikely(rv_fs_off(h)))
+        goto illegal;
+    uint64_t va = RS1 + IMM;
+    const struct rv_tlb_entry *e = &h->dtlb->r[TLB_IDX(va)];
+    uint64_t v;
+    if (gw_likely(e->tag == TLB_TAG(va, 8))) {
+        memcpy(&v, (const void *)(uintptr_t)(va + e->addend), 8);
+    } else if (rv_load_slow(h, va, 8, &v)) {
+        goto mem_fault;
+    }
+    h->f[ins->rd] = v;
+    rv_fs_dirty(h);
+    NEXT;
+}
+op_FSW:
+op_FSD : {
+    if (gw_unlikely(rv_fs_off(h)))
+        goto illegal;
+    unsigned size = ins->op == RV_OP_FSW ? 4 : 8;
+    uint64_t va = RS1 + IMM, v = h->f[ins->rs2];
+    const struct rv_tlb_entry *e = &h->dtlb->w[TLB_IDX(va)];
+    if (gw_likely(e->tag == TLB_TAG(va, size))) {
+        memcpy((void *)(uintptr_t)(va + e->addend), &v, size); /* little-endian host */
+        NEXT;
+    }
+    int r = rv_store_slow(h, va, size, v);
+    if (r < 0)
+        goto mem_fault;
+    if (r > 0)
+        JUMP(PC + ins->len, 1);
+    NEXT;
+}
+op_fp:
+    if (gw_unlikely(rv_exec_fp(h, ins)))
+        goto illegal;
+    NEXT;
+
+mem_fault:
+    SETTLE;
+    rv_raise(h, h->exc_cause, h->exc_tval, PC);
+    goto next_block;
+illegal:
+    SETTLE;
+    /* QEMU 7.2 reports the instruction bits in tval */
+    rv_raise(h, RV_EXC_ILLEGAL, rv_insn_raw(h, b, ins), PC);
+    goto next_block;
+}
