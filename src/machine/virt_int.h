@@ -59,8 +59,13 @@ int virt_reset(struct virt *vm, char *err, size_t errlen);
 /* Wake the run loop if it sleeps (thread-safe). */
 void virt_kick(struct virt *vm);
 
-/* Fill the reset ROM image (exposed for unit tests). */
+/*
+ * Fill the reset ROM image: the trampoline jumps to start_addr with a1 =
+ * fdt_addr; fw_dynamic_info.next_addr = next_addr.  virt_mrom_ops serve it
+ * on the bus (opaque = the image): reads of any size, writes ignored.
+ */
 void virt_mrom_build(uint8_t *rom, size_t size, uint64_t start_addr, uint64_t fdt_addr,
                      uint64_t next_addr);
+extern const struct bus_ops virt_mrom_ops;
 
 #endif
