@@ -43,12 +43,13 @@ static void clint_update_hart(struct clint *c, unsigned hart, uint64_t mtime)
     clint_set_line(c, hart, RV_IRQ_MTI, mtime >= c->st.harts[hart].mtimecmp, &c->mtip[hart]);
 }
 
-void clint_update(struct clint *c)
+uint64_t clint_update(struct clint *c)
 {
     uint64_t mtime = clint_mtime(c);
 
     for (unsigned i = 0; i < c->nharts; i++)
         clint_update_hart(c, i, mtime);
+    return mtime;
 }
 
 void clint_set_mtime(struct clint *c, uint64_t mtime)
@@ -168,6 +169,9 @@ static int clint_mtimer_read(void *opaque, uint64_t off, unsigned size, uint64_t
 
     if (off >= CLINT_MTIME_OFF) {
         reg = clint_mtime(c);
+        /* A guest that reads mtime >= mtimecmp must also find MTIP set. */
+        for (unsigned i = 0; i < c->nharts; i++)
+            clint_update_hart(c, i, reg);
     } else {
         uint64_t hart = off / 8;
         if (hart < c->nharts)

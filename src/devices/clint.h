@@ -82,8 +82,9 @@ uint64_t clint_mtime(const struct clint *c);
 /* Set mtime as a guest write or a state load would. */
 void clint_set_mtime(struct clint *c, uint64_t mtime);
 
-/* Re-evaluate every hart's MTIP against the current mtime. */
-void clint_update(struct clint *c);
+/* Re-evaluate every hart's MTIP against the current mtime; returns that
+ * mtime (so a reader of the time CSR sees a value consistent with MTIP). */
+uint64_t clint_update(struct clint *c);
 
 /* Host ns at which the next MTIP rises (some hart's mtime >= mtimecmp that
  * is not yet so), or UINT64_MAX if none will. */

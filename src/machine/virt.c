@@ -16,22 +16,45 @@
 
 /* ---- glue between harts, bus and devices ------------------------------------ */
 
+/*
+ * Once the guest has asked to power off or reset, the machine is stopping:
+ * QEMU executes nothing after the finisher's store, while our harts notice
+ * the exit request only at a block boundary.  Until the loop acts, device
+ * accesses do nothing (reads give 0), so no output leaks past the store.
+ */
+static bool virt_stopping(struct virt *vm)
+{
+    return atomic_load_explicit(&vm->requests, memory_order_relaxed) &
+           (VIRT_REQ_POWEROFF | VIRT_REQ_RESET);
+}
+
 static int virt_mmio_read(void *opaque, uint64_t pa, unsigned size, uint64_t *val)
 {
     struct virt *vm = opaque;
+
+    if (gw_unlikely(virt_stopping(vm))) {
+        *val = 0;
+        return 0;
+    }
     return bus_read(&vm->bus, pa, size, val);
 }
 
 static int virt_mmio_write(void *opaque, uint64_t pa, unsigned size, uint64_t val)
 {
     struct virt *vm = opaque;
+
+    if (gw_unlikely(virt_stopping(vm)))
+        return 0;
     return bus_write(&vm->bus, pa, size, val);
 }
 
+/* The time CSR.  Observing mtime also brings MTIP up to date, so a guest
+ * that sees mtime >= mtimecmp also sees mip.MTIP (a level, as on QEMU). */
 static uint64_t virt_read_time(void *opaque)
 {
     struct virt *vm = opaque;
-    return clint_mtime(vm->clint);
+
+    return clint_update(vm->clint);
 }
 
 static void virt_clint_irq(void *opaque, unsigned hart, unsigned irq, bool level)
@@ -132,8 +155,17 @@ static int virt_load_kernel(struct virt *vm, char *err, size_t errlen)
 static void virt_power_on(struct virt *vm)
 {
     for (unsigned i = 0; i < vm->nharts; i++) {
-        rv_hart_reset(vm->harts[i], VIRT_MROM_BASE);
-        rv_hart_flush_caches(vm->harts[i]); /* RAM was rewritten behind its back */
+        struct rv_hart *h = vm->harts[i];
+        struct virt_mrom_regs r;
+
+        rv_hart_reset(h, VIRT_MROM_BASE);
+        rv_hart_flush_caches(h); /* RAM was rewritten behind its back */
+        virt_mrom_apply(vm->mrom, i, &r);
+        rv_hart_set_x(h, 5, r.t0);
+        rv_hart_set_x(h, 10, r.a0);
+        rv_hart_set_x(h, 11, r.a1);
+        rv_hart_set_x(h, 12, r.a2);
+        rv_hart_set_pc(h, r.pc);
         vm->hart_wfi[i] = false;
     }
     uart_reset(vm->uart);
