@@ -171,27 +171,47 @@ static void fetch_fault(struct rv_hart *h, uint64_t vpc)
     }
 }
 
-/* An instruction whose two halves lie in different pages: decoded afresh each
- * time into a temporary block, since either page may change independently. */
-static struct rv_block *cross_block(struct rv_hart *h, uint64_t vpc, uint64_t pa,
-                                    const uint8_t *host)
+/* Fetch 16 bits at va from RAM or, for ROM/MMIO, through the bus. */
+static int fetch_half(struct rv_hart *h, uint64_t va, uint32_t *out)
+{
+    uint64_t pa, v = 0;
+    uint8_t *host;
+
+    if (rv_fetch_translate(h, va, &pa, &host))
+        return -1;
+    if (host) {
+        *out = (uint32_t)host[0] | (uint32_t)host[1] << 8;
+        return 0;
+    }
+    if (!h->env.mmio_read || h->env.mmio_read(h->env.opaque, pa, 2, &v) < 0) {
+        h->exc_cause = RV_EXC_INSN_ACCESS;
+        h->exc_tval = va;
+        return -1;
+    }
+    *out = (uint32_t)v & 0xffff;
+    return 0;
+}
+
+/*
+ * Instructions that cannot be cached: one straddling two pages (either page
+ * may change independently) or one fetched from outside RAM (the reset ROM).
+ * Decoded afresh each time into a temporary block.
+ */
+static struct rv_block *uncached_block(struct rv_hart *h, uint64_t vpc, uint64_t pa)
 {
     struct rv_block *b = &h->xblk.b;
-    uint64_t pa2;
-    uint8_t *host2;
-    uint32_t raw;
+    uint32_t lo, hi = 0, raw;
 
-    if (rv_fetch_translate(h, vpc + 2, &pa2, &host2)) {
+    if (fetch_half(h, vpc, &lo) || ((lo & 3) == 3 && fetch_half(h, vpc + 2, &hi))) {
         fetch_fault(h, vpc);
         return NULL;
     }
-    raw = (uint32_t)host[0] | (uint32_t)host[1] << 8 | (uint32_t)host2[0] << 16 |
-          (uint32_t)host2[1] << 24;
+    raw = lo | hi << 16;
     rv_decode(raw, &b->insns[0]);
     b->insns[0].pcoff = 0;
     memset(&b->insns[1], 0, sizeof(b->insns[1]));
-    b->insns[1].op = rv_op_ends_block(b->insns[0].op) ? RV_OP_ILLEGAL : RV_OP_NEXT;
-    b->insns[1].pcoff = 4;
+    b->insns[1].op = RV_OP_NEXT;
+    b->insns[1].pcoff = b->insns[0].len;
     b->paddr = pa;
     b->n = 2;
     b->valid = 1;
@@ -211,8 +231,8 @@ struct rv_block *rv_block_find(struct rv_hart *h, uint64_t vpc)
         fetch_fault(h, vpc);
         return NULL;
     }
-    if ((pa & 0xfff) == 0xffe && (host[0] & 3) == 3)
-        return cross_block(h, vpc, pa, host);
+    if (!host || ((pa & 0xfff) == 0xffe && (host[0] & 3) == 3))
+        return uncached_block(h, vpc, pa);
     for (b = h->bhash[bhash_idx(pa)]; b; b = b->hnext)
         if (b->paddr == pa)
             break;

@@ -278,9 +278,13 @@ int rv_fetch_translate(struct rv_hart *h, uint64_t va, uint64_t *pa, uint8_t **h
     }
     if (translate(h, va, RV_ACC_X, h->priv, &p))
         return -1;
-    if (!page_in_ram(h, p) || !rv_pmp_check(h, p, 2, RV_ACC_X, h->priv))
+    if (!rv_pmp_check(h, p, 2, RV_ACC_X, h->priv))
         return fail(h, RV_ACC_X, false, va);
     *pa = p;
+    if (!page_in_ram(h, p)) {
+        *host = NULL; /* e.g. the reset ROM: the caller fetches through MMIO */
+        return 0;
+    }
     *host = gmem_ptr(h->mem, p, 1);
     if (pmp_page_uniform(h, p & RV_PAGE_MASK))
         tlb_fill(e, va, p, *host);
