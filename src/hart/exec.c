@@ -32,7 +32,7 @@
     op_##name:                                                                                     \
     {                                                                                              \
         uint64_t va = x[ins->rs1] + (uint64_t)(int64_t)ins->imm;                                   \
-        const struct rv_tlb_entry *e = &h->dtlb->r[TLB_IDX(va)];                                   \
+        const struct rv_tlb_entry *e = &h->dtlb->r.e[TLB_IDX(va)];                                 \
         type v;                                                                                    \
         if (gw_likely(e->tag == TLB_TAG(va, sizeof(type)))) {                                      \
             memcpy(&v, (const void *)(uintptr_t)(va + e->addend), sizeof(type));                   \
@@ -50,7 +50,7 @@
     op_##name:                                                                                     \
     {                                                                                              \
         uint64_t va = x[ins->rs1] + (uint64_t)(int64_t)ins->imm;                                   \
-        const struct rv_tlb_entry *e = &h->dtlb->w[TLB_IDX(va)];                                   \
+        const struct rv_tlb_entry *e = &h->dtlb->w.e[TLB_IDX(va)];                                 \
         type v = (type)x[ins->rs2];                                                                \
         if (gw_likely(e->tag == TLB_TAG(va, sizeof(type)))) {                                      \
             memcpy((void *)(uintptr_t)(va + e->addend), &v, sizeof(type));                         \
@@ -161,7 +161,7 @@ next_block:
         return RV_EXEC_YIELD;
     vpc = h->pc;
     {
-        const struct rv_jc_entry *je = &h->jc[(vpc >> 1) & (RV_JC_SIZE - 1)];
+        const struct rv_jc_entry *je = &h->jc->e[(vpc >> 1) & (RV_JC_SIZE - 1)];
         if (gw_likely(je->pc == vpc) && gw_likely(je->blk->valid)) {
             b = je->blk;
         } else {
@@ -321,7 +321,7 @@ op_FLW : {
     if (gw_unlikely(rv_fs_off(h)))
         goto illegal;
     uint64_t va = RS1 + IMM;
-    const struct rv_tlb_entry *e = &h->dtlb->r[TLB_IDX(va)];
+    const struct rv_tlb_entry *e = &h->dtlb->r.e[TLB_IDX(va)];
     uint32_t v;
     if (gw_likely(e->tag == TLB_TAG(va, 4))) {
         memcpy(&v, (const void *)(uintptr_t)(va + e->addend), 4);
@@ -339,7 +339,7 @@ op_FLD : {
     if (gw_unlikely(rv_fs_off(h)))
         goto illegal;
     uint64_t va = RS1 + IMM;
-    const struct rv_tlb_entry *e = &h->dtlb->r[TLB_IDX(va)];
+    const struct rv_tlb_entry *e = &h->dtlb->r.e[TLB_IDX(va)];
     uint64_t v;
     if (gw_likely(e->tag == TLB_TAG(va, 8))) {
         memcpy(&v, (const void *)(uintptr_t)(va + e->addend), 8);
@@ -356,7 +356,7 @@ op_FSD : {
         goto illegal;
     unsigned size = ins->op == RV_OP_FSW ? 4 : 8;
     uint64_t va = RS1 + IMM, v = h->f[ins->rs2];
-    const struct rv_tlb_entry *e = &h->dtlb->w[TLB_IDX(va)];
+    const struct rv_tlb_entry *e = &h->dtlb->w.e[TLB_IDX(va)];
     if (gw_likely(e->tag == TLB_TAG(va, size))) {
         memcpy((void *)(uintptr_t)(va + e->addend), &v, size); /* little-endian host */
         NEXT;

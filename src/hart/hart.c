@@ -24,11 +24,28 @@ static inline unsigned bhash_idx(uint64_t pa)
     return (unsigned)((pa >> 1) ^ (pa >> 17)) & ((1u << RV_BHASH_BITS) - 1);
 }
 
+void rv_jc_clear(struct rv_jc *j)
+{
+    for (uint32_t i = 0; i < j->n; i++)
+        j->e[j->log[i]].pc = 1;
+    j->n = 0;
+}
+
+void rv_jc_insert(struct rv_jc *j, uint64_t pc, struct rv_block *b)
+{
+    unsigned idx = (unsigned)(pc >> 1) & (RV_JC_SIZE - 1);
+    struct rv_jc_entry *e = &j->e[idx];
+
+    if (e->pc == 1) /* each index is logged once between clears */
+        j->log[j->n++] = (uint16_t)idx;
+    e->pc = pc;
+    e->blk = b;
+}
+
 void rv_jc_flush(struct rv_hart *h)
 {
     for (unsigned m = 0; m < RV_IMODE_N; m++)
-        for (unsigned i = 0; i < RV_JC_SIZE; i++)
-            h->jcs[m][i].pc = 1;
+        rv_jc_clear(&h->jcs[m]);
 }
 
 void rv_flush_blocks(struct rv_hart *h)
@@ -222,7 +239,6 @@ static struct rv_block *uncached_block(struct rv_hart *h, uint64_t vpc, uint64_t
 
 struct rv_block *rv_block_find(struct rv_hart *h, uint64_t vpc)
 {
-    struct rv_jc_entry *je;
     struct rv_block *b;
     uint64_t pa;
     uint8_t *host;
@@ -238,9 +254,7 @@ struct rv_block *rv_block_find(struct rv_hart *h, uint64_t vpc)
             break;
     if (!b)
         b = translate_block(h, pa, host);
-    je = &h->jc[(vpc >> 1) & (RV_JC_SIZE - 1)];
-    je->pc = vpc;
-    je->blk = b;
+    rv_jc_insert(h->jc, vpc, b);
     return b;
 }
 
@@ -271,6 +285,18 @@ struct rv_hart *rv_hart_new(const struct rv_hart_config *cfg, const struct rv_ha
         rv_hart_free(h);
         return NULL;
     }
+    for (unsigned m = 0; m < RV_DMODE_N; m++) {
+        for (unsigned i = 0; i < RV_TLB_SIZE; i++) {
+            h->dtlbs[m].r.e[i].tag = RV_TLB_INVALID;
+            h->dtlbs[m].w.e[i].tag = RV_TLB_INVALID;
+        }
+    }
+    for (unsigned m = 0; m < RV_IMODE_N; m++) {
+        for (unsigned i = 0; i < RV_TLB_SIZE; i++)
+            h->itlbs[m].e[i].tag = RV_TLB_INVALID;
+        for (unsigned i = 0; i < RV_JC_SIZE; i++)
+            h->jcs[m].e[i].pc = 1;
+    }
     rv_hart_reset(h, h->mem->base);
     return h;
 }
@@ -289,16 +315,7 @@ void rv_hart_free(struct rv_hart *h)
 
 void rv_hart_flush_caches(struct rv_hart *h)
 {
-    for (unsigned m = 0; m < RV_DMODE_N; m++) {
-        for (unsigned i = 0; i < RV_TLB_SIZE; i++) {
-            h->dtlbs[m].r[i].tag = RV_TLB_INVALID;
-            h->dtlbs[m].w[i].tag = RV_TLB_INVALID;
-            h->dtlbs[m].w[i].ppage = UINT64_MAX;
-        }
-    }
-    for (unsigned m = 0; m < RV_IMODE_N; m++)
-        for (unsigned i = 0; i < RV_TLB_SIZE; i++)
-            h->itlbs[m][i].tag = RV_TLB_INVALID;
+    rv_tlb_clear_all(h);
     rv_flush_blocks(h);
     h->dirty_gen = atomic_load(&h->mem->dirty_gen);
 }

@@ -74,19 +74,26 @@ enum rv_access { RV_ACC_R = 0, RV_ACC_W = 1, RV_ACC_X = 2 };
 
 /* ---- software TLB -------------------------------------------------------- */
 
-#define RV_TLB_BITS    8
+#define RV_TLB_BITS    13
 #define RV_TLB_SIZE    (1u << RV_TLB_BITS)
 #define RV_TLB_INVALID UINT64_MAX /* low bits set: never equals a masked address */
 
 struct rv_tlb_entry {
     uint64_t tag;     /* virtual page address, or RV_TLB_INVALID */
     uintptr_t addend; /* host address = guest virtual address + addend */
-    uint64_t ppage;   /* guest physical page address */
+};
+
+/* Direct-mapped; log lists the indices filled since the last flush, so a
+ * flush costs what was used, not the table size. */
+struct rv_tlb {
+    struct rv_tlb_entry e[RV_TLB_SIZE];
+    uint16_t log[RV_TLB_SIZE];
+    uint32_t n;
 };
 
 struct rv_dtlb {
-    struct rv_tlb_entry r[RV_TLB_SIZE];
-    struct rv_tlb_entry w[RV_TLB_SIZE];
+    struct rv_tlb r;
+    struct rv_tlb w;
 };
 
 /* Data accesses have one TLB per effective privilege (SUM splits S in two)
@@ -125,11 +132,17 @@ struct rv_block {
     struct rv_insn insns[];
 };
 
-#define RV_JC_BITS 11
+#define RV_JC_BITS 12
 #define RV_JC_SIZE (1u << RV_JC_BITS)
 struct rv_jc_entry {
     uint64_t pc; /* guest virtual pc, or 1 (never a valid pc) */
     struct rv_block *blk;
+};
+
+struct rv_jc {
+    struct rv_jc_entry e[RV_JC_SIZE];
+    uint16_t log[RV_JC_SIZE];
+    uint32_t n;
 };
 
 struct rv_code_page {
@@ -147,11 +160,11 @@ struct rv_hart {
     /* hot state first: the interpreter touches these on every instruction */
     uint64_t x[33]; /* x[32] is the sink for rd = x0 */
     uint64_t pc;
-    uint64_t instret;          /* retired instructions since reset */
-    struct rv_dtlb *dtlb;      /* data TLB for the current effective mode */
-    struct rv_tlb_entry *itlb; /* fetch TLB for the current privilege */
-    struct rv_jc_entry *jc;    /* jump cache for the current privilege */
-    _Atomic uint32_t signal;   /* nonzero: leave the inner loop and look around */
+    uint64_t instret;        /* retired instructions since reset */
+    struct rv_dtlb *dtlb;    /* data TLB for the current effective mode */
+    struct rv_tlb *itlb;     /* fetch TLB for the current privilege */
+    struct rv_jc *jc;        /* jump cache for the current privilege */
+    _Atomic uint32_t signal; /* nonzero: leave the inner loop and look around */
     uint32_t priv;
     uint64_t dirty_gen; /* gmem->dirty_gen when the write TLBs were last valid */
     struct gmem *mem;
@@ -178,8 +191,11 @@ struct rv_hart {
     uint64_t cycle_frozen, instret_frozen; /* values while inhibited */
     uint8_t pmpcfg[16];
     uint64_t pmpaddr[16];
-    unsigned pmp_n;      /* implemented entries */
-    unsigned pmp_active; /* entries with A != OFF */
+    unsigned pmp_n;                  /* implemented entries */
+    unsigned pmp_active;             /* entries with A != OFF */
+    uint64_t pmp_lo[16], pmp_hi[16]; /* inclusive ranges, derived from the CSRs */
+    uint32_t pmp_on;                 /* bit i: entry i matches something */
+    bool pmp_m_open;                 /* no active locked entry: M-mode unrestricted */
 
     /* LR/SC (QEMU semantics: SC compares the value loaded by LR) */
     uint64_t resv_addr; /* virtual address, or UINT64_MAX */
@@ -197,8 +213,8 @@ struct rv_hart {
 
     /* caches (never state) */
     struct rv_dtlb dtlbs[RV_DMODE_N];
-    struct rv_tlb_entry itlbs[RV_IMODE_N][RV_TLB_SIZE];
-    struct rv_jc_entry jcs[RV_IMODE_N][RV_JC_SIZE];
+    struct rv_tlb itlbs[RV_IMODE_N];
+    struct rv_jc jcs[RV_IMODE_N];
     struct rv_block **bhash;   /* RV_BHASH_BITS buckets */
     struct rv_code_page *code; /* one per RAM page */
     uint32_t *code_list;       /* indices of pages that got code since the last flush */
@@ -253,6 +269,8 @@ int rv_store_slow(struct rv_hart *h, uint64_t va, unsigned size, uint64_t val);
 int rv_amo(struct rv_hart *h, const struct rv_insn *ins, bool dword);
 int rv_fetch_translate(struct rv_hart *h, uint64_t va, uint64_t *pa, uint8_t **host);
 void rv_tlb_flush(struct rv_hart *h);
+void rv_tlb_clear(struct rv_tlb *t);
+void rv_tlb_clear_all(struct rv_hart *h);
 void rv_tlb_flush_write(struct rv_hart *h);
 void rv_tlb_flush_data(struct rv_hart *h);
 void rv_tlb_evict_wpage(struct rv_hart *h, uint64_t ppage);
@@ -264,6 +282,8 @@ bool rv_pmp_check(const struct rv_hart *h, uint64_t pa, unsigned size, enum rv_a
 struct rv_block *rv_block_find(struct rv_hart *h, uint64_t vpc);
 void rv_flush_blocks(struct rv_hart *h);
 void rv_jc_flush(struct rv_hart *h);
+void rv_jc_clear(struct rv_jc *j);
+void rv_jc_insert(struct rv_jc *j, uint64_t pc, struct rv_block *b);
 bool rv_code_write(struct rv_hart *h, uint64_t pa, unsigned size);
 uint32_t rv_insn_raw(struct rv_hart *h, const struct rv_block *b, const struct rv_insn *ins);
 static inline bool rv_page_has_code(const struct rv_hart *h, uint64_t pa)

@@ -22,10 +22,22 @@
 
 /* ---- TLB maintenance ------------------------------------------------------ */
 
-static void tlb_clear(struct rv_tlb_entry *e, size_t n)
+void rv_tlb_clear(struct rv_tlb *t)
 {
-    for (size_t i = 0; i < n; i++)
-        e[i].tag = RV_TLB_INVALID;
+    for (uint32_t i = 0; i < t->n; i++)
+        t->e[t->log[i]].tag = RV_TLB_INVALID;
+    t->n = 0;
+}
+
+void rv_tlb_clear_all(struct rv_hart *h)
+{
+    for (unsigned m = 0; m < RV_DMODE_N; m++) {
+        rv_tlb_clear(&h->dtlbs[m].r);
+        rv_tlb_clear(&h->dtlbs[m].w);
+    }
+    for (unsigned m = 0; m < RV_IMODE_N; m++)
+        rv_tlb_clear(&h->itlbs[m]);
+    rv_jc_flush(h);
 }
 
 /* Everything translated through satp: U and S modes (M is bare). */
@@ -34,37 +46,57 @@ void rv_tlb_flush(struct rv_hart *h)
     static const unsigned dm[] = {RV_DMODE_U, RV_DMODE_S, RV_DMODE_S_SUM};
 
     for (unsigned i = 0; i < GW_ARRAY_SIZE(dm); i++) {
-        tlb_clear(h->dtlbs[dm[i]].r, RV_TLB_SIZE);
-        tlb_clear(h->dtlbs[dm[i]].w, RV_TLB_SIZE);
+        rv_tlb_clear(&h->dtlbs[dm[i]].r);
+        rv_tlb_clear(&h->dtlbs[dm[i]].w);
     }
-    tlb_clear(h->itlbs[RV_IMODE_U], RV_TLB_SIZE);
-    tlb_clear(h->itlbs[RV_IMODE_S], RV_TLB_SIZE);
+    rv_tlb_clear(&h->itlbs[RV_IMODE_U]);
+    rv_tlb_clear(&h->itlbs[RV_IMODE_S]);
     /* the jump caches bypass the fetch TLB, so they go too */
-    for (unsigned m = RV_IMODE_U; m <= RV_IMODE_S; m++)
-        for (unsigned i = 0; i < RV_JC_SIZE; i++)
-            h->jcs[m][i].pc = 1;
+    rv_jc_clear(&h->jcs[RV_IMODE_U]);
+    rv_jc_clear(&h->jcs[RV_IMODE_S]);
 }
 
 void rv_tlb_flush_write(struct rv_hart *h)
 {
     for (unsigned m = 0; m < RV_DMODE_N; m++)
-        tlb_clear(h->dtlbs[m].w, RV_TLB_SIZE);
+        rv_tlb_clear(&h->dtlbs[m].w);
 }
 
 void rv_tlb_flush_data(struct rv_hart *h)
 {
     for (unsigned m = 0; m < RV_DMODE_N; m++) {
-        tlb_clear(h->dtlbs[m].r, RV_TLB_SIZE);
-        tlb_clear(h->dtlbs[m].w, RV_TLB_SIZE);
+        rv_tlb_clear(&h->dtlbs[m].r);
+        rv_tlb_clear(&h->dtlbs[m].w);
     }
 }
 
+/* Drop write entries that map guest physical page ppage (it now has code). */
 void rv_tlb_evict_wpage(struct rv_hart *h, uint64_t ppage)
 {
-    for (unsigned m = 0; m < RV_DMODE_N; m++)
-        for (unsigned i = 0; i < RV_TLB_SIZE; i++)
-            if (h->dtlbs[m].w[i].ppage == ppage)
-                h->dtlbs[m].w[i].tag = RV_TLB_INVALID;
+    uintptr_t host = (uintptr_t)gmem_ptr(h->mem, ppage, 1);
+
+    for (unsigned m = 0; m < RV_DMODE_N; m++) {
+        struct rv_tlb *t = &h->dtlbs[m].w;
+        for (uint32_t i = 0; i < t->n; i++) {
+            struct rv_tlb_entry *e = &t->e[t->log[i]];
+            if (e->tag != RV_TLB_INVALID && (uintptr_t)(e->tag + e->addend) == host)
+                e->tag = RV_TLB_INVALID;
+        }
+    }
+}
+
+static void tlb_fill(struct rv_tlb *t, uint64_t va, uint8_t *host)
+{
+    unsigned idx = (unsigned)(va >> 12) & (RV_TLB_SIZE - 1);
+    struct rv_tlb_entry *e = &t->e[idx];
+
+    if (e->tag == RV_TLB_INVALID) {
+        if (t->n == RV_TLB_SIZE) /* entries evicted one by one were re-filled */
+            rv_tlb_clear(t);
+        t->log[t->n++] = (uint16_t)idx;
+    }
+    e->tag = va & RV_PAGE_MASK;
+    e->addend = (uintptr_t)(host - (va & 0xfff)) - (uintptr_t)(va & RV_PAGE_MASK);
 }
 
 /* ---- PMP (priv spec §3.7) --------------------------------------------------- */
@@ -109,13 +141,16 @@ static bool pmp_range(const struct rv_hart *h, unsigned i, uint64_t *lo, uint64_
 bool rv_pmp_check(const struct rv_hart *h, uint64_t pa, unsigned size, enum rv_access acc,
                   unsigned priv)
 {
-    uint64_t last = pa + size - 1, lo, hi;
+    uint64_t last = pa + size - 1;
 
-    for (unsigned i = 0; i < h->pmp_n; i++) {
+    if (priv == RV_PRV_M && h->pmp_m_open)
+        return true;
+    for (uint32_t on = h->pmp_on; on; on &= on - 1) {
+        unsigned i = (unsigned)__builtin_ctz(on);
         uint8_t cfg = h->pmpcfg[i];
-        if (!pmp_range(h, i, &lo, &hi) || last < lo || pa > hi)
+        if (last < h->pmp_lo[i] || pa > h->pmp_hi[i])
             continue;
-        if (pa < lo || last > hi)
+        if (pa < h->pmp_lo[i] || last > h->pmp_hi[i])
             return false; /* an access must lie entirely within its entry */
         if (priv == RV_PRV_M && !(cfg & PMP_L))
             return true;
@@ -127,14 +162,15 @@ bool rv_pmp_check(const struct rv_hart *h, uint64_t pa, unsigned size, enum rv_a
 }
 
 /* True if one PMP decision holds for the whole 4 KiB page (TLB-cacheable). */
-static bool pmp_page_uniform(const struct rv_hart *h, uint64_t page)
+static bool pmp_page_uniform(const struct rv_hart *h, uint64_t page, unsigned priv)
 {
-    uint64_t lo, hi;
-
-    for (unsigned i = 0; i < h->pmp_n; i++) {
-        if (!pmp_range(h, i, &lo, &hi) || page + 4095 < lo || page > hi)
+    if (priv == RV_PRV_M && h->pmp_m_open)
+        return true;
+    for (uint32_t on = h->pmp_on; on; on &= on - 1) {
+        unsigned i = (unsigned)__builtin_ctz(on);
+        if (page + 4095 < h->pmp_lo[i] || page > h->pmp_hi[i])
             continue;
-        return lo <= page && hi >= page + 4095;
+        return h->pmp_lo[i] <= page && h->pmp_hi[i] >= page + 4095;
     }
     return true;
 }
@@ -142,15 +178,18 @@ static bool pmp_page_uniform(const struct rv_hart *h, uint64_t page)
 void rv_pmp_changed(struct rv_hart *h)
 {
     h->pmp_active = 0;
-    for (unsigned i = 0; i < h->pmp_n; i++)
-        if ((h->pmpcfg[i] >> 3) & 3)
+    h->pmp_on = 0;
+    h->pmp_m_open = true;
+    for (unsigned i = 0; i < h->pmp_n; i++) {
+        if ((h->pmpcfg[i] >> 3) & 3) {
             h->pmp_active++;
-    rv_tlb_flush(h);
-    tlb_clear(h->dtlbs[RV_DMODE_M].r, RV_TLB_SIZE);
-    tlb_clear(h->dtlbs[RV_DMODE_M].w, RV_TLB_SIZE);
-    tlb_clear(h->itlbs[RV_IMODE_M], RV_TLB_SIZE);
-    for (unsigned i = 0; i < RV_JC_SIZE; i++)
-        h->jcs[RV_IMODE_M][i].pc = 1;
+            if (h->pmpcfg[i] & PMP_L)
+                h->pmp_m_open = false;
+        }
+        if (pmp_range(h, i, &h->pmp_lo[i], &h->pmp_hi[i]))
+            h->pmp_on |= 1u << i;
+    }
+    rv_tlb_clear_all(h);
 }
 
 /* ---- page walk (priv spec §4.3.2, §4.4, §4.5) ------------------------------ */
@@ -252,14 +291,7 @@ static int translate(struct rv_hart *h, uint64_t va, enum rv_access acc, unsigne
     return fail(h, acc, true, va);
 }
 
-/* ---- TLB fill ---------------------------------------------------------------- */
-
-static void tlb_fill(struct rv_tlb_entry *e, uint64_t va, uint64_t pa, uint8_t *host)
-{
-    e->tag = va & RV_PAGE_MASK;
-    e->addend = (uintptr_t)(host - (pa & 0xfff)) - (uintptr_t)(va & RV_PAGE_MASK);
-    e->ppage = pa & RV_PAGE_MASK;
-}
+/* ---- TLB fill and slow paths ------------------------------------------------ */
 
 static bool page_in_ram(const struct rv_hart *h, uint64_t pa)
 {
@@ -268,12 +300,12 @@ static bool page_in_ram(const struct rv_hart *h, uint64_t pa)
 
 int rv_fetch_translate(struct rv_hart *h, uint64_t va, uint64_t *pa, uint8_t **host)
 {
-    struct rv_tlb_entry *e = &h->itlb[(va >> 12) & (RV_TLB_SIZE - 1)];
+    struct rv_tlb_entry *e = &h->itlb->e[(va >> 12) & (RV_TLB_SIZE - 1)];
     uint64_t p;
 
     if (e->tag == (va & RV_PAGE_MASK)) {
         *host = (uint8_t *)(uintptr_t)(va + e->addend);
-        *pa = e->ppage | (va & 0xfff);
+        *pa = (uint64_t)(*host - h->mem->host) + h->mem->base;
         return 0;
     }
     if (translate(h, va, RV_ACC_X, h->priv, &p))
@@ -286,8 +318,8 @@ int rv_fetch_translate(struct rv_hart *h, uint64_t va, uint64_t *pa, uint8_t **h
         return 0;
     }
     *host = gmem_ptr(h->mem, p, 1);
-    if (pmp_page_uniform(h, p & RV_PAGE_MASK))
-        tlb_fill(e, va, p, *host);
+    if (pmp_page_uniform(h, p & RV_PAGE_MASK, h->priv))
+        tlb_fill(h->itlb, va, *host);
     return 0;
 }
 
@@ -313,9 +345,14 @@ static int load_aligned(struct rv_hart *h, uint64_t va, unsigned size, uint64_t 
         return -1;
     host = gmem_ptr(h->mem, pa, size);
     if (host) {
-        memcpy(&v, host, size); /* little-endian host */
-        if (pmp_page_uniform(h, pa & RV_PAGE_MASK))
-            tlb_fill(&h->dtlb->r[(va >> 12) & (RV_TLB_SIZE - 1)], va, pa, host);
+        switch (size) { /* little-endian host */
+        case 1: v = *host; break;
+        case 2: memcpy(&v, host, 2); break;
+        case 4: memcpy(&v, host, 4); break;
+        default: memcpy(&v, host, 8); break;
+        }
+        if (pmp_page_uniform(h, pa & RV_PAGE_MASK, priv))
+            tlb_fill(&h->dtlb->r, va, host);
     } else if (!h->env.mmio_read || h->env.mmio_read(h->env.opaque, pa, size, &v) < 0) {
         return fail(h, RV_ACC_R, false, va);
     }
@@ -325,7 +362,7 @@ static int load_aligned(struct rv_hart *h, uint64_t va, unsigned size, uint64_t 
 
 /* Returns 1 if decoded code was overwritten. */
 static int store_ram(struct rv_hart *h, uint64_t va, uint64_t pa, uint8_t *host, unsigned size,
-                     uint64_t val)
+                     uint64_t val, unsigned priv)
 {
     uint64_t ppage = pa & RV_PAGE_MASK;
     int modified = 0;
@@ -333,15 +370,20 @@ static int store_ram(struct rv_hart *h, uint64_t va, uint64_t pa, uint8_t *host,
 
     if (rv_page_has_code(h, pa) && rv_code_write(h, pa, size))
         modified = 1;
-    memcpy(host, &val, size);
+    switch (size) {
+    case 1: *host = (uint8_t)val; break;
+    case 2: memcpy(host, &val, 2); break;
+    case 4: memcpy(host, &val, 4); break;
+    default: memcpy(host, &val, 8); break;
+    }
     gmem_mark_dirty(h->mem, ppage, 1);
     gen = atomic_load_explicit(&h->mem->dirty_gen, memory_order_acquire);
     if (gen != h->dirty_gen) {
         rv_tlb_flush_write(h);
         h->dirty_gen = gen;
     }
-    if (!rv_page_has_code(h, pa) && pmp_page_uniform(h, ppage))
-        tlb_fill(&h->dtlb->w[(va >> 12) & (RV_TLB_SIZE - 1)], va, pa, host);
+    if (!rv_page_has_code(h, pa) && pmp_page_uniform(h, ppage, priv))
+        tlb_fill(&h->dtlb->w, va, host);
     return modified;
 }
 
@@ -355,7 +397,7 @@ static int store_aligned(struct rv_hart *h, uint64_t va, unsigned size, uint64_t
         return -1;
     host = gmem_ptr(h->mem, pa, size);
     if (host)
-        return store_ram(h, va, pa, host, size, val);
+        return store_ram(h, va, pa, host, size, val, priv);
     if (!h->env.mmio_write || h->env.mmio_write(h->env.opaque, pa, size, val) < 0)
         return fail(h, RV_ACC_W, false, va);
     return 0;
@@ -457,7 +499,7 @@ int rv_amo(struct rv_hart *h, const struct rv_insn *ins, bool dword)
         {
             uint64_t src = h->x[ins->rs2];
             h->x[ins->rd] = 0;
-            return store_ram(h, va, pa, host, size, src);
+            return store_ram(h, va, pa, host, size, src, priv);
         }
     }
     /* QEMU 7.2 reports misaligned LR/AMO as a load address-misaligned trap */
@@ -489,6 +531,6 @@ int rv_amo(struct rv_hart *h, const struct rv_insn *ins, bool dword)
         if (!dword)
             old = (uint64_t)(int64_t)(int32_t)old;
         h->x[ins->rd] = old;
-        return store_ram(h, va, pa, host, size, nv);
+        return store_ram(h, va, pa, host, size, nv, priv);
     }
 }

@@ -35,8 +35,8 @@ void rv_update_modes(struct rv_hart *h)
     else
         dmode = RV_DMODE_U;
     h->dtlb = &h->dtlbs[dmode];
-    h->itlb = h->itlbs[imode];
-    h->jc = h->jcs[imode];
+    h->itlb = &h->itlbs[imode];
+    h->jc = &h->jcs[imode];
 }
 
 void rv_set_priv(struct rv_hart *h, unsigned priv)
