@@ -138,6 +138,31 @@ static int virt_map_devices(struct virt *vm, char *err, size_t errlen)
     if (!ret)
         ret = virt_map(vm, "uart0", VIRT_UART0_BASE, UART_REG_SIZE, 1, 8, 8, &uart_bus_ops,
                        vm->uart, err, errlen);
+    if (!ret)
+        ret = virt_map(vm, "rtc", VIRT_RTC_BASE, GOLDFISH_RTC_SIZE, 4, 8, 4, &goldfish_rtc_ops,
+                       vm->rtc, err, errlen);
+    for (unsigned i = 0; !ret && i < VIRT_VIRTIO_COUNT; i++)
+        ret = virt_map(vm, "virtio-mmio", VIRT_VIRTIO_BASE + i * VIRT_VIRTIO_STRIDE,
+                       VIRT_VIRTIO_SIZE, 1, 8, 4, &virt_stub_virtio_ops, NULL, err, errlen);
+    if (!ret)
+        ret = virt_map(vm, "flash", VIRT_FLASH_BASE, VIRT_FLASH_SIZE, 1, 8, 8, &virt_stub_flash_ops,
+                       NULL, err, errlen);
+    if (!ret)
+        ret = virt_map(vm, "pcie.ecam", VIRT_PCIE_ECAM_BASE, PCIE_ECAM_SIZE, 1, 8, 4,
+                       &pcie_host_ecam_ops, vm->pcie, err, errlen);
+    if (!ret)
+        ret = virt_map(vm, "pcie.pio", VIRT_PCIE_PIO_BASE, VIRT_PCIE_PIO_SIZE, 1, 8, 8,
+                       &pcie_host_window_ops, NULL, err, errlen);
+    if (!ret)
+        ret = virt_map(vm, "pcie.mmio", VIRT_PCIE_MMIO_BASE, VIRT_PCIE_MMIO_SIZE, 1, 8, 8,
+                       &pcie_host_window_ops, NULL, err, errlen);
+    if (!ret) {
+        /* QEMU puts the 64-bit window at the first 16 GiB boundary above RAM. */
+        uint64_t ram_end = VIRT_DRAM_BASE + vm->cfg.ram_size;
+        uint64_t high = (ram_end + VIRT_PCIE_HIGH_SIZE - 1) & ~(VIRT_PCIE_HIGH_SIZE - 1);
+        ret = virt_map(vm, "pcie.mmio-high", high, VIRT_PCIE_HIGH_SIZE, 1, 8, 8,
+                       &pcie_host_window_ops, NULL, err, errlen);
+    }
     return ret;
 }
 
@@ -169,6 +194,8 @@ static void virt_power_on(struct virt *vm)
         vm->hart_wfi[i] = false;
     }
     uart_reset(vm->uart);
+    goldfish_rtc_reset(vm->rtc);
+    pcie_host_reset(vm->pcie);
     clint_reset(vm->clint); /* after the harts: re-sends MTIP/MSIP */
 }
 
@@ -257,7 +284,9 @@ struct virt *virt_new(const struct virt_config *cfg, char *err, size_t errlen)
     vm->uart = uart_new(&uart_host);
     vm->clint = clint_new(&clint_host, vm->nharts);
     vm->test = sifive_test_new(&test_host);
-    if (!vm->uart || !vm->clint || !vm->test) {
+    vm->rtc = goldfish_rtc_new(NULL);
+    vm->pcie = pcie_host_new();
+    if (!vm->uart || !vm->clint || !vm->test || !vm->rtc || !vm->pcie) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -275,6 +304,8 @@ void virt_free(struct virt *vm)
 {
     if (!vm)
         return;
+    pcie_host_free(vm->pcie);
+    goldfish_rtc_free(vm->rtc);
     sifive_test_free(vm->test);
     clint_free(vm->clint);
     uart_free(vm->uart);

@@ -5,10 +5,19 @@
  *   0x0000_1000  MROM (reset vector: a0 = mhartid, a1 = DT address, a2 =
  *                fw_dynamic_info, jump to RAM base, as QEMU's)
  *   0x0010_0000  SiFive test finisher
+ *   0x0010_1000  goldfish RTC
  *   0x0200_0000  CLINT (msip, mtimecmp @+0x4000, mtime @+0xbff8)
+ *   0x0300_0000  PCIe PIO window (empty bus: all-ones)
  *   0x1000_0000  UART 16550A
+ *   0x1000_1000  8 virtio-mmio slots, 0x1000 apart (no backend yet)
+ *   0x2000_0000  2 x 32 MiB flash (no backing: reads 0)
+ *   0x3000_0000  PCIe ECAM (host bridge 00:00.0 only)
+ *   0x4000_0000  PCIe MMIO window (all-ones)
  *   0x8000_0000  RAM
- * Addresses that no device claims raise access faults, as on QEMU.
+ *   16 GiB-aligned above RAM: 16 GiB high PCIe MMIO window (all-ones)
+ * Not yet modelled, so they raise access faults where QEMU has a device:
+ * the PLIC (0x0c00_0000) and fw_cfg (0x1010_0000).  Addresses that no
+ * device claims raise access faults, as on QEMU (checked against 7.2).
  *
  * Threading: the harts run round-robin on the thread calling virt_run();
  * virt_request_stop() may be called from any thread (e.g. a signal thread).
@@ -25,12 +34,25 @@
 #define VIRT_DEFAULT_RAM (128ull << 20)
 #define VIRT_MAX_RAM     (256ull << 30)
 
-#define VIRT_MROM_BASE  0x1000ull
-#define VIRT_MROM_SIZE  0xf000ull
-#define VIRT_TEST_BASE  0x100000ull
-#define VIRT_CLINT_BASE 0x2000000ull
-#define VIRT_UART0_BASE 0x10000000ull
-#define VIRT_DRAM_BASE  0x80000000ull
+#define VIRT_MROM_BASE      0x1000ull
+#define VIRT_MROM_SIZE      0xf000ull
+#define VIRT_TEST_BASE      0x100000ull
+#define VIRT_RTC_BASE       0x101000ull
+#define VIRT_CLINT_BASE     0x2000000ull
+#define VIRT_PCIE_PIO_BASE  0x3000000ull
+#define VIRT_PCIE_PIO_SIZE  0x10000ull
+#define VIRT_UART0_BASE     0x10000000ull
+#define VIRT_VIRTIO_BASE    0x10001000ull
+#define VIRT_VIRTIO_COUNT   8
+#define VIRT_VIRTIO_STRIDE  0x1000ull
+#define VIRT_VIRTIO_SIZE    0x200ull
+#define VIRT_FLASH_BASE     0x20000000ull
+#define VIRT_FLASH_SIZE     0x4000000ull
+#define VIRT_PCIE_ECAM_BASE 0x30000000ull
+#define VIRT_PCIE_MMIO_BASE 0x40000000ull
+#define VIRT_PCIE_MMIO_SIZE 0x40000000ull
+#define VIRT_DRAM_BASE      0x80000000ull
+#define VIRT_PCIE_HIGH_SIZE (16ull << 30)
 
 struct virt_config {
     uint64_t ram_size;          /* bytes, a multiple of 8 KiB */

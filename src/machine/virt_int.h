@@ -8,6 +8,8 @@
 #include <stdatomic.h>
 
 #include "devices/clint.h"
+#include "devices/goldfish_rtc.h"
+#include "devices/pcie_host.h"
 #include "devices/sifive_test.h"
 #include "devices/uart16550.h"
 #include "hart/hart.h"
@@ -42,6 +44,8 @@ struct virt {
     struct uart *uart;
     struct clint *clint;
     struct sifive_test *test;
+    struct goldfish_rtc *rtc;
+    struct pcie_host *pcie;
     struct chardev *serial;
     uint8_t *mrom;       /* VIRT_MROM_SIZE bytes */
     uint8_t *kernel_img; /* the ELF file, kept to reload it on reset */
@@ -78,5 +82,9 @@ struct virt_mrom_regs {
     uint64_t pc, t0, a0, a1, a2;
 };
 void virt_mrom_apply(const uint8_t *rom, uint64_t hartid, struct virt_mrom_regs *regs);
+
+/* Placeholders for devices not modelled yet (virt_stubs.c). */
+extern const struct bus_ops virt_stub_virtio_ops;
+extern const struct bus_ops virt_stub_flash_ops;
 
 #endif

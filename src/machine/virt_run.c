@@ -23,12 +23,15 @@ static void virt_sleep(struct virt *vm)
 {
     uint64_t deadline = clint_next_deadline(vm->clint), now;
     uint64_t uart_deadline = uart_next_deadline(vm->uart);
+    uint64_t rtc_deadline = goldfish_rtc_next_deadline(vm->rtc);
     struct pollfd p = {.fd = vm->wake_fd, .events = POLLIN};
     struct timespec ts, *tsp = NULL;
     uint64_t drain;
 
     if (uart_deadline < deadline)
         deadline = uart_deadline;
+    if (rtc_deadline < deadline)
+        deadline = rtc_deadline;
     if (deadline != UINT64_MAX) {
         now = gw_now_ns();
         if (deadline <= now)
@@ -47,6 +50,7 @@ static void virt_tick(struct virt *vm)
 {
     clint_update(vm->clint);
     uart_poll(vm->uart, gw_now_ns());
+    goldfish_rtc_poll(vm->rtc);
 }
 
 /* Act on pending requests.  Returns -1 to keep running, else an exit status. */
