@@ -13,9 +13,12 @@ static uint64_t rd(uint64_t off, unsigned size)
     return v;
 }
 
+static int wr_errors;
+
 static void wr(uint64_t off, unsigned size, uint64_t v)
 {
-    (void)bus_write(&bus, 0x30000000 + off, size, v);
+    if (bus_write(&bus, 0x30000000 + off, size, v) < 0)
+        wr_errors++;
 }
 
 int main(void)
@@ -58,6 +61,7 @@ int main(void)
     wr(0x00, 4, 0);
     wr(0x10, 4, 0xffffffff);
     CHECK(rd(0x00, 4) == 0x00081b36 && rd(0x10, 4) == 0, "IDs and BARs read-only");
+    CHECK(wr_errors == 0, "config writes accepted");
     pcie_host_reset(p);
     CHECK(rd(0x04, 4) == 0 && rd(0x0c, 4) == 0 && rd(0x3c, 4) == 0, "reset clears them");
     CHECK(bus_read(&bus, 0x3000000, 8, &v) == 0 && v == UINT64_MAX, "PIO window: all-ones");
