@@ -172,25 +172,17 @@ static int virt_load_kernel(struct virt *vm, char *err, size_t errlen)
     int ret = elf_load(vm->mem, vm->kernel_img, vm->kernel_len, &vm->kernel, why, sizeof(why));
 
     if (ret < 0)
-        snprintf(err, errlen, "%s: %s", vm->cfg.kernel, why);
+        snprintf(err, errlen, "-kernel %s: %s", vm->cfg.kernel, why);
     return ret;
 }
 
 /* Reset harts and devices; RAM is left as it is. */
 static void virt_power_on(struct virt *vm)
 {
+    /* Every hart starts in the reset ROM, which sets a0-a2 and jumps on. */
     for (unsigned i = 0; i < vm->nharts; i++) {
-        struct rv_hart *h = vm->harts[i];
-        struct virt_mrom_regs r;
-
-        rv_hart_reset(h, VIRT_MROM_BASE);
-        rv_hart_flush_caches(h); /* RAM was rewritten behind its back */
-        virt_mrom_apply(vm->mrom, i, &r);
-        rv_hart_set_x(h, 5, r.t0);
-        rv_hart_set_x(h, 10, r.a0);
-        rv_hart_set_x(h, 11, r.a1);
-        rv_hart_set_x(h, 12, r.a2);
-        rv_hart_set_pc(h, r.pc);
+        rv_hart_reset(vm->harts[i], VIRT_MROM_BASE);
+        rv_hart_flush_caches(vm->harts[i]); /* RAM was rewritten behind its back */
         vm->hart_wfi[i] = false;
     }
     uart_reset(vm->uart);
@@ -217,6 +209,7 @@ struct virt *virt_new(const struct virt_config *cfg, char *err, size_t errlen)
     struct uart_host uart_host;
     struct clint_host clint_host;
     struct sifive_test_host test_host;
+    char why[400];
 
     if (cfg->smp < 1 || cfg->smp > VIRT_MAX_HARTS || cfg->ram_size == 0 ||
         cfg->ram_size > VIRT_MAX_RAM || (cfg->ram_size & (GMEM_PAGE_SIZE - 1)) || !cfg->kernel) {
@@ -233,9 +226,11 @@ struct virt *virt_new(const struct virt_config *cfg, char *err, size_t errlen)
     vm->nharts = cfg->smp;
     bus_init(&vm->bus);
 
-    if (elf_read_file(cfg->kernel, ELF_MAX_FILE_SIZE, &vm->kernel_img, &vm->kernel_len, err,
-                      errlen) < 0)
+    if (elf_read_file(cfg->kernel, ELF_MAX_FILE_SIZE, &vm->kernel_img, &vm->kernel_len, why,
+                      sizeof(why)) < 0) {
+        snprintf(err, errlen, "-kernel: %s", why);
         goto fail;
+    }
     vm->mem = gmem_new(VIRT_DRAM_BASE, cfg->ram_size);
     if (!vm->mem) {
         snprintf(err, errlen, "cannot allocate %llu MiB of guest RAM",
@@ -245,9 +240,11 @@ struct virt *virt_new(const struct virt_config *cfg, char *err, size_t errlen)
     if (virt_load_kernel(vm, err, errlen) < 0)
         goto fail;
 
-    vm->serial = chardev_open(&cfg->serial, err, errlen);
-    if (!vm->serial)
+    vm->serial = chardev_open(&cfg->serial, why, sizeof(why));
+    if (!vm->serial) {
+        snprintf(err, errlen, "-serial: %s", why);
         goto fail;
+    }
     vm->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (vm->wake_fd < 0) {
         snprintf(err, errlen, "eventfd: %s", strerror(errno));

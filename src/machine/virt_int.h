@@ -72,17 +72,6 @@ void virt_mrom_build(uint8_t *rom, size_t size, uint64_t start_addr, uint64_t fd
                      uint64_t next_addr);
 extern const struct bus_ops virt_mrom_ops;
 
-/*
- * The register state the trampoline leaves when it jumps (pc, t0, a0-a2).
- * The hart only fetches instructions from RAM, so the board starts each
- * hart with these effects applied instead of executing the ROM; the ROM
- * stays readable at 0x1000 with QEMU's exact bytes.
- */
-struct virt_mrom_regs {
-    uint64_t pc, t0, a0, a1, a2;
-};
-void virt_mrom_apply(const uint8_t *rom, uint64_t hartid, struct virt_mrom_regs *regs);
-
 /* Placeholders for devices not modelled yet (virt_stubs.c). */
 extern const struct bus_ops virt_stub_virtio_ops;
 extern const struct bus_ops virt_stub_flash_ops;

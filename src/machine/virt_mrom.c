@@ -77,22 +77,4 @@ static int virt_mrom_write(void *opaque, uint64_t off, unsigned size, uint64_t v
     return 0;
 }
 
-static uint64_t get_le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
-void virt_mrom_apply(const uint8_t *rom, uint64_t hartid, struct virt_mrom_regs *regs)
-{
-    /* What the six trampoline instructions leave behind. */
-    regs->t0 = get_le64(rom + VIRT_MROM_START_ADDR);
-    regs->a0 = hartid;
-    regs->a1 = get_le64(rom + VIRT_MROM_FDT_ADDR);
-    regs->a2 = VIRT_MROM_BASE + VIRT_MROM_FW_DYN;
-    regs->pc = regs->t0;
-}
-
 const struct bus_ops virt_mrom_ops = {virt_mrom_read, virt_mrom_write};
