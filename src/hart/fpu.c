@@ -4,20 +4,26 @@
  *
  * A fast path is taken only where the host (x86-64 SSE, or any IEEE 754 host
  * FPU in round-to-nearest-even) provably returns the RISC-V result:
- *   - the rounding mode is RNE (sqrt, conversions: also some others);
+ *   - the rounding mode is RNE; sqrt also serves RTZ/RDN/RUP/RMM by an exact
+ *     integer comparison of r*r with the operand, float-to-int also RTZ
+ *     (truncating conversion), int-to-float every mode when exact;
  *   - the result is finite and, for operations that can underflow, larger
  *     in magnitude than the smallest normal, so neither OF nor UF can be
- *     due and no NaN needs canonicalizing;
+ *     due and no NaN needs canonicalizing (the host's flags and NaN
+ *     conventions never matter);
  *   - the only flag left is NX, which is either already set in *fflags (the
  *     accrued flags are sticky, so nothing needs to be computed: QEMU's
  *     hardfloat trick) or derived exactly with integer arithmetic or an
  *     error-free transformation (Fast2Sum).
- * Everything else -- NaNs, infinities, tiny results, overflow, directed
- * rounding of arithmetic, RMM -- goes to the soft float.
+ * Everything else -- NaNs, infinities, zeros from mul/div/fma, tiny
+ * results, overflow, directed rounding of arithmetic, RMM -- goes to the soft
+ * float.
  *
  * Invariant: the host FP environment is the C default (round to nearest,
- * no flush-to-zero / denormals-are-zero).  Host exception flags are ignored.
- * min/max, comparisons and classify are integer-only.
+ * no flush-to-zero / denormals-are-zero), which -ffast-math would break (it
+ * links code that sets FTZ/DAZ, and reassociates Fast2Sum away).  Host
+ * exception flags are neither read nor cleared.  min/max, comparisons and
+ * classify are integer-only.
  */
 #include "hart/fpu.h"
 
@@ -30,6 +36,10 @@
 
 #include "common/util.h"
 #include "hart/fpu_soft.h"
+
+#if defined(__FAST_MATH__)
+#error "fpu.c relies on IEEE 754 semantics: do not build it with -ffast-math"
+#endif
 
 typedef unsigned __int128 u128;
 
@@ -114,6 +124,40 @@ static inline int f32_add_inexact(float x, float y, float r)
     return small - (r - big) != 0;
 }
 
+/*
+ * Exactness of a fused multiply-add whose rounded result is finite and
+ * normal (so every input is finite): a*b + c is exact iff the integer sum
+ * of the significand product and the aligned addend has at most p
+ * significant bits.  Returns 1 (inexact), 0 (exact) or -1 when the two
+ * terms are too far apart for 128 bits (the caller then asks the soft float).
+ */
+static inline int fma_inexact(int fmt, uint64_t a, uint64_t b, uint64_t c)
+{
+    int mb = fmt == RV_SOFT_F64 ? 52 : 23, p = mb + 1;
+    uint64_t mmask = (1ull << mb) - 1, emask = fmt == RV_SOFT_F64 ? 0x7ff : 0xff;
+    int ebits = fmt == RV_SOFT_F64 ? 11 : 8;
+    int fa = (int)((a >> mb) & emask), fb = (int)((b >> mb) & emask), fc = (int)((c >> mb) & emask);
+    /* value = m * 2^(max(field, 1) - bias - mb), hidden bit for normals */
+    u128 x = (u128)((a & mmask) | (fa ? 1ull << mb : 0)) * ((b & mmask) | (fb ? 1ull << mb : 0));
+    u128 y = (c & mmask) | (fc ? 1ull << mb : 0);
+    int d = (fc ? fc : 1) - (fa ? fa : 1) - (fb ? fb : 1) + (emask >> 1) + mb; /* y vs x units */
+
+    if (d < 2 * p - 126 || d > 126 - p) /* x < 2^(2p), y < 2^p must stay below 2^126 */
+        return -1;
+    if (d >= 0)
+        y <<= d;
+    else
+        x <<= -d;
+    int neg = (int)(((a ^ b ^ c) >> (mb + ebits)) & 1);
+    u128 sum = neg ? (x > y ? x - y : y - x) : x + y;
+    if (sum == 0)
+        return 0;
+    uint64_t hi = (uint64_t)(sum >> 64), lo = (uint64_t)sum;
+    int lead = hi ? 127 - __builtin_clzll(hi) : 63 - __builtin_clzll(lo);
+    int trail = lo ? __builtin_ctzll(lo) : 64 + __builtin_ctzll(hi);
+    return lead - trail + 1 > p;
+}
+
 /* ---- binary64 arithmetic --------------------------------------------------- */
 
 uint64_t rv_f64_add(uint64_t a, uint64_t b, int rm, unsigned *fflags)
@@ -192,11 +236,22 @@ uint64_t rv_f64_sqrt(uint64_t a, int rm, unsigned *fflags)
 
 uint64_t rv_f64_fma(uint64_t a, uint64_t b, uint64_t c, int rm, unsigned *fflags)
 {
-    /* host fma() is exactly rounded; usable once NX is already accrued */
-    if (rm == RV_RM_RNE && (*fflags & RV_FFLAG_NX)) {
-        uint64_t rb = f64_bits(fma(f64_val(a), f64_val(b), f64_val(c)));
-        if (gw_likely(f64_safe_result(rb)))
-            return rb;
+    /* host fma() is exactly rounded; NX is accrued already or read from MXCSR */
+    if (gw_likely(rm == RV_RM_RNE)) {
+        double x = f64_val(a), y = f64_val(b), z = f64_val(c);
+        uint64_t rb;
+        if (gw_likely(*fflags & RV_FFLAG_NX)) {
+            rb = f64_bits(fma(x, y, z));
+            if (gw_likely(f64_safe_result(rb)))
+                return rb;
+        } else {
+            rb = f64_bits(fma(x, y, z));
+            int inexact = f64_safe_result(rb) ? fma_inexact(RV_SOFT_F64, a, b, c) : -1;
+            if (gw_likely(inexact >= 0)) {
+                *fflags |= inexact ? RV_FFLAG_NX : 0;
+                return rb;
+            }
+        }
     }
     return rv_soft_fma(RV_SOFT_F64, a, b, c, rm, fflags);
 }
@@ -273,10 +328,21 @@ uint32_t rv_f32_sqrt(uint32_t a, int rm, unsigned *fflags)
 
 uint32_t rv_f32_fma(uint32_t a, uint32_t b, uint32_t c, int rm, unsigned *fflags)
 {
-    if (rm == RV_RM_RNE && (*fflags & RV_FFLAG_NX)) {
-        uint32_t rb = f32_bits(fmaf(f32_val(a), f32_val(b), f32_val(c)));
-        if (gw_likely(f32_safe_result(rb)))
-            return rb;
+    if (gw_likely(rm == RV_RM_RNE)) {
+        float x = f32_val(a), y = f32_val(b), z = f32_val(c);
+        uint32_t rb;
+        if (gw_likely(*fflags & RV_FFLAG_NX)) {
+            rb = f32_bits(fmaf(x, y, z));
+            if (gw_likely(f32_safe_result(rb)))
+                return rb;
+        } else {
+            rb = f32_bits(fmaf(x, y, z));
+            int inexact = f32_safe_result(rb) ? fma_inexact(RV_SOFT_F32, a, b, c) : -1;
+            if (gw_likely(inexact >= 0)) {
+                *fflags |= inexact ? RV_FFLAG_NX : 0;
+                return rb;
+            }
+        }
     }
     return (uint32_t)rv_soft_fma(RV_SOFT_F32, a, b, c, rm, fflags);
 }

@@ -347,24 +347,25 @@ uint64_t rv_soft_div(int fmt, uint64_t a, uint64_t b, int rm, unsigned *fflags)
     return norm_round64(fmt, sign, x.exp - y.exp, q, rm, fflags);
 }
 
-/* floor(sqrt(n)) by the binary digit-by-digit method; *rem_nonzero if n is not a square. */
-static uint64_t isqrt128(u128 n, int *rem_nonzero)
+/*
+ * floor(sqrt(n)) for n < 2^(2 * bits), bits <= 58, by the binary
+ * digit-by-digit method, two bits of n per step.  The partial remainder stays
+ * below 4 * (2 * root + 1) < 2^61, so 64-bit arithmetic is enough; the loop
+ * has no data-dependent branch.  *rem_nonzero if n is not a perfect square.
+ */
+static uint64_t isqrt_bits(u128 n, int bits, int *rem_nonzero)
 {
-    u128 res = 0, bit = (u128)1 << 126;
+    uint64_t root = 0, rem = 0;
 
-    while (bit > n)
-        bit >>= 2;
-    while (bit) {
-        if (n >= res + bit) {
-            n -= res + bit;
-            res = (res >> 1) + bit;
-        } else {
-            res >>= 1;
-        }
-        bit >>= 2;
+    for (int i = bits - 1; i >= 0; i--) {
+        rem = (rem << 2) | ((uint64_t)(n >> (2 * i)) & 3);
+        uint64_t trial = (root << 2) | 1;
+        uint64_t ge = rem >= trial;
+        rem -= trial & (0 - ge);
+        root = (root << 1) | ge;
     }
-    *rem_nonzero = n != 0;
-    return (uint64_t)res;
+    *rem_nonzero = rem != 0;
+    return root;
 }
 
 uint64_t rv_soft_sqrt(int fmt, uint64_t a, int rm, unsigned *fflags)
@@ -381,16 +382,19 @@ uint64_t rv_soft_sqrt(int fmt, uint64_t a, int rm, unsigned *fflags)
         return a;
 
     /*
-     * value = sig * 2^(exp - 62).  Make the power of two even:
-     * n = sig << 62 (exp even) or sig << 63 (exp odd), value = n * 2^(exp - 124 - odd),
-     * so the root is isqrt(n) * 2^((exp - 124 - odd) / 2), with isqrt(n) in [2^62, 2^63).
+     * A root of rb = p + 4 bits (plus the sticky remainder) is enough to
+     * round.  value = sig * 2^(exp - 62) = n * 2^(exp + 2 - odd - 2 * rb) with
+     * n = sig * 2^(2 * rb - 64 + odd) in [2^(2rb-2), 2^(2rb)) and an even power
+     * of two, so sqrt = isqrt(n) * 2^((exp + 2 - odd) / 2 - rb).  For binary32
+     * the shift is to the right but only drops zero bits.
      */
-    int odd = x.exp & 1;
-    u128 n = (u128)x.sig << (62 + odd);
+    int rb = fmt_mbits(fmt) + 5, odd = x.exp & 1;
+    int shift = 2 * rb - 64 + odd;
+    u128 n = shift >= 0 ? (u128)x.sig << shift : (u128)(x.sig >> -shift);
     int inexact;
-    uint64_t r = isqrt128(n, &inexact);
-    int half_exp = (x.exp - 124 - odd) / 2; /* exact: the numerator is even */
-    return norm_round64(fmt, 0, half_exp + 63, r | (uint64_t)inexact, rm, fflags);
+    uint64_t r = isqrt_bits(n, rb, &inexact);
+    int e = (x.exp + 2 - odd) / 2 - rb; /* exact: the numerator is even */
+    return norm_round64(fmt, 0, e + 63, r | (uint64_t)inexact, rm, fflags);
 }
 
 uint64_t rv_soft_fma(int fmt, uint64_t a, uint64_t b, uint64_t c, int rm, unsigned *fflags)

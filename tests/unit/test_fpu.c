@@ -549,52 +549,104 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+enum { BN = 1 << 12, BREPS = 500 };
+
+/* Operands for the benchmark: ordinary normal values (the common case). */
+static struct {
+    uint64_t d[3][BN];
+    uint32_t s[3][BN];
+    uint64_t ed[3][BN]; /* exact-result operands */
+    uint32_t es[3][BN];
+    int64_t i[BN];
+} bd;
+
+static volatile uint64_t bench_sink;
+
+/*
+ * Time EXPR (which may use i, rm and &fl) over the operand arrays with the
+ * accrued flags starting at FL0; ns per call.
+ */
+#define BENCH_LOOP(RM, FL0, EXPR)                                                                  \
+    ({                                                                                             \
+        uint64_t acc_ = 0;                                                                         \
+        double t0_ = now_s();                                                                      \
+        for (int r_ = 0; r_ < BREPS; r_++) {                                                       \
+            for (int i = 0; i < BN; i++) {                                                         \
+                unsigned fl = (FL0);                                                               \
+                int rm = (RM);                                                                     \
+                (void)rm;                                                                          \
+                acc_ += (uint64_t)(EXPR) + fl;                                                     \
+            }                                                                                      \
+        }                                                                                          \
+        bench_sink += acc_;                                                                        \
+        (now_s() - t0_) * 1e9 / ((double)BN * BREPS);                                              \
+    })
+
+#define BENCH_OP(NAME, PUB, SOFT)                                                                  \
+    printf("bench %-12s RNE %6.2f ns   RNE, NX accrued %6.2f ns   RTZ %6.2f ns   soft RNE %6.2f "  \
+           "ns\n",                                                                                 \
+           NAME, BENCH_LOOP(RNE, 0, PUB), BENCH_LOOP(RNE, NX, PUB), BENCH_LOOP(RTZ, NX, PUB),      \
+           BENCH_LOOP(RNE, 0, SOFT))
+
 static void bench(void)
 {
-    enum { N = 1 << 12, REPS = 2000 };
-    static uint64_t va[N], vb[N], vc[N];
     uint64_t s = 42;
-    volatile uint64_t sink = 0;
-    for (int i = 0; i < N; i++) { /* ordinary normal operands around 1 */
-        va[i] = 0x3ff0000000000000ull ^ (rng_next(&s) >> 12) ^ ((uint64_t)rng_below(&s, 64) << 52);
-        vb[i] = 0x3fe0000000000000ull ^ (rng_next(&s) >> 12) ^ ((uint64_t)rng_below(&s, 64) << 52);
-        vc[i] = 0x3fd0000000000000ull ^ (rng_next(&s) >> 12);
-    }
-    static const int ops[] = {OP_ADD, OP_MUL, OP_DIV, OP_SQRT, OP_FMADD, OP_TO_I32, OP_FROM_I64};
-    for (int fmt = S; fmt <= D; fmt++) {
-        for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
-            int op = ops[k];
-            double t[4];
-            for (int mode = 0; mode < 4; mode++) { /* pub NX clear, pub NX set, pub RTZ, soft */
-                uint64_t acc = 0;
-                double t0 = now_s();
-                for (int r = 0; r < REPS; r++) {
-                    for (int i = 0; i < N; i++) {
-                        uint64_t a = va[i], b = vb[i], c = vc[i];
-                        if (fmt == S) {
-                            a = sbits((float)dval(a)), b = sbits((float)dval(b));
-                            c = sbits((float)dval(c));
-                        }
-                        if (op == OP_TO_I32)
-                            a = fmt == D ? dbits(dval(a) * 1000) : sbits(sval(a) * 1000);
-                        struct res o;
-                        if (mode == 3)
-                            call_soft(op, fmt, a, b, c, RV_RM_RNE, &o);
-                        else
-                            o = call_pub(op, fmt, a, b, c, mode == 2 ? RV_RM_RTZ : RV_RM_RNE,
-                                         mode == 1 ? RV_FFLAG_NX : 0);
-                        acc += o.r + o.fl;
-                    }
-                }
-                t[mode] = (now_s() - t0) * 1e9 / ((double)N * REPS);
-                sink += acc;
-            }
-            printf("bench %-9s.%c  fast %6.2f ns  fast(NX set) %6.2f ns  RTZ %6.2f ns  soft %6.2f "
-                   "ns\n",
-                   op_names[op], fmt == D ? 'd' : 's', t[0], t[1], t[2], t[3]);
+    for (int i = 0; i < BN; i++) {
+        for (int k = 0; k < 3; k++) {
+            double x = (double)(rng_next(&s) >> 11) * 0x1p-53 + 0.5;
+            x = ldexp(x, (int)rng_below(&s, 40) - 20) * (rng_below(&s, 2) ? 1 : -1);
+            bd.d[k][i] = dbits(k == 0 ? fabs(x) : x);
+            bd.s[k][i] = (uint32_t)sbits((float)x);
+        }
+        bd.i[i] = (int64_t)(rng_next(&s) >> rng_below(&s, 64));
+        for (int k = 0; k < 3; k++) { /* small integers: exact results, NX stays clear */
+            double v = (double)((int)rng_below(&s, 2001) - 1000);
+            bd.ed[k][i] = dbits(v);
+            bd.es[k][i] = (uint32_t)sbits((float)v);
         }
     }
-    (void)sink;
+#define DA bd.d[0][i]
+#define DB bd.d[1][i]
+#define DC bd.d[2][i]
+#define SA bd.s[0][i]
+#define SB bd.s[1][i]
+#define SC bd.s[2][i]
+    BENCH_OP("fadd.s", rv_f32_add(SA, SB, rm, &fl), rv_soft_add(S, SA, SB, rm, &fl));
+    BENCH_OP("fmul.s", rv_f32_mul(SA, SB, rm, &fl), rv_soft_mul(S, SA, SB, rm, &fl));
+    BENCH_OP("fdiv.s", rv_f32_div(SA, SB, rm, &fl), rv_soft_div(S, SA, SB, rm, &fl));
+    BENCH_OP("fsqrt.s", rv_f32_sqrt(SA, rm, &fl), rv_soft_sqrt(S, SA, rm, &fl));
+    BENCH_OP("fmadd.s", rv_f32_fma(SA, SB, SC, rm, &fl), rv_soft_fma(S, SA, SB, SC, rm, &fl));
+    BENCH_OP("fadd.d", rv_f64_add(DA, DB, rm, &fl), rv_soft_add(D, DA, DB, rm, &fl));
+    BENCH_OP("fmul.d", rv_f64_mul(DA, DB, rm, &fl), rv_soft_mul(D, DA, DB, rm, &fl));
+    BENCH_OP("fdiv.d", rv_f64_div(DA, DB, rm, &fl), rv_soft_div(D, DA, DB, rm, &fl));
+    BENCH_OP("fsqrt.d", rv_f64_sqrt(DA, rm, &fl), rv_soft_sqrt(D, DA, rm, &fl));
+    BENCH_OP("fmadd.d", rv_f64_fma(DA, DB, DC, rm, &fl), rv_soft_fma(D, DA, DB, DC, rm, &fl));
+#define EA bd.ed[0][i]
+#define EB bd.ed[1][i]
+#define EC bd.ed[2][i]
+    BENCH_OP("fadd.d exact", rv_f64_add(EA, EB, rm, &fl), rv_soft_add(D, EA, EB, rm, &fl));
+    BENCH_OP("fmul.d exact", rv_f64_mul(EA, EB, rm, &fl), rv_soft_mul(D, EA, EB, rm, &fl));
+    BENCH_OP("fmadd.d exact", rv_f64_fma(EA, EB, EC, rm, &fl), rv_soft_fma(D, EA, EB, EC, rm, &fl));
+    BENCH_OP("fmadd.s exact", rv_f32_fma(bd.es[0][i], bd.es[1][i], bd.es[2][i], rm, &fl),
+             rv_soft_fma(S, bd.es[0][i], bd.es[1][i], bd.es[2][i], rm, &fl));
+#undef EA
+#undef EB
+#undef EC
+    BENCH_OP("fcvt.w.d", rv_f64_to_i32(DB, rm, &fl), rv_soft_to_int(D, DB, rm, 1, 32, &fl));
+    BENCH_OP("fcvt.l.d", rv_f64_to_i64(DB, rm, &fl), rv_soft_to_int(D, DB, rm, 1, 64, &fl));
+    BENCH_OP("fcvt.d.l", rv_i64_to_f64(bd.i[i], rm, &fl),
+             rv_soft_from_int(D, bd.i[i] < 0 ? 0 - (uint64_t)bd.i[i] : (uint64_t)bd.i[i],
+                              bd.i[i] < 0, rm, &fl));
+    BENCH_OP("fcvt.s.d", rv_f64_to_f32(DB, rm, &fl), rv_soft_convert(S, D, DB, rm, &fl));
+    BENCH_OP("fcvt.d.s", rv_f32_to_f64(SB, &fl), rv_soft_convert(D, S, SB, rm, &fl));
+    BENCH_OP("fmin.d", rv_f64_min(DA, DB, &fl), rv_f64_min(DA, DB, &fl));
+    BENCH_OP("flt.d", rv_f64_lt(DA, DB, &fl), rv_f64_lt(DA, DB, &fl));
+#undef DA
+#undef DB
+#undef DC
+#undef SA
+#undef SB
+#undef SC
 }
 
 int main(int argc, char **argv)
