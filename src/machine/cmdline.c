@@ -188,10 +188,68 @@ static int opt_display(struct cmdline_state *st, const char *opt, const char *va
     return 0;
 }
 
+/*
+ * -cpu rv64[,prop=on|off...]: QEMU's per-extension switches are accepted
+ * when they describe the hart we have (RV64GC, M/S/U, Sv39/48, PMP), so the
+ * oracle's command line (which turns QEMU's extra extensions off) works.
+ */
+static const char *const cmdline_cpu_have[] = {
+    "i", "e", "m", "a", "f", "d", "c", "s", "u", "g", "zicsr", "zifencei", "zicntr", "mmu", "pmp",
+};
+static const char *const cmdline_cpu_lack[] = {
+    "h",           "v",      "zba",    "zbb",     "zbc",
+    "zbs",         "zbkb",   "zbkc",   "zbkx",    "zfh",
+    "zfhmin",      "zfinx",  "zdinx",  "zhinx",   "zhinxmin",
+    "zk",          "zkn",    "zknd",   "zkne",    "zknh",
+    "zkr",         "zks",    "zksed",  "zksh",    "zkt",
+    "zve32f",      "zve64f", "zicbom", "zicboz",  "zicbop",
+    "zihintpause", "zmmul",  "sstc",   "svinval", "svnapot",
+    "svpbmt",      "debug",  "epmp",   "smaia",   "ssaia",
+    "x-aia",       "x-epmp", "x-j",    "x-zfh",   "xventanacondops",
+};
+
+static bool cmdline_in(const char *name, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(name, list[i]))
+            return true;
+    return false;
+}
+
 static int opt_cpu(struct cmdline_state *st, const char *opt, const char *val)
 {
-    if (strcmp(val, "rv64") != 0)
-        return cmdline_fail(st, "%s: unsupported CPU model '%s' (only rv64)", opt, val);
+    char buf[512];
+    char *save = NULL, *tok;
+
+    if (strlen(val) >= sizeof(buf))
+        return cmdline_fail(st, "%s: value too long", opt);
+    strcpy(buf, val);
+    tok = strtok_r(buf, ",", &save);
+    if (!tok || (strcmp(tok, "rv64") != 0 && strcmp(tok, "any") != 0))
+        return cmdline_fail(st, "%s: unsupported CPU model '%s' (only rv64)", opt, tok ? tok : "");
+    while ((tok = strtok_r(NULL, ",", &save))) {
+        char *eq = strchr(tok, '=');
+        const char *v = eq ? eq + 1 : "on";
+        bool on;
+        if (eq)
+            *eq = '\0';
+        if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes"))
+            on = true;
+        else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "no"))
+            on = false;
+        else
+            return cmdline_fail(st, "%s: property '%s' needs on or off, not '%s'", opt, tok, v);
+        if (cmdline_in(tok, cmdline_cpu_have, GW_ARRAY_SIZE(cmdline_cpu_have))) {
+            if (!on)
+                return cmdline_fail(st, "%s: '%s' cannot be turned off (the hart is RV64GC)", opt,
+                                    tok);
+        } else if (cmdline_in(tok, cmdline_cpu_lack, GW_ARRAY_SIZE(cmdline_cpu_lack))) {
+            if (on)
+                return cmdline_fail(st, "%s: extension '%s' is not supported", opt, tok);
+        } else {
+            return cmdline_fail(st, "%s: unknown CPU property '%s'", opt, tok);
+        }
+    }
     return 0;
 }
 
@@ -235,7 +293,7 @@ static const struct cmdline_opt cmdline_opts[] = {
     {"machine", "virt", NULL, opt_machine},
     {"m", "SIZE", "guest RAM at 0x80000000: 128M, 1G, or MiB (default 128)", opt_m},
     {"smp", "N", "number of harts (default 1)", opt_smp},
-    {"cpu", "rv64", "CPU model (only rv64)", opt_cpu},
+    {"cpu", "rv64[,ext=off..]", "CPU model (only rv64; QEMU extension switches)", opt_cpu},
     {"bios", "none", "firmware (only none: the ELF runs in M-mode)", opt_bios},
     {"kernel", "FILE", "bare-metal RISC-V ELF program to run", opt_kernel},
     {"nographic", NULL, "no display; serial port on stdio", opt_nographic},

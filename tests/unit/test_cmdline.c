@@ -109,6 +109,19 @@ int main(void)
     expect_error(parse(BASIC, "-display", "gtk", NULL), "use -display none", "-display gtk");
     expect_error(parse(BASIC, "-cpu", "rv32", NULL), "-cpu: unsupported CPU model 'rv32'",
                  "-cpu rv32");
+    CHECK(parse(BASIC, "-cpu",
+                "rv64,h=false,zba=false,zbb=false,zbc=false,zbs=false,sstc=false,debug=false",
+                NULL) == 0,
+          "the oracle's -cpu line (QEMU extras switched off)");
+    CHECK(parse(BASIC, "-cpu", "rv64,f=on,d=true,c", NULL) == 0, "-cpu with present extensions on");
+    expect_error(parse(BASIC, "-cpu", "rv64,h=true", NULL), "extension 'h' is not supported",
+                 "-cpu rv64,h=true");
+    expect_error(parse(BASIC, "-cpu", "rv64,d=off", NULL), "'d' cannot be turned off",
+                 "-cpu rv64,d=off");
+    expect_error(parse(BASIC, "-cpu", "rv64,frob=off", NULL), "unknown CPU property 'frob'",
+                 "-cpu rv64,frob=off");
+    expect_error(parse(BASIC, "-cpu", "rv64,zba=maybe", NULL), "needs on or off",
+                 "-cpu rv64,zba=maybe");
 
     expect_error(parse("-M", "virt", "-bios", "fw.bin", "-kernel", "k", NULL),
                  "firmware boot is not yet supported", "-bios PATH");
