@@ -25,8 +25,11 @@
         goto next_block;                                                                           \
     } while (0)
 
-#define TLB_IDX(va)       (((va) >> 12) & (RV_TLB_SIZE - 1))
-#define TLB_TAG(va, size) ((va) & (RV_PAGE_MASK | ((size)-1)))
+#define TLB_IDX(va) (((va) >> 12) & (RV_TLB_SIZE - 1))
+/* The entry for the page of va matches only if the last byte is in the same
+ * page: misaligned accesses inside a page stay on the fast path (x86/arm64
+ * hosts do unaligned loads); page-crossing ones go to mmu.c. */
+#define TLB_TAG(va, size) (((va) + (size)-1) & RV_PAGE_MASK)
 
 #define LOAD_OP(name, type)                                                                        \
     op_##name:                                                                                     \

@@ -335,7 +335,38 @@ static int data_pa(struct rv_hart *h, uint64_t va, unsigned size, enum rv_access
     return 0;
 }
 
-static int load_aligned(struct rv_hart *h, uint64_t va, unsigned size, uint64_t *val)
+/* MMIO in naturally aligned pieces (byte by byte if misaligned). */
+static int mmio_load(struct rv_hart *h, uint64_t pa, unsigned size, uint64_t *val)
+{
+    uint64_t v = 0, b;
+
+    if (!h->env.mmio_read)
+        return -1;
+    if ((pa & (size - 1)) == 0 && (size & (size - 1)) == 0)
+        return h->env.mmio_read(h->env.opaque, pa, size, val) < 0 ? -1 : 0;
+    for (unsigned i = 0; i < size; i++) {
+        if (h->env.mmio_read(h->env.opaque, pa + i, 1, &b) < 0)
+            return -1;
+        v |= (b & 0xff) << (8 * i);
+    }
+    *val = v;
+    return 0;
+}
+
+static int mmio_store(struct rv_hart *h, uint64_t pa, unsigned size, uint64_t val)
+{
+    if (!h->env.mmio_write)
+        return -1;
+    if ((pa & (size - 1)) == 0 && (size & (size - 1)) == 0)
+        return h->env.mmio_write(h->env.opaque, pa, size, val) < 0 ? -1 : 0;
+    for (unsigned i = 0; i < size; i++)
+        if (h->env.mmio_write(h->env.opaque, pa + i, 1, (val >> (8 * i)) & 0xff) < 0)
+            return -1;
+    return 0;
+}
+
+/* A load of 1..8 bytes that does not cross a page. */
+static int load_page(struct rv_hart *h, uint64_t va, unsigned size, uint64_t *val)
 {
     uint64_t pa, v = 0;
     unsigned priv;
@@ -349,11 +380,12 @@ static int load_aligned(struct rv_hart *h, uint64_t va, unsigned size, uint64_t 
         case 1: v = *host; break;
         case 2: memcpy(&v, host, 2); break;
         case 4: memcpy(&v, host, 4); break;
-        default: memcpy(&v, host, 8); break;
+        case 8: memcpy(&v, host, 8); break;
+        default: memcpy(&v, host, size); break;
         }
         if (pmp_page_uniform(h, pa & RV_PAGE_MASK, priv))
             tlb_fill(&h->dtlb->r, va, host);
-    } else if (!h->env.mmio_read || h->env.mmio_read(h->env.opaque, pa, size, &v) < 0) {
+    } else if (mmio_load(h, pa, size, &v)) {
         return fail(h, RV_ACC_R, false, va);
     }
     *val = v;
@@ -374,7 +406,8 @@ static int store_ram(struct rv_hart *h, uint64_t va, uint64_t pa, uint8_t *host,
     case 1: *host = (uint8_t)val; break;
     case 2: memcpy(host, &val, 2); break;
     case 4: memcpy(host, &val, 4); break;
-    default: memcpy(host, &val, 8); break;
+    case 8: memcpy(host, &val, 8); break;
+    default: memcpy(host, &val, size); break;
     }
     gmem_mark_dirty(h->mem, ppage, 1);
     gen = atomic_load_explicit(&h->mem->dirty_gen, memory_order_acquire);
@@ -387,7 +420,8 @@ static int store_ram(struct rv_hart *h, uint64_t va, uint64_t pa, uint8_t *host,
     return modified;
 }
 
-static int store_aligned(struct rv_hart *h, uint64_t va, unsigned size, uint64_t val)
+/* A store of 1..8 bytes that does not cross a page. */
+static int store_page(struct rv_hart *h, uint64_t va, unsigned size, uint64_t val)
 {
     uint64_t pa;
     unsigned priv;
@@ -398,54 +432,49 @@ static int store_aligned(struct rv_hart *h, uint64_t va, unsigned size, uint64_t
     host = gmem_ptr(h->mem, pa, size);
     if (host)
         return store_ram(h, va, pa, host, size, val, priv);
-    if (!h->env.mmio_write || h->env.mmio_write(h->env.opaque, pa, size, val) < 0)
+    if (mmio_store(h, pa, size, val))
         return fail(h, RV_ACC_W, false, va);
     return 0;
 }
 
 /*
  * QEMU 7.2 performs misaligned loads and stores (no address-misaligned
- * trap).  We split them into bytes; a store first checks that both pages
- * are writable so a fault leaves memory untouched, and a fault on the second
- * page reports that page's first address, as QEMU does.
+ * trap); the interpreter's fast path handles those inside a page.  Here, an
+ * access crossing a page is split in two; a store first checks that both
+ * pages are writable so a fault leaves memory untouched, and a fault on the
+ * second page reports that page's first address, as QEMU does.
  */
 int rv_load_slow(struct rv_hart *h, uint64_t va, unsigned size, uint64_t *val)
 {
-    uint64_t v = 0, b;
+    unsigned n1 = 4096 - (unsigned)(va & 0xfff);
+    uint64_t lo, hi;
 
-    if (gw_likely((va & (size - 1)) == 0))
-        return load_aligned(h, va, size, val);
-    for (unsigned i = 0; i < size; i++) {
-        if (load_aligned(h, va + i, 1, &b))
-            return -1;
-        v |= b << (8 * i);
-    }
-    *val = v;
+    if (gw_likely(n1 >= size))
+        return load_page(h, va, size, val);
+    if (load_page(h, va, n1, &lo) || load_page(h, va + n1, size - n1, &hi))
+        return -1;
+    *val = lo | hi << (8 * n1);
     return 0;
 }
 
 int rv_store_slow(struct rv_hart *h, uint64_t va, unsigned size, uint64_t val)
 {
+    unsigned n1 = 4096 - (unsigned)(va & 0xfff), priv;
     uint64_t pa;
-    unsigned priv;
-    int modified = 0;
+    int r1, r2;
 
-    if (gw_likely((va & (size - 1)) == 0))
-        return store_aligned(h, va, size, val);
-    if (data_pa(h, va, 1, RV_ACC_W, &pa, &priv))
+    if (gw_likely(n1 >= size))
+        return store_page(h, va, size, val);
+    if (data_pa(h, va, n1, RV_ACC_W, &pa, &priv) ||
+        data_pa(h, va + n1, size - n1, RV_ACC_W, &pa, &priv))
         return -1;
-    if (((va + size - 1) ^ va) & RV_PAGE_MASK) {
-        uint64_t va2 = (va + size - 1) & RV_PAGE_MASK;
-        if (data_pa(h, va2, 1, RV_ACC_W, &pa, &priv))
-            return -1;
-    }
-    for (unsigned i = 0; i < size; i++) {
-        int r = store_aligned(h, va + i, 1, (val >> (8 * i)) & 0xff);
-        if (r < 0)
-            return -1;
-        modified |= r;
-    }
-    return modified;
+    r1 = store_page(h, va, n1, val);
+    if (r1 < 0)
+        return -1;
+    r2 = store_page(h, va + n1, size - n1, val >> (8 * n1));
+    if (r2 < 0)
+        return -1;
+    return r1 | r2;
 }
 
 /* ---- AMOs and LR/SC (unpriv spec ch. 8) ------------------------------------- */
@@ -509,7 +538,7 @@ int rv_amo(struct rv_hart *h, const struct rv_insn *ins, bool dword)
         return -1;
     }
     if (f5 == RV_AMO_LR) {
-        if (load_aligned(h, va, size, &old))
+        if (load_page(h, va, size, &old))
             return -1;
         if (!dword)
             old = (uint64_t)(int64_t)(int32_t)old;
