@@ -60,7 +60,9 @@ struct virt {
 /* Reload the kernel and reset harts and devices, as a system reset does. */
 int virt_reset(struct virt *vm, char *err, size_t errlen);
 
-/* Wake the run loop if it sleeps (thread-safe). */
+/* Wake the run loop if it sleeps (thread-safe).  A device thread that
+ * raises an interrupt line must call it, or a hart asleep in WFI would only
+ * notice at the next timer deadline. */
 void virt_kick(struct virt *vm);
 
 /*
