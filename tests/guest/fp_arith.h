@@ -70,10 +70,13 @@ struct fp_op {
     fp2_fn rm[NRM];
     fp2_fn dyn;
 };
-#define OPE(op, n) {#op, n, {op##_rne, op##_rtz, op##_rdn, op##_rup, op##_rmm}, op##_dyn}
+#define OPE(op, n)                                                                                 \
+    {                                                                                              \
+#op, n, {op##_rne, op##_rtz, op##_rdn, op##_rup, op##_rmm }, op##_dyn                      \
+    }
 static const struct fp_op fp_ops[] = {
-    OPE(fadd, 2),  OPE(fsub, 2),  OPE(fmul, 2),   OPE(fdiv, 2),
-    OPE(fsqrt, 1), OPE(fmadd, 3), OPE(fmsub, 3), OPE(fnmadd, 3), OPE(fnmsub, 3),
+    OPE(fadd, 2),  OPE(fsub, 2),  OPE(fmul, 2),   OPE(fdiv, 2),   OPE(fsqrt, 1),
+    OPE(fmadd, 3), OPE(fmsub, 3), OPE(fnmadd, 3), OPE(fnmsub, 3),
 };
 
 /* Print a result: singles as 8 hex digits (marked if not NaN-boxed). */

@@ -3,8 +3,8 @@
  * fnmsub.d in every rounding mode with fflags (see fp_arith.h).
  */
 #define FP_SUFFIX "d"
-#define FP_MVIN "fmv.d.x"
-#define FP_NAME "double"
+#define FP_MVIN   "fmv.d.x"
+#define FP_NAME   "double"
 #include "fp_arith.h"
 
 static const uint64_t vals[] = {

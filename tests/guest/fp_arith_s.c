@@ -3,8 +3,8 @@
  * fnmsub.s in every rounding mode with fflags (see fp_arith.h).
  */
 #define FP_SUFFIX "s"
-#define FP_MVIN "fmv.w.x"
-#define FP_NAME "single"
+#define FP_MVIN   "fmv.w.x"
+#define FP_NAME   "single"
 #include "fp_arith.h"
 
 static const uint64_t vals[] = {

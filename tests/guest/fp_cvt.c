@@ -92,7 +92,10 @@ struct cvt_op {
     cvt_fn rm[NRM];
     cvt_fn dyn;
 };
-#define OPE(tag, name, src) {name, src, {tag##_rne, tag##_rtz, tag##_rdn, tag##_rup, tag##_rmm}, tag##_dyn}
+#define OPE(tag, name, src)                                                                        \
+    {                                                                                              \
+        name, src, {tag##_rne, tag##_rtz, tag##_rdn, tag##_rup, tag##_rmm}, tag##_dyn              \
+    }
 static const struct cvt_op ops[] = {
     OPE(w_s, "fcvt.w.s", 's'),   OPE(wu_s, "fcvt.wu.s", 's'), OPE(l_s, "fcvt.l.s", 's'),
     OPE(lu_s, "fcvt.lu.s", 's'), OPE(w_d, "fcvt.w.d", 'd'),   OPE(wu_d, "fcvt.wu.d", 'd'),

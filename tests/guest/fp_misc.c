@@ -9,8 +9,8 @@
 #include "rt.h"
 
 static const uint64_t svals[] = {
-    0x00000000, 0x80000000, 0x3f800000, 0xbf800000, 0x00000001, 0x807fffff, 0x7f800000,
-    0xff800000, 0x7fc00000, 0xffc00001, 0x7f800001, 0xff812345,
+    0x00000000, 0x80000000, 0x3f800000, 0xbf800000, 0x00000001, 0x807fffff,
+    0x7f800000, 0xff800000, 0x7fc00000, 0xffc00001, 0x7f800001, 0xff812345,
 };
 static const uint64_t dvals[] = {
     0x0000000000000000, 0x8000000000000000, 0x3ff0000000000000, 0xbff0000000000000,
@@ -81,11 +81,11 @@ struct bin_op {
     int dbl;
 };
 static const struct bin_op bin_ops[] = {
-    {"fsgnj.s", fsgnj_s, 0}, {"fsgnjn.s", fsgnjn_s, 0}, {"fsgnjx.s", fsgnjx_s, 0},
-    {"fmin.s", fmin_s, 0},   {"fmax.s", fmax_s, 0},     {"feq.s", feq_s, 0},
-    {"flt.s", flt_s, 0},     {"fle.s", fle_s, 0},       {"fsgnj.d", fsgnj_d, 1},
+    {"fsgnj.s", fsgnj_s, 0},   {"fsgnjn.s", fsgnjn_s, 0}, {"fsgnjx.s", fsgnjx_s, 0},
+    {"fmin.s", fmin_s, 0},     {"fmax.s", fmax_s, 0},     {"feq.s", feq_s, 0},
+    {"flt.s", flt_s, 0},       {"fle.s", fle_s, 0},       {"fsgnj.d", fsgnj_d, 1},
     {"fsgnjn.d", fsgnjn_d, 1}, {"fsgnjx.d", fsgnjx_d, 1}, {"fmin.d", fmin_d, 1},
-    {"fmax.d", fmax_d, 1},   {"feq.d", feq_d, 1},       {"flt.d", flt_d, 1},
+    {"fmax.d", fmax_d, 1},     {"feq.d", feq_d, 1},       {"flt.d", flt_d, 1},
     {"fle.d", fle_d, 1},
 };
 
@@ -134,9 +134,9 @@ FCLASS(fclass_s_raw, "fclass.s", "fmv.d.x")
 
 static void test_fclass(void)
 {
-    static const uint64_t s[] = {0xff800000, 0xbf800000, 0x807fffff, 0x80000000, 0x00000000,
-                                 0x00000001, 0x3f800000, 0x7f800000, 0x7f800001, 0x7fc00000,
-                                 0xffffffff};
+    static const uint64_t s[] = {0xff800000, 0xbf800000, 0x807fffff, 0x80000000,
+                                 0x00000000, 0x00000001, 0x3f800000, 0x7f800000,
+                                 0x7f800001, 0x7fc00000, 0xffffffff};
     static const uint64_t d[] = {0xfff0000000000000, 0xbff0000000000000, 0x800fffffffffffff,
                                  0x8000000000000000, 0x0000000000000000, 0x0000000000000001,
                                  0x3ff0000000000000, 0x7ff0000000000000, 0x7ff0000000000001,

@@ -44,9 +44,13 @@ struct amo_op {
     uint64_t (*fn)(volatile void *, uint64_t);
     int wide;
 };
-#define E(op) {#op ".w", amo_##op##_w, 0}, {#op ".d", amo_##op##_d, 1}
+#define E(op)                                                                                      \
+    {#op ".w", amo_##op##_w, 0},                                                                   \
+    {                                                                                              \
+#op ".d", amo_##op##_d, 1                                                                  \
+    }
 static const struct amo_op ops[] = {
-    E(amoswap), E(amoadd), E(amoxor), E(amoand),  E(amoor),
+    E(amoswap), E(amoadd), E(amoxor),  E(amoand),  E(amoor),
     E(amomin),  E(amomax), E(amominu), E(amomaxu),
 };
 

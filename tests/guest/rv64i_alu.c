@@ -49,7 +49,10 @@ struct rr_op {
     const char *name;
     uint64_t (*fn)(uint64_t, uint64_t);
 };
-#define RR_ENTRY(op) {#op, rr_##op}
+#define RR_ENTRY(op)                                                                               \
+    {                                                                                              \
+#op, rr_##op                                                                               \
+    }
 static const struct rr_op rr_ops[] = {
     RR_ENTRY(add),  RR_ENTRY(sub),  RR_ENTRY(sll),  RR_ENTRY(slt),  RR_ENTRY(sltu),
     RR_ENTRY(xor),  RR_ENTRY(srl),  RR_ENTRY(sra),  RR_ENTRY(or),   RR_ENTRY(and),
@@ -66,8 +69,8 @@ static const struct rr_op rr_ops[] = {
     }
 #define IMM12(X, op)                                                                               \
     X(op, 0, 0)                                                                                    \
-    X(op, 1, 1) X(op, m1, -1) X(op, 2047, 2047) X(op, m2048, -2048) X(op, 0x555, 0x555)            \
-        X(op, m0x556, -0x556)
+    X(op, 1, 1)                                                                                    \
+    X(op, m1, -1) X(op, 2047, 2047) X(op, m2048, -2048) X(op, 0x555, 0x555) X(op, m0x556, -0x556)
 #define SH64(X, op) X(op, 0, 0) X(op, 1, 1) X(op, 13, 13) X(op, 31, 31) X(op, 32, 32) X(op, 63, 63)
 #define SH32(X, op) X(op, 0, 0) X(op, 1, 1) X(op, 13, 13) X(op, 31, 31)
 
@@ -94,8 +97,8 @@ struct ri_op {
 static const struct ri_op ri_ops[] = {
     IMM12(RI_ENTRY, addi) IMM12(RI_ENTRY, slti) IMM12(RI_ENTRY, sltiu) IMM12(RI_ENTRY, xori)
         IMM12(RI_ENTRY, ori) IMM12(RI_ENTRY, andi) IMM12(RI_ENTRY, addiw) SH64(RI_ENTRY, slli)
-            SH64(RI_ENTRY, srli) SH64(RI_ENTRY, srai) SH32(RI_ENTRY, slliw)
-                SH32(RI_ENTRY, srliw) SH32(RI_ENTRY, sraiw)};
+            SH64(RI_ENTRY, srli) SH64(RI_ENTRY, srai) SH32(RI_ENTRY, slliw) SH32(RI_ENTRY, srliw)
+                SH32(RI_ENTRY, sraiw)};
 
 #define LUI(tag, imm)                                                                              \
     static void lui_##tag(void)                                                                    \

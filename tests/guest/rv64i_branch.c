@@ -6,7 +6,14 @@
 #include "rt.h"
 
 static const uint64_t vals[] = {
-    0, 1, 2, 0x7fffffff, 0x80000000, 0x7fffffffffffffff, 0x8000000000000000, 0xffffffffffffffff,
+    0,
+    1,
+    2,
+    0x7fffffff,
+    0x80000000,
+    0x7fffffffffffffff,
+    0x8000000000000000,
+    0xffffffffffffffff,
     0xfffffffffffffffe,
 };
 #define NVALS (sizeof(vals) / sizeof(vals[0]))
@@ -51,7 +58,10 @@ struct br_op {
     int (*fwd)(uint64_t, uint64_t);
     int (*bwd)(uint64_t, uint64_t);
 };
-#define BR_ENTRY(op) {#op, fwd_##op, bwd_##op}
+#define BR_ENTRY(op)                                                                               \
+    {                                                                                              \
+#op, fwd_##op, bwd_##op                                                                    \
+    }
 static const struct br_op br_ops[] = {
     BR_ENTRY(beq), BR_ENTRY(bne), BR_ENTRY(blt), BR_ENTRY(bge), BR_ENTRY(bltu), BR_ENTRY(bgeu),
 };

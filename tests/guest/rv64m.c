@@ -48,7 +48,10 @@ struct rr_op {
     const char *name;
     uint64_t (*fn)(uint64_t, uint64_t);
 };
-#define E(op) {#op, rr_##op}
+#define E(op)                                                                                      \
+    {                                                                                              \
+#op, rr_##op                                                                               \
+    }
 static const struct rr_op ops[] = {
     E(mul),  E(mulh), E(mulhsu), E(mulhu), E(div),  E(divu),  E(rem),
     E(remu), E(mulw), E(divw),   E(divuw), E(remw), E(remuw),

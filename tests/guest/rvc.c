@@ -265,8 +265,8 @@ int main(void)
     RT_CHECK(out[0] == 4 && out[1] == 1020);
     RT_CHECK(mem[30] == mem[1]);
 
-    static const uint64_t ins[] = {0, 1, 0x7fffffff, 0x80000000, 0xffffffffffffffff,
-                                   0x8000000000000001, 0x123456789abcdef0};
+    static const uint64_t ins[] = {
+        0, 1, 0x7fffffff, 0x80000000, 0xffffffffffffffff, 0x8000000000000001, 0x123456789abcdef0};
     for (unsigned i = 0; i < sizeof(ins) / sizeof(ins[0]); i++) {
         rvc_q1(out, ins[i]);
         rt_printf("q1 in=%lx", ins[i]);

@@ -153,12 +153,12 @@ static void test_readonly(void)
  */
 #define MSTATUS_SPEC_FIELDS                                                                        \
     (MSTATUS_SIE | MSTATUS_MIE | MSTATUS_SPIE | MSTATUS_UBE | MSTATUS_MPIE | MSTATUS_SPP |         \
-     MSTATUS_MPP | MSTATUS_FS | MSTATUS_XS | MSTATUS_MPRV | MSTATUS_SUM | MSTATUS_MXR |             \
+     MSTATUS_MPP | MSTATUS_FS | MSTATUS_XS | MSTATUS_MPRV | MSTATUS_SUM | MSTATUS_MXR |            \
      MSTATUS_TVM | MSTATUS_TW | MSTATUS_TSR | MSTATUS_SXL | (1UL << 36) | (1UL << 37))
 #define SSTATUS_SPEC_FIELDS                                                                        \
     (MSTATUS_SIE | MSTATUS_SPIE | MSTATUS_UBE | MSTATUS_SPP | MSTATUS_FS | MSTATUS_XS |            \
      MSTATUS_SUM | MSTATUS_MXR)
-#define IRQ_SPEC_BITS 0xaaaUL
+#define IRQ_SPEC_BITS     0xaaaUL
 #define MEDELEG_SPEC_BITS 0xb3ffUL /* causes 0-9, 12, 13, 15 */
 
 static void print_boot(void)

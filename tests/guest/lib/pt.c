@@ -37,8 +37,7 @@ static uint64_t *pte_table(uint64_t pte)
     return (uint64_t *)(uintptr_t)((pte >> 10) << 12);
 }
 
-void rt_pt_map(uint64_t *root, int levels, uint64_t va, uint64_t pa, int leaf_level,
-               uint64_t flags)
+void rt_pt_map(uint64_t *root, int levels, uint64_t va, uint64_t pa, int leaf_level, uint64_t flags)
 {
     uint64_t *t = root;
     for (int lvl = levels - 1; lvl > leaf_level; lvl--) {
@@ -47,8 +46,8 @@ void rt_pt_map(uint64_t *root, int levels, uint64_t va, uint64_t pa, int leaf_le
             uint64_t *n = rt_pt_alloc();
             *e = (((uint64_t)(uintptr_t)n >> 12) << 10) | PTE_V;
         } else if (*e & (PTE_R | PTE_W | PTE_X)) {
-            rt_printf("rt_pt_map: %lx already mapped by a leaf at level %d\n",
-                      (unsigned long)va, lvl);
+            rt_printf("rt_pt_map: %lx already mapped by a leaf at level %d\n", (unsigned long)va,
+                      lvl);
             rt_exit(98);
         }
         t = pte_table(*e);

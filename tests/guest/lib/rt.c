@@ -5,8 +5,8 @@
  */
 #include "rt.h"
 
-#define UART_THR 0
-#define UART_LSR 5
+#define UART_THR      0
+#define UART_LSR      5
 #define UART_LSR_THRE 0x20
 
 volatile struct rt_trap_record rt_last_trap;
@@ -43,7 +43,7 @@ void rt_puts(const char *s)
 }
 
 static int emit_num(unsigned long long v, unsigned base, int upper, int neg, int width, int zero,
-                    int left)
+                    int left, int plus)
 {
     char buf[24];
     const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
@@ -52,17 +52,18 @@ static int emit_num(unsigned long long v, unsigned base, int upper, int neg, int
         buf[n++] = digits[v % base];
         v /= base;
     } while (v);
-    int len = n + neg;
-    if (neg && zero) {
-        rt_putc('-');
+    char sign = neg ? '-' : plus ? '+' : 0;
+    int len = n + (sign != 0);
+    if (sign && zero) {
+        rt_putc(sign);
         count++;
     }
     if (!left) {
         for (; len < width; len++, count++)
             rt_putc(zero ? '0' : ' ');
     }
-    if (neg && !zero) {
-        rt_putc('-');
+    if (sign && !zero) {
+        rt_putc(sign);
         count++;
     }
     while (n)
@@ -84,12 +85,14 @@ int rt_vprintf(const char *fmt, va_list ap)
             continue;
         }
         fmt++;
-        int zero = 0, left = 0, width = 0, lng = 0;
+        int zero = 0, left = 0, plus = 0, width = 0, lng = 0;
         for (;; fmt++) {
             if (*fmt == '0')
                 zero = 1;
             else if (*fmt == '-')
                 left = 1;
+            else if (*fmt == '+')
+                plus = 1;
             else
                 break;
         }
@@ -106,20 +109,19 @@ int rt_vprintf(const char *fmt, va_list ap)
         case 'i': {
             long long v = lng ? va_arg(ap, long long) : va_arg(ap, int);
             unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-            count += emit_num(u, 10, 0, v < 0, width, zero, left);
+            count += emit_num(u, 10, 0, v < 0, width, zero, left, plus);
             break;
         }
         case 'u':
         case 'x':
         case 'X': {
-            unsigned long long v =
-                lng ? va_arg(ap, unsigned long long) : va_arg(ap, unsigned int);
-            count += emit_num(v, *fmt == 'u' ? 10 : 16, *fmt == 'X', 0, width, zero, left);
+            unsigned long long v = lng ? va_arg(ap, unsigned long long) : va_arg(ap, unsigned int);
+            count += emit_num(v, *fmt == 'u' ? 10 : 16, *fmt == 'X', 0, width, zero, left, 0);
             break;
         }
         case 'p':
             rt_puts("0x");
-            count += 2 + emit_num((uintptr_t)va_arg(ap, void *), 16, 0, 0, 16, 1, 0);
+            count += 2 + emit_num((uintptr_t)va_arg(ap, void *), 16, 0, 0, 16, 1, 0, 0);
             break;
         case 's': {
             const char *s = va_arg(ap, const char *);
@@ -146,8 +148,7 @@ int rt_vprintf(const char *fmt, va_list ap)
             rt_putc('%');
             count++;
             break;
-        case '\0':
-            return count;
+        case '\0': return count;
         default:
             rt_putc('%');
             rt_putc(*fmt);

@@ -4,7 +4,7 @@
  * godwit-vm with `-bios none -kernel prog.elf`, entered in M-mode on hart 0.
  *
  *  - console: 16550 UART at 0x10000000 (polled), rt_printf with
- *    %d %i %u %x %X %p %s %c %%, flags '0' '-', width, and l/ll/z lengths;
+ *    %d %i %u %x %X %p %s %c %%, flags '0' '-' '+', width, l/ll/z lengths;
  *  - exit: sifive test device at 0x100000 (0x5555 pass, (code<<16)|0x3333);
  *  - traps: every trap lands in rt_trap_m (M) or rt_trap_s (S, if delegated),
  *    which records it in rt_last_trap and, unless a hook handles it, skips
@@ -24,35 +24,35 @@
 
 #include "rt_asm.h"
 
-#define RT_UART_BASE 0x10000000UL
-#define RT_TEST_BASE 0x00100000UL
-#define RT_CLINT_BASE 0x02000000UL
-#define RT_CLINT_MSIP (RT_CLINT_BASE + 0x0)
+#define RT_UART_BASE      0x10000000UL
+#define RT_TEST_BASE      0x00100000UL
+#define RT_CLINT_BASE     0x02000000UL
+#define RT_CLINT_MSIP     (RT_CLINT_BASE + 0x0)
 #define RT_CLINT_MTIMECMP (RT_CLINT_BASE + 0x4000)
-#define RT_CLINT_MTIME (RT_CLINT_BASE + 0xbff8)
+#define RT_CLINT_MTIME    (RT_CLINT_BASE + 0xbff8)
 
 /* Privilege levels (as in mstatus.MPP). */
 enum { RT_U = 0, RT_S = 1, RT_M = 3 };
 
 /* mstatus bits */
-#define MSTATUS_SIE (1UL << 1)
-#define MSTATUS_MIE (1UL << 3)
+#define MSTATUS_SIE  (1UL << 1)
+#define MSTATUS_MIE  (1UL << 3)
 #define MSTATUS_SPIE (1UL << 5)
-#define MSTATUS_UBE (1UL << 6)
+#define MSTATUS_UBE  (1UL << 6)
 #define MSTATUS_MPIE (1UL << 7)
-#define MSTATUS_SPP (1UL << 8)
-#define MSTATUS_MPP (3UL << 11)
-#define MSTATUS_FS (3UL << 13)
-#define MSTATUS_XS (3UL << 15)
+#define MSTATUS_SPP  (1UL << 8)
+#define MSTATUS_MPP  (3UL << 11)
+#define MSTATUS_FS   (3UL << 13)
+#define MSTATUS_XS   (3UL << 15)
 #define MSTATUS_MPRV (1UL << 17)
-#define MSTATUS_SUM (1UL << 18)
-#define MSTATUS_MXR (1UL << 19)
-#define MSTATUS_TVM (1UL << 20)
-#define MSTATUS_TW (1UL << 21)
-#define MSTATUS_TSR (1UL << 22)
-#define MSTATUS_UXL (3UL << 32)
-#define MSTATUS_SXL (3UL << 34)
-#define MSTATUS_SD (1UL << 63)
+#define MSTATUS_SUM  (1UL << 18)
+#define MSTATUS_MXR  (1UL << 19)
+#define MSTATUS_TVM  (1UL << 20)
+#define MSTATUS_TW   (1UL << 21)
+#define MSTATUS_TSR  (1UL << 22)
+#define MSTATUS_UXL  (3UL << 32)
+#define MSTATUS_SXL  (3UL << 34)
+#define MSTATUS_SD   (1UL << 63)
 
 /* Exception causes (privileged spec table 3.6). */
 enum {
@@ -88,7 +88,7 @@ enum {
         __v;                                                                                       \
     })
 #define csr_write(csr, val) __asm__ volatile("csrw " #csr ", %0" ::"rK"(val) : "memory")
-#define csr_set(csr, val) __asm__ volatile("csrs " #csr ", %0" ::"rK"(val) : "memory")
+#define csr_set(csr, val)   __asm__ volatile("csrs " #csr ", %0" ::"rK"(val) : "memory")
 #define csr_clear(csr, val) __asm__ volatile("csrc " #csr ", %0" ::"rK"(val) : "memory")
 #define csr_swap(csr, val)                                                                         \
     ({                                                                                             \
@@ -98,7 +98,7 @@ enum {
     })
 
 /* Place a function / object in the user region (mapped U=1 by paging tests). */
-#define RT_USER __attribute__((section(".text.user"), noinline))
+#define RT_USER      __attribute__((section(".text.user"), noinline))
 #define RT_USER_DATA __attribute__((section(".data.user")))
 
 /* Saved state of a trapped context; rt_trap_m/rt_trap_s reload it all. */
