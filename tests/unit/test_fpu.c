@@ -521,7 +521,10 @@ static void test_random(long iters, uint64_t seed)
                 uint64_t a, b, c;
                 int rm = (int)(i & 3);
                 struct res want, got;
-                gen_operands(&s, op, fmt, &a, &b, &c);
+                if (i % 8 == 7)
+                    gen_tie_operands(&s, op, fmt, &a, &b, &c);
+                else
+                    gen_operands(&s, op, fmt, &a, &b, &c);
                 if (op_has_rm(op))
                     want = host_ref(op, fmt, a, b, c, rm);
                 else

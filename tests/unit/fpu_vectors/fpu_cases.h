@@ -689,6 +689,46 @@ static inline uint64_t gen_for_int(uint64_t *s, int fmt)
     return gen_fp(s, fmt, bias - 2 + (int)rng_below(s, 69));
 }
 
+/*
+ * Operands whose product (OP_MUL) or quotient (OP_DIV) lies within a few
+ * ulps of the smallest normal, from either side: for products the cases
+ * where tininess before and after rounding differ.  (A quotient of normals
+ * cannot come closer than 2^-p below a power of two unless it is exact, so
+ * for division these only exercise the subnormal boundary.)  For the product
+ * b's significand is an approximate reciprocal of a's; for the quotient a's
+ * significand is b's plus a small delta.
+ */
+static inline void near_min_normal(uint64_t *s, int op, int fmt, uint64_t *a, uint64_t *b)
+{
+    int mb = fmt == D ? 52 : 23, bias = fmt == D ? 1023 : 127;
+    uint64_t hidden = 1ull << mb, mmask = hidden - 1;
+    int64_t delta = (int64_t)rng_below(s, 7) - 3;
+    uint64_t sa = rng_below(s, 2) ? sign_bit(fmt) : 0, sb = rng_below(s, 2) ? sign_bit(fmt) : 0;
+    uint64_t ma = hidden | (rng_next(s) & mmask), mbv;
+    int fa, fb;
+
+    if (op == OP_MUL) {
+        /* ma * mbv ~ 2^(2mb+1): the product is ~2^(ea + eb + 1) */
+        mbv = (uint64_t)((int64_t)(((unsigned __int128)1 << (2 * mb + 1)) / ma) + delta);
+        if (mbv >= hidden << 1)
+            mbv = (hidden << 1) - 1;
+        fa = 1 + (int)rng_below(s, (uint64_t)bias - 2);
+        fb = bias - fa - (int)rng_below(s, 2); /* unbiased ea + eb + 1 = emin or emin - 1 */
+    } else {
+        /* (mbv + delta) / mbv ~ 1: the quotient is ~2^(ea - eb) */
+        mbv = hidden | (rng_next(s) & mmask);
+        ma = (uint64_t)((int64_t)mbv + delta);
+        if (ma < hidden)
+            ma = hidden;
+        if (ma >= hidden << 1)
+            ma = (hidden << 1) - 1;
+        fa = 1 + (int)rng_below(s, 40);
+        fb = fa + bias - 1 + (int)rng_below(s, 2); /* ea - eb = emin or emin - 1 */
+    }
+    *a = sa | ((uint64_t)fa << mb) | (ma & mmask);
+    *b = sb | ((uint64_t)fb << mb) | (mbv & mmask);
+}
+
 static inline void gen_operands(uint64_t *s, int op, int fmt, uint64_t *a, uint64_t *b, uint64_t *c)
 {
     int bias = fmt == D ? 1023 : 127, p = fmt == D ? 53 : 24, emaxf = fmt == D ? 2047 : 255;
@@ -708,6 +748,10 @@ static inline void gen_operands(uint64_t *s, int op, int fmt, uint64_t *a, uint6
     case OP_LE: *b = gen_fp(s, fmt, ea); break;
     case OP_MUL:
     case OP_DIV: {
+        if (rng_below(s, 5) == 0) {
+            near_min_normal(s, op, fmt, a, b);
+            break;
+        }
         /* aim the result's exponent at the subnormal range or the overflow edge */
         int target = rng_below(s, 2) ? 1 - (int)rng_below(s, (uint64_t)p + 3)
                                      : emaxf - 3 + (int)rng_below(s, 5);
@@ -721,6 +765,11 @@ static inline void gen_operands(uint64_t *s, int op, int fmt, uint64_t *a, uint6
     case OP_FNMSUB:
     case OP_FNMADD: {
         int eb = biased_exp(fmt, *b);
+        if (rng_below(s, 6) == 0) { /* product at the tininess boundary, small addend */
+            near_min_normal(s, OP_MUL, fmt, a, b);
+            *c = rng_below(s, 2) ? gen_fp(s, fmt, 0) : *c & sign_bit(fmt);
+            break;
+        }
         if (rng_below(s, 4) == 0) {
             int target = rng_below(s, 2) ? 1 - (int)rng_below(s, (uint64_t)p + 3)
                                          : emaxf - 3 + (int)rng_below(s, 5);
@@ -746,6 +795,90 @@ static inline void gen_operands(uint64_t *s, int op, int fmt, uint64_t *a, uint6
             *a = gen_fp(s, D,
                         rng_below(s, 2) ? 1023 - 126 - (int)rng_below(s, 26)
                                         : 1023 + 126 + (int)rng_below(s, 4));
+        break;
+    default: break;
+    }
+}
+
+/* A normal value with a random k-bit significand (leading one included). */
+static inline uint64_t gen_short(uint64_t *s, int fmt, int k, int field)
+{
+    int mb = fmt == D ? 52 : 23;
+    uint64_t m = (rng_next(s) & ((1ull << (k - 1)) - 1)) << (mb - k + 1);
+    uint64_t sign = rng_below(s, 2) ? sign_bit(fmt) : 0;
+    if (field < 1)
+        field = 1;
+    if (field > (fmt == D ? 2046 : 254))
+        field = fmt == D ? 2046 : 254;
+    return sign | ((uint64_t)field << mb) | m;
+}
+
+/*
+ * Operands for which an exact halfway case is likely, where RMM and RNE
+ * part: products and fused products of short significands, sums whose
+ * addends overlap by a few bits, x.5 conversions to integer, integers of
+ * p + 1 significant bits, binary64 values with 25 significant bits.
+ */
+static inline void gen_tie_operands(uint64_t *s, int op, int fmt, uint64_t *a, uint64_t *b,
+                                    uint64_t *c)
+{
+    int mb = fmt == D ? 52 : 23, p = mb + 1, bias = fmt == D ? 1023 : 127;
+    int fa = bias - 30 + (int)rng_below(s, 61);
+    int half = (p + 1) / 2 + (int)rng_below(s, 2);
+
+    *a = gen_short(s, fmt, half, fa);
+    *b = gen_short(s, fmt, half, bias - 30 + (int)rng_below(s, 61));
+    *c = 0;
+    switch (op) {
+    case OP_ADD:
+    case OP_SUB: /* b's few bits straddle a's last place */
+        *a = gen_short(s, fmt, p - (int)rng_below(s, 3), fa);
+        *b = gen_short(s, fmt, 1 + (int)rng_below(s, 4), fa - p + 1 - (int)rng_below(s, 4));
+        if (rng_below(s, 2)) {
+            uint64_t t = *a;
+            *a = *b;
+            *b = t;
+        }
+        break;
+    case OP_FMADD:
+    case OP_FMSUB:
+    case OP_FNMSUB:
+    case OP_FNMADD: {
+        int pe = biased_exp(fmt, *a) + biased_exp(fmt, *b) - bias;
+        *c = rng_below(s, 4) ? gen_short(s, fmt, 1 + (int)rng_below(s, 8),
+                                         pe - (int)rng_below(s, (uint64_t)p + 4))
+                             : 0;
+        break;
+    }
+    case OP_TO_I32:
+    case OP_TO_U32:
+    case OP_TO_I64:
+    case OP_TO_U64: { /* (2m + 1) / 2 with m < 2^(bits - 1) */
+        int bits = 1 + (int)rng_below(s, p < 30 ? (uint64_t)p : 30);
+        uint64_t v = ((rng_next(s) & ((1ull << (bits - 1)) - 1)) << 1) | 1;
+        int len = 64 - __builtin_clzll(v);
+        *a = (rng_below(s, 2) ? sign_bit(fmt) : 0) | ((uint64_t)(bias + len - 2) << mb) |
+             ((v << (mb - len + 1)) & ((1ull << mb) - 1));
+        break;
+    }
+    case OP_FROM_I32:
+    case OP_FROM_U32:
+    case OP_FROM_I64:
+    case OP_FROM_U64: { /* p + 1 significant bits ending in one */
+        int width = op == OP_FROM_I32 || op == OP_FROM_U32 ? 32 : 64;
+        int room = width - 1 - p;
+        uint64_t v = (1ull << p) | (rng_next(s) & ((1ull << p) - 1)) | 1;
+        v <<= room > 0 ? rng_below(s, (uint64_t)room) : 0;
+        if ((op == OP_FROM_I32 || op == OP_FROM_I64) && rng_below(s, 2))
+            v = 0 - v;
+        *a = width == 32 ? v & 0xffffffffull : v;
+        break;
+    }
+    case OP_CVT:
+        if (fmt == D) /* 25 significant bits: halfway in binary32 */
+            *a = (rng_below(s, 2) ? sign_bit(D) : 0) |
+                 ((uint64_t)(1023 - 40 + (int)rng_below(s, 81)) << 52) |
+                 ((rng_next(s) & 0xffffffull) << 29) | (1ull << 28);
         break;
     default: break;
     }

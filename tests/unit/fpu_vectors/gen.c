@@ -234,8 +234,9 @@ static const uint64_t special_ints[] = {
     0x8000008000000000ull,
 };
 
-/* Random cases per operation and format. */
+/* Random cases per operation and format: biased, and aimed at halfway cases. */
 #define N_RANDOM 100
+#define N_TIES   60
 
 int main(void)
 {
@@ -264,6 +265,19 @@ int main(void)
             } else if (op < OP_FMADD || (op >= OP_MIN && op <= OP_LE)) {
                 for (unsigned i = 0; i < NSPECIAL * NSPECIAL; i++)
                     emit(op, fmt, sp[i % NSPECIAL], sp[i / NSPECIAL], 0);
+            }
+        }
+    }
+
+    for (int fmt = S; fmt <= D; fmt++) {
+        for (int op = 0; op < OP_COUNT; op++) {
+            uint64_t s = 0x7f4a7c15ull * (uint64_t)(op + 1) + (uint64_t)fmt;
+            if (!op_has_rm(op) || op == OP_DIV || op == OP_SQRT || (fmt == S && op == OP_CVT))
+                continue; /* no halfway cases there */
+            for (int i = 0; i < N_TIES; i++) {
+                uint64_t a, b, c;
+                gen_tie_operands(&s, op, fmt, &a, &b, &c);
+                emit(op, fmt, a, b, c);
             }
         }
     }

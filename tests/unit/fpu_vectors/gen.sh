@@ -13,7 +13,7 @@ trap 'rm -rf "$tmp"' EXIT
 ${RV_CC:-riscv64-unknown-elf-gcc} -march=rv64gc -mabi=lp64d -mcmodel=medany -O2 \
     -nostdlib -nostartfiles -ffreestanding -fno-builtin -Wall -Wextra \
     -T "$here/link.ld" -Wl,--no-warn-rwx-segments \
-    -o "$tmp/gen.elf" "$here/start.S" "$here/gen.c"
+    -o "$tmp/gen.elf" "$here/start.S" "$here/gen.c" -lgcc
 
 qemu=${QEMU:-qemu-system-riscv64}
 timeout 600 "$qemu" -M virt -m 128M -bios none -nographic -monitor none \
