@@ -128,7 +128,8 @@ static inline int f32_add_inexact(float x, float y, float r)
  * Exactness of a fused multiply-add whose rounded result is finite and
  * normal (so every input is finite): a*b + c is exact iff the integer sum
  * of the significand product and the aligned addend has at most p
- * significant bits.  Returns 1 (inexact), 0 (exact) or -1 when the two
+ * significant bits.  Returns 1 (inexact), 0 (exact), 2 (an exact zero: the
+ * only exact zero result; a zero from underflow is not) or -1 when the two
  * terms are too far apart for 128 bits (the caller then asks the soft float).
  */
 static inline int fma_inexact(int fmt, uint64_t a, uint64_t b, uint64_t c)
@@ -151,7 +152,7 @@ static inline int fma_inexact(int fmt, uint64_t a, uint64_t b, uint64_t c)
     int neg = (int)(((a ^ b ^ c) >> (mb + ebits)) & 1);
     u128 sum = neg ? (x > y ? x - y : y - x) : x + y;
     if (sum == 0)
-        return 0;
+        return 2;
     uint64_t hi = (uint64_t)(sum >> 64), lo = (uint64_t)sum;
     int lead = hi ? 127 - __builtin_clzll(hi) : 63 - __builtin_clzll(lo);
     int trail = lo ? __builtin_ctzll(lo) : 64 + __builtin_ctzll(hi);
@@ -192,6 +193,10 @@ uint64_t rv_f64_mul(uint64_t a, uint64_t b, int rm, unsigned *fflags)
             return rb;
         }
     }
+    /* a finite value times zero: an exact zero in every mode */
+    uint64_t xa = a & F64_ABS, xb = b & F64_ABS;
+    if ((xa == 0 || xb == 0) && xa < F64_INF && xb < F64_INF)
+        return (a ^ b) & F64_SIGN;
     return rv_soft_mul(RV_SOFT_F64, a, b, rm, fflags);
 }
 
@@ -207,6 +212,10 @@ uint64_t rv_f64_div(uint64_t a, uint64_t b, int rm, unsigned *fflags)
             return rb;
         }
     }
+    /* 0 / finite nonzero and finite / inf: an exact zero in every mode */
+    uint64_t xa = a & F64_ABS, xb = b & F64_ABS;
+    if ((xa == 0 && xb - 1 < F64_INF - 1) || (xa < F64_INF && xb == F64_INF))
+        return (a ^ b) & F64_SIGN;
     return rv_soft_div(RV_SOFT_F64, a, b, rm, fflags);
 }
 
@@ -236,21 +245,19 @@ uint64_t rv_f64_sqrt(uint64_t a, int rm, unsigned *fflags)
 
 uint64_t rv_f64_fma(uint64_t a, uint64_t b, uint64_t c, int rm, unsigned *fflags)
 {
-    /* host fma() is exactly rounded; NX is accrued already or read from MXCSR */
+    /* host fma() is exactly rounded (a single instruction where the CPU has FMA) */
     if (gw_likely(rm == RV_RM_RNE)) {
-        double x = f64_val(a), y = f64_val(b), z = f64_val(c);
-        uint64_t rb;
-        if (gw_likely(*fflags & RV_FFLAG_NX)) {
-            rb = f64_bits(fma(x, y, z));
-            if (gw_likely(f64_safe_result(rb)))
+        uint64_t rb = f64_bits(fma(f64_val(a), f64_val(b), f64_val(c)));
+        if (gw_likely(f64_safe_result(rb))) {
+            if (gw_likely(*fflags & RV_FFLAG_NX))
                 return rb;
-        } else {
-            rb = f64_bits(fma(x, y, z));
-            int inexact = f64_safe_result(rb) ? fma_inexact(RV_SOFT_F64, a, b, c) : -1;
+            int inexact = fma_inexact(RV_SOFT_F64, a, b, c);
             if (gw_likely(inexact >= 0)) {
-                *fflags |= inexact ? RV_FFLAG_NX : 0;
+                *fflags |= inexact == 1 ? RV_FFLAG_NX : 0;
                 return rb;
             }
+        } else if ((rb & F64_ABS) == 0 && fma_inexact(RV_SOFT_F64, a, b, c) == 2) {
+            return rb; /* an exact zero: IEEE sign rules, the same as RISC-V's */
         }
     }
     return rv_soft_fma(RV_SOFT_F64, a, b, c, rm, fflags);
@@ -290,6 +297,9 @@ uint32_t rv_f32_mul(uint32_t a, uint32_t b, int rm, unsigned *fflags)
             return rb;
         }
     }
+    uint32_t xa = a & F32_ABS, xb = b & F32_ABS;
+    if ((xa == 0 || xb == 0) && xa < F32_INF && xb < F32_INF)
+        return (a ^ b) & F32_SIGN;
     return (uint32_t)rv_soft_mul(RV_SOFT_F32, a, b, rm, fflags);
 }
 
@@ -305,6 +315,9 @@ uint32_t rv_f32_div(uint32_t a, uint32_t b, int rm, unsigned *fflags)
             return rb;
         }
     }
+    uint32_t xa = a & F32_ABS, xb = b & F32_ABS;
+    if ((xa == 0 && xb - 1 < F32_INF - 1) || (xa < F32_INF && xb == F32_INF))
+        return (a ^ b) & F32_SIGN;
     return (uint32_t)rv_soft_div(RV_SOFT_F32, a, b, rm, fflags);
 }
 
@@ -329,19 +342,17 @@ uint32_t rv_f32_sqrt(uint32_t a, int rm, unsigned *fflags)
 uint32_t rv_f32_fma(uint32_t a, uint32_t b, uint32_t c, int rm, unsigned *fflags)
 {
     if (gw_likely(rm == RV_RM_RNE)) {
-        float x = f32_val(a), y = f32_val(b), z = f32_val(c);
-        uint32_t rb;
-        if (gw_likely(*fflags & RV_FFLAG_NX)) {
-            rb = f32_bits(fmaf(x, y, z));
-            if (gw_likely(f32_safe_result(rb)))
+        uint32_t rb = f32_bits(fmaf(f32_val(a), f32_val(b), f32_val(c)));
+        if (gw_likely(f32_safe_result(rb))) {
+            if (gw_likely(*fflags & RV_FFLAG_NX))
                 return rb;
-        } else {
-            rb = f32_bits(fmaf(x, y, z));
-            int inexact = f32_safe_result(rb) ? fma_inexact(RV_SOFT_F32, a, b, c) : -1;
+            int inexact = fma_inexact(RV_SOFT_F32, a, b, c);
             if (gw_likely(inexact >= 0)) {
-                *fflags |= inexact ? RV_FFLAG_NX : 0;
+                *fflags |= inexact == 1 ? RV_FFLAG_NX : 0;
                 return rb;
             }
+        } else if ((rb & F32_ABS) == 0 && fma_inexact(RV_SOFT_F32, a, b, c) == 2) {
+            return rb;
         }
     }
     return (uint32_t)rv_soft_fma(RV_SOFT_F32, a, b, c, rm, fflags);
@@ -706,5 +717,7 @@ uint32_t rv_f64_to_f32(uint64_t a, int rm, unsigned *fflags)
             return rb;
         }
     }
+    if ((a & F64_ABS) == 0)
+        return (uint32_t)(a >> 32); /* signed zero */
     return (uint32_t)rv_soft_convert(RV_SOFT_F32, RV_SOFT_F64, a, rm, fflags);
 }
