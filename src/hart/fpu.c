@@ -27,6 +27,7 @@
  */
 #include "hart/fpu.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -39,6 +40,9 @@
 
 #if defined(__FAST_MATH__)
 #error "fpu.c relies on IEEE 754 semantics: do not build it with -ffast-math"
+#endif
+#if FLT_EVAL_METHOD != 0
+#error "fpu.c needs float and double arithmetic evaluated in their own precision (SSE, not x87)"
 #endif
 
 typedef unsigned __int128 u128;
