@@ -110,7 +110,7 @@ static struct res call_pub(int op, int fmt, uint64_t a, uint64_t b, uint64_t c, 
     return o;
 }
 
-/* The soft float alone; NULL-like {~0, ~0} for operations it does not cover. */
+/* The soft float alone; returns 0 for operations it does not implement (min, eq...). */
 static int call_soft(int op, int fmt, uint64_t a, uint64_t b, uint64_t c, int rm, struct res *o)
 {
     uint64_t sb = sign_bit(fmt);
@@ -192,6 +192,8 @@ static void check_all(struct group *g, int op, int fmt, int rm, uint64_t a, uint
     if (call_soft(op, fmt, a, b, c, rm, &o))
         check(g, "soft", op, fmt, rm, a, b, c, o, want_r, want_fl);
 }
+
+/* ---- 1. hand-written edge cases (fpu_vectors/fpu_cases.h) ------------------- */
 
 static void test_edges(void)
 {
