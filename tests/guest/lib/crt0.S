@@ -206,15 +206,23 @@ rt_run_in_mode:
     slli    a0, a0, 11
     csrs    mstatus, a0
     csrw    mepc, a1
+    la      ra, rt_mode_return_s
     bnez    a0, 1f
     la      sp, _ustack_top         /* U runs on the user-region stack */
+    la      ra, rt_mode_return_u    /* and returns through user-region code */
 1:  mv      a0, a2
-    la      ra, rt_mode_return
     mret
 
-    .section .text.user, "ax"
-    .globl rt_mode_return
-rt_mode_return:
+/* The return trampolines: one S may execute, one in the (U=1) user region. */
+    .globl rt_mode_return_s
+rt_mode_return_s:
+    li      a7, RT_ECALL_RETURN
+    ecall
+1:  j       1b
+
+    .section .user_text, "ax"
+    .globl rt_mode_return_u
+rt_mode_return_u:
     li      a7, RT_ECALL_RETURN
     ecall
 1:  j       1b

@@ -98,8 +98,8 @@ enum {
     })
 
 /* Place a function / object in the user region (mapped U=1 by paging tests). */
-#define RT_USER      __attribute__((section(".text.user"), noinline))
-#define RT_USER_DATA __attribute__((section(".data.user")))
+#define RT_USER      __attribute__((section(".user_text"), noinline))
+#define RT_USER_DATA __attribute__((section(".user_data")))
 
 /* Saved state of a trapped context; rt_trap_m/rt_trap_s reload it all. */
 struct rt_frame {
