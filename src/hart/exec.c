@@ -144,6 +144,11 @@ static inline uint64_t remuw(uint64_t a, uint64_t b)
     return (uint32_t)b == 0 ? SX32(a) : SX32((uint32_t)a % (uint32_t)b);
 }
 
+/* Keep one indirect jump per handler: GCC would otherwise merge the
+ * identical dispatch tails, which ruins branch prediction. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-crossjumping", "no-tree-tail-merge")))
+#endif
 int rv_exec(struct rv_hart *h, uint64_t limit)
 {
 #define RV_LABEL(name)    [RV_OP_##name] = &&op_##name,
