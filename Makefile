@@ -36,7 +36,7 @@ CPPFLAGS := -D_GNU_SOURCE -Isrc -MMD -MP
 CFLAGS   ?= $(OPT) -g
 CFLAGS   += -std=c11 $(WARN) $(SANFLAGS) -pthread
 LDFLAGS  += $(SANFLAGS) -pthread
-LDLIBS   += -lm
+LDLIBS   += -lfdt -lm
 
 # Core library: everything except the programs' main files.
 CORE_DIRS := src/common src/mem src/hart src/devices src/machine

@@ -8,6 +8,8 @@ PKGS=(
     clang clang-format                    # format check, libFuzzer targets
     gcc-riscv64-unknown-elf binutils-riscv64-unknown-elf   # bare-metal guests
     qemu-system-misc                      # the test oracle and benchmark opponent
+    libfdt-dev                            # the virt board's device tree
+    opensbi                               # default firmware (fw_dynamic.bin)
 )
 
 missing=()

@@ -17,7 +17,6 @@ struct cmdline_state {
     FILE *out;
     bool nographic;
     bool serial_set;
-    bool bios_none;
     bool done; /* help/version printed */
     char *err;
     size_t errlen;
@@ -92,6 +91,14 @@ static int opt_machine(struct cmdline_state *st, const char *opt, const char *va
             have_type = true;
             continue;
         }
+        if (!strncmp(tok, "dumpdtb=", 8) && tok[8]) {
+            /* points into argv: val is argv's string, buf a copy */
+            st->cfg->dumpdtb = val + (tok + 8 - buf);
+            /* the copy ends the value at the next comma; argv does not */
+            if (strchr(st->cfg->dumpdtb, ','))
+                return cmdline_fail(st, "%s: dumpdtb must be the last property", opt);
+            continue;
+        }
         return cmdline_fail(st, "%s: unsupported machine property '%s'", opt, tok);
     }
     if (!have_type)
@@ -142,10 +149,29 @@ static int opt_smp(struct cmdline_state *st, const char *opt, const char *val)
 
 static int opt_bios(struct cmdline_state *st, const char *opt, const char *val)
 {
-    if (strcmp(val, "none") != 0)
-        return cmdline_fail(st, "%s %s: firmware boot is not yet supported; use -bios none", opt,
-                            val);
-    st->bios_none = true;
+    if (!*val)
+        return cmdline_fail(st, "%s: empty file name", opt);
+    if (!strcmp(val, "none"))
+        st->cfg->bios = NULL;
+    else if (!strcmp(val, "default"))
+        st->cfg->bios = VIRT_DEFAULT_BIOS;
+    else
+        st->cfg->bios = val;
+    return 0;
+}
+
+static int opt_initrd(struct cmdline_state *st, const char *opt, const char *val)
+{
+    if (!*val)
+        return cmdline_fail(st, "%s: empty file name", opt);
+    st->cfg->initrd = val;
+    return 0;
+}
+
+static int opt_append(struct cmdline_state *st, const char *opt, const char *val)
+{
+    (void)opt;
+    st->cfg->append = val;
     return 0;
 }
 
@@ -294,18 +320,19 @@ static const struct cmdline_opt cmdline_opts[] = {
     {"m", "SIZE", "guest RAM at 0x80000000: 128M, 1G, or MiB (default 128)", opt_m},
     {"smp", "N", "number of harts (default 1)", opt_smp},
     {"cpu", "rv64[,ext=off..]", "CPU model (only rv64; QEMU extension switches)", opt_cpu},
-    {"bios", "none", "firmware (only none: the ELF runs in M-mode)", opt_bios},
-    {"kernel", "FILE", "bare-metal RISC-V ELF program to run", opt_kernel},
-    {"nographic", NULL, "no display; serial port on stdio", opt_nographic},
-    {"serial", "DEV", "serial port backend: stdio, file:PATH or none", opt_serial},
+    {"bios", "FILE", "firmware: default (OpenSBI fw_dynamic), a file, or none", opt_bios},
+    {"kernel", "FILE", "Linux Image or ELF (with -bios none: runs in M-mode)", opt_kernel},
+    {"initrd", "FILE", "initial RAM disk", opt_initrd},
+    {"append", "CMDLINE", "kernel command line (/chosen/bootargs)", opt_append},
+    {"nographic", NULL, "no display; serial port on stdio (Ctrl-A h: help)", opt_nographic},
+    {"serial", "DEV", "serial port: stdio, file:PATH, unix:PATH,server=on,wait=off, none",
+     opt_serial},
     {"monitor", "none", "human monitor (only none)", opt_monitor},
     {"display", "none", "display (only none)", opt_display},
     {"no-reboot", NULL, "exit instead of rebooting when the guest resets", opt_no_reboot},
     {"h", NULL, "show this help", opt_help},
     {"help", NULL, NULL, opt_help},
     {"version", NULL, "show the version", opt_version},
-    {"append", "CMDLINE", NULL, opt_later},
-    {"initrd", "FILE", NULL, opt_later},
     {"drive", "SPEC", NULL, opt_later},
     {"device", "SPEC", NULL, opt_later},
     {"netdev", "SPEC", NULL, opt_later},
@@ -317,8 +344,9 @@ static int opt_help(struct cmdline_state *st, const char *opt, const char *val)
 {
     (void)opt;
     (void)val;
-    fprintf(st->out, "usage: godwit-vm -M virt -bios none -kernel prog.elf [options]\n"
-                     "Runs one RISC-V RV64GC machine compatible with QEMU's virt board.\n\n");
+    fprintf(st->out,
+            "usage: godwit-vm -M virt [-kernel Image -initrd FILE -append ARGS] [options]\n"
+            "Runs one RISC-V RV64GC machine compatible with QEMU's virt board.\n\n");
     for (size_t i = 0; i < GW_ARRAY_SIZE(cmdline_opts); i++) {
         const struct cmdline_opt *o = &cmdline_opts[i];
         char left[40];
@@ -363,12 +391,16 @@ int cmdline_parse(int argc, char **argv, struct virt_config *cfg, FILE *out, cha
         if (st.done)
             return CMDLINE_DONE;
     }
-    if (!st.serial_set)
+    if (!st.serial_set) {
         cfg->serial.kind = st.nographic ? CHARDEV_STDIO : CHARDEV_NONE;
-    if (!st.bios_none)
-        return cmdline_fail(&st, "firmware boot (the default OpenSBI) is not yet supported; "
-                                 "use -bios none");
-    if (!cfg->kernel)
+        /* -nographic means QEMU's mon:stdio: the Ctrl-A escapes. */
+        cfg->serial.mux = st.nographic;
+    }
+    if (!cfg->bios && !cfg->kernel)
         return cmdline_fail(&st, "no -kernel given: nothing to run");
+    if (cfg->initrd && !cfg->kernel)
+        return cmdline_fail(&st, "-initrd cannot be used without -kernel");
+    if (cfg->append && !cfg->kernel)
+        return cmdline_fail(&st, "-append only allowed with -kernel option");
     return CMDLINE_RUN;
 }

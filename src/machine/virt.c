@@ -12,6 +12,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "machine/virt_fdt.h"
 #include "machine/virt_int.h"
 
 /* ---- glue between harts, bus and devices ------------------------------------ */
@@ -62,6 +63,28 @@ static void virt_clint_irq(void *opaque, unsigned hart, unsigned irq, bool level
     struct virt *vm = opaque;
     if (hart < vm->nharts)
         rv_hart_set_irq(vm->harts[hart], irq, level);
+}
+
+/* PLIC context ctx = 2*hart + (S ? 1 : 0) drives that hart's MEIP or SEIP. */
+static void virt_plic_irq(void *opaque, unsigned ctx, bool level)
+{
+    struct virt *vm = opaque;
+    unsigned hart = ctx / 2;
+
+    if (hart < vm->nharts)
+        rv_hart_set_irq(vm->harts[hart], (ctx & 1) ? RV_IRQ_SEI : RV_IRQ_MEI, level);
+}
+
+static void virt_uart_irq(void *opaque, bool level)
+{
+    struct virt *vm = opaque;
+    plic_set_irq(vm->plic, VIRT_UART0_IRQ, level);
+}
+
+static void virt_rtc_irq(void *opaque, bool level)
+{
+    struct virt *vm = opaque;
+    plic_set_irq(vm->plic, VIRT_RTC_IRQ, level);
 }
 
 static void virt_uart_output(void *opaque, const uint8_t *buf, size_t len)
@@ -136,6 +159,9 @@ static int virt_map_devices(struct virt *vm, char *err, size_t errlen)
         ret = virt_map(vm, "clint.mtimer", VIRT_CLINT_BASE + CLINT_MTIMER_OFF, CLINT_MTIMER_SIZE, 4,
                        8, 8, &clint_mtimer_ops, vm->clint, err, errlen);
     if (!ret)
+        ret = virt_map(vm, "plic", VIRT_PLIC_BASE, PLIC_SIZE, 4, 4, 4, &plic_ops, vm->plic, err,
+                       errlen);
+    if (!ret)
         ret = virt_map(vm, "uart0", VIRT_UART0_BASE, UART_REG_SIZE, 1, 8, 8, &uart_bus_ops,
                        vm->uart, err, errlen);
     if (!ret)
@@ -166,16 +192,6 @@ static int virt_map_devices(struct virt *vm, char *err, size_t errlen)
     return ret;
 }
 
-static int virt_load_kernel(struct virt *vm, char *err, size_t errlen)
-{
-    char why[300];
-    int ret = elf_load(vm->mem, vm->kernel_img, vm->kernel_len, &vm->kernel, why, sizeof(why));
-
-    if (ret < 0)
-        snprintf(err, errlen, "-kernel %s: %s", vm->cfg.kernel, why);
-    return ret;
-}
-
 /* Reset harts and devices; RAM is left as it is. */
 static void virt_power_on(struct virt *vm)
 {
@@ -188,14 +204,15 @@ static void virt_power_on(struct virt *vm)
     uart_reset(vm->uart);
     goldfish_rtc_reset(vm->rtc);
     pcie_host_reset(vm->pcie);
+    plic_reset(vm->plic);   /* after the devices: their lines are low now */
     clint_reset(vm->clint); /* after the harts: re-sends MTIP/MSIP */
 }
 
 int virt_reset(struct virt *vm, char *err, size_t errlen)
 {
-    /* QEMU re-copies its ROM blobs (the ELF segments) on reset and leaves the
-     * rest of RAM alone. */
-    int ret = virt_load_kernel(vm, err, errlen);
+    /* QEMU re-copies its ROM blobs (firmware, kernel, initrd, DTB) on reset
+     * and leaves the rest of RAM alone. */
+    int ret = virt_boot_load(vm, err, errlen);
 
     if (ret < 0)
         return ret;
@@ -209,10 +226,13 @@ struct virt *virt_new(const struct virt_config *cfg, char *err, size_t errlen)
     struct uart_host uart_host;
     struct clint_host clint_host;
     struct sifive_test_host test_host;
+    struct plic_host plic_host;
+    struct goldfish_rtc_host rtc_host;
     char why[400];
 
     if (cfg->smp < 1 || cfg->smp > VIRT_MAX_HARTS || cfg->ram_size == 0 ||
-        cfg->ram_size > VIRT_MAX_RAM || (cfg->ram_size & (GMEM_PAGE_SIZE - 1)) || !cfg->kernel) {
+        cfg->ram_size > VIRT_MAX_RAM || (cfg->ram_size & (GMEM_PAGE_SIZE - 1)) ||
+        (!cfg->kernel && !cfg->bios)) {
         snprintf(err, errlen, "invalid machine configuration");
         return NULL;
     }
@@ -226,19 +246,21 @@ struct virt *virt_new(const struct virt_config *cfg, char *err, size_t errlen)
     vm->nharts = cfg->smp;
     bus_init(&vm->bus);
 
-    if (elf_read_file(cfg->kernel, ELF_MAX_FILE_SIZE, &vm->kernel_img, &vm->kernel_len, why,
-                      sizeof(why)) < 0) {
-        snprintf(err, errlen, "-kernel: %s", why);
-        goto fail;
-    }
     vm->mem = gmem_new(VIRT_DRAM_BASE, cfg->ram_size);
     if (!vm->mem) {
         snprintf(err, errlen, "cannot allocate %llu MiB of guest RAM",
                  (unsigned long long)(cfg->ram_size >> 20));
         goto fail;
     }
-    if (virt_load_kernel(vm, err, errlen) < 0)
+    vm->mrom = calloc(1, VIRT_MROM_SIZE);
+    if (!vm->mrom) {
+        snprintf(err, errlen, "out of memory");
         goto fail;
+    }
+    if (virt_boot_prepare(vm, err, errlen) < 0)
+        goto fail;
+    if (cfg->dumpdtb)
+        return vm; /* the caller writes the DTB and exits: no devices needed */
 
     vm->serial = chardev_open(&cfg->serial, why, sizeof(why));
     if (!vm->serial) {
@@ -250,14 +272,12 @@ struct virt *virt_new(const struct virt_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "eventfd: %s", strerror(errno));
         goto fail;
     }
-    vm->mrom = calloc(1, VIRT_MROM_SIZE);
     vm->harts = calloc(vm->nharts, sizeof(*vm->harts));
     vm->hart_wfi = calloc(vm->nharts, sizeof(*vm->hart_wfi));
-    if (!vm->mrom || !vm->harts || !vm->hart_wfi) {
+    if (!vm->harts || !vm->hart_wfi) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    virt_mrom_build(vm->mrom, VIRT_MROM_SIZE, VIRT_DRAM_BASE, 0, vm->kernel.low);
 
     vm->env = (struct rv_hart_env){
         .mem = vm->mem,
@@ -275,13 +295,22 @@ struct virt *virt_new(const struct virt_config *cfg, char *err, size_t errlen)
         }
     }
 
-    uart_host = (struct uart_host){.opaque = vm, .output = virt_uart_output};
+    uart_host =
+        (struct uart_host){.opaque = vm, .output = virt_uart_output, .set_irq = virt_uart_irq};
     clint_host = (struct clint_host){.opaque = vm, .set_irq = virt_clint_irq};
     test_host = (struct sifive_test_host){.opaque = vm, .request = virt_test_request};
+    plic_host = (struct plic_host){.opaque = vm, .set_irq = virt_plic_irq};
+    rtc_host = (struct goldfish_rtc_host){.opaque = vm, .set_irq = virt_rtc_irq};
+    /* The PLIC first: the other devices' constructors may drive their lines. */
+    vm->plic = plic_new(&plic_host, vm->nharts);
+    if (!vm->plic) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     vm->uart = uart_new(&uart_host);
     vm->clint = clint_new(&clint_host, vm->nharts);
     vm->test = sifive_test_new(&test_host);
-    vm->rtc = goldfish_rtc_new(NULL);
+    vm->rtc = goldfish_rtc_new(&rtc_host);
     vm->pcie = pcie_host_new();
     if (!vm->uart || !vm->clint || !vm->test || !vm->rtc || !vm->pcie) {
         snprintf(err, errlen, "out of memory");
@@ -306,6 +335,7 @@ void virt_free(struct virt *vm)
     sifive_test_free(vm->test);
     clint_free(vm->clint);
     uart_free(vm->uart);
+    plic_free(vm->plic);
     if (vm->harts)
         for (unsigned i = 0; i < vm->nharts; i++)
             if (vm->harts[i])
@@ -317,6 +347,6 @@ void virt_free(struct virt *vm)
         close(vm->wake_fd);
     chardev_free(vm->serial);
     gmem_free(vm->mem);
-    free(vm->kernel_img);
+    virt_boot_fini(vm);
     free(vm);
 }

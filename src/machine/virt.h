@@ -7,6 +7,7 @@
  *   0x0010_0000  SiFive test finisher
  *   0x0010_1000  goldfish RTC
  *   0x0200_0000  CLINT (msip, mtimecmp @+0x4000, mtime @+0xbff8)
+ *   0x0c00_0000  PLIC (96 sources, M and S context per hart)
  *   0x0300_0000  PCIe PIO window (empty bus: all-ones)
  *   0x1000_0000  UART 16550A
  *   0x1000_1000  8 virtio-mmio slots, 0x1000 apart (no backend yet)
@@ -15,9 +16,9 @@
  *   0x4000_0000  PCIe MMIO window (all-ones)
  *   0x8000_0000  RAM
  *   16 GiB-aligned above RAM: 16 GiB high PCIe MMIO window (all-ones)
- * Not yet modelled, so they raise access faults where QEMU has a device:
- * the PLIC (0x0c00_0000) and fw_cfg (0x1010_0000).  Addresses that no
- * device claims raise access faults, as on QEMU (checked against 7.2).
+ * Not modelled, so it raises access faults where QEMU has a device:
+ * fw_cfg (0x1010_0000).  Addresses that no device claims raise access
+ * faults, as on QEMU (checked against 7.2).
  *
  * Threading: the harts run round-robin on the thread calling virt_run();
  * virt_request_stop() may be called from any thread (e.g. a signal thread).
@@ -39,6 +40,7 @@
 #define VIRT_TEST_BASE      0x100000ull
 #define VIRT_RTC_BASE       0x101000ull
 #define VIRT_CLINT_BASE     0x2000000ull
+#define VIRT_PLIC_BASE      0xc000000ull
 #define VIRT_PCIE_PIO_BASE  0x3000000ull
 #define VIRT_PCIE_PIO_SIZE  0x10000ull
 #define VIRT_UART0_BASE     0x10000000ull
@@ -54,15 +56,24 @@
 #define VIRT_DRAM_BASE      0x80000000ull
 #define VIRT_PCIE_HIGH_SIZE (16ull << 30)
 
+/* Debian's OpenSBI, what -bios default (or no -bios) loads. */
+#define VIRT_DEFAULT_BIOS "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin"
+
 struct virt_config {
     uint64_t ram_size;          /* bytes, a multiple of 8 KiB */
     unsigned smp;               /* harts, 1..VIRT_MAX_HARTS */
-    const char *kernel;         /* ELF to load (-kernel) */
+    const char *bios;           /* firmware file; NULL = none (-bios none) */
+    const char *kernel;         /* ELF or RISC-V Image (-kernel); may be NULL with firmware */
+    const char *initrd;         /* -initrd, or NULL */
+    const char *append;         /* -append (/chosen/bootargs), or NULL */
+    const char *dumpdtb;        /* -machine dumpdtb=FILE: write the DTB and exit */
     struct chardev_spec serial; /* UART0 backend */
+    bool console_mux;           /* serial on stdio with QEMU's Ctrl-A escapes (-nographic) */
     bool no_reboot;             /* guest reset request exits instead */
 };
 
-/* Defaults as QEMU's: 128 MiB, one hart, serial none (set by -nographic). */
+/* Defaults as QEMU's: 128 MiB, one hart, serial none (set by -nographic),
+ * firmware VIRT_DEFAULT_BIOS. */
 void virt_config_init(struct virt_config *cfg);
 
 struct virt;
@@ -83,5 +94,9 @@ int virt_run(struct virt *vm);
 
 /* Ask virt_run() to return status 0 soon (thread- and signal-thread-safe). */
 void virt_request_stop(struct virt *vm, int signo);
+
+/* Write the board's device tree blob to path (-machine dumpdtb=).  0 or
+ * -errno with a reason in err. */
+int virt_dump_dtb(const struct virt *vm, const char *path, char *err, size_t errlen) gw_must_check;
 
 #endif

@@ -10,4 +10,5 @@ void virt_config_init(struct virt_config *cfg)
     cfg->ram_size = VIRT_DEFAULT_RAM;
     cfg->smp = 1;
     cfg->serial.kind = CHARDEV_NONE;
+    cfg->bios = VIRT_DEFAULT_BIOS;
 }

@@ -10,11 +10,13 @@
 #include "devices/clint.h"
 #include "devices/goldfish_rtc.h"
 #include "devices/pcie_host.h"
+#include "devices/plic.h"
 #include "devices/sifive_test.h"
 #include "devices/uart16550.h"
 #include "hart/hart.h"
 #include "machine/bus.h"
 #include "machine/elf.h"
+#include "machine/virt_boot.h"
 #include "machine/virt.h"
 #include "mem/gmem.h"
 
@@ -27,7 +29,7 @@ enum {
 
 /* Layout of the reset ROM (offsets from VIRT_MROM_BASE). */
 #define VIRT_MROM_START_ADDR 0x18          /* dword: where the trampoline jumps */
-#define VIRT_MROM_FDT_ADDR   0x20          /* dword: a1 (device tree; 0 for now) */
+#define VIRT_MROM_FDT_ADDR   0x20          /* dword: a1 (device tree) */
 #define VIRT_MROM_FW_DYN     0x28          /* struct fw_dynamic_info (OpenSBI) */
 #define VIRT_FW_DYN_MAGIC    0x4942534full /* "OSBI" */
 #define VIRT_FW_DYN_VERSION  2
@@ -43,21 +45,30 @@ struct virt {
     bool *hart_wfi; /* hart is asleep in WFI until an interrupt is pending */
     struct uart *uart;
     struct clint *clint;
+    struct plic *plic;
     struct sifive_test *test;
     struct goldfish_rtc *rtc;
     struct pcie_host *pcie;
     struct chardev *serial;
-    uint8_t *mrom;       /* VIRT_MROM_SIZE bytes */
-    uint8_t *kernel_img; /* the ELF file, kept to reload it on reset */
-    size_t kernel_len;
-    struct elf_info kernel;
-    int wake_fd;          /* eventfd: wakes the loop from its WFI sleep */
-    _Atomic int requests; /* VIRT_REQ_* */
+    uint8_t *mrom; /* VIRT_MROM_SIZE bytes */
+    /* Boot images (virt_boot.c), kept to copy them again on reset. */
+    struct virt_blob fw, kern, initrd, fdt;
+    struct elf_info fw_elf, kern_elf; /* where ELF images went */
+    uint64_t kernel_entry;            /* fw_dynamic_info.next_addr */
+    unsigned trace;                   /* VIRT_TRACE_* from GODWIT_TRACE */
+    int wake_fd;                      /* eventfd: wakes the loop from its WFI sleep */
+    uint64_t last_input_poll;         /* host ns of the last console input check */
+    _Atomic int requests;             /* VIRT_REQ_* */
     _Atomic int stop_signal;
     unsigned poweroff_code;
 };
 
-/* Reload the kernel and reset harts and devices, as a system reset does. */
+/* GODWIT_TRACE=traps,... (comma-separated) */
+enum {
+    VIRT_TRACE_TRAPS = 1 << 0, /* every trap: hart, cause, epc, tval, modes */
+};
+
+/* Reload the boot images and reset harts and devices, as a system reset does. */
 int virt_reset(struct virt *vm, char *err, size_t errlen);
 
 /* Wake the run loop if it sleeps (thread-safe).  A device thread that

@@ -16,17 +16,60 @@
 
 #include "machine/virt_int.h"
 
-#define VIRT_SLICE_INSNS 10000
+#define VIRT_SLICE_INSNS   10000
+#define VIRT_INPUT_POLL_NS 1000000ull /* look for console input every 1 ms while running */
 
-/* Sleep until the next device deadline or a kick (virt_kick). */
+/* Hand buffered console input to the UART receiver as it has room. */
+static void virt_serial_pump(struct virt *vm)
+{
+    for (;;) {
+        size_t len, n;
+        const uint8_t *p = chardev_input(vm->serial, &len);
+        if (len == 0)
+            return;
+        n = uart_receive(vm->uart, p, len);
+        if (n == 0)
+            return;
+        chardev_consume(vm->serial, n);
+    }
+}
+
+/* Read console input if any is waiting (never blocks). */
+static void virt_serial_poll(struct virt *vm, const struct pollfd *fds, int n)
+{
+    bool ready = false;
+
+    for (int i = 0; i < n; i++)
+        if (fds[i].revents)
+            ready = true;
+    if (ready)
+        chardev_service(vm->serial);
+}
+
+static void virt_input_check(struct virt *vm, uint64_t now)
+{
+    struct pollfd fds[2];
+    int n;
+
+    if (now - vm->last_input_poll < VIRT_INPUT_POLL_NS)
+        return;
+    vm->last_input_poll = now;
+    n = chardev_pollfds(vm->serial, fds, 2);
+    if (n > 0 && poll(fds, (nfds_t)n, 0) <= 0)
+        n = 0;
+    virt_serial_poll(vm, fds, n);
+}
+
+/* Sleep until the next device deadline, console input, or a kick (virt_kick). */
 static void virt_sleep(struct virt *vm)
 {
     uint64_t deadline = clint_next_deadline(vm->clint), now;
     uint64_t uart_deadline = uart_next_deadline(vm->uart);
     uint64_t rtc_deadline = goldfish_rtc_next_deadline(vm->rtc);
-    struct pollfd p = {.fd = vm->wake_fd, .events = POLLIN};
+    struct pollfd p[3] = {{.fd = vm->wake_fd, .events = POLLIN}};
     struct timespec ts, *tsp = NULL;
     uint64_t drain;
+    int nin = chardev_pollfds(vm->serial, p + 1, 2);
 
     if (uart_deadline < deadline)
         deadline = uart_deadline;
@@ -40,16 +83,24 @@ static void virt_sleep(struct virt *vm)
         ts.tv_nsec = (long)((deadline - now) % 1000000000ull);
         tsp = &ts;
     }
-    if (ppoll(&p, 1, tsp, NULL) > 0 && (p.revents & POLLIN))
-        while (read(vm->wake_fd, &drain, sizeof(drain)) > 0)
-            ;
+    if (ppoll(p, (nfds_t)(1 + nin), tsp, NULL) > 0) {
+        if (p[0].revents & POLLIN)
+            while (read(vm->wake_fd, &drain, sizeof(drain)) > 0)
+                ;
+        virt_serial_poll(vm, p + 1, nin);
+        virt_serial_pump(vm);
+    }
 }
 
 /* Bring device-driven interrupt lines up to date. */
 static void virt_tick(struct virt *vm)
 {
+    uint64_t now = gw_now_ns();
+
     clint_update(vm->clint);
-    uart_poll(vm->uart, gw_now_ns());
+    virt_input_check(vm, now);
+    virt_serial_pump(vm);
+    uart_poll(vm->uart, now);
     goldfish_rtc_poll(vm->rtc);
 }
 
@@ -59,6 +110,8 @@ static int virt_handle_requests(struct virt *vm)
     int req = atomic_exchange(&vm->requests, 0);
     char err[512];
 
+    if (chardev_quit_requested(vm->serial))
+        return 0; /* Ctrl-A x */
     if (req & VIRT_REQ_STOP) {
         gw_log("terminating on signal %d", atomic_load(&vm->stop_signal));
         return 0;

@@ -57,10 +57,22 @@ int main(int argc, char **argv)
     sigaddset(&st.set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &st.set, NULL);
 
+    /* A raw terminal is put back even if we die of a fatal signal. */
+    chardev_install_tty_guard();
     vm = virt_new(&cfg, err, sizeof(err));
     if (!vm) {
         gw_log("%s", err);
         return 1;
+    }
+    if (cfg.dumpdtb) {
+        /* As QEMU: write the device tree the guest would get, then exit. */
+        ret = virt_dump_dtb(vm, cfg.dumpdtb, err, sizeof(err));
+        if (ret < 0)
+            gw_log("%s", err);
+        else
+            gw_log("info: dtb dumped to %s. Exiting.", cfg.dumpdtb);
+        virt_free(vm);
+        return ret < 0 ? 1 : 0;
     }
     st.vm = vm;
     ret = pthread_create(&tid, NULL, signal_thread, &st);
