@@ -6,9 +6,13 @@
  * Conventions inside rv_exec():
  *  - vpc is the guest virtual pc of the block's first instruction; the pc of
  *    the current instruction is vpc + ins->pcoff (PC).
- *  - instret is updated only when leaving a block: instructions from bstart
- *    up to (not including) ins have retired; ops that call helpers which may
- *    read instret first "settle" the count (SETTLE) so bstart == ins.
+ *  - the retired-instruction count lives in a local (icount) and is added to
+ *    only when leaving a block: instructions from bstart up to (not
+ *    including) ins have retired.  Ops that call helpers which may read
+ *    instret first "settle" it (SETTLE) into h->instret, so bstart == ins.
+ *  - h->pc is valid only at next_block and in helpers; direct jumps and taken
+ *    branches to the same page follow ins->chain to the next block without
+ *    a lookup (GOTO_STATIC), after the same interrupt/budget checks.
  *  - loads/stores try the current data TLB inline (one compare: the tag also
  *    encodes alignment), and fall back to mmu.c.
  */
@@ -17,11 +21,36 @@
 
 #define PC     (vpc + ins->pcoff)
 #define NEXT   goto *disp[(++ins)->op]
-#define SETTLE (h->instret += (uint64_t)(ins - bstart), bstart = ins)
+#define SETTLE (icount += (uint64_t)(ins - bstart), bstart = ins, h->instret = icount)
 #define JUMP(target, nret)                                                                         \
     do {                                                                                           \
         h->pc = (target);                                                                          \
-        h->instret += (uint64_t)(ins - bstart) + (nret);                                           \
+        icount += (uint64_t)(ins - bstart) + (nret);                                               \
+        goto next_block;                                                                           \
+    } while (0)
+/* Nothing asks the inner loop to stop: budget left, no signal, and the write
+ * TLB still belongs to the current dirty-bitmap generation. */
+#define MAY_CONTINUE                                                                               \
+    (gw_likely(icount < limit) &&                                                                  \
+     gw_likely(!atomic_load_explicit(&h->signal, memory_order_relaxed)) &&                         \
+     gw_likely(h->dirty_gen == atomic_load_explicit(&mem->dirty_gen, memory_order_relaxed)))
+/* Transfer to a static target (direct jump, taken branch, block end). */
+#define GOTO_STATIC(target, nret)                                                                  \
+    do {                                                                                           \
+        uint64_t t_ = (target);                                                                    \
+        struct rv_block *nb_ = ins->chain;                                                         \
+        icount += (uint64_t)(ins - bstart) + (nret);                                               \
+        if (gw_likely(nb_ != NULL) && gw_likely(nb_->valid) && MAY_CONTINUE) {                     \
+            vpc = t_;                                                                              \
+            b = nb_;                                                                               \
+            ins = bstart = nb_->insns;                                                             \
+            goto *disp[ins->op];                                                                   \
+        }                                                                                          \
+        h->pc = t_;                                                                                \
+        if (ins->chainable) {                                                                      \
+            chain_ins = ins;                                                                       \
+            chain_gen = h->flush_gen;                                                              \
+        }                                                                                          \
         goto next_block;                                                                           \
     } while (0)
 
@@ -68,7 +97,7 @@
     }
 
 #define BRANCH_OP(name, cond)                                                                      \
-    op_##name : if (cond) JUMP(PC + (uint64_t)(int64_t)ins->imm, 1);                               \
+    op_##name : if (cond) GOTO_STATIC(PC + (uint64_t)(int64_t)ins->imm, 1);                        \
     NEXT;
 
 #define ALU_OP(name, expr)                                                                         \
@@ -158,15 +187,15 @@ int rv_exec(struct rv_hart *h, uint64_t limit)
 #undef RV_FP_LABEL
     uint64_t *const x = h->x;
     struct gmem *const mem = h->mem;
-    const struct rv_block *b;
-    const struct rv_insn *ins, *bstart;
-    uint64_t vpc;
+    struct rv_block *b;
+    struct rv_insn *ins, *bstart, *chain_ins = NULL;
+    uint64_t vpc, icount = h->instret, chain_gen = 0;
 
 next_block:
-    if (gw_unlikely(h->instret >= limit) ||
-        gw_unlikely(atomic_load_explicit(&h->signal, memory_order_relaxed)) ||
-        gw_unlikely(h->dirty_gen != atomic_load_explicit(&mem->dirty_gen, memory_order_relaxed)))
+    if (!MAY_CONTINUE) {
+        h->instret = icount;
         return RV_EXEC_YIELD;
+    }
     vpc = h->pc;
     {
         const struct rv_jc_entry *je = &h->jc->e[(vpc >> 1) & (RV_JC_SIZE - 1)];
@@ -175,11 +204,21 @@ next_block:
         } else {
             b = rv_block_find(h, vpc);
             if (!b) {
-                if (h->fatal)
+                chain_ins = NULL;
+                if (h->fatal) {
+                    h->instret = icount;
                     return RV_EXEC_FATAL;
+                }
                 goto next_block; /* fetch fault: pc is now the trap handler */
             }
         }
+    }
+    if (chain_ins) {
+        /* the previous block's static exit leads here: link it, unless the
+         * cache was flushed meanwhile (chain_ins would be dead memory) */
+        if (chain_gen == h->flush_gen && !b->cross)
+            chain_ins->chain = b;
+        chain_ins = NULL;
     }
     ins = bstart = b->insns;
     goto *disp[ins->op];
@@ -187,7 +226,7 @@ next_block:
 op_ILLEGAL:
     goto illegal;
 op_NEXT:
-    JUMP(PC, 0);
+    GOTO_STATIC(PC, 0);
 op_NOP:
     NEXT;
     ALU_OP(LUI, IMM)
@@ -195,7 +234,7 @@ op_NOP:
 op_JAL : {
     uint64_t pc = PC;
     x[ins->rd] = pc + ins->len;
-    JUMP(pc + IMM, 1);
+    GOTO_STATIC(pc + IMM, 1);
 }
 op_JALR : {
     uint64_t pc = PC, t = (RS1 + IMM) & ~(uint64_t)1;
@@ -287,13 +326,13 @@ op_MRET:
     SETTLE;
     if (rv_mret(h))
         goto illegal;
-    h->instret++;
+    icount++;
     goto next_block;
 op_SRET:
     SETTLE;
     if (rv_sret(h))
         goto illegal;
-    h->instret++;
+    icount++;
     goto next_block;
 op_WFI:
     /* priv spec §3.3.3; like QEMU 7.2, WFI in U-mode is always illegal (S
@@ -301,9 +340,10 @@ op_WFI:
     if (h->priv == RV_PRV_U || (h->priv == RV_PRV_S && (h->mstatus & MSTATUS_TW)))
         goto illegal;
     h->pc = PC + ins->len;
-    h->instret += (uint64_t)(ins - bstart) + 1;
+    icount += (uint64_t)(ins - bstart) + 1;
     if (rv_mip(h) & h->mie)
         goto next_block;
+    h->instret = icount;
     return RV_EXEC_WFI;
 op_SFENCE_VMA:
     if (h->priv == RV_PRV_U || (h->priv == RV_PRV_S && (h->mstatus & MSTATUS_TVM)))

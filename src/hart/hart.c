@@ -59,6 +59,7 @@ void rv_flush_blocks(struct rv_hart *h)
     }
     h->code_list_n = 0;
     h->arena_used = 0;
+    h->flush_gen++;
     rv_jc_flush(h);
 }
 
@@ -116,6 +117,22 @@ static uint32_t fetch_raw(const uint8_t *page, unsigned off)
     return raw;
 }
 
+/*
+ * A direct jump or taken branch whose target lies in the same page can be
+ * chained: the page's virtual-to-physical mapping is the one the current
+ * block was entered through, so the target block is fixed by the physical
+ * address alone.  off is the instruction's offset in the page.
+ */
+static void mark_chainable(struct rv_insn *in, unsigned off)
+{
+    int64_t t;
+
+    if (in->op != RV_OP_JAL && (in->op < RV_OP_BEQ || in->op > RV_OP_BGEU))
+        return;
+    t = (int64_t)off + in->imm;
+    in->chainable = t >= 0 && t < 4096;
+}
+
 static struct rv_block *translate_block(struct rv_hart *h, uint64_t pa, const uint8_t *host)
 {
     const size_t maxsz = sizeof(struct rv_block) + RV_BLOCK_MAX * sizeof(struct rv_insn);
@@ -134,10 +151,12 @@ static struct rv_block *translate_block(struct rv_hart *h, uint64_t pa, const ui
             memset(in, 0, sizeof(*in));
             in->op = RV_OP_NEXT;
             in->pcoff = (uint16_t)(off - start);
+            in->chainable = off < 4096;
             break;
         }
         rv_decode(fetch_raw(page, off), in);
         in->pcoff = (uint16_t)(off - start);
+        mark_chainable(in, off);
         off += in->len;
         if (rv_op_ends_block(in->op))
             break;

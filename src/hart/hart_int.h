@@ -106,16 +106,18 @@ enum { RV_IMODE_U, RV_IMODE_S, RV_IMODE_M, RV_IMODE_N };
 
 /* One pre-decoded instruction.  Register numbers index x[] (rd 0 -> sink)
  * or f[]; imm is the sign-extended immediate (CSR ops: the CSR number). */
+struct rv_block;
 struct rv_insn {
     uint8_t op;
     uint8_t rd, rs1, rs2;
     int32_t imm;
     uint8_t rs3;
-    uint8_t rm;  /* FP rounding mode field; AMO: funct5 */
-    uint8_t len; /* 2 or 4 */
-    uint8_t pad;
-    uint16_t pcoff; /* byte offset from the block's first instruction */
-    uint16_t pad2;
+    uint8_t rm;        /* FP rounding mode field; AMO: funct5 */
+    uint8_t len;       /* 2 or 4 */
+    uint8_t chainable; /* static successor in the same page: may set chain */
+    uint16_t pcoff;    /* byte offset from the block's first instruction */
+    uint16_t pad;
+    struct rv_block *chain; /* block at the static target, once looked up */
 };
 
 #define RV_XSINK     32  /* x[32] absorbs writes to x0 */
@@ -221,6 +223,7 @@ struct rv_hart {
     size_t code_list_n;
     uint8_t *arena;
     size_t arena_used;
+    uint64_t flush_gen; /* bumped by rv_flush_blocks: old block pointers are dead */
     union {
         struct rv_block b;
         uint8_t space[sizeof(struct rv_block) + 2 * sizeof(struct rv_insn)];
