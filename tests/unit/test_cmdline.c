@@ -123,11 +123,40 @@ int main(void)
     expect_error(parse(BASIC, "-cpu", "rv64,zba=maybe", NULL), "needs on or off",
                  "-cpu rv64,zba=maybe");
 
-    expect_error(parse("-M", "virt", "-bios", "fw.bin", "-kernel", "k", NULL),
-                 "firmware boot is not yet supported", "-bios PATH");
-    expect_error(parse("-M", "virt", "-kernel", "k", NULL), "firmware boot",
-                 "no -bios (default OpenSBI)");
+    CHECK(parse("-M", "virt", "-bios", "fw.bin", "-kernel", "k", NULL) == CMDLINE_RUN &&
+              !strcmp(cfg.bios, "fw.bin"),
+          "-bios PATH");
+    CHECK(parse("-M", "virt", "-kernel", "Image", "-initrd", "rd", "-append", "console=ttyS0",
+                NULL) == CMDLINE_RUN &&
+              !strcmp(cfg.bios, VIRT_DEFAULT_BIOS) && !strcmp(cfg.initrd, "rd") &&
+              !strcmp(cfg.append, "console=ttyS0"),
+          "no -bios: Debian's OpenSBI; -initrd, -append");
+    CHECK(parse("-M", "virt", "-bios", "default", NULL) == CMDLINE_RUN &&
+              !strcmp(cfg.bios, VIRT_DEFAULT_BIOS) && !cfg.kernel,
+          "-bios default without a kernel runs the firmware alone");
+    CHECK(parse(BASIC, NULL) == CMDLINE_RUN && cfg.bios == NULL, "-bios none");
     expect_error(parse("-M", "virt", "-bios", "none", NULL), "no -kernel", "no -kernel");
+    expect_error(parse("-M", "virt", "-initrd", "rd", NULL), "-initrd cannot be used without",
+                 "-initrd without -kernel");
+    expect_error(parse("-M", "virt", "-append", "x", NULL), "-append only allowed",
+                 "-append without -kernel");
+    CHECK(parse(BASIC, "-M", "virt,dumpdtb=out.dtb", NULL) == CMDLINE_RUN &&
+              !strcmp(cfg.dumpdtb, "out.dtb"),
+          "-M virt,dumpdtb=FILE");
+    CHECK(parse(BASIC, "-nographic", NULL) == CMDLINE_RUN && cfg.serial.kind == CHARDEV_STDIO &&
+              cfg.serial.mux,
+          "-nographic: stdio with the Ctrl-A escapes");
+    CHECK(parse(BASIC, "-serial", "stdio", NULL) == CMDLINE_RUN && !cfg.serial.mux,
+          "-serial stdio: no escapes");
+    CHECK(parse(BASIC, "-serial", "unix:/tmp/s.sock,server=on,wait=off", NULL) == CMDLINE_RUN &&
+              cfg.serial.kind == CHARDEV_UNIX && cfg.serial.server && !cfg.serial.wait &&
+              cfg.serial.path_len == 11 && !strncmp(cfg.serial.path, "/tmp/s.sock", 11),
+          "-serial unix:PATH,server=on,wait=off");
+    CHECK(parse(BASIC, "-serial", "unix:/tmp/s.sock,server,nowait", NULL) == CMDLINE_RUN &&
+              cfg.serial.server && !cfg.serial.wait,
+          "-serial unix:PATH,server,nowait (old spelling)");
+    expect_error(parse(BASIC, "-serial", "unix:/tmp/s,frob=on", NULL), "unsupported option",
+                 "-serial unix: unknown option");
     expect_error(parse(BASIC, "-M", "sifive_u", NULL), "unsupported machine type 'sifive_u'",
                  "-M sifive_u");
     expect_error(parse(BASIC, "-M", "virt,aia=aplic", NULL), "unsupported machine property",
@@ -138,8 +167,7 @@ int main(void)
     expect_error(parse(BASIC, "--bar", NULL), "unknown option '--bar'", "--bar");
     expect_error(parse(BASIC, "disk.img", NULL), "unexpected argument 'disk.img'", "bare word");
     expect_error(parse(BASIC, "-", NULL), "unexpected argument '-'", "lone dash");
-    expect_error(parse(BASIC, "-append", "console=ttyS0", NULL), "-append: not supported yet",
-                 "-append");
+    expect_error(parse(BASIC, "-drive", "file=x", NULL), "-drive: not supported yet", "-drive");
     expect_error(parse(BASIC, "-kernel", NULL), "-kernel: requires an argument",
                  "-kernel without value");
 

@@ -118,6 +118,7 @@ static int run(unsigned smp, bool no_reboot, char *out, size_t outlen)
         return -100;
 
     virt_config_init(&cfg);
+    cfg.bios = NULL; /* -bios none: the program runs in M-mode */
     cfg.kernel = elf_path;
     cfg.smp = smp;
     cfg.no_reboot = no_reboot;
