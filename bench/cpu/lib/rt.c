@@ -194,7 +194,10 @@ void bench_start(void)
     uint64_t expect = elapsed * BENCH_TICK_HZ / BENCH_MTIME_HZ;
     bench_printf("INFO %s guest time %lu us, %lu timer ticks\n", bench_name ? bench_name : "?",
                  elapsed / (BENCH_MTIME_HZ / 1000000), ticks);
-    if (expect >= 8 && ticks < expect / 4)
+    /* A tick that comes late is not made up for (the handler re-arms from
+     * "now"), so an overloaded host loses some; only a broken interrupt path
+     * loses nearly all. */
+    if (expect >= 32 && ticks < expect / 16)
         bench_fail("timer interrupts lost");
     bench_printf("CHK total %016lx\n", bench_total);
     bench_puts("DONE\n");
