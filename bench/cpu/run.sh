@@ -14,7 +14,8 @@
 #   --qemu-only  only QEMU (validates the guests before godwit-vm builds)
 #   --phases     also print per-phase guest-timed medians and ratios
 #   workload     int, mem, fp, mmu (default: every bench/cpu/*.c)
-# env: BUILD (build/release), BENCH_RUNS (3, or 1 with --quick),
+# env: BUILD (build/release), BENCH_QUICK=1 (same as --quick),
+#      BENCH_RUNS (3, or 1 with --quick),
 #      BENCH_TIMEOUT (seconds per run: 900, or 300 with --quick),
 #      GODWIT ($BUILD/godwit-vm), QEMU (qemu-system-riscv64),
 #      BENCH_LOGS ($BUILD/bench/cpu: every run's guest output)
@@ -24,6 +25,7 @@ set -u
 cd "$(dirname "$0")/../.." || exit 2
 
 quick=0
+[[ ${BENCH_QUICK:-0} == 1 ]] && quick=1 # make bench-cpu BENCH_QUICK=1
 qemu_only=0
 phases=0
 workloads=()
