@@ -223,27 +223,34 @@ uint64_t rv_f64_div(uint64_t a, uint64_t b, int rm, unsigned *fflags)
     return rv_soft_div(RV_SOFT_F64, a, b, rm, fflags);
 }
 
+/* sqrt of a positive normal: the root is normal, only NX is possible. */
+static inline uint64_t f64_sqrt_normal(uint64_t a, int rm, unsigned *fflags)
+{
+    uint64_t rb = f64_bits(sqrt(f64_val(a)));
+    if (rm == RV_RM_RNE && (*fflags & RV_FFLAG_NX))
+        return rb;
+    /* compare r^2 with a exactly: mr^2 * 2^(2er-104) vs ma * 2^(ea-52) */
+    int ea = (int)(a >> 52) - 1023, er = (int)(rb >> 52) - 1023;
+    u128 rr = (u128)f64_sig(rb) * f64_sig(rb);
+    u128 aa = (u128)f64_sig(a) << (ea - 2 * er + 52);
+    if (rr == aa)
+        return rb;
+    *fflags |= RV_FFLAG_NX;
+    /* the root is never halfway between two doubles, so RMM == RNE */
+    if (rm == RV_RM_RTZ || rm == RV_RM_RDN)
+        return rr > aa ? rb - 1 : rb;
+    if (rm == RV_RM_RUP)
+        return rr < aa ? rb + 1 : rb;
+    return rb;
+}
+
 uint64_t rv_f64_sqrt(uint64_t a, int rm, unsigned *fflags)
 {
-    /* positive normal input: the root is normal, only NX is possible */
-    if (gw_likely((a >> 52) - 1 < 0x7fe)) {
-        uint64_t rb = f64_bits(sqrt(f64_val(a)));
-        if (rm == RV_RM_RNE && (*fflags & RV_FFLAG_NX))
-            return rb;
-        /* compare r^2 with a exactly: mr^2 * 2^(2er-104) vs ma * 2^(ea-52) */
-        int ea = (int)(a >> 52) - 1023, er = (int)(rb >> 52) - 1023;
-        u128 rr = (u128)f64_sig(rb) * f64_sig(rb);
-        u128 aa = (u128)f64_sig(a) << (ea - 2 * er + 52);
-        if (rr == aa)
-            return rb;
-        *fflags |= RV_FFLAG_NX;
-        /* the root is never halfway between two doubles, so RMM == RNE */
-        if (rm == RV_RM_RTZ || rm == RV_RM_RDN)
-            return rr > aa ? rb - 1 : rb;
-        if (rm == RV_RM_RUP)
-            return rr < aa ? rb + 1 : rb;
-        return rb;
-    }
+    if (gw_likely((a >> 52) - 1 < 0x7fe))
+        return f64_sqrt_normal(a, rm, fflags);
+    /* positive subnormal: sqrt(a * 2^108) * 2^-54, both scalings exact */
+    if (a - 1 < F64_MINNORM - 1)
+        return f64_sqrt_normal(f64_bits(f64_val(a) * 0x1p108), rm, fflags) - (54ull << 52);
     return rv_soft_sqrt(RV_SOFT_F64, a, rm, fflags);
 }
 
@@ -327,7 +334,8 @@ uint32_t rv_f32_div(uint32_t a, uint32_t b, int rm, unsigned *fflags)
 
 uint32_t rv_f32_sqrt(uint32_t a, int rm, unsigned *fflags)
 {
-    if (gw_likely((a >> 23) - 1 < 0xfe)) {
+    /* positive finite nonzero (subnormals included): the root is normal */
+    if (gw_likely(a - 1 < F32_INF - 1)) {
         float r = sqrtf(f32_val(a));
         uint32_t rb = f32_bits(r);
         double rr = (double)r * (double)r, aa = (double)f32_val(a); /* exact */
