@@ -59,7 +59,7 @@ command -v perf >/dev/null || {
 status=0
 for w in "${workloads[@]}"; do
     elf=build/guest/bench-$w$suffix.elf
-    make -s "$elf" >&2 || exit 2
+    env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s "$elf" >&2 || exit 2
     data=${PERF_DATA:-$BUILD/bench/cpu/perf-$w$suffix.data}
     mkdir -p "$(dirname "$data")"
     out=${data%.data}.out

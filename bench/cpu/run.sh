@@ -85,7 +85,7 @@ for w in "${workloads[@]}"; do
 done
 
 # The guests: the bench part of `make guests`, nothing else.
-if ! make -s "${elfs[@]}" >&2; then
+if ! env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s "${elfs[@]}" >&2; then
     echo "run.sh: building the bench guests failed" >&2
     exit 2
 fi
