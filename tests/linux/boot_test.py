@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""Boot Debian's riscv64 kernel + the godwit busybox initramfs on godwit-vm.
+
+Each case starts godwit-vm on a pty (guest/console.py), waits for the
+guest's shell and types commands the way a person would:
+
+  boot-smp1/2/4  OpenSBI -> Linux -> /init -> shell with -smp N: `nproc`
+                 says N, /proc/cpuinfo lists N harts with our ISA, an echo
+                 round trip, the RTC gave the guest the host's wall clock,
+                 the UART interrupt is on the PLIC, then `poweroff` ends
+                 godwit-vm with status 0
+  reboot         `reboot` resets the whole machine (firmware, kernel, initrd
+                 and DTB reloaded), the shell comes back, then poweroff
+  escape-quit    Ctrl-A x on the -nographic console ends godwit-vm (status 0)
+  serial-unix    -serial unix:PATH,server=on,wait=off: the console on a
+                 socket, one client, commands typed through it
+
+Prints `PASS name` / `FAIL name` / `SKIP name: reason` and a last line
+`N passed, N failed, N skipped`; exits 1 if anything failed.  The guest
+image (~/.cache/godwit/guest/Image and initrd.img, built by
+`make guest-image`) is built when missing; if that is impossible every case
+is skipped (counted, never passed).  Environment:
+  BUILD                 build directory holding godwit-vm (build/release)
+  GODWIT_GUEST_IMAGE    kernel Image to boot (default: the cache above)
+  GODWIT_GUEST_INITRD   initramfs to boot
+  BOOT_TEST_CASES       comma-separated subset of the names above
+  BOOT_TEST_TIMEOUT     seconds allowed to reach the shell (default 240)
+"""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "guest"))
+
+CACHE = os.path.expanduser("~/.cache/godwit/guest")
+PROMPT = r"godwit-guest:\S*# "
+MARKER = r"godwit-guest: init started"
+
+
+class Skip(Exception):
+    pass
+
+
+def guest_image():
+    """Paths of the kernel and initrd, building them if needed (or Skip)."""
+    image = os.environ.get("GODWIT_GUEST_IMAGE", os.path.join(CACHE, "Image"))
+    initrd = os.environ.get("GODWIT_GUEST_INITRD", os.path.join(CACHE, "initrd.img"))
+    if os.path.exists(image) and os.path.exists(initrd):
+        return image, initrd
+    if "GODWIT_GUEST_IMAGE" in os.environ:
+        raise Skip("GODWIT_GUEST_IMAGE/GODWIT_GUEST_INITRD name missing files")
+    build = os.path.join(ROOT, "guest", "build.sh")
+    if not os.path.exists(build):
+        raise Skip("no guest image and no guest/build.sh to build one")
+    print("boot_test: building the guest image (make guest-image)...", flush=True)
+    r = subprocess.run(["make", "-C", ROOT, "guest-image"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0 or not (os.path.exists(image) and os.path.exists(initrd)):
+        raise Skip("the guest image cannot be built: " + r.stdout.strip()[-400:])
+    return image, initrd
+
+
+def vm_argv(vm, image, initrd, smp, extra=()):
+    return [vm, "-M", "virt", "-m", "256M", "-smp", str(smp), "-nographic",
+            "-kernel", image, "-initrd", initrd, "-append", "console=ttyS0", *extra]
+
+
+def check(cond, what, con=None):
+    if not cond:
+        raise AssertionError(what + ("\nlast output:\n" + con.tail() if con else ""))
+
+
+def shell(con, cmd, timeout=60):
+    """Type a command, return its output (echo and prompt removed)."""
+    con.sendline(cmd)
+    con.expect(PROMPT, timeout)
+    out = con.before.replace("\x1b[6n", "")
+    nl = out.find("\n")
+    return out[nl + 1:] if nl >= 0 else ""
+
+
+def reach_shell(con, boot_timeout):
+    con.expect(r"OpenSBI v\d", 30)
+    con.expect(r"Linux version", boot_timeout)
+    con.expect(MARKER, boot_timeout)
+    con.expect(PROMPT, 60)
+
+
+def case_boot(ctx, smp):
+    from console import Console
+    with Console(vm_argv(ctx.vm, ctx.image, ctx.initrd, smp), log=ctx.log(f"smp{smp}"),
+                 timeout=60) as con:
+        reach_shell(con, ctx.boot_timeout)
+        out = shell(con, "nproc")
+        check(out.strip() == str(smp), f"nproc said {out.strip()!r}, want {smp}", con)
+        info = shell(con, "cat /proc/cpuinfo")
+        harts = re.findall(r"^processor\s*:\s*(\d+)", info, re.M)
+        check(len(harts) == smp, f"/proc/cpuinfo lists {len(harts)} harts", con)
+        check("rv64imafdc" in info, "/proc/cpuinfo isa line", con)
+        out = shell(con, "echo round-$((6*7))-trip")
+        check("round-42-trip" in out, f"echo round trip gave {out!r}", con)
+        out = shell(con, "date +%s")
+        guest_now = int(re.search(r"\d+", out).group(0)) if re.search(r"\d+", out) else 0
+        check(abs(guest_now - time.time()) < 300,
+              f"guest clock {guest_now} vs host {int(time.time())}: RTC not read", con)
+        out = shell(con, "grep -c . /proc/interrupts; grep ttyS0 /proc/interrupts")
+        check("ttyS0" in out, "the UART interrupt is registered: " + out, con)
+        con.sendline("poweroff")
+        status = con.wait(60)
+        check(status == 0, f"poweroff ended godwit-vm with status {status}", con)
+
+
+def case_reboot(ctx):
+    from console import Console
+    with Console(vm_argv(ctx.vm, ctx.image, ctx.initrd, 2), log=ctx.log("reboot"),
+                 timeout=60) as con:
+        reach_shell(con, ctx.boot_timeout)
+        shell(con, "echo before-reboot > /dev/null")
+        con.sendline("reboot")
+        con.expect(r"reboot: Restarting system", 60)
+        reach_shell(con, ctx.boot_timeout)
+        out = shell(con, "nproc")
+        check(out.strip() == "2", f"after reboot nproc said {out.strip()!r}", con)
+        con.sendline("poweroff")
+        status = con.wait(60)
+        check(status == 0, f"poweroff after reboot: status {status}", con)
+
+
+def case_escape(ctx):
+    from console import Console
+    with Console(vm_argv(ctx.vm, ctx.image, ctx.initrd, 1), log=ctx.log("escape"),
+                 timeout=30) as con:
+        con.expect(r"OpenSBI v\d", 30)
+        con.send(b"\x01h")
+        con.expect(r"C-a x\s+exit emulator", 10)
+        con.send(b"\x01x")
+        con.expect(r"QEMU: Terminated", 10)
+        status = con.wait(10)
+        check(status == 0, f"Ctrl-A x: status {status}", con)
+
+
+def case_serial_unix(ctx):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "console.sock")
+        argv = vm_argv(ctx.vm, ctx.image, ctx.initrd, 1)
+        argv[argv.index("-nographic")] = "-display"
+        argv.insert(argv.index("-display") + 1, "none")
+        argv += ["-serial", f"unix:{path},server=on,wait=off"]
+        logf = open(ctx.log("serial-unix"), "wb")
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
+        try:
+            for _ in range(100):
+                if os.path.exists(path):
+                    break
+                time.sleep(0.05)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            buf = b""
+            deadline = time.monotonic() + ctx.boot_timeout
+
+            def wait_for(pattern):
+                nonlocal buf
+                while not re.search(pattern, buf.decode("utf-8", "replace")):
+                    left = deadline - time.monotonic()
+                    check(left > 0 and proc.poll() is None,
+                          f"no {pattern!r} on the socket; got:\n" + buf[-1500:].decode(
+                              "utf-8", "replace"))
+                    s.settimeout(left)
+                    data = s.recv(65536)
+                    check(data != b"", "socket closed")
+                    buf += data
+                    logf.write(data)
+                m = re.search(pattern, buf.decode("utf-8", "replace"))
+                buf = buf.decode("utf-8", "replace")[m.end():].encode()
+
+            wait_for(PROMPT)
+            s.sendall(b"echo sock-$((40+2))\r")
+            wait_for(r"sock-42")
+            s.sendall(b"poweroff\r")
+            check(proc.wait(60) == 0, "poweroff over the socket console")
+            s.close()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            logf.close()
+
+
+class Ctx:
+    def __init__(self, vm, image, initrd, logdir, boot_timeout):
+        self.vm, self.image, self.initrd = vm, image, initrd
+        self.logdir, self.boot_timeout = logdir, boot_timeout
+
+    def log(self, name):
+        return os.path.join(self.logdir, f"boot-{name}.log")
+
+
+def main():
+    build = os.environ.get("BUILD", "build/release")
+    vm = os.path.join(ROOT, build, "godwit-vm")
+    cases = [("boot-smp1", lambda c: case_boot(c, 1)),
+             ("boot-smp2", lambda c: case_boot(c, 2)),
+             ("boot-smp4", lambda c: case_boot(c, 4)),
+             ("reboot", case_reboot),
+             ("escape-quit", case_escape),
+             ("serial-unix", case_serial_unix)]
+    only = os.environ.get("BOOT_TEST_CASES")
+    if only:
+        cases = [c for c in cases if c[0] in only.split(",")]
+    passed = failed = skipped = 0
+    try:
+        if not os.access(vm, os.X_OK):
+            raise Skip(f"{vm} is not built (make)")
+        image, initrd = guest_image()
+    except Skip as e:
+        for name, _ in cases:
+            print(f"SKIP {name}: {e}")
+        print(f"0 passed, 0 failed, {len(cases)} skipped")
+        return 0
+    logdir = os.path.join(ROOT, build, "tests", "linux")
+    os.makedirs(logdir, exist_ok=True)
+    ctx = Ctx(vm, image, initrd, logdir, float(os.environ.get("BOOT_TEST_TIMEOUT", "240")))
+    for name, fn in cases:
+        t0 = time.monotonic()
+        try:
+            fn(ctx)
+            passed += 1
+            print(f"PASS {name} ({time.monotonic() - t0:.1f}s)", flush=True)
+        except Exception as e:  # a failed check, a console timeout, ...
+            failed += 1
+            print(f"FAIL {name} ({time.monotonic() - t0:.1f}s): {e}", flush=True)
+            print(f"     log: {ctx.log(name.replace('boot-', ''))}", flush=True)
+    print(f"{passed} passed, {failed} failed, {skipped} skipped")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
