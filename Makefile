@@ -7,6 +7,7 @@
 #   make test            everything CI runs (format check, unit, guest diff, fuzz cases)
 #   make guests          bare-metal test programs (riscv64-unknown-elf-gcc)
 #   make bench-cpu       bench/cpu: godwit-vm vs qemu-system-riscv64
+#   make bench-boot      bench/boot: Linux boot to init, godwit-vm vs QEMU
 #   make WERROR=1        warnings are errors (CI sets this)
 
 CC      ?= cc
@@ -55,7 +56,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick test-build demo guests format format-check bench-cpu tools
+.PHONY: all clean test test-quick test-build demo guests format format-check bench-cpu bench-boot tools
 all: $(VM_BIN)
 
 $(BUILD)/%.o: %.c
@@ -136,6 +137,9 @@ build/guest/demo.elf: guest/baremetal/demo.c $(GUEST_LIB) tests/guest/lib/link.l
 
 bench-cpu: $(VM_BIN) guests
 	BUILD=$(BUILD) bench/cpu/run.sh
+
+bench-boot: $(VM_BIN)
+	BUILD=$(BUILD) bench/boot/run.sh
 
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 format:
