@@ -303,11 +303,9 @@ op_JALR : {
     ALU_OP(REMUW, remuw(RS1, RS2))
 
 op_FENCE_I : {
-    /* Stores by this hart already invalidated what they overwrote; FENCE.I
-     * also has to cover DMA and other harts, so drop the whole cache. */
     uint64_t next = PC + ins->len;
     SETTLE;
-    rv_flush_blocks(h);
+    rv_fence_i(h);
     JUMP(next, 1);
 }
 op_ECALL:

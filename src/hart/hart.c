@@ -60,7 +60,26 @@ void rv_flush_blocks(struct rv_hart *h)
     h->code_list_n = 0;
     h->arena_used = 0;
     h->flush_gen++;
+    h->wgen_seen = atomic_load(&h->mem->write_gen);
+    h->own_seen = h->own_marks;
     rv_jc_flush(h);
+}
+
+/*
+ * FENCE.I.  This hart's own stores already invalidated the code they hit
+ * (store slow path), so only writes by others matter: a device's DMA or
+ * another hart.  With one hart, write_gen moving by more than our own marks
+ * means a device wrote RAM: drop everything.  With several harts their
+ * stores need not pass through our slow path, so always drop everything.
+ */
+void rv_fence_i(struct rv_hart *h)
+{
+    uint64_t g = atomic_load(&h->mem->write_gen);
+
+    if (atomic_load(&h->mem->harts) > 1 || g - h->wgen_seen != h->own_marks - h->own_seen)
+        rv_flush_blocks(h);
+    h->wgen_seen = g;
+    h->own_seen = h->own_marks;
 }
 
 static void invalidate_page(struct rv_hart *h, struct rv_code_page *cp)
@@ -316,6 +335,8 @@ struct rv_hart *rv_hart_new(const struct rv_hart_config *cfg, const struct rv_ha
         for (unsigned i = 0; i < RV_JC_SIZE; i++)
             h->jcs[m].e[i].pc = 1;
     }
+    atomic_fetch_add(&h->mem->harts, 1);
+    h->attached = true;
     rv_hart_reset(h, h->mem->base);
     return h;
 }
@@ -326,6 +347,8 @@ void rv_hart_free(struct rv_hart *h)
         return;
     if (h->arena)
         munmap(h->arena, RV_ARENA_SIZE);
+    if (h->attached)
+        atomic_fetch_sub(&h->mem->harts, 1);
     free(h->code_list);
     free(h->code);
     free(h->bhash);

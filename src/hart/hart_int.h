@@ -223,7 +223,10 @@ struct rv_hart {
     size_t code_list_n;
     uint8_t *arena;
     size_t arena_used;
-    uint64_t flush_gen; /* bumped by rv_flush_blocks: old block pointers are dead */
+    uint64_t flush_gen;           /* bumped by rv_flush_blocks: old block pointers are dead */
+    uint64_t own_marks;           /* gmem_mark_dirty calls made by this hart */
+    uint64_t wgen_seen, own_seen; /* mem->write_gen, own_marks at the last flush */
+    bool attached;                /* counted in mem->harts */
     union {
         struct rv_block b;
         uint8_t space[sizeof(struct rv_block) + 2 * sizeof(struct rv_insn)];
@@ -289,6 +292,13 @@ void rv_jc_clear(struct rv_jc *j);
 void rv_jc_insert(struct rv_jc *j, uint64_t pc, struct rv_block *b);
 bool rv_code_write(struct rv_hart *h, uint64_t pa, unsigned size);
 uint32_t rv_insn_raw(struct rv_hart *h, const struct rv_block *b, const struct rv_insn *ins);
+/* Every dirty marking by the hart goes through here (see rv_fence_i). */
+static inline void rv_mark_dirty(struct rv_hart *h, uint64_t pa, uint64_t len)
+{
+    gmem_mark_dirty(h->mem, pa, len);
+    h->own_marks++;
+}
+void rv_fence_i(struct rv_hart *h);
 static inline bool rv_page_has_code(const struct rv_hart *h, uint64_t pa)
 {
     return h->code[(pa - h->mem->base) >> 12].blocks != NULL;

@@ -280,7 +280,7 @@ static int translate(struct rv_hart *h, uint64_t va, enum rv_access acc, unsigne
             if (npte != pte) {
                 /* hardware A/D update, like QEMU 7.2 (Svadu behaviour) */
                 memcpy(p, &npte, 8);
-                gmem_mark_dirty(h->mem, pte_pa, 8);
+                rv_mark_dirty(h, pte_pa, 8);
                 if (rv_page_has_code(h, pte_pa))
                     rv_code_write(h, pte_pa, 8);
             }
@@ -409,7 +409,7 @@ static int store_ram(struct rv_hart *h, uint64_t va, uint64_t pa, uint8_t *host,
     case 8: memcpy(host, &val, 8); break;
     default: memcpy(host, &val, size); break;
     }
-    gmem_mark_dirty(h->mem, ppage, 1);
+    rv_mark_dirty(h, ppage, 1);
     gen = atomic_load_explicit(&h->mem->dirty_gen, memory_order_acquire);
     if (gen != h->dirty_gen) {
         rv_tlb_flush_write(h);

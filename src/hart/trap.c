@@ -64,6 +64,7 @@ void rv_raise(struct rv_hart *h, uint64_t cause, uint64_t tval, uint64_t epc)
     uint64_t s = h->mstatus;
 
     epc &= ~(uint64_t)1;
+    h->resv_addr = UINT64_MAX; /* a trap breaks an LR/SC sequence */
     if (p <= RV_PRV_S && ((deleg >> code) & 1)) {
         h->scause = cause;
         h->sepc = epc;

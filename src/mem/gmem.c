@@ -52,6 +52,7 @@ void gmem_mark_dirty(struct gmem *m, uint64_t gpa, uint64_t len)
 
     if (len == 0 || !gmem_contains(m, gpa, 1))
         return;
+    atomic_fetch_add_explicit(&m->write_gen, 1, memory_order_relaxed);
     if (!gmem_contains(m, gpa, len))
         len = m->size - (gpa - m->base);
     first = (gpa - m->base) >> GMEM_PAGE_SHIFT;

@@ -24,12 +24,17 @@
 #define GMEM_PAGE_SIZE  (1ull << GMEM_PAGE_SHIFT)
 
 struct gmem {
-    uint8_t *host;             /* host mapping of guest RAM */
-    uint64_t base;             /* guest-physical address of host[0] */
-    uint64_t size;             /* bytes, multiple of GMEM_PAGE_SIZE */
-    uint64_t npages;           /* size >> GMEM_PAGE_SHIFT */
-    _Atomic uint64_t *dirty;   /* bitmap, one bit per page */
+    uint8_t *host;              /* host mapping of guest RAM */
+    uint64_t base;              /* guest-physical address of host[0] */
+    uint64_t size;              /* bytes, multiple of GMEM_PAGE_SIZE */
+    uint64_t npages;            /* size >> GMEM_PAGE_SHIFT */
+    _Atomic uint64_t *dirty;    /* bitmap, one bit per page */
     _Atomic uint64_t dirty_gen; /* bumped each time the bitmap is collected */
+    /* Bumped by every gmem_mark_dirty() call: a hart compares it with the
+     * marks it made itself to learn whether someone else (a device's DMA,
+     * another hart) wrote RAM, e.g. code it has decoded (FENCE.I). */
+    _Atomic uint64_t write_gen;
+    _Atomic uint32_t harts; /* harts attached (rv_hart_new/rv_hart_free) */
 };
 
 /* Map size bytes of zeroed RAM at guest-physical base. NULL on failure. */
