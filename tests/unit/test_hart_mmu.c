@@ -453,6 +453,35 @@ static void test_smc(void)
     ht_fini(&t);
 }
 
+/* Code rewritten behind the hart's back (DMA, a loader) is picked up at the
+ * next FENCE.I; the hart's own stores need none. */
+static void test_fence_i_dma(void)
+{
+    struct ht t;
+    uint64_t fn = HT_RAM + 0x3000, loop;
+
+    ht_init(&t);
+    ht_put32(&t, fn, ADDI(6, 6, 1));
+    ht_put32(&t, fn + 4, JALR(0, 1, 0));
+    li(&t, 3, fn);
+    li(&t, 7, 2);
+    loop = t.pc;
+    emit(&t, FENCE_I);
+    emit(&t, JALR(1, 3, 0));
+    emit(&t, ADDI(7, 7, -1));
+    emit(&t, BNE(7, 0, (int32_t)(loop - t.pc)));
+    emit(&t, EBREAK);
+    /* run up to the return of the first call (the budget is checked between
+     * blocks), then let a "device" rewrite the function */
+    rv_hart_run(t.h, 11);
+    CHECK_EQ(X(&t, 6), 1, "first call ran the original code");
+    ht_put32(&t, fn, ADDI(6, 6, 100)); /* gmem_write: marks dirty, bumps write_gen */
+    ht_run(&t);
+    CHECK_EQ(t.h->mcause, RV_EXC_BREAKPOINT, "program finished");
+    CHECK_EQ(X(&t, 6), 101, "FENCE.I picked up the DMA-written code");
+    ht_fini(&t);
+}
+
 static void test_cross_page(void)
 {
     struct ht t;
@@ -496,6 +525,7 @@ int main(void)
     test_pmp();
     test_dirty();
     test_smc();
+    test_fence_i_dma();
     test_cross_page();
     return ht_summary();
 }
