@@ -35,6 +35,13 @@ struct rv_hart_env {
     int (*mmio_write)(void *opaque, uint64_t pa, unsigned size, uint64_t val);
     /* Current mtime (10 MHz ticks) for the time CSR. */
     uint64_t (*read_time)(void *opaque);
+    /*
+     * Optional debugging hook (NULL = off): called on every trap taken,
+     * after the trap CSRs were written, with the privilege levels before
+     * and after.  For the board's GODWIT_TRACE=traps; costs one branch.
+     */
+    void (*trace_trap)(void *opaque, uint64_t hartid, uint64_t cause, uint64_t epc, uint64_t tval,
+                       unsigned from_priv, unsigned to_priv);
 };
 
 struct rv_hart_config {

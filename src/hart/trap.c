@@ -86,6 +86,8 @@ void rv_raise(struct rv_hart *h, uint64_t cause, uint64_t tval, uint64_t epc)
         h->pc = trap_pc(h->mtvec, intr, code);
         rv_set_priv(h, RV_PRV_M);
     }
+    if (gw_unlikely(h->env.trace_trap != NULL))
+        h->env.trace_trap(h->env.opaque, h->cfg.hartid, cause, epc, tval, p, h->priv);
 }
 
 int rv_pending_irq(const struct rv_hart *h)
