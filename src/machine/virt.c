@@ -65,6 +65,20 @@ static void virt_clint_irq(void *opaque, unsigned hart, unsigned irq, bool level
         rv_hart_set_irq(vm->harts[hart], irq, level);
 }
 
+/* GODWIT_TRACE=traps: one line per trap, for diffing against QEMU's
+ * `-d int` log when a guest goes astray. */
+static void virt_trace_trap(void *opaque, uint64_t hartid, uint64_t cause, uint64_t epc,
+                            uint64_t tval, unsigned from_priv, unsigned to_priv)
+{
+    static const char prv[] = "USHM";
+
+    (void)opaque;
+    fprintf(stderr, "trap: hart %llu %s %llu epc 0x%016llx tval 0x%016llx %c->%c\n",
+            (unsigned long long)hartid, (cause >> 63) ? "interrupt" : "exception",
+            (unsigned long long)(cause & ~(1ull << 63)), (unsigned long long)epc,
+            (unsigned long long)tval, prv[from_priv & 3], prv[to_priv & 3]);
+}
+
 /* PLIC context ctx = 2*hart + (S ? 1 : 0) drives that hart's MEIP or SEIP. */
 static void virt_plic_irq(void *opaque, unsigned ctx, bool level)
 {
@@ -285,6 +299,7 @@ struct virt *virt_new(const struct virt_config *cfg, char *err, size_t errlen)
         .mmio_read = virt_mmio_read,
         .mmio_write = virt_mmio_write,
         .read_time = virt_read_time,
+        .trace_trap = (cfg->trace & VIRT_TRACE_TRAPS) ? virt_trace_trap : NULL,
     };
     for (unsigned i = 0; i < vm->nharts; i++) {
         struct rv_hart_config hc = {.hartid = i, .pmp_entries = 16};

@@ -27,6 +27,7 @@
 #define GODWIT_MACHINE_VIRT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "machine/chardev.h"
@@ -70,7 +71,17 @@ struct virt_config {
     struct chardev_spec serial; /* UART0 backend */
     bool console_mux;           /* serial on stdio with QEMU's Ctrl-A escapes (-nographic) */
     bool no_reboot;             /* guest reset request exits instead */
+    unsigned trace;             /* VIRT_TRACE_* bits (GODWIT_TRACE) */
 };
+
+/* Debug tracing to stderr, chosen with GODWIT_TRACE=name[,name...]. */
+enum {
+    VIRT_TRACE_TRAPS = 1 << 0, /* "traps": every trap: hart, cause, epc, tval, modes */
+};
+
+/* Parse a GODWIT_TRACE value into VIRT_TRACE_* bits; -EINVAL names the
+ * unknown word in err. */
+int virt_trace_parse(const char *s, unsigned *bits, char *err, size_t errlen) gw_must_check;
 
 /* Defaults as QEMU's: 128 MiB, one hart, serial none (set by -nographic),
  * firmware VIRT_DEFAULT_BIOS. */

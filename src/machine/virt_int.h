@@ -55,17 +55,11 @@ struct virt {
     struct virt_blob fw, kern, initrd, fdt;
     struct elf_info fw_elf, kern_elf; /* where ELF images went */
     uint64_t kernel_entry;            /* fw_dynamic_info.next_addr */
-    unsigned trace;                   /* VIRT_TRACE_* from GODWIT_TRACE */
     int wake_fd;                      /* eventfd: wakes the loop from its WFI sleep */
     uint64_t last_input_poll;         /* host ns of the last console input check */
     _Atomic int requests;             /* VIRT_REQ_* */
     _Atomic int stop_signal;
     unsigned poweroff_code;
-};
-
-/* GODWIT_TRACE=traps,... (comma-separated) */
-enum {
-    VIRT_TRACE_TRAPS = 1 << 0, /* every trap: hart, cause, epc, tval, modes */
 };
 
 /* Reload the boot images and reset harts and devices, as a system reset does. */

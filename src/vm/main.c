@@ -2,12 +2,14 @@
  * godwit-vm: run one RISC-V virt machine, QEMU-style command line.
  * Kept thin: parsing lives in machine/cmdline.c, the board in machine/virt.c.
  * Signals (INT, TERM, HUP) are taken by a dedicated thread with sigwait()
- * and turned into a clean stop of the run loop.
+ * and turned into a clean stop of the run loop.  GODWIT_TRACE=traps prints
+ * every trap the harts take to stderr (see docs/virt.md).
  */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
@@ -48,6 +50,11 @@ int main(int argc, char **argv)
     }
     if (ret == CMDLINE_DONE)
         return 0;
+    if (getenv("GODWIT_TRACE") &&
+        virt_trace_parse(getenv("GODWIT_TRACE"), &cfg.trace, err, sizeof(err)) < 0) {
+        gw_log("%s", err);
+        return 1;
+    }
 
     /* A closed stdout must not kill the VM: the serial backend drops output. */
     signal(SIGPIPE, SIG_IGN);
