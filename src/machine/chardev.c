@@ -201,18 +201,23 @@ static int chardev_open_unix(struct chardev *c, const struct chardev_spec *spec,
     }
     memcpy(c->sock_path, sa.sun_path, sizeof(c->sock_path));
     c->listen_fd = fd;
-    if (spec->wait) {
-        int cl;
-        fprintf(stderr, "godwit-vm: waiting for connection on: unix:%s,server=on\n", c->sock_path);
-        do {
-            cl = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
-        } while (cl < 0 && errno == EINTR);
-        if (cl >= 0) {
-            chardev_set_nonblock(cl);
-            c->in_fd = c->out_fd = cl;
-        }
-    }
     chardev_set_nonblock(fd);
+    if (spec->wait) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        sigset_t none;
+        int cl = -1;
+        /* main blocks INT/TERM/HUP for its signal thread, which is not
+         * running yet: wait with them unblocked so they still end us. */
+        sigemptyset(&none);
+        fprintf(stderr, "godwit-vm: waiting for connection on: unix:%s,server=on\n", c->sock_path);
+        while (cl < 0) {
+            if (ppoll(&p, 1, NULL, &none) < 0 && errno != EINTR)
+                break;
+            cl = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        }
+        if (cl >= 0)
+            c->in_fd = c->out_fd = cl;
+    }
     return 0;
 }
 
