@@ -40,7 +40,11 @@ static void chardev_fatal_signal(int sig)
 
 void chardev_install_tty_guard(void)
 {
-    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+    /* Every signal whose default action ends the process and that main
+     * does not route to its signal thread (INT, TERM, HUP stop the loop
+     * cleanly instead; PIPE is ignored). */
+    static const int sigs[] = {SIGSEGV, SIGBUS,  SIGILL,  SIGFPE,  SIGABRT, SIGQUIT, SIGTRAP,
+                               SIGSYS,  SIGXCPU, SIGXFSZ, SIGUSR1, SIGUSR2, SIGALRM};
     struct sigaction sa;
 
     memset(&sa, 0, sizeof(sa));

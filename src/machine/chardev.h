@@ -113,7 +113,7 @@ bool chardev_quit_requested(const struct chardev *c);
 size_t chardev_mux_input(struct chardev *c, const uint8_t *buf, size_t len);
 
 /*
- * Install handlers for fatal signals (SEGV, BUS, ILL, FPE, ABRT) and an
+ * Install handlers for fatal signals (SEGV, BUS, ILL, FPE, ABRT, QUIT, ...) and an
  * atexit hook that put the terminal back as it was before any stdio
  * backend made it raw, then let the process die as it would have.  Call
  * once from main before opening backends.

@@ -315,7 +315,8 @@ static int opt_later(struct cmdline_state *st, const char *opt, const char *val)
 }
 
 static const struct cmdline_opt cmdline_opts[] = {
-    {"M", "virt", "machine type (only virt)", opt_machine},
+    {"M", "virt[,dumpdtb=F]", "machine type (only virt); dumpdtb: write the DTB to F, exit",
+     opt_machine},
     {"machine", "virt", NULL, opt_machine},
     {"m", "SIZE", "guest RAM at 0x80000000: 128M, 1G, or MiB (default 128)", opt_m},
     {"smp", "N", "number of harts (default 1)", opt_smp},

@@ -12,6 +12,8 @@ guest's shell and types commands the way a person would:
   reboot         `reboot` resets the whole machine (firmware, kernel, initrd
                  and DTB reloaded), the shell comes back, then poweroff
   escape-quit    Ctrl-A x on the -nographic console ends godwit-vm (status 0)
+  tty-restore    the raw terminal is restored after SIGTERM, SIGSEGV, SIGQUIT
+                 and Ctrl-A x
   serial-unix    -serial unix:PATH,server=on,wait=off: the console on a
                  socket, one client, commands typed through it
 
@@ -145,6 +147,29 @@ def case_escape(ctx):
         check(status == 0, f"Ctrl-A x: status {status}", con)
 
 
+def case_tty_restore(ctx):
+    """-nographic makes the terminal raw; every way out puts it back."""
+    import signal
+    import termios
+    from console import Console
+    for how in ("SIGTERM", "SIGSEGV", "SIGQUIT", "ctrl-a-x"):
+        with Console(vm_argv(ctx.vm, ctx.image, ctx.initrd, 1), log=ctx.log("tty-restore"),
+                     timeout=30) as con:
+            before = termios.tcgetattr(con.fd)
+            con.expect(r"OpenSBI v\d", 30)
+            raw = termios.tcgetattr(con.fd)
+            check(not (raw[3] & (termios.ECHO | termios.ICANON | termios.ISIG)),
+                  f"{how}: terminal not raw while running", con)
+            if how == "ctrl-a-x":
+                con.send(b"\x01x")
+            else:
+                con.proc.send_signal(getattr(signal, how))
+            con.wait(20)
+            after = termios.tcgetattr(con.fd)
+            check(after[3] == before[3] and after[0] == before[0],
+                  f"{how}: terminal not restored (lflag {after[3]:#x} vs {before[3]:#x})", con)
+
+
 def case_serial_unix(ctx):
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "console.sock")
@@ -209,6 +234,7 @@ def main():
              ("boot-smp4", lambda c: case_boot(c, 4)),
              ("reboot", case_reboot),
              ("escape-quit", case_escape),
+             ("tty-restore", case_tty_restore),
              ("serial-unix", case_serial_unix)]
     only = os.environ.get("BOOT_TEST_CASES")
     if only:
