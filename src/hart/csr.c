@@ -61,26 +61,42 @@ enum {
 /* QEMU 7.2 rv64 implements mhpmcounter3..18 (pmu-num=16) */
 #define RV_HPM_LAST 18
 
+/*
+ * Write masks as QEMU 7.2 has them with h=false (tests/qemu-cmdline): it
+ * still lets MPV/GVA, the VS* interrupt bits, LCOFI, the H exception causes
+ * and menvcfg.STCE/PBMTE be written and read back.  They have no effect
+ * here (nor there, without H); only the six standard interrupts are ever
+ * taken.  Likewise UXL reads back any nonzero value written, as in QEMU,
+ * while U-mode always runs as RV64.
+ */
+#define MSTATUS_MPV (1ull << 39)
+#define MSTATUS_GVA (1ull << 38)
 #define MSTATUS_WMASK                                                                              \
     (MSTATUS_SIE | MSTATUS_MIE | MSTATUS_SPIE | MSTATUS_MPIE | MSTATUS_SPP | MSTATUS_MPP |         \
      MSTATUS_FS | MSTATUS_VS | MSTATUS_MPRV | MSTATUS_SUM | MSTATUS_MXR | MSTATUS_TVM |            \
-     MSTATUS_TW | MSTATUS_TSR)
+     MSTATUS_TW | MSTATUS_TSR | MSTATUS_MPV | MSTATUS_GVA)
 #define SSTATUS_RMASK                                                                              \
     (MSTATUS_SIE | MSTATUS_SPIE | MSTATUS_SPP | MSTATUS_VS | MSTATUS_FS | MSTATUS_XS |             \
      MSTATUS_SUM | MSTATUS_MXR | MSTATUS_UXL | MSTATUS_SD)
 #define SSTATUS_WMASK                                                                              \
     (MSTATUS_SIE | MSTATUS_SPIE | MSTATUS_SPP | MSTATUS_VS | MSTATUS_FS | MSTATUS_SUM | MSTATUS_MXR)
 
-#define MIP_SSIP  (1ull << RV_IRQ_SSI)
-#define MIP_STIP  (1ull << RV_IRQ_STI)
-#define MIP_SEIP  (1ull << RV_IRQ_SEI)
-#define S_INTS    (MIP_SSIP | MIP_STIP | MIP_SEIP)
-#define ALL_INTS  (S_INTS | (1ull << RV_IRQ_MSI) | (1ull << RV_IRQ_MTI) | (1ull << RV_IRQ_MEI))
-#define MIP_WMASK S_INTS /* software-writable from M (priv spec §3.1.9) */
+#define MIP_SSIP     (1ull << RV_IRQ_SSI)
+#define MIP_STIP     (1ull << RV_IRQ_STI)
+#define MIP_SEIP     (1ull << RV_IRQ_SEI)
+#define MIP_VSINTS   0x444ull     /* VSSIP, VSTIP, VSEIP */
+#define MIP_LCOFIP   (1ull << 13) /* Sscofpmf */
+#define S_INTS       (MIP_SSIP | MIP_STIP | MIP_SEIP)
+#define MIE_MASK     (0xaaaull | MIP_VSINTS | MIP_LCOFIP)
+#define MIP_WMASK    (S_INTS | MIP_VSINTS | MIP_LCOFIP) /* writable from M (priv spec §3.1.9) */
+#define MIDELEG_MASK MIP_WMASK
+#define SIE_MASK     (S_INTS | MIP_LCOFIP)
+#define SIP_WMASK    (MIP_SSIP | MIP_LCOFIP)
 
-/* exceptions 0-9, 11(!), 12, 13, 15: what QEMU 7.2 lets medeleg hold, sans H */
-#define MEDELEG_MASK 0xbbffull
-#define ENVCFG_MASK  0xf1ull /* FIOM, CBIE, CBCFE, CBZE; no STCE/PBMTE */
+/* exceptions 0-13, 15 and the H guest-page faults 20-23, as QEMU 7.2 */
+#define MEDELEG_MASK 0xf0bfffull
+#define MENVCFG_MASK 0xc0000000000000f1ull /* FIOM, CBIE, CBCFE, CBZE, PBMTE, STCE */
+#define SENVCFG_MASK 0xf1ull
 
 #define MISA_RV64   (2ull << 62)
 #define MISA_EXT(c) (1ull << ((c) - 'A'))
@@ -97,7 +113,11 @@ static uint64_t read_mstatus(const struct rv_hart *h)
 
 static void write_mstatus(struct rv_hart *h, uint64_t mask, uint64_t v)
 {
-    uint64_t old = h->mstatus, s = (old & ~mask) | (v & mask);
+    uint64_t old = h->mstatus, s;
+
+    if (v & MSTATUS_UXL)
+        mask |= MSTATUS_UXL;
+    s = (old & ~mask) | (v & mask);
 
     if (((s & MSTATUS_MPP) >> MSTATUS_MPP_SHIFT) == 2)
         s = (s & ~MSTATUS_MPP) | (old & MSTATUS_MPP); /* WARL: no H mode */
@@ -149,7 +169,7 @@ static int csr_read(struct rv_hart *h, unsigned csr, uint64_t *v)
             *v = csr == CSR_CYCLE ? read_cycle(h) : read_instret(h);
         return 0;
     case CSR_SSTATUS: *v = read_mstatus(h) & SSTATUS_RMASK; return 0;
-    case CSR_SIE: *v = h->mie & h->mideleg; return 0;
+    case CSR_SIE: *v = h->mie & h->mideleg & SIE_MASK; return 0;
     case CSR_STVEC: *v = h->stvec; return 0;
     case CSR_SCOUNTEREN: *v = h->scounteren; return 0;
     case CSR_SENVCFG: *v = h->senvcfg; return 0;
@@ -157,7 +177,7 @@ static int csr_read(struct rv_hart *h, unsigned csr, uint64_t *v)
     case CSR_SEPC: *v = h->sepc; return 0;
     case CSR_SCAUSE: *v = h->scause; return 0;
     case CSR_STVAL: *v = h->stval; return 0;
-    case CSR_SIP: *v = rv_mip(h) & h->mideleg; return 0;
+    case CSR_SIP: *v = rv_mip(h) & h->mideleg & SIE_MASK; return 0;
     case CSR_SATP:
         if (h->priv == RV_PRV_S && (h->mstatus & MSTATUS_TVM))
             return -1;
@@ -279,7 +299,7 @@ static int csr_write(struct rv_hart *h, unsigned csr, uint64_t v)
         break;
     case CSR_SSTATUS: write_mstatus(h, SSTATUS_WMASK, v); return 0;
     case CSR_SIE: {
-        uint64_t m = h->mideleg & S_INTS;
+        uint64_t m = h->mideleg & SIE_MASK;
         h->mie = (h->mie & ~m) | (v & m);
         rv_kick(h);
         return 0;
@@ -289,7 +309,7 @@ static int csr_write(struct rv_hart *h, unsigned csr, uint64_t v)
             h->stvec = v;
         return 0;
     case CSR_SCOUNTEREN: h->scounteren = v; return 0;
-    case CSR_SENVCFG: h->senvcfg = v & ENVCFG_MASK; return 0;
+    case CSR_SENVCFG: h->senvcfg = v & SENVCFG_MASK; return 0;
     case CSR_SSCRATCH: h->sscratch = v; return 0;
     case CSR_SEPC: h->sepc = v & ~(uint64_t)1; return 0;
     case CSR_SCAUSE: h->scause = v; return 0;
@@ -311,11 +331,11 @@ static int csr_write(struct rv_hart *h, unsigned csr, uint64_t v)
     case CSR_MISA: return 0; /* WARL, writes ignored (QEMU 7.2 without misa-w) */
     case CSR_MEDELEG: h->medeleg = v & MEDELEG_MASK; return 0;
     case CSR_MIDELEG:
-        h->mideleg = v & S_INTS;
+        h->mideleg = v & MIDELEG_MASK;
         rv_kick(h);
         return 0;
     case CSR_MIE:
-        h->mie = v & ALL_INTS;
+        h->mie = v & MIE_MASK;
         rv_kick(h);
         return 0;
     case CSR_MTVEC:
@@ -323,7 +343,7 @@ static int csr_write(struct rv_hart *h, unsigned csr, uint64_t v)
             h->mtvec = v;
         return 0;
     case CSR_MCOUNTEREN: h->mcounteren = v; return 0;
-    case CSR_MENVCFG: h->menvcfg = v & ENVCFG_MASK; return 0;
+    case CSR_MENVCFG: h->menvcfg = v & MENVCFG_MASK; return 0;
     case CSR_MCOUNTINHIBIT: write_countinhibit(h, v); return 0;
     case CSR_MSCRATCH: h->mscratch = v; return 0;
     case CSR_MEPC: h->mepc = v & ~(uint64_t)1; return 0;
@@ -367,7 +387,7 @@ int rv_csr_insn(struct rv_hart *h, const struct rv_insn *ins, unsigned funct3)
             /* Read-modify-write acts on the software-writable bits only, so a
              * device's SEIP line is never latched into the software bit
              * (priv spec §3.1.9). */
-            uint64_t m = csr == CSR_MIP ? MIP_WMASK : (h->mideleg & MIP_SSIP);
+            uint64_t m = csr == CSR_MIP ? MIP_WMASK : (h->mideleg & SIP_WMASK);
             uint64_t sw = h->mip_sw;
             nv = kind == 1 ? src : kind == 2 ? sw | src : sw & ~src;
             h->mip_sw = (sw & ~m) | (nv & m);

@@ -95,7 +95,7 @@ int rv_pending_irq(const struct rv_hart *h)
     /* priority order of priv spec §3.1.9 */
     static const int order[] = {RV_IRQ_MEI, RV_IRQ_MSI, RV_IRQ_MTI,
                                 RV_IRQ_SEI, RV_IRQ_SSI, RV_IRQ_STI};
-    uint64_t pend = rv_mip(h) & h->mie, sel = 0;
+    uint64_t pend = rv_mip(h) & h->mie & 0xaaa, sel = 0; /* the six standard ones */
     bool m_en, s_en;
 
     if (!pend)
