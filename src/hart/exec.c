@@ -339,8 +339,12 @@ op_WFI:
         goto illegal;
     h->pc = PC + ins->len;
     icount += (uint64_t)(ins - bstart) + 1;
-    if (rv_mip(h) & h->mie)
-        goto next_block;
+    /* Return to the board even when an enabled interrupt is already
+     * pending (WFI then completes at once, spec-wise): a hart polling in a
+     * WFI loop with interrupts masked (OpenSBI 1.1's secondary harts sit in
+     * sbi_hsm_hart_wait with a stale MSIP, as on QEMU) gives up the rest of
+     * its slice instead of spinning through it, and the board runs it again
+     * right away since rv_hart_irq_pending() is true. */
     h->instret = icount;
     return RV_EXEC_WFI;
 op_SFENCE_VMA:

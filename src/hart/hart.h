@@ -62,7 +62,7 @@ enum {
 /* Why rv_hart_run() returned. */
 enum rv_exit {
     RV_EXIT_BUDGET = 0, /* executed max_insns (or close to it) */
-    RV_EXIT_WFI,        /* WFI with no interrupt pending: sleep until one is */
+    RV_EXIT_WFI,        /* WFI executed: run again once rv_hart_irq_pending() (maybe now) */
     RV_EXIT_REQUEST,    /* rv_hart_request_exit() was called */
     RV_EXIT_FATAL,      /* the guest cannot continue; rv_hart_error() says why */
 };

@@ -386,6 +386,24 @@ static void test_wfi(void)
     CHECK_EQ(t.h->mcause, RV_EXC_BREAKPOINT, "then the ebreak");
     ht_fini(&t);
 
+    /* WFI with an enabled interrupt already pending but masked (MIE=0)
+     * completes at once, and still ends the slice so the board can run the
+     * other harts (a hart polling in a WFI loop does not eat its slice). */
+    ht_init(&t);
+    li(&t, 1, 1u << RV_IRQ_MSI);
+    emit(&t, CSRW(C_MIE, 1));
+    emit(&t, WFI);
+    at = t.pc;
+    emit(&t, ADDI(2, 0, 9));
+    emit(&t, EBREAK);
+    rv_hart_set_irq(t.h, RV_IRQ_MSI, true);
+    CHECK_EQ(rv_hart_run(t.h, 1000), RV_EXIT_WFI, "WFI with a masked pending interrupt yields");
+    CHECK_EQ(rv_hart_get_pc(t.h), at, "pc after WFI");
+    CHECK(rv_hart_irq_pending(t.h), "and the board sees it runnable at once");
+    CHECK_EQ(rv_hart_run(t.h, 1000), RV_EXIT_BUDGET, "continues after WFI (no trap: MIE=0)");
+    CHECK_EQ(X(&t, 2), 9, "code after WFI ran");
+    ht_fini(&t);
+
     ht_init(&t);
     ht_pmp_open(&t);
     t.h->mstatus |= MSTATUS_TW;
