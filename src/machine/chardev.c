@@ -300,7 +300,9 @@ int chardev_write(struct chardev *c, const uint8_t *buf, size_t len)
     if (c->out_fd < 0 || c->broken)
         return 0;
     while (done < len) {
-        ssize_t n = write(c->out_fd, buf + done, len - done);
+        /* Sockets: no SIGPIPE when the client has gone (we see EPIPE). */
+        ssize_t n = c->kind == CHARDEV_UNIX ? send(c->out_fd, buf + done, len - done, MSG_NOSIGNAL)
+                                            : write(c->out_fd, buf + done, len - done);
         if (n > 0) {
             done += (size_t)n;
             continue;

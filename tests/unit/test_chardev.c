@@ -148,6 +148,8 @@ static void test_unix(void)
           "the second client gets output written after it was accepted");
     if (cl2 >= 0)
         close(cl2);
+    CHECK(chardev_write(c, (const uint8_t *)"bye", 3) == -EPIPE || c->out_fd < 0,
+          "writing to a vanished client: EPIPE, no SIGPIPE");
     pump(c);
     CHECK(c->out_fd < 0, "second client gone");
     chardev_free(c);
