@@ -1,7 +1,8 @@
 /*
  * Entry, trap entry and privilege-switch code for the bare-metal guests.
  *
- * Hart 0 sets up gp, the stack, mscratch/sscratch (trap stacks), mtvec and
+ * Hart 0 keeps the boot a0/a1 (hartid, device-tree address) in rt_boot_a0/a1,
+ * sets up gp, the stack, mscratch/sscratch (trap stacks), mtvec and
  * stvec, clears .bss, opens PMP entry 0 to the whole address space (so S and
  * U can touch memory, as OpenSBI does), turns the FPU on (mstatus.FS=Initial)
  * and calls main(); main's return value becomes the exit status.  Every other
@@ -21,6 +22,8 @@
 _start:
     csrr    t0, mhartid
     bnez    t0, rt_park
+    mv      s0, a0                  /* boot arguments: hartid, device tree */
+    mv      s1, a1
     .option push
     .option norelax
     la      gp, __global_pointer$
@@ -41,6 +44,10 @@ _start:
     addi    t0, t0, 8
     j       1b
 2:
+    la      t0, rt_boot_a0
+    sd      s0, 0(t0)
+    la      t0, rt_boot_a1
+    sd      s1, 0(t0)
     /* PMP entry 0: NAPOT over everything, RWX, so S/U may access memory. */
     li      t0, -1
     srli    t0, t0, 10

@@ -9,6 +9,7 @@
 #define UART_LSR      5
 #define UART_LSR_THRE 0x20
 
+uint64_t rt_boot_a0, rt_boot_a1;
 volatile struct rt_trap_record rt_last_trap;
 volatile unsigned long rt_trap_count;
 rt_trap_hook_fn rt_mtrap_hook;

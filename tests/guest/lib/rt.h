@@ -224,6 +224,9 @@ static inline void rt_set_msip(uint32_t v)
     *(volatile uint32_t *)RT_CLINT_MSIP = v;
 }
 
+/* a0 and a1 at entry (the boot ROM passes hartid and the device tree). */
+extern uint64_t rt_boot_a0, rt_boot_a1;
+
 /* Linker symbols */
 extern char _user_start[], _user_end[], _ustack_top[], _heap_start[], _end[];
 
