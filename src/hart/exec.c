@@ -29,18 +29,21 @@
         goto next_block;                                                                           \
     } while (0)
 /* Nothing asks the inner loop to stop: budget left, no signal, and the write
- * TLB still belongs to the current dirty-bitmap generation. */
+ * TLB still belongs to the current dirty-bitmap generation.  Checked when
+ * icount reaches poll, i.e. at most every RV_POLL_INSNS instructions, and at
+ * once after an instruction that may have enabled an interrupt (poll = 0). */
 #define MAY_CONTINUE                                                                               \
     (gw_likely(icount < limit) &&                                                                  \
      gw_likely(!atomic_load_explicit(&h->signal, memory_order_relaxed)) &&                         \
      gw_likely(h->dirty_gen == atomic_load_explicit(&mem->dirty_gen, memory_order_relaxed)))
+#define RV_POLL_INSNS 512
 /* Transfer to a static target (direct jump, taken branch, block end). */
 #define GOTO_STATIC(target, nret)                                                                  \
     do {                                                                                           \
         uint64_t t_ = (target);                                                                    \
         struct rv_block *nb_ = ins->chain;                                                         \
         icount += (uint64_t)(ins - bstart) + (nret);                                               \
-        if (gw_likely(nb_ != NULL) && gw_likely(nb_->valid) && MAY_CONTINUE) {                     \
+        if (gw_likely(nb_ != NULL) && gw_likely(nb_->valid) && gw_likely(icount < poll)) {         \
             vpc = t_;                                                                              \
             b = nb_;                                                                               \
             ins = bstart = nb_->insns;                                                             \
@@ -189,12 +192,15 @@ int rv_exec(struct rv_hart *h, uint64_t limit)
     struct gmem *const mem = h->mem;
     struct rv_block *b;
     struct rv_insn *ins, *bstart, *chain_ins = NULL;
-    uint64_t vpc, icount = h->instret, chain_gen = 0;
+    uint64_t vpc, icount = h->instret, chain_gen = 0, poll = 0;
 
 next_block:
-    if (!MAY_CONTINUE) {
-        h->instret = icount;
-        return RV_EXEC_YIELD;
+    if (gw_unlikely(icount >= poll)) {
+        if (!MAY_CONTINUE) {
+            h->instret = icount;
+            return RV_EXEC_YIELD;
+        }
+        poll = limit - icount > RV_POLL_INSNS ? icount + RV_POLL_INSNS : limit;
     }
     vpc = h->pc;
     {
@@ -324,12 +330,14 @@ op_MRET:
     SETTLE;
     if (rv_mret(h))
         goto illegal;
+    poll = 0; /* may have enabled an interrupt: look at once */
     icount++;
     goto next_block;
 op_SRET:
     SETTLE;
     if (rv_sret(h))
         goto illegal;
+    poll = 0; /* may have enabled an interrupt: look at once */
     icount++;
     goto next_block;
 op_WFI:
@@ -356,6 +364,7 @@ op_CSR:
     SETTLE;
     if (rv_csr_insn(h, ins, ins->rm))
         goto illegal;
+    poll = 0; /* may have enabled an interrupt: look at once */
     JUMP(PC + ins->len, 1);
 op_AMO : {
     SETTLE;
