@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "machine/virt_fdt.h"
 #include "machine/virt_int.h"
@@ -86,10 +87,29 @@ static int boot_copy(struct virt *vm, const char *opt, const struct virt_blob *b
     return 0;
 }
 
+/* Fresh random bytes for /chosen/rng-seed.  The seed only spares Linux an
+ * entropy wait, so a short read (no entropy yet) leaves what is there. */
+static void boot_random(uint8_t *buf, size_t len)
+{
+    size_t done = 0;
+
+    while (done < len) {
+        ssize_t n = getrandom(buf + done, len - done, GRND_NONBLOCK);
+        if (n <= 0)
+            break;
+        done += (size_t)n;
+    }
+}
+
 int virt_boot_load(struct virt *vm, char *err, size_t errlen)
 {
     const struct virt_config *cfg = &vm->cfg;
+    uint8_t seed[VIRT_FDT_RNG_SEED];
     int ret = 0;
+
+    /* Like QEMU 7.2, every boot gets a new seed. */
+    boot_random(seed, sizeof(seed));
+    (void)virt_fdt_reseed(vm->fdt.data, seed);
 
     if (vm->fw.data) {
         ret = vm->fw.elf ? boot_load_elf(vm, "-bios", cfg->bios, &vm->fw, &vm->fw_elf, err, errlen)
@@ -130,8 +150,9 @@ int virt_boot_prepare(struct virt *vm, char *err, size_t errlen)
     const struct virt_config *cfg = &vm->cfg;
     uint64_t ram_end = VIRT_DRAM_BASE + cfg->ram_size, kernel_start = VIRT_DRAM_BASE;
     uint64_t kernel_end = VIRT_DRAM_BASE, entry = 0, top;
+    uint8_t seed[VIRT_FDT_RNG_SEED] = {0}; /* filled by every virt_boot_load */
     struct virt_fdt_params fp = {
-        .nharts = vm->nharts, .ram_size = cfg->ram_size, .bootargs = cfg->append};
+        .nharts = vm->nharts, .ram_size = cfg->ram_size, .bootargs = cfg->append, .rng_seed = seed};
     int ret;
 
     /* Firmware at the base of RAM; the kernel goes to the next 2 MiB. */

@@ -139,6 +139,8 @@ static void fdt_chosen(struct fdt_writer *w, const struct virt_fdt_params *p)
             fw_prop(w, "linux,initrd-start", &(fdt64_t){cpu_to_fdt64(p->initrd_start)}, 8);
         }
     }
+    if (p->rng_seed)
+        fw_prop(w, "rng-seed", p->rng_seed, VIRT_FDT_RNG_SEED);
     if (p->bootargs)
         fw_str(w, "bootargs", p->bootargs);
     fw_str(w, "stdout-path", "/soc/serial@10000000");
@@ -396,4 +398,13 @@ int virt_fdt_build(const struct virt_fdt_params *p, void **blob, size_t *len)
             return -EINVAL;
     }
     return -ENOMEM;
+}
+
+int virt_fdt_reseed(void *fdt, const uint8_t *seed)
+{
+    int off = fdt_path_offset(fdt, "/chosen");
+
+    if (off < 0 || fdt_setprop_inplace(fdt, off, "rng-seed", seed, VIRT_FDT_RNG_SEED) < 0)
+        return -ENOENT;
+    return 0;
 }

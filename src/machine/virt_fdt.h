@@ -6,7 +6,8 @@
  * the PCIe host) with QEMU 7.2's node names, properties and phandle
  * layout, so `-machine dumpdtb=` output diffs cleanly against QEMU's.
  * Nodes QEMU has and we lack (fw-cfg, flash, platform-bus, pmu) are left
- * out.  Kept apart from virt.c so tests build a tree without a machine.
+ * out.  /chosen/rng-seed gives Linux early entropy, as on QEMU.  Kept apart from virt.c so tests
+ * build a tree without a machine.
  */
 #ifndef GODWIT_MACHINE_VIRT_FDT_H
 #define GODWIT_MACHINE_VIRT_FDT_H
@@ -35,7 +36,14 @@ struct virt_fdt_params {
     const char *bootargs;  /* NULL: no bootargs property */
     uint64_t initrd_start; /* 0 (and end 0): no initrd */
     uint64_t initrd_end;
+    const uint8_t *rng_seed; /* VIRT_FDT_RNG_SEED bytes for /chosen/rng-seed, or NULL */
 };
+
+#define VIRT_FDT_RNG_SEED 32 /* bytes, as QEMU */
+
+/* Give /chosen/rng-seed of a built tree fresh bytes (QEMU re-randomizes
+ * it on every reset); 0, or -ENOENT if the tree has no seed. */
+int virt_fdt_reseed(void *fdt, const uint8_t *seed);
 
 /*
  * Build the tree into a malloc'd, packed blob.  Returns 0, or -ENOMEM /

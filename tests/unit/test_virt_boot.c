@@ -52,7 +52,9 @@ static uint32_t phandle_of(const void *fdt, const char *path)
 
 static void test_fdt(void)
 {
-    struct virt_fdt_params p = {.nharts = 4,
+    static const uint8_t seed[VIRT_FDT_RNG_SEED] = {1, 2, 3, [31] = 0x7f};
+    struct virt_fdt_params p = {.rng_seed = seed,
+                                .nharts = 4,
                                 .ram_size = 256ull << 20,
                                 .bootargs = "console=ttyS0 quiet",
                                 .initrd_start = 0x88200000,
@@ -70,6 +72,17 @@ static void test_fdt(void)
               prop_is(fdt, "/", "model", "riscv-virtio,qemu"),
           "root compatible and model as QEMU's");
     CHECK(prop_is(fdt, "/chosen", "bootargs", "console=ttyS0 quiet"), "bootargs");
+    CHECK(prop_len(fdt, "/chosen", "rng-seed") == 32 &&
+              prop_cell(fdt, "/chosen", "rng-seed", 0) == 0x01020300 &&
+              prop_cell(fdt, "/chosen", "rng-seed", 7) == 0x7f,
+          "rng-seed, 32 bytes");
+    {
+        uint8_t other[VIRT_FDT_RNG_SEED];
+        memset(other, 0xee, sizeof(other));
+        CHECK(virt_fdt_reseed(fdt, other) == 0 &&
+                  prop_cell(fdt, "/chosen", "rng-seed", 0) == 0xeeeeeeee,
+              "rng-seed refilled in place");
+    }
     CHECK(prop_is(fdt, "/chosen", "stdout-path", "/soc/serial@10000000"), "stdout-path");
     CHECK_EQ(prop_cell(fdt, "/chosen", "linux,initrd-start", 0), 0x88200000, "initrd-start");
     CHECK_EQ(prop_cell(fdt, "/chosen", "linux,initrd-end", 0), 0x8830275a, "initrd-end");
@@ -146,8 +159,9 @@ static void test_fdt(void)
     p = (struct virt_fdt_params){.nharts = 1, .ram_size = 128ull << 20};
     CHECK(virt_fdt_build(&p, &fdt, &len) == 0, "1 hart, no initrd, no bootargs");
     CHECK(fdt_path_offset(fdt, "/chosen") >= 0 && !prop_str(fdt, "/chosen", "bootargs") &&
-              prop_len(fdt, "/chosen", "linux,initrd-start") < 0,
-          "no bootargs or initrd properties when not given");
+              prop_len(fdt, "/chosen", "linux,initrd-start") < 0 &&
+              prop_len(fdt, "/chosen", "rng-seed") < 0,
+          "no bootargs, initrd or seed properties when not given");
     free(fdt);
     p.nharts = 512;
     CHECK(virt_fdt_build(&p, &fdt, &len) == 0 &&
@@ -264,8 +278,14 @@ static void test_layout(void)
         CHECK_EQ(rom64(vm, VIRT_MROM_FW_DYN + 32), 0, "options");
         CHECK_EQ(rom64(vm, VIRT_MROM_FW_DYN + 40), 0, "boot_hart");
         /* A reset copies the images again over whatever the guest did. */
+        uint32_t seed0 = prop_cell(ram + 0xfe00000, "/chosen", "rng-seed", 0);
+        uint32_t seed1 = prop_cell(ram + 0xfe00000, "/chosen", "rng-seed", 1);
+        CHECK(prop_len(ram + 0xfe00000, "/chosen", "rng-seed") == 32, "the DTB has an rng-seed");
         memset(ram, 0, 0x10000000);
         CHECK(virt_reset(vm, err, sizeof(err)) == 0, "system reset");
+        CHECK(prop_cell(ram + 0xfe00000, "/chosen", "rng-seed", 0) != seed0 ||
+                  prop_cell(ram + 0xfe00000, "/chosen", "rng-seed", 1) != seed1,
+              "a reset gives a new rng-seed");
         CHECK(!memcmp(ram, fw, sizeof(fw)) && !memcmp(ram + 0x200000, kern, sizeof(kern)) &&
                   !memcmp(ram + 0x8200000, rd, sizeof(rd)) &&
                   fdt_check_header(ram + 0xfe00000) == 0,
