@@ -7,6 +7,8 @@
 #   make test            everything CI runs (format check, unit, guest diff, fuzz cases)
 #   make guests          bare-metal test programs (riscv64-unknown-elf-gcc)
 #   make bench-cpu       bench/cpu: godwit-vm vs qemu-system-riscv64
+#   make guest-image     Linux guest (Debian riscv64 kernel + busybox initramfs),
+#                        cached in ~/.cache/godwit/guest (docs/guest.md)
 #   make bench-boot      bench/boot: Linux boot to init, godwit-vm vs QEMU
 #   make WERROR=1        warnings are errors (CI sets this)
 
@@ -140,6 +142,11 @@ bench-cpu: $(VM_BIN) guests
 
 bench-boot: $(VM_BIN)
 	BUILD=$(BUILD) bench/boot/run.sh
+
+# Linux guest image: guest/build.sh keeps its own cache and stamp.
+.PHONY: guest-image
+guest-image:
+	guest/build.sh
 
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 format:
