@@ -10,6 +10,7 @@ PKGS=(
     qemu-system-misc                      # the test oracle and benchmark opponent
     libfdt-dev                            # the virt board's device tree
     opensbi                               # default firmware (fw_dynamic.bin)
+    debian-archive-keyring                # guest/build.sh: trixie keys (>= 2023.3+deb12u2)
 )
 
 missing=()
