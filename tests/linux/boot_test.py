@@ -7,8 +7,9 @@ guest's shell and types commands the way a person would:
   boot-smp1/2/4  OpenSBI -> Linux -> /init -> shell with -smp N: `nproc`
                  says N, /proc/cpuinfo lists N harts with our ISA, an echo
                  round trip, the RTC gave the guest the host's wall clock,
-                 the UART interrupt is on the PLIC, then `poweroff` ends
-                 godwit-vm with status 0
+                 the UART interrupt is on the PLIC, IPIs reached every hart,
+                 cpu1 goes offline and online again (SBI HSM stop/start),
+                 then `poweroff` ends godwit-vm with status 0
   reboot         `reboot` resets the whole machine (firmware, kernel, initrd
                  and DTB reloaded), the shell comes back, then poweroff
   escape-quit    Ctrl-A x on the -nographic console ends godwit-vm (status 0)
@@ -117,6 +118,16 @@ def case_boot(ctx, smp):
               f"guest clock {guest_now} vs host {int(time.time())}: RTC not read", con)
         out = shell(con, "grep -c . /proc/interrupts; grep ttyS0 /proc/interrupts")
         check("ttyS0" in out, "the UART interrupt is registered: " + out, con)
+        if smp > 1:
+            # IPIs (SBI IPI -> OpenSBI -> CLINT msip) reached every hart, and
+            # a hart can be stopped and started again through SBI HSM.
+            out = shell(con, "grep 'Function call' /proc/interrupts")
+            counts = [int(x) for x in out.split()[1:1 + smp] if x.isdigit()]
+            check(len(counts) == smp and all(counts), f"IPIs per hart: {out!r}", con)
+            out = shell(con, "echo 0 > /sys/devices/system/cpu/cpu1/online; nproc")
+            check(out.strip().splitlines()[-1] == str(smp - 1), f"cpu1 offline: {out!r}", con)
+            out = shell(con, "echo 1 > /sys/devices/system/cpu/cpu1/online; nproc")
+            check(out.strip().splitlines()[-1] == str(smp), f"cpu1 online again: {out!r}", con)
         con.sendline("poweroff")
         status = con.wait(60)
         check(status == 0, f"poweroff ended godwit-vm with status {status}", con)
