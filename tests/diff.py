@@ -27,8 +27,10 @@ import difflib
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -168,6 +170,12 @@ def main():
         return 1
     oracle = Oracle(a.cache, a.timeout)
     fail_dir = os.path.join(ROOT, "build", "diff-failures")
+    # Run a private copy of godwit-vm, so a concurrent rebuild cannot break the run.
+    tmpdir = tempfile.mkdtemp(prefix="godwit-diff-")
+    if not a.qemu_only and os.path.exists(a.vm):
+        copy = os.path.join(tmpdir, "godwit-vm")
+        shutil.copy2(a.vm, copy)
+        a.vm = copy
     passed = failed = 0
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, a.jobs)) as ex:
         futs = [ex.submit(check, e, oracle, a.vm, a.timeout, a.qemu_only, fail_dir) for e in elfs]
@@ -179,6 +187,7 @@ def main():
             else:
                 failed += 1
                 print("FAIL %s: %s" % (name, msg), flush=True)
+    shutil.rmtree(tmpdir, ignore_errors=True)
     print("diff: %d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 

@@ -46,6 +46,11 @@ done
 mkdir -p "$CACHE" "$FAILDIR"
 WORK=$(mktemp -d build/fuzz-work.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
+# Run a private copy, so a rebuild during a long run cannot break it.
+mkdir -p "$WORK/bin"
+cp "$VM" "$WORK/bin/godwit-vm" && cp "$RVFUZZ" "$WORK/bin/rvfuzz" || exit 1
+VM=$WORK/bin/godwit-vm
+RVFUZZ=$WORK/bin/rvfuzz
 SALT=$(printf '%s|%s' "$QEMU_CMD" "$(${QEMU_CMD%% *} --version 2>/dev/null | head -1)" |
        sha256sum | cut -c1-16)
 
@@ -121,7 +126,7 @@ while [ "$s" -lt "$end" ]; do
         printf '%s\n' "$out" | grep '^seed ' | sort -t' ' -k2 -n | sed 's/^/    /'
         fail_batches=$((fail_batches + 1))
     fi
-    rm -f "$WORK"/*
+    rm -f "$WORK"/*.elf "$WORK"/*.out "$WORK"/*.err "$WORK"/*.txt
     total=$((total + n))
     bad_cases=$((bad_cases + nbad))
     s=$((s + n))

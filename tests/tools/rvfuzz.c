@@ -5,7 +5,8 @@
  * From a 64-bit seed it builds a bare-metal RV64GC ELF (written directly, no
  * assembler): a prologue that loads all 32 x and 32 f registers and frm from
  * seeded values, then SEGMENTS blocks of random instructions, each followed
- * by a dump of x1..x31, f0..f31, fcsr and a checksum of the 4 KiB scratch
+ * by a dump of x1..x31, f0..f31, fcsr, the trap count and hash, and a
+ * checksum of the 4 KiB scratch
  * area to the UART in hex, then a write of 0x5555 to the test device.
  *
  * The instructions are chosen so that the result is fully defined by the
@@ -14,11 +15,15 @@
  * masked into range), LR/SC only as an adjacent pair on one address (a lone
  * SC always fails), F/D arithmetic/conversions/compares/moves with static
  * or dynamic rounding (frm is only ever set to 0..4), fflags/frm CSR
- * accesses, RVC forms, forward branches and jumps, and bounded loops.
+ * accesses, RVC forms, forward branches and jumps, bounded loops, and raw
+ * random encodings filtered to the harmless opcodes (ALU, FP, fence, custom,
+ * safe compressed forms; one case in four has 30% of them), whose illegal-
+ * instruction and breakpoint traps are counted and hashed (mcause, mtval,
+ * mepc) by the trap handler, which then skips the instruction.
  * Reserved registers: sp (x2) and s0 (x8) point into the scratch area for
  * the compressed sp- and s0-relative forms, gp (x3) is the scratch base for
- * everything else, tp (x4) counts loop iterations.  Any trap prints
- * "TRAP mcause mepc mtval" and exits with failure status 3.
+ * everything else, tp (x4) counts loop iterations.  Any other trap prints
+ * a 7a7a... marker, mcause, mepc and mtval and exits with failure status 3.
  *
  * Usage:
  *   rvfuzz gen SEED OUT.elf [-n INSNS] [-s SEGMENTS] [-a OUT.S]
@@ -42,11 +47,17 @@
 #define CODE_BASE    0x80000000UL
 #define DATA_BASE    0x80100000UL /* scratch area, 4 KiB */
 #define SCRATCH_SIZE 4096
-#define SAVE_OFF     4096                    /* register save area: 32 x + 32 f + fcsr */
-#define INIT_OFF     (SAVE_OFF + 66 * 8)     /* initial register values: 32 x + 32 f */
-#define DATA_SIZE    (INIT_OFF + 64 * 8 + 8) /* + initial frm */
-#define CODE_MAX     (1 << 20)
-#define NDUMP        66 /* x1..x31 (31), f0..f31 (32), fcsr, checksum, marker */
+/* Save area (8-byte slots): 0-31 x, 32-63 f, 64 fcsr, 65 trap count, 66 trap
+ * hash, 67-69 trap handler spills. */
+#define SAVE_OFF   4096
+#define TRAP_COUNT (65 * 8)
+#define TRAP_HASH  (66 * 8)
+#define TRAP_SPILL (67 * 8)
+#define INIT_OFF   (SAVE_OFF + 72 * 8)     /* initial register values: 32 x + 32 f */
+#define DATA_SIZE  (INIT_OFF + 64 * 8 + 8) /* + initial frm */
+#define CODE_MAX   (1 << 20)
+/* Lines per dump: marker, x1..x31, f0..f31, fcsr, trap count, trap hash, checksum. */
+#define NDUMP 68
 
 /* Register numbers. */
 enum { ZERO = 0, RA = 1, SP = 2, GP = 3, TP = 4, T0 = 5, T1 = 6, T2 = 7, S0 = 8 };
@@ -80,6 +91,7 @@ struct gen {
     size_t len;
     FILE *as; /* assembly listing, or NULL */
     unsigned label;
+    unsigned random_pct; /* share of raw random encodings (decoder stress) */
     bool in_rvc;
     bool fail;
 };
@@ -716,8 +728,89 @@ static void gen_rvc(struct gen *g)
     }
 }
 
+/*
+ * A random encoding, filtered so that whatever it decodes to cannot touch
+ * memory outside the scratch area, transfer control, access CSRs or write a
+ * reserved register: ALU/FP/fence opcodes with random fields (reserved
+ * combinations must raise illegal instruction, trapping to the counting
+ * handler), custom/reserved opcodes, and the safe compressed forms.
+ */
+static bool reserved_rd(unsigned rd)
+{
+    return rd == SP || rd == GP || rd == TP || rd == S0;
+}
+
+static void gen_random_encoding(struct gen *g)
+{
+    for (;;) {
+        uint32_t w = (uint32_t)rnd(&g->rng);
+        if (rndn(&g->rng, 3)) { /* 32-bit */
+            w |= 3;
+            unsigned op = w & 0x7f, rd = (w >> 7) & 31;
+            if ((op & 0x1f) == 0x1f) /* 48-bit and longer encodings */
+                continue;
+            switch (op) {
+            case 0x13: /* OP-IMM */
+            case 0x1b: /* OP-IMM-32 */
+            case 0x33: /* OP */
+            case 0x3b: /* OP-32 */
+            case 0x37: /* LUI */
+            case 0x17: /* AUIPC */
+            case 0x53: /* OP-FP */
+            case 0x43:
+            case 0x47:
+            case 0x4b:
+            case 0x4f: /* fused multiply-add */
+            case 0x0f: /* MISC-MEM: fences */
+            case 0x0b:
+            case 0x2b:
+            case 0x5b:
+            case 0x7b: /* custom-0..3 */
+            case 0x57:
+            case 0x77: /* OP-V, OP-P: absent */ break;
+            default: continue;
+            }
+            if (reserved_rd(rd))
+                continue;
+            e32(g, w, ".4byte 0x%08x", w);
+            return;
+        }
+        uint16_t h = (uint16_t)w;
+        if ((h & 3) == 3)
+            continue;
+        unsigned q = h & 3, f3 = h >> 13, rd = (h >> 7) & 31, rdp3 = (h >> 7) & 7;
+        unsigned rs2 = (h >> 2) & 31, rdp_low = (h >> 2) & 7;
+        bool ok = false;
+        if (q == 0) {
+            ok = (f3 == 0 && rdp_low != 0) || f3 == 4; /* c.addi4spn (not s0), reserved */
+        } else if (q == 1) {
+            if (f3 <= 3)
+                ok = !reserved_rd(rd); /* c.addi, c.addiw, c.li, c.lui (not c.addi16sp) */
+            else if (f3 == 4)
+                ok = rdp3 != 0; /* c.srli/srai/andi/sub/... on x9..x15 */
+        } else {
+            if (f3 == 0 || f3 == 2 || f3 == 3)
+                ok = !reserved_rd(rd); /* c.slli, c.lwsp, c.ldsp (sp-relative) */
+            else if (f3 == 1 || f3 >= 5)
+                ok = true; /* c.fldsp, c.fsdsp, c.swsp, c.sdsp: sp-relative */
+            else if (!((h >> 12) & 1))
+                ok = (rs2 != 0 && !reserved_rd(rd)) || (rd == 0 && rs2 == 0); /* c.mv, c.jr x0 */
+            else
+                ok = (rs2 != 0 && !reserved_rd(rd)) || (rd == 0 && rs2 == 0); /* c.add, c.ebreak */
+        }
+        if (!ok)
+            continue;
+        e16(g, h, ".2byte 0x%04x", h);
+        return;
+    }
+}
+
 static void gen_straight(struct gen *g)
 {
+    if (rndn(&g->rng, 100) < g->random_pct) {
+        gen_random_encoding(g);
+        return;
+    }
     unsigned k = rndn(&g->rng, 100);
     if (k < 22)
         gen_alu_rr(g);
@@ -731,8 +824,10 @@ static void gen_straight(struct gen *g)
         gen_amo(g);
     else if (k < 56)
         gen_lrsc(g);
-    else if (k < 78)
+    else if (k < 76)
         gen_fp(g);
+    else if (k < 80)
+        gen_random_encoding(g);
     else
         gen_rvc(g);
 }
@@ -969,7 +1064,7 @@ static void emit_dump_routine(struct gen *g, size_t hex_at, size_t *dump_at)
     e32(g, enc_r(0, 11, 18, 0, 11, 0x33), "add a1, s2, a1");
     emit_call(g, hex_at, ".Lhex");
     emit_la(g, 18, DATA_BASE + SAVE_OFF + 8);          /* s2 = &save[1] */
-    e32(g, enc_i(64, ZERO, 0, 20, 0x13), "li s4, 64"); /* x1..x31, f0..f31, fcsr */
+    e32(g, enc_i(66, ZERO, 0, 20, 0x13), "li s4, 66"); /* x, f, fcsr, trap count/hash */
     size_t loop = g->len;
     if (g->as)
         fprintf(g->as, ".Ldumploop:\n");
@@ -1006,7 +1101,23 @@ static void emit_exit(struct gen *g, uint32_t value)
     e32(g, enc_j((int32_t)self - (int32_t)g->len, ZERO), "j .");
 }
 
-/* Trap handler: print a marker, mcause, mepc, mtval; exit with status 3. */
+/* rd = rotl(rd, 7) ^ src, with tmp as scratch. */
+static void emit_mix(struct gen *g, unsigned rd, unsigned src, unsigned tmp)
+{
+    e32(g, (7u << 20) | rd << 15 | 1 << 12 | tmp << 7 | 0x13, "slli %s, %s, 7", xname[tmp],
+        xname[rd]);
+    e32(g, (57u << 20) | rd << 15 | 5 << 12 | rd << 7 | 0x13, "srli %s, %s, 57", xname[rd],
+        xname[rd]);
+    e32(g, enc_r(0, tmp, rd, 6, rd, 0x33), "or %s, %s, %s", xname[rd], xname[rd], xname[tmp]);
+    e32(g, enc_r(0, src, rd, 4, rd, 0x33), "xor %s, %s, %s", xname[rd], xname[rd], xname[src]);
+}
+
+/*
+ * Trap handler.  Illegal-instruction and breakpoint traps (from the random
+ * encodings) are counted and hashed (mcause, mtval, mepc) into the save
+ * area and skipped; anything else prints a marker, mcause, mepc and mtval
+ * and exits with status 3 (a generator bug, or an emulator one).
+ */
 static void emit_trap_routine(struct gen *g, size_t hex_at, size_t *trap_at)
 {
     while (g->len & 3)
@@ -1014,6 +1125,52 @@ static void emit_trap_routine(struct gen *g, size_t hex_at, size_t *trap_at)
     *trap_at = g->len;
     if (g->as)
         fprintf(g->as, ".Ltrap:\n");
+    const unsigned T3 = 28;
+    e32(g, enc_i(0x340, T0, 1, ZERO, 0x73), "csrw mscratch, t0");
+    emit_la(g, T0, DATA_BASE + SAVE_OFF);
+    e32(g, enc_s(TRAP_SPILL, T1, T0, 3, 0x23), "sd t1, %d(t0)", TRAP_SPILL);
+    e32(g, enc_s(TRAP_SPILL + 8, T2, T0, 3, 0x23), "sd t2, %d(t0)", TRAP_SPILL + 8);
+    e32(g, enc_s(TRAP_SPILL + 16, T3, T0, 3, 0x23), "sd t3, %d(t0)", TRAP_SPILL + 16);
+    e32(g, enc_i(0x342, ZERO, 2, T1, 0x73), "csrr t1, mcause");
+    e32(g, enc_i(-2, T1, 0, T2, 0x13), "addi t2, t1, -2");
+    e32(g, enc_b(16, ZERO, T2, 0), "beq t2, zero, .+16");
+    e32(g, enc_i(-3, T1, 0, T2, 0x13), "addi t2, t1, -3");
+    e32(g, enc_b(8, ZERO, T2, 0), "beq t2, zero, .+8");
+    size_t fatal_jump = g->len;
+    e32(g, enc_j(0, ZERO), ".4byte .LTFJ");
+    /* count++, hash = mix(hash, cause, tval, epc) */
+    e32(g, enc_i(TRAP_COUNT, T0, 3, T2, 0x03), "ld t2, %d(t0)", TRAP_COUNT);
+    e32(g, enc_i(1, T2, 0, T2, 0x13), "addi t2, t2, 1");
+    e32(g, enc_s(TRAP_COUNT, T2, T0, 3, 0x23), "sd t2, %d(t0)", TRAP_COUNT);
+    e32(g, enc_i(TRAP_HASH, T0, 3, T2, 0x03), "ld t2, %d(t0)", TRAP_HASH);
+    emit_mix(g, T2, T1, T3);
+    e32(g, enc_i(0x343, ZERO, 2, T1, 0x73), "csrr t1, mtval");
+    emit_mix(g, T2, T1, T3);
+    e32(g, enc_i(0x341, ZERO, 2, T1, 0x73), "csrr t1, mepc");
+    emit_mix(g, T2, T1, T3);
+    e32(g, enc_s(TRAP_HASH, T2, T0, 3, 0x23), "sd t2, %d(t0)", TRAP_HASH);
+    /* mepc += length of the trapping instruction */
+    e32(g, enc_i(0, T1, 5, T2, 0x03), "lhu t2, 0(t1)");
+    e32(g, enc_i(3, T2, 7, T2, 0x13), "andi t2, t2, 3");
+    e32(g, enc_i(-3, T2, 0, T2, 0x13), "addi t2, t2, -3");
+    e32(g, enc_b(12, ZERO, T2, 0), "beq t2, zero, .+12");
+    e32(g, enc_i(2, T1, 0, T1, 0x13), "addi t1, t1, 2");
+    e32(g, enc_j(8, ZERO), "j .+8");
+    e32(g, enc_i(4, T1, 0, T1, 0x13), "addi t1, t1, 4");
+    e32(g, enc_i(0x341, T1, 1, ZERO, 0x73), "csrw mepc, t1");
+    e32(g, enc_i(TRAP_SPILL, T0, 3, T1, 0x03), "ld t1, %d(t0)", TRAP_SPILL);
+    e32(g, enc_i(TRAP_SPILL + 8, T0, 3, T2, 0x03), "ld t2, %d(t0)", TRAP_SPILL + 8);
+    e32(g, enc_i(TRAP_SPILL + 16, T0, 3, T3, 0x03), "ld t3, %d(t0)", TRAP_SPILL + 16);
+    e32(g, enc_i(0x340, ZERO, 2, T0, 0x73), "csrr t0, mscratch");
+    e32(g, 0x30200073, "mret");
+    /* fatal */
+    {
+        uint32_t j = enc_j((int32_t)(g->len - fatal_jump), ZERO);
+        for (int i = 0; i < 4; i++)
+            g->code[fatal_jump + i] = (uint8_t)(j >> (8 * i));
+        if (g->as)
+            fprintf(g->as, ".set .LTFJ, 0x%08x\n", j);
+    }
     emit_li(g, 11, 0x7a7a7a7a7a7a7a7aULL);
     emit_call(g, hex_at, ".Lhex");
     e32(g, enc_i(0x342, ZERO, 2, 11, 0x73), "csrr a1, mcause");
@@ -1092,7 +1249,7 @@ static void fill_data(struct rng *r, uint8_t *data)
         uint64_t v = rndn(r, 2) ? interesting_x(r) : interesting_f(r);
         memcpy(data + i, &v, 8);
     }
-    memset(data + SAVE_OFF, 0, 66 * 8);
+    memset(data + SAVE_OFF, 0, 72 * 8);
     for (unsigned i = 0; i < 32; i++) {
         uint64_t v = interesting_x(r);
         memcpy(data + INIT_OFF + i * 8, &v, 8);
@@ -1147,6 +1304,10 @@ static int build(uint64_t seed, unsigned insns, unsigned segments, uint8_t *code
     if (as)
         fprintf(as, "# rvfuzz seed %" PRIu64 "\n\t.text\n\t.option norvc\n", seed);
     fill_data(&g.rng, data);
+    /* One case in four stresses the decoder with many raw random encodings. */
+    g.random_pct = rndn(&g.rng, 4) == 0 ? 30 : 0;
+    if (as)
+        fprintf(as, "# random encodings: %u%% extra\n", g.random_pct);
     size_t trap_fix;
     emit_prologue(&g, &trap_fix);
     /* Jump over the routines. */
@@ -1332,7 +1493,8 @@ static char *slurp(const char *path, size_t *len)
 
 static void reg_name(unsigned idx, char *out, size_t n)
 {
-    /* Within a dump: 0 = marker, 1..31 = x1..x31, 32..63 = f0..f31, 64 fcsr, 65 checksum */
+    /* Within a dump: 0 = marker, 1..31 = x1..x31, 32..63 = f0..f31, 64 fcsr,
+     * 65 trap count, 66 trap hash, 67 checksum */
     if (idx == 0)
         snprintf(out, n, "dump marker");
     else if (idx < 32)
@@ -1341,6 +1503,10 @@ static void reg_name(unsigned idx, char *out, size_t n)
         snprintf(out, n, "f%u (%s)", idx - 32, fname[idx - 32]);
     else if (idx == 64)
         snprintf(out, n, "fcsr");
+    else if (idx == 65)
+        snprintf(out, n, "trap count");
+    else if (idx == 66)
+        snprintf(out, n, "trap hash (cause, tval, epc)");
     else
         snprintf(out, n, "scratch checksum");
 }
