@@ -117,6 +117,10 @@ int chardev_parse(const char *s, struct chardev_spec *spec, char *err, size_t er
     memset(spec, 0, sizeof(*spec));
     if (!strcmp(s, "stdio")) {
         spec->kind = CHARDEV_STDIO;
+    } else if (!strcmp(s, "mon:stdio")) {
+        /* QEMU's muxed stdio (what -nographic uses): the Ctrl-A escapes. */
+        spec->kind = CHARDEV_STDIO;
+        spec->mux = true;
     } else if (!strcmp(s, "none") || !strcmp(s, "null")) {
         spec->kind = CHARDEV_NONE;
     } else if (!strncmp(s, "file:", 5)) {
@@ -130,7 +134,7 @@ int chardev_parse(const char *s, struct chardev_spec *spec, char *err, size_t er
         return chardev_parse_unix(s + 5, spec, err, errlen);
     } else {
         snprintf(err, errlen,
-                 "unsupported character device '%s' (use stdio, file:PATH, "
+                 "unsupported character device '%s' (use stdio, mon:stdio, file:PATH, "
                  "unix:PATH,server=on,wait=off or none)",
                  s);
         return -EINVAL;

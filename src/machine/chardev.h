@@ -6,6 +6,7 @@
  *   none / null        discard output, no input
  *   stdio              output to fd 1, input from fd 0 (a terminal is put in
  *                      raw mode and restored on every exit path)
+ *   mon:stdio          the same with the Ctrl-A escapes (mux below)
  *   file:PATH          output to PATH (created or truncated, as QEMU does)
  *   unix:PATH,server=on,wait=off   a listening unix socket, one client at a
  *                      time; output while no client is connected is dropped,
@@ -68,7 +69,7 @@ struct chardev {
 };
 
 /*
- * Parse "stdio", "none", "null", "file:PATH", "unix:PATH[,server=on|off]
+ * Parse "stdio", "mon:stdio", "none", "null", "file:PATH", "unix:PATH[,server=on|off]
  * [,wait=on|off]" (also QEMU's ",server" / ",nowait" spellings); 0 or
  * -EINVAL with a reason.
  */

@@ -163,6 +163,10 @@ int main(void)
 
     CHECK(chardev_parse("stdio", &spec, err, sizeof(err)) == 0 && spec.kind == CHARDEV_STDIO,
           "stdio");
+    CHECK(!spec.mux, "stdio: no escapes");
+    CHECK(chardev_parse("mon:stdio", &spec, err, sizeof(err)) == 0 && spec.kind == CHARDEV_STDIO &&
+              spec.mux,
+          "mon:stdio: stdio with the escapes");
     CHECK(chardev_parse("unix:", &spec, err, sizeof(err)) < 0, "unix: without a path");
     CHECK(chardev_parse("unix:/x,wait=maybe", &spec, err, sizeof(err)) < 0, "bad wait value");
     CHECK(chardev_parse("unix:/x", &spec, err, sizeof(err)) == 0 && !spec.server, "unix client");
