@@ -25,6 +25,8 @@
 static uint64_t data_page[512] __attribute__((aligned(4096)));
 static uint64_t data_page2[512] __attribute__((aligned(4096)));
 static uint32_t code_page[1024] __attribute__((aligned(4096)));
+/* Two pages mapped to adjacent VAs in the opposite physical order. */
+static uint16_t split_pages[2][2048] __attribute__((aligned(4096)));
 
 #define VA_BASE     0x40000000UL /* 4K test pages */
 #define VA_2M       0x40200000UL
@@ -331,6 +333,86 @@ static void test_sfence(void)
     set_satp(root, 0);
 }
 
+/*
+ * Accesses that cross a page boundary where the two virtual pages are not
+ * physically adjacent: VA_SPLIT -> split_pages[1], VA_SPLIT+4K ->
+ * split_pages[0].  A misaligned load/store and a 4-byte instruction
+ * straddling the boundary must use both physical pages; with the second
+ * page unmapped they fault.  Also code written through a writable alias
+ * and run through an executable one after fence.i.
+ */
+#define VA_SPLIT    0x40180000UL
+#define VA_ALIAS_RW 0x40190000UL
+#define VA_ALIAS_RX 0x40191000UL
+
+static long s_store_split(long va)
+{
+    __asm__ volatile("sd %1, 0(%0)" ::"r"(va), "r"(0x8877665544332211UL) : "memory");
+    return 0;
+}
+
+static long s_patch_and_run(long imm)
+{
+    /* li a0, imm; ret  written through the RW alias */
+    volatile uint32_t *w = (volatile uint32_t *)VA_ALIAS_RW;
+    w[0] = ((uint32_t)(imm & 0xfff) << 20) | (10u << 7) | 0x13;
+    w[1] = 0x00008067;
+    __asm__ volatile("fence.i" ::: "memory");
+    return s_fetch((long)VA_ALIAS_RX);
+}
+
+static void test_split(void)
+{
+    uint64_t p0 = (uintptr_t)split_pages[0], p1 = (uintptr_t)split_pages[1];
+    for (int i = 0; i < 2048; i++) {
+        split_pages[0][i] = (uint16_t)(0xa000 + i);
+        split_pages[1][i] = (uint16_t)(0xb000 + i);
+    }
+    /* A 4-byte "li a0, 0x123" split across the boundary, then ret. */
+    const uint32_t li = 0x12300513;
+    split_pages[1][2047] = (uint16_t)li;
+    split_pages[0][0] = (uint16_t)(li >> 16);
+    split_pages[0][1] = 0x8082; /* c.jr ra */
+    __asm__ volatile("fence.i" ::: "memory");
+    rt_pt_map(root, L, VA_SPLIT, p1, 0, PTE_R | PTE_W | PTE_X | AD);
+    rt_pt_map(root, L, VA_SPLIT + 0x1000, p0, 0, PTE_R | PTE_W | PTE_X | AD);
+    __asm__ volatile("sfence.vma" ::: "memory");
+    access("split load", RT_S, 0, VA_SPLIT + 0xffc);
+    access("split load", RT_S, 0, VA_SPLIT + 0xfff);
+    access("split fetch", RT_S, 2, VA_SPLIT + 0xffe);
+    rt_trap_reset();
+    rt_run_in_mode(RT_S, s_store_split, (long)(VA_SPLIT + 0xffb));
+    rt_printf("split store: %s, page1 tail %04x %04x %04x, page0 head %04x %04x\n",
+              rt_trap_count ? "trap" : "ok", split_pages[1][2045], split_pages[1][2046],
+              split_pages[1][2047], split_pages[0][0], split_pages[0][1]);
+    /* Second page gone: the crossing accesses fault. */
+    uint64_t *pte = rt_pt_lookup(root, L, VA_SPLIT + 0x1000);
+    *pte &= ~PTE_V;
+    __asm__ volatile("sfence.vma" ::: "memory");
+    rt_trap_reset();
+    rt_run_in_mode(RT_S, s_load, (long)(VA_SPLIT + 0xffc));
+    rt_printf("split load, 2nd page unmapped: %s cause %lx\n", rt_trap_count ? "trap" : "no trap",
+              (unsigned long)rt_last_trap.cause);
+    rt_trap_reset();
+    rt_run_in_mode(RT_S, s_fetch, (long)(VA_SPLIT + 0xffe));
+    rt_printf("split fetch, 2nd page unmapped: %s cause %lx\n", rt_trap_count ? "trap" : "no trap",
+              (unsigned long)rt_last_trap.cause);
+
+    /* RW alias + RX alias of one physical page. */
+    rt_pt_map(root, L, VA_ALIAS_RW, (uintptr_t)code_page, 0, PTE_R | PTE_W | AD);
+    rt_pt_map(root, L, VA_ALIAS_RX, (uintptr_t)code_page, 0, PTE_R | PTE_X | AD);
+    __asm__ volatile("sfence.vma" ::: "memory");
+    long r1 = rt_run_in_mode(RT_S, s_patch_and_run, 0x11);
+    long r2 = rt_run_in_mode(RT_S, s_patch_and_run, 0x22);
+    long r3 = rt_run_in_mode(RT_S, s_patch_and_run, -5);
+    rt_printf("code through RW alias, run through RX alias: %ld %ld %ld\n", r1, r2, r3);
+    RT_CHECK(r1 == 0x11 && r2 == 0x22 && r3 == -5);
+    /* restore code_page's first two words for later users */
+    code_page[0] = 0x02a00513;
+    code_page[1] = 0x00008067;
+    __asm__ volatile("fence.i" ::: "memory");
+}
+
 static void test_delegated(void)
 {
     csr_write(medeleg,
@@ -356,6 +438,7 @@ static int vm_main(void)
     test_ad();
     test_matrix();
     test_sfence();
+    test_split();
     test_delegated();
     csr_write(satp, 0);
     __asm__ volatile("sfence.vma" ::: "memory");
