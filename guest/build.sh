@@ -95,7 +95,7 @@ fi
 inputs_hash() {
     {
         (cd "$here" && tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
-            -cf - build.sh mkinitramfs.py rootfs)
+            --mode=go-w -cf - build.sh mkinitramfs.py rootfs)
         printf '%s\n' "$suite" "$compress" "$boot_modules" "$modules" "$append"
     } | sha256sum | cut -d' ' -f1
 }
@@ -167,7 +167,8 @@ Dir::State::Lists "$aptdir/lists";
 Dir::State::status "$aptdir/status";
 Dir::Cache "$aptdir/cache";
 Dir::Cache::pkgcache "pkgcache.bin";
-Dir::Cache::srcpkgcache "srcpkgcache.bin";
+Dir::Cache::srcpkgcache "";
+Acquire::GzipIndexes "true";
 Dir::Etc "$aptdir/etc";
 Dir::Etc::main "/dev/null";
 Dir::Etc::Parts "$aptdir/etc/apt.conf.d";
@@ -274,15 +275,25 @@ bb=$work/busybox/usr/bin/busybox
 [ -x "$bb" ] || bb=$work/busybox/bin/busybox
 [ -x "$bb" ] || die "no busybox binary in busybox-static $bbver"
 
+# The packages' copyright files travel with the binaries: in the image and
+# beside it.
+docs=$work/docs
+mkdir -p "$docs/usr/share/doc" "$new/licenses"
+for pkgdoc in "$work"/kernel/usr/share/doc/* "$work"/busybox/usr/share/doc/*; do
+    [ -f "$pkgdoc/copyright" ] || continue
+    mkdir -p "$docs/usr/share/doc/${pkgdoc##*/}"
+    cp "$pkgdoc/copyright" "$docs/usr/share/doc/${pkgdoc##*/}/"
+    cp "$pkgdoc/copyright" "$new/licenses/${pkgdoc##*/}.copyright"
+done
+
 step "building the initramfs ($compress)"
 cp "$image" "$new/Image"
 cp "$config" "$new/config-$uname_r"
 mk_q=()
 [ "$quiet" = 0 ] || mk_q=(--quiet)
 python3 "$here/mkinitramfs.py" "${mk_q[@]}" --kernel-root "$work/kernel" --busybox "$bb" \
-    --overlay "$here/rootfs" --boot-modules "$boot_modules" --modules "$modules" --compress "$compress" \
-    --manifest "$new/initrd.manifest" -o "$new/initrd.img"
-cp "$work/busybox/usr/share/doc/busybox-static/copyright" "$new/copyright.busybox" 2>/dev/null || true
+    --overlay "$here/rootfs" --overlay "$docs" --boot-modules "$boot_modules" \
+    --modules "$modules" --compress "$compress" --manifest "$new/initrd.manifest" -o "$new/initrd.img"
 {
     echo "packages=$packages"
     echo "mirror=$mirror $suite"

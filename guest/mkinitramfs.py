@@ -176,7 +176,9 @@ class Cpio:
         self.entries[path] = (mode, data, rdev)
 
     def add_tree(self, src, dest=""):
-        """Copy a host directory tree; permissions kept, owner becomes root."""
+        """Copy a host directory tree, owned by root; modes are normalised as
+        git stores them (0755 if executable, else 0644) so the image does not
+        depend on the checkout's umask."""
         for root, dirs, files in os.walk(src):
             dirs.sort()
             rel_root = os.path.relpath(root, src)
@@ -188,10 +190,11 @@ class Cpio:
                 if stat.S_ISLNK(st.st_mode):
                     self.add(path, stat.S_IFLNK | 0o777, os.readlink(host).encode())
                 elif stat.S_ISDIR(st.st_mode):
-                    self.add(path, stat.S_IFDIR | (st.st_mode & 0o7777))
+                    self.add(path, stat.S_IFDIR | 0o755)
                 elif stat.S_ISREG(st.st_mode):
+                    perm = 0o755 if st.st_mode & 0o111 else 0o644
                     with open(host, "rb") as fh:
-                        self.add(path, stat.S_IFREG | (st.st_mode & 0o7777), fh.read())
+                        self.add(path, stat.S_IFREG | perm, fh.read())
 
     def bytes(self):
         out = bytearray()
@@ -230,7 +233,8 @@ def main():
     ap.add_argument("--kernel-root", required=True,
                     help="unpacked linux-image package (has usr/lib/modules/<ver>)")
     ap.add_argument("--busybox", required=True, help="riscv64 busybox (static)")
-    ap.add_argument("--overlay", required=True, help="directory copied over the image root")
+    ap.add_argument("--overlay", action="append", default=[],
+                    help="directory copied over the image root (repeatable, in order)")
     ap.add_argument("--boot-modules", default="",
                     help="modules /init always loads (space-separated names)")
     ap.add_argument("--modules", default="",
@@ -289,7 +293,8 @@ def main():
                 aliases.append("%s %s\n" % (alias, " ".join(load_order(rel, deps))))
     img.add("etc/godwit/modules.alias", stat.S_IFREG | 0o644, "".join(aliases).encode())
 
-    img.add_tree(args.overlay)
+    for overlay in args.overlay:
+        img.add_tree(overlay)
 
     raw = img.bytes()
     packed = compress(raw, args.compress)
