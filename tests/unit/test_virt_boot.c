@@ -319,6 +319,47 @@ static void test_layout(void)
           "missing firmware named (%s)", err);
     virt_free(vm);
 
+    /* An ELF kernel goes to its own addresses and is entered at its
+     * lowest one; the initrd follows it as for an Image. */
+    {
+        static uint8_t elf[512];
+        char *e_path;
+        memcpy(elf, "\177ELF", 4);
+        elf[4] = 2;               /* ELFCLASS64 */
+        elf[5] = 1;               /* little-endian */
+        elf[6] = 1;               /* EV_CURRENT */
+        put_le(elf + 16, 2, 2);   /* ET_EXEC */
+        put_le(elf + 18, 243, 2); /* EM_RISCV */
+        put_le(elf + 20, 1, 4);
+        put_le(elf + 24, 0x80400010, 8); /* e_entry above the lowest address */
+        put_le(elf + 32, 64, 8);         /* e_phoff */
+        put_le(elf + 52, 64, 2);
+        put_le(elf + 54, 56, 2);
+        put_le(elf + 56, 1, 2);
+        put_le(elf + 64, 1, 4);       /* PT_LOAD */
+        put_le(elf + 64 + 8, 256, 8); /* p_offset */
+        put_le(elf + 64 + 16, 0x80400000, 8);
+        put_le(elf + 64 + 24, 0x80400000, 8);
+        put_le(elf + 64 + 32, 256, 8);    /* p_filesz */
+        put_le(elf + 64 + 40, 0x2000, 8); /* p_memsz */
+        memset(elf + 256, 0xc3, 256);
+        e_path = write_temp("elfkernel", elf, sizeof(elf));
+        cfg.bios = fw_path;
+        cfg.kernel = e_path;
+        vm = virt_new(&cfg, err, sizeof(err));
+        CHECK(vm != NULL, "ELF kernel with firmware (%s)", err);
+        if (vm) {
+            CHECK(vm->mem->host[0x400000] == 0xc3 && vm->mem->host[0x400000 + 256] == 0,
+                  "ELF segment at its address, bss zeroed");
+            CHECK_EQ(rom64(vm, VIRT_MROM_FW_DYN + 16), 0x80400000,
+                     "next_addr = the ELF's lowest address (QEMU)");
+            CHECK_EQ(vm->initrd.addr, 0x80400000 + (128ull << 20), "initrd above the ELF");
+        }
+        virt_free(vm);
+        unlink(e_path);
+        free(e_path);
+    }
+
     unlink(fw_path);
     unlink(k_path);
     unlink(rd_path);
