@@ -22,7 +22,7 @@ usage: guest/build.sh [--print-paths] [--refresh] [--force] [--quiet]
 Builds \$GODWIT_CACHE/guest/{Image,initrd.img} (default ~/.cache/godwit).
 
   --print-paths  after building (if needed), print shell assignments
-                 GODWIT_GUEST_KERNEL=, GODWIT_GUEST_INITRD=, GODWIT_GUEST_APPEND=
+                 GODWIT_GUEST_IMAGE=, GODWIT_GUEST_INITRD=, GODWIT_GUEST_APPEND=
                  on stdout (progress goes to stderr)
   --refresh      re-download the package lists; rebuild if versions changed
   --force        rebuild even if the stamp says the image is up to date
@@ -71,7 +71,7 @@ step() { say "[$((SECONDS - started))s] $*"; }
 
 print_result() {
     if [ "$print_paths" = 1 ]; then
-        printf 'GODWIT_GUEST_KERNEL=%q\n' "$out/Image"
+        printf 'GODWIT_GUEST_IMAGE=%q\n' "$out/Image"
         printf 'GODWIT_GUEST_INITRD=%q\n' "$out/initrd.img"
         printf 'GODWIT_GUEST_APPEND=%q\n' "$append"
     fi

@@ -53,7 +53,7 @@ def main():
 
     if not (args.kernel and args.initrd and args.append is not None):
         paths = guest_paths()
-        args.kernel = args.kernel or paths["GODWIT_GUEST_KERNEL"]
+        args.kernel = args.kernel or paths["GODWIT_GUEST_IMAGE"]
         args.initrd = args.initrd or paths["GODWIT_GUEST_INITRD"]
         if args.append is None:
             args.append = paths["GODWIT_GUEST_APPEND"]

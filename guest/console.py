@@ -29,12 +29,15 @@ ConsoleError with the tail of the output, or exit with status 1 from the CLI.
 
 import argparse
 import codecs
+import fcntl
 import os
 import re
 import select
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 
 # CSI and two-byte escape sequences; a sequence cut by a read is completed
@@ -72,13 +75,8 @@ class Console:
         self._runs = 0  # run() calls, for unique markers
         self.status = None  # exit status of the last run()
         master, slave = os.openpty()
-        try:
-            import fcntl
-            import struct
-            import termios
-            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-        except OSError:
-            pass
+        # A window size as a terminal would have (the VMM may pass it on).
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.started = time.monotonic()
         try:
             self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave,
