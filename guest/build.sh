@@ -237,7 +237,9 @@ fetch_all() {
     kdeb=$(deb_file "$kpkg" "$kver") && bbdeb=$(deb_file busybox-static "$bbver")
 }
 if ! fetch_all; then
-    # A stale list names versions the archive has dropped: refresh once.
+    # A stale (or damaged) list names versions the archive no longer has:
+    # fetch the lists afresh, once.
+    rm -f "$aptdir"/lists/*_InRelease "$aptdir"/lists/*_Release* "$aptdir"/lists/*_Packages*
     apt_update
     resolve || die "cannot resolve the packages after refreshing the lists"
     packages="$kpkg=$kver busybox-static=$bbver"

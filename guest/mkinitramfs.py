@@ -223,7 +223,7 @@ def compress(data, how):
         return gzip.compress(data, compresslevel=9, mtime=0)
     if how == "zstd":
         # --content-size lets the kernel's decompressor size its output once.
-        return subprocess.run(["zstd", "-q", "-19", "-c", "--content-size"], input=data,
+        return subprocess.run(["zstd", "-q", "-15", "-c", "--content-size"], input=data,
                               check=True, stdout=subprocess.PIPE).stdout
     raise SystemExit("mkinitramfs: unknown compression " + how)
 
