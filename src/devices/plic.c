@@ -56,10 +56,13 @@ void plic_set_irq(struct plic *p, unsigned id, bool level)
     if (id == 0 || id >= PLIC_NUM_SOURCES || plic_bit(p->st.level, id) == level)
         return;
     plic_set_bit(p->st.level, id, level);
-    /* Gateway: a claimed source becomes pending again only after complete. */
-    if (!plic_bit(p->st.claimed, id))
-        plic_set_bit(p->st.pending, id, level);
-    plic_update(p);
+    /* Gateway: a rising line makes the source pending unless it is claimed
+     * (then complete re-arms it); a falling line does not take the request
+     * back: pending stays until a claim, as on QEMU 7.2 and real PLICs. */
+    if (level && !plic_bit(p->st.claimed, id)) {
+        plic_set_bit(p->st.pending, id, true);
+        plic_update(p);
+    }
 }
 
 void plic_reset(struct plic *p)
@@ -173,10 +176,13 @@ static int plic_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
     } else if (off < PLIC_CONTEXT_OFF) {
         uint64_t ctx = (off - PLIC_ENABLE_OFF) / PLIC_ENABLE_STRIDE;
         uint64_t w = (off % PLIC_ENABLE_STRIDE) / 4;
-        if (ctx < p->ncontexts && w < PLIC_WORDS) {
+        /* Like QEMU 7.2's sifive_plic, an enable write does not re-evaluate
+         * the outputs: a source already pending interrupts a context that
+         * just enabled it at the next priority, threshold, claim, complete
+         * or source event (Linux follows every enable with a priority
+         * write, so it never notices; tests/guest/plic.c does). */
+        if (ctx < p->ncontexts && w < PLIC_WORDS)
             p->ctx[ctx].enable[w] = w == 0 ? v & ~1u : v; /* ID 0 does not exist */
-            plic_update(p);
-        }
     } else {
         uint64_t ctx = (off - PLIC_CONTEXT_OFF) / PLIC_CONTEXT_STRIDE;
         uint64_t reg = off % PLIC_CONTEXT_STRIDE;

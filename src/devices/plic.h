@@ -12,9 +12,12 @@
  * as on QEMU.
  *
  * Sources are level-triggered, like the gateways in front of a real PLIC:
- * a source is pending while its line is high and it is not claimed; claim
- * clears pending, complete re-arms the gateway (pending again at once if
- * the line is still high).  A context's external interrupt (MEIP or SEIP)
+ * a line going high makes its source pending unless it is claimed; the
+ * request then stays pending (even if the line drops) until a claim, which
+ * clears it; complete re-arms the gateway (pending again at once if the
+ * line is still high).  As on QEMU, writing an enable register does not by
+ * itself re-evaluate the outputs (the next event does).  Checked against
+ * QEMU 7.2 by tests/guest/plic.c.  A context's external interrupt (MEIP or SEIP)
  * is high while some enabled, pending source has a priority above the
  * context's threshold.
  *
