@@ -10,10 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define gw_likely(x)   __builtin_expect(!!(x), 1)
-#define gw_unlikely(x) __builtin_expect(!!(x), 0)
-#define gw_must_check  __attribute__((warn_unused_result))
-#define gw_printf(a, b) __attribute__((format(printf, a, b)))
+#define gw_likely(x)     __builtin_expect(!!(x), 1)
+#define gw_unlikely(x)   __builtin_expect(!!(x), 0)
+#define gw_must_check    __attribute__((warn_unused_result))
+#define gw_printf(a, b)  __attribute__((format(printf, a, b)))
 #define GW_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Set the prefix used by gw_log (e.g. "godwit-vm"); call once from main. */
