@@ -37,7 +37,8 @@ def guest_paths():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--vmm", default="qemu-system-riscv64", help="VMM binary (QEMU command line)")
-    ap.add_argument("--bios", default="default", help="-bios argument (default: default)")
+    ap.add_argument("--bios", default="default",
+                    help="-bios argument (default: default; empty: no -bios option)")
     ap.add_argument("--smp", type=int, default=2)
     ap.add_argument("-m", "--memory", default="512M")
     ap.add_argument("--kernel", help="kernel Image (default: from guest/build.sh)")
@@ -57,9 +58,10 @@ def main():
         args.initrd = args.initrd or paths["GODWIT_GUEST_INITRD"]
         if args.append is None:
             args.append = paths["GODWIT_GUEST_APPEND"]
-    cmd = [args.vmm, "-M", "virt", "-m", args.memory, "-smp", str(args.smp), "-nographic",
-           "-bios", args.bios, "-kernel", args.kernel, "-initrd", args.initrd,
-           "-append", args.append] + shlex.split(args.extra)
+    cmd = [args.vmm, "-M", "virt", "-m", args.memory, "-smp", str(args.smp), "-nographic"]
+    cmd += ["-bios", args.bios] if args.bios else []
+    cmd += ["-kernel", args.kernel, "-initrd", args.initrd, "-append", args.append]
+    cmd += shlex.split(args.extra)
     print("# " + " ".join(shlex.quote(a) for a in cmd), flush=True)
 
     passed = failed = 0
