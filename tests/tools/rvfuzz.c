@@ -20,6 +20,9 @@
  * safe compressed forms; one case in four has 30% of them), whose illegal-
  * instruction and breakpoint traps are counted and hashed (mcause, mtval,
  * mepc) by the trap handler, which then skips the instruction.
+ * Half the cases run the random code in M-mode; the others drop to S or U
+ * with Sv39 or Sv48 paging (VA = PA, 4 KiB pages, A/D set by the hart),
+ * proven by an M-only CSR read that must trap right after the mret.
  * Reserved registers: sp (x2) and s0 (x8) point into the scratch area for
  * the compressed sp- and s0-relative forms, gp (x3) is the scratch base for
  * everything else, tp (x4) counts loop iterations.  Any other trap prints
@@ -53,8 +56,10 @@
 #define TRAP_COUNT (65 * 8)
 #define TRAP_HASH  (66 * 8)
 #define TRAP_SPILL (67 * 8)
-#define INIT_OFF   (SAVE_OFF + 72 * 8)     /* initial register values: 32 x + 32 f */
-#define DATA_SIZE  (INIT_OFF + 64 * 8 + 8) /* + initial frm */
+#define INIT_OFF   (SAVE_OFF + 72 * 8) /* initial register values: 32 x + 32 f */
+#define PT_OFF     0x2000              /* page tables for the S/U profiles: 4 pages */
+#define PTE_U_BIT  0x10
+#define DATA_SIZE  (PT_OFF + 4 * 4096)
 #define CODE_MAX   (1 << 20)
 /* Lines per dump: marker, x1..x31, f0..f31, fcsr, trap count, trap hash, checksum. */
 #define NDUMP 68
@@ -92,6 +97,9 @@ struct gen {
     FILE *as; /* assembly listing, or NULL */
     unsigned label;
     unsigned random_pct; /* share of raw random encodings (decoder stress) */
+    unsigned mode;       /* privilege the random code runs in: 3 = M, 1 = S, 0 = U */
+    unsigned levels;     /* paging for S/U: 3 = Sv39, 4 = Sv48 */
+    size_t mret_fix;     /* auipc+addi loading mepc, patched to the mret's successor */
     bool in_rvc;
     bool fail;
 };
@@ -1023,13 +1031,14 @@ static void emit_hex_routine(struct gen *g, size_t putc_at, size_t *hex_at)
  */
 static void emit_dump(struct gen *g, unsigned index, size_t dump_at)
 {
-    e32(g, enc_i(0x340, T0, 1, ZERO, 0x73), "csrw mscratch, t0");
+    /* t0 goes to its slot through s0 (fixed at scratch + 3072): no CSR, so
+     * this works in every privilege mode. */
+    const int32_t t0_slot = SAVE_OFF + T0 * 8 - 3072;
+    e32(g, enc_s(t0_slot, T0, S0, 3, 0x23), "sd t0, %d(s0)", t0_slot);
     emit_la(g, T0, DATA_BASE + SAVE_OFF);
     for (unsigned r = 1; r < 32; r++)
         if (r != T0)
             e32(g, enc_s((int32_t)(r * 8), r, T0, 3, 0x23), "sd %s, %u(t0)", xname[r], r * 8);
-    e32(g, enc_i(0x340, ZERO, 2, T1, 0x73), "csrr t1, mscratch");
-    e32(g, enc_s(T0 * 8, T1, T0, 3, 0x23), "sd t1, %d(t0)", T0 * 8);
     for (unsigned r = 0; r < 32; r++)
         e32(g, enc_s((int32_t)(256 + r * 8), r, T0, 3, 0x27), "fsd %s, %u(t0)", fname[r],
             256 + r * 8);
@@ -1279,6 +1288,34 @@ static void emit_prologue(struct gen *g, size_t *trap_fix)
     /* FPU on */
     e32(g, enc_u(0x2, T0, 0x37), "lui t0, 0x2");
     e32(g, enc_i(0x300, T0, 2, ZERO, 0x73), "csrs mstatus, t0");
+    if (g->mode != 3) {
+        /* PMP entry 0 open to all, paging on, mret into S/U after the loads. */
+        e32(g, enc_i(-1, ZERO, 0, T0, 0x13), "li t0, -1");
+        e32(g, (10u << 20) | T0 << 15 | 5 << 12 | T0 << 7 | 0x13, "srli t0, t0, 10");
+        e32(g, enc_i(0x3b0, T0, 1, ZERO, 0x73), "csrw pmpaddr0, t0");
+        e32(g, enc_i(0x1f, ZERO, 0, T0, 0x13), "li t0, 0x1f");
+        e32(g, enc_i(0x3a0, T0, 1, ZERO, 0x73), "csrw pmpcfg0, t0");
+        emit_la(g, T0, DATA_BASE + PT_OFF);
+        e32(g, (12u << 20) | T0 << 15 | 5 << 12 | T0 << 7 | 0x13, "srli t0, t0, 12");
+        e32(g, enc_i(g->levels == 3 ? 8 : 9, ZERO, 0, T1, 0x13), "li t1, %u",
+            g->levels == 3 ? 8 : 9);
+        e32(g, (60u << 20) | T1 << 15 | 1 << 12 | T1 << 7 | 0x13, "slli t1, t1, 60");
+        e32(g, enc_r(0, T1, T0, 6, T0, 0x33), "or t0, t0, t1");
+        e32(g, enc_i(0x180, T0, 1, ZERO, 0x73), "csrw satp, t0");
+        e32(g, 0x12000073, "sfence.vma");
+        e32(g, enc_u(0x2, T0, 0x37), "lui t0, 0x2");
+        e32(g, enc_i(-0x800, T0, 0, T0, 0x13), "addi t0, t0, -2048"); /* 3 << 11 */
+        e32(g, enc_i(0x300, T0, 3, ZERO, 0x73), "csrc mstatus, t0");
+        if (g->mode == 1) {
+            e32(g, enc_i(0x400, ZERO, 0, T0, 0x13), "li t0, 0x400"); /* 1 << 11 */
+            e32(g, (1u << 20) | T0 << 15 | 1 << 12 | T0 << 7 | 0x13, "slli t0, t0, 1");
+            e32(g, enc_i(0x300, T0, 2, ZERO, 0x73), "csrs mstatus, t0");
+        }
+        g->mret_fix = g->len;
+        e32(g, enc_u(0, T0, 0x17), ".4byte .LMF1"); /* auipc t0 (patched) */
+        e32(g, enc_i(0, T0, 0, T0, 0x13), ".4byte .LMF2");
+        e32(g, enc_i(0x341, T0, 1, ZERO, 0x73), "csrw mepc, t0");
+    }
     /* registers from the init table */
     emit_la(g, 31, DATA_BASE + INIT_OFF);
     e32(g, enc_i(512, 31, 3, T0, 0x03), "ld t0, 512(t6)");
@@ -1295,6 +1332,49 @@ static void emit_prologue(struct gen *g, size_t *trap_fix)
     emit_la(g, SP, DATA_BASE + 1024);
     emit_la(g, S0, DATA_BASE + 3072);
     e32(g, enc_i(0, ZERO, 0, TP, 0x13), "li tp, 0");
+    if (g->mode != 3) {
+        e32(g, 0x30200073, "mret");
+        int32_t off = (int32_t)(g->len - g->mret_fix);
+        int32_t lo = sext12(off);
+        uint32_t hi = (uint32_t)((off - lo) >> 12) & 0xfffff;
+        uint32_t a = enc_u(hi, T0, 0x17), b = enc_i(lo, T0, 0, T0, 0x13);
+        for (int i = 0; i < 4; i++) {
+            g->code[g->mret_fix + i] = (uint8_t)(a >> (8 * i));
+            g->code[g->mret_fix + 4 + i] = (uint8_t)(b >> (8 * i));
+        }
+        if (g->as)
+            fprintf(g->as, ".set .LMF1, 0x%08x\n.set .LMF2, 0x%08x\n", a, b);
+        /* Proof of the privilege drop: an M-only CSR read must trap (counted). */
+        e32(g, enc_i(0x340, ZERO, 2, ZERO, 0x73), "csrr zero, mscratch");
+    }
+}
+
+/*
+ * Page tables for the S/U profiles, in the data segment at PT_OFF: VA = PA
+ * for every 4 KiB page of code and data (code R-X, data RW-, U set in the
+ * U profile) and one gigapage for the devices (UART, test device).  A and D
+ * start clear, so the hart sets them as the program runs.
+ */
+static void build_page_tables(struct gen *g, uint8_t *data, size_t code_len)
+{
+    uint64_t base = DATA_BASE + PT_OFF, u = g->mode == 0 ? PTE_U_BIT : 0;
+    uint64_t tab[4] = {base, base + 4096, base + 8192, base + 12288};
+    memset(data + PT_OFF, 0, 4 * 4096);
+#define PT_SET(t, idx, val) memcpy(data + PT_OFF + (t)*4096 + (idx)*8, &(uint64_t){val}, 8)
+    unsigned t = 0;
+    if (g->levels == 4) {
+        PT_SET(0, 0, (tab[1] >> 12) << 10 | 1); /* VA 0..512G -> level-2 table */
+        t = 1;
+    }
+    /* level-2 table t: [0] devices gigapage, [2] 0x80000000 -> level-1 table */
+    PT_SET(t, 0, 0 | 0x7 | u);                      /* V R W, PPN 0 */
+    PT_SET(t, 2, (tab[t + 1] >> 12) << 10 | 1);     /* pointer */
+    PT_SET(t + 1, 0, (tab[t + 2] >> 12) << 10 | 1); /* 0x80000000..+2M -> level 0 */
+    for (uint64_t a = CODE_BASE; a < CODE_BASE + code_len; a += 4096)
+        PT_SET(t + 2, (a >> 12) & 511, (a >> 12) << 10 | 0xb | u); /* V R X */
+    for (uint64_t a = DATA_BASE; a < DATA_BASE + DATA_SIZE; a += 4096)
+        PT_SET(t + 2, (a >> 12) & 511, (a >> 12) << 10 | 0x7 | u); /* V R W */
+#undef PT_SET
 }
 
 static int build(uint64_t seed, unsigned insns, unsigned segments, uint8_t *code, size_t *code_len,
@@ -1306,8 +1386,19 @@ static int build(uint64_t seed, unsigned insns, unsigned segments, uint8_t *code
     fill_data(&g.rng, data);
     /* One case in four stresses the decoder with many raw random encodings. */
     g.random_pct = rndn(&g.rng, 4) == 0 ? 30 : 0;
+    /* Half the cases run in M; the rest in S or U under Sv39 or Sv48. */
+    switch (rndn(&g.rng, 8)) {
+    case 4: g.mode = 1, g.levels = 3; break;
+    case 5: g.mode = 0, g.levels = 3; break;
+    case 6: g.mode = 1, g.levels = 4; break;
+    case 7: g.mode = 0, g.levels = 4; break;
+    default: g.mode = 3, g.levels = 0; break;
+    }
     if (as)
-        fprintf(as, "# random encodings: %u%% extra\n", g.random_pct);
+        fprintf(as, "# random encodings: %u%% extra; mode %c%s\n", g.random_pct, "US?M"[g.mode],
+                g.levels == 3   ? " Sv39"
+                : g.levels == 4 ? " Sv48"
+                                : "");
     size_t trap_fix;
     emit_prologue(&g, &trap_fix);
     /* Jump over the routines. */
@@ -1351,6 +1442,8 @@ static int build(uint64_t seed, unsigned insns, unsigned segments, uint8_t *code
     emit_exit(&g, 0x5555);
     if (g.fail)
         return -ENOSPC;
+    if (g.mode != 3)
+        build_page_tables(&g, data, g.len);
     *code_len = g.len;
     *entry = CODE_BASE;
     return 0;
