@@ -486,13 +486,19 @@ static void gen_lrsc(struct gen *g)
 {
     bool d = rndn(&g->rng, 2);
     unsigned addr = addr_reg(g, d ? 8 : 4);
-    unsigned rd = rd_any(g);
+    unsigned rd;
+    do /* the address register must survive until the last SC */
+        rd = rd_any(g);
+    while (rd == addr);
     uint32_t f3 = d ? 3 : 2;
     e32(g, 2u << 27 | addr << 15 | f3 << 12 | rd << 7 | 0x2f, "lr.%c %s, (%s)", d ? 'd' : 'w',
         xname[rd], xname[addr]);
     for (unsigned i = rndn(&g->rng, 4); i; i--)
         gen_alu_simple(g, addr);
-    unsigned rs = rs_any(g), rd2 = rd_any(g);
+    unsigned rs = rs_any(g), rd2;
+    do
+        rd2 = rd_any(g);
+    while (rd2 == addr);
     e32(g, 3u << 27 | rs << 20 | addr << 15 | f3 << 12 | rd2 << 7 | 0x2f, "sc.%c %s, %s, (%s)",
         d ? 'd' : 'w', xname[rd2], xname[rs], xname[addr]);
     /* A lone SC now has no reservation and must fail. */
