@@ -358,7 +358,10 @@ op_WFI:
 op_SFENCE_VMA:
     if (h->priv == RV_PRV_U || (h->priv == RV_PRV_S && (h->mstatus & MSTATUS_TVM)))
         goto illegal;
-    rv_tlb_flush(h);
+    if (ins->rs1)
+        rv_tlb_flush_page(h, x[ins->rs1]);
+    else
+        rv_tlb_flush(h);
     JUMP(PC + ins->len, 1);
 op_CSR:
     SETTLE;

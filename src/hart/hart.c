@@ -36,8 +36,13 @@ void rv_jc_insert(struct rv_jc *j, uint64_t pc, struct rv_block *b)
     unsigned idx = (unsigned)(pc >> 1) & (RV_JC_SIZE - 1);
     struct rv_jc_entry *e = &j->e[idx];
 
-    if (e->pc == 1) /* each index is logged once between clears */
+    if (e->pc == 1) {
+        /* logged once per fill; entries dropped one by one and filled
+         * again can fill the log: then start over */
+        if (j->n == RV_JC_SIZE)
+            rv_jc_clear(j);
         j->log[j->n++] = (uint16_t)idx;
+    }
     e->pc = pc;
     e->blk = b;
 }

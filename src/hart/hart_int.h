@@ -227,6 +227,15 @@ struct rv_hart {
     uint64_t own_marks;           /* gmem_mark_dirty calls made by this hart */
     uint64_t wgen_seen, own_seen; /* mem->write_gen, own_marks at the last flush */
     bool attached;                /* counted in mem->harts */
+    /* 1 GiB virtual regions holding superpage translations cached since the
+     * last full U/S flush: SFENCE.VMA of an address outside them can drop
+     * just that page's entries (see rv_tlb_flush_page) */
+    uint64_t super_region[8];
+    unsigned super_n;
+    bool super_overflow;
+    /* pages fetched from in U/S mode since that flush, hashed to 4096 bits:
+     * only those can have jump-cache entries to drop */
+    uint64_t fetch_pages[64];
     union {
         struct rv_block b;
         uint8_t space[sizeof(struct rv_block) + 2 * sizeof(struct rv_insn)];
@@ -275,6 +284,7 @@ int rv_store_slow(struct rv_hart *h, uint64_t va, unsigned size, uint64_t val);
 int rv_amo(struct rv_hart *h, const struct rv_insn *ins, bool dword);
 int rv_fetch_translate(struct rv_hart *h, uint64_t va, uint64_t *pa, uint8_t **host);
 void rv_tlb_flush(struct rv_hart *h);
+void rv_tlb_flush_page(struct rv_hart *h, uint64_t va);
 void rv_tlb_clear(struct rv_tlb *t);
 void rv_tlb_clear_all(struct rv_hart *h);
 void rv_tlb_flush_write(struct rv_hart *h);

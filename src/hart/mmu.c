@@ -43,6 +43,9 @@ void rv_tlb_clear_all(struct rv_hart *h)
 /* Everything translated through satp: U and S modes (M is bare). */
 void rv_tlb_flush(struct rv_hart *h)
 {
+    h->super_n = 0;
+    h->super_overflow = false;
+    memset(h->fetch_pages, 0, sizeof(h->fetch_pages));
     static const unsigned dm[] = {RV_DMODE_U, RV_DMODE_S, RV_DMODE_S_SUM};
 
     for (unsigned i = 0; i < GW_ARRAY_SIZE(dm); i++) {
@@ -54,6 +57,70 @@ void rv_tlb_flush(struct rv_hart *h)
     /* the jump caches bypass the fetch TLB, so they go too */
     rv_jc_clear(&h->jcs[RV_IMODE_U]);
     rv_jc_clear(&h->jcs[RV_IMODE_S]);
+}
+
+static void drop_page(struct rv_tlb *t, uint64_t page)
+{
+    struct rv_tlb_entry *e = &t->e[(page >> 12) & (RV_TLB_SIZE - 1)];
+
+    if (e->tag == page)
+        e->tag = RV_TLB_INVALID;
+}
+
+/*
+ * SFENCE.VMA with an address (priv spec §4.2.1): drop the U/S translations
+ * of that page.  Entries are 4 KiB pieces of possibly larger pages, so if a
+ * superpage around the address may be cached, flush everything instead.
+ * The jump caches map a pc to a block through the old translation; the
+ * entries for one page sit in a window of RV_JC_SIZE/2 slots.
+ */
+void rv_tlb_flush_page(struct rv_hart *h, uint64_t va)
+{
+    static const unsigned dm[] = {RV_DMODE_U, RV_DMODE_S, RV_DMODE_S_SUM};
+    uint64_t page = va & RV_PAGE_MASK;
+    unsigned base = (unsigned)(page >> 1) & (RV_JC_SIZE - 1);
+
+    if (h->super_overflow) {
+        rv_tlb_flush(h);
+        return;
+    }
+    for (unsigned i = 0; i < h->super_n; i++) {
+        if (h->super_region[i] == va >> 30) {
+            rv_tlb_flush(h);
+            return;
+        }
+    }
+    for (unsigned i = 0; i < GW_ARRAY_SIZE(dm); i++) {
+        drop_page(&h->dtlbs[dm[i]].r, page);
+        drop_page(&h->dtlbs[dm[i]].w, page);
+    }
+    drop_page(&h->itlbs[RV_IMODE_U], page);
+    drop_page(&h->itlbs[RV_IMODE_S], page);
+    if (!((h->fetch_pages[(page >> 18) & 63] >> ((page >> 12) & 63)) & 1))
+        return;
+    for (unsigned m = RV_IMODE_U; m <= RV_IMODE_S; m++) {
+        for (unsigned k = 0; k < 2048; k++) {
+            struct rv_jc_entry *e = &h->jcs[m].e[(base + k) & (RV_JC_SIZE - 1)];
+            if ((e->pc & RV_PAGE_MASK) == page)
+                e->pc = 1;
+        }
+    }
+}
+
+/* A translation through a superpage was made: remember its region. */
+static void note_superpage(struct rv_hart *h, uint64_t va, unsigned shift)
+{
+    if (shift > 30) {
+        h->super_overflow = true;
+        return;
+    }
+    for (unsigned i = 0; i < h->super_n; i++)
+        if (h->super_region[i] == va >> 30)
+            return;
+    if (h->super_n == GW_ARRAY_SIZE(h->super_region))
+        h->super_overflow = true;
+    else
+        h->super_region[h->super_n++] = va >> 30;
 }
 
 void rv_tlb_flush_write(struct rv_hart *h)
@@ -286,6 +353,8 @@ static int translate(struct rv_hart *h, uint64_t va, enum rv_access acc, unsigne
             }
         }
         *pa = (ppn << 12) | (va & ((1ull << shift) - 1));
+        if (shift > 12)
+            note_superpage(h, va, shift);
         return 0;
     }
     return fail(h, acc, true, va);
@@ -310,6 +379,8 @@ int rv_fetch_translate(struct rv_hart *h, uint64_t va, uint64_t *pa, uint8_t **h
     }
     if (translate(h, va, RV_ACC_X, h->priv, &p))
         return -1;
+    if (h->priv != RV_PRV_M)
+        h->fetch_pages[(va >> 18) & 63] |= 1ull << ((va >> 12) & 63);
     if (!rv_pmp_check(h, p, 2, RV_ACC_X, h->priv))
         return fail(h, RV_ACC_X, false, va);
     *pa = p;

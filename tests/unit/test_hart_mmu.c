@@ -284,6 +284,56 @@ static void test_sfence(void)
     CHECK_EQ(X(&t, 3), 2, "new mapping after sfence.vma");
     ht_fini(&t);
 
+    /* sfence.vma with an address: a 4 KiB data page, a superpage (flushed
+     * through another address inside it) and a code page */
+    mmu_setup(&t, &p, 3, RV_PRV_S, 0);
+    {
+        uint64_t sva = 0x40200000, cva = 0x40001000, spte, cpte;
+        pte = pt_map(&p, va, DATA, PTE_V | PTE_R | PTE_W | PTE_A | PTE_D, 0);
+        spte = pt_map(&p, sva, HT_RAM + 0x400000, PTE_V | PTE_R | PTE_W | PTE_A | PTE_D, 1);
+        cpte = pt_map(&p, cva, DATA + 0x2000, PTE_V | PTE_R | PTE_X | PTE_A, 0);
+        ht_put64(&t, DATA, 1);
+        ht_put64(&t, DATA + 0x1000, 2);
+        ht_put64(&t, HT_RAM + 0x400000 + 0x3000, 3);
+        ht_put64(&t, HT_RAM + 0x600000 + 0x3000, 4);
+        ht_put32(&t, DATA + 0x2000, ADDI(10, 0, 5));
+        ht_put32(&t, DATA + 0x2004, JALR(0, 1, 0));
+        ht_put32(&t, DATA + 0x3000, ADDI(10, 0, 6));
+        ht_put32(&t, DATA + 0x3004, JALR(0, 1, 0));
+        li(&t, 11, va);
+        li(&t, 12, sva + 0x3000);
+        li(&t, 13, cva);
+        emit(&t, LD(14, 11, 0));
+        emit(&t, LD(15, 12, 0));
+        emit(&t, JALR(1, 13, 0));
+        emit(&t, ADDI(16, 10, 0));
+        li(&t, 5, pte);
+        li(&t, 6, ((DATA + 0x1000) >> 12) << 10 | PTE_V | PTE_R | PTE_W | PTE_A | PTE_D);
+        emit(&t, SD(6, 5, 0));
+        li(&t, 5, spte);
+        li(&t, 6, ((HT_RAM + 0x600000) >> 12) << 10 | PTE_V | PTE_R | PTE_W | PTE_A | PTE_D);
+        emit(&t, SD(6, 5, 0));
+        li(&t, 5, cpte);
+        li(&t, 6, ((DATA + 0x3000) >> 12) << 10 | PTE_V | PTE_R | PTE_X | PTE_A);
+        emit(&t, SD(6, 5, 0));
+        emit(&t, SFENCE_VMA(11, 0));
+        li(&t, 17, sva + 0x100000); /* another address in the same 2 MiB page */
+        emit(&t, SFENCE_VMA(17, 0));
+        emit(&t, SFENCE_VMA(13, 0));
+        emit(&t, LD(18, 11, 0));
+        emit(&t, LD(19, 12, 0));
+        emit(&t, JALR(1, 13, 0));
+        emit(&t, EBREAK);
+    }
+    ht_run(&t);
+    CHECK_EQ(t.h->mcause, RV_EXC_BREAKPOINT, "sfence.vma addr program ran");
+    CHECK_EQ(X(&t, 14) * 10 + X(&t, 15), 13, "old data mappings");
+    CHECK_EQ(X(&t, 16), 5, "old code mapping");
+    CHECK_EQ(X(&t, 18), 2, "4 KiB page remapped after sfence.vma addr");
+    CHECK_EQ(X(&t, 19), 4, "superpage remapped after sfence.vma of another address in it");
+    CHECK_EQ(X(&t, 10), 6, "code page remapped after sfence.vma addr");
+    ht_fini(&t);
+
     /* TVM makes sfence.vma and satp illegal in S */
     mmu_setup(&t, &p, 3, RV_PRV_S, MSTATUS_TVM);
     emit(&t, SFENCE_VMA(0, 0));
