@@ -78,6 +78,8 @@ run_case() {
     local why=""
     if [ "$qrc" != 0 ]; then
         why="oracle: QEMU exit $qrc (generator produced a trapping program?)"
+    elif [ "$(wc -l <"$qout")" != $((SEGMENTS * 68)) ]; then
+        why="oracle: QEMU printed $(wc -l <"$qout") lines, expected $((SEGMENTS * 68))"
     elif ! "$RVFUZZ" cmp "$qout" "$gout" >"$WORK/d$seed.txt"; then
         why=$(head -1 "$WORK/d$seed.txt")
     elif [ "$rc" != 0 ]; then
