@@ -58,7 +58,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick test-build demo guests format format-check bench-cpu bench-boot tools
+.PHONY: all clean test test-quick test-build demo demo-baremetal guests format format-check bench-cpu bench-boot tools
 all: $(VM_BIN)
 
 $(BUILD)/%.o: %.c
@@ -129,7 +129,17 @@ test:
 	$(MAKE) -j$(NPROC) test-build
 	BUILD=$(BUILD) tests/run.sh full
 
-demo:
+# The main demo: Debian's riscv64 kernel booting to a busybox shell on two
+# harts (the first run builds the guest image). Ctrl-A x quits, as in QEMU.
+demo: guest-image
+	$(MAKE) -j$(NPROC) $(VM_BIN)
+	@eval "$$(guest/build.sh --print-paths)" && \
+	echo "godwit demo: booting Debian riscv64 Linux on godwit-vm (-smp 2); type 'poweroff' or Ctrl-A x to leave" && \
+	$(VM_BIN) -M virt -m 512M -smp 2 -nographic -kernel "$$GODWIT_GUEST_IMAGE" \
+	    -initrd "$$GODWIT_GUEST_INITRD" -append "$$GODWIT_GUEST_APPEND"
+
+# A bare-metal demo: no firmware, the hart runs a small RV64GC program.
+demo-baremetal:
 	$(MAKE) -j$(NPROC) $(VM_BIN) build/guest/demo.elf
 	$(VM_BIN) -M virt -m 128M -bios none -nographic -kernel build/guest/demo.elf
 
