@@ -570,11 +570,53 @@ static uint64_t amo_op(unsigned f5, uint64_t old, uint64_t src, bool dword)
     }
 }
 
+/* Host address of an aligned AMO through the current TLB, or NULL.  A write
+ * entry implies a RAM page without decoded code, already marked dirty, with
+ * write (hence read) permission. */
+static uint8_t *amo_host(struct rv_hart *h, uint64_t va, unsigned size, bool write)
+{
+    const struct rv_tlb *t = write ? &h->dtlb->w : &h->dtlb->r;
+    const struct rv_tlb_entry *e = &t->e[(va >> 12) & (RV_TLB_SIZE - 1)];
+
+    if ((va & (size - 1)) || e->tag != (va & RV_PAGE_MASK))
+        return NULL;
+    return (uint8_t *)(uintptr_t)(va + e->addend);
+}
+
 int rv_amo(struct rv_hart *h, const struct rv_insn *ins, bool dword)
 {
     unsigned size = dword ? 8 : 4, f5 = ins->rm, priv;
     uint64_t va = h->x[ins->rs1], pa, old = 0;
     uint8_t *host;
+
+    /* fast path: the page is in the TLB (the common spinlock/counter case) */
+    host = f5 == RV_AMO_SC ? NULL : amo_host(h, va, size, f5 != RV_AMO_LR);
+    if (host) {
+        memcpy(&old, host, size);
+        if (!dword)
+            old = (uint64_t)(int64_t)(int32_t)old;
+        if (f5 == RV_AMO_LR) {
+            h->resv_addr = va;
+            h->resv_val = old;
+        } else {
+            uint64_t nv = amo_op(f5, old, h->x[ins->rs2], dword);
+            memcpy(host, &nv, size);
+        }
+        h->x[ins->rd] = old;
+        return 0;
+    }
+    if (f5 == RV_AMO_SC && h->resv_addr == va && (host = amo_host(h, va, size, true))) {
+        uint64_t src = h->x[ins->rs2];
+        memcpy(&old, host, size);
+        h->resv_addr = UINT64_MAX;
+        if (dword ? old != h->resv_val : (uint32_t)old != (uint32_t)h->resv_val) {
+            h->x[ins->rd] = 1;
+        } else {
+            memcpy(host, &src, size);
+            h->x[ins->rd] = 0;
+        }
+        return 0;
+    }
 
     if (f5 == RV_AMO_SC) {
         /* QEMU semantics: fail without any access unless the address matches
