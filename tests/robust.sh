@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Hostile-input checks for godwit-vm: malformed ELF files and guests that
 # jump into nowhere must make it exit non-zero with a message on stderr,
-# without dying of a signal (status < 128) and within a timeout.  A good
+# without dying of a signal (status < 128) and within a timeout.  Also: a
+# guest sleeping in WFI must not burn host CPU.  A good
 # program and a guest failure code are checked too, so the checks cannot
 # pass just because godwit-vm fails on everything.
 #
@@ -150,6 +151,44 @@ if build_asm jump-zero '    csrw mtvec, zero
     run guest-fail-code-5 5 "$OUT/exit-code-5.elf"
 else
     fail guest-asm "cannot build the crafted guests with $RV_CC"
+fi
+
+# --- WFI must sleep, not spin: 0.5 s of guest time waiting for the timer
+# should cost far less than 0.5 s of host CPU.
+if build_asm wfi-sleep '    li t0, 0x200bff8
+    ld t1, 0(t0)
+    li t2, 5000000
+    add t1, t1, t2
+    li t0, 0x2004000
+    sd t1, 0(t0)
+    li t0, 0x80
+    csrs mie, t0
+1:  wfi
+    csrr t0, mip
+    andi t0, t0, 0x80
+    beqz t0, 1b
+    li t0, 0x100000
+    li t1, 0x5555
+    sw t1, 0(t0)
+2:  j 2b'; then
+    /usr/bin/time -f "%e %U %S" -o "$OUT/wfi-sleep.time" timeout -k 5 "$TIMEOUT" "$VM" -M virt \
+        -m 128M -bios none -nographic -kernel "$OUT/wfi-sleep.elf" </dev/null \
+        >"$OUT/wfi-sleep.out" 2>"$OUT/wfi-sleep.err"
+    rc=$?
+    read -r wall user sys <"$OUT/wfi-sleep.time"
+    cpu=$(echo "$user $sys" | awk '{print $1 + $2}')
+    if [ "$rc" != 0 ]; then
+        fail wfi-sleeps "exit $rc"
+    elif awk -v w="$wall" 'BEGIN { exit !(w < 0.45) }'; then
+        fail wfi-sleeps "woke too early: ${wall}s wall for 0.5 s of mtime"
+    elif awk -v c="$cpu" 'BEGIN { exit !(c > 0.25) }'; then
+        fail wfi-sleeps "${cpu}s of CPU during a 0.5 s WFI (spinning?)"
+    else
+        pass wfi-sleeps
+        echo "    ${wall}s wall, ${cpu}s CPU"
+    fi
+else
+    fail wfi-sleeps "cannot build the guest"
 fi
 
 echo "robust: $passed passed, $failed failed"
