@@ -173,8 +173,8 @@ struct virtio_dev_ops {
     void (*poll)(struct virtio_dev *d);
     uint64_t (*next_deadline)(struct virtio_dev *d);
 
-    /* Optional.  Release the device's own resources (virtio_dev_free()
-     * frees the struct afterwards, unless free_self says otherwise). */
+    /* Release everything the device owns, the struct embedding d
+     * included (virtio_dev_free() calls it). */
     void (*fini)(struct virtio_dev *d);
 };
 
@@ -218,8 +218,7 @@ int virtio_dev_init(struct virtio_dev *d, const struct virtio_dev_ops *ops, stru
                     uint32_t device_id, uint64_t host_features, unsigned nvqs,
                     uint16_t num_max) gw_must_check;
 
-/* Call ops->fini (the device frees what it owns, including d itself if it
- * allocated it).  NULL is a no-op. */
+/* Free a device through ops->fini.  NULL is a no-op. */
 void virtio_dev_free(struct virtio_dev *d);
 
 /* Device reset (status 0 written, or a system reset): queues, features,

@@ -1,0 +1,184 @@
+/*
+ * virtio-mmio transport, version 2 (virtio 1.2 §4.2.2); see virtio_mmio.h.
+ * Register semantics follow QEMU 7.2's hw/virtio/virtio-mmio.c in modern
+ * mode (force-legacy=false): 4-byte register accesses only (others read 0
+ * and are ignored), feature banks 0 and 1, queue layout latched when the
+ * driver sets QueueReady, config space reads beyond the device's config
+ * read all-ones.
+ */
+#include "virtio/virtio_mmio.h"
+
+#include <string.h>
+
+void virtio_mmio_init(struct virtio_mmio *m, struct virtio_dev *dev,
+                      const struct virtio_transport *irq)
+{
+    memset(m, 0, sizeof(*m));
+    m->dev = dev;
+    if (dev && irq)
+        dev->transport = *irq;
+}
+
+void virtio_mmio_reset(struct virtio_mmio *m)
+{
+    struct virtio_dev *dev = m->dev;
+
+    memset(m, 0, sizeof(*m));
+    m->dev = dev;
+    if (dev)
+        virtio_reset(dev);
+}
+
+static struct virtq *virtio_mmio_vq(struct virtio_mmio *m)
+{
+    return m->queue_sel < m->dev->nvqs ? &m->dev->vq[m->queue_sel] : NULL;
+}
+
+static struct virtio_mmio_queue *virtio_mmio_q(struct virtio_mmio *m)
+{
+    return m->queue_sel < VIRTIO_MAX_VQS ? &m->queue[m->queue_sel] : NULL;
+}
+
+static uint32_t virtio_mmio_config_read(const struct virtio_dev *d, uint64_t off, unsigned size)
+{
+    uint32_t v = 0;
+
+    if (off + size > d->config_len)
+        return size == 4 ? 0xffffffffu : (1u << (size * 8)) - 1;
+    memcpy(&v, d->config + off, size);
+    return v;
+}
+
+static uint32_t virtio_mmio_reg_read(struct virtio_mmio *m, uint64_t off)
+{
+    struct virtio_dev *d = m->dev;
+    struct virtq *q;
+
+    switch (off) {
+    case VIRTIO_MMIO_MAGIC_VALUE: return VIRTIO_MMIO_MAGIC;
+    case VIRTIO_MMIO_VERSION_REG: return VIRTIO_MMIO_VERSION;
+    case VIRTIO_MMIO_DEVICE_ID: return d->device_id;
+    case VIRTIO_MMIO_VENDOR_ID: return d->vendor_id;
+    case VIRTIO_MMIO_DEVICE_FEATURES:
+        if (m->device_features_sel > 1)
+            return 0;
+        return (uint32_t)(virtio_host_features(d) >> (32 * m->device_features_sel));
+    case VIRTIO_MMIO_QUEUE_NUM_MAX: q = virtio_mmio_vq(m); return q ? q->num_max : 0;
+    case VIRTIO_MMIO_QUEUE_READY: q = virtio_mmio_vq(m); return q ? q->ready : 0;
+    case VIRTIO_MMIO_INTERRUPT_STATUS: return d->isr;
+    case VIRTIO_MMIO_STATUS: return d->status;
+    case VIRTIO_MMIO_CONFIG_GENERATION: return d->config_generation;
+    case VIRTIO_MMIO_SHM_LEN_LOW:
+    case VIRTIO_MMIO_SHM_LEN_HIGH:
+    case VIRTIO_MMIO_SHM_BASE_LOW:
+    case VIRTIO_MMIO_SHM_BASE_HIGH:
+        return 0xffffffffu; /* no shared memory region: length ~0 (§4.2.2) */
+    default: return 0;      /* write-only or reserved */
+    }
+}
+
+static int virtio_mmio_read(void *opaque, uint64_t off, unsigned size, uint64_t *val)
+{
+    struct virtio_mmio *m = opaque;
+
+    *val = 0;
+    if (!m->dev) {
+        /* An empty slot, as QEMU's (legacy by default): Linux sees ID 0. */
+        if (size == 4 && off == VIRTIO_MMIO_MAGIC_VALUE)
+            *val = VIRTIO_MMIO_MAGIC;
+        else if (size == 4 && off == VIRTIO_MMIO_VERSION_REG)
+            *val = 1;
+        else if (size == 4 && off == VIRTIO_MMIO_VENDOR_ID)
+            *val = VIRTIO_MMIO_VENDOR;
+        return 0;
+    }
+    if (off >= VIRTIO_MMIO_CONFIG) {
+        *val = virtio_mmio_config_read(m->dev, off - VIRTIO_MMIO_CONFIG, size);
+        return 0;
+    }
+    if (size == 4)
+        *val = virtio_mmio_reg_read(m, off);
+    return 0;
+}
+
+static void virtio_mmio_set_addr(uint64_t *addr, bool high, uint32_t val)
+{
+    if (high)
+        *addr = (*addr & 0xffffffffull) | (uint64_t)val << 32;
+    else
+        *addr = (*addr & ~0xffffffffull) | val;
+}
+
+static void virtio_mmio_reg_write(struct virtio_mmio *m, uint64_t off, uint32_t val)
+{
+    struct virtio_dev *d = m->dev;
+    struct virtio_mmio_queue *mq = virtio_mmio_q(m);
+
+    switch (off) {
+    case VIRTIO_MMIO_DEVICE_FEATURES_SEL: m->device_features_sel = val; break;
+    case VIRTIO_MMIO_DRIVER_FEATURES_SEL: m->driver_features_sel = val; break;
+    case VIRTIO_MMIO_DRIVER_FEATURES:
+        /* The driver may not change its features after FEATURES_OK. */
+        if (m->driver_features_sel > 1 || (d->status & VIRTIO_STATUS_FEATURES_OK))
+            break;
+        if (m->driver_features_sel)
+            d->driver_features = (d->driver_features & 0xffffffffull) | (uint64_t)val << 32;
+        else
+            d->driver_features = (d->driver_features & ~0xffffffffull) | val;
+        break;
+    case VIRTIO_MMIO_QUEUE_SEL: m->queue_sel = val; break;
+    case VIRTIO_MMIO_QUEUE_NUM:
+        if (mq)
+            mq->num = (uint16_t)(val > 0xffff ? 0 : val);
+        break;
+    case VIRTIO_MMIO_QUEUE_READY:
+        if (mq && m->queue_sel < d->nvqs)
+            virtio_queue_set_ready(d, m->queue_sel, val & 1, mq->num, mq->desc, mq->avail,
+                                   mq->used);
+        break;
+    case VIRTIO_MMIO_QUEUE_NOTIFY: virtio_queue_notify(d, val & 0xffff); break;
+    case VIRTIO_MMIO_INTERRUPT_ACK: virtio_isr_ack(d, val); break;
+    case VIRTIO_MMIO_STATUS:
+        if (val == 0) /* a device reset clears the transport's registers too */
+            virtio_mmio_reset(m);
+        else
+            virtio_set_status(d, val);
+        break;
+    case VIRTIO_MMIO_QUEUE_DESC_LOW:
+    case VIRTIO_MMIO_QUEUE_DESC_HIGH:
+        if (mq)
+            virtio_mmio_set_addr(&mq->desc, off == VIRTIO_MMIO_QUEUE_DESC_HIGH, val);
+        break;
+    case VIRTIO_MMIO_QUEUE_DRIVER_LOW:
+    case VIRTIO_MMIO_QUEUE_DRIVER_HIGH:
+        if (mq)
+            virtio_mmio_set_addr(&mq->avail, off == VIRTIO_MMIO_QUEUE_DRIVER_HIGH, val);
+        break;
+    case VIRTIO_MMIO_QUEUE_DEVICE_LOW:
+    case VIRTIO_MMIO_QUEUE_DEVICE_HIGH:
+        if (mq)
+            virtio_mmio_set_addr(&mq->used, off == VIRTIO_MMIO_QUEUE_DEVICE_HIGH, val);
+        break;
+    default: break; /* read-only or reserved: ignored, as QEMU */
+    }
+}
+
+static int virtio_mmio_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
+{
+    struct virtio_mmio *m = opaque;
+    struct virtio_dev *d = m->dev;
+
+    if (!d)
+        return 0;
+    if (off >= VIRTIO_MMIO_CONFIG) {
+        off -= VIRTIO_MMIO_CONFIG;
+        if (off + size <= d->config_len && d->ops->config_write)
+            d->ops->config_write(d, (uint32_t)off, size, (uint32_t)val);
+        return 0;
+    }
+    if (size == 4)
+        virtio_mmio_reg_write(m, off, (uint32_t)val);
+    return 0;
+}
+
+const struct bus_ops virtio_mmio_ops = {virtio_mmio_read, virtio_mmio_write};
