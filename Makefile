@@ -41,8 +41,14 @@ CFLAGS   += -std=c11 $(WARN) $(SANFLAGS) -pthread
 LDFLAGS  += $(SANFLAGS) -pthread
 LDLIBS   += -lfdt -lm
 
+# libslirp (user-mode networking, src/net/net_slirp.c).  Its .pc file
+# requires glib's; without libglib2.0-dev fall back to the known paths.
+SLIRP_CFLAGS := $(shell pkg-config --cflags slirp 2>/dev/null || echo -I/usr/include/slirp)
+SLIRP_LIBS   := $(shell pkg-config --libs slirp 2>/dev/null || echo -lslirp)
+LDLIBS   += $(SLIRP_LIBS)
+
 # Core library: everything except the programs' main files.
-CORE_DIRS := src/common src/mem src/hart src/devices src/machine
+CORE_DIRS := src/common src/mem src/hart src/devices src/machine src/net
 CORE_SRCS := $(foreach d,$(CORE_DIRS),$(wildcard $(d)/*.c))
 CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/%.o)
 CORE_LIB  := $(BUILD)/libgodwit.a
@@ -64,6 +70,8 @@ all: $(VM_BIN)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/src/net/%.o: CPPFLAGS += $(SLIRP_CFLAGS)
 
 $(CORE_LIB): $(CORE_OBJS)
 	@mkdir -p $(dir $@)

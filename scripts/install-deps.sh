@@ -9,6 +9,8 @@ PKGS=(
     gcc-riscv64-unknown-elf binutils-riscv64-unknown-elf   # bare-metal guests
     qemu-system-misc                      # the test oracle and benchmark opponent
     libfdt-dev                            # the virt board's device tree
+    libslirp-dev libglib2.0-dev           # -netdev user (slirp.pc requires glib-2.0.pc)
+    iproute2                              # tests/linux/net_test.py: netns, bridge, TAP
     opensbi                               # default firmware (fw_dynamic.bin)
     debian-archive-keyring                # guest/build.sh: trixie keys (>= 2023.3+deb12u2)
 )

@@ -1,0 +1,635 @@
+/*
+ * Network backends without a guest: -netdev option parsing, MAC parsing,
+ * libslirp driven by a fake NIC (ARP, DHCP discover -> offer, ping of the
+ * gateway, a hostfwd connection reaching the "guest" as a SYN), the receive
+ * queue's back-pressure, and a TAP device inside a private network
+ * namespace (skipped when we may not create one) exchanging frames with a
+ * packet socket.  No traffic leaves this machine.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "board_check.h"
+#include "net/net.h"
+
+static char err[512];
+
+static const uint8_t guest_mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+
+/* ---- a fake NIC ----------------------------------------------------------- */
+
+#define FAKE_FRAMES 64
+
+struct fake_nic {
+    bool room;      /* can_receive */
+    bool refuse;    /* receive() says -EAGAIN */
+    unsigned count; /* frames taken */
+    unsigned flushes;
+    size_t len[FAKE_FRAMES];
+    uint8_t frame[FAKE_FRAMES][2048];
+};
+
+static bool fake_can_receive(void *opaque)
+{
+    struct fake_nic *f = opaque;
+    return f->room;
+}
+
+static int fake_receive(void *opaque, const uint8_t *buf, size_t len)
+{
+    struct fake_nic *f = opaque;
+
+    if (f->refuse)
+        return -EAGAIN;
+    if (f->count < FAKE_FRAMES) {
+        f->len[f->count] = len;
+        memcpy(f->frame[f->count], buf, len < 2048 ? len : 2048);
+    }
+    f->count++;
+    return 0;
+}
+
+static void fake_flush(void *opaque)
+{
+    struct fake_nic *f = opaque;
+    f->flushes++;
+}
+
+static void fake_attach(struct net_backend *nb, struct fake_nic *f)
+{
+    struct net_peer peer = {f, fake_can_receive, fake_receive, fake_flush};
+
+    memset(f, 0, sizeof(*f));
+    f->room = true;
+    net_backend_attach(nb, &peer);
+}
+
+/* Index of the first frame from `from` on with EtherType type, or -1. */
+static int fake_find(const struct fake_nic *f, unsigned from, uint16_t type)
+{
+    for (unsigned i = from; i < f->count && i < FAKE_FRAMES; i++)
+        if (f->len[i] >= 14 && ((f->frame[i][12] << 8) | f->frame[i][13]) == type)
+            return (int)i;
+    return -1;
+}
+
+/* ---- frame building ------------------------------------------------------- */
+
+static uint16_t ip_csum(const uint8_t *p, size_t len)
+{
+    uint32_t sum = 0;
+
+    for (size_t i = 0; i + 1 < len; i += 2)
+        sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+    if (len & 1)
+        sum += (uint32_t)p[len - 1] << 8;
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)~sum;
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+static size_t eth_header(uint8_t *f, const uint8_t *dst, uint16_t type)
+{
+    memcpy(f, dst, 6);
+    memcpy(f + 6, guest_mac, 6);
+    put16(f + 12, type);
+    return 14;
+}
+
+/* IPv4 header at p for a payload of len bytes; returns 20. */
+static size_t ip_header(uint8_t *p, uint8_t proto, uint32_t src, uint32_t dst, size_t len)
+{
+    memset(p, 0, 20);
+    p[0] = 0x45;
+    put16(p + 2, (uint16_t)(20 + len));
+    p[8] = 64;
+    p[9] = proto;
+    memcpy(p + 12, &src, 4);
+    memcpy(p + 16, &dst, 4);
+    put16(p + 10, ip_csum(p, 20));
+    return 20;
+}
+
+static size_t build_arp_request(uint8_t *f, const char *target)
+{
+    static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    size_t n = eth_header(f, bcast, 0x0806);
+    uint8_t *a = f + n;
+    uint32_t sip = inet_addr("10.0.2.15"), tip = inet_addr(target);
+
+    memset(a, 0, 28);
+    put16(a, 1);
+    put16(a + 2, 0x0800);
+    a[4] = 6;
+    a[5] = 4;
+    put16(a + 6, 1);
+    memcpy(a + 8, guest_mac, 6);
+    memcpy(a + 14, &sip, 4);
+    memcpy(a + 24, &tip, 4);
+    return n + 28;
+}
+
+static size_t build_dhcp_discover(uint8_t *f)
+{
+    static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    size_t n = eth_header(f, bcast, 0x0800);
+    uint8_t *ip = f + n, *udp = ip + 20, *b = udp + 8;
+    size_t blen = 240 + 4;
+
+    memset(b, 0, 300);
+    b[0] = 1; /* BOOTREQUEST */
+    b[1] = 1; /* Ethernet */
+    b[2] = 6;
+    memcpy(b + 4, "\x12\x34\x56\x78", 4); /* xid */
+    put16(b + 10, 0x8000);                /* broadcast flag */
+    memcpy(b + 28, guest_mac, 6);
+    memcpy(b + 236, "\x63\x82\x53\x63", 4); /* magic cookie */
+    b[240] = 53;                            /* DHCP message type */
+    b[241] = 1;
+    b[242] = 1; /* DISCOVER */
+    b[243] = 255;
+    blen = 300; /* BOOTP minimum */
+    put16(udp, 68);
+    put16(udp + 2, 67);
+    put16(udp + 4, (uint16_t)(8 + blen));
+    put16(udp + 6, 0); /* no UDP checksum */
+    ip_header(ip, 17, 0, 0xffffffffu, 8 + blen);
+    return n + 20 + 8 + blen;
+}
+
+static size_t build_ping(uint8_t *f, const uint8_t *dst_mac, const char *dst)
+{
+    size_t n = eth_header(f, dst_mac, 0x0800);
+    uint8_t *ip = f + n, *icmp = ip + 20;
+
+    memset(icmp, 0, 8 + 32);
+    icmp[0] = 8; /* echo request */
+    put16(icmp + 4, 0x4242);
+    put16(icmp + 6, 1);
+    memcpy(icmp + 8, "godwit-ping-payload-0123456789ab", 32);
+    put16(icmp + 2, ip_csum(icmp, 40));
+    ip_header(ip, 1, inet_addr("10.0.2.15"), inet_addr(dst), 40);
+    return n + 20 + 40;
+}
+
+static int send_frame(struct net_backend *nb, uint8_t *f, size_t len)
+{
+    struct iovec iov[2] = {{f, 10}, {f + 10, len - 10}}; /* split: gather path */
+    return net_backend_send(nb, iov, 2);
+}
+
+/* Poll the backend for up to ms milliseconds or until f holds want frames. */
+static void pump(struct net_backend *nb, struct fake_nic *f, unsigned want, int ms)
+{
+    for (int i = 0; i < ms && f->count < want; i++) {
+        struct pollfd fds[64];
+        int n = net_backend_pollfds(nb, fds, 64);
+        poll(fds, (nfds_t)n, 1);
+        net_backend_poll(nb);
+    }
+}
+
+/* ---- parsing ----------------------------------------------------------------- */
+
+static int parse_opts(const char *spec, struct net_opts *o, char *e, size_t elen)
+{
+    e[0] = '\0';
+    return net_parse(spec, o, e, elen);
+}
+
+static void test_parse(void)
+{
+    struct net_opts o;
+    uint8_t mac[6];
+    char a[INET_ADDRSTRLEN];
+
+    CHECK(parse_opts("user,id=n0", &o, err, sizeof(err)) == 0 && o.kind == NET_KIND_USER &&
+              !strcmp(o.id, "n0") && o.ipv6 && !o.restricted,
+          "user,id=n0: %s", err);
+    CHECK(o.net.s_addr == inet_addr("10.0.2.0") && o.mask.s_addr == inet_addr("255.255.255.0") &&
+              o.host.s_addr == inet_addr("10.0.2.2") && o.dns.s_addr == inet_addr("10.0.2.3") &&
+              o.dhcp_start.s_addr == inet_addr("10.0.2.15"),
+          "QEMU's default addresses");
+    CHECK(parse_opts("user,id=u,net=192.168.76.0/24,restrict=on,ipv6=off,"
+                     "hostfwd=tcp::8080-:80,hostfwd=udp:127.0.0.1:5353-192.168.76.9:53",
+                     &o, err, sizeof(err)) == 0,
+          "user with net, restrict, hostfwd: %s", err);
+    inet_ntop(AF_INET, &o.host, a, sizeof(a));
+    CHECK(!strcmp(a, "192.168.76.2") && o.dhcp_start.s_addr == inet_addr("192.168.76.15") &&
+              o.restricted && !o.ipv6,
+          "addresses follow net= (host %s)", a);
+    CHECK(o.nhostfwd == 2 && !o.hostfwd[0].udp && o.hostfwd[0].host_port == 8080 &&
+              o.hostfwd[0].host_addr.s_addr == INADDR_ANY &&
+              o.hostfwd[0].guest_addr.s_addr == inet_addr("192.168.76.15") &&
+              o.hostfwd[0].guest_port == 80 && o.hostfwd[1].udp &&
+              o.hostfwd[1].host_addr.s_addr == inet_addr("127.0.0.1") &&
+              o.hostfwd[1].guest_addr.s_addr == inet_addr("192.168.76.9"),
+          "hostfwd rules");
+    CHECK(parse_opts("user,id=u,net=10.9.0.0/16,host=10.9.1.1,dns=10.9.1.2,dhcpstart=10.9.2.0", &o,
+                     err, sizeof(err)) == 0 &&
+              o.mask.s_addr == inet_addr("255.255.0.0") && o.host.s_addr == inet_addr("10.9.1.1"),
+          "explicit addresses: %s", err);
+    CHECK(parse_opts("user,id=u,net=10.0.2.0/24,hostfwd=tcp::1-10.0.3.1:2", &o, err, sizeof(err)) ==
+              -EINVAL,
+          "hostfwd guest address outside the network");
+    CHECK(parse_opts("user,id=u,net=172.20.0.0/255.255.0.0", &o, err, sizeof(err)) == 0 &&
+              o.mask.s_addr == inet_addr("255.255.0.0"),
+          "dotted mask");
+
+    CHECK(parse_opts("user", &o, err, sizeof(err)) == -EINVAL && strstr(err, "'id'"),
+          "missing id -> \"%s\"", err);
+    CHECK(parse_opts("bridge,id=n0", &o, err, sizeof(err)) == -EINVAL && strstr(err, "bridge"),
+          "unsupported type -> \"%s\"", err);
+    CHECK(parse_opts("user,id=n0,smb=/tmp", &o, err, sizeof(err)) == -EINVAL && strstr(err, "smb"),
+          "unknown option named -> \"%s\"", err);
+    CHECK(parse_opts("user,id=n0,hostfwd=tcp::80", &o, err, sizeof(err)) == -EINVAL &&
+              strstr(err, "hostfwd"),
+          "bad hostfwd -> \"%s\"", err);
+    CHECK(parse_opts("user,id=n0,hostfwd=sctp::1-:2", &o, err, sizeof(err)) == -EINVAL,
+          "bad hostfwd protocol");
+    CHECK(parse_opts("user,id=n0,hostfwd=tcp::0-:22", &o, err, sizeof(err)) == -EINVAL,
+          "port 0 refused");
+    CHECK(parse_opts("user,id=n0,hostfwd=tcp::70000-:22", &o, err, sizeof(err)) == -EINVAL,
+          "port > 65535 refused");
+    CHECK(parse_opts("user,id=n0,host=10.0.3.2", &o, err, sizeof(err)) == -EINVAL &&
+              strstr(err, "host"),
+          "host outside the network -> \"%s\"", err);
+    CHECK(parse_opts("user,id=n0,dns=10.0.2.2", &o, err, sizeof(err)) == -EINVAL,
+          "dns = host refused");
+    CHECK(parse_opts("user,id=n0,net=10.0.2.0/30", &o, err, sizeof(err)) == -EINVAL,
+          "a network too small");
+    CHECK(parse_opts("user,id=0bad", &o, err, sizeof(err)) == -EINVAL,
+          "id must start with a letter");
+    CHECK(parse_opts("user,id=n0,ipv4=off", &o, err, sizeof(err)) == -EINVAL, "ipv4=off refused");
+
+    CHECK(parse_opts("tap,id=t0,ifname=tap0,script=no,downscript=no", &o, err, sizeof(err)) == 0 &&
+              o.kind == NET_KIND_TAP && !strcmp(o.ifname, "tap0") && o.fd == -1 && !o.vnet_hdr,
+          "tap,ifname,script=no: %s", err);
+    CHECK(parse_opts("tap,id=t0,ifname=tap0,script=/etc/qemu-ifup", &o, err, sizeof(err)) ==
+                  -EINVAL &&
+              strstr(err, "does not run network scripts"),
+          "script=PATH refused clearly -> \"%s\"", err);
+    CHECK(parse_opts("tap,id=t0,downscript=yes", &o, err, sizeof(err)) == -EINVAL,
+          "downscript=yes refused");
+    CHECK(parse_opts("tap,id=t0,fd=5,vnet_hdr=on", &o, err, sizeof(err)) == 0 && o.fd == 5 &&
+              o.vnet_hdr,
+          "fd=, vnet_hdr=on");
+    CHECK(parse_opts("tap,id=t0,fd=5,ifname=x", &o, err, sizeof(err)) == -EINVAL,
+          "fd= with ifname= refused");
+    CHECK(parse_opts("tap,id=t0,ifname=an-interface-name-too-long", &o, err, sizeof(err)) ==
+              -EINVAL,
+          "long ifname refused");
+    CHECK(parse_opts("tap,id=t0,vhost=on", &o, err, sizeof(err)) == -EINVAL, "vhost=on refused");
+    CHECK(parse_opts("type=tap,id=t0", &o, err, sizeof(err)) == 0 && o.kind == NET_KIND_TAP,
+          "type=tap spelling");
+
+    CHECK(net_parse_mac("52:54:00:12:34:56", mac) == 0 && !memcmp(mac, guest_mac, 6), "MAC");
+    CHECK(net_parse_mac("52-54-00-ab-CD-ef", mac) == 0 && mac[3] == 0xab && mac[5] == 0xef,
+          "MAC with dashes, mixed case");
+    CHECK(net_parse_mac("01:00:5e:00:00:01", mac) == -EINVAL, "multicast MAC refused");
+    CHECK(net_parse_mac("52:54:00:12:34", mac) == -EINVAL, "short MAC refused");
+    CHECK(net_parse_mac("52:54:00:12:34:567", mac) == -EINVAL, "long MAC refused");
+    CHECK(net_parse_mac("52:54:00:12:34:5g", mac) == -EINVAL, "non-hex MAC refused");
+}
+
+/* ---- slirp ----------------------------------------------------------------------- */
+
+/* A TCP port on 127.0.0.1 nobody listens on right now. */
+static uint16_t free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof(a);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    uint16_t port = 0;
+
+    if (s >= 0 && bind(s, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(s, (struct sockaddr *)&a, &alen) == 0)
+        port = ntohs(a.sin_port);
+    if (s >= 0)
+        close(s);
+    return port;
+}
+
+/* The DHCP option `code` of a BOOTP payload, or NULL. */
+static const uint8_t *dhcp_option(const uint8_t *b, size_t len, uint8_t code)
+{
+    size_t i = 240;
+
+    while (i + 1 < len && b[i] != 255) {
+        if (b[i] == 0) {
+            i++;
+            continue;
+        }
+        if (b[i] == code)
+            return b + i;
+        i += 2u + b[i + 1];
+    }
+    return NULL;
+}
+
+static void test_slirp(void)
+{
+    struct net_opts o;
+    struct net_backend *nb;
+    static struct fake_nic nic;
+    uint8_t f[1500], host_mac[6];
+    char spec[128];
+    uint16_t port = free_port();
+    int i, sock;
+
+    snprintf(spec, sizeof(spec), "user,id=u0,hostfwd=tcp:127.0.0.1:%u-:2222", port);
+    CHECK(parse_opts(spec, &o, err, sizeof(err)) == 0, "parse %s: %s", spec, err);
+    nb = net_backend_open(&o, err, sizeof(err));
+    CHECK(nb != NULL, "open user backend: %s", err);
+    if (!nb)
+        return;
+    CHECK(!strcmp(net_backend_kind(nb), "user") && !strcmp(net_backend_id(nb), "u0"), "kind, id");
+    fake_attach(nb, &nic);
+
+    /* ARP: who has 10.0.2.2?  slirp answers at once, inside send. */
+    CHECK(send_frame(nb, f, build_arp_request(f, "10.0.2.2")) == 0, "send ARP request");
+    i = fake_find(&nic, 0, 0x0806);
+    CHECK(i >= 0 && nic.len[i] >= 42 && nic.frame[i][21] == 2 &&
+              !memcmp(nic.frame[i] + 28, "\x0a\x00\x02\x02", 4) &&
+              !memcmp(nic.frame[i], guest_mac, 6),
+          "ARP reply for 10.0.2.2, to our MAC");
+    if (i >= 0)
+        memcpy(host_mac, nic.frame[i] + 22, 6);
+    else
+        memset(host_mac, 0xff, 6);
+    CHECK(nic.flushes >= 1, "the peer's flush ran after the batch");
+
+    /* DHCP: discover -> offer of 10.0.2.15 with router .2 and DNS .3. */
+    nic.count = 0;
+    CHECK(send_frame(nb, f, build_dhcp_discover(f)) == 0, "send DHCPDISCOVER");
+    pump(nb, &nic, 1, 200);
+    i = fake_find(&nic, 0, 0x0800);
+    if (i >= 0 && nic.len[i] > 14 + 20 + 8 + 240) {
+        const uint8_t *ip = nic.frame[i] + 14, *b = ip + 28;
+        size_t blen = nic.len[i] - 42;
+        const uint8_t *type = dhcp_option(b, blen, 53), *router = dhcp_option(b, blen, 3);
+        const uint8_t *dns = dhcp_option(b, blen, 6);
+        CHECK(ip[9] == 17 && ip[20] == 0 && ip[21] == 67 && b[0] == 2 &&
+                  !memcmp(b + 4, "\x12\x34\x56\x78", 4),
+              "a BOOTREPLY from port 67 with our xid");
+        CHECK(!memcmp(b + 16, "\x0a\x00\x02\x0f", 4), "yiaddr 10.0.2.15");
+        CHECK(type && type[2] == 2, "DHCPOFFER");
+        CHECK(router && !memcmp(router + 2, "\x0a\x00\x02\x02", 4), "router 10.0.2.2");
+        CHECK(dns && !memcmp(dns + 2, "\x0a\x00\x02\x03", 4), "DNS 10.0.2.3");
+    } else {
+        CHECK(0, "no DHCP offer came back (%u frames)", nic.count);
+    }
+
+    /* Ping the gateway: slirp answers echo requests to its own address. */
+    nic.count = 0;
+    CHECK(send_frame(nb, f, build_ping(f, host_mac, "10.0.2.2")) == 0, "send ping");
+    pump(nb, &nic, 1, 500);
+    i = fake_find(&nic, 0, 0x0800);
+    CHECK(i >= 0 && nic.frame[i][14 + 9] == 1 && nic.frame[i][34] == 0 &&
+              !memcmp(nic.frame[i] + 42, "godwit-ping-payload", 19) &&
+              ip_csum(nic.frame[i] + 14, 20) == 0,
+          "ICMP echo reply from 10.0.2.2, payload intact, header checksum valid");
+
+    /* Back-pressure: with no room, frames are queued and input is masked;
+     * rx_ready hands them over in order. */
+    nic.count = 0;
+    nic.room = false;
+    send_frame(nb, f, build_arp_request(f, "10.0.2.3"));
+    send_frame(nb, f, build_arp_request(f, "10.0.2.2"));
+    CHECK(nic.count == 0 && net_backend_stats(nb)->rx_stalls >= 1, "no room: nothing delivered");
+    nic.room = true;
+    net_backend_rx_ready(nb);
+    CHECK(nic.count == 2 && !memcmp(nic.frame[0] + 28, "\x0a\x00\x02\x03", 4) &&
+              !memcmp(nic.frame[1] + 28, "\x0a\x00\x02\x02", 4),
+          "rx_ready delivers the queued frames in order");
+    nic.count = 0;
+    nic.refuse = true;
+    send_frame(nb, f, build_arp_request(f, "10.0.2.2"));
+    nic.refuse = false;
+    CHECK(nic.count == 0, "-EAGAIN from receive keeps the frame");
+    net_backend_poll(nb);
+    CHECK(nic.count == 1, "and poll delivers it later");
+
+    /* hostfwd: a host connection to 127.0.0.1:port becomes a SYN to
+     * 10.0.2.15:2222 (slirp knows our MAC from the ARP requests). */
+    nic.count = 0;
+    sock = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    {
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons(port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int r = connect(sock, (struct sockaddr *)&a, sizeof(a));
+        CHECK(r == 0 || errno == EINPROGRESS, "connect to the forwarded port %u", port);
+    }
+    pump(nb, &nic, 1, 1000);
+    i = fake_find(&nic, 0, 0x0800);
+    CHECK(i >= 0 && nic.frame[i][14 + 9] == 6 &&
+              !memcmp(nic.frame[i] + 14 + 16, "\x0a\x00\x02\x0f", 4) &&
+              ((nic.frame[i][36] << 8) | nic.frame[i][37]) == 2222 &&
+              (nic.frame[i][14 + 20 + 13] & 0x02),
+          "hostfwd: a TCP SYN to 10.0.2.15:2222 reaches the NIC");
+    close(sock);
+
+    /* Detached: frames are dropped and counted, nothing breaks. */
+    {
+        uint64_t before = net_backend_stats(nb)->rx_dropped;
+        net_backend_attach(nb, NULL);
+        send_frame(nb, f, build_arp_request(f, "10.0.2.2"));
+        CHECK(net_backend_stats(nb)->rx_dropped == before + 1, "no peer: dropped, counted");
+    }
+    CHECK(net_backend_stats(nb)->tx_frames >= 7, "tx counted");
+    CHECK(send_frame(nb, f, 12) == -EMSGSIZE, "a runt frame is refused");
+    net_backend_free(nb);
+
+    /* A forward on a port in use fails at open, naming the rule. */
+    {
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t alen = sizeof(a);
+        int ls = socket(AF_INET, SOCK_STREAM, 0);
+        if (ls >= 0 && bind(ls, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(ls, 1) == 0 &&
+            getsockname(ls, (struct sockaddr *)&a, &alen) == 0) {
+            snprintf(spec, sizeof(spec), "user,id=u1,hostfwd=tcp:127.0.0.1:%u-:22",
+                     ntohs(a.sin_port));
+            CHECK(parse_opts(spec, &o, err, sizeof(err)) == 0, "parse");
+            nb = net_backend_open(&o, err, sizeof(err));
+            CHECK(nb == NULL && strstr(err, "forwarding rule"), "port in use -> \"%s\"", err);
+            net_backend_free(nb);
+        }
+        if (ls >= 0)
+            close(ls);
+    }
+}
+
+/* ---- tap (in a private network namespace) ---------------------------------- */
+
+static int if_up(const char *name)
+{
+    struct ifreq ifr;
+    int s = socket(AF_INET, SOCK_DGRAM, 0), ret = -1;
+
+    memset(&ifr, 0, sizeof(ifr));
+    strcpy(ifr.ifr_name, name);
+    if (s >= 0 && ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+        ifr.ifr_flags |= IFF_UP;
+        ret = ioctl(s, SIOCSIFFLAGS, &ifr);
+    }
+    if (s >= 0)
+        close(s);
+    return ret;
+}
+
+/* Runs in a child inside its own netns; returns the number of failures. */
+static int tap_child(void)
+{
+    struct net_opts o;
+    struct net_backend *nb;
+    static struct fake_nic nic;
+    uint8_t f[256], got[256];
+    struct sockaddr_ll sll;
+    int ps, failed = 0;
+    ssize_t n;
+
+    if (parse_opts("tap,id=t0,ifname=gwtap0,script=no,downscript=no", &o, err, sizeof(err)) < 0)
+        return 1;
+    nb = net_backend_open(&o, err, sizeof(err));
+    if (!nb) {
+        printf("FAIL open tap: %s\n", err);
+        return 1;
+    }
+    fake_attach(nb, &nic);
+    if (if_up("gwtap0") < 0) {
+        printf("FAIL bring gwtap0 up: %s\n", strerror(errno));
+        return 1;
+    }
+    /* A packet socket on the interface is "the host side". */
+    ps = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+    memset(&sll, 0, sizeof(sll));
+    sll.sll_family = AF_PACKET;
+    sll.sll_protocol = htons(ETH_P_ALL);
+    sll.sll_ifindex = (int)if_nametoindex("gwtap0");
+    if (ps < 0 || bind(ps, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
+        printf("FAIL packet socket: %s\n", strerror(errno));
+        return 1;
+    }
+
+    /* guest -> host */
+    build_arp_request(f, "192.168.77.1");
+    memcpy(f + 6, "\x52\x54\x00\xaa\xbb\xcc", 6);
+    struct iovec iov = {f, 42};
+    failed += net_backend_send(nb, &iov, 1) != 0;
+    n = -1;
+    for (int i = 0; i < 100; i++) {
+        struct pollfd p = {ps, POLLIN, 0};
+        if (poll(&p, 1, 10) > 0) {
+            n = recv(ps, got, sizeof(got), 0);
+            if (n == 42 && !memcmp(got, f, 42))
+                break;
+        }
+    }
+    printf("%s tap: a frame sent by the NIC comes out of the interface\n",
+           n == 42 && !memcmp(got, f, 42) ? "ok  " : "FAIL");
+    failed += !(n == 42 && !memcmp(got, f, 42));
+
+    /* host -> guest, with back-pressure */
+    memcpy(f, "\x52\x54\x00\xaa\xbb\xcc", 6);
+    memcpy(f + 6, "\x02\x00\x00\x00\x00\x01", 6);
+    put16(f + 12, 0x88b5); /* local experimental EtherType */
+    memset(f + 14, 0x5a, 50);
+    nic.room = false;
+    failed += send(ps, f, 64, 0) != 64;
+    usleep(20000);
+    {
+        struct pollfd fds[4];
+        int nf = net_backend_pollfds(nb, fds, 4);
+        net_backend_poll(nb);
+        printf("%s tap: no room -> fd not polled, nothing read\n",
+               nf == 0 && nic.count == 0 ? "ok  " : "FAIL");
+        failed += !(nf == 0 && nic.count == 0);
+        nic.room = true;
+        net_backend_rx_ready(nb);
+        nf = net_backend_pollfds(nb, fds, 4);
+        if (nf == 1)
+            poll(fds, 1, 1000);
+        net_backend_poll(nb);
+    }
+    {
+        int i = fake_find(&nic, 0, 0x88b5);
+        bool ok = i >= 0 && nic.len[i] == 64 && !memcmp(nic.frame[i], f, 64);
+        printf("%s tap: a frame written to the interface reaches the NIC after rx_ready\n",
+               ok ? "ok  " : "FAIL");
+        failed += !ok;
+    }
+    net_backend_free(nb);
+    close(ps);
+
+    /* fd=N: an fd opened by someone else must be a TAP device. */
+    {
+        int pfd[2];
+        if (pipe(pfd) == 0) {
+            char spec[64];
+            snprintf(spec, sizeof(spec), "tap,id=t1,fd=%d", pfd[0]);
+            nb = parse_opts(spec, &o, err, sizeof(err)) == 0
+                     ? net_backend_open(&o, err, sizeof(err))
+                     : NULL;
+            printf("%s tap: fd= of a pipe refused (%s)\n", nb ? "FAIL" : "ok  ", err);
+            failed += nb != NULL;
+            net_backend_free(nb);
+        }
+    }
+    return failed;
+}
+
+static void test_tap(void)
+{
+    pid_t pid;
+    int status;
+
+    if (access("/dev/net/tun", R_OK | W_OK) != 0 || geteuid() != 0) {
+        printf("skip tap tests: need root and /dev/net/tun\n");
+        return;
+    }
+    pid = fork();
+    if (pid == 0) {
+        if (unshare(CLONE_NEWNET) != 0) {
+            printf("skip tap tests: cannot create a network namespace: %s\n", strerror(errno));
+            _exit(77);
+        }
+        fflush(stdout);
+        _exit(tap_child() ? 1 : 0);
+    }
+    fflush(stdout);
+    if (pid < 0 || waitpid(pid, &status, 0) != pid) {
+        CHECK(0, "fork for the tap tests");
+        return;
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+        return;
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "tap tests in a private netns");
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    test_parse();
+    test_slirp();
+    test_tap();
+    return board_check_done();
+}
