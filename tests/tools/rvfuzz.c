@@ -10,14 +10,13 @@
  * area to the UART in hex, then a write of 0x5555 to the test device.
  *
  * The instructions are chosen so that the result is fully defined by the
- * ISA (no implementation-defined corners): integer ALU/M ops, aligned
- * loads/stores/AMOs into the scratch area (data-dependent addresses are
- * masked into range), LR/SC only as an adjacent pair on one address (a lone
- * SC always fails), F/D arithmetic/conversions/compares/moves with static
- * or dynamic rounding (frm is only ever set to 0..4), fflags/frm CSR
- * accesses, RVC forms, forward branches and jumps, bounded loops, and raw
- * random encodings filtered to the harmless opcodes (ALU, FP, fence, custom,
- * safe compressed forms; one case in four has 30% of them), whose illegal-
+ * ISA and the virt platform: integer ALU/M ops, loads/stores/AMOs into the
+ * scratch area (data-dependent addresses are masked into range; one plain
+ * load/store in eight is misaligned, which the platform performs), LR/SC only as an adjacent pair
+ * on one address (a lone SC always fails), F/D arithmetic/conversions/compares/moves with static or
+ * dynamic rounding (frm is only ever set to 0..4), fflags/frm CSR accesses, RVC forms, forward
+ * branches and jumps, bounded loops, and raw random encodings filtered to the harmless opcodes
+ * (ALU, FP, fence, custom, safe compressed forms; one case in four has 30% of them), whose illegal-
  * instruction and breakpoint traps are counted and hashed (mcause, mtval,
  * mepc) by the trap handler, which then skips the instruction.
  * Half the cases run the random code in M-mode; the others drop to S or U
@@ -438,7 +437,14 @@ static void gen_mem(struct gen *g)
     unsigned k = rndn(&g->rng, sizeof(ops) / sizeof(ops[0]));
     unsigned size = ops[k].size, base;
     int32_t off;
-    if (rndn(&g->rng, 2)) {
+    if (size > 1 && rndn(&g->rng, 8) == 0) {
+        /* Misaligned, inside the scratch page: the virt platform (QEMU and
+         * godwit) performs these rather than trapping. */
+        base = GP;
+        off = (int32_t)rnd_range(&g->rng, -2048, 2048 - (int)size);
+        if (!(off & (int32_t)(size - 1)))
+            off += 1;
+    } else if (rndn(&g->rng, 2)) {
         base = addr_reg(g, size); /* [scratch+2048, scratch+4096-size] */
         off = (int32_t)rnd_range(&g->rng, -2048 / (int)size, 0) * (int32_t)size;
     } else {
