@@ -307,6 +307,39 @@ static int opt_version(struct cmdline_state *st, const char *opt, const char *va
     return 0;
 }
 
+/* -drive, -device, -netdev, -object: kept as strings, in order, for the
+ * board to interpret (machine/virt_virtio.c checks them fully). */
+static int cmdline_add_spec(struct cmdline_state *st, const char *opt, const char *val,
+                            const char **list, unsigned *n)
+{
+    if (!*val)
+        return cmdline_fail(st, "%s: empty value", opt);
+    if (*n >= VIRT_MAX_OPTS)
+        return cmdline_fail(st, "%s: at most %d of these", opt, VIRT_MAX_OPTS);
+    list[(*n)++] = val;
+    return 0;
+}
+
+static int opt_drive(struct cmdline_state *st, const char *opt, const char *val)
+{
+    return cmdline_add_spec(st, opt, val, st->cfg->drives, &st->cfg->ndrives);
+}
+
+static int opt_device(struct cmdline_state *st, const char *opt, const char *val)
+{
+    return cmdline_add_spec(st, opt, val, st->cfg->devices, &st->cfg->ndevices);
+}
+
+static int opt_netdev(struct cmdline_state *st, const char *opt, const char *val)
+{
+    return cmdline_add_spec(st, opt, val, st->cfg->netdevs, &st->cfg->nnetdevs);
+}
+
+static int opt_object(struct cmdline_state *st, const char *opt, const char *val)
+{
+    return cmdline_add_spec(st, opt, val, st->cfg->objects, &st->cfg->nobjects);
+}
+
 /* Options of qemu-system that later godwit-vm versions will take. */
 static int opt_later(struct cmdline_state *st, const char *opt, const char *val)
 {
@@ -334,9 +367,12 @@ static const struct cmdline_opt cmdline_opts[] = {
     {"h", NULL, "show this help", opt_help},
     {"help", NULL, NULL, opt_help},
     {"version", NULL, "show the version", opt_version},
-    {"drive", "SPEC", NULL, opt_later},
-    {"device", "SPEC", NULL, opt_later},
-    {"netdev", "SPEC", NULL, opt_later},
+    {"drive", "file=F,format=raw,if=none,id=ID[,readonly=on][,cache=..]",
+     "a raw disk image for -device virtio-blk-device,drive=ID", opt_drive},
+    {"device", "DRIVER[,prop=..]", "virtio-blk-device,drive=ID | virtio-rng-device[,rng=ID]",
+     opt_device},
+    {"netdev", "user|tap,id=ID[,..]", "a network backend", opt_netdev},
+    {"object", "rng-random,id=ID,filename=F", "a random source for virtio-rng", opt_object},
     {"qmp", "SPEC", NULL, opt_later},
     {"incoming", "URI", NULL, opt_later},
 };

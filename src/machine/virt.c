@@ -183,7 +183,7 @@ static int virt_map_devices(struct virt *vm, char *err, size_t errlen)
                        vm->rtc, err, errlen);
     for (unsigned i = 0; !ret && i < VIRT_VIRTIO_COUNT; i++)
         ret = virt_map(vm, "virtio-mmio", VIRT_VIRTIO_BASE + i * VIRT_VIRTIO_STRIDE,
-                       VIRT_VIRTIO_SIZE, 1, 8, 4, &virt_stub_virtio_ops, NULL, err, errlen);
+                       VIRT_VIRTIO_SIZE, 1, 8, 4, &virtio_mmio_ops, &vm->virtio[i], err, errlen);
     if (!ret)
         ret = virt_map(vm, "flash", VIRT_FLASH_BASE, VIRT_FLASH_SIZE, 1, 8, 8, &virt_stub_flash_ops,
                        NULL, err, errlen);
@@ -218,6 +218,7 @@ static void virt_power_on(struct virt *vm)
     uart_reset(vm->uart);
     goldfish_rtc_reset(vm->rtc);
     pcie_host_reset(vm->pcie);
+    virt_virtio_reset(vm);
     plic_reset(vm->plic);   /* after the devices: their lines are low now */
     clint_reset(vm->clint); /* after the harts: re-sends MTIP/MSIP */
 }
@@ -331,6 +332,8 @@ struct virt *virt_new(const struct virt_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    if (virt_virtio_init(vm, err, errlen) < 0)
+        goto fail;
     if (virt_map_devices(vm, err, errlen) < 0)
         goto fail;
     virt_power_on(vm);
@@ -345,6 +348,7 @@ void virt_free(struct virt *vm)
 {
     if (!vm)
         return;
+    virt_virtio_fini(vm);
     pcie_host_free(vm->pcie);
     goldfish_rtc_free(vm->rtc);
     sifive_test_free(vm->test);

@@ -10,7 +10,8 @@
  *   0x0c00_0000  PLIC (96 sources, M and S context per hart)
  *   0x0300_0000  PCIe PIO window (empty bus: all-ones)
  *   0x1000_0000  UART 16550A
- *   0x1000_1000  8 virtio-mmio slots, 0x1000 apart (no backend yet)
+ *   0x1000_1000  8 virtio-mmio slots, 0x1000 apart (virtio/virtio_mmio.c; the
+ *                first -device goes into the last slot, as on QEMU)
  *   0x2000_0000  2 x 32 MiB flash (no backing: reads 0)
  *   0x3000_0000  PCIe ECAM (host bridge 00:00.0 only)
  *   0x4000_0000  PCIe MMIO window (all-ones)
@@ -57,6 +58,8 @@
 #define VIRT_DRAM_BASE      0x80000000ull
 #define VIRT_PCIE_HIGH_SIZE (16ull << 30)
 
+#define VIRT_MAX_OPTS 16 /* -drive, -device, -netdev, -object: each at most this often */
+
 /* Debian's OpenSBI, what -bios default (or no -bios) loads. */
 #define VIRT_DEFAULT_BIOS "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin"
 
@@ -72,6 +75,16 @@ struct virt_config {
     bool console_mux;           /* serial on stdio with QEMU's Ctrl-A escapes (-nographic) */
     bool no_reboot;             /* guest reset request exits instead */
     unsigned trace;             /* VIRT_TRACE_* bits (GODWIT_TRACE) */
+    /* QEMU-style option strings, in command-line order, interpreted when
+     * the board is built (machine/virt_virtio.c); they point into argv. */
+    const char *drives[VIRT_MAX_OPTS]; /* -drive file=..,format=raw,if=none,id=.. */
+    unsigned ndrives;
+    const char *devices[VIRT_MAX_OPTS]; /* -device virtio-blk-device,drive=.. */
+    unsigned ndevices;
+    const char *netdevs[VIRT_MAX_OPTS]; /* -netdev user|tap,id=.. */
+    unsigned nnetdevs;
+    const char *objects[VIRT_MAX_OPTS]; /* -object rng-random|rng-builtin,id=.. */
+    unsigned nobjects;
 };
 
 /* Debug tracing to stderr, chosen with GODWIT_TRACE=name[,name...]. */

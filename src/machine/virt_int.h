@@ -19,12 +19,21 @@
 #include "machine/virt_boot.h"
 #include "machine/virt.h"
 #include "mem/gmem.h"
+#include "virtio/virtio_mmio.h"
 
 /* Requests to the run loop (bits of virt.requests). */
 enum {
     VIRT_REQ_POWEROFF = 1 << 0, /* guest powered off; status in poweroff_code */
     VIRT_REQ_RESET = 1 << 1,    /* guest asked for a system reset */
     VIRT_REQ_STOP = 1 << 2,     /* the host asked us to stop (signal) */
+};
+
+struct virt;
+
+/* What a virtio-mmio slot's interrupt callback needs. */
+struct virt_virtio_slot {
+    struct virt *vm;
+    unsigned index; /* 0..VIRT_VIRTIO_COUNT-1: IRQ VIRT_VIRTIO_IRQ + index */
 };
 
 /* Layout of the reset ROM (offsets from VIRT_MROM_BASE). */
@@ -50,7 +59,10 @@ struct virt {
     struct goldfish_rtc *rtc;
     struct pcie_host *pcie;
     struct chardev *serial;
-    uint8_t *mrom; /* VIRT_MROM_SIZE bytes */
+    struct virtio_mmio virtio[VIRT_VIRTIO_COUNT]; /* the slots (dev NULL: empty) */
+    struct virt_virtio_slot virtio_slot[VIRT_VIRTIO_COUNT];
+    uint64_t last_virtio_poll; /* host ns of the last device poll */
+    uint8_t *mrom;             /* VIRT_MROM_SIZE bytes */
     /* Boot images (virt_boot.c), kept to copy them again on reset. */
     struct virt_blob fw, kern, initrd, fdt;
     struct elf_info fw_elf, kern_elf; /* where ELF images went */
@@ -80,7 +92,20 @@ void virt_mrom_build(uint8_t *rom, size_t size, uint64_t start_addr, uint64_t fd
 extern const struct bus_ops virt_mrom_ops;
 
 /* Placeholders for devices not modelled yet (virt_stubs.c). */
-extern const struct bus_ops virt_stub_virtio_ops;
 extern const struct bus_ops virt_stub_flash_ops;
+
+/*
+ * virtio-mmio slots (virt_virtio.c).  init builds the devices the
+ * command line asks for (-drive, -object, -device) into the slots, the
+ * first -device in the last slot as on QEMU; 0 or -errno with a message.
+ * The poll functions serve the devices' host I/O hooks from the run loop.
+ */
+int virt_virtio_init(struct virt *vm, char *err, size_t errlen) gw_must_check;
+void virt_virtio_fini(struct virt *vm);
+void virt_virtio_reset(struct virt *vm);
+int virt_virtio_pollfds(struct virt *vm, struct pollfd *fds, int max);
+void virt_virtio_poll(struct virt *vm);
+uint64_t virt_virtio_next_deadline(struct virt *vm);
+bool virt_virtio_has_io(const struct virt *vm); /* some device has host I/O hooks */
 
 #endif

@@ -18,6 +18,8 @@
 
 #define VIRT_SLICE_INSNS   10000
 #define VIRT_INPUT_POLL_NS 1000000ull /* look for console input every 1 ms while running */
+#define VIRT_IO_POLL_NS    1000000ull /* and give devices' host I/O a turn as often */
+#define VIRT_IO_FDS        32         /* device fds the sleep waits on, at most */
 
 /* Hand buffered console input to the UART receiver as it has room. */
 static void virt_serial_pump(struct virt *vm)
@@ -60,21 +62,36 @@ static void virt_input_check(struct virt *vm, uint64_t now)
     virt_serial_poll(vm, fds, n);
 }
 
-/* Sleep until the next device deadline, console input, or a kick (virt_kick). */
+/* Give virtio devices with host I/O (e.g. a network backend) a turn: at
+ * most every VIRT_IO_POLL_NS while the harts run, always after a sleep. */
+static void virt_io_poll(struct virt *vm, uint64_t now, bool force)
+{
+    if (!force && now - vm->last_virtio_poll < VIRT_IO_POLL_NS)
+        return;
+    vm->last_virtio_poll = now;
+    virt_virtio_poll(vm);
+}
+
+/* Sleep until the next device deadline, console input, device I/O, or a
+ * kick (virt_kick). */
 static void virt_sleep(struct virt *vm)
 {
     uint64_t deadline = clint_next_deadline(vm->clint), now;
     uint64_t uart_deadline = uart_next_deadline(vm->uart);
     uint64_t rtc_deadline = goldfish_rtc_next_deadline(vm->rtc);
-    struct pollfd p[3] = {{.fd = vm->wake_fd, .events = POLLIN}};
+    uint64_t io_deadline = virt_virtio_next_deadline(vm);
+    struct pollfd p[3 + VIRT_IO_FDS] = {{.fd = vm->wake_fd, .events = POLLIN}};
     struct timespec ts, *tsp = NULL;
     uint64_t drain;
     int nin = chardev_pollfds(vm->serial, p + 1, 2);
+    int nio = virt_virtio_pollfds(vm, p + 1 + nin, VIRT_IO_FDS);
 
     if (uart_deadline < deadline)
         deadline = uart_deadline;
     if (rtc_deadline < deadline)
         deadline = rtc_deadline;
+    if (io_deadline < deadline)
+        deadline = io_deadline;
     if (deadline != UINT64_MAX) {
         now = gw_now_ns();
         if (deadline <= now)
@@ -83,13 +100,15 @@ static void virt_sleep(struct virt *vm)
         ts.tv_nsec = (long)((deadline - now) % 1000000000ull);
         tsp = &ts;
     }
-    if (ppoll(p, (nfds_t)(1 + nin), tsp, NULL) > 0) {
+    if (ppoll(p, (nfds_t)(1 + nin + nio), tsp, NULL) > 0) {
         if (p[0].revents & POLLIN)
             while (read(vm->wake_fd, &drain, sizeof(drain)) > 0)
                 ;
         virt_serial_poll(vm, p + 1, nin);
         virt_serial_pump(vm);
     }
+    if (nio || io_deadline != UINT64_MAX)
+        virt_io_poll(vm, gw_now_ns(), true);
 }
 
 /* Bring device-driven interrupt lines up to date. */
@@ -102,6 +121,7 @@ static void virt_tick(struct virt *vm)
     virt_serial_pump(vm);
     uart_poll(vm->uart, now);
     goldfish_rtc_poll(vm->rtc);
+    virt_io_poll(vm, now, false);
 }
 
 /* Act on pending requests.  Returns -1 to keep running, else an exit status. */

@@ -83,13 +83,16 @@ static int virtio_mmio_read(void *opaque, uint64_t off, unsigned size, uint64_t 
 
     *val = 0;
     if (!m->dev) {
-        /* An empty slot, as QEMU's (legacy by default): Linux sees ID 0. */
-        if (size == 4 && off == VIRTIO_MMIO_MAGIC_VALUE)
-            *val = VIRTIO_MMIO_MAGIC;
-        else if (size == 4 && off == VIRTIO_MMIO_VERSION_REG)
-            *val = 1;
-        else if (size == 4 && off == VIRTIO_MMIO_VENDOR_ID)
-            *val = VIRTIO_MMIO_VENDOR;
+        /* An empty slot, as QEMU's (legacy by default): Linux sees device
+         * ID 0 and skips it.  Any access size; narrow ones are truncated. */
+        uint64_t v = 0;
+        if (off == VIRTIO_MMIO_MAGIC_VALUE)
+            v = VIRTIO_MMIO_MAGIC;
+        else if (off == VIRTIO_MMIO_VERSION_REG)
+            v = 1;
+        else if (off == VIRTIO_MMIO_VENDOR_ID)
+            v = VIRTIO_MMIO_VENDOR;
+        *val = size < 8 ? v & ((1ull << (size * 8)) - 1) : v;
         return 0;
     }
     if (off >= VIRTIO_MMIO_CONFIG) {

@@ -167,7 +167,14 @@ int main(void)
     expect_error(parse(BASIC, "--bar", NULL), "unknown option '--bar'", "--bar");
     expect_error(parse(BASIC, "disk.img", NULL), "unexpected argument 'disk.img'", "bare word");
     expect_error(parse(BASIC, "-", NULL), "unexpected argument '-'", "lone dash");
-    expect_error(parse(BASIC, "-drive", "file=x", NULL), "-drive: not supported yet", "-drive");
+    CHECK(
+        parse(BASIC, "-drive", "file=a,if=none,id=d0", "-device", "virtio-blk-device,drive=d0",
+              "-device", "virtio-rng-device", "-object", "rng-random,id=r", NULL) == CMDLINE_RUN &&
+            cfg.ndrives == 1 && !strcmp(cfg.drives[0], "file=a,if=none,id=d0") &&
+            cfg.ndevices == 2 && !strcmp(cfg.devices[1], "virtio-rng-device") && cfg.nobjects == 1,
+        "-drive, -device, -object kept in order for the board");
+    expect_error(parse(BASIC, "-device", "", NULL), "-device: empty value", "-device ''");
+    expect_error(parse(BASIC, "-qmp", "unix:x", NULL), "-qmp: not supported yet", "-qmp");
     expect_error(parse(BASIC, "-kernel", NULL), "-kernel: requires an argument",
                  "-kernel without value");
 

@@ -1,0 +1,399 @@
+/*
+ * The virt board's virtio-mmio slots: turns -drive, -object and -device
+ * strings into devices, places them in the slots as QEMU 7.2 does (the
+ * first -device in the last slot, 0x1000_8000 / IRQ 8, the next one below
+ * it, ...: QEMU's bus list is in reverse creation order), wires their
+ * interrupt lines to the PLIC and their host fds into the run loop.
+ *
+ * One row of virt_device_types per -device driver; a device type parses
+ * its own properties and must use every one it is given (an unknown
+ * property is an error naming it, as in QEMU).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/keyval.h"
+#include "machine/virt_fdt.h"
+#include "machine/virt_int.h"
+#include "virtio/virtio_blk.h"
+#include "virtio/virtio_rng.h"
+
+/* ---- -drive ------------------------------------------------------------------ */
+
+struct virt_drive {
+    struct keyval kv;
+    const char *id;
+    struct vblk_config blk;
+    bool used; /* attached to a device */
+};
+
+static int virt_drive_parse(struct virt_drive *dr, const char *spec, char *err, size_t errlen)
+{
+    char why[200];
+    const char *v, *unused;
+    bool ro;
+
+    if (keyval_parse(&dr->kv, spec, NULL, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "-drive %s: %s", spec, why);
+        return -EINVAL;
+    }
+    dr->blk.path = keyval_get(&dr->kv, "file");
+    dr->id = keyval_get(&dr->kv, "id");
+    dr->blk.id = dr->id;
+    dr->blk.discard = true;
+    if (!dr->blk.path || !*dr->blk.path) {
+        snprintf(err, errlen, "-drive %s: file= is required", spec);
+        return -EINVAL;
+    }
+    if (!dr->id || !*dr->id) {
+        snprintf(err, errlen, "-drive %s: id= is required (for -device ...,drive=ID)", spec);
+        return -EINVAL;
+    }
+    v = keyval_get(&dr->kv, "format");
+    if (v && strcmp(v, "raw") != 0) {
+        snprintf(err, errlen, "-drive %s: format '%s' is not supported (only raw)", spec, v);
+        return -EINVAL;
+    }
+    v = keyval_get(&dr->kv, "if");
+    if (!v || strcmp(v, "none") != 0) {
+        snprintf(err, errlen,
+                 "-drive %s: only if=none is supported (with -device virtio-blk-device,drive=%s)",
+                 spec, dr->id);
+        return -EINVAL;
+    }
+    if (keyval_get_bool(&dr->kv, "readonly", false, &ro) < 0) {
+        snprintf(err, errlen, "-drive %s: readonly must be on or off", spec);
+        return -EINVAL;
+    }
+    dr->blk.readonly = ro;
+    v = keyval_get(&dr->kv, "cache");
+    if (v && vblk_parse_cache(v, &dr->blk.cache) < 0) {
+        snprintf(err, errlen,
+                 "-drive %s: cache=%s: use writeback, none, writethrough, directsync or unsafe",
+                 spec, v);
+        return -EINVAL;
+    }
+    v = keyval_get(&dr->kv, "detect-zeroes");
+    if (v && vblk_parse_detect_zeroes(v, &dr->blk.detect_zeroes) < 0) {
+        snprintf(err, errlen, "-drive %s: detect-zeroes=%s: use off, on or unmap", spec, v);
+        return -EINVAL;
+    }
+    v = keyval_get(&dr->kv, "discard");
+    if (v) {
+        if (!strcmp(v, "unmap") || !strcmp(v, "on")) {
+            dr->blk.discard = true;
+        } else if (!strcmp(v, "ignore") || !strcmp(v, "off")) {
+            dr->blk.discard = false;
+        } else {
+            snprintf(err, errlen, "-drive %s: discard=%s: use unmap or ignore", spec, v);
+            return -EINVAL;
+        }
+    }
+    v = keyval_get(&dr->kv, "aio"); /* accepted: I/O is synchronous here whatever it says */
+    if (v && strcmp(v, "threads") && strcmp(v, "native") && strcmp(v, "io_uring")) {
+        snprintf(err, errlen, "-drive %s: aio=%s: use threads, native or io_uring", spec, v);
+        return -EINVAL;
+    }
+    v = keyval_get(&dr->kv, "media");
+    if (v && strcmp(v, "disk") != 0) {
+        snprintf(err, errlen, "-drive %s: media=%s is not supported (only disk)", spec, v);
+        return -EINVAL;
+    }
+    unused = keyval_unused(&dr->kv);
+    if (unused) {
+        snprintf(err, errlen, "-drive %s: unsupported option '%s'", spec, unused);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* ---- -object ------------------------------------------------------------------- */
+
+struct virt_object {
+    struct keyval kv;
+    const char *type; /* rng-random, rng-builtin */
+    const char *id;
+    const char *filename;
+};
+
+static int virt_object_parse(struct virt_object *o, const char *spec, char *err, size_t errlen)
+{
+    char why[200];
+    const char *unused;
+
+    if (keyval_parse(&o->kv, spec, "qom-type", why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "-object %s: %s", spec, why);
+        return -EINVAL;
+    }
+    o->type = keyval_get(&o->kv, "qom-type");
+    o->id = keyval_get(&o->kv, "id");
+    if (!o->type || (strcmp(o->type, "rng-random") && strcmp(o->type, "rng-builtin"))) {
+        snprintf(err, errlen, "-object %s: unsupported object type (rng-random, rng-builtin)",
+                 spec);
+        return -EINVAL;
+    }
+    if (!o->id || !*o->id) {
+        snprintf(err, errlen, "-object %s: id= is required", spec);
+        return -EINVAL;
+    }
+    if (!strcmp(o->type, "rng-random"))
+        o->filename = keyval_get(&o->kv, "filename"); /* QEMU's default: /dev/urandom */
+    unused = keyval_unused(&o->kv);
+    if (unused) {
+        snprintf(err, errlen, "-object %s: unsupported property '%s'", spec, unused);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* ---- -device ------------------------------------------------------------------- */
+
+struct virt_build {
+    struct virt *vm;
+    struct virt_drive drives[VIRT_MAX_OPTS];
+    struct virt_object objects[VIRT_MAX_OPTS];
+};
+
+struct virt_device_type {
+    const char *name;
+    /* Build the device from its properties (kv, "driver" already taken). */
+    struct virtio_dev *(*create)(struct virt_build *b, struct keyval *kv, const char *spec,
+                                 char *err, size_t errlen);
+};
+
+static struct virtio_dev *virt_create_blk(struct virt_build *b, struct keyval *kv, const char *spec,
+                                          char *err, size_t errlen)
+{
+    const char *drive = keyval_get(kv, "drive"), *serial = keyval_get(kv, "serial");
+    struct virt_drive *dr = NULL;
+    struct vblk_config cfg;
+    char why[300];
+    struct virtio_dev *d;
+
+    (void)keyval_get(kv, "id");
+    if (!drive) {
+        snprintf(err, errlen, "-device %s: drive= is required", spec);
+        return NULL;
+    }
+    for (unsigned i = 0; i < b->vm->cfg.ndrives; i++)
+        if (!strcmp(b->drives[i].id, drive))
+            dr = &b->drives[i];
+    if (!dr) {
+        snprintf(err, errlen, "-device %s: no -drive with id '%s'", spec, drive);
+        return NULL;
+    }
+    if (dr->used) {
+        snprintf(err, errlen, "-device %s: drive '%s' is already in use", spec, drive);
+        return NULL;
+    }
+    if (serial && strlen(serial) > VIRTIO_BLK_ID_BYTES) {
+        snprintf(err, errlen, "-device %s: serial is longer than %d bytes", spec,
+                 VIRTIO_BLK_ID_BYTES);
+        return NULL;
+    }
+    cfg = dr->blk;
+    cfg.serial = serial;
+    d = vblk_new(b->vm->mem, &cfg, why, sizeof(why));
+    if (!d) {
+        snprintf(err, errlen, "-drive %s: %s", dr->blk.path, why);
+        return NULL;
+    }
+    dr->used = true;
+    return d;
+}
+
+static struct virtio_dev *virt_create_rng(struct virt_build *b, struct keyval *kv, const char *spec,
+                                          char *err, size_t errlen)
+{
+    const char *rng = keyval_get(kv, "rng");
+    struct vrng_config cfg = {.id = keyval_get(kv, "id")};
+    char why[300];
+    struct virtio_dev *d;
+
+    if (rng) {
+        const struct virt_object *o = NULL;
+        for (unsigned i = 0; i < b->vm->cfg.nobjects; i++)
+            if (!strcmp(b->objects[i].id, rng))
+                o = &b->objects[i];
+        if (!o) {
+            snprintf(err, errlen, "-device %s: no -object with id '%s'", spec, rng);
+            return NULL;
+        }
+        /* /dev/urandom and /dev/random are what getrandom() reads anyway. */
+        if (o->filename && strcmp(o->filename, "/dev/urandom") &&
+            strcmp(o->filename, "/dev/random"))
+            cfg.filename = o->filename;
+    }
+    d = vrng_new(b->vm->mem, &cfg, why, sizeof(why));
+    if (!d)
+        snprintf(err, errlen, "-device %s: %s", spec, why);
+    return d;
+}
+
+static const struct virt_device_type virt_device_types[] = {
+    {"virtio-blk-device", virt_create_blk},
+    {"virtio-rng-device", virt_create_rng},
+};
+
+static int virt_device_create(struct virt_build *b, const char *spec, struct virtio_dev **out,
+                              char *err, size_t errlen)
+{
+    struct keyval kv;
+    const struct virt_device_type *t = NULL;
+    const char *driver, *unused;
+    char why[200];
+    int ret = -EINVAL;
+
+    *out = NULL;
+    if (keyval_parse(&kv, spec, "driver", why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "-device %s: %s", spec, why);
+        goto out;
+    }
+    driver = keyval_get(&kv, "driver");
+    for (size_t i = 0; driver && i < GW_ARRAY_SIZE(virt_device_types); i++)
+        if (!strcmp(driver, virt_device_types[i].name))
+            t = &virt_device_types[i];
+    if (!t) {
+        snprintf(err, errlen,
+                 "-device %s: unsupported device '%s' (virtio-blk-device, virtio-rng-device)", spec,
+                 driver ? driver : "");
+        goto out;
+    }
+    *out = t->create(b, &kv, spec, err, errlen);
+    if (!*out)
+        goto out;
+    unused = keyval_unused(&kv);
+    if (unused) {
+        snprintf(err, errlen, "-device %s: unsupported property '%s'", spec, unused);
+        virtio_dev_free(*out);
+        *out = NULL;
+        goto out;
+    }
+    ret = 0;
+out:
+    keyval_fini(&kv);
+    return ret;
+}
+
+/* ---- the slots ------------------------------------------------------------------- */
+
+static void virt_virtio_irq(void *opaque, bool level)
+{
+    struct virt_virtio_slot *slot = opaque;
+
+    plic_set_irq(slot->vm->plic, VIRT_VIRTIO_IRQ + slot->index, level);
+}
+
+int virt_virtio_init(struct virt *vm, char *err, size_t errlen)
+{
+    const struct virt_config *cfg = &vm->cfg;
+    struct virt_build *b;
+    int ret = 0;
+
+    for (unsigned i = 0; i < VIRT_VIRTIO_COUNT; i++) {
+        vm->virtio_slot[i] = (struct virt_virtio_slot){.vm = vm, .index = i};
+        virtio_mmio_init(&vm->virtio[i], NULL, NULL);
+    }
+    if (cfg->nnetdevs) {
+        snprintf(err, errlen, "-netdev %s: not supported yet", cfg->netdevs[0]);
+        return -EINVAL;
+    }
+    if (cfg->ndevices > VIRT_VIRTIO_COUNT) {
+        snprintf(err, errlen, "-device %s: no free virtio-mmio slot (the board has %d)",
+                 cfg->devices[VIRT_VIRTIO_COUNT], VIRT_VIRTIO_COUNT);
+        return -ENOSPC;
+    }
+    b = calloc(1, sizeof(*b));
+    if (!b) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    b->vm = vm;
+    for (unsigned i = 0; i < cfg->ndrives && !ret; i++) {
+        ret = virt_drive_parse(&b->drives[i], cfg->drives[i], err, errlen);
+        for (unsigned k = 0; k < i && !ret; k++) {
+            if (!strcmp(b->drives[k].id, b->drives[i].id)) {
+                snprintf(err, errlen, "-drive %s: duplicate id '%s'", cfg->drives[i],
+                         b->drives[i].id);
+                ret = -EINVAL;
+            }
+        }
+    }
+    for (unsigned i = 0; i < cfg->nobjects && !ret; i++)
+        ret = virt_object_parse(&b->objects[i], cfg->objects[i], err, errlen);
+    for (unsigned i = 0; i < cfg->ndevices && !ret; i++) {
+        unsigned slot = VIRT_VIRTIO_COUNT - 1 - i; /* QEMU fills from the top */
+        struct virtio_dev *d;
+        struct virtio_transport irq = {&vm->virtio_slot[slot], virt_virtio_irq};
+        ret = virt_device_create(b, cfg->devices[i], &d, err, errlen);
+        if (!ret)
+            virtio_mmio_init(&vm->virtio[slot], d, &irq);
+    }
+    for (unsigned i = 0; i < VIRT_MAX_OPTS; i++) {
+        keyval_fini(&b->drives[i].kv);
+        keyval_fini(&b->objects[i].kv);
+    }
+    free(b);
+    return ret;
+}
+
+void virt_virtio_fini(struct virt *vm)
+{
+    for (unsigned i = 0; i < VIRT_VIRTIO_COUNT; i++) {
+        virtio_dev_free(vm->virtio[i].dev);
+        vm->virtio[i].dev = NULL;
+    }
+}
+
+void virt_virtio_reset(struct virt *vm)
+{
+    for (unsigned i = 0; i < VIRT_VIRTIO_COUNT; i++)
+        virtio_mmio_reset(&vm->virtio[i]);
+}
+
+int virt_virtio_pollfds(struct virt *vm, struct pollfd *fds, int max)
+{
+    int n = 0;
+
+    for (unsigned i = 0; i < VIRT_VIRTIO_COUNT && n < max; i++) {
+        struct virtio_dev *d = vm->virtio[i].dev;
+        if (d && d->ops->pollfds)
+            n += d->ops->pollfds(d, fds + n, max - n);
+    }
+    return n;
+}
+
+void virt_virtio_poll(struct virt *vm)
+{
+    for (unsigned i = 0; i < VIRT_VIRTIO_COUNT; i++) {
+        struct virtio_dev *d = vm->virtio[i].dev;
+        if (d && d->ops->poll)
+            d->ops->poll(d);
+    }
+}
+
+uint64_t virt_virtio_next_deadline(struct virt *vm)
+{
+    uint64_t next = UINT64_MAX;
+
+    for (unsigned i = 0; i < VIRT_VIRTIO_COUNT; i++) {
+        struct virtio_dev *d = vm->virtio[i].dev;
+        if (d && d->ops->next_deadline) {
+            uint64_t t = d->ops->next_deadline(d);
+            if (t < next)
+                next = t;
+        }
+    }
+    return next;
+}
+
+bool virt_virtio_has_io(const struct virt *vm)
+{
+    for (unsigned i = 0; i < VIRT_VIRTIO_COUNT; i++) {
+        const struct virtio_dev *d = vm->virtio[i].dev;
+        if (d && (d->ops->poll || d->ops->pollfds))
+            return true;
+    }
+    return false;
+}
