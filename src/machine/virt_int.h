@@ -18,7 +18,9 @@
 #include "machine/elf.h"
 #include "machine/virt_boot.h"
 #include "machine/virt.h"
+#include "common/keyval.h"
 #include "mem/gmem.h"
+#include "net/net.h"
 #include "virtio/virtio_mmio.h"
 
 /* Requests to the run loop (bits of virt.requests). */
@@ -61,7 +63,11 @@ struct virt {
     struct chardev *serial;
     struct virtio_mmio virtio[VIRT_VIRTIO_COUNT]; /* the slots (dev NULL: empty) */
     struct virt_virtio_slot virtio_slot[VIRT_VIRTIO_COUNT];
-    uint64_t last_virtio_poll; /* host ns of the last device poll */
+    uint64_t last_virtio_poll;                 /* host ns of the last device poll */
+    struct net_backend *netdev[VIRT_MAX_OPTS]; /* -netdev backends (virt_net.c) */
+    bool netdev_used[VIRT_MAX_OPTS];           /* a NIC is attached to it */
+    unsigned nnetdevs;
+    unsigned nics_default_mac; /* NICs given QEMU's default MAC so far */
     uint8_t *mrom;             /* VIRT_MROM_SIZE bytes */
     /* Boot images (virt_boot.c), kept to copy them again on reset. */
     struct virt_blob fw, kern, initrd, fdt;
@@ -107,5 +113,17 @@ int virt_virtio_pollfds(struct virt *vm, struct pollfd *fds, int max);
 void virt_virtio_poll(struct virt *vm);
 uint64_t virt_virtio_next_deadline(struct virt *vm);
 bool virt_virtio_has_io(const struct virt *vm); /* some device has host I/O hooks */
+
+/*
+ * Networking (virt_net.c): init opens every -netdev backend (0 or -errno
+ * with a message); create_nic builds a -device virtio-net-device from its
+ * properties (netdev=, mac=, id=); check_peers warns about netdevs no NIC
+ * uses; fini frees the backends (after the devices).
+ */
+int virt_net_init(struct virt *vm, char *err, size_t errlen) gw_must_check;
+struct virtio_dev *virt_net_create_nic(struct virt *vm, struct keyval *kv, const char *spec,
+                                       char *err, size_t errlen);
+void virt_net_check_peers(const struct virt *vm);
+void virt_net_fini(struct virt *vm);
 
 #endif

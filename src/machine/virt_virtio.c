@@ -232,9 +232,16 @@ static struct virtio_dev *virt_create_rng(struct virt_build *b, struct keyval *k
     return d;
 }
 
+static struct virtio_dev *virt_create_net(struct virt_build *b, struct keyval *kv, const char *spec,
+                                          char *err, size_t errlen)
+{
+    return virt_net_create_nic(b->vm, kv, spec, err, errlen);
+}
+
 static const struct virt_device_type virt_device_types[] = {
     {"virtio-blk-device", virt_create_blk},
     {"virtio-rng-device", virt_create_rng},
+    {"virtio-net-device", virt_create_net},
 };
 
 static int virt_device_create(struct virt_build *b, const char *spec, struct virtio_dev **out,
@@ -257,8 +264,9 @@ static int virt_device_create(struct virt_build *b, const char *spec, struct vir
             t = &virt_device_types[i];
     if (!t) {
         snprintf(err, errlen,
-                 "-device %s: unsupported device '%s' (virtio-blk-device, virtio-rng-device)", spec,
-                 driver ? driver : "");
+                 "-device %s: unsupported device '%s' (virtio-blk-device, virtio-rng-device, "
+                 "virtio-net-device)",
+                 spec, driver ? driver : "");
         goto out;
     }
     *out = t->create(b, &kv, spec, err, errlen);
@@ -296,10 +304,9 @@ int virt_virtio_init(struct virt *vm, char *err, size_t errlen)
         vm->virtio_slot[i] = (struct virt_virtio_slot){.vm = vm, .index = i};
         virtio_mmio_init(&vm->virtio[i], NULL, NULL);
     }
-    if (cfg->nnetdevs) {
-        snprintf(err, errlen, "-netdev %s: not supported yet", cfg->netdevs[0]);
-        return -EINVAL;
-    }
+    ret = virt_net_init(vm, err, errlen);
+    if (ret < 0)
+        return ret;
     if (cfg->ndevices > VIRT_VIRTIO_COUNT) {
         snprintf(err, errlen, "-device %s: no free virtio-mmio slot (the board has %d)",
                  cfg->devices[VIRT_VIRTIO_COUNT], VIRT_VIRTIO_COUNT);
@@ -336,6 +343,8 @@ int virt_virtio_init(struct virt *vm, char *err, size_t errlen)
         keyval_fini(&b->objects[i].kv);
     }
     free(b);
+    if (!ret)
+        virt_net_check_peers(vm);
     return ret;
 }
 
@@ -345,6 +354,7 @@ void virt_virtio_fini(struct virt *vm)
         virtio_dev_free(vm->virtio[i].dev);
         vm->virtio[i].dev = NULL;
     }
+    virt_net_fini(vm); /* the NICs have detached from their backends */
 }
 
 void virt_virtio_reset(struct virt *vm)

@@ -1,0 +1,107 @@
+/*
+ * The virt board's networking: opens the -netdev backends (net/net.h) when
+ * the board is built and creates -device virtio-net-device NICs on them
+ * (called from the device table in virt_virtio.c).  The backends belong to
+ * the board; a NIC attaches itself as its backend's peer and detaches when
+ * it is freed, so the board frees the devices first, then the backends.
+ *
+ * As QEMU: every -netdev needs a unique id; a NIC takes one netdev and a
+ * netdev serves one NIC; a NIC without mac= gets 52:54:00:12:34:56, the
+ * next such NIC ...:57 and so on; a netdev no NIC uses is warned about
+ * ("has no peer") and its frames go nowhere.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "machine/virt_int.h"
+#include "virtio/virtio_net.h"
+
+int virt_net_init(struct virt *vm, char *err, size_t errlen)
+{
+    const struct virt_config *cfg = &vm->cfg;
+
+    for (unsigned i = 0; i < cfg->nnetdevs; i++) {
+        struct net_opts o;
+        char why[300];
+
+        if (net_parse(cfg->netdevs[i], &o, why, sizeof(why)) < 0) {
+            snprintf(err, errlen, "-netdev %s: %s", cfg->netdevs[i], why);
+            return -EINVAL;
+        }
+        for (unsigned k = 0; k < i; k++) {
+            if (!strcmp(net_backend_id(vm->netdev[k]), o.id)) {
+                snprintf(err, errlen, "-netdev %s: duplicate id '%s'", cfg->netdevs[i], o.id);
+                return -EINVAL;
+            }
+        }
+        vm->netdev[i] = net_backend_open(&o, why, sizeof(why));
+        if (!vm->netdev[i]) {
+            snprintf(err, errlen, "-netdev %s: %s", cfg->netdevs[i], why);
+            return -EINVAL;
+        }
+        vm->nnetdevs = i + 1;
+    }
+    return 0;
+}
+
+void virt_net_check_peers(const struct virt *vm)
+{
+    for (unsigned i = 0; i < vm->nnetdevs; i++)
+        if (!vm->netdev_used[i])
+            gw_log("warning: netdev %s has no peer", net_backend_id(vm->netdev[i]));
+}
+
+void virt_net_fini(struct virt *vm)
+{
+    for (unsigned i = 0; i < vm->nnetdevs; i++) {
+        net_backend_free(vm->netdev[i]);
+        vm->netdev[i] = NULL;
+        vm->netdev_used[i] = false;
+    }
+    vm->nnetdevs = 0;
+}
+
+struct virtio_dev *virt_net_create_nic(struct virt *vm, struct keyval *kv, const char *spec,
+                                       char *err, size_t errlen)
+{
+    const char *netdev = keyval_get(kv, "netdev"), *mac = keyval_get(kv, "mac");
+    struct vnet_config cfg = {.id = keyval_get(kv, "id")};
+    struct virtio_dev *d;
+    char why[300];
+    int idx = -1;
+
+    if (!netdev) {
+        snprintf(err, errlen, "-device %s: netdev= is required", spec);
+        return NULL;
+    }
+    for (unsigned i = 0; i < vm->nnetdevs; i++)
+        if (!strcmp(net_backend_id(vm->netdev[i]), netdev))
+            idx = (int)i;
+    if (idx < 0) {
+        snprintf(err, errlen, "-device %s: no -netdev with id '%s'", spec, netdev);
+        return NULL;
+    }
+    if (vm->netdev_used[idx]) {
+        snprintf(err, errlen, "-device %s: netdev '%s' is already in use", spec, netdev);
+        return NULL;
+    }
+    if (mac) {
+        if (net_parse_mac(mac, cfg.mac) < 0) {
+            snprintf(err, errlen,
+                     "-device %s: invalid mac '%s' (six hex bytes, not a multicast address)", spec,
+                     mac);
+            return NULL;
+        }
+    } else {
+        vnet_default_mac(vm->nics_default_mac++, cfg.mac);
+    }
+    cfg.backend = vm->netdev[idx];
+    d = vnet_new(vm->mem, &cfg, why, sizeof(why));
+    if (!d) {
+        snprintf(err, errlen, "-device %s: %s", spec, why);
+        return NULL;
+    }
+    vm->netdev_used[idx] = true;
+    return d;
+}
