@@ -171,12 +171,16 @@ if build_asm wfi-sleep '    li t0, 0x200bff8
     li t1, 0x5555
     sw t1, 0(t0)
 2:  j 2b'; then
-    /usr/bin/time -f "%e %U %S" -o "$OUT/wfi-sleep.time" timeout -k 5 "$TIMEOUT" "$VM" -M virt \
-        -m 128M -bios none -nographic -kernel "$OUT/wfi-sleep.elf" </dev/null \
-        >"$OUT/wfi-sleep.out" 2>"$OUT/wfi-sleep.err"
-    rc=$?
-    read -r wall user sys <"$OUT/wfi-sleep.time"
-    cpu=$(echo "$user $sys" | awk '{print $1 + $2}')
+    # rc, wall seconds and the child's CPU seconds (no dependency on /usr/bin/time)
+    read -r rc wall cpu < <(python3 -c '
+import resource, subprocess, sys, time
+t = time.time()
+with open(sys.argv[1], "wb") as out, open(sys.argv[2], "wb") as err:
+    rc = subprocess.call(sys.argv[3:], stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(rc, "%.2f" % (time.time() - t), "%.2f" % (r.ru_utime + r.ru_stime))
+' "$OUT/wfi-sleep.out" "$OUT/wfi-sleep.err" timeout -k 5 "$TIMEOUT" "$VM" -M virt -m 128M \
+        -bios none -nographic -kernel "$OUT/wfi-sleep.elf")
     if [ "$rc" != 0 ]; then
         fail wfi-sleeps "exit $rc"
     elif awk -v w="$wall" 'BEGIN { exit !(w < 0.45) }'; then
