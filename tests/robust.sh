@@ -173,13 +173,14 @@ if build_asm wfi-sleep '    li t0, 0x200bff8
 2:  j 2b'; then
     # rc, wall seconds and the child's CPU seconds (no dependency on /usr/bin/time)
     read -r rc wall cpu < <(python3 -c '
-import resource, subprocess, sys, time
+import os, subprocess, sys, time
 t = time.time()
 with open(sys.argv[1], "wb") as out, open(sys.argv[2], "wb") as err:
-    rc = subprocess.call(sys.argv[3:], stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-r = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(rc, "%.2f" % (time.time() - t), "%.2f" % (r.ru_utime + r.ru_stime))
-' "$OUT/wfi-sleep.out" "$OUT/wfi-sleep.err" timeout -k 5 "$TIMEOUT" "$VM" -M virt -m 128M \
+    p = subprocess.Popen(sys.argv[3:], stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+    _, status, ru = os.wait4(p.pid, 0)
+print(os.waitstatus_to_exitcode(status), "%.2f" % (time.time() - t),
+      "%.2f" % (ru.ru_utime + ru.ru_stime))
+ ' "$OUT/wfi-sleep.out" "$OUT/wfi-sleep.err" timeout -k 5 "$TIMEOUT" "$VM" -M virt -m 128M \
         -bios none -nographic -kernel "$OUT/wfi-sleep.elf")
     if [ "$rc" != 0 ]; then
         fail wfi-sleeps "exit $rc"
