@@ -1,7 +1,8 @@
 /*
- * The interpreter's inner loop: executes pre-decoded blocks with computed-goto
- * dispatch until the instruction limit is reached or something needs the
- * outer loop (interrupt/exit signal, dirty-bitmap collection, WFI, fatal).
+ * The interpreter's inner loop: executes pre-decoded blocks with direct-
+ * threaded computed-goto dispatch (each insn holds its handler's address) until the instruction
+ * limit is reached or something needs the outer loop (interrupt/exit signal, dirty-bitmap
+ * collection, WFI, fatal).
  *
  * Conventions inside rv_exec():
  *  - vpc is the guest virtual pc of the block's first instruction; the pc of
@@ -20,7 +21,7 @@
 #include "hart/ops.h"
 
 #define PC     (vpc + ins->pcoff)
-#define NEXT   goto *disp[(++ins)->op]
+#define NEXT   goto *(++ins)->handler
 #define SETTLE (icount += (uint64_t)(ins - bstart), bstart = ins, h->instret = icount)
 #define JUMP(target, nret)                                                                         \
     do {                                                                                           \
@@ -47,7 +48,7 @@
             vpc = t_;                                                                              \
             b = nb_;                                                                               \
             ins = bstart = nb_->insns;                                                             \
-            goto *disp[ins->op];                                                                   \
+            goto * ins->handler;                                                                   \
         }                                                                                          \
         h->pc = t_;                                                                                \
         if (ins->chainable) {                                                                      \
@@ -194,6 +195,7 @@ int rv_exec(struct rv_hart *h, uint64_t limit)
     struct rv_insn *ins, *bstart, *chain_ins = NULL;
     uint64_t vpc, icount = h->instret, chain_gen = 0, poll = 0;
 
+    h->disp = disp; /* translate_block() stores handler addresses in the insns */
 next_block:
     if (gw_unlikely(icount >= poll)) {
         if (!MAY_CONTINUE) {
@@ -227,7 +229,7 @@ next_block:
         chain_ins = NULL;
     }
     ins = bstart = b->insns;
-    goto *disp[ins->op];
+    goto * ins->handler;
 
 op_ILLEGAL:
     goto illegal;

@@ -174,11 +174,13 @@ static struct rv_block *translate_block(struct rv_hart *h, uint64_t pa, const ui
         if (n == RV_BLOCK_MAX || off >= 4096 || (off == 4094 && (page[off] & 3) == 3)) {
             memset(in, 0, sizeof(*in));
             in->op = RV_OP_NEXT;
+            in->handler = h->disp[RV_OP_NEXT];
             in->pcoff = (uint16_t)(off - start);
             in->chainable = off < 4096;
             break;
         }
         rv_decode(fetch_raw(page, off), in);
+        in->handler = h->disp[in->op];
         in->pcoff = (uint16_t)(off - start);
         mark_chainable(in, off);
         off += in->len;
@@ -268,9 +270,11 @@ static struct rv_block *uncached_block(struct rv_hart *h, uint64_t vpc, uint64_t
     }
     raw = lo | hi << 16;
     rv_decode(raw, &b->insns[0]);
+    b->insns[0].handler = h->disp[b->insns[0].op];
     b->insns[0].pcoff = 0;
     memset(&b->insns[1], 0, sizeof(b->insns[1]));
     b->insns[1].op = RV_OP_NEXT;
+    b->insns[1].handler = h->disp[RV_OP_NEXT];
     b->insns[1].pcoff = b->insns[0].len;
     b->paddr = pa;
     b->n = 2;

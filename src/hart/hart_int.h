@@ -118,6 +118,7 @@ struct rv_insn {
     uint16_t pcoff;    /* byte offset from the block's first instruction */
     uint16_t pad;
     struct rv_block *chain; /* block at the static target, once looked up */
+    const void *handler;    /* exec.c label for op: dispatch is one load + jump */
 };
 
 #define RV_XSINK     32  /* x[32] absorbs writes to x0 */
@@ -170,6 +171,7 @@ struct rv_hart {
     uint32_t priv;
     uint64_t dirty_gen; /* gmem->dirty_gen when the write TLBs were last valid */
     struct gmem *mem;
+    const void *const *disp; /* exec.c's handler table, set on each rv_exec entry */
 
     uint64_t f[32];
     uint32_t fflags, frm;
