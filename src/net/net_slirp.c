@@ -269,7 +269,8 @@ static int netslirp_pollfds(struct net_backend *nb, struct pollfd *fds, int max)
 
     netslirp_fill(s);
     n = s->nfds < (unsigned)max ? s->nfds : (unsigned)max;
-    memcpy(fds, s->fds, n * sizeof(*fds));
+    if (n)
+        memcpy(fds, s->fds, n * sizeof(*fds));
     if (n < s->nfds) {
         /* The loop has no room for all of them: come back soon instead. */
         uint64_t soon = gw_now_ns() + NETSLIRP_OVERFLOW_NS;
