@@ -166,7 +166,7 @@ static inline int rt_insn_len(uint16_t insn)
  * Run fn(arg) in privilege `mode` (RT_S or RT_U) via mret and return its
  * result in M-mode.  The lower mode ends by returning from fn (an ecall with
  * a7 = RT_ECALL_RETURN, forwarded by rt_trap_s when ecalls are delegated).
- * mstatus (MIE, MPRV, ...) is restored as it was; satp is left alone.
+ * mstatus.MIE and MPRV are restored as they were; satp is left alone.
  */
 long rt_run_in_mode(int mode, long (*fn)(long), long arg);
 
