@@ -64,7 +64,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick test-build demo demo-baremetal guests format format-check bench-cpu bench-boot tools
+.PHONY: all clean test test-quick test-build demo demo-baremetal guests format format-check bench-cpu bench-boot tools fuzz-virtq
 all: $(VM_BIN)
 
 $(BUILD)/%.o: %.c
@@ -88,6 +88,24 @@ $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(CORE_LIB) $(LDLIBS)
 
 tools: $(TOOL_BINS)
+
+# Fuzz targets (tests/fuzz/fuzz_NAME.c, a libFuzzer entry point): with gcc a
+# replay binary per target that has a corpus (tests/fuzz/corpus/NAME, run by
+# tests/run.sh); with clang the fuzzer itself (make fuzz-virtq).
+FUZZ_NAMES  := virtq
+FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%)
+FUZZ_CC     ?= clang
+FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc
+
+$(BUILD)/tests/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(CORE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(CORE_LIB) $(LDLIBS)
+
+fuzz-virtq: build/fuzz/fuzz_virtq
+build/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c src/virtio/virtio.c src/virtio/virtio_mmio.c \
+		src/virtio/virtio_blk.c src/virtio/virtio_rng.c src/mem/gmem.c src/common/util.c \
+		$(wildcard src/virtio/*.h src/mem/*.h src/common/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^)
 
 # ---- bare-metal guest programs -------------------------------------------
 RV_CC      ?= riscv64-unknown-elf-gcc
@@ -127,7 +145,7 @@ build/guest/bench-%.elf: bench/cpu/%.c $(BENCH_DEPS)
 
 # ---- tests -----------------------------------------------------------------
 NPROC := $(shell nproc 2>/dev/null || echo 2)
-test-build: $(VM_BIN) $(UNIT_BINS) $(TOOL_BINS) guests
+test-build: $(VM_BIN) $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_REPLAY) guests
 
 test-quick:
 	$(MAKE) -j$(NPROC) test-build
@@ -175,4 +193,5 @@ format-check:
 clean:
 	rm -rf build
 
--include $(CORE_OBJS:.o=.d) $(VM_OBJS:.o=.d) $(UNIT_BINS:=.d) $(TOOL_BINS:=.d)
+-include $(CORE_OBJS:.o=.d) $(VM_OBJS:.o=.d) $(UNIT_BINS:=.d) $(TOOL_BINS:=.d) \
+         $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/fuzz_%.d)

@@ -56,8 +56,10 @@ keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 # Modules for the virtio-mmio devices of the virt board; their dependencies
 # come along, built-in ones (virtio_console in Debian's kernel) are skipped.
 # /init always loads the transport, the rest only for devices present.
+# ext4 (which also mounts ext2/ext3) and crc32c (metadata checksums) are
+# not loaded at boot: `modprobe ext4 crc32c_generic` before mounting a disk.
 boot_modules="virtio_mmio"
-modules="virtio_blk virtio_net virtio_rng virtio_console"
+modules="virtio_blk virtio_net virtio_rng virtio_console ext4 crc32c_generic"
 append="console=ttyS0"
 
 out=$cache/guest

@@ -5,6 +5,8 @@
 #
 # Runs, counting each as one test:
 #   - every unit test binary in $BUILD/tests/unit/ (one test each);
+#   - every fuzz corpus tests/fuzz/corpus/NAME replayed by
+#     $BUILD/tests/fuzz/replay_NAME (one test per corpus);
 #   - tests/robust.sh: malformed ELF files and wild guests (one test per case);
 #   - tests/diff.py: every guest program on godwit-vm vs QEMU (one per program);
 #   - tests/fuzz/rvfuzz.sh: random programs, fixed seeds (one test per batch of
@@ -72,6 +74,25 @@ for t in "${units[@]}"; do
     fi
 done
 [ ${#units[@]} -gt 0 ] || echo "(no unit test binaries)"
+count "$out"
+
+# ---- fuzz corpora -----------------------------------------------------------
+section "fuzz corpora replayed ($BUILD/tests/fuzz/replay_*)"
+out=$LOG/replay.txt
+: >"$out"
+for r in "$BUILD"/tests/fuzz/replay_*; do
+    [ -x "$r" ] && [ -f "$r" ] || continue
+    case "$r" in *.d | *.o) continue ;; esac
+    name=${r##*/replay_}
+    timeout -k 10 "$UNIT_TIMEOUT" "$r" "tests/fuzz/corpus/$name" >"$LOG/replay_$name.log" 2>&1
+    rc=$?
+    if [ "$rc" = 0 ]; then
+        echo "PASS replay_$name: $(tail -1 "$LOG/replay_$name.log")" | tee -a "$out"
+    else
+        echo "FAIL replay_$name: exit $rc (log: $LOG/replay_$name.log)" | tee -a "$out"
+        tail -5 "$LOG/replay_$name.log" | sed 's/^/    /'
+    fi
+done
 count "$out"
 
 # ---- hostile inputs ---------------------------------------------------------
