@@ -17,6 +17,7 @@
  *  - loads/stores try the current data TLB inline (one compare: the tag also
  *    encodes alignment), and fall back to mmu.c.
  */
+#include "hart/fpu.h"
 #include "hart/hart_int.h"
 #include "hart/ops.h"
 
@@ -177,6 +178,57 @@ static inline uint64_t remuw(uint64_t a, uint64_t b)
     return (uint32_t)b == 0 ? SX32(a) : SX32((uint32_t)a % (uint32_t)b);
 }
 
+/* ---- F/D fast paths (the rest is in exec_fp.c) ------------------------------ */
+
+/* A single in a 64-bit register is valid only when NaN-boxed (§12.2). */
+static inline uint32_t unbox32(uint64_t v)
+{
+    return (v >> 32) == 0xffffffffu ? (uint32_t)v : RV_F32_CANON_NAN;
+}
+
+#define BOX32(v) (0xffffffff00000000ull | (uint32_t)(v))
+#define SIGN64   (1ull << 63)
+#define SIGN32   0x80000000u
+#define FS1      h->f[ins->rs1]
+#define FS2      h->f[ins->rs2]
+#define FS3      h->f[ins->rs3]
+#define FP_ON                                                                                      \
+    if (gw_unlikely(rv_fs_off(h)))                                                                 \
+    goto illegal
+/* resolve the rounding mode into rm_; a dynamic mode needs a valid frm */
+#define FP_RM                                                                                      \
+    int rm_ = ins->rm;                                                                             \
+    if (rm_ == 7)                                                                                  \
+        rm_ = (int)h->frm;                                                                         \
+    if (gw_unlikely(rm_ > 4))                                                                      \
+    goto illegal
+/* f[rd] = expr (using rm_ and fl_), accrue flags, FS dirty */
+#define FP_TO_F(name, expr)                                                                        \
+    op_##name:                                                                                     \
+    {                                                                                              \
+        FP_ON;                                                                                     \
+        FP_RM;                                                                                     \
+        unsigned fl_ = h->fflags;                                                                  \
+        h->f[ins->rd] = (expr);                                                                    \
+        h->fflags = fl_;                                                                           \
+        rv_fs_dirty(h);                                                                            \
+        NEXT;                                                                                      \
+    }
+/* x[rd] = expr; FS becomes dirty only if the flags changed */
+#define FP_TO_X(name, expr)                                                                        \
+    op_##name:                                                                                     \
+    {                                                                                              \
+        FP_ON;                                                                                     \
+        FP_RM;                                                                                     \
+        unsigned fl_ = h->fflags;                                                                  \
+        x[ins->rd] = (expr);                                                                       \
+        if (fl_ != h->fflags) {                                                                    \
+            h->fflags = fl_;                                                                       \
+            rv_fs_dirty(h);                                                                        \
+        }                                                                                          \
+        NEXT;                                                                                      \
+    }
+
 /* Keep one indirect jump per handler: GCC would otherwise merge the
  * identical dispatch tails, which ruins branch prediction. */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -184,10 +236,14 @@ __attribute__((optimize("no-crossjumping", "no-tree-tail-merge")))
 #endif
 int rv_exec(struct rv_hart *h, uint64_t limit)
 {
-#define RV_LABEL(name)    [RV_OP_##name] = &&op_##name,
-#define RV_FP_LABEL(name) [RV_OP_##name] = &&op_fp,
+#define RV_LABEL(name)         [RV_OP_##name] = &&op_##name,
+#define RV_FP_LABEL_0(name)    [RV_OP_##name] = &&op_fp,
+#define RV_FP_LABEL_1(name)    [RV_OP_##name] = &&op_##name,
+#define RV_FP_LABEL(name, hot) RV_FP_LABEL_##hot(name)
     static const void *const disp[RV_OP_COUNT] = {RV_INT_OPS(RV_LABEL) RV_FP_OPS(RV_FP_LABEL)};
 #undef RV_LABEL
+#undef RV_FP_LABEL_0
+#undef RV_FP_LABEL_1
 #undef RV_FP_LABEL
     uint64_t *const x = h->x;
     struct gmem *const mem = h->mem;
@@ -432,6 +488,38 @@ op_FSD : {
         JUMP(PC + ins->len, 1);
     NEXT;
 }
+    FP_TO_F(FADD_D, rv_f64_add(FS1, FS2, rm_, &fl_))
+    FP_TO_F(FSUB_D, rv_f64_sub(FS1, FS2, rm_, &fl_))
+    FP_TO_F(FMUL_D, rv_f64_mul(FS1, FS2, rm_, &fl_))
+    FP_TO_F(FDIV_D, rv_f64_div(FS1, FS2, rm_, &fl_))
+    FP_TO_F(FSQRT_D, rv_f64_sqrt(FS1, rm_, &fl_))
+    FP_TO_F(FMADD_D, rv_f64_fma(FS1, FS2, FS3, rm_, &fl_))
+    FP_TO_F(FMSUB_D, rv_f64_fma(FS1, FS2, FS3 ^ SIGN64, rm_, &fl_))
+    FP_TO_F(FNMSUB_D, rv_f64_fma(FS1 ^ SIGN64, FS2, FS3, rm_, &fl_))
+    FP_TO_F(FNMADD_D, rv_f64_fma(FS1 ^ SIGN64, FS2, FS3 ^ SIGN64, rm_, &fl_))
+    FP_TO_F(FSGNJ_D, (FS1 & ~SIGN64) | (FS2 & SIGN64))
+    FP_TO_F(FSGNJN_D, (FS1 & ~SIGN64) | (~FS2 & SIGN64))
+    FP_TO_F(FSGNJX_D, FS1 ^ (FS2 & SIGN64))
+    FP_TO_F(FMIN_D, rv_f64_min(FS1, FS2, &fl_))
+    FP_TO_F(FMAX_D, rv_f64_max(FS1, FS2, &fl_))
+    FP_TO_F(FCVT_D_W, rv_i32_to_f64((int32_t)RS1, rm_, &fl_))
+    FP_TO_F(FCVT_D_L, rv_i64_to_f64((int64_t)RS1, rm_, &fl_))
+    FP_TO_F(FMV_D_X, RS1)
+    FP_TO_X(FCVT_W_D, SX32(rv_f64_to_i32(FS1, rm_, &fl_)))
+    FP_TO_X(FCVT_L_D, (uint64_t)rv_f64_to_i64(FS1, rm_, &fl_))
+    FP_TO_X(FMV_X_D, FS1)
+    FP_TO_X(FEQ_D, (uint64_t)rv_f64_eq(FS1, FS2, &fl_))
+    FP_TO_X(FLT_D, (uint64_t)rv_f64_lt(FS1, FS2, &fl_))
+    FP_TO_X(FLE_D, (uint64_t)rv_f64_le(FS1, FS2, &fl_))
+    FP_TO_F(FADD_S, BOX32(rv_f32_add(unbox32(FS1), unbox32(FS2), rm_, &fl_)))
+    FP_TO_F(FSUB_S, BOX32(rv_f32_sub(unbox32(FS1), unbox32(FS2), rm_, &fl_)))
+    FP_TO_F(FMUL_S, BOX32(rv_f32_mul(unbox32(FS1), unbox32(FS2), rm_, &fl_)))
+    FP_TO_F(FDIV_S, BOX32(rv_f32_div(unbox32(FS1), unbox32(FS2), rm_, &fl_)))
+    FP_TO_F(FMADD_S, BOX32(rv_f32_fma(unbox32(FS1), unbox32(FS2), unbox32(FS3), rm_, &fl_)))
+    FP_TO_F(FSGNJ_S, BOX32((unbox32(FS1) & ~SIGN32) | (unbox32(FS2) & SIGN32)))
+    FP_TO_F(FMV_W_X, BOX32(RS1))
+    FP_TO_X(FMV_X_W, SX32(FS1)) /* raw low bits, no NaN-box check */
+
 op_fp:
     if (gw_unlikely(rv_exec_fp(h, ins)))
         goto illegal;

@@ -1,8 +1,9 @@
 /*
  * Internal opcodes of the pre-decoded instruction format (struct rv_insn).
  * decode.c maps RV64GC encodings onto them; exec.c dispatches on them with
- * computed goto.  Integer/system ops each have their own handler; the F/D
- * compute ops (RV_FP_OPS) share one handler that calls exec_fp.c.
+ * computed goto.  Integer/system ops each have their own handler; of the F/D
+ * compute ops (RV_FP_OPS), the common ones (hot = 1) have their own handlers
+ * in exec.c and the rest share one that calls exec_fp.c.
  */
 #ifndef GODWIT_HART_OPS_H
 #define GODWIT_HART_OPS_H
@@ -24,28 +25,30 @@
     X(FLW) X(FLD) X(FSW) X(FSD)
 
 #define RV_FP_OPS(X) \
-    X(FADD_S) X(FSUB_S) X(FMUL_S) X(FDIV_S) X(FSQRT_S) \
-    X(FSGNJ_S) X(FSGNJN_S) X(FSGNJX_S) X(FMIN_S) X(FMAX_S) \
-    X(FCVT_W_S) X(FCVT_WU_S) X(FCVT_L_S) X(FCVT_LU_S) \
-    X(FMV_X_W) X(FEQ_S) X(FLT_S) X(FLE_S) X(FCLASS_S) \
-    X(FCVT_S_W) X(FCVT_S_WU) X(FCVT_S_L) X(FCVT_S_LU) X(FMV_W_X) \
-    X(FMADD_S) X(FMSUB_S) X(FNMSUB_S) X(FNMADD_S) \
-    X(FADD_D) X(FSUB_D) X(FMUL_D) X(FDIV_D) X(FSQRT_D) \
-    X(FSGNJ_D) X(FSGNJN_D) X(FSGNJX_D) X(FMIN_D) X(FMAX_D) \
-    X(FCVT_W_D) X(FCVT_WU_D) X(FCVT_L_D) X(FCVT_LU_D) \
-    X(FMV_X_D) X(FEQ_D) X(FLT_D) X(FLE_D) X(FCLASS_D) \
-    X(FCVT_D_W) X(FCVT_D_WU) X(FCVT_D_L) X(FCVT_D_LU) X(FMV_D_X) \
-    X(FMADD_D) X(FMSUB_D) X(FNMSUB_D) X(FNMADD_D) \
-    X(FCVT_S_D) X(FCVT_D_S)
+    X(FADD_S, 1) X(FSUB_S, 1) X(FMUL_S, 1) X(FDIV_S, 1) X(FSQRT_S, 0) \
+    X(FSGNJ_S, 1) X(FSGNJN_S, 0) X(FSGNJX_S, 0) X(FMIN_S, 0) X(FMAX_S, 0) \
+    X(FCVT_W_S, 0) X(FCVT_WU_S, 0) X(FCVT_L_S, 0) X(FCVT_LU_S, 0) \
+    X(FMV_X_W, 1) X(FEQ_S, 0) X(FLT_S, 0) X(FLE_S, 0) X(FCLASS_S, 0) \
+    X(FCVT_S_W, 0) X(FCVT_S_WU, 0) X(FCVT_S_L, 0) X(FCVT_S_LU, 0) X(FMV_W_X, 1) \
+    X(FMADD_S, 1) X(FMSUB_S, 0) X(FNMSUB_S, 0) X(FNMADD_S, 0) \
+    X(FADD_D, 1) X(FSUB_D, 1) X(FMUL_D, 1) X(FDIV_D, 1) X(FSQRT_D, 1) \
+    X(FSGNJ_D, 1) X(FSGNJN_D, 1) X(FSGNJX_D, 1) X(FMIN_D, 1) X(FMAX_D, 1) \
+    X(FCVT_W_D, 1) X(FCVT_WU_D, 0) X(FCVT_L_D, 1) X(FCVT_LU_D, 0) \
+    X(FMV_X_D, 1) X(FEQ_D, 1) X(FLT_D, 1) X(FLE_D, 1) X(FCLASS_D, 0) \
+    X(FCVT_D_W, 1) X(FCVT_D_WU, 0) X(FCVT_D_L, 1) X(FCVT_D_LU, 0) X(FMV_D_X, 1) \
+    X(FMADD_D, 1) X(FMSUB_D, 1) X(FNMSUB_D, 1) X(FNMADD_D, 1) \
+    X(FCVT_S_D, 0) X(FCVT_D_S, 0)
 /* clang-format on */
 
-#define RV_OP_ENUM(name) RV_OP_##name,
+#define RV_OP_ENUM(name)         RV_OP_##name,
+#define RV_OP_ENUM_FP(name, hot) RV_OP_##name,
 enum rv_op {
     RV_INT_OPS(RV_OP_ENUM) RV_OP_FP_FIRST_,
     RV_OP_FP_BASE_ = RV_OP_FP_FIRST_ - 1,
-    RV_FP_OPS(RV_OP_ENUM) RV_OP_COUNT
+    RV_FP_OPS(RV_OP_ENUM_FP) RV_OP_COUNT
 };
 #undef RV_OP_ENUM
+#undef RV_OP_ENUM_FP
 
 #define RV_OP_FP_FIRST RV_OP_FADD_S
 
