@@ -29,6 +29,7 @@ export BUILD=${BUILD:-build/release}
 UNIT_TIMEOUT=${UNIT_TIMEOUT:-600}
 passed=0
 failed=0
+skipped=0
 LOG=build/test-logs
 mkdir -p "$LOG"
 
@@ -124,6 +125,26 @@ expect_lines "$out" fuzz "$rc"
 cat "$out"
 count "$out"
 
+# ---- Linux guests ---------------------------------------------------------------
+# Debian's riscv64 kernel + busybox initramfs (make guest-image, cached): boot,
+# SMP, console, reboot/poweroff, disks, networks. Full runs only (minutes);
+# LINUX=1 adds them to a quick run. A case that cannot run prints SKIP and is
+# counted as skipped, never as passed.
+if [ "$MODE" = full ] || [ "${LINUX:-0}" = 1 ]; then
+    for t in tests/linux/*_test.py; do
+        name=$(basename "$t" .py)
+        section "Linux guest: $name"
+        out=$LOG/linux-$name.txt
+        timeout "${LINUX_TIMEOUT:-1200}" python3 "$t" >"$out" 2>&1
+        rc=$?
+        expect_lines "$out" "$name" "$rc"
+        grep -E '^(PASS|FAIL|SKIP) ' "$out"
+        grep -A5 '^FAIL ' "$out" | grep -v '^FAIL ' | head -20 || true
+        count "$out"
+        skipped=$((skipped + $(grep -c '^SKIP ' "$out" || true)))
+    done
+fi
+
 # ---- format ---------------------------------------------------------------------
 if [ "$MODE" = full ]; then
     section "clang-format"
@@ -142,5 +163,9 @@ if [ "$MODE" = full ]; then
 fi
 
 echo
-echo "$passed passed, $failed failed"
+if [ "$skipped" -gt 0 ]; then
+    echo "$passed passed, $failed failed, $skipped skipped"
+else
+    echo "$passed passed, $failed failed"
+fi
 [ "$failed" = 0 ]
