@@ -10,6 +10,8 @@
 #   make guest-image     Linux guest (Debian riscv64 kernel + busybox initramfs),
 #                        cached in ~/.cache/godwit/guest (docs/guest.md)
 #   make bench-boot      bench/boot: Linux boot to init, godwit-vm vs QEMU
+#   make bench-io-net    bench/io/net.sh: guest->host TCP over virtio-net, godwit-vm vs QEMU
+#   make test-net        tests/linux/net_test.py: Linux guest on user and TAP networking
 #   make WERROR=1        warnings are errors (CI sets this)
 
 CC      ?= cc
@@ -64,7 +66,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick test-build demo demo-baremetal guests format format-check bench-cpu bench-boot tools fuzz-virtq
+.PHONY: all clean test test-quick test-build demo demo-baremetal guests format format-check bench-cpu bench-boot bench-io-net test-net tools fuzz-virtq
 all: $(VM_BIN)
 
 $(BUILD)/%.o: %.c
@@ -178,6 +180,12 @@ bench-cpu: $(VM_BIN) guests
 
 bench-boot: $(VM_BIN)
 	BUILD=$(BUILD) bench/boot/run.sh
+
+bench-io-net: $(VM_BIN)
+	BUILD=$(BUILD) bench/io/net.sh
+
+test-net: $(VM_BIN)
+	BUILD=$(BUILD) tests/linux/net_test.py
 
 # Linux guest image: guest/build.sh keeps its own cache and stamp.
 .PHONY: guest-image
