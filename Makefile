@@ -10,6 +10,8 @@
 #   make guest-image     Linux guest (Debian riscv64 kernel + busybox initramfs),
 #                        cached in ~/.cache/godwit/guest (docs/guest.md)
 #   make bench-boot      bench/boot: Linux boot to init, godwit-vm vs QEMU
+#   make bench-io        bench/io/run.sh: guest I/O, every part (disk, net), godwit-vm vs QEMU
+#   make fuzz-virtq      libFuzzer build of the virtqueue fuzz target (clang)
 #   make bench-io-net    bench/io/net.sh: guest->host TCP over virtio-net, godwit-vm vs QEMU
 #   make test-net        tests/linux/net_test.py: Linux guest on user and TAP networking
 #   make WERROR=1        warnings are errors (CI sets this)
@@ -66,7 +68,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick test-build demo demo-baremetal guests format format-check bench-cpu bench-boot bench-io-net test-net tools fuzz-virtq
+.PHONY: all clean test test-quick test-build demo demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net tools fuzz-virtq
 all: $(VM_BIN)
 
 $(BUILD)/%.o: %.c
@@ -180,6 +182,9 @@ bench-cpu: $(VM_BIN) guests
 
 bench-boot: $(VM_BIN)
 	BUILD=$(BUILD) bench/boot/run.sh
+
+bench-io: $(VM_BIN)
+	BUILD=$(BUILD) bench/io/run.sh
 
 bench-io-net: $(VM_BIN)
 	BUILD=$(BUILD) bench/io/net.sh
