@@ -8,7 +8,9 @@
  * As QEMU: every -netdev needs a unique id; a NIC takes one netdev and a
  * netdev serves one NIC; a NIC without mac= gets 52:54:00:12:34:56, the
  * next such NIC ...:57 and so on; a netdev no NIC uses is warned about
- * ("has no peer") and its frames go nowhere.
+ * ("has no peer") and its frames go nowhere.  NIC properties: netdev=,
+ * mac=, id=, and the offload switches csum=, host_tso4=, host_tso6=,
+ * guest_csum= (on|off, default on).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -95,6 +97,19 @@ struct virtio_dev *virt_net_create_nic(struct virt *vm, struct keyval *kv, const
         }
     } else {
         vnet_default_mac(vm->nics_default_mac++, cfg.mac);
+    }
+    {
+        /* QEMU's offload switches (on by default there too). */
+        static const char *const names[] = {"csum", "host_tso4", "host_tso6", "guest_csum"};
+        bool *offs[] = {&cfg.no_csum, &cfg.no_host_tso4, &cfg.no_host_tso6, &cfg.no_guest_csum};
+        for (size_t i = 0; i < GW_ARRAY_SIZE(names); i++) {
+            bool on;
+            if (keyval_get_bool(kv, names[i], true, &on) < 0) {
+                snprintf(err, errlen, "-device %s: %s must be on or off", spec, names[i]);
+                return NULL;
+            }
+            *offs[i] = !on;
+        }
     }
     cfg.backend = vm->netdev[idx];
     d = vnet_new(vm->mem, &cfg, why, sizeof(why));

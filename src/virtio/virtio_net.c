@@ -14,15 +14,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net/net_offload.h"
+
 enum { VNET_RXQ = 0, VNET_TXQ = 1, VNET_CTRLQ = 2, VNET_NQUEUES = 3 };
 
 #define VNET_CONFIG_LEN 10   /* mac[6], status, max_virtqueue_pairs */
 #define VNET_CTRL_MAX   64   /* bytes of a control command we look at */
 #define VNET_TX_BUDGET  256u /* chains sent per notify before looking at rx again */
 
+#define VNET_TX_MAX (65536u + 64u) /* a TSO super-frame: 64 KiB of IP plus link headers */
+
 #define VNET_FEATURES                                                                              \
     (VIRTIO_BIT(VIRTIO_NET_F_MAC) | VIRTIO_BIT(VIRTIO_NET_F_STATUS) |                              \
      VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_ANNOUNCE))
+#define VNET_OFFLOAD_FEATURES                                                                      \
+    (VIRTIO_BIT(VIRTIO_NET_F_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) |                          \
+     VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM))
 
 struct vnet {
     struct virtio_dev vdev; /* first */
@@ -34,6 +41,8 @@ struct vnet {
     struct net_backend *backend;
     struct virtq_elem *rx_elem, *tx_elem, *ctrl_elem; /* one each: rx runs inside tx */
     struct iovec *tx_iov;                             /* VIRTQ_MAX_SEGS: a frame minus its header */
+    uint8_t *tx_buf;                                  /* VNET_TX_MAX: a frame to checksum or cut */
+    uint8_t *tx_seg;                                  /* NET_TSO_SEG_MAX: one TSO segment */
     bool rx_pushed;                                   /* used rx buffers not yet signalled */
     struct vnet_stats stats;
 };
@@ -92,9 +101,9 @@ static int vnet_receive(void *opaque, const uint8_t *buf, size_t len)
     struct virtio_dev *d = &n->vdev;
     struct virtq *q = &d->vq[VNET_RXQ];
     struct virtq_elem *e = n->rx_elem;
-    /* virtio 1.2 §5.1.6.4: no offloads, so only num_buffers is set (to 1
-     * without MRG_RXBUF, as VERSION_1 requires). */
-    static const uint8_t hdr[VNET_HDR_LEN] = {[10] = 1};
+    /* virtio 1.2 §5.1.6.4: num_buffers is 1 without MRG_RXBUF (VERSION_1
+     * has the field); DATA_VALID if we checked the checksum for the guest. */
+    uint8_t hdr[VNET_HDR_LEN] = {[10] = 1};
     int ret;
 
     if (!vnet_running(n) || !q->ready)
@@ -111,6 +120,10 @@ static int vnet_receive(void *opaque, const uint8_t *buf, size_t len)
         virtq_push(d, q, e, 0);
         n->rx_pushed = true;
         return -EMSGSIZE;
+    }
+    if (virtio_has_feature(d, VIRTIO_NET_F_GUEST_CSUM) && net_csum_verify(buf, len)) {
+        hdr[0] = VIRTIO_NET_HDR_F_DATA_VALID;
+        n->stats.rx_csum_valid++;
     }
     virtq_elem_write(d, e, 0, hdr, sizeof(hdr));
     virtq_elem_write(d, e, VNET_HDR_LEN, buf, len);
@@ -134,17 +147,87 @@ static void vnet_rx_flush(void *opaque)
 
 /* ---- transmit ------------------------------------------------------------------ */
 
+static uint16_t vnet_le16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+/* A TSO segment is ready: one frame to the backend. */
+static void vnet_tx_emit(void *opaque, const uint8_t *seg, size_t len)
+{
+    struct vnet *n = opaque;
+    struct iovec iov = {(void *)seg, len};
+
+    if (net_backend_send(n->backend, &iov, 1) == 0) {
+        n->stats.tx_frames++;
+        n->stats.tx_bytes += len;
+    }
+}
+
+/*
+ * The guest asked for offload work (virtio 1.2 §5.1.6.2): complete a
+ * partial checksum, or cut a TCP super-frame.  The frame is gathered into
+ * tx_buf first, since both write into it or read it piecewise.
+ */
+static void vnet_tx_offload(struct vnet *n, const struct virtq_elem *e, const uint8_t *hdr)
+{
+    struct virtio_dev *d = &n->vdev;
+    uint8_t gso = hdr[1] & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
+    size_t len = (size_t)e->out_len - VNET_HDR_LEN;
+    struct iovec iov = {n->tx_buf, len};
+
+    if (len > VNET_TX_MAX || virtq_elem_read(e, VNET_HDR_LEN, n->tx_buf, len) != len)
+        goto bad;
+    if (gso != VIRTIO_NET_HDR_GSO_NONE) {
+        bool ok =
+            (gso == VIRTIO_NET_HDR_GSO_TCPV4 && virtio_has_feature(d, VIRTIO_NET_F_HOST_TSO4)) ||
+            (gso == VIRTIO_NET_HDR_GSO_TCPV6 && virtio_has_feature(d, VIRTIO_NET_F_HOST_TSO6));
+        /* TSO computes every segment's checksums itself. */
+        if (!ok ||
+            net_tso_segment(n->tx_buf, len, vnet_le16(hdr + 4), n->tx_seg, vnet_tx_emit, n) < 0)
+            goto bad;
+        n->stats.tx_tso++;
+        return;
+    }
+    if (!virtio_has_feature(d, VIRTIO_NET_F_CSUM) ||
+        net_csum_complete(n->tx_buf, len, vnet_le16(hdr + 6), vnet_le16(hdr + 8)) < 0)
+        goto bad;
+    n->stats.tx_csum++;
+    if (len > NET_FRAME_MAX)
+        goto bad;
+    if (net_backend_send(n->backend, &iov, 1) == 0) {
+        n->stats.tx_frames++;
+        n->stats.tx_bytes += len;
+    }
+    return;
+bad:
+    /* A driver asking for what it did not negotiate, or nonsense offsets:
+     * the frame is dropped, as a NIC would. */
+    n->stats.tx_errors++;
+}
+
 /* Send one chain: the readable buffers are a header then the frame. */
 static void vnet_tx_one(struct vnet *n, const struct virtq_elem *e)
 {
+    uint8_t hdr[VNET_HDR_LEN];
     size_t skip = VNET_HDR_LEN;
     int cnt = 0;
 
-    if (e->out_len < VNET_HDR_LEN + NET_FRAME_MIN || e->out_len > VNET_HDR_LEN + NET_FRAME_MAX) {
+    if (e->out_len < VNET_HDR_LEN + NET_FRAME_MIN || e->out_len > VNET_HDR_LEN + VNET_TX_MAX ||
+        virtq_elem_read(e, 0, hdr, sizeof(hdr)) != sizeof(hdr)) {
         n->stats.tx_errors++;
         return;
     }
-    /* The header may share a buffer with the frame, or span several. */
+    if ((hdr[0] & VIRTIO_NET_HDR_F_NEEDS_CSUM) || hdr[1] != VIRTIO_NET_HDR_GSO_NONE) {
+        vnet_tx_offload(n, e, hdr);
+        return;
+    }
+    if (e->out_len > VNET_HDR_LEN + NET_FRAME_MAX) {
+        n->stats.tx_errors++;
+        return;
+    }
+    /* The common case goes out from guest memory as it is: the header may
+     * share a buffer with the frame, or span several. */
     for (unsigned i = 0; i < e->nout; i++) {
         size_t len = e->iov[i].iov_len;
         if (skip >= len) {
@@ -278,6 +361,8 @@ static void vnet_fini(struct virtio_dev *d)
     free(n->tx_elem);
     free(n->ctrl_elem);
     free(n->tx_iov);
+    free(n->tx_buf);
+    free(n->tx_seg);
     free(n);
 }
 
@@ -299,6 +384,7 @@ struct virtio_dev *vnet_new(struct gmem *mem, const struct vnet_config *cfg, cha
 {
     struct vnet *n;
     struct net_peer peer;
+    uint64_t features;
 
     if (!cfg->backend) {
         snprintf(err, errlen, "virtio-net: no netdev");
@@ -317,11 +403,23 @@ struct virtio_dev *vnet_new(struct gmem *mem, const struct vnet_config *cfg, cha
     n->tx_elem = malloc(sizeof(*n->tx_elem));
     n->ctrl_elem = malloc(sizeof(*n->ctrl_elem));
     n->tx_iov = malloc(VIRTQ_MAX_SEGS * sizeof(*n->tx_iov));
-    if (!n->rx_elem || !n->tx_elem || !n->ctrl_elem || !n->tx_iov) {
+    n->tx_buf = malloc(VNET_TX_MAX);
+    n->tx_seg = malloc(NET_TSO_SEG_MAX);
+    if (!n->rx_elem || !n->tx_elem || !n->ctrl_elem || !n->tx_iov || !n->tx_buf || !n->tx_seg) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    if (virtio_dev_init(&n->vdev, &vnet_ops, mem, VIRTIO_ID_NET, VNET_FEATURES, VNET_NQUEUES,
+    features = VNET_FEATURES | VNET_OFFLOAD_FEATURES;
+    if (cfg->no_csum) /* TSO needs CSUM (§5.1.3.1) */
+        features &= ~(VIRTIO_BIT(VIRTIO_NET_F_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) |
+                      VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6));
+    if (cfg->no_host_tso4)
+        features &= ~VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4);
+    if (cfg->no_host_tso6)
+        features &= ~VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6);
+    if (cfg->no_guest_csum)
+        features &= ~VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM);
+    if (virtio_dev_init(&n->vdev, &vnet_ops, mem, VIRTIO_ID_NET, features, VNET_NQUEUES,
                         VNET_QUEUE_SIZE) < 0) {
         snprintf(err, errlen, "virtio-net: bad device parameters");
         goto fail;
@@ -340,11 +438,7 @@ struct virtio_dev *vnet_new(struct gmem *mem, const struct vnet_config *cfg, cha
     return &n->vdev;
 
 fail:
-    free(n->rx_elem);
-    free(n->tx_elem);
-    free(n->ctrl_elem);
-    free(n->tx_iov);
-    free(n);
+    vnet_fini(&n->vdev);
     return NULL;
 }
 

@@ -23,6 +23,7 @@
 
 #include "board_check.h"
 #include "net/net.h"
+#include "net/net_offload.h"
 
 static char err[512];
 
@@ -478,6 +479,183 @@ static void test_slirp(void)
     }
 }
 
+/* ---- offloads ------------------------------------------------------------------ */
+
+/* The Internet checksum the slow, obvious way (RFC 1071), as a reference. */
+static uint16_t ref_sum(const uint8_t *p, size_t len, uint32_t start)
+{
+    uint32_t sum = start;
+
+    for (size_t i = 0; i < len; i += 2)
+        sum += (uint32_t)(p[i] << 8 | (i + 1 < len ? p[i + 1] : 0));
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)sum;
+}
+
+/* Ethernet + IPv4 or IPv6 + TCP (32-byte header) + payload pattern. */
+static size_t build_tcp(uint8_t *f, bool v6, size_t payload, uint8_t flags)
+{
+    static const uint8_t dst[6] = {0x02, 0, 0, 0, 0, 1};
+    size_t n = eth_header(f, dst, v6 ? 0x86dd : 0x0800), l3 = n, l4;
+
+    if (v6) {
+        memset(f + l3, 0, 40);
+        f[l3] = 0x60;
+        put16(f + l3 + 4, (uint16_t)(32 + payload));
+        f[l3 + 6] = 6;
+        f[l3 + 7] = 64;
+        memcpy(f + l3 + 8, "\xfe\xc0\0\0\0\0\0\0\0\0\0\0\0\0\0\x0f", 16);
+        memcpy(f + l3 + 24, "\xfe\xc0\0\0\0\0\0\0\0\0\0\0\0\0\0\x02", 16);
+        l4 = l3 + 40;
+    } else {
+        ip_header(f + l3, 6, inet_addr("10.0.2.15"), inet_addr("10.0.2.2"), 32 + payload);
+        put16(f + l3 + 4, 0x1234);
+        l4 = l3 + 20;
+    }
+    memset(f + l4, 0, 32);
+    put16(f + l4, 40000);
+    put16(f + l4 + 2, 5001);
+    put16(f + l4 + 4, 0xffff);
+    put16(f + l4 + 6, 0xf000); /* seq 0xfffff000: wraps inside the frame */
+    f[l4 + 12] = 8 << 4;       /* 32-byte header */
+    f[l4 + 13] = flags;
+    put16(f + l4 + 14, 501);
+    f[l4 + 20] = 1; /* NOP, NOP, timestamp option */
+    f[l4 + 21] = 1;
+    f[l4 + 22] = 8;
+    f[l4 + 23] = 10;
+    for (size_t i = 0; i < payload; i++)
+        f[l4 + 32 + i] = (uint8_t)(i * 7 + 3);
+    return l4 + 32 + payload;
+}
+
+struct segs {
+    unsigned count;
+    size_t len[64];
+    uint8_t data[64][2048];
+};
+
+static void collect(void *opaque, const uint8_t *seg, size_t len)
+{
+    struct segs *s = opaque;
+
+    if (s->count < 64 && len <= 2048) {
+        memcpy(s->data[s->count], seg, len);
+        s->len[s->count] = len;
+    }
+    s->count++;
+}
+
+static void test_tso(bool v6)
+{
+    static uint8_t f[70000], seg[NET_TSO_SEG_MAX];
+    static struct segs out;
+    const size_t payload = 5000, mss = 1448, l3 = 14, l4 = v6 ? 54 : 34, h = l4 + 32;
+    size_t len = build_tcp(f, v6, payload, 0x80 | 0x10 | 0x08 | 0x01); /* CWR ACK PSH FIN */
+    bool ok = true;
+    size_t got = 0;
+
+    memset(&out, 0, sizeof(out));
+    CHECK(net_tso_segment(f, len, mss, seg, collect, &out) == 4 && out.count == 4,
+          "%s: 5000 bytes at MSS 1448 -> 4 segments", v6 ? "IPv6" : "IPv4");
+    for (unsigned i = 0; i < out.count && i < 4; i++) {
+        const uint8_t *s = out.data[i];
+        size_t n = i < 3 ? mss : payload - 3 * mss;
+        uint32_t seq = ((uint32_t)s[l4 + 4] << 24 | (uint32_t)s[l4 + 5] << 16 |
+                        (uint32_t)s[l4 + 6] << 8 | s[l4 + 7]);
+        uint8_t fl = s[l4 + 13];
+        ok &= out.len[i] == h + n;
+        ok &= seq == 0xfffff000u + (uint32_t)(i * mss);
+        ok &= (i == 3) ? (fl & 0x09) == 0x09 : !(fl & 0x09);
+        ok &= (i == 0) ? (fl & 0x80) != 0 : !(fl & 0x80);
+        ok &= (fl & 0x10) != 0;
+        ok &= !memcmp(s + h, f + h + i * mss, n);
+        ok &= !memcmp(s + l4 + 20, "\x01\x01\x08\x0a", 4); /* options copied */
+        ok &= net_csum_verify(s, out.len[i]);
+        if (v6) {
+            ok &= (size_t)(s[l3 + 4] << 8 | s[l3 + 5]) == 32 + n;
+            /* reference: pseudo-header (addresses, length, next header) + segment */
+            uint32_t ps = ref_sum(s + l3 + 8, 32, 0) + (uint32_t)(32 + n) + 6;
+            ok &= ref_sum(s + l4, 32 + n, ps) == 0xffff;
+        } else {
+            ok &= (size_t)(s[l3 + 2] << 8 | s[l3 + 3]) == 20 + 32 + n;
+            ok &= (s[l3 + 4] << 8 | s[l3 + 5]) == 0x1234 + (int)i;
+            ok &= ref_sum(s + l3, 20, 0) == 0xffff; /* IP header checksum */
+            uint32_t ps = ref_sum(s + l3 + 12, 8, 0) + 6 + (uint32_t)(32 + n);
+            ok &= ref_sum(s + l4, 32 + n, ps) == 0xffff;
+        }
+        got += n;
+    }
+    CHECK(ok && got == payload,
+          "%s segments: lengths, seq, FIN/PSH last, CWR first, payload, checksums (reference)",
+          v6 ? "IPv6" : "IPv4");
+
+    /* A frame no longer than one MSS still gets its checksum. */
+    memset(&out, 0, sizeof(out));
+    len = build_tcp(f, v6, 100, 0x18);
+    CHECK(net_tso_segment(f, len, mss, seg, collect, &out) == 1 && out.len[0] == len &&
+              net_csum_verify(out.data[0], len),
+          "%s: a small frame is one segment with a valid checksum", v6 ? "IPv6" : "IPv4");
+
+    /* Hostile frames. */
+    CHECK(net_tso_segment(f, h - 1, mss, seg, collect, &out) < 0, "truncated header refused");
+    CHECK(net_tso_segment(f, len, 0, seg, collect, &out) < 0, "MSS 0 refused");
+    CHECK(net_tso_segment(f, len, NET_TSO_SEG_MAX, seg, collect, &out) < 0, "huge MSS refused");
+    f[v6 ? l3 + 6 : l3 + 9] = 17;
+    CHECK(net_tso_segment(f, len, mss, seg, collect, &out) < 0, "UDP is not cut as TCP");
+    f[v6 ? l3 + 6 : l3 + 9] = 6;
+    f[l4 + 12] = 15 << 4; /* header longer than the frame allows? 60 bytes fits; shorten frame */
+    CHECK(net_tso_segment(f, l4 + 40, mss, seg, collect, &out) < 0, "TCP header beyond the frame");
+}
+
+static void test_offload(void)
+{
+    static uint8_t f[2048];
+    size_t len;
+    uint32_t sum;
+
+    test_tso(false);
+    test_tso(true);
+
+    /* NEEDS_CSUM for UDP: the field holds the pseudo-header sum. */
+    {
+        static const uint8_t dst[6] = {0x02, 0, 0, 0, 0, 1};
+        size_t n = eth_header(f, dst, 0x0800);
+        uint8_t *ip = f + n, *udp = ip + 20;
+        ip_header(ip, 17, inet_addr("10.0.2.15"), inet_addr("10.0.2.3"), 8 + 33);
+        put16(udp, 1234);
+        put16(udp + 2, 53);
+        put16(udp + 4, 8 + 33);
+        for (int i = 0; i < 33; i++)
+            udp[8 + i] = (uint8_t)(i + 1);
+        sum = ref_sum(ip + 12, 8, 0) + 17 + 41;
+        while (sum >> 16)
+            sum = (sum & 0xffff) + (sum >> 16);
+        put16(udp + 6, (uint16_t)sum);
+        len = n + 20 + 41;
+        CHECK(!net_csum_verify(f, len), "a partial checksum does not verify");
+        CHECK(net_csum_complete(f, len, n + 20, 6) == 0 && net_csum_verify(f, len) &&
+                  ref_sum(udp, 41, ref_sum(ip + 12, 8, 0) + 17 + 41) == 0xffff,
+              "NEEDS_CSUM completed (odd length), verifies against the reference");
+        CHECK(net_csum_verify(f, len + 10), "Ethernet padding after the IP packet is ignored");
+        udp[20] ^= 0x40;
+        CHECK(!net_csum_verify(f, len), "a flipped bit fails verification");
+        udp[20] ^= 0x40;
+        put16(udp + 6, 0);
+        CHECK(net_csum_verify(f, len), "UDP/IPv4 without a checksum counts as valid");
+        CHECK(net_csum_complete(f, len, n + 20, len) < 0 &&
+                  net_csum_complete(f, len, len + 1, 0) < 0 &&
+                  net_csum_complete(f, len, len - 1, 0) < 0,
+              "checksum offsets outside the frame refused");
+        CHECK(!net_csum_verify(f, 30) && !net_csum_verify(f, n + 20 + 7),
+              "truncated frames do not verify");
+        f[12] = 0x08;
+        f[13] = 0x06;
+        CHECK(!net_csum_verify(f, len), "ARP is not TCP/UDP");
+    }
+}
+
 /* ---- tap (in a private network namespace) ---------------------------------- */
 
 static int if_up(const char *name)
@@ -629,6 +807,7 @@ int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     test_parse();
+    test_offload();
     test_slirp();
     test_tap();
     return board_check_done();

@@ -181,9 +181,13 @@ static void test_basic(struct virtio_dev *d, struct net_backend *nb)
 
     CHECK(d->device_id == VIRTIO_ID_NET && d->nvqs == 3, "device id 1, three queues");
     CHECK((offered & feat) == feat, "offers VERSION_1, MAC, STATUS, CTRL_VQ, GUEST_ANNOUNCE");
-    CHECK(!(offered & (VIRTIO_BIT(VIRTIO_NET_F_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) |
-                       VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF))),
-          "no offloads, no mergeable buffers");
+    CHECK(
+        (offered & VIRTIO_BIT(VIRTIO_NET_F_CSUM)) &&
+            (offered & VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4)) &&
+            (offered & VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6)) &&
+            (offered & VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM)) &&
+            !(offered & (VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4))),
+        "offers CSUM, HOST_TSO4/6, GUEST_CSUM; no mergeable buffers, no GUEST_TSO");
     CHECK(d->config_len >= 8 && !memcmp(d->config, mac, 6) && d->config[6] == 1 &&
               d->config[7] == 0,
           "config: the configured MAC, status LINK_UP");
@@ -294,10 +298,115 @@ static void test_basic(struct virtio_dev *d, struct net_backend *nb)
     start(d, VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_NET_F_MAC));
     CHECK(vnet_announce(d) == 0 && st->rarps == 1, "no GUEST_ANNOUNCE: RARP sent by the host");
 
+    /* Offloads not negotiated: a NEEDS_CSUM chain is refused. */
+    {
+        uint64_t h = alloc_buf(12), b = alloc_buf(64), before = st->tx_errors;
+        struct seg sg[2] = {{h, 12, false}, {b, 42, false}};
+        uint8_t *hd = host(h, 12);
+        memset(hd, 0, 12);
+        hd[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+        arp_request(host(b, 64), "10.0.2.2");
+        add_chain(&txq, sg, 2);
+        virtio_queue_notify(d, 1);
+        CHECK(take_used(&txq, &len) && st->tx_errors == before + 1,
+              "NEEDS_CSUM without CSUM negotiated: dropped, counted");
+    }
+
     /* Reset: nothing is delivered to a reset device. */
     virtio_reset(d);
     tx_arp(d, "10.0.2.2");
     CHECK(!take_used(&rxq, &len), "reset device: nothing delivered");
+}
+
+/* A TCP super-frame (IPv4) with a partial checksum, as Linux sends with TSO. */
+static size_t tcp_superframe(uint8_t *f, size_t payload)
+{
+    uint32_t src = inet_addr("10.0.2.15"), dst = inet_addr("10.0.2.2");
+    uint8_t *ip = f + 14, *tcp = ip + 20;
+
+    memset(f, 0, 14 + 40);
+    memset(f, 0x52, 6);
+    memcpy(f + 6, mac, 6);
+    f[12] = 0x08;
+    ip[0] = 0x45;
+    ip[2] = (uint8_t)((40 + payload) >> 8);
+    ip[3] = (uint8_t)(40 + payload);
+    ip[8] = 64;
+    ip[9] = 6;
+    memcpy(ip + 12, &src, 4);
+    memcpy(ip + 16, &dst, 4);
+    tcp[0] = 0x9c;
+    tcp[3] = 9; /* port 9 (discard): slirp answers with a reset, harmless */
+    tcp[12] = 5 << 4;
+    tcp[13] = 0x18;
+    for (size_t i = 0; i < payload; i++)
+        tcp[20 + i] = (uint8_t)i;
+    return 14 + 40 + payload;
+}
+
+static void test_offloads(struct virtio_dev *d)
+{
+    const uint64_t feat = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_NET_F_MAC) |
+                          VIRTIO_BIT(VIRTIO_NET_F_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) |
+                          VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM);
+    const struct vnet_stats *st = vnet_stats(d);
+    uint64_t frames, h = alloc_buf(12), b = alloc_buf(16384);
+    uint8_t *hd = host(h, 12);
+    uint32_t len;
+
+    start(d, feat);
+    post_rx(d, 1530, true);
+    post_rx(d, 1530, true);
+    /* 10000 bytes at MSS 1460 -> 7 frames */
+    {
+        struct seg sg[2] = {{h, 12, false}, {b, 0, false}};
+        memset(hd, 0, 12);
+        hd[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+        hd[1] = VIRTIO_NET_HDR_GSO_TCPV4;
+        hd[2] = 54;   /* hdr_len */
+        hd[4] = 0xb4; /* gso_size 1460 */
+        hd[5] = 0x05;
+        hd[6] = 34; /* csum_start */
+        hd[8] = 16; /* csum_offset */
+        sg[1].len = (uint32_t)tcp_superframe(host(b, 16384), 10000);
+        frames = st->tx_frames;
+        add_chain(&txq, sg, 2);
+        virtio_queue_notify(d, 1);
+        CHECK(take_used(&txq, &len) && st->tx_tso == 1 && st->tx_frames == frames + 7,
+              "TSO: a 10000-byte super-frame leaves as 7 frames");
+    }
+    /* A plain frame with NEEDS_CSUM: completed. */
+    {
+        struct seg sg[2] = {{h, 12, false}, {b, 0, false}};
+        hd[1] = VIRTIO_NET_HDR_GSO_NONE;
+        sg[1].len = (uint32_t)tcp_superframe(host(b, 16384), 100);
+        add_chain(&txq, sg, 2);
+        virtio_queue_notify(d, 1);
+        CHECK(take_used(&txq, &len) && st->tx_csum == 1, "NEEDS_CSUM: checksum completed");
+        /* GSO type the device did not offer (UDP) or bad offsets: dropped */
+        frames = st->tx_errors;
+        hd[1] = VIRTIO_NET_HDR_GSO_UDP;
+        add_chain(&txq, sg, 2);
+        virtio_queue_notify(d, 1);
+        hd[1] = VIRTIO_NET_HDR_GSO_NONE;
+        hd[6] = 0xff;
+        hd[7] = 0xff;
+        add_chain(&txq, sg, 2);
+        virtio_queue_notify(d, 1);
+        CHECK(take_used(&txq, &len) && take_used(&txq, &len) && st->tx_errors == frames + 2,
+              "GSO_UDP (not offered) and csum_start beyond the frame: dropped, counted");
+    }
+    /* slirp's resets to those segments are TCP with valid checksums:
+     * they arrive flagged DATA_VALID. */
+    {
+        uint64_t rx = post_rx(d, 1530, true);
+        bool flagged = false;
+        while (take_used(&rxq, &len))
+            ;
+        flagged = ((uint8_t *)host(rx, 12))[0] == VIRTIO_NET_HDR_F_DATA_VALID;
+        CHECK(st->rx_csum_valid > 0 && flagged, "received TCP frames flagged DATA_VALID (%llu)",
+              (unsigned long long)st->rx_csum_valid);
+    }
 }
 
 int main(void)
@@ -335,6 +444,7 @@ int main(void)
         vnet_get_mac(d, m);
         CHECK(!memcmp(m, mac, 6), "vnet_get_mac");
         test_basic(d, nb);
+        test_offloads(d);
         virtio_dev_free(d);
     }
     net_backend_free(nb);
