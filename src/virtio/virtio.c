@@ -78,7 +78,10 @@ static uint16_t virtq_used_event(const struct virtio_dev *d, const struct virtq 
 
 static void virtq_set_avail_event(struct virtio_dev *d, struct virtq *q, uint16_t v)
 {
-    virtq_store16(d, q->used_addr + 4 + 8ull * q->num, v);
+    uint64_t gpa = q->used_addr + 4 + 8ull * q->num;
+
+    if (virtq_load16(d, gpa) != v) /* unchanged: no store, no dirty page */
+        virtq_store16(d, gpa, v);
 }
 
 /* virtio 1.2 §2.7.10.1: should an event at event_idx fire when the index
@@ -459,10 +462,10 @@ bool virtq_enable_notify(struct virtio_dev *d, struct virtq *q, bool enable)
         if (enable)
             virtq_set_avail_event(d, q, q->last_avail);
     } else {
-        uint64_t flags_gpa = q->used_addr;
-        uint16_t flags = virtq_load16(d, flags_gpa);
-        flags = enable ? flags & ~VIRTQ_USED_F_NO_NOTIFY : flags | VIRTQ_USED_F_NO_NOTIFY;
-        virtq_store16(d, flags_gpa, flags);
+        uint16_t old = virtq_load16(d, q->used_addr);
+        uint16_t flags = enable ? old & ~VIRTQ_USED_F_NO_NOTIFY : old | VIRTQ_USED_F_NO_NOTIFY;
+        if (flags != old) /* the common case writes (and dirties) nothing */
+            virtq_store16(d, q->used_addr, flags);
     }
     if (!enable)
         return false;
