@@ -17,8 +17,9 @@
  *
  * Transmit runs on the driver's notify: every available chain is sent to
  * the backend at once (synchronously; a frame the backend refuses is
- * dropped, as on a wire).  Receive is driven by the backend (net_peer):
- * while the driver has posted no receive buffers the device says it cannot
+ * dropped, as on a wire), and the chains are returned to the driver in
+ * batches (interrupt moderation: at most 32 or 1 ms later, see vnet_tx).  Receive is driven by the
+ * backend (net_peer): while the driver has posted no receive buffers the device says it cannot
  * receive, asks the driver to notify when it adds some, and the backend
  * stops reading (back-pressure, see net.h); the notify resumes it.
  *
@@ -29,8 +30,10 @@
  * RARP broadcast from the host on its behalf instead (as QEMU's
  * qemu_announce_self).
  *
- * Guest-visible state: the config space (MAC, status) and the queues (in
- * struct virtio_dev); the backend is host plumbing.
+ * Guest-visible state: the config space (MAC, status), the queues (in
+ * struct virtio_dev) and the transmitted chains not yet returned (call
+ * vnet_flush() before saving the device: then there are none); the backend
+ * is host plumbing.
  */
 #ifndef GODWIT_VIRTIO_VIRTIO_NET_H
 #define GODWIT_VIRTIO_VIRTIO_NET_H
@@ -119,6 +122,10 @@ struct virtio_dev *vnet_new(struct gmem *mem, const struct vnet_config *cfg, cha
  * NIC's MAC through the backend and return 0.
  */
 int vnet_announce(struct virtio_dev *d);
+
+/* Return every transmitted chain to the driver now (before a save or a
+ * pause that must leave nothing in flight). */
+void vnet_flush(struct virtio_dev *d);
 
 /* Link status as the guest sees it (set_link); a change interrupts. */
 void vnet_set_link(struct virtio_dev *d, bool up);

@@ -143,6 +143,14 @@ static size_t arp_request(uint8_t *f, const char *target)
     return 42;
 }
 
+/* Notify the transmit queue and have the chains back at once (the device
+ * returns them in batches otherwise; test_tx_coalescing checks that). */
+static void kick_tx(struct virtio_dev *d)
+{
+    virtio_queue_notify(d, 1);
+    vnet_flush(d);
+}
+
 /* Transmit an ARP request as header + frame in two buffers. */
 static void tx_arp(struct virtio_dev *d, const char *target)
 {
@@ -152,7 +160,7 @@ static void tx_arp(struct virtio_dev *d, const char *target)
     memset(host(h, 12), 0, 12);
     s[1].len = (uint32_t)arp_request(host(b, 64), target);
     add_chain(&txq, s, 2);
-    virtio_queue_notify(d, 1);
+    kick_tx(d);
 }
 
 static uint64_t post_rx(struct virtio_dev *d, uint32_t len, bool notify)
@@ -235,7 +243,7 @@ static void test_basic(struct virtio_dev *d, struct net_backend *nb)
         uint64_t h = alloc_buf(12);
         struct seg s = {h, 12, false};
         add_chain(&txq, &s, 1);
-        virtio_queue_notify(d, 1);
+        kick_tx(d);
         CHECK(take_used(&txq, &len) && st->tx_errors == 1 && !d->broken,
               "header-only tx chain: counted, device fine");
     }
@@ -248,7 +256,7 @@ static void test_basic(struct virtio_dev *d, struct net_backend *nb)
         arp_request((uint8_t *)host(b, 64) + 12, "10.0.2.2");
         post_rx(d, 1530, true);
         add_chain(&txq, &s, 1);
-        virtio_queue_notify(d, 1);
+        kick_tx(d);
         CHECK(take_used(&txq, &len) && take_used(&rxq, &len) && st->rx_frames == before + 1,
               "header and frame in one buffer");
     }
@@ -307,7 +315,7 @@ static void test_basic(struct virtio_dev *d, struct net_backend *nb)
         hd[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
         arp_request(host(b, 64), "10.0.2.2");
         add_chain(&txq, sg, 2);
-        virtio_queue_notify(d, 1);
+        kick_tx(d);
         CHECK(take_used(&txq, &len) && st->tx_errors == before + 1,
               "NEEDS_CSUM without CSUM negotiated: dropped, counted");
     }
@@ -371,7 +379,7 @@ static void test_offloads(struct virtio_dev *d)
         sg[1].len = (uint32_t)tcp_superframe(host(b, 16384), 10000);
         frames = st->tx_frames;
         add_chain(&txq, sg, 2);
-        virtio_queue_notify(d, 1);
+        kick_tx(d);
         CHECK(take_used(&txq, &len) && st->tx_tso == 1 && st->tx_frames == frames + 7,
               "TSO: a 10000-byte super-frame leaves as 7 frames");
     }
@@ -381,18 +389,18 @@ static void test_offloads(struct virtio_dev *d)
         hd[1] = VIRTIO_NET_HDR_GSO_NONE;
         sg[1].len = (uint32_t)tcp_superframe(host(b, 16384), 100);
         add_chain(&txq, sg, 2);
-        virtio_queue_notify(d, 1);
+        kick_tx(d);
         CHECK(take_used(&txq, &len) && st->tx_csum == 1, "NEEDS_CSUM: checksum completed");
         /* GSO type the device did not offer (UDP) or bad offsets: dropped */
         frames = st->tx_errors;
         hd[1] = VIRTIO_NET_HDR_GSO_UDP;
         add_chain(&txq, sg, 2);
-        virtio_queue_notify(d, 1);
+        kick_tx(d);
         hd[1] = VIRTIO_NET_HDR_GSO_NONE;
         hd[6] = 0xff;
         hd[7] = 0xff;
         add_chain(&txq, sg, 2);
-        virtio_queue_notify(d, 1);
+        kick_tx(d);
         CHECK(take_used(&txq, &len) && take_used(&txq, &len) && st->tx_errors == frames + 2,
               "GSO_UDP (not offered) and csum_start beyond the frame: dropped, counted");
     }
@@ -407,6 +415,50 @@ static void test_offloads(struct virtio_dev *d)
         CHECK(st->rx_csum_valid > 0 && flagged, "received TCP frames flagged DATA_VALID (%llu)",
               (unsigned long long)st->rx_csum_valid);
     }
+}
+
+/* Transmitted chains come back in batches: at VNET_TX_COALESCE, at the
+ * run loop's poll, with a deadline for a sleeping machine. */
+static void test_tx_coalescing(struct virtio_dev *d)
+{
+    const uint64_t feat = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_NET_F_MAC) |
+                          VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
+    uint64_t h = alloc_buf(12), b = alloc_buf(64), now;
+    struct seg sg[2] = {{h, 12, false}, {b, 42, false}};
+    uint32_t len;
+    unsigned got = 0;
+
+    start(d, feat);
+    memset(host(h, 12), 0, 12);
+    arp_request(host(b, 64), "10.0.2.9"); /* nobody answers: no rx traffic */
+    irq_raises = 0;
+    for (int i = 0; i < 3; i++) {
+        add_chain(&txq, sg, 2);
+        virtio_queue_notify(d, 1);
+    }
+    now = gw_now_ns();
+    CHECK(!take_used(&txq, &len) && vnet_stats(d)->tx_frames >= 3,
+          "3 frames sent, their chains not returned yet");
+    CHECK(d->ops->next_deadline(d) <= now + 100000, "a deadline within 100 us for a sleeping loop");
+    d->ops->poll(d);
+    while (take_used(&txq, &len))
+        got++;
+    CHECK(got == 3 && irq_raises == 1, "the run loop's poll returns all 3 with one interrupt");
+    virtio_isr_ack(d, VIRTIO_ISR_QUEUE);
+    /* A full batch comes back without waiting (QNUM 16: half the ring). */
+    got = 0;
+    for (int i = 0; i < QNUM / 2; i++) {
+        add_chain(&txq, sg, 2);
+        virtio_queue_notify(d, 1);
+    }
+    while (take_used(&txq, &len))
+        got++;
+    CHECK(got == QNUM / 2, "half a ring of chains is returned at once (%u)", got);
+    add_chain(&txq, sg, 2);
+    virtio_queue_notify(d, 1);
+    start(d, feat); /* resets the device first */
+    d->ops->poll(d);
+    CHECK(!take_used(&txq, &len), "a reset forgets chains not returned");
 }
 
 int main(void)
@@ -445,6 +497,7 @@ int main(void)
         CHECK(!memcmp(m, mac, 6), "vnet_get_mac");
         test_basic(d, nb);
         test_offloads(d);
+        test_tx_coalescing(d);
         virtio_dev_free(d);
     }
     net_backend_free(nb);
