@@ -12,6 +12,7 @@
 #   make bench-boot      bench/boot: Linux boot to init, godwit-vm vs QEMU
 #   make bench-io        bench/io/run.sh: guest I/O, every part (disk, net), godwit-vm vs QEMU
 #   make fuzz-virtq      libFuzzer build of the virtqueue fuzz target (clang)
+#   make test-disk       tests/linux/disk_test.py: Linux guest on virtio-blk and virtio-rng
 #   make bench-io-net    bench/io/net.sh: guest->host TCP over virtio-net, godwit-vm vs QEMU
 #   make test-net        tests/linux/net_test.py: Linux guest on user and TAP networking
 #   make WERROR=1        warnings are errors (CI sets this)
@@ -68,7 +69,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick test-build demo demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net tools fuzz-virtq
+.PHONY: all clean test test-quick test-build demo demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk tools fuzz-virtq
 all: $(VM_BIN)
 
 $(BUILD)/%.o: %.c
@@ -185,6 +186,10 @@ bench-boot: $(VM_BIN)
 
 bench-io: $(VM_BIN)
 	BUILD=$(BUILD) bench/io/run.sh
+
+# Linux guest on virtio-blk and virtio-rng (tests/linux/disk_test.py).
+test-disk: $(VM_BIN)
+	BUILD=$(BUILD) tests/linux/disk_test.py
 
 bench-io-net: $(VM_BIN)
 	BUILD=$(BUILD) bench/io/net.sh
