@@ -112,7 +112,6 @@ void virt_virtio_reset(struct virt *vm);
 int virt_virtio_pollfds(struct virt *vm, struct pollfd *fds, int max);
 void virt_virtio_poll(struct virt *vm);
 uint64_t virt_virtio_next_deadline(struct virt *vm);
-bool virt_virtio_has_io(const struct virt *vm); /* some device has host I/O hooks */
 
 /*
  * Networking (virt_net.c): init opens every -netdev backend (0 or -errno

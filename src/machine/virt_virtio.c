@@ -398,13 +398,3 @@ uint64_t virt_virtio_next_deadline(struct virt *vm)
     }
     return next;
 }
-
-bool virt_virtio_has_io(const struct virt *vm)
-{
-    for (unsigned i = 0; i < VIRT_VIRTIO_COUNT; i++) {
-        const struct virtio_dev *d = vm->virtio[i].dev;
-        if (d && (d->ops->poll || d->ops->pollfds))
-            return true;
-    }
-    return false;
-}

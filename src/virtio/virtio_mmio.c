@@ -142,10 +142,12 @@ static void virtio_mmio_reg_write(struct virtio_mmio *m, uint64_t off, uint32_t 
     case VIRTIO_MMIO_QUEUE_NOTIFY: virtio_queue_notify(d, val & 0xffff); break;
     case VIRTIO_MMIO_INTERRUPT_ACK: virtio_isr_ack(d, val); break;
     case VIRTIO_MMIO_STATUS:
-        if (val == 0) /* a device reset clears the transport's registers too */
+        /* As QEMU: the low byte is the status; 0 resets the device, and the
+         * transport's registers with it. */
+        if ((val & 0xff) == 0)
             virtio_mmio_reset(m);
         else
-            virtio_set_status(d, val);
+            virtio_set_status(d, val & 0xff);
         break;
     case VIRTIO_MMIO_QUEUE_DESC_LOW:
     case VIRTIO_MMIO_QUEUE_DESC_HIGH:
