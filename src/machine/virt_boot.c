@@ -54,6 +54,11 @@ static int boot_read(const char *opt, const char *path, struct virt_blob *b, cha
         snprintf(err, errlen, "%s: %s", opt, why);
         return ret;
     }
+    /* An empty file is no image at all (QEMU refuses it too). */
+    if (b->len == 0) {
+        snprintf(err, errlen, "%s %s: the file is empty", opt, path);
+        return -EINVAL;
+    }
     b->elf = is_elf(b->data, b->len);
     b->reserve = b->len;
     return 0;
