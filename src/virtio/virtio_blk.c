@@ -379,7 +379,7 @@ static uint8_t vblk_do_rw(struct vblk *b, const struct virtq_elem *e, bool write
         len = e->in_len - 1;
         cnt = vblk_iov_slice(e->iov + e->nout, e->nin, 0, len, b->iov);
     }
-    if (!vblk_range_ok(b, sector, len) || (write && b->readonly)) {
+    if (!vblk_range_ok(b, sector, len) || len > VBLK_MAX_REQUEST || (write && b->readonly)) {
         b->stats.errors++;
         return VIRTIO_BLK_S_IOERR;
     }

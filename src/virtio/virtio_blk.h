@@ -55,6 +55,10 @@
 #define VBLK_DISCARD_SEGS    32u                   /* ranges per DISCARD / WRITE_ZEROES */
 #define VBLK_DISCARD_SECTORS 0x3fffffu             /* sectors per range (2 GiB - 512) */
 #define VBLK_DISCARD_ALIGN   8u                    /* sectors: 4 KiB, the host page */
+/* The most one read or write may move (what seg_max x size_max allow):
+ * bigger ones fail with IOERR, so one request cannot hold the vCPU thread
+ * for gigabytes of I/O. */
+#define VBLK_MAX_REQUEST ((uint64_t)VBLK_SEG_MAX * VBLK_SIZE_MAX)
 
 enum vblk_cache {
     VBLK_CACHE_WRITEBACK = 0, /* host page cache; FLUSH -> fdatasync (QEMU's default) */

@@ -71,6 +71,32 @@ static uint8_t req(uint32_t type, uint64_t sector, const void *out, size_t outle
     return status;
 }
 
+/* A read of 600 overlapping 512 KiB buffers through one indirect table:
+ * 300 MiB, more than a request may move. */
+static uint8_t big_read(void)
+{
+    uint8_t hdr[16] = {0}, status = 0xee;
+    uint64_t table = TD_INDIRECT;
+    uint32_t id, len;
+    unsigned n = 0;
+
+    if (gmem_write(mem, HDR, hdr, 16) < 0)
+        abort();
+    td_put_desc(&t, table, n, HDR, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(n + 1));
+    for (n = 1; n <= 600; n++)
+        td_put_desc(&t, table, n, TD_RAM_BASE, 512 * 1024, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT,
+                    (uint16_t)(n + 1));
+    td_put_desc(&t, table, n, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+    td_put_desc(&t, TD_DESC, t.next_desc, table, 16 * (n + 1), VIRTQ_DESC_F_INDIRECT, 0);
+    td_publish(&t, t.next_desc);
+    t.next_desc = (uint16_t)((t.next_desc + 1) % t.num);
+    td_kick(&t, 0);
+    if (!td_used(&t, &id, &len) || gmem_read(mem, STATUS, &status, 1) < 0)
+        return 0xee;
+    td_ack(&t);
+    return status;
+}
+
 static uint8_t rd(uint64_t sector, void *buf, size_t len)
 {
     return req(VIRTIO_BLK_T_IN, sector, NULL, 0, buf, len, 2, false);
@@ -252,6 +278,19 @@ static void test_config_and_rw(void)
               "data, then zeros past the end (as QEMU)");
     }
     virtio_dev_free(d);
+}
+
+static void test_request_limit(void)
+{
+    struct virtio_dev *d;
+
+    make_file("big.img", 512 * MIB); /* sparse: big enough for a 300 MiB read */
+    d = open_blk("big.img", (struct vblk_config){0});
+    CHECK(d && big_read() == VIRTIO_BLK_S_IOERR,
+          "a read larger than seg_max x size_max (600 x 512 KiB, overlapping): IOERR");
+    CHECK(d && rd(0, rbuf, 4096) == VIRTIO_BLK_S_OK, "the next request works");
+    virtio_dev_free(d);
+    unlink(path_of("big.img"));
 }
 
 static void test_sparse(void)
@@ -497,6 +536,7 @@ int main(void)
         return 1;
     test_config_and_rw();
     test_sparse();
+    test_request_limit();
     test_readonly();
     test_host_errors();
     test_malformed();
