@@ -11,7 +11,9 @@
  *   0  u8  device: 0 a sink (takes every chain), 1 virtio-blk on a memfd,
  *          2 virtio-rng (mod 3)
  *   1  u8  flags: 1 EVENT_IDX, 2 INDIRECT_DESC, 4 blk readonly,
- *          8 skip DRIVER_OK, 16 device-specific features too
+ *          8 skip DRIVER_OK, 16 device-specific features too, 32 the queue
+ *          has interrupted before (at the starting index: EVENT_IDX's
+ *          used_event then decides)
  *   2  u16 queue size written to QueueNum
  *   4  u16 avail->idx (written into the image if the ring is in RAM)
  *   6  u16 starting last_avail / used index (a queue that ran a while)
@@ -207,6 +209,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         d->vq[0].last_avail = get16(data + 6);
         d->vq[0].used_idx = get16(data + 6);
         d->vq[0].signalled_used = get16(data + 6);
+        d->vq[0].signalled_valid = (flags & 32) != 0;
         if (gmem_contains(st->mem, used + 2, 2))
             memcpy(st->mem->host + (used + 2 - FUZZ_RAM_BASE), data + 6, 2);
     }

@@ -18,7 +18,7 @@ BASE = 0x80000000
 DESC, AVAIL, USED, IND, DATA = 0x0000, 0x0400, 0x0800, 0x0C00, 0x1000
 NEXT, WRITE, INDIRECT = 1, 2, 4
 SINK, BLK, RNG = 0, 1, 2
-F_EVT, F_IND, F_RO, F_NO_OK, F_DEV = 1, 2, 4, 8, 16
+F_EVT, F_IND, F_RO, F_NO_OK, F_DEV, F_SIGNALLED = 1, 2, 4, 8, 16, 32
 T_IN, T_OUT, T_FLUSH, T_GET_ID, T_DISCARD, T_WZ = 0, 1, 4, 8, 11, 13
 
 
@@ -84,6 +84,9 @@ def seeds():
         r.avail(i, i)
     r.put(AVAIL + 4 + 2 * 16, struct.pack("<H", 2))  # used_event
     out["seed-sink-event-idx"] = seed(SINK, F_EVT, r, 4, notifies=2)
+    out["seed-sink-event-idx-quiet"] = seed(SINK, F_EVT | F_SIGNALLED, r, 4)
+    r.put(AVAIL, struct.pack("<H", 1))  # VIRTQ_AVAIL_F_NO_INTERRUPT
+    out["seed-sink-no-interrupt"] = seed(SINK, F_SIGNALLED, r, 4)
 
     r = Ram()
     for i in range(3):
