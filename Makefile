@@ -12,6 +12,7 @@
 #   make bench-boot      bench/boot: Linux boot to init, godwit-vm vs QEMU
 #   make bench-io        bench/io/run.sh: guest I/O, every part (disk, net), godwit-vm vs QEMU
 #   make fuzz-virtq      libFuzzer build of the virtqueue fuzz target (clang)
+#   make fuzz-net        libFuzzer build of the network offload fuzz target (clang)
 #   make test-disk       tests/linux/disk_test.py: Linux guest on virtio-blk and virtio-rng
 #   make bench-io-net    bench/io/net.sh: guest->host TCP over virtio-net, godwit-vm vs QEMU
 #   make test-net        tests/linux/net_test.py: Linux guest on user and TAP networking
@@ -69,7 +70,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick test-build demo demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk tools fuzz-virtq
+.PHONY: all clean test test-quick test-build demo demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk tools fuzz-virtq fuzz-net
 all: $(VM_BIN)
 
 $(BUILD)/%.o: %.c
@@ -97,7 +98,7 @@ tools: $(TOOL_BINS)
 # Fuzz targets (tests/fuzz/fuzz_NAME.c, a libFuzzer entry point): with gcc a
 # replay binary per target that has a corpus (tests/fuzz/corpus/NAME, run by
 # tests/run.sh); with clang the fuzzer itself (make fuzz-virtq).
-FUZZ_NAMES  := virtq
+FUZZ_NAMES  := virtq net
 FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%)
 FUZZ_CC     ?= clang
 FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc
@@ -109,6 +110,11 @@ fuzz-virtq: build/fuzz/fuzz_virtq
 build/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c src/virtio/virtio.c src/virtio/virtio_mmio.c \
 		src/virtio/virtio_blk.c src/virtio/virtio_rng.c src/mem/gmem.c src/common/util.c \
 		$(wildcard src/virtio/*.h src/mem/*.h src/common/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^)
+
+fuzz-net: build/fuzz/fuzz_net
+build/fuzz/fuzz_net: tests/fuzz/fuzz_net.c src/net/net_offload.c $(wildcard src/net/*.h src/common/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^)
 
