@@ -45,7 +45,7 @@ CPPFLAGS := -D_GNU_SOURCE -Isrc -MMD -MP
 CFLAGS   ?= $(OPT) -g
 CFLAGS   += -std=c11 $(WARN) $(SANFLAGS) -pthread
 LDFLAGS  += $(SANFLAGS) -pthread
-LDLIBS   += -lfdt -lm
+LDLIBS   += -lfdt -lm -ljansson -lxxhash -llz4 -lzstd
 
 # libslirp (user-mode networking, src/net/net_slirp.c).  Its .pc file
 # requires glib's; without libglib2.0-dev fall back to the known paths.
@@ -54,7 +54,7 @@ SLIRP_LIBS   := $(shell pkg-config --libs slirp 2>/dev/null || echo -lslirp)
 LDLIBS   += $(SLIRP_LIBS)
 
 # Core library: everything except the programs' main files.
-CORE_DIRS := src/common src/mem src/hart src/devices src/machine src/net src/virtio
+CORE_DIRS := src/common src/mem src/hart src/devices src/machine src/net src/virtio src/migration src/qmp
 CORE_SRCS := $(foreach d,$(CORE_DIRS),$(wildcard $(d)/*.c))
 CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/%.o)
 CORE_LIB  := $(BUILD)/libgodwit.a

@@ -12,6 +12,8 @@ PKGS=(
     libslirp-dev libglib2.0-dev           # -netdev user (slirp.pc requires glib-2.0.pc)
     iproute2                              # tests/linux/net_test.py: netns, bridge, TAP
     e2fsprogs                             # tests/linux/disk_test.py: mke2fs -d, e2fsck
+    libjansson-dev                        # QMP (JSON)
+    libxxhash-dev liblz4-dev libzstd-dev  # state stream: checksum, page compression
     opensbi                               # default firmware (fw_dynamic.bin)
     debian-archive-keyring                # guest/build.sh: trixie keys (>= 2023.3+deb12u2)
 )

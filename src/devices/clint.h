@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "machine/bus.h"
+#include "migration/mig_buf.h"
 
 #define CLINT_MAX_HARTS 512
 
@@ -93,5 +94,12 @@ uint64_t clint_next_deadline(const struct clint *c);
 /* Bus callbacks (opaque = struct clint *). */
 extern const struct bus_ops clint_msip_ops;   /* region CLINT_MSIP_SIZE, 4-byte */
 extern const struct bus_ops clint_mtimer_ops; /* region CLINT_MTIMER_SIZE, 4/8-byte */
+
+/* State: msip, mtimecmp and the current mtime.  Load makes mtime continue
+ * from the saved value (delta recomputed against this host's clock) and
+ * sends every interrupt line again.  0 or -EINVAL (reason in b). */
+#define CLINT_STATE_VERSION 1
+void clint_save(const struct clint *c, struct mig_buf *b);
+int clint_load(struct clint *c, struct mig_buf *b, unsigned version) gw_must_check;
 
 #endif

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "machine/bus.h"
+#include "migration/mig_buf.h"
 
 #define GOLDFISH_RTC_SIZE 0x24
 
@@ -64,5 +65,12 @@ uint64_t goldfish_rtc_next_deadline(const struct goldfish_rtc *r);
 
 /* Bus callbacks (opaque = struct goldfish_rtc *); map with sizes 4..8, impl 4. */
 extern const struct bus_ops goldfish_rtc_ops;
+
+/* State: registers, alarm, interrupt state and the guest's offset from the
+ * host's wall clock (the RTC keeps showing real time after a restore, as
+ * QEMU's does). */
+#define GOLDFISH_RTC_STATE_VERSION 1
+void goldfish_rtc_save(const struct goldfish_rtc *r, struct mig_buf *b);
+int goldfish_rtc_load(struct goldfish_rtc *r, struct mig_buf *b, unsigned version) gw_must_check;
 
 #endif

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "machine/bus.h"
+#include "migration/mig_buf.h"
 
 #define PCIE_ECAM_SIZE 0x10000000ull /* 256 buses */
 
@@ -35,5 +36,10 @@ void pcie_host_reset(struct pcie_host *p);
 extern const struct bus_ops pcie_host_ecam_ops;
 /* An empty window: reads all-ones, writes ignored (opaque unused). */
 extern const struct bus_ops pcie_host_window_ops;
+
+/* State: whatever the guest can write in the host bridge's config space. */
+#define PCIE_HOST_STATE_VERSION 1
+void pcie_host_save(const struct pcie_host *p, struct mig_buf *b);
+int pcie_host_load(struct pcie_host *p, struct mig_buf *b, unsigned version) gw_must_check;
 
 #endif

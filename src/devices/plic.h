@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "machine/bus.h"
+#include "migration/mig_buf.h"
 
 #define PLIC_NUM_SOURCES  96 /* IDs 0..95; "riscv,ndev" = 96 as QEMU says */
 #define PLIC_WORDS        ((PLIC_NUM_SOURCES + 31) / 32)
@@ -86,5 +87,11 @@ void plic_set_irq(struct plic *p, unsigned id, bool level);
 
 /* Bus callbacks (opaque = struct plic *); map with 4-byte accesses only. */
 extern const struct bus_ops plic_ops;
+
+/* State: priorities, pending, enables, thresholds, claims, line levels.
+ * Load re-evaluates and re-sends every context's interrupt line. */
+#define PLIC_STATE_VERSION 1
+void plic_save(const struct plic *p, struct mig_buf *b);
+int plic_load(struct plic *p, struct mig_buf *b, unsigned version) gw_must_check;
 
 #endif

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "machine/bus.h"
+#include "migration/mig_buf.h"
 
 #define UART_REG_SIZE  8 /* bytes of MMIO the virt board maps */
 #define UART_FIFO_SIZE 16
@@ -150,5 +151,11 @@ uint64_t uart_next_deadline(const struct uart *u);
 
 /* Current interrupt line level. */
 bool uart_irq_level(const struct uart *u);
+
+/* State: the register file, both FIFOs and pending timing, relative to
+ * now (deadlines are host-clock based).  Load re-sends the IRQ line. */
+#define UART_STATE_VERSION 1
+void uart_save(const struct uart *u, struct mig_buf *b);
+int uart_load(struct uart *u, struct mig_buf *b, unsigned version) gw_must_check;
 
 #endif

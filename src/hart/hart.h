@@ -19,6 +19,7 @@
 
 #include "common/util.h"
 #include "mem/gmem.h"
+#include "migration/mig_buf.h"
 
 struct rv_hart;
 
@@ -103,5 +104,16 @@ uint64_t rv_hart_instret(const struct rv_hart *h);
 /* Drop every cached translation and decoded instruction (e.g. after RAM was
  * rewritten from outside, or after loading state). */
 void rv_hart_flush_caches(struct rv_hart *h);
+
+/*
+ * State (docs/state.md): every architectural register, CSR, the privilege
+ * level, the LR reservation and the interrupt lines, as a versioned
+ * section.  Caches are never saved; load flushes them.  Load validates
+ * (privilege, misa, PMP, satp mode...) and leaves the hart untouched on
+ * error (0 or -EINVAL with the reason in b).
+ */
+#define RV_HART_STATE_VERSION 1
+void rv_hart_save(const struct rv_hart *h, struct mig_buf *b);
+int rv_hart_load(struct rv_hart *h, struct mig_buf *b, unsigned version) gw_must_check;
 
 #endif

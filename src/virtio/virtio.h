@@ -49,6 +49,7 @@
 
 #include "common/util.h"
 #include "mem/gmem.h"
+#include "migration/mig_buf.h"
 
 /* ---- constants from the spec ------------------------------------------------ */
 
@@ -172,6 +173,15 @@ struct virtio_dev_ops {
     int (*pollfds)(struct virtio_dev *d, struct pollfd *fds, int max);
     void (*poll)(struct virtio_dev *d);
     uint64_t (*next_deadline)(struct virtio_dev *d);
+
+    /* Optional state hooks (docs/state.md).  pre_save: finish work the
+     * device batches (e.g. virtio-net's transmit completions) so nothing is
+     * in flight; save/load: the device type's own guest-visible state after
+     * the core's (load validates and returns 0 or -EINVAL via
+     * mig_buf_fail).  A device with no state of its own leaves them NULL. */
+    void (*pre_save)(struct virtio_dev *d);
+    void (*save)(const struct virtio_dev *d, struct mig_buf *b);
+    int (*load)(struct virtio_dev *d, struct mig_buf *b, unsigned version);
 
     /* Release everything the device owns, the struct embedding d
      * included (virtio_dev_free() calls it). */
@@ -310,5 +320,19 @@ size_t virtq_elem_write(struct virtio_dev *d, const struct virtq_elem *elem, siz
  * (after writing through elem->iov directly, e.g. preadv). */
 void virtq_elem_mark_dirty(struct virtio_dev *d, const struct virtq_elem *elem, size_t off,
                            size_t len);
+
+/* ---- state (docs/state.md) ------------------------------------------------------- */
+
+/*
+ * The core's guest-visible part (status, driver features, ISR, config
+ * generation, broken flag, every queue's layout and indices), then the
+ * device type's (ops->save).  Load validates every queue (size a power of
+ * two within num_max, rings inside RAM and aligned) and the features
+ * (subset of the offered ones), then calls ops->load.  0 or -EINVAL.
+ */
+#define VIRTIO_STATE_VERSION 1
+void virtio_dev_pre_save(struct virtio_dev *d);
+void virtio_dev_save(const struct virtio_dev *d, struct mig_buf *b);
+int virtio_dev_load(struct virtio_dev *d, struct mig_buf *b, unsigned version) gw_must_check;
 
 #endif

@@ -19,6 +19,7 @@
 
 #include "machine/bus.h"
 #include "virtio/virtio.h"
+#include "migration/mig_buf.h"
 
 #define VIRTIO_MMIO_SIZE    0x200u
 #define VIRTIO_MMIO_MAGIC   0x74726976u /* "virt" */
@@ -86,5 +87,18 @@ void virtio_mmio_reset(struct virtio_mmio *m);
 /* Bus callbacks, opaque = struct virtio_mmio *.  Map VIRTIO_MMIO_SIZE
  * bytes with accesses of 1-8 bytes, implemented up to 4. */
 extern const struct bus_ops virtio_mmio_ops;
+
+/*
+ * State of a slot: the transport registers, then the device (virtio_dev_save:
+ * status, features, ISR, every queue, then the device type's own part).
+ * Call virtio_mmio_pre_save() first: it asks the device to finish work it
+ * batches (ops->pre_save), so nothing is in flight.  Load validates queue
+ * layouts against guest RAM and re-sends the interrupt line; a slot's
+ * device type must match (the configuration hash already says so).
+ */
+#define VIRTIO_MMIO_STATE_VERSION 1
+void virtio_mmio_pre_save(struct virtio_mmio *m);
+void virtio_mmio_save(const struct virtio_mmio *m, struct mig_buf *b);
+int virtio_mmio_load(struct virtio_mmio *m, struct mig_buf *b, unsigned version) gw_must_check;
 
 #endif
