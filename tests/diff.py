@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Differential guest tests: run bare-metal ELFs on godwit-vm and on QEMU.
 
-For every ELF (default: build/guest/*.elf except bench-*), run it on
+For every ELF (default: build/guest/*.elf except bench-* and mig_*, which run
+forever for the save/restore tests in tests/linux/state_test.py), run it on
 qemu-system-riscv64 (the oracle, command line in tests/qemu-cmdline) and on
 godwit-vm, each under a timeout, and compare the serial output byte for byte
 and the exit status.  Prints one line per program:
@@ -162,7 +163,8 @@ def main():
     if not elfs:
         gdir = os.path.join(ROOT, "build", "guest")
         elfs = sorted(os.path.join(gdir, f) for f in os.listdir(gdir)
-                      if f.endswith(".elf") and not f.startswith("bench-") and f != "demo.elf") \
+                      if f.endswith(".elf") and not f.startswith(("bench-", "mig_"))
+                      and f != "demo.elf") \
             if os.path.isdir(gdir) else []
     if not elfs:
         print("FAIL guests: no ELF found (run make guests)")
