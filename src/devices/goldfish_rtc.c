@@ -1,6 +1,7 @@
 /* Goldfish RTC; see goldfish_rtc.h.  Behaviour checked against QEMU 7.2. */
 #include "devices/goldfish_rtc.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -161,3 +162,47 @@ static int rtc_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
 }
 
 const struct bus_ops goldfish_rtc_ops = {rtc_read, rtc_write};
+
+/* ---- state (docs/state.md) ---------------------------------------------------
+ * Version 1: u64 tick_offset alarm_next, u32 time_high, u8 alarm_running
+ * irq_pending irq_enabled.  The offset to the host's wall clock is what
+ * is kept, so the guest's clock shows real time after a restore (QEMU's
+ * goldfish RTC does the same); the alarm is in guest time, so it fires
+ * when that clock reaches it. */
+
+void goldfish_rtc_save(const struct goldfish_rtc *r, struct mig_buf *b)
+{
+    mig_put_u64(b, r->st.tick_offset);
+    mig_put_u64(b, r->st.alarm_next);
+    mig_put_u32(b, r->st.time_high);
+    mig_put_u8(b, r->st.alarm_running);
+    mig_put_u8(b, r->st.irq_pending);
+    mig_put_u8(b, r->st.irq_enabled);
+}
+
+int goldfish_rtc_load(struct goldfish_rtc *r, struct mig_buf *b, unsigned version)
+{
+    struct goldfish_rtc_state st;
+
+    if (version == 0 || version > GOLDFISH_RTC_STATE_VERSION) {
+        mig_buf_fail(b, -EINVAL, "goldfish-rtc: state version %u, this build knows up to %u",
+                     version, GOLDFISH_RTC_STATE_VERSION);
+        return -EINVAL;
+    }
+    st.tick_offset = mig_get_u64(b);
+    st.alarm_next = mig_get_u64(b);
+    st.time_high = mig_get_u32(b);
+    st.alarm_running = mig_get_u8(b);
+    st.irq_pending = mig_get_u8(b);
+    st.irq_enabled = mig_get_u8(b);
+    if (!mig_buf_error(b) && (st.alarm_running > 1 || st.irq_pending > 1 || st.irq_enabled > 1))
+        mig_buf_fail(b, -EINVAL, "goldfish-rtc: flags %u/%u/%u are not booleans", st.alarm_running,
+                     st.irq_pending, st.irq_enabled);
+    if (mig_buf_error(b))
+        return -EINVAL;
+    r->st = st;
+    rtc_update_irq(r);
+    if (r->host.set_irq) /* whatever level the PLIC latched */
+        r->host.set_irq(r->host.opaque, r->irq_level);
+    return 0;
+}

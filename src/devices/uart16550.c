@@ -337,3 +337,99 @@ static int uart_bus_write(void *opaque, uint64_t off, unsigned size, uint64_t va
 }
 
 const struct bus_ops uart_bus_ops = {uart_bus_read, uart_bus_write};
+
+/* ---- state (docs/state.md) ---------------------------------------------------
+ * Version 1: u8 rbr ier iir fcr lcr mcr lsr msr scr, u16 divisor, u8
+ * thr_ipending timeout_ipending, u8 rx_count, rx_count FIFO bytes (oldest
+ * first), u64 ns left until the character timeout (0 = not armed).  The
+ * FIFO is saved unrotated, so rx_head is not part of the format.  The
+ * timeout is relative: a host clock means nothing on another host. */
+
+void uart_save(const struct uart *u, struct mig_buf *b)
+{
+    const struct uart_state *s = &u->st;
+    uint64_t left = 0;
+
+    mig_put_u8(b, s->rbr);
+    mig_put_u8(b, s->ier);
+    mig_put_u8(b, s->iir);
+    mig_put_u8(b, s->fcr);
+    mig_put_u8(b, s->lcr);
+    mig_put_u8(b, s->mcr);
+    mig_put_u8(b, s->lsr);
+    mig_put_u8(b, s->msr);
+    mig_put_u8(b, s->scr);
+    mig_put_u16(b, s->divisor);
+    mig_put_u8(b, s->thr_ipending);
+    mig_put_u8(b, s->timeout_ipending);
+    mig_put_u8(b, s->rx_count);
+    for (unsigned i = 0; i < s->rx_count; i++)
+        mig_put_u8(b, s->rx_fifo[(s->rx_head + i) % UART_FIFO_SIZE]);
+    if (s->rx_timeout_ns) {
+        uint64_t now = uart_now(u);
+        /* already due: fires at the first poll after load */
+        left = s->rx_timeout_ns > now ? s->rx_timeout_ns - now : 1;
+    }
+    mig_put_u64(b, left);
+}
+
+int uart_load(struct uart *u, struct mig_buf *b, unsigned version)
+{
+    struct uart_state s;
+    uint64_t left;
+
+    if (version == 0 || version > UART_STATE_VERSION) {
+        mig_buf_fail(b, -EINVAL, "uart: state version %u, this build knows up to %u", version,
+                     UART_STATE_VERSION);
+        return -EINVAL;
+    }
+    memset(&s, 0, sizeof(s));
+    s.rbr = mig_get_u8(b);
+    s.ier = mig_get_u8(b);
+    s.iir = mig_get_u8(b);
+    s.fcr = mig_get_u8(b);
+    s.lcr = mig_get_u8(b);
+    s.mcr = mig_get_u8(b);
+    s.lsr = mig_get_u8(b);
+    s.msr = mig_get_u8(b);
+    s.scr = mig_get_u8(b);
+    s.divisor = mig_get_u16(b);
+    s.thr_ipending = mig_get_u8(b);
+    s.timeout_ipending = mig_get_u8(b);
+    s.rx_count = mig_get_u8(b);
+    if (mig_buf_error(b))
+        return -EINVAL;
+    /* Only values the register writes can produce (see uart_write). */
+    if (s.ier & ~0x0f)
+        mig_buf_fail(b, -EINVAL, "uart: IER 0x%02x has reserved bits", s.ier);
+    else if (s.mcr & ~0x1f)
+        mig_buf_fail(b, -EINVAL, "uart: MCR 0x%02x has reserved bits", s.mcr);
+    else if (s.fcr & ~(UART_FCR_FE | UART_FCR_ITL | 0x08))
+        mig_buf_fail(b, -EINVAL, "uart: FCR 0x%02x has non-sticky bits", s.fcr);
+    else if (s.thr_ipending > 1 || s.timeout_ipending > 1)
+        mig_buf_fail(b, -EINVAL, "uart: interrupt flags %u/%u are not booleans", s.thr_ipending,
+                     s.timeout_ipending);
+    else if (s.rx_count > UART_FIFO_SIZE)
+        mig_buf_fail(b, -EINVAL, "uart: %u bytes in a %u-byte FIFO", s.rx_count, UART_FIFO_SIZE);
+    else if (s.rx_count && !(s.fcr & UART_FCR_FE))
+        mig_buf_fail(b, -EINVAL, "uart: FIFO contents with the FIFO disabled");
+    else if (s.rx_count && !(s.lsr & UART_LSR_DR))
+        mig_buf_fail(b, -EINVAL, "uart: FIFO contents without LSR.DR");
+    if (mig_buf_error(b))
+        return -EINVAL;
+    mig_get_bytes(b, s.rx_fifo, s.rx_count);
+    left = mig_get_u64(b);
+    if (mig_buf_error(b))
+        return -EINVAL;
+    u->st = s;
+    if (left) {
+        uint64_t now = uart_now(u);
+        u->st.rx_timeout_ns = left > UINT64_MAX - now ? UINT64_MAX : now + left;
+    }
+    /* IIR is recomputed from the conditions; the line is sent again
+     * whatever level the PLIC has latched. */
+    uart_update_irq(u);
+    if (u->host.set_irq)
+        u->host.set_irq(u->host.opaque, u->irq_level);
+    return 0;
+}

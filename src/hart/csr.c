@@ -419,3 +419,39 @@ void rv_csr_reset(struct rv_hart *h)
     memset(h->pmpaddr, 0, sizeof(h->pmpaddr));
     h->pmp_active = 0;
 }
+
+const char *rv_csr_check(const struct rv_csr_image *c)
+{
+    unsigned mode = (unsigned)(c->satp >> 60);
+
+    if (c->mstatus & ~(MSTATUS_WMASK | MSTATUS_UXL | MSTATUS_SXL))
+        return "mstatus has bits no write can set";
+    if (((c->mstatus & MSTATUS_MPP) >> MSTATUS_MPP_SHIFT) == 2)
+        return "mstatus.MPP is the reserved privilege 2";
+    if ((c->mstatus & MSTATUS_SXL) != (2ull << 34))
+        return "mstatus.SXL is not 64 bits";
+    if (!(c->mstatus & MSTATUS_UXL)) /* writes of 0 leave UXL alone */
+        return "mstatus.UXL is 0";
+    if (c->medeleg & ~MEDELEG_MASK)
+        return "medeleg has bits outside its mask";
+    if (c->mideleg & ~MIDELEG_MASK)
+        return "mideleg has bits outside its mask";
+    if (c->mie & ~MIE_MASK)
+        return "mie has bits outside its mask";
+    if (c->mip_sw & ~MIP_WMASK)
+        return "mip has software bits outside its mask";
+    if ((c->mtvec & 3) >= 2 || (c->stvec & 3) >= 2)
+        return "trap vector with a reserved mode";
+    if ((c->mepc | c->sepc) & 1)
+        return "odd exception pc";
+    if (c->menvcfg & ~MENVCFG_MASK)
+        return "menvcfg has bits outside its mask";
+    if (c->senvcfg & ~SENVCFG_MASK)
+        return "senvcfg has bits outside its mask";
+    /* the modes a satp write accepts (see csr_write) */
+    if (mode != 0 && mode != 8 && mode != 9 && mode != 10)
+        return "satp mode not supported";
+    if (c->fflags > 0x1f || c->frm > 7)
+        return "fcsr out of range";
+    return NULL;
+}

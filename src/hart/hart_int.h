@@ -280,6 +280,17 @@ void rv_fatal(struct rv_hart *h, const char *fmt, ...) gw_printf(2, 3);
 int rv_csr_insn(struct rv_hart *h, const struct rv_insn *ins, unsigned funct3);
 void rv_csr_reset(struct rv_hart *h);
 
+/* The CSRs a state load must check against their write masks (WARL fields
+ * that CSR writes could never have produced), as loaded, not yet applied. */
+struct rv_csr_image {
+    uint64_t mstatus, medeleg, mideleg, mie, mip_sw, mtvec, stvec, mepc, sepc;
+    uint64_t menvcfg, senvcfg, satp;
+    uint32_t fflags, frm;
+};
+/* NULL if every value in c is one the CSR instructions can produce, else
+ * why not (static string). */
+const char *rv_csr_check(const struct rv_csr_image *c);
+
 /* mmu.c */
 int rv_load_slow(struct rv_hart *h, uint64_t va, unsigned size, uint64_t *val);
 int rv_store_slow(struct rv_hart *h, uint64_t va, unsigned size, uint64_t val);
