@@ -8,6 +8,7 @@
  */
 #include "virtio/virtio_mmio.h"
 
+#include <errno.h>
 #include <string.h>
 
 void virtio_mmio_init(struct virtio_mmio *m, struct virtio_dev *dev,
@@ -187,3 +188,78 @@ static int virtio_mmio_write(void *opaque, uint64_t off, unsigned size, uint64_t
 }
 
 const struct bus_ops virtio_mmio_ops = {virtio_mmio_read, virtio_mmio_write};
+
+/* ---- state (docs/state.md) ---------------------------------------------------
+ * Version 1: bool present (false: an empty slot, nothing follows); u32
+ * device_features_sel driver_features_sel queue_sel; per queue of the
+ * device: u16 num, u64 desc avail used (the staged layout, applied at
+ * QueueReady); u16 the core's version, then virtio_dev_save().  Staged
+ * values are whatever the driver wrote: they are checked when it sets
+ * QueueReady, as they would be without a migration.  Selectors are kept
+ * as written: a driver may leave one out of range, and every register
+ * access bounds them (reads give 0), so they need no bound here. */
+
+void virtio_mmio_pre_save(struct virtio_mmio *m)
+{
+    if (m->dev)
+        virtio_dev_pre_save(m->dev);
+}
+
+void virtio_mmio_save(const struct virtio_mmio *m, struct mig_buf *b)
+{
+    mig_put_bool(b, m->dev != NULL);
+    if (!m->dev)
+        return;
+    mig_put_u32(b, m->device_features_sel);
+    mig_put_u32(b, m->driver_features_sel);
+    mig_put_u32(b, m->queue_sel);
+    for (unsigned i = 0; i < m->dev->nvqs; i++) {
+        mig_put_u16(b, m->queue[i].num);
+        mig_put_u64(b, m->queue[i].desc);
+        mig_put_u64(b, m->queue[i].avail);
+        mig_put_u64(b, m->queue[i].used);
+    }
+    mig_put_u16(b, VIRTIO_STATE_VERSION);
+    virtio_dev_save(m->dev, b);
+}
+
+int virtio_mmio_load(struct virtio_mmio *m, struct mig_buf *b, unsigned version)
+{
+    struct virtio_mmio s;
+    bool present;
+    unsigned dev_version;
+
+    if (version == 0 || version > VIRTIO_MMIO_STATE_VERSION) {
+        mig_buf_fail(b, -EINVAL, "virtio-mmio: state version %u, this build knows up to %u",
+                     version, VIRTIO_MMIO_STATE_VERSION);
+        return -EINVAL;
+    }
+    present = mig_get_bool(b);
+    if (!mig_buf_error(b) && present != (m->dev != NULL))
+        mig_buf_fail(b, -EINVAL, "virtio-mmio: state of %s slot loaded into %s one",
+                     present ? "a device's" : "an empty", m->dev ? "a device's" : "an empty");
+    if (mig_buf_error(b))
+        return -EINVAL;
+    if (!present)
+        return 0;
+    memset(&s, 0, sizeof(s));
+    s.device_features_sel = mig_get_u32(b);
+    s.driver_features_sel = mig_get_u32(b);
+    s.queue_sel = mig_get_u32(b);
+    for (unsigned i = 0; i < m->dev->nvqs; i++) {
+        s.queue[i].num = mig_get_u16(b);
+        s.queue[i].desc = mig_get_u64(b);
+        s.queue[i].avail = mig_get_u64(b);
+        s.queue[i].used = mig_get_u64(b);
+    }
+    dev_version = mig_get_u16(b);
+    if (mig_buf_error(b))
+        return -EINVAL;
+    /* The device refuses (and stays as it was) before the transport
+     * changes anything. */
+    if (virtio_dev_load(m->dev, b, dev_version) < 0)
+        return -EINVAL;
+    s.dev = m->dev;
+    *m = s;
+    return 0;
+}

@@ -417,6 +417,61 @@ static void vnet_fini(struct virtio_dev *d)
     free(n);
 }
 
+/* ---- state (docs/state.md) -------------------------------------------------------
+ * After the core's: u8 mac[6], u16 status (LINK_UP, ANNOUNCE).  The MAC
+ * is configuration, saved to catch a state loaded into another NIC.
+ * Transmitted chains held for batching are returned first (pre_save), and
+ * a receive interrupt held with them is sent, so the used rings and the
+ * ISR say everything and no chain is owned by the device. */
+
+static void vnet_pre_save(struct virtio_dev *d)
+{
+    struct vnet *n = vnet_of(d);
+
+    vnet_tx_complete(n);
+    vnet_rx_flush(n);
+}
+
+static void vnet_save(const struct virtio_dev *d, struct mig_buf *b)
+{
+    const struct vnet *n = (const struct vnet *)d;
+
+    mig_put_bytes(b, n->mac, 6);
+    mig_put_u16(b, n->status);
+}
+
+static int vnet_load(struct virtio_dev *d, struct mig_buf *b, unsigned version)
+{
+    struct vnet *n = vnet_of(d);
+    uint8_t mac[6];
+    uint16_t status;
+
+    (void)version; /* the core's version; 1 is all there is */
+    mig_get_bytes(b, mac, 6);
+    status = mig_get_u16(b);
+    if (mig_buf_error(b))
+        return -EINVAL;
+    if (memcmp(mac, n->mac, 6))
+        mig_buf_fail(b, -EINVAL,
+                     "virtio-net: state of MAC %02x:%02x:%02x:%02x:%02x:%02x, this NIC has "
+                     "%02x:%02x:%02x:%02x:%02x:%02x",
+                     mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], n->mac[0], n->mac[1],
+                     n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
+    else if (status & ~(VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE))
+        mig_buf_fail(b, -EINVAL, "virtio-net: status 0x%x", status);
+    if (mig_buf_error(b))
+        return -EINVAL;
+    n->status = status;
+    n->ntx_pending = 0;
+    n->rx_pushed = false;
+    vnet_config_store(n);
+    /* The backend may have stopped reading for want of buffers the loaded
+     * rings now have. */
+    if (vnet_running(n))
+        net_backend_rx_ready(n->backend);
+    return 0;
+}
+
 static const struct virtio_dev_ops vnet_ops = {
     .name = "virtio-net",
     .queue_notify = vnet_queue_notify,
@@ -425,6 +480,9 @@ static const struct virtio_dev_ops vnet_ops = {
     .pollfds = vnet_pollfds,
     .poll = vnet_poll,
     .next_deadline = vnet_next_deadline,
+    .pre_save = vnet_pre_save,
+    .save = vnet_save,
+    .load = vnet_load,
     .fini = vnet_fini,
 };
 
