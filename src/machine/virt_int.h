@@ -114,6 +114,15 @@ void virt_virtio_poll(struct virt *vm);
 uint64_t virt_virtio_next_deadline(struct virt *vm);
 
 /*
+ * Send one line to the guest agent (docs/virtio.md "Guest agent": e.g.
+ * "powerdown") on the first virtio-serial port named org.godwit.agent.0:
+ * vcon_agent_send()'s result (0, -EAGAIN: delivered when the guest posts a
+ * buffer, -ENOTCONN: the guest has not opened the port, ...), or -ENODEV
+ * if the machine has no such port.  Run-loop thread only.
+ */
+int virt_agent_send(struct virt *vm, const char *line);
+
+/*
  * Networking (virt_net.c): init opens every -netdev backend (0 or -errno
  * with a message); create_nic builds a -device virtio-net-device from its
  * properties (netdev=, mac=, id=); check_peers warns about netdevs no NIC

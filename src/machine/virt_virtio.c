@@ -7,7 +7,9 @@
  *
  * One row of virt_device_types per -device driver; a device type parses
  * its own properties and must use every one it is given (an unknown
- * property is an error naming it, as in QEMU).
+ * property is an error naming it, as in QEMU).  A virtserialport is not a
+ * slot device: it becomes a port of a virtio-serial-device given before
+ * it (the last one, or the one its bus= names).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,6 +20,7 @@
 #include "machine/virt_fdt.h"
 #include "machine/virt_int.h"
 #include "virtio/virtio_blk.h"
+#include "virtio/virtio_console.h"
 #include "virtio/virtio_rng.h"
 
 /* ---- -drive ------------------------------------------------------------------ */
@@ -154,6 +157,8 @@ struct virt_build {
     struct virt *vm;
     struct virt_drive drives[VIRT_MAX_OPTS];
     struct virt_object objects[VIRT_MAX_OPTS];
+    struct virtio_dev *serial[VIRT_VIRTIO_COUNT]; /* virtio-serial devices so far, in order */
+    unsigned nserial;
 };
 
 struct virt_device_type {
@@ -238,12 +243,80 @@ static struct virtio_dev *virt_create_net(struct virt_build *b, struct keyval *k
     return virt_net_create_nic(b->vm, kv, spec, err, errlen);
 }
 
+static struct virtio_dev *virt_create_serial(struct virt_build *b, struct keyval *kv,
+                                             const char *spec, char *err, size_t errlen)
+{
+    struct vcon_config cfg = {.id = keyval_get(kv, "id")};
+    char why[300];
+    struct virtio_dev *d;
+
+    (void)keyval_get(kv, "max_ports"); /* QEMU's default 31; ours is fixed (VCON_MAX_PORTS) */
+    d = vcon_new(b->vm->mem, &cfg, why, sizeof(why));
+    if (!d)
+        snprintf(err, errlen, "-device %s: %s", spec, why);
+    else
+        b->serial[b->nserial++] = d; /* at most one per slot: the caller checked */
+    return d;
+}
+
+/*
+ * -device virtserialport,name=NAME[,id=..][,bus=ID.0]: a port of the last
+ * virtio-serial-device, or of the one whose bus (QEMU names it "ID.0")
+ * bus= gives.  Without a chardev the port is closed on the host side,
+ * except VCON_AGENT_NAME, which godwit-vm serves.  0 or -EINVAL.
+ */
+static int virt_add_serial_port(struct virt_build *b, struct keyval *kv, const char *spec,
+                                char *err, size_t errlen)
+{
+    const char *name = keyval_get(kv, "name"), *bus = keyval_get(kv, "bus"), *unused;
+    struct virtio_dev *d = b->nserial ? b->serial[b->nserial - 1] : NULL;
+    char why[200];
+
+    (void)keyval_get(kv, "id");
+    if (keyval_get(kv, "chardev")) {
+        snprintf(err, errlen, "-device %s: chardev= on virtserialport is not supported yet", spec);
+        return -EINVAL;
+    }
+    unused = keyval_unused(kv);
+    if (unused) {
+        snprintf(err, errlen, "-device %s: unsupported property '%s'", spec, unused);
+        return -EINVAL;
+    }
+    if (bus) {
+        size_t n = strlen(bus);
+        d = NULL;
+        for (unsigned i = 0; i < b->nserial && n > 2 && !strcmp(bus + n - 2, ".0"); i++)
+            if (strlen(b->serial[i]->id) == n - 2 && !strncmp(b->serial[i]->id, bus, n - 2))
+                d = b->serial[i];
+        if (!d) {
+            snprintf(err, errlen,
+                     "-device %s: no bus '%s' (a virtio-serial-device with id=ID before it has "
+                     "bus ID.0)",
+                     spec, bus);
+            return -EINVAL;
+        }
+    }
+    if (!d) {
+        snprintf(err, errlen, "-device %s: needs a -device virtio-serial-device before it", spec);
+        return -EINVAL;
+    }
+    if (vcon_add_port(d, name, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "-device %s: %s", spec, why);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static const struct virt_device_type virt_device_types[] = {
     {"virtio-blk-device", virt_create_blk},
     {"virtio-rng-device", virt_create_rng},
     {"virtio-net-device", virt_create_net},
+    {"virtio-serial-device", virt_create_serial},
+    {"virtserialport", NULL}, /* a port, not a slot device: virt_add_serial_port */
 };
 
+/* Build one -device: *out is the new slot device, or NULL for a
+ * virtserialport (added to its virtio-serial device).  0 or -EINVAL. */
 static int virt_device_create(struct virt_build *b, const char *spec, struct virtio_dev **out,
                               char *err, size_t errlen)
 {
@@ -265,8 +338,12 @@ static int virt_device_create(struct virt_build *b, const char *spec, struct vir
     if (!t) {
         snprintf(err, errlen,
                  "-device %s: unsupported device '%s' (virtio-blk-device, virtio-rng-device, "
-                 "virtio-net-device)",
+                 "virtio-net-device, virtio-serial-device, virtserialport)",
                  spec, driver ? driver : "");
+        goto out;
+    }
+    if (!t->create) {
+        ret = virt_add_serial_port(b, &kv, spec, err, errlen);
         goto out;
     }
     *out = t->create(b, &kv, spec, err, errlen);
@@ -307,11 +384,6 @@ int virt_virtio_init(struct virt *vm, char *err, size_t errlen)
     ret = virt_net_init(vm, err, errlen);
     if (ret < 0)
         return ret;
-    if (cfg->ndevices > VIRT_VIRTIO_COUNT) {
-        snprintf(err, errlen, "-device %s: no free virtio-mmio slot (the board has %d)",
-                 cfg->devices[VIRT_VIRTIO_COUNT], VIRT_VIRTIO_COUNT);
-        return -ENOSPC;
-    }
     b = calloc(1, sizeof(*b));
     if (!b) {
         snprintf(err, errlen, "out of memory");
@@ -330,13 +402,22 @@ int virt_virtio_init(struct virt *vm, char *err, size_t errlen)
     }
     for (unsigned i = 0; i < cfg->nobjects && !ret; i++)
         ret = virt_object_parse(&b->objects[i], cfg->objects[i], err, errlen);
-    for (unsigned i = 0; i < cfg->ndevices && !ret; i++) {
-        unsigned slot = VIRT_VIRTIO_COUNT - 1 - i; /* QEMU fills from the top */
+    for (unsigned i = 0, nslots = 0; i < cfg->ndevices && !ret; i++) {
+        unsigned slot = VIRT_VIRTIO_COUNT - 1 - nslots; /* QEMU fills from the top */
         struct virtio_dev *d;
         struct virtio_transport irq = {&vm->virtio_slot[slot], virt_virtio_irq};
         ret = virt_device_create(b, cfg->devices[i], &d, err, errlen);
-        if (!ret)
-            virtio_mmio_init(&vm->virtio[slot], d, &irq);
+        if (ret || !d)
+            continue; /* an error, or a port added to its device */
+        if (nslots == VIRT_VIRTIO_COUNT) {
+            snprintf(err, errlen, "-device %s: no free virtio-mmio slot (the board has %d)",
+                     cfg->devices[i], VIRT_VIRTIO_COUNT);
+            virtio_dev_free(d);
+            ret = -ENOSPC;
+            break;
+        }
+        virtio_mmio_init(&vm->virtio[slot], d, &irq);
+        nslots++;
     }
     for (unsigned i = 0; i < VIRT_MAX_OPTS; i++) {
         keyval_fini(&b->drives[i].kv);
@@ -345,6 +426,18 @@ int virt_virtio_init(struct virt *vm, char *err, size_t errlen)
     free(b);
     if (!ret)
         virt_net_check_peers(vm);
+    return ret;
+}
+
+int virt_agent_send(struct virt *vm, const char *line)
+{
+    int ret = -ENODEV;
+
+    for (unsigned i = VIRT_VIRTIO_COUNT; i-- > 0 && ret == -ENODEV;) {
+        struct virtio_dev *d = vm->virtio[i].dev;
+        if (d && d->device_id == VIRTIO_ID_CONSOLE)
+            ret = vcon_agent_send(d, line);
+    }
     return ret;
 }
 
