@@ -63,6 +63,10 @@ VM_SRCS := $(wildcard src/vm/*.c)
 VM_OBJS := $(VM_SRCS:%.c=$(BUILD)/%.o)
 VM_BIN  := $(BUILD)/godwit-vm
 
+CLI_SRCS := $(wildcard src/cli/*.c)
+CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
+CLI_BIN  := $(BUILD)/godwit
+
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 
@@ -71,7 +75,7 @@ TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
 .PHONY: all clean test test-quick test-build demo demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk tools fuzz-virtq fuzz-net
-all: $(VM_BIN)
+all: $(VM_BIN) $(CLI_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -86,6 +90,9 @@ $(CORE_LIB): $(CORE_OBJS)
 
 $(VM_BIN): $(VM_OBJS) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $(VM_OBJS) $(CORE_LIB) $(LDLIBS)
+
+$(CLI_BIN): $(CLI_OBJS) $(CORE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(CORE_LIB) $(LDLIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(CORE_LIB) $(LDLIBS)
@@ -156,7 +163,7 @@ build/guest/bench-%.elf: bench/cpu/%.c $(BENCH_DEPS)
 
 # ---- tests -----------------------------------------------------------------
 NPROC := $(shell nproc 2>/dev/null || echo 2)
-test-build: $(VM_BIN) $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_REPLAY) guests
+test-build: $(VM_BIN) $(CLI_BIN) $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_REPLAY) guests
 
 test-quick:
 	$(MAKE) -j$(NPROC) test-build

@@ -340,11 +340,30 @@ static int opt_object(struct cmdline_state *st, const char *opt, const char *val
     return cmdline_add_spec(st, opt, val, st->cfg->objects, &st->cfg->nobjects);
 }
 
-/* Options of qemu-system that later godwit-vm versions will take. */
-static int opt_later(struct cmdline_state *st, const char *opt, const char *val)
+static int opt_qmp(struct cmdline_state *st, const char *opt, const char *val)
 {
+    if (st->cfg->qmp)
+        return cmdline_fail(st, "%s: only one QMP socket is supported", opt);
+    if (strncmp(val, "unix:", 5) != 0 || val[5] == '\0')
+        return cmdline_fail(st, "%s %s: only unix:PATH,server=on,wait=off is supported", opt, val);
+    st->cfg->qmp = val;
+    return 0;
+}
+
+static int opt_incoming(struct cmdline_state *st, const char *opt, const char *val)
+{
+    if (strncmp(val, "file:", 5) != 0 || val[5] == '\0')
+        return cmdline_fail(st, "%s %s: only file:PATH is supported", opt, val);
+    st->cfg->incoming = val;
+    return 0;
+}
+
+static int opt_S(struct cmdline_state *st, const char *opt, const char *val)
+{
+    (void)opt;
     (void)val;
-    return cmdline_fail(st, "%s: not supported yet", opt);
+    st->cfg->start_paused = true;
+    return 0;
 }
 
 static const struct cmdline_opt cmdline_opts[] = {
@@ -377,8 +396,9 @@ static const struct cmdline_opt cmdline_opts[] = {
      "network backend: user[,hostfwd=tcp::HPORT-:GPORT] | tap,ifname=TAP,script=no (docs/net.md)",
      opt_netdev},
     {"object", "rng-random,id=ID,filename=F", "a random source for virtio-rng", opt_object},
-    {"qmp", "SPEC", NULL, opt_later},
-    {"incoming", "URI", NULL, opt_later},
+    {"qmp", "unix:PATH,server=on,wait=off", "QMP control socket (docs/qmp.md)", opt_qmp},
+    {"incoming", "file:PATH", "start from a saved state (docs/state.md)", opt_incoming},
+    {"S", NULL, "do not start the harts: wait for QMP cont", opt_S},
 };
 
 static int opt_help(struct cmdline_state *st, const char *opt, const char *val)

@@ -132,6 +132,14 @@ void virt_kick(struct virt *vm)
     } while (n < 0 && errno == EINTR);
 }
 
+void virt_post_request(struct virt *vm, int bits)
+{
+    atomic_fetch_or(&vm->requests, bits);
+    for (unsigned i = 0; i < vm->nharts; i++)
+        rv_hart_request_exit(vm->harts[i]);
+    virt_kick(vm);
+}
+
 void virt_request_stop(struct virt *vm, int signo)
 {
     atomic_store(&vm->stop_signal, signo);
@@ -258,6 +266,9 @@ struct virt *virt_new(const struct virt_config *cfg, char *err, size_t errlen)
     }
     vm->cfg = *cfg;
     vm->wake_fd = -1;
+    pthread_mutex_init(&vm->park_lock, NULL);
+    pthread_cond_init(&vm->park_cond, NULL);
+    vm->park_locks_ok = true;
     vm->nharts = cfg->smp;
     bus_init(&vm->bus);
 
@@ -337,6 +348,8 @@ struct virt *virt_new(const struct virt_config *cfg, char *err, size_t errlen)
     if (virt_map_devices(vm, err, errlen) < 0)
         goto fail;
     virt_power_on(vm);
+    if (cfg->qmp && virt_qmp_init(vm, err, errlen) < 0)
+        goto fail;
     return vm;
 
 fail:
@@ -348,6 +361,8 @@ void virt_free(struct virt *vm)
 {
     if (!vm)
         return;
+    virt_migrate_fini(vm);
+    virt_qmp_fini(vm);
     virt_virtio_fini(vm);
     pcie_host_free(vm->pcie);
     goldfish_rtc_free(vm->rtc);
@@ -367,5 +382,9 @@ void virt_free(struct virt *vm)
     chardev_free(vm->serial);
     gmem_free(vm->mem);
     virt_boot_fini(vm);
+    if (vm->park_locks_ok) {
+        pthread_mutex_destroy(&vm->park_lock);
+        pthread_cond_destroy(&vm->park_cond);
+    }
     free(vm);
 }

@@ -74,6 +74,9 @@ struct virt_config {
     struct chardev_spec serial; /* UART0 backend */
     bool console_mux;           /* serial on stdio with QEMU's Ctrl-A escapes (-nographic) */
     bool no_reboot;             /* guest reset request exits instead */
+    const char *qmp;            /* -qmp unix:PATH,..., or NULL */
+    const char *incoming;       /* -incoming URI (file:PATH), or NULL */
+    bool start_paused;          /* -S: stay paused until QMP cont */
     unsigned trace;             /* VIRT_TRACE_* bits (GODWIT_TRACE) */
     /* QEMU-style option strings, in command-line order, interpreted when
      * the board is built (machine/virt_virtio.c); they point into argv. */

@@ -5,6 +5,7 @@
 #ifndef GODWIT_MACHINE_VIRT_INT_H
 #define GODWIT_MACHINE_VIRT_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "devices/clint.h"
@@ -20,7 +21,9 @@
 #include "machine/virt.h"
 #include "common/keyval.h"
 #include "mem/gmem.h"
+#include "migration/mig_stream.h"
 #include "net/net.h"
+#include "qmp/qmp.h"
 #include "virtio/virtio_mmio.h"
 
 /* Requests to the run loop (bits of virt.requests). */
@@ -28,7 +31,33 @@ enum {
     VIRT_REQ_POWEROFF = 1 << 0, /* guest powered off; status in poweroff_code */
     VIRT_REQ_RESET = 1 << 1,    /* guest asked for a system reset */
     VIRT_REQ_STOP = 1 << 2,     /* the host asked us to stop (signal) */
+    VIRT_REQ_QUIT = 1 << 3,     /* QMP quit */
+    VIRT_REQ_PARK = 1 << 4,     /* a migration job wants the machine parked */
+    VIRT_REQ_MIG = 1 << 5,      /* a migration job changed status: look at it */
 };
+
+/*
+ * Run states, as QEMU names them (query-status).  Only RUNNING executes
+ * the harts and services the devices; in every other state the loop
+ * serves QMP alone, so a migration job may read or load the devices while
+ * the loop is "parked" (see virt_migrate.c).
+ */
+enum virt_runstate {
+    VIRT_RS_PRELAUNCH, /* -S: never ran yet */
+    VIRT_RS_RUNNING,
+    VIRT_RS_PAUSED,         /* QMP stop, or -S after an incoming migration */
+    VIRT_RS_INMIGRATE,      /* waiting for / loading an incoming state */
+    VIRT_RS_FINISH_MIGRATE, /* stopped for the final part of an outgoing migration */
+    VIRT_RS_POSTMIGRATE,    /* the state went out: stays stopped (cont resumes) */
+    VIRT_RS_SHUTDOWN,       /* the guest powered off */
+    VIRT_RS_INTERNAL_ERROR, /* a hart hit a fatal error */
+    VIRT_RS_COUNT,
+};
+
+/* QEMU's name of a run state ("running", "finish-migrate", ...). */
+const char *virt_runstate_name(enum virt_runstate rs);
+
+struct virt_mig; /* an outgoing migration job (virt_migrate.c) */
 
 struct virt;
 
@@ -78,7 +107,81 @@ struct virt {
     _Atomic int requests;             /* VIRT_REQ_* */
     _Atomic int stop_signal;
     unsigned poweroff_code;
+    unsigned shutdown_cause; /* VIRT_REQ_* that ended the run (SHUTDOWN event) */
+
+    /* control (virt_qmp.c, virt_migrate.c) */
+    enum virt_runstate runstate;
+    struct qmp_server *qmp;
+    uint64_t last_qmp_poll; /* host ns */
+    uint64_t frozen_mtime;  /* mtime when the harts stopped (time stands still) */
+    bool time_frozen;
+    struct virt_mig *mig; /* the current or last outgoing migration, or NULL */
+    pthread_mutex_t park_lock;
+    pthread_cond_t park_cond;
+    bool parked; /* the loop stays off the devices (a job owns them) */
+    bool park_locks_ok;
 };
+
+/* ---- run states (virt_run.c) ------------------------------------------------ */
+
+/* Stop the harts (RUNNING -> rs): time stands still, STOP event. */
+void virt_pause(struct virt *vm, enum virt_runstate rs);
+/* Run the harts again (-> RUNNING): time continues, RESUME event. */
+void virt_resume(struct virt *vm);
+/* Move between non-running states (no event). */
+void virt_set_runstate(struct virt *vm, enum virt_runstate rs);
+
+/* ---- QMP (virt_qmp.c) ----------------------------------------------------------- */
+
+/* Start the -qmp server (0, or -errno with a message). */
+int virt_qmp_init(struct virt *vm, char *err, size_t errlen) gw_must_check;
+void virt_qmp_fini(struct virt *vm);
+/* Emit an event if a QMP server runs (data stolen, may be NULL). */
+void virt_event(struct virt *vm, const char *name, json_t *data);
+
+/* ---- state (virt_state.c) ---------------------------------------------------------- */
+
+/* The configuration text whose hash goes into a state header: the parts
+ * of the machine a saved state depends on (RAM size, harts, ISA, devices
+ * per slot).  Returns a malloc'ed string. */
+char *virt_state_config_text(const struct virt *vm);
+uint64_t virt_state_config_hash(const struct virt *vm);
+
+/* Every component's section, in load order, into s (the machine must be
+ * parked: nothing runs, devices idle). */
+struct virt_save_stats {
+    uint64_t pages_normal; /* RAM pages sent as data */
+    uint64_t pages_zero;   /* elided */
+    uint64_t ram_bytes;    /* bytes of RAM sections */
+};
+int virt_state_save(struct virt *vm, struct mig_stream *s, struct virt_save_stats *st,
+                    const _Atomic bool *cancel);
+/* Load a whole stream (header to EOF) into the machine; -errno with a
+ * one-line reason in err.  The machine must not be running. */
+int virt_state_load(struct virt *vm, struct mig_stream *s, char *err, size_t errlen) gw_must_check;
+/* XXH3 of RAM plus every component's saved state (x-godwit-state-hash). */
+uint64_t virt_state_hash(struct virt *vm);
+
+/* ---- migration (virt_migrate.c) --------------------------------------------------- */
+
+/* Start an outgoing migration to uri ("file:PATH"); 0 or -errno + message. */
+int virt_migrate_start(struct virt *vm, const char *uri, char *err, size_t errlen) gw_must_check;
+/* The loop's side: act on a park request, report status changes, finish a job. */
+void virt_migrate_poll(struct virt *vm);
+/* migrate_cancel. */
+void virt_migrate_cancel(struct virt *vm);
+/* Cancel and wait for a running job (before exit). */
+void virt_migrate_fini(struct virt *vm);
+/* query-migrate's answer (a new object). */
+json_t *virt_migrate_query(struct virt *vm);
+/* True while a job runs (setup, active, device...). */
+bool virt_migrate_active(const struct virt *vm);
+/* -incoming file:PATH: load it before the run (0 or -errno + message). */
+int virt_incoming(struct virt *vm, const char *uri, char *err, size_t errlen) gw_must_check;
+
+/* Set request bits, make every hart leave its slice and wake the loop
+ * (any thread). */
+void virt_post_request(struct virt *vm, int bits);
 
 /* Reload the boot images and reset harts and devices, as a system reset does. */
 int virt_reset(struct virt *vm, char *err, size_t errlen);

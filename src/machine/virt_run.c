@@ -20,6 +20,63 @@
 #define VIRT_INPUT_POLL_NS 1000000ull /* look for console input every 1 ms while running */
 #define VIRT_IO_POLL_NS    1000000ull /* and give devices' host I/O a turn as often */
 #define VIRT_IO_FDS        32         /* device fds the sleep waits on, at most */
+#define VIRT_QMP_POLL_NS   1000000ull /* serve QMP every 1 ms while running */
+#define VIRT_QMP_FDS       (QMP_MAX_CLIENTS + 1)
+
+static const char *const virt_runstate_names[VIRT_RS_COUNT] = {
+    [VIRT_RS_PRELAUNCH] = "prelaunch",
+    [VIRT_RS_RUNNING] = "running",
+    [VIRT_RS_PAUSED] = "paused",
+    [VIRT_RS_INMIGRATE] = "inmigrate",
+    [VIRT_RS_FINISH_MIGRATE] = "finish-migrate",
+    [VIRT_RS_POSTMIGRATE] = "postmigrate",
+    [VIRT_RS_SHUTDOWN] = "shutdown",
+    [VIRT_RS_INTERNAL_ERROR] = "internal-error",
+};
+
+const char *virt_runstate_name(enum virt_runstate rs)
+{
+    return rs < VIRT_RS_COUNT ? virt_runstate_names[rs] : "unknown";
+}
+
+void virt_set_runstate(struct virt *vm, enum virt_runstate rs)
+{
+    vm->runstate = rs;
+}
+
+void virt_pause(struct virt *vm, enum virt_runstate rs)
+{
+    bool was_running = vm->runstate == VIRT_RS_RUNNING;
+
+    /* Guest time stands still while the harts do (QEMU's virtual clock):
+     * a paused guest sees no jump when it continues. */
+    if (was_running && !vm->time_frozen) {
+        vm->frozen_mtime = clint_mtime(vm->clint);
+        vm->time_frozen = true;
+    }
+    vm->runstate = rs;
+    if (was_running)
+        virt_event(vm, "STOP", NULL);
+}
+
+void virt_resume(struct virt *vm)
+{
+    if (vm->runstate == VIRT_RS_RUNNING)
+        return;
+    if (vm->time_frozen) {
+        clint_set_mtime(vm->clint, vm->frozen_mtime);
+        vm->time_frozen = false;
+    }
+    vm->runstate = VIRT_RS_RUNNING;
+    virt_event(vm, "RESUME", NULL);
+}
+
+/* Serve QMP clients (never blocks). */
+static void virt_qmp_serve(struct virt *vm)
+{
+    if (vm->qmp)
+        qmp_server_poll(vm->qmp);
+}
 
 /* Hand buffered console input to the UART receiver as it has room. */
 static void virt_serial_pump(struct virt *vm)
@@ -80,11 +137,12 @@ static void virt_sleep(struct virt *vm)
     uint64_t uart_deadline = uart_next_deadline(vm->uart);
     uint64_t rtc_deadline = goldfish_rtc_next_deadline(vm->rtc);
     uint64_t io_deadline = virt_virtio_next_deadline(vm);
-    struct pollfd p[3 + VIRT_IO_FDS] = {{.fd = vm->wake_fd, .events = POLLIN}};
+    struct pollfd p[3 + VIRT_IO_FDS + VIRT_QMP_FDS] = {{.fd = vm->wake_fd, .events = POLLIN}};
     struct timespec ts, *tsp = NULL;
     uint64_t drain;
     int nin = chardev_pollfds(vm->serial, p + 1, 2);
     int nio = virt_virtio_pollfds(vm, p + 1 + nin, VIRT_IO_FDS);
+    int nqmp = vm->qmp ? qmp_server_pollfds(vm->qmp, p + 1 + nin + nio, VIRT_QMP_FDS) : 0;
 
     if (uart_deadline < deadline)
         deadline = uart_deadline;
@@ -100,21 +158,48 @@ static void virt_sleep(struct virt *vm)
         ts.tv_nsec = (long)((deadline - now) % 1000000000ull);
         tsp = &ts;
     }
-    if (ppoll(p, (nfds_t)(1 + nin + nio), tsp, NULL) > 0) {
+    if (ppoll(p, (nfds_t)(1 + nin + nio + nqmp), tsp, NULL) > 0) {
         if (p[0].revents & POLLIN)
             while (read(vm->wake_fd, &drain, sizeof(drain)) > 0)
                 ;
         virt_serial_poll(vm, p + 1, nin);
         virt_serial_pump(vm);
+        for (int i = 0; i < nqmp; i++)
+            if (p[1 + nin + nio + i].revents) {
+                virt_qmp_serve(vm);
+                break;
+            }
     }
     if (nio || io_deadline != UINT64_MAX)
         virt_io_poll(vm, gw_now_ns(), true);
+}
+
+/*
+ * Not running: wait for QMP, a kick (a migration job, a signal) or a
+ * timeout, touching no device.  Console input stays buffered in the
+ * chardev until the harts run again.
+ */
+static void virt_idle(struct virt *vm)
+{
+    struct pollfd p[1 + VIRT_QMP_FDS] = {{.fd = vm->wake_fd, .events = POLLIN}};
+    int nqmp = vm->qmp ? qmp_server_pollfds(vm->qmp, p + 1, VIRT_QMP_FDS) : 0;
+    uint64_t drain;
+
+    if (poll(p, (nfds_t)(1 + nqmp), 100) > 0 && (p[0].revents & POLLIN))
+        while (read(vm->wake_fd, &drain, sizeof(drain)) > 0)
+            ;
+    virt_qmp_serve(vm);
 }
 
 /* Bring device-driven interrupt lines up to date. */
 static void virt_tick(struct virt *vm)
 {
     uint64_t now = gw_now_ns();
+
+    if (vm->qmp && now - vm->last_qmp_poll >= VIRT_QMP_POLL_NS) {
+        vm->last_qmp_poll = now;
+        virt_qmp_serve(vm);
+    }
 
     clint_update(vm->clint);
     virt_input_check(vm, now);
@@ -130,34 +215,111 @@ static int virt_handle_requests(struct virt *vm)
     int req = atomic_exchange(&vm->requests, 0);
     char err[512];
 
-    if (chardev_quit_requested(vm->serial))
-        return 0; /* Ctrl-A x */
-    if (req & VIRT_REQ_STOP) {
-        gw_log("terminating on signal %d", atomic_load(&vm->stop_signal));
+    if (chardev_quit_requested(vm->serial)) {
+        vm->shutdown_cause = VIRT_REQ_QUIT; /* Ctrl-A x */
         return 0;
     }
-    if (req & VIRT_REQ_POWEROFF)
+    if (req & VIRT_REQ_STOP) {
+        gw_log("terminating on signal %d", atomic_load(&vm->stop_signal));
+        vm->shutdown_cause = VIRT_REQ_STOP;
+        return 0;
+    }
+    if (req & VIRT_REQ_QUIT) {
+        vm->shutdown_cause = VIRT_REQ_QUIT;
+        return 0;
+    }
+    if (req & VIRT_REQ_POWEROFF) {
+        vm->shutdown_cause = VIRT_REQ_POWEROFF;
         return (int)vm->poweroff_code;
+    }
     if (req & VIRT_REQ_RESET) {
-        if (vm->cfg.no_reboot)
+        if (vm->cfg.no_reboot) {
+            vm->shutdown_cause = VIRT_REQ_RESET;
             return 0;
+        }
         if (virt_reset(vm, err, sizeof(err)) < 0) {
             gw_log("reset failed: %s", err);
             return 1;
         }
+        virt_event(vm, "RESET", json_pack("{s:b, s:s}", "guest", 1, "reason", "guest-reset"));
+    }
+    if (req & (VIRT_REQ_PARK | VIRT_REQ_MIG))
+        virt_migrate_poll(vm);
+    return -1;
+}
+
+/* The SHUTDOWN event QEMU sends on the way out, and the last QMP output. */
+static void virt_shutdown(struct virt *vm)
+{
+    static const struct {
+        unsigned cause;
+        bool guest;
+        const char *reason;
+    } causes[] = {
+        {VIRT_REQ_POWEROFF, true, "guest-shutdown"},
+        {VIRT_REQ_RESET, true, "guest-reset"},
+        {VIRT_REQ_QUIT, false, "host-qmp-quit"},
+        {VIRT_REQ_STOP, false, "host-signal"},
+    };
+
+    virt_migrate_fini(vm);
+    if (!vm->qmp)
+        return;
+    for (size_t i = 0; i < GW_ARRAY_SIZE(causes); i++)
+        if (vm->shutdown_cause == causes[i].cause)
+            virt_event(
+                vm, "SHUTDOWN",
+                json_pack("{s:b, s:s}", "guest", causes[i].guest, "reason", causes[i].reason));
+    qmp_server_flush(vm->qmp, 1000);
+}
+
+/* Where the run starts: an incoming state, -S, or running. */
+static int virt_start(struct virt *vm)
+{
+    char err[512];
+
+    if (vm->cfg.incoming) {
+        vm->runstate = VIRT_RS_INMIGRATE;
+        if (virt_incoming(vm, vm->cfg.incoming, err, sizeof(err)) < 0) {
+            gw_log("%s", err);
+            return 1;
+        }
+        /* the restored guest continues from its saved time */
+        vm->frozen_mtime = clint_mtime(vm->clint);
+        vm->time_frozen = true;
+        vm->runstate = VIRT_RS_PAUSED;
+        if (!vm->cfg.start_paused)
+            virt_resume(vm);
+        return -1;
+    }
+    if (vm->cfg.start_paused) {
+        vm->frozen_mtime = clint_mtime(vm->clint);
+        vm->time_frozen = true;
+        vm->runstate = VIRT_RS_PRELAUNCH;
+    } else {
+        vm->runstate = VIRT_RS_RUNNING;
     }
     return -1;
 }
 
 int virt_run(struct virt *vm)
 {
+    int status = virt_start(vm);
+
+    if (status >= 0)
+        return status;
     for (;;) {
         bool ran = false;
-        int status;
 
         status = virt_handle_requests(vm);
-        if (status >= 0)
+        if (status >= 0) {
+            virt_shutdown(vm);
             return status;
+        }
+        if (vm->runstate != VIRT_RS_RUNNING) {
+            virt_idle(vm);
+            continue;
+        }
         virt_tick(vm);
         for (unsigned i = 0; i < vm->nharts; i++) {
             struct rv_hart *h = vm->harts[i];
@@ -170,10 +332,14 @@ int virt_run(struct virt *vm)
             ran = true;
             switch (rv_hart_run(h, VIRT_SLICE_INSNS)) {
             case RV_EXIT_WFI: vm->hart_wfi[i] = true; break;
-            case RV_EXIT_FATAL: gw_log("guest error: %s", rv_hart_error(h)); return 1;
+            case RV_EXIT_FATAL:
+                gw_log("guest error: %s", rv_hart_error(h));
+                virt_pause(vm, VIRT_RS_INTERNAL_ERROR);
+                virt_shutdown(vm);
+                return 1;
             default: /* budget used up, or a request: looked at below */ break;
             }
-            if (atomic_load(&vm->requests))
+            if (atomic_load(&vm->requests) || vm->runstate != VIRT_RS_RUNNING)
                 break;
             if (vm->nharts > 1)
                 virt_tick(vm);

@@ -174,7 +174,16 @@ int main(void)
             cfg.ndevices == 2 && !strcmp(cfg.devices[1], "virtio-rng-device") && cfg.nobjects == 1,
         "-drive, -device, -object kept in order for the board");
     expect_error(parse(BASIC, "-device", "", NULL), "-device: empty value", "-device ''");
-    expect_error(parse(BASIC, "-qmp", "unix:x", NULL), "-qmp: not supported yet", "-qmp");
+    CHECK(parse(BASIC, "-qmp", "unix:/tmp/q.sock,server=on,wait=off", "-S", NULL) == CMDLINE_RUN &&
+              !strcmp(cfg.qmp, "unix:/tmp/q.sock,server=on,wait=off") && cfg.start_paused,
+          "-qmp unix:.. and -S");
+    expect_error(parse(BASIC, "-qmp", "tcp:1:2", NULL), "only unix:PATH", "-qmp tcp");
+    expect_error(parse(BASIC, "-qmp", "unix:a", "-qmp", "unix:b", NULL), "only one QMP",
+                 "two -qmp");
+    CHECK(parse(BASIC, "-incoming", "file:/x/y.state", NULL) == CMDLINE_RUN &&
+              !strcmp(cfg.incoming, "file:/x/y.state"),
+          "-incoming file:");
+    expect_error(parse(BASIC, "-incoming", "file:", NULL), "only file:PATH", "-incoming file:''");
     expect_error(parse(BASIC, "-kernel", NULL), "-kernel: requires an argument",
                  "-kernel without value");
 

@@ -1,0 +1,261 @@
+/*
+ * The virt machine's QMP commands (docs/qmp.md): run control, power,
+ * migration and state, with QEMU's names, arguments and answers.  The
+ * protocol itself lives in src/qmp; handlers run on the run-loop thread,
+ * between hart slices, so they may touch the machine directly.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "machine/virt_int.h"
+
+/* QEMU version we answer as: our QMP follows 7.2's schema. */
+#define VIRT_QMP_MAJOR 7
+#define VIRT_QMP_MINOR 2
+#define VIRT_QMP_MICRO 0
+
+void virt_event(struct virt *vm, const char *name, json_t *data)
+{
+    if (!vm->qmp) {
+        json_decref(data);
+        return;
+    }
+    qmp_server_event(vm->qmp, name, data);
+}
+
+/* The machine is busy with a migration job: refuse what would touch it. */
+static json_t *virt_qmp_busy(struct virt *vm, struct qmp_error *err)
+{
+    if (virt_migrate_active(vm))
+        return qmp_error_set(err, QMP_ERR_GENERIC, "There's a migration process in progress");
+    if (vm->runstate == VIRT_RS_INMIGRATE)
+        return qmp_error_set(err, QMP_ERR_GENERIC, "Guest is waiting for an incoming migration");
+    return NULL;
+}
+
+static json_t *qmp_query_status(void *opaque, json_t *args, struct qmp_error *err)
+{
+    struct virt *vm = opaque;
+
+    (void)args;
+    (void)err;
+    return json_pack("{s:b, s:b, s:s}", "running", vm->runstate == VIRT_RS_RUNNING, "singlestep", 0,
+                     "status", virt_runstate_name(vm->runstate));
+}
+
+static json_t *qmp_stop(void *opaque, json_t *args, struct qmp_error *err)
+{
+    struct virt *vm = opaque;
+
+    (void)args;
+    if (virt_qmp_busy(vm, err) || err->cls)
+        return NULL;
+    if (vm->runstate == VIRT_RS_RUNNING)
+        virt_pause(vm, VIRT_RS_PAUSED);
+    else if (vm->runstate == VIRT_RS_PRELAUNCH)
+        ; /* stays prelaunch, as QEMU */
+    else if (vm->runstate == VIRT_RS_POSTMIGRATE)
+        virt_set_runstate(vm, VIRT_RS_PAUSED);
+    return NULL;
+}
+
+static json_t *qmp_cont(void *opaque, json_t *args, struct qmp_error *err)
+{
+    struct virt *vm = opaque;
+
+    (void)args;
+    if (virt_qmp_busy(vm, err) || err->cls)
+        return NULL;
+    switch (vm->runstate) {
+    case VIRT_RS_SHUTDOWN:
+        return qmp_error_set(err, QMP_ERR_GENERIC, "Resetting the Virtual Machine is required");
+    case VIRT_RS_INTERNAL_ERROR:
+        return qmp_error_set(err, QMP_ERR_GENERIC, "Resetting the Virtual Machine is required");
+    default: virt_resume(vm); return NULL;
+    }
+}
+
+static json_t *qmp_system_reset(void *opaque, json_t *args, struct qmp_error *err)
+{
+    struct virt *vm = opaque;
+    char why[300];
+
+    (void)args;
+    if (virt_qmp_busy(vm, err) || err->cls)
+        return NULL;
+    if (virt_reset(vm, why, sizeof(why)) < 0)
+        return qmp_error_set(err, QMP_ERR_GENERIC, "reset failed: %s", why);
+    virt_event(vm, "RESET", json_pack("{s:b, s:s}", "guest", 0, "reason", "host-qmp-system-reset"));
+    return NULL;
+}
+
+static json_t *qmp_system_powerdown(void *opaque, json_t *args, struct qmp_error *err)
+{
+    struct virt *vm = opaque;
+    int ret;
+
+    (void)args;
+    if (virt_qmp_busy(vm, err) || err->cls)
+        return NULL;
+    /* As QEMU: the request is an event plus a signal to the guest; whether
+     * the guest honours it is the guest's business. */
+    virt_event(vm, "POWERDOWN", NULL);
+    ret = virt_agent_send(vm, "powerdown");
+    if (ret == -ENODEV)
+        gw_log("system_powerdown: the machine has no agent port (org.godwit.agent.0); "
+               "the guest was not told");
+    else if (ret < 0 && ret != -EAGAIN)
+        gw_log("system_powerdown: agent port: %s", strerror(-ret));
+    return NULL;
+}
+
+static json_t *qmp_quit(void *opaque, json_t *args, struct qmp_error *err)
+{
+    struct virt *vm = opaque;
+
+    (void)args;
+    (void)err;
+    virt_post_request(vm, VIRT_REQ_QUIT);
+    return NULL;
+}
+
+static json_t *qmp_migrate(void *opaque, json_t *args, struct qmp_error *err)
+{
+    struct virt *vm = opaque;
+    const char *uri = NULL;
+    char why[400];
+    json_t *v;
+    const char *key;
+
+    json_object_foreach(args, key, v)
+    {
+        if (!strcmp(key, "uri")) {
+            if (!json_is_string(v))
+                return qmp_error_set(err, QMP_ERR_GENERIC,
+                                     "Invalid parameter type for 'uri', expected: string");
+            uri = json_string_value(v);
+        } else if (!strcmp(key, "blk") || !strcmp(key, "inc") || !strcmp(key, "detach") ||
+                   !strcmp(key, "resume")) {
+            if (!json_is_boolean(v))
+                return qmp_error_set(err, QMP_ERR_GENERIC,
+                                     "Invalid parameter type for '%s', expected: boolean", key);
+            if (json_is_true(v) && strcmp(key, "detach") != 0)
+                return qmp_error_set(err, QMP_ERR_GENERIC, "'%s' is not supported", key);
+        } else {
+            return qmp_error_set(err, QMP_ERR_GENERIC, "Parameter '%s' is unexpected", key);
+        }
+    }
+    if (!uri)
+        return qmp_error_set(err, QMP_ERR_GENERIC, "Parameter 'uri' is missing");
+    if (virt_migrate_start(vm, uri, why, sizeof(why)) < 0)
+        return qmp_error_set(err, QMP_ERR_GENERIC, "%s", why);
+    return NULL;
+}
+
+static json_t *qmp_query_migrate(void *opaque, json_t *args, struct qmp_error *err)
+{
+    (void)args;
+    (void)err;
+    return virt_migrate_query(opaque);
+}
+
+static json_t *qmp_migrate_cancel(void *opaque, json_t *args, struct qmp_error *err)
+{
+    (void)args;
+    (void)err;
+    virt_migrate_cancel(opaque);
+    return NULL;
+}
+
+static json_t *qmp_state_hash(void *opaque, json_t *args, struct qmp_error *err)
+{
+    struct virt *vm = opaque;
+    char hex[17];
+
+    (void)args;
+    if (vm->runstate == VIRT_RS_RUNNING || virt_migrate_active(vm) ||
+        vm->runstate == VIRT_RS_INMIGRATE)
+        return qmp_error_set(err, QMP_ERR_GENERIC,
+                             "the VM must be stopped (stop first) to hash its state");
+    snprintf(hex, sizeof(hex), "%016" PRIx64, virt_state_hash(vm));
+    return json_pack("{s:s}", "hash", hex);
+}
+
+static json_t *qmp_query_name(void *opaque, json_t *args, struct qmp_error *err)
+{
+    (void)opaque;
+    (void)args;
+    (void)err;
+    return json_object();
+}
+
+static json_t *qmp_query_kvm(void *opaque, json_t *args, struct qmp_error *err)
+{
+    (void)opaque;
+    (void)args;
+    (void)err;
+    return json_pack("{s:b, s:b}", "enabled", 0, "present", 0);
+}
+
+static json_t *qmp_query_cpus_fast(void *opaque, json_t *args, struct qmp_error *err)
+{
+    struct virt *vm = opaque;
+    json_t *a = json_array();
+
+    (void)args;
+    (void)err;
+    for (unsigned i = 0; i < vm->nharts; i++)
+        json_array_append_new(a, json_pack("{s:i, s:s, s:i, s:s, s:{s:i, s:i, s:i}}", "cpu-index",
+                                           (int)i, "qom-path", "/machine/soc0/harts", "thread-id",
+                                           (int)getpid(), "target", "riscv64", "props", "core-id",
+                                           0, "socket-id", 0, "node-id", 0));
+    return a;
+}
+
+static const struct qmp_command virt_qmp_cmds[] = {
+    {"query-status", qmp_query_status},
+    {"stop", qmp_stop},
+    {"cont", qmp_cont},
+    {"system_reset", qmp_system_reset},
+    {"system_powerdown", qmp_system_powerdown},
+    {"quit", qmp_quit},
+    {"migrate", qmp_migrate},
+    {"query-migrate", qmp_query_migrate},
+    {"migrate_cancel", qmp_migrate_cancel},
+    {"query-name", qmp_query_name},
+    {"query-kvm", qmp_query_kvm},
+    {"query-cpus-fast", qmp_query_cpus_fast},
+    {"x-godwit-state-hash", qmp_state_hash},
+};
+
+int virt_qmp_init(struct virt *vm, char *err, size_t errlen)
+{
+    struct qmp_server_config qc = {
+        .spec = vm->cfg.qmp + 5, /* after "unix:" */
+        .cmds = virt_qmp_cmds,
+        .ncmds = GW_ARRAY_SIZE(virt_qmp_cmds),
+        .opaque = vm,
+        .version_major = VIRT_QMP_MAJOR,
+        .version_minor = VIRT_QMP_MINOR,
+        .version_micro = VIRT_QMP_MICRO,
+        .package = "godwit",
+    };
+    char why[300];
+
+    qc.spec = vm->cfg.qmp;
+    vm->qmp = qmp_server_new(&qc, why, sizeof(why));
+    if (!vm->qmp) {
+        snprintf(err, errlen, "-qmp %s: %s", vm->cfg.qmp, why);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+void virt_qmp_fini(struct virt *vm)
+{
+    qmp_server_free(vm->qmp);
+    vm->qmp = NULL;
+}

@@ -1,0 +1,539 @@
+/*
+ * The virt machine's state as a stream (docs/state.md): which sections a
+ * saved VM holds, in which order, and how a stream is checked against this
+ * machine and loaded into it.
+ *
+ *   header (configuration hash)
+ *   "config"      the configuration text the hash covers
+ *   RAM batches   every non-zero page (zero pages are elided)
+ *   "virt"        machine: harts asleep in WFI
+ *   "hart" i      each hart
+ *   "clint", "plic", "uart", "rtc", "pcie"
+ *   "virtio-mmio" i   each of the 8 slots (transport + device)
+ *   EOF           XXH3-64 of everything before it
+ *
+ * Loading validates as it goes and the machine only runs once the EOF
+ * checksum matched and every component was found exactly once; on any
+ * error the caller throws the half-loaded machine away (a process that was
+ * started with -incoming exits; nothing ever ran).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <xxhash.h>
+
+#include "machine/virt_fdt.h"
+#include "machine/virt_int.h"
+#include "migration/mig_format.h"
+
+#define VIRT_STATE_VERSION 1 /* the "virt" section */
+
+/* ---- configuration ------------------------------------------------------------- */
+
+char *virt_state_config_text(const struct virt *vm)
+{
+    struct mig_buf b;
+    char line[256];
+    int n;
+
+    mig_buf_init(&b);
+#define ADD(...)                                                                                   \
+    do {                                                                                           \
+        n = snprintf(line, sizeof(line), __VA_ARGS__);                                             \
+        mig_put_bytes(&b, line, (size_t)n);                                                        \
+    } while (0)
+    ADD("machine=virt\n");
+    ADD("ram=%llu\n", (unsigned long long)vm->cfg.ram_size);
+    ADD("harts=%u\n", vm->nharts);
+    ADD("isa=%s\n", VIRT_FDT_ISA);
+    ADD("pmp=16\n");
+    for (unsigned i = 0; i < VIRT_VIRTIO_COUNT; i++) {
+        const struct virtio_dev *d = vm->virtio[i].dev;
+
+        if (!d)
+            continue;
+        ADD("virtio%u=%s features=0x%llx queues=%u", i, d->ops->name,
+            (unsigned long long)virtio_host_features(d), d->nvqs);
+        for (unsigned q = 0; q < d->nvqs; q++)
+            ADD("%c%u", q ? ',' : ':', d->vq[q].num_max);
+        ADD(" config=%u\n", d->config_len);
+    }
+#undef ADD
+    mig_put_u8(&b, 0);
+    if (mig_buf_error(&b)) {
+        mig_buf_fini(&b);
+        return NULL;
+    }
+    return (char *)b.data; /* owned by the caller now */
+}
+
+uint64_t virt_state_config_hash(const struct virt *vm)
+{
+    char *t = virt_state_config_text(vm);
+    uint64_t h = t ? XXH3_64bits(t, strlen(t)) : 0;
+
+    free(t);
+    return h;
+}
+
+/* ---- components ---------------------------------------------------------------------- */
+
+static void virt_machine_save(const struct virt *vm, struct mig_buf *b)
+{
+    mig_put_u32(b, vm->nharts);
+    for (unsigned i = 0; i < vm->nharts; i++)
+        mig_put_bool(b, vm->hart_wfi[i]);
+}
+
+static int virt_machine_load(struct virt *vm, struct mig_buf *b, unsigned version)
+{
+    uint32_t n;
+
+    if (version > VIRT_STATE_VERSION) {
+        mig_buf_fail(b, -EINVAL, "virt: section version %u, this godwit knows %u", version,
+                     VIRT_STATE_VERSION);
+        return -EINVAL;
+    }
+    n = mig_get_u32(b);
+    if (!b->err && n != vm->nharts)
+        mig_buf_fail(b, -EINVAL, "virt: %u harts saved, this machine has %u", n, vm->nharts);
+    for (unsigned i = 0; i < vm->nharts && !b->err; i++)
+        vm->hart_wfi[i] = mig_get_bool(b);
+    return mig_buf_expect_end(b, "virt");
+}
+
+/* One saveable component: name, instance count, save, load. */
+struct virt_comp {
+    const char *name;
+    unsigned version;
+    void (*save)(struct virt *vm, unsigned i, struct mig_buf *b);
+    int (*load)(struct virt *vm, unsigned i, struct mig_buf *b, unsigned version);
+};
+
+static void c_virt_save(struct virt *vm, unsigned i, struct mig_buf *b)
+{
+    (void)i;
+    virt_machine_save(vm, b);
+}
+static int c_virt_load(struct virt *vm, unsigned i, struct mig_buf *b, unsigned v)
+{
+    (void)i;
+    return virt_machine_load(vm, b, v);
+}
+static void c_hart_save(struct virt *vm, unsigned i, struct mig_buf *b)
+{
+    rv_hart_save(vm->harts[i], b);
+}
+static int c_hart_load(struct virt *vm, unsigned i, struct mig_buf *b, unsigned v)
+{
+    return rv_hart_load(vm->harts[i], b, v);
+}
+static void c_clint_save(struct virt *vm, unsigned i, struct mig_buf *b)
+{
+    (void)i;
+    /* a stopped machine's clock stands still: save the time it stopped at */
+    if (vm->time_frozen)
+        clint_set_mtime(vm->clint, vm->frozen_mtime);
+    clint_save(vm->clint, b);
+}
+static int c_clint_load(struct virt *vm, unsigned i, struct mig_buf *b, unsigned v)
+{
+    (void)i;
+    return clint_load(vm->clint, b, v);
+}
+static void c_plic_save(struct virt *vm, unsigned i, struct mig_buf *b)
+{
+    (void)i;
+    plic_save(vm->plic, b);
+}
+static int c_plic_load(struct virt *vm, unsigned i, struct mig_buf *b, unsigned v)
+{
+    (void)i;
+    return plic_load(vm->plic, b, v);
+}
+static void c_uart_save(struct virt *vm, unsigned i, struct mig_buf *b)
+{
+    (void)i;
+    uart_save(vm->uart, b);
+}
+static int c_uart_load(struct virt *vm, unsigned i, struct mig_buf *b, unsigned v)
+{
+    (void)i;
+    return uart_load(vm->uart, b, v);
+}
+static void c_rtc_save(struct virt *vm, unsigned i, struct mig_buf *b)
+{
+    (void)i;
+    goldfish_rtc_save(vm->rtc, b);
+}
+static int c_rtc_load(struct virt *vm, unsigned i, struct mig_buf *b, unsigned v)
+{
+    (void)i;
+    return goldfish_rtc_load(vm->rtc, b, v);
+}
+static void c_pcie_save(struct virt *vm, unsigned i, struct mig_buf *b)
+{
+    (void)i;
+    pcie_host_save(vm->pcie, b);
+}
+static int c_pcie_load(struct virt *vm, unsigned i, struct mig_buf *b, unsigned v)
+{
+    (void)i;
+    return pcie_host_load(vm->pcie, b, v);
+}
+static void c_virtio_save(struct virt *vm, unsigned i, struct mig_buf *b)
+{
+    virtio_mmio_save(&vm->virtio[i], b);
+}
+static int c_virtio_load(struct virt *vm, unsigned i, struct mig_buf *b, unsigned v)
+{
+    return virtio_mmio_load(&vm->virtio[i], b, v);
+}
+
+/* Save and load order: the machine, the harts, then the interrupt
+ * controllers before the devices that drive their lines. */
+static const struct virt_comp virt_comps[] = {
+    {"virt", VIRT_STATE_VERSION, c_virt_save, c_virt_load},
+    {"hart", RV_HART_STATE_VERSION, c_hart_save, c_hart_load},
+    {"clint", CLINT_STATE_VERSION, c_clint_save, c_clint_load},
+    {"plic", PLIC_STATE_VERSION, c_plic_save, c_plic_load},
+    {"uart", UART_STATE_VERSION, c_uart_save, c_uart_load},
+    {"rtc", GOLDFISH_RTC_STATE_VERSION, c_rtc_save, c_rtc_load},
+    {"pcie", PCIE_HOST_STATE_VERSION, c_pcie_save, c_pcie_load},
+    {"virtio-mmio", VIRTIO_MMIO_STATE_VERSION, c_virtio_save, c_virtio_load},
+};
+
+static unsigned virt_comp_count(const struct virt *vm, const struct virt_comp *c)
+{
+    if (c->save == c_hart_save)
+        return vm->nharts;
+    if (c->save == c_virtio_save)
+        return VIRT_VIRTIO_COUNT;
+    return 1;
+}
+
+/* Every component's section into s. */
+static int virt_save_devices(struct virt *vm, struct mig_stream *s)
+{
+    struct mig_buf b;
+
+    mig_buf_init(&b);
+    for (size_t k = 0; k < GW_ARRAY_SIZE(virt_comps) && !mig_stream_error(s); k++) {
+        const struct virt_comp *c = &virt_comps[k];
+
+        for (unsigned i = 0; i < virt_comp_count(vm, c); i++) {
+            mig_buf_reset(&b);
+            c->save(vm, i, &b);
+            if (mig_buf_error(&b)) {
+                mig_stream_fail(s, mig_buf_error(&b), "saving %s %u: %s", c->name, i,
+                                mig_buf_msg(&b));
+                break;
+            }
+            mig_write_section(s, MIG_SEC_DEVICE, c->name, i, (uint16_t)c->version, b.data, b.len);
+        }
+    }
+    mig_buf_fini(&b);
+    return mig_stream_error(s);
+}
+
+/* ---- RAM ------------------------------------------------------------------------------ */
+
+static int virt_save_ram(struct virt *vm, struct mig_stream *s, struct virt_save_stats *st,
+                         const _Atomic bool *cancel)
+{
+    struct mig_ram_encoder enc;
+    struct mig_buf b;
+    uint32_t pages[MIG_RAM_BATCH];
+    unsigned n = 0;
+    const uint8_t *ram = vm->mem->host;
+    uint64_t npages = vm->mem->npages;
+
+    if (mig_ram_encoder_init(&enc) < 0) {
+        mig_stream_fail(s, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    mig_buf_init(&b);
+    for (uint64_t p = 0; p <= npages && !mig_stream_error(s); p++) {
+        bool flush = p == npages || n == MIG_RAM_BATCH;
+
+        if (flush && n) {
+            mig_buf_reset(&b);
+            mig_ram_encode(&enc, ram, pages, n, true, &b);
+            mig_write_section(s, MIG_SEC_RAM, NULL, 0, 1, b.data, b.len);
+            st->ram_bytes += b.len;
+            n = 0;
+            if (cancel && atomic_load(cancel)) {
+                mig_stream_fail(s, -ECANCELED, "cancelled");
+                break;
+            }
+        }
+        if (p == npages)
+            break;
+        if (mig_page_is_zero(ram + p * GMEM_PAGE_SIZE)) {
+            st->pages_zero++;
+            continue;
+        }
+        pages[n++] = (uint32_t)p;
+        st->pages_normal++;
+    }
+    mig_buf_fini(&b);
+    mig_ram_encoder_fini(&enc);
+    return mig_stream_error(s);
+}
+
+int virt_state_save(struct virt *vm, struct mig_stream *s, struct virt_save_stats *st,
+                    const _Atomic bool *cancel)
+{
+    struct mig_header h = {.version = MIG_FORMAT_VERSION, .page_size = MIG_PAGE_SIZE};
+    char *cfg = virt_state_config_text(vm);
+
+    memset(st, 0, sizeof(*st));
+    if (!cfg) {
+        mig_stream_fail(s, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    h.config_hash = XXH3_64bits(cfg, strlen(cfg));
+    mig_write_header(s, &h);
+    mig_write_section(s, MIG_SEC_CONFIG, "config", 0, 1, cfg, strlen(cfg));
+    free(cfg);
+    virt_save_ram(vm, s, st, cancel);
+    virt_save_devices(vm, s);
+    mig_write_eof(s);
+    return mig_stream_error(s);
+}
+
+/* ---- load --------------------------------------------------------------------------- */
+
+/* Explain a configuration mismatch: the first line that differs. */
+static void virt_config_diff(const char *saved, const char *ours, char *err, size_t errlen)
+{
+    const char *a = saved, *b = ours;
+
+    while (*a || *b) {
+        size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
+
+        if (la != lb || memcmp(a, b, la) != 0) {
+            snprintf(err, errlen,
+                     "the state was saved by a differently configured machine: "
+                     "saved '%.*s', this machine '%.*s'",
+                     (int)la, a, (int)lb, b);
+            return;
+        }
+        a += la + (a[la] == '\n');
+        b += lb + (b[lb] == '\n');
+    }
+    snprintf(err, errlen, "the state's configuration hash does not match its configuration");
+}
+
+/* Drop every page of RAM: what the stream does not send is zero. */
+static void virt_ram_clear(struct virt *vm)
+{
+    /* anonymous private memory: MADV_DONTNEED gives fresh zero pages */
+    if (madvise(vm->mem->host, vm->mem->size, MADV_DONTNEED) < 0)
+        memset(vm->mem->host, 0, vm->mem->size);
+}
+
+static void virt_zero_run(void *opaque, uint64_t first, uint64_t count)
+{
+    struct virt *vm = opaque;
+
+    memset(vm->mem->host + first * GMEM_PAGE_SIZE, 0, count * GMEM_PAGE_SIZE);
+}
+
+int virt_state_load(struct virt *vm, struct mig_stream *s, char *err, size_t errlen)
+{
+    struct mig_header h;
+    struct mig_section sec;
+    struct mig_buf b;
+    uint8_t *scratch = malloc((size_t)MIG_RAM_BATCH * MIG_PAGE_SIZE);
+    char *ours = virt_state_config_text(vm);
+    uint64_t our_hash;
+    int ret = -EPROTO;
+
+    err[0] = '\0';
+    mig_buf_init(&b);
+    if (!scratch || !ours) {
+        snprintf(err, errlen, "out of memory");
+        ret = -ENOMEM;
+        goto out;
+    }
+    our_hash = XXH3_64bits(ours, strlen(ours));
+    if (mig_read_header(s, &h) < 0)
+        goto stream_err;
+    if (mig_read_section(s, &sec) < 0)
+        goto stream_err;
+    if (sec.type != MIG_SEC_CONFIG) {
+        snprintf(err, errlen, "the state stream does not start with its configuration");
+        goto out;
+    }
+    if (mig_read_payload(s, &sec, &b) < 0)
+        goto stream_err;
+    if (h.config_hash != our_hash) {
+        char *saved = strndup((const char *)b.data, b.len);
+
+        virt_config_diff(saved ? saved : "", ours, err, errlen);
+        free(saved);
+        goto out;
+    }
+    if (b.len != strlen(ours) || memcmp(b.data, ours, b.len) != 0) {
+        snprintf(err, errlen, "the state's configuration text does not match its hash");
+        goto out;
+    }
+    virt_ram_clear(vm);
+
+    {
+        /* found[k] counts instances of component k; each must appear once */
+        unsigned found[GW_ARRAY_SIZE(virt_comps)] = {0};
+        uint64_t *inst_seen[GW_ARRAY_SIZE(virt_comps)] = {0};
+        size_t bitmap_words = (vm->nharts + 63) / 64 + 1;
+        bool fail = false;
+
+        for (size_t k = 0; k < GW_ARRAY_SIZE(virt_comps); k++) {
+            inst_seen[k] = calloc(bitmap_words, sizeof(uint64_t));
+            if (!inst_seen[k])
+                fail = true;
+        }
+        while (!fail) {
+            if (mig_read_section(s, &sec) < 0) {
+                fail = true;
+                break;
+            }
+            if (sec.type == MIG_SEC_EOF) {
+                if (mig_read_eof(s, &sec) < 0) {
+                    fail = true;
+                    break;
+                }
+                if (!mig_stream_at_eof(s)) {
+                    mig_stream_fail(s, -EPROTO, "data after the end of the state");
+                    fail = true;
+                }
+                break;
+            }
+            if (mig_read_payload(s, &sec, &b) < 0) {
+                fail = true;
+                break;
+            }
+            switch (sec.type) {
+            case MIG_SEC_RAM:
+                if (mig_ram_decode(&b, vm->mem->host, vm->mem->npages, scratch) < 0) {
+                    snprintf(err, errlen, "RAM at byte %llu: %s",
+                             (unsigned long long)mig_stream_offset(s), mig_buf_msg(&b));
+                    ret = -EPROTO;
+                    goto out_seen;
+                }
+                break;
+            case MIG_SEC_ZERO:
+                if (mig_zero_decode(&b, vm->mem->npages, virt_zero_run, vm) < 0) {
+                    snprintf(err, errlen, "zero pages: %s", mig_buf_msg(&b));
+                    goto out_seen;
+                }
+                break;
+            case MIG_SEC_ROUND: break;
+            case MIG_SEC_CONFIG:
+                snprintf(err, errlen, "a second configuration section");
+                goto out_seen;
+            case MIG_SEC_DEVICE: {
+                size_t k;
+                const struct virt_comp *c = NULL;
+
+                for (k = 0; k < GW_ARRAY_SIZE(virt_comps); k++)
+                    if (!strcmp(virt_comps[k].name, sec.name)) {
+                        c = &virt_comps[k];
+                        break;
+                    }
+                if (!c) {
+                    snprintf(err, errlen, "unknown component '%s' in the state", sec.name);
+                    goto out_seen;
+                }
+                if (sec.instance >= virt_comp_count(vm, c)) {
+                    snprintf(err, errlen, "%s %u: this machine has %u", sec.name, sec.instance,
+                             virt_comp_count(vm, c));
+                    goto out_seen;
+                }
+                if (inst_seen[k][sec.instance / 64] & (1ull << (sec.instance % 64))) {
+                    snprintf(err, errlen, "%s %u appears twice", sec.name, sec.instance);
+                    goto out_seen;
+                }
+                if (sec.version == 0 || sec.version > c->version) {
+                    snprintf(err, errlen, "%s %u: section version %u, this godwit knows 1..%u",
+                             sec.name, sec.instance, sec.version, c->version);
+                    goto out_seen;
+                }
+                if (c->load(vm, sec.instance, &b, sec.version) < 0 ||
+                    mig_buf_expect_end(&b, sec.name) < 0) {
+                    snprintf(err, errlen, "%s %u: %s", sec.name, sec.instance,
+                             mig_buf_msg(&b)[0] ? mig_buf_msg(&b) : "refused");
+                    goto out_seen;
+                }
+                inst_seen[k][sec.instance / 64] |= 1ull << (sec.instance % 64);
+                found[k]++;
+                break;
+            }
+            default: snprintf(err, errlen, "unexpected section type %u", sec.type); goto out_seen;
+            }
+        }
+        if (fail) {
+            snprintf(err, errlen, "%s", mig_stream_msg(s)[0] ? mig_stream_msg(s) : "out of memory");
+            goto out_seen;
+        }
+        for (size_t k = 0; k < GW_ARRAY_SIZE(virt_comps); k++)
+            if (found[k] != virt_comp_count(vm, &virt_comps[k])) {
+                snprintf(err, errlen, "the state lacks %u of %u '%s' sections",
+                         virt_comp_count(vm, &virt_comps[k]) - found[k],
+                         virt_comp_count(vm, &virt_comps[k]), virt_comps[k].name);
+                goto out_seen;
+            }
+        ret = 0;
+    out_seen:
+        for (size_t k = 0; k < GW_ARRAY_SIZE(virt_comps); k++)
+            free(inst_seen[k]);
+    }
+    goto out;
+
+stream_err:
+    snprintf(err, errlen, "%s", mig_stream_msg(s));
+    ret = mig_stream_error(s) ? mig_stream_error(s) : -EPROTO;
+out:
+    if (ret == 0) {
+        /* RAM changed behind the harts' backs */
+        for (unsigned i = 0; i < vm->nharts; i++)
+            rv_hart_flush_caches(vm->harts[i]);
+    } else if (ret == -EPROTO && !err[0]) {
+        snprintf(err, errlen, "malformed state");
+    }
+    mig_buf_fini(&b);
+    free(scratch);
+    free(ours);
+    return ret;
+}
+
+/* ---- hash ----------------------------------------------------------------------------- */
+
+uint64_t virt_state_hash(struct virt *vm)
+{
+    XXH3_state_t *x = XXH3_createState();
+    struct mig_buf b;
+    uint64_t h;
+
+    if (!x)
+        return 0;
+    XXH3_64bits_reset(x);
+    XXH3_64bits_update(x, vm->mem->host, vm->mem->size);
+    mig_buf_init(&b);
+    for (size_t k = 0; k < GW_ARRAY_SIZE(virt_comps); k++) {
+        const struct virt_comp *c = &virt_comps[k];
+
+        for (unsigned i = 0; i < virt_comp_count(vm, c); i++) {
+            mig_buf_reset(&b);
+            c->save(vm, i, &b);
+            XXH3_64bits_update(x, c->name, strlen(c->name));
+            XXH3_64bits_update(x, b.data, b.len);
+        }
+    }
+    mig_buf_fini(&b);
+    h = XXH3_64bits_digest(x);
+    XXH3_freeState(x);
+    return h;
+}

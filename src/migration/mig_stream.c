@@ -1,0 +1,229 @@
+/*
+ * mig_stream: buffered fd stream with a sticky error and an XXH3 checksum
+ * (mig_stream.h).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "migration/mig_stream.h"
+
+#define MIG_STREAM_BUF (1u << 20)
+
+struct mig_stream {
+    int fd;
+    bool reading;
+    int err;
+    char msg[200];
+    uint8_t *buf;
+    size_t len;        /* writer: bytes queued; reader: bytes valid in buf */
+    size_t pos;        /* reader: next byte in buf */
+    bool eof;          /* reader: read() returned 0 */
+    uint64_t offset;   /* bytes passed through the stream */
+    uint64_t to_fd;    /* writer: bytes handed to the fd */
+    uint64_t limit;    /* writer: fake a full device after this many (0 = off) */
+    XXH3_state_t *xxh; /* checksum of every byte passed */
+};
+
+struct mig_stream *mig_stream_new(int fd, bool reading)
+{
+    struct mig_stream *s = calloc(1, sizeof(*s));
+
+    if (!s)
+        return NULL;
+    s->fd = fd;
+    s->reading = reading;
+    s->buf = malloc(MIG_STREAM_BUF);
+    s->xxh = XXH3_createState();
+    if (!s->buf || !s->xxh) {
+        mig_stream_free(s);
+        return NULL;
+    }
+    XXH3_64bits_reset(s->xxh);
+    return s;
+}
+
+void mig_stream_free(struct mig_stream *s)
+{
+    if (!s)
+        return;
+    free(s->buf);
+    if (s->xxh)
+        XXH3_freeState(s->xxh);
+    free(s);
+}
+
+void mig_stream_fail(struct mig_stream *s, int err, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (s->err)
+        return;
+    s->err = err ? err : -EIO;
+    va_start(ap, fmt);
+    vsnprintf(s->msg, sizeof(s->msg), fmt, ap);
+    va_end(ap);
+}
+
+int mig_stream_error(const struct mig_stream *s)
+{
+    return s->err;
+}
+
+const char *mig_stream_msg(const struct mig_stream *s)
+{
+    return s->msg;
+}
+
+uint64_t mig_stream_offset(const struct mig_stream *s)
+{
+    return s->offset;
+}
+
+uint64_t mig_stream_digest(const struct mig_stream *s)
+{
+    return XXH3_64bits_digest(s->xxh);
+}
+
+void mig_stream_set_limit(struct mig_stream *s, uint64_t limit)
+{
+    s->limit = limit;
+}
+
+/* Write all of p to the fd (EINTR, short writes); sticky error. */
+static int mig_stream_put_fd(struct mig_stream *s, const uint8_t *p, size_t n)
+{
+    while (n > 0 && !s->err) {
+        size_t chunk = n;
+        ssize_t w;
+
+        if (s->limit) {
+            if (s->to_fd >= s->limit) {
+                mig_stream_fail(s, -ENOSPC, "write: %s (limit)", strerror(ENOSPC));
+                break;
+            }
+            if (chunk > s->limit - s->to_fd)
+                chunk = (size_t)(s->limit - s->to_fd);
+        }
+        w = write(s->fd, p, chunk);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            mig_stream_fail(s, -errno, "write: %s", strerror(errno));
+            break;
+        }
+        if (w == 0) {
+            mig_stream_fail(s, -EIO, "write: no progress");
+            break;
+        }
+        p += w;
+        n -= (size_t)w;
+        s->to_fd += (uint64_t)w;
+    }
+    return s->err;
+}
+
+int mig_stream_flush(struct mig_stream *s)
+{
+    if (s->reading || s->err)
+        return s->err;
+    if (s->len)
+        mig_stream_put_fd(s, s->buf, s->len);
+    s->len = 0;
+    return s->err;
+}
+
+int mig_stream_write(struct mig_stream *s, const void *p, size_t n)
+{
+    const uint8_t *src = p;
+
+    if (s->err)
+        return s->err;
+    XXH3_64bits_update(s->xxh, p, n);
+    s->offset += n;
+    if (n >= MIG_STREAM_BUF) { /* big blocks (RAM) skip the copy */
+        if (mig_stream_flush(s) == 0)
+            mig_stream_put_fd(s, src, n);
+        return s->err;
+    }
+    while (n > 0 && !s->err) {
+        size_t room = MIG_STREAM_BUF - s->len, c = n < room ? n : room;
+
+        memcpy(s->buf + s->len, src, c);
+        s->len += c;
+        src += c;
+        n -= c;
+        if (s->len == MIG_STREAM_BUF)
+            mig_stream_flush(s);
+    }
+    return s->err;
+}
+
+/* Refill the reader's buffer; false at end of stream or on error. */
+static bool mig_stream_fill(struct mig_stream *s)
+{
+    ssize_t r;
+
+    if (s->err || s->eof)
+        return false;
+    s->pos = 0;
+    s->len = 0;
+    for (;;) {
+        r = read(s->fd, s->buf, MIG_STREAM_BUF);
+        if (r < 0 && errno == EINTR)
+            continue;
+        break;
+    }
+    if (r < 0) {
+        mig_stream_fail(s, -errno, "read: %s", strerror(errno));
+        return false;
+    }
+    if (r == 0) {
+        s->eof = true;
+        return false;
+    }
+    s->len = (size_t)r;
+    return true;
+}
+
+int mig_stream_read(struct mig_stream *s, void *p, size_t n)
+{
+    uint8_t *dst = p;
+    size_t want = n;
+
+    while (n > 0 && !s->err) {
+        size_t avail = s->len - s->pos, c;
+
+        if (avail == 0) {
+            if (!mig_stream_fill(s)) {
+                if (!s->err)
+                    mig_stream_fail(s, -EPROTO,
+                                    "truncated: stream ends at byte %llu, %zu more bytes expected",
+                                    (unsigned long long)s->offset, n);
+                break;
+            }
+            continue;
+        }
+        c = n < avail ? n : avail;
+        memcpy(dst, s->buf + s->pos, c);
+        XXH3_64bits_update(s->xxh, dst, c);
+        s->pos += c;
+        s->offset += c;
+        dst += c;
+        n -= c;
+    }
+    if (s->err)
+        memset(p, 0, want);
+    return s->err;
+}
+
+bool mig_stream_at_eof(struct mig_stream *s)
+{
+    if (s->pos < s->len)
+        return false;
+    return !mig_stream_fill(s) && !s->err;
+}

@@ -1,0 +1,54 @@
+/*
+ * mig_stream: the byte stream a VM's state travels on (a file, a socket, a
+ * pipe), buffered, with a sticky error and a running XXH3-64 checksum of
+ * every byte that passed (redis rio style: the writer checks once, at the
+ * end; the reader learns "truncated" or "I/O error" from one place).
+ *
+ * A stream is either a writer or a reader over one file descriptor.  It
+ * never owns more than its buffer: the caller opens and closes the fd.
+ * Threading: one thread at a time.
+ */
+#ifndef GODWIT_MIGRATION_MIG_STREAM_H
+#define GODWIT_MIGRATION_MIG_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/util.h"
+
+struct mig_stream;
+
+/* A writer (reading = false) or reader over fd.  NULL on allocation failure. */
+struct mig_stream *mig_stream_new(int fd, bool reading);
+/* Frees the buffer (a writer's unflushed bytes are lost: flush first).
+ * Does not close the fd.  NULL is a no-op. */
+void mig_stream_free(struct mig_stream *s);
+
+/* Writer: queue n bytes (sticky error; returns mig_stream_error()). */
+int mig_stream_write(struct mig_stream *s, const void *p, size_t n);
+/* Writer: push buffered bytes to the fd. */
+int mig_stream_flush(struct mig_stream *s);
+
+/* Reader: exactly n bytes into p, or an error (-EPROTO "truncated" at end of
+ * stream, -EIO etc.); p is zero-filled on error. */
+int mig_stream_read(struct mig_stream *s, void *p, size_t n);
+/* Reader: true if the stream ended cleanly here (no byte left). */
+bool mig_stream_at_eof(struct mig_stream *s);
+
+/* Sticky state: 0 or the first -errno; the message says what failed. */
+int mig_stream_error(const struct mig_stream *s);
+const char *mig_stream_msg(const struct mig_stream *s);
+void mig_stream_fail(struct mig_stream *s, int err, const char *fmt, ...) gw_printf(3, 4);
+
+/* Bytes written or read so far. */
+uint64_t mig_stream_offset(const struct mig_stream *s);
+
+/* XXH3-64 of every byte written or read so far. */
+uint64_t mig_stream_digest(const struct mig_stream *s);
+
+/* Writer: stop after limit bytes have gone to the fd, as if the device were
+ * full (-ENOSPC); for tests and fault injection.  0 = no limit. */
+void mig_stream_set_limit(struct mig_stream *s, uint64_t limit);
+
+#endif
