@@ -38,7 +38,7 @@ struct qmp_client {
     bool negotiated; /* qmp_capabilities succeeded */
     bool dead;       /* close at the next sweep (feed(): report -EPROTO) */
     struct qmp_stream in;
-    uint8_t rbuf[QMP_READ_CHUNK];
+    uint8_t *rbuf;     /* QMP_READ_CHUNK bytes; NULL for the pseudo-client */
     size_t rpos, rlen; /* rbuf[rpos..rlen) read but not yet framed */
     char *out;
     size_t out_off, out_len, out_cap; /* out[out_off..out_len) not yet sent */
@@ -70,6 +70,10 @@ static struct qmp_client *client_new(int fd)
         return NULL;
     c->fd = fd;
     qmp_stream_init(&c->in);
+    if (fd >= 0 && !(c->rbuf = malloc(QMP_READ_CHUNK))) {
+        free(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -80,6 +84,7 @@ static void client_free(struct qmp_client *c)
     if (c->fd >= 0)
         close(c->fd);
     qmp_stream_fini(&c->in);
+    free(c->rbuf);
     free(c->out);
     free(c);
 }
@@ -207,7 +212,7 @@ static void client_read(struct qmp_server *s, struct qmp_client *c)
     /* A few chunks per round: a big request moves on without starving
      * the other clients. */
     for (int k = 0; k < 4 && client_wants_input(c); k++) {
-        ssize_t n = recv(c->fd, c->rbuf, sizeof(c->rbuf), MSG_DONTWAIT);
+        ssize_t n = recv(c->fd, c->rbuf, QMP_READ_CHUNK, MSG_DONTWAIT);
         if (n > 0) {
             c->rpos = 0;
             c->rlen = (size_t)n;
