@@ -21,6 +21,8 @@ static uint64_t clint_ticks(const struct clint *c, uint64_t now)
 
 static uint64_t clint_mtime_at(const struct clint *c, uint64_t now)
 {
+    if (c->frozen)
+        return c->frozen_mtime;
     return clint_ticks(c, now) + c->st.delta;
 }
 
@@ -55,11 +57,28 @@ uint64_t clint_update(struct clint *c)
 void clint_set_mtime(struct clint *c, uint64_t mtime)
 {
     c->st.delta = mtime - clint_ticks(c, clint_now(c));
+    if (c->frozen)
+        c->frozen_mtime = mtime;
     clint_update(c);
+}
+
+void clint_freeze(struct clint *c, bool frozen)
+{
+    if (frozen == c->frozen)
+        return;
+    if (frozen) {
+        c->frozen_mtime = clint_mtime(c);
+        c->frozen = true;
+    } else {
+        c->frozen = false;
+        clint_set_mtime(c, c->frozen_mtime); /* continue from where it stood */
+    }
 }
 
 uint64_t clint_next_deadline(const struct clint *c)
 {
+    if (c->frozen)
+        return UINT64_MAX; /* time stands still: no timer can fire */
     uint64_t now = clint_now(c);
     uint64_t mtime = clint_mtime_at(c, now);
     uint64_t into_tick = now > c->base_ns ? (now - c->base_ns) % CLINT_NS_PER_TICK : 0;

@@ -66,6 +66,8 @@ struct clint {
     uint64_t base_ns;           /* host time of tick 0 */
     bool mtip[CLINT_MAX_HARTS]; /* levels last sent to the harts */
     bool msip_level[CLINT_MAX_HARTS];
+    bool frozen;           /* clint_freeze(): mtime stands at frozen_mtime */
+    uint64_t frozen_mtime; /* ticks */
 };
 
 /* nharts in 1..CLINT_MAX_HARTS; NULL on bad arguments or allocation failure. */
@@ -79,6 +81,11 @@ void clint_reset(struct clint *c);
 
 /* Current mtime (what the time CSR reads). */
 uint64_t clint_mtime(const struct clint *c);
+
+/* Stop or restart the clock (the machine is paused: QEMU's virtual clock
+ * stands still too).  While frozen, mtime reads frozen_mtime, set_mtime
+ * moves it, no deadline is due; unfreezing continues from there. */
+void clint_freeze(struct clint *c, bool frozen);
 
 /* Set mtime as a guest write or a state load would. */
 void clint_set_mtime(struct clint *c, uint64_t mtime);

@@ -113,9 +113,7 @@ struct virt {
     enum virt_runstate runstate;
     struct qmp_server *qmp;
     uint64_t last_qmp_poll; /* host ns */
-    uint64_t frozen_mtime;  /* mtime when the harts stopped (time stands still) */
-    bool time_frozen;
-    struct virt_mig *mig; /* the current or last outgoing migration, or NULL */
+    struct virt_mig *mig;   /* the current or last outgoing migration, or NULL */
     pthread_mutex_t park_lock;
     pthread_cond_t park_cond;
     bool parked; /* the loop stays off the devices (a job owns them) */

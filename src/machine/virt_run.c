@@ -50,10 +50,8 @@ void virt_pause(struct virt *vm, enum virt_runstate rs)
 
     /* Guest time stands still while the harts do (QEMU's virtual clock):
      * a paused guest sees no jump when it continues. */
-    if (was_running && !vm->time_frozen) {
-        vm->frozen_mtime = clint_mtime(vm->clint);
-        vm->time_frozen = true;
-    }
+    if (was_running)
+        clint_freeze(vm->clint, true);
     vm->runstate = rs;
     if (was_running)
         virt_event(vm, "STOP", NULL);
@@ -63,10 +61,7 @@ void virt_resume(struct virt *vm)
 {
     if (vm->runstate == VIRT_RS_RUNNING)
         return;
-    if (vm->time_frozen) {
-        clint_set_mtime(vm->clint, vm->frozen_mtime);
-        vm->time_frozen = false;
-    }
+    clint_freeze(vm->clint, false);
     vm->runstate = VIRT_RS_RUNNING;
     virt_event(vm, "RESUME", NULL);
 }
@@ -280,21 +275,20 @@ static int virt_start(struct virt *vm)
 
     if (vm->cfg.incoming) {
         vm->runstate = VIRT_RS_INMIGRATE;
+        /* the clock stands still from here: the restored guest continues
+         * from its saved time, however long the load took */
+        clint_freeze(vm->clint, true);
         if (virt_incoming(vm, vm->cfg.incoming, err, sizeof(err)) < 0) {
             gw_log("%s", err);
             return 1;
         }
-        /* the restored guest continues from its saved time */
-        vm->frozen_mtime = clint_mtime(vm->clint);
-        vm->time_frozen = true;
         vm->runstate = VIRT_RS_PAUSED;
         if (!vm->cfg.start_paused)
             virt_resume(vm);
         return -1;
     }
     if (vm->cfg.start_paused) {
-        vm->frozen_mtime = clint_mtime(vm->clint);
-        vm->time_frozen = true;
+        clint_freeze(vm->clint, true);
         vm->runstate = VIRT_RS_PRELAUNCH;
     } else {
         vm->runstate = VIRT_RS_RUNNING;

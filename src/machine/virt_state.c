@@ -133,10 +133,7 @@ static int c_hart_load(struct virt *vm, unsigned i, struct mig_buf *b, unsigned 
 static void c_clint_save(struct virt *vm, unsigned i, struct mig_buf *b)
 {
     (void)i;
-    /* a stopped machine's clock stands still: save the time it stopped at */
-    if (vm->time_frozen)
-        clint_set_mtime(vm->clint, vm->frozen_mtime);
-    clint_save(vm->clint, b);
+    clint_save(vm->clint, b); /* a stopped machine's clock stands still (clint_freeze) */
 }
 static int c_clint_load(struct virt *vm, unsigned i, struct mig_buf *b, unsigned v)
 {
@@ -254,6 +251,10 @@ static int virt_save_ram(struct virt *vm, struct mig_stream *s, struct virt_save
         mig_stream_fail(s, -ENOMEM, "out of memory");
         return -ENOMEM;
     }
+    /* never-populated pages are zero: skip them without reading */
+    uint8_t pop[4096];
+    uint64_t pop_base = UINT64_MAX;
+
     mig_buf_init(&b);
     for (uint64_t p = 0; p <= npages && !mig_stream_error(s); p++) {
         bool flush = p == npages || n == MIG_RAM_BATCH;
@@ -271,7 +272,12 @@ static int virt_save_ram(struct virt *vm, struct mig_stream *s, struct virt_save
         }
         if (p == npages)
             break;
-        if (mig_page_is_zero(ram + p * GMEM_PAGE_SIZE)) {
+        if (p - pop_base >= sizeof(pop) || pop_base == UINT64_MAX) {
+            pop_base = p;
+            (void)gmem_populated(vm->mem, p, npages - p < sizeof(pop) ? npages - p : sizeof(pop),
+                                 pop);
+        }
+        if (!pop[p - pop_base] || mig_page_is_zero(ram + p * GMEM_PAGE_SIZE)) {
             st->pages_zero++;
             continue;
         }
@@ -520,7 +526,23 @@ uint64_t virt_state_hash(struct virt *vm)
     if (!x)
         return 0;
     XXH3_64bits_reset(x);
-    XXH3_64bits_update(x, vm->mem->host, vm->mem->size);
+    /* RAM by content: the index and bytes of every non-zero page (pages
+     * never populated are zero and are not read, see gmem_populated) */
+    for (uint64_t p = 0; p < vm->mem->npages; p += 4096) {
+        uint8_t pop[4096];
+        uint64_t n = vm->mem->npages - p < 4096 ? vm->mem->npages - p : 4096;
+
+        (void)gmem_populated(vm->mem, p, n, pop);
+        for (uint64_t i = 0; i < n; i++) {
+            const uint8_t *page = vm->mem->host + (p + i) * GMEM_PAGE_SIZE;
+            uint64_t idx = p + i;
+
+            if (!pop[i] || mig_page_is_zero(page))
+                continue;
+            XXH3_64bits_update(x, &idx, sizeof(idx));
+            XXH3_64bits_update(x, page, GMEM_PAGE_SIZE);
+        }
+    }
     mig_buf_init(&b);
     for (size_t k = 0; k < GW_ARRAY_SIZE(virt_comps); k++) {
         const struct virt_comp *c = &virt_comps[k];

@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 struct gmem *gmem_new(uint64_t base, uint64_t size)
 {
@@ -80,4 +82,43 @@ int gmem_write(struct gmem *m, uint64_t gpa, const void *buf, uint64_t len)
     memcpy(p, buf, len);
     gmem_mark_dirty(m, gpa, len);
     return 0;
+}
+
+/* /proc/self/pagemap: one u64 per virtual page; bit 63 present, bit 62
+ * swapped (Documentation/admin-guide/mm/pagemap.rst). */
+#define GMEM_PM_PRESENT (1ull << 63)
+#define GMEM_PM_SWAPPED (1ull << 62)
+#define GMEM_PM_CHUNK   4096u
+
+int gmem_populated(const struct gmem *m, uint64_t first, uint64_t n, uint8_t *out)
+{
+    uint64_t buf[GMEM_PM_CHUNK];
+    uint64_t vpage = ((uintptr_t)m->host >> GMEM_PAGE_SHIFT) + first;
+    int fd, ret = 0;
+
+    if (first > m->npages || n > m->npages - first)
+        return -EINVAL;
+    fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        ret = -errno;
+        goto all;
+    }
+    for (uint64_t done = 0; done < n;) {
+        uint64_t c = n - done < GMEM_PM_CHUNK ? n - done : GMEM_PM_CHUNK;
+        ssize_t r = pread(fd, buf, c * 8, (off_t)((vpage + done) * 8));
+
+        if (r != (ssize_t)(c * 8)) {
+            ret = r < 0 ? -errno : -EIO;
+            close(fd);
+            goto all;
+        }
+        for (uint64_t i = 0; i < c; i++)
+            out[done + i] = (buf[i] & (GMEM_PM_PRESENT | GMEM_PM_SWAPPED)) != 0;
+        done += c;
+    }
+    close(fd);
+    return 0;
+all:
+    memset(out, 1, n);
+    return ret;
 }

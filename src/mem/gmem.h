@@ -59,6 +59,16 @@ static inline void *gmem_ptr(const struct gmem *m, uint64_t gpa, uint64_t len)
 /* Mark every page overlapping [gpa, gpa+len) dirty. Out-of-range is ignored. */
 void gmem_mark_dirty(struct gmem *m, uint64_t gpa, uint64_t len);
 
+/*
+ * Which pages have host memory behind them (resident or swapped out): a
+ * page that never had any reads as zero and need not be read at all, which
+ * matters because reading it would make the kernel allocate (and clear) a
+ * huge page for it.  Sets out[i] = 1 for page first+i if it may hold data,
+ * for n pages.  Returns 0, or -errno if the kernel cannot tell
+ * (/proc/self/pagemap unavailable): then every out[i] is 1.
+ */
+int gmem_populated(const struct gmem *m, uint64_t first, uint64_t n, uint8_t *out);
+
 /* Bounds-checked copies; return 0 or -EFAULT. Writes mark pages dirty. */
 int gmem_read(const struct gmem *m, uint64_t gpa, void *buf, uint64_t len) gw_must_check;
 int gmem_write(struct gmem *m, uint64_t gpa, const void *buf, uint64_t len) gw_must_check;
