@@ -74,7 +74,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick test-build demo demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk tools fuzz-virtq fuzz-net
+.PHONY: all clean test test-quick test-build demo demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk tools fuzz-virtq fuzz-net fuzz-state
 all: $(VM_BIN) $(CLI_BIN)
 
 $(BUILD)/%.o: %.c
@@ -105,7 +105,7 @@ tools: $(TOOL_BINS)
 # Fuzz targets (tests/fuzz/fuzz_NAME.c, a libFuzzer entry point): with gcc a
 # replay binary per target that has a corpus (tests/fuzz/corpus/NAME, run by
 # tests/run.sh); with clang the fuzzer itself (make fuzz-virtq).
-FUZZ_NAMES  := virtq net
+FUZZ_NAMES  := virtq net state
 FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%)
 FUZZ_CC     ?= clang
 FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc
@@ -119,6 +119,13 @@ build/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c src/virtio/virtio.c src/virtio/vi
 		$(wildcard src/virtio/*.h src/mem/*.h src/common/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^)
+
+# The state loader needs the whole machine: every core source, built with clang.
+fuzz-state: build/fuzz/fuzz_state
+build/fuzz/fuzz_state: tests/fuzz/fuzz_state.c tests/fuzz/state_machine.h $(CORE_SRCS) \
+		$(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(SLIRP_CFLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
 
 fuzz-net: build/fuzz/fuzz_net
 build/fuzz/fuzz_net: tests/fuzz/fuzz_net.c src/net/net_offload.c $(wildcard src/net/*.h src/common/*.h)
