@@ -390,7 +390,8 @@ static const struct cmdline_opt cmdline_opts[] = {
      "a raw disk image for -device virtio-blk-device,drive=ID", opt_drive},
     {"device", "DRIVER[,prop=..]",
      "virtio-blk-device,drive=ID | virtio-rng-device[,rng=ID] | "
-     "virtio-net-device,netdev=ID[,mac=MAC]",
+     "virtio-net-device,netdev=ID[,mac=MAC] | virtio-serial-device | "
+     "virtserialport,name=NAME (org.godwit.agent.0: the guest agent)",
      opt_device},
     {"netdev", "user|tap,id=ID[,..]",
      "network backend: user[,hostfwd=tcp::HPORT-:GPORT] | tap,ifname=TAP,script=no (docs/net.md)",
