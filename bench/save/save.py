@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Save/restore benchmark behind bench/save/run.sh (see its header).
+
+One run of one emulator: boot the 512 MiB Linux guest to the shell, fill
+BENCH_SAVE_FILL_MB of /dev/shm with random bytes, `stop`, then time QMP
+`migrate` to a file until query-migrate says completed; kill; start a new
+process with -incoming and time it until the console answers an echo.
+Prints a line per run on stderr and the table of medians on stdout.
+"""
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "linux"))
+
+import state_test as st  # noqa: E402  (VM, Emu, QMP client, guest image)
+
+
+def one_run(ctx, image, initrd, fill_mb, boot_timeout):
+    args = ["-M", "virt", "-m", "512M", "-smp", "1", "-nographic", "-kernel", image,
+            "-initrd", initrd, "-append", "console=ttyS0", *ctx.emu.linux_extra()]
+    path = os.path.join(ctx.tmp, f"{ctx.emu.kind}.state")
+    vm = st.VM(ctx, f"bench-{ctx.emu.kind}", args, console=True)
+    try:
+        con = vm.con
+        con.expect(st.MARKER, boot_timeout)
+        con.expect(con.PROMPT, 120)
+        if fill_mb:
+            st.run(con, f"dd if=/dev/urandom of=/dev/shm/fill bs=1M count={fill_mb} 2>/dev/null")
+        vm.cmd("stop")
+        info = st.save_ok(vm, path)
+    finally:
+        vm.kill()
+    size = os.path.getsize(path)
+    t0 = time.monotonic()
+    vm = st.VM(ctx, f"bench-{ctx.emu.kind}-restored", args, incoming=path, console=True)
+    try:
+        if vm.wait_loaded(120) == "paused":
+            vm.cmd("cont")
+        out = st.run(vm.con, "echo restored-$((40+2))", timeout=120)
+        restore = time.monotonic() - t0
+        st.check("restored-42" in out, f"restored console answered {out!r}")
+        st.run(vm.con, "cmp -s /dev/shm/fill /dev/shm/fill && ls -l /dev/shm/fill")
+    finally:
+        vm.kill()
+    os.unlink(path)
+    return info["_wall"], info.get("total-time"), size, restore
+
+
+def main():
+    runs = int(os.environ.get("BENCH_RUNS", "3"))
+    fill = int(os.environ.get("BENCH_SAVE_FILL_MB", "64"))
+    timeout = float(os.environ.get("BENCH_TIMEOUT", "300"))
+    build = os.environ.get("BUILD", "build/release")
+    godwit = os.environ.get("GODWIT", os.path.join(ROOT, build, "godwit-vm"))
+    logs = os.environ.get("BENCH_LOGS", os.path.join(ROOT, build, "bench", "save"))
+    kinds = ["godwit", "qemu"]
+    if os.environ.get("BENCH_QEMU_ONLY") == "1":
+        kinds = ["qemu"]
+    elif not os.access(godwit, os.X_OK):
+        print(f"bench-save: {godwit} is not built (make)", file=sys.stderr)
+        return 2
+    try:
+        image, initrd = st.guest_image()
+    except st.Skip as e:
+        print(f"bench-save: skipped: {e}")
+        return 0
+    os.makedirs(logs, exist_ok=True)
+    res = {k: [] for k in kinds}
+    with tempfile.TemporaryDirectory(prefix="godwit-bench-save-") as tmp:
+        for i in range(1, runs + 1):
+            order = kinds if i % 2 else kinds[::-1]
+            for k in order:
+                ctx = st.Ctx(st.Emu(k, godwit), logs, tmp, 0, timeout)
+                ctx.seq = i * 10
+                try:
+                    r = one_run(ctx, image, initrd, fill, timeout)
+                except Exception as e:
+                    print(f"bench-save: {k} run {i} failed: {e}", file=sys.stderr)
+                    print(f"bench-save: logs in {logs}", file=sys.stderr)
+                    return 1
+                res[k].append(r)
+                print(f"run {i} {k}: save {r[0]:.3f} s (total-time {r[1]} ms), "
+                      f"{r[2] / 2**20:.1f} MiB, restore {r[3]:.3f} s", file=sys.stderr)
+
+    def med(k, j):
+        return statistics.median(r[j] for r in res[k]) if k in res else None
+
+    rows = [("save (migrate -> completed) s", 0, "%.3f"),
+            ("state file MiB", 2, "%.1f"),
+            ("restore (start -> console) s", 3, "%.3f")]
+    print(f"{'512M guest, ' + str(fill) + ' MiB filled, median of ' + str(runs):<34}"
+          f"{'godwit':>10}{'qemu':>10}{'ratio':>8}")
+    for label, j, fmt in rows:
+        vals = [med(k, j) for k in ("godwit", "qemu")]
+        if j == 2:
+            vals = [v / 2**20 if v is not None else None for v in vals]
+        cells = [(fmt % v) if v is not None else "-" for v in vals]
+        ratio = "%.2f" % (vals[0] / vals[1]) if None not in vals and vals[1] else "-"
+        print(f"{label:<34}{cells[0]:>10}{cells[1]:>10}{ratio:>8}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
