@@ -13,6 +13,8 @@
 #   make bench-io        bench/io/run.sh: guest I/O, every part (disk, net), godwit-vm vs QEMU
 #   make fuzz-virtq      libFuzzer build of the virtqueue fuzz target (clang)
 #   make fuzz-net        libFuzzer build of the network offload fuzz target (clang)
+#   make fuzz-qmp        libFuzzer build of the QMP server fuzz target (clang)
+#   make fuzz-state      libFuzzer build of the state loader fuzz target (clang)
 #   make test-disk       tests/linux/disk_test.py: Linux guest on virtio-blk and virtio-rng
 #   make bench-io-net    bench/io/net.sh: guest->host TCP over virtio-net, godwit-vm vs QEMU
 #   make test-net        tests/linux/net_test.py: Linux guest on user and TAP networking
@@ -74,7 +76,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick test-build demo demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk tools fuzz-virtq fuzz-net fuzz-state
+.PHONY: all clean test test-quick test-build demo demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk tools fuzz-virtq fuzz-net fuzz-state fuzz-qmp
 all: $(VM_BIN) $(CLI_BIN)
 
 $(BUILD)/%.o: %.c
@@ -105,7 +107,7 @@ tools: $(TOOL_BINS)
 # Fuzz targets (tests/fuzz/fuzz_NAME.c, a libFuzzer entry point): with gcc a
 # replay binary per target that has a corpus (tests/fuzz/corpus/NAME, run by
 # tests/run.sh); with clang the fuzzer itself (make fuzz-virtq).
-FUZZ_NAMES  := virtq net state
+FUZZ_NAMES  := virtq net state qmp
 FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%)
 FUZZ_CC     ?= clang
 FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc
@@ -119,6 +121,12 @@ build/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c src/virtio/virtio.c src/virtio/vi
 		$(wildcard src/virtio/*.h src/mem/*.h src/common/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^)
+
+fuzz-qmp: build/fuzz/fuzz_qmp
+build/fuzz/fuzz_qmp: tests/fuzz/fuzz_qmp.c $(wildcard src/qmp/*.c) src/common/util.c \
+		$(wildcard src/qmp/*.h src/common/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -ljansson
 
 # The state loader needs the whole machine: every core source, built with clang.
 fuzz-state: build/fuzz/fuzz_state
