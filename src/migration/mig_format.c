@@ -377,6 +377,7 @@ int mig_zero_decode(struct mig_buf *b, uint64_t npages_ram,
 {
     uint32_t nruns = mig_get_u32(b);
     uint64_t total = 0;
+    size_t runs_at;
 
     if (b->err)
         return b->err;
@@ -384,6 +385,9 @@ int mig_zero_decode(struct mig_buf *b, uint64_t npages_ram,
         mig_buf_fail(b, -EPROTO, "zero runs: %u runs in %zu bytes", nruns, mig_buf_left(b));
         return b->err;
     }
+    /* validate every run before clearing any page: a refused section
+     * leaves RAM as it was (as mig_ram_decode does) */
+    runs_at = b->pos;
     for (uint32_t i = 0; i < nruns; i++) {
         uint32_t first = mig_get_u32(b), count = mig_get_u32(b);
 
@@ -391,9 +395,18 @@ int mig_zero_decode(struct mig_buf *b, uint64_t npages_ram,
             mig_buf_fail(b, -EPROTO, "zero run of %u pages at page %u outside RAM", count, first);
             return b->err;
         }
-        if (fn)
-            fn(opaque, first, count);
         total += count;
+    }
+    if (fn) {
+        size_t save = b->pos;
+
+        b->pos = runs_at;
+        for (uint32_t i = 0; i < nruns; i++) {
+            uint32_t first = mig_get_u32(b), count = mig_get_u32(b);
+
+            fn(opaque, first, count);
+        }
+        b->pos = save;
     }
     return total > INT32_MAX ? INT32_MAX : (int)total;
 }
