@@ -1,0 +1,1674 @@
+/*
+ * Unit tests for the state stream library (src/migration): mig_buf field
+ * encoding and its sticky error, mig_stream over real files (memfd) and
+ * pipes (buffer boundaries, big writes, digest, truncation, the fake-full
+ * limit, a vanished peer), and mig_format (header, sections, EOF checksum,
+ * RAM batches and zero runs) with hostile input: every refusal must say
+ * why, and a refused RAM batch must leave RAM untouched.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "board_check.h"
+#include "migration/mig_buf.h"
+#include "migration/mig_format.h"
+#include "migration/mig_stream.h"
+
+#define MIB (1u << 20)
+
+/* ---- helpers ----------------------------------------------------------------- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rng(void)
+{
+    uint64_t x = rng_state; /* xorshift64: reproducible, incompressible */
+
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return rng_state = x;
+}
+
+static void fill_random(uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(rng() >> 32);
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n);
+
+    if (!p) {
+        perror("malloc");
+        exit(2);
+    }
+    return p;
+}
+
+static int mem_fd(void)
+{
+    int fd = memfd_create("test_mig", 0);
+
+    if (fd < 0) {
+        perror("memfd_create");
+        exit(2);
+    }
+    return fd;
+}
+
+static off_t fd_size(int fd)
+{
+    struct stat st;
+
+    return fstat(fd, &st) == 0 ? st.st_size : -1;
+}
+
+/* A memfd holding n bytes at p, positioned at its start. */
+static int fd_with(const void *p, size_t n)
+{
+    int fd = mem_fd();
+
+    if (n && pwrite(fd, p, n, 0) != (ssize_t)n) {
+        perror("pwrite");
+        exit(2);
+    }
+    return fd;
+}
+
+/* The whole content of a memfd (malloc'd, *len bytes). */
+static uint8_t *fd_contents(int fd, size_t *len)
+{
+    off_t n = fd_size(fd);
+    uint8_t *p = xmalloc(n > 0 ? (size_t)n : 1);
+
+    if (n > 0 && pread(fd, p, (size_t)n, 0) != n) {
+        perror("pread");
+        exit(2);
+    }
+    *len = (size_t)n;
+    return p;
+}
+
+/* A reader stream over a copy of p. */
+struct rd {
+    int fd;
+    struct mig_stream *s;
+};
+
+static struct rd rd_open(const void *p, size_t n)
+{
+    struct rd r = {fd_with(p, n), NULL};
+
+    r.s = mig_stream_new(r.fd, true);
+    if (!r.s)
+        exit(2);
+    return r;
+}
+
+static void rd_close(struct rd *r)
+{
+    mig_stream_free(r->s);
+    close(r->fd);
+}
+
+static bool has(const char *msg, const char *word)
+{
+    return strstr(msg, word) != NULL;
+}
+
+/* ---- mig_buf ----------------------------------------------------------------- */
+
+static void test_buf_widths(void)
+{
+    static const uint8_t want[] = {
+        0x12,                                           /* u8 */
+        0x56, 0x34,                                     /* u16 */
+        0xde, 0xbc, 0x9a, 0x78,                         /* u32 */
+        0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01, /* u64 */
+        0x01, 0x00,                                     /* bools */
+        0xff,                                           /* u8 max */
+        0xff, 0xff,                                     /* u16 max */
+        0xff, 0xff, 0xff, 0xff,                         /* u32 max */
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* u64 max */
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* u64 0 */
+        0x05, 0x00, 'h',  'e',  'l',  'l',  'o',        /* str */
+        0x00, 0x00,                                     /* empty str */
+        0xaa, 0xbb, 0xcc,                               /* bytes */
+    };
+    static const uint8_t raw[3] = {0xaa, 0xbb, 0xcc};
+    struct mig_buf w, r;
+    uint8_t got3[3];
+    char s[16];
+    bool ok;
+
+    mig_buf_init(&w);
+    CHECK(w.len == 0 && w.err == 0 && w.msg[0] == '\0', "buf: init is empty, no error");
+    mig_put_u8(&w, 0x12);
+    mig_put_u16(&w, 0x3456);
+    mig_put_u32(&w, 0x789abcde);
+    mig_put_u64(&w, 0x0123456789abcdefull);
+    mig_put_bool(&w, true);
+    mig_put_bool(&w, false);
+    mig_put_u8(&w, UINT8_MAX);
+    mig_put_u16(&w, UINT16_MAX);
+    mig_put_u32(&w, UINT32_MAX);
+    mig_put_u64(&w, UINT64_MAX);
+    mig_put_u64(&w, 0);
+    mig_put_str(&w, "hello");
+    mig_put_str(&w, "");
+    mig_put_bytes(&w, raw, sizeof(raw));
+    mig_put_bytes(&w, NULL, 0);
+    CHECK(mig_buf_error(&w) == 0, "buf: writes succeed");
+    CHECK_EQ(w.len, sizeof(want), "buf: %zu bytes written", sizeof(want));
+    CHECK(w.len == sizeof(want) && memcmp(w.data, want, sizeof(want)) == 0,
+          "buf: little-endian byte layout of every width, bool, str, bytes");
+
+    mig_buf_reader(&r, w.data, w.len);
+    CHECK(r.cap == 0 && r.pos == 0 && mig_buf_left(&r) == sizeof(want), "buf: reader set up");
+    CHECK_EQ(mig_get_u8(&r), 0x12, "buf: get_u8");
+    CHECK_EQ(mig_get_u16(&r), 0x3456, "buf: get_u16");
+    CHECK_EQ(mig_get_u32(&r), 0x789abcde, "buf: get_u32");
+    CHECK_EQ(mig_get_u64(&r), 0x0123456789abcdefull, "buf: get_u64");
+    ok = mig_get_bool(&r);
+    CHECK(ok, "buf: get_bool true");
+    ok = mig_get_bool(&r);
+    CHECK(!ok, "buf: get_bool false");
+    CHECK_EQ(mig_get_u8(&r), UINT8_MAX, "buf: get_u8 max");
+    CHECK_EQ(mig_get_u16(&r), UINT16_MAX, "buf: get_u16 max");
+    CHECK_EQ(mig_get_u32(&r), UINT32_MAX, "buf: get_u32 max");
+    CHECK_EQ(mig_get_u64(&r), UINT64_MAX, "buf: get_u64 max");
+    CHECK_EQ(mig_get_u64(&r), 0, "buf: get_u64 zero");
+    mig_get_str(&r, s, sizeof(s));
+    CHECK(strcmp(s, "hello") == 0, "buf: get_str \"%s\"", s);
+    memset(s, 'x', sizeof(s));
+    mig_get_str(&r, s, sizeof(s));
+    CHECK(s[0] == '\0', "buf: get_str empty");
+    mig_get_bytes(&r, got3, sizeof(got3));
+    CHECK(memcmp(got3, raw, 3) == 0, "buf: get_bytes");
+    CHECK(mig_buf_left(&r) == 0 && mig_buf_error(&r) == 0, "buf: everything consumed, no error");
+    CHECK(mig_buf_expect_end(&r, "widths") == 0, "buf: expect_end at the end is 0");
+
+    /* reset keeps the allocation */
+    {
+        uint8_t *data = w.data;
+        size_t cap = w.cap;
+
+        mig_buf_fail(&w, -EIO, "boom");
+        mig_buf_reset(&w);
+        CHECK(w.len == 0 && w.err == 0 && w.msg[0] == '\0' && w.data == data && w.cap == cap,
+              "buf: reset forgets contents and error, keeps the allocation");
+        mig_put_u16(&w, 0xbeef);
+        CHECK(w.len == 2 && w.data[0] == 0xef && w.data[1] == 0xbe, "buf: write after reset");
+    }
+    mig_buf_fini(&w);
+    CHECK(w.data == NULL && w.len == 0 && w.cap == 0, "buf: fini clears");
+    mig_buf_fini(&w); /* twice is harmless */
+}
+
+static void test_buf_sticky(void)
+{
+    static const uint8_t three[3] = {0x11, 0x22, 0x33};
+    static const uint8_t bools[4] = {0, 1, 2, 1};
+    struct mig_buf r, w;
+    uint8_t fill[8];
+    bool v;
+
+    /* a read past the end zero-fills; later reads return 0 */
+    mig_buf_reader(&r, three, sizeof(three));
+    CHECK_EQ(mig_get_u16(&r), 0x2211, "sticky: first u16 read fine");
+    CHECK_EQ(mig_get_u32(&r), 0, "sticky: u32 past the end returns 0");
+    CHECK(mig_buf_error(&r) == -EPROTO && has(mig_buf_msg(&r), "truncated"),
+          "sticky: -EPROTO \"%s\"", mig_buf_msg(&r));
+    CHECK(r.pos == 2 && mig_buf_left(&r) == 1, "sticky: the failed read consumed nothing");
+    CHECK_EQ(mig_get_u8(&r), 0, "sticky: a later u8 returns 0 though one byte is left");
+    memset(fill, 0xaa, sizeof(fill));
+    mig_get_bytes(&r, fill, sizeof(fill));
+    CHECK(!memcmp(fill, (uint8_t[8]){0}, 8), "sticky: get_bytes after the error zero-fills");
+    CHECK(mig_buf_expect_end(&r, "x") == -EPROTO && has(mig_buf_msg(&r), "truncated"),
+          "sticky: expect_end keeps the first error");
+    CHECK(three[0] == 0x11 && three[2] == 0x33, "sticky: reader never writes foreign memory");
+
+    /* zero-fill of a too-long get_bytes */
+    mig_buf_reader(&r, three, sizeof(three));
+    memset(fill, 0xaa, sizeof(fill));
+    mig_get_bytes(&r, fill, 4);
+    CHECK(mig_buf_error(&r) == -EPROTO && !memcmp(fill, (uint8_t[4]){0}, 4) && fill[4] == 0xaa,
+          "sticky: get_bytes past the end zero-fills exactly n bytes");
+
+    /* first failure wins; err 0 becomes -EINVAL */
+    mig_buf_init(&w);
+    mig_buf_fail(&w, 0, "first %d", 1);
+    mig_buf_fail(&w, -EIO, "second");
+    CHECK(mig_buf_error(&w) == -EINVAL && strcmp(mig_buf_msg(&w), "first 1") == 0,
+          "sticky: first failure wins, err 0 means -EINVAL");
+    mig_put_u32(&w, 5);
+    CHECK(w.len == 0, "sticky: writes after an error are dropped");
+    mig_buf_fini(&w);
+
+    /* bool: 2 is refused */
+    mig_buf_reader(&r, bools, sizeof(bools));
+    v = mig_get_bool(&r);
+    CHECK(!v && !mig_buf_error(&r), "bool: 0 is false");
+    v = mig_get_bool(&r);
+    CHECK(v && !mig_buf_error(&r), "bool: 1 is true");
+    v = mig_get_bool(&r);
+    CHECK(!v && mig_buf_error(&r) == -EINVAL && has(mig_buf_msg(&r), "boolean"),
+          "bool: 2 refused with -EINVAL \"%s\"", mig_buf_msg(&r));
+    CHECK(has(mig_buf_msg(&r), "offset 2"), "bool: message gives the offset");
+    v = mig_get_bool(&r);
+    CHECK(!v, "bool: the next (valid 1) reads false after the error");
+
+    /* expect_end with bytes left */
+    mig_buf_reader(&r, three, sizeof(three));
+    (void)mig_get_u8(&r);
+    CHECK(mig_buf_expect_end(&r, "clint") == -EPROTO && has(mig_buf_msg(&r), "clint") &&
+              has(mig_buf_msg(&r), "2 unexpected bytes"),
+          "expect_end: 2 bytes left refused \"%s\"", mig_buf_msg(&r));
+
+    /* an empty reader */
+    mig_buf_reader(&r, NULL, 0);
+    CHECK(mig_buf_expect_end(&r, "empty") == 0, "expect_end: an empty reader is at its end");
+    CHECK_EQ(mig_get_u8(&r), 0, "empty reader: get_u8 is 0");
+    CHECK(mig_buf_error(&r) == -EPROTO, "empty reader: get_u8 fails");
+}
+
+static void test_buf_str(void)
+{
+    static const uint8_t hello[] = {5, 0, 'h', 'e', 'l', 'l', 'o'};
+    static const uint8_t short_str[] = {10, 0, 'a', 'b', 'c'};
+    static const uint8_t half_len[] = {5};
+    struct mig_buf r, w;
+    char out[8];
+    char *big;
+
+    mig_buf_reader(&r, hello, sizeof(hello));
+    mig_get_str(&r, out, 6);
+    CHECK(!mig_buf_error(&r) && strcmp(out, "hello") == 0, "str: 5 bytes fit in 6");
+
+    mig_buf_reader(&r, hello, sizeof(hello));
+    memset(out, 'x', sizeof(out));
+    mig_get_str(&r, out, 5);
+    CHECK(mig_buf_error(&r) == -EINVAL && out[0] == '\0' && has(mig_buf_msg(&r), "at most 4"),
+          "str: 5 bytes into 5 refused, out empty \"%s\"", mig_buf_msg(&r));
+    CHECK(out[5] == 'x', "str: refused read writes nothing past out[0]");
+
+    mig_buf_reader(&r, short_str, sizeof(short_str));
+    memset(out, 'x', sizeof(out));
+    mig_get_str(&r, out, sizeof(out));
+    CHECK(mig_buf_error(&r) == -EINVAL && out[0] == '\0',
+          "str: length 10 for an 8-byte out refused");
+
+    {
+        char big_out[32];
+
+        mig_buf_reader(&r, short_str, sizeof(short_str));
+        memset(big_out, 'x', sizeof(big_out));
+        mig_get_str(&r, big_out, sizeof(big_out));
+        CHECK(mig_buf_error(&r) == -EPROTO && big_out[0] == '\0' &&
+                  has(mig_buf_msg(&r), "truncated"),
+              "str: length 10 with 3 bytes left: truncated, out empty");
+    }
+
+    mig_buf_reader(&r, half_len, sizeof(half_len));
+    memset(out, 'x', sizeof(out));
+    mig_get_str(&r, out, sizeof(out));
+    CHECK(mig_buf_error(&r) == -EPROTO && out[0] == '\0', "str: half a length prefix");
+
+    /* 65535 bytes is the most a string may hold */
+    big = xmalloc(0x10001);
+    memset(big, 'a', 0x10000);
+    big[0x10000] = '\0';
+    mig_buf_init(&w);
+    mig_put_str(&w, big);
+    CHECK(mig_buf_error(&w) == -EINVAL && w.len == 0, "str: 65536 bytes refused on write");
+    mig_buf_fini(&w);
+    big[0xffff] = '\0';
+    mig_buf_init(&w);
+    mig_put_str(&w, big);
+    CHECK(!mig_buf_error(&w) && w.len == 0x10001 && w.data[0] == 0xff && w.data[1] == 0xff,
+          "str: 65535 bytes accepted");
+    {
+        char *back = xmalloc(0x10000);
+
+        mig_buf_reader(&r, w.data, w.len);
+        mig_get_str(&r, back, 0x10000);
+        CHECK(!mig_buf_error(&r) && strlen(back) == 0xffff, "str: 65535 bytes read back");
+        free(back);
+    }
+    mig_buf_fini(&w);
+    free(big);
+}
+
+static void test_buf_cap(void)
+{
+    static const char foreign[] = "abc";
+    uint8_t dummy = 0;
+    struct mig_buf w, r;
+    uint8_t *src;
+
+    /* one write over the cap: refused before any allocation */
+    mig_buf_init(&w);
+    mig_put_bytes(&w, &dummy, (size_t)MIG_BUF_MAX + 1);
+    CHECK(mig_buf_error(&w) == -EFBIG && w.len == 0 && w.data == NULL && w.cap == 0,
+          "cap: MIG_BUF_MAX+1 in one write refused, nothing allocated \"%s\"", mig_buf_msg(&w));
+    mig_put_bytes(&w, &dummy, SIZE_MAX);
+    CHECK(mig_buf_error(&w) == -EFBIG, "cap: SIZE_MAX refused (no overflow)");
+    mig_buf_fini(&w);
+
+    mig_buf_init(&w);
+    mig_put_bytes(&w, &dummy, SIZE_MAX);
+    CHECK(mig_buf_error(&w) == -EFBIG && w.data == NULL, "cap: SIZE_MAX on a fresh buffer");
+    mig_buf_fini(&w);
+
+    /* exactly the cap fits; one more byte does not */
+    src = calloc(1, MIG_BUF_MAX);
+    if (!src)
+        exit(2);
+    src[MIG_BUF_MAX - 2] = 0x5a; /* the last byte written below */
+    mig_buf_init(&w);
+    mig_put_u8(&w, 1);
+    mig_put_bytes(&w, src, MIG_BUF_MAX - 1);
+    CHECK(!mig_buf_error(&w) && w.len == MIG_BUF_MAX && w.data[w.len - 1] == 0x5a,
+          "cap: exactly MIG_BUF_MAX bytes accepted");
+    mig_put_u8(&w, 2);
+    CHECK(mig_buf_error(&w) == -EFBIG && w.len == MIG_BUF_MAX,
+          "cap: one byte more refused, length unchanged");
+    mig_buf_fini(&w);
+    free(src);
+
+    /* a reader over foreign memory: never written, never freed; turned
+     * writer, it copies first */
+    mig_buf_reader(&r, foreign, 3);
+    CHECK(r.data == (const uint8_t *)foreign && r.cap == 0 && r.len == 3,
+          "foreign: the reader points at the caller's bytes");
+    CHECK_EQ(mig_get_u8(&r), 'a', "foreign: read");
+    mig_put_u8(&r, 'd');
+    CHECK(!mig_buf_error(&r) && r.data != (const uint8_t *)foreign && r.cap >= 4 && r.len == 4 &&
+              memcmp(r.data, "abcd", 4) == 0,
+          "foreign: a write copies into its own allocation");
+    CHECK(strcmp(foreign, "abc") == 0, "foreign: the caller's bytes are untouched");
+    mig_buf_fini(&r); /* frees the copy, not foreign */
+    mig_buf_reader(&r, foreign, 3);
+    mig_buf_fini(&r); /* cap 0: nothing freed (ASan would catch a bad free) */
+    CHECK(r.data == NULL, "foreign: fini of a reader frees nothing");
+}
+
+/* ---- mig_stream -------------------------------------------------------------- */
+
+static void test_stream_roundtrip(void)
+{
+    size_t total = 4 * MIB + 12345, off = 0, len, chunk;
+    uint8_t *data = xmalloc(total), *back = xmalloc(total), *file;
+    struct mig_stream *w, *r;
+    uint64_t wdigest;
+    int fd = mem_fd(), ret = 0;
+    bool eof;
+    unsigned k = 0;
+
+    fill_random(data, total);
+    w = mig_stream_new(fd, false);
+    CHECK(w != NULL, "stream: writer created");
+    if (!w)
+        exit(2);
+    CHECK(mig_stream_offset(w) == 0 && mig_stream_digest(w) == XXH3_64bits(NULL, 0),
+          "stream: fresh writer at offset 0, digest of nothing");
+    /* small writes of odd sizes across the 1 MiB boundary */
+    while (off < 2 * MIB + 77) {
+        chunk = 1 + (k++ * 7919) % 65521;
+        ret |= mig_stream_write(w, data + off, chunk);
+        off += chunk;
+    }
+    CHECK(ret == 0, "stream: %u small writes crossing the 1 MiB buffer", k);
+    /* one big write (skips the buffer) after buffered bytes */
+    chunk = 3 * MIB / 2 + 3;
+    CHECK(mig_stream_write(w, data + off, chunk) == 0, "stream: one write of %zu bytes", chunk);
+    off += chunk;
+    CHECK(mig_stream_write(w, data + off, 0) == 0, "stream: a zero-length write");
+    CHECK(mig_stream_write(w, data + off, total - off) == 0, "stream: the tail");
+    CHECK(mig_stream_offset(w) == total, "stream: offset counts every byte");
+    CHECK(mig_stream_flush(w) == 0, "stream: flush");
+    wdigest = mig_stream_digest(w);
+    CHECK(wdigest == XXH3_64bits(data, total), "stream: writer digest is XXH3-64 of the bytes");
+    CHECK(mig_stream_flush(w) == 0, "stream: a second flush is harmless");
+    mig_stream_free(w);
+    mig_stream_free(NULL);
+
+    file = fd_contents(fd, &len);
+    CHECK(len == total && memcmp(file, data, total) == 0,
+          "stream: the file holds exactly the bytes, in order");
+    free(file);
+
+    lseek(fd, 0, SEEK_SET);
+    r = mig_stream_new(fd, true);
+    if (!r)
+        exit(2);
+    eof = mig_stream_at_eof(r);
+    CHECK(!eof, "stream: at_eof false at the start");
+    off = 0;
+    k = 0;
+    ret = 0;
+    while (off < MIB + 5) {
+        chunk = 1 + (k++ * 104729) % 30011;
+        ret |= mig_stream_read(r, back + off, chunk);
+        off += chunk;
+    }
+    ret |= mig_stream_read(r, back + off, 2 * MIB); /* spans two refills */
+    off += 2 * MIB;
+    ret |= mig_stream_read(r, back + off, total - off);
+    CHECK(ret == 0 && memcmp(back, data, total) == 0, "stream: read back equal, mixed sizes");
+    CHECK(mig_stream_offset(r) == total, "stream: reader offset");
+    CHECK(mig_stream_digest(r) == wdigest, "stream: digest equal on both sides");
+    eof = mig_stream_at_eof(r);
+    CHECK(eof, "stream: at_eof true at the end");
+    memset(back, 0xaa, 16);
+    ret = mig_stream_read(r, back, 16);
+    CHECK(ret == -EPROTO && has(mig_stream_msg(r), "truncated") &&
+              !memcmp(back, (uint8_t[16]){0}, 16),
+          "stream: read past the end: -EPROTO, zero-filled \"%s\"", mig_stream_msg(r));
+    CHECK(mig_stream_error(r) == -EPROTO, "stream: the error is sticky");
+    eof = mig_stream_at_eof(r);
+    CHECK(!eof, "stream: at_eof false once in error");
+    mig_stream_free(r);
+    close(fd);
+    free(data);
+    free(back);
+}
+
+static void test_stream_truncated(void)
+{
+    uint8_t ten[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, got[20];
+    struct rd r;
+    bool eof;
+    int ret;
+
+    r = rd_open(ten, sizeof(ten));
+    memset(got, 0xaa, sizeof(got));
+    ret = mig_stream_read(r.s, got, 4);
+    CHECK(ret == 0 && got[3] == 4, "truncated: a first read is fine");
+    eof = mig_stream_at_eof(r.s);
+    CHECK(!eof, "truncated: at_eof false with 6 bytes left");
+    ret = mig_stream_read(r.s, got, 2);
+    CHECK(ret == 0 && got[0] == 5 && got[1] == 6, "truncated: at_eof consumed nothing");
+    memset(got, 0xaa, sizeof(got));
+    ret = mig_stream_read(r.s, got, 20);
+    CHECK(ret == -EPROTO && has(mig_stream_msg(r.s), "truncated") &&
+              !memcmp(got, (uint8_t[20]){0}, 20),
+          "truncated: 20 wanted, 4 left: -EPROTO, all 20 zero-filled \"%s\"", mig_stream_msg(r.s));
+    ret = mig_stream_read(r.s, got, 1);
+    CHECK(ret == -EPROTO, "truncated: later reads keep failing");
+    rd_close(&r);
+
+    r = rd_open(NULL, 0);
+    eof = mig_stream_at_eof(r.s);
+    CHECK(eof, "empty: at_eof true on an empty file");
+    ret = mig_stream_read(r.s, got, 1);
+    CHECK(ret == -EPROTO && has(mig_stream_msg(r.s), "truncated"), "empty: a read is truncated");
+    rd_close(&r);
+
+    /* an I/O error: reading a write-only fd */
+    {
+        int fd = open("/dev/null", O_WRONLY);
+        struct mig_stream *s = mig_stream_new(fd, true);
+
+        ret = mig_stream_read(s, got, 1);
+        CHECK(ret == -EBADF && has(mig_stream_msg(s), "read"),
+              "I/O error: read from a write-only fd gives -EBADF \"%s\"", mig_stream_msg(s));
+        mig_stream_free(s);
+        close(fd);
+    }
+    /* the first failure wins */
+    {
+        int fd = mem_fd();
+        struct mig_stream *s = mig_stream_new(fd, false);
+
+        mig_stream_fail(s, 0, "first");
+        mig_stream_fail(s, -ENOSPC, "second");
+        CHECK(mig_stream_error(s) == -EIO && strcmp(mig_stream_msg(s), "first") == 0,
+              "stream_fail: first wins, err 0 means -EIO");
+        CHECK(mig_stream_write(s, ten, 1) == -EIO && mig_stream_offset(s) == 0,
+              "stream_fail: writes after it are refused");
+        CHECK(mig_stream_flush(s) == -EIO && fd_size(fd) == 0, "stream_fail: nothing written");
+        mig_stream_free(s);
+        close(fd);
+    }
+}
+
+static void test_stream_limit(void)
+{
+    uint8_t *data = xmalloc(2 * MIB);
+    struct mig_stream *w;
+    int fd = mem_fd(), ret;
+    uint8_t *file;
+    size_t len;
+
+    fill_random(data, 2 * MIB);
+    w = mig_stream_new(fd, false);
+    mig_stream_set_limit(w, 1000);
+    ret = mig_stream_write(w, data, 600);
+    ret |= mig_stream_write(w, data + 600, 600);
+    CHECK(ret == 0, "limit: buffered writes do not yet hit the limit");
+    ret = mig_stream_flush(w);
+    CHECK(ret == -ENOSPC && has(mig_stream_msg(w), "limit"),
+          "limit: flush past the limit: -ENOSPC \"%s\"", mig_stream_msg(w));
+    CHECK(fd_size(fd) == 1000, "limit: exactly 1000 bytes reached the file");
+    file = fd_contents(fd, &len);
+    CHECK(len == 1000 && memcmp(file, data, 1000) == 0, "limit: and they are the first 1000");
+    free(file);
+    CHECK(mig_stream_write(w, data, 10) == -ENOSPC, "limit: sticky, a write is refused");
+    CHECK(mig_stream_flush(w) == -ENOSPC && fd_size(fd) == 1000,
+          "limit: sticky, nothing more written");
+    mig_stream_free(w);
+    close(fd);
+
+    /* a big (unbuffered) write hits it too */
+    fd = mem_fd();
+    w = mig_stream_new(fd, false);
+    mig_stream_set_limit(w, 4096);
+    ret = mig_stream_write(w, data, 2 * MIB);
+    CHECK(ret == -ENOSPC && fd_size(fd) == 4096,
+          "limit: a 2 MiB write stops at 4096 bytes with -ENOSPC");
+    mig_stream_free(w);
+    close(fd);
+
+    /* exactly at the limit is fine */
+    fd = mem_fd();
+    w = mig_stream_new(fd, false);
+    mig_stream_set_limit(w, 100);
+    ret = mig_stream_write(w, data, 100);
+    CHECK(ret == 0 && mig_stream_flush(w) == 0 && fd_size(fd) == 100,
+          "limit: writing exactly the limit succeeds");
+    mig_stream_set_limit(w, 0);
+    ret = mig_stream_write(w, data, 100);
+    CHECK(ret == 0 && mig_stream_flush(w) == 0 && fd_size(fd) == 200,
+          "limit: 0 turns it off again");
+    mig_stream_free(w);
+    close(fd);
+    free(data);
+}
+
+static void test_stream_pipes(void)
+{
+    size_t total = 3 * MIB + 999, off = 0, chunk;
+    uint8_t *data = xmalloc(total), *back = xmalloc(total);
+    struct mig_stream *s;
+    int p[2], ret, status;
+    uint8_t b[8];
+    bool eof;
+    pid_t pid;
+
+    /* a peer that went away: EPIPE, not a signal */
+    signal(SIGPIPE, SIG_IGN);
+    if (pipe(p) < 0)
+        exit(2);
+    close(p[0]);
+    s = mig_stream_new(p[1], false);
+    ret = mig_stream_write(s, "hello", 5);
+    CHECK(ret == 0, "pipe: a buffered write succeeds before the flush");
+    ret = mig_stream_flush(s);
+    CHECK(ret == -EPIPE && has(mig_stream_msg(s), "write"),
+          "pipe: flush to a closed reader: -EPIPE \"%s\"", mig_stream_msg(s));
+    CHECK(mig_stream_write(s, "x", 1) == -EPIPE, "pipe: sticky");
+    mig_stream_free(s);
+    close(p[1]);
+
+    /* a writer that closed: read what there was, then end of stream */
+    if (pipe(p) < 0)
+        exit(2);
+    if (write(p[1], "abcde", 5) != 5)
+        exit(2);
+    close(p[1]);
+    s = mig_stream_new(p[0], true);
+    ret = mig_stream_read(s, b, 5);
+    CHECK(ret == 0 && memcmp(b, "abcde", 5) == 0, "pipe: read what the writer sent");
+    eof = mig_stream_at_eof(s);
+    CHECK(eof, "pipe: at_eof after the writer closed");
+    ret = mig_stream_read(s, b, 1);
+    CHECK(ret == -EPROTO && has(mig_stream_msg(s), "truncated"),
+          "pipe: read past a closed writer: -EPROTO truncated");
+    mig_stream_free(s);
+    close(p[0]);
+
+    /* a child streams 3 MiB through a pipe: many short reads and writes */
+    fill_random(data, total);
+    if (pipe(p) < 0)
+        exit(2);
+    pid = fork();
+    if (pid < 0)
+        exit(2);
+    if (pid == 0) {
+        close(p[0]);
+        s = mig_stream_new(p[1], false);
+        ret = mig_stream_write(s, data, 100);
+        ret |= mig_stream_write(s, data + 100, 2 * MIB);
+        ret |= mig_stream_write(s, data + 100 + 2 * MIB, total - 100 - 2 * MIB);
+        ret |= mig_stream_flush(s);
+        _exit(ret ? 1 : 0);
+    }
+    close(p[1]);
+    s = mig_stream_new(p[0], true);
+    ret = 0;
+    for (unsigned k = 0; off < total; k++) {
+        chunk = 1 + (k * 7919) % 300000;
+        if (chunk > total - off)
+            chunk = total - off;
+        ret |= mig_stream_read(s, back + off, chunk);
+        off += chunk;
+    }
+    CHECK(ret == 0 && memcmp(back, data, total) == 0, "pipe: 3 MiB through a pipe, equal");
+    CHECK(mig_stream_digest(s) == XXH3_64bits(data, total), "pipe: reader digest matches");
+    eof = mig_stream_at_eof(s);
+    CHECK(eof, "pipe: at_eof when the child is done");
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "pipe: the child's writer saw no error");
+    mig_stream_free(s);
+    close(p[0]);
+    free(data);
+    free(back);
+}
+
+/* ---- mig_format: header ------------------------------------------------------ */
+
+static void hdr_bytes(uint8_t b[MIG_HEADER_LEN], uint32_t version, uint32_t endian,
+                      uint32_t page_size, uint32_t flags)
+{
+    memcpy(b, MIG_MAGIC, MIG_MAGIC_LEN);
+    for (unsigned i = 0; i < 4; i++) {
+        b[8 + i] = (uint8_t)(version >> (8 * i));
+        b[12 + i] = (uint8_t)(endian >> (8 * i));
+        b[16 + i] = (uint8_t)(page_size >> (8 * i));
+        b[20 + i] = (uint8_t)(flags >> (8 * i));
+    }
+    memset(b + 24, 0x42, 8);
+}
+
+/* The header in b must be refused with -EPROTO and a message holding word. */
+static void header_refused(const char *what, const uint8_t *b, size_t len, const char *word)
+{
+    struct mig_header h;
+    struct rd r = rd_open(b, len);
+    int ret = mig_read_header(r.s, &h);
+
+    CHECK(ret == -EPROTO && mig_stream_error(r.s) == ret && has(mig_stream_msg(r.s), word),
+          "header: %s refused \"%s\"", what, mig_stream_msg(r.s));
+    rd_close(&r);
+}
+
+static void test_header(void)
+{
+    static const uint8_t want[MIG_HEADER_LEN] = {
+        0x89, 'G',  'W',  'S',  'T',  '\r', '\n', 0x1a, 0x01, 0x00, 0x00,
+        0x00, 0x0d, 0x0c, 0x0b, 0x0a, 0x00, 0x10, 0x00, 0x00, 0x01, 0x00,
+        0x00, 0x00, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
+    };
+    struct mig_header h = {MIG_FORMAT_VERSION, MIG_PAGE_SIZE, MIG_F_LIVE, 0x1122334455667788ull};
+    struct mig_header back;
+    uint8_t b[MIG_HEADER_LEN], *file;
+    struct mig_stream *w;
+    int fd = mem_fd(), ret;
+    size_t len;
+    struct rd r;
+
+    w = mig_stream_new(fd, false);
+    ret = mig_write_header(w, &h);
+    CHECK(ret == 0 && mig_stream_flush(w) == 0, "header: written");
+    mig_stream_free(w);
+    file = fd_contents(fd, &len);
+    CHECK(len == MIG_HEADER_LEN && memcmp(file, want, sizeof(want)) == 0,
+          "header: exact byte layout (magic, LE version/endian/page/flags/hash)");
+
+    r = rd_open(file, len);
+    ret = mig_read_header(r.s, &back);
+    CHECK(ret == 0 && back.version == h.version && back.page_size == h.page_size &&
+              back.flags == h.flags && back.config_hash == h.config_hash,
+          "header: round trip");
+    CHECK(mig_stream_offset(r.s) == MIG_HEADER_LEN, "header: 32 bytes consumed");
+    rd_close(&r);
+    free(file);
+    close(fd);
+
+    hdr_bytes(b, 1, MIG_ENDIAN_CHECK, MIG_PAGE_SIZE, 0);
+    r = rd_open(b, sizeof(b));
+    ret = mig_read_header(r.s, &back);
+    CHECK(ret == 0 && back.flags == 0 && back.config_hash == 0x4242424242424242ull,
+          "header: crafted good header accepted (no flags)");
+    rd_close(&r);
+
+    hdr_bytes(b, 1, MIG_ENDIAN_CHECK, MIG_PAGE_SIZE, 0);
+    b[0] = 0x88;
+    header_refused("bad magic (first byte)", b, sizeof(b), "magic");
+    hdr_bytes(b, 1, MIG_ENDIAN_CHECK, MIG_PAGE_SIZE, 0);
+    b[7] = 0x1b;
+    header_refused("bad magic (last byte)", b, sizeof(b), "magic");
+    memcpy(b, "\x89PNG\r\n\x1a\n", 8);
+    header_refused("a PNG", b, sizeof(b), "magic");
+    hdr_bytes(b, 0, MIG_ENDIAN_CHECK, MIG_PAGE_SIZE, 0);
+    header_refused("version 0", b, sizeof(b), "version 0");
+    hdr_bytes(b, 2, MIG_ENDIAN_CHECK, MIG_PAGE_SIZE, 0);
+    header_refused("version 2", b, sizeof(b), "version 2");
+    hdr_bytes(b, 0xffffffff, MIG_ENDIAN_CHECK, MIG_PAGE_SIZE, 0);
+    header_refused("version 0xffffffff", b, sizeof(b), "version");
+    hdr_bytes(b, 1, 0x0d0c0b0a, MIG_PAGE_SIZE, 0);
+    header_refused("byte-swapped endian check", b, sizeof(b), "endian");
+    hdr_bytes(b, 1, MIG_ENDIAN_CHECK, 8192, 0);
+    header_refused("page size 8192", b, sizeof(b), "page size 8192");
+    hdr_bytes(b, 1, MIG_ENDIAN_CHECK, 0, 0);
+    header_refused("page size 0", b, sizeof(b), "page size");
+    hdr_bytes(b, 1, MIG_ENDIAN_CHECK, MIG_PAGE_SIZE, 2);
+    header_refused("unknown flag bit 1", b, sizeof(b), "flags");
+    hdr_bytes(b, 1, MIG_ENDIAN_CHECK, MIG_PAGE_SIZE, 0x80000001u);
+    header_refused("unknown flag bit 31", b, sizeof(b), "flags");
+
+    hdr_bytes(b, 1, MIG_ENDIAN_CHECK, MIG_PAGE_SIZE, 0);
+    r = rd_open(b, 20);
+    ret = mig_read_header(r.s, &back);
+    CHECK(ret == -EPROTO && has(mig_stream_msg(r.s), "truncated"), "header: 20 bytes truncated");
+    rd_close(&r);
+    r = rd_open(NULL, 0);
+    ret = mig_read_header(r.s, &back);
+    CHECK(ret == -EPROTO && has(mig_stream_msg(r.s), "truncated"), "header: empty file");
+    rd_close(&r);
+
+    /* a version the writer was told to write is still checked by the reader */
+    fd = mem_fd();
+    w = mig_stream_new(fd, false);
+    h.version = 2;
+    ret = mig_write_header(w, &h);
+    mig_stream_flush(w);
+    mig_stream_free(w);
+    file = fd_contents(fd, &len);
+    header_refused("written version 2", file, len, "version");
+    free(file);
+    close(fd);
+}
+
+/* ---- mig_format: sections ---------------------------------------------------- */
+
+/* 12-byte section header: type, name length, version, instance, length. */
+static size_t sec_bytes(uint8_t *b, uint8_t type, uint8_t nlen, uint16_t version, uint32_t instance,
+                        uint32_t len, const char *name)
+{
+    b[0] = type;
+    b[1] = nlen;
+    b[2] = (uint8_t)version;
+    b[3] = (uint8_t)(version >> 8);
+    for (unsigned i = 0; i < 4; i++) {
+        b[4 + i] = (uint8_t)(instance >> (8 * i));
+        b[8 + i] = (uint8_t)(len >> (8 * i));
+    }
+    if (name)
+        memcpy(b + 12, name, nlen);
+    return 12 + (name ? nlen : 0);
+}
+
+/* A section at b must be refused with -EPROTO, a message holding word, and
+ * no more than want_off bytes read (0: do not check). */
+static void section_refused(const char *what, const uint8_t *b, size_t len, const char *word,
+                            uint64_t want_off)
+{
+    struct mig_section sec;
+    struct rd r = rd_open(b, len);
+    int ret = mig_read_section(r.s, &sec);
+
+    CHECK(ret == -EPROTO && mig_stream_error(r.s) == ret && has(mig_stream_msg(r.s), word) &&
+              (!want_off || mig_stream_offset(r.s) == want_off),
+          "section: %s refused \"%s\"", what, mig_stream_msg(r.s));
+    rd_close(&r);
+}
+
+static void test_sections(void)
+{
+    static const uint8_t want[] = {
+        MIG_SEC_DEVICE, 5, 7, 0, 3, 0, 0, 0, 5, 0, 0, 0, 'c', 'l', 'i', 'n', 't', 1, 2, 3, 4, 5,
+    };
+    char name63[64], name64[65];
+    uint8_t b[256], *file;
+    struct mig_section sec;
+    struct mig_stream *w;
+    struct mig_buf pb;
+    int fd = mem_fd(), ret;
+    size_t len, n;
+    struct rd r;
+
+    memset(name63, 'n', 63);
+    name63[63] = '\0';
+    memset(name64, 'n', 64);
+    name64[64] = '\0';
+
+    w = mig_stream_new(fd, false);
+    ret = mig_write_section(w, MIG_SEC_DEVICE, "clint", 3, 7, (const uint8_t[]){1, 2, 3, 4, 5}, 5);
+    CHECK(ret == 0, "section: written");
+    ret = mig_write_section(w, MIG_SEC_DEVICE, name64, 0, 1, NULL, 0);
+    CHECK(ret == -EINVAL && mig_stream_offset(w) == sizeof(want),
+          "section: a 64-byte name refused on write, nothing written");
+    mig_stream_free(w);
+    close(fd);
+
+    fd = mem_fd();
+    w = mig_stream_new(fd, false);
+    ret = mig_write_section(w, MIG_SEC_DEVICE, "clint", 3, 7, (const uint8_t[]){1, 2, 3, 4, 5}, 5);
+    ret |= mig_write_section(w, MIG_SEC_ROUND, NULL, 0, 0, NULL, 0);
+    ret |= mig_write_section(w, MIG_SEC_DEVICE, name63, 0xffffffffu, 0xffff, "xyz", 3);
+    ret |= mig_write_section(w, MIG_SEC_CONFIG, "", 0, 1, "a long configuration text", 25);
+    CHECK(ret == 0 && mig_stream_flush(w) == 0, "section: four sections written");
+    mig_stream_free(w);
+    file = fd_contents(fd, &len);
+    close(fd);
+    CHECK(len >= sizeof(want) && memcmp(file, want, sizeof(want)) == 0,
+          "section: exact byte layout (type, nlen, LE version/instance/len, name, payload)");
+
+    r = rd_open(file, len);
+    mig_buf_init(&pb);
+    ret = mig_read_section(r.s, &sec);
+    CHECK(ret == 0 && sec.type == MIG_SEC_DEVICE && strcmp(sec.name, "clint") == 0 &&
+              sec.instance == 3 && sec.version == 7 && sec.len == 5,
+          "section: header read back");
+    ret = mig_read_payload(r.s, &sec, &pb);
+    CHECK(ret == 0 && pb.len == 5 && pb.pos == 0 && memcmp(pb.data, "\1\2\3\4\5", 5) == 0,
+          "section: payload read into a buffer");
+    CHECK_EQ(mig_get_u8(&pb), 1, "section: the payload buffer is a reader");
+    ret = mig_read_section(r.s, &sec);
+    CHECK(ret == 0 && sec.type == MIG_SEC_ROUND && sec.name[0] == '\0' && sec.len == 0,
+          "section: empty name, empty payload");
+    ret = mig_read_payload(r.s, &sec, &pb);
+    CHECK(ret == 0 && pb.len == 0 && mig_buf_expect_end(&pb, "round") == 0,
+          "section: empty payload reads as an empty buffer");
+    ret = mig_read_section(r.s, &sec);
+    CHECK(ret == 0 && strcmp(sec.name, name63) == 0 && sec.instance == 0xffffffffu &&
+              sec.version == 0xffff && sec.len == 3,
+          "section: a 63-byte name, max instance and version");
+    ret = mig_read_payload(r.s, &sec, &pb);
+    CHECK(ret == 0 && pb.len == 3 && !memcmp(pb.data, "xyz", 3), "section: its payload");
+    ret = mig_read_section(r.s, &sec);
+    ret |= mig_read_payload(r.s, &sec, &pb);
+    CHECK(ret == 0 && sec.type == MIG_SEC_CONFIG && pb.len == 25 &&
+              !memcmp(pb.data, "a long configuration text", 25),
+          "section: buffer reused for a longer payload");
+    CHECK(mig_stream_at_eof(r.s), "section: nothing left");
+    ret = mig_read_section(r.s, &sec);
+    CHECK(ret == -EPROTO && has(mig_stream_msg(r.s), "truncated"),
+          "section: reading past the last one is truncated");
+    mig_buf_fini(&pb);
+    rd_close(&r);
+    free(file);
+
+    /* hostile section headers */
+    n = sec_bytes(b, MIG_SEC_DEVICE, 64, 1, 0, 0, NULL);
+    memset(b + n, 'n', 64);
+    section_refused("a name of 64 bytes", b, n + 64, "name of 64", 12);
+    n = sec_bytes(b, MIG_SEC_DEVICE, 255, 1, 0, 0, NULL);
+    memset(b + n, 'n', 255 > sizeof(b) - n ? sizeof(b) - n : 255);
+    section_refused("a name of 255 bytes", b, sizeof(b), "name of 255", 12);
+    n = sec_bytes(b, MIG_SEC_DEVICE, 3, 1, 0, 0, "a b");
+    section_refused("a name with a space", b, n, "bad section name", 0);
+    n = sec_bytes(b, MIG_SEC_DEVICE, 3, 1, 0, 0, "a\001b");
+    section_refused("a name with a control byte", b, n, "bad section name", 0);
+    n = sec_bytes(b, MIG_SEC_DEVICE, 3, 1, 0, 0, "ab\177");
+    section_refused("a name with DEL", b, n, "bad section name", 0);
+    n = sec_bytes(b, MIG_SEC_DEVICE, 3, 1, 0, 0, "a\0b");
+    section_refused("a name with a NUL", b, n, "bad section name", 0);
+    n = sec_bytes(b, MIG_SEC_DEVICE, 3, 1, 0, 0, "\xc3\xa9z");
+    section_refused("a name with a high byte", b, n, "bad section name", 0);
+    n = sec_bytes(b, 0, 0, 1, 0, 0, NULL);
+    section_refused("type 0", b, n, "unknown section type 0", 12);
+    n = sec_bytes(b, 6, 0, 1, 0, 0, NULL);
+    section_refused("type 6", b, n, "unknown section type 6", 12);
+    n = sec_bytes(b, 0x80, 0, 1, 0, 0, NULL);
+    section_refused("type 0x80", b, n, "unknown section type 128", 12);
+    n = sec_bytes(b, 0xff, 0, 1, 0, 0, NULL);
+    section_refused("type 0xff", b, n, "unknown section type", 12);
+    n = sec_bytes(b, MIG_SEC_RAM, 0, 1, 0, MIG_BUF_MAX + 1, NULL);
+    section_refused("length MIG_BUF_MAX+1 (header only read)", b, n, "limit", 12);
+    n = sec_bytes(b, MIG_SEC_RAM, 0, 1, 0, 0xffffffffu, NULL);
+    section_refused("length 0xffffffff", b, n, "limit", 12);
+    n = sec_bytes(b, MIG_SEC_EOF, 0, 0, 0, 0, NULL);
+    section_refused("EOF of length 0", b, n, "EOF section of 0", 0);
+    n = sec_bytes(b, MIG_SEC_EOF, 0, 0, 0, 7, NULL);
+    section_refused("EOF of length 7", b, n, "EOF section of 7", 0);
+    n = sec_bytes(b, MIG_SEC_EOF, 0, 0, 0, 9, NULL);
+    section_refused("EOF of length 9", b, n, "EOF section of 9", 0);
+    n = sec_bytes(b, MIG_SEC_DEVICE, 5, 1, 0, 0, NULL);
+    memcpy(b + n, "cl", 2);
+    section_refused("a truncated name", b, n + 2, "truncated", 0);
+    section_refused("a truncated header", b, 7, "truncated", 0);
+
+    /* MIG_BUF_MAX exactly is a legal header; a missing payload is truncated */
+    n = sec_bytes(b, MIG_SEC_RAM, 0, 1, 0, MIG_BUF_MAX, NULL);
+    r = rd_open(b, n + 10);
+    ret = mig_read_section(r.s, &sec);
+    CHECK(ret == 0 && sec.len == MIG_BUF_MAX, "section: length MIG_BUF_MAX accepted");
+    mig_buf_init(&pb);
+    ret = mig_read_payload(r.s, &sec, &pb);
+    CHECK(ret == -EPROTO && has(mig_stream_msg(r.s), "truncated") && pb.len == 0,
+          "section: its missing payload is truncated, buffer empty");
+    mig_buf_fini(&pb);
+    rd_close(&r);
+
+    /* a payload into a buffer that was a reader over foreign memory */
+    n = sec_bytes(b, MIG_SEC_DEVICE, 1, 1, 0, 4, "x");
+    memcpy(b + n, "data", 4);
+    r = rd_open(b, n + 4);
+    {
+        static const char foreign[] = "foreign";
+
+        mig_buf_reader(&pb, foreign, 7);
+        ret = mig_read_section(r.s, &sec);
+        ret |= mig_read_payload(r.s, &sec, &pb);
+        CHECK(ret == 0 && pb.len == 4 && !memcmp(pb.data, "data", 4) && !strcmp(foreign, "foreign"),
+              "section: payload into an ex-reader allocates its own memory");
+        mig_buf_fini(&pb);
+    }
+    rd_close(&r);
+}
+
+/* ---- mig_format: EOF checksum ------------------------------------------------ */
+
+struct range {
+    size_t from, to;
+};
+
+/* A small but complete stream; payload byte ranges go to pay[] (*npay). */
+static uint8_t *build_stream(size_t *len, struct range *pay, unsigned *npay)
+{
+    struct mig_header h = {MIG_FORMAT_VERSION, MIG_PAGE_SIZE, 0, 0xfeedfacecafebeefull};
+    static const char cfg[] = "machine virt\nharts 2\n";
+    uint8_t dev[100], ram[3 * MIG_PAGE_SIZE] = {0};
+    uint32_t pages[2] = {0, 2};
+    struct mig_ram_encoder e;
+    struct mig_stream *w;
+    struct mig_buf rb;
+    int fd = mem_fd(), ret;
+    uint8_t *file;
+
+    for (unsigned i = 0; i < sizeof(dev); i++)
+        dev[i] = (uint8_t)(i * 3);
+    for (unsigned i = 0; i < sizeof(ram); i++)
+        ram[i] = (uint8_t)(i / 1000); /* compresses well: a short stream */
+    *npay = 0;
+    w = mig_stream_new(fd, false);
+    ret = mig_write_header(w, &h);
+    ret |= mig_write_section(w, MIG_SEC_CONFIG, "", 0, 1, cfg, sizeof(cfg) - 1);
+    pay[(*npay)++] = (struct range){mig_stream_offset(w) - (sizeof(cfg) - 1), mig_stream_offset(w)};
+    ret |= mig_write_section(w, MIG_SEC_DEVICE, "clint", 1, 2, dev, sizeof(dev));
+    pay[(*npay)++] = (struct range){mig_stream_offset(w) - sizeof(dev), mig_stream_offset(w)};
+    if (mig_ram_encoder_init(&e) < 0)
+        exit(2);
+    mig_buf_init(&rb);
+    mig_ram_encode(&e, ram, pages, 2, true, &rb);
+    ret |= mig_write_section(w, MIG_SEC_RAM, "", 0, 1, rb.data, rb.len);
+    pay[(*npay)++] = (struct range){mig_stream_offset(w) - rb.len, mig_stream_offset(w)};
+    mig_buf_fini(&rb);
+    mig_ram_encoder_fini(&e);
+    ret |= mig_write_section(w, MIG_SEC_ROUND, NULL, 0, 0, NULL, 0);
+    ret |= mig_write_eof(w);
+    mig_stream_free(w);
+    if (ret)
+        exit(2);
+    file = fd_contents(fd, len);
+    close(fd);
+    return file;
+}
+
+/* Read a whole stream the way a loader does; 0 or the first error. */
+static int parse_all(const uint8_t *p, size_t len, char *msg, size_t msglen)
+{
+    struct mig_header h;
+    struct mig_section sec;
+    struct mig_buf b;
+    struct rd r = rd_open(p, len);
+    int ret;
+
+    mig_buf_init(&b);
+    ret = mig_read_header(r.s, &h);
+    while (ret == 0) {
+        ret = mig_read_section(r.s, &sec);
+        if (ret)
+            break;
+        if (sec.type == MIG_SEC_EOF) {
+            ret = mig_read_eof(r.s, &sec);
+            if (ret == 0 && !mig_stream_at_eof(r.s)) {
+                mig_stream_fail(r.s, -EPROTO, "data after the end");
+                ret = -EPROTO;
+            }
+            break;
+        }
+        /* payloads are not decoded: what the framing cannot see, the
+         * checksum must */
+        ret = mig_read_payload(r.s, &sec, &b);
+    }
+    snprintf(msg, msglen, "%s", mig_stream_msg(r.s));
+    mig_buf_fini(&b);
+    rd_close(&r);
+    return ret;
+}
+
+static void test_eof(void)
+{
+    struct range pay[8];
+    unsigned npay, bad_ok = 0, bad_code = 0, nflips = 0, npayflips = 0, first_ok = 0,
+                   first_code = 0;
+    size_t len;
+    uint8_t *s = build_stream(&len, pay, &npay), *copy = xmalloc(len + 1);
+    char msg[256];
+    int ret;
+
+    ret = parse_all(s, len, msg, sizeof(msg));
+    CHECK(ret == 0, "eof: a correct stream of %zu bytes passes \"%s\"", len, msg);
+    CHECK(s[len - 20] == MIG_SEC_EOF && s[len - 12] == 8, "eof: the stream ends with EOF(8)");
+
+    /* every single flipped bit before the checksum is caught */
+    for (size_t i = 0; i < len - 8; i++) {
+        for (unsigned bit = 0; bit < 8; bit += 7) {
+            bool in_payload = false;
+
+            memcpy(copy, s, len);
+            copy[i] ^= (uint8_t)(1u << bit);
+            ret = parse_all(copy, len, msg, sizeof(msg));
+            nflips++;
+            if (ret == 0) {
+                if (!bad_ok++)
+                    first_ok = (unsigned)i;
+                continue;
+            }
+            for (unsigned k = 0; k < npay; k++)
+                if (i >= pay[k].from && i < pay[k].to)
+                    in_payload = true;
+            /* payload bytes (and the header's hash) parse fine: only the
+             * checksum can see them */
+            npayflips += in_payload || (i >= 24 && i < 32);
+            if ((in_payload || (i >= 24 && i < 32)) &&
+                (ret != -EBADMSG || !has(msg, "checksum mismatch"))) {
+                if (!bad_code++)
+                    first_code = (unsigned)i;
+            }
+        }
+    }
+    CHECK(bad_ok == 0, "eof: all %u flips (one bit, every byte) refused (first miss at %u)", nflips,
+          first_ok);
+    CHECK(bad_code == 0 && npayflips > 200,
+          "eof: all %u payload/hash flips are -EBADMSG checksum mismatch (first miss at %u)",
+          npayflips, first_code);
+
+    memcpy(copy, s, len);
+    copy[len - 1] ^= 0x80;
+    ret = parse_all(copy, len, msg, sizeof(msg));
+    CHECK(ret == -EBADMSG && has(msg, "checksum"), "eof: a flipped checksum byte \"%s\"", msg);
+    memcpy(copy, s, len);
+    copy[len - 8] ^= 0x01;
+    ret = parse_all(copy, len, msg, sizeof(msg));
+    CHECK(ret == -EBADMSG, "eof: the checksum's first byte flipped");
+    ret = parse_all(s, len - 3, msg, sizeof(msg));
+    CHECK(ret == -EPROTO && has(msg, "truncated"), "eof: a cut checksum is truncated");
+    ret = parse_all(s, len - 20, msg, sizeof(msg));
+    CHECK(ret == -EPROTO && has(msg, "truncated"), "eof: a stream without EOF is truncated");
+    memcpy(copy, s, len);
+    copy[len] = 0;
+    ret = parse_all(copy, len + 1, msg, sizeof(msg));
+    CHECK(ret == -EPROTO && has(msg, "after the end"), "eof: a byte after EOF is caught by at_eof");
+    {
+        /* mig_read_eof alone accepts a matching checksum with bytes after */
+        struct rd r = rd_open(copy, len + 1);
+        struct mig_header h;
+        struct mig_section sec;
+        struct mig_buf b;
+
+        mig_buf_init(&b);
+        ret = mig_read_header(r.s, &h);
+        while (ret == 0 && (ret = mig_read_section(r.s, &sec)) == 0 && sec.type != MIG_SEC_EOF)
+            ret = mig_read_payload(r.s, &sec, &b);
+        ret = ret ? ret : mig_read_eof(r.s, &sec);
+        CHECK(ret == 0 && !mig_stream_at_eof(r.s),
+              "eof: read_eof checks the sum; the caller checks at_eof");
+        mig_buf_fini(&b);
+        rd_close(&r);
+    }
+    free(copy);
+    free(s);
+}
+
+/* ---- RAM --------------------------------------------------------------------- */
+
+#define NPAGES 16u
+
+static void test_page_is_zero(void)
+{
+    static const unsigned offs[] = {0, 1, 7, 8, 63, 64, 65, 511, 2048, 4032, 4088, 4095};
+    uint8_t *page = aligned_alloc(MIG_PAGE_SIZE, MIG_PAGE_SIZE);
+    unsigned wrong = 0;
+
+    memset(page, 0, MIG_PAGE_SIZE);
+    CHECK(mig_page_is_zero(page), "zero: a zero page is zero");
+    for (unsigned i = 0; i < GW_ARRAY_SIZE(offs); i++) {
+        page[offs[i]] = 1;
+        CHECK(!mig_page_is_zero(page), "zero: one 0x01 at offset %u", offs[i]);
+        page[offs[i]] = 0x80;
+        CHECK(!mig_page_is_zero(page), "zero: one 0x80 at offset %u", offs[i]);
+        page[offs[i]] = 0;
+    }
+    for (unsigned off = 0; off < MIG_PAGE_SIZE; off++) {
+        page[off] = (uint8_t)(1u << (off % 8));
+        wrong += mig_page_is_zero(page);
+        page[off] = 0;
+    }
+    CHECK(wrong == 0, "zero: every one of the 4096 offsets seen");
+    CHECK(mig_page_is_zero(page), "zero: zero again after restoring");
+    free(page);
+}
+
+struct ram_fixture {
+    uint8_t *ram;     /* NPAGES source pages */
+    uint8_t *dst;     /* NPAGES destination pages */
+    uint8_t *scratch; /* MIG_RAM_BATCH pages */
+    struct mig_ram_encoder e;
+};
+
+static void fill_compressible(uint8_t *p, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)("the quick brown fox "[(i + seed) % 20]);
+}
+
+/* Encode pages[] of f->ram, decode into a zeroed f->dst; check it. */
+static void ram_roundtrip(struct ram_fixture *f, const char *what, const uint32_t *pages,
+                          unsigned n, bool compress, int want_enc)
+{
+    struct mig_buf w, r;
+    unsigned bad = 0;
+    int ret;
+
+    mig_buf_init(&w);
+    mig_ram_encode(&f->e, f->ram, pages, n, compress, &w);
+    CHECK(!mig_buf_error(&w) && w.len > 16, "ram %s: encoded (%zu bytes)", what, w.len);
+    CHECK(w.data[0] == want_enc && w.data[1] == 0 && w.data[2] == 0 && w.data[3] == 0,
+          "ram %s: encoding %s", what, want_enc == MIG_RAM_LZ4 ? "LZ4" : "raw");
+    if (want_enc == MIG_RAM_RAW)
+        CHECK(w.len > (size_t)n * MIG_PAGE_SIZE, "ram %s: raw holds every byte", what);
+    else
+        CHECK(w.len < (size_t)n * MIG_PAGE_SIZE / 2, "ram %s: LZ4 is smaller", what);
+
+    memset(f->dst, 0, (size_t)NPAGES * MIG_PAGE_SIZE);
+    mig_buf_reader(&r, w.data, w.len);
+    ret = mig_ram_decode(&r, f->dst, NPAGES, f->scratch);
+    CHECK(ret == (int)n && !mig_buf_error(&r) && mig_buf_left(&r) == 0,
+          "ram %s: decoded %d pages \"%s\"", what, ret, mig_buf_msg(&r));
+    for (unsigned p = 0; p < NPAGES; p++) {
+        bool sent = false;
+        const uint8_t *d = f->dst + (size_t)p * MIG_PAGE_SIZE;
+
+        for (unsigned i = 0; i < n; i++)
+            sent |= pages[i] == p;
+        if (sent ? memcmp(d, f->ram + (size_t)p * MIG_PAGE_SIZE, MIG_PAGE_SIZE) != 0
+                 : !mig_page_is_zero(d))
+            bad++;
+    }
+    CHECK(bad == 0, "ram %s: sent pages equal, the others still zero", what);
+
+    mig_buf_reader(&r, w.data, w.len);
+    ret = mig_ram_decode(&r, NULL, NPAGES, f->scratch);
+    CHECK(ret == (int)n, "ram %s: validate-only decode (ram NULL)", what);
+    mig_buf_reader(&r, w.data, w.len);
+    ret = mig_ram_decode(&r, NULL, pages[n - 1], f->scratch);
+    CHECK(ret < 0, "ram %s: refused by a RAM one page too small", what);
+    mig_buf_fini(&w);
+}
+
+static void test_ram_roundtrip(struct ram_fixture *f)
+{
+    static const uint32_t gaps[] = {0, 1, 2, 7, 9, 10};
+    static const uint32_t last[] = {NPAGES - 1};
+    static const uint8_t want_runs[] = {
+        6, 0, 0, 0, 3, 0, 0, 0,                      /* n, nruns */
+        0, 0, 0, 0, 3, 0, 0, 0, 7, 0, 0, 0, 1, 0, 0, /* (0,3) (7,1) */
+        0, 9, 0, 0, 0, 2, 0, 0, 0,                   /* (9,2) */
+    };
+    uint32_t all[NPAGES];
+    struct mig_buf w;
+
+    for (unsigned i = 0; i < NPAGES; i++)
+        all[i] = i;
+    fill_random(f->ram, (size_t)NPAGES * MIG_PAGE_SIZE);
+
+    mig_buf_init(&w);
+    mig_ram_encode(&f->e, f->ram, gaps, 6, false, &w);
+    CHECK(w.len == 4 + sizeof(want_runs) + 4 + 6 * MIG_PAGE_SIZE &&
+              !memcmp(w.data + 4, want_runs, sizeof(want_runs)),
+          "ram: run list of pages 0,1,2,7,9,10 is (0,3)(7,1)(9,2)");
+    CHECK(w.data[36] == 0x00 && w.data[37] == 0x60 && w.data[38] == 0 && w.data[39] == 0 &&
+              !memcmp(w.data + 40, f->ram, 3 * MIG_PAGE_SIZE) &&
+              !memcmp(w.data + 40 + 3 * MIG_PAGE_SIZE, f->ram + 7 * MIG_PAGE_SIZE, MIG_PAGE_SIZE),
+          "ram: raw length 24576 then the pages in order");
+    mig_buf_fini(&w);
+
+    ram_roundtrip(f, "gaps raw", gaps, 6, false, MIG_RAM_RAW);
+    ram_roundtrip(f, "gaps random+compress", gaps, 6, true, MIG_RAM_RAW);
+    ram_roundtrip(f, "last page", last, 1, false, MIG_RAM_RAW);
+    ram_roundtrip(f, "all random+compress", all, NPAGES, true, MIG_RAM_RAW);
+    fill_compressible(f->ram, (size_t)NPAGES * MIG_PAGE_SIZE, 3);
+    ram_roundtrip(f, "gaps text+compress", gaps, 6, true, MIG_RAM_LZ4);
+    ram_roundtrip(f, "gaps text no compress", gaps, 6, false, MIG_RAM_RAW);
+    ram_roundtrip(f, "all text+compress", all, NPAGES, true, MIG_RAM_LZ4);
+    ram_roundtrip(f, "last text+compress", last, 1, true, MIG_RAM_LZ4);
+
+    /* a full batch of MIG_RAM_BATCH pages (a bigger RAM) */
+    {
+        size_t big = (size_t)(MIG_RAM_BATCH + 8) * MIG_PAGE_SIZE;
+        uint8_t *src = xmalloc(big), *dst = calloc(1, big);
+        uint32_t pages[MIG_RAM_BATCH];
+        struct mig_buf r;
+        int ret;
+
+        for (unsigned i = 0; i < MIG_RAM_BATCH; i++)
+            pages[i] = i + (i >= 100 ? 8 : 0); /* one gap */
+        for (unsigned c = 0; c < 2; c++) {
+            if (c)
+                fill_compressible(src, big, 1);
+            else
+                fill_random(src, big);
+            memset(dst, 0, big);
+            mig_buf_init(&w);
+            mig_ram_encode(&f->e, src, pages, MIG_RAM_BATCH, true, &w);
+            mig_buf_reader(&r, w.data, w.len);
+            ret = mig_ram_decode(&r, dst, MIG_RAM_BATCH + 8, f->scratch);
+            CHECK(ret == (int)MIG_RAM_BATCH && w.data[0] == (c ? MIG_RAM_LZ4 : MIG_RAM_RAW) &&
+                      !memcmp(dst, src, 100 * MIG_PAGE_SIZE) &&
+                      !memcmp(dst + 108 * MIG_PAGE_SIZE, src + 108 * MIG_PAGE_SIZE,
+                              (size_t)(MIG_RAM_BATCH - 100) * MIG_PAGE_SIZE) &&
+                      mig_page_is_zero(dst + 100 * MIG_PAGE_SIZE) &&
+                      mig_page_is_zero(dst + 107 * MIG_PAGE_SIZE),
+                  "ram: a full batch of %u %s pages", MIG_RAM_BATCH, c ? "text" : "random");
+            mig_buf_fini(&w);
+        }
+        free(src);
+        free(dst);
+    }
+}
+
+/* A RAM payload header (encoding, reserved, n, nruns). */
+static void ram_hdr(struct mig_buf *w, uint8_t enc, uint32_t n, uint32_t nruns)
+{
+    mig_buf_init(w);
+    mig_put_u8(w, enc);
+    mig_put_u8(w, 0);
+    mig_put_u16(w, 0);
+    mig_put_u32(w, n);
+    mig_put_u32(w, nruns);
+}
+
+static void ram_run(struct mig_buf *w, uint32_t first, uint32_t count)
+{
+    mig_put_u32(w, first);
+    mig_put_u32(w, count);
+}
+
+/* dlen then dlen bytes of data (0x5a). */
+static void ram_data(struct mig_buf *w, uint32_t dlen)
+{
+    uint8_t *p = xmalloc(dlen ? dlen : 1);
+
+    memset(p, 0x5a, dlen);
+    mig_put_u32(w, dlen);
+    mig_put_bytes(w, p, dlen);
+    free(p);
+}
+
+/* The payload in w must be refused, say why, and leave RAM untouched. */
+static void ram_refused(struct ram_fixture *f, const char *what, struct mig_buf *w)
+{
+    size_t size = (size_t)NPAGES * MIG_PAGE_SIZE;
+    uint8_t *before = xmalloc(size);
+    struct mig_buf r;
+    int ret, ret2;
+
+    fill_random(f->dst, size);
+    memcpy(before, f->dst, size);
+    mig_buf_reader(&r, w->data, w->len);
+    ret = mig_ram_decode(&r, f->dst, NPAGES, f->scratch);
+    CHECK(ret < 0 && ret == mig_buf_error(&r) && mig_buf_msg(&r)[0] &&
+              !memcmp(before, f->dst, size),
+          "ram refused: %s, RAM untouched \"%s\"", what, mig_buf_msg(&r));
+    mig_buf_reader(&r, w->data, w->len);
+    ret2 = mig_ram_decode(&r, NULL, NPAGES, f->scratch);
+    CHECK(ret2 == ret, "ram refused: %s, also validate-only", what);
+    mig_buf_fini(w);
+    free(before);
+}
+
+static void test_ram_hostile(struct ram_fixture *f)
+{
+    static const uint32_t two[] = {3, 4};
+    static const uint32_t three[] = {3, 4, 5};
+    struct mig_buf w, lz;
+    uint32_t dlen;
+
+    ram_hdr(&w, MIG_RAM_RAW, 0, 0);
+    ram_data(&w, 0);
+    ram_refused(f, "n=0", &w);
+    ram_hdr(&w, MIG_RAM_RAW, 0, 1);
+    ram_run(&w, 0, 1);
+    ram_data(&w, 0);
+    ram_refused(f, "n=0 with a run", &w);
+    ram_hdr(&w, MIG_RAM_RAW, MIG_RAM_BATCH + 1, 1);
+    ram_run(&w, 0, MIG_RAM_BATCH + 1);
+    ram_refused(f, "n=MIG_RAM_BATCH+1", &w);
+    ram_hdr(&w, MIG_RAM_RAW, 0xffffffffu, 1);
+    ram_refused(f, "n=0xffffffff", &w);
+    ram_hdr(&w, MIG_RAM_RAW, 2, 3);
+    ram_run(&w, 0, 1);
+    ram_run(&w, 1, 1);
+    ram_run(&w, 2, 1);
+    ram_data(&w, 2 * MIG_PAGE_SIZE);
+    ram_refused(f, "nruns > n", &w);
+    ram_hdr(&w, MIG_RAM_RAW, 1, 0);
+    ram_data(&w, MIG_PAGE_SIZE);
+    ram_refused(f, "nruns=0", &w);
+    ram_hdr(&w, MIG_RAM_RAW, 2, 1);
+    ram_run(&w, NPAGES - 1, 2);
+    ram_data(&w, 2 * MIG_PAGE_SIZE);
+    ram_refused(f, "a run past npages_ram", &w);
+    ram_hdr(&w, MIG_RAM_RAW, 1, 1);
+    ram_run(&w, NPAGES, 1);
+    ram_data(&w, MIG_PAGE_SIZE);
+    ram_refused(f, "a run starting at npages_ram", &w);
+    ram_hdr(&w, MIG_RAM_RAW, 2, 1);
+    ram_run(&w, 0xffffffffu, 2);
+    ram_data(&w, 2 * MIG_PAGE_SIZE);
+    ram_refused(f, "a run whose end wraps 32 bits", &w);
+    ram_hdr(&w, MIG_RAM_RAW, 2, 2);
+    ram_run(&w, 0, 1);
+    ram_run(&w, NPAGES, 1);
+    ram_data(&w, 2 * MIG_PAGE_SIZE);
+    ram_refused(f, "a good run then one past RAM", &w);
+    ram_hdr(&w, MIG_RAM_RAW, 3, 2);
+    ram_run(&w, 0, 1);
+    ram_run(&w, 2, 1);
+    ram_data(&w, 3 * MIG_PAGE_SIZE);
+    ram_refused(f, "runs cover 2 of n=3", &w);
+    ram_hdr(&w, MIG_RAM_RAW, 2, 2);
+    ram_run(&w, 0, 2);
+    ram_run(&w, 4, 1);
+    ram_data(&w, 2 * MIG_PAGE_SIZE);
+    ram_refused(f, "runs cover 3 of n=2", &w);
+    ram_hdr(&w, MIG_RAM_RAW, 2, 2);
+    ram_run(&w, 0, 0xffffffffu);
+    ram_run(&w, 4, 3);
+    ram_data(&w, 2 * MIG_PAGE_SIZE);
+    ram_refused(f, "a run of 0xffffffff pages", &w);
+    ram_hdr(&w, MIG_RAM_RAW, 2, 2);
+    ram_run(&w, 0, 0);
+    ram_run(&w, 4, 2);
+    ram_data(&w, 2 * MIG_PAGE_SIZE);
+    ram_refused(f, "a run of count 0", &w);
+    ram_hdr(&w, 2, 1, 1);
+    ram_run(&w, 0, 1);
+    ram_data(&w, MIG_PAGE_SIZE);
+    ram_refused(f, "unknown encoding 2", &w);
+    ram_hdr(&w, 0xff, 1, 1);
+    ram_run(&w, 0, 1);
+    ram_data(&w, MIG_PAGE_SIZE);
+    ram_refused(f, "unknown encoding 255", &w);
+    ram_hdr(&w, MIG_RAM_RAW, 2, 1);
+    ram_run(&w, 0, 2);
+    ram_data(&w, MIG_PAGE_SIZE);
+    ram_refused(f, "raw data one page short", &w);
+    ram_hdr(&w, MIG_RAM_RAW, 1, 1);
+    ram_run(&w, 0, 1);
+    ram_data(&w, MIG_PAGE_SIZE + 1);
+    ram_refused(f, "raw data one byte long", &w);
+    ram_hdr(&w, MIG_RAM_RAW, 1, 1);
+    ram_run(&w, 0, 1);
+    mig_put_u32(&w, MIG_PAGE_SIZE);
+    mig_put_bytes(&w, f->ram, MIG_PAGE_SIZE - 1);
+    ram_refused(f, "raw data length says more than is there", &w);
+    ram_hdr(&w, MIG_RAM_RAW, 1, 1);
+    ram_run(&w, 0, 1);
+    mig_put_u32(&w, 0xffffffffu);
+    ram_refused(f, "data length 0xffffffff", &w);
+    ram_hdr(&w, MIG_RAM_RAW, 1, 1);
+    ram_run(&w, 0, 1);
+    ram_data(&w, MIG_PAGE_SIZE);
+    mig_put_u8(&w, 0);
+    ram_refused(f, "a trailing byte", &w);
+    ram_hdr(&w, MIG_RAM_RAW, 2, 2);
+    ram_run(&w, 0, 1);
+    ram_refused(f, "a truncated run list", &w);
+    ram_hdr(&w, MIG_RAM_RAW, 1, 1);
+    ram_run(&w, 0, 1);
+    ram_refused(f, "no data length", &w);
+    mig_buf_init(&w);
+    mig_put_u8(&w, MIG_RAM_RAW);
+    mig_put_u16(&w, 0);
+    ram_refused(f, "a truncated batch header", &w);
+    mig_buf_init(&w);
+    ram_refused(f, "an empty payload", &w);
+
+    /* LZ4: take a good payload and damage it */
+    fill_compressible(f->ram, (size_t)NPAGES * MIG_PAGE_SIZE, 5);
+    mig_buf_init(&lz);
+    mig_ram_encode(&f->e, f->ram, two, 2, true, &lz);
+    CHECK(lz.data[0] == MIG_RAM_LZ4, "ram lz4: the base payload is LZ4");
+    dlen = (uint32_t)(lz.len - 24);
+    CHECK(lz.data[20] == (uint8_t)dlen && lz.data[21] == (uint8_t)(dlen >> 8),
+          "ram lz4: its data length is the rest");
+
+    mig_buf_init(&w);
+    mig_put_bytes(&w, lz.data, lz.len);
+    memset(w.data + 24, 0xff, dlen);
+    ram_refused(f, "LZ4 data all 0xff", &w);
+    mig_buf_init(&w);
+    mig_put_bytes(&w, lz.data, lz.len);
+    fill_random(w.data + 24, dlen);
+    ram_refused(f, "LZ4 data random", &w);
+    mig_buf_init(&w);
+    mig_put_bytes(&w, lz.data, lz.len);
+    w.data[24] = 0xf0; /* first token: literal run of >= 15 continued */
+    w.data[25] = 0xff;
+    ram_refused(f, "LZ4 first token corrupted", &w);
+    mig_buf_init(&w);
+    mig_put_bytes(&w, lz.data, 20);
+    mig_put_u32(&w, dlen - 1);
+    mig_put_bytes(&w, lz.data + 24, dlen - 1);
+    ram_refused(f, "LZ4 data truncated by a byte", &w);
+    mig_buf_init(&w);
+    mig_put_bytes(&w, lz.data, 20);
+    mig_put_u32(&w, dlen / 2);
+    mig_put_bytes(&w, lz.data + 24, dlen / 2);
+    ram_refused(f, "LZ4 data cut in half", &w);
+    mig_buf_init(&w);
+    mig_put_bytes(&w, lz.data, lz.len);
+    mig_put_u8(&w, 0);
+    ram_refused(f, "LZ4 with a trailing byte", &w);
+    mig_buf_init(&w);
+    mig_put_bytes(&w, lz.data, 20);
+    mig_put_u32(&w, 0);
+    ram_refused(f, "LZ4 with no data", &w);
+    mig_buf_fini(&lz);
+
+    /* LZ4 data of the wrong size: 3 pages claimed as 2, 1 page claimed as 2 */
+    mig_buf_init(&lz);
+    mig_ram_encode(&f->e, f->ram, three, 3, true, &lz);
+    mig_buf_init(&w);
+    mig_put_bytes(&w, lz.data, lz.len);
+    w.data[4] = 2;  /* n */
+    w.data[16] = 2; /* the one run's count */
+    ram_refused(f, "LZ4 decoding to 3 pages for n=2", &w);
+    mig_buf_fini(&lz);
+    mig_buf_init(&lz);
+    mig_ram_encode(&f->e, f->ram, three, 1, true, &lz);
+    mig_buf_init(&w);
+    mig_put_bytes(&w, lz.data, lz.len);
+    w.data[4] = 2;
+    w.data[16] = 2;
+    ram_refused(f, "LZ4 decoding to 1 page for n=2", &w);
+    mig_buf_fini(&lz);
+
+    /* the unchanged LZ4 payload still decodes (the damage was the test's) */
+    {
+        struct mig_buf r;
+        int ret;
+
+        mig_buf_init(&lz);
+        mig_ram_encode(&f->e, f->ram, two, 2, true, &lz);
+        mig_buf_reader(&r, lz.data, lz.len);
+        ret = mig_ram_decode(&r, f->dst, NPAGES, f->scratch);
+        CHECK(ret == 2 && !memcmp(f->dst + 3 * MIG_PAGE_SIZE, f->ram + 3 * MIG_PAGE_SIZE,
+                                  2 * MIG_PAGE_SIZE),
+              "ram lz4: the undamaged payload decodes");
+        mig_buf_fini(&lz);
+    }
+    /* a buffer already in error */
+    {
+        struct mig_buf r;
+        int ret;
+
+        mig_buf_init(&lz);
+        mig_ram_encode(&f->e, f->ram, two, 2, false, &lz);
+        mig_buf_reader(&r, lz.data, lz.len);
+        mig_buf_fail(&r, -EIO, "earlier");
+        ret = mig_ram_decode(&r, f->dst, NPAGES, f->scratch);
+        CHECK(ret == -EIO && !strcmp(mig_buf_msg(&r), "earlier"),
+              "ram: a buffer in error stays in error");
+        mig_buf_fini(&lz);
+    }
+}
+
+/* ---- zero runs --------------------------------------------------------------- */
+
+struct zero_calls {
+    unsigned n;
+    uint64_t first[8], count[8];
+};
+
+static void zero_cb(void *opaque, uint64_t first, uint64_t count)
+{
+    struct zero_calls *z = opaque;
+
+    if (z->n < 8) {
+        z->first[z->n] = first;
+        z->count[z->n] = count;
+    }
+    z->n++;
+}
+
+static void zero_refused(const char *what, struct mig_buf *w)
+{
+    struct zero_calls z = {0};
+    struct mig_buf r;
+    int ret;
+
+    mig_buf_reader(&r, w->data, w->len);
+    ret = mig_zero_decode(&r, NPAGES, zero_cb, &z);
+    CHECK(ret < 0 && ret == mig_buf_error(&r) && mig_buf_msg(&r)[0] && z.n == 0,
+          "zero refused: %s, no run applied \"%s\"", what, mig_buf_msg(&r));
+    mig_buf_fini(w);
+}
+
+static void test_zero_runs(void)
+{
+    struct zero_calls z = {0};
+    struct mig_buf w, r;
+    int ret;
+
+    mig_buf_init(&w);
+    mig_put_u32(&w, 3);
+    ram_run(&w, 1, 2);
+    ram_run(&w, 10, 5);
+    ram_run(&w, NPAGES - 1, 1);
+    mig_buf_reader(&r, w.data, w.len);
+    ret = mig_zero_decode(&r, NPAGES, zero_cb, &z);
+    CHECK(ret == 8 && z.n == 3 && z.first[0] == 1 && z.count[0] == 2 && z.first[1] == 10 &&
+              z.count[1] == 5 && z.first[2] == NPAGES - 1 && z.count[2] == 1,
+          "zero: three runs called back in order, 8 pages");
+    mig_buf_reader(&r, w.data, w.len);
+    ret = mig_zero_decode(&r, NPAGES, NULL, NULL);
+    CHECK(ret == 8, "zero: validate only (fn NULL)");
+    mig_buf_fini(&w);
+
+    mig_buf_init(&w);
+    mig_put_u32(&w, 0);
+    mig_buf_reader(&r, w.data, w.len);
+    z.n = 0;
+    ret = mig_zero_decode(&r, NPAGES, zero_cb, &z);
+    CHECK(ret == 0 && z.n == 0, "zero: no runs");
+    mig_buf_fini(&w);
+
+    mig_buf_init(&w);
+    mig_put_u32(&w, 3);
+    ram_run(&w, 1, 2);
+    ram_run(&w, 4, 2);
+    zero_refused("count 3 with 2 runs", &w);
+    mig_buf_init(&w);
+    mig_put_u32(&w, 1);
+    ram_run(&w, 1, 2);
+    ram_run(&w, 4, 2);
+    zero_refused("count 1 with 2 runs", &w);
+    mig_buf_init(&w);
+    mig_put_u32(&w, 0xffffffffu);
+    ram_run(&w, 1, 2);
+    zero_refused("count 0xffffffff", &w);
+    mig_buf_init(&w);
+    mig_put_u32(&w, 1);
+    ram_run(&w, 1, 2);
+    mig_put_u8(&w, 0);
+    zero_refused("a trailing byte", &w);
+    mig_buf_init(&w);
+    mig_put_u16(&w, 1);
+    zero_refused("a truncated count", &w);
+    mig_buf_init(&w);
+    mig_put_u32(&w, 1);
+    ram_run(&w, 1, 0);
+    zero_refused("a run of 0 pages", &w);
+    mig_buf_init(&w);
+    mig_put_u32(&w, 1);
+    ram_run(&w, NPAGES - 1, 2);
+    zero_refused("a run past RAM", &w);
+    mig_buf_init(&w);
+    mig_put_u32(&w, 1);
+    ram_run(&w, 0xffffffffu, 0xffffffffu);
+    zero_refused("a run at 0xffffffff", &w);
+    mig_buf_init(&w);
+    mig_put_u32(&w, 2);
+    ram_run(&w, 0, 1);
+    ram_run(&w, NPAGES, 1);
+    zero_refused("a good run then one past RAM", &w);
+}
+
+int main(void)
+{
+    struct ram_fixture f;
+
+    test_buf_widths();
+    test_buf_sticky();
+    test_buf_str();
+    test_buf_cap();
+    test_stream_roundtrip();
+    test_stream_truncated();
+    test_stream_limit();
+    test_stream_pipes();
+    test_header();
+    test_sections();
+    test_eof();
+
+    test_page_is_zero();
+    f.ram = aligned_alloc(MIG_PAGE_SIZE, (size_t)NPAGES * MIG_PAGE_SIZE);
+    f.dst = aligned_alloc(MIG_PAGE_SIZE, (size_t)NPAGES * MIG_PAGE_SIZE);
+    f.scratch = xmalloc((size_t)MIG_RAM_BATCH * MIG_PAGE_SIZE);
+    CHECK(mig_ram_encoder_init(&f.e) == 0 && f.e.raw && f.e.comp, "ram: encoder init");
+    test_ram_roundtrip(&f);
+    test_ram_hostile(&f);
+    mig_ram_encoder_fini(&f.e);
+    mig_ram_encoder_fini(&f.e); /* twice is harmless */
+    free(f.ram);
+    free(f.dst);
+    free(f.scratch);
+    test_zero_runs();
+    return board_check_done();
+}
