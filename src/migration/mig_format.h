@@ -93,7 +93,8 @@ int mig_read_payload(struct mig_stream *s, const struct mig_section *sec,
 /* Write the EOF section (checksum of everything before its payload). */
 int mig_write_eof(struct mig_stream *s);
 /* After mig_read_section() returned an EOF section: read the checksum and
- * compare; then the stream must end.  0, or -EBADMSG / -EPROTO. */
+ * compare.  0, or -EBADMSG / -EPROTO.  The caller checks that the stream
+ * ends there (mig_stream_at_eof): a live stream's socket stays open. */
 int mig_read_eof(struct mig_stream *s, const struct mig_section *sec) gw_must_check;
 
 /* ---- RAM ---------------------------------------------------------------- */
