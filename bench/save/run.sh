@@ -7,7 +7,8 @@
 #   save      QMP `migrate` sent -> query-migrate says completed (wall time;
 #             QEMU's own total-time is printed too)
 #   size      bytes of the state file
-#   restore   process start with -incoming -> the console answers an echo
+#   restore   process start with -incoming -> query-status running (after
+#             `cont`); godwit-vm's console must then answer an echo
 # BENCH_RUNS times (median), alternating the emulators (never in parallel).
 # godwit-vm saves with `file:PATH`, QEMU with `exec:cat > PATH` (7.2 has no
 # file: URI), max-bandwidth unlimited, and is stopped first (its TCG live

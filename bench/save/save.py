@@ -4,7 +4,8 @@
 One run of one emulator: boot the 512 MiB Linux guest to the shell, fill
 BENCH_SAVE_FILL_MB of /dev/shm with random bytes, `stop`, then time QMP
 `migrate` to a file until query-migrate says completed; kill; start a new
-process with -incoming and time it until the console answers an echo.
+process with -incoming and time it until it runs (query-status running, after
+`cont`); on godwit-vm the console must then answer an echo.
 Prints a line per run on stderr and the table of medians on stdout.
 """
 
@@ -41,10 +42,13 @@ def one_run(ctx, image, initrd, fill_mb, boot_timeout):
     try:
         if vm.wait_loaded(120) == "paused":
             vm.cmd("cont")
-        out = st.run(vm.con, "echo restored-$((40+2))", timeout=120)
+        st.check(vm.status() == "running", "the restored VM is not running")
         restore = time.monotonic() - t0
-        st.check("restored-42" in out, f"restored console answered {out!r}")
-        st.run(vm.con, "cmp -s /dev/shm/fill /dev/shm/fill && ls -l /dev/shm/fill")
+        if ctx.emu.kind == "godwit":
+            # QEMU 7.2's restored Linux guest never answers (its timer is not
+            # re-armed), so the console round trip is checked, not timed.
+            out = st.run(vm.con, "echo restored-$((40+2))", timeout=120)
+            st.check("restored-42" in out, f"restored console answered {out!r}")
     finally:
         vm.kill()
     os.unlink(path)
@@ -92,7 +96,7 @@ def main():
 
     rows = [("save (migrate -> completed) s", 0, "%.3f"),
             ("state file MiB", 2, "%.1f"),
-            ("restore (start -> console) s", 3, "%.3f")]
+            ("restore (start -> running) s", 3, "%.3f")]
     print(f"{'512M guest, ' + str(fill) + ' MiB filled, median of ' + str(runs):<34}"
           f"{'godwit':>10}{'qemu':>10}{'ratio':>8}")
     for label, j, fmt in rows:
