@@ -13,6 +13,8 @@
 #   make bench-io        bench/io/run.sh: guest I/O, every part (disk, net), godwit-vm vs QEMU
 #   make fuzz-virtq      libFuzzer build of the virtqueue fuzz target (clang)
 #   make fuzz-net        libFuzzer build of the network offload fuzz target (clang)
+#   make bench-save      bench/save: save/restore time and state size, godwit-vm vs QEMU
+#   make test-state      tests/linux/state_test.py: save/restore (oracle guest, Linux, hostile files)
 #   make fuzz-qmp        libFuzzer build of the QMP server fuzz target (clang)
 #   make fuzz-state      libFuzzer build of the state loader fuzz target (clang)
 #   make test-disk       tests/linux/disk_test.py: Linux guest on virtio-blk and virtio-rng
@@ -76,7 +78,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick test-build demo demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk tools fuzz-virtq fuzz-net fuzz-state fuzz-qmp
+.PHONY: all clean test test-quick test-build demo demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk tools fuzz-virtq fuzz-net fuzz-state fuzz-qmp bench-save test-state
 all: $(VM_BIN) $(CLI_BIN)
 
 $(BUILD)/%.o: %.c
@@ -241,3 +243,9 @@ clean:
 
 -include $(CORE_OBJS:.o=.d) $(VM_OBJS:.o=.d) $(UNIT_BINS:=.d) $(TOOL_BINS:=.d) \
          $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/fuzz_%.d)
+
+# Save/restore time and state size, godwit-vm vs QEMU (bench/save/run.sh)
+bench-save: $(VM_BIN) guest-image
+	bench/save/run.sh
+test-state: $(VM_BIN) $(CLI_BIN) build/guest/mig_pagepass.elf guest-image
+	python3 tests/linux/state_test.py
