@@ -74,6 +74,7 @@ struct virt_mig {
     struct virt_save_stats stats;
     uint64_t bytes;
     char error[300];
+    bool logged; /* the failure was logged */
 };
 
 bool virt_migrate_active(const struct virt *vm)
@@ -87,15 +88,25 @@ bool virt_migrate_active(const struct virt *vm)
            st == MIG_ST_CANCELLING;
 }
 
-/* Job side: change status and tell the loop (it emits the event). */
-static void virt_mig_set_status(struct virt_mig *m, int st)
+/* Job side: change status and tell the loop (it emits the event).  A
+ * final status also marks the job done, under the same lock, so the loop
+ * sees the final event and "done" together and can settle the run state
+ * before a client hears "completed". */
+static void virt_mig_set_status_final(struct virt_mig *m, int st, bool final)
 {
-    atomic_store(&m->status, st);
     pthread_mutex_lock(&m->evlock);
+    atomic_store(&m->status, st);
     if (m->evn < VIRT_MIG_EVQ)
         m->evq[m->evn++] = st;
+    if (final)
+        atomic_store(&m->done, true);
     pthread_mutex_unlock(&m->evlock);
     virt_post_request(m->vm, VIRT_REQ_MIG);
+}
+
+static void virt_mig_set_status(struct virt_mig *m, int st)
+{
+    virt_mig_set_status_final(m, st, false);
 }
 
 /* Job side: wait until the loop parked the machine (or cancel). */
@@ -180,13 +191,12 @@ out:
         unlink(m->tmp);
     m->end_ns = gw_now_ns();
     if (ret == 0)
-        virt_mig_set_status(m, MIG_ST_COMPLETED);
+        virt_mig_set_status_final(m, MIG_ST_COMPLETED, true);
     else if (ret == -ECANCELED || atomic_load(&m->cancel))
-        virt_mig_set_status(m, MIG_ST_CANCELLED);
+        virt_mig_set_status_final(m, MIG_ST_CANCELLED, true);
     else
-        virt_mig_set_status(m, MIG_ST_FAILED);
-    atomic_store(&m->done, true);
-    virt_post_request(vm, VIRT_REQ_MIG);
+        virt_mig_set_status_final(m, MIG_ST_FAILED, true);
+    (void)vm;
     return NULL;
 }
 
@@ -260,8 +270,7 @@ int virt_migrate_start(struct virt *vm, const char *uri, char *err, size_t errle
 
 fail:
     m->end_ns = gw_now_ns();
-    virt_mig_set_status(m, MIG_ST_FAILED);
-    atomic_store(&m->done, true);
+    virt_mig_set_status_final(m, MIG_ST_FAILED, true);
     return ret;
 }
 
@@ -283,11 +292,14 @@ static void virt_mig_do_park(struct virt *vm, struct virt_mig *m)
     pthread_mutex_unlock(&vm->park_lock);
 }
 
+static void virt_mig_finish(struct virt *vm, struct virt_mig *m);
+
 void virt_migrate_poll(struct virt *vm)
 {
     struct virt_mig *m = vm->mig;
     int evs[VIRT_MIG_EVQ];
     unsigned n;
+    bool done;
 
     if (!m)
         return;
@@ -297,11 +309,17 @@ void virt_migrate_poll(struct virt *vm)
     n = m->evn;
     memcpy(evs, m->evq, n * sizeof(int));
     m->evn = 0;
+    done = atomic_load(&m->done);
     pthread_mutex_unlock(&m->evlock);
+    if (done)
+        virt_mig_finish(vm, m); /* the run state is settled before the last event goes out */
     for (unsigned i = 0; i < n; i++)
         virt_event(vm, "MIGRATION", json_pack("{s:s}", "status", virt_mig_status_names[evs[i]]));
-    if (!atomic_load(&m->done))
-        return;
+}
+
+/* Loop side: the job ended; join it and settle the run state. */
+static void virt_mig_finish(struct virt *vm, struct virt_mig *m)
+{
     if (m->thread_live) {
         pthread_join(m->thread, NULL);
         m->thread_live = false;
@@ -318,8 +336,10 @@ void virt_migrate_poll(struct virt *vm)
         else
             virt_set_runstate(vm, m->prev_runstate);
     }
-    if (atomic_load(&m->status) == MIG_ST_FAILED)
+    if (atomic_load(&m->status) == MIG_ST_FAILED && !m->logged) {
         gw_log("migration failed: %s", m->error);
+        m->logged = true;
+    }
 }
 
 void virt_migrate_cancel(struct virt *vm)
