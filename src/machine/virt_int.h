@@ -235,4 +235,29 @@ struct virtio_dev *virt_net_create_nic(struct virt *vm, struct keyval *kv, const
 void virt_net_check_peers(const struct virt *vm);
 void virt_net_fini(struct virt *vm);
 
+/*
+ * Announce the VM's NICs on their networks (QEMU's announce-self), e.g.
+ * right after a live migration's switchover so switches and peers learn at
+ * once where the MACs are now: `rounds` rounds, the first at once, then
+ * `initial` ms later, each gap growing by `step` ms up to `max` ms (QEMU's
+ * defaults: 50, 550, 5, 100).  Each round makes every NIC (or those named
+ * in ifaces, by -netdev/-device id; NULL/0 = all) send a RARP from the host
+ * side, and asks the guest driver to announce itself too where it
+ * negotiated VIRTIO_NET_F_GUEST_ANNOUNCE.  virt_announce_poll() runs due
+ * rounds (the run loop calls it; now = gw_now_ns()), next_deadline says
+ * when the next one is due (UINT64_MAX: none).
+ */
+struct virt_announce_params {
+    unsigned initial_ms, max_ms, rounds, step_ms;
+    const char *const *ifaces;
+    unsigned nifaces;
+};
+void virt_announce_params_default(struct virt_announce_params *p);
+int virt_announce_start(struct virt *vm, const struct virt_announce_params *p, char *err,
+                        size_t errlen) gw_must_check;
+void virt_announce_poll(struct virt *vm, uint64_t now);
+uint64_t virt_announce_next_deadline(const struct virt *vm);
+/* QMP announce-self handler (arguments as QEMU's AnnounceParameters). */
+json_t *virt_qmp_announce_self(void *opaque, json_t *args, struct qmp_error *err);
+
 #endif

@@ -120,3 +120,39 @@ struct virtio_dev *virt_net_create_nic(struct virt *vm, struct keyval *kv, const
     vm->netdev_used[idx] = true;
     return d;
 }
+
+/* ---- announce (placeholder until implemented) ------------------------------ */
+
+void virt_announce_params_default(struct virt_announce_params *p)
+{
+    *p =
+        (struct virt_announce_params){.initial_ms = 50, .max_ms = 550, .rounds = 5, .step_ms = 100};
+}
+
+int virt_announce_start(struct virt *vm, const struct virt_announce_params *p, char *err,
+                        size_t errlen)
+{
+    (void)vm;
+    (void)p;
+    snprintf(err, errlen, "announce is not implemented yet");
+    return -ENOSYS;
+}
+
+void virt_announce_poll(struct virt *vm, uint64_t now)
+{
+    (void)vm;
+    (void)now;
+}
+
+uint64_t virt_announce_next_deadline(const struct virt *vm)
+{
+    (void)vm;
+    return UINT64_MAX;
+}
+
+json_t *virt_qmp_announce_self(void *opaque, json_t *args, struct qmp_error *err)
+{
+    (void)opaque;
+    (void)args;
+    return qmp_error_set(err, QMP_ERR_GENERIC, "announce-self is not implemented yet");
+}

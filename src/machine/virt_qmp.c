@@ -229,6 +229,7 @@ static const struct qmp_command virt_qmp_cmds[] = {
     {"query-kvm", qmp_query_kvm},
     {"query-cpus-fast", qmp_query_cpus_fast},
     {"x-godwit-state-hash", qmp_state_hash},
+    {"announce-self", virt_qmp_announce_self},
 };
 
 int virt_qmp_init(struct virt *vm, char *err, size_t errlen)

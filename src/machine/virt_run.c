@@ -132,6 +132,7 @@ static void virt_sleep(struct virt *vm)
     uint64_t uart_deadline = uart_next_deadline(vm->uart);
     uint64_t rtc_deadline = goldfish_rtc_next_deadline(vm->rtc);
     uint64_t io_deadline = virt_virtio_next_deadline(vm);
+    uint64_t announce_deadline = virt_announce_next_deadline(vm);
     struct pollfd p[3 + VIRT_IO_FDS + VIRT_QMP_FDS] = {{.fd = vm->wake_fd, .events = POLLIN}};
     struct timespec ts, *tsp = NULL;
     uint64_t drain;
@@ -145,6 +146,8 @@ static void virt_sleep(struct virt *vm)
         deadline = rtc_deadline;
     if (io_deadline < deadline)
         deadline = io_deadline;
+    if (announce_deadline < deadline)
+        deadline = announce_deadline;
     if (deadline != UINT64_MAX) {
         now = gw_now_ns();
         if (deadline <= now)
@@ -201,6 +204,7 @@ static void virt_tick(struct virt *vm)
     virt_serial_pump(vm);
     uart_poll(vm->uart, now);
     goldfish_rtc_poll(vm->rtc);
+    virt_announce_poll(vm, now);
     virt_io_poll(vm, now, false);
 }
 
