@@ -3,6 +3,7 @@
  * keeps names, argument needs and help text together.
  */
 #include "machine/cmdline.h"
+#include "migration/mig_proto.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -352,8 +353,11 @@ static int opt_qmp(struct cmdline_state *st, const char *opt, const char *val)
 
 static int opt_incoming(struct cmdline_state *st, const char *opt, const char *val)
 {
-    if (strncmp(val, "file:", 5) != 0 || val[5] == '\0')
-        return cmdline_fail(st, "%s %s: only file:PATH is supported", opt, val);
+    struct mig_uri u;
+    char why[200];
+
+    if (mig_uri_parse(val, true, &u, why, sizeof(why)) < 0)
+        return cmdline_fail(st, "%s: %s", opt, why);
     st->cfg->incoming = val;
     return 0;
 }
@@ -398,7 +402,8 @@ static const struct cmdline_opt cmdline_opts[] = {
      opt_netdev},
     {"object", "rng-random,id=ID,filename=F", "a random source for virtio-rng", opt_object},
     {"qmp", "unix:PATH,server=on,wait=off", "QMP control socket (docs/qmp.md)", opt_qmp},
-    {"incoming", "file:PATH", "start from a saved state (docs/state.md)", opt_incoming},
+    {"incoming", "file:P|tcp:H:P|unix:P|defer",
+     "start from a saved state or an incoming migration (docs/state.md)", opt_incoming},
     {"S", NULL, "do not start the harts: wait for QMP cont", opt_S},
 };
 

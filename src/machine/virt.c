@@ -269,6 +269,7 @@ struct virt *virt_new(const struct virt_config *cfg, char *err, size_t errlen)
     pthread_mutex_init(&vm->park_lock, NULL);
     pthread_cond_init(&vm->park_cond, NULL);
     vm->park_locks_ok = true;
+    virt_mig_params_default(&vm->mig_params);
     vm->nharts = cfg->smp;
     bus_init(&vm->bus);
 
@@ -362,6 +363,7 @@ void virt_free(struct virt *vm)
     if (!vm)
         return;
     virt_migrate_fini(vm);
+    virt_incoming_fini(vm);
     virt_qmp_fini(vm);
     virt_virtio_fini(vm);
     pcie_host_free(vm->pcie);

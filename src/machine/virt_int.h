@@ -34,6 +34,15 @@ enum {
     VIRT_REQ_QUIT = 1 << 3,     /* QMP quit */
     VIRT_REQ_PARK = 1 << 4,     /* a migration job wants the machine parked */
     VIRT_REQ_MIG = 1 << 5,      /* a migration job changed status: look at it */
+    VIRT_REQ_SYNC = 1 << 6,     /* a migration job wants the dirty bitmap collected */
+    VIRT_REQ_FAIL = 1 << 7,     /* exit with status 1 (an incoming migration failed) */
+};
+
+/* Migration parameters (QMP migrate-set-parameters, QEMU's names). */
+struct virt_mig_params {
+    uint64_t downtime_limit_ms; /* "downtime-limit": 300 */
+    uint64_t max_bandwidth;     /* "max-bandwidth", bytes/s: 128 MiB/s; 0 = unlimited */
+    bool compress;              /* "x-godwit-compress": LZ4 for live streams (files always) */
 };
 
 /*
@@ -57,7 +66,8 @@ enum virt_runstate {
 /* QEMU's name of a run state ("running", "finish-migrate", ...). */
 const char *virt_runstate_name(enum virt_runstate rs);
 
-struct virt_mig; /* an outgoing migration job (virt_migrate.c) */
+struct virt_mig;      /* an outgoing migration job (virt_migrate.c) */
+struct virt_incoming; /* an incoming live migration (virt_incoming.c) */
 
 struct virt;
 
@@ -74,6 +84,28 @@ struct virt_virtio_slot {
 #define VIRT_FW_DYN_MAGIC    0x4942534full /* "OSBI" */
 #define VIRT_FW_DYN_VERSION  2
 #define VIRT_FW_DYN_MODE_S   1
+
+/* ---- announce timers (virt_net.c): host plumbing, never migrated ------------ */
+
+#define VIRT_ANNOUNCE_TIMERS 4  /* announce-self ids running at once */
+#define VIRT_ANNOUNCE_ID_MAX 64 /* bytes of an id, with the NUL */
+
+/* One announce-self run (QEMU keeps one timer per id, "" without one). */
+struct virt_announce_timer {
+    bool active;
+    char id[VIRT_ANNOUNCE_ID_MAX];
+    uint32_t nics;                        /* bit i: the NIC in vm->virtio[i] */
+    unsigned initial_ms, max_ms, step_ms; /* gap after the first round, cap, growth */
+    unsigned rounds, left;                /* asked for, still to run */
+    uint64_t due;                         /* host ns (gw_now_ns) of the next round */
+};
+
+struct virt_announce {
+    struct virt_announce_timer timers[VIRT_ANNOUNCE_TIMERS];
+    uint64_t rounds;      /* rounds run, all timers */
+    uint64_t rarps;       /* RARPs sent from the host side, all NICs */
+    uint64_t guest_asked; /* times a guest driver was asked to announce itself */
+};
 
 struct virt {
     struct virt_config cfg;
@@ -112,12 +144,18 @@ struct virt {
     /* control (virt_qmp.c, virt_migrate.c) */
     enum virt_runstate runstate;
     struct qmp_server *qmp;
-    uint64_t last_qmp_poll; /* host ns */
-    struct virt_mig *mig;   /* the current or last outgoing migration, or NULL */
+    uint64_t last_qmp_poll;    /* host ns */
+    struct virt_mig *mig;      /* the current or last outgoing migration, or NULL */
+    struct virt_incoming *inc; /* an incoming live migration, or NULL */
+    struct virt_mig_params mig_params;
+    bool migrated_away; /* a live migration committed: the VM runs elsewhere now */
     pthread_mutex_t park_lock;
     pthread_cond_t park_cond;
     bool parked; /* the loop stays off the devices (a job owns them) */
     bool park_locks_ok;
+
+    /* announce (virt_net.c): runs only while the harts do */
+    struct virt_announce announce;
 };
 
 /* ---- run states (virt_run.c) ------------------------------------------------ */
@@ -154,6 +192,8 @@ struct virt_save_stats {
 };
 int virt_state_save(struct virt *vm, struct mig_stream *s, struct virt_save_stats *st,
                     const _Atomic bool *cancel);
+/* Only the component sections (live migration's switchover). */
+int virt_state_save_components(struct virt *vm, struct mig_stream *s);
 /* Load a whole stream (header to EOF) into the machine; -errno with a
  * one-line reason in err.  The machine must not be running. */
 int virt_state_load(struct virt *vm, struct mig_stream *s, char *err, size_t errlen) gw_must_check;
@@ -174,8 +214,22 @@ void virt_migrate_fini(struct virt *vm);
 json_t *virt_migrate_query(struct virt *vm);
 /* True while a job runs (setup, active, device...). */
 bool virt_migrate_active(const struct virt *vm);
-/* -incoming file:PATH: load it before the run (0 or -errno + message). */
-int virt_incoming(struct virt *vm, const char *uri, char *err, size_t errlen) gw_must_check;
+/* Default parameters (QEMU 7.2's). */
+void virt_mig_params_default(struct virt_mig_params *p);
+
+/* ---- incoming (virt_incoming.c) ------------------------------------------------- */
+
+/* -incoming URI at startup / QMP migrate-incoming: file: loads at once
+ * (synchronously); tcp:/unix: listen and load on a thread while the loop
+ * serves QMP (state inmigrate); defer: wait for migrate-incoming.  0 or
+ * -errno with a message. */
+int virt_incoming_start(struct virt *vm, const char *uri, char *err, size_t errlen) gw_must_check;
+/* The loop's side: report status, and once the commit arrived run (or stay
+ * paused with -S); a failed incoming migration exits the process. */
+void virt_incoming_poll(struct virt *vm);
+void virt_incoming_fini(struct virt *vm);
+/* query-migrate on a destination (NULL if there is no incoming job). */
+json_t *virt_incoming_query(struct virt *vm);
 
 /* Set request bits, make every hart leave its slice and wake the loop
  * (any thread). */
@@ -251,12 +305,21 @@ struct virt_announce_params {
     unsigned initial_ms, max_ms, rounds, step_ms;
     const char *const *ifaces;
     unsigned nifaces;
+    const char *id; /* a run with the same id replaces the running one; NULL = "" */
 };
 void virt_announce_params_default(struct virt_announce_params *p);
 int virt_announce_start(struct virt *vm, const struct virt_announce_params *p, char *err,
                         size_t errlen) gw_must_check;
 void virt_announce_poll(struct virt *vm, uint64_t now);
 uint64_t virt_announce_next_deadline(const struct virt *vm);
+/*
+ * Limits (QEMU's announce migration parameters): initial and max 0..100000,
+ * rounds 1..1000, step 1..10000 ms.  start fails with -EINVAL (a limit, an
+ * id too long), -ENODEV (an interface the machine does not have) or -EBUSY
+ * (VIRT_ANNOUNCE_TIMERS other ids running); the message names the culprit.
+ * Run-loop thread only.  The first round runs at the loop's next tick; a
+ * VM that is not running keeps its rounds until it runs (see docs/net.md).
+ */
 /* QMP announce-self handler (arguments as QEMU's AnnounceParameters). */
 json_t *virt_qmp_announce_self(void *opaque, json_t *args, struct qmp_error *err);
 

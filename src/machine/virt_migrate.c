@@ -14,6 +14,16 @@
  * Files are written atomically: a temporary file beside the target,
  * fsync, rename over the target, fsync of the directory.  Any failure
  * removes the temporary file and leaves an earlier state file as it was.
+ *
+ * Live migration (tcp:, unix:) is pre-copy with a commit protocol
+ * (migration/mig_proto.h): every populated non-zero page, then rounds of
+ * the pages dirtied meanwhile (the loop collects the dirty bitmap between
+ * hart slices, when no hart is mid-store: VIRT_REQ_SYNC), estimating the
+ * bandwidth each round; when the rest fits the downtime limit (or after
+ * VIRT_MIG_MAX_ROUNDS rounds) the machine parks, the rest and the
+ * components go out, and the source waits for READY before it sends
+ * COMMIT.  Until COMMIT is sent any failure resumes the source; after it
+ * the source stays stopped (postmigrate) and refuses `cont`.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +34,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+
 #include "machine/virt_int.h"
+#include "migration/mig_format.h"
+#include "migration/mig_proto.h"
+
+#define VIRT_MIG_MAX_ROUNDS 30    /* then switch over even if the rest is too big */
+#define VIRT_MIG_READY_MS   60000 /* wait this long for the destination's verdict */
+#define VIRT_MIG_RUNNING_MS 5000  /* and for its RUNNING after the commit */
+#define VIRT_MIG_CONNECT_MS 10000
+#define VIRT_MIG_ZERO_RUNS  1024 /* zero runs per MIG_SEC_ZERO section */
 
 enum virt_mig_status {
     MIG_ST_NONE,
@@ -66,9 +86,20 @@ struct virt_mig {
     bool was_running;
     enum virt_runstate prev_runstate;
     /* target */
+    struct mig_uri uri;
+    bool live; /* tcp: or unix: */
     char path[PATH_MAX];
     char tmp[PATH_MAX + 16];
     int fd;
+    struct virt_mig_params params; /* as when the job started */
+    /* dirty-bitmap collection (job asks, loop collects: VIRT_REQ_SYNC) */
+    _Atomic bool want_sync;
+    bool synced;
+    uint64_t *dirty; /* the bitmap collected at the last sync */
+    uint8_t *sent;   /* pages the destination holds non-zero */
+    _Atomic bool committed;
+    uint64_t rounds, dirty_pages_rate, expected_downtime_ms, remaining_pages;
+    uint64_t run_ns; /* destination's RUNNING received (downtime end) */
     /* statistics (host ns; written by the job, read under evlock) */
     uint64_t start_ns, setup_ns, park_ns, end_ns;
     struct virt_save_stats stats;
@@ -109,6 +140,16 @@ static void virt_mig_set_status(struct virt_mig *m, int st)
     virt_mig_set_status_final(m, st, false);
 }
 
+/* Job side: a MIGRATION_PASS event (QEMU sends one per dirty-bitmap sync). */
+static void virt_post_event_pass(struct virt_mig *m)
+{
+    pthread_mutex_lock(&m->evlock);
+    if (m->evn < VIRT_MIG_EVQ)
+        m->evq[m->evn++] = -(int)m->rounds;
+    pthread_mutex_unlock(&m->evlock);
+    virt_post_request(m->vm, VIRT_REQ_MIG);
+}
+
 /* Job side: wait until the loop parked the machine (or cancel). */
 static int virt_mig_park(struct virt_mig *m)
 {
@@ -138,18 +179,348 @@ static int virt_fsync_dir(const char *path)
     return ret;
 }
 
+/* Job side: have the loop collect the dirty bitmap into m->dirty (between
+ * hart slices, so no store is half done and every hart flushes its write
+ * TLB before its next store).  -ECANCELED if cancelled meanwhile. */
+static int virt_mig_sync(struct virt_mig *m)
+{
+    struct virt *vm = m->vm;
+
+    pthread_mutex_lock(&vm->park_lock);
+    m->synced = false;
+    atomic_store(&m->want_sync, true);
+    pthread_mutex_unlock(&vm->park_lock);
+    virt_post_request(vm, VIRT_REQ_SYNC);
+    pthread_mutex_lock(&vm->park_lock);
+    while (!m->synced && !atomic_load(&m->cancel))
+        pthread_cond_wait(&vm->park_cond, &vm->park_lock);
+    pthread_mutex_unlock(&vm->park_lock);
+    m->rounds++;
+    return m->synced ? 0 : -ECANCELED;
+}
+
+/* Loop side of virt_mig_sync. */
+static void virt_mig_do_sync(struct virt *vm, struct virt_mig *m)
+{
+    struct gmem *mem = vm->mem;
+    uint64_t words = (mem->npages + 63) / 64;
+
+    /* OR: pages collected earlier but not sent yet stay pending (the last
+     * sync before the switchover adds to the previous round's set) */
+    for (uint64_t w = 0; w < words; w++)
+        m->dirty[w] |= atomic_exchange_explicit(&mem->dirty[w], 0, memory_order_acq_rel);
+    /* harts drop their write-TLB entries before their next store, so the
+     * next store to any page marks it again */
+    atomic_fetch_add(&mem->dirty_gen, 1);
+    pthread_mutex_lock(&vm->park_lock);
+    atomic_store(&m->want_sync, false);
+    m->synced = true;
+    pthread_cond_broadcast(&vm->park_cond);
+    pthread_mutex_unlock(&vm->park_lock);
+}
+
+/* Sleep as needed to stay under max-bandwidth (0: unlimited). */
+static void virt_mig_throttle(struct virt_mig *m, uint64_t bytes, uint64_t since_ns)
+{
+    uint64_t bw = m->params.max_bandwidth, want_ns, now;
+
+    if (!bw)
+        return;
+    want_ns = (uint64_t)((double)bytes * 1e9 / (double)bw);
+    for (;;) {
+        now = gw_now_ns() - since_ns;
+        if (now >= want_ns || atomic_load(&m->cancel))
+            return;
+        usleep((useconds_t)((want_ns - now) / 1000 > 50000 ? 50000 : (want_ns - now) / 1000 + 1));
+    }
+}
+
+/* The RAM sender's state for one pass over (some) pages. */
+struct virt_mig_ram {
+    struct mig_ram_encoder enc;
+    struct mig_buf b;
+    struct mig_buf zero; /* pending MIG_SEC_ZERO runs */
+    uint32_t nzero;
+    uint32_t zfirst, zcount;
+    uint32_t pages[MIG_RAM_BATCH];
+    unsigned n;
+    uint64_t t0, bytes0; /* throttle window */
+};
+
+static void virt_mig_zero_flush(struct virt_mig_ram *r, struct mig_stream *s, bool final)
+{
+    if (r->zcount) {
+        mig_put_u32(&r->zero, r->zfirst);
+        mig_put_u32(&r->zero, r->zcount);
+        r->nzero++;
+        r->zcount = 0;
+    }
+    if (r->nzero && (final || r->nzero >= VIRT_MIG_ZERO_RUNS)) {
+        struct mig_buf hdr;
+        uint8_t cnt[4] = {(uint8_t)r->nzero, (uint8_t)(r->nzero >> 8), (uint8_t)(r->nzero >> 16),
+                          (uint8_t)(r->nzero >> 24)};
+
+        mig_buf_init(&hdr);
+        mig_put_bytes(&hdr, cnt, 4);
+        mig_put_bytes(&hdr, r->zero.data, r->zero.len);
+        mig_write_section(s, MIG_SEC_ZERO, NULL, 0, 1, hdr.data, hdr.len);
+        mig_buf_fini(&hdr);
+        mig_buf_reset(&r->zero);
+        r->nzero = 0;
+    }
+}
+
+static void virt_mig_batch_flush(struct virt_mig *m, struct virt_mig_ram *r, struct mig_stream *s)
+{
+    if (!r->n)
+        return;
+    mig_buf_reset(&r->b);
+    mig_ram_encode(&r->enc, m->vm->mem->host, r->pages, r->n, m->params.compress, &r->b);
+    mig_write_section(s, MIG_SEC_RAM, NULL, 0, 1, r->b.data, r->b.len);
+    m->bytes = mig_stream_offset(s);
+    r->n = 0;
+    virt_mig_throttle(m, m->bytes - r->bytes0, r->t0);
+}
+
+/*
+ * Send pages: every populated one (dirty == NULL, the first pass) or those
+ * set in dirty.  Zero pages go as data never: a zero page the destination
+ * holds non-zero becomes a zero run, others are skipped.
+ */
+static int virt_mig_send_ram(struct virt_mig *m, struct mig_stream *s, uint64_t *dirty)
+{
+    struct virt_mig_ram r;
+    const struct gmem *mem = m->vm->mem;
+    uint8_t pop[4096];
+    uint64_t pop_base = UINT64_MAX;
+
+    memset(&r, 0, sizeof(r));
+    if (mig_ram_encoder_init(&r.enc) < 0) {
+        mig_stream_fail(s, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    mig_buf_init(&r.b);
+    mig_buf_init(&r.zero);
+    r.t0 = gw_now_ns();
+    r.bytes0 = mig_stream_offset(s);
+    for (uint64_t p = 0; p < mem->npages && !mig_stream_error(s); p++) {
+        const uint8_t *page = mem->host + p * GMEM_PAGE_SIZE;
+
+        if (dirty) {
+            if (!(dirty[p / 64] >> (p % 64) & 1)) {
+                if (!(p % 64) && !dirty[p / 64])
+                    p += 63; /* skip a clean word at once */
+                continue;
+            }
+            dirty[p / 64] &= ~(1ull << (p % 64)); /* sent (below): no longer pending */
+        } else {
+            if (p - pop_base >= sizeof(pop) || pop_base == UINT64_MAX) {
+                pop_base = p;
+                (void)gmem_populated(
+                    mem, p, mem->npages - p < sizeof(pop) ? mem->npages - p : sizeof(pop), pop);
+            }
+            if (!pop[p - pop_base]) {
+                m->stats.pages_zero++;
+                continue;
+            }
+        }
+        if (mig_page_is_zero(page)) {
+            m->stats.pages_zero++;
+            if (!m->sent[p])
+                continue;
+            m->sent[p] = 0;
+            if (r.zcount && r.zfirst + r.zcount == p) {
+                r.zcount++;
+            } else {
+                virt_mig_zero_flush(&r, s, false);
+                r.zfirst = (uint32_t)p;
+                r.zcount = 1;
+            }
+            continue;
+        }
+        m->sent[p] = 1;
+        m->stats.pages_normal++;
+        r.pages[r.n++] = (uint32_t)p;
+        if (r.n == MIG_RAM_BATCH) {
+            virt_mig_batch_flush(m, &r, s);
+            if (atomic_load(&m->cancel))
+                mig_stream_fail(s, -ECANCELED, "cancelled");
+        }
+    }
+    virt_mig_batch_flush(m, &r, s);
+    virt_mig_zero_flush(&r, s, true);
+    mig_buf_fini(&r.b);
+    mig_buf_fini(&r.zero);
+    mig_ram_encoder_fini(&r.enc);
+    m->bytes = mig_stream_offset(s);
+    return mig_stream_error(s);
+}
+
+static uint64_t virt_mig_popcount(const uint64_t *bm, uint64_t words)
+{
+    uint64_t n = 0;
+
+    for (uint64_t w = 0; w < words; w++)
+        n += (uint64_t)__builtin_popcountll(bm[w]);
+    return n;
+}
+
+/* Live: pre-copy rounds, switchover, commit.  0 once COMMIT went out. */
+static int virt_mig_live(struct virt_mig *m, struct mig_stream *s)
+{
+    struct virt *vm = m->vm;
+    struct mig_header h = {
+        .version = MIG_FORMAT_VERSION, .page_size = MIG_PAGE_SIZE, .flags = MIG_F_LIVE};
+    uint64_t words = (vm->mem->npages + 63) / 64, t, bytes, round_ns, bw = 0, prev_dirty = 0;
+    char *cfg = virt_state_config_text(vm);
+    unsigned stuck = 0;
+    uint32_t type;
+    uint64_t value;
+    int ret;
+
+    if (!cfg) {
+        mig_stream_fail(s, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
+    h.config_hash = virt_state_config_hash(vm);
+    mig_write_header(s, &h);
+    mig_write_section(s, MIG_SEC_CONFIG, "config", 0, 1, cfg, strlen(cfg));
+    free(cfg);
+    /* forget what was dirtied before: the first pass sends everything */
+    if (virt_mig_sync(m) < 0)
+        return -ECANCELED;
+    memset(m->dirty, 0, words * sizeof(uint64_t));
+    t = gw_now_ns();
+    bytes = mig_stream_offset(s);
+    if (virt_mig_send_ram(m, s, NULL) < 0)
+        return mig_stream_error(s);
+    for (;;) {
+        uint64_t dirty_pages, expected_ms, sync_ns;
+        uint8_t rnd[12];
+
+        mig_stream_flush(s);
+        round_ns = gw_now_ns() - t;
+        if (round_ns > 1000000 && mig_stream_offset(s) > bytes)
+            bw = (uint64_t)((double)(mig_stream_offset(s) - bytes) * 1e9 / (double)round_ns);
+        if (virt_mig_sync(m) < 0)
+            return -ECANCELED;
+        sync_ns = gw_now_ns();
+        dirty_pages = virt_mig_popcount(m->dirty, words);
+        m->remaining_pages = dirty_pages;
+        m->dirty_pages_rate =
+            round_ns ? (uint64_t)((double)dirty_pages * 1e9 / (double)round_ns) : 0;
+        /* unknown bandwidth (nothing was sent): assume 1 GB/s */
+        expected_ms = dirty_pages * GMEM_PAGE_SIZE * 1000 / (bw ? bw : 1000000000ull);
+        m->expected_downtime_ms = expected_ms;
+        virt_post_event_pass(m);
+        if (expected_ms <= m->params.downtime_limit_ms)
+            break;
+        stuck = dirty_pages >= prev_dirty && prev_dirty ? stuck + 1 : 0;
+        prev_dirty = dirty_pages;
+        if (m->rounds >= VIRT_MIG_MAX_ROUNDS) {
+            gw_log("migration: %llu pages still dirty after %llu rounds (about %llu ms at "
+                   "%llu MB/s): switching over anyway",
+                   (unsigned long long)dirty_pages, (unsigned long long)m->rounds,
+                   (unsigned long long)expected_ms, (unsigned long long)(bw / 1000000));
+            break;
+        }
+        t = sync_ns;
+        bytes = mig_stream_offset(s);
+        if (virt_mig_send_ram(m, s, m->dirty) < 0)
+            return mig_stream_error(s);
+        for (int i = 0; i < 4; i++)
+            rnd[i] = (uint8_t)(m->rounds >> (8 * i));
+        for (int i = 0; i < 8; i++)
+            rnd[4 + i] = (uint8_t)(dirty_pages >> (8 * i));
+        mig_write_section(s, MIG_SEC_ROUND, NULL, 0, 1, rnd, sizeof(rnd));
+        if (mig_stream_error(s))
+            return mig_stream_error(s);
+    }
+    (void)stuck;
+    /* switchover: park, the last pages, the components, EOF */
+    ret = virt_mig_park(m);
+    if (ret < 0)
+        return ret;
+    m->park_ns = gw_now_ns();
+    virt_mig_set_status(m, MIG_ST_DEVICE);
+    if (virt_mig_sync(m) < 0)
+        return -ECANCELED;
+    if (virt_mig_send_ram(m, s, m->dirty) < 0)
+        return mig_stream_error(s);
+    m->remaining_pages = 0;
+    if (virt_state_save_components(vm, s) < 0 || mig_write_eof(s) < 0)
+        return mig_stream_error(s);
+    m->bytes = mig_stream_offset(s);
+    /* the destination's verdict */
+    ret = mig_msg_recv(m->fd, MIG_MAGIC_REPLY, &type, &value, VIRT_MIG_READY_MS);
+    if (ret == 0 && type == MIG_MSG_ERROR)
+        ret = -EREMOTEIO;
+    else if (ret == 0 && type != MIG_MSG_READY)
+        ret = -EPROTO;
+    if (ret < 0) {
+        mig_stream_fail(s, ret, "%s",
+                        ret == -EREMOTEIO   ? "the destination refused the state (see its log)"
+                        : ret == -EPIPE     ? "the destination closed the connection"
+                        : ret == -ETIMEDOUT ? "no answer from the destination"
+                                            : strerror(-ret));
+        return ret;
+    }
+    if (atomic_load(&m->cancel)) {
+        mig_stream_fail(s, -ECANCELED, "cancelled");
+        return -ECANCELED;
+    }
+    /* the point of no return: from here the VM belongs to the destination */
+    pthread_mutex_lock(&m->evlock);
+    atomic_store(&m->committed, true);
+    pthread_mutex_unlock(&m->evlock);
+    ret = mig_msg_send(m->fd, MIG_MAGIC_COMMIT, MIG_MSG_COMMIT, gw_now_ns() - m->park_ns);
+    if (ret < 0) {
+        /* The destination is gone: it cannot run without the commit; but we
+         * cannot know whether it read it either, so the source stays
+         * stopped: never two copies.  Management decides (docs/state.md). */
+        gw_log("migration: sending the commit failed (%s): the VM stays stopped here; check "
+               "the destination",
+               strerror(-ret));
+    } else if (mig_msg_recv(m->fd, MIG_MAGIC_REPLY, &type, &value, VIRT_MIG_RUNNING_MS) == 0 &&
+               type == MIG_MSG_RUNNING) {
+        m->run_ns = gw_now_ns();
+    }
+    return 0;
+}
+
 static void *virt_mig_thread(void *arg)
 {
     struct virt_mig *m = arg;
     struct virt *vm = m->vm;
-    struct mig_stream *s = mig_stream_new(m->fd, false);
+    struct mig_stream *s = NULL;
+    char why[300];
     int ret;
 
+    if (m->live) {
+        m->fd = mig_connect(&m->uri, VIRT_MIG_CONNECT_MS, why, sizeof(why));
+        if (m->fd < 0) {
+            ret = m->fd;
+            m->fd = -1;
+            snprintf(m->error, sizeof(m->error), "%s", why);
+            goto out;
+        }
+    }
     m->setup_ns = gw_now_ns() - m->start_ns;
     virt_mig_set_status(m, MIG_ST_ACTIVE);
+    s = mig_stream_new(m->fd, false);
     if (!s) {
         snprintf(m->error, sizeof(m->error), "out of memory");
         ret = -ENOMEM;
+        goto out;
+    }
+    if (m->live) {
+        ret = virt_mig_live(m, s);
+        if (ret < 0 || mig_stream_error(s)) {
+            if (!ret)
+                ret = mig_stream_error(s);
+            snprintf(m->error, sizeof(m->error), "%s",
+                     mig_stream_msg(s)[0] ? mig_stream_msg(s) : strerror(-ret));
+        }
         goto out;
     }
     ret = virt_mig_park(m);
@@ -184,19 +555,23 @@ static void *virt_mig_thread(void *arg)
     (void)virt_fsync_dir(m->path); /* the rename is durable; failure is only a weaker promise */
 out:
     mig_stream_free(s);
-    if (m->fd >= 0)
+    if (m->fd >= 0) {
+        pthread_mutex_lock(&m->evlock);
         close(m->fd);
-    m->fd = -1;
+        m->fd = -1;
+        pthread_mutex_unlock(&m->evlock);
+    }
     if (m->tmp[0])
         unlink(m->tmp);
     m->end_ns = gw_now_ns();
-    if (ret == 0)
+    if (atomic_load(&m->committed))
+        virt_mig_set_status_final(m, MIG_ST_COMPLETED, true);
+    else if (ret == 0 && !m->live)
         virt_mig_set_status_final(m, MIG_ST_COMPLETED, true);
     else if (ret == -ECANCELED || atomic_load(&m->cancel))
         virt_mig_set_status_final(m, MIG_ST_CANCELLED, true);
     else
         virt_mig_set_status_final(m, MIG_ST_FAILED, true);
-    (void)vm;
     return NULL;
 }
 
@@ -205,12 +580,15 @@ static void virt_mig_free(struct virt_mig *m)
     if (!m)
         return;
     pthread_mutex_destroy(&m->evlock);
+    free(m->dirty);
+    free(m->sent);
     free(m);
 }
 
 int virt_migrate_start(struct virt *vm, const char *uri, char *err, size_t errlen)
 {
     struct virt_mig *m;
+    struct mig_uri u;
     const char *path;
     int ret;
 
@@ -223,15 +601,9 @@ int virt_migrate_start(struct virt *vm, const char *uri, char *err, size_t errle
         snprintf(err, errlen, "cannot migrate in state %s", virt_runstate_name(vm->runstate));
         return -EINVAL;
     }
-    if (strncmp(uri, "file:", 5) != 0 || !uri[5]) {
-        snprintf(err, errlen, "unsupported migration URI '%s' (use file:PATH)", uri);
+    if (mig_uri_parse(uri, false, &u, err, errlen) < 0)
         return -EINVAL;
-    }
-    path = uri + 5;
-    if (strlen(path) >= PATH_MAX) {
-        snprintf(err, errlen, "path too long");
-        return -ENAMETOOLONG;
-    }
+    path = u.path;
     m = calloc(1, sizeof(*m));
     if (!m) {
         snprintf(err, errlen, "out of memory");
@@ -239,14 +611,30 @@ int virt_migrate_start(struct virt *vm, const char *uri, char *err, size_t errle
     }
     m->vm = vm;
     m->fd = -1;
+    m->uri = u;
+    m->live = u.kind != MIG_URI_FILE;
+    m->params = vm->mig_params;
+    if (!m->live)
+        m->params.compress = true; /* a file: smaller is better, nothing waits */
     pthread_mutex_init(&m->evlock, NULL);
     snprintf(m->path, sizeof(m->path), "%s", path);
-    snprintf(m->tmp, sizeof(m->tmp), "%s.XXXXXX", path);
     m->start_ns = gw_now_ns();
+    if (m->live) {
+        m->dirty = calloc((vm->mem->npages + 63) / 64, sizeof(uint64_t));
+        m->sent = calloc(vm->mem->npages, 1);
+        if (!m->dirty || !m->sent) {
+            virt_mig_free(m);
+            snprintf(err, errlen, "out of memory");
+            return -ENOMEM;
+        }
+    }
     /* replace the previous job's record */
     virt_mig_free(vm->mig);
     vm->mig = m;
     virt_mig_set_status(m, MIG_ST_SETUP);
+    if (m->live)
+        goto start;
+    snprintf(m->tmp, sizeof(m->tmp), "%s.XXXXXX", path);
     m->fd = mkostemp(m->tmp, O_CLOEXEC);
     if (m->fd < 0) {
         ret = -errno;
@@ -255,14 +643,17 @@ int virt_migrate_start(struct virt *vm, const char *uri, char *err, size_t errle
         m->tmp[0] = '\0';
         goto fail;
     }
+start:
     ret = pthread_create(&m->thread, NULL, virt_mig_thread, m);
     if (ret) {
         ret = -ret;
         snprintf(err, errlen, "cannot start the migration thread: %s", strerror(-ret));
         snprintf(m->error, sizeof(m->error), "%s", err);
-        close(m->fd);
+        if (m->fd >= 0)
+            close(m->fd);
         m->fd = -1;
-        unlink(m->tmp);
+        if (m->tmp[0])
+            unlink(m->tmp);
         goto fail;
     }
     m->thread_live = true;
@@ -303,6 +694,8 @@ void virt_migrate_poll(struct virt *vm)
 
     if (!m)
         return;
+    if (atomic_load(&m->want_sync))
+        virt_mig_do_sync(vm, m);
     if (atomic_load(&m->want_park) && !vm->parked && !atomic_load(&m->done))
         virt_mig_do_park(vm, m);
     pthread_mutex_lock(&m->evlock);
@@ -313,8 +706,13 @@ void virt_migrate_poll(struct virt *vm)
     pthread_mutex_unlock(&m->evlock);
     if (done)
         virt_mig_finish(vm, m); /* the run state is settled before the last event goes out */
-    for (unsigned i = 0; i < n; i++)
-        virt_event(vm, "MIGRATION", json_pack("{s:s}", "status", virt_mig_status_names[evs[i]]));
+    for (unsigned i = 0; i < n; i++) {
+        if (evs[i] < 0)
+            virt_event(vm, "MIGRATION_PASS", json_pack("{s:i}", "pass", -evs[i]));
+        else
+            virt_event(vm, "MIGRATION",
+                       json_pack("{s:s}", "status", virt_mig_status_names[evs[i]]));
+    }
 }
 
 /* Loop side: the job ended; join it and settle the run state. */
@@ -329,9 +727,11 @@ static void virt_mig_finish(struct virt *vm, struct virt_mig *m)
         pthread_mutex_lock(&vm->park_lock);
         vm->parked = false;
         pthread_mutex_unlock(&vm->park_lock);
-        if (atomic_load(&m->status) == MIG_ST_COMPLETED)
+        if (atomic_load(&m->status) == MIG_ST_COMPLETED) {
             virt_set_runstate(vm, VIRT_RS_POSTMIGRATE);
-        else if (m->was_running)
+            if (m->live)
+                vm->migrated_away = true; /* it runs on the destination now */
+        } else if (m->was_running)
             virt_resume(vm);
         else
             virt_set_runstate(vm, m->prev_runstate);
@@ -348,7 +748,15 @@ void virt_migrate_cancel(struct virt *vm)
 
     if (!m || !virt_migrate_active(vm))
         return;
+    pthread_mutex_lock(&m->evlock);
+    if (atomic_load(&m->committed)) {
+        pthread_mutex_unlock(&m->evlock);
+        return; /* too late: the destination owns the VM */
+    }
     atomic_store(&m->cancel, true);
+    if (m->live && m->fd >= 0)
+        shutdown(m->fd, SHUT_RDWR); /* unblocks a send or a wait for READY */
+    pthread_mutex_unlock(&m->evlock);
     virt_mig_set_status(m, MIG_ST_CANCELLING);
     /* wake a job waiting to park */
     pthread_mutex_lock(&vm->park_lock);
@@ -381,73 +789,55 @@ json_t *virt_migrate_query(struct virt *vm)
     struct virt_mig *m = vm->mig;
     json_t *o, *ram;
     int st;
-    uint64_t now = gw_now_ns(), end, total_pages;
+    bool done;
+    uint64_t now = gw_now_ns(), end, remaining;
     double secs;
 
     if (!m)
-        return json_object();
+        return vm->inc ? virt_incoming_query(vm) : json_object();
     st = atomic_load(&m->status);
-    end = atomic_load(&m->done) ? m->end_ns : now;
+    done = atomic_load(&m->done);
+    end = done ? m->end_ns : now;
     o = json_pack("{s:s}", "status", virt_mig_status_names[st]);
     if (st == MIG_ST_SETUP)
         return o;
-    json_object_set_new(o, st == MIG_ST_COMPLETED ? "total-time" : "total-time",
-                        json_integer((json_int_t)((end - m->start_ns) / 1000000)));
+    json_object_set_new(o, "total-time", json_integer((json_int_t)((end - m->start_ns) / 1000000)));
     json_object_set_new(o, "setup-time", json_integer((json_int_t)(m->setup_ns / 1000000)));
-    if (m->park_ns && atomic_load(&m->done))
+    if (m->park_ns && done) {
+        /* stop -> the destination runs (its RUNNING), or -> the end */
+        uint64_t stop_end = m->run_ns ? m->run_ns : m->end_ns;
         json_object_set_new(o, "downtime",
-                            json_integer((json_int_t)((m->end_ns - m->park_ns) / 1000000)));
+                            json_integer((json_int_t)((stop_end - m->park_ns) / 1000000)));
+    } else {
+        json_object_set_new(o, "expected-downtime",
+                            json_integer((json_int_t)m->expected_downtime_ms));
+    }
+    if (m->live)
+        remaining = done ? 0 : m->remaining_pages * GMEM_PAGE_SIZE;
     else
-        json_object_set_new(o, "expected-downtime", json_integer(0));
-    total_pages = vm->mem->npages;
+        remaining =
+            done ? 0
+                 : (vm->mem->npages - m->stats.pages_normal - m->stats.pages_zero) * GMEM_PAGE_SIZE;
     secs = (double)(end - m->start_ns) / 1e9;
-    ram =
-        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I}", "transferred",
-                  (json_int_t)m->bytes, "remaining",
-                  (json_int_t)(atomic_load(&m->done)
-                                   ? 0
-                                   : (total_pages - m->stats.pages_normal - m->stats.pages_zero) *
-                                         GMEM_PAGE_SIZE),
-                  "total", (json_int_t)vm->mem->size, "duplicate", (json_int_t)m->stats.pages_zero,
-                  "normal", (json_int_t)m->stats.pages_normal, "normal-bytes",
-                  (json_int_t)(m->stats.pages_normal * GMEM_PAGE_SIZE), "dirty-sync-count",
-                  (json_int_t)1, "mbps", secs > 0 ? (double)m->bytes * 8 / 1e6 / secs : 0.0,
-                  "page-size", (json_int_t)GMEM_PAGE_SIZE);
+    ram = json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I}", "transferred", (json_int_t)m->bytes,
+        "remaining", (json_int_t)remaining, "total", (json_int_t)vm->mem->size, "duplicate",
+        (json_int_t)m->stats.pages_zero, "normal", (json_int_t)m->stats.pages_normal,
+        "normal-bytes", (json_int_t)(m->stats.pages_normal * GMEM_PAGE_SIZE), "dirty-sync-count",
+        (json_int_t)(m->live ? m->rounds : 1), "dirty-pages-rate", (json_int_t)m->dirty_pages_rate,
+        "mbps", secs > 0 ? (double)m->bytes * 8 / 1e6 / secs : 0.0, "page-size",
+        (json_int_t)GMEM_PAGE_SIZE);
     json_object_set_new(o, "ram", ram);
-    if (st == MIG_ST_FAILED && m->error[0])
+    if ((st == MIG_ST_FAILED || st == MIG_ST_CANCELLED) && m->error[0])
         json_object_set_new(o, "error-desc", json_string(m->error));
     return o;
 }
 
-int virt_incoming(struct virt *vm, const char *uri, char *err, size_t errlen)
+void virt_mig_params_default(struct virt_mig_params *p)
 {
-    const char *path;
-    struct mig_stream *s;
-    char why[400];
-    int fd, ret;
-
-    if (strncmp(uri, "file:", 5) != 0 || !uri[5]) {
-        snprintf(err, errlen, "-incoming %s: only file:PATH is supported", uri);
-        return -EINVAL;
-    }
-    path = uri + 5;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        ret = -errno;
-        snprintf(err, errlen, "-incoming: cannot open %s: %s", path, strerror(errno));
-        return ret;
-    }
-    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    s = mig_stream_new(fd, true);
-    if (!s) {
-        close(fd);
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    ret = virt_state_load(vm, s, why, sizeof(why));
-    if (ret < 0)
-        snprintf(err, errlen, "-incoming: %s: state refused: %s", path, why);
-    mig_stream_free(s);
-    close(fd);
-    return ret;
+    *p = (struct virt_mig_params){
+        .downtime_limit_ms = 300,      /* QEMU's DEFAULT_MIGRATE_SET_DOWNTIME */
+        .max_bandwidth = 128ull << 20, /* QEMU's MAX_THROTTLE */
+        .compress = false,
+    };
 }

@@ -121,7 +121,32 @@ struct virtio_dev *virt_net_create_nic(struct virt *vm, struct keyval *kv, const
     return d;
 }
 
-/* ---- announce (placeholder until implemented) ------------------------------ */
+/* ---- announce --------------------------------------------------------------- */
+
+/*
+ * QEMU's announce-self (net/announce.c) on our loop: one timer per id, the
+ * first round at once, then gaps of initial, initial+step, ... ms capped at
+ * max.  Each round every selected NIC sends a RARP from the host side and
+ * its driver, if it negotiated GUEST_ANNOUNCE, is asked to announce itself
+ * (gratuitous ARPs / unsolicited NAs for every address the guest has, which
+ * the host cannot know).  Rounds run from virt_announce_poll(), which the
+ * loop calls only while the harts run, so the guest's driver can answer.
+ */
+
+#define VIRT_NS_PER_MS 1000000ull
+
+static const struct {
+    const char *name;
+    unsigned min, max;
+} virt_announce_limits[] = {
+    /* QEMU's migrate-set-parameters checks (announce-initial, ...); QEMU's
+     * announce-self takes anything, but rounds 0 or a negative gap mean
+     * nothing useful, and a bound keeps a round from being days away. */
+    {"initial", 0, 100000},
+    {"max", 0, 100000},
+    {"rounds", 1, 1000},
+    {"step", 1, 10000},
+};
 
 void virt_announce_params_default(struct virt_announce_params *p)
 {
@@ -129,30 +154,218 @@ void virt_announce_params_default(struct virt_announce_params *p)
         (struct virt_announce_params){.initial_ms = 50, .max_ms = 550, .rounds = 5, .step_ms = 100};
 }
 
+/* The gap in ms after round `done` (1 = after the first), as QEMU's
+ * qemu_announce_timer_step: initial + (done-1)*step, at most max. */
+static uint64_t virt_announce_gap_ms(const struct virt_announce_timer *t, unsigned done)
+{
+    uint64_t gap = t->initial_ms + (uint64_t)(done - 1) * t->step_ms;
+
+    return gap > t->max_ms ? t->max_ms : gap;
+}
+
+/* Does name select the NIC in slot i (its -device id or its -netdev id)? */
+static bool virt_announce_names(const struct virtio_dev *d, const char *name)
+{
+    return (d->id[0] && !strcmp(d->id, name)) || !strcmp(vnet_netdev_id(d), name);
+}
+
 int virt_announce_start(struct virt *vm, const struct virt_announce_params *p, char *err,
                         size_t errlen)
 {
-    (void)vm;
-    (void)p;
-    snprintf(err, errlen, "announce is not implemented yet");
-    return -ENOSYS;
+    const unsigned vals[] = {p->initial_ms, p->max_ms, p->rounds, p->step_ms};
+    const char *id = p->id ? p->id : "";
+    struct virt_announce_timer *t = NULL;
+    uint32_t nics = 0;
+
+    for (size_t k = 0; k < GW_ARRAY_SIZE(virt_announce_limits); k++) {
+        if (vals[k] < virt_announce_limits[k].min || vals[k] > virt_announce_limits[k].max) {
+            snprintf(err, errlen, "Parameter '%s' expects a value between %u and %u",
+                     virt_announce_limits[k].name, virt_announce_limits[k].min,
+                     virt_announce_limits[k].max);
+            return -EINVAL;
+        }
+    }
+    if (strlen(id) >= VIRT_ANNOUNCE_ID_MAX) {
+        snprintf(err, errlen, "Parameter 'id' is longer than %d bytes", VIRT_ANNOUNCE_ID_MAX - 1);
+        return -EINVAL;
+    }
+    for (unsigned i = 0; i < VIRT_VIRTIO_COUNT; i++) {
+        const struct virtio_dev *d = vm->virtio[i].dev;
+        if (d && d->device_id == VIRTIO_ID_NET && !p->ifaces)
+            nics |= 1u << i;
+    }
+    /* QEMU skips names it does not know in silence; a typo would then
+     * announce nothing and nobody would notice, so we refuse them. */
+    for (unsigned k = 0; p->ifaces && k < p->nifaces; k++) {
+        bool found = false;
+        for (unsigned i = 0; i < VIRT_VIRTIO_COUNT; i++) {
+            const struct virtio_dev *d = vm->virtio[i].dev;
+            if (d && d->device_id == VIRTIO_ID_NET && virt_announce_names(d, p->ifaces[k])) {
+                nics |= 1u << i;
+                found = true;
+            }
+        }
+        if (!found) {
+            snprintf(err, errlen, "Device '%s' not found", p->ifaces[k]);
+            return -ENODEV;
+        }
+    }
+    /* the run with this id is replaced (QEMU resets its named timer) */
+    for (unsigned k = 0; k < VIRT_ANNOUNCE_TIMERS && !t; k++)
+        if (vm->announce.timers[k].active && !strcmp(vm->announce.timers[k].id, id))
+            t = &vm->announce.timers[k];
+    for (unsigned k = 0; k < VIRT_ANNOUNCE_TIMERS && !t; k++)
+        if (!vm->announce.timers[k].active)
+            t = &vm->announce.timers[k];
+    if (!t) {
+        snprintf(err, errlen, "%d announce-self runs with other ids are in progress",
+                 VIRT_ANNOUNCE_TIMERS);
+        return -EBUSY;
+    }
+    *t = (struct virt_announce_timer){
+        .active = true,
+        .nics = nics,
+        .initial_ms = p->initial_ms,
+        .max_ms = p->max_ms,
+        .step_ms = p->step_ms,
+        .rounds = p->rounds,
+        .left = p->rounds,
+        .due = 0, /* the first round is due at once */
+    };
+    snprintf(t->id, sizeof(t->id), "%s", id);
+    return 0;
+}
+
+/* One round of timer t: every selected NIC, then schedule the next. */
+static void virt_announce_round(struct virt *vm, struct virt_announce_timer *t, uint64_t now)
+{
+    for (unsigned i = 0; i < VIRT_VIRTIO_COUNT; i++) {
+        struct virtio_dev *d = vm->virtio[i].dev;
+        if (!(t->nics & (1u << i)) || !d || d->device_id != VIRTIO_ID_NET)
+            continue;
+        /* vnet_announce asks the guest where it can, else sends the RARP
+         * itself; QEMU does both, so add the RARP when the guest was asked. */
+        if (vnet_announce(d) == 1) {
+            vm->announce.guest_asked++;
+            vnet_announce_rarp(d);
+        }
+        vm->announce.rarps++;
+    }
+    vm->announce.rounds++;
+    if (--t->left == 0) {
+        t->active = false;
+        return;
+    }
+    /* From now, not from the due time, as QEMU re-arms its timer: a round
+     * held back while the VM was paused does not bunch up the next ones. */
+    t->due = now + virt_announce_gap_ms(t, t->rounds - t->left) * VIRT_NS_PER_MS;
 }
 
 void virt_announce_poll(struct virt *vm, uint64_t now)
 {
-    (void)vm;
-    (void)now;
+    for (unsigned k = 0; k < VIRT_ANNOUNCE_TIMERS; k++) {
+        struct virt_announce_timer *t = &vm->announce.timers[k];
+        if (t->active && now >= t->due)
+            virt_announce_round(vm, t, now);
+    }
 }
 
 uint64_t virt_announce_next_deadline(const struct virt *vm)
 {
-    (void)vm;
-    return UINT64_MAX;
+    uint64_t deadline = UINT64_MAX;
+
+    for (unsigned k = 0; k < VIRT_ANNOUNCE_TIMERS; k++) {
+        const struct virt_announce_timer *t = &vm->announce.timers[k];
+        if (t->active && t->due < deadline)
+            deadline = t->due;
+    }
+    return deadline;
+}
+
+/* An integer member of announce-self's arguments (QEMU's 'int'); out of
+ * range values are left to virt_announce_start's checks. */
+static json_t *virt_announce_arg_uint(json_t *args, const char *name, unsigned *out,
+                                      struct qmp_error *err)
+{
+    json_t *v = json_object_get(args, name);
+    json_int_t i;
+
+    if (!v)
+        return qmp_error_set(err, QMP_ERR_GENERIC, "Parameter '%s' is missing", name);
+    if (!json_is_integer(v))
+        return qmp_error_set(err, QMP_ERR_GENERIC,
+                             "Invalid parameter type for '%s', expected: integer", name);
+    i = json_integer_value(v);
+    /* negative or huge: any value above every limit gets the range message */
+    *out = i < 0 || i > 1000000000 ? 1000000000u : (unsigned)i;
+    if (i < 0) {
+        for (size_t k = 0; k < GW_ARRAY_SIZE(virt_announce_limits); k++)
+            if (!strcmp(virt_announce_limits[k].name, name))
+                return qmp_error_set(err, QMP_ERR_GENERIC,
+                                     "Parameter '%s' expects a value between %u and %u", name,
+                                     virt_announce_limits[k].min, virt_announce_limits[k].max);
+    }
+    return NULL;
 }
 
 json_t *virt_qmp_announce_self(void *opaque, json_t *args, struct qmp_error *err)
 {
-    (void)opaque;
-    (void)args;
-    return qmp_error_set(err, QMP_ERR_GENERIC, "announce-self is not implemented yet");
+    static const char *const ints[] = {"initial", "max", "rounds", "step"};
+    struct virt *vm = opaque;
+    struct virt_announce_params p = {0};
+    unsigned *outs[] = {&p.initial_ms, &p.max_ms, &p.rounds, &p.step_ms};
+    const char *names[VIRT_VIRTIO_COUNT * 4];
+    json_t *v, *ifaces;
+    const char *key;
+    char why[300];
+    int ret;
+
+    json_object_foreach(args, key, v)
+    {
+        bool known = !strcmp(key, "interfaces") || !strcmp(key, "id");
+        for (size_t k = 0; k < GW_ARRAY_SIZE(ints); k++)
+            known = known || !strcmp(key, ints[k]);
+        if (!known)
+            return qmp_error_set(err, QMP_ERR_GENERIC, "Parameter '%s' is unexpected", key);
+    }
+    /* QEMU's AnnounceParameters: the four numbers are mandatory members */
+    for (size_t k = 0; k < GW_ARRAY_SIZE(ints); k++)
+        if (virt_announce_arg_uint(args, ints[k], outs[k], err) || err->cls)
+            return NULL;
+    v = json_object_get(args, "id");
+    if (v && !json_is_string(v))
+        return qmp_error_set(err, QMP_ERR_GENERIC,
+                             "Invalid parameter type for 'id', expected: string");
+    p.id = v ? json_string_value(v) : NULL;
+    ifaces = json_object_get(args, "interfaces");
+    if (ifaces) {
+        size_t n;
+        if (!json_is_array(ifaces))
+            return qmp_error_set(err, QMP_ERR_GENERIC,
+                                 "Invalid parameter type for 'interfaces', expected: array");
+        n = json_array_size(ifaces);
+        /* a machine has at most VIRT_VIRTIO_COUNT NICs; allow repeats, but
+         * bound what a client can make us walk */
+        if (n > GW_ARRAY_SIZE(names))
+            return qmp_error_set(err, QMP_ERR_GENERIC,
+                                 "Parameter 'interfaces' has more than %zu names",
+                                 GW_ARRAY_SIZE(names));
+        for (size_t k = 0; k < n; k++) {
+            json_t *s = json_array_get(ifaces, k);
+            if (!json_is_string(s))
+                return qmp_error_set(err, QMP_ERR_GENERIC,
+                                     "Invalid parameter type for 'interfaces[%zu]', expected: "
+                                     "string",
+                                     k);
+            names[k] = json_string_value(s);
+        }
+        p.ifaces = names;
+        p.nifaces = (unsigned)n;
+    }
+    ret = virt_announce_start(vm, &p, why, sizeof(why));
+    if (ret == -ENODEV)
+        return qmp_error_set(err, QMP_ERR_DEV_NOT_FOUND, "%s", why);
+    if (ret < 0)
+        return qmp_error_set(err, QMP_ERR_GENERIC, "%s", why);
+    return NULL;
 }

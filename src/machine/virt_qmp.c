@@ -69,6 +69,10 @@ static json_t *qmp_cont(void *opaque, json_t *args, struct qmp_error *err)
     (void)args;
     if (virt_qmp_busy(vm, err) || err->cls)
         return NULL;
+    if (vm->migrated_away)
+        return qmp_error_set(err, QMP_ERR_GENERIC,
+                             "the VM was migrated live and runs on the destination now; it "
+                             "cannot run here as well");
     switch (vm->runstate) {
     case VIRT_RS_SHUTDOWN:
         return qmp_error_set(err, QMP_ERR_GENERIC, "Resetting the Virtual Machine is required");
@@ -170,6 +174,91 @@ static json_t *qmp_migrate_cancel(void *opaque, json_t *args, struct qmp_error *
     return NULL;
 }
 
+static json_t *qmp_migrate_incoming(void *opaque, json_t *args, struct qmp_error *err)
+{
+    struct virt *vm = opaque;
+    json_t *uri = json_object_get(args, "uri");
+    const char *key;
+    json_t *v;
+    char why[400];
+
+    json_object_foreach(args, key, v)
+    {
+        if (strcmp(key, "uri") != 0)
+            return qmp_error_set(err, QMP_ERR_GENERIC, "Parameter '%s' is unexpected", key);
+    }
+    if (!json_is_string(uri))
+        return qmp_error_set(err, QMP_ERR_GENERIC, "Parameter 'uri' is missing");
+    if (!vm->cfg.incoming || strcmp(vm->cfg.incoming, "defer") != 0)
+        return qmp_error_set(err, QMP_ERR_GENERIC,
+                             "'-incoming' was not specified on the command line");
+    if (vm->inc || vm->runstate != VIRT_RS_INMIGRATE)
+        return qmp_error_set(err, QMP_ERR_GENERIC,
+                             "The incoming migration has already been started");
+    if (!strncmp(json_string_value(uri), "file:", 5)) {
+        if (virt_incoming_start(vm, json_string_value(uri), why, sizeof(why)) < 0) {
+            virt_post_request(vm, VIRT_REQ_FAIL); /* a half-loaded machine cannot go on */
+            return qmp_error_set(err, QMP_ERR_GENERIC, "%s", why);
+        }
+        virt_set_runstate(vm, VIRT_RS_PAUSED);
+        if (!vm->cfg.start_paused)
+            virt_resume(vm);
+        return NULL;
+    }
+    if (virt_incoming_start(vm, json_string_value(uri), why, sizeof(why)) < 0)
+        return qmp_error_set(err, QMP_ERR_GENERIC, "%s", why);
+    return NULL;
+}
+
+/* migrate-set-parameters: QEMU's names; unknown ones are refused. */
+static json_t *qmp_migrate_set_parameters(void *opaque, json_t *args, struct qmp_error *err)
+{
+    struct virt *vm = opaque;
+    struct virt_mig_params p = vm->mig_params;
+    const char *key;
+    json_t *v;
+
+    json_object_foreach(args, key, v)
+    {
+        if (!strcmp(key, "downtime-limit")) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 2000000)
+                return qmp_error_set(err, QMP_ERR_GENERIC,
+                                     "Parameter 'downtime_limit' expects an integer in the range "
+                                     "of 0 to 2000000 milliseconds");
+            p.downtime_limit_ms = (uint64_t)json_integer_value(v);
+        } else if (!strcmp(key, "max-bandwidth")) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0)
+                return qmp_error_set(err, QMP_ERR_GENERIC,
+                                     "Parameter 'max_bandwidth' expects an integer in the range "
+                                     "of 0 to %llu bytes/second",
+                                     (unsigned long long)INT64_MAX);
+            p.max_bandwidth = (uint64_t)json_integer_value(v);
+        } else if (!strcmp(key, "x-godwit-compress")) {
+            if (!json_is_boolean(v))
+                return qmp_error_set(err, QMP_ERR_GENERIC,
+                                     "Invalid parameter type for 'x-godwit-compress', expected: "
+                                     "boolean");
+            p.compress = json_is_true(v);
+        } else {
+            return qmp_error_set(err, QMP_ERR_GENERIC, "Parameter '%s' is unexpected", key);
+        }
+    }
+    vm->mig_params = p; /* all or nothing */
+    return NULL;
+}
+
+static json_t *qmp_query_migrate_parameters(void *opaque, json_t *args, struct qmp_error *err)
+{
+    struct virt *vm = opaque;
+
+    (void)args;
+    (void)err;
+    return json_pack("{s:I, s:I, s:b}", "downtime-limit",
+                     (json_int_t)vm->mig_params.downtime_limit_ms, "max-bandwidth",
+                     (json_int_t)vm->mig_params.max_bandwidth, "x-godwit-compress",
+                     vm->mig_params.compress);
+}
+
 static json_t *qmp_state_hash(void *opaque, json_t *args, struct qmp_error *err)
 {
     struct virt *vm = opaque;
@@ -225,6 +314,9 @@ static const struct qmp_command virt_qmp_cmds[] = {
     {"migrate", qmp_migrate},
     {"query-migrate", qmp_query_migrate},
     {"migrate_cancel", qmp_migrate_cancel},
+    {"migrate-incoming", qmp_migrate_incoming},
+    {"migrate-set-parameters", qmp_migrate_set_parameters},
+    {"query-migrate-parameters", qmp_query_migrate_parameters},
     {"query-name", qmp_query_name},
     {"query-kvm", qmp_query_kvm},
     {"query-cpus-fast", qmp_query_cpus_fast},

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -242,8 +243,14 @@ static int virt_handle_requests(struct virt *vm)
         }
         virt_event(vm, "RESET", json_pack("{s:b, s:s}", "guest", 1, "reason", "guest-reset"));
     }
-    if (req & (VIRT_REQ_PARK | VIRT_REQ_MIG))
+    if (req & VIRT_REQ_FAIL) {
+        vm->shutdown_cause = VIRT_REQ_FAIL;
+        return 1;
+    }
+    if (req & (VIRT_REQ_PARK | VIRT_REQ_MIG | VIRT_REQ_SYNC)) {
         virt_migrate_poll(vm);
+        virt_incoming_poll(vm);
+    }
     return -1;
 }
 
@@ -262,6 +269,7 @@ static void virt_shutdown(struct virt *vm)
     };
 
     virt_migrate_fini(vm);
+    virt_incoming_fini(vm);
     if (!vm->qmp)
         return;
     for (size_t i = 0; i < GW_ARRAY_SIZE(causes); i++)
@@ -282,10 +290,12 @@ static int virt_start(struct virt *vm)
         /* the clock stands still from here: the restored guest continues
          * from its saved time, however long the load took */
         clint_freeze(vm->clint, true);
-        if (virt_incoming(vm, vm->cfg.incoming, err, sizeof(err)) < 0) {
+        if (virt_incoming_start(vm, vm->cfg.incoming, err, sizeof(err)) < 0) {
             gw_log("%s", err);
             return 1;
         }
+        if (strncmp(vm->cfg.incoming, "file:", 5) != 0)
+            return -1; /* tcp:, unix:, defer: the loop waits in inmigrate */
         vm->runstate = VIRT_RS_PAUSED;
         if (!vm->cfg.start_paused)
             virt_resume(vm);

@@ -212,7 +212,7 @@ static unsigned virt_comp_count(const struct virt *vm, const struct virt_comp *c
 }
 
 /* Every component's section into s. */
-static int virt_save_devices(struct virt *vm, struct mig_stream *s)
+int virt_state_save_components(struct virt *vm, struct mig_stream *s)
 {
     struct mig_buf b;
 
@@ -305,7 +305,7 @@ int virt_state_save(struct virt *vm, struct mig_stream *s, struct virt_save_stat
     mig_write_section(s, MIG_SEC_CONFIG, "config", 0, 1, cfg, strlen(cfg));
     free(cfg);
     virt_save_ram(vm, s, st, cancel);
-    virt_save_devices(vm, s);
+    virt_state_save_components(vm, s);
     mig_write_eof(s);
     return mig_stream_error(s);
 }
@@ -411,7 +411,9 @@ int virt_state_load(struct virt *vm, struct mig_stream *s, char *err, size_t err
                     fail = true;
                     break;
                 }
-                if (!mig_stream_at_eof(s)) {
+                /* a file ends here; a live stream's socket stays open for the
+                 * commit protocol */
+                if (!(h.flags & MIG_F_LIVE) && !mig_stream_at_eof(s)) {
                     mig_stream_fail(s, -EPROTO, "data after the end of the state");
                     fail = true;
                 }

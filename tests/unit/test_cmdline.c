@@ -183,7 +183,16 @@ int main(void)
     CHECK(parse(BASIC, "-incoming", "file:/x/y.state", NULL) == CMDLINE_RUN &&
               !strcmp(cfg.incoming, "file:/x/y.state"),
           "-incoming file:");
-    expect_error(parse(BASIC, "-incoming", "file:", NULL), "only file:PATH", "-incoming file:''");
+    expect_error(parse(BASIC, "-incoming", "file:", NULL), "empty or too long",
+                 "-incoming file:''");
+    CHECK(parse(BASIC, "-incoming", "tcp:127.0.0.1:4444", NULL) == CMDLINE_RUN &&
+              parse(BASIC, "-incoming", "unix:/tmp/m.sock", NULL) == CMDLINE_RUN &&
+              parse(BASIC, "-incoming", "defer", NULL) == CMDLINE_RUN,
+          "-incoming tcp:, unix:, defer");
+    expect_error(parse(BASIC, "-incoming", "tcp:nohostport", NULL), "tcp:HOST:PORT",
+                 "-incoming tcp: without port");
+    expect_error(parse(BASIC, "-incoming", "exec:cat", NULL), "unsupported migration URI",
+                 "-incoming exec:");
     expect_error(parse(BASIC, "-kernel", NULL), "-kernel: requires an argument",
                  "-kernel without value");
 

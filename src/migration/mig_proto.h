@@ -1,0 +1,67 @@
+/*
+ * The live-migration channel (docs/state.md, "live migration"): URIs,
+ * sockets, and the commit protocol's control messages.
+ *
+ *   source ── state stream (header flag MIG_F_LIVE, RAM rounds, components, EOF) ──▶ destination
+ *   source ◀── READY (everything loaded and verified) or ERROR ─────────────────────  destination
+ *   source ── COMMIT (ns the source was paused) ──────────────────────────────────▶ destination
+ *   source ◀── RUNNING ────────────────────────────────────────────────────────────  destination
+ *
+ * Control messages are 16 bytes: u32 magic, u32 type, u64 value, little-endian.
+ * Until the source has sent COMMIT it owns the VM: any failure resumes it.
+ * After COMMIT it stays stopped, and a destination runs only once it has
+ * read COMMIT: never two copies running.
+ */
+#ifndef GODWIT_MIGRATION_MIG_PROTO_H
+#define GODWIT_MIGRATION_MIG_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/util.h"
+
+#define MIG_MSG_LEN      16
+#define MIG_MAGIC_REPLY  0x50525747u /* "GWRP": destination -> source */
+#define MIG_MAGIC_COMMIT 0x4d435747u /* "GWCM": source -> destination */
+
+enum mig_msg_type {
+    MIG_MSG_READY = 1,   /* reply: loaded and verified; value 0 */
+    MIG_MSG_ERROR = 2,   /* reply: the load failed; value = errno */
+    MIG_MSG_RUNNING = 3, /* reply: the destination runs */
+    MIG_MSG_COMMIT = 1,  /* commit: value = ns the source was paused */
+};
+
+enum mig_uri_kind { MIG_URI_FILE, MIG_URI_TCP, MIG_URI_UNIX, MIG_URI_DEFER };
+
+struct mig_uri {
+    enum mig_uri_kind kind;
+    char path[512]; /* file: and unix: */
+    char host[256]; /* tcp: (brackets removed from IPv6 literals) */
+    char port[16];
+};
+
+/* Parse "file:PATH", "tcp:HOST:PORT", "unix:PATH" or "defer" (only if
+ * allow_defer).  0 or -EINVAL with a reason in err. */
+int mig_uri_parse(const char *uri, bool allow_defer, struct mig_uri *u, char *err,
+                  size_t errlen) gw_must_check;
+
+/* Connect to a tcp:/unix: URI within timeout_ms.  Returns the fd (blocking,
+ * CLOEXEC, TCP_NODELAY) or -errno with a reason. */
+int mig_connect(const struct mig_uri *u, int timeout_ms, char *err, size_t errlen);
+
+/* Listen on a tcp:/unix: URI (a stale unix socket file is replaced).
+ * Returns the listening fd (non-blocking) or -errno with a reason. */
+int mig_listen(const struct mig_uri *u, char *err, size_t errlen);
+
+/* Accept one connection on lfd, waiting at most timeout_ms (-1: forever)
+ * and giving up early when *cancel becomes true (polled every 100 ms).
+ * Returns the connected fd (blocking) or -errno. */
+int mig_accept(int lfd, int timeout_ms, const _Atomic bool *cancel);
+
+/* Send / receive one control message.  recv waits at most timeout_ms and
+ * checks the magic; 0 or -errno (-ETIMEDOUT, -EPIPE on EOF, -EPROTO). */
+int mig_msg_send(int fd, uint32_t magic, uint32_t type, uint64_t value);
+int mig_msg_recv(int fd, uint32_t magic, uint32_t *type, uint64_t *value, int timeout_ms);
+
+#endif
