@@ -552,6 +552,11 @@ uint64_t virt_state_hash(struct virt *vm)
         for (unsigned i = 0; i < virt_comp_count(vm, c); i++) {
             mig_buf_reset(&b);
             c->save(vm, i, &b);
+            /* The clock is left out: after a live migration the destination's
+             * mtime has moved on by the switchover pause (docs/state.md), yet
+             * the VM is the same.  The CLINT section starts u32 harts, u64 mtime. */
+            if (c->save == c_clint_save && b.len >= 12)
+                memset(b.data + 4, 0, 8);
             XXH3_64bits_update(x, c->name, strlen(c->name));
             XXH3_64bits_update(x, b.data, b.len);
         }
