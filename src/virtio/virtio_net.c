@@ -578,6 +578,11 @@ static void vnet_send_rarp(struct vnet *n)
         n->stats.rarps++;
 }
 
+void vnet_announce_rarp(struct virtio_dev *d)
+{
+    vnet_send_rarp(vnet_of(d));
+}
+
 int vnet_announce(struct virtio_dev *d)
 {
     struct vnet *n = vnet_of(d);
@@ -624,4 +629,9 @@ const struct vnet_stats *vnet_stats(const struct virtio_dev *d)
 void vnet_get_mac(const struct virtio_dev *d, uint8_t mac[6])
 {
     memcpy(mac, ((const struct vnet *)d)->mac, 6);
+}
+
+const char *vnet_netdev_id(const struct virtio_dev *d)
+{
+    return net_backend_id(((const struct vnet *)d)->backend);
 }

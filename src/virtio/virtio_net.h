@@ -123,6 +123,11 @@ struct virtio_dev *vnet_new(struct gmem *mem, const struct vnet_config *cfg, cha
  */
 int vnet_announce(struct virtio_dev *d);
 
+/* Send the RARP broadcast alone, whatever the driver negotiated: QEMU's
+ * announce-self sends it from the host side for every NIC, in addition to
+ * the guest's own announce (counted in rarps when the backend takes it). */
+void vnet_announce_rarp(struct virtio_dev *d);
+
 /* Return every transmitted chain to the driver now (before a save or a
  * pause that must leave nothing in flight). */
 void vnet_flush(struct virtio_dev *d);
@@ -132,5 +137,7 @@ void vnet_set_link(struct virtio_dev *d, bool up);
 
 const struct vnet_stats *vnet_stats(const struct virtio_dev *d);
 void vnet_get_mac(const struct virtio_dev *d, uint8_t mac[6]);
+/* The id of the -netdev the NIC sits on (announce-self's interfaces). */
+const char *vnet_netdev_id(const struct virtio_dev *d);
 
 #endif
