@@ -3,21 +3,21 @@
 
 One run of one emulator: a source VM runs tests/guest/mig_dirty_mix (hash +
 streaming store + random load over 32 MiB; a `tick N t=MTIME w=ITERATIONS`
-line every 10 ms of mtime) and a destination waits with -incoming tcp:.
-The guest's speed (iterations per second of mtime) is measured over three
-windows:
+line every 10 ms of mtime).  The guest's speed (iterations per second of
+mtime) is measured over alternating windows of BENCH_OVERHEAD_WINDOW (2 s):
 
-  before     BENCH_OVERHEAD_WINDOW (3 s) alone
-  migrating  BENCH_OVERHEAD_MIGRATE (5 s) while a live migration with
+  alone      no migration;
+  migrating  a live migration to a fresh -incoming tcp: destination with
              max-bandwidth BENCH_OVERHEAD_BW (16 MiB/s) runs its pre-copy
              rounds (the guest rewrites its 32 MiB faster than that, so it
-             never converges: dirty logging is on and the dirty bitmap is
-             synced every round); then migrate_cancel
-  after      BENCH_OVERHEAD_WINDOW alone again
+             never converges: dirty logging stays on and the dirty bitmap is
+             synced every round); then migrate_cancel;
 
-slowdown = 1 - migrating / mean(before, after).  The windows skip their
-first 0.3 s (the migration's setup, the cancel).  Emulators alternate,
-never in parallel.
+BENCH_OVERHEAD_CYCLES (3) times, and a last alone window.  Each migrating
+window's slowdown is 1 - its rate / the mean of the alone windows either side
+(a drift of the host load cancels out); the median over the cycles is
+printed.  Windows skip their first 0.3 s (setup, cancel).  Emulators
+alternate, never in parallel.
 """
 
 import os
@@ -47,49 +47,68 @@ def rate(vm, t_from, t_to):
 
 
 def one_run(emu, tag, elf, cfg, tmp, logdir):
-    src, dst, uri = mb.start_pair(emu, tag, mb.guest_args(elf, cfg["mem"]), tmp, logdir)
+    """cfg["cycles"] times: an alone window, then a migrating window (a fresh
+    destination each time, migrate_cancel at its end); then a last alone
+    window.  Each migrating window is compared with the mean of the alone
+    windows either side of it, so a drift in host load cancels out."""
+    args = mb.guest_args(elf, cfg["mem"])
+    src = mb.VM(emu, f"{tag}.src", args, tmp, logdir)
+    dst = None
+    w = cfg["window"]
+    alone, during, lows, syncs, sent = [], [], [], [], []
     try:
-        mb.set_params(dst, cfg["downtime"], cfg["bw"])
         mb.set_params(src, cfg["downtime"], cfg["bw"])
         src.wait_ticks(1, 30)
         time.sleep(1.0)
-        w = cfg["window"]
-        a0 = time.monotonic()
-        time.sleep(w)
-        a1 = time.monotonic()
-        src.cmd("migrate", uri=uri)
-        b0 = time.monotonic()
-        time.sleep(cfg["migrate"])
-        b1 = time.monotonic()
-        info = src.cmd("query-migrate")
-        mb.st.check(info.get("status") in ("active", "device", "pre-switchover"),
-                    f"{tag}: the migration is {info.get('status')} after {cfg['migrate']} s "
-                    "(it should still be in pre-copy: lower BENCH_OVERHEAD_BW)")
-        state = mb.cancel(src)
-        c0 = time.monotonic()
-        time.sleep(w + SETTLE)
-        c1 = time.monotonic()
-        st = src.cmd("query-status")["status"]
-        mb.st.check(st == "running", f"{tag}: the source is {st} after migrate_cancel ({state})")
-        ra, la = rate(src, a0 + SETTLE, a1)
-        rb, lb = rate(src, b0 + SETTLE, b1)
-        rc, lc = rate(src, c0 + SETTLE, c1)
-        ram = info.get("ram", {})
-        return {"before": ra, "during": rb, "after": rc, "low_during": lb,
-                "low_alone": min(la, lc), "syncs": ram.get("dirty-sync-count"),
-                "sent": (ram.get("transferred") or 0) / 2**20,
-                "slowdown": (1 - rb / ((ra + rc) / 2)) * 100}
+        for c in range(cfg["cycles"] + 1):
+            a0 = time.monotonic()
+            if c < cfg["cycles"]:
+                port = mb.free_port()
+                uri = f"tcp:127.0.0.1:{port}"
+                dst = mb.VM(emu, f"{tag}.dst{c}", args, tmp, logdir, incoming=uri)
+                mb.set_params(dst, cfg["downtime"], cfg["bw"])
+            time.sleep(max(0.0, w + SETTLE - (time.monotonic() - a0)))
+            alone.append(rate(src, a0 + SETTLE, time.monotonic())[0])
+            if c == cfg["cycles"]:
+                break
+            src.cmd("migrate", uri=uri)
+            b0 = time.monotonic()
+            time.sleep(w + SETTLE)
+            b1 = time.monotonic()
+            info = src.cmd("query-migrate")
+            mb.st.check(info.get("status") in ("active", "device", "pre-switchover"),
+                        f"{tag}: the migration is {info.get('status')} after {w} s (it should "
+                        "still be in pre-copy: lower BENCH_OVERHEAD_BW)")
+            state = mb.cancel(src)
+            r, low = rate(src, b0 + SETTLE, b1)
+            during.append(r)
+            lows.append(low)
+            ram = info.get("ram", {})
+            syncs.append(ram.get("dirty-sync-count") or 0)
+            sent.append((ram.get("transferred") or 0) / 2**20)
+            dst.kill()
+            dst = None
+            st = src.cmd("query-status")["status"]
+            mb.st.check(st == "running", f"{tag}: the source is {st} after migrate_cancel "
+                                         f"({state})")
+        ref = [(alone[i] + alone[i + 1]) / 2 for i in range(len(during))]
+        slow = [(1 - d / a) * 100 for d, a in zip(during, ref)]
+        return {"before": statistics.mean(alone), "during": statistics.mean(during),
+                "slowdown": statistics.median(slow), "slowdowns": slow,
+                "worst": (1 - min(lows) / statistics.mean(alone)) * 100,
+                "syncs": statistics.mean(syncs), "sent": statistics.mean(sent)}
     finally:
         src.kill()
-        dst.kill()
+        if dst:
+            dst.kill()
 
 
 def main():
     cfg = mb.config()
     cfg["runs"] = int(os.environ.get("BENCH_OVERHEAD_RUNS", "1"))
     cfg["bw"] = int(os.environ.get("BENCH_OVERHEAD_BW", str(16 << 20)))
-    cfg["window"] = float(os.environ.get("BENCH_OVERHEAD_WINDOW", "3"))
-    cfg["migrate"] = float(os.environ.get("BENCH_OVERHEAD_MIGRATE", "5"))
+    cfg["window"] = float(os.environ.get("BENCH_OVERHEAD_WINDOW", "2"))
+    cfg["cycles"] = int(os.environ.get("BENCH_OVERHEAD_CYCLES", "3"))
     kinds = mb.emulators(cfg, "bench-migrate-overhead")
     if kinds == 2:
         return 2
@@ -111,12 +130,15 @@ def main():
                           f"(logs {cfg['logs']}/{tag}.*)", file=sys.stderr)
                     continue
                 res[k].append(r)
-                print(f"run {i} {k}: {r['before'] / 1e6:.2f} -> {r['during'] / 1e6:.2f} -> "
-                      f"{r['after'] / 1e6:.2f} M it/s, slowdown {r['slowdown']:.1f}%, "
-                      f"{r['syncs']} dirty syncs, {r['sent']:.0f} MiB sent", file=sys.stderr)
-    print(f"dirty-logging overhead: mig_dirty_mix, -m {cfg['mem']}, pre-copy at "
-          f"{cfg['bw'] / 2**20:.0f} MiB/s for {cfg['migrate']:.0f} s, median of {cfg['runs']}")
-    print(f"{'emulator':<10}{'alone M it/s':>14}{'migrating':>11}{'after':>8}"
+                print(f"run {i} {k}: alone {r['before'] / 1e6:.2f}, migrating "
+                      f"{r['during'] / 1e6:.2f} M it/s, slowdown per cycle "
+                      + " ".join(f"{x:.1f}%" for x in r["slowdowns"])
+                      + f", {r['syncs']:.1f} dirty syncs, {r['sent']:.0f} MiB sent per window",
+                      file=sys.stderr)
+    print(f"dirty-logging overhead: mig_dirty_mix, -m {cfg['mem']}, {cfg['cycles']} cycles of "
+          f"{cfg['window']:.0f} s alone / {cfg['window']:.0f} s pre-copy at "
+          f"{cfg['bw'] / 2**20:.0f} MiB/s, median of {cfg['runs']} run(s)")
+    print(f"{'emulator':<10}{'alone M it/s':>14}{'migrating':>11}"
           f"{'slowdown %':>12}{'worst 100ms %':>15}{'syncs':>7}{'MiB sent':>10}")
     for k in kinds:
         if not res[k]:
@@ -125,12 +147,12 @@ def main():
 
         def med(key, rs=res[k]):
             return statistics.median(r[key] for r in rs)
-        worst = (1 - med("low_during") / med("before")) * 100
         print(f"{k:<10}{med('before') / 1e6:>14.2f}{med('during') / 1e6:>11.2f}"
-              f"{med('after') / 1e6:>8.2f}{med('slowdown'):>12.1f}{worst:>15.1f}"
-              f"{med('syncs'):>7.0f}{med('sent'):>10.0f}")
-    print("slowdown = 1 - migrating / mean(alone before, alone after); worst 100ms: the "
-          "slowest 100 ms of mtime while migrating against the rate before")
+              f"{med('slowdown'):>12.1f}{med('worst'):>15.1f}"
+              f"{med('syncs'):>7.1f}{med('sent'):>10.0f}")
+    print("slowdown: 1 - migrating / mean(the alone windows either side), median over the "
+          "cycles;\nworst 100ms: the slowest 100 ms of mtime while migrating against the mean "
+          "alone rate; syncs, MiB sent: per migrating window")
     return 1 if failed else 0
 
 
