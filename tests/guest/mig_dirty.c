@@ -13,7 +13,8 @@
  *
  * Pacing: the guest earns MIG_DIRTY_RATE pages of credit per second of mtime,
  * capped at 10 ms worth, so after a stall (a migration's downtime) it does
- * not dirty a burst to catch up; between pages it spins on mtime.
+ * not dirty a burst to catch up; between pages it spins lightly (a delay
+ * loop of 1024 iterations between two reads of mtime, as mig_ticker does).
  *
  * MIG_DIRTY_RATE 0 (mig_dirty_max.c) writes as fast as it can, checking the
  * clock every 256 pages, over MIG_DIRTY_AREA bytes, where 0 means from the
@@ -32,6 +33,7 @@
 #define TICK_PERIOD 100000UL   /* mtime units (100 ns): 10 ms */
 #define MTIME_HZ    10000000UL /* CLINT mtime frequency */
 #define BATCH       256UL      /* pages between two clock reads at full speed */
+#define SPIN_DELAY  1024       /* loop iterations between two idle clock reads */
 
 int main(void)
 {
@@ -68,6 +70,9 @@ int main(void)
             last = t;
             todo = credit / MTIME_HZ;
             credit -= todo * MTIME_HZ;
+            if (!todo)
+                for (int i = 0; i < SPIN_DELAY; i++)
+                    __asm__ volatile("nop");
         }
         for (; todo; todo--) {
             volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)(start + page * PAGE_SIZE);

@@ -11,7 +11,10 @@
  * the time a tick is printed, so a late tick is never made up for and the
  * gap is 10 ms plus the stall).
  *
- * The wait is a light spin: a short delay loop between two reads of mtime.
+ * The wait is a light spin: a delay loop of 4096 iterations (tens of
+ * microseconds) between two reads of mtime, so the emulator is not asked
+ * for the device all the time (QEMU takes its global lock for every MMIO
+ * access, which the migration thread needs too).
  * A WFI woken by the timer (mie.MTIE set, mstatus.MIE clear) would be idler,
  * but QEMU 7.2 does not re-arm the CLINT timer on the destination of a
  * migration, so the guest would sleep there forever; build with
@@ -21,6 +24,7 @@
 #include "rt.h"
 
 #define TICK_PERIOD 100000UL /* mtime units (100 ns): 10 ms */
+#define SPIN_DELAY  4096     /* loop iterations between two reads of mtime */
 
 int main(void)
 {
@@ -39,7 +43,7 @@ int main(void)
 #ifdef MIG_TICKER_WFI
             __asm__ volatile("wfi");
 #else
-            for (int i = 0; i < 256; i++)
+            for (int i = 0; i < SPIN_DELAY; i++)
                 __asm__ volatile("nop");
 #endif
         }
