@@ -349,6 +349,15 @@ struct virt *virt_new(const struct virt_config *cfg, char *err, size_t errlen)
     if (virt_map_devices(vm, err, errlen) < 0)
         goto fail;
     virt_power_on(vm);
+    /* An incoming migration listens before QMP answers, so a client that
+     * sees "inmigrate" can start the migration at once. */
+    if (cfg->incoming && strncmp(cfg->incoming, "file:", 5) != 0 &&
+        strcmp(cfg->incoming, "defer") != 0) {
+        vm->runstate = VIRT_RS_INMIGRATE;
+        clint_freeze(vm->clint, true);
+        if (virt_incoming_start(vm, cfg->incoming, err, errlen) < 0)
+            goto fail;
+    }
     if (cfg->qmp && virt_qmp_init(vm, err, errlen) < 0)
         goto fail;
     return vm;

@@ -92,7 +92,8 @@ struct virt_config {
 
 /* Debug tracing to stderr, chosen with GODWIT_TRACE=name[,name...]. */
 enum {
-    VIRT_TRACE_TRAPS = 1 << 0, /* "traps": every trap: hart, cause, epc, tval, modes */
+    VIRT_TRACE_TRAPS = 1 << 0,     /* "traps": every trap: hart, cause, epc, tval, modes */
+    VIRT_TRACE_MIGRATION = 1 << 1, /* "migration": rounds and switchover phases, timed */
 };
 
 /* Parse a GODWIT_TRACE value into VIRT_TRACE_* bits; -EINVAL names the

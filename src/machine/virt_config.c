@@ -20,7 +20,7 @@ int virt_trace_parse(const char *s, unsigned *bits, char *err, size_t errlen)
     static const struct {
         const char *name;
         unsigned bit;
-    } words[] = {{"traps", VIRT_TRACE_TRAPS}};
+    } words[] = {{"traps", VIRT_TRACE_TRAPS}, {"migration", VIRT_TRACE_MIGRATION}};
     const char *p = s;
 
     *bits = 0;

@@ -27,6 +27,14 @@
 
 #define VIRT_INC_COMMIT_MS 60000 /* wait this long for the commit after READY */
 
+/* GODWIT_TRACE=migration on the destination. */
+#define INC_TRACE(in, ...)                                                                         \
+    do {                                                                                           \
+        if ((in)->vm->cfg.trace & VIRT_TRACE_MIGRATION)                                            \
+            gw_log("incoming +%.3f ms: %s", (double)(gw_now_ns() - (in)->start_ns) / 1e6,          \
+                   __VA_ARGS__);                                                                   \
+    } while (0)
+
 enum { INC_WAITING, INC_ACTIVE, INC_DONE_OK, INC_FAILED };
 
 struct virt_incoming {
@@ -102,9 +110,11 @@ static void *virt_incoming_thread(void *arg)
         (void)mig_msg_send(fd, MIG_MAGIC_REPLY, MIG_MSG_ERROR, (uint64_t)-ret);
         goto fail;
     }
+    INC_TRACE(in, "loaded and verified");
     ret = mig_msg_send(fd, MIG_MAGIC_REPLY, MIG_MSG_READY, 0);
     if (ret == 0)
         ret = mig_msg_recv(fd, MIG_MAGIC_COMMIT, &type, &value, VIRT_INC_COMMIT_MS);
+    INC_TRACE(in, "commit");
     if (ret == 0 && type != MIG_MSG_COMMIT)
         ret = -EPROTO;
     if (ret < 0) {
@@ -217,6 +227,7 @@ void virt_incoming_poll(struct virt *vm)
     virt_set_runstate(vm, VIRT_RS_PAUSED);
     if (!vm->cfg.start_paused)
         virt_resume(vm);
+    INC_TRACE(in, "running");
     if (in->fd >= 0) {
         (void)mig_msg_send(in->fd, MIG_MAGIC_REPLY, MIG_MSG_RUNNING, 0);
         close(in->fd);

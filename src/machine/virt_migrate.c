@@ -26,6 +26,7 @@
  * the source stays stopped (postmigrate) and refuses `cont`.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
@@ -356,6 +357,21 @@ static int virt_mig_send_ram(struct virt_mig *m, struct mig_stream *s, uint64_t 
     return mig_stream_error(s);
 }
 
+/* GODWIT_TRACE=migration: one line per round and per switchover phase. */
+static void virt_mig_trace(const struct virt_mig *m, const char *fmt, ...) gw_printf(2, 3);
+static void virt_mig_trace(const struct virt_mig *m, const char *fmt, ...)
+{
+    va_list ap;
+    char line[300];
+
+    if (!(m->vm->cfg.trace & VIRT_TRACE_MIGRATION))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    gw_log("migration +%.3f ms: %s", (double)(gw_now_ns() - m->start_ns) / 1e6, line);
+}
+
 static uint64_t virt_mig_popcount(const uint64_t *bm, uint64_t words)
 {
     uint64_t n = 0;
@@ -412,6 +428,13 @@ static int virt_mig_live(struct virt_mig *m, struct mig_stream *s)
         /* unknown bandwidth (nothing was sent): assume 1 GB/s */
         expected_ms = dirty_pages * GMEM_PAGE_SIZE * 1000 / (bw ? bw : 1000000000ull);
         m->expected_downtime_ms = expected_ms;
+        virt_mig_trace(m,
+                       "round %llu: sent %llu bytes in %.1f ms (%llu MB/s); %llu pages dirty, "
+                       "expected downtime %llu ms",
+                       (unsigned long long)m->rounds,
+                       (unsigned long long)(mig_stream_offset(s) - bytes), (double)round_ns / 1e6,
+                       (unsigned long long)(bw / 1000000), (unsigned long long)dirty_pages,
+                       (unsigned long long)expected_ms);
         virt_post_event_pass(m);
         if (expected_ms <= m->params.downtime_limit_ms)
             break;
@@ -442,15 +465,19 @@ static int virt_mig_live(struct virt_mig *m, struct mig_stream *s)
     if (ret < 0)
         return ret;
     m->park_ns = gw_now_ns();
+    virt_mig_trace(m, "parked");
     virt_mig_set_status(m, MIG_ST_DEVICE);
     if (virt_mig_sync(m) < 0)
         return -ECANCELED;
+    virt_mig_trace(m, "final sync: %llu pages",
+                   (unsigned long long)virt_mig_popcount(m->dirty, words));
     if (virt_mig_send_ram(m, s, m->dirty) < 0)
         return mig_stream_error(s);
     m->remaining_pages = 0;
     if (virt_state_save_components(vm, s) < 0 || mig_write_eof(s) < 0)
         return mig_stream_error(s);
     m->bytes = mig_stream_offset(s);
+    virt_mig_trace(m, "sent everything (%llu bytes)", (unsigned long long)m->bytes);
     /* the destination's verdict */
     ret = mig_msg_recv(m->fd, MIG_MAGIC_REPLY, &type, &value, VIRT_MIG_READY_MS);
     if (ret == 0 && type == MIG_MSG_ERROR)
@@ -473,6 +500,7 @@ static int virt_mig_live(struct virt_mig *m, struct mig_stream *s)
     pthread_mutex_lock(&m->evlock);
     atomic_store(&m->committed, true);
     pthread_mutex_unlock(&m->evlock);
+    virt_mig_trace(m, "READY");
     ret = mig_msg_send(m->fd, MIG_MAGIC_COMMIT, MIG_MSG_COMMIT, gw_now_ns() - m->park_ns);
     if (ret < 0) {
         /* The destination is gone: it cannot run without the commit; but we
@@ -484,6 +512,7 @@ static int virt_mig_live(struct virt_mig *m, struct mig_stream *s)
     } else if (mig_msg_recv(m->fd, MIG_MAGIC_REPLY, &type, &value, VIRT_MIG_RUNNING_MS) == 0 &&
                type == MIG_MSG_RUNNING) {
         m->run_ns = gw_now_ns();
+        virt_mig_trace(m, "destination RUNNING");
     }
     return 0;
 }

@@ -285,6 +285,8 @@ static int virt_start(struct virt *vm)
 {
     char err[512];
 
+    if (vm->inc)
+        return -1; /* listening since virt_new: the loop waits in inmigrate */
     if (vm->cfg.incoming) {
         vm->runstate = VIRT_RS_INMIGRATE;
         /* the clock stands still from here: the restored guest continues
