@@ -42,7 +42,9 @@ import state_test as st  # noqa: E402  (QMP client, check)
 TICK_RE = re.compile(r"^tick (\d+) t=(\d+)(?: w=(\d+))?$")
 TICK_MS = 10.0  # the guests' tick period (mtime)
 MTIME_HZ = 10_000_000
-GUESTS = [("idle", "mig_ticker"), ("dirty 16MiB/s", "mig_dirty"), ("dirty max", "mig_dirty_max")]
+GUESTS = [("idle", "mig_ticker"), ("dirty 16MiB/s", "mig_dirty"), ("dirty max", "mig_dirty_max"),
+          ("linux idle at its shell", "linux")]
+LINUX_MARKER = "godwit-guest: init started"
 UNLIMITED_BW = 100 << 30  # bytes/s: "unlimited" (QEMU's default throttles)
 
 
@@ -56,7 +58,7 @@ class VM:
     thread that stamps every line with time.monotonic() as it arrives (and
     copies it to a log file)."""
 
-    def __init__(self, emu, name, args, tmp, logdir, incoming=None):
+    def __init__(self, emu, name, args, tmp, logdir, incoming=None, stdin=False):
         self.emu, self.name = emu, name
         self.sock = os.path.join(tmp, f"{name}.qmp")
         argv = [emu.bin, *args, "-qmp", f"unix:{self.sock},server=on,wait=off"]
@@ -69,7 +71,8 @@ class VM:
         self.out_log = open(os.path.join(logdir, f"{name}.out"), "wb")
         self.err_path = os.path.join(logdir, f"{name}.err")
         with open(self.err_path, "wb") as err:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                                         stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                                          stderr=err, start_new_session=True)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -94,6 +97,21 @@ class VM:
                 out.append((wall, int(m.group(1)), int(m.group(2)),
                             int(m.group(3)) if m.group(3) else 0))
         return out
+
+    def wait_line(self, pattern, timeout, since=0.0):
+        """The monotonic time of the first output line (from `since` on)
+        matching the regular expression, or None after `timeout` seconds."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                hit = next((w for w, t in self.lines if w >= since and rx.search(t)), None)
+            if hit is not None:
+                return hit
+            if self.proc.poll() is not None:
+                return None
+            time.sleep(0.02)
+        return None
 
     def stderr(self):
         try:
@@ -154,13 +172,24 @@ def set_params(vm, downtime_ms, bandwidth):
     vm.cmd("migrate-set-parameters", **{"downtime-limit": downtime_ms, "max-bandwidth": bandwidth})
 
 
-def start_pair(emu, tag, args, tmp, logdir):
+def linux_args(emu, mem):
+    image, initrd = st.guest_image()
+    extra = []
+    if emu.kind == "qemu":
+        # as tests/linux/state_test.py: OpenSBI, and no Sstc (godwit's hart
+        # has none, and QEMU 7.2 loses the stimecmp timer across a migration)
+        extra = ["-bios", "default", "-cpu", "rv64,sstc=false"]
+    return ["-M", "virt", "-m", mem, "-smp", "1", "-nographic", "-monitor", "none",
+            "-kernel", image, "-initrd", initrd, "-append", "console=ttyS0", *extra]
+
+
+def start_pair(emu, tag, args, tmp, logdir, stdin=False):
     """Source and destination (-incoming tcp:127.0.0.1:PORT); returns
     (src, dst, uri)."""
     port = free_port()
     uri = f"tcp:127.0.0.1:{port}"
-    src = VM(emu, f"{tag}.src", args, tmp, logdir)
-    dst = VM(emu, f"{tag}.dst", args, tmp, logdir, incoming=uri)
+    src = VM(emu, f"{tag}.src", args, tmp, logdir, stdin=stdin)
+    dst = VM(emu, f"{tag}.dst", args, tmp, logdir, incoming=uri, stdin=stdin)
     return src, dst, uri
 
 
@@ -214,13 +243,21 @@ def work_rate(ticks):
 
 
 def one_run(emu, tag, elf, cfg, tmp, logdir):
-    """One live migration; returns a dict of metrics, or {"dnc": seconds}."""
-    src, dst, uri = start_pair(emu, tag, guest_args(elf, cfg["mem"]), tmp, logdir)
+    """One live migration; returns a dict of metrics, or {"dnc": seconds}.
+    elf None: the Linux guest, booted to its shell and left idle."""
+    linux = elf is None
+    args = linux_args(emu, cfg["mem"]) if linux else guest_args(elf, cfg["mem"])
+    src, dst, uri = start_pair(emu, tag, args, tmp, logdir, stdin=linux)
     try:
         for vm in (src, dst):
             set_params(vm, cfg["downtime"], UNLIMITED_BW)
-        src.wait_ticks(1, 30)
-        time.sleep(cfg["warmup"])
+        if linux:
+            st.check(src.wait_line(LINUX_MARKER, cfg["boot_timeout"]) is not None,
+                     f"{tag}: Linux did not reach its init in {cfg['boot_timeout']} s")
+            time.sleep(cfg["warmup"] + 3)  # the shell prompt, then idle
+        else:
+            src.wait_ticks(1, 30)
+            time.sleep(cfg["warmup"])
         t0 = time.monotonic()
         src.cmd("migrate", uri=uri)
         info, wall, timed_out = poll_migration(src, cfg["timeout"])
@@ -240,8 +277,17 @@ def one_run(emu, tag, elf, cfg, tmp, logdir):
             st.check(time.monotonic() < deadline, f"{tag}: the destination is not running")
             time.sleep(0.01)
         t_done = time.monotonic()
-        dst.wait_ticks(20, 20, since=t_done)
         ram = info.get("ram", {})
+        if linux:
+            # Not a pause: how long after `completed` the shell answers.
+            dst.proc.stdin.write(b"echo alive-$((6*7))\n")
+            dst.proc.stdin.flush()
+            hit = dst.wait_line(r"^alive-42", 20, since=t_done)
+            return {"total": info.get("total-time"), "downtime": info.get("downtime"),
+                    "setup": info.get("setup-time"), "transferred": ram.get("transferred"),
+                    "syncs": ram.get("dirty-sync-count"), "wall": wall * 1000,
+                    "answer": (hit - t_done) * 1000 if hit else None}
+        dst.wait_ticks(20, 20, since=t_done)
         pw, ps, pm = pause_metrics(src.ticks(t0 - 0.05), dst.ticks())
         return {"total": info.get("total-time"), "downtime": info.get("downtime"),
                 "setup": info.get("setup-time"), "transferred": ram.get("transferred"),
@@ -253,13 +299,15 @@ def one_run(emu, tag, elf, cfg, tmp, logdir):
 
 
 ROWS = [("total-time ms", "total", "%.0f"),
+        ("  setup-time ms", "setup", "%.0f"),
         ("downtime ms (query-migrate)", "downtime", "%.0f"),
         ("MiB transferred", "transferred", "%.2f"),
         ("pause ms (wall tick gap)", "pause", "%.0f"),
         ("  switchover gap ms (wall)", "switch", "%.0f"),
         ("  pause ms (mtime tick gap)", "pause_mtime", "%.0f"),
         ("dirty syncs", "syncs", "%.0f"),
-        ("guest speed while migrating %", "speed", "%.0f")]
+        ("guest speed while migrating %", "speed", "%.0f"),
+        ("shell answers ms after completed", "answer", "%.0f")]
 
 
 def summarize(rs):
@@ -303,7 +351,10 @@ def print_table(cfg, guests, kinds, summ):
             elif s["n_ok"] < s["n"]:
                 notes.append(f"{label}, {k}: {s['n'] - s['n_ok']} of {s['n']} runs did not "
                              f"converge; medians over the others")
+        have = [summ.get((label, k)) for k in ("godwit", "qemu")]
         for name, key, fmt in ROWS:
+            if any(h and h["n_ok"] for h in have) and not any(h and key in h for h in have):
+                continue  # a metric this guest does not have
             vals = []
             for k in ("godwit", "qemu"):
                 s = summ.get((label, k))
@@ -327,6 +378,7 @@ def config():
         "downtime": int(os.environ.get("BENCH_MIGRATE_DOWNTIME", "300")),
         "timeout": float(os.environ.get("BENCH_MIGRATE_TIMEOUT", "60")),
         "warmup": float(os.environ.get("BENCH_MIGRATE_WARMUP", "2")),
+        "boot_timeout": float(os.environ.get("BENCH_TIMEOUT", "300")),
         "godwit": os.environ.get("GODWIT", os.path.join(ROOT, build, "godwit-vm")),
         "qemu": os.environ.get("QEMU", "qemu-system-riscv64"),
         "logs": os.environ.get("BENCH_LOGS", os.path.join(ROOT, build, "bench", "migrate")),
@@ -369,9 +421,16 @@ def main():
     only = os.environ.get("BENCH_MIGRATE_GUESTS")
     if only:
         guests = [g for g in GUESTS if g[1] in only.split(",")]
-    elfs = build_guests([g[1] for g in guests], "bench-migrate")
+    elfs = build_guests([g[1] for g in guests if g[1] != "linux"], "bench-migrate")
     if elfs is None:
         return 2
+    if any(g[1] == "linux" for g in guests):
+        try:
+            st.guest_image()
+            elfs.insert([g[1] for g in guests].index("linux"), None)
+        except st.Skip as e:
+            print(f"bench-migrate: the Linux row is skipped: {e}", file=sys.stderr)
+            guests = [g for g in guests if g[1] != "linux"]
     os.makedirs(cfg["logs"], exist_ok=True)
     emus = {k: Emu(k, cfg[k]) for k in kinds}
     res = {}
@@ -382,8 +441,8 @@ def main():
                 order = kinds if i % 2 else kinds[::-1]
                 for k in order:
                     rs = res.setdefault((label, k), [])
-                    if rs and all("dnc" in r or "error" in r for r in rs):
-                        continue  # it did not converge (or failed) once: do not wait again
+                    if any("dnc" in r for r in rs):
+                        continue  # it did not converge once: do not wait again
                     tag = f"{prog}.{k}.{i}"
                     try:
                         r = one_run(emus[k], tag, elf, cfg, tmp, cfg["logs"])
@@ -398,6 +457,12 @@ def main():
                               f"({(r['transferred'] or 0) / 2**20:.0f} MiB sent, "
                               f"{r['syncs']} dirty syncs, guest speed {r['speed'] or 0:.0f}%), "
                               f"{r['cancel']}", file=sys.stderr)
+                    elif "answer" in r or ("error" not in r and prog == "linux"):
+                        print(f"run {i} {prog} {k}: total {r['total']} ms, downtime "
+                              f"{r['downtime']} ms, {(r['transferred'] or 0) / 2**20:.1f} MiB, "
+                              f"syncs {r['syncs']}, shell answered "
+                              f"{r['answer'] if r['answer'] is None else round(r['answer'])} ms "
+                              "after completed", file=sys.stderr)
                     elif "error" not in r:
                         print(f"run {i} {prog} {k}: total {r['total']} ms, downtime "
                               f"{r['downtime']} ms, {(r['transferred'] or 0) / 2**20:.1f} MiB, "
