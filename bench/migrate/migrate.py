@@ -19,6 +19,10 @@ destination run a moment and measure:
   pause (mtime)  the largest gap between the mtime values of two consecutive
                  ticks (the guest's own clock)
 
+The Linux guest (bench/save's kernel + initramfs, -smp 1) is booted to its
+shell and left idle; it prints no ticks, so instead of the pause it measures
+how long after `completed` the destination's shell answers an echo.
+
 Prints a line per run on stderr and the table of medians on stdout.
 The helpers (VM, ticks, free_port) are shared with overhead.py.
 """

@@ -13,10 +13,14 @@ mtime) is measured over alternating windows of BENCH_OVERHEAD_WINDOW (2 s):
              never converges: dirty logging stays on and the dirty bitmap is
              synced every round); then migrate_cancel;
 
-BENCH_OVERHEAD_CYCLES (3) times, and a last alone window.  Each migrating
+BENCH_OVERHEAD_CYCLES (5) times, and a last alone window.  Each migrating
 window's slowdown is 1 - its rate / the mean of the alone windows either side
 (a drift of the host load cancels out); the median over the cycles is
-printed.  Windows skip their first 0.3 s (setup, cancel).  Emulators
+printed, for two rates: iterations per second of mtime (what the guest
+sees; on a busy 2-core host it includes the CPU the migration thread and the
+destination take from the hart) and iterations per CPU-second of the hart's
+thread (/proc/PID/task/TID/schedstat; the work dirty logging adds to the
+hart itself).  Windows skip their first 0.3 s (setup, cancel).  Emulators
 alternate, never in parallel.
 """
 
@@ -31,6 +35,46 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import migrate as mb  # noqa: E402  (VM, start_pair, helpers)
 
 SETTLE = 0.3  # seconds skipped at the start of each window
+
+
+def thread_cpu(pid):
+    """{tid: nanoseconds on a CPU} of every thread of a process
+    (/proc/PID/task/TID/schedstat)."""
+    out = {}
+    base = f"/proc/{pid}/task"
+    for tid in os.listdir(base):
+        try:
+            with open(f"{base}/{tid}/schedstat") as f:
+                out[int(tid)] = int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+class Window:
+    """A measuring window: host time and the source's thread CPU times at
+    both ends; the guest's work comes from the ticks in between."""
+
+    def __init__(self, vm):
+        self.vm = vm
+        self.t0 = time.monotonic()
+        self.cpu0 = thread_cpu(vm.proc.pid)
+
+    def close(self):
+        self.t1 = time.monotonic()
+        self.cpu1 = thread_cpu(self.vm.proc.pid)
+
+    def cpu(self, tid):
+        return (self.cpu1.get(tid, 0) - self.cpu0.get(tid, 0)) / 1e9
+
+    def busiest(self):
+        return max(self.cpu1, key=self.cpu)
+
+    def work(self):
+        """(iterations, mtime seconds) of the ticks that arrived in the window."""
+        ts = [t for t in self.vm.ticks(self.t0) if t[0] <= self.t1]
+        mb.st.check(len(ts) >= 10, f"{self.vm.name}: {len(ts)} ticks in a window")
+        return ts[-1][3] - ts[0][3], (ts[-1][2] - ts[0][2]) / mb.MTIME_HZ
 
 
 def rate(vm, t_from, t_to):
@@ -50,12 +94,17 @@ def one_run(emu, tag, elf, cfg, tmp, logdir):
     """cfg["cycles"] times: an alone window, then a migrating window (a fresh
     destination each time, migrate_cancel at its end); then a last alone
     window.  Each migrating window is compared with the mean of the alone
-    windows either side of it, so a drift in host load cancels out."""
+    windows either side of it, so a drift in host load cancels out.  Two
+    speeds per window: iterations per second of mtime (what the guest sees,
+    including the CPU the migration takes from it on a busy host), and
+    iterations per second of CPU time of the source's busiest thread in the
+    first window, the hart's (the work dirty logging adds to the hart)."""
     args = mb.guest_args(elf, cfg["mem"])
     src = mb.VM(emu, f"{tag}.src", args, tmp, logdir)
     dst = None
     w = cfg["window"]
-    alone, during, lows, syncs, sent = [], [], [], [], []
+    alone, during, syncs, sent = [], [], [], []
+    hart = None
     try:
         mb.set_params(src, cfg["downtime"], cfg["bw"])
         src.wait_ticks(1, 30)
@@ -67,22 +116,26 @@ def one_run(emu, tag, elf, cfg, tmp, logdir):
                 uri = f"tcp:127.0.0.1:{port}"
                 dst = mb.VM(emu, f"{tag}.dst{c}", args, tmp, logdir, incoming=uri)
                 mb.set_params(dst, cfg["downtime"], cfg["bw"])
-            time.sleep(max(0.0, w + SETTLE - (time.monotonic() - a0)))
-            alone.append(rate(src, a0 + SETTLE, time.monotonic())[0])
+            time.sleep(max(0.0, SETTLE - (time.monotonic() - a0)))
+            win = Window(src)
+            time.sleep(max(0.0, w - (time.monotonic() - a0 - SETTLE)))
+            win.close()
+            if hart is None:
+                hart = win.busiest()
+            alone.append(win)
             if c == cfg["cycles"]:
                 break
             src.cmd("migrate", uri=uri)
-            b0 = time.monotonic()
-            time.sleep(w + SETTLE)
-            b1 = time.monotonic()
+            time.sleep(SETTLE)
+            win = Window(src)
+            time.sleep(w)
+            win.close()
             info = src.cmd("query-migrate")
             mb.st.check(info.get("status") in ("active", "device", "pre-switchover"),
                         f"{tag}: the migration is {info.get('status')} after {w} s (it should "
                         "still be in pre-copy: lower BENCH_OVERHEAD_BW)")
             state = mb.cancel(src)
-            r, low = rate(src, b0 + SETTLE, b1)
-            during.append(r)
-            lows.append(low)
+            during.append(win)
             ram = info.get("ram", {})
             syncs.append(ram.get("dirty-sync-count") or 0)
             sent.append((ram.get("transferred") or 0) / 2**20)
@@ -91,11 +144,20 @@ def one_run(emu, tag, elf, cfg, tmp, logdir):
             st = src.cmd("query-status")["status"]
             mb.st.check(st == "running", f"{tag}: the source is {st} after migrate_cancel "
                                          f"({state})")
-        ref = [(alone[i] + alone[i + 1]) / 2 for i in range(len(during))]
-        slow = [(1 - d / a) * 100 for d, a in zip(during, ref)]
-        return {"before": statistics.mean(alone), "during": statistics.mean(during),
-                "slowdown": statistics.median(slow), "slowdowns": slow,
-                "worst": (1 - min(lows) / statistics.mean(alone)) * 100,
+
+        def speeds(win):
+            it, secs = win.work()
+            return it / secs, it / max(win.cpu(hart), 1e-9)
+        sa = [speeds(x) for x in alone]
+        sd = [speeds(x) for x in during]
+        slow = [[(1 - sd[i][j] / ((sa[i][j] + sa[i + 1][j]) / 2)) * 100 for i in range(len(sd))]
+                for j in (0, 1)]
+        return {"alone": statistics.mean(x[0] for x in sa),
+                "during": statistics.mean(x[0] for x in sd),
+                "slowdown": statistics.median(slow[0]), "slowdowns": slow[0],
+                "slowdown_cpu": statistics.median(slow[1]), "slowdowns_cpu": slow[1],
+                "hart_cpu": statistics.mean(x.cpu(hart) / (x.t1 - x.t0) for x in alone) * 100,
+                "hart_cpu_mig": statistics.mean(x.cpu(hart) / (x.t1 - x.t0) for x in during) * 100,
                 "syncs": statistics.mean(syncs), "sent": statistics.mean(sent)}
     finally:
         src.kill()
@@ -108,7 +170,7 @@ def main():
     cfg["runs"] = int(os.environ.get("BENCH_OVERHEAD_RUNS", "1"))
     cfg["bw"] = int(os.environ.get("BENCH_OVERHEAD_BW", str(16 << 20)))
     cfg["window"] = float(os.environ.get("BENCH_OVERHEAD_WINDOW", "2"))
-    cfg["cycles"] = int(os.environ.get("BENCH_OVERHEAD_CYCLES", "3"))
+    cfg["cycles"] = int(os.environ.get("BENCH_OVERHEAD_CYCLES", "5"))
     kinds = mb.emulators(cfg, "bench-migrate-overhead")
     if kinds == 2:
         return 2
@@ -130,29 +192,33 @@ def main():
                           f"(logs {cfg['logs']}/{tag}.*)", file=sys.stderr)
                     continue
                 res[k].append(r)
-                print(f"run {i} {k}: alone {r['before'] / 1e6:.2f}, migrating "
-                      f"{r['during'] / 1e6:.2f} M it/s, slowdown per cycle "
+                print(f"run {i} {k}: alone {r['alone'] / 1e6:.2f}, migrating "
+                      f"{r['during'] / 1e6:.2f} M it/s; slowdown per cycle (mtime) "
                       + " ".join(f"{x:.1f}%" for x in r["slowdowns"])
-                      + f", {r['syncs']:.1f} dirty syncs, {r['sent']:.0f} MiB sent per window",
+                      + ", (hart CPU) " + " ".join(f"{x:.1f}%" for x in r["slowdowns_cpu"])
+                      + f"; hart CPU {r['hart_cpu']:.0f}% -> {r['hart_cpu_mig']:.0f}%; "
+                      f"{r['syncs']:.1f} dirty syncs, {r['sent']:.0f} MiB sent per window",
                       file=sys.stderr)
     print(f"dirty-logging overhead: mig_dirty_mix, -m {cfg['mem']}, {cfg['cycles']} cycles of "
           f"{cfg['window']:.0f} s alone / {cfg['window']:.0f} s pre-copy at "
           f"{cfg['bw'] / 2**20:.0f} MiB/s, median of {cfg['runs']} run(s)")
-    print(f"{'emulator':<10}{'alone M it/s':>14}{'migrating':>11}"
-          f"{'slowdown %':>12}{'worst 100ms %':>15}{'syncs':>7}{'MiB sent':>10}")
+    print(f"{'emulator':<10}{'alone M it/s':>13}{'migrating':>10}{'slowdown %':>11}"
+          f"{'per hart-CPU-s %':>17}{'hart CPU %':>13}{'syncs':>6}{'MiB':>5}")
     for k in kinds:
         if not res[k]:
-            print(f"{k:<10}{'failed':>14}")
+            print(f"{k:<10}{'failed':>13}")
             continue
 
         def med(key, rs=res[k]):
             return statistics.median(r[key] for r in rs)
-        print(f"{k:<10}{med('before') / 1e6:>14.2f}{med('during') / 1e6:>11.2f}"
-              f"{med('slowdown'):>12.1f}{med('worst'):>15.1f}"
-              f"{med('syncs'):>7.1f}{med('sent'):>10.0f}")
-    print("slowdown: 1 - migrating / mean(the alone windows either side), median over the "
-          "cycles;\nworst 100ms: the slowest 100 ms of mtime while migrating against the mean "
-          "alone rate; syncs, MiB sent: per migrating window")
+        cpu = f"{med('hart_cpu'):.0f}->{med('hart_cpu_mig'):.0f}"
+        print(f"{k:<10}{med('alone') / 1e6:>13.2f}{med('during') / 1e6:>10.2f}"
+              f"{med('slowdown'):>11.1f}{med('slowdown_cpu'):>17.1f}{cpu:>13}"
+              f"{med('syncs'):>6.1f}{med('sent'):>5.0f}")
+    print("slowdown: 1 - speed migrating / mean(speed in the alone windows either side), "
+          "median over the\ncycles; speed per second of mtime (what the guest sees) and per "
+          "CPU-second of the hart's thread\n(the work dirty logging adds); hart CPU: its "
+          "share of a core alone -> migrating; syncs, MiB: per window")
     return 1 if failed else 0
 
 

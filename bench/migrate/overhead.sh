@@ -8,15 +8,17 @@
 # measures iterations per second in alternating 2 s windows: alone, and while
 # a migration to a local -incoming tcp: destination runs at max-bandwidth
 # 16 MiB/s (it never converges: the guest rewrites its 32 MiB faster than
-# that), cancelled at the end of the window; 3 cycles and a last alone
+# that), cancelled at the end of the window; 5 cycles and a last alone
 # window.  slowdown = 1 - migrating / mean(alone windows either side),
-# median over the cycles.  About 15 s per emulator.
+# median over the cycles, per second of mtime (what the guest sees) and per
+# CPU-second of the hart's thread (what dirty logging adds to the hart).
+# About 25 s per emulator.
 # The work is done by bench/migrate/overhead.py.
 #
 # env: BUILD, GODWIT, QEMU, BENCH_LOGS, BENCH_QEMU_ONLY / BENCH_GODWIT_ONLY
 #      (as bench/migrate/run.sh), BENCH_MIGRATE_MEM (256M),
 #      BENCH_OVERHEAD_BW (bytes/s, 16777216), BENCH_OVERHEAD_WINDOW (2 s),
-#      BENCH_OVERHEAD_CYCLES (3), BENCH_OVERHEAD_RUNS (1)
+#      BENCH_OVERHEAD_CYCLES (5), BENCH_OVERHEAD_RUNS (1)
 # Exit status: 0 ok, 1 a run failed, 2 setup error.
 set -u
 cd "$(dirname "$0")/../.." || exit 2

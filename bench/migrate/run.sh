@@ -4,7 +4,9 @@
 #
 # For each bare-metal guest (tests/guest/mig_ticker: idle, a tick every
 # 10 ms; mig_dirty: 4096 pages/s = 16 MiB/s over 64 MiB; mig_dirty_max: one
-# word per page over ~250 MiB as fast as it can) and each emulator, with
+# word per page over ~250 MiB as fast as it can; and the Linux guest of
+# bench/save idle at its shell, which has no ticks: instead, how long after
+# `completed` the destination's shell answers an echo) and each emulator, with
 # -m 256M, downtime-limit 300 ms (QEMU's default) and max-bandwidth
 # unlimited on both sides: start a source and a destination
 # (-incoming tcp:127.0.0.1:PORT), let the guest run 2 s, `migrate`, and
@@ -22,7 +24,8 @@
 #      (qemu-system-riscv64), BENCH_RUNS (3), BENCH_MIGRATE_MEM (256M),
 #      BENCH_MIGRATE_DOWNTIME (300 ms), BENCH_MIGRATE_TIMEOUT (60 s),
 #      BENCH_MIGRATE_WARMUP (2 s), BENCH_MIGRATE_GUESTS (comma-separated
-#      program names, default all), BENCH_LOGS ($BUILD/bench/migrate),
+#      program names or "linux", default all), BENCH_TIMEOUT (Linux boot,
+#      300 s), BENCH_LOGS ($BUILD/bench/migrate),
 #      BENCH_QEMU_ONLY / BENCH_GODWIT_ONLY (1: that emulator alone)
 # Exit status: 0 ok, 1 a run failed, 2 setup error.
 set -u
