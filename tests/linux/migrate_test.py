@@ -102,8 +102,34 @@ import state_test as st  # noqa: E402  (VM, QMP, pagepass and Linux helpers)
 ROOT = st.ROOT
 check = st.check
 Skip = st.Skip
-passes = st.passes
-wait_passes = st.wait_passes
+PASS_RE = re.compile(r"^pass (\d+) t=(\d+)\n", re.M)  # complete lines only
+
+
+def passes(text):
+    """st.passes, but a line still being printed is not taken: "pass 9 t=12"
+    could be the start of "pass 9 t=1234567" (a false "mtime went back")."""
+    check("FAIL" not in text, "the guest failed: " +
+          "".join(l for l in text.splitlines(True) if "FAIL" in l)[:500])
+    ps = [(int(n), int(t)) for n, t in PASS_RE.findall(text)]
+    for (n0, t0), (n1, t1) in zip(ps, ps[1:]):
+        check(n1 == n0 + 1, f"pass {n1} follows pass {n0}: a pass was lost or repeated")
+        check(t1 >= t0, f"mtime went back from {t0} (pass {n0}) to {t1} (pass {n1})")
+    return ps
+
+
+def wait_passes(vm, history, count, timeout=60.0):
+    """Wait until history + vm's output holds `count` complete passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ps = passes(history + vm.output())
+        if len(ps) >= count:
+            return ps
+        check(vm.proc.poll() is None, f"{vm.name}: exited with status {vm.proc.returncode}; "
+                                      f"stderr: {vm.stderr()[-400:]}")
+        check(time.monotonic() < deadline,
+              f"{vm.name}: {len(ps)} passes after {timeout}s, waiting for {count}; "
+              f"output tail: {vm.output()[-300:]!r}; stderr: {vm.stderr()[-300:]}")
+        time.sleep(0.01)
 pagepass_args = st.pagepass_args
 FINAL = ("completed", "failed", "cancelled")
 FAST = 1 << 30  # max-bandwidth for "as fast as it goes", bytes/s
@@ -634,7 +660,7 @@ def kinds_for(hop):
 
 
 TICKER = os.path.join(ROOT, "build", "guest", "mig_ticker.elf")
-TICK_RE = re.compile(r"^tick (\d+) t=(\d+)$", re.M)
+TICK_RE = re.compile(r"^tick (\d+) t=(\d+)\n", re.M)  # complete lines only
 
 
 def ticks(text):
