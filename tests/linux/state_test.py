@@ -73,7 +73,7 @@ CACHE = os.path.expanduser("~/.cache/godwit/guest")
 PAGEPASS = os.path.join(ROOT, "build", "guest", "mig_pagepass.elf")
 MARKER = r"godwit-guest: init started"
 MODULES = "modprobe ext4; modprobe crc32c_generic"
-PASS_RE = re.compile(r"^pass (\d+) t=(\d+)$", re.M)
+PASS_RE = re.compile(r"^pass (\d+) t=(\d+)\r?\n", re.M)  # complete lines only
 
 
 class Skip(Exception):
@@ -662,7 +662,7 @@ def case_linux(ctx):
         con = vm.con
         if vm.needs_cont and vm.wait_loaded() == "paused":
             vm.cmd("cont")  # QEMU saved it stopped: it restores paused
-        con.expect(r"^cnt (\d+)$", 60)
+        con.expect(r"^cnt (\d+)\n", 60)
         first = int(con.match.group(1))
         t_first = time.monotonic() - t0
         check(last < first <= last + 2,
