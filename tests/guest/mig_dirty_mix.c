@@ -1,8 +1,10 @@
 /*
  * CPU- and memory-bound workload for the dirty-logging overhead benchmark
  * (bench/migrate/overhead): each iteration mixes a 64-bit hash (multiply,
- * shifts, xor), a store to the next word of a 32 MiB area (a streaming
- * write: every page is dirtied again about every pass) and a load from a
+ * shifts, xor), a store to a 32 MiB area, one word per 64-byte line in
+ * address order (the next pass one word further on, so every word is
+ * written in 8 passes and every page is dirtied again every pass, 64 stores
+ * a page: a fast dirtier with some locality), and a load from a
  * pseudo-random word of the same area.  Every 10 ms of mtime it prints
  *
  *     tick N t=MTIME w=ITERATIONS
@@ -33,8 +35,9 @@ int main(void)
             uint64_t h = x * 0xbf58476d1ce4e5b9UL;
             h ^= h >> 31;
             area[w] = h + sum;
-            if (++w == AREA_WORDS)
-                w = 0;
+            w += 8;
+            if (w >= AREA_WORDS)
+                w = (w + 1) & 7;
             sum += area[(h >> 20) & (AREA_WORDS - 1)];
         }
         iters += BATCH;
