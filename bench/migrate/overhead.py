@@ -39,15 +39,16 @@ SETTLE = 0.3  # seconds skipped at the start of each window
 
 
 def thread_cpu(pid):
-    """{tid: nanoseconds on a CPU} of every thread of a process
-    (/proc/PID/task/TID/schedstat)."""
+    """{tid: (nanoseconds on a CPU, nanoseconds runnable but waiting for
+    one)} of every thread of a process (/proc/PID/task/TID/schedstat)."""
     out = {}
     base = f"/proc/{pid}/task"
     for tid in os.listdir(base):
         try:
             with open(f"{base}/{tid}/schedstat") as f:
-                out[int(tid)] = int(f.read().split()[0])
-        except (OSError, ValueError, IndexError):
+                run, wait = f.read().split()[:2]
+            out[int(tid)] = (int(run), int(wait))
+        except (OSError, ValueError):
             pass
     return out
 
@@ -66,7 +67,13 @@ class Window:
         self.cpu1 = thread_cpu(self.vm.proc.pid)
 
     def cpu(self, tid):
-        return (self.cpu1.get(tid, 0) - self.cpu0.get(tid, 0)) / 1e9
+        return (self.cpu1.get(tid, (0, 0))[0] - self.cpu0.get(tid, (0, 0))[0]) / 1e9
+
+    def runnable(self, tid):
+        """Share of the window the thread was running or ready to run (the
+        rest it was blocked: waiting for I/O or another thread)."""
+        a, b = self.cpu0.get(tid, (0, 0)), self.cpu1.get(tid, (0, 0))
+        return (b[0] + b[1] - a[0] - a[1]) / 1e9 / (self.t1 - self.t0)
 
     def busiest(self):
         return max(self.cpu1, key=self.cpu)
@@ -159,6 +166,8 @@ def one_run(emu, tag, elf, cfg, tmp, logdir):
                 "slowdown_cpu": statistics.median(slow[1]), "slowdowns_cpu": slow[1],
                 "hart_cpu": statistics.mean(x.cpu(hart) / (x.t1 - x.t0) for x in alone) * 100,
                 "hart_cpu_mig": statistics.mean(x.cpu(hart) / (x.t1 - x.t0) for x in during) * 100,
+                "hart_run": statistics.mean(x.runnable(hart) for x in alone) * 100,
+                "hart_run_mig": statistics.mean(x.runnable(hart) for x in during) * 100,
                 "syncs": statistics.mean(syncs), "sent": statistics.mean(sent)}
     finally:
         src.kill()
@@ -199,7 +208,8 @@ def main():
                       f"{r['during'] / 1e6:.2f} M it/s; slowdown per cycle (mtime) "
                       + " ".join(f"{x:.1f}%" for x in r["slowdowns"])
                       + ", (hart CPU) " + " ".join(f"{x:.1f}%" for x in r["slowdowns_cpu"])
-                      + f"; hart CPU {r['hart_cpu']:.0f}% -> {r['hart_cpu_mig']:.0f}%; "
+                      + f"; hart CPU {r['hart_cpu']:.0f}% -> {r['hart_cpu_mig']:.0f}%, "
+                      f"runnable {r['hart_run']:.0f}% -> {r['hart_run_mig']:.0f}%; "
                       f"{r['syncs']:.1f} dirty syncs, {r['sent']:.0f} MiB sent per window",
                       file=sys.stderr)
     print(f"dirty-logging overhead: mig_dirty_mix, -m {cfg['mem']}, {cfg['cycles']} cycles of "
@@ -207,7 +217,8 @@ def main():
           f"{cfg['bw'] / 2**20:.0f} MiB/s (downtime-limit {cfg['downtime']} ms), "
           f"{cfg['runs']} run(s)")
     print(f"{'emulator':<10}{'alone M it/s':>13}{'migrating':>10}{'slowdown %':>22}"
-          f"{'per hart-CPU-s %':>22}{'hart CPU %':>11}{'syncs':>6}{'MiB':>5}")
+          f"{'per hart-CPU-s %':>22}{'hart CPU %':>11}{'runnable %':>11}{'syncs':>6}"
+          f"{'MiB':>5}")
     for k in kinds:
         if not res[k]:
             print(f"{k:<10}{'failed':>13}")
@@ -216,6 +227,7 @@ def main():
         def med(key, rs=res[k]):
             return statistics.median(r[key] for r in rs)
         cpu = f"{med('hart_cpu'):.0f}->{med('hart_cpu_mig'):.0f}"
+        runnable = f"{med('hart_run'):.0f}->{med('hart_run_mig'):.0f}"
 
         def spread(key, rs=res[k]):
             xs = [x for r in rs for x in r[key]]
@@ -223,11 +235,13 @@ def main():
             return f"{statistics.median(xs):.1f} [{q[0]:.0f}..{q[2]:.0f}]"
         print(f"{k:<10}{med('alone') / 1e6:>13.2f}{med('during') / 1e6:>10.2f}"
               f"{spread('slowdowns'):>22}{spread('slowdowns_cpu'):>22}{cpu:>11}"
+              f"{runnable:>11}"
               f"{med('syncs'):>6.1f}{med('sent'):>5.0f}")
     print("slowdown: 1 - speed migrating / mean(speed in the alone windows either side), "
-          "median [quartiles]\nover all cycles; speed per second of mtime (what the guest sees) and per "
-          "CPU-second of the hart's thread\n(the work dirty logging adds); hart CPU: its "
-          "share of a core alone -> migrating; syncs, MiB: per window")
+          "median [quartiles]\nover all cycles; speed per second of mtime (what the guest "
+          "sees) and per CPU-second of the hart's\nthread (the work dirty logging adds); "
+          "hart CPU: its share of a core alone -> migrating; runnable:\nthe share of time "
+          "it ran or waited for a core (the rest it was blocked); syncs, MiB: per window")
     return 1 if failed else 0
 
 
