@@ -79,6 +79,17 @@ static int virt_incoming_file(struct virt *vm, const char *path, char *err, size
     return ret;
 }
 
+/* Everything before a ROUND marker is loaded: tell the source, which waits
+ * for it before its next dirty sync (so a switchover never finds a backlog
+ * of unloaded data on the way). */
+static void virt_incoming_round(void *opaque, uint32_t round)
+{
+    struct virt_incoming *in = opaque;
+
+    if (in->fd >= 0)
+        (void)mig_msg_send(in->fd, MIG_MAGIC_REPLY, MIG_MSG_ROUND, round);
+}
+
 static void *virt_incoming_thread(void *arg)
 {
     struct virt_incoming *in = arg;
@@ -103,7 +114,10 @@ static void *virt_incoming_thread(void *arg)
         snprintf(in->error, sizeof(in->error), "out of memory");
         goto fail;
     }
+    vm->load_round_opaque = in;
+    vm->load_round_cb = virt_incoming_round;
     ret = virt_state_load(vm, s, why, sizeof(why));
+    vm->load_round_cb = NULL;
     in->bytes = mig_stream_offset(s);
     if (ret < 0) {
         snprintf(in->error, sizeof(in->error), "state refused: %s", why);

@@ -149,6 +149,10 @@ struct virt {
     struct virt_incoming *inc; /* an incoming live migration, or NULL */
     struct virt_mig_params mig_params;
     bool migrated_away; /* a live migration committed: the VM runs elsewhere now */
+    /* called by virt_state_load for each ROUND marker (the incoming side
+     * acknowledges it); NULL: none */
+    void (*load_round_cb)(void *opaque, uint32_t round);
+    void *load_round_opaque;
     pthread_mutex_t park_lock;
     pthread_cond_t park_cond;
     bool parked; /* the loop stays off the devices (a job owns them) */

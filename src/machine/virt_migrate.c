@@ -381,6 +381,39 @@ static uint64_t virt_mig_popcount(const uint64_t *bm, uint64_t words)
     return n;
 }
 
+/* Write a ROUND marker and wait for the destination's acknowledgement of it
+ * (it has loaded everything before it).  0, or -errno with the reason in s. */
+static int virt_mig_round_end(struct virt_mig *m, struct mig_stream *s)
+{
+    uint8_t rnd[12];
+    uint32_t type, round = (uint32_t)(m->rounds + 1);
+    uint64_t value, left = 0;
+    int ret;
+
+    for (int i = 0; i < 4; i++)
+        rnd[i] = (uint8_t)(round >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        rnd[4 + i] = (uint8_t)(left >> (8 * i));
+    mig_write_section(s, MIG_SEC_ROUND, NULL, 0, 1, rnd, sizeof(rnd));
+    if (mig_stream_flush(s) < 0)
+        return mig_stream_error(s);
+    for (;;) {
+        ret = mig_msg_recv(m->fd, MIG_MAGIC_REPLY, &type, &value, VIRT_MIG_READY_MS);
+        if (ret == 0 && type == MIG_MSG_ROUND && value == round)
+            return 0;
+        if (ret == 0 && type == MIG_MSG_ROUND && value < round)
+            continue;
+        if (ret == 0)
+            ret = type == MIG_MSG_ERROR ? -EREMOTEIO : -EPROTO;
+        mig_stream_fail(s, ret, "%s",
+                        ret == -EREMOTEIO   ? "the destination refused the state (see its log)"
+                        : ret == -EPIPE     ? "the destination closed the connection"
+                        : ret == -ETIMEDOUT ? "no answer from the destination"
+                                            : strerror(-ret));
+        return ret;
+    }
+}
+
 /* Live: pre-copy rounds, switchover, commit.  0 once COMMIT went out. */
 static int virt_mig_live(struct virt_mig *m, struct mig_stream *s)
 {
@@ -389,7 +422,7 @@ static int virt_mig_live(struct virt_mig *m, struct mig_stream *s)
         .version = MIG_FORMAT_VERSION, .page_size = MIG_PAGE_SIZE, .flags = MIG_F_LIVE};
     uint64_t words = (vm->mem->npages + 63) / 64, t, bytes, round_ns, bw = 0, prev_dirty = 0;
     char *cfg = virt_state_config_text(vm);
-    unsigned stuck = 0;
+    unsigned under = 0;
     uint32_t type;
     uint64_t value;
     int ret;
@@ -412,9 +445,13 @@ static int virt_mig_live(struct virt_mig *m, struct mig_stream *s)
         return mig_stream_error(s);
     for (;;) {
         uint64_t dirty_pages, expected_ms, sync_ns;
-        uint8_t rnd[12];
 
-        mig_stream_flush(s);
+        /* end the round and wait until the destination loaded all of it:
+         * the bandwidth is then end to end, and nothing is queued up on
+         * the way when the source pauses */
+        ret = virt_mig_round_end(m, s);
+        if (ret < 0)
+            return ret;
         round_ns = gw_now_ns() - t;
         if (round_ns > 1000000 && mig_stream_offset(s) > bytes)
             bw = (uint64_t)((double)(mig_stream_offset(s) - bytes) * 1e9 / (double)round_ns);
@@ -436,9 +473,13 @@ static int virt_mig_live(struct virt_mig *m, struct mig_stream *s)
                        (unsigned long long)(bw / 1000000), (unsigned long long)dirty_pages,
                        (unsigned long long)expected_ms);
         virt_post_event_pass(m);
-        if (expected_ms <= m->params.downtime_limit_ms)
-            break;
-        stuck = dirty_pages >= prev_dirty && prev_dirty ? stuck + 1 : 0;
+        if (expected_ms <= m->params.downtime_limit_ms) {
+            /* It fits.  Another round is cheap while the dirty set still
+             * halves: a smaller rest is a shorter pause. */
+            if (expected_ms <= 2 || under >= 4 || (prev_dirty && dirty_pages * 2 > prev_dirty))
+                break;
+            under++;
+        }
         prev_dirty = dirty_pages;
         if (m->rounds >= VIRT_MIG_MAX_ROUNDS) {
             gw_log("migration: %llu pages still dirty after %llu rounds (about %llu ms at "
@@ -451,15 +492,7 @@ static int virt_mig_live(struct virt_mig *m, struct mig_stream *s)
         bytes = mig_stream_offset(s);
         if (virt_mig_send_ram(m, s, m->dirty) < 0)
             return mig_stream_error(s);
-        for (int i = 0; i < 4; i++)
-            rnd[i] = (uint8_t)(m->rounds >> (8 * i));
-        for (int i = 0; i < 8; i++)
-            rnd[4 + i] = (uint8_t)(dirty_pages >> (8 * i));
-        mig_write_section(s, MIG_SEC_ROUND, NULL, 0, 1, rnd, sizeof(rnd));
-        if (mig_stream_error(s))
-            return mig_stream_error(s);
     }
-    (void)stuck;
     /* switchover: park, the last pages, the components, EOF */
     ret = virt_mig_park(m);
     if (ret < 0)

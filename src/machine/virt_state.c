@@ -438,7 +438,17 @@ int virt_state_load(struct virt *vm, struct mig_stream *s, char *err, size_t err
                     goto out_seen;
                 }
                 break;
-            case MIG_SEC_ROUND: break;
+            case MIG_SEC_ROUND: {
+                uint32_t round = mig_get_u32(&b);
+
+                if (mig_buf_error(&b)) {
+                    snprintf(err, errlen, "ROUND marker: %s", mig_buf_msg(&b));
+                    goto out_seen;
+                }
+                if (vm->load_round_cb)
+                    vm->load_round_cb(vm->load_round_opaque, round);
+                break;
+            }
             case MIG_SEC_CONFIG:
                 snprintf(err, errlen, "a second configuration section");
                 goto out_seen;

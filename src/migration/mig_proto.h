@@ -3,6 +3,7 @@
  * sockets, and the commit protocol's control messages.
  *
  *   source ── state stream (header flag MIG_F_LIVE, RAM rounds, components, EOF) ──▶ destination
+ *   source ◀── ROUND n (after each ROUND marker: the pipeline is drained) ──────────  destination
  *   source ◀── READY (everything loaded and verified) or ERROR ─────────────────────  destination
  *   source ── COMMIT (ns the source was paused) ──────────────────────────────────▶ destination
  *   source ◀── RUNNING ────────────────────────────────────────────────────────────  destination
@@ -29,6 +30,7 @@ enum mig_msg_type {
     MIG_MSG_READY = 1,   /* reply: loaded and verified; value 0 */
     MIG_MSG_ERROR = 2,   /* reply: the load failed; value = errno */
     MIG_MSG_RUNNING = 3, /* reply: the destination runs */
+    MIG_MSG_ROUND = 4,   /* reply: every byte up to ROUND marker `value` was loaded */
     MIG_MSG_COMMIT = 1,  /* commit: value = ns the source was paused */
 };
 
