@@ -568,6 +568,10 @@ static void *virt_mig_thread(void *arg)
         }
     }
     m->setup_ns = gw_now_ns() - m->start_ns;
+    if (atomic_load(&m->cancel)) { /* cancelled during setup: never active */
+        ret = -ECANCELED;
+        goto out;
+    }
     virt_mig_set_status(m, MIG_ST_ACTIVE);
     s = mig_stream_new(m->fd, false);
     if (!s) {

@@ -138,7 +138,7 @@ SLOW = 8 << 20  # max-bandwidth that keeps `active` going for seconds
 # The commit protocol's messages: u32 magic, u32 type, u64 value.
 REPLY_MAGIC = 0x50525747  # "GWRP", destination -> source
 COMMIT_MAGIC = 0x4D435747  # "GWCM", source -> destination
-REPLY_NAMES = {1: "READY", 2: "ERROR", 3: "RUNNING"}
+REPLY_NAMES = {1: "READY", 2: "ERROR", 3: "RUNNING", 4: "ROUND"}
 
 STATE_MAGIC = b"\x89GWST\r\n\x1a"
 SEC_CONFIG, SEC_RAM, SEC_DEVICE, SEC_ROUND, SEC_ZERO, SEC_EOF = 1, 2, 3, 4, 5, 0x7F
@@ -491,19 +491,25 @@ class Proxy:
                         self.close()
                 return
             buf += data
+            out = b""
             while len(buf) >= 16:
                 magic, typ, value = struct.unpack_from("<IIQ", buf, 0)
                 if magic != REPLY_MAGIC:
                     self.replies.append(("BAD-MAGIC", magic))
+                    out += buf
                     buf = b""
                     break
                 self.replies.append((REPLY_NAMES.get(typ, f"type-{typ}"), value))
                 if typ == 1:
                     self.ready.set()
+                # ROUND acknowledgements (type 4) keep the pre-copy going;
+                # the verdicts (READY, ERROR, RUNNING) are what may be held
+                if self.hold_replies and typ != 4:
+                    self.held += buf[:16]
+                else:
+                    out += buf[:16]
                 buf = buf[16:]
-            if self.hold_replies:
-                self.held += data
-            elif not self._send(self.src, data):
+            if out and not self._send(self.src, out):
                 return
 
     def release_replies(self):
