@@ -14,6 +14,7 @@
 #   make fuzz-virtq      libFuzzer build of the virtqueue fuzz target (clang)
 #   make fuzz-net        libFuzzer build of the network offload fuzz target (clang)
 #   make bench-save      bench/save: save/restore time and state size, godwit-vm vs QEMU
+#   make bench-migrate   bench/migrate: live migration over tcp: and dirty-logging overhead, godwit-vm vs QEMU
 #   make test-state      tests/linux/state_test.py: save/restore (oracle guest, Linux, hostile files)
 #   make fuzz-qmp        libFuzzer build of the QMP server fuzz target (clang)
 #   make fuzz-state      libFuzzer build of the state loader fuzz target (clang)
@@ -78,7 +79,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick test-build demo demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk tools fuzz-virtq fuzz-net fuzz-state fuzz-qmp bench-save test-state
+.PHONY: all clean test test-quick test-build demo demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk tools fuzz-virtq fuzz-net fuzz-state fuzz-qmp bench-save test-state bench-migrate bench-migrate-overhead
 all: $(VM_BIN) $(CLI_BIN)
 
 $(BUILD)/%.o: %.c
@@ -249,3 +250,17 @@ bench-save: $(VM_BIN) guest-image
 	bench/save/run.sh
 test-state: $(VM_BIN) $(CLI_BIN) build/guest/mig_pagepass.elf guest-image
 	python3 tests/linux/state_test.py
+
+# Live migration, godwit-vm vs QEMU (bench/migrate/run.sh), then the
+# dirty-logging overhead (bench/migrate/overhead.sh).
+MIG_BENCH_ELFS := build/guest/mig_ticker.elf build/guest/mig_dirty.elf \
+                  build/guest/mig_dirty_max.elf build/guest/mig_dirty_mix.elf
+# mig_dirty_max.c includes mig_dirty.c
+build/guest/mig_dirty_max.elf: tests/guest/mig_dirty.c
+
+bench-migrate: $(VM_BIN) $(MIG_BENCH_ELFS) guest-image
+	BUILD=$(BUILD) bench/migrate/run.sh
+	BUILD=$(BUILD) bench/migrate/overhead.sh
+
+bench-migrate-overhead: $(VM_BIN) build/guest/mig_dirty_mix.elf
+	BUILD=$(BUILD) bench/migrate/overhead.sh

@@ -324,6 +324,7 @@ static int virt_mig_send_ram(struct virt_mig *m, struct mig_stream *s, uint64_t 
                 m->stats.pages_zero++;
                 continue;
             }
+            m->remaining_pages = mem->npages - p; /* the first pass: what is left of it */
         }
         if (mig_page_is_zero(page)) {
             m->stats.pages_zero++;
@@ -441,6 +442,7 @@ static int virt_mig_live(struct virt_mig *m, struct mig_stream *s)
     memset(m->dirty, 0, words * sizeof(uint64_t));
     t = gw_now_ns();
     bytes = mig_stream_offset(s);
+    m->expected_downtime_ms = m->params.downtime_limit_ms; /* what QEMU shows until it knows */
     if (virt_mig_send_ram(m, s, NULL) < 0)
         return mig_stream_error(s);
     for (;;) {
