@@ -22,8 +22,8 @@
 /* The sections of a live stream, as virt_migrate.c sends them. */
 static int write_live(struct virt *vm, struct mig_stream *s)
 {
-    struct mig_header h = {.version = MIG_FORMAT_VERSION, .page_size = MIG_PAGE_SIZE,
-                           .flags = MIG_F_LIVE};
+    struct mig_header h = {
+        .version = MIG_FORMAT_VERSION, .page_size = MIG_PAGE_SIZE, .flags = MIG_F_LIVE};
     struct mig_ram_encoder enc;
     struct mig_buf b;
     char *cfg = virt_state_config_text(vm);
