@@ -1,0 +1,172 @@
+/*
+ * Unit tests for the migration channel (src/migration/mig_proto.c): URI
+ * parsing, real sockets (unix and TCP on 127.0.0.1), accept with a timeout
+ * and a cancel flag, and the 16-byte control messages of the commit
+ * protocol, including hostile ones (wrong magic, short, peer gone).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "board_check.h"
+#include "migration/mig_proto.h"
+
+static void test_uri(void)
+{
+    struct mig_uri u;
+    char err[256];
+
+    CHECK(mig_uri_parse("file:/tmp/x.state", false, &u, err, sizeof(err)) == 0 &&
+              u.kind == MIG_URI_FILE && !strcmp(u.path, "/tmp/x.state"),
+          "uri: file:");
+    CHECK(mig_uri_parse("unix:/tmp/m.sock", false, &u, err, sizeof(err)) == 0 &&
+              u.kind == MIG_URI_UNIX && !strcmp(u.path, "/tmp/m.sock"),
+          "uri: unix:");
+    CHECK(mig_uri_parse("tcp:10.1.2.3:4444", false, &u, err, sizeof(err)) == 0 &&
+              u.kind == MIG_URI_TCP && !strcmp(u.host, "10.1.2.3") && !strcmp(u.port, "4444"),
+          "uri: tcp:HOST:PORT");
+    CHECK(mig_uri_parse("tcp:[::1]:5555", false, &u, err, sizeof(err)) == 0 &&
+              !strcmp(u.host, "::1") && !strcmp(u.port, "5555"),
+          "uri: tcp:[v6]:PORT");
+    CHECK(mig_uri_parse("tcp::4444", false, &u, err, sizeof(err)) == 0 && u.host[0] == '\0',
+          "uri: tcp::PORT (any host)");
+    CHECK(mig_uri_parse("defer", true, &u, err, sizeof(err)) == 0 && u.kind == MIG_URI_DEFER,
+          "uri: defer where allowed");
+    CHECK(mig_uri_parse("defer", false, &u, err, sizeof(err)) == -EINVAL,
+          "uri: defer refused for an outgoing migration");
+    static const char *const bad[] = {
+        "",          "file:",     "unix:",      "tcp:",     "tcp:host",
+        "tcp:host:", "tcp:h:12x", "tcp:[::1:4", "exec:cat", "tcp:h:1234567890123456789",
+        "fd:3"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        CHECK(mig_uri_parse(bad[i], true, &u, err, sizeof(err)) == -EINVAL && err[0],
+              "uri: '%s' refused (%s)", bad[i], err);
+    }
+    char longp[700];
+    memset(longp, 'a', sizeof(longp));
+    memcpy(longp, "unix:/", 6);
+    longp[sizeof(longp) - 1] = '\0';
+    CHECK(mig_uri_parse(longp, false, &u, err, sizeof(err)) == -EINVAL,
+          "uri: a unix path longer than sun_path is refused");
+}
+
+/* A connected pair through a real listening socket. */
+static int pair_via(const struct mig_uri *u, int *srv, int *cli)
+{
+    char err[256];
+    int lfd = mig_listen(u, err, sizeof(err));
+
+    if (lfd < 0) {
+        printf("     listen: %s\n", err);
+        return -1;
+    }
+    *cli = mig_connect(u, 2000, err, sizeof(err));
+    if (*cli < 0) {
+        printf("     connect: %s\n", err);
+        close(lfd);
+        return -1;
+    }
+    *srv = mig_accept(lfd, 2000, NULL);
+    close(lfd);
+    return *srv < 0 ? -1 : 0;
+}
+
+static void test_messages(int a, int b, const char *what)
+{
+    uint32_t type;
+    uint64_t value;
+
+    CHECK(mig_msg_send(a, MIG_MAGIC_REPLY, MIG_MSG_READY, 0x1122334455667788ull) == 0 &&
+              mig_msg_recv(b, MIG_MAGIC_REPLY, &type, &value, 1000) == 0 && type == MIG_MSG_READY &&
+              value == 0x1122334455667788ull,
+          "%s: READY round trip with a 64-bit value", what);
+    CHECK(mig_msg_send(b, MIG_MAGIC_COMMIT, MIG_MSG_COMMIT, 42) == 0 &&
+              mig_msg_recv(a, MIG_MAGIC_COMMIT, &type, &value, 1000) == 0 && value == 42,
+          "%s: COMMIT the other way", what);
+    CHECK(mig_msg_send(a, MIG_MAGIC_REPLY, MIG_MSG_RUNNING, 0) == 0 &&
+              mig_msg_recv(b, MIG_MAGIC_COMMIT, &type, &value, 1000) == -EPROTO,
+          "%s: a message with the wrong magic is refused", what);
+    CHECK(mig_msg_recv(b, MIG_MAGIC_REPLY, &type, &value, 100) == -ETIMEDOUT,
+          "%s: nothing sent: -ETIMEDOUT", what);
+    /* a message in two halves still arrives whole */
+    uint8_t m[16] = {0x47, 0x57, 0x52, 0x50, 4, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0};
+    CHECK(write(a, m, 5) == 5 && write(a, m + 5, 11) == 11 &&
+              mig_msg_recv(b, MIG_MAGIC_REPLY, &type, &value, 1000) == 0 && type == MIG_MSG_ROUND &&
+              value == 7,
+          "%s: a message split in two writes", what);
+    /* the peer sends half a message and leaves */
+    CHECK(write(a, m, 9) == 9, "%s: half a message written", what);
+    close(a);
+    CHECK(mig_msg_recv(b, MIG_MAGIC_REPLY, &type, &value, 1000) == -EPIPE,
+          "%s: peer gone mid-message: -EPIPE", what);
+    CHECK(mig_msg_send(b, MIG_MAGIC_COMMIT, MIG_MSG_COMMIT, 1) < 0 ||
+              mig_msg_send(b, MIG_MAGIC_COMMIT, MIG_MSG_COMMIT, 1) < 0,
+          "%s: sending to a closed peer fails (no SIGPIPE)", what);
+    close(b);
+}
+
+static void test_sockets(void)
+{
+    struct mig_uri u;
+    char err[256], path[64];
+    int srv = -1, cli = -1, lfd;
+    _Atomic bool cancel = false;
+
+    snprintf(path, sizeof(path), "unix:/tmp/godwit-mig-proto-%d.sock", (int)getpid());
+    CHECK(mig_uri_parse(path, false, &u, err, sizeof(err)) == 0, "unix uri");
+    CHECK(pair_via(&u, &srv, &cli) == 0, "unix: listen, connect, accept");
+    if (srv >= 0 && cli >= 0)
+        test_messages(cli, srv, "unix");
+    /* a stale socket file is replaced */
+    lfd = mig_listen(&u, err, sizeof(err));
+    CHECK(lfd >= 0, "unix: listening again over the stale socket file (%s)", lfd < 0 ? err : "");
+    if (lfd >= 0)
+        close(lfd);
+    unlink(u.path);
+
+    CHECK(mig_uri_parse("tcp:127.0.0.1:0", false, &u, err, sizeof(err)) == 0, "tcp uri");
+    /* port 0: find the port the kernel picked */
+    lfd = mig_listen(&u, err, sizeof(err));
+    CHECK(lfd >= 0, "tcp: listen on 127.0.0.1:0");
+    if (lfd >= 0) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        getsockname(lfd, (struct sockaddr *)&ss, &sl);
+        snprintf(u.port, sizeof(u.port), "%u", ntohs(((struct sockaddr_in *)&ss)->sin_port));
+        cli = mig_connect(&u, 2000, err, sizeof(err));
+        srv = cli >= 0 ? mig_accept(lfd, 2000, NULL) : -1;
+        CHECK(cli >= 0 && srv >= 0, "tcp: connect and accept on port %s", u.port);
+        if (cli >= 0 && srv >= 0)
+            test_messages(cli, srv, "tcp");
+        /* accept: timeout, then cancel */
+        CHECK(mig_accept(lfd, 200, NULL) == -ETIMEDOUT, "accept: -ETIMEDOUT with nobody coming");
+        atomic_store(&cancel, true);
+        CHECK(mig_accept(lfd, -1, &cancel) == -ECANCELED, "accept: a cancel flag ends the wait");
+        close(lfd);
+        /* nobody listens any more */
+        cli = mig_connect(&u, 1000, err, sizeof(err));
+        CHECK(cli < 0 && strstr(err, "connect to tcp:"), "connect: refused, with a reason (%s)",
+              err);
+        if (cli >= 0)
+            close(cli);
+    }
+    CHECK(mig_uri_parse("unix:/nonexistent-dir/x.sock", false, &u, err, sizeof(err)) == 0 &&
+              mig_listen(&u, err, sizeof(err)) < 0 && err[0],
+          "listen: an impossible path fails with a reason (%s)", err);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    test_uri();
+    test_sockets();
+    return board_check_done();
+}
