@@ -218,12 +218,14 @@ void virt_incoming_poll(struct virt *vm)
     if (st == in->reported)
         return;
     if (st == INC_ACTIVE || (in->reported == INC_WAITING && st != INC_WAITING))
-        virt_event(vm, "MIGRATION", json_pack("{s:s}", "status", "active"));
+        if (vm->mig_params.events)
+            virt_event(vm, "MIGRATION", json_pack("{s:s}", "status", "active"));
     in->reported = st;
     if (st == INC_FAILED) {
         virt_incoming_close(in);
         gw_log("incoming migration failed: %s", in->error);
-        virt_event(vm, "MIGRATION", json_pack("{s:s}", "status", "failed"));
+        if (vm->mig_params.events)
+            virt_event(vm, "MIGRATION", json_pack("{s:s}", "status", "failed"));
         if (in->fd >= 0) {
             close(in->fd);
             in->fd = -1;
@@ -247,7 +249,8 @@ void virt_incoming_poll(struct virt *vm)
         close(in->fd);
         in->fd = -1;
     }
-    virt_event(vm, "MIGRATION", json_pack("{s:s}", "status", "completed"));
+    if (vm->mig_params.events)
+        virt_event(vm, "MIGRATION", json_pack("{s:s}", "status", "completed"));
     {
         struct virt_announce_params ap;
         char why[200];

@@ -43,6 +43,7 @@ struct virt_mig_params {
     uint64_t downtime_limit_ms; /* "downtime-limit": 300 */
     uint64_t max_bandwidth;     /* "max-bandwidth", bytes/s: 128 MiB/s; 0 = unlimited */
     bool compress;              /* "x-godwit-compress": LZ4 for live streams (files always) */
+    bool events;                /* capability "events": MIGRATION(_PASS) events (default on) */
 };
 
 /*

@@ -774,7 +774,7 @@ void virt_migrate_poll(struct virt *vm)
     pthread_mutex_unlock(&m->evlock);
     if (done)
         virt_mig_finish(vm, m); /* the run state is settled before the last event goes out */
-    for (unsigned i = 0; i < n; i++) {
+    for (unsigned i = 0; i < n && vm->mig_params.events; i++) {
         if (evs[i] < 0)
             virt_event(vm, "MIGRATION_PASS", json_pack("{s:i}", "pass", -evs[i]));
         else
@@ -907,5 +907,6 @@ void virt_mig_params_default(struct virt_mig_params *p)
         .downtime_limit_ms = 300,      /* QEMU's DEFAULT_MIGRATE_SET_DOWNTIME */
         .max_bandwidth = 128ull << 20, /* QEMU's MAX_THROTTLE */
         .compress = false,
+        .events = true, /* QEMU's default is off; godwit's clients wait on them */
     };
 }

@@ -259,6 +259,68 @@ static json_t *qmp_query_migrate_parameters(void *opaque, json_t *args, struct q
                      vm->mig_params.compress);
 }
 
+/* QEMU 7.2's migration capabilities: "events" works; the others exist in
+ * name so clients that switch them off (libvirt does) keep working, and
+ * switching one on is refused. */
+static const char *const virt_mig_caps[] = {
+    "xbzrle",           "rdma-pin-all",  "auto-converge",       "zero-blocks",
+    "compress",         "events",        "postcopy-ram",        "x-colo",
+    "release-ram",      "block",         "return-path",         "pause-before-switchover",
+    "multifd",          "dirty-bitmaps", "postcopy-blocktime",  "late-block-activate",
+    "x-ignore-shared",  "validate-uuid", "background-snapshot", "zero-copy-send",
+    "postcopy-preempt",
+};
+
+static json_t *qmp_migrate_set_capabilities(void *opaque, json_t *args, struct qmp_error *err)
+{
+    struct virt *vm = opaque;
+    json_t *caps = json_object_get(args, "capabilities"), *c;
+    bool events = vm->mig_params.events;
+    size_t i;
+
+    if (!json_is_array(caps) || json_object_size(args) != 1)
+        return qmp_error_set(err, QMP_ERR_GENERIC, "Parameter 'capabilities' is missing");
+    if (virt_migrate_active(vm))
+        return qmp_error_set(err, QMP_ERR_GENERIC, "There's a migration process in progress");
+    json_array_foreach(caps, i, c)
+    {
+        const char *name = json_string_value(json_object_get(c, "capability"));
+        json_t *state = json_object_get(c, "state");
+        bool known = false;
+
+        if (!name || !json_is_boolean(state))
+            return qmp_error_set(err, QMP_ERR_GENERIC,
+                                 "capabilities[%zu]: expected {\"capability\", \"state\"}", i);
+        for (size_t k = 0; k < GW_ARRAY_SIZE(virt_mig_caps); k++)
+            if (!strcmp(name, virt_mig_caps[k]))
+                known = true;
+        if (!known)
+            return qmp_error_set(err, QMP_ERR_GENERIC,
+                                 "Parameter 'capability' does not accept value '%s'", name);
+        if (!strcmp(name, "events"))
+            events = json_is_true(state);
+        else if (json_is_true(state))
+            return qmp_error_set(err, QMP_ERR_GENERIC, "Migration capability '%s' is not supported",
+                                 name);
+    }
+    vm->mig_params.events = events;
+    return NULL;
+}
+
+static json_t *qmp_query_migrate_capabilities(void *opaque, json_t *args, struct qmp_error *err)
+{
+    struct virt *vm = opaque;
+    json_t *a = json_array();
+
+    (void)args;
+    (void)err;
+    for (size_t k = 0; k < GW_ARRAY_SIZE(virt_mig_caps); k++)
+        json_array_append_new(
+            a, json_pack("{s:s, s:b}", "capability", virt_mig_caps[k], "state",
+                         !strcmp(virt_mig_caps[k], "events") && vm->mig_params.events));
+    return a;
+}
+
 static json_t *qmp_state_hash(void *opaque, json_t *args, struct qmp_error *err)
 {
     struct virt *vm = opaque;
@@ -317,6 +379,8 @@ static const struct qmp_command virt_qmp_cmds[] = {
     {"migrate-incoming", qmp_migrate_incoming},
     {"migrate-set-parameters", qmp_migrate_set_parameters},
     {"query-migrate-parameters", qmp_query_migrate_parameters},
+    {"migrate-set-capabilities", qmp_migrate_set_capabilities},
+    {"query-migrate-capabilities", qmp_query_migrate_capabilities},
     {"query-name", qmp_query_name},
     {"query-kvm", qmp_query_kvm},
     {"query-cpus-fast", qmp_query_cpus_fast},
