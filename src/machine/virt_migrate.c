@@ -47,6 +47,12 @@
 #define VIRT_MIG_CONNECT_MS 10000
 #define VIRT_MIG_ZERO_RUNS  1024 /* zero runs per MIG_SEC_ZERO section */
 
+/* Statistics the job writes and query-migrate reads on the loop thread:
+ * relaxed atomic accesses (a value may be a moment old, never torn). */
+#define ST_SET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
+#define ST_GET(field)    __atomic_load_n(&(field), __ATOMIC_RELAXED)
+#define ST_INC(field)    __atomic_fetch_add(&(field), 1, __ATOMIC_RELAXED)
+
 enum virt_mig_status {
     MIG_ST_NONE,
     MIG_ST_SETUP,
@@ -196,7 +202,7 @@ static int virt_mig_sync(struct virt_mig *m)
     while (!m->synced && !atomic_load(&m->cancel))
         pthread_cond_wait(&vm->park_cond, &vm->park_lock);
     pthread_mutex_unlock(&vm->park_lock);
-    m->rounds++;
+    ST_INC(m->rounds);
     return m->synced ? 0 : -ECANCELED;
 }
 
@@ -278,7 +284,7 @@ static void virt_mig_batch_flush(struct virt_mig *m, struct virt_mig_ram *r, str
     mig_buf_reset(&r->b);
     mig_ram_encode(&r->enc, m->vm->mem->host, r->pages, r->n, m->params.compress, &r->b);
     mig_write_section(s, MIG_SEC_RAM, NULL, 0, 1, r->b.data, r->b.len);
-    m->bytes = mig_stream_offset(s);
+    ST_SET(m->bytes, mig_stream_offset(s));
     r->n = 0;
     virt_mig_throttle(m, m->bytes - r->bytes0, r->t0);
 }
@@ -321,13 +327,13 @@ static int virt_mig_send_ram(struct virt_mig *m, struct mig_stream *s, uint64_t 
                     mem, p, mem->npages - p < sizeof(pop) ? mem->npages - p : sizeof(pop), pop);
             }
             if (!pop[p - pop_base]) {
-                m->stats.pages_zero++;
+                ST_INC(m->stats.pages_zero);
                 continue;
             }
-            m->remaining_pages = mem->npages - p; /* the first pass: what is left of it */
+            ST_SET(m->remaining_pages, mem->npages - p); /* the first pass: what is left of it */
         }
         if (mig_page_is_zero(page)) {
-            m->stats.pages_zero++;
+            ST_INC(m->stats.pages_zero);
             if (!m->sent[p])
                 continue;
             m->sent[p] = 0;
@@ -341,7 +347,7 @@ static int virt_mig_send_ram(struct virt_mig *m, struct mig_stream *s, uint64_t 
             continue;
         }
         m->sent[p] = 1;
-        m->stats.pages_normal++;
+        ST_INC(m->stats.pages_normal);
         r.pages[r.n++] = (uint32_t)p;
         if (r.n == MIG_RAM_BATCH) {
             virt_mig_batch_flush(m, &r, s);
@@ -354,7 +360,7 @@ static int virt_mig_send_ram(struct virt_mig *m, struct mig_stream *s, uint64_t 
     mig_buf_fini(&r.b);
     mig_buf_fini(&r.zero);
     mig_ram_encoder_fini(&r.enc);
-    m->bytes = mig_stream_offset(s);
+    ST_SET(m->bytes, mig_stream_offset(s));
     return mig_stream_error(s);
 }
 
@@ -442,7 +448,8 @@ static int virt_mig_live(struct virt_mig *m, struct mig_stream *s)
     memset(m->dirty, 0, words * sizeof(uint64_t));
     t = gw_now_ns();
     bytes = mig_stream_offset(s);
-    m->expected_downtime_ms = m->params.downtime_limit_ms; /* what QEMU shows until it knows */
+    ST_SET(m->expected_downtime_ms,
+           m->params.downtime_limit_ms); /* what QEMU shows until it knows */
     if (virt_mig_send_ram(m, s, NULL) < 0)
         return mig_stream_error(s);
     for (;;) {
@@ -461,12 +468,12 @@ static int virt_mig_live(struct virt_mig *m, struct mig_stream *s)
             return -ECANCELED;
         sync_ns = gw_now_ns();
         dirty_pages = virt_mig_popcount(m->dirty, words);
-        m->remaining_pages = dirty_pages;
+        ST_SET(m->remaining_pages, dirty_pages);
         m->dirty_pages_rate =
             round_ns ? (uint64_t)((double)dirty_pages * 1e9 / (double)round_ns) : 0;
         /* unknown bandwidth (nothing was sent): assume 1 GB/s */
         expected_ms = dirty_pages * GMEM_PAGE_SIZE * 1000 / (bw ? bw : 1000000000ull);
-        m->expected_downtime_ms = expected_ms;
+        ST_SET(m->expected_downtime_ms, expected_ms);
         virt_mig_trace(m,
                        "round %llu: sent %llu bytes in %.1f ms (%llu MB/s); %llu pages dirty, "
                        "expected downtime %llu ms",
@@ -499,7 +506,7 @@ static int virt_mig_live(struct virt_mig *m, struct mig_stream *s)
     ret = virt_mig_park(m);
     if (ret < 0)
         return ret;
-    m->park_ns = gw_now_ns();
+    ST_SET(m->park_ns, gw_now_ns());
     virt_mig_trace(m, "parked");
     virt_mig_set_status(m, MIG_ST_DEVICE);
     if (virt_mig_sync(m) < 0)
@@ -508,10 +515,10 @@ static int virt_mig_live(struct virt_mig *m, struct mig_stream *s)
                    (unsigned long long)virt_mig_popcount(m->dirty, words));
     if (virt_mig_send_ram(m, s, m->dirty) < 0)
         return mig_stream_error(s);
-    m->remaining_pages = 0;
+    ST_SET(m->remaining_pages, 0);
     if (virt_state_save_components(vm, s) < 0 || mig_write_eof(s) < 0)
         return mig_stream_error(s);
-    m->bytes = mig_stream_offset(s);
+    ST_SET(m->bytes, mig_stream_offset(s));
     virt_mig_trace(m, "sent everything (%llu bytes)", (unsigned long long)m->bytes);
     /* the destination's verdict */
     ret = mig_msg_recv(m->fd, MIG_MAGIC_REPLY, &type, &value, VIRT_MIG_READY_MS);
@@ -546,7 +553,7 @@ static int virt_mig_live(struct virt_mig *m, struct mig_stream *s)
                strerror(-ret));
     } else if (mig_msg_recv(m->fd, MIG_MAGIC_REPLY, &type, &value, VIRT_MIG_RUNNING_MS) == 0 &&
                type == MIG_MSG_RUNNING) {
-        m->run_ns = gw_now_ns();
+        ST_SET(m->run_ns, gw_now_ns());
         virt_mig_trace(m, "destination RUNNING");
     }
     return 0;
@@ -569,7 +576,7 @@ static void *virt_mig_thread(void *arg)
             goto out;
         }
     }
-    m->setup_ns = gw_now_ns() - m->start_ns;
+    ST_SET(m->setup_ns, gw_now_ns() - m->start_ns);
     if (atomic_load(&m->cancel)) { /* cancelled during setup: never active */
         ret = -ECANCELED;
         goto out;
@@ -596,10 +603,10 @@ static void *virt_mig_thread(void *arg)
         snprintf(m->error, sizeof(m->error), "cancelled");
         goto out;
     }
-    m->park_ns = gw_now_ns();
+    ST_SET(m->park_ns, gw_now_ns());
     virt_mig_set_status(m, MIG_ST_DEVICE);
     ret = virt_state_save(vm, s, &m->stats, &m->cancel);
-    m->bytes = mig_stream_offset(s);
+    ST_SET(m->bytes, mig_stream_offset(s));
     if (ret == 0 && fsync(m->fd) < 0)
         mig_stream_fail(s, -errno, "fsync: %s", strerror(errno));
     ret = mig_stream_error(s);
@@ -631,7 +638,7 @@ out:
     }
     if (m->tmp[0])
         unlink(m->tmp);
-    m->end_ns = gw_now_ns();
+    ST_SET(m->end_ns, gw_now_ns());
     if (atomic_load(&m->committed))
         virt_mig_set_status_final(m, MIG_ST_COMPLETED, true);
     else if (ret == 0 && !m->live)
@@ -728,7 +735,7 @@ start:
     return 0;
 
 fail:
-    m->end_ns = gw_now_ns();
+    ST_SET(m->end_ns, gw_now_ns());
     virt_mig_set_status_final(m, MIG_ST_FAILED, true);
     return ret;
 }
@@ -858,45 +865,49 @@ json_t *virt_migrate_query(struct virt *vm)
     json_t *o, *ram;
     int st;
     bool done;
-    uint64_t now = gw_now_ns(), end, remaining;
+    uint64_t now = gw_now_ns(), end, remaining, park, run, bytes, normal, zero;
     double secs;
 
     if (!m)
         return vm->inc ? virt_incoming_query(vm) : json_object();
     st = atomic_load(&m->status);
-    done = atomic_load(&m->done);
-    end = done ? m->end_ns : now;
+    done = atomic_load(&m->done); /* after it, the job's last values are visible */
+    end = done ? ST_GET(m->end_ns) : now;
+    park = ST_GET(m->park_ns);
+    run = ST_GET(m->run_ns);
+    bytes = ST_GET(m->bytes);
+    normal = ST_GET(m->stats.pages_normal);
+    zero = ST_GET(m->stats.pages_zero);
     o = json_pack("{s:s}", "status", virt_mig_status_names[st]);
     if (st == MIG_ST_SETUP)
         return o;
     json_object_set_new(o, "total-time", json_integer((json_int_t)((end - m->start_ns) / 1000000)));
-    json_object_set_new(o, "setup-time", json_integer((json_int_t)(m->setup_ns / 1000000)));
-    if (m->park_ns && done) {
+    json_object_set_new(o, "setup-time", json_integer((json_int_t)(ST_GET(m->setup_ns) / 1000000)));
+    if (park && done) {
         /* stop -> the destination runs (its RUNNING), or -> the end */
-        uint64_t stop_end = m->run_ns ? m->run_ns : m->end_ns;
-        json_object_set_new(o, "downtime",
-                            json_integer((json_int_t)((stop_end - m->park_ns) / 1000000)));
+        uint64_t stop_end = run ? run : end;
+        json_object_set_new(o, "downtime", json_integer((json_int_t)((stop_end - park) / 1000000)));
     } else {
         json_object_set_new(o, "expected-downtime",
-                            json_integer((json_int_t)m->expected_downtime_ms));
+                            json_integer((json_int_t)ST_GET(m->expected_downtime_ms)));
     }
-    if (m->live)
-        remaining = done ? 0 : m->remaining_pages * GMEM_PAGE_SIZE;
+    if (done)
+        remaining = 0;
+    else if (m->live)
+        remaining = ST_GET(m->remaining_pages) * GMEM_PAGE_SIZE;
     else
-        remaining =
-            done ? 0
-                 : (vm->mem->npages - m->stats.pages_normal - m->stats.pages_zero) * GMEM_PAGE_SIZE;
+        remaining = (vm->mem->npages - normal - zero) * GMEM_PAGE_SIZE;
     secs = (double)(end - m->start_ns) / 1e9;
-    ram = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I}", "transferred", (json_int_t)m->bytes,
-        "remaining", (json_int_t)remaining, "total", (json_int_t)vm->mem->size, "duplicate",
-        (json_int_t)m->stats.pages_zero, "normal", (json_int_t)m->stats.pages_normal,
-        "normal-bytes", (json_int_t)(m->stats.pages_normal * GMEM_PAGE_SIZE), "dirty-sync-count",
-        (json_int_t)(m->live ? m->rounds : 1), "dirty-pages-rate", (json_int_t)m->dirty_pages_rate,
-        "mbps", secs > 0 ? (double)m->bytes * 8 / 1e6 / secs : 0.0, "page-size",
-        (json_int_t)GMEM_PAGE_SIZE);
+    ram = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I}", "transferred",
+                    (json_int_t)bytes, "remaining", (json_int_t)remaining, "total",
+                    (json_int_t)vm->mem->size, "duplicate", (json_int_t)zero, "normal",
+                    (json_int_t)normal, "normal-bytes", (json_int_t)(normal * GMEM_PAGE_SIZE),
+                    "dirty-sync-count", (json_int_t)(m->live ? ST_GET(m->rounds) : 1),
+                    "dirty-pages-rate", (json_int_t)ST_GET(m->dirty_pages_rate), "mbps",
+                    secs > 0 ? (double)bytes * 8 / 1e6 / secs : 0.0, "page-size",
+                    (json_int_t)GMEM_PAGE_SIZE);
     json_object_set_new(o, "ram", ram);
-    if ((st == MIG_ST_FAILED || st == MIG_ST_CANCELLED) && m->error[0])
+    if (done && (st == MIG_ST_FAILED || st == MIG_ST_CANCELLED) && m->error[0])
         json_object_set_new(o, "error-desc", json_string(m->error));
     return o;
 }

@@ -263,7 +263,7 @@ static int virt_save_ram(struct virt *vm, struct mig_stream *s, struct virt_save
             mig_buf_reset(&b);
             mig_ram_encode(&enc, ram, pages, n, true, &b);
             mig_write_section(s, MIG_SEC_RAM, NULL, 0, 1, b.data, b.len);
-            st->ram_bytes += b.len;
+            __atomic_fetch_add(&st->ram_bytes, b.len, __ATOMIC_RELAXED);
             n = 0;
             if (cancel && atomic_load(cancel)) {
                 mig_stream_fail(s, -ECANCELED, "cancelled");
@@ -278,11 +278,11 @@ static int virt_save_ram(struct virt *vm, struct mig_stream *s, struct virt_save
                                  pop);
         }
         if (!pop[p - pop_base] || mig_page_is_zero(ram + p * GMEM_PAGE_SIZE)) {
-            st->pages_zero++;
+            __atomic_fetch_add(&st->pages_zero, 1, __ATOMIC_RELAXED);
             continue;
         }
         pages[n++] = (uint32_t)p;
-        st->pages_normal++;
+        __atomic_fetch_add(&st->pages_normal, 1, __ATOMIC_RELAXED);
     }
     mig_buf_fini(&b);
     mig_ram_encoder_fini(&enc);
