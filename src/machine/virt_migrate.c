@@ -388,6 +388,17 @@ static uint64_t virt_mig_popcount(const uint64_t *bm, uint64_t words)
     return n;
 }
 
+/* Record why waiting for the destination's answer failed (ret: -errno;
+ * -EREMOTEIO: it answered ERROR). */
+static void virt_mig_reply_failed(struct mig_stream *s, int ret)
+{
+    mig_stream_fail(s, ret, "%s",
+                    ret == -EREMOTEIO   ? "the destination refused the state (see its log)"
+                    : ret == -EPIPE     ? "the destination closed the connection"
+                    : ret == -ETIMEDOUT ? "no answer from the destination"
+                                        : strerror(-ret));
+}
+
 /* Write a ROUND marker and wait for the destination's acknowledgement of it
  * (it has loaded everything before it).  0, or -errno with the reason in s. */
 static int virt_mig_round_end(struct virt_mig *m, struct mig_stream *s)
@@ -412,11 +423,7 @@ static int virt_mig_round_end(struct virt_mig *m, struct mig_stream *s)
             continue;
         if (ret == 0)
             ret = type == MIG_MSG_ERROR ? -EREMOTEIO : -EPROTO;
-        mig_stream_fail(s, ret, "%s",
-                        ret == -EREMOTEIO   ? "the destination refused the state (see its log)"
-                        : ret == -EPIPE     ? "the destination closed the connection"
-                        : ret == -ETIMEDOUT ? "no answer from the destination"
-                                            : strerror(-ret));
+        virt_mig_reply_failed(s, ret);
         return ret;
     }
 }
@@ -527,11 +534,7 @@ static int virt_mig_live(struct virt_mig *m, struct mig_stream *s)
     else if (ret == 0 && type != MIG_MSG_READY)
         ret = -EPROTO;
     if (ret < 0) {
-        mig_stream_fail(s, ret, "%s",
-                        ret == -EREMOTEIO   ? "the destination refused the state (see its log)"
-                        : ret == -EPIPE     ? "the destination closed the connection"
-                        : ret == -ETIMEDOUT ? "no answer from the destination"
-                                            : strerror(-ret));
+        virt_mig_reply_failed(s, ret);
         return ret;
     }
     if (atomic_load(&m->cancel)) {
