@@ -59,7 +59,7 @@ SLIRP_LIBS   := $(shell pkg-config --libs slirp 2>/dev/null || echo -lslirp)
 LDLIBS   += $(SLIRP_LIBS)
 
 # Core library: everything except the programs' main files.
-CORE_DIRS := src/common src/mem src/hart src/devices src/machine src/net src/virtio src/migration src/qmp
+CORE_DIRS := src/common src/mem src/state src/hart src/devices src/machine src/net src/virtio src/migration src/qmp
 CORE_SRCS := $(foreach d,$(CORE_DIRS),$(wildcard $(d)/*.c))
 CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/%.o)
 CORE_LIB  := $(BUILD)/libgodwit.a

@@ -21,19 +21,19 @@
 #include <xxhash.h>
 
 #include "cli/cli.h"
-#include "migration/mig_format.h"
+#include "state/state_format.h"
 
 #define STATE_MAX_SECTIONS 4096 /* listed individually; RAM batches are summed */
 
 struct state_sec {
-    char name[MIG_NAME_MAX + 1];
+    char name[STATE_NAME_MAX + 1];
     uint32_t instance;
     uint16_t version;
     uint32_t len;
 };
 
 struct state_report {
-    struct mig_header h;
+    struct state_header h;
     char *config;
     bool hash_ok;
     uint64_t ram_size;
@@ -57,26 +57,26 @@ static uint64_t state_config_ram(const char *cfg)
 /* Read and validate; fills r.  Returns 0 if valid. */
 static int state_check(int fd, struct state_report *r)
 {
-    struct mig_stream *s = mig_stream_new(fd, true);
-    struct mig_section sec;
-    struct mig_buf b;
-    uint8_t *scratch = malloc((size_t)MIG_RAM_BATCH * MIG_PAGE_SIZE);
+    struct state_stream *s = state_stream_new(fd, true);
+    struct state_section sec;
+    struct state_buf b;
+    uint8_t *scratch = malloc((size_t)STATE_RAM_BATCH * STATE_PAGE_SIZE);
     int ret = -EPROTO;
 
-    mig_buf_init(&b);
+    state_buf_init(&b);
     if (!s || !scratch) {
         snprintf(r->error, sizeof(r->error), "out of memory");
         goto out;
     }
-    if (mig_read_header(s, &r->h) < 0)
+    if (state_read_header(s, &r->h) < 0)
         goto stream_err;
-    if (mig_read_section(s, &sec) < 0)
+    if (state_read_section(s, &sec) < 0)
         goto stream_err;
-    if (sec.type != MIG_SEC_CONFIG) {
+    if (sec.type != STATE_SEC_CONFIG) {
         snprintf(r->error, sizeof(r->error), "the first section is not the configuration");
         goto out;
     }
-    if (mig_read_payload(s, &sec, &b) < 0)
+    if (state_read_payload(s, &sec, &b) < 0)
         goto stream_err;
     r->config = strndup((const char *)b.data, b.len);
     if (!r->config) {
@@ -89,53 +89,53 @@ static int state_check(int fd, struct state_report *r)
         snprintf(r->error, sizeof(r->error), "the configuration does not match the header's hash");
         goto out;
     }
-    if (r->ram_size == 0 || r->ram_size % MIG_PAGE_SIZE) {
+    if (r->ram_size == 0 || r->ram_size % STATE_PAGE_SIZE) {
         snprintf(r->error, sizeof(r->error), "the configuration names no valid RAM size");
         goto out;
     }
     for (;;) {
-        if (mig_read_section(s, &sec) < 0)
+        if (state_read_section(s, &sec) < 0)
             goto stream_err;
-        if (sec.type == MIG_SEC_EOF) {
-            if (mig_read_eof(s, &sec) < 0)
+        if (sec.type == STATE_SEC_EOF) {
+            if (state_read_eof(s, &sec) < 0)
                 goto stream_err;
             r->checksum_ok = true;
-            if (!mig_stream_at_eof(s)) {
+            if (!state_stream_at_eof(s)) {
                 snprintf(r->error, sizeof(r->error), "data after the end of the state");
                 goto out;
             }
             break;
         }
-        if (mig_read_payload(s, &sec, &b) < 0)
+        if (state_read_payload(s, &sec, &b) < 0)
             goto stream_err;
         switch (sec.type) {
-        case MIG_SEC_RAM: {
-            int n = mig_ram_decode(&b, NULL, r->ram_size / MIG_PAGE_SIZE, scratch);
+        case STATE_SEC_RAM: {
+            int n = state_ram_decode(&b, NULL, r->ram_size / STATE_PAGE_SIZE, scratch);
 
             if (n < 0) {
                 snprintf(r->error, sizeof(r->error), "RAM batch %" PRIu64 ": %s", r->ram_sections,
-                         mig_buf_msg(&b));
+                         state_buf_msg(&b));
                 goto out;
             }
             r->ram_sections++;
             r->ram_pages += (uint64_t)n;
             r->ram_bytes += sec.len;
-            if (b.len && b.data[0] == MIG_RAM_LZ4)
+            if (b.len && b.data[0] == STATE_RAM_LZ4)
                 r->lz4_batches++;
             break;
         }
-        case MIG_SEC_ZERO:
-            if (mig_zero_decode(&b, r->ram_size / MIG_PAGE_SIZE, NULL, NULL) < 0) {
-                snprintf(r->error, sizeof(r->error), "zero runs: %s", mig_buf_msg(&b));
+        case STATE_SEC_ZERO:
+            if (state_zero_decode(&b, r->ram_size / STATE_PAGE_SIZE, NULL, NULL) < 0) {
+                snprintf(r->error, sizeof(r->error), "zero runs: %s", state_buf_msg(&b));
                 goto out;
             }
             r->zero_sections++;
             break;
-        case MIG_SEC_ROUND: break;
-        case MIG_SEC_CONFIG:
+        case STATE_SEC_ROUND: break;
+        case STATE_SEC_CONFIG:
             snprintf(r->error, sizeof(r->error), "a second configuration section");
             goto out;
-        case MIG_SEC_DEVICE:
+        case STATE_SEC_DEVICE:
             if (r->nsecs < STATE_MAX_SECTIONS) {
                 struct state_sec *d = &r->secs[r->nsecs++];
                 snprintf(d->name, sizeof(d->name), "%s", sec.name);
@@ -149,11 +149,11 @@ static int state_check(int fd, struct state_report *r)
     ret = 0;
     goto out;
 stream_err:
-    snprintf(r->error, sizeof(r->error), "%s", mig_stream_msg(s));
+    snprintf(r->error, sizeof(r->error), "%s", state_stream_msg(s));
 out:
-    mig_buf_fini(&b);
+    state_buf_fini(&b);
     free(scratch);
-    mig_stream_free(s);
+    state_stream_free(s);
     return ret;
 }
 
@@ -162,7 +162,7 @@ static void state_print_text(const char *path, const struct state_report *r, boo
     printf("state file:    %s (%" PRIu64 " bytes)\n", path, r->file_size);
     if (r->h.version)
         printf("format:        godwit state version %u, page size %u%s\n", r->h.version,
-               r->h.page_size, (r->h.flags & MIG_F_LIVE) ? ", live stream" : "");
+               r->h.page_size, (r->h.flags & STATE_F_LIVE) ? ", live stream" : "");
     if (r->config) {
         printf("config hash:   %016" PRIx64 " (%s)\n", r->h.config_hash,
                r->hash_ok ? "matches the configuration" : "MISMATCH");
@@ -174,10 +174,10 @@ static void state_print_text(const char *path, const struct state_report *r, boo
         }
     }
     if (r->ram_size) {
-        uint64_t total = r->ram_size / MIG_PAGE_SIZE;
+        uint64_t total = r->ram_size / STATE_PAGE_SIZE;
         printf("RAM:           %" PRIu64 " of %" PRIu64 " pages stored (%.1f MiB), %" PRIu64
                " zero pages elided\n",
-               r->ram_pages, total, (double)r->ram_pages * MIG_PAGE_SIZE / 1048576.0,
+               r->ram_pages, total, (double)r->ram_pages * STATE_PAGE_SIZE / 1048576.0,
                total > r->ram_pages ? total - r->ram_pages : 0);
         printf("               %" PRIu64 " batches (%" PRIu64 " LZ4), %.1f MiB encoded\n",
                r->ram_sections, r->lz4_batches, (double)r->ram_bytes / 1048576.0);
@@ -206,7 +206,7 @@ static void state_print_json(const char *path, const struct state_report *r, boo
         json_object_set_new(o, "error", json_string(r->error));
     json_object_set_new(o, "format-version", json_integer(r->h.version));
     json_object_set_new(o, "page-size", json_integer(r->h.page_size));
-    json_object_set_new(o, "live", json_boolean(r->h.flags & MIG_F_LIVE));
+    json_object_set_new(o, "live", json_boolean(r->h.flags & STATE_F_LIVE));
     if (r->config)
         json_object_set_new(o, "configuration", json_string(r->config));
     json_object_set_new(o, "config-hash-ok", json_boolean(r->hash_ok));

@@ -224,46 +224,46 @@ const struct bus_ops clint_mtimer_ops = {clint_mtimer_read, clint_mtimer_write};
  * mtime is the value at save time; load makes it continue from there on
  * this host's clock (DESIGN §4: the guest sees the gap as a short stall). */
 
-void clint_save(const struct clint *c, struct mig_buf *b)
+void clint_save(const struct clint *c, struct state_buf *b)
 {
-    mig_put_u32(b, c->nharts);
-    mig_put_u64(b, clint_mtime(c));
+    state_put_u32(b, c->nharts);
+    state_put_u64(b, clint_mtime(c));
     for (unsigned i = 0; i < c->nharts; i++) {
-        mig_put_u64(b, c->st.harts[i].mtimecmp);
-        mig_put_u32(b, c->st.harts[i].msip);
+        state_put_u64(b, c->st.harts[i].mtimecmp);
+        state_put_u32(b, c->st.harts[i].msip);
     }
 }
 
-int clint_load(struct clint *c, struct mig_buf *b, unsigned version)
+int clint_load(struct clint *c, struct state_buf *b, unsigned version)
 {
     struct clint_hart_state *harts;
     uint32_t n;
     uint64_t mtime;
 
     if (version == 0 || version > CLINT_STATE_VERSION) {
-        mig_buf_fail(b, -EINVAL, "clint: state version %u, this build knows up to %u", version,
+        state_buf_fail(b, -EINVAL, "clint: state version %u, this build knows up to %u", version,
                      CLINT_STATE_VERSION);
         return -EINVAL;
     }
-    n = mig_get_u32(b);
-    mtime = mig_get_u64(b);
-    if (!mig_buf_error(b) && n != c->nharts)
-        mig_buf_fail(b, -EINVAL, "clint: state for %u harts, this one has %u", n, c->nharts);
-    if (mig_buf_error(b))
+    n = state_get_u32(b);
+    mtime = state_get_u64(b);
+    if (!state_buf_error(b) && n != c->nharts)
+        state_buf_fail(b, -EINVAL, "clint: state for %u harts, this one has %u", n, c->nharts);
+    if (state_buf_error(b))
         return -EINVAL;
     harts = calloc(n, sizeof(*harts));
     if (!harts) {
-        mig_buf_fail(b, -ENOMEM, "clint: out of memory");
+        state_buf_fail(b, -ENOMEM, "clint: out of memory");
         return -ENOMEM;
     }
-    for (unsigned i = 0; i < n && !mig_buf_error(b); i++) {
-        harts[i].mtimecmp = mig_get_u64(b);
-        harts[i].msip = mig_get_u32(b);
+    for (unsigned i = 0; i < n && !state_buf_error(b); i++) {
+        harts[i].mtimecmp = state_get_u64(b);
+        harts[i].msip = state_get_u32(b);
         if (harts[i].msip > 1)
-            mig_buf_fail(b, -EINVAL, "clint: hart %u msip 0x%x (only bit 0 exists)", i,
+            state_buf_fail(b, -EINVAL, "clint: hart %u msip 0x%x (only bit 0 exists)", i,
                          harts[i].msip);
     }
-    if (mig_buf_error(b)) {
+    if (state_buf_error(b)) {
         free(harts);
         return -EINVAL;
     }

@@ -27,8 +27,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "machine/bus.h"
-#include "migration/mig_buf.h"
+#include "mem/bus.h"
+#include "state/state_buf.h"
 
 #define CLINT_MAX_HARTS 512
 
@@ -106,7 +106,7 @@ extern const struct bus_ops clint_mtimer_ops; /* region CLINT_MTIMER_SIZE, 4/8-b
  * from the saved value (delta recomputed against this host's clock) and
  * sends every interrupt line again.  0 or -EINVAL (reason in b). */
 #define CLINT_STATE_VERSION 1
-void clint_save(const struct clint *c, struct mig_buf *b);
-int clint_load(struct clint *c, struct mig_buf *b, unsigned version) gw_must_check;
+void clint_save(const struct clint *c, struct state_buf *b);
+int clint_load(struct clint *c, struct state_buf *b, unsigned version) gw_must_check;
 
 #endif

@@ -170,35 +170,35 @@ const struct bus_ops goldfish_rtc_ops = {rtc_read, rtc_write};
  * goldfish RTC does the same); the alarm is in guest time, so it fires
  * when that clock reaches it. */
 
-void goldfish_rtc_save(const struct goldfish_rtc *r, struct mig_buf *b)
+void goldfish_rtc_save(const struct goldfish_rtc *r, struct state_buf *b)
 {
-    mig_put_u64(b, r->st.tick_offset);
-    mig_put_u64(b, r->st.alarm_next);
-    mig_put_u32(b, r->st.time_high);
-    mig_put_u8(b, r->st.alarm_running);
-    mig_put_u8(b, r->st.irq_pending);
-    mig_put_u8(b, r->st.irq_enabled);
+    state_put_u64(b, r->st.tick_offset);
+    state_put_u64(b, r->st.alarm_next);
+    state_put_u32(b, r->st.time_high);
+    state_put_u8(b, r->st.alarm_running);
+    state_put_u8(b, r->st.irq_pending);
+    state_put_u8(b, r->st.irq_enabled);
 }
 
-int goldfish_rtc_load(struct goldfish_rtc *r, struct mig_buf *b, unsigned version)
+int goldfish_rtc_load(struct goldfish_rtc *r, struct state_buf *b, unsigned version)
 {
     struct goldfish_rtc_state st;
 
     if (version == 0 || version > GOLDFISH_RTC_STATE_VERSION) {
-        mig_buf_fail(b, -EINVAL, "goldfish-rtc: state version %u, this build knows up to %u",
+        state_buf_fail(b, -EINVAL, "goldfish-rtc: state version %u, this build knows up to %u",
                      version, GOLDFISH_RTC_STATE_VERSION);
         return -EINVAL;
     }
-    st.tick_offset = mig_get_u64(b);
-    st.alarm_next = mig_get_u64(b);
-    st.time_high = mig_get_u32(b);
-    st.alarm_running = mig_get_u8(b);
-    st.irq_pending = mig_get_u8(b);
-    st.irq_enabled = mig_get_u8(b);
-    if (!mig_buf_error(b) && (st.alarm_running > 1 || st.irq_pending > 1 || st.irq_enabled > 1))
-        mig_buf_fail(b, -EINVAL, "goldfish-rtc: flags %u/%u/%u are not booleans", st.alarm_running,
+    st.tick_offset = state_get_u64(b);
+    st.alarm_next = state_get_u64(b);
+    st.time_high = state_get_u32(b);
+    st.alarm_running = state_get_u8(b);
+    st.irq_pending = state_get_u8(b);
+    st.irq_enabled = state_get_u8(b);
+    if (!state_buf_error(b) && (st.alarm_running > 1 || st.irq_pending > 1 || st.irq_enabled > 1))
+        state_buf_fail(b, -EINVAL, "goldfish-rtc: flags %u/%u/%u are not booleans", st.alarm_running,
                      st.irq_pending, st.irq_enabled);
-    if (mig_buf_error(b))
+    if (state_buf_error(b))
         return -EINVAL;
     r->st = st;
     rtc_update_irq(r);

@@ -20,8 +20,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "machine/bus.h"
-#include "migration/mig_buf.h"
+#include "mem/bus.h"
+#include "state/state_buf.h"
 
 #define GOLDFISH_RTC_SIZE 0x24
 
@@ -70,7 +70,7 @@ extern const struct bus_ops goldfish_rtc_ops;
  * host's wall clock (the RTC keeps showing real time after a restore, as
  * QEMU's does). */
 #define GOLDFISH_RTC_STATE_VERSION 1
-void goldfish_rtc_save(const struct goldfish_rtc *r, struct mig_buf *b);
-int goldfish_rtc_load(struct goldfish_rtc *r, struct mig_buf *b, unsigned version) gw_must_check;
+void goldfish_rtc_save(const struct goldfish_rtc *r, struct state_buf *b);
+int goldfish_rtc_load(struct goldfish_rtc *r, struct state_buf *b, unsigned version) gw_must_check;
 
 #endif

@@ -119,28 +119,28 @@ const struct bus_ops pcie_host_window_ops = {pcie_window_read, pcie_window_write
 /* ---- state (docs/state.md) ---------------------------------------------------
  * Version 1: u16 command, u8 cache_line, u8 int_line. */
 
-void pcie_host_save(const struct pcie_host *p, struct mig_buf *b)
+void pcie_host_save(const struct pcie_host *p, struct state_buf *b)
 {
-    mig_put_u16(b, p->st.command);
-    mig_put_u8(b, p->st.cache_line);
-    mig_put_u8(b, p->st.int_line);
+    state_put_u16(b, p->st.command);
+    state_put_u8(b, p->st.cache_line);
+    state_put_u8(b, p->st.int_line);
 }
 
-int pcie_host_load(struct pcie_host *p, struct mig_buf *b, unsigned version)
+int pcie_host_load(struct pcie_host *p, struct state_buf *b, unsigned version)
 {
     struct pcie_host_state st;
 
     if (version == 0 || version > PCIE_HOST_STATE_VERSION) {
-        mig_buf_fail(b, -EINVAL, "pcie-host: state version %u, this build knows up to %u", version,
+        state_buf_fail(b, -EINVAL, "pcie-host: state version %u, this build knows up to %u", version,
                      PCIE_HOST_STATE_VERSION);
         return -EINVAL;
     }
-    st.command = mig_get_u16(b);
-    st.cache_line = mig_get_u8(b);
-    st.int_line = mig_get_u8(b);
-    if (!mig_buf_error(b) && (st.command & ~PCI_COMMAND_WRITABLE))
-        mig_buf_fail(b, -EINVAL, "pcie-host: command 0x%04x has read-only bits", st.command);
-    if (mig_buf_error(b))
+    st.command = state_get_u16(b);
+    st.cache_line = state_get_u8(b);
+    st.int_line = state_get_u8(b);
+    if (!state_buf_error(b) && (st.command & ~PCI_COMMAND_WRITABLE))
+        state_buf_fail(b, -EINVAL, "pcie-host: command 0x%04x has read-only bits", st.command);
+    if (state_buf_error(b))
         return -EINVAL;
     p->st = st;
     return 0;

@@ -13,8 +13,8 @@
 
 #include <stdint.h>
 
-#include "machine/bus.h"
-#include "migration/mig_buf.h"
+#include "mem/bus.h"
+#include "state/state_buf.h"
 
 #define PCIE_ECAM_SIZE 0x10000000ull /* 256 buses */
 
@@ -39,7 +39,7 @@ extern const struct bus_ops pcie_host_window_ops;
 
 /* State: whatever the guest can write in the host bridge's config space. */
 #define PCIE_HOST_STATE_VERSION 1
-void pcie_host_save(const struct pcie_host *p, struct mig_buf *b);
-int pcie_host_load(struct pcie_host *p, struct mig_buf *b, unsigned version) gw_must_check;
+void pcie_host_save(const struct pcie_host *p, struct state_buf *b);
+int pcie_host_load(struct pcie_host *p, struct state_buf *b, unsigned version) gw_must_check;
 
 #endif

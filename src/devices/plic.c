@@ -206,20 +206,20 @@ const struct bus_ops plic_ops = {plic_read, plic_write};
  * level (PLIC_WORDS u32 each); per context enable[PLIC_WORDS], threshold.
  * The outputs are not saved: load re-evaluates them and sends every one. */
 
-void plic_save(const struct plic *p, struct mig_buf *b)
+void plic_save(const struct plic *p, struct state_buf *b)
 {
-    mig_put_u32(b, p->ncontexts);
+    state_put_u32(b, p->ncontexts);
     for (unsigned i = 0; i <= PLIC_NUM_SOURCES; i++)
-        mig_put_u32(b, p->st.priority[i]);
+        state_put_u32(b, p->st.priority[i]);
     for (unsigned w = 0; w < PLIC_WORDS; w++) {
-        mig_put_u32(b, p->st.pending[w]);
-        mig_put_u32(b, p->st.claimed[w]);
-        mig_put_u32(b, p->st.level[w]);
+        state_put_u32(b, p->st.pending[w]);
+        state_put_u32(b, p->st.claimed[w]);
+        state_put_u32(b, p->st.level[w]);
     }
     for (unsigned c = 0; c < p->ncontexts; c++) {
         for (unsigned w = 0; w < PLIC_WORDS; w++)
-            mig_put_u32(b, p->ctx[c].enable[w]);
-        mig_put_u32(b, p->ctx[c].threshold);
+            state_put_u32(b, p->ctx[c].enable[w]);
+        state_put_u32(b, p->ctx[c].threshold);
     }
 }
 
@@ -235,55 +235,55 @@ static uint32_t plic_valid_bits(unsigned w)
     return m;
 }
 
-int plic_load(struct plic *p, struct mig_buf *b, unsigned version)
+int plic_load(struct plic *p, struct state_buf *b, unsigned version)
 {
     struct plic_state st;
     struct plic_context_state *ctx;
     uint32_t n;
 
     if (version == 0 || version > PLIC_STATE_VERSION) {
-        mig_buf_fail(b, -EINVAL, "plic: state version %u, this build knows up to %u", version,
+        state_buf_fail(b, -EINVAL, "plic: state version %u, this build knows up to %u", version,
                      PLIC_STATE_VERSION);
         return -EINVAL;
     }
-    n = mig_get_u32(b);
-    if (!mig_buf_error(b) && n != p->ncontexts)
-        mig_buf_fail(b, -EINVAL, "plic: state for %u contexts, this one has %u", n, p->ncontexts);
-    if (mig_buf_error(b))
+    n = state_get_u32(b);
+    if (!state_buf_error(b) && n != p->ncontexts)
+        state_buf_fail(b, -EINVAL, "plic: state for %u contexts, this one has %u", n, p->ncontexts);
+    if (state_buf_error(b))
         return -EINVAL;
     for (unsigned i = 0; i <= PLIC_NUM_SOURCES; i++) {
-        st.priority[i] = mig_get_u32(b);
+        st.priority[i] = state_get_u32(b);
         if ((st.priority[i] & ~PLIC_PRIO_MASK) || (i == 0 && st.priority[0]))
-            mig_buf_fail(b, -EINVAL, "plic: source %u priority %u (at most %u, ID 0 has none)", i,
+            state_buf_fail(b, -EINVAL, "plic: source %u priority %u (at most %u, ID 0 has none)", i,
                          st.priority[i], PLIC_PRIO_MASK);
     }
     for (unsigned w = 0; w < PLIC_WORDS; w++) {
-        st.pending[w] = mig_get_u32(b);
-        st.claimed[w] = mig_get_u32(b);
-        st.level[w] = mig_get_u32(b);
+        st.pending[w] = state_get_u32(b);
+        st.claimed[w] = state_get_u32(b);
+        st.level[w] = state_get_u32(b);
         if ((st.pending[w] | st.claimed[w] | st.level[w]) & ~plic_valid_bits(w))
-            mig_buf_fail(b, -EINVAL, "plic: source bits beyond the %u sources (word %u)",
+            state_buf_fail(b, -EINVAL, "plic: source bits beyond the %u sources (word %u)",
                          PLIC_NUM_SOURCES, w);
     }
-    if (mig_buf_error(b))
+    if (state_buf_error(b))
         return -EINVAL;
     ctx = calloc(n, sizeof(*ctx));
     if (!ctx) {
-        mig_buf_fail(b, -ENOMEM, "plic: out of memory");
+        state_buf_fail(b, -ENOMEM, "plic: out of memory");
         return -ENOMEM;
     }
-    for (unsigned c = 0; c < n && !mig_buf_error(b); c++) {
+    for (unsigned c = 0; c < n && !state_buf_error(b); c++) {
         for (unsigned w = 0; w < PLIC_WORDS; w++) {
-            ctx[c].enable[w] = mig_get_u32(b);
+            ctx[c].enable[w] = state_get_u32(b);
             if (ctx[c].enable[w] & ~plic_valid_bits(w))
-                mig_buf_fail(b, -EINVAL, "plic: context %u enables sources that do not exist", c);
+                state_buf_fail(b, -EINVAL, "plic: context %u enables sources that do not exist", c);
         }
-        ctx[c].threshold = mig_get_u32(b);
+        ctx[c].threshold = state_get_u32(b);
         if (ctx[c].threshold & ~PLIC_PRIO_MASK)
-            mig_buf_fail(b, -EINVAL, "plic: context %u threshold %u (at most %u)", c,
+            state_buf_fail(b, -EINVAL, "plic: context %u threshold %u (at most %u)", c,
                          ctx[c].threshold, PLIC_PRIO_MASK);
     }
-    if (mig_buf_error(b)) {
+    if (state_buf_error(b)) {
         free(ctx);
         return -EINVAL;
     }

@@ -31,8 +31,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "machine/bus.h"
-#include "migration/mig_buf.h"
+#include "mem/bus.h"
+#include "state/state_buf.h"
 
 #define PLIC_NUM_SOURCES  96 /* IDs 0..95; "riscv,ndev" = 96 as QEMU says */
 #define PLIC_WORDS        ((PLIC_NUM_SOURCES + 31) / 32)
@@ -91,7 +91,7 @@ extern const struct bus_ops plic_ops;
 /* State: priorities, pending, enables, thresholds, claims, line levels.
  * Load re-evaluates and re-sends every context's interrupt line. */
 #define PLIC_STATE_VERSION 1
-void plic_save(const struct plic *p, struct mig_buf *b);
-int plic_load(struct plic *p, struct mig_buf *b, unsigned version) gw_must_check;
+void plic_save(const struct plic *p, struct state_buf *b);
+int plic_load(struct plic *p, struct state_buf *b, unsigned version) gw_must_check;
 
 #endif

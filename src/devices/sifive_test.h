@@ -17,7 +17,7 @@
 
 #include <stdint.h>
 
-#include "machine/bus.h"
+#include "mem/bus.h"
 
 #define SIFIVE_TEST_SIZE 0x1000
 

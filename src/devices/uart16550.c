@@ -345,81 +345,81 @@ const struct bus_ops uart_bus_ops = {uart_bus_read, uart_bus_write};
  * FIFO is saved unrotated, so rx_head is not part of the format.  The
  * timeout is relative: a host clock means nothing on another host. */
 
-void uart_save(const struct uart *u, struct mig_buf *b)
+void uart_save(const struct uart *u, struct state_buf *b)
 {
     const struct uart_state *s = &u->st;
     uint64_t left = 0;
 
-    mig_put_u8(b, s->rbr);
-    mig_put_u8(b, s->ier);
-    mig_put_u8(b, s->iir);
-    mig_put_u8(b, s->fcr);
-    mig_put_u8(b, s->lcr);
-    mig_put_u8(b, s->mcr);
-    mig_put_u8(b, s->lsr);
-    mig_put_u8(b, s->msr);
-    mig_put_u8(b, s->scr);
-    mig_put_u16(b, s->divisor);
-    mig_put_u8(b, s->thr_ipending);
-    mig_put_u8(b, s->timeout_ipending);
-    mig_put_u8(b, s->rx_count);
+    state_put_u8(b, s->rbr);
+    state_put_u8(b, s->ier);
+    state_put_u8(b, s->iir);
+    state_put_u8(b, s->fcr);
+    state_put_u8(b, s->lcr);
+    state_put_u8(b, s->mcr);
+    state_put_u8(b, s->lsr);
+    state_put_u8(b, s->msr);
+    state_put_u8(b, s->scr);
+    state_put_u16(b, s->divisor);
+    state_put_u8(b, s->thr_ipending);
+    state_put_u8(b, s->timeout_ipending);
+    state_put_u8(b, s->rx_count);
     for (unsigned i = 0; i < s->rx_count; i++)
-        mig_put_u8(b, s->rx_fifo[(s->rx_head + i) % UART_FIFO_SIZE]);
+        state_put_u8(b, s->rx_fifo[(s->rx_head + i) % UART_FIFO_SIZE]);
     if (s->rx_timeout_ns) {
         uint64_t now = uart_now(u);
         /* already due: fires at the first poll after load */
         left = s->rx_timeout_ns > now ? s->rx_timeout_ns - now : 1;
     }
-    mig_put_u64(b, left);
+    state_put_u64(b, left);
 }
 
-int uart_load(struct uart *u, struct mig_buf *b, unsigned version)
+int uart_load(struct uart *u, struct state_buf *b, unsigned version)
 {
     struct uart_state s;
     uint64_t left;
 
     if (version == 0 || version > UART_STATE_VERSION) {
-        mig_buf_fail(b, -EINVAL, "uart: state version %u, this build knows up to %u", version,
+        state_buf_fail(b, -EINVAL, "uart: state version %u, this build knows up to %u", version,
                      UART_STATE_VERSION);
         return -EINVAL;
     }
     memset(&s, 0, sizeof(s));
-    s.rbr = mig_get_u8(b);
-    s.ier = mig_get_u8(b);
-    s.iir = mig_get_u8(b);
-    s.fcr = mig_get_u8(b);
-    s.lcr = mig_get_u8(b);
-    s.mcr = mig_get_u8(b);
-    s.lsr = mig_get_u8(b);
-    s.msr = mig_get_u8(b);
-    s.scr = mig_get_u8(b);
-    s.divisor = mig_get_u16(b);
-    s.thr_ipending = mig_get_u8(b);
-    s.timeout_ipending = mig_get_u8(b);
-    s.rx_count = mig_get_u8(b);
-    if (mig_buf_error(b))
+    s.rbr = state_get_u8(b);
+    s.ier = state_get_u8(b);
+    s.iir = state_get_u8(b);
+    s.fcr = state_get_u8(b);
+    s.lcr = state_get_u8(b);
+    s.mcr = state_get_u8(b);
+    s.lsr = state_get_u8(b);
+    s.msr = state_get_u8(b);
+    s.scr = state_get_u8(b);
+    s.divisor = state_get_u16(b);
+    s.thr_ipending = state_get_u8(b);
+    s.timeout_ipending = state_get_u8(b);
+    s.rx_count = state_get_u8(b);
+    if (state_buf_error(b))
         return -EINVAL;
     /* Only values the register writes can produce (see uart_write). */
     if (s.ier & ~0x0f)
-        mig_buf_fail(b, -EINVAL, "uart: IER 0x%02x has reserved bits", s.ier);
+        state_buf_fail(b, -EINVAL, "uart: IER 0x%02x has reserved bits", s.ier);
     else if (s.mcr & ~0x1f)
-        mig_buf_fail(b, -EINVAL, "uart: MCR 0x%02x has reserved bits", s.mcr);
+        state_buf_fail(b, -EINVAL, "uart: MCR 0x%02x has reserved bits", s.mcr);
     else if (s.fcr & ~(UART_FCR_FE | UART_FCR_ITL | 0x08))
-        mig_buf_fail(b, -EINVAL, "uart: FCR 0x%02x has non-sticky bits", s.fcr);
+        state_buf_fail(b, -EINVAL, "uart: FCR 0x%02x has non-sticky bits", s.fcr);
     else if (s.thr_ipending > 1 || s.timeout_ipending > 1)
-        mig_buf_fail(b, -EINVAL, "uart: interrupt flags %u/%u are not booleans", s.thr_ipending,
+        state_buf_fail(b, -EINVAL, "uart: interrupt flags %u/%u are not booleans", s.thr_ipending,
                      s.timeout_ipending);
     else if (s.rx_count > UART_FIFO_SIZE)
-        mig_buf_fail(b, -EINVAL, "uart: %u bytes in a %u-byte FIFO", s.rx_count, UART_FIFO_SIZE);
+        state_buf_fail(b, -EINVAL, "uart: %u bytes in a %u-byte FIFO", s.rx_count, UART_FIFO_SIZE);
     else if (s.rx_count && !(s.fcr & UART_FCR_FE))
-        mig_buf_fail(b, -EINVAL, "uart: FIFO contents with the FIFO disabled");
+        state_buf_fail(b, -EINVAL, "uart: FIFO contents with the FIFO disabled");
     else if (s.rx_count && !(s.lsr & UART_LSR_DR))
-        mig_buf_fail(b, -EINVAL, "uart: FIFO contents without LSR.DR");
-    if (mig_buf_error(b))
+        state_buf_fail(b, -EINVAL, "uart: FIFO contents without LSR.DR");
+    if (state_buf_error(b))
         return -EINVAL;
-    mig_get_bytes(b, s.rx_fifo, s.rx_count);
-    left = mig_get_u64(b);
-    if (mig_buf_error(b))
+    state_get_bytes(b, s.rx_fifo, s.rx_count);
+    left = state_get_u64(b);
+    if (state_buf_error(b))
         return -EINVAL;
     u->st = s;
     if (left) {

@@ -21,8 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "machine/bus.h"
-#include "migration/mig_buf.h"
+#include "mem/bus.h"
+#include "state/state_buf.h"
 
 #define UART_REG_SIZE  8 /* bytes of MMIO the virt board maps */
 #define UART_FIFO_SIZE 16
@@ -155,7 +155,7 @@ bool uart_irq_level(const struct uart *u);
 /* State: the register file, both FIFOs and pending timing, relative to
  * now (deadlines are host-clock based).  Load re-sends the IRQ line. */
 #define UART_STATE_VERSION 1
-void uart_save(const struct uart *u, struct mig_buf *b);
-int uart_load(struct uart *u, struct mig_buf *b, unsigned version) gw_must_check;
+void uart_save(const struct uart *u, struct state_buf *b);
+int uart_load(struct uart *u, struct state_buf *b, unsigned version) gw_must_check;
 
 #endif

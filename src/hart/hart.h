@@ -19,7 +19,8 @@
 
 #include "common/util.h"
 #include "mem/gmem.h"
-#include "migration/mig_buf.h"
+
+struct state_buf; /* state/state_buf.h: the save/load buffer */
 
 struct rv_hart;
 
@@ -113,7 +114,7 @@ void rv_hart_flush_caches(struct rv_hart *h);
  * error (0 or -EINVAL with the reason in b).
  */
 #define RV_HART_STATE_VERSION 1
-void rv_hart_save(const struct rv_hart *h, struct mig_buf *b);
-int rv_hart_load(struct rv_hart *h, struct mig_buf *b, unsigned version) gw_must_check;
+void rv_hart_save(const struct rv_hart *h, struct state_buf *b);
+int rv_hart_load(struct rv_hart *h, struct state_buf *b, unsigned version) gw_must_check;
 
 #endif

@@ -21,6 +21,7 @@
 #include <errno.h>
 
 #include "hart/hart_int.h"
+#include "state/state_buf.h"
 
 /* Everything the section carries, read before anything is applied. */
 struct rv_hart_image {
@@ -44,148 +45,148 @@ struct rv_hart_image {
  * interrupts; the board never raises anything else). */
 #define RV_MIP_HW_MASK 0xaaaull
 
-void rv_hart_save(const struct rv_hart *h, struct mig_buf *b)
+void rv_hart_save(const struct rv_hart *h, struct state_buf *b)
 {
-    mig_put_u64(b, h->cfg.hartid);
+    state_put_u64(b, h->cfg.hartid);
     for (unsigned i = 1; i < 32; i++)
-        mig_put_u64(b, h->x[i]);
-    mig_put_u64(b, h->pc);
+        state_put_u64(b, h->x[i]);
+    state_put_u64(b, h->pc);
     for (unsigned i = 0; i < 32; i++)
-        mig_put_u64(b, h->f[i]);
-    mig_put_u32(b, h->fflags);
-    mig_put_u32(b, h->frm);
-    mig_put_u8(b, (uint8_t)h->priv);
-    mig_put_u64(b, h->mstatus);
-    mig_put_u64(b, h->misa);
-    mig_put_u64(b, h->medeleg);
-    mig_put_u64(b, h->mideleg);
-    mig_put_u64(b, h->mie);
-    mig_put_u64(b, h->mip_sw);
-    mig_put_u64(b, atomic_load(&h->mip_hw));
-    mig_put_u64(b, h->mtvec);
-    mig_put_u64(b, h->stvec);
-    mig_put_u64(b, h->mscratch);
-    mig_put_u64(b, h->sscratch);
-    mig_put_u64(b, h->mepc);
-    mig_put_u64(b, h->sepc);
-    mig_put_u64(b, h->mcause);
-    mig_put_u64(b, h->scause);
-    mig_put_u64(b, h->mtval);
-    mig_put_u64(b, h->stval);
-    mig_put_u64(b, h->mcounteren);
-    mig_put_u64(b, h->scounteren);
-    mig_put_u64(b, h->mcountinhibit);
-    mig_put_u64(b, h->menvcfg);
-    mig_put_u64(b, h->senvcfg);
-    mig_put_u64(b, h->satp);
-    mig_put_u64(b, h->instret);
-    mig_put_u64(b, h->cycle_base);
-    mig_put_u64(b, h->instret_base);
-    mig_put_u64(b, h->cycle_frozen);
-    mig_put_u64(b, h->instret_frozen);
-    mig_put_u8(b, (uint8_t)h->pmp_n);
+        state_put_u64(b, h->f[i]);
+    state_put_u32(b, h->fflags);
+    state_put_u32(b, h->frm);
+    state_put_u8(b, (uint8_t)h->priv);
+    state_put_u64(b, h->mstatus);
+    state_put_u64(b, h->misa);
+    state_put_u64(b, h->medeleg);
+    state_put_u64(b, h->mideleg);
+    state_put_u64(b, h->mie);
+    state_put_u64(b, h->mip_sw);
+    state_put_u64(b, atomic_load(&h->mip_hw));
+    state_put_u64(b, h->mtvec);
+    state_put_u64(b, h->stvec);
+    state_put_u64(b, h->mscratch);
+    state_put_u64(b, h->sscratch);
+    state_put_u64(b, h->mepc);
+    state_put_u64(b, h->sepc);
+    state_put_u64(b, h->mcause);
+    state_put_u64(b, h->scause);
+    state_put_u64(b, h->mtval);
+    state_put_u64(b, h->stval);
+    state_put_u64(b, h->mcounteren);
+    state_put_u64(b, h->scounteren);
+    state_put_u64(b, h->mcountinhibit);
+    state_put_u64(b, h->menvcfg);
+    state_put_u64(b, h->senvcfg);
+    state_put_u64(b, h->satp);
+    state_put_u64(b, h->instret);
+    state_put_u64(b, h->cycle_base);
+    state_put_u64(b, h->instret_base);
+    state_put_u64(b, h->cycle_frozen);
+    state_put_u64(b, h->instret_frozen);
+    state_put_u8(b, (uint8_t)h->pmp_n);
     for (unsigned i = 0; i < h->pmp_n; i++) {
-        mig_put_u8(b, h->pmpcfg[i]);
-        mig_put_u64(b, h->pmpaddr[i]);
+        state_put_u8(b, h->pmpcfg[i]);
+        state_put_u64(b, h->pmpaddr[i]);
     }
-    mig_put_u64(b, h->resv_addr);
-    mig_put_u64(b, h->resv_val);
+    state_put_u64(b, h->resv_addr);
+    state_put_u64(b, h->resv_val);
 }
 
 /* Read the section into s; the sticky error covers truncation. */
-static void rv_hart_read(struct rv_hart_image *s, struct mig_buf *b)
+static void rv_hart_read(struct rv_hart_image *s, struct state_buf *b)
 {
-    s->hartid = mig_get_u64(b);
+    s->hartid = state_get_u64(b);
     s->x[0] = 0;
     for (unsigned i = 1; i < 32; i++)
-        s->x[i] = mig_get_u64(b);
-    s->pc = mig_get_u64(b);
+        s->x[i] = state_get_u64(b);
+    s->pc = state_get_u64(b);
     for (unsigned i = 0; i < 32; i++)
-        s->f[i] = mig_get_u64(b);
-    s->csr.fflags = mig_get_u32(b);
-    s->csr.frm = mig_get_u32(b);
-    s->priv = mig_get_u8(b);
-    s->csr.mstatus = mig_get_u64(b);
-    s->misa = mig_get_u64(b);
-    s->csr.medeleg = mig_get_u64(b);
-    s->csr.mideleg = mig_get_u64(b);
-    s->csr.mie = mig_get_u64(b);
-    s->csr.mip_sw = mig_get_u64(b);
-    s->mip_hw = mig_get_u64(b);
-    s->csr.mtvec = mig_get_u64(b);
-    s->csr.stvec = mig_get_u64(b);
-    s->mscratch = mig_get_u64(b);
-    s->sscratch = mig_get_u64(b);
-    s->csr.mepc = mig_get_u64(b);
-    s->csr.sepc = mig_get_u64(b);
-    s->mcause = mig_get_u64(b);
-    s->scause = mig_get_u64(b);
-    s->mtval = mig_get_u64(b);
-    s->stval = mig_get_u64(b);
-    s->mcounteren = mig_get_u64(b);
-    s->scounteren = mig_get_u64(b);
-    s->mcountinhibit = mig_get_u64(b);
-    s->csr.menvcfg = mig_get_u64(b);
-    s->csr.senvcfg = mig_get_u64(b);
-    s->csr.satp = mig_get_u64(b);
-    s->instret = mig_get_u64(b);
-    s->cycle_base = mig_get_u64(b);
-    s->instret_base = mig_get_u64(b);
-    s->cycle_frozen = mig_get_u64(b);
-    s->instret_frozen = mig_get_u64(b);
-    s->pmp_n = mig_get_u8(b);
+        s->f[i] = state_get_u64(b);
+    s->csr.fflags = state_get_u32(b);
+    s->csr.frm = state_get_u32(b);
+    s->priv = state_get_u8(b);
+    s->csr.mstatus = state_get_u64(b);
+    s->misa = state_get_u64(b);
+    s->csr.medeleg = state_get_u64(b);
+    s->csr.mideleg = state_get_u64(b);
+    s->csr.mie = state_get_u64(b);
+    s->csr.mip_sw = state_get_u64(b);
+    s->mip_hw = state_get_u64(b);
+    s->csr.mtvec = state_get_u64(b);
+    s->csr.stvec = state_get_u64(b);
+    s->mscratch = state_get_u64(b);
+    s->sscratch = state_get_u64(b);
+    s->csr.mepc = state_get_u64(b);
+    s->csr.sepc = state_get_u64(b);
+    s->mcause = state_get_u64(b);
+    s->scause = state_get_u64(b);
+    s->mtval = state_get_u64(b);
+    s->stval = state_get_u64(b);
+    s->mcounteren = state_get_u64(b);
+    s->scounteren = state_get_u64(b);
+    s->mcountinhibit = state_get_u64(b);
+    s->csr.menvcfg = state_get_u64(b);
+    s->csr.senvcfg = state_get_u64(b);
+    s->csr.satp = state_get_u64(b);
+    s->instret = state_get_u64(b);
+    s->cycle_base = state_get_u64(b);
+    s->instret_base = state_get_u64(b);
+    s->cycle_frozen = state_get_u64(b);
+    s->instret_frozen = state_get_u64(b);
+    s->pmp_n = state_get_u8(b);
     memset(s->pmpcfg, 0, sizeof(s->pmpcfg));
     memset(s->pmpaddr, 0, sizeof(s->pmpaddr));
     if (s->pmp_n > 16) {
-        mig_buf_fail(b, -EINVAL, "hart: %u PMP entries (at most 16)", s->pmp_n);
+        state_buf_fail(b, -EINVAL, "hart: %u PMP entries (at most 16)", s->pmp_n);
         return;
     }
     for (unsigned i = 0; i < s->pmp_n; i++) {
-        s->pmpcfg[i] = mig_get_u8(b);
-        s->pmpaddr[i] = mig_get_u64(b);
+        s->pmpcfg[i] = state_get_u8(b);
+        s->pmpaddr[i] = state_get_u64(b);
     }
-    s->resv_addr = mig_get_u64(b);
-    s->resv_val = mig_get_u64(b);
+    s->resv_addr = state_get_u64(b);
+    s->resv_val = state_get_u64(b);
 }
 
 /* Everything a running hart could not have produced is refused. */
-static void rv_hart_check(const struct rv_hart *h, const struct rv_hart_image *s, struct mig_buf *b)
+static void rv_hart_check(const struct rv_hart *h, const struct rv_hart_image *s, struct state_buf *b)
 {
     const char *why;
 
-    if (mig_buf_error(b))
+    if (state_buf_error(b))
         return;
     if (s->hartid != h->cfg.hartid)
-        mig_buf_fail(b, -EINVAL, "hart: state of hart %llu loaded into hart %llu",
+        state_buf_fail(b, -EINVAL, "hart: state of hart %llu loaded into hart %llu",
                      (unsigned long long)s->hartid, (unsigned long long)h->cfg.hartid);
     else if (s->priv != RV_PRV_U && s->priv != RV_PRV_S && s->priv != RV_PRV_M)
-        mig_buf_fail(b, -EINVAL, "hart: privilege level %u does not exist", s->priv);
+        state_buf_fail(b, -EINVAL, "hart: privilege level %u does not exist", s->priv);
     else if (s->misa != h->misa)
-        mig_buf_fail(b, -EINVAL, "hart: misa 0x%llx, this hart implements 0x%llx",
+        state_buf_fail(b, -EINVAL, "hart: misa 0x%llx, this hart implements 0x%llx",
                      (unsigned long long)s->misa, (unsigned long long)h->misa);
     else if (s->pmp_n != h->pmp_n)
-        mig_buf_fail(b, -EINVAL, "hart: %u PMP entries, this hart has %u", s->pmp_n, h->pmp_n);
+        state_buf_fail(b, -EINVAL, "hart: %u PMP entries, this hart has %u", s->pmp_n, h->pmp_n);
     else if (s->pc & 1) /* IALIGN=16 with C (unprivileged spec §1.5) */
-        mig_buf_fail(b, -EINVAL, "hart: odd pc 0x%llx", (unsigned long long)s->pc);
+        state_buf_fail(b, -EINVAL, "hart: odd pc 0x%llx", (unsigned long long)s->pc);
     else if (s->mip_hw & ~RV_MIP_HW_MASK)
-        mig_buf_fail(b, -EINVAL, "hart: interrupt lines 0x%llx do not exist",
+        state_buf_fail(b, -EINVAL, "hart: interrupt lines 0x%llx do not exist",
                      (unsigned long long)s->mip_hw);
     else if ((why = rv_csr_check(&s->csr)) != NULL)
-        mig_buf_fail(b, -EINVAL, "hart: %s", why);
+        state_buf_fail(b, -EINVAL, "hart: %s", why);
 }
 
-int rv_hart_load(struct rv_hart *h, struct mig_buf *b, unsigned version)
+int rv_hart_load(struct rv_hart *h, struct state_buf *b, unsigned version)
 {
     struct rv_hart_image s;
 
     if (version == 0 || version > RV_HART_STATE_VERSION) {
-        mig_buf_fail(b, -EINVAL, "hart: state version %u, this build knows up to %u", version,
+        state_buf_fail(b, -EINVAL, "hart: state version %u, this build knows up to %u", version,
                      RV_HART_STATE_VERSION);
         return -EINVAL;
     }
     rv_hart_read(&s, b);
     rv_hart_check(h, &s, b);
-    if (mig_buf_error(b))
+    if (state_buf_error(b))
         return -EINVAL;
 
     memcpy(h->x, s.x, sizeof(s.x));

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "machine/virt_int.h"
-#include "migration/mig_format.h"
+#include "state/state_format.h"
 #include "migration/mig_proto.h"
 
 #define VIRT_INC_COMMIT_MS 60000 /* wait this long for the commit after READY */
@@ -54,7 +54,7 @@ struct virt_incoming {
 
 static int virt_incoming_file(struct virt *vm, const char *path, char *err, size_t errlen)
 {
-    struct mig_stream *s;
+    struct state_stream *s;
     char why[400];
     int fd, ret;
 
@@ -65,7 +65,7 @@ static int virt_incoming_file(struct virt *vm, const char *path, char *err, size
         return ret;
     }
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    s = mig_stream_new(fd, true);
+    s = state_stream_new(fd, true);
     if (!s) {
         close(fd);
         snprintf(err, errlen, "out of memory");
@@ -74,7 +74,7 @@ static int virt_incoming_file(struct virt *vm, const char *path, char *err, size
     ret = virt_state_load(vm, s, why, sizeof(why));
     if (ret < 0)
         snprintf(err, errlen, "-incoming: %s: state refused: %s", path, why);
-    mig_stream_free(s);
+    state_stream_free(s);
     close(fd);
     return ret;
 }
@@ -94,7 +94,7 @@ static void *virt_incoming_thread(void *arg)
 {
     struct virt_incoming *in = arg;
     struct virt *vm = in->vm;
-    struct mig_stream *s = NULL;
+    struct state_stream *s = NULL;
     char why[300];
     uint32_t type;
     uint64_t value;
@@ -109,7 +109,7 @@ static void *virt_incoming_thread(void *arg)
     in->start_ns = gw_now_ns();
     atomic_store(&in->status, INC_ACTIVE);
     virt_post_request(vm, VIRT_REQ_MIG);
-    s = mig_stream_new(fd, true);
+    s = state_stream_new(fd, true);
     if (!s) {
         snprintf(in->error, sizeof(in->error), "out of memory");
         goto fail;
@@ -118,7 +118,7 @@ static void *virt_incoming_thread(void *arg)
     vm->load_round_cb = virt_incoming_round;
     ret = virt_state_load(vm, s, why, sizeof(why));
     vm->load_round_cb = NULL;
-    in->bytes = mig_stream_offset(s);
+    in->bytes = state_stream_offset(s);
     if (ret < 0) {
         snprintf(in->error, sizeof(in->error), "state refused: %s", why);
         (void)mig_msg_send(fd, MIG_MAGIC_REPLY, MIG_MSG_ERROR, (uint64_t)-ret);
@@ -137,13 +137,13 @@ static void *virt_incoming_thread(void *arg)
         goto fail;
     }
     in->paused_ns = value;
-    mig_stream_free(s);
+    state_stream_free(s);
     in->end_ns = gw_now_ns();
     atomic_store(&in->status, INC_DONE_OK);
     virt_post_request(vm, VIRT_REQ_MIG);
     return NULL;
 fail:
-    mig_stream_free(s);
+    state_stream_free(s);
     in->end_ns = gw_now_ns();
     atomic_store(&in->status, INC_FAILED);
     virt_post_request(vm, VIRT_REQ_MIG);

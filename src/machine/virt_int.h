@@ -15,13 +15,13 @@
 #include "devices/sifive_test.h"
 #include "devices/uart16550.h"
 #include "hart/hart.h"
-#include "machine/bus.h"
+#include "mem/bus.h"
 #include "machine/elf.h"
 #include "machine/virt_boot.h"
 #include "machine/virt.h"
 #include "common/keyval.h"
 #include "mem/gmem.h"
-#include "migration/mig_stream.h"
+#include "state/state_stream.h"
 #include "net/net.h"
 #include "qmp/qmp.h"
 #include "virtio/virtio_mmio.h"
@@ -195,13 +195,13 @@ struct virt_save_stats {
     uint64_t pages_zero;   /* elided */
     uint64_t ram_bytes;    /* bytes of RAM sections */
 };
-int virt_state_save(struct virt *vm, struct mig_stream *s, struct virt_save_stats *st,
+int virt_state_save(struct virt *vm, struct state_stream *s, struct virt_save_stats *st,
                     const _Atomic bool *cancel);
 /* Only the component sections (live migration's switchover). */
-int virt_state_save_components(struct virt *vm, struct mig_stream *s);
+int virt_state_save_components(struct virt *vm, struct state_stream *s);
 /* Load a whole stream (header to EOF) into the machine; -errno with a
  * one-line reason in err.  The machine must not be running. */
-int virt_state_load(struct virt *vm, struct mig_stream *s, char *err, size_t errlen) gw_must_check;
+int virt_state_load(struct virt *vm, struct state_stream *s, char *err, size_t errlen) gw_must_check;
 /* XXH3 of RAM plus every component's saved state (x-godwit-state-hash). */
 uint64_t virt_state_hash(struct virt *vm);
 

@@ -38,14 +38,14 @@
 #include <sys/socket.h>
 
 #include "machine/virt_int.h"
-#include "migration/mig_format.h"
+#include "state/state_format.h"
 #include "migration/mig_proto.h"
 
 #define VIRT_MIG_MAX_ROUNDS 30    /* then switch over even if the rest is too big */
 #define VIRT_MIG_READY_MS   60000 /* wait this long for the destination's verdict */
 #define VIRT_MIG_RUNNING_MS 5000  /* and for its RUNNING after the commit */
 #define VIRT_MIG_CONNECT_MS 10000
-#define VIRT_MIG_ZERO_RUNS  1024 /* zero runs per MIG_SEC_ZERO section */
+#define VIRT_MIG_ZERO_RUNS  1024 /* zero runs per STATE_SEC_ZERO section */
 
 /* Statistics the job writes and query-migrate reads on the loop thread:
  * relaxed atomic accesses (a value may be a moment old, never torn). */
@@ -244,47 +244,47 @@ static void virt_mig_throttle(struct virt_mig *m, uint64_t bytes, uint64_t since
 
 /* The RAM sender's state for one pass over (some) pages. */
 struct virt_mig_ram {
-    struct mig_ram_encoder enc;
-    struct mig_buf b;
-    struct mig_buf zero; /* pending MIG_SEC_ZERO runs */
+    struct state_ram_encoder enc;
+    struct state_buf b;
+    struct state_buf zero; /* pending STATE_SEC_ZERO runs */
     uint32_t nzero;
     uint32_t zfirst, zcount;
-    uint32_t pages[MIG_RAM_BATCH];
+    uint32_t pages[STATE_RAM_BATCH];
     unsigned n;
     uint64_t t0, bytes0; /* throttle window */
 };
 
-static void virt_mig_zero_flush(struct virt_mig_ram *r, struct mig_stream *s, bool final)
+static void virt_mig_zero_flush(struct virt_mig_ram *r, struct state_stream *s, bool final)
 {
     if (r->zcount) {
-        mig_put_u32(&r->zero, r->zfirst);
-        mig_put_u32(&r->zero, r->zcount);
+        state_put_u32(&r->zero, r->zfirst);
+        state_put_u32(&r->zero, r->zcount);
         r->nzero++;
         r->zcount = 0;
     }
     if (r->nzero && (final || r->nzero >= VIRT_MIG_ZERO_RUNS)) {
-        struct mig_buf hdr;
+        struct state_buf hdr;
         uint8_t cnt[4] = {(uint8_t)r->nzero, (uint8_t)(r->nzero >> 8), (uint8_t)(r->nzero >> 16),
                           (uint8_t)(r->nzero >> 24)};
 
-        mig_buf_init(&hdr);
-        mig_put_bytes(&hdr, cnt, 4);
-        mig_put_bytes(&hdr, r->zero.data, r->zero.len);
-        mig_write_section(s, MIG_SEC_ZERO, NULL, 0, 1, hdr.data, hdr.len);
-        mig_buf_fini(&hdr);
-        mig_buf_reset(&r->zero);
+        state_buf_init(&hdr);
+        state_put_bytes(&hdr, cnt, 4);
+        state_put_bytes(&hdr, r->zero.data, r->zero.len);
+        state_write_section(s, STATE_SEC_ZERO, NULL, 0, 1, hdr.data, hdr.len);
+        state_buf_fini(&hdr);
+        state_buf_reset(&r->zero);
         r->nzero = 0;
     }
 }
 
-static void virt_mig_batch_flush(struct virt_mig *m, struct virt_mig_ram *r, struct mig_stream *s)
+static void virt_mig_batch_flush(struct virt_mig *m, struct virt_mig_ram *r, struct state_stream *s)
 {
     if (!r->n)
         return;
-    mig_buf_reset(&r->b);
-    mig_ram_encode(&r->enc, m->vm->mem->host, r->pages, r->n, m->params.compress, &r->b);
-    mig_write_section(s, MIG_SEC_RAM, NULL, 0, 1, r->b.data, r->b.len);
-    ST_SET(m->bytes, mig_stream_offset(s));
+    state_buf_reset(&r->b);
+    state_ram_encode(&r->enc, m->vm->mem->host, r->pages, r->n, m->params.compress, &r->b);
+    state_write_section(s, STATE_SEC_RAM, NULL, 0, 1, r->b.data, r->b.len);
+    ST_SET(m->bytes, state_stream_offset(s));
     r->n = 0;
     virt_mig_throttle(m, m->bytes - r->bytes0, r->t0);
 }
@@ -294,7 +294,7 @@ static void virt_mig_batch_flush(struct virt_mig *m, struct virt_mig_ram *r, str
  * set in dirty.  Zero pages go as data never: a zero page the destination
  * holds non-zero becomes a zero run, others are skipped.
  */
-static int virt_mig_send_ram(struct virt_mig *m, struct mig_stream *s, uint64_t *dirty)
+static int virt_mig_send_ram(struct virt_mig *m, struct state_stream *s, uint64_t *dirty)
 {
     struct virt_mig_ram r;
     const struct gmem *mem = m->vm->mem;
@@ -302,15 +302,15 @@ static int virt_mig_send_ram(struct virt_mig *m, struct mig_stream *s, uint64_t 
     uint64_t pop_base = UINT64_MAX;
 
     memset(&r, 0, sizeof(r));
-    if (mig_ram_encoder_init(&r.enc) < 0) {
-        mig_stream_fail(s, -ENOMEM, "out of memory");
+    if (state_ram_encoder_init(&r.enc) < 0) {
+        state_stream_fail(s, -ENOMEM, "out of memory");
         return -ENOMEM;
     }
-    mig_buf_init(&r.b);
-    mig_buf_init(&r.zero);
+    state_buf_init(&r.b);
+    state_buf_init(&r.zero);
     r.t0 = gw_now_ns();
-    r.bytes0 = mig_stream_offset(s);
-    for (uint64_t p = 0; p < mem->npages && !mig_stream_error(s); p++) {
+    r.bytes0 = state_stream_offset(s);
+    for (uint64_t p = 0; p < mem->npages && !state_stream_error(s); p++) {
         const uint8_t *page = mem->host + p * GMEM_PAGE_SIZE;
 
         if (dirty) {
@@ -332,7 +332,7 @@ static int virt_mig_send_ram(struct virt_mig *m, struct mig_stream *s, uint64_t 
             }
             ST_SET(m->remaining_pages, mem->npages - p); /* the first pass: what is left of it */
         }
-        if (mig_page_is_zero(page)) {
+        if (state_page_is_zero(page)) {
             ST_INC(m->stats.pages_zero);
             if (!m->sent[p])
                 continue;
@@ -349,19 +349,19 @@ static int virt_mig_send_ram(struct virt_mig *m, struct mig_stream *s, uint64_t 
         m->sent[p] = 1;
         ST_INC(m->stats.pages_normal);
         r.pages[r.n++] = (uint32_t)p;
-        if (r.n == MIG_RAM_BATCH) {
+        if (r.n == STATE_RAM_BATCH) {
             virt_mig_batch_flush(m, &r, s);
             if (atomic_load(&m->cancel))
-                mig_stream_fail(s, -ECANCELED, "cancelled");
+                state_stream_fail(s, -ECANCELED, "cancelled");
         }
     }
     virt_mig_batch_flush(m, &r, s);
     virt_mig_zero_flush(&r, s, true);
-    mig_buf_fini(&r.b);
-    mig_buf_fini(&r.zero);
-    mig_ram_encoder_fini(&r.enc);
-    ST_SET(m->bytes, mig_stream_offset(s));
-    return mig_stream_error(s);
+    state_buf_fini(&r.b);
+    state_buf_fini(&r.zero);
+    state_ram_encoder_fini(&r.enc);
+    ST_SET(m->bytes, state_stream_offset(s));
+    return state_stream_error(s);
 }
 
 /* GODWIT_TRACE=migration: one line per round and per switchover phase. */
@@ -390,9 +390,9 @@ static uint64_t virt_mig_popcount(const uint64_t *bm, uint64_t words)
 
 /* Record why waiting for the destination's answer failed (ret: -errno;
  * -EREMOTEIO: it answered ERROR). */
-static void virt_mig_reply_failed(struct mig_stream *s, int ret)
+static void virt_mig_reply_failed(struct state_stream *s, int ret)
 {
-    mig_stream_fail(s, ret, "%s",
+    state_stream_fail(s, ret, "%s",
                     ret == -EREMOTEIO   ? "the destination refused the state (see its log)"
                     : ret == -EPIPE     ? "the destination closed the connection"
                     : ret == -ETIMEDOUT ? "no answer from the destination"
@@ -401,7 +401,7 @@ static void virt_mig_reply_failed(struct mig_stream *s, int ret)
 
 /* Write a ROUND marker and wait for the destination's acknowledgement of it
  * (it has loaded everything before it).  0, or -errno with the reason in s. */
-static int virt_mig_round_end(struct virt_mig *m, struct mig_stream *s)
+static int virt_mig_round_end(struct virt_mig *m, struct state_stream *s)
 {
     uint8_t rnd[12];
     uint32_t type, round = (uint32_t)(m->rounds + 1);
@@ -412,9 +412,9 @@ static int virt_mig_round_end(struct virt_mig *m, struct mig_stream *s)
         rnd[i] = (uint8_t)(round >> (8 * i));
     for (int i = 0; i < 8; i++)
         rnd[4 + i] = (uint8_t)(left >> (8 * i));
-    mig_write_section(s, MIG_SEC_ROUND, NULL, 0, 1, rnd, sizeof(rnd));
-    if (mig_stream_flush(s) < 0)
-        return mig_stream_error(s);
+    state_write_section(s, STATE_SEC_ROUND, NULL, 0, 1, rnd, sizeof(rnd));
+    if (state_stream_flush(s) < 0)
+        return state_stream_error(s);
     for (;;) {
         ret = mig_msg_recv(m->fd, MIG_MAGIC_REPLY, &type, &value, VIRT_MIG_READY_MS);
         if (ret == 0 && type == MIG_MSG_ROUND && value == round)
@@ -429,11 +429,11 @@ static int virt_mig_round_end(struct virt_mig *m, struct mig_stream *s)
 }
 
 /* Live: pre-copy rounds, switchover, commit.  0 once COMMIT went out. */
-static int virt_mig_live(struct virt_mig *m, struct mig_stream *s)
+static int virt_mig_live(struct virt_mig *m, struct state_stream *s)
 {
     struct virt *vm = m->vm;
-    struct mig_header h = {
-        .version = MIG_FORMAT_VERSION, .page_size = MIG_PAGE_SIZE, .flags = MIG_F_LIVE};
+    struct state_header h = {
+        .version = STATE_FORMAT_VERSION, .page_size = STATE_PAGE_SIZE, .flags = STATE_F_LIVE};
     uint64_t words = (vm->mem->npages + 63) / 64, t, bytes, round_ns, bw = 0, prev_dirty = 0;
     char *cfg = virt_state_config_text(vm);
     unsigned under = 0;
@@ -442,23 +442,23 @@ static int virt_mig_live(struct virt_mig *m, struct mig_stream *s)
     int ret;
 
     if (!cfg) {
-        mig_stream_fail(s, -ENOMEM, "out of memory");
+        state_stream_fail(s, -ENOMEM, "out of memory");
         return -ENOMEM;
     }
     h.config_hash = virt_state_config_hash(vm);
-    mig_write_header(s, &h);
-    mig_write_section(s, MIG_SEC_CONFIG, "config", 0, 1, cfg, strlen(cfg));
+    state_write_header(s, &h);
+    state_write_section(s, STATE_SEC_CONFIG, "config", 0, 1, cfg, strlen(cfg));
     free(cfg);
     /* forget what was dirtied before: the first pass sends everything */
     if (virt_mig_sync(m) < 0)
         return -ECANCELED;
     memset(m->dirty, 0, words * sizeof(uint64_t));
     t = gw_now_ns();
-    bytes = mig_stream_offset(s);
+    bytes = state_stream_offset(s);
     ST_SET(m->expected_downtime_ms,
            m->params.downtime_limit_ms); /* what QEMU shows until it knows */
     if (virt_mig_send_ram(m, s, NULL) < 0)
-        return mig_stream_error(s);
+        return state_stream_error(s);
     for (;;) {
         uint64_t dirty_pages, expected_ms, sync_ns;
 
@@ -469,8 +469,8 @@ static int virt_mig_live(struct virt_mig *m, struct mig_stream *s)
         if (ret < 0)
             return ret;
         round_ns = gw_now_ns() - t;
-        if (round_ns > 1000000 && mig_stream_offset(s) > bytes)
-            bw = (uint64_t)((double)(mig_stream_offset(s) - bytes) * 1e9 / (double)round_ns);
+        if (round_ns > 1000000 && state_stream_offset(s) > bytes)
+            bw = (uint64_t)((double)(state_stream_offset(s) - bytes) * 1e9 / (double)round_ns);
         if (virt_mig_sync(m) < 0)
             return -ECANCELED;
         sync_ns = gw_now_ns();
@@ -485,7 +485,7 @@ static int virt_mig_live(struct virt_mig *m, struct mig_stream *s)
                        "round %llu: sent %llu bytes in %.1f ms (%llu MB/s); %llu pages dirty, "
                        "expected downtime %llu ms",
                        (unsigned long long)m->rounds,
-                       (unsigned long long)(mig_stream_offset(s) - bytes), (double)round_ns / 1e6,
+                       (unsigned long long)(state_stream_offset(s) - bytes), (double)round_ns / 1e6,
                        (unsigned long long)(bw / 1000000), (unsigned long long)dirty_pages,
                        (unsigned long long)expected_ms);
         virt_post_event_pass(m);
@@ -505,9 +505,9 @@ static int virt_mig_live(struct virt_mig *m, struct mig_stream *s)
             break;
         }
         t = sync_ns;
-        bytes = mig_stream_offset(s);
+        bytes = state_stream_offset(s);
         if (virt_mig_send_ram(m, s, m->dirty) < 0)
-            return mig_stream_error(s);
+            return state_stream_error(s);
     }
     /* switchover: park, the last pages, the components, EOF */
     ret = virt_mig_park(m);
@@ -521,11 +521,11 @@ static int virt_mig_live(struct virt_mig *m, struct mig_stream *s)
     virt_mig_trace(m, "final sync: %llu pages",
                    (unsigned long long)virt_mig_popcount(m->dirty, words));
     if (virt_mig_send_ram(m, s, m->dirty) < 0)
-        return mig_stream_error(s);
+        return state_stream_error(s);
     ST_SET(m->remaining_pages, 0);
-    if (virt_state_save_components(vm, s) < 0 || mig_write_eof(s) < 0)
-        return mig_stream_error(s);
-    ST_SET(m->bytes, mig_stream_offset(s));
+    if (virt_state_save_components(vm, s) < 0 || state_write_eof(s) < 0)
+        return state_stream_error(s);
+    ST_SET(m->bytes, state_stream_offset(s));
     virt_mig_trace(m, "sent everything (%llu bytes)", (unsigned long long)m->bytes);
     /* the destination's verdict */
     ret = mig_msg_recv(m->fd, MIG_MAGIC_REPLY, &type, &value, VIRT_MIG_READY_MS);
@@ -538,7 +538,7 @@ static int virt_mig_live(struct virt_mig *m, struct mig_stream *s)
         return ret;
     }
     if (atomic_load(&m->cancel)) {
-        mig_stream_fail(s, -ECANCELED, "cancelled");
+        state_stream_fail(s, -ECANCELED, "cancelled");
         return -ECANCELED;
     }
     /* the point of no return: from here the VM belongs to the destination */
@@ -566,7 +566,7 @@ static void *virt_mig_thread(void *arg)
 {
     struct virt_mig *m = arg;
     struct virt *vm = m->vm;
-    struct mig_stream *s = NULL;
+    struct state_stream *s = NULL;
     char why[300];
     int ret;
 
@@ -585,7 +585,7 @@ static void *virt_mig_thread(void *arg)
         goto out;
     }
     virt_mig_set_status(m, MIG_ST_ACTIVE);
-    s = mig_stream_new(m->fd, false);
+    s = state_stream_new(m->fd, false);
     if (!s) {
         snprintf(m->error, sizeof(m->error), "out of memory");
         ret = -ENOMEM;
@@ -593,11 +593,11 @@ static void *virt_mig_thread(void *arg)
     }
     if (m->live) {
         ret = virt_mig_live(m, s);
-        if (ret < 0 || mig_stream_error(s)) {
+        if (ret < 0 || state_stream_error(s)) {
             if (!ret)
-                ret = mig_stream_error(s);
+                ret = state_stream_error(s);
             snprintf(m->error, sizeof(m->error), "%s",
-                     mig_stream_msg(s)[0] ? mig_stream_msg(s) : strerror(-ret));
+                     state_stream_msg(s)[0] ? state_stream_msg(s) : strerror(-ret));
         }
         goto out;
     }
@@ -609,12 +609,12 @@ static void *virt_mig_thread(void *arg)
     ST_SET(m->park_ns, gw_now_ns());
     virt_mig_set_status(m, MIG_ST_DEVICE);
     ret = virt_state_save(vm, s, &m->stats, &m->cancel);
-    ST_SET(m->bytes, mig_stream_offset(s));
+    ST_SET(m->bytes, state_stream_offset(s));
     if (ret == 0 && fsync(m->fd) < 0)
-        mig_stream_fail(s, -errno, "fsync: %s", strerror(errno));
-    ret = mig_stream_error(s);
+        state_stream_fail(s, -errno, "fsync: %s", strerror(errno));
+    ret = state_stream_error(s);
     if (ret < 0) {
-        snprintf(m->error, sizeof(m->error), "%.200s: %.90s", m->path, mig_stream_msg(s));
+        snprintf(m->error, sizeof(m->error), "%.200s: %.90s", m->path, state_stream_msg(s));
         goto out;
     }
     if (close(m->fd) < 0) {
@@ -632,7 +632,7 @@ static void *virt_mig_thread(void *arg)
     m->tmp[0] = '\0';
     (void)virt_fsync_dir(m->path); /* the rename is durable; failure is only a weaker promise */
 out:
-    mig_stream_free(s);
+    state_stream_free(s);
     if (m->fd >= 0) {
         pthread_mutex_lock(&m->evlock);
         close(m->fd);

@@ -26,7 +26,7 @@
 
 #include "machine/virt_fdt.h"
 #include "machine/virt_int.h"
-#include "migration/mig_format.h"
+#include "state/state_format.h"
 
 #define VIRT_STATE_VERSION 1 /* the "virt" section */
 
@@ -34,15 +34,15 @@
 
 char *virt_state_config_text(const struct virt *vm)
 {
-    struct mig_buf b;
+    struct state_buf b;
     char line[256];
     int n;
 
-    mig_buf_init(&b);
+    state_buf_init(&b);
 #define ADD(...)                                                                                   \
     do {                                                                                           \
         n = snprintf(line, sizeof(line), __VA_ARGS__);                                             \
-        mig_put_bytes(&b, line, (size_t)n);                                                        \
+        state_put_bytes(&b, line, (size_t)n);                                                        \
     } while (0)
     ADD("machine=virt\n");
     ADD("ram=%llu\n", (unsigned long long)vm->cfg.ram_size);
@@ -61,9 +61,9 @@ char *virt_state_config_text(const struct virt *vm)
         ADD(" config=%u\n", d->config_len);
     }
 #undef ADD
-    mig_put_u8(&b, 0);
-    if (mig_buf_error(&b)) {
-        mig_buf_fini(&b);
+    state_put_u8(&b, 0);
+    if (state_buf_error(&b)) {
+        state_buf_fini(&b);
         return NULL;
     }
     return (char *)b.data; /* owned by the caller now */
@@ -80,111 +80,111 @@ uint64_t virt_state_config_hash(const struct virt *vm)
 
 /* ---- components ---------------------------------------------------------------------- */
 
-static void virt_machine_save(const struct virt *vm, struct mig_buf *b)
+static void virt_machine_save(const struct virt *vm, struct state_buf *b)
 {
-    mig_put_u32(b, vm->nharts);
+    state_put_u32(b, vm->nharts);
     for (unsigned i = 0; i < vm->nharts; i++)
-        mig_put_bool(b, vm->hart_wfi[i]);
+        state_put_bool(b, vm->hart_wfi[i]);
 }
 
-static int virt_machine_load(struct virt *vm, struct mig_buf *b, unsigned version)
+static int virt_machine_load(struct virt *vm, struct state_buf *b, unsigned version)
 {
     uint32_t n;
 
     if (version > VIRT_STATE_VERSION) {
-        mig_buf_fail(b, -EINVAL, "virt: section version %u, this godwit knows %u", version,
+        state_buf_fail(b, -EINVAL, "virt: section version %u, this godwit knows %u", version,
                      VIRT_STATE_VERSION);
         return -EINVAL;
     }
-    n = mig_get_u32(b);
+    n = state_get_u32(b);
     if (!b->err && n != vm->nharts)
-        mig_buf_fail(b, -EINVAL, "virt: %u harts saved, this machine has %u", n, vm->nharts);
+        state_buf_fail(b, -EINVAL, "virt: %u harts saved, this machine has %u", n, vm->nharts);
     for (unsigned i = 0; i < vm->nharts && !b->err; i++)
-        vm->hart_wfi[i] = mig_get_bool(b);
-    return mig_buf_expect_end(b, "virt");
+        vm->hart_wfi[i] = state_get_bool(b);
+    return state_buf_expect_end(b, "virt");
 }
 
 /* One saveable component: name, instance count, save, load. */
 struct virt_comp {
     const char *name;
     unsigned version;
-    void (*save)(struct virt *vm, unsigned i, struct mig_buf *b);
-    int (*load)(struct virt *vm, unsigned i, struct mig_buf *b, unsigned version);
+    void (*save)(struct virt *vm, unsigned i, struct state_buf *b);
+    int (*load)(struct virt *vm, unsigned i, struct state_buf *b, unsigned version);
 };
 
-static void c_virt_save(struct virt *vm, unsigned i, struct mig_buf *b)
+static void c_virt_save(struct virt *vm, unsigned i, struct state_buf *b)
 {
     (void)i;
     virt_machine_save(vm, b);
 }
-static int c_virt_load(struct virt *vm, unsigned i, struct mig_buf *b, unsigned v)
+static int c_virt_load(struct virt *vm, unsigned i, struct state_buf *b, unsigned v)
 {
     (void)i;
     return virt_machine_load(vm, b, v);
 }
-static void c_hart_save(struct virt *vm, unsigned i, struct mig_buf *b)
+static void c_hart_save(struct virt *vm, unsigned i, struct state_buf *b)
 {
     rv_hart_save(vm->harts[i], b);
 }
-static int c_hart_load(struct virt *vm, unsigned i, struct mig_buf *b, unsigned v)
+static int c_hart_load(struct virt *vm, unsigned i, struct state_buf *b, unsigned v)
 {
     return rv_hart_load(vm->harts[i], b, v);
 }
-static void c_clint_save(struct virt *vm, unsigned i, struct mig_buf *b)
+static void c_clint_save(struct virt *vm, unsigned i, struct state_buf *b)
 {
     (void)i;
     clint_save(vm->clint, b); /* a stopped machine's clock stands still (clint_freeze) */
 }
-static int c_clint_load(struct virt *vm, unsigned i, struct mig_buf *b, unsigned v)
+static int c_clint_load(struct virt *vm, unsigned i, struct state_buf *b, unsigned v)
 {
     (void)i;
     return clint_load(vm->clint, b, v);
 }
-static void c_plic_save(struct virt *vm, unsigned i, struct mig_buf *b)
+static void c_plic_save(struct virt *vm, unsigned i, struct state_buf *b)
 {
     (void)i;
     plic_save(vm->plic, b);
 }
-static int c_plic_load(struct virt *vm, unsigned i, struct mig_buf *b, unsigned v)
+static int c_plic_load(struct virt *vm, unsigned i, struct state_buf *b, unsigned v)
 {
     (void)i;
     return plic_load(vm->plic, b, v);
 }
-static void c_uart_save(struct virt *vm, unsigned i, struct mig_buf *b)
+static void c_uart_save(struct virt *vm, unsigned i, struct state_buf *b)
 {
     (void)i;
     uart_save(vm->uart, b);
 }
-static int c_uart_load(struct virt *vm, unsigned i, struct mig_buf *b, unsigned v)
+static int c_uart_load(struct virt *vm, unsigned i, struct state_buf *b, unsigned v)
 {
     (void)i;
     return uart_load(vm->uart, b, v);
 }
-static void c_rtc_save(struct virt *vm, unsigned i, struct mig_buf *b)
+static void c_rtc_save(struct virt *vm, unsigned i, struct state_buf *b)
 {
     (void)i;
     goldfish_rtc_save(vm->rtc, b);
 }
-static int c_rtc_load(struct virt *vm, unsigned i, struct mig_buf *b, unsigned v)
+static int c_rtc_load(struct virt *vm, unsigned i, struct state_buf *b, unsigned v)
 {
     (void)i;
     return goldfish_rtc_load(vm->rtc, b, v);
 }
-static void c_pcie_save(struct virt *vm, unsigned i, struct mig_buf *b)
+static void c_pcie_save(struct virt *vm, unsigned i, struct state_buf *b)
 {
     (void)i;
     pcie_host_save(vm->pcie, b);
 }
-static int c_pcie_load(struct virt *vm, unsigned i, struct mig_buf *b, unsigned v)
+static int c_pcie_load(struct virt *vm, unsigned i, struct state_buf *b, unsigned v)
 {
     (void)i;
     return pcie_host_load(vm->pcie, b, v);
 }
-static void c_virtio_save(struct virt *vm, unsigned i, struct mig_buf *b)
+static void c_virtio_save(struct virt *vm, unsigned i, struct state_buf *b)
 {
     virtio_mmio_save(&vm->virtio[i], b);
 }
-static int c_virtio_load(struct virt *vm, unsigned i, struct mig_buf *b, unsigned v)
+static int c_virtio_load(struct virt *vm, unsigned i, struct state_buf *b, unsigned v)
 {
     return virtio_mmio_load(&vm->virtio[i], b, v);
 }
@@ -212,61 +212,61 @@ static unsigned virt_comp_count(const struct virt *vm, const struct virt_comp *c
 }
 
 /* Every component's section into s. */
-int virt_state_save_components(struct virt *vm, struct mig_stream *s)
+int virt_state_save_components(struct virt *vm, struct state_stream *s)
 {
-    struct mig_buf b;
+    struct state_buf b;
 
-    mig_buf_init(&b);
-    for (size_t k = 0; k < GW_ARRAY_SIZE(virt_comps) && !mig_stream_error(s); k++) {
+    state_buf_init(&b);
+    for (size_t k = 0; k < GW_ARRAY_SIZE(virt_comps) && !state_stream_error(s); k++) {
         const struct virt_comp *c = &virt_comps[k];
 
         for (unsigned i = 0; i < virt_comp_count(vm, c); i++) {
-            mig_buf_reset(&b);
+            state_buf_reset(&b);
             c->save(vm, i, &b);
-            if (mig_buf_error(&b)) {
-                mig_stream_fail(s, mig_buf_error(&b), "saving %s %u: %s", c->name, i,
-                                mig_buf_msg(&b));
+            if (state_buf_error(&b)) {
+                state_stream_fail(s, state_buf_error(&b), "saving %s %u: %s", c->name, i,
+                                state_buf_msg(&b));
                 break;
             }
-            mig_write_section(s, MIG_SEC_DEVICE, c->name, i, (uint16_t)c->version, b.data, b.len);
+            state_write_section(s, STATE_SEC_DEVICE, c->name, i, (uint16_t)c->version, b.data, b.len);
         }
     }
-    mig_buf_fini(&b);
-    return mig_stream_error(s);
+    state_buf_fini(&b);
+    return state_stream_error(s);
 }
 
 /* ---- RAM ------------------------------------------------------------------------------ */
 
-static int virt_save_ram(struct virt *vm, struct mig_stream *s, struct virt_save_stats *st,
+static int virt_save_ram(struct virt *vm, struct state_stream *s, struct virt_save_stats *st,
                          const _Atomic bool *cancel)
 {
-    struct mig_ram_encoder enc;
-    struct mig_buf b;
-    uint32_t pages[MIG_RAM_BATCH];
+    struct state_ram_encoder enc;
+    struct state_buf b;
+    uint32_t pages[STATE_RAM_BATCH];
     unsigned n = 0;
     const uint8_t *ram = vm->mem->host;
     uint64_t npages = vm->mem->npages;
 
-    if (mig_ram_encoder_init(&enc) < 0) {
-        mig_stream_fail(s, -ENOMEM, "out of memory");
+    if (state_ram_encoder_init(&enc) < 0) {
+        state_stream_fail(s, -ENOMEM, "out of memory");
         return -ENOMEM;
     }
     /* never-populated pages are zero: skip them without reading */
     uint8_t pop[4096];
     uint64_t pop_base = UINT64_MAX;
 
-    mig_buf_init(&b);
-    for (uint64_t p = 0; p <= npages && !mig_stream_error(s); p++) {
-        bool flush = p == npages || n == MIG_RAM_BATCH;
+    state_buf_init(&b);
+    for (uint64_t p = 0; p <= npages && !state_stream_error(s); p++) {
+        bool flush = p == npages || n == STATE_RAM_BATCH;
 
         if (flush && n) {
-            mig_buf_reset(&b);
-            mig_ram_encode(&enc, ram, pages, n, true, &b);
-            mig_write_section(s, MIG_SEC_RAM, NULL, 0, 1, b.data, b.len);
+            state_buf_reset(&b);
+            state_ram_encode(&enc, ram, pages, n, true, &b);
+            state_write_section(s, STATE_SEC_RAM, NULL, 0, 1, b.data, b.len);
             __atomic_fetch_add(&st->ram_bytes, b.len, __ATOMIC_RELAXED);
             n = 0;
             if (cancel && atomic_load(cancel)) {
-                mig_stream_fail(s, -ECANCELED, "cancelled");
+                state_stream_fail(s, -ECANCELED, "cancelled");
                 break;
             }
         }
@@ -277,37 +277,37 @@ static int virt_save_ram(struct virt *vm, struct mig_stream *s, struct virt_save
             (void)gmem_populated(vm->mem, p, npages - p < sizeof(pop) ? npages - p : sizeof(pop),
                                  pop);
         }
-        if (!pop[p - pop_base] || mig_page_is_zero(ram + p * GMEM_PAGE_SIZE)) {
+        if (!pop[p - pop_base] || state_page_is_zero(ram + p * GMEM_PAGE_SIZE)) {
             __atomic_fetch_add(&st->pages_zero, 1, __ATOMIC_RELAXED);
             continue;
         }
         pages[n++] = (uint32_t)p;
         __atomic_fetch_add(&st->pages_normal, 1, __ATOMIC_RELAXED);
     }
-    mig_buf_fini(&b);
-    mig_ram_encoder_fini(&enc);
-    return mig_stream_error(s);
+    state_buf_fini(&b);
+    state_ram_encoder_fini(&enc);
+    return state_stream_error(s);
 }
 
-int virt_state_save(struct virt *vm, struct mig_stream *s, struct virt_save_stats *st,
+int virt_state_save(struct virt *vm, struct state_stream *s, struct virt_save_stats *st,
                     const _Atomic bool *cancel)
 {
-    struct mig_header h = {.version = MIG_FORMAT_VERSION, .page_size = MIG_PAGE_SIZE};
+    struct state_header h = {.version = STATE_FORMAT_VERSION, .page_size = STATE_PAGE_SIZE};
     char *cfg = virt_state_config_text(vm);
 
     memset(st, 0, sizeof(*st));
     if (!cfg) {
-        mig_stream_fail(s, -ENOMEM, "out of memory");
+        state_stream_fail(s, -ENOMEM, "out of memory");
         return -ENOMEM;
     }
     h.config_hash = XXH3_64bits(cfg, strlen(cfg));
-    mig_write_header(s, &h);
-    mig_write_section(s, MIG_SEC_CONFIG, "config", 0, 1, cfg, strlen(cfg));
+    state_write_header(s, &h);
+    state_write_section(s, STATE_SEC_CONFIG, "config", 0, 1, cfg, strlen(cfg));
     free(cfg);
     virt_save_ram(vm, s, st, cancel);
     virt_state_save_components(vm, s);
-    mig_write_eof(s);
-    return mig_stream_error(s);
+    state_write_eof(s);
+    return state_stream_error(s);
 }
 
 /* ---- load --------------------------------------------------------------------------- */
@@ -348,33 +348,33 @@ static void virt_zero_run(void *opaque, uint64_t first, uint64_t count)
     memset(vm->mem->host + first * GMEM_PAGE_SIZE, 0, count * GMEM_PAGE_SIZE);
 }
 
-int virt_state_load(struct virt *vm, struct mig_stream *s, char *err, size_t errlen)
+int virt_state_load(struct virt *vm, struct state_stream *s, char *err, size_t errlen)
 {
-    struct mig_header h;
-    struct mig_section sec;
-    struct mig_buf b;
-    uint8_t *scratch = malloc((size_t)MIG_RAM_BATCH * MIG_PAGE_SIZE);
+    struct state_header h;
+    struct state_section sec;
+    struct state_buf b;
+    uint8_t *scratch = malloc((size_t)STATE_RAM_BATCH * STATE_PAGE_SIZE);
     char *ours = virt_state_config_text(vm);
     uint64_t our_hash;
     int ret = -EPROTO;
 
     err[0] = '\0';
-    mig_buf_init(&b);
+    state_buf_init(&b);
     if (!scratch || !ours) {
         snprintf(err, errlen, "out of memory");
         ret = -ENOMEM;
         goto out;
     }
     our_hash = XXH3_64bits(ours, strlen(ours));
-    if (mig_read_header(s, &h) < 0)
+    if (state_read_header(s, &h) < 0)
         goto stream_err;
-    if (mig_read_section(s, &sec) < 0)
+    if (state_read_section(s, &sec) < 0)
         goto stream_err;
-    if (sec.type != MIG_SEC_CONFIG) {
+    if (sec.type != STATE_SEC_CONFIG) {
         snprintf(err, errlen, "the state stream does not start with its configuration");
         goto out;
     }
-    if (mig_read_payload(s, &sec, &b) < 0)
+    if (state_read_payload(s, &sec, &b) < 0)
         goto stream_err;
     if (h.config_hash != our_hash) {
         char *saved = strndup((const char *)b.data, b.len);
@@ -402,57 +402,57 @@ int virt_state_load(struct virt *vm, struct mig_stream *s, char *err, size_t err
                 fail = true;
         }
         while (!fail) {
-            if (mig_read_section(s, &sec) < 0) {
+            if (state_read_section(s, &sec) < 0) {
                 fail = true;
                 break;
             }
-            if (sec.type == MIG_SEC_EOF) {
-                if (mig_read_eof(s, &sec) < 0) {
+            if (sec.type == STATE_SEC_EOF) {
+                if (state_read_eof(s, &sec) < 0) {
                     fail = true;
                     break;
                 }
                 /* a file ends here; a live stream's socket stays open for the
                  * commit protocol */
-                if (!(h.flags & MIG_F_LIVE) && !mig_stream_at_eof(s)) {
-                    mig_stream_fail(s, -EPROTO, "data after the end of the state");
+                if (!(h.flags & STATE_F_LIVE) && !state_stream_at_eof(s)) {
+                    state_stream_fail(s, -EPROTO, "data after the end of the state");
                     fail = true;
                 }
                 break;
             }
-            if (mig_read_payload(s, &sec, &b) < 0) {
+            if (state_read_payload(s, &sec, &b) < 0) {
                 fail = true;
                 break;
             }
             switch (sec.type) {
-            case MIG_SEC_RAM:
-                if (mig_ram_decode(&b, vm->mem->host, vm->mem->npages, scratch) < 0) {
+            case STATE_SEC_RAM:
+                if (state_ram_decode(&b, vm->mem->host, vm->mem->npages, scratch) < 0) {
                     snprintf(err, errlen, "RAM at byte %llu: %s",
-                             (unsigned long long)mig_stream_offset(s), mig_buf_msg(&b));
+                             (unsigned long long)state_stream_offset(s), state_buf_msg(&b));
                     ret = -EPROTO;
                     goto out_seen;
                 }
                 break;
-            case MIG_SEC_ZERO:
-                if (mig_zero_decode(&b, vm->mem->npages, virt_zero_run, vm) < 0) {
-                    snprintf(err, errlen, "zero pages: %s", mig_buf_msg(&b));
+            case STATE_SEC_ZERO:
+                if (state_zero_decode(&b, vm->mem->npages, virt_zero_run, vm) < 0) {
+                    snprintf(err, errlen, "zero pages: %s", state_buf_msg(&b));
                     goto out_seen;
                 }
                 break;
-            case MIG_SEC_ROUND: {
-                uint32_t round = mig_get_u32(&b);
+            case STATE_SEC_ROUND: {
+                uint32_t round = state_get_u32(&b);
 
-                if (mig_buf_error(&b)) {
-                    snprintf(err, errlen, "ROUND marker: %s", mig_buf_msg(&b));
+                if (state_buf_error(&b)) {
+                    snprintf(err, errlen, "ROUND marker: %s", state_buf_msg(&b));
                     goto out_seen;
                 }
                 if (vm->load_round_cb)
                     vm->load_round_cb(vm->load_round_opaque, round);
                 break;
             }
-            case MIG_SEC_CONFIG:
+            case STATE_SEC_CONFIG:
                 snprintf(err, errlen, "a second configuration section");
                 goto out_seen;
-            case MIG_SEC_DEVICE: {
+            case STATE_SEC_DEVICE: {
                 size_t k;
                 const struct virt_comp *c = NULL;
 
@@ -480,9 +480,9 @@ int virt_state_load(struct virt *vm, struct mig_stream *s, char *err, size_t err
                     goto out_seen;
                 }
                 if (c->load(vm, sec.instance, &b, sec.version) < 0 ||
-                    mig_buf_expect_end(&b, sec.name) < 0) {
+                    state_buf_expect_end(&b, sec.name) < 0) {
                     snprintf(err, errlen, "%s %u: %s", sec.name, sec.instance,
-                             mig_buf_msg(&b)[0] ? mig_buf_msg(&b) : "refused");
+                             state_buf_msg(&b)[0] ? state_buf_msg(&b) : "refused");
                     goto out_seen;
                 }
                 inst_seen[k][sec.instance / 64] |= 1ull << (sec.instance % 64);
@@ -493,7 +493,7 @@ int virt_state_load(struct virt *vm, struct mig_stream *s, char *err, size_t err
             }
         }
         if (fail) {
-            snprintf(err, errlen, "%s", mig_stream_msg(s)[0] ? mig_stream_msg(s) : "out of memory");
+            snprintf(err, errlen, "%s", state_stream_msg(s)[0] ? state_stream_msg(s) : "out of memory");
             goto out_seen;
         }
         for (size_t k = 0; k < GW_ARRAY_SIZE(virt_comps); k++)
@@ -511,8 +511,8 @@ int virt_state_load(struct virt *vm, struct mig_stream *s, char *err, size_t err
     goto out;
 
 stream_err:
-    snprintf(err, errlen, "%s", mig_stream_msg(s));
-    ret = mig_stream_error(s) ? mig_stream_error(s) : -EPROTO;
+    snprintf(err, errlen, "%s", state_stream_msg(s));
+    ret = state_stream_error(s) ? state_stream_error(s) : -EPROTO;
 out:
     if (ret == 0) {
         /* RAM changed behind the harts' backs */
@@ -521,7 +521,7 @@ out:
     } else if (ret == -EPROTO && !err[0]) {
         snprintf(err, errlen, "malformed state");
     }
-    mig_buf_fini(&b);
+    state_buf_fini(&b);
     free(scratch);
     free(ours);
     return ret;
@@ -532,7 +532,7 @@ out:
 uint64_t virt_state_hash(struct virt *vm)
 {
     XXH3_state_t *x = XXH3_createState();
-    struct mig_buf b;
+    struct state_buf b;
     uint64_t h;
 
     if (!x)
@@ -549,18 +549,18 @@ uint64_t virt_state_hash(struct virt *vm)
             const uint8_t *page = vm->mem->host + (p + i) * GMEM_PAGE_SIZE;
             uint64_t idx = p + i;
 
-            if (!pop[i] || mig_page_is_zero(page))
+            if (!pop[i] || state_page_is_zero(page))
                 continue;
             XXH3_64bits_update(x, &idx, sizeof(idx));
             XXH3_64bits_update(x, page, GMEM_PAGE_SIZE);
         }
     }
-    mig_buf_init(&b);
+    state_buf_init(&b);
     for (size_t k = 0; k < GW_ARRAY_SIZE(virt_comps); k++) {
         const struct virt_comp *c = &virt_comps[k];
 
         for (unsigned i = 0; i < virt_comp_count(vm, c); i++) {
-            mig_buf_reset(&b);
+            state_buf_reset(&b);
             c->save(vm, i, &b);
             /* The clock is left out: after a live migration the destination's
              * mtime has moved on by the switchover pause (docs/state.md), yet
@@ -571,7 +571,7 @@ uint64_t virt_state_hash(struct virt *vm)
             XXH3_64bits_update(x, b.data, b.len);
         }
     }
-    mig_buf_fini(&b);
+    state_buf_fini(&b);
     h = XXH3_64bits_digest(x);
     XXH3_freeState(x);
     return h;

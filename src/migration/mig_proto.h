@@ -2,7 +2,7 @@
  * The live-migration channel (docs/state.md, "live migration"): URIs,
  * sockets, and the commit protocol's control messages.
  *
- *   source ── state stream (header flag MIG_F_LIVE, RAM rounds, components, EOF) ──▶ destination
+ *   source ── state stream (header flag STATE_F_LIVE, RAM rounds, components, EOF) ──▶ destination
  *   source ◀── ROUND n (after each ROUND marker: the pipeline is drained) ──────────  destination
  *   source ◀── READY (everything loaded and verified) or ERROR ─────────────────────  destination
  *   source ── COMMIT (ns the source was paused) ──────────────────────────────────▶ destination

@@ -548,101 +548,101 @@ void virtio_dev_pre_save(struct virtio_dev *d)
         d->ops->pre_save(d);
 }
 
-void virtio_dev_save(const struct virtio_dev *d, struct mig_buf *b)
+void virtio_dev_save(const struct virtio_dev *d, struct state_buf *b)
 {
-    mig_put_u32(b, d->device_id);
-    mig_put_u8(b, (uint8_t)d->nvqs);
-    mig_put_u32(b, d->status);
-    mig_put_u64(b, d->driver_features);
-    mig_put_u32(b, d->isr);
-    mig_put_u32(b, d->config_generation);
-    mig_put_bool(b, d->broken);
+    state_put_u32(b, d->device_id);
+    state_put_u8(b, (uint8_t)d->nvqs);
+    state_put_u32(b, d->status);
+    state_put_u64(b, d->driver_features);
+    state_put_u32(b, d->isr);
+    state_put_u32(b, d->config_generation);
+    state_put_bool(b, d->broken);
     for (unsigned i = 0; i < d->nvqs; i++) {
         const struct virtq *q = &d->vq[i];
-        mig_put_u16(b, q->num);
-        mig_put_bool(b, q->ready);
-        mig_put_u64(b, q->desc_addr);
-        mig_put_u64(b, q->avail_addr);
-        mig_put_u64(b, q->used_addr);
-        mig_put_u16(b, q->last_avail);
-        mig_put_u16(b, q->used_idx);
-        mig_put_u16(b, q->signalled_used);
-        mig_put_bool(b, q->signalled_valid);
+        state_put_u16(b, q->num);
+        state_put_bool(b, q->ready);
+        state_put_u64(b, q->desc_addr);
+        state_put_u64(b, q->avail_addr);
+        state_put_u64(b, q->used_addr);
+        state_put_u16(b, q->last_avail);
+        state_put_u16(b, q->used_idx);
+        state_put_u16(b, q->signalled_used);
+        state_put_bool(b, q->signalled_valid);
     }
     if (d->ops->save)
         d->ops->save(d, b);
 }
 
 /* The checks virtio_queue_set_ready() makes, for a loaded queue. */
-static void virtq_check_loaded(const struct virtio_dev *d, const struct virtq *q, struct mig_buf *b)
+static void virtq_check_loaded(const struct virtio_dev *d, const struct virtq *q, struct state_buf *b)
 {
     if (q->num > q->num_max || (q->num & (q->num - 1)))
-        mig_buf_fail(b, -EINVAL, "%s: queue %u size %u (a power of 2 up to %u)", d->ops->name,
+        state_buf_fail(b, -EINVAL, "%s: queue %u size %u (a power of 2 up to %u)", d->ops->name,
                      q->index, q->num, q->num_max);
     else if (q->ready && q->num == 0)
-        mig_buf_fail(b, -EINVAL, "%s: queue %u ready without a size", d->ops->name, q->index);
+        state_buf_fail(b, -EINVAL, "%s: queue %u ready without a size", d->ops->name, q->index);
     else if (q->ready &&
              ((q->desc_addr & 15) || (q->avail_addr & 1) || (q->used_addr & 3) ||
               !gmem_contains(d->mem, q->desc_addr, (uint64_t)q->num * VIRTQ_DESC_SIZE) ||
               !gmem_contains(d->mem, q->avail_addr, virtq_avail_size(q->num)) ||
               !gmem_contains(d->mem, q->used_addr, virtq_used_size(q->num))))
-        mig_buf_fail(b, -EINVAL, "%s: queue %u rings outside RAM or misaligned", d->ops->name,
+        state_buf_fail(b, -EINVAL, "%s: queue %u rings outside RAM or misaligned", d->ops->name,
                      q->index);
 }
 
-int virtio_dev_load(struct virtio_dev *d, struct mig_buf *b, unsigned version)
+int virtio_dev_load(struct virtio_dev *d, struct state_buf *b, unsigned version)
 {
     struct virtio_dev old = *d, s = *d; /* s: the loaded core state */
     uint32_t device_id;
     unsigned nvqs;
 
     if (version == 0 || version > VIRTIO_STATE_VERSION) {
-        mig_buf_fail(b, -EINVAL, "%s: state version %u, this build knows up to %u", d->ops->name,
+        state_buf_fail(b, -EINVAL, "%s: state version %u, this build knows up to %u", d->ops->name,
                      version, VIRTIO_STATE_VERSION);
         return -EINVAL;
     }
-    device_id = mig_get_u32(b);
-    nvqs = mig_get_u8(b);
-    if (!mig_buf_error(b) && (device_id != d->device_id || nvqs != d->nvqs))
-        mig_buf_fail(b, -EINVAL,
+    device_id = state_get_u32(b);
+    nvqs = state_get_u8(b);
+    if (!state_buf_error(b) && (device_id != d->device_id || nvqs != d->nvqs))
+        state_buf_fail(b, -EINVAL,
                      "%s: state of device type %u with %u queues, this is type %u with %u",
                      d->ops->name, device_id, nvqs, d->device_id, d->nvqs);
-    s.status = mig_get_u32(b);
-    s.driver_features = mig_get_u64(b);
-    s.isr = mig_get_u32(b);
-    s.config_generation = mig_get_u32(b);
-    s.broken = mig_get_bool(b);
-    if (mig_buf_error(b))
+    s.status = state_get_u32(b);
+    s.driver_features = state_get_u64(b);
+    s.isr = state_get_u32(b);
+    s.config_generation = state_get_u32(b);
+    s.broken = state_get_bool(b);
+    if (state_buf_error(b))
         return -EINVAL;
     if (s.status & ~0xffu)
-        mig_buf_fail(b, -EINVAL, "%s: status 0x%x beyond the status byte", d->ops->name, s.status);
+        state_buf_fail(b, -EINVAL, "%s: status 0x%x beyond the status byte", d->ops->name, s.status);
     else if (s.broken && !(s.status & VIRTIO_STATUS_NEEDS_RESET))
-        mig_buf_fail(b, -EINVAL, "%s: broken without DEVICE_NEEDS_RESET", d->ops->name);
+        state_buf_fail(b, -EINVAL, "%s: broken without DEVICE_NEEDS_RESET", d->ops->name);
     else if (s.isr & ~(VIRTIO_ISR_QUEUE | VIRTIO_ISR_CONFIG))
-        mig_buf_fail(b, -EINVAL, "%s: interrupt status 0x%x", d->ops->name, s.isr);
+        state_buf_fail(b, -EINVAL, "%s: interrupt status 0x%x", d->ops->name, s.isr);
     /* Before FEATURES_OK the driver may have written anything; after it,
      * only what was offered was accepted (virtio_set_status). */
     else if ((s.status & VIRTIO_STATUS_FEATURES_OK) &&
              ((s.driver_features & ~virtio_host_features(d)) ||
               !(s.driver_features & VIRTIO_BIT(VIRTIO_F_VERSION_1))))
-        mig_buf_fail(b, -EINVAL, "%s: negotiated features 0x%llx not a subset of 0x%llx",
+        state_buf_fail(b, -EINVAL, "%s: negotiated features 0x%llx not a subset of 0x%llx",
                      d->ops->name, (unsigned long long)s.driver_features,
                      (unsigned long long)virtio_host_features(d));
-    for (unsigned i = 0; i < d->nvqs && !mig_buf_error(b); i++) {
+    for (unsigned i = 0; i < d->nvqs && !state_buf_error(b); i++) {
         struct virtq *q = &s.vq[i];
-        q->num = mig_get_u16(b);
-        q->ready = mig_get_bool(b);
-        q->desc_addr = mig_get_u64(b);
-        q->avail_addr = mig_get_u64(b);
-        q->used_addr = mig_get_u64(b);
-        q->last_avail = mig_get_u16(b);
-        q->used_idx = mig_get_u16(b);
-        q->signalled_used = mig_get_u16(b);
-        q->signalled_valid = mig_get_bool(b);
-        if (!mig_buf_error(b))
+        q->num = state_get_u16(b);
+        q->ready = state_get_bool(b);
+        q->desc_addr = state_get_u64(b);
+        q->avail_addr = state_get_u64(b);
+        q->used_addr = state_get_u64(b);
+        q->last_avail = state_get_u16(b);
+        q->used_idx = state_get_u16(b);
+        q->signalled_used = state_get_u16(b);
+        q->signalled_valid = state_get_bool(b);
+        if (!state_buf_error(b))
             virtq_check_loaded(d, q, b);
     }
-    if (mig_buf_error(b))
+    if (state_buf_error(b))
         return -EINVAL;
 
     /* The device type's part sees the new core state; if it refuses, the
@@ -654,7 +654,7 @@ int virtio_dev_load(struct virtio_dev *d, struct mig_buf *b, unsigned version)
     d->broken = s.broken;
     memcpy(d->vq, s.vq, sizeof(d->vq));
     if (d->ops->load && d->ops->load(d, b, version) < 0) {
-        mig_buf_fail(b, -EINVAL, "%s: device state refused", d->ops->name);
+        state_buf_fail(b, -EINVAL, "%s: device state refused", d->ops->name);
         d->status = old.status;
         d->driver_features = old.driver_features;
         d->isr = old.isr;

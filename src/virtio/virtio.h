@@ -49,7 +49,7 @@
 
 #include "common/util.h"
 #include "mem/gmem.h"
-#include "migration/mig_buf.h"
+#include "state/state_buf.h"
 
 /* ---- constants from the spec ------------------------------------------------ */
 
@@ -178,10 +178,10 @@ struct virtio_dev_ops {
      * device batches (e.g. virtio-net's transmit completions) so nothing is
      * in flight; save/load: the device type's own guest-visible state after
      * the core's (load validates and returns 0 or -EINVAL via
-     * mig_buf_fail).  A device with no state of its own leaves them NULL. */
+     * state_buf_fail).  A device with no state of its own leaves them NULL. */
     void (*pre_save)(struct virtio_dev *d);
-    void (*save)(const struct virtio_dev *d, struct mig_buf *b);
-    int (*load)(struct virtio_dev *d, struct mig_buf *b, unsigned version);
+    void (*save)(const struct virtio_dev *d, struct state_buf *b);
+    int (*load)(struct virtio_dev *d, struct state_buf *b, unsigned version);
 
     /* Release everything the device owns, the struct embedding d
      * included (virtio_dev_free() calls it). */
@@ -332,7 +332,7 @@ void virtq_elem_mark_dirty(struct virtio_dev *d, const struct virtq_elem *elem, 
  */
 #define VIRTIO_STATE_VERSION 1
 void virtio_dev_pre_save(struct virtio_dev *d);
-void virtio_dev_save(const struct virtio_dev *d, struct mig_buf *b);
-int virtio_dev_load(struct virtio_dev *d, struct mig_buf *b, unsigned version) gw_must_check;
+void virtio_dev_save(const struct virtio_dev *d, struct state_buf *b);
+int virtio_dev_load(struct virtio_dev *d, struct state_buf *b, unsigned version) gw_must_check;
 
 #endif

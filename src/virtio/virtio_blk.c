@@ -546,23 +546,23 @@ static void vblk_fini(struct virtio_dev *d)
 /* State (docs/state.md), after the core's: u8 writeback, the only config
  * byte the driver can change.  Requests complete inside the notify that
  * took them, so none is ever in flight and there is no pre_save. */
-static void vblk_save(const struct virtio_dev *d, struct mig_buf *b)
+static void vblk_save(const struct virtio_dev *d, struct state_buf *b)
 {
     const struct vblk *blk = (const struct vblk *)d;
 
-    mig_put_u8(b, blk->config[VBLK_OFF_WCE]);
+    state_put_u8(b, blk->config[VBLK_OFF_WCE]);
 }
 
-static int vblk_load(struct virtio_dev *d, struct mig_buf *b, unsigned version)
+static int vblk_load(struct virtio_dev *d, struct state_buf *b, unsigned version)
 {
     struct vblk *blk = vblk_of(d);
     uint8_t wce;
 
     (void)version; /* the core's version; 1 is all there is */
-    wce = mig_get_u8(b);
-    if (!mig_buf_error(b) && wce > 1)
-        mig_buf_fail(b, -EINVAL, "virtio-blk: writeback %u (0 or 1)", wce);
-    if (mig_buf_error(b))
+    wce = state_get_u8(b);
+    if (!state_buf_error(b) && wce > 1)
+        state_buf_fail(b, -EINVAL, "virtio-blk: writeback %u (0 or 1)", wce);
+    if (state_buf_error(b))
         return -EINVAL;
     blk->config[VBLK_OFF_WCE] = wce;
     return 0;

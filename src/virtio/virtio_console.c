@@ -438,29 +438,29 @@ static void vcon_status_changed(struct virtio_dev *d, uint32_t old)
  * PORT_OPEN, the control messages and agent bytes not delivered yet.  The
  * half-assembled guest -> host line is host plumbing and is not saved.
  */
-static void vcon_save(const struct virtio_dev *d, struct mig_buf *b)
+static void vcon_save(const struct virtio_dev *d, struct state_buf *b)
 {
     const struct vcon *c = vcon_of_const(d);
 
-    mig_put_u8(b, VCON_STATE_VERSION);
-    mig_put_u8(b, (uint8_t)c->nports);
-    mig_put_bool(b, c->driver_ready);
+    state_put_u8(b, VCON_STATE_VERSION);
+    state_put_u8(b, (uint8_t)c->nports);
+    state_put_bool(b, c->driver_ready);
     for (unsigned p = 1; p <= c->nports; p++) {
-        mig_put_str(b, c->port[p].name);
-        mig_put_bool(b, c->port[p].guest_ready);
-        mig_put_bool(b, c->port[p].guest_open);
+        state_put_str(b, c->port[p].name);
+        state_put_bool(b, c->port[p].guest_ready);
+        state_put_bool(b, c->port[p].guest_open);
     }
-    mig_put_u8(b, (uint8_t)c->nctrl);
+    state_put_u8(b, (uint8_t)c->nctrl);
     for (unsigned i = 0; i < c->nctrl; i++) {
         const struct vcon_msg *m = &c->ctrl[(c->ctrl_head + i) % VCON_CTRL_QUEUED];
-        mig_put_u16(b, m->len);
-        mig_put_bytes(b, m->data, m->len);
+        state_put_u16(b, m->len);
+        state_put_bytes(b, m->data, m->len);
     }
-    mig_put_u32(b, c->agent_nout);
-    mig_put_bytes(b, c->agent_out, c->agent_nout);
+    state_put_u32(b, c->agent_nout);
+    state_put_bytes(b, c->agent_out, c->agent_nout);
 }
 
-static int vcon_load(struct virtio_dev *d, struct mig_buf *b, unsigned version)
+static int vcon_load(struct virtio_dev *d, struct state_buf *b, unsigned version)
 {
     struct vcon *c = vcon_of(d);
     struct vcon *t; /* the loaded state, applied only when all of it is valid */
@@ -471,61 +471,61 @@ static int vcon_load(struct virtio_dev *d, struct mig_buf *b, unsigned version)
     (void)version; /* the core's section version; ours is the first byte */
     t = malloc(sizeof(*t));
     if (!t) {
-        mig_buf_fail(b, -ENOMEM, "virtio-console: out of memory");
+        state_buf_fail(b, -ENOMEM, "virtio-console: out of memory");
         return -ENOMEM;
     }
     memcpy(t, c, sizeof(*t));
-    v = mig_get_u8(b);
-    if (!mig_buf_error(b) && v != VCON_STATE_VERSION) {
-        mig_buf_fail(b, -EINVAL, "virtio-console: state version %u (this build reads %u)", v,
+    v = state_get_u8(b);
+    if (!state_buf_error(b) && v != VCON_STATE_VERSION) {
+        state_buf_fail(b, -EINVAL, "virtio-console: state version %u (this build reads %u)", v,
                      VCON_STATE_VERSION);
         goto out;
     }
-    nports = mig_get_u8(b);
-    if (!mig_buf_error(b) && nports != c->nports) {
-        mig_buf_fail(b, -EINVAL, "virtio-console: %u ports saved, this device has %u", nports,
+    nports = state_get_u8(b);
+    if (!state_buf_error(b) && nports != c->nports) {
+        state_buf_fail(b, -EINVAL, "virtio-console: %u ports saved, this device has %u", nports,
                      c->nports);
         goto out;
     }
-    t->driver_ready = mig_get_bool(b);
-    for (unsigned p = 1; p <= c->nports && !mig_buf_error(b); p++) {
-        mig_get_str(b, name, sizeof(name));
-        if (!mig_buf_error(b) && strcmp(name, c->port[p].name)) {
-            mig_buf_fail(b, -EINVAL, "virtio-console: port %u is '%s' here, saved as '%s'", p,
+    t->driver_ready = state_get_bool(b);
+    for (unsigned p = 1; p <= c->nports && !state_buf_error(b); p++) {
+        state_get_str(b, name, sizeof(name));
+        if (!state_buf_error(b) && strcmp(name, c->port[p].name)) {
+            state_buf_fail(b, -EINVAL, "virtio-console: port %u is '%s' here, saved as '%s'", p,
                          c->port[p].name, name);
             goto out;
         }
-        t->port[p].guest_ready = mig_get_bool(b);
-        t->port[p].guest_open = mig_get_bool(b);
+        t->port[p].guest_ready = state_get_bool(b);
+        t->port[p].guest_open = state_get_bool(b);
     }
-    nctrl = mig_get_u8(b);
-    if (!mig_buf_error(b) && nctrl > VCON_CTRL_QUEUED) {
-        mig_buf_fail(b, -EINVAL, "virtio-console: %u control messages queued (at most %u)", nctrl,
+    nctrl = state_get_u8(b);
+    if (!state_buf_error(b) && nctrl > VCON_CTRL_QUEUED) {
+        state_buf_fail(b, -EINVAL, "virtio-console: %u control messages queued (at most %u)", nctrl,
                      VCON_CTRL_QUEUED);
         goto out;
     }
     t->ctrl_head = 0;
-    t->nctrl = mig_buf_error(b) ? 0 : nctrl;
-    for (unsigned i = 0; i < t->nctrl && !mig_buf_error(b); i++) {
+    t->nctrl = state_buf_error(b) ? 0 : nctrl;
+    for (unsigned i = 0; i < t->nctrl && !state_buf_error(b); i++) {
         struct vcon_msg *m = &t->ctrl[i];
-        m->len = mig_get_u16(b);
-        if (!mig_buf_error(b) && (m->len < VCON_CTRL_HDR || m->len > VCON_MSG_MAX)) {
-            mig_buf_fail(b, -EINVAL, "virtio-console: control message of %u bytes", m->len);
+        m->len = state_get_u16(b);
+        if (!state_buf_error(b) && (m->len < VCON_CTRL_HDR || m->len > VCON_MSG_MAX)) {
+            state_buf_fail(b, -EINVAL, "virtio-console: control message of %u bytes", m->len);
             goto out;
         }
-        mig_get_bytes(b, m->data, m->len);
+        state_get_bytes(b, m->data, m->len);
     }
-    t->agent_nout = mig_get_u32(b);
-    if (!mig_buf_error(b) &&
+    t->agent_nout = state_get_u32(b);
+    if (!state_buf_error(b) &&
         (t->agent_nout > VCON_PENDING_MAX ||
          (t->agent_nout && (!c->agent_port || !t->port[c->agent_port].guest_open)))) {
-        mig_buf_fail(b, -EINVAL, "virtio-console: %u agent bytes pending", t->agent_nout);
+        state_buf_fail(b, -EINVAL, "virtio-console: %u agent bytes pending", t->agent_nout);
         goto out;
     }
-    if (mig_buf_error(b))
+    if (state_buf_error(b))
         goto out;
-    mig_get_bytes(b, t->agent_out, t->agent_nout);
-    if (mig_buf_error(b))
+    state_get_bytes(b, t->agent_out, t->agent_nout);
+    if (state_buf_error(b))
         goto out;
     t->nline = 0;
     t->line_cut = false;

@@ -205,55 +205,55 @@ void virtio_mmio_pre_save(struct virtio_mmio *m)
         virtio_dev_pre_save(m->dev);
 }
 
-void virtio_mmio_save(const struct virtio_mmio *m, struct mig_buf *b)
+void virtio_mmio_save(const struct virtio_mmio *m, struct state_buf *b)
 {
-    mig_put_bool(b, m->dev != NULL);
+    state_put_bool(b, m->dev != NULL);
     if (!m->dev)
         return;
-    mig_put_u32(b, m->device_features_sel);
-    mig_put_u32(b, m->driver_features_sel);
-    mig_put_u32(b, m->queue_sel);
+    state_put_u32(b, m->device_features_sel);
+    state_put_u32(b, m->driver_features_sel);
+    state_put_u32(b, m->queue_sel);
     for (unsigned i = 0; i < m->dev->nvqs; i++) {
-        mig_put_u16(b, m->queue[i].num);
-        mig_put_u64(b, m->queue[i].desc);
-        mig_put_u64(b, m->queue[i].avail);
-        mig_put_u64(b, m->queue[i].used);
+        state_put_u16(b, m->queue[i].num);
+        state_put_u64(b, m->queue[i].desc);
+        state_put_u64(b, m->queue[i].avail);
+        state_put_u64(b, m->queue[i].used);
     }
-    mig_put_u16(b, VIRTIO_STATE_VERSION);
+    state_put_u16(b, VIRTIO_STATE_VERSION);
     virtio_dev_save(m->dev, b);
 }
 
-int virtio_mmio_load(struct virtio_mmio *m, struct mig_buf *b, unsigned version)
+int virtio_mmio_load(struct virtio_mmio *m, struct state_buf *b, unsigned version)
 {
     struct virtio_mmio s;
     bool present;
     unsigned dev_version;
 
     if (version == 0 || version > VIRTIO_MMIO_STATE_VERSION) {
-        mig_buf_fail(b, -EINVAL, "virtio-mmio: state version %u, this build knows up to %u",
+        state_buf_fail(b, -EINVAL, "virtio-mmio: state version %u, this build knows up to %u",
                      version, VIRTIO_MMIO_STATE_VERSION);
         return -EINVAL;
     }
-    present = mig_get_bool(b);
-    if (!mig_buf_error(b) && present != (m->dev != NULL))
-        mig_buf_fail(b, -EINVAL, "virtio-mmio: state of %s slot loaded into %s one",
+    present = state_get_bool(b);
+    if (!state_buf_error(b) && present != (m->dev != NULL))
+        state_buf_fail(b, -EINVAL, "virtio-mmio: state of %s slot loaded into %s one",
                      present ? "a device's" : "an empty", m->dev ? "a device's" : "an empty");
-    if (mig_buf_error(b))
+    if (state_buf_error(b))
         return -EINVAL;
     if (!present)
         return 0;
     memset(&s, 0, sizeof(s));
-    s.device_features_sel = mig_get_u32(b);
-    s.driver_features_sel = mig_get_u32(b);
-    s.queue_sel = mig_get_u32(b);
+    s.device_features_sel = state_get_u32(b);
+    s.driver_features_sel = state_get_u32(b);
+    s.queue_sel = state_get_u32(b);
     for (unsigned i = 0; i < m->dev->nvqs; i++) {
-        s.queue[i].num = mig_get_u16(b);
-        s.queue[i].desc = mig_get_u64(b);
-        s.queue[i].avail = mig_get_u64(b);
-        s.queue[i].used = mig_get_u64(b);
+        s.queue[i].num = state_get_u16(b);
+        s.queue[i].desc = state_get_u64(b);
+        s.queue[i].avail = state_get_u64(b);
+        s.queue[i].used = state_get_u64(b);
     }
-    dev_version = mig_get_u16(b);
-    if (mig_buf_error(b))
+    dev_version = state_get_u16(b);
+    if (state_buf_error(b))
         return -EINVAL;
     /* The device refuses (and stays as it was) before the transport
      * changes anything. */

@@ -17,9 +17,9 @@
 #ifndef GODWIT_VIRTIO_VIRTIO_MMIO_H
 #define GODWIT_VIRTIO_VIRTIO_MMIO_H
 
-#include "machine/bus.h"
+#include "mem/bus.h"
 #include "virtio/virtio.h"
-#include "migration/mig_buf.h"
+#include "state/state_buf.h"
 
 #define VIRTIO_MMIO_SIZE    0x200u
 #define VIRTIO_MMIO_MAGIC   0x74726976u /* "virt" */
@@ -98,7 +98,7 @@ extern const struct bus_ops virtio_mmio_ops;
  */
 #define VIRTIO_MMIO_STATE_VERSION 1
 void virtio_mmio_pre_save(struct virtio_mmio *m);
-void virtio_mmio_save(const struct virtio_mmio *m, struct mig_buf *b);
-int virtio_mmio_load(struct virtio_mmio *m, struct mig_buf *b, unsigned version) gw_must_check;
+void virtio_mmio_save(const struct virtio_mmio *m, struct state_buf *b);
+int virtio_mmio_load(struct virtio_mmio *m, struct state_buf *b, unsigned version) gw_must_check;
 
 #endif

@@ -432,34 +432,34 @@ static void vnet_pre_save(struct virtio_dev *d)
     vnet_rx_flush(n);
 }
 
-static void vnet_save(const struct virtio_dev *d, struct mig_buf *b)
+static void vnet_save(const struct virtio_dev *d, struct state_buf *b)
 {
     const struct vnet *n = (const struct vnet *)d;
 
-    mig_put_bytes(b, n->mac, 6);
-    mig_put_u16(b, n->status);
+    state_put_bytes(b, n->mac, 6);
+    state_put_u16(b, n->status);
 }
 
-static int vnet_load(struct virtio_dev *d, struct mig_buf *b, unsigned version)
+static int vnet_load(struct virtio_dev *d, struct state_buf *b, unsigned version)
 {
     struct vnet *n = vnet_of(d);
     uint8_t mac[6];
     uint16_t status;
 
     (void)version; /* the core's version; 1 is all there is */
-    mig_get_bytes(b, mac, 6);
-    status = mig_get_u16(b);
-    if (mig_buf_error(b))
+    state_get_bytes(b, mac, 6);
+    status = state_get_u16(b);
+    if (state_buf_error(b))
         return -EINVAL;
     if (memcmp(mac, n->mac, 6))
-        mig_buf_fail(b, -EINVAL,
+        state_buf_fail(b, -EINVAL,
                      "virtio-net: state of MAC %02x:%02x:%02x:%02x:%02x:%02x, this NIC has "
                      "%02x:%02x:%02x:%02x:%02x:%02x",
                      mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], n->mac[0], n->mac[1],
                      n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
     else if (status & ~(VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE))
-        mig_buf_fail(b, -EINVAL, "virtio-net: status 0x%x", status);
-    if (mig_buf_error(b))
+        state_buf_fail(b, -EINVAL, "virtio-net: status 0x%x", status);
+    if (state_buf_error(b))
         return -EINVAL;
     n->status = status;
     n->ntx_pending = 0;

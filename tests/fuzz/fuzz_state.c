@@ -28,7 +28,7 @@ static int fuzz_fd = -1;
 
 static int fuzz_load(const uint8_t *data, size_t size, char *err, size_t errlen)
 {
-    struct mig_stream *s;
+    struct state_stream *s;
     int ret;
 
     if (ftruncate(fuzz_fd, 0) < 0 || pwrite(fuzz_fd, data, size, 0) != (ssize_t)size ||
@@ -36,11 +36,11 @@ static int fuzz_load(const uint8_t *data, size_t size, char *err, size_t errlen)
         perror("fuzz_state: memfd");
         abort();
     }
-    s = mig_stream_new(fuzz_fd, true);
+    s = state_stream_new(fuzz_fd, true);
     if (!s)
         abort();
     ret = virt_state_load(fuzz_vm, s, err, errlen);
-    mig_stream_free(s);
+    state_stream_free(s);
     return ret;
 }
 
@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* accepted: the machine must save again into a loadable stream */
     {
         int fd = memfd_create("resave", MFD_CLOEXEC);
-        struct mig_stream *s = mig_stream_new(fd, false);
+        struct state_stream *s = state_stream_new(fd, false);
         struct virt_save_stats st;
         char *buf;
         off_t len;
@@ -75,7 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fprintf(stderr, "fuzz_state: an accepted state does not save again\n");
             abort();
         }
-        mig_stream_free(s);
+        state_stream_free(s);
         len = lseek(fd, 0, SEEK_END);
         buf = malloc((size_t)len);
         if (!buf || pread(fd, buf, (size_t)len, 0) != len)

@@ -6,7 +6,7 @@
  *   state_seed OUT.state [INSNS] [--live]   (default 2,000,000 instructions per hart)
  *
  * --live writes what a live migration sends instead (header flag
- * MIG_F_LIVE): a first pass of RAM, a ROUND marker, a second pass of some
+ * STATE_F_LIVE): a first pass of RAM, a ROUND marker, a second pass of some
  * pages, a ZERO run for a page that "became zero", the components, EOF.
  */
 #include <fcntl.h>
@@ -17,67 +17,67 @@
 #include <unistd.h>
 
 #include "../fuzz/state_machine.h"
-#include "migration/mig_format.h"
+#include "state/state_format.h"
 
 /* The sections of a live stream, as virt_migrate.c sends them. */
-static int write_live(struct virt *vm, struct mig_stream *s)
+static int write_live(struct virt *vm, struct state_stream *s)
 {
-    struct mig_header h = {
-        .version = MIG_FORMAT_VERSION, .page_size = MIG_PAGE_SIZE, .flags = MIG_F_LIVE};
-    struct mig_ram_encoder enc;
-    struct mig_buf b;
+    struct state_header h = {
+        .version = STATE_FORMAT_VERSION, .page_size = STATE_PAGE_SIZE, .flags = STATE_F_LIVE};
+    struct state_ram_encoder enc;
+    struct state_buf b;
     char *cfg = virt_state_config_text(vm);
-    uint32_t pages[MIG_RAM_BATCH], n = 0, first_nonzero = UINT32_MAX;
+    uint32_t pages[STATE_RAM_BATCH], n = 0, first_nonzero = UINT32_MAX;
     uint8_t rnd[12] = {1};
 
-    if (!cfg || mig_ram_encoder_init(&enc) < 0)
+    if (!cfg || state_ram_encoder_init(&enc) < 0)
         return -1;
     h.config_hash = virt_state_config_hash(vm);
-    mig_write_header(s, &h);
-    mig_write_section(s, MIG_SEC_CONFIG, "config", 0, 1, cfg, strlen(cfg));
+    state_write_header(s, &h);
+    state_write_section(s, STATE_SEC_CONFIG, "config", 0, 1, cfg, strlen(cfg));
     free(cfg);
-    mig_buf_init(&b);
+    state_buf_init(&b);
     for (uint64_t p = 0; p < vm->mem->npages; p++) {
-        if (mig_page_is_zero(vm->mem->host + p * GMEM_PAGE_SIZE))
+        if (state_page_is_zero(vm->mem->host + p * GMEM_PAGE_SIZE))
             continue;
         if (first_nonzero == UINT32_MAX)
             first_nonzero = (uint32_t)p;
         pages[n++] = (uint32_t)p;
-        if (n == MIG_RAM_BATCH || p + 1 == vm->mem->npages) {
-            mig_buf_reset(&b);
-            mig_ram_encode(&enc, vm->mem->host, pages, n, n % 2, &b);
-            mig_write_section(s, MIG_SEC_RAM, NULL, 0, 1, b.data, b.len);
+        if (n == STATE_RAM_BATCH || p + 1 == vm->mem->npages) {
+            state_buf_reset(&b);
+            state_ram_encode(&enc, vm->mem->host, pages, n, n % 2, &b);
+            state_write_section(s, STATE_SEC_RAM, NULL, 0, 1, b.data, b.len);
             n = 0;
         }
     }
     if (n) {
-        mig_buf_reset(&b);
-        mig_ram_encode(&enc, vm->mem->host, pages, n, false, &b);
-        mig_write_section(s, MIG_SEC_RAM, NULL, 0, 1, b.data, b.len);
+        state_buf_reset(&b);
+        state_ram_encode(&enc, vm->mem->host, pages, n, false, &b);
+        state_write_section(s, STATE_SEC_RAM, NULL, 0, 1, b.data, b.len);
     }
-    mig_write_section(s, MIG_SEC_ROUND, NULL, 0, 1, rnd, sizeof(rnd));
+    state_write_section(s, STATE_SEC_ROUND, NULL, 0, 1, rnd, sizeof(rnd));
     if (first_nonzero != UINT32_MAX) {
         /* round 2: resend the first page, then say a far page became zero */
         pages[0] = first_nonzero;
-        mig_buf_reset(&b);
-        mig_ram_encode(&enc, vm->mem->host, pages, 1, true, &b);
-        mig_write_section(s, MIG_SEC_RAM, NULL, 0, 1, b.data, b.len);
+        state_buf_reset(&b);
+        state_ram_encode(&enc, vm->mem->host, pages, 1, true, &b);
+        state_write_section(s, STATE_SEC_RAM, NULL, 0, 1, b.data, b.len);
     }
-    mig_buf_reset(&b);
-    mig_put_u32(&b, 1);
-    mig_put_u32(&b, (uint32_t)(vm->mem->npages - 1));
-    mig_put_u32(&b, 1);
-    mig_write_section(s, MIG_SEC_ZERO, NULL, 0, 1, b.data, b.len);
-    mig_buf_fini(&b);
-    mig_ram_encoder_fini(&enc);
+    state_buf_reset(&b);
+    state_put_u32(&b, 1);
+    state_put_u32(&b, (uint32_t)(vm->mem->npages - 1));
+    state_put_u32(&b, 1);
+    state_write_section(s, STATE_SEC_ZERO, NULL, 0, 1, b.data, b.len);
+    state_buf_fini(&b);
+    state_ram_encoder_fini(&enc);
     virt_state_save_components(vm, s);
-    return mig_write_eof(s);
+    return state_write_eof(s);
 }
 
 int main(int argc, char **argv)
 {
     struct virt *vm;
-    struct mig_stream *s;
+    struct state_stream *s;
     struct virt_save_stats st;
     unsigned long long insns = argc > 2 ? strtoull(argv[2], NULL, 0) : 2000000ull;
     bool live = argc > 3 && !strcmp(argv[3], "--live");
@@ -97,13 +97,13 @@ int main(int argc, char **argv)
                 break;
         }
     fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    s = fd >= 0 ? mig_stream_new(fd, false) : NULL;
+    s = fd >= 0 ? state_stream_new(fd, false) : NULL;
     memset(&st, 0, sizeof(st));
     if (!s || (live ? write_live(vm, s) : virt_state_save(vm, s, &st, NULL)) < 0) {
-        fprintf(stderr, "state_seed: %s: %s\n", argv[1], s ? mig_stream_msg(s) : "cannot open");
+        fprintf(stderr, "state_seed: %s: %s\n", argv[1], s ? state_stream_msg(s) : "cannot open");
         return 1;
     }
-    mig_stream_free(s);
+    state_stream_free(s);
     close(fd);
     printf("state_seed: %s: %llu pages, %llu zero\n", argv[1], (unsigned long long)st.pages_normal,
            (unsigned long long)st.pages_zero);

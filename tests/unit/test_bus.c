@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "board_check.h"
-#include "machine/bus.h"
+#include "mem/bus.h"
 
 struct fake_dev {
     uint64_t regs[16]; /* 4-byte registers at off 0,4,8... stored by index */

@@ -32,20 +32,20 @@
 struct comp {
     const char *name;
     void *obj;
-    void (*save)(void *obj, struct mig_buf *b);
-    int (*load)(void *obj, struct mig_buf *b, unsigned version);
+    void (*save)(void *obj, struct state_buf *b);
+    int (*load)(void *obj, struct state_buf *b, unsigned version);
     unsigned version;
 };
 
-static void comp_save(const struct comp *c, struct mig_buf *b)
+static void comp_save(const struct comp *c, struct state_buf *b)
 {
-    mig_buf_init(b);
+    state_buf_init(b);
     c->save(c->obj, b);
-    if (mig_buf_error(b))
+    if (state_buf_error(b))
         abort();
 }
 
-static bool same(const struct mig_buf *a, const struct mig_buf *b)
+static bool same(const struct state_buf *a, const struct state_buf *b)
 {
     return a->len == b->len && !memcmp(a->data, b->data, a->len);
 }
@@ -54,15 +54,15 @@ static bool same(const struct mig_buf *a, const struct mig_buf *b)
 static int comp_load(const struct comp *c, const void *p, size_t len, unsigned version, char *why,
                      size_t whylen)
 {
-    struct mig_buf r;
+    struct state_buf r;
     int ret;
 
-    mig_buf_reader(&r, p, len);
+    state_buf_reader(&r, p, len);
     ret = c->load(c->obj, &r, version);
     if (ret == 0)
-        ret = mig_buf_expect_end(&r, c->name);
-    snprintf(why, whylen, "%s", mig_buf_msg(&r));
-    if (ret && !mig_buf_error(&r))
+        ret = state_buf_expect_end(&r, c->name);
+    snprintf(why, whylen, "%s", state_buf_msg(&r));
+    if (ret && !state_buf_error(&r))
         return -1000; /* failed without saying why */
     return ret;
 }
@@ -71,7 +71,7 @@ static int comp_load(const struct comp *c, const void *p, size_t len, unsigned v
 static bool comp_refuses(const struct comp *c, const void *p, size_t len, unsigned version,
                          char *why, size_t whylen)
 {
-    struct mig_buf before, after;
+    struct state_buf before, after;
     int ret;
     bool ok;
 
@@ -79,15 +79,15 @@ static bool comp_refuses(const struct comp *c, const void *p, size_t len, unsign
     ret = comp_load(c, p, len, version, why, whylen);
     comp_save(c, &after);
     ok = ret < 0 && ret != -1000 && why[0] && same(&before, &after);
-    mig_buf_fini(&before);
-    mig_buf_fini(&after);
+    state_buf_fini(&before);
+    state_buf_fini(&after);
     return ok;
 }
 
 /* Round trip src -> dst; returns the bytes of src in out (caller frees). */
-static void comp_roundtrip(const struct comp *src, const struct comp *dst, struct mig_buf *out)
+static void comp_roundtrip(const struct comp *src, const struct comp *dst, struct state_buf *out)
 {
-    struct mig_buf again;
+    struct state_buf again;
     char why[200];
     int ret;
 
@@ -96,11 +96,11 @@ static void comp_roundtrip(const struct comp *src, const struct comp *dst, struc
     CHECK(ret == 0, "%s: state of %zu bytes loads (%s)", src->name, out->len, why);
     comp_save(dst, &again);
     CHECK(same(out, &again), "%s: saved again, the same bytes", src->name);
-    mig_buf_fini(&again);
+    state_buf_fini(&again);
 }
 
 /* Every proper prefix and a future version are refused, c untouched. */
-static void comp_refuse_common(const struct comp *c, const struct mig_buf *good)
+static void comp_refuse_common(const struct comp *c, const struct state_buf *good)
 {
     char why[200] = "";
     bool all = true;
@@ -121,7 +121,7 @@ static void comp_refuse_common(const struct comp *c, const struct mig_buf *good)
 
 /* good with `width` bytes at off replaced by val (little-endian) must be
  * refused and leave c untouched. */
-static void comp_refuse_patch(const struct comp *c, const struct mig_buf *good, size_t off,
+static void comp_refuse_patch(const struct comp *c, const struct state_buf *good, size_t off,
                               unsigned width, uint64_t val, const char *what)
 {
     uint8_t *p = malloc(good->len);
@@ -139,12 +139,12 @@ static void comp_refuse_patch(const struct comp *c, const struct mig_buf *good, 
 
 /* ---- hart ------------------------------------------------------------------- */
 
-static void hart_save_w(void *o, struct mig_buf *b)
+static void hart_save_w(void *o, struct state_buf *b)
 {
     rv_hart_save(o, b);
 }
 
-static int hart_load_w(void *o, struct mig_buf *b, unsigned v)
+static int hart_load_w(void *o, struct state_buf *b, unsigned v)
 {
     return rv_hart_load(o, b, v);
 }
@@ -204,7 +204,7 @@ static void test_hart(void)
     struct ht a, b, c;
     struct comp ca = {"hart", NULL, hart_save_w, hart_load_w, RV_HART_STATE_VERSION};
     struct comp cb, cc;
-    struct mig_buf good, sa, sb;
+    struct state_buf good, sa, sb;
     bool regs = true;
     uint64_t saved_instret;
 
@@ -240,8 +240,8 @@ static void test_hart(void)
     comp_save(&cb, &sb);
     CHECK(same(&sa, &sb), "and their saved states are byte for byte equal");
     CHECK(!memcmp(a.mem->host, b.mem->host, HT_RAM_SIZE), "and their RAM");
-    mig_buf_fini(&sa);
-    mig_buf_fini(&sb);
+    state_buf_fini(&sa);
+    state_buf_fini(&sb);
 
     /* A loaded hart runs the new state, not a cached translation of its
      * old one: load the early state into a hart that ran on. */
@@ -277,7 +277,7 @@ static void test_hart(void)
     comp_refuse_patch(&cc, &good, HS_FFLAGS, 4, 0x20, "fflags 0x20");
     comp_refuse_patch(&cc, &good, HS_FRM, 4, 8, "frm 8");
     CHECK_EQ(c.h->x[5], 55, "the refused hart kept its registers");
-    mig_buf_fini(&good);
+    state_buf_fini(&good);
     ht_fini(&a);
     ht_fini(&b);
     ht_fini(&c);
@@ -303,12 +303,12 @@ static void fake_clint_irq(void *o, unsigned hart, unsigned irq, bool level)
     f->irqs++;
 }
 
-static void clint_save_w(void *o, struct mig_buf *b)
+static void clint_save_w(void *o, struct state_buf *b)
 {
     clint_save(o, b);
 }
 
-static int clint_load_w(void *o, struct mig_buf *b, unsigned v)
+static int clint_load_w(void *o, struct state_buf *b, unsigned v)
 {
     return clint_load(o, b, v);
 }
@@ -319,7 +319,7 @@ static void test_clint(void)
     struct clint_host ha = {&fa, fake_now, fake_clint_irq}, hb = {&fb, fake_now, fake_clint_irq};
     struct clint *a = clint_new(&ha, 2), *b = clint_new(&hb, 2), *c3 = clint_new(&hb, 3);
     struct comp ca = {"clint", a, clint_save_w, clint_load_w, CLINT_STATE_VERSION}, cb, c3c;
-    struct mig_buf good;
+    struct state_buf good;
     uint64_t mt;
 
     if (!a || !b || !c3)
@@ -355,7 +355,7 @@ static void test_clint(void)
         CHECK(comp_refuses(&c3c, good.data, good.len, 1, why, sizeof(why)),
               "clint: 2-hart state into a 3-hart CLINT refused (%s)", why);
     }
-    mig_buf_fini(&good);
+    state_buf_fini(&good);
     clint_free(a);
     clint_free(b);
     clint_free(c3);
@@ -370,12 +370,12 @@ static void fake_plic_irq(void *o, unsigned ctx, bool level)
     f->irqs++;
 }
 
-static void plic_save_w(void *o, struct mig_buf *b)
+static void plic_save_w(void *o, struct state_buf *b)
 {
     plic_save(o, b);
 }
 
-static int plic_load_w(void *o, struct mig_buf *b, unsigned v)
+static int plic_load_w(void *o, struct state_buf *b, unsigned v)
 {
     return plic_load(o, b, v);
 }
@@ -393,7 +393,7 @@ static void test_plic(void)
     struct plic_host ha = {&fa, fake_plic_irq}, hb = {&fb, fake_plic_irq};
     struct plic *a = plic_new(&ha, 1), *b = plic_new(&hb, 1), *two = plic_new(&hb, 2);
     struct comp ca = {"plic", a, plic_save_w, plic_load_w, PLIC_STATE_VERSION}, cb;
-    struct mig_buf good;
+    struct state_buf good;
     const size_t ctx0 = 4 + 4 * (PLIC_NUM_SOURCES + 1) + 12 * PLIC_WORDS;
 
     if (!a || !b || !two)
@@ -432,7 +432,7 @@ static void test_plic(void)
         CHECK(comp_refuses(&c2, good.data, good.len, 1, why, sizeof(why)),
               "plic: 2-context state into a 4-context PLIC refused (%s)", why);
     }
-    mig_buf_fini(&good);
+    state_buf_fini(&good);
     plic_free(a);
     plic_free(b);
     plic_free(two);
@@ -447,12 +447,12 @@ static void fake_uart_irq(void *o, bool level)
     f->irqs++;
 }
 
-static void uart_save_w(void *o, struct mig_buf *b)
+static void uart_save_w(void *o, struct state_buf *b)
 {
     uart_save(o, b);
 }
 
-static int uart_load_w(void *o, struct mig_buf *b, unsigned v)
+static int uart_load_w(void *o, struct state_buf *b, unsigned v)
 {
     return uart_load(o, b, v);
 }
@@ -464,7 +464,7 @@ static void test_uart(void)
     struct uart_host hb = {&fb, NULL, fake_uart_irq, fake_now};
     struct uart *a = uart_new(&ha), *b = uart_new(&hb);
     struct comp ca = {"uart", a, uart_save_w, uart_load_w, UART_STATE_VERSION}, cb;
-    struct mig_buf good;
+    struct state_buf good;
     uint8_t ch, got[4] = {0};
     uint64_t dl;
 
@@ -504,7 +504,7 @@ static void test_uart(void)
     comp_refuse_patch(&cb, &good, 11, 1, 2, "thr_ipending 2");
     comp_refuse_patch(&cb, &good, 13, 1, 17, "17 bytes in the FIFO");
     comp_refuse_patch(&cb, &good, 3, 1, 0, "FIFO bytes with the FIFO off");
-    mig_buf_fini(&good);
+    state_buf_fini(&good);
     uart_free(a);
     uart_free(b);
 }
@@ -521,22 +521,22 @@ static void fake_rtc_irq(void *o, bool level)
     fake_uart_irq(o, level);
 }
 
-static void rtc_save_w(void *o, struct mig_buf *b)
+static void rtc_save_w(void *o, struct state_buf *b)
 {
     goldfish_rtc_save(o, b);
 }
 
-static int rtc_load_w(void *o, struct mig_buf *b, unsigned v)
+static int rtc_load_w(void *o, struct state_buf *b, unsigned v)
 {
     return goldfish_rtc_load(o, b, v);
 }
 
-static void pcie_save_w(void *o, struct mig_buf *b)
+static void pcie_save_w(void *o, struct state_buf *b)
 {
     pcie_host_save(o, b);
 }
 
-static int pcie_load_w(void *o, struct mig_buf *b, unsigned v)
+static int pcie_load_w(void *o, struct state_buf *b, unsigned v)
 {
     return pcie_host_load(o, b, v);
 }
@@ -550,7 +550,7 @@ static void test_rtc_pcie(void)
     struct comp ca = {"goldfish-rtc", a, rtc_save_w, rtc_load_w, GOLDFISH_RTC_STATE_VERSION}, cb;
     struct pcie_host *pa = pcie_host_new(), *pb = pcie_host_new();
     struct comp pca = {"pcie-host", pa, pcie_save_w, pcie_load_w, PCIE_HOST_STATE_VERSION}, pcb;
-    struct mig_buf good;
+    struct state_buf good;
     uint64_t t;
 
     if (!a || !b || !pa || !pb)
@@ -570,7 +570,7 @@ static void test_rtc_pcie(void)
     comp_refuse_common(&cb, &good);
     comp_refuse_patch(&cb, &good, 20, 1, 2, "alarm_running 2");
     comp_refuse_patch(&cb, &good, 22, 1, 3, "irq_enabled 3");
-    mig_buf_fini(&good);
+    state_buf_fini(&good);
 
     (void)pcie_host_ecam_ops.write(pa, 0x04, 2, 0x0507);
     (void)pcie_host_ecam_ops.write(pa, 0x3c, 1, 0x21);
@@ -580,7 +580,7 @@ static void test_rtc_pcie(void)
     CHECK(pb->st.command == 0x0507 && pb->st.int_line == 0x21, "bridge registers restored");
     comp_refuse_common(&pcb, &good);
     comp_refuse_patch(&pcb, &good, 0, 2, 0xffff, "command with read-only bits");
-    mig_buf_fini(&good);
+    state_buf_fini(&good);
     goldfish_rtc_free(a);
     goldfish_rtc_free(b);
     pcie_host_free(pa);
@@ -591,12 +591,12 @@ static void test_rtc_pcie(void)
 
 #define F_BASE (VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX))
 
-static void mmio_save_w(void *o, struct mig_buf *b)
+static void mmio_save_w(void *o, struct state_buf *b)
 {
     virtio_mmio_save(o, b);
 }
 
-static int mmio_load_w(void *o, struct mig_buf *b, unsigned v)
+static int mmio_load_w(void *o, struct state_buf *b, unsigned v)
 {
     return virtio_mmio_load(o, b, v);
 }
@@ -635,7 +635,7 @@ static void test_virtio_rng(struct gmem *mem)
                       VIRTIO_MMIO_STATE_VERSION},
                 c2;
     struct virtio_mmio empty, empty2;
-    struct mig_buf good;
+    struct state_buf good;
     uint32_t id, len;
 
     if (!d1 || !d2)
@@ -693,7 +693,7 @@ static void test_virtio_rng(struct gmem *mem)
     virtio_mmio_init(&empty2, NULL, NULL);
     {
         struct comp e1 = c1, e2 = c1;
-        struct mig_buf eb;
+        struct state_buf eb;
         char why[200];
         e1.obj = &empty;
         e2.obj = &empty2;
@@ -704,9 +704,9 @@ static void test_virtio_rng(struct gmem *mem)
               "an empty slot's state into a device's refused (%s)", why);
         CHECK(comp_refuses(&e2, good.data, good.len, 1, why, sizeof(why)),
               "a device's state into an empty slot refused (%s)", why);
-        mig_buf_fini(&eb);
+        state_buf_fini(&eb);
     }
-    mig_buf_fini(&good);
+    state_buf_fini(&good);
     virtio_dev_free(d1);
     virtio_dev_free(d2);
 }
@@ -731,7 +731,7 @@ static void test_virtio_blk(struct gmem *mem)
     struct comp c1 = {"virtio-mmio(blk)", NULL, mmio_save_w, mmio_load_w,
                       VIRTIO_MMIO_STATE_VERSION},
                 c2;
-    struct mig_buf good;
+    struct state_buf good;
     uint64_t v = 0;
 
     if (fd < 0 || ftruncate(fd, 1 << 20) < 0)
@@ -754,7 +754,7 @@ static void test_virtio_blk(struct gmem *mem)
     CHECK_EQ(v, 0, "virtio-blk: the driver's writeback choice survives");
     comp_refuse_common(&c2, &good);
     comp_refuse_patch(&c2, &good, good.len - 1, 1, 2, "writeback 2");
-    mig_buf_fini(&good);
+    state_buf_fini(&good);
     virtio_dev_free(d1);
     virtio_dev_free(d2);
     unlink(path);
@@ -772,7 +772,7 @@ static void test_virtio_net(struct gmem *mem)
     struct comp c1 = {"virtio-mmio(net)", NULL, mmio_save_w, mmio_load_w,
                       VIRTIO_MMIO_STATE_VERSION},
                 c2, c3;
-    struct mig_buf good;
+    struct state_buf good;
     uint32_t id, len;
     uint64_t v = 0;
 
@@ -828,7 +828,7 @@ static void test_virtio_net(struct gmem *mem)
         CHECK(comp_refuses(&c3, good.data, good.len, 1, why, sizeof(why)),
               "virtio-net: another NIC's state (MAC) refused (%s)", why);
     }
-    mig_buf_fini(&good);
+    state_buf_fini(&good);
     virtio_dev_free(d1);
     virtio_dev_free(d2);
     virtio_dev_free(d3);

@@ -10,7 +10,7 @@
 
 #include "board_check.h"
 #include "devices/uart16550.h"
-#include "machine/bus.h"
+#include "mem/bus.h"
 
 /* Output of data/uart_probe.c on QEMU (after the transmitted bytes). */
 static const char qemu_log[] =

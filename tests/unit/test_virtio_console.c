@@ -417,24 +417,24 @@ static void test_malformed(struct gmem *mem)
 }
 
 /* Save d's device part into b (a fresh writer). */
-static void save(struct virtio_dev *d, struct mig_buf *b)
+static void save(struct virtio_dev *d, struct state_buf *b)
 {
-    mig_buf_init(b);
+    state_buf_init(b);
     d->ops->save(d, b);
 }
 
-static int load(struct virtio_dev *d, const struct mig_buf *src, size_t len)
+static int load(struct virtio_dev *d, const struct state_buf *src, size_t len)
 {
-    struct mig_buf r;
+    struct state_buf r;
 
-    mig_buf_reader(&r, src->data, len);
+    state_buf_reader(&r, src->data, len);
     return d->ops->load(d, &r, VIRTIO_STATE_VERSION);
 }
 
 static void test_state(struct gmem *mem)
 {
     struct virtio_dev *d = new_dev(mem, true), *e = new_dev(mem, true), *f = new_dev(mem, false);
-    struct mig_buf a, b;
+    struct state_buf a, b;
     struct drv t;
     uint8_t buf[256];
     uint32_t id, len;
@@ -447,13 +447,13 @@ static void test_state(struct gmem *mem)
     ctrl_out(&t, 0xffffffff, VIRTIO_CONSOLE_DEVICE_READY, 1); /* 2 more ADD: 7 used */
     ctrl_out(&t, 1, VIRTIO_CONSOLE_PORT_READY, 1);            /* NAME + OPEN: 1 waits */
     save(d, &a);
-    CHECK(mig_buf_error(&a) == 0 && a.len > 20, "saved %zu bytes", a.len);
+    CHECK(state_buf_error(&a) == 0 && a.len > 20, "saved %zu bytes", a.len);
 
     CHECK_EQ(load(e, &a, a.len), 0, "loads into a device with the same ports");
     save(e, &b);
     CHECK(b.len == a.len && !memcmp(a.data, b.data, a.len), "round trip: same bytes again");
     CHECK_EQ(vcon_agent_connected(e), 1, "port open after load");
-    mig_buf_fini(&b);
+    state_buf_fini(&b);
 
     /* The loaded device carries on with the same rings: give it the core's
      * part by hand (virtio_dev_load's job), then post buffers. */
@@ -479,7 +479,7 @@ static void test_state(struct gmem *mem)
     a.data[0] = 1;
     a.data[a.len - 10 - 1] = 0x7f; /* high byte of the agent byte count (LE u32) */
     CHECK(load(e, &a, a.len) < 0, "refused: more pending agent bytes than the bound");
-    mig_buf_fini(&a);
+    state_buf_fini(&a);
     virtio_dev_free(d);
     virtio_dev_free(e);
     virtio_dev_free(f);

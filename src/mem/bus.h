@@ -14,8 +14,8 @@
  * hart thread may dispatch without locks.  Devices see offsets relative to
  * their region base.
  */
-#ifndef GODWIT_MACHINE_BUS_H
-#define GODWIT_MACHINE_BUS_H
+#ifndef GODWIT_MEM_BUS_H
+#define GODWIT_MEM_BUS_H
 
 #include <stdbool.h>
 #include <stdint.h>

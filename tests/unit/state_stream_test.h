@@ -1,6 +1,6 @@
 /*
- * Helpers shared by the state stream unit tests (test_mig.c: buffers,
- * streams, framing; test_mig_ram.c: RAM batches and zero runs): a
+ * Helpers shared by the state stream unit tests (test_state_stream.c: buffers,
+ * streams, framing; test_state_ram.c: RAM batches and zero runs): a
  * deterministic random source, real files (memfd) with given contents,
  * readers over memory, and a message check.  Header-only, like
  * board_check.h, so each test stays one binary.
@@ -18,9 +18,9 @@
 #include <unistd.h>
 
 #include "board_check.h"
-#include "migration/mig_buf.h"
-#include "migration/mig_format.h"
-#include "migration/mig_stream.h"
+#include "state/state_buf.h"
+#include "state/state_format.h"
+#include "state/state_stream.h"
 
 #define MIB (1u << 20)
 
@@ -102,14 +102,14 @@ static inline uint8_t *fd_contents(int fd, size_t *len)
 /* A reader stream over a copy of p. */
 struct rd {
     int fd;
-    struct mig_stream *s;
+    struct state_stream *s;
 };
 
 static inline struct rd rd_open(const void *p, size_t n)
 {
     struct rd r = {fd_with(p, n), NULL};
 
-    r.s = mig_stream_new(r.fd, true);
+    r.s = state_stream_new(r.fd, true);
     if (!r.s)
         exit(2);
     return r;
@@ -117,7 +117,7 @@ static inline struct rd rd_open(const void *p, size_t n)
 
 static inline void rd_close(struct rd *r)
 {
-    mig_stream_free(r->s);
+    state_stream_free(r->s);
     close(r->fd);
 }
 

@@ -1,5 +1,5 @@
 /* MMIO bus dispatch; see bus.h for the access rules. */
-#include "machine/bus.h"
+#include "mem/bus.h"
 
 #include <errno.h>
 #include <string.h>

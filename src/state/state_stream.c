@@ -1,6 +1,6 @@
 /*
- * mig_stream: buffered fd stream with a sticky error and an XXH3 checksum
- * (mig_stream.h).
+ * state_stream: buffered fd stream with a sticky error and an XXH3 checksum
+ * (state_stream.h).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -10,11 +10,11 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "migration/mig_stream.h"
+#include "state/state_stream.h"
 
 #define MIG_STREAM_BUF (1u << 20)
 
-struct mig_stream {
+struct state_stream {
     int fd;
     bool reading;
     int err;
@@ -29,9 +29,9 @@ struct mig_stream {
     XXH3_state_t *xxh; /* checksum of every byte passed */
 };
 
-struct mig_stream *mig_stream_new(int fd, bool reading)
+struct state_stream *state_stream_new(int fd, bool reading)
 {
-    struct mig_stream *s = calloc(1, sizeof(*s));
+    struct state_stream *s = calloc(1, sizeof(*s));
 
     if (!s)
         return NULL;
@@ -40,14 +40,14 @@ struct mig_stream *mig_stream_new(int fd, bool reading)
     s->buf = malloc(MIG_STREAM_BUF);
     s->xxh = XXH3_createState();
     if (!s->buf || !s->xxh) {
-        mig_stream_free(s);
+        state_stream_free(s);
         return NULL;
     }
     XXH3_64bits_reset(s->xxh);
     return s;
 }
 
-void mig_stream_free(struct mig_stream *s)
+void state_stream_free(struct state_stream *s)
 {
     if (!s)
         return;
@@ -57,7 +57,7 @@ void mig_stream_free(struct mig_stream *s)
     free(s);
 }
 
-void mig_stream_fail(struct mig_stream *s, int err, const char *fmt, ...)
+void state_stream_fail(struct state_stream *s, int err, const char *fmt, ...)
 {
     va_list ap;
 
@@ -69,33 +69,33 @@ void mig_stream_fail(struct mig_stream *s, int err, const char *fmt, ...)
     va_end(ap);
 }
 
-int mig_stream_error(const struct mig_stream *s)
+int state_stream_error(const struct state_stream *s)
 {
     return s->err;
 }
 
-const char *mig_stream_msg(const struct mig_stream *s)
+const char *state_stream_msg(const struct state_stream *s)
 {
     return s->msg;
 }
 
-uint64_t mig_stream_offset(const struct mig_stream *s)
+uint64_t state_stream_offset(const struct state_stream *s)
 {
     return s->offset;
 }
 
-uint64_t mig_stream_digest(const struct mig_stream *s)
+uint64_t state_stream_digest(const struct state_stream *s)
 {
     return XXH3_64bits_digest(s->xxh);
 }
 
-void mig_stream_set_limit(struct mig_stream *s, uint64_t limit)
+void state_stream_set_limit(struct state_stream *s, uint64_t limit)
 {
     s->limit = limit;
 }
 
 /* Write all of p to the fd (EINTR, short writes); sticky error. */
-static int mig_stream_put_fd(struct mig_stream *s, const uint8_t *p, size_t n)
+static int state_stream_put_fd(struct state_stream *s, const uint8_t *p, size_t n)
 {
     while (n > 0 && !s->err) {
         size_t chunk = n;
@@ -103,7 +103,7 @@ static int mig_stream_put_fd(struct mig_stream *s, const uint8_t *p, size_t n)
 
         if (s->limit) {
             if (s->to_fd >= s->limit) {
-                mig_stream_fail(s, -ENOSPC, "write: %s (limit)", strerror(ENOSPC));
+                state_stream_fail(s, -ENOSPC, "write: %s (limit)", strerror(ENOSPC));
                 break;
             }
             if (chunk > s->limit - s->to_fd)
@@ -113,11 +113,11 @@ static int mig_stream_put_fd(struct mig_stream *s, const uint8_t *p, size_t n)
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            mig_stream_fail(s, -errno, "write: %s", strerror(errno));
+            state_stream_fail(s, -errno, "write: %s", strerror(errno));
             break;
         }
         if (w == 0) {
-            mig_stream_fail(s, -EIO, "write: no progress");
+            state_stream_fail(s, -EIO, "write: no progress");
             break;
         }
         p += w;
@@ -127,17 +127,17 @@ static int mig_stream_put_fd(struct mig_stream *s, const uint8_t *p, size_t n)
     return s->err;
 }
 
-int mig_stream_flush(struct mig_stream *s)
+int state_stream_flush(struct state_stream *s)
 {
     if (s->reading || s->err)
         return s->err;
     if (s->len)
-        mig_stream_put_fd(s, s->buf, s->len);
+        state_stream_put_fd(s, s->buf, s->len);
     s->len = 0;
     return s->err;
 }
 
-int mig_stream_write(struct mig_stream *s, const void *p, size_t n)
+int state_stream_write(struct state_stream *s, const void *p, size_t n)
 {
     const uint8_t *src = p;
 
@@ -146,8 +146,8 @@ int mig_stream_write(struct mig_stream *s, const void *p, size_t n)
     XXH3_64bits_update(s->xxh, p, n);
     s->offset += n;
     if (n >= MIG_STREAM_BUF) { /* big blocks (RAM) skip the copy */
-        if (mig_stream_flush(s) == 0)
-            mig_stream_put_fd(s, src, n);
+        if (state_stream_flush(s) == 0)
+            state_stream_put_fd(s, src, n);
         return s->err;
     }
     while (n > 0 && !s->err) {
@@ -158,13 +158,13 @@ int mig_stream_write(struct mig_stream *s, const void *p, size_t n)
         src += c;
         n -= c;
         if (s->len == MIG_STREAM_BUF)
-            mig_stream_flush(s);
+            state_stream_flush(s);
     }
     return s->err;
 }
 
 /* Refill the reader's buffer; false at end of stream or on error. */
-static bool mig_stream_fill(struct mig_stream *s)
+static bool state_stream_fill(struct state_stream *s)
 {
     ssize_t r;
 
@@ -179,7 +179,7 @@ static bool mig_stream_fill(struct mig_stream *s)
         break;
     }
     if (r < 0) {
-        mig_stream_fail(s, -errno, "read: %s", strerror(errno));
+        state_stream_fail(s, -errno, "read: %s", strerror(errno));
         return false;
     }
     if (r == 0) {
@@ -190,7 +190,7 @@ static bool mig_stream_fill(struct mig_stream *s)
     return true;
 }
 
-int mig_stream_read(struct mig_stream *s, void *p, size_t n)
+int state_stream_read(struct state_stream *s, void *p, size_t n)
 {
     uint8_t *dst = p;
     size_t want = n;
@@ -199,9 +199,9 @@ int mig_stream_read(struct mig_stream *s, void *p, size_t n)
         size_t avail = s->len - s->pos, c;
 
         if (avail == 0) {
-            if (!mig_stream_fill(s)) {
+            if (!state_stream_fill(s)) {
                 if (!s->err)
-                    mig_stream_fail(s, -EPROTO,
+                    state_stream_fail(s, -EPROTO,
                                     "truncated: stream ends at byte %llu, %zu more bytes expected",
                                     (unsigned long long)s->offset, n);
                 break;
@@ -221,9 +221,9 @@ int mig_stream_read(struct mig_stream *s, void *p, size_t n)
     return s->err;
 }
 
-bool mig_stream_at_eof(struct mig_stream *s)
+bool state_stream_at_eof(struct state_stream *s)
 {
     if (s->pos < s->len)
         return false;
-    return !mig_stream_fill(s) && !s->err;
+    return !state_stream_fill(s) && !s->err;
 }

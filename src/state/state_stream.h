@@ -1,5 +1,5 @@
 /*
- * mig_stream: the byte stream a VM's state travels on (a file, a socket, a
+ * state_stream: the byte stream a VM's state travels on (a file, a socket, a
  * pipe), buffered, with a sticky error and a running XXH3-64 checksum of
  * every byte that passed (redis rio style: the writer checks once, at the
  * end; the reader learns "truncated" or "I/O error" from one place).
@@ -8,8 +8,8 @@
  * never owns more than its buffer: the caller opens and closes the fd.
  * Threading: one thread at a time.
  */
-#ifndef GODWIT_MIGRATION_MIG_STREAM_H
-#define GODWIT_MIGRATION_MIG_STREAM_H
+#ifndef GODWIT_STATE_STATE_STREAM_H
+#define GODWIT_STATE_STATE_STREAM_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,38 +17,38 @@
 
 #include "common/util.h"
 
-struct mig_stream;
+struct state_stream;
 
 /* A writer (reading = false) or reader over fd.  NULL on allocation failure. */
-struct mig_stream *mig_stream_new(int fd, bool reading);
+struct state_stream *state_stream_new(int fd, bool reading);
 /* Frees the buffer (a writer's unflushed bytes are lost: flush first).
  * Does not close the fd.  NULL is a no-op. */
-void mig_stream_free(struct mig_stream *s);
+void state_stream_free(struct state_stream *s);
 
-/* Writer: queue n bytes (sticky error; returns mig_stream_error()). */
-int mig_stream_write(struct mig_stream *s, const void *p, size_t n);
+/* Writer: queue n bytes (sticky error; returns state_stream_error()). */
+int state_stream_write(struct state_stream *s, const void *p, size_t n);
 /* Writer: push buffered bytes to the fd. */
-int mig_stream_flush(struct mig_stream *s);
+int state_stream_flush(struct state_stream *s);
 
 /* Reader: exactly n bytes into p, or an error (-EPROTO "truncated" at end of
  * stream, -EIO etc.); p is zero-filled on error. */
-int mig_stream_read(struct mig_stream *s, void *p, size_t n);
+int state_stream_read(struct state_stream *s, void *p, size_t n);
 /* Reader: true if the stream ended cleanly here (no byte left). */
-bool mig_stream_at_eof(struct mig_stream *s);
+bool state_stream_at_eof(struct state_stream *s);
 
 /* Sticky state: 0 or the first -errno; the message says what failed. */
-int mig_stream_error(const struct mig_stream *s);
-const char *mig_stream_msg(const struct mig_stream *s);
-void mig_stream_fail(struct mig_stream *s, int err, const char *fmt, ...) gw_printf(3, 4);
+int state_stream_error(const struct state_stream *s);
+const char *state_stream_msg(const struct state_stream *s);
+void state_stream_fail(struct state_stream *s, int err, const char *fmt, ...) gw_printf(3, 4);
 
 /* Bytes written or read so far. */
-uint64_t mig_stream_offset(const struct mig_stream *s);
+uint64_t state_stream_offset(const struct state_stream *s);
 
 /* XXH3-64 of every byte written or read so far. */
-uint64_t mig_stream_digest(const struct mig_stream *s);
+uint64_t state_stream_digest(const struct state_stream *s);
 
 /* Writer: stop after limit bytes have gone to the fd, as if the device were
  * full (-ENOSPC); for tests and fault injection.  0 = no limit. */
-void mig_stream_set_limit(struct mig_stream *s, uint64_t limit);
+void state_stream_set_limit(struct state_stream *s, uint64_t limit);
 
 #endif

@@ -1,18 +1,18 @@
 /*
- * Unit tests for the state stream library (src/migration): mig_buf field
- * encoding and its sticky error, mig_stream over real files (memfd) and
+ * Unit tests for the state stream library (src/migration): state_buf field
+ * encoding and its sticky error, state_stream over real files (memfd) and
  * pipes (buffer boundaries, big writes, digest, truncation, the fake-full
  * limit, a vanished peer), and mig_format's framing (header, sections, EOF
  * checksum) with hostile input: every refusal must say why.  RAM batches
- * and zero runs: test_mig_ram.c.
+ * and zero runs: test_state_ram.c.
  */
 #include <signal.h>
 #include <sys/wait.h>
 #include <xxhash.h>
 
-#include "mig_test.h"
+#include "state_stream_test.h"
 
-/* ---- mig_buf ----------------------------------------------------------------- */
+/* ---- state_buf ----------------------------------------------------------------- */
 
 static void test_buf_widths(void)
 {
@@ -32,140 +32,140 @@ static void test_buf_widths(void)
         0xaa, 0xbb, 0xcc,                               /* bytes */
     };
     static const uint8_t raw[3] = {0xaa, 0xbb, 0xcc};
-    struct mig_buf w, r;
+    struct state_buf w, r;
     uint8_t got3[3];
     char s[16];
     bool ok;
 
-    mig_buf_init(&w);
+    state_buf_init(&w);
     CHECK(w.len == 0 && w.err == 0 && w.msg[0] == '\0', "buf: init is empty, no error");
-    mig_put_u8(&w, 0x12);
-    mig_put_u16(&w, 0x3456);
-    mig_put_u32(&w, 0x789abcde);
-    mig_put_u64(&w, 0x0123456789abcdefull);
-    mig_put_bool(&w, true);
-    mig_put_bool(&w, false);
-    mig_put_u8(&w, UINT8_MAX);
-    mig_put_u16(&w, UINT16_MAX);
-    mig_put_u32(&w, UINT32_MAX);
-    mig_put_u64(&w, UINT64_MAX);
-    mig_put_u64(&w, 0);
-    mig_put_str(&w, "hello");
-    mig_put_str(&w, "");
-    mig_put_bytes(&w, raw, sizeof(raw));
-    mig_put_bytes(&w, NULL, 0);
-    CHECK(mig_buf_error(&w) == 0, "buf: writes succeed");
+    state_put_u8(&w, 0x12);
+    state_put_u16(&w, 0x3456);
+    state_put_u32(&w, 0x789abcde);
+    state_put_u64(&w, 0x0123456789abcdefull);
+    state_put_bool(&w, true);
+    state_put_bool(&w, false);
+    state_put_u8(&w, UINT8_MAX);
+    state_put_u16(&w, UINT16_MAX);
+    state_put_u32(&w, UINT32_MAX);
+    state_put_u64(&w, UINT64_MAX);
+    state_put_u64(&w, 0);
+    state_put_str(&w, "hello");
+    state_put_str(&w, "");
+    state_put_bytes(&w, raw, sizeof(raw));
+    state_put_bytes(&w, NULL, 0);
+    CHECK(state_buf_error(&w) == 0, "buf: writes succeed");
     CHECK_EQ(w.len, sizeof(want), "buf: %zu bytes written", sizeof(want));
     CHECK(w.len == sizeof(want) && memcmp(w.data, want, sizeof(want)) == 0,
           "buf: little-endian byte layout of every width, bool, str, bytes");
 
-    mig_buf_reader(&r, w.data, w.len);
-    CHECK(r.cap == 0 && r.pos == 0 && mig_buf_left(&r) == sizeof(want), "buf: reader set up");
-    CHECK_EQ(mig_get_u8(&r), 0x12, "buf: get_u8");
-    CHECK_EQ(mig_get_u16(&r), 0x3456, "buf: get_u16");
-    CHECK_EQ(mig_get_u32(&r), 0x789abcde, "buf: get_u32");
-    CHECK_EQ(mig_get_u64(&r), 0x0123456789abcdefull, "buf: get_u64");
-    ok = mig_get_bool(&r);
+    state_buf_reader(&r, w.data, w.len);
+    CHECK(r.cap == 0 && r.pos == 0 && state_buf_left(&r) == sizeof(want), "buf: reader set up");
+    CHECK_EQ(state_get_u8(&r), 0x12, "buf: get_u8");
+    CHECK_EQ(state_get_u16(&r), 0x3456, "buf: get_u16");
+    CHECK_EQ(state_get_u32(&r), 0x789abcde, "buf: get_u32");
+    CHECK_EQ(state_get_u64(&r), 0x0123456789abcdefull, "buf: get_u64");
+    ok = state_get_bool(&r);
     CHECK(ok, "buf: get_bool true");
-    ok = mig_get_bool(&r);
+    ok = state_get_bool(&r);
     CHECK(!ok, "buf: get_bool false");
-    CHECK_EQ(mig_get_u8(&r), UINT8_MAX, "buf: get_u8 max");
-    CHECK_EQ(mig_get_u16(&r), UINT16_MAX, "buf: get_u16 max");
-    CHECK_EQ(mig_get_u32(&r), UINT32_MAX, "buf: get_u32 max");
-    CHECK_EQ(mig_get_u64(&r), UINT64_MAX, "buf: get_u64 max");
-    CHECK_EQ(mig_get_u64(&r), 0, "buf: get_u64 zero");
-    mig_get_str(&r, s, sizeof(s));
+    CHECK_EQ(state_get_u8(&r), UINT8_MAX, "buf: get_u8 max");
+    CHECK_EQ(state_get_u16(&r), UINT16_MAX, "buf: get_u16 max");
+    CHECK_EQ(state_get_u32(&r), UINT32_MAX, "buf: get_u32 max");
+    CHECK_EQ(state_get_u64(&r), UINT64_MAX, "buf: get_u64 max");
+    CHECK_EQ(state_get_u64(&r), 0, "buf: get_u64 zero");
+    state_get_str(&r, s, sizeof(s));
     CHECK(strcmp(s, "hello") == 0, "buf: get_str \"%s\"", s);
     memset(s, 'x', sizeof(s));
-    mig_get_str(&r, s, sizeof(s));
+    state_get_str(&r, s, sizeof(s));
     CHECK(s[0] == '\0', "buf: get_str empty");
-    mig_get_bytes(&r, got3, sizeof(got3));
+    state_get_bytes(&r, got3, sizeof(got3));
     CHECK(memcmp(got3, raw, 3) == 0, "buf: get_bytes");
-    CHECK(mig_buf_left(&r) == 0 && mig_buf_error(&r) == 0, "buf: everything consumed, no error");
-    CHECK(mig_buf_expect_end(&r, "widths") == 0, "buf: expect_end at the end is 0");
+    CHECK(state_buf_left(&r) == 0 && state_buf_error(&r) == 0, "buf: everything consumed, no error");
+    CHECK(state_buf_expect_end(&r, "widths") == 0, "buf: expect_end at the end is 0");
 
     /* reset keeps the allocation */
     {
         uint8_t *data = w.data;
         size_t cap = w.cap;
 
-        mig_buf_fail(&w, -EIO, "boom");
-        mig_buf_reset(&w);
+        state_buf_fail(&w, -EIO, "boom");
+        state_buf_reset(&w);
         CHECK(w.len == 0 && w.err == 0 && w.msg[0] == '\0' && w.data == data && w.cap == cap,
               "buf: reset forgets contents and error, keeps the allocation");
-        mig_put_u16(&w, 0xbeef);
+        state_put_u16(&w, 0xbeef);
         CHECK(w.len == 2 && w.data[0] == 0xef && w.data[1] == 0xbe, "buf: write after reset");
     }
-    mig_buf_fini(&w);
+    state_buf_fini(&w);
     CHECK(w.data == NULL && w.len == 0 && w.cap == 0, "buf: fini clears");
-    mig_buf_fini(&w); /* twice is harmless */
+    state_buf_fini(&w); /* twice is harmless */
 }
 
 static void test_buf_sticky(void)
 {
     static const uint8_t three[3] = {0x11, 0x22, 0x33};
     static const uint8_t bools[4] = {0, 1, 2, 1};
-    struct mig_buf r, w;
+    struct state_buf r, w;
     uint8_t fill[8];
     bool v;
 
     /* a read past the end zero-fills; later reads return 0 */
-    mig_buf_reader(&r, three, sizeof(three));
-    CHECK_EQ(mig_get_u16(&r), 0x2211, "sticky: first u16 read fine");
-    CHECK_EQ(mig_get_u32(&r), 0, "sticky: u32 past the end returns 0");
-    CHECK(mig_buf_error(&r) == -EPROTO && has(mig_buf_msg(&r), "truncated"),
-          "sticky: -EPROTO \"%s\"", mig_buf_msg(&r));
-    CHECK(r.pos == 2 && mig_buf_left(&r) == 1, "sticky: the failed read consumed nothing");
-    CHECK_EQ(mig_get_u8(&r), 0, "sticky: a later u8 returns 0 though one byte is left");
+    state_buf_reader(&r, three, sizeof(three));
+    CHECK_EQ(state_get_u16(&r), 0x2211, "sticky: first u16 read fine");
+    CHECK_EQ(state_get_u32(&r), 0, "sticky: u32 past the end returns 0");
+    CHECK(state_buf_error(&r) == -EPROTO && has(state_buf_msg(&r), "truncated"),
+          "sticky: -EPROTO \"%s\"", state_buf_msg(&r));
+    CHECK(r.pos == 2 && state_buf_left(&r) == 1, "sticky: the failed read consumed nothing");
+    CHECK_EQ(state_get_u8(&r), 0, "sticky: a later u8 returns 0 though one byte is left");
     memset(fill, 0xaa, sizeof(fill));
-    mig_get_bytes(&r, fill, sizeof(fill));
+    state_get_bytes(&r, fill, sizeof(fill));
     CHECK(!memcmp(fill, (uint8_t[8]){0}, 8), "sticky: get_bytes after the error zero-fills");
-    CHECK(mig_buf_expect_end(&r, "x") == -EPROTO && has(mig_buf_msg(&r), "truncated"),
+    CHECK(state_buf_expect_end(&r, "x") == -EPROTO && has(state_buf_msg(&r), "truncated"),
           "sticky: expect_end keeps the first error");
     CHECK(three[0] == 0x11 && three[2] == 0x33, "sticky: reader never writes foreign memory");
 
     /* zero-fill of a too-long get_bytes */
-    mig_buf_reader(&r, three, sizeof(three));
+    state_buf_reader(&r, three, sizeof(three));
     memset(fill, 0xaa, sizeof(fill));
-    mig_get_bytes(&r, fill, 4);
-    CHECK(mig_buf_error(&r) == -EPROTO && !memcmp(fill, (uint8_t[4]){0}, 4) && fill[4] == 0xaa,
+    state_get_bytes(&r, fill, 4);
+    CHECK(state_buf_error(&r) == -EPROTO && !memcmp(fill, (uint8_t[4]){0}, 4) && fill[4] == 0xaa,
           "sticky: get_bytes past the end zero-fills exactly n bytes");
 
     /* first failure wins; err 0 becomes -EINVAL */
-    mig_buf_init(&w);
-    mig_buf_fail(&w, 0, "first %d", 1);
-    mig_buf_fail(&w, -EIO, "second");
-    CHECK(mig_buf_error(&w) == -EINVAL && strcmp(mig_buf_msg(&w), "first 1") == 0,
+    state_buf_init(&w);
+    state_buf_fail(&w, 0, "first %d", 1);
+    state_buf_fail(&w, -EIO, "second");
+    CHECK(state_buf_error(&w) == -EINVAL && strcmp(state_buf_msg(&w), "first 1") == 0,
           "sticky: first failure wins, err 0 means -EINVAL");
-    mig_put_u32(&w, 5);
+    state_put_u32(&w, 5);
     CHECK(w.len == 0, "sticky: writes after an error are dropped");
-    mig_buf_fini(&w);
+    state_buf_fini(&w);
 
     /* bool: 2 is refused */
-    mig_buf_reader(&r, bools, sizeof(bools));
-    v = mig_get_bool(&r);
-    CHECK(!v && !mig_buf_error(&r), "bool: 0 is false");
-    v = mig_get_bool(&r);
-    CHECK(v && !mig_buf_error(&r), "bool: 1 is true");
-    v = mig_get_bool(&r);
-    CHECK(!v && mig_buf_error(&r) == -EINVAL && has(mig_buf_msg(&r), "boolean"),
-          "bool: 2 refused with -EINVAL \"%s\"", mig_buf_msg(&r));
-    CHECK(has(mig_buf_msg(&r), "offset 2"), "bool: message gives the offset");
-    v = mig_get_bool(&r);
+    state_buf_reader(&r, bools, sizeof(bools));
+    v = state_get_bool(&r);
+    CHECK(!v && !state_buf_error(&r), "bool: 0 is false");
+    v = state_get_bool(&r);
+    CHECK(v && !state_buf_error(&r), "bool: 1 is true");
+    v = state_get_bool(&r);
+    CHECK(!v && state_buf_error(&r) == -EINVAL && has(state_buf_msg(&r), "boolean"),
+          "bool: 2 refused with -EINVAL \"%s\"", state_buf_msg(&r));
+    CHECK(has(state_buf_msg(&r), "offset 2"), "bool: message gives the offset");
+    v = state_get_bool(&r);
     CHECK(!v, "bool: the next (valid 1) reads false after the error");
 
     /* expect_end with bytes left */
-    mig_buf_reader(&r, three, sizeof(three));
-    (void)mig_get_u8(&r);
-    CHECK(mig_buf_expect_end(&r, "clint") == -EPROTO && has(mig_buf_msg(&r), "clint") &&
-              has(mig_buf_msg(&r), "2 unexpected bytes"),
-          "expect_end: 2 bytes left refused \"%s\"", mig_buf_msg(&r));
+    state_buf_reader(&r, three, sizeof(three));
+    (void)state_get_u8(&r);
+    CHECK(state_buf_expect_end(&r, "clint") == -EPROTO && has(state_buf_msg(&r), "clint") &&
+              has(state_buf_msg(&r), "2 unexpected bytes"),
+          "expect_end: 2 bytes left refused \"%s\"", state_buf_msg(&r));
 
     /* an empty reader */
-    mig_buf_reader(&r, NULL, 0);
-    CHECK(mig_buf_expect_end(&r, "empty") == 0, "expect_end: an empty reader is at its end");
-    CHECK_EQ(mig_get_u8(&r), 0, "empty reader: get_u8 is 0");
-    CHECK(mig_buf_error(&r) == -EPROTO, "empty reader: get_u8 fails");
+    state_buf_reader(&r, NULL, 0);
+    CHECK(state_buf_expect_end(&r, "empty") == 0, "expect_end: an empty reader is at its end");
+    CHECK_EQ(state_get_u8(&r), 0, "empty reader: get_u8 is 0");
+    CHECK(state_buf_error(&r) == -EPROTO, "empty reader: get_u8 fails");
 }
 
 static void test_buf_str(void)
@@ -173,65 +173,65 @@ static void test_buf_str(void)
     static const uint8_t hello[] = {5, 0, 'h', 'e', 'l', 'l', 'o'};
     static const uint8_t short_str[] = {10, 0, 'a', 'b', 'c'};
     static const uint8_t half_len[] = {5};
-    struct mig_buf r, w;
+    struct state_buf r, w;
     char out[8];
     char *big;
 
-    mig_buf_reader(&r, hello, sizeof(hello));
-    mig_get_str(&r, out, 6);
-    CHECK(!mig_buf_error(&r) && strcmp(out, "hello") == 0, "str: 5 bytes fit in 6");
+    state_buf_reader(&r, hello, sizeof(hello));
+    state_get_str(&r, out, 6);
+    CHECK(!state_buf_error(&r) && strcmp(out, "hello") == 0, "str: 5 bytes fit in 6");
 
-    mig_buf_reader(&r, hello, sizeof(hello));
+    state_buf_reader(&r, hello, sizeof(hello));
     memset(out, 'x', sizeof(out));
-    mig_get_str(&r, out, 5);
-    CHECK(mig_buf_error(&r) == -EINVAL && out[0] == '\0' && has(mig_buf_msg(&r), "at most 4"),
-          "str: 5 bytes into 5 refused, out empty \"%s\"", mig_buf_msg(&r));
+    state_get_str(&r, out, 5);
+    CHECK(state_buf_error(&r) == -EINVAL && out[0] == '\0' && has(state_buf_msg(&r), "at most 4"),
+          "str: 5 bytes into 5 refused, out empty \"%s\"", state_buf_msg(&r));
     CHECK(out[5] == 'x', "str: refused read writes nothing past out[0]");
 
-    mig_buf_reader(&r, short_str, sizeof(short_str));
+    state_buf_reader(&r, short_str, sizeof(short_str));
     memset(out, 'x', sizeof(out));
-    mig_get_str(&r, out, sizeof(out));
-    CHECK(mig_buf_error(&r) == -EINVAL && out[0] == '\0',
+    state_get_str(&r, out, sizeof(out));
+    CHECK(state_buf_error(&r) == -EINVAL && out[0] == '\0',
           "str: length 10 for an 8-byte out refused");
 
     {
         char big_out[32];
 
-        mig_buf_reader(&r, short_str, sizeof(short_str));
+        state_buf_reader(&r, short_str, sizeof(short_str));
         memset(big_out, 'x', sizeof(big_out));
-        mig_get_str(&r, big_out, sizeof(big_out));
-        CHECK(mig_buf_error(&r) == -EPROTO && big_out[0] == '\0' &&
-                  has(mig_buf_msg(&r), "truncated"),
+        state_get_str(&r, big_out, sizeof(big_out));
+        CHECK(state_buf_error(&r) == -EPROTO && big_out[0] == '\0' &&
+                  has(state_buf_msg(&r), "truncated"),
               "str: length 10 with 3 bytes left: truncated, out empty");
     }
 
-    mig_buf_reader(&r, half_len, sizeof(half_len));
+    state_buf_reader(&r, half_len, sizeof(half_len));
     memset(out, 'x', sizeof(out));
-    mig_get_str(&r, out, sizeof(out));
-    CHECK(mig_buf_error(&r) == -EPROTO && out[0] == '\0', "str: half a length prefix");
+    state_get_str(&r, out, sizeof(out));
+    CHECK(state_buf_error(&r) == -EPROTO && out[0] == '\0', "str: half a length prefix");
 
     /* 65535 bytes is the most a string may hold */
     big = xmalloc(0x10001);
     memset(big, 'a', 0x10000);
     big[0x10000] = '\0';
-    mig_buf_init(&w);
-    mig_put_str(&w, big);
-    CHECK(mig_buf_error(&w) == -EINVAL && w.len == 0, "str: 65536 bytes refused on write");
-    mig_buf_fini(&w);
+    state_buf_init(&w);
+    state_put_str(&w, big);
+    CHECK(state_buf_error(&w) == -EINVAL && w.len == 0, "str: 65536 bytes refused on write");
+    state_buf_fini(&w);
     big[0xffff] = '\0';
-    mig_buf_init(&w);
-    mig_put_str(&w, big);
-    CHECK(!mig_buf_error(&w) && w.len == 0x10001 && w.data[0] == 0xff && w.data[1] == 0xff,
+    state_buf_init(&w);
+    state_put_str(&w, big);
+    CHECK(!state_buf_error(&w) && w.len == 0x10001 && w.data[0] == 0xff && w.data[1] == 0xff,
           "str: 65535 bytes accepted");
     {
         char *back = xmalloc(0x10000);
 
-        mig_buf_reader(&r, w.data, w.len);
-        mig_get_str(&r, back, 0x10000);
-        CHECK(!mig_buf_error(&r) && strlen(back) == 0xffff, "str: 65535 bytes read back");
+        state_buf_reader(&r, w.data, w.len);
+        state_get_str(&r, back, 0x10000);
+        CHECK(!state_buf_error(&r) && strlen(back) == 0xffff, "str: 65535 bytes read back");
         free(back);
     }
-    mig_buf_fini(&w);
+    state_buf_fini(&w);
     free(big);
 }
 
@@ -239,95 +239,95 @@ static void test_buf_cap(void)
 {
     static const char foreign[] = "abc";
     uint8_t dummy = 0;
-    struct mig_buf w, r;
+    struct state_buf w, r;
     uint8_t *src;
 
     /* one write over the cap: refused before any allocation */
-    mig_buf_init(&w);
-    mig_put_bytes(&w, &dummy, (size_t)MIG_BUF_MAX + 1);
-    CHECK(mig_buf_error(&w) == -EFBIG && w.len == 0 && w.data == NULL && w.cap == 0,
-          "cap: MIG_BUF_MAX+1 in one write refused, nothing allocated \"%s\"", mig_buf_msg(&w));
-    mig_put_bytes(&w, &dummy, SIZE_MAX);
-    CHECK(mig_buf_error(&w) == -EFBIG, "cap: SIZE_MAX refused (no overflow)");
-    mig_buf_fini(&w);
+    state_buf_init(&w);
+    state_put_bytes(&w, &dummy, (size_t)STATE_BUF_MAX + 1);
+    CHECK(state_buf_error(&w) == -EFBIG && w.len == 0 && w.data == NULL && w.cap == 0,
+          "cap: STATE_BUF_MAX+1 in one write refused, nothing allocated \"%s\"", state_buf_msg(&w));
+    state_put_bytes(&w, &dummy, SIZE_MAX);
+    CHECK(state_buf_error(&w) == -EFBIG, "cap: SIZE_MAX refused (no overflow)");
+    state_buf_fini(&w);
 
-    mig_buf_init(&w);
-    mig_put_bytes(&w, &dummy, SIZE_MAX);
-    CHECK(mig_buf_error(&w) == -EFBIG && w.data == NULL, "cap: SIZE_MAX on a fresh buffer");
-    mig_buf_fini(&w);
+    state_buf_init(&w);
+    state_put_bytes(&w, &dummy, SIZE_MAX);
+    CHECK(state_buf_error(&w) == -EFBIG && w.data == NULL, "cap: SIZE_MAX on a fresh buffer");
+    state_buf_fini(&w);
 
     /* exactly the cap fits; one more byte does not */
-    src = calloc(1, MIG_BUF_MAX);
+    src = calloc(1, STATE_BUF_MAX);
     if (!src)
         exit(2);
-    src[MIG_BUF_MAX - 2] = 0x5a; /* the last byte written below */
-    mig_buf_init(&w);
-    mig_put_u8(&w, 1);
-    mig_put_bytes(&w, src, MIG_BUF_MAX - 1);
-    CHECK(!mig_buf_error(&w) && w.len == MIG_BUF_MAX && w.data[w.len - 1] == 0x5a,
-          "cap: exactly MIG_BUF_MAX bytes accepted");
-    mig_put_u8(&w, 2);
-    CHECK(mig_buf_error(&w) == -EFBIG && w.len == MIG_BUF_MAX,
+    src[STATE_BUF_MAX - 2] = 0x5a; /* the last byte written below */
+    state_buf_init(&w);
+    state_put_u8(&w, 1);
+    state_put_bytes(&w, src, STATE_BUF_MAX - 1);
+    CHECK(!state_buf_error(&w) && w.len == STATE_BUF_MAX && w.data[w.len - 1] == 0x5a,
+          "cap: exactly STATE_BUF_MAX bytes accepted");
+    state_put_u8(&w, 2);
+    CHECK(state_buf_error(&w) == -EFBIG && w.len == STATE_BUF_MAX,
           "cap: one byte more refused, length unchanged");
-    mig_buf_fini(&w);
+    state_buf_fini(&w);
     free(src);
 
     /* a reader over foreign memory: never written, never freed; turned
      * writer, it copies first */
-    mig_buf_reader(&r, foreign, 3);
+    state_buf_reader(&r, foreign, 3);
     CHECK(r.data == (const uint8_t *)foreign && r.cap == 0 && r.len == 3,
           "foreign: the reader points at the caller's bytes");
-    CHECK_EQ(mig_get_u8(&r), 'a', "foreign: read");
-    mig_put_u8(&r, 'd');
-    CHECK(!mig_buf_error(&r) && r.data != (const uint8_t *)foreign && r.cap >= 4 && r.len == 4 &&
+    CHECK_EQ(state_get_u8(&r), 'a', "foreign: read");
+    state_put_u8(&r, 'd');
+    CHECK(!state_buf_error(&r) && r.data != (const uint8_t *)foreign && r.cap >= 4 && r.len == 4 &&
               memcmp(r.data, "abcd", 4) == 0,
           "foreign: a write copies into its own allocation");
     CHECK(strcmp(foreign, "abc") == 0, "foreign: the caller's bytes are untouched");
-    mig_buf_fini(&r); /* frees the copy, not foreign */
-    mig_buf_reader(&r, foreign, 3);
-    mig_buf_fini(&r); /* cap 0: nothing freed (ASan would catch a bad free) */
+    state_buf_fini(&r); /* frees the copy, not foreign */
+    state_buf_reader(&r, foreign, 3);
+    state_buf_fini(&r); /* cap 0: nothing freed (ASan would catch a bad free) */
     CHECK(r.data == NULL, "foreign: fini of a reader frees nothing");
 }
 
-/* ---- mig_stream -------------------------------------------------------------- */
+/* ---- state_stream -------------------------------------------------------------- */
 
 static void test_stream_roundtrip(void)
 {
     size_t total = 4 * MIB + 12345, off = 0, len, chunk;
     uint8_t *data = xmalloc(total), *back = xmalloc(total), *file;
-    struct mig_stream *w, *r;
+    struct state_stream *w, *r;
     uint64_t wdigest;
     int fd = mem_fd(), ret = 0;
     bool eof;
     unsigned k = 0;
 
     fill_random(data, total);
-    w = mig_stream_new(fd, false);
+    w = state_stream_new(fd, false);
     CHECK(w != NULL, "stream: writer created");
     if (!w)
         exit(2);
-    CHECK(mig_stream_offset(w) == 0 && mig_stream_digest(w) == XXH3_64bits(NULL, 0),
+    CHECK(state_stream_offset(w) == 0 && state_stream_digest(w) == XXH3_64bits(NULL, 0),
           "stream: fresh writer at offset 0, digest of nothing");
     /* small writes of odd sizes across the 1 MiB boundary */
     while (off < 2 * MIB + 77) {
         chunk = 1 + (k++ * 7919) % 65521;
-        ret |= mig_stream_write(w, data + off, chunk);
+        ret |= state_stream_write(w, data + off, chunk);
         off += chunk;
     }
     CHECK(ret == 0, "stream: %u small writes crossing the 1 MiB buffer", k);
     /* one big write (skips the buffer) after buffered bytes */
     chunk = 3 * MIB / 2 + 3;
-    CHECK(mig_stream_write(w, data + off, chunk) == 0, "stream: one write of %zu bytes", chunk);
+    CHECK(state_stream_write(w, data + off, chunk) == 0, "stream: one write of %zu bytes", chunk);
     off += chunk;
-    CHECK(mig_stream_write(w, data + off, 0) == 0, "stream: a zero-length write");
-    CHECK(mig_stream_write(w, data + off, total - off) == 0, "stream: the tail");
-    CHECK(mig_stream_offset(w) == total, "stream: offset counts every byte");
-    CHECK(mig_stream_flush(w) == 0, "stream: flush");
-    wdigest = mig_stream_digest(w);
+    CHECK(state_stream_write(w, data + off, 0) == 0, "stream: a zero-length write");
+    CHECK(state_stream_write(w, data + off, total - off) == 0, "stream: the tail");
+    CHECK(state_stream_offset(w) == total, "stream: offset counts every byte");
+    CHECK(state_stream_flush(w) == 0, "stream: flush");
+    wdigest = state_stream_digest(w);
     CHECK(wdigest == XXH3_64bits(data, total), "stream: writer digest is XXH3-64 of the bytes");
-    CHECK(mig_stream_flush(w) == 0, "stream: a second flush is harmless");
-    mig_stream_free(w);
-    mig_stream_free(NULL);
+    CHECK(state_stream_flush(w) == 0, "stream: a second flush is harmless");
+    state_stream_free(w);
+    state_stream_free(NULL);
 
     file = fd_contents(fd, &len);
     CHECK(len == total && memcmp(file, data, total) == 0,
@@ -335,36 +335,36 @@ static void test_stream_roundtrip(void)
     free(file);
 
     lseek(fd, 0, SEEK_SET);
-    r = mig_stream_new(fd, true);
+    r = state_stream_new(fd, true);
     if (!r)
         exit(2);
-    eof = mig_stream_at_eof(r);
+    eof = state_stream_at_eof(r);
     CHECK(!eof, "stream: at_eof false at the start");
     off = 0;
     k = 0;
     ret = 0;
     while (off < MIB + 5) {
         chunk = 1 + (k++ * 104729) % 30011;
-        ret |= mig_stream_read(r, back + off, chunk);
+        ret |= state_stream_read(r, back + off, chunk);
         off += chunk;
     }
-    ret |= mig_stream_read(r, back + off, 2 * MIB); /* spans two refills */
+    ret |= state_stream_read(r, back + off, 2 * MIB); /* spans two refills */
     off += 2 * MIB;
-    ret |= mig_stream_read(r, back + off, total - off);
+    ret |= state_stream_read(r, back + off, total - off);
     CHECK(ret == 0 && memcmp(back, data, total) == 0, "stream: read back equal, mixed sizes");
-    CHECK(mig_stream_offset(r) == total, "stream: reader offset");
-    CHECK(mig_stream_digest(r) == wdigest, "stream: digest equal on both sides");
-    eof = mig_stream_at_eof(r);
+    CHECK(state_stream_offset(r) == total, "stream: reader offset");
+    CHECK(state_stream_digest(r) == wdigest, "stream: digest equal on both sides");
+    eof = state_stream_at_eof(r);
     CHECK(eof, "stream: at_eof true at the end");
     memset(back, 0xaa, 16);
-    ret = mig_stream_read(r, back, 16);
-    CHECK(ret == -EPROTO && has(mig_stream_msg(r), "truncated") &&
+    ret = state_stream_read(r, back, 16);
+    CHECK(ret == -EPROTO && has(state_stream_msg(r), "truncated") &&
               !memcmp(back, (uint8_t[16]){0}, 16),
-          "stream: read past the end: -EPROTO, zero-filled \"%s\"", mig_stream_msg(r));
-    CHECK(mig_stream_error(r) == -EPROTO, "stream: the error is sticky");
-    eof = mig_stream_at_eof(r);
+          "stream: read past the end: -EPROTO, zero-filled \"%s\"", state_stream_msg(r));
+    CHECK(state_stream_error(r) == -EPROTO, "stream: the error is sticky");
+    eof = state_stream_at_eof(r);
     CHECK(!eof, "stream: at_eof false once in error");
-    mig_stream_free(r);
+    state_stream_free(r);
     close(fd);
     free(data);
     free(back);
@@ -379,52 +379,52 @@ static void test_stream_truncated(void)
 
     r = rd_open(ten, sizeof(ten));
     memset(got, 0xaa, sizeof(got));
-    ret = mig_stream_read(r.s, got, 4);
+    ret = state_stream_read(r.s, got, 4);
     CHECK(ret == 0 && got[3] == 4, "truncated: a first read is fine");
-    eof = mig_stream_at_eof(r.s);
+    eof = state_stream_at_eof(r.s);
     CHECK(!eof, "truncated: at_eof false with 6 bytes left");
-    ret = mig_stream_read(r.s, got, 2);
+    ret = state_stream_read(r.s, got, 2);
     CHECK(ret == 0 && got[0] == 5 && got[1] == 6, "truncated: at_eof consumed nothing");
     memset(got, 0xaa, sizeof(got));
-    ret = mig_stream_read(r.s, got, 20);
-    CHECK(ret == -EPROTO && has(mig_stream_msg(r.s), "truncated") &&
+    ret = state_stream_read(r.s, got, 20);
+    CHECK(ret == -EPROTO && has(state_stream_msg(r.s), "truncated") &&
               !memcmp(got, (uint8_t[20]){0}, 20),
-          "truncated: 20 wanted, 4 left: -EPROTO, all 20 zero-filled \"%s\"", mig_stream_msg(r.s));
-    ret = mig_stream_read(r.s, got, 1);
+          "truncated: 20 wanted, 4 left: -EPROTO, all 20 zero-filled \"%s\"", state_stream_msg(r.s));
+    ret = state_stream_read(r.s, got, 1);
     CHECK(ret == -EPROTO, "truncated: later reads keep failing");
     rd_close(&r);
 
     r = rd_open(NULL, 0);
-    eof = mig_stream_at_eof(r.s);
+    eof = state_stream_at_eof(r.s);
     CHECK(eof, "empty: at_eof true on an empty file");
-    ret = mig_stream_read(r.s, got, 1);
-    CHECK(ret == -EPROTO && has(mig_stream_msg(r.s), "truncated"), "empty: a read is truncated");
+    ret = state_stream_read(r.s, got, 1);
+    CHECK(ret == -EPROTO && has(state_stream_msg(r.s), "truncated"), "empty: a read is truncated");
     rd_close(&r);
 
     /* an I/O error: reading a write-only fd */
     {
         int fd = open("/dev/null", O_WRONLY);
-        struct mig_stream *s = mig_stream_new(fd, true);
+        struct state_stream *s = state_stream_new(fd, true);
 
-        ret = mig_stream_read(s, got, 1);
-        CHECK(ret == -EBADF && has(mig_stream_msg(s), "read"),
-              "I/O error: read from a write-only fd gives -EBADF \"%s\"", mig_stream_msg(s));
-        mig_stream_free(s);
+        ret = state_stream_read(s, got, 1);
+        CHECK(ret == -EBADF && has(state_stream_msg(s), "read"),
+              "I/O error: read from a write-only fd gives -EBADF \"%s\"", state_stream_msg(s));
+        state_stream_free(s);
         close(fd);
     }
     /* the first failure wins */
     {
         int fd = mem_fd();
-        struct mig_stream *s = mig_stream_new(fd, false);
+        struct state_stream *s = state_stream_new(fd, false);
 
-        mig_stream_fail(s, 0, "first");
-        mig_stream_fail(s, -ENOSPC, "second");
-        CHECK(mig_stream_error(s) == -EIO && strcmp(mig_stream_msg(s), "first") == 0,
+        state_stream_fail(s, 0, "first");
+        state_stream_fail(s, -ENOSPC, "second");
+        CHECK(state_stream_error(s) == -EIO && strcmp(state_stream_msg(s), "first") == 0,
               "stream_fail: first wins, err 0 means -EIO");
-        CHECK(mig_stream_write(s, ten, 1) == -EIO && mig_stream_offset(s) == 0,
+        CHECK(state_stream_write(s, ten, 1) == -EIO && state_stream_offset(s) == 0,
               "stream_fail: writes after it are refused");
-        CHECK(mig_stream_flush(s) == -EIO && fd_size(fd) == 0, "stream_fail: nothing written");
-        mig_stream_free(s);
+        CHECK(state_stream_flush(s) == -EIO && fd_size(fd) == 0, "stream_fail: nothing written");
+        state_stream_free(s);
         close(fd);
     }
 }
@@ -432,52 +432,52 @@ static void test_stream_truncated(void)
 static void test_stream_limit(void)
 {
     uint8_t *data = xmalloc(2 * MIB);
-    struct mig_stream *w;
+    struct state_stream *w;
     int fd = mem_fd(), ret;
     uint8_t *file;
     size_t len;
 
     fill_random(data, 2 * MIB);
-    w = mig_stream_new(fd, false);
-    mig_stream_set_limit(w, 1000);
-    ret = mig_stream_write(w, data, 600);
-    ret |= mig_stream_write(w, data + 600, 600);
+    w = state_stream_new(fd, false);
+    state_stream_set_limit(w, 1000);
+    ret = state_stream_write(w, data, 600);
+    ret |= state_stream_write(w, data + 600, 600);
     CHECK(ret == 0, "limit: buffered writes do not yet hit the limit");
-    ret = mig_stream_flush(w);
-    CHECK(ret == -ENOSPC && has(mig_stream_msg(w), "limit"),
-          "limit: flush past the limit: -ENOSPC \"%s\"", mig_stream_msg(w));
+    ret = state_stream_flush(w);
+    CHECK(ret == -ENOSPC && has(state_stream_msg(w), "limit"),
+          "limit: flush past the limit: -ENOSPC \"%s\"", state_stream_msg(w));
     CHECK(fd_size(fd) == 1000, "limit: exactly 1000 bytes reached the file");
     file = fd_contents(fd, &len);
     CHECK(len == 1000 && memcmp(file, data, 1000) == 0, "limit: and they are the first 1000");
     free(file);
-    CHECK(mig_stream_write(w, data, 10) == -ENOSPC, "limit: sticky, a write is refused");
-    CHECK(mig_stream_flush(w) == -ENOSPC && fd_size(fd) == 1000,
+    CHECK(state_stream_write(w, data, 10) == -ENOSPC, "limit: sticky, a write is refused");
+    CHECK(state_stream_flush(w) == -ENOSPC && fd_size(fd) == 1000,
           "limit: sticky, nothing more written");
-    mig_stream_free(w);
+    state_stream_free(w);
     close(fd);
 
     /* a big (unbuffered) write hits it too */
     fd = mem_fd();
-    w = mig_stream_new(fd, false);
-    mig_stream_set_limit(w, 4096);
-    ret = mig_stream_write(w, data, 2 * MIB);
+    w = state_stream_new(fd, false);
+    state_stream_set_limit(w, 4096);
+    ret = state_stream_write(w, data, 2 * MIB);
     CHECK(ret == -ENOSPC && fd_size(fd) == 4096,
           "limit: a 2 MiB write stops at 4096 bytes with -ENOSPC");
-    mig_stream_free(w);
+    state_stream_free(w);
     close(fd);
 
     /* exactly at the limit is fine */
     fd = mem_fd();
-    w = mig_stream_new(fd, false);
-    mig_stream_set_limit(w, 100);
-    ret = mig_stream_write(w, data, 100);
-    CHECK(ret == 0 && mig_stream_flush(w) == 0 && fd_size(fd) == 100,
+    w = state_stream_new(fd, false);
+    state_stream_set_limit(w, 100);
+    ret = state_stream_write(w, data, 100);
+    CHECK(ret == 0 && state_stream_flush(w) == 0 && fd_size(fd) == 100,
           "limit: writing exactly the limit succeeds");
-    mig_stream_set_limit(w, 0);
-    ret = mig_stream_write(w, data, 100);
-    CHECK(ret == 0 && mig_stream_flush(w) == 0 && fd_size(fd) == 200,
+    state_stream_set_limit(w, 0);
+    ret = state_stream_write(w, data, 100);
+    CHECK(ret == 0 && state_stream_flush(w) == 0 && fd_size(fd) == 200,
           "limit: 0 turns it off again");
-    mig_stream_free(w);
+    state_stream_free(w);
     close(fd);
     free(data);
 }
@@ -486,7 +486,7 @@ static void test_stream_pipes(void)
 {
     size_t total = 3 * MIB + 999, off = 0, chunk;
     uint8_t *data = xmalloc(total), *back = xmalloc(total);
-    struct mig_stream *s;
+    struct state_stream *s;
     int p[2], ret, status;
     uint8_t b[8];
     bool eof;
@@ -497,14 +497,14 @@ static void test_stream_pipes(void)
     if (pipe(p) < 0)
         exit(2);
     close(p[0]);
-    s = mig_stream_new(p[1], false);
-    ret = mig_stream_write(s, "hello", 5);
+    s = state_stream_new(p[1], false);
+    ret = state_stream_write(s, "hello", 5);
     CHECK(ret == 0, "pipe: a buffered write succeeds before the flush");
-    ret = mig_stream_flush(s);
-    CHECK(ret == -EPIPE && has(mig_stream_msg(s), "write"),
-          "pipe: flush to a closed reader: -EPIPE \"%s\"", mig_stream_msg(s));
-    CHECK(mig_stream_write(s, "x", 1) == -EPIPE, "pipe: sticky");
-    mig_stream_free(s);
+    ret = state_stream_flush(s);
+    CHECK(ret == -EPIPE && has(state_stream_msg(s), "write"),
+          "pipe: flush to a closed reader: -EPIPE \"%s\"", state_stream_msg(s));
+    CHECK(state_stream_write(s, "x", 1) == -EPIPE, "pipe: sticky");
+    state_stream_free(s);
     close(p[1]);
 
     /* a writer that closed: read what there was, then end of stream */
@@ -513,15 +513,15 @@ static void test_stream_pipes(void)
     if (write(p[1], "abcde", 5) != 5)
         exit(2);
     close(p[1]);
-    s = mig_stream_new(p[0], true);
-    ret = mig_stream_read(s, b, 5);
+    s = state_stream_new(p[0], true);
+    ret = state_stream_read(s, b, 5);
     CHECK(ret == 0 && memcmp(b, "abcde", 5) == 0, "pipe: read what the writer sent");
-    eof = mig_stream_at_eof(s);
+    eof = state_stream_at_eof(s);
     CHECK(eof, "pipe: at_eof after the writer closed");
-    ret = mig_stream_read(s, b, 1);
-    CHECK(ret == -EPROTO && has(mig_stream_msg(s), "truncated"),
+    ret = state_stream_read(s, b, 1);
+    CHECK(ret == -EPROTO && has(state_stream_msg(s), "truncated"),
           "pipe: read past a closed writer: -EPROTO truncated");
-    mig_stream_free(s);
+    state_stream_free(s);
     close(p[0]);
 
     /* a child streams 3 MiB through a pipe: many short reads and writes */
@@ -533,30 +533,30 @@ static void test_stream_pipes(void)
         exit(2);
     if (pid == 0) {
         close(p[0]);
-        s = mig_stream_new(p[1], false);
-        ret = mig_stream_write(s, data, 100);
-        ret |= mig_stream_write(s, data + 100, 2 * MIB);
-        ret |= mig_stream_write(s, data + 100 + 2 * MIB, total - 100 - 2 * MIB);
-        ret |= mig_stream_flush(s);
+        s = state_stream_new(p[1], false);
+        ret = state_stream_write(s, data, 100);
+        ret |= state_stream_write(s, data + 100, 2 * MIB);
+        ret |= state_stream_write(s, data + 100 + 2 * MIB, total - 100 - 2 * MIB);
+        ret |= state_stream_flush(s);
         _exit(ret ? 1 : 0);
     }
     close(p[1]);
-    s = mig_stream_new(p[0], true);
+    s = state_stream_new(p[0], true);
     ret = 0;
     for (unsigned k = 0; off < total; k++) {
         chunk = 1 + (k * 7919) % 300000;
         if (chunk > total - off)
             chunk = total - off;
-        ret |= mig_stream_read(s, back + off, chunk);
+        ret |= state_stream_read(s, back + off, chunk);
         off += chunk;
     }
     CHECK(ret == 0 && memcmp(back, data, total) == 0, "pipe: 3 MiB through a pipe, equal");
-    CHECK(mig_stream_digest(s) == XXH3_64bits(data, total), "pipe: reader digest matches");
-    eof = mig_stream_at_eof(s);
+    CHECK(state_stream_digest(s) == XXH3_64bits(data, total), "pipe: reader digest matches");
+    eof = state_stream_at_eof(s);
     CHECK(eof, "pipe: at_eof when the child is done");
     waitpid(pid, &status, 0);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "pipe: the child's writer saw no error");
-    mig_stream_free(s);
+    state_stream_free(s);
     close(p[0]);
     free(data);
     free(back);
@@ -564,10 +564,10 @@ static void test_stream_pipes(void)
 
 /* ---- mig_format: header ------------------------------------------------------ */
 
-static void hdr_bytes(uint8_t b[MIG_HEADER_LEN], uint32_t version, uint32_t endian,
+static void hdr_bytes(uint8_t b[STATE_HEADER_LEN], uint32_t version, uint32_t endian,
                       uint32_t page_size, uint32_t flags)
 {
-    memcpy(b, MIG_MAGIC, MIG_MAGIC_LEN);
+    memcpy(b, STATE_MAGIC, STATE_MAGIC_LEN);
     for (unsigned i = 0; i < 4; i++) {
         b[8 + i] = (uint8_t)(version >> (8 * i));
         b[12 + i] = (uint8_t)(endian >> (8 * i));
@@ -580,97 +580,97 @@ static void hdr_bytes(uint8_t b[MIG_HEADER_LEN], uint32_t version, uint32_t endi
 /* The header in b must be refused with -EPROTO and a message holding word. */
 static void header_refused(const char *what, const uint8_t *b, size_t len, const char *word)
 {
-    struct mig_header h;
+    struct state_header h;
     struct rd r = rd_open(b, len);
-    int ret = mig_read_header(r.s, &h);
+    int ret = state_read_header(r.s, &h);
 
-    CHECK(ret == -EPROTO && mig_stream_error(r.s) == ret && has(mig_stream_msg(r.s), word),
-          "header: %s refused \"%s\"", what, mig_stream_msg(r.s));
+    CHECK(ret == -EPROTO && state_stream_error(r.s) == ret && has(state_stream_msg(r.s), word),
+          "header: %s refused \"%s\"", what, state_stream_msg(r.s));
     rd_close(&r);
 }
 
 static void test_header(void)
 {
-    static const uint8_t want[MIG_HEADER_LEN] = {
+    static const uint8_t want[STATE_HEADER_LEN] = {
         0x89, 'G',  'W',  'S',  'T',  '\r', '\n', 0x1a, 0x01, 0x00, 0x00,
         0x00, 0x0d, 0x0c, 0x0b, 0x0a, 0x00, 0x10, 0x00, 0x00, 0x01, 0x00,
         0x00, 0x00, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
     };
-    struct mig_header h = {MIG_FORMAT_VERSION, MIG_PAGE_SIZE, MIG_F_LIVE, 0x1122334455667788ull};
-    struct mig_header back;
-    uint8_t b[MIG_HEADER_LEN], *file;
-    struct mig_stream *w;
+    struct state_header h = {STATE_FORMAT_VERSION, STATE_PAGE_SIZE, STATE_F_LIVE, 0x1122334455667788ull};
+    struct state_header back;
+    uint8_t b[STATE_HEADER_LEN], *file;
+    struct state_stream *w;
     int fd = mem_fd(), ret;
     size_t len;
     struct rd r;
 
-    w = mig_stream_new(fd, false);
-    ret = mig_write_header(w, &h);
-    CHECK(ret == 0 && mig_stream_flush(w) == 0, "header: written");
-    mig_stream_free(w);
+    w = state_stream_new(fd, false);
+    ret = state_write_header(w, &h);
+    CHECK(ret == 0 && state_stream_flush(w) == 0, "header: written");
+    state_stream_free(w);
     file = fd_contents(fd, &len);
-    CHECK(len == MIG_HEADER_LEN && memcmp(file, want, sizeof(want)) == 0,
+    CHECK(len == STATE_HEADER_LEN && memcmp(file, want, sizeof(want)) == 0,
           "header: exact byte layout (magic, LE version/endian/page/flags/hash)");
 
     r = rd_open(file, len);
-    ret = mig_read_header(r.s, &back);
+    ret = state_read_header(r.s, &back);
     CHECK(ret == 0 && back.version == h.version && back.page_size == h.page_size &&
               back.flags == h.flags && back.config_hash == h.config_hash,
           "header: round trip");
-    CHECK(mig_stream_offset(r.s) == MIG_HEADER_LEN, "header: 32 bytes consumed");
+    CHECK(state_stream_offset(r.s) == STATE_HEADER_LEN, "header: 32 bytes consumed");
     rd_close(&r);
     free(file);
     close(fd);
 
-    hdr_bytes(b, 1, MIG_ENDIAN_CHECK, MIG_PAGE_SIZE, 0);
+    hdr_bytes(b, 1, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0);
     r = rd_open(b, sizeof(b));
-    ret = mig_read_header(r.s, &back);
+    ret = state_read_header(r.s, &back);
     CHECK(ret == 0 && back.flags == 0 && back.config_hash == 0x4242424242424242ull,
           "header: crafted good header accepted (no flags)");
     rd_close(&r);
 
-    hdr_bytes(b, 1, MIG_ENDIAN_CHECK, MIG_PAGE_SIZE, 0);
+    hdr_bytes(b, 1, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0);
     b[0] = 0x88;
     header_refused("bad magic (first byte)", b, sizeof(b), "magic");
-    hdr_bytes(b, 1, MIG_ENDIAN_CHECK, MIG_PAGE_SIZE, 0);
+    hdr_bytes(b, 1, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0);
     b[7] = 0x1b;
     header_refused("bad magic (last byte)", b, sizeof(b), "magic");
     memcpy(b, "\x89PNG\r\n\x1a\n", 8);
     header_refused("a PNG", b, sizeof(b), "magic");
-    hdr_bytes(b, 0, MIG_ENDIAN_CHECK, MIG_PAGE_SIZE, 0);
+    hdr_bytes(b, 0, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0);
     header_refused("version 0", b, sizeof(b), "version 0");
-    hdr_bytes(b, 2, MIG_ENDIAN_CHECK, MIG_PAGE_SIZE, 0);
+    hdr_bytes(b, 2, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0);
     header_refused("version 2", b, sizeof(b), "version 2");
-    hdr_bytes(b, 0xffffffff, MIG_ENDIAN_CHECK, MIG_PAGE_SIZE, 0);
+    hdr_bytes(b, 0xffffffff, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0);
     header_refused("version 0xffffffff", b, sizeof(b), "version");
-    hdr_bytes(b, 1, 0x0d0c0b0a, MIG_PAGE_SIZE, 0);
+    hdr_bytes(b, 1, 0x0d0c0b0a, STATE_PAGE_SIZE, 0);
     header_refused("byte-swapped endian check", b, sizeof(b), "endian");
-    hdr_bytes(b, 1, MIG_ENDIAN_CHECK, 8192, 0);
+    hdr_bytes(b, 1, STATE_ENDIAN_CHECK, 8192, 0);
     header_refused("page size 8192", b, sizeof(b), "page size 8192");
-    hdr_bytes(b, 1, MIG_ENDIAN_CHECK, 0, 0);
+    hdr_bytes(b, 1, STATE_ENDIAN_CHECK, 0, 0);
     header_refused("page size 0", b, sizeof(b), "page size");
-    hdr_bytes(b, 1, MIG_ENDIAN_CHECK, MIG_PAGE_SIZE, 2);
+    hdr_bytes(b, 1, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 2);
     header_refused("unknown flag bit 1", b, sizeof(b), "flags");
-    hdr_bytes(b, 1, MIG_ENDIAN_CHECK, MIG_PAGE_SIZE, 0x80000001u);
+    hdr_bytes(b, 1, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0x80000001u);
     header_refused("unknown flag bit 31", b, sizeof(b), "flags");
 
-    hdr_bytes(b, 1, MIG_ENDIAN_CHECK, MIG_PAGE_SIZE, 0);
+    hdr_bytes(b, 1, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0);
     r = rd_open(b, 20);
-    ret = mig_read_header(r.s, &back);
-    CHECK(ret == -EPROTO && has(mig_stream_msg(r.s), "truncated"), "header: 20 bytes truncated");
+    ret = state_read_header(r.s, &back);
+    CHECK(ret == -EPROTO && has(state_stream_msg(r.s), "truncated"), "header: 20 bytes truncated");
     rd_close(&r);
     r = rd_open(NULL, 0);
-    ret = mig_read_header(r.s, &back);
-    CHECK(ret == -EPROTO && has(mig_stream_msg(r.s), "truncated"), "header: empty file");
+    ret = state_read_header(r.s, &back);
+    CHECK(ret == -EPROTO && has(state_stream_msg(r.s), "truncated"), "header: empty file");
     rd_close(&r);
 
     /* a version the writer was told to write is still checked by the reader */
     fd = mem_fd();
-    w = mig_stream_new(fd, false);
+    w = state_stream_new(fd, false);
     h.version = 2;
-    ret = mig_write_header(w, &h);
-    mig_stream_flush(w);
-    mig_stream_free(w);
+    ret = state_write_header(w, &h);
+    state_stream_flush(w);
+    state_stream_free(w);
     file = fd_contents(fd, &len);
     header_refused("written version 2", file, len, "version");
     free(file);
@@ -701,26 +701,26 @@ static size_t sec_bytes(uint8_t *b, uint8_t type, uint8_t nlen, uint16_t version
 static void section_refused(const char *what, const uint8_t *b, size_t len, const char *word,
                             uint64_t want_off)
 {
-    struct mig_section sec;
+    struct state_section sec;
     struct rd r = rd_open(b, len);
-    int ret = mig_read_section(r.s, &sec);
+    int ret = state_read_section(r.s, &sec);
 
-    CHECK(ret == -EPROTO && mig_stream_error(r.s) == ret && has(mig_stream_msg(r.s), word) &&
-              (!want_off || mig_stream_offset(r.s) == want_off),
-          "section: %s refused \"%s\"", what, mig_stream_msg(r.s));
+    CHECK(ret == -EPROTO && state_stream_error(r.s) == ret && has(state_stream_msg(r.s), word) &&
+              (!want_off || state_stream_offset(r.s) == want_off),
+          "section: %s refused \"%s\"", what, state_stream_msg(r.s));
     rd_close(&r);
 }
 
 static void test_sections(void)
 {
     static const uint8_t want[] = {
-        MIG_SEC_DEVICE, 5, 7, 0, 3, 0, 0, 0, 5, 0, 0, 0, 'c', 'l', 'i', 'n', 't', 1, 2, 3, 4, 5,
+        STATE_SEC_DEVICE, 5, 7, 0, 3, 0, 0, 0, 5, 0, 0, 0, 'c', 'l', 'i', 'n', 't', 1, 2, 3, 4, 5,
     };
     char name63[64], name64[65];
     uint8_t b[256], *file;
-    struct mig_section sec;
-    struct mig_stream *w;
-    struct mig_buf pb;
+    struct state_section sec;
+    struct state_stream *w;
+    struct state_buf pb;
     int fd = mem_fd(), ret;
     size_t len, n;
     struct rd r;
@@ -730,79 +730,79 @@ static void test_sections(void)
     memset(name64, 'n', 64);
     name64[64] = '\0';
 
-    w = mig_stream_new(fd, false);
-    ret = mig_write_section(w, MIG_SEC_DEVICE, "clint", 3, 7, (const uint8_t[]){1, 2, 3, 4, 5}, 5);
+    w = state_stream_new(fd, false);
+    ret = state_write_section(w, STATE_SEC_DEVICE, "clint", 3, 7, (const uint8_t[]){1, 2, 3, 4, 5}, 5);
     CHECK(ret == 0, "section: written");
-    ret = mig_write_section(w, MIG_SEC_DEVICE, name64, 0, 1, NULL, 0);
-    CHECK(ret == -EINVAL && mig_stream_offset(w) == sizeof(want),
+    ret = state_write_section(w, STATE_SEC_DEVICE, name64, 0, 1, NULL, 0);
+    CHECK(ret == -EINVAL && state_stream_offset(w) == sizeof(want),
           "section: a 64-byte name refused on write, nothing written");
-    mig_stream_free(w);
+    state_stream_free(w);
     close(fd);
 
     fd = mem_fd();
-    w = mig_stream_new(fd, false);
-    ret = mig_write_section(w, MIG_SEC_DEVICE, "clint", 3, 7, (const uint8_t[]){1, 2, 3, 4, 5}, 5);
-    ret |= mig_write_section(w, MIG_SEC_ROUND, NULL, 0, 0, NULL, 0);
-    ret |= mig_write_section(w, MIG_SEC_DEVICE, name63, 0xffffffffu, 0xffff, "xyz", 3);
-    ret |= mig_write_section(w, MIG_SEC_CONFIG, "", 0, 1, "a long configuration text", 25);
-    CHECK(ret == 0 && mig_stream_flush(w) == 0, "section: four sections written");
-    mig_stream_free(w);
+    w = state_stream_new(fd, false);
+    ret = state_write_section(w, STATE_SEC_DEVICE, "clint", 3, 7, (const uint8_t[]){1, 2, 3, 4, 5}, 5);
+    ret |= state_write_section(w, STATE_SEC_ROUND, NULL, 0, 0, NULL, 0);
+    ret |= state_write_section(w, STATE_SEC_DEVICE, name63, 0xffffffffu, 0xffff, "xyz", 3);
+    ret |= state_write_section(w, STATE_SEC_CONFIG, "", 0, 1, "a long configuration text", 25);
+    CHECK(ret == 0 && state_stream_flush(w) == 0, "section: four sections written");
+    state_stream_free(w);
     file = fd_contents(fd, &len);
     close(fd);
     CHECK(len >= sizeof(want) && memcmp(file, want, sizeof(want)) == 0,
           "section: exact byte layout (type, nlen, LE version/instance/len, name, payload)");
 
     r = rd_open(file, len);
-    mig_buf_init(&pb);
-    ret = mig_read_section(r.s, &sec);
-    CHECK(ret == 0 && sec.type == MIG_SEC_DEVICE && strcmp(sec.name, "clint") == 0 &&
+    state_buf_init(&pb);
+    ret = state_read_section(r.s, &sec);
+    CHECK(ret == 0 && sec.type == STATE_SEC_DEVICE && strcmp(sec.name, "clint") == 0 &&
               sec.instance == 3 && sec.version == 7 && sec.len == 5,
           "section: header read back");
-    ret = mig_read_payload(r.s, &sec, &pb);
+    ret = state_read_payload(r.s, &sec, &pb);
     CHECK(ret == 0 && pb.len == 5 && pb.pos == 0 && memcmp(pb.data, "\1\2\3\4\5", 5) == 0,
           "section: payload read into a buffer");
-    CHECK_EQ(mig_get_u8(&pb), 1, "section: the payload buffer is a reader");
-    ret = mig_read_section(r.s, &sec);
-    CHECK(ret == 0 && sec.type == MIG_SEC_ROUND && sec.name[0] == '\0' && sec.len == 0,
+    CHECK_EQ(state_get_u8(&pb), 1, "section: the payload buffer is a reader");
+    ret = state_read_section(r.s, &sec);
+    CHECK(ret == 0 && sec.type == STATE_SEC_ROUND && sec.name[0] == '\0' && sec.len == 0,
           "section: empty name, empty payload");
-    ret = mig_read_payload(r.s, &sec, &pb);
-    CHECK(ret == 0 && pb.len == 0 && mig_buf_expect_end(&pb, "round") == 0,
+    ret = state_read_payload(r.s, &sec, &pb);
+    CHECK(ret == 0 && pb.len == 0 && state_buf_expect_end(&pb, "round") == 0,
           "section: empty payload reads as an empty buffer");
-    ret = mig_read_section(r.s, &sec);
+    ret = state_read_section(r.s, &sec);
     CHECK(ret == 0 && strcmp(sec.name, name63) == 0 && sec.instance == 0xffffffffu &&
               sec.version == 0xffff && sec.len == 3,
           "section: a 63-byte name, max instance and version");
-    ret = mig_read_payload(r.s, &sec, &pb);
+    ret = state_read_payload(r.s, &sec, &pb);
     CHECK(ret == 0 && pb.len == 3 && !memcmp(pb.data, "xyz", 3), "section: its payload");
-    ret = mig_read_section(r.s, &sec);
-    ret |= mig_read_payload(r.s, &sec, &pb);
-    CHECK(ret == 0 && sec.type == MIG_SEC_CONFIG && pb.len == 25 &&
+    ret = state_read_section(r.s, &sec);
+    ret |= state_read_payload(r.s, &sec, &pb);
+    CHECK(ret == 0 && sec.type == STATE_SEC_CONFIG && pb.len == 25 &&
               !memcmp(pb.data, "a long configuration text", 25),
           "section: buffer reused for a longer payload");
-    CHECK(mig_stream_at_eof(r.s), "section: nothing left");
-    ret = mig_read_section(r.s, &sec);
-    CHECK(ret == -EPROTO && has(mig_stream_msg(r.s), "truncated"),
+    CHECK(state_stream_at_eof(r.s), "section: nothing left");
+    ret = state_read_section(r.s, &sec);
+    CHECK(ret == -EPROTO && has(state_stream_msg(r.s), "truncated"),
           "section: reading past the last one is truncated");
-    mig_buf_fini(&pb);
+    state_buf_fini(&pb);
     rd_close(&r);
     free(file);
 
     /* hostile section headers */
-    n = sec_bytes(b, MIG_SEC_DEVICE, 64, 1, 0, 0, NULL);
+    n = sec_bytes(b, STATE_SEC_DEVICE, 64, 1, 0, 0, NULL);
     memset(b + n, 'n', 64);
     section_refused("a name of 64 bytes", b, n + 64, "name of 64", 12);
-    n = sec_bytes(b, MIG_SEC_DEVICE, 255, 1, 0, 0, NULL);
+    n = sec_bytes(b, STATE_SEC_DEVICE, 255, 1, 0, 0, NULL);
     memset(b + n, 'n', 255 > sizeof(b) - n ? sizeof(b) - n : 255);
     section_refused("a name of 255 bytes", b, sizeof(b), "name of 255", 12);
-    n = sec_bytes(b, MIG_SEC_DEVICE, 3, 1, 0, 0, "a b");
+    n = sec_bytes(b, STATE_SEC_DEVICE, 3, 1, 0, 0, "a b");
     section_refused("a name with a space", b, n, "bad section name", 0);
-    n = sec_bytes(b, MIG_SEC_DEVICE, 3, 1, 0, 0, "a\001b");
+    n = sec_bytes(b, STATE_SEC_DEVICE, 3, 1, 0, 0, "a\001b");
     section_refused("a name with a control byte", b, n, "bad section name", 0);
-    n = sec_bytes(b, MIG_SEC_DEVICE, 3, 1, 0, 0, "ab\177");
+    n = sec_bytes(b, STATE_SEC_DEVICE, 3, 1, 0, 0, "ab\177");
     section_refused("a name with DEL", b, n, "bad section name", 0);
-    n = sec_bytes(b, MIG_SEC_DEVICE, 3, 1, 0, 0, "a\0b");
+    n = sec_bytes(b, STATE_SEC_DEVICE, 3, 1, 0, 0, "a\0b");
     section_refused("a name with a NUL", b, n, "bad section name", 0);
-    n = sec_bytes(b, MIG_SEC_DEVICE, 3, 1, 0, 0, "\xc3\xa9z");
+    n = sec_bytes(b, STATE_SEC_DEVICE, 3, 1, 0, 0, "\xc3\xa9z");
     section_refused("a name with a high byte", b, n, "bad section name", 0);
     n = sec_bytes(b, 0, 0, 1, 0, 0, NULL);
     section_refused("type 0", b, n, "unknown section type 0", 12);
@@ -812,46 +812,46 @@ static void test_sections(void)
     section_refused("type 0x80", b, n, "unknown section type 128", 12);
     n = sec_bytes(b, 0xff, 0, 1, 0, 0, NULL);
     section_refused("type 0xff", b, n, "unknown section type", 12);
-    n = sec_bytes(b, MIG_SEC_RAM, 0, 1, 0, MIG_BUF_MAX + 1, NULL);
-    section_refused("length MIG_BUF_MAX+1 (header only read)", b, n, "limit", 12);
-    n = sec_bytes(b, MIG_SEC_RAM, 0, 1, 0, 0xffffffffu, NULL);
+    n = sec_bytes(b, STATE_SEC_RAM, 0, 1, 0, STATE_BUF_MAX + 1, NULL);
+    section_refused("length STATE_BUF_MAX+1 (header only read)", b, n, "limit", 12);
+    n = sec_bytes(b, STATE_SEC_RAM, 0, 1, 0, 0xffffffffu, NULL);
     section_refused("length 0xffffffff", b, n, "limit", 12);
-    n = sec_bytes(b, MIG_SEC_EOF, 0, 0, 0, 0, NULL);
+    n = sec_bytes(b, STATE_SEC_EOF, 0, 0, 0, 0, NULL);
     section_refused("EOF of length 0", b, n, "EOF section of 0", 0);
-    n = sec_bytes(b, MIG_SEC_EOF, 0, 0, 0, 7, NULL);
+    n = sec_bytes(b, STATE_SEC_EOF, 0, 0, 0, 7, NULL);
     section_refused("EOF of length 7", b, n, "EOF section of 7", 0);
-    n = sec_bytes(b, MIG_SEC_EOF, 0, 0, 0, 9, NULL);
+    n = sec_bytes(b, STATE_SEC_EOF, 0, 0, 0, 9, NULL);
     section_refused("EOF of length 9", b, n, "EOF section of 9", 0);
-    n = sec_bytes(b, MIG_SEC_DEVICE, 5, 1, 0, 0, NULL);
+    n = sec_bytes(b, STATE_SEC_DEVICE, 5, 1, 0, 0, NULL);
     memcpy(b + n, "cl", 2);
     section_refused("a truncated name", b, n + 2, "truncated", 0);
     section_refused("a truncated header", b, 7, "truncated", 0);
 
-    /* MIG_BUF_MAX exactly is a legal header; a missing payload is truncated */
-    n = sec_bytes(b, MIG_SEC_RAM, 0, 1, 0, MIG_BUF_MAX, NULL);
+    /* STATE_BUF_MAX exactly is a legal header; a missing payload is truncated */
+    n = sec_bytes(b, STATE_SEC_RAM, 0, 1, 0, STATE_BUF_MAX, NULL);
     r = rd_open(b, n + 10);
-    ret = mig_read_section(r.s, &sec);
-    CHECK(ret == 0 && sec.len == MIG_BUF_MAX, "section: length MIG_BUF_MAX accepted");
-    mig_buf_init(&pb);
-    ret = mig_read_payload(r.s, &sec, &pb);
-    CHECK(ret == -EPROTO && has(mig_stream_msg(r.s), "truncated") && pb.len == 0,
+    ret = state_read_section(r.s, &sec);
+    CHECK(ret == 0 && sec.len == STATE_BUF_MAX, "section: length STATE_BUF_MAX accepted");
+    state_buf_init(&pb);
+    ret = state_read_payload(r.s, &sec, &pb);
+    CHECK(ret == -EPROTO && has(state_stream_msg(r.s), "truncated") && pb.len == 0,
           "section: its missing payload is truncated, buffer empty");
-    mig_buf_fini(&pb);
+    state_buf_fini(&pb);
     rd_close(&r);
 
     /* a payload into a buffer that was a reader over foreign memory */
-    n = sec_bytes(b, MIG_SEC_DEVICE, 1, 1, 0, 4, "x");
+    n = sec_bytes(b, STATE_SEC_DEVICE, 1, 1, 0, 4, "x");
     memcpy(b + n, "data", 4);
     r = rd_open(b, n + 4);
     {
         static const char foreign[] = "foreign";
 
-        mig_buf_reader(&pb, foreign, 7);
-        ret = mig_read_section(r.s, &sec);
-        ret |= mig_read_payload(r.s, &sec, &pb);
+        state_buf_reader(&pb, foreign, 7);
+        ret = state_read_section(r.s, &sec);
+        ret |= state_read_payload(r.s, &sec, &pb);
         CHECK(ret == 0 && pb.len == 4 && !memcmp(pb.data, "data", 4) && !strcmp(foreign, "foreign"),
               "section: payload into an ex-reader allocates its own memory");
-        mig_buf_fini(&pb);
+        state_buf_fini(&pb);
     }
     rd_close(&r);
 }
@@ -865,13 +865,13 @@ struct range {
 /* A small but complete stream; payload byte ranges go to pay[] (*npay). */
 static uint8_t *build_stream(size_t *len, struct range *pay, unsigned *npay)
 {
-    struct mig_header h = {MIG_FORMAT_VERSION, MIG_PAGE_SIZE, 0, 0xfeedfacecafebeefull};
+    struct state_header h = {STATE_FORMAT_VERSION, STATE_PAGE_SIZE, 0, 0xfeedfacecafebeefull};
     static const char cfg[] = "machine virt\nharts 2\n";
-    uint8_t dev[100], ram[3 * MIG_PAGE_SIZE] = {0};
+    uint8_t dev[100], ram[3 * STATE_PAGE_SIZE] = {0};
     uint32_t pages[2] = {0, 2};
-    struct mig_ram_encoder e;
-    struct mig_stream *w;
-    struct mig_buf rb;
+    struct state_ram_encoder e;
+    struct state_stream *w;
+    struct state_buf rb;
     int fd = mem_fd(), ret;
     uint8_t *file;
 
@@ -880,23 +880,23 @@ static uint8_t *build_stream(size_t *len, struct range *pay, unsigned *npay)
     for (unsigned i = 0; i < sizeof(ram); i++)
         ram[i] = (uint8_t)(i / 1000); /* compresses well: a short stream */
     *npay = 0;
-    w = mig_stream_new(fd, false);
-    ret = mig_write_header(w, &h);
-    ret |= mig_write_section(w, MIG_SEC_CONFIG, "", 0, 1, cfg, sizeof(cfg) - 1);
-    pay[(*npay)++] = (struct range){mig_stream_offset(w) - (sizeof(cfg) - 1), mig_stream_offset(w)};
-    ret |= mig_write_section(w, MIG_SEC_DEVICE, "clint", 1, 2, dev, sizeof(dev));
-    pay[(*npay)++] = (struct range){mig_stream_offset(w) - sizeof(dev), mig_stream_offset(w)};
-    if (mig_ram_encoder_init(&e) < 0)
+    w = state_stream_new(fd, false);
+    ret = state_write_header(w, &h);
+    ret |= state_write_section(w, STATE_SEC_CONFIG, "", 0, 1, cfg, sizeof(cfg) - 1);
+    pay[(*npay)++] = (struct range){state_stream_offset(w) - (sizeof(cfg) - 1), state_stream_offset(w)};
+    ret |= state_write_section(w, STATE_SEC_DEVICE, "clint", 1, 2, dev, sizeof(dev));
+    pay[(*npay)++] = (struct range){state_stream_offset(w) - sizeof(dev), state_stream_offset(w)};
+    if (state_ram_encoder_init(&e) < 0)
         exit(2);
-    mig_buf_init(&rb);
-    mig_ram_encode(&e, ram, pages, 2, true, &rb);
-    ret |= mig_write_section(w, MIG_SEC_RAM, "", 0, 1, rb.data, rb.len);
-    pay[(*npay)++] = (struct range){mig_stream_offset(w) - rb.len, mig_stream_offset(w)};
-    mig_buf_fini(&rb);
-    mig_ram_encoder_fini(&e);
-    ret |= mig_write_section(w, MIG_SEC_ROUND, NULL, 0, 0, NULL, 0);
-    ret |= mig_write_eof(w);
-    mig_stream_free(w);
+    state_buf_init(&rb);
+    state_ram_encode(&e, ram, pages, 2, true, &rb);
+    ret |= state_write_section(w, STATE_SEC_RAM, "", 0, 1, rb.data, rb.len);
+    pay[(*npay)++] = (struct range){state_stream_offset(w) - rb.len, state_stream_offset(w)};
+    state_buf_fini(&rb);
+    state_ram_encoder_fini(&e);
+    ret |= state_write_section(w, STATE_SEC_ROUND, NULL, 0, 0, NULL, 0);
+    ret |= state_write_eof(w);
+    state_stream_free(w);
     if (ret)
         exit(2);
     file = fd_contents(fd, len);
@@ -907,32 +907,32 @@ static uint8_t *build_stream(size_t *len, struct range *pay, unsigned *npay)
 /* Read a whole stream the way a loader does; 0 or the first error. */
 static int parse_all(const uint8_t *p, size_t len, char *msg, size_t msglen)
 {
-    struct mig_header h;
-    struct mig_section sec;
-    struct mig_buf b;
+    struct state_header h;
+    struct state_section sec;
+    struct state_buf b;
     struct rd r = rd_open(p, len);
     int ret;
 
-    mig_buf_init(&b);
-    ret = mig_read_header(r.s, &h);
+    state_buf_init(&b);
+    ret = state_read_header(r.s, &h);
     while (ret == 0) {
-        ret = mig_read_section(r.s, &sec);
+        ret = state_read_section(r.s, &sec);
         if (ret)
             break;
-        if (sec.type == MIG_SEC_EOF) {
-            ret = mig_read_eof(r.s, &sec);
-            if (ret == 0 && !mig_stream_at_eof(r.s)) {
-                mig_stream_fail(r.s, -EPROTO, "data after the end");
+        if (sec.type == STATE_SEC_EOF) {
+            ret = state_read_eof(r.s, &sec);
+            if (ret == 0 && !state_stream_at_eof(r.s)) {
+                state_stream_fail(r.s, -EPROTO, "data after the end");
                 ret = -EPROTO;
             }
             break;
         }
         /* payloads are not decoded: what the framing cannot see, the
          * checksum must */
-        ret = mig_read_payload(r.s, &sec, &b);
+        ret = state_read_payload(r.s, &sec, &b);
     }
-    snprintf(msg, msglen, "%s", mig_stream_msg(r.s));
-    mig_buf_fini(&b);
+    snprintf(msg, msglen, "%s", state_stream_msg(r.s));
+    state_buf_fini(&b);
     rd_close(&r);
     return ret;
 }
@@ -949,7 +949,7 @@ static void test_eof(void)
 
     ret = parse_all(s, len, msg, sizeof(msg));
     CHECK(ret == 0, "eof: a correct stream of %zu bytes passes \"%s\"", len, msg);
-    CHECK(s[len - 20] == MIG_SEC_EOF && s[len - 12] == 8, "eof: the stream ends with EOF(8)");
+    CHECK(s[len - 20] == STATE_SEC_EOF && s[len - 12] == 8, "eof: the stream ends with EOF(8)");
 
     /* every single flipped bit before the checksum is caught */
     for (size_t i = 0; i < len - 8; i++) {
@@ -1001,20 +1001,20 @@ static void test_eof(void)
     ret = parse_all(copy, len + 1, msg, sizeof(msg));
     CHECK(ret == -EPROTO && has(msg, "after the end"), "eof: a byte after EOF is caught by at_eof");
     {
-        /* mig_read_eof alone accepts a matching checksum with bytes after */
+        /* state_read_eof alone accepts a matching checksum with bytes after */
         struct rd r = rd_open(copy, len + 1);
-        struct mig_header h;
-        struct mig_section sec;
-        struct mig_buf b;
+        struct state_header h;
+        struct state_section sec;
+        struct state_buf b;
 
-        mig_buf_init(&b);
-        ret = mig_read_header(r.s, &h);
-        while (ret == 0 && (ret = mig_read_section(r.s, &sec)) == 0 && sec.type != MIG_SEC_EOF)
-            ret = mig_read_payload(r.s, &sec, &b);
-        ret = ret ? ret : mig_read_eof(r.s, &sec);
-        CHECK(ret == 0 && !mig_stream_at_eof(r.s),
+        state_buf_init(&b);
+        ret = state_read_header(r.s, &h);
+        while (ret == 0 && (ret = state_read_section(r.s, &sec)) == 0 && sec.type != STATE_SEC_EOF)
+            ret = state_read_payload(r.s, &sec, &b);
+        ret = ret ? ret : state_read_eof(r.s, &sec);
+        CHECK(ret == 0 && !state_stream_at_eof(r.s),
               "eof: read_eof checks the sum; the caller checks at_eof");
-        mig_buf_fini(&b);
+        state_buf_fini(&b);
         rd_close(&r);
     }
     free(copy);

@@ -1,0 +1,134 @@
+/*
+ * The godwit state stream (docs/state.md): one format for a saved VM, a
+ * live migration and a cold state transfer.
+ *
+ *   header   magic[8] "\x89GWST\r\n\x1a", u32 format version, u32 endian check
+ *            0x0a0b0c0d, u32 page size, u32 flags, u64 configuration hash
+ *   section  u8 type, u8 name length, u16 version, u32 instance, u32 payload
+ *            length, name, payload                      ... repeated
+ *   EOF      a section of type STATE_SEC_EOF whose payload is the XXH3-64 of
+ *            every byte before the payload
+ *
+ * Every integer is little-endian.  The first section is always
+ * STATE_SEC_CONFIG (the text whose hash is in the header, so a mismatch can
+ * be explained line by line).  RAM travels in STATE_SEC_RAM batches of up to
+ * STATE_RAM_BATCH pages, each a run list plus the pages' bytes, raw or LZ4;
+ * zero pages are never sent as data (a destination's RAM starts zeroed;
+ * STATE_SEC_ZERO runs clear pages that became zero after being sent).
+ * Components travel in STATE_SEC_DEVICE sections named after the component
+ * ("hart", "clint", ...) with an instance number and their own version.
+ *
+ * Readers validate every length before allocating or using it: a section
+ * payload is at most STATE_BUF_MAX bytes; names at most STATE_NAME_MAX.
+ */
+#ifndef GODWIT_STATE_STATE_FORMAT_H
+#define GODWIT_STATE_STATE_FORMAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/util.h"
+#include "state/state_buf.h"
+#include "state/state_stream.h"
+
+#define STATE_MAGIC          "\x89GWST\r\n\x1a"
+#define STATE_MAGIC_LEN      8
+#define STATE_FORMAT_VERSION 1
+#define STATE_ENDIAN_CHECK   0x0a0b0c0du
+#define STATE_PAGE_SIZE      4096u
+#define STATE_HEADER_LEN     32
+#define STATE_NAME_MAX       63
+#define STATE_RAM_BATCH      256u /* pages per RAM section */
+
+/* Header flags. */
+enum {
+    STATE_F_LIVE = 1u << 0, /* a live-migration stream (rounds of RAM) */
+    STATE_F_KNOWN = STATE_F_LIVE,
+};
+
+enum mig_section_type {
+    STATE_SEC_CONFIG = 1, /* machine configuration text (hash in the header) */
+    STATE_SEC_RAM = 2,    /* a batch of RAM pages */
+    STATE_SEC_DEVICE = 3, /* one component's state */
+    STATE_SEC_ROUND = 4,  /* end of a pre-copy round (live) */
+    STATE_SEC_ZERO = 5,   /* runs of pages to clear (live) */
+    STATE_SEC_EOF = 0x7f, /* checksum; nothing may follow */
+};
+
+/* RAM batch encodings. */
+enum { STATE_RAM_RAW = 0, STATE_RAM_LZ4 = 1 };
+
+struct state_header {
+    uint32_t version;
+    uint32_t page_size;
+    uint32_t flags;
+    uint64_t config_hash;
+};
+
+struct state_section {
+    uint8_t type;
+    uint16_t version;
+    uint32_t instance;
+    uint32_t len; /* payload bytes */
+    char name[STATE_NAME_MAX + 1];
+};
+
+/* Write the header. */
+int state_write_header(struct state_stream *s, const struct state_header *h);
+/* Read and check the header (magic, version <= ours, endianness, page
+ * size, flags); 0 or -EPROTO with the reason in s. */
+int state_read_header(struct state_stream *s, struct state_header *h) gw_must_check;
+
+/* Write a section: header then len bytes of payload. */
+int state_write_section(struct state_stream *s, uint8_t type, const char *name, uint32_t instance,
+                      uint16_t version, const void *payload, size_t len);
+/* Read a section header (validates type, name and length bounds). */
+int state_read_section(struct state_stream *s, struct state_section *sec) gw_must_check;
+/* Read the payload of sec into b (a writer buffer, reset first), then make
+ * b a reader over it. */
+int state_read_payload(struct state_stream *s, const struct state_section *sec,
+                     struct state_buf *b) gw_must_check;
+
+/* Write the EOF section (checksum of everything before its payload). */
+int state_write_eof(struct state_stream *s);
+/* After state_read_section() returned an EOF section: read the checksum and
+ * compare.  0, or -EBADMSG / -EPROTO.  The caller checks that the stream
+ * ends there (state_stream_at_eof): a live stream's socket stays open. */
+int state_read_eof(struct state_stream *s, const struct state_section *sec) gw_must_check;
+
+/* ---- RAM ---------------------------------------------------------------- */
+
+/* True if the page (STATE_PAGE_SIZE bytes, 8-aligned) is all zeroes. */
+bool state_page_is_zero(const void *page);
+
+/*
+ * Encode up to STATE_RAM_BATCH pages into one RAM section payload.  pages[]
+ * are page indices (ascending) into host RAM at ram (npages_ram pages).
+ * Uses LZ4 when compress is set and it helps.  Returns 0 or -errno in b.
+ */
+struct state_ram_encoder {
+    uint8_t *raw;  /* STATE_RAM_BATCH pages */
+    uint8_t *comp; /* LZ4_compressBound(raw) */
+    size_t comp_cap;
+};
+int state_ram_encoder_init(struct state_ram_encoder *e);
+void state_ram_encoder_fini(struct state_ram_encoder *e);
+void state_ram_encode(struct state_ram_encoder *e, const uint8_t *ram, const uint32_t *pages,
+                    unsigned n, bool compress, struct state_buf *b);
+
+/*
+ * Decode a RAM section payload: validate the run list against npages_ram
+ * and the data length, and copy the pages into ram (NULL: validate only,
+ * e.g. the checker).  scratch is STATE_RAM_BATCH pages.  Returns the number
+ * of pages (>= 0) or -errno with the reason in b.
+ */
+int state_ram_decode(struct state_buf *b, uint8_t *ram, uint64_t npages_ram, uint8_t *scratch);
+
+/* Runs of page indices for STATE_SEC_ZERO: a u32 count, then (first, count)
+ * pairs.  decode validates and calls fn for each run; returns pages or
+ * -errno. */
+int state_zero_decode(struct state_buf *b, uint64_t npages_ram,
+                    void (*fn)(void *opaque, uint64_t first, uint64_t count), void *opaque);
+
+#endif
