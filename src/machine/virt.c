@@ -266,10 +266,6 @@ struct virt *virt_new(const struct virt_config *cfg, char *err, size_t errlen)
     }
     vm->cfg = *cfg;
     vm->wake_fd = -1;
-    pthread_mutex_init(&vm->park_lock, NULL);
-    pthread_cond_init(&vm->park_cond, NULL);
-    vm->park_locks_ok = true;
-    virt_mig_params_default(&vm->mig_params);
     vm->nharts = cfg->smp;
     bus_init(&vm->bus);
 
@@ -351,13 +347,10 @@ struct virt *virt_new(const struct virt_config *cfg, char *err, size_t errlen)
     virt_power_on(vm);
     /* An incoming migration listens before QMP answers, so a client that
      * sees "inmigrate" can start the migration at once. */
+    virt_migration_init(vm);
     if (cfg->incoming && strncmp(cfg->incoming, "file:", 5) != 0 &&
-        strcmp(cfg->incoming, "defer") != 0) {
-        vm->runstate = VIRT_RS_INMIGRATE;
-        clint_freeze(vm->clint, true);
-        if (virt_incoming_start(vm, cfg->incoming, err, errlen) < 0)
-            goto fail;
-    }
+        virt_incoming_begin(vm, cfg->incoming, err, errlen) < 0)
+        goto fail;
     if (cfg->qmp && virt_qmp_init(vm, err, errlen) < 0)
         goto fail;
     return vm;
@@ -371,8 +364,7 @@ void virt_free(struct virt *vm)
 {
     if (!vm)
         return;
-    virt_migrate_fini(vm);
-    virt_incoming_fini(vm);
+    virt_migration_fini(vm);
     virt_qmp_fini(vm);
     virt_virtio_fini(vm);
     pcie_host_free(vm->pcie);
@@ -393,9 +385,5 @@ void virt_free(struct virt *vm)
     chardev_free(vm->serial);
     gmem_free(vm->mem);
     virt_boot_fini(vm);
-    if (vm->park_locks_ok) {
-        pthread_mutex_destroy(&vm->park_lock);
-        pthread_cond_destroy(&vm->park_cond);
-    }
     free(vm);
 }

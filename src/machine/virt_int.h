@@ -21,7 +21,7 @@
 #include "machine/virt.h"
 #include "common/keyval.h"
 #include "mem/gmem.h"
-#include "state/state_stream.h"
+#include "migration/migration.h"
 #include "net/net.h"
 #include "qmp/qmp.h"
 #include "virtio/virtio_mmio.h"
@@ -32,25 +32,18 @@ enum {
     VIRT_REQ_RESET = 1 << 1,    /* guest asked for a system reset */
     VIRT_REQ_STOP = 1 << 2,     /* the host asked us to stop (signal) */
     VIRT_REQ_QUIT = 1 << 3,     /* QMP quit */
-    VIRT_REQ_PARK = 1 << 4,     /* a migration job wants the machine parked */
-    VIRT_REQ_MIG = 1 << 5,      /* a migration job changed status: look at it */
-    VIRT_REQ_SYNC = 1 << 6,     /* a migration job wants the dirty bitmap collected */
+    VIRT_REQ_MIG = 1 << 5,      /* a migration job wants the loop (mig_out_poll/mig_in_poll) */
     VIRT_REQ_FAIL = 1 << 7,     /* exit with status 1 (an incoming migration failed) */
 };
 
-/* Migration parameters (QMP migrate-set-parameters, QEMU's names). */
-struct virt_mig_params {
-    uint64_t downtime_limit_ms; /* "downtime-limit": 300 */
-    uint64_t max_bandwidth;     /* "max-bandwidth", bytes/s: 128 MiB/s; 0 = unlimited */
-    bool compress;              /* "x-godwit-compress": LZ4 for live streams (files always) */
-    bool events;                /* capability "events": MIGRATION(_PASS) events (default on) */
-};
+/* Saved components of the machine (virt_state.c's table). */
+#define VIRT_STATE_COMPONENTS 8
 
 /*
  * Run states, as QEMU names them (query-status).  Only RUNNING executes
  * the harts and services the devices; in every other state the loop
  * serves QMP alone, so a migration job may read or load the devices while
- * the loop is "parked" (see virt_migrate.c).
+ * the loop is "parked" (see virt_migration.c).
  */
 enum virt_runstate {
     VIRT_RS_PRELAUNCH, /* -S: never ran yet */
@@ -66,9 +59,6 @@ enum virt_runstate {
 
 /* QEMU's name of a run state ("running", "finish-migrate", ...). */
 const char *virt_runstate_name(enum virt_runstate rs);
-
-struct virt_mig;      /* an outgoing migration job (virt_migrate.c) */
-struct virt_incoming; /* an incoming live migration (virt_incoming.c) */
 
 struct virt;
 
@@ -142,22 +132,20 @@ struct virt {
     unsigned poweroff_code;
     unsigned shutdown_cause; /* VIRT_REQ_* that ended the run (SHUTDOWN event) */
 
-    /* control (virt_qmp.c, virt_migrate.c) */
+    /* control (virt_qmp.c, virt_migration.c) */
     enum virt_runstate runstate;
     struct qmp_server *qmp;
-    uint64_t last_qmp_poll;    /* host ns */
-    struct virt_mig *mig;      /* the current or last outgoing migration, or NULL */
-    struct virt_incoming *inc; /* an incoming live migration, or NULL */
-    struct virt_mig_params mig_params;
+    uint64_t last_qmp_poll; /* host ns */
+    struct mig_machine mm;  /* the board as the migration engine sees it */
+    struct mig_out *mig;    /* the current or last outgoing migration, or NULL */
+    struct mig_in *inc;     /* an incoming live migration, or NULL */
+    struct mig_params mig_params;
     bool migrated_away; /* a live migration committed: the VM runs elsewhere now */
-    /* called by virt_state_load for each ROUND marker (the incoming side
-     * acknowledges it); NULL: none */
-    void (*load_round_cb)(void *opaque, uint32_t round);
-    void *load_round_opaque;
-    pthread_mutex_t park_lock;
-    pthread_cond_t park_cond;
-    bool parked; /* the loop stays off the devices (a job owns them) */
-    bool park_locks_ok;
+    /* what the loop did when it parked for a job */
+    bool park_was_running;
+    enum virt_runstate park_prev_runstate;
+    /* components loaded so far (virt_state_load_component), a bit per instance */
+    uint64_t load_seen[VIRT_STATE_COMPONENTS][(VIRT_MAX_HARTS + 63) / 64 + 1];
 
     /* announce (virt_net.c): runs only while the harts do */
     struct virt_announce announce;
@@ -188,53 +176,39 @@ void virt_event(struct virt *vm, const char *name, json_t *data);
 char *virt_state_config_text(const struct virt *vm);
 uint64_t virt_state_config_hash(const struct virt *vm);
 
-/* Every component's section, in load order, into s (the machine must be
- * parked: nothing runs, devices idle). */
-struct virt_save_stats {
-    uint64_t pages_normal; /* RAM pages sent as data */
-    uint64_t pages_zero;   /* elided */
-    uint64_t ram_bytes;    /* bytes of RAM sections */
-};
-int virt_state_save(struct virt *vm, struct state_stream *s, struct virt_save_stats *st,
-                    const _Atomic bool *cancel);
-/* Only the component sections (live migration's switchover). */
+/* The components (virt_state.c; the engine's save_components and load_*
+ * ops): every component's section into s, the machine parked; a load
+ * begins, takes one section at a time, and ends checking that each
+ * component came exactly once (0, or -errno with the reason in err). */
 int virt_state_save_components(struct virt *vm, struct state_stream *s);
-/* Load a whole stream (header to EOF) into the machine; -errno with a
- * one-line reason in err.  The machine must not be running. */
-int virt_state_load(struct virt *vm, struct state_stream *s, char *err, size_t errlen) gw_must_check;
+void virt_state_load_begin(struct virt *vm);
+int virt_state_load_component(struct virt *vm, const struct state_section *sec, struct state_buf *b,
+                              char *err, size_t errlen);
+int virt_state_load_end(struct virt *vm, char *err, size_t errlen);
 /* XXH3 of RAM plus every component's saved state (x-godwit-state-hash). */
 uint64_t virt_state_hash(struct virt *vm);
 
-/* ---- migration (virt_migrate.c) --------------------------------------------------- */
+/* ---- migration (virt_migration.c): the board's side of the engine ------------------ */
 
-/* Start an outgoing migration to uri ("file:PATH"); 0 or -errno + message. */
+/* Fill vm->mm (the ops, RAM, identity); virt_new calls it. */
+void virt_migration_init(struct virt *vm);
+/* Start an outgoing migration (QMP migrate); 0 or -errno + message. */
 int virt_migrate_start(struct virt *vm, const char *uri, char *err, size_t errlen) gw_must_check;
-/* The loop's side: act on a park request, report status changes, finish a job. */
-void virt_migrate_poll(struct virt *vm);
-/* migrate_cancel. */
-void virt_migrate_cancel(struct virt *vm);
-/* Cancel and wait for a running job (before exit). */
-void virt_migrate_fini(struct virt *vm);
-/* query-migrate's answer (a new object). */
-json_t *virt_migrate_query(struct virt *vm);
-/* True while a job runs (setup, active, device...). */
+/* True while an outgoing job runs. */
 bool virt_migrate_active(const struct virt *vm);
-/* Default parameters (QEMU 7.2's). */
-void virt_mig_params_default(struct virt_mig_params *p);
-
-/* ---- incoming (virt_incoming.c) ------------------------------------------------- */
-
-/* -incoming URI at startup / QMP migrate-incoming: file: loads at once
- * (synchronously); tcp:/unix: listen and load on a thread while the loop
- * serves QMP (state inmigrate); defer: wait for migrate-incoming.  0 or
- * -errno with a message. */
-int virt_incoming_start(struct virt *vm, const char *uri, char *err, size_t errlen) gw_must_check;
-/* The loop's side: report status, and once the commit arrived run (or stay
- * paused with -S); a failed incoming migration exits the process. */
-void virt_incoming_poll(struct virt *vm);
-void virt_incoming_fini(struct virt *vm);
-/* query-migrate on a destination (NULL if there is no incoming job). */
-json_t *virt_incoming_query(struct virt *vm);
+/*
+ * The one place an incoming migration starts (-incoming at startup, QMP
+ * migrate-incoming): file: loads at once and the machine then runs (or
+ * stays paused with -S); tcp:/unix: listen and load on a thread while the
+ * loop serves QMP (state inmigrate); defer: wait for migrate-incoming.
+ * 0, or -errno with a message (a file that failed to load leaves a
+ * machine that must not run).
+ */
+int virt_incoming_begin(struct virt *vm, const char *uri, char *err, size_t errlen) gw_must_check;
+/* The loop's side of both jobs (VIRT_REQ_MIG). */
+void virt_migration_poll(struct virt *vm);
+/* Cancel and wait for every job (before exit). */
+void virt_migration_fini(struct virt *vm);
 
 /* Set request bits, make every hart leave its slice and wake the loop
  * (any thread). */

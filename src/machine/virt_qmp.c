@@ -159,18 +159,62 @@ static json_t *qmp_migrate(void *opaque, json_t *args, struct qmp_error *err)
     return NULL;
 }
 
+/* query-migrate's answer, QEMU's field names, from the engine's figures. */
+static json_t *virt_mig_info_json(const struct mig_info *in)
+{
+    json_t *o = json_pack("{s:s}", "status", mig_status_name(in->status));
+
+    if (in->status == MIG_ST_SETUP)
+        return o;
+    json_object_set_new(o, "total-time", json_integer((json_int_t)in->total_ms));
+    if (!in->incoming) {
+        json_object_set_new(o, "setup-time", json_integer((json_int_t)in->setup_ms));
+        if (in->has_downtime)
+            json_object_set_new(o, "downtime", json_integer((json_int_t)in->downtime_ms));
+        else
+            json_object_set_new(o, "expected-downtime",
+                                json_integer((json_int_t)in->expected_downtime_ms));
+        json_object_set_new(o, "ram",
+                            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I}",
+                                      "transferred", (json_int_t)in->transferred, "remaining",
+                                      (json_int_t)in->remaining, "total", (json_int_t)in->total,
+                                      "duplicate", (json_int_t)in->pages_zero, "normal",
+                                      (json_int_t)in->pages_normal, "normal-bytes",
+                                      (json_int_t)(in->pages_normal * GMEM_PAGE_SIZE),
+                                      "dirty-sync-count", (json_int_t)in->dirty_sync_count,
+                                      "dirty-pages-rate", (json_int_t)in->dirty_pages_rate, "mbps",
+                                      in->mbps, "page-size", (json_int_t)GMEM_PAGE_SIZE));
+    } else {
+        /* the destination counts what it received */
+        json_object_set_new(o, "ram",
+                            json_pack("{s:I}", "transferred", (json_int_t)in->transferred));
+    }
+    if (in->error[0])
+        json_object_set_new(o, "error-desc", json_string(in->error));
+    return o;
+}
+
 static json_t *qmp_query_migrate(void *opaque, json_t *args, struct qmp_error *err)
 {
+    struct virt *vm = opaque;
+    struct mig_info info;
+
     (void)args;
     (void)err;
-    return virt_migrate_query(opaque);
+    if (vm->mig)
+        mig_out_info(vm->mig, &info);
+    else if (vm->inc)
+        mig_in_info(vm->inc, &info);
+    else
+        return json_object();
+    return virt_mig_info_json(&info);
 }
 
 static json_t *qmp_migrate_cancel(void *opaque, json_t *args, struct qmp_error *err)
 {
     (void)args;
     (void)err;
-    virt_migrate_cancel(opaque);
+    mig_out_cancel(((struct virt *)opaque)->mig);
     return NULL;
 }
 
@@ -195,18 +239,11 @@ static json_t *qmp_migrate_incoming(void *opaque, json_t *args, struct qmp_error
     if (vm->inc || vm->runstate != VIRT_RS_INMIGRATE)
         return qmp_error_set(err, QMP_ERR_GENERIC,
                              "The incoming migration has already been started");
-    if (!strncmp(json_string_value(uri), "file:", 5)) {
-        if (virt_incoming_start(vm, json_string_value(uri), why, sizeof(why)) < 0) {
+    if (virt_incoming_begin(vm, json_string_value(uri), why, sizeof(why)) < 0) {
+        if (!strncmp(json_string_value(uri), "file:", 5))
             virt_post_request(vm, VIRT_REQ_FAIL); /* a half-loaded machine cannot go on */
-            return qmp_error_set(err, QMP_ERR_GENERIC, "%s", why);
-        }
-        virt_set_runstate(vm, VIRT_RS_PAUSED);
-        if (!vm->cfg.start_paused)
-            virt_resume(vm);
-        return NULL;
-    }
-    if (virt_incoming_start(vm, json_string_value(uri), why, sizeof(why)) < 0)
         return qmp_error_set(err, QMP_ERR_GENERIC, "%s", why);
+    }
     return NULL;
 }
 
@@ -214,7 +251,7 @@ static json_t *qmp_migrate_incoming(void *opaque, json_t *args, struct qmp_error
 static json_t *qmp_migrate_set_parameters(void *opaque, json_t *args, struct qmp_error *err)
 {
     struct virt *vm = opaque;
-    struct virt_mig_params p = vm->mig_params;
+    struct mig_params p = vm->mig_params;
     const char *key;
     json_t *v;
 

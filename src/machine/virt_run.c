@@ -247,10 +247,8 @@ static int virt_handle_requests(struct virt *vm)
         vm->shutdown_cause = VIRT_REQ_FAIL;
         return 1;
     }
-    if (req & (VIRT_REQ_PARK | VIRT_REQ_MIG | VIRT_REQ_SYNC)) {
-        virt_migrate_poll(vm);
-        virt_incoming_poll(vm);
-    }
+    if (req & VIRT_REQ_MIG)
+        virt_migration_poll(vm);
     return -1;
 }
 
@@ -268,8 +266,7 @@ static void virt_shutdown(struct virt *vm)
         {VIRT_REQ_STOP, false, "host-signal"},
     };
 
-    virt_migrate_fini(vm);
-    virt_incoming_fini(vm);
+    virt_migration_fini(vm);
     if (!vm->qmp)
         return;
     for (size_t i = 0; i < GW_ARRAY_SIZE(causes); i++)
@@ -285,22 +282,13 @@ static int virt_start(struct virt *vm)
 {
     char err[512];
 
-    if (vm->inc)
-        return -1; /* listening since virt_new: the loop waits in inmigrate */
-    if (vm->cfg.incoming) {
-        vm->runstate = VIRT_RS_INMIGRATE;
-        /* the clock stands still from here: the restored guest continues
-         * from its saved time, however long the load took */
-        clint_freeze(vm->clint, true);
-        if (virt_incoming_start(vm, vm->cfg.incoming, err, sizeof(err)) < 0) {
+    if (vm->runstate == VIRT_RS_INMIGRATE)
+        return -1; /* tcp:, unix:, defer since virt_new: the loop waits in inmigrate */
+    if (vm->cfg.incoming) { /* file: */
+        if (virt_incoming_begin(vm, vm->cfg.incoming, err, sizeof(err)) < 0) {
             gw_log("%s", err);
             return 1;
         }
-        if (strncmp(vm->cfg.incoming, "file:", 5) != 0)
-            return -1; /* tcp:, unix:, defer: the loop waits in inmigrate */
-        vm->runstate = VIRT_RS_PAUSED;
-        if (!vm->cfg.start_paused)
-            virt_resume(vm);
         return -1;
     }
     if (vm->cfg.start_paused) {

@@ -122,3 +122,61 @@ all:
     memset(out, 1, n);
     return ret;
 }
+
+bool gmem_page_is_zero(const void *page)
+{
+    const uint64_t *p = page;
+
+    /* OR 8 words per step: the compiler vectorises it; bail out early on
+     * the first non-zero block since most non-zero pages differ early */
+    for (unsigned i = 0; i < GMEM_PAGE_SIZE / 8; i += 8) {
+        if (p[i] | p[i + 1] | p[i + 2] | p[i + 3] | p[i + 4] | p[i + 5] | p[i + 6] | p[i + 7])
+            return false;
+    }
+    return true;
+}
+
+void gmem_page_iter_init(struct gmem_page_iter *it, const struct gmem *m)
+{
+    it->m = m;
+    it->next = 0;
+    it->pop_base = 0;
+    it->pop_n = 0;
+}
+
+uint64_t gmem_page_iter_next(struct gmem_page_iter *it)
+{
+    const struct gmem *m = it->m;
+
+    while (it->next < m->npages) {
+        uint64_t p = it->next++;
+
+        if (p - it->pop_base >= it->pop_n) {
+            it->pop_base = p;
+            it->pop_n = m->npages - p < GMEM_ITER_CHUNK ? m->npages - p : GMEM_ITER_CHUNK;
+            (void)gmem_populated(m, p, it->pop_n, it->pop); /* on error: all populated */
+        }
+        if (it->pop[p - it->pop_base] && !gmem_page_is_zero(m->host + p * GMEM_PAGE_SIZE))
+            return p;
+    }
+    return UINT64_MAX;
+}
+
+uint64_t gmem_dirty_collect(struct gmem *m, uint64_t *bitmap)
+{
+    uint64_t words = (m->npages + 63) / 64, n = 0;
+
+    for (uint64_t w = 0; w < words; w++) {
+        bitmap[w] |= atomic_exchange_explicit(&m->dirty[w], 0, memory_order_acq_rel);
+        n += (uint64_t)__builtin_popcountll(bitmap[w]);
+    }
+    atomic_fetch_add(&m->dirty_gen, 1);
+    return n;
+}
+
+void gmem_clear(struct gmem *m)
+{
+    /* anonymous private memory: MADV_DONTNEED gives fresh zero pages */
+    if (madvise(m->host, m->size, MADV_DONTNEED) < 0)
+        memset(m->host, 0, m->size);
+}

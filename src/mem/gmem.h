@@ -69,6 +69,48 @@ void gmem_mark_dirty(struct gmem *m, uint64_t gpa, uint64_t len);
  */
 int gmem_populated(const struct gmem *m, uint64_t first, uint64_t n, uint8_t *out);
 
+/* True if the page (GMEM_PAGE_SIZE bytes, 8-aligned) is all zeroes. */
+bool gmem_page_is_zero(const void *page);
+
+/*
+ * The one walk over the pages that hold data: populated (gmem_populated)
+ * and not all zeroes, in ascending order.  Saving a state, the first pass
+ * of a live migration and the state hash all use it, so a page that never
+ * had memory behind it is never read (and never allocated by reading).
+ *
+ *     struct gmem_page_iter it;
+ *     gmem_page_iter_init(&it, mem);
+ *     for (uint64_t p; (p = gmem_page_iter_next(&it)) != UINT64_MAX;) ...
+ *
+ * it.next is the first page not looked at yet (progress: npages - next
+ * remain).  The walk reads RAM as it is: pages written meanwhile are seen
+ * or not, which live migration's dirty tracking covers.
+ */
+#define GMEM_ITER_CHUNK 4096u /* pages looked up in the pagemap at once */
+struct gmem_page_iter {
+    const struct gmem *m;
+    uint64_t next;     /* next page index to look at */
+    uint64_t pop_base; /* page index of pop[0] */
+    uint64_t pop_n;    /* valid entries in pop[] */
+    uint8_t pop[GMEM_ITER_CHUNK];
+};
+void gmem_page_iter_init(struct gmem_page_iter *it, const struct gmem *m);
+uint64_t gmem_page_iter_next(struct gmem_page_iter *it);
+
+/*
+ * Collect the dirty bitmap: OR every page marked since the last
+ * collection into bitmap ((npages + 63) / 64 words) and clear the marks;
+ * then bump dirty_gen so every hart drops its write-TLB entries before its
+ * next store (the next store to any page marks it again).  Call it only
+ * where no hart is in the middle of a store (between hart slices).
+ * Returns how many pages bitmap holds now.
+ */
+uint64_t gmem_dirty_collect(struct gmem *m, uint64_t *bitmap);
+
+/* Give every page of RAM back: RAM reads as zero afterwards (a loader
+ * starts from it: what a state does not send is zero). */
+void gmem_clear(struct gmem *m);
+
 /* Bounds-checked copies; return 0 or -EFAULT. Writes mark pages dirty. */
 int gmem_read(const struct gmem *m, uint64_t gpa, void *buf, uint64_t len) gw_must_check;
 int gmem_write(struct gmem *m, uint64_t gpa, const void *buf, uint64_t len) gw_must_check;

@@ -178,6 +178,12 @@ static bool state_stream_fill(struct state_stream *s)
             continue;
         break;
     }
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        /* a socket with a receive timeout (SO_RCVTIMEO): the peer went quiet */
+        state_stream_fail(s, -ETIMEDOUT, "no data for too long at byte %llu: the sender went quiet",
+                          (unsigned long long)s->offset);
+        return false;
+    }
     if (r < 0) {
         state_stream_fail(s, -errno, "read: %s", strerror(errno));
         return false;
@@ -201,9 +207,9 @@ int state_stream_read(struct state_stream *s, void *p, size_t n)
         if (avail == 0) {
             if (!state_stream_fill(s)) {
                 if (!s->err)
-                    state_stream_fail(s, -EPROTO,
-                                    "truncated: stream ends at byte %llu, %zu more bytes expected",
-                                    (unsigned long long)s->offset, n);
+                    state_stream_fail(
+                        s, -EPROTO, "truncated: stream ends at byte %llu, %zu more bytes expected",
+                        (unsigned long long)s->offset, n);
                 break;
             }
             continue;
@@ -226,4 +232,9 @@ bool state_stream_at_eof(struct state_stream *s)
     if (s->pos < s->len)
         return false;
     return !state_stream_fill(s) && !s->err;
+}
+
+size_t state_stream_buffered(const struct state_stream *s)
+{
+    return s->reading ? s->len - s->pos : 0;
 }

@@ -36,6 +36,9 @@ int state_stream_read(struct state_stream *s, void *p, size_t n);
 /* Reader: true if the stream ended cleanly here (no byte left). */
 bool state_stream_at_eof(struct state_stream *s);
 
+/* Reader: bytes already read from the fd but not consumed yet. */
+size_t state_stream_buffered(const struct state_stream *s);
+
 /* Sticky state: 0 or the first -errno; the message says what failed. */
 int state_stream_error(const struct state_stream *s);
 const char *state_stream_msg(const struct state_stream *s);

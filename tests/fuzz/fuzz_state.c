@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the state loader (virt_state_load): the input is a
+ * libFuzzer target for the state loader (mig_load into the virt board): the input is a
  * whole state stream, loaded into a real machine (tests/fuzz/state_machine.h)
  * through a memfd, exactly as -incoming file: reads a file.
  *
@@ -39,7 +39,7 @@ static int fuzz_load(const uint8_t *data, size_t size, char *err, size_t errlen)
     s = state_stream_new(fuzz_fd, true);
     if (!s)
         abort();
-    ret = virt_state_load(fuzz_vm, s, err, errlen);
+    ret = mig_load(&fuzz_vm->mm, s, NULL, NULL, err, errlen);
     state_stream_free(s);
     return ret;
 }
@@ -67,11 +67,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     {
         int fd = memfd_create("resave", MFD_CLOEXEC);
         struct state_stream *s = state_stream_new(fd, false);
-        struct virt_save_stats st;
+        uint64_t normal = 0, zero = 0;
         char *buf;
         off_t len;
 
-        if (fd < 0 || !s || virt_state_save(fuzz_vm, s, &st, NULL) < 0) {
+        if (fd < 0 || !s || mig_save(&fuzz_vm->mm, s, 0, &normal, &zero, NULL) < 0) {
             fprintf(stderr, "fuzz_state: an accepted state does not save again\n");
             abort();
         }

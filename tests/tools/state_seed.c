@@ -19,7 +19,7 @@
 #include "../fuzz/state_machine.h"
 #include "state/state_format.h"
 
-/* The sections of a live stream, as virt_migrate.c sends them. */
+/* The sections of a live stream, as src/migration/mig_live.c sends them. */
 static int write_live(struct virt *vm, struct state_stream *s)
 {
     struct state_header h = {
@@ -78,7 +78,7 @@ int main(int argc, char **argv)
 {
     struct virt *vm;
     struct state_stream *s;
-    struct virt_save_stats st;
+    uint64_t normal = 0, zero = 0;
     unsigned long long insns = argc > 2 ? strtoull(argv[2], NULL, 0) : 2000000ull;
     bool live = argc > 3 && !strcmp(argv[3], "--live");
     int fd;
@@ -98,15 +98,14 @@ int main(int argc, char **argv)
         }
     fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     s = fd >= 0 ? state_stream_new(fd, false) : NULL;
-    memset(&st, 0, sizeof(st));
-    if (!s || (live ? write_live(vm, s) : virt_state_save(vm, s, &st, NULL)) < 0) {
+    if (!s || (live ? write_live(vm, s) : mig_save(&vm->mm, s, 0, &normal, &zero, NULL)) < 0) {
         fprintf(stderr, "state_seed: %s: %s\n", argv[1], s ? state_stream_msg(s) : "cannot open");
         return 1;
     }
     state_stream_free(s);
     close(fd);
-    printf("state_seed: %s: %llu pages, %llu zero\n", argv[1], (unsigned long long)st.pages_normal,
-           (unsigned long long)st.pages_zero);
+    printf("state_seed: %s: %llu pages, %llu zero\n", argv[1], (unsigned long long)normal,
+           (unsigned long long)zero);
     virt_free(vm);
     return 0;
 }

@@ -1,0 +1,226 @@
+/*
+ * The virt board's side of the migration engine (src/migration): the ops
+ * the engine drives the machine through, and the one place an incoming
+ * migration starts.
+ *
+ * Parking: a job that needs the devices quiet asks the loop (kick ->
+ * VIRT_REQ_MIG -> mig_out_poll -> virt_mig_park): the devices finish their
+ * batched work (virtio pre_save), the harts stop if they ran (state
+ * finish-migrate, STOP event), and the loop then touches no device until
+ * the job gives the machine back (virt_mig_unpark): saved to a file ->
+ * postmigrate (the VM stays stopped, QEMU's way); committed to a
+ * destination -> postmigrate for good (cont is refused); failed or
+ * cancelled -> as before, running again if it ran.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "machine/virt_int.h"
+#include "migration/mig_proto.h"
+
+static void virt_mig_kick(void *opaque)
+{
+    virt_post_request(opaque, VIRT_REQ_MIG);
+}
+
+static void virt_mig_park(void *opaque)
+{
+    struct virt *vm = opaque;
+
+    vm->park_prev_runstate = vm->runstate;
+    vm->park_was_running = vm->runstate == VIRT_RS_RUNNING;
+    /* devices finish batched work so nothing is in flight */
+    for (unsigned i = 0; i < VIRT_VIRTIO_COUNT; i++)
+        virtio_mmio_pre_save(&vm->virtio[i]);
+    if (vm->park_was_running)
+        virt_pause(vm, VIRT_RS_FINISH_MIGRATE);
+    else
+        virt_set_runstate(vm, VIRT_RS_FINISH_MIGRATE);
+}
+
+static void virt_mig_unpark(void *opaque, enum mig_unpark how)
+{
+    struct virt *vm = opaque;
+
+    switch (how) {
+    case MIG_UNPARK_GONE:
+        vm->migrated_away = true; /* it runs on the destination now */
+        virt_set_runstate(vm, VIRT_RS_POSTMIGRATE);
+        break;
+    case MIG_UNPARK_SAVED: virt_set_runstate(vm, VIRT_RS_POSTMIGRATE); break;
+    case MIG_UNPARK_RESUME:
+        if (vm->park_was_running)
+            virt_resume(vm);
+        else
+            virt_set_runstate(vm, vm->park_prev_runstate);
+        break;
+    }
+}
+
+/* MIGRATION and MIGRATION_PASS events (capability "events"). */
+static void virt_mig_status(void *opaque, enum mig_status st, uint64_t pass)
+{
+    struct virt *vm = opaque;
+
+    if (!vm->mig_params.events)
+        return;
+    if (pass)
+        virt_event(vm, "MIGRATION_PASS", json_pack("{s:I}", "pass", (json_int_t)pass));
+    else
+        virt_event(vm, "MIGRATION", json_pack("{s:s}", "status", mig_status_name(st)));
+}
+
+static char *virt_mig_config_text(void *opaque)
+{
+    return virt_state_config_text(opaque);
+}
+
+static int virt_mig_save_components(void *opaque, struct state_stream *s)
+{
+    return virt_state_save_components(opaque, s);
+}
+
+static void virt_mig_load_begin(void *opaque)
+{
+    virt_state_load_begin(opaque);
+}
+
+static int virt_mig_load_component(void *opaque, const struct state_section *sec,
+                                   struct state_buf *b, char *err, size_t errlen)
+{
+    return virt_state_load_component(opaque, sec, b, err, errlen);
+}
+
+static int virt_mig_load_end(void *opaque, char *err, size_t errlen)
+{
+    return virt_state_load_end(opaque, err, errlen);
+}
+
+/* A state is loaded: the machine runs, or stays paused with -S.  The
+ * guest's clock moves on by paused_ns: a live migration's switchover is a
+ * short stall to it, not a jump back (a file's state continues from its
+ * saved time: paused_ns 0). */
+static void virt_loaded(struct virt *vm, uint64_t paused_ns)
+{
+    if (paused_ns)
+        clint_set_mtime(vm->clint, clint_mtime(vm->clint) + paused_ns / CLINT_NS_PER_TICK);
+    virt_set_runstate(vm, VIRT_RS_PAUSED);
+    if (!vm->cfg.start_paused)
+        virt_resume(vm);
+}
+
+static int virt_mig_incoming_done(void *opaque, uint64_t paused_ns, char *err, size_t errlen)
+{
+    struct virt *vm = opaque;
+    struct virt_announce_params ap;
+    char why[200];
+
+    (void)err;
+    (void)errlen;
+    virt_loaded(vm, paused_ns);
+    /* tell the network where the NICs are now */
+    virt_announce_params_default(&ap);
+    if (virt_announce_start(vm, &ap, why, sizeof(why)) < 0)
+        gw_log("announce after the migration: %s", why);
+    return 0;
+}
+
+static void virt_mig_incoming_failed(void *opaque, const char *why)
+{
+    gw_log("incoming migration failed: %s", why);
+    virt_post_request(opaque, VIRT_REQ_FAIL); /* as QEMU: the process ends, nothing ran */
+}
+
+static const struct mig_machine_ops virt_mig_ops = {
+    .kick = virt_mig_kick,
+    .park = virt_mig_park,
+    .unpark = virt_mig_unpark,
+    .status = virt_mig_status,
+    .config_text = virt_mig_config_text,
+    .save_components = virt_mig_save_components,
+    .load_begin = virt_mig_load_begin,
+    .load_component = virt_mig_load_component,
+    .load_end = virt_mig_load_end,
+    .incoming_done = virt_mig_incoming_done,
+    .incoming_failed = virt_mig_incoming_failed,
+};
+
+void virt_migration_init(struct virt *vm)
+{
+    vm->mm = (struct mig_machine){
+        .ops = &virt_mig_ops,
+        .opaque = vm,
+        .mem = vm->mem,
+        .trace = (vm->cfg.trace & VIRT_TRACE_MIGRATION) != 0,
+    };
+    mig_params_default(&vm->mig_params);
+}
+
+bool virt_migrate_active(const struct virt *vm)
+{
+    return mig_out_active(vm->mig);
+}
+
+int virt_migrate_start(struct virt *vm, const char *uri, char *err, size_t errlen)
+{
+    struct mig_out *j;
+    int ret;
+
+    if (virt_migrate_active(vm)) {
+        snprintf(err, errlen, "There's a migration process in progress");
+        return -EBUSY;
+    }
+    if (vm->runstate == VIRT_RS_INMIGRATE || vm->runstate == VIRT_RS_SHUTDOWN ||
+        vm->runstate == VIRT_RS_INTERNAL_ERROR) {
+        snprintf(err, errlen, "cannot migrate in state %s", virt_runstate_name(vm->runstate));
+        return -EINVAL;
+    }
+    ret = mig_out_start(&j, &vm->mm, uri, &vm->mig_params, err, errlen);
+    if (j) {
+        /* the new job's record replaces the previous one's (query-migrate) */
+        mig_out_free(vm->mig);
+        vm->mig = j;
+    }
+    return ret;
+}
+
+int virt_incoming_begin(struct virt *vm, const char *uri, char *err, size_t errlen)
+{
+    struct mig_uri u;
+    int ret;
+
+    if (mig_uri_parse(uri, true, &u, err, errlen) < 0)
+        return -EINVAL;
+    if (vm->inc) {
+        snprintf(err, errlen, "an incoming migration is already set up");
+        return -EBUSY;
+    }
+    vm->runstate = VIRT_RS_INMIGRATE;
+    /* the clock stands still from here: the restored guest continues from
+     * its saved time, however long the load took */
+    clint_freeze(vm->clint, true);
+    switch (u.kind) {
+    case MIG_URI_DEFER: return 0; /* QMP migrate-incoming comes later */
+    case MIG_URI_FILE:
+        ret = mig_in_load_file(&vm->mm, u.path, err, errlen);
+        if (ret == 0)
+            virt_loaded(vm, 0);
+        return ret;
+    default: return mig_in_start(&vm->inc, &vm->mm, uri, err, errlen);
+    }
+}
+
+void virt_migration_poll(struct virt *vm)
+{
+    mig_out_poll(vm->mig);
+    mig_in_poll(vm->inc);
+}
+
+void virt_migration_fini(struct virt *vm)
+{
+    mig_out_free(vm->mig);
+    vm->mig = NULL;
+    mig_in_free(vm->inc);
+    vm->inc = NULL;
+}

@@ -1,0 +1,73 @@
+/*
+ * Private parts of the outgoing job shared by mig_out.c (the job, its
+ * thread and the run loop's side) and mig_live.c (pre-copy and commit).
+ */
+#ifndef GODWIT_MIGRATION_MIG_INT_H
+#define GODWIT_MIGRATION_MIG_INT_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "migration/mig_proto.h"
+#include "migration/migration.h"
+
+/* Statistics the job writes and the loop reads: relaxed atomic accesses
+ * (a value may be a moment old, never torn). */
+#define ST_SET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
+#define ST_GET(field)    __atomic_load_n(&(field), __ATOMIC_RELAXED)
+#define ST_INC(field)    __atomic_fetch_add(&(field), 1, __ATOMIC_RELAXED)
+
+#define MIG_EVQ 16 /* status changes queued for the loop */
+
+struct mig_out {
+    struct mig_machine mm;
+    pthread_t thread;
+    bool thread_live; /* started and not joined */
+    _Atomic bool cancel;
+    _Atomic int status; /* enum mig_status */
+    /* status changes and passes not yet reported (job -> loop): >= 0 a
+     * status, < 0 the pass number negated.  lock also orders "done",
+     * "committed" and the cancel decision. */
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* park and sync handshakes */
+    int evq[MIG_EVQ];
+    unsigned evn;
+    _Atomic bool done;      /* the thread finished: the loop joins it */
+    _Atomic bool committed; /* COMMIT is (being) sent: no way back */
+    /* park and dirty-sync handshakes (under lock) */
+    bool want_park, parked;
+    bool want_sync, synced;
+    /* target */
+    struct mig_uri uri;
+    bool live; /* tcp: or unix: */
+    char path[PATH_MAX];
+    char tmp[PATH_MAX + 16];
+    int fd;
+    struct mig_params params; /* as when the job started */
+    uint64_t *dirty;          /* live: the bitmap collected at the last sync */
+    uint8_t *sent;            /* live: pages the destination holds non-zero */
+    /* statistics (host ns; ST_SET by the job, ST_GET by the loop) */
+    uint64_t rounds, dirty_pages_rate, expected_downtime_ms, remaining_pages;
+    uint64_t start_ns, setup_ns, park_ns, end_ns, run_ns;
+    uint64_t pages_normal, pages_zero, bytes;
+    char error[300]; /* written by the job before "done" */
+    bool logged;
+};
+
+/* Job side (mig_out.c): status change for the loop to report. */
+void mig_out_set_status(struct mig_out *j, enum mig_status st);
+/* Job side: a pre-copy pass ended (MIGRATION_PASS). */
+void mig_out_post_pass(struct mig_out *j);
+/* Job side: have the loop park the machine / collect the dirty bitmap
+ * into j->dirty; -ECANCELED if cancelled meanwhile. */
+int mig_out_park(struct mig_out *j);
+int mig_out_sync(struct mig_out *j);
+/* GODWIT_TRACE=migration. */
+void mig_out_trace(const struct mig_out *j, const char *fmt, ...) gw_printf(2, 3);
+
+/* The live job's body (mig_live.c): pre-copy rounds, switchover, commit.
+ * 0 once COMMIT went out; -errno with the reason in s. */
+int mig_live_run(struct mig_out *j, struct state_stream *s);
+
+#endif

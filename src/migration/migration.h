@@ -1,0 +1,194 @@
+/*
+ * The migration engine (docs/state.md): saving a VM to a file, loading
+ * one, and live migration with its commit protocol, for any machine that
+ * offers the small interface below.  The engine knows guest RAM (mem/gmem)
+ * and the stream format (state/), never the board: it reaches the machine
+ * only through struct mig_machine_ops.
+ *
+ * Threads.  A job runs on a thread of its own, so the machine's run loop
+ * keeps serving its control socket meanwhile.  The devices and the harts
+ * belong to the run loop: when the job needs them quiet it asks the loop
+ * (ops->kick), and the loop, in mig_out_poll(), parks the machine
+ * (ops->park) and hands it over; the job gives it back when it ends
+ * (ops->unpark, from mig_out_poll again).  The dirty bitmap is collected
+ * the same way, between hart slices.  Every ops callback documents the
+ * thread it runs on.
+ *
+ * Ownership.  Until the source has sent COMMIT it owns the VM: any failure
+ * resumes it (unpark with MIG_UNPARK_RESUME).  After COMMIT it stays
+ * stopped (MIG_UNPARK_GONE) and a destination runs only once it has read
+ * COMMIT: never two copies running.
+ */
+#ifndef GODWIT_MIGRATION_MIGRATION_H
+#define GODWIT_MIGRATION_MIGRATION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/util.h"
+#include "mem/gmem.h"
+#include "state/state_buf.h"
+#include "state/state_format.h"
+#include "state/state_stream.h"
+
+/* Parameters (QMP migrate-set-parameters, QEMU's names). */
+struct mig_params {
+    uint64_t downtime_limit_ms; /* "downtime-limit": 300 */
+    uint64_t max_bandwidth;     /* "max-bandwidth", bytes/s: 128 MiB/s; 0 = unlimited */
+    bool compress;              /* "x-godwit-compress": LZ4 for live streams (files always) */
+    bool events;                /* capability "events": MIGRATION(_PASS) events (default on) */
+};
+
+/* QEMU 7.2's defaults (events on: godwit's clients wait on them). */
+void mig_params_default(struct mig_params *p);
+
+/* Status of a job, as QEMU names it (query-migrate "status"). */
+enum mig_status {
+    MIG_ST_NONE,
+    MIG_ST_SETUP,
+    MIG_ST_ACTIVE,
+    MIG_ST_DEVICE,
+    MIG_ST_COMPLETED,
+    MIG_ST_FAILED,
+    MIG_ST_CANCELLING,
+    MIG_ST_CANCELLED,
+    MIG_ST_COUNT,
+};
+const char *mig_status_name(enum mig_status st);
+
+/* How the machine gets its devices back when an outgoing job ends. */
+enum mig_unpark {
+    MIG_UNPARK_RESUME, /* failed or cancelled: as before the job (running again if it ran) */
+    MIG_UNPARK_SAVED,  /* a file was written: stay stopped (postmigrate), the VM is still here */
+    MIG_UNPARK_GONE,   /* committed: the VM runs on the destination now; stay stopped */
+};
+
+struct mig_machine_ops {
+    /* Any thread: wake the run loop so it calls mig_out_poll()/mig_in_poll() soon. */
+    void (*kick)(void *opaque);
+    /* Loop thread: finish the devices' batched work, stop the harts (run
+     * state finish-migrate, a STOP event if they ran); remember how it was. */
+    void (*park)(void *opaque);
+    /* Loop thread: the job is over; how tells what to do. */
+    void (*unpark)(void *opaque, enum mig_unpark how);
+    /* Loop thread: the job changed status, or finished a pre-copy pass
+     * (pass > 0, status unchanged): the machine reports it (events). */
+    void (*status)(void *opaque, enum mig_status st, uint64_t pass);
+    /* Any thread: the configuration text whose hash goes into a header
+     * (a malloc'ed string, NULL when out of memory). */
+    char *(*config_text)(void *opaque);
+    /* Job thread, machine parked: every component's section into s. */
+    int (*save_components)(void *opaque, struct state_stream *s);
+    /* Loader thread, machine not running.  load_begin forgets which
+     * components were loaded; load_component loads one section (0, or
+     * -errno with the reason in err); load_end checks that every component
+     * came exactly once and drops the machine's caches of RAM. */
+    void (*load_begin)(void *opaque);
+    int (*load_component)(void *opaque, const struct state_section *sec, struct state_buf *b,
+                          char *err, size_t errlen);
+    int (*load_end)(void *opaque, char *err, size_t errlen);
+    /* Loop thread, destination: the state is loaded and committed; run the
+     * VM (or keep it paused), its clock moved on by paused_ns (how long the
+     * guest stood still).  0, or -errno with a reason: the VM cannot run
+     * here (it is then lost: only for failures nothing could foresee). */
+    int (*incoming_done)(void *opaque, uint64_t paused_ns, char *err, size_t errlen);
+    /* Loop thread, destination: the incoming migration failed (the machine
+     * never ran); the process should end as QEMU's does. */
+    void (*incoming_failed)(void *opaque, const char *why);
+};
+
+/* The machine as the engine sees it. */
+struct mig_machine {
+    const struct mig_machine_ops *ops;
+    void *opaque;
+    struct gmem *mem;
+    bool trace;          /* GODWIT_TRACE=migration: one line per round and phase */
+    const char *name;    /* the VM's name, NULL: anonymous (into headers) */
+    const uint8_t *uuid; /* 16 bytes, NULL: none */
+};
+
+/* Statistics of a job (query-migrate's fields; ns are host monotonic). */
+struct mig_info {
+    enum mig_status status;
+    bool live, done, incoming;
+    uint64_t total_ms, setup_ms;
+    bool has_downtime; /* downtime_ms is final, else expected_downtime_ms */
+    uint64_t downtime_ms, expected_downtime_ms;
+    uint64_t transferred, remaining, total; /* bytes */
+    uint64_t pages_normal, pages_zero, dirty_sync_count, dirty_pages_rate;
+    double mbps;
+    char error[400]; /* failed or cancelled: why */
+};
+
+/* ---- outgoing (mig_out.c, mig_live.c) ---------------------------------------------- */
+
+struct mig_out;
+
+/*
+ * Start an outgoing migration to uri: "file:PATH" (a state file, written
+ * atomically: a temporary file, fsync, rename; an existing PATH must be a
+ * regular file), "tcp:HOST:PORT" or "unix:PATH" (live).  The job record
+ * is returned in *jobp even when starting failed (its status then says
+ * failed); 0 or -errno with a message.  Loop thread.
+ */
+int mig_out_start(struct mig_out **jobp, const struct mig_machine *mm, const char *uri,
+                  const struct mig_params *p, char *err, size_t errlen) gw_must_check;
+/* Loop thread: serve the job (park, dirty collection, status changes, end). */
+void mig_out_poll(struct mig_out *j);
+/* Loop thread: migrate_cancel (no effect once committed or finished). */
+void mig_out_cancel(struct mig_out *j);
+/* Loop thread: cancel a running job, wait for it, free the record.  NULL is a no-op. */
+void mig_out_free(struct mig_out *j);
+/* True while the job runs (setup, active, device, cancelling). */
+bool mig_out_active(const struct mig_out *j);
+/* Loop thread: the job's statistics. */
+void mig_out_info(const struct mig_out *j, struct mig_info *info);
+
+/* ---- incoming (mig_in.c) --------------------------------------------------------------- */
+
+struct mig_in;
+
+/*
+ * Load a state file into the machine (before it runs): 0 or -errno with a
+ * message.  The file must be a regular file.
+ */
+int mig_in_load_file(const struct mig_machine *mm, const char *path, char *err,
+                     size_t errlen) gw_must_check;
+/*
+ * Listen on a tcp:/unix: URI for one live migration, loaded by a thread
+ * while the loop serves QMP.  *inp receives the job.  0 or -errno.
+ */
+int mig_in_start(struct mig_in **inp, const struct mig_machine *mm, const char *uri, char *err,
+                 size_t errlen) gw_must_check;
+/* Loop thread: report progress; once committed call ops->incoming_done. */
+void mig_in_poll(struct mig_in *in);
+/* Stop listening / loading and free.  NULL is a no-op. */
+void mig_in_free(struct mig_in *in);
+void mig_in_info(const struct mig_in *in, struct mig_info *info);
+
+/* ---- the stream, whole (mig_stream_io.c) -------------------------------------------------- */
+
+/*
+ * Save the whole machine into s: header, configuration, every page that
+ * holds data, the components, EOF.  The machine must be parked.  pages
+ * counts RAM pages sent (normal) and elided (zero) as it goes (read by
+ * other threads with relaxed atomics); cancel (may be NULL) stops it.
+ */
+int mig_save(const struct mig_machine *mm, struct state_stream *s, uint32_t flags,
+             uint64_t *pages_normal, uint64_t *pages_zero, const _Atomic bool *cancel);
+/*
+ * Load a whole stream (header to EOF) into the machine; -errno with a
+ * one-line reason in err.  round_cb (may be NULL) is called after each
+ * ROUND marker with everything before it loaded.  The machine must not be
+ * running; on failure it is half-loaded and must not run.
+ */
+int mig_load(const struct mig_machine *mm, struct state_stream *s,
+             void (*round_cb)(void *opaque, uint32_t round), void *cb_opaque, char *err,
+             size_t errlen) gw_must_check;
+
+/* Write the header (with the machine's identity and config hash) and the
+ * configuration section. */
+int mig_write_start(const struct mig_machine *mm, struct state_stream *s, uint32_t flags);
+
+#endif
