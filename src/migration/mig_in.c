@@ -26,7 +26,7 @@
 #include "migration/migration.h"
 
 #define MIG_IN_COMMIT_MS 60000 /* wait this long for the commit after READY */
-#define MIG_IN_IDLE_S    30    /* a source that sends nothing this long is gone */
+#define MIG_IN_IDLE_MS   30000 /* a source that sends nothing this long is gone */
 
 #define ST_SET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
 #define ST_GET(field)    __atomic_load_n(&(field), __ATOMIC_RELAXED)
@@ -149,7 +149,8 @@ static void *mig_in_thread(void *arg)
 {
     struct mig_in *in = arg;
     struct state_stream *s = NULL;
-    struct timeval idle = {.tv_sec = MIG_IN_IDLE_S};
+    unsigned idle_ms = in->mm.idle_ms ? in->mm.idle_ms : MIG_IN_IDLE_MS;
+    struct timeval idle = {.tv_sec = idle_ms / 1000, .tv_usec = (idle_ms % 1000) * 1000};
     char why[300];
     int fd, ret, st = MIG_IN_FAILED;
 
@@ -160,6 +161,7 @@ static void *mig_in_thread(void *arg)
     }
     /* a source that goes quiet must not hold us in inmigrate forever */
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &idle, sizeof(idle));
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &idle, sizeof(idle));
     atomic_store(&in->fd, fd);
     ST_SET(in->start_ns, gw_now_ns());
     atomic_store(&in->status, MIG_IN_ACTIVE);

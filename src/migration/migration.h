@@ -106,6 +106,7 @@ struct mig_machine {
     bool trace;          /* GODWIT_TRACE=migration: one line per round and phase */
     const char *name;    /* the VM's name, NULL: anonymous (into headers) */
     const uint8_t *uuid; /* 16 bytes, NULL: none */
+    unsigned idle_ms;    /* destination: a source silent this long is gone (0: 30 s) */
 };
 
 /* Statistics of a job (query-migrate's fields; ns are host monotonic). */
