@@ -168,7 +168,7 @@ void mig_in_poll(struct mig_in *in);
 void mig_in_free(struct mig_in *in);
 void mig_in_info(const struct mig_in *in, struct mig_info *info);
 
-/* ---- the stream, whole (mig_stream_io.c) -------------------------------------------------- */
+/* ---- the stream, whole (mig_saveload.c) -------------------------------------------------- */
 
 /*
  * Save the whole machine into s: header, configuration, every page that
