@@ -155,9 +155,9 @@ class StreamParser:
 
 class Proxy:
     """Listens on a unix socket or 127.0.0.1 TCP port (self.uri, a fresh
-    ctx.endpoint(kind) of a migration.Ctx), takes one
-    connection (the source's) and connects it to target (the destination's
-    -incoming URI).  One thread per direction.  Hooks, each optional:
+    ctx.endpoint(kind) of a migration.Ctx), takes one connection (the
+    source's) and connects it to target (the destination's -incoming URI).
+    One thread per direction.  Hooks, each optional:
 
       flip=(where, byte_in_payload)  flip one bit of the stream byte at the
             given offset in the payload of the section where() returns
