@@ -28,15 +28,15 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "guest"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 
-from console import Console, ConsoleError  # noqa: E402
+import harness as h  # noqa: E402
+from harness import Console, ConsoleError  # noqa: E402
 
 BUILD = os.environ.get("BUILD", "build/release")
 GODWIT = os.environ.get("GODWIT", os.path.join(BUILD, "godwit-vm"))
@@ -45,9 +45,6 @@ RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 MB = int(os.environ.get("BENCH_DISK_MB", "64"))
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "600"))
 LOGS = os.environ.get("BENCH_LOGS", os.path.join(BUILD, "bench", "io"))
-CACHE = os.path.expanduser("~/.cache/godwit/guest")
-IMAGE = os.environ.get("GODWIT_GUEST_IMAGE", os.path.join(CACHE, "Image"))
-INITRD = os.environ.get("GODWIT_GUEST_INITRD", os.path.join(CACHE, "initrd.img"))
 
 PHASES = [
     ("write 1M fsync", f"dd if=/dev/shm/src of=/dev/vda bs=1M conv=fsync", MB),
@@ -60,12 +57,11 @@ PHASES = [
 ]
 
 
-def argv(emu, target, source):
-    a = [emu, "-M", "virt", "-m", "512M", "-smp", "1", "-nographic", "-kernel", IMAGE,
-         "-initrd", INITRD, "-append", "console=ttyS0",
-         "-drive", f"file={target},format=raw,if=none,id=t",
-         "-drive", f"file={source},format=raw,if=none,id=s",
-         "-device", "virtio-blk-device,drive=t", "-device", "virtio-blk-device,drive=s"]
+def argv(emu, guest, target, source):
+    a = h.linux_argv(emu, *guest, mem="512M", extra=[
+        "-drive", f"file={target},format=raw,if=none,id=t",
+        "-drive", f"file={source},format=raw,if=none,id=s",
+        "-device", "virtio-blk-device,drive=t", "-device", "virtio-blk-device,drive=s"])
     if emu == QEMU:
         a[1:1] = ["-global", "virtio-mmio.force-legacy=false"]
     return a
@@ -77,7 +73,7 @@ def dd_seconds(out):
     return float(m.group(1)) if m else None
 
 
-def one_run(name, emu, tmp, source, i):
+def one_run(name, emu, guest, tmp, source, i):
     target = os.path.join(tmp, "target.img")
     if os.path.exists(target):
         os.unlink(target)
@@ -85,9 +81,8 @@ def one_run(name, emu, tmp, source, i):
         f.truncate(256 << 20)
     log = os.path.join(LOGS, f"disk-{name}-{i}.log")
     res = {}
-    with Console(argv(emu, target, source), log=log, timeout=TIMEOUT) as con:
-        con.expect(r"godwit-guest: init started", TIMEOUT)
-        con.expect(Console.PROMPT, 120)
+    with Console(argv(emu, guest, target, source), log=log, timeout=TIMEOUT) as con:
+        h.wait_shell(con, TIMEOUT)
         con.run(f"dd if=/dev/vdb of=/dev/shm/src bs=1M 2>&1", timeout=TIMEOUT)
         if con.status != 0:
             raise ConsoleError("staging the data into /dev/shm failed")
@@ -105,14 +100,14 @@ def one_run(name, emu, tmp, source, i):
 
 
 def main():
-    for path, what in ((GODWIT, "godwit-vm (make)"), (IMAGE, "guest image"),
-                       (INITRD, "guest initrd")):
-        if not os.path.exists(path):
-            if path != GODWIT and "GODWIT_GUEST_IMAGE" not in os.environ:
-                subprocess.run(["make", "-C", ROOT, "-s", "guest-image"])
-            if not os.path.exists(path):
-                print(f"bench-io disk: skipped: no {what} ({path})")
-                return 0 if path != GODWIT else 2
+    if not os.path.exists(GODWIT):
+        print(f"bench-io disk: skipped: no godwit-vm (make) ({GODWIT})")
+        return 2
+    try:
+        guest = h.guest_image()
+    except h.Skip as e:
+        print(f"bench-io disk: skipped: {e}")
+        return 0
     if not shutil.which(QEMU):
         print(f"bench-io disk: {QEMU} not found (scripts/install-deps.sh)", file=sys.stderr)
         return 2
@@ -128,7 +123,7 @@ def main():
                 order.reverse()
             for name, emu in order:
                 try:
-                    r = one_run(name, emu, tmp, source, i)
+                    r = one_run(name, emu, guest, tmp, source, i)
                 except (ConsoleError, OSError) as e:
                     print(f"bench-io disk: {name} run {i} failed: {e}\n"
                           f"  log: {LOGS}/disk-{name}-{i}.log", file=sys.stderr)

@@ -24,17 +24,15 @@ Exit status 1 if a run failed, 2 on a setup error.
 """
 
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import threading
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "guest"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 
-from console import Console  # noqa: E402
+import harness as h  # noqa: E402
+from harness import Console  # noqa: E402
 
 BUILD = os.environ.get("BUILD", "build/release")
 GODWIT = os.environ.get("GODWIT", os.path.join(ROOT, BUILD, "godwit-vm"))
@@ -46,9 +44,7 @@ TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "600"))
 MODES = os.environ.get("BENCH_NET_MODES", "tap user").split()
 QEMU_VNET_HDR = os.environ.get("BENCH_NET_QEMU_VNET_HDR", "")
 LOGS = os.environ.get("BENCH_LOGS", os.path.join(ROOT, BUILD, "bench", "io"))
-IMAGE = os.environ.get("GODWIT_GUEST_IMAGE", os.path.expanduser("~/.cache/godwit/guest/Image"))
-INITRD = os.environ.get("GODWIT_GUEST_INITRD",
-                        os.path.expanduser("~/.cache/godwit/guest/initrd.img"))
+GUEST = []  # the guest image: [kernel, initrd], from main()
 NS_NET = "192.168.77"
 
 # The listener: one connection, `size` bytes, then close; prints bytes and seconds.
@@ -81,8 +77,7 @@ def cpu_seconds(pid):
 
 
 def vm_argv(vmm, net):
-    argv = [vmm, "-M", "virt", "-m", "256M", "-smp", SMP, "-nographic", "-kernel", IMAGE,
-            "-initrd", INITRD, "-append", "console=ttyS0"] + net
+    argv = h.linux_argv(vmm, *GUEST, smp=SMP, extra=net)
     if vmm == QEMU:
         argv[1:1] = ["-bios", "default"]
     return argv
@@ -117,24 +112,13 @@ def transfers(con, prefix, target_host, listen_host):
 
 def measure(name, argv, setup, prefix, target_host, listen_host, log):
     with Console(argv, log=log, timeout=120) as con:
-        con.expect(r"godwit-guest: init started", TIMEOUT)
-        con.expect(Console.PROMPT, 120)
+        h.wait_shell(con, TIMEOUT)
         out = con.run(setup, timeout=120)
         if con.status != 0:
             raise Fail(f"{name}: network setup failed: {out!r}")
         res = transfers(con, prefix, target_host, listen_host)
-        con.sendline("poweroff -f")
-        try:
-            con.wait(30)
-        except Exception:
-            pass
+        h.poweroff(con, force=True)
     return res
-
-
-def sh(*argv):
-    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if r.returncode != 0:
-        raise Fail(f"{' '.join(argv)}: {r.stdout.strip()}")
 
 
 def mode_user(vmm, tag):
@@ -145,25 +129,14 @@ def mode_user(vmm, tag):
 
 
 def mode_tap(vmm, tag):
-    ns = f"gwbench{os.getpid()}"
-    sh("ip", "netns", "add", ns)
-    try:
-        for cmd in (["link", "set", "lo", "up"], ["link", "add", "br0", "type", "bridge"],
-                    ["addr", "add", f"{NS_NET}.1/24", "dev", "br0"], ["link", "set", "br0", "up"],
-                    ["tuntap", "add", "dev", "gwtap0", "mode", "tap"],
-                    ["link", "set", "gwtap0", "master", "br0"], ["link", "set", "gwtap0", "up"]):
-            sh("ip", "-n", ns, *cmd)
-        spec = "tap,id=n0,ifname=gwtap0,script=no,downscript=no"
+    with h.NetNS("gwbench", NS_NET) as ns:
+        spec = f"tap,id=n0,ifname={ns.TAP},script=no,downscript=no"
         if vmm == QEMU and QEMU_VNET_HDR:
             spec += f",vnet_hdr={QEMU_VNET_HDR}"
         net = ["-netdev", spec, "-device", "virtio-net-device,netdev=n0"]
         setup = f"ip link set eth0 up && ip addr add {NS_NET}.2/24 dev eth0 && sleep 1"
-        prefix = ["ip", "netns", "exec", ns]
-        return measure(tag, prefix + vm_argv(vmm, net), setup, prefix, f"{NS_NET}.1",
+        return measure(tag, ns.exec(vm_argv(vmm, net)), setup, ns.exec([]), f"{NS_NET}.1",
                        f"{NS_NET}.1", os.path.join(LOGS, f"net-tap-{tag}.log"))
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
 
 
 def main():
@@ -173,11 +146,11 @@ def main():
     if subprocess.run(["sh", "-c", f"command -v {QEMU}"], stdout=subprocess.DEVNULL).returncode:
         print(f"bench-io-net: {QEMU} not found (scripts/install-deps.sh)", file=sys.stderr)
         return 2
-    if not (os.path.exists(IMAGE) and os.path.exists(INITRD)):
-        r = subprocess.run(["make", "-C", ROOT, "-s", "guest-image"])
-        if r.returncode or not os.path.exists(IMAGE):
-            print("bench-io-net: skipped: no guest image and it cannot be built")
-            return 0
+    try:
+        GUEST[:] = h.guest_image()
+    except h.Skip as e:
+        print(f"bench-io-net: skipped: {e}")
+        return 0
     os.makedirs(LOGS, exist_ok=True)
     print(f"bench-io-net: guest -> host TCP, {MIB} MiB per run, median of {RUNS}, -smp {SMP}")
     print(f"{'mode':6} {'godwit MB/s':>12} {'qemu MB/s':>10} {'ratio':>6}   "
@@ -188,10 +161,11 @@ def main():
         if not fn:
             print(f"bench-io-net: unknown mode {mode!r} (tap, user)", file=sys.stderr)
             return 2
-        if mode == "tap" and (os.geteuid() != 0 or not os.path.exists("/dev/net/tun") or
-                              subprocess.run(["sh", "-c", "command -v ip"],
-                                             stdout=subprocess.DEVNULL).returncode):
-            print(f"{mode:6} skipped: needs root, /dev/net/tun and iproute2")
+        try:
+            if mode == "tap":
+                h.require_tap()
+        except h.Skip as e:
+            print(f"{mode:6} skipped: {e}")
             continue
         try:
             g = fn(GODWIT, "godwit")

@@ -24,24 +24,25 @@ shell and left idle; it prints no ticks, so instead of the pause it measures
 how long after `completed` the destination's shell answers an echo.
 
 Prints a line per run on stderr and the table of medians on stdout.
-The helpers (VM, ticks, free_port) are shared with overhead.py.
+The helpers (VM, start_pair, set_params, ...) are shared with overhead.py;
+processes, QMP and the guest image come from tests/lib/harness.py.
 """
 
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "tests", "linux"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 
-import state_test as st  # noqa: E402  (QMP client, check)
+import harness as h  # noqa: E402
+from harness import check  # noqa: E402
+from migration import FINAL, Emu, baremetal_args  # noqa: E402
 
 TICK_RE = re.compile(r"^tick (\d+) t=(\d+)(?: w=(\d+))?$")
 TICK_MS = 10.0  # the guests' tick period (mtime)
@@ -52,48 +53,25 @@ LINUX_MARKER = "godwit-guest: init started"
 UNLIMITED_BW = 100 << 30  # bytes/s: "unlimited" (QEMU's default throttles)
 
 
-class Emu:
-    def __init__(self, kind, binary):
-        self.kind, self.bin = kind, binary
-
-
-class VM:
+class VM(h.VM):
     """One emulator process: QMP on a unix socket, serial output read by a
     thread that stamps every line with time.monotonic() as it arrives (and
     copies it to a log file)."""
 
     def __init__(self, emu, name, args, tmp, logdir, incoming=None, stdin=False):
-        self.emu, self.name = emu, name
-        self.sock = os.path.join(tmp, f"{name}.qmp")
-        argv = [emu.bin, *args, "-qmp", f"unix:{self.sock},server=on,wait=off"]
+        argv = [emu.bin, *args]
         if incoming:
             argv += ["-incoming", incoming]
-        self.argv = argv
-        self.lines = []  # [(monotonic, text)]
-        self.lock = threading.Lock()
-        self.qmp = None
-        self.out_log = open(os.path.join(logdir, f"{name}.out"), "wb")
-        self.err_path = os.path.join(logdir, f"{name}.err")
-        with open(self.err_path, "wb") as err:
-            self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE,
-                                         stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                                         stderr=err, start_new_session=True)
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for raw in iter(self.proc.stdout.readline, b""):
-            now = time.monotonic()
-            self.out_log.write(raw)
-            text = raw.decode("utf-8", "replace").replace("\r", "").rstrip("\n")
-            with self.lock:
-                self.lines.append((now, text))
+        super().__init__(name, argv, out=os.path.join(logdir, f"{name}.out"),
+                         err=os.path.join(logdir, f"{name}.err"),
+                         qmp=os.path.join(tmp, f"{name}.qmp"), lines=True, stdin=stdin)
+        self.emu = emu
 
     def ticks(self, since=0.0):
         """[(wall, n, mtime, work)] of the complete tick lines that arrived
         at or after `since`."""
         out = []
-        with self.lock:
+        with self._lock:
             lines = list(self.lines)
         for wall, text in lines:
             m = TICK_RE.match(text)
@@ -102,74 +80,14 @@ class VM:
                             int(m.group(3)) if m.group(3) else 0))
         return out
 
-    def wait_line(self, pattern, timeout, since=0.0):
-        """The monotonic time of the first output line (from `since` on)
-        matching the regular expression, or None after `timeout` seconds."""
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                hit = next((w for w, t in self.lines if w >= since and rx.search(t)), None)
-            if hit is not None:
-                return hit
-            if self.proc.poll() is not None:
-                return None
-            time.sleep(0.02)
-        return None
-
-    def stderr(self):
-        try:
-            with open(self.err_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def connect(self, timeout=15.0):
-        if self.qmp is None:
-            deadline = time.monotonic() + timeout
-            while not os.path.exists(self.sock):
-                st.check(self.proc.poll() is None,
-                         f"{self.name}: exited ({self.proc.returncode}): {self.stderr()[-400:]}")
-                st.check(time.monotonic() < deadline, f"{self.name}: no QMP socket")
-                time.sleep(0.01)
-            self.qmp = st.qmp_connect(self.sock, timeout)
-        return self.qmp
-
-    def cmd(self, name, **args):
-        return self.connect().cmd(name, **args)
-
     def wait_ticks(self, count, timeout, since=0.0):
         deadline = time.monotonic() + timeout
         while len(self.ticks(since)) < count:
-            st.check(self.proc.poll() is None,
-                     f"{self.name}: exited ({self.proc.returncode}): {self.stderr()[-400:]}")
-            st.check(time.monotonic() < deadline,
-                     f"{self.name}: {len(self.ticks(since))} ticks after {timeout}s, want {count}")
+            check(self.proc.poll() is None,
+                  f"{self.name}: exited ({self.proc.returncode}): {self.stderr()[-400:]}")
+            check(time.monotonic() < deadline,
+                  f"{self.name}: {len(self.ticks(since))} ticks after {timeout}s, want {count}")
             time.sleep(0.02)
-
-    def kill(self):
-        if self.qmp:
-            try:
-                self.qmp.close()
-            except Exception:
-                pass
-            self.qmp = None
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self.reader.join(5)
-        self.out_log.close()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def guest_args(elf, mem):
-    return ["-M", "virt", "-m", mem, "-bios", "none", "-nographic", "-monitor", "none",
-            "-kernel", elf]
 
 
 def set_params(vm, downtime_ms, bandwidth):
@@ -177,21 +95,18 @@ def set_params(vm, downtime_ms, bandwidth):
 
 
 def linux_args(emu, mem):
-    image, initrd = st.guest_image()
-    extra = []
-    if emu.kind == "qemu":
-        # as tests/linux/state_test.py: OpenSBI, and no Sstc (godwit's hart
-        # has none, and QEMU 7.2 loses the stimecmp timer across a migration)
-        extra = ["-bios", "default", "-cpu", "rv64,sstc=false"]
-    return ["-M", "virt", "-m", mem, "-smp", "1", "-nographic", "-monitor", "none",
-            "-kernel", image, "-initrd", initrd, "-append", "console=ttyS0", *extra]
+    image, initrd = h.guest_image()
+    # on QEMU: OpenSBI, and no Sstc (godwit's hart has none, and QEMU 7.2
+    # loses the stimecmp timer across a migration)
+    argv = h.linux_argv(emu.bin, image, initrd, mem=mem,
+                        extra=["-monitor", "none", *emu.linux_extra()])
+    return argv[1:]  # VM() puts the binary first
 
 
 def start_pair(emu, tag, args, tmp, logdir, stdin=False):
     """Source and destination (-incoming tcp:127.0.0.1:PORT); returns
     (src, dst, uri)."""
-    port = free_port()
-    uri = f"tcp:127.0.0.1:{port}"
+    uri = f"tcp:127.0.0.1:{h.free_port()}"
     src = VM(emu, f"{tag}.src", args, tmp, logdir, stdin=stdin)
     dst = VM(emu, f"{tag}.dst", args, tmp, logdir, incoming=uri, stdin=stdin)
     return src, dst, uri
@@ -203,7 +118,7 @@ def poll_migration(src, timeout, interval=0.02):
     t0 = time.monotonic()
     while True:
         info = src.cmd("query-migrate")
-        if info.get("status") in ("completed", "failed", "cancelled"):
+        if info.get("status") in FINAL:
             return info, time.monotonic() - t0, False
         if time.monotonic() - t0 > timeout:
             return info, time.monotonic() - t0, True
@@ -250,13 +165,13 @@ def one_run(emu, tag, elf, cfg, tmp, logdir):
     """One live migration; returns a dict of metrics, or {"dnc": seconds}.
     elf None: the Linux guest, booted to its shell and left idle."""
     linux = elf is None
-    args = linux_args(emu, cfg["mem"]) if linux else guest_args(elf, cfg["mem"])
+    args = linux_args(emu, cfg["mem"]) if linux else baremetal_args(elf, cfg["mem"])
     src, dst, uri = start_pair(emu, tag, args, tmp, logdir, stdin=linux)
     try:
         for vm in (src, dst):
             set_params(vm, cfg["downtime"], UNLIMITED_BW)
         if linux:
-            st.check(src.wait_line(LINUX_MARKER, cfg["boot_timeout"]) is not None,
+            check(src.wait_line(LINUX_MARKER, cfg["boot_timeout"]) is not None,
                      f"{tag}: Linux did not reach its init in {cfg['boot_timeout']} s")
             time.sleep(cfg["warmup"] + 3)  # the shell prompt, then idle
         else:
@@ -275,11 +190,8 @@ def one_run(emu, tag, elf, cfg, tmp, logdir):
             ram = info.get("ram", {})
             return {"dnc": cfg["timeout"], "transferred": ram.get("transferred"), "speed": speed,
                     "syncs": ram.get("dirty-sync-count"), "cancel": state}
-        st.check(info.get("status") == "completed", f"{tag}: migration {info}")
-        deadline = time.monotonic() + 20
-        while dst.cmd("query-status")["status"] != "running":
-            st.check(time.monotonic() < deadline, f"{tag}: the destination is not running")
-            time.sleep(0.01)
+        check(info.get("status") == "completed", f"{tag}: migration {info}")
+        dst.wait_status(("running",), 20)
         t_done = time.monotonic()
         ram = info.get("ram", {})
         if linux:
@@ -430,9 +342,9 @@ def main():
         return 2
     if any(g[1] == "linux" for g in guests):
         try:
-            st.guest_image()
+            h.guest_image()
             elfs.insert([g[1] for g in guests].index("linux"), None)
-        except st.Skip as e:
+        except h.Skip as e:
             print(f"bench-migrate: the Linux row is skipped: {e}", file=sys.stderr)
             guests = [g for g in guests if g[1] != "linux"]
     os.makedirs(cfg["logs"], exist_ok=True)

@@ -81,7 +81,7 @@ class Window:
     def work(self):
         """(iterations, mtime seconds) of the ticks that arrived in the window."""
         ts = [t for t in self.vm.ticks(self.t0) if t[0] <= self.t1]
-        mb.st.check(len(ts) >= 10, f"{self.vm.name}: {len(ts)} ticks in a window")
+        mb.check(len(ts) >= 10, f"{self.vm.name}: {len(ts)} ticks in a window")
         return ts[-1][3] - ts[0][3], (ts[-1][2] - ts[0][2]) / mb.MTIME_HZ
 
 
@@ -89,7 +89,7 @@ def rate(vm, t_from, t_to):
     """Iterations per mtime second over the tick lines that arrived in
     [t_from, t_to] (host monotonic), and the lowest 100 ms rate."""
     ts = [t for t in vm.ticks(t_from) if t[0] <= t_to]
-    mb.st.check(len(ts) >= 10, f"{vm.name}: {len(ts)} ticks in a window")
+    mb.check(len(ts) >= 10, f"{vm.name}: {len(ts)} ticks in a window")
     total = (ts[-1][3] - ts[0][3]) * mb.MTIME_HZ / (ts[-1][2] - ts[0][2])
     lows = []
     for a, b in zip(ts, ts[10:]):
@@ -107,7 +107,7 @@ def one_run(emu, tag, elf, cfg, tmp, logdir):
     including the CPU the migration takes from it on a busy host), and
     iterations per second of CPU time of the source's busiest thread in the
     first window, the hart's (the work dirty logging adds to the hart)."""
-    args = mb.guest_args(elf, cfg["mem"])
+    args = mb.baremetal_args(elf, cfg["mem"])
     src = mb.VM(emu, f"{tag}.src", args, tmp, logdir)
     dst = None
     w = cfg["window"]
@@ -120,8 +120,7 @@ def one_run(emu, tag, elf, cfg, tmp, logdir):
         for c in range(cfg["cycles"] + 1):
             a0 = time.monotonic()
             if c < cfg["cycles"]:
-                port = mb.free_port()
-                uri = f"tcp:127.0.0.1:{port}"
+                uri = f"tcp:127.0.0.1:{mb.h.free_port()}"
                 dst = mb.VM(emu, f"{tag}.dst{c}", args, tmp, logdir, incoming=uri)
                 mb.set_params(dst, cfg["downtime"], cfg["bw"])
             time.sleep(max(0.0, SETTLE - (time.monotonic() - a0)))
@@ -139,7 +138,7 @@ def one_run(emu, tag, elf, cfg, tmp, logdir):
             time.sleep(w)
             win.close()
             info = src.cmd("query-migrate")
-            mb.st.check(info.get("status") in ("active", "device", "pre-switchover"),
+            mb.check(info.get("status") in ("active", "device", "pre-switchover"),
                         f"{tag}: the migration is {info.get('status')} after {w} s (it should "
                         "still be in pre-copy: lower BENCH_OVERHEAD_BW or _DOWNTIME)")
             state = mb.cancel(src)
@@ -150,7 +149,7 @@ def one_run(emu, tag, elf, cfg, tmp, logdir):
             dst.kill()
             dst = None
             st = src.cmd("query-status")["status"]
-            mb.st.check(st == "running", f"{tag}: the source is {st} after migrate_cancel "
+            mb.check(st == "running", f"{tag}: the source is {st} after migrate_cancel "
                                          f"({state})")
 
         def speeds(win):

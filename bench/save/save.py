@@ -16,39 +16,39 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "tests", "linux"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 
-import state_test as st  # noqa: E402  (VM, Emu, QMP client, guest image)
+import harness as h  # noqa: E402
+import migration as mig  # noqa: E402  (MigVM, Emu, save_ok)
 
 
 def one_run(ctx, image, initrd, fill_mb, boot_timeout):
-    args = ["-M", "virt", "-m", "512M", "-smp", "1", "-nographic", "-kernel", image,
-            "-initrd", initrd, "-append", "console=ttyS0", *ctx.emu.linux_extra()]
+    args = h.linux_argv(ctx.emu.bin, image, initrd, mem="512M", extra=ctx.emu.linux_extra())[1:]
     path = os.path.join(ctx.tmp, f"{ctx.emu.kind}.state")
-    vm = st.VM(ctx, f"bench-{ctx.emu.kind}", args, console=True)
+    vm = mig.MigVM(ctx, f"bench-{ctx.emu.kind}", args, console=True)
     try:
         con = vm.con
-        con.expect(st.MARKER, boot_timeout)
-        con.expect(con.PROMPT, 120)
+        h.wait_shell(con, boot_timeout)
         if fill_mb:
-            st.run(con, f"dd if=/dev/urandom of=/dev/shm/fill bs=1M count={fill_mb} 2>/dev/null")
+            h.run(con, f"dd if=/dev/urandom of=/dev/shm/fill bs=1M count={fill_mb} 2>/dev/null")
         vm.cmd("stop")
-        info = st.save_ok(vm, path)
+        info = mig.save_ok(vm, path)
     finally:
         vm.kill()
     size = os.path.getsize(path)
     t0 = time.monotonic()
-    vm = st.VM(ctx, f"bench-{ctx.emu.kind}-restored", args, incoming=path, console=True)
+    vm = mig.MigVM(ctx, f"bench-{ctx.emu.kind}-restored", args,
+                   incoming=ctx.emu.incoming_uri(path), console=True)
     try:
         if vm.wait_loaded(120) == "paused":
             vm.cmd("cont")
-        st.check(vm.status() == "running", "the restored VM is not running")
+        h.check(vm.status() == "running", "the restored VM is not running")
         restore = time.monotonic() - t0
         if ctx.emu.kind == "godwit":
             # QEMU 7.2's restored Linux guest never answers (its timer is not
             # re-armed), so the console round trip is checked, not timed.
-            out = st.run(vm.con, "echo restored-$((40+2))", timeout=120)
-            st.check("restored-42" in out, f"restored console answered {out!r}")
+            out = h.run(vm.con, "echo restored-$((40+2))", timeout=120)
+            h.check("restored-42" in out, f"restored console answered {out!r}")
     finally:
         vm.kill()
     os.unlink(path)
@@ -69,8 +69,8 @@ def main():
         print(f"bench-save: {godwit} is not built (make)", file=sys.stderr)
         return 2
     try:
-        image, initrd = st.guest_image()
-    except st.Skip as e:
+        image, initrd = h.guest_image()
+    except h.Skip as e:
         print(f"bench-save: skipped: {e}")
         return 0
     os.makedirs(logs, exist_ok=True)
@@ -79,7 +79,8 @@ def main():
         for i in range(1, runs + 1):
             order = kinds if i % 2 else kinds[::-1]
             for k in order:
-                ctx = st.Ctx(st.Emu(k, godwit), logs, tmp, 0, timeout)
+                binary = godwit if k == "godwit" else "qemu-system-riscv64"
+                ctx = mig.Ctx("state", mig.Emu(k, binary), logs, tmp, 0, timeout)
                 ctx.seq = i * 10
                 try:
                     r = one_run(ctx, image, initrd, fill, timeout)

@@ -33,18 +33,16 @@ GODWIT_GUEST_INITRD.
 """
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "guest"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
-from net_test import Ctx, Skip, boot, check, guest_image, poweroff, run, sh  # noqa: E402
+import harness as h  # noqa: E402
+from harness import Skip, check, run  # noqa: E402
+from net_test import net_ctx, vm_argv  # noqa: E402
 
 MAC = "52:54:00:aa:bb:cc"
 NS_NET = "10.0.3"
@@ -78,11 +76,12 @@ print("end", flush=True)
 
 
 class Capture:
-    """A CAPTURE helper running for secs seconds in namespace ns."""
+    """A CAPTURE helper running for secs seconds on the TAP device of ns
+    (a harness.NetNS)."""
 
-    def __init__(self, ns, ifname, secs):
-        self.p = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", CAPTURE,
-                                   ifname, str(secs)], stdout=subprocess.PIPE, text=True)
+    def __init__(self, ns, secs):
+        self.p = subprocess.Popen(ns.exec([sys.executable, "-c", CAPTURE, ns.TAP, str(secs)]),
+                                  stdout=subprocess.PIPE, text=True)
         line = self.p.stdout.readline().strip()
         check(line == "ready", f"capture helper: {line!r}")
         self.t0 = time.monotonic()  # about the helper's own start
@@ -119,84 +118,46 @@ def garps(frames):
 
 
 def main():
-    ctx = Ctx()
+    ctx = net_ctx()
     only = os.environ.get("ANNOUNCE_TEST_CASES")
     want = [c for c in CASES if not only or c in only.split(",")]
-    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    rep = h.Report()
     done = set()
 
     def report(name, fn):
-        if name not in want:
-            return
-        done.add(name)
-        t0 = time.monotonic()
-        try:
-            fn()
-            counts["passed"] += 1
-            print(f"PASS {name} ({time.monotonic() - t0:.1f}s)", flush=True)
-        except Exception as e:
-            counts["failed"] += 1
-            print(f"FAIL {name} ({time.monotonic() - t0:.1f}s): {e}", flush=True)
-
-    def skip_rest(why):
-        for c in want:
-            if c not in done:
-                done.add(c)
-                counts["skipped"] += 1
-                print(f"SKIP {c}: {why}", flush=True)
+        if name in want:
+            done.add(name)
+            rep.case(name, fn)
 
     try:
         if not os.access(ctx.vm, os.X_OK):
             raise Skip(f"{ctx.vm} is not built (make)")
-        if os.geteuid() != 0:
-            raise Skip("needs root (network namespace, TAP device)")
-        if not shutil.which("ip"):
-            raise Skip("needs iproute2 (ip)")
-        if not os.path.exists("/dev/net/tun"):
-            raise Skip("no /dev/net/tun")
-        guest_image(ctx)
+        h.require_tap()
+        ctx.image, ctx.initrd = h.guest_image()
         run_cases(ctx, report)
     except Skip as e:
-        skip_rest(str(e))
+        for c in want:
+            if c not in done:
+                rep.skip(c, str(e))
     except Exception as e:  # boot or setup failed: the cases not run fail
         for c in want:
             if c not in done:
-                done.add(c)
-                counts["failed"] += 1
-                print(f"FAIL {c}: not run: {e}", flush=True)
-    print(f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
-    return 1 if counts["failed"] else 0
+                rep.fail(c, f"not run: {e}")
+    return rep.summary()
 
 
 def run_cases(ctx, report):
-    from console import Console
-    import qmp
-
-    ns = f"gwann{os.getpid()}"
-    try:
-        sh("ip", "netns", "add", ns)
-    except AssertionError as e:
-        raise Skip(f"cannot create a network namespace: {e}")
-    tmp = tempfile.mkdtemp(prefix="gwann")
-    sock = os.path.join(tmp, "qmp.sock")
-    try:
-        for cmd in (["link", "set", "lo", "up"],
-                    ["link", "add", "br0", "type", "bridge"],
-                    ["addr", "add", f"{NS_NET}.1/24", "dev", "br0"],
-                    ["link", "set", "br0", "up"],
-                    ["tuntap", "add", "dev", "gwtap0", "mode", "tap"],
-                    ["link", "set", "gwtap0", "master", "br0"],
-                    ["link", "set", "gwtap0", "up"]):
-            sh("ip", "-n", ns, *cmd)
-        net = ["-S", "-qmp", f"unix:{sock},server=on,wait=off",
-               "-netdev", "tap,id=n0,ifname=gwtap0,script=no,downscript=no",
+    with tempfile.TemporaryDirectory(prefix="gwann") as tmp, h.NetNS("gwann", NS_NET) as ns:
+        sock = os.path.join(tmp, "qmp.sock")
+        net = ["-S", "-netdev", f"tap,id=n0,ifname={ns.TAP},script=no,downscript=no",
                "-device", f"virtio-net-device,netdev=n0,id=nic0,mac={MAC}"]
-        with Console(["ip", "netns", "exec", ns] + ctx.argv(net), log=ctx.log("announce"),
-                     timeout=120) as con, qmp.connect(sock, timeout=30) as q:
+        with h.VM("announce", ns.exec(vm_argv(ctx, net)), out=ctx.log("announce"), qmp=sock,
+                  console=True) as vm:
+            con, q = vm.con, vm.connect(30)
 
             def case_rarp_no_driver():
                 check(q.cmd("query-status")["status"] == "prelaunch", "starts in prelaunch")
-                cap = Capture(ns, "gwtap0", 4.0)
+                cap = Capture(ns, 4.0)
                 q.cmd("announce-self", initial=200, max=1000, rounds=3, step=200)
                 time.sleep(1.0)  # prelaunch: the rounds wait for the harts
                 t_cont = time.monotonic() - cap.t0
@@ -216,12 +177,12 @@ def run_cases(ctx, report):
             report("rarp-no-driver", case_rarp_no_driver)
             if q.cmd("query-status")["status"] != "running":
                 q.cmd("cont")
-            boot(con, ctx)
+            h.wait_shell(con, ctx.boot_timeout)
             run(con, f"ip link set eth0 up && ip addr add {NS_NET}.2/24 dev eth0")
             run(con, f"ping -c 1 -W 5 {NS_NET}.1", timeout=60)  # the driver and link work
 
             def case_guest_announce():
-                cap = Capture(ns, "gwtap0", 3.0)
+                cap = Capture(ns, 3.0)
                 q.cmd("announce-self", initial=100, max=1000, rounds=3, step=100, id="t2")
                 fr = cap.frames()
                 rs, gs = rarps(fr), garps(fr)
@@ -233,7 +194,7 @@ def run_cases(ctx, report):
 
             def case_interfaces():
                 for names in (["nic0"], ["n0"]):
-                    cap = Capture(ns, "gwtap0", 1.0)
+                    cap = Capture(ns, 1.0)
                     q.cmd("announce-self", initial=50, max=50, rounds=1, step=1,
                           interfaces=names)
                     rs = rarps(cap.frames())
@@ -242,7 +203,7 @@ def run_cases(ctx, report):
                     q.cmd("announce-self", initial=50, max=50, rounds=1, step=1,
                           interfaces=["nope"])
                     check(False, "unknown interface accepted")
-                except qmp.QMPError as e:
+                except h.QMPError as e:
                     check(e.cls == "DeviceNotFound" and "'nope'" in e.desc, f"got {e}")
 
             def case_bad_arguments():
@@ -260,7 +221,7 @@ def run_cases(ctx, report):
                     try:
                         q.cmd("announce-self", args)
                         check(False, f"{args} accepted")
-                    except qmp.QMPError as e:
+                    except h.QMPError as e:
                         check(e.cls == "GenericError" and msg in e.desc, f"{args}: got {e}")
                 check(q.cmd("query-status")["status"] == "running", "the VM still runs")
                 out = run(con, "echo still-$((40+2))")
@@ -269,11 +230,8 @@ def run_cases(ctx, report):
             report("guest-announce", case_guest_announce)
             report("interfaces", case_interfaces)
             report("bad-arguments", case_bad_arguments)
-            poweroff(con)
-    finally:
-        sh("ip", "netns", "del", ns, check_rc=False)
-        shutil.rmtree(tmp, ignore_errors=True)
+            h.poweroff(con, force=True)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    h.main(main)

@@ -23,8 +23,8 @@ guest's shell and types commands the way a person would:
 
 Prints `PASS name` / `FAIL name` / `SKIP name: reason` and a last line
 `N passed, N failed, N skipped`; exits 1 if anything failed.  The guest
-image (~/.cache/godwit/guest/Image and initrd.img, built by
-`make guest-image`) is built when missing; if that is impossible every case
+image (~/.cache/godwit/guest/Image and initrd.img) is built with
+guest/build.sh when missing (tests/lib/harness.py); if that is impossible every case
 is skipped (counted, never passed) but dtb-vs-qemu, which needs no image.
 Environment:
   BUILD                 build directory holding godwit-vm (build/release)
@@ -42,45 +42,10 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "guest"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
-CACHE = os.path.expanduser("~/.cache/godwit/guest")
-PROMPT = r"godwit-guest:\S*# "
-MARKER = r"godwit-guest: init started"
-
-
-class Skip(Exception):
-    pass
-
-
-def guest_image():
-    """Paths of the kernel and initrd, building them if needed (or Skip)."""
-    image = os.environ.get("GODWIT_GUEST_IMAGE", os.path.join(CACHE, "Image"))
-    initrd = os.environ.get("GODWIT_GUEST_INITRD", os.path.join(CACHE, "initrd.img"))
-    if os.path.exists(image) and os.path.exists(initrd):
-        return image, initrd
-    if "GODWIT_GUEST_IMAGE" in os.environ:
-        raise Skip("GODWIT_GUEST_IMAGE/GODWIT_GUEST_INITRD name missing files")
-    build = os.path.join(ROOT, "guest", "build.sh")
-    if not os.path.exists(build):
-        raise Skip("no guest image and no guest/build.sh to build one")
-    print("boot_test: building the guest image (make guest-image)...", flush=True)
-    r = subprocess.run(["make", "-C", ROOT, "guest-image"], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, text=True)
-    if r.returncode != 0 or not (os.path.exists(image) and os.path.exists(initrd)):
-        raise Skip("the guest image cannot be built: " + r.stdout.strip()[-400:])
-    return image, initrd
-
-
-def vm_argv(vm, image, initrd, smp, extra=()):
-    return [vm, "-M", "virt", "-m", "256M", "-smp", str(smp), "-nographic",
-            "-kernel", image, "-initrd", initrd, "-append", "console=ttyS0", *extra]
-
-
-def check(cond, what, con=None):
-    if not cond:
-        raise AssertionError(what + ("\nlast output:\n" + con.tail() if con else ""))
+import harness as h  # noqa: E402
+from harness import PROMPT, Console, check  # noqa: E402
 
 
 def shell(con, cmd, timeout=60):
@@ -92,18 +57,9 @@ def shell(con, cmd, timeout=60):
     return out[nl + 1:] if nl >= 0 else ""
 
 
-def reach_shell(con, boot_timeout):
-    con.expect(r"OpenSBI v\d", 30)
-    con.expect(r"Linux version", boot_timeout)
-    con.expect(MARKER, boot_timeout)
-    con.expect(PROMPT, 60)
-
-
 def case_boot(ctx, smp):
-    from console import Console
-    with Console(vm_argv(ctx.vm, ctx.image, ctx.initrd, smp), log=ctx.log(f"smp{smp}"),
-                 timeout=60) as con:
-        reach_shell(con, ctx.boot_timeout)
+    with Console(ctx.linux_argv(smp=smp), log=ctx.log(f"smp{smp}"), timeout=60) as con:
+        h.wait_shell(con, ctx.boot_timeout, firmware=True)
         out = shell(con, "nproc")
         check(out.strip() == str(smp), f"nproc said {out.strip()!r}, want {smp}", con)
         info = shell(con, "cat /proc/cpuinfo")
@@ -128,31 +84,23 @@ def case_boot(ctx, smp):
             check(out.strip().splitlines()[-1] == str(smp - 1), f"cpu1 offline: {out!r}", con)
             out = shell(con, "echo 1 > /sys/devices/system/cpu/cpu1/online; nproc")
             check(out.strip().splitlines()[-1] == str(smp), f"cpu1 online again: {out!r}", con)
-        con.sendline("poweroff")
-        status = con.wait(60)
-        check(status == 0, f"poweroff ended godwit-vm with status {status}", con)
+        h.poweroff(con)
 
 
 def case_reboot(ctx):
-    from console import Console
-    with Console(vm_argv(ctx.vm, ctx.image, ctx.initrd, 2), log=ctx.log("reboot"),
-                 timeout=60) as con:
-        reach_shell(con, ctx.boot_timeout)
+    with Console(ctx.linux_argv(smp=2), log=ctx.log("reboot"), timeout=60) as con:
+        h.wait_shell(con, ctx.boot_timeout, firmware=True)
         shell(con, "echo before-reboot > /dev/null")
         con.sendline("reboot")
         con.expect(r"reboot: Restarting system", 60)
-        reach_shell(con, ctx.boot_timeout)
+        h.wait_shell(con, ctx.boot_timeout, firmware=True)
         out = shell(con, "nproc")
         check(out.strip() == "2", f"after reboot nproc said {out.strip()!r}", con)
-        con.sendline("poweroff")
-        status = con.wait(60)
-        check(status == 0, f"poweroff after reboot: status {status}", con)
+        h.poweroff(con)
 
 
 def case_escape(ctx):
-    from console import Console
-    with Console(vm_argv(ctx.vm, ctx.image, ctx.initrd, 1), log=ctx.log("escape"),
-                 timeout=30) as con:
+    with Console(ctx.linux_argv(smp=1), log=ctx.log("escape"), timeout=30) as con:
         con.expect(r"OpenSBI v\d", 30)
         con.send(b"\x01h")
         con.expect(r"C-a x\s+exit emulator", 10)
@@ -166,10 +114,8 @@ def case_tty_restore(ctx):
     """-nographic makes the terminal raw; every way out puts it back."""
     import signal
     import termios
-    from console import Console
     for how in ("SIGTERM", "SIGSEGV", "SIGQUIT", "ctrl-a-x"):
-        with Console(vm_argv(ctx.vm, ctx.image, ctx.initrd, 1), log=ctx.log("tty-restore"),
-                     timeout=30) as con:
+        with Console(ctx.linux_argv(smp=1), log=ctx.log("tty-restore"), timeout=30) as con:
             before = termios.tcgetattr(con.fd)
             con.expect(r"OpenSBI v\d", 30)
             raw = termios.tcgetattr(con.fd)
@@ -188,13 +134,14 @@ def case_tty_restore(ctx):
 def case_serial_unix(ctx):
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "console.sock")
-        argv = vm_argv(ctx.vm, ctx.image, ctx.initrd, 1)
+        argv = ctx.linux_argv(smp=1)
         argv[argv.index("-nographic")] = "-display"
         argv.insert(argv.index("-display") + 1, "none")
         argv += ["-serial", f"unix:{path},server=on,wait=off"]
-        logf = open(ctx.log("serial-unix"), "wb")
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
-        try:
+        # the VM's own output in one log, what the socket carried in another
+        with h.VM("serial-unix", argv, out=ctx.log("serial-unix")) as vm, \
+                open(ctx.log("serial-unix-socket"), "wb") as logf:
+            proc = vm.proc
             for _ in range(100):
                 if os.path.exists(path):
                     break
@@ -223,13 +170,8 @@ def case_serial_unix(ctx):
             s.sendall(b"echo sock-$((40+2))\r")
             wait_for(r"sock-42")
             s.sendall(b"poweroff\r")
-            check(proc.wait(60) == 0, "poweroff over the socket console")
+            check(vm.exit_status(60) == 0, "poweroff over the socket console")
             s.close()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            logf.close()
 
 
 def fdt_parse(blob):
@@ -296,61 +238,20 @@ def case_dtb_vs_qemu(ctx):
                   f"{node} differs:\n  ours {ours[node]}\n  qemu {qemu[node]}")
 
 
-class Ctx:
-    def __init__(self, vm, image, initrd, logdir, boot_timeout):
-        self.vm, self.image, self.initrd = vm, image, initrd
-        self.logdir, self.boot_timeout = logdir, boot_timeout
-
-    def log(self, name):
-        return os.path.join(self.logdir, f"boot-{name}.log")
+CASES = [("dtb-vs-qemu", case_dtb_vs_qemu),
+         ("boot-smp1", lambda c: case_boot(c, 1)),
+         ("boot-smp2", lambda c: case_boot(c, 2)),
+         ("boot-smp4", lambda c: case_boot(c, 4)),
+         ("reboot", case_reboot),
+         ("escape-quit", case_escape),
+         ("tty-restore", case_tty_restore),
+         ("serial-unix", case_serial_unix)]
 
 
 def main():
-    build = os.environ.get("BUILD", "build/release")
-    vm = os.path.join(ROOT, build, "godwit-vm")
-    cases = [("dtb-vs-qemu", case_dtb_vs_qemu),
-             ("boot-smp1", lambda c: case_boot(c, 1)),
-             ("boot-smp2", lambda c: case_boot(c, 2)),
-             ("boot-smp4", lambda c: case_boot(c, 4)),
-             ("reboot", case_reboot),
-             ("escape-quit", case_escape),
-             ("tty-restore", case_tty_restore),
-             ("serial-unix", case_serial_unix)]
-    only = os.environ.get("BOOT_TEST_CASES")
-    if only:
-        cases = [c for c in cases if c[0] in only.split(",")]
-    passed = failed = skipped = 0
-    if not os.access(vm, os.X_OK):
-        for name, _ in cases:
-            print(f"SKIP {name}: {vm} is not built (make)")
-        print(f"0 passed, 0 failed, {len(cases)} skipped")
-        return 0
-    try:
-        image, initrd = guest_image()
-        no_image = None
-    except Skip as e:
-        image = initrd = None
-        no_image = str(e)
-    logdir = os.path.join(ROOT, build, "tests", "linux")
-    os.makedirs(logdir, exist_ok=True)
-    ctx = Ctx(vm, image, initrd, logdir, float(os.environ.get("BOOT_TEST_TIMEOUT", "240")))
-    for name, fn in cases:
-        if no_image and name != "dtb-vs-qemu":
-            skipped += 1
-            print(f"SKIP {name}: {no_image}", flush=True)
-            continue
-        t0 = time.monotonic()
-        try:
-            fn(ctx)
-            passed += 1
-            print(f"PASS {name} ({time.monotonic() - t0:.1f}s)", flush=True)
-        except Exception as e:  # a failed check, a console timeout, ...
-            failed += 1
-            print(f"FAIL {name} ({time.monotonic() - t0:.1f}s): {e}", flush=True)
-            print(f"     log: {ctx.log(name.replace('boot-', ''))}", flush=True)
-    print(f"{passed} passed, {failed} failed, {skipped} skipped")
-    return 1 if failed else 0
+    return h.linux_main("boot", CASES, "BOOT_TEST_CASES", "BOOT_TEST_TIMEOUT",
+                        no_image_ok=("dtb-vs-qemu",), log_name=lambda n: n.replace("boot-", ""))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    h.main(main)

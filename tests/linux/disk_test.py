@@ -34,64 +34,27 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "guest"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
-from console import Console  # noqa: E402
-
-CACHE = os.path.expanduser("~/.cache/godwit/guest")
-MARKER = r"godwit-guest: init started"
-MODULES = "modprobe ext4; modprobe crc32c_generic"
+import harness as h  # noqa: E402
+from harness import MODULES, Skip, check, poweroff, run  # noqa: E402
 
 
-class Skip(Exception):
-    pass
-
-
-def check(cond, what, con=None):
-    if not cond:
-        raise AssertionError(what + ("\nlast output:\n" + con.tail() if con else ""))
-
-
-class Ctx:
-    def __init__(self, vm, image, initrd, logdir, tmp, boot_timeout):
-        self.vm, self.image, self.initrd = vm, image, initrd
-        self.logdir, self.tmp, self.boot_timeout = logdir, tmp, boot_timeout
-
-    def log(self, name):
-        return os.path.join(self.logdir, f"disk-{name}.log")
-
-    def argv(self, extra, vm=None):
-        return [vm or self.vm, "-M", "virt", "-m", "256M", "-smp", "1", "-nographic",
-                "-kernel", self.image, "-initrd", self.initrd, "-append", "console=ttyS0",
-                *extra]
-
-    def boot(self, name, extra, vm=None):
-        con = Console(self.argv(extra, vm), log=self.log(name), timeout=120)
-        con.expect(MARKER, self.boot_timeout)
-        con.expect(Console.PROMPT, 120)
-        return con
+def boot(ctx, name, extra, vm=None):
+    """The guest on a pty Console, at its shell."""
+    con = h.Console(ctx.linux_argv(extra, vm=vm), log=ctx.log(name), timeout=120)
+    try:
+        h.wait_shell(con, ctx.boot_timeout)
+    except BaseException:
+        con.close()
+        raise
+    return con
 
 
 def drive(path, ident, *opts):
     spec = ",".join([f"file={path}", "format=raw", "if=none", f"id={ident}", *opts])
     return ["-drive", spec]
-
-
-def run(con, cmd, timeout=120, ok=True):
-    out = con.run(cmd, timeout=timeout)
-    if ok:
-        check(con.status == 0, f"`{cmd}` failed ({con.status}): {out.strip()[-300:]}", con)
-    return out
-
-
-def poweroff(con):
-    con.sendline("poweroff")
-    status = con.wait(60)
-    check(status == 0, f"poweroff: status {status}", con)
 
 
 def allocated(path):
@@ -109,7 +72,7 @@ def case_fs_persist(ctx):
         f.truncate(64 << 20)
     args = drive(img, "d0") + ["-device", "virtio-blk-device,drive=d0,serial=persist"]
     files = ["/mnt/small.txt", "/mnt/dir/big.bin", "/mnt/dir/zeros.bin"]
-    con = ctx.boot("fs-persist", args)
+    con = boot(ctx, "fs-persist", args)
     try:
         check(run(con, "cat /sys/block/vda/serial").strip() == "persist", "serial", con)
         run(con, MODULES)
@@ -125,8 +88,7 @@ def case_fs_persist(ctx):
               con)
         con.sendline("reboot")
         con.expect(r"reboot: Restarting system", 60)
-        con.expect(MARKER, ctx.boot_timeout)
-        con.expect(Console.PROMPT, 120)
+        h.wait_shell(con, ctx.boot_timeout)
         run(con, MODULES)
         run(con, "mkdir -p /mnt && mount -t ext2 /dev/vda /mnt")
         check(sums(con, files) == want, "files after a guest reboot", con)
@@ -136,7 +98,7 @@ def case_fs_persist(ctx):
     res = subprocess.run(["e2fsck", "-fn", img], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          text=True)
     check(res.returncode == 0, "e2fsck on the host: " + res.stdout[-500:])
-    con = ctx.boot("fs-persist-2", args)
+    con = boot(ctx, "fs-persist-2", args)
     try:
         run(con, MODULES)
         run(con, "mkdir -p /mnt && mount -t ext2 /dev/vda /mnt")
@@ -183,7 +145,7 @@ def make_host_image(ctx, name):
 
 def case_host_image(ctx):
     img, want = make_host_image(ctx, "host")
-    con = ctx.boot("host-image", drive(img, "d0") + ["-device", "virtio-blk-device,drive=d0"])
+    con = boot(ctx, "host-image", drive(img, "d0") + ["-device", "virtio-blk-device,drive=d0"])
     try:
         run(con, MODULES)
         run(con, "mkdir -p /mnt && mount -t ext4 /dev/vda /mnt")
@@ -201,7 +163,7 @@ def case_readonly(ctx):
     img, want = make_host_image(ctx, "ro")
     with open(img, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
-    con = ctx.boot("readonly", drive(img, "d0", "readonly=on") +
+    con = boot(ctx, "readonly", drive(img, "d0", "readonly=on") +
                    ["-device", "virtio-blk-device,drive=d0"])
     try:
         check(run(con, "cat /sys/block/vda/ro").strip() == "1", "/sys/block/vda/ro", con)
@@ -224,7 +186,7 @@ def case_readonly(ctx):
 
 
 def case_hwrng(ctx):
-    con = ctx.boot("hwrng", ["-device", "virtio-rng-device"])
+    con = boot(ctx, "hwrng", ["-device", "virtio-rng-device"])
     try:
         cur = run(con, "cat /sys/class/misc/hw_random/rng_current").strip()
         check(cur.startswith("virtio_rng"), f"rng_current is {cur!r}", con)
@@ -253,7 +215,7 @@ def disk_order(ctx, vm):
              "-device", "virtio-blk-device,drive=b,serial=second"])
     if vm != ctx.vm:
         args = ["-bios", "default"] + args
-    con = ctx.boot("disk-order-" + os.path.basename(vm), args, vm)
+    con = boot(ctx, "disk-order-" + os.path.basename(vm), args, vm)
     try:
         out = run(con, "for d in vda vdb; do echo $d $(cat /sys/block/$d/serial) "
                        "$(cat /sys/block/$d/size) $(readlink /sys/block/$d | "
@@ -274,62 +236,13 @@ def case_disk_order(ctx):
         check(theirs == ours, f"QEMU sees {theirs}, godwit-vm {ours}")
 
 
-def guest_image():
-    image = os.environ.get("GODWIT_GUEST_IMAGE", os.path.join(CACHE, "Image"))
-    initrd = os.environ.get("GODWIT_GUEST_INITRD", os.path.join(CACHE, "initrd.img"))
-    if os.path.exists(image) and os.path.exists(initrd):
-        return image, initrd
-    r = subprocess.run(["make", "-C", ROOT, "guest-image"], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, text=True)
-    if r.returncode != 0 or not (os.path.exists(image) and os.path.exists(initrd)):
-        raise Skip("no guest image (make guest-image): " + r.stdout.strip()[-300:])
-    return image, initrd
+CASES = [("fs-persist", case_fs_persist), ("host-image", case_host_image),
+         ("readonly", case_readonly), ("hwrng", case_hwrng), ("disk-order", case_disk_order)]
 
 
 def main():
-    build = os.environ.get("BUILD", "build/release")
-    vm = os.path.join(ROOT, build, "godwit-vm")
-    cases = [("fs-persist", case_fs_persist), ("host-image", case_host_image),
-             ("readonly", case_readonly), ("hwrng", case_hwrng),
-             ("disk-order", case_disk_order)]
-    only = os.environ.get("DISK_TEST_CASES")
-    if only:
-        cases = [c for c in cases if c[0] in only.split(",")]
-    passed = failed = skipped = 0
-    why = None
-    if not os.access(vm, os.X_OK):
-        why = f"{vm} is not built (make)"
-    else:
-        try:
-            image, initrd = guest_image()
-        except Skip as e:
-            why = str(e)
-    if why:
-        for name, _ in cases:
-            print(f"SKIP {name}: {why}")
-        print(f"0 passed, 0 failed, {len(cases)} skipped")
-        return 0
-    logdir = os.path.join(ROOT, build, "tests", "linux")
-    os.makedirs(logdir, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="godwit-disk-") as tmp:
-        ctx = Ctx(vm, image, initrd, logdir, tmp,
-                  float(os.environ.get("DISK_TEST_TIMEOUT", "240")))
-        for name, fn in cases:
-            t0 = time.monotonic()
-            try:
-                fn(ctx)
-                passed += 1
-                print(f"PASS {name} ({time.monotonic() - t0:.1f}s)", flush=True)
-            except Skip as e:
-                skipped += 1
-                print(f"SKIP {name}: {e}", flush=True)
-            except Exception as e:  # a failed check, a console timeout, ...
-                failed += 1
-                print(f"FAIL {name} ({time.monotonic() - t0:.1f}s): {e}", flush=True)
-                print(f"     log: {ctx.log(name)}", flush=True)
-    print(f"{passed} passed, {failed} failed, {skipped} skipped")
-    return 1 if failed else 0
+    return h.linux_main("disk", CASES, "DISK_TEST_CASES", "DISK_TEST_TIMEOUT")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    h.main(main)

@@ -37,7 +37,6 @@ import http.server
 import os
 import random
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -45,84 +44,31 @@ import threading
 import time
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "guest"))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+
+import harness as h  # noqa: E402
+from harness import Console, Skip, check, free_port, run, sh  # noqa: E402
 
 MAC_SET = "52:54:00:ab:cd:ef"
 MAC_DEFAULT = "52:54:00:12:34:56"
 NS_NET = "192.168.77"
 
 
-class Skip(Exception):
-    pass
+def net_ctx():
+    """A harness.Ctx for godwit-vm, or QEMU with NET_TEST_VMM=qemu (.qemu)."""
+    qemu = os.environ.get("NET_TEST_VMM") == "qemu"
+    ctx = h.Ctx("net", vm="qemu-system-riscv64" if qemu else None,
+                timeout_env="NET_TEST_TIMEOUT")
+    ctx.qemu = qemu
+    return ctx
 
 
-def check(cond, what, con=None):
-    if not cond:
-        raise AssertionError(what + ("\nlast output:\n" + con.tail() if con else ""))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Ctx:
-    def __init__(self):
-        self.build = os.environ.get("BUILD", "build/release")
-        self.qemu = os.environ.get("NET_TEST_VMM") == "qemu"
-        self.vm = "qemu-system-riscv64" if self.qemu else os.path.join(ROOT, self.build,
-                                                                          "godwit-vm")
-        self.boot_timeout = float(os.environ.get("NET_TEST_TIMEOUT", "240"))
-        self.logdir = os.path.join(ROOT, self.build, "tests", "linux")
-        os.makedirs(self.logdir, exist_ok=True)
-        self.image = self.initrd = None
-
-    def log(self, name):
-        return os.path.join(self.logdir, f"net-{name}.log")
-
-    def argv(self, net_args, smp=2):
-        a = [self.vm, "-M", "virt", "-m", "256M", "-smp", str(smp), "-nographic",
-             "-kernel", self.image, "-initrd", self.initrd, "-append", "console=ttyS0"]
-        if self.qemu:
-            a[1:1] = ["-bios", "default"]
-        return a + list(net_args)
-
-
-def guest_image(ctx):
-    image = os.environ.get("GODWIT_GUEST_IMAGE",
-                           os.path.expanduser("~/.cache/godwit/guest/Image"))
-    initrd = os.environ.get("GODWIT_GUEST_INITRD",
-                            os.path.expanduser("~/.cache/godwit/guest/initrd.img"))
-    if not (os.path.exists(image) and os.path.exists(initrd)):
-        r = subprocess.run(["make", "-C", ROOT, "guest-image"], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
-        if r.returncode != 0 or not os.path.exists(image):
-            raise Skip("the guest image cannot be built: " + r.stdout.strip()[-300:])
-    ctx.image, ctx.initrd = image, initrd
-
-
-def boot(con, ctx):
-    from console import Console
-    con.expect(r"godwit-guest: init started", ctx.boot_timeout)
-    con.expect(Console.PROMPT, 120)
-
-
-def run(con, cmd, timeout=120, ok=True):
-    out = con.run(cmd, timeout=timeout)
-    if ok:
-        check(con.status == 0, f"`{cmd}` exited {con.status}: {out!r}", con)
-    return out
-
-
-def poweroff(con):
-    con.sendline("poweroff -f")
-    try:
-        con.wait(60)
-    except Exception:
-        pass
+def vm_argv(ctx, net_args, smp=2):
+    """The guest with these network options (QEMU boots through OpenSBI)."""
+    a = ctx.linux_argv(net_args, smp=smp)
+    if ctx.qemu:
+        a[1:1] = ["-bios", "default"]
+    return a
 
 
 # ---- host-side helpers for the user group -------------------------------------
@@ -172,14 +118,13 @@ def sink_server(port, size, result):
 
 
 def group_user(ctx, want, report):
-    from console import Console
     hp = free_port()
     net = ["-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{hp}-:80",
            "-device", f"virtio-net-device,netdev=n0,mac={MAC_SET}",
            "-netdev", "user,id=n1,restrict=on",
            "-device", "virtio-net-device,netdev=n1"]
-    with Console(ctx.argv(net), log=ctx.log("user"), timeout=120) as con:
-        boot(con, ctx)
+    with Console(vm_argv(ctx, net), log=ctx.log("user"), timeout=120) as con:
+        h.wait_shell(con, ctx.boot_timeout)
 
         def case_mac():
             out = run(con, "for i in /sys/class/net/eth*; do echo ${i##*/} $(cat $i/address); done")
@@ -241,7 +186,7 @@ def group_user(ctx, want, report):
                          ("hostfwd-http", case_hostfwd), ("guest-to-host", case_guest_to_host)):
             if name in want:
                 report(name, fn)
-        poweroff(con)
+        h.poweroff(con, force=True)
 
 
 # ---- the TAP group --------------------------------------------------------------
@@ -296,54 +241,27 @@ else:
 """
 
 
-def sh(*argv, check_rc=True):
-    r = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if check_rc and r.returncode != 0:
-        raise AssertionError(f"{' '.join(argv)}: {r.stdout.strip()}")
-    return r.stdout
-
-
 def group_tap(ctx, want, report):
-    from console import Console
-    if os.geteuid() != 0:
-        raise Skip("needs root (network namespace, TAP device)")
-    if not shutil.which("ip"):
-        raise Skip("needs iproute2 (ip)")
-    if not os.path.exists("/dev/net/tun"):
-        raise Skip("no /dev/net/tun")
-    ns = f"gwnet{os.getpid()}"
-    try:
-        sh("ip", "netns", "add", ns)
-    except AssertionError as e:
-        raise Skip(f"cannot create a network namespace: {e}")
-    try:
-        for cmd in (["link", "set", "lo", "up"],
-                    ["link", "add", "br0", "type", "bridge"],
-                    ["addr", "add", f"{NS_NET}.1/24", "dev", "br0"],
-                    ["link", "set", "br0", "up"],
-                    ["tuntap", "add", "dev", "gwtap0", "mode", "tap"],
-                    ["link", "set", "gwtap0", "master", "br0"],
-                    ["link", "set", "gwtap0", "up"]):
-            sh("ip", "-n", ns, *cmd)
-        net = ["-netdev", "tap,id=n0,ifname=gwtap0,script=no,downscript=no",
+    h.require_tap()
+    with h.NetNS("gwnet", NS_NET) as ns:
+        net = ["-netdev", f"tap,id=n0,ifname={ns.TAP},script=no,downscript=no",
                "-device", f"virtio-net-device,netdev=n0,mac={MAC_SET}"]
-        with Console(["ip", "netns", "exec", ns] + ctx.argv(net), log=ctx.log("tap"),
-                     timeout=120) as con:
-            boot(con, ctx)
+        with Console(ns.exec(vm_argv(ctx, net)), log=ctx.log("tap"), timeout=120) as con:
+            h.wait_shell(con, ctx.boot_timeout)
             run(con, f"ip link set eth0 up && ip addr add {NS_NET}.2/24 dev eth0")
 
             def case_ping():
                 out = run(con, f"ping -c 3 -W 5 {NS_NET}.1", timeout=60)
                 check(" 0% packet loss" in out, f"guest -> namespace: {out!r}", con)
-                out = sh("ip", "netns", "exec", ns, sys.executable, "-c", NS_HELPER, "ping",
-                         f"{NS_NET}.2", "0", "3")
+                out = sh(*ns.exec([sys.executable, "-c", NS_HELPER, "ping", f"{NS_NET}.2", "0",
+                                   "3"]))
                 check("replies 3" in out, f"namespace -> guest: {out!r}", con)
 
             def case_tcp():
                 size = 1 << 20
                 # guest -> namespace
-                rx = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", NS_HELPER,
-                                       "recv", f"{NS_NET}.1", "5001", str(size)],
+                rx = subprocess.Popen(ns.exec([sys.executable, "-c", NS_HELPER, "recv",
+                                               f"{NS_NET}.1", "5001", str(size)]),
                                       stdout=subprocess.PIPE, text=True)
                 check(rx.stdout.readline().strip() == "listening", "namespace listener")
                 out = run(con, f"head -c {size} /dev/urandom > /tmp/r && sha256sum /tmp/r && "
@@ -354,8 +272,8 @@ def group_tap(ctx, want, report):
                 # namespace -> guest
                 con.sendline("nc -l -p 5002 > /tmp/in; echo NC-DONE-$?")
                 time.sleep(1)
-                tx = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", NS_HELPER,
-                                     "send", f"{NS_NET}.2", "5002", str(size)],
+                tx = subprocess.run(ns.exec([sys.executable, "-c", NS_HELPER, "send",
+                                             f"{NS_NET}.2", "5002", str(size)]),
                                     stdout=subprocess.PIPE, text=True, timeout=300)
                 sent = tx.stdout.split()
                 check(len(sent) == 2, f"namespace sender: {tx.stdout!r}", con)
@@ -367,9 +285,7 @@ def group_tap(ctx, want, report):
             for name, fn in (("tap-ping", case_ping), ("tap-tcp", case_tcp)):
                 if name in want:
                     report(name, fn)
-            poweroff(con)
-    finally:
-        sh("ip", "netns", "del", ns, check_rc=False)
+            h.poweroff(con, force=True)
 
 
 GROUPS = [("user", group_user, ["mac", "dhcp", "hostfwd-http", "guest-to-host"]),
@@ -377,57 +293,43 @@ GROUPS = [("user", group_user, ["mac", "dhcp", "hostfwd-http", "guest-to-host"])
 
 
 def main():
-    ctx = Ctx()
+    ctx = net_ctx()
     only = os.environ.get("NET_TEST_CASES")
     want_all = [c for _, _, cs in GROUPS for c in cs]
     want = set(only.split(",")) if only else set(want_all)
-    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    rep = h.Report()
 
     def skip_all(cases, why):
         for c in cases:
             if c in want:
-                counts["skipped"] += 1
-                print(f"SKIP {c}: {why}", flush=True)
-
-    def report(name, fn):
-        t0 = time.monotonic()
-        try:
-            fn()
-            counts["passed"] += 1
-            print(f"PASS {name} ({time.monotonic() - t0:.1f}s)", flush=True)
-        except Exception as e:
-            counts["failed"] += 1
-            print(f"FAIL {name} ({time.monotonic() - t0:.1f}s): {e}", flush=True)
+                rep.skip(c, why)
 
     if not ctx.qemu and not os.access(ctx.vm, os.X_OK):
         skip_all(want_all, f"{ctx.vm} is not built (make)")
-    else:
+        return rep.summary()
+    try:
+        ctx.image, ctx.initrd = h.guest_image()
+    except Skip as e:
+        skip_all(want_all, str(e))
+        return rep.summary()
+    for gname, fn, cases in GROUPS:
+        if not want & set(cases):
+            continue
+        done_before = rep.passed + rep.failed + rep.skipped
         try:
-            guest_image(ctx)
+            fn(ctx, want, rep.case)
         except Skip as e:
-            skip_all(want_all, str(e))
-        else:
-            for gname, fn, cases in GROUPS:
-                if not want & set(cases):
-                    continue
-                done_before = sum(counts.values())
-                try:
-                    fn(ctx, want, report)
-                except Skip as e:
-                    skip_all(cases, str(e))
-                except Exception as e:  # the group's boot or setup failed
-                    ran = sum(counts.values()) - done_before
-                    pending = [c for c in cases if c in want][ran:]
-                    for c in pending:
-                        counts["failed"] += 1
-                        print(f"FAIL {c}: {gname} group: {e}", flush=True)
-                    if not pending:
-                        counts["failed"] += 1
-                        print(f"FAIL {gname}: {e}", flush=True)
-                    print(f"     log: {ctx.log(gname)}", flush=True)
-    print(f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
-    return 1 if counts["failed"] else 0
+            skip_all(cases, str(e))
+        except Exception as e:  # the group's boot or setup failed
+            ran = rep.passed + rep.failed + rep.skipped - done_before
+            pending = [c for c in cases if c in want][ran:]
+            for c in pending:
+                rep.fail(c, f"{gname} group: {e}")
+            if not pending:
+                rep.fail(gname, str(e))
+            print(f"     log: {ctx.log(gname)}", flush=True)
+    return rep.summary()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    h.main(main)

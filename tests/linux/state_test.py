@@ -52,335 +52,26 @@ The byte-flip and empty-file hostile variants are godwit-only (QEMU's stream
 has no checksum; it waits forever on an empty one).
 """
 
-import argparse
 import hashlib
-import json
 import os
 import re
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "guest"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
-CACHE = os.path.expanduser("~/.cache/godwit/guest")
-PAGEPASS = os.path.join(ROOT, "build", "guest", "mig_pagepass.elf")
-MARKER = r"godwit-guest: init started"
-MODULES = "modprobe ext4; modprobe crc32c_generic"
-PASS_RE = re.compile(r"^pass (\d+) t=(\d+)\r?\n", re.M)  # complete lines only
-
-
-class Skip(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-# ---- QMP --------------------------------------------------------------------
-
-
-class QMPError(Exception):
-    """An {"error": ...} answer; .cls is its class."""
-
-    def __init__(self, cls, desc):
-        super().__init__(f"{cls}: {desc}")
-        self.cls = cls
-
-
-class MiniQMP:
-    """A minimal QMP client (stdlib): greeting, qmp_capabilities, commands,
-    events.  Used when tests/lib/qmp.py is not there."""
-
-    def __init__(self, path, timeout):
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.sock.connect(path)
-                break
-            except OSError:
-                self.sock.close()
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-        self.timeout = timeout
-        self.buf = b""
-        self.events = []
-        greeting = self._read(timeout)
-        check("QMP" in greeting, f"QMP greeting: {greeting}")
-        self.cmd("qmp_capabilities")
-
-    def _read(self, timeout):
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("QMP: no answer")
-            self.sock.settimeout(left)
-            data = self.sock.recv(65536)
-            if not data:
-                raise ConnectionError("QMP: connection closed")
-            self.buf += data
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def cmd(self, name, **args):
-        msg = {"execute": name}
-        if args:
-            msg["arguments"] = args
-        self.sock.sendall(json.dumps(msg).encode() + b"\n")
-        while True:
-            m = self._read(self.timeout)
-            if "event" in m:
-                self.events.append(m)
-            elif "error" in m:
-                raise QMPError(m["error"].get("class"), m["error"].get("desc"))
-            elif "return" in m:
-                return m["return"]
-
-    def wait_event(self, name, timeout):
-        deadline = time.monotonic() + timeout
-        while True:
-            for i, e in enumerate(self.events):
-                if e["event"] == name:
-                    return self.events.pop(i)
-            self.events.append(self._read(max(0.01, deadline - time.monotonic())))
-
-    def close(self):
-        self.sock.close()
-
-
-def qmp_connect(path, timeout=10.0):
-    """tests/lib/qmp.py's client if it exists, else MiniQMP."""
-    try:
-        import qmp  # tests/lib/qmp.py
-        return qmp.connect(path, timeout)
-    except ImportError:
-        return MiniQMP(path, timeout)
-
-
-def error_class(e):
-    """The QMP error class of an exception from either client, or None."""
-    for attr in ("cls", "error_class", "klass"):
-        if getattr(e, attr, None):
-            return getattr(e, attr)
-    m = re.search(r"(CommandNotFound|GenericError|DeviceNotFound)", str(e))
-    return m.group(1) if m else None
-
-
-# ---- the emulator under test ----------------------------------------------------
-
-
-class Emu:
-    """How to run and migrate one emulator: godwit-vm (file: URIs) or QEMU
-    7.2 (exec: URIs; a save goes to PATH.tmp and is renamed, as godwit does,
-    so "an earlier file is untouched" means the same on both)."""
-
-    def __init__(self, kind, godwit):
-        self.kind = kind
-        self.bin = godwit if kind == "godwit" else "qemu-system-riscv64"
-
-    def save_uri(self, path):
-        if self.kind == "godwit":
-            return "file:" + path
-        return f"exec:cat > {path}.tmp && mv {path}.tmp {path} || {{ rm -f {path}.tmp; false; }}"
-
-    def incoming_uri(self, path):
-        return ("file:" if self.kind == "godwit" else "exec:cat ") + path
-
-    def linux_extra(self):
-        # sstc=false as in tests/qemu-cmdline: godwit's hart has no Sstc, and
-        # QEMU 7.2 loses the stimecmp timer across a migration.
-        return ["-bios", "default", "-cpu", "rv64,sstc=false"] if self.kind == "qemu" else []
-
-
-class VM:
-    """One emulator process with a QMP socket; its serial output goes to a
-    file (bare metal) or a pty Console (Linux)."""
-
-    def __init__(self, ctx, name, args, incoming=None, paused=False, console=False):
-        self.ctx, self.name = ctx, name
-        ctx.seq += 1
-        self.sock = os.path.join(ctx.tmp, f"qmp{ctx.seq}.sock")
-        argv = [ctx.emu.bin, *args, "-qmp", f"unix:{self.sock},server=on,wait=off"]
-        if paused:
-            argv.append("-S")
-        if incoming:
-            argv += ["-incoming", ctx.emu.incoming_uri(incoming)]
-        self.argv = argv
-        # QEMU saves a stopped VM (Emu), so its restore ends paused.
-        self.needs_cont = bool(incoming) and not paused and ctx.emu.kind == "qemu"
-        self.qmp = None
-        self.con = None
-        self.out_path = ctx.log(f"{name}.{ctx.seq}.out")
-        self.err_path = ctx.log(f"{name}.{ctx.seq}.err")
-        self.t_start = time.monotonic()
-        if console:
-            from console import Console
-            self.con = Console(argv, log=self.out_path, timeout=120)
-            self.proc = self.con.proc
-        else:
-            with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
-                self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                             stderr=err, start_new_session=True)
-
-    def connect(self, timeout=15.0):
-        if self.qmp is None:
-            deadline = time.monotonic() + timeout
-            while not os.path.exists(self.sock):
-                check(self.proc.poll() is None,
-                      f"{self.name}: exited ({self.proc.returncode}) before its QMP socket "
-                      f"appeared: {self.stderr()[-400:]}")
-                check(time.monotonic() < deadline, f"{self.name}: no QMP socket {self.sock}")
-                time.sleep(0.01)
-            self.qmp = qmp_connect(self.sock, timeout)
-        return self.qmp
-
-    def cmd(self, name, **args):
-        return self.connect().cmd(name, **args)
-
-    def status(self):
-        return self.cmd("query-status")["status"]
-
-    def output(self):
-        with open(self.out_path, "rb") as f:
-            return f.read().decode("utf-8", "replace").replace("\r", "")
-
-    def stderr(self):
-        if self.con:
-            return ""
-        try:
-            with open(self.err_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def wait_loaded(self, timeout=60.0):
-        """Wait until an -incoming load is over: the status leaves inmigrate."""
-        deadline = time.monotonic() + timeout
-        while True:
-            st = self.status()
-            if st not in ("inmigrate", "prelaunch"):
-                return st
-            check(time.monotonic() < deadline, f"{self.name}: still {st} after {timeout}s")
-            time.sleep(0.01)
-
-    def save(self, path, timeout=120.0):
-        """QMP migrate to path; returns (query-migrate's last answer, error
-        text or None).  Polls query-migrate (and takes MIGRATION events as
-        they come) until completed/failed/cancelled."""
-        stopped = False
-        if self.ctx.emu.kind == "qemu":
-            # QEMU throttles migration to 32 MiB/s by default.
-            self.cmd("migrate-set-parameters", **{"max-bandwidth": 100 << 30})
-            # QEMU 7.2 TCG's live save loses pages the guest dirties while
-            # it runs (mig_pagepass finds a stale page within ~50 cycles, a
-            # Linux guest crashes): save it stopped, as a plain snapshot.
-            if self.status() == "running":
-                self.cmd("stop")
-                stopped = True
-        t0 = time.monotonic()
-        try:
-            self.cmd("migrate", uri=self.ctx.emu.save_uri(path))
-        except Exception as e:  # a refused migrate is a clean failure too
-            info = {}
-            try:
-                info = self.cmd("query-migrate")
-            except Exception:
-                pass
-            if stopped:
-                self.cmd("cont")
-            return info, str(e)
-        while True:
-            info = self.cmd("query-migrate")
-            if info.get("status") in ("completed", "failed", "cancelled"):
-                info["_wall"] = time.monotonic() - t0
-                if stopped and info["status"] != "completed":
-                    self.cmd("cont")  # as godwit's failed save leaves it running
-                return info, None
-            check(time.monotonic() - t0 < timeout, f"{self.name}: migrate still {info} after "
-                                                   f"{timeout}s")
-            time.sleep(0.005)
-
-    def kill(self):
-        if self.qmp:
-            try:
-                self.qmp.close()
-            except Exception:
-                pass
-            self.qmp = None
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        if self.con:
-            self.con.close()
-
-
-# ---- the pagepass guest -----------------------------------------------------------
-
-
-def pagepass_args(mem="64M"):
-    return ["-M", "virt", "-m", mem, "-bios", "none", "-nographic", "-monitor", "none",
-            "-kernel", PAGEPASS]
-
-
-def passes(text):
-    """[(pass, mtime)] of the complete `pass N t=T` lines, after checking the
-    output holds no FAIL, the passes count up by one from 1 (or from the
-    first one seen) and mtime never goes back."""
-    check("FAIL" not in text, "the guest failed: " +
-          "".join(l for l in text.splitlines(True) if "FAIL" in l)[:500])
-    ps = [(int(n), int(t)) for n, t in PASS_RE.findall(text)]
-    for (n0, t0), (n1, t1) in zip(ps, ps[1:]):
-        check(n1 == n0 + 1, f"pass {n1} follows pass {n0}: a pass was lost or repeated")
-        check(t1 >= t0, f"mtime went back from {t0} (pass {n0}) to {t1} (pass {n1})")
-    return ps
-
-
-def wait_passes(vm, history, count, timeout=60.0):
-    """Wait until history + vm's output holds `count` passes in all; returns them."""
-    deadline = time.monotonic() + timeout
-    if vm.needs_cont:
-        if vm.wait_loaded() == "paused":
-            vm.cmd("cont")
-        vm.needs_cont = False
-    while True:
-        ps = passes(history + vm.output())
-        if len(ps) >= count:
-            return ps
-        check(vm.proc.poll() is None, f"{vm.name}: exited with status {vm.proc.returncode}; "
-                                      f"stderr: {vm.stderr()[-400:]}")
-        check(time.monotonic() < deadline,
-              f"{vm.name}: {len(ps)} passes after {timeout}s, waiting for {count}; "
-              f"output tail: {vm.output()[-300:]!r}; stderr: {vm.stderr()[-300:]}")
-        time.sleep(0.01)
-
-
-def save_ok(vm, path):
-    """Save, check completed + postmigrate; returns query-migrate's answer."""
-    info, err = vm.save(path)
-    check(err is None and info.get("status") == "completed",
-          f"{vm.name}: migrate to {path}: {err or info}")
-    st = vm.status()
-    check(st == "postmigrate", f"{vm.name}: status after the save is {st}, want postmigrate")
-    check(os.path.getsize(path) > 0, f"{path} is empty")
-    return info
+import harness as h  # noqa: E402
+import migration as mig  # noqa: E402
+from harness import Skip, check  # noqa: E402
+from migration import MigVM, pagepass_args, passes, save_ok, wait_passes  # noqa: E402
 
 
 def case_pagepass(ctx):
     loops = ctx.loops
     files = [os.path.join(ctx.tmp, "pp-a.state"), os.path.join(ctx.tmp, "pp-b.state")]
     history = ""
-    vm = VM(ctx, "pagepass", pagepass_args())
+    vm = MigVM(ctx, "pagepass", pagepass_args())
     sizes, saves, loads = [], [], []
     try:
         ps = wait_passes(vm, history, 2)
@@ -395,7 +86,7 @@ def case_pagepass(ctx):
             check(vm.stderr().strip() == "" or ctx.emu.kind == "qemu",
                   f"iteration {i}: stderr of the saved VM: {vm.stderr()[-300:]}")
             t0 = time.monotonic()
-            vm = VM(ctx, "pagepass", pagepass_args(), incoming=path)
+            vm = MigVM(ctx, "pagepass", pagepass_args(), incoming=ctx.emu.incoming_uri(path))
             ps = wait_passes(vm, history, len(before) + 2)
             loads.append(time.monotonic() - t0)
             # The first pass after the restore is the one after the last
@@ -413,16 +104,10 @@ def case_pagepass(ctx):
 
 def case_twice(ctx):
     path = os.path.join(ctx.tmp, "twice.state")
-    vm = VM(ctx, "twice-src", pagepass_args())
-    try:
-        wait_passes(vm, "", 3)
-        save_ok(vm, path)
-    finally:
-        vm.kill()
-    history = vm.output()
+    history = mig.saved_pagepass(ctx, "twice-src", path, 3)
     last = passes(history)[-1][0]
-    a = VM(ctx, "twice-a", pagepass_args(), incoming=path, paused=True)
-    b = VM(ctx, "twice-b", pagepass_args(), incoming=path, paused=True)
+    a = MigVM(ctx, "twice-a", pagepass_args(), incoming=ctx.emu.incoming_uri(path), paused=True)
+    b = MigVM(ctx, "twice-b", pagepass_args(), incoming=ctx.emu.incoming_uri(path), paused=True)
     note = ""
     try:
         for v in (a, b):
@@ -439,8 +124,8 @@ def case_twice(ctx):
             note = f", state hashes equal ({ha[:16]})"
         except AssertionError:
             raise
-        except Exception as e:
-            if error_class(e) != "CommandNotFound":
+        except Exception as e:  # a QMPError, or a timeout
+            if getattr(e, "cls", None) != "CommandNotFound":
                 raise AssertionError(f"x-godwit-state-hash: {e}")
             note = ", hash sub-check skipped: no x-godwit-state-hash command"
         for v in (a, b):
@@ -490,7 +175,7 @@ def case_save_fail(ctx):
         r = subprocess.run(["mount", "-o", "remount,ro", dirs["readonly"]],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         check(r.returncode == 0, f"remount ro: {r.stdout}")
-        vm = VM(ctx, "save-fail", pagepass_args())
+        vm = MigVM(ctx, "save-fail", pagepass_args())
         history = ""
         wait_passes(vm, history, 2)
         notes = []
@@ -517,7 +202,7 @@ def case_save_fail(ctx):
         vm.kill()
         history = vm.output()
         n = len(passes(history))
-        vm = VM(ctx, "save-fail-restored", pagepass_args(), incoming=good)
+        vm = MigVM(ctx, "save-fail-restored", pagepass_args(), incoming=ctx.emu.incoming_uri(good))
         wait_passes(vm, history, n + 2)
     finally:
         if vm:
@@ -534,12 +219,7 @@ def write(path, data):
 
 def case_hostile(ctx):
     good = os.path.join(ctx.tmp, "hostile-good.state")
-    vm = VM(ctx, "hostile-src", pagepass_args())
-    try:
-        wait_passes(vm, "", 2)
-        save_ok(vm, good)
-    finally:
-        vm.kill()
+    mig.saved_pagepass(ctx, "hostile-src", good)
     with open(good, "rb") as f:
         data = f.read()
     size = len(data)
@@ -565,10 +245,9 @@ def case_hostile(ctx):
             continue
         path = os.path.join(ctx.tmp, f"hostile-{name}.state")
         write(path, blob)
-        v = VM(ctx, "hostile-" + name, pagepass_args(mem), incoming=path)
-        try:
-            rc = v.proc.wait(30)
-        except subprocess.TimeoutExpired:
+        v = MigVM(ctx, "hostile-" + name, pagepass_args(mem), incoming=ctx.emu.incoming_uri(path))
+        rc = v.exit_status(30)
+        if rc is None:
             rc = "still running after 30 s"
         out, err = v.output(), v.stderr()
         v.kill()
@@ -590,75 +269,22 @@ def case_hostile(ctx):
 
 # ---- the Linux workload ---------------------------------------------------------
 
-
-def guest_image():
-    image = os.environ.get("GODWIT_GUEST_IMAGE", os.path.join(CACHE, "Image"))
-    initrd = os.environ.get("GODWIT_GUEST_INITRD", os.path.join(CACHE, "initrd.img"))
-    if os.path.exists(image) and os.path.exists(initrd):
-        return image, initrd
-    r = subprocess.run(["make", "-C", ROOT, "guest-image"], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, text=True)
-    if r.returncode != 0 or not (os.path.exists(image) and os.path.exists(initrd)):
-        raise Skip("no guest image (make guest-image): " + r.stdout.strip()[-300:])
-    return image, initrd
-
-
-def run(con, cmd, timeout=120):
-    out = con.run(cmd, timeout=timeout)
-    check(con.status == 0, f"`{cmd}` failed ({con.status}): {out.strip()[-300:]}\n"
-                           f"last output:\n{con.tail()}")
-    return out
-
-
-def drain(con, quiet=0.5):
-    """Read what the console still has (the VM is stopped) into con.output."""
-    from console import ConsoleError
-    try:
-        con.expect(r"(?!x)x", quiet)
-    except ConsoleError:
-        pass
-
-
-# The counter paces itself with sync (it waits for the disk's interrupt, so
-# the shell gets the CPU) and a short busy loop, not sleep: QEMU 7.2 does not
-# re-arm the CLINT timer after an incoming migration (Linux timers stop
-# there), and the case should run on the oracle too.
-COUNTER = ("(i=0; while :; do i=$((i+1)); echo \"cnt $i\" >> /mnt/counter; echo \"cnt $i\"; "
-           "sync; j=0; while [ $j -lt 1000 ]; do j=$((j+1)); done; done) &")
-
-
 def case_linux(ctx):
-    image, initrd = guest_image()
-    disk = os.path.join(ctx.tmp, "linux.img")
-    with open(disk, "wb") as f:
-        f.truncate(64 << 20)
-    args = ["-M", "virt", "-m", "256M", "-smp", "1", "-nographic", "-kernel", image,
-            "-initrd", initrd, "-append", "console=ttyS0", *ctx.emu.linux_extra(),
-            "-drive", f"file={disk},format=raw,if=none,id=d0",
-            "-device", "virtio-blk-device,drive=d0"]
+    args = mig.linux_args(ctx, "linux.img")
     path = os.path.join(ctx.tmp, "linux.state")
-    vm = VM(ctx, "linux", args, console=True)
-    try:
+    with MigVM(ctx, "linux", args, console=True) as vm:
         con = vm.con
-        con.expect(MARKER, ctx.boot_timeout)
-        con.expect(con.PROMPT, 120)
-        run(con, MODULES)
-        run(con, "mke2fs -q /dev/vda && mkdir -p /mnt && mount -t ext2 /dev/vda /mnt")
-        run(con, "dd if=/dev/urandom of=/mnt/before.bin bs=64k count=16 2>/dev/null && sync")
-        want = run(con, "sha256sum /mnt/before.bin").split()[0]
-        con.sendline(COUNTER)
+        want = mig.linux_prepare(con, ctx.boot_timeout)
+        con.sendline(mig.COUNTER)
         con.expect(r"^cnt 5$", 30)
         info = save_ok(vm, path)
-        drain(con)
-    finally:
-        vm.kill()
-    text = "".join(vm.con.output)
-    seen = [int(n) for n in re.findall(r"^cnt (\d+)\n", text, re.M)]
+        h.drain(con)
+    seen = mig.counter_values(h.console_text(vm.con))
     check(seen, "no counter line before the save")
     last = seen[-1]
     t0 = time.monotonic()
-    vm = VM(ctx, "linux-restored", args, incoming=path, console=True)
-    try:
+    with MigVM(ctx, "linux-restored", args, incoming=ctx.emu.incoming_uri(path),
+               console=True) as vm:
         con = vm.con
         if vm.needs_cont and vm.wait_loaded() == "paused":
             vm.cmd("cont")  # QEMU saved it stopped: it restores paused
@@ -672,35 +298,14 @@ def case_linux(ctx):
             raise Skip(f"on QEMU only up to the counter ({last} -> {first}): QEMU 7.2 does not "
                        "re-arm the guest timer after a restore, so the shell never gets the CPU "
                        "back from the counter")
-        out = run(con, "echo alive-$((6*7))")
-        check("alive-42" in out, f"the console answered {out!r}")
-        got = re.search(r"([0-9a-f]{64})\s+/mnt/before.bin", run(con, "sha256sum /mnt/before.bin"))
-        check(got and got.group(1) == want, f"/mnt/before.bin changed: {got and got.group(1)} "
-                                             f"vs {want}")
-        run(con, "kill $!; wait $! 2>/dev/null; true")
-        out = run(con, "awk '$2 != NR {print \"BAD\", NR, $0; exit 1} "
-                       "END {print \"lines\", NR}' /mnt/counter")
-        m = re.search(r"lines (\d+)", out)
-        check(m and int(m.group(1)) >= first + 3, f"the counter file: {out.strip()!r}")
-        run(con, "umount /mnt")
-    finally:
-        vm.kill()
+        lines = mig.linux_verify(con, want, "kill $!; wait $! 2>/dev/null; true")
+        check(lines >= first + 3, f"the counter file has {lines} lines, want {first + 3} or more")
     return (f"state {os.path.getsize(path) >> 20} MiB saved in {info.get('_wall', 0):.2f}s; "
             f"counter {last} -> {first} (first line {t_first:.2f}s after the restore "
-            f"started), {m.group(1)} lines on disk")
+            f"started), {lines} lines on disk")
 
 
 # ---- main -------------------------------------------------------------------------
-
-
-class Ctx:
-    def __init__(self, emu, logdir, tmp, loops, boot_timeout):
-        self.emu, self.logdir, self.tmp = emu, logdir, tmp
-        self.loops, self.boot_timeout = loops, boot_timeout
-        self.seq = 0
-
-    def log(self, name):
-        return os.path.join(self.logdir, f"state-{name}")
 
 
 CASES = [("pagepass", case_pagepass), ("linux", case_linux), ("twice", case_twice),
@@ -708,64 +313,11 @@ CASES = [("pagepass", case_pagepass), ("linux", case_linux), ("twice", case_twic
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--only", default=os.environ.get("STATE_TEST_CASES", ""),
-                    help="comma-separated case names: " + ",".join(n for n, _ in CASES))
-    ap.add_argument("--loops", type=int, default=int(os.environ.get("STATE_LOOPS", "100")),
-                    help="pagepass save/restore cycles (STATE_LOOPS, 100)")
-    ap.add_argument("--vm", choices=("godwit", "qemu"),
-                    default=os.environ.get("STATE_VM", "godwit"))
-    a = ap.parse_args()
-    cases = CASES
-    if a.only:
-        want = a.only.split(",")
-        unknown = set(want) - {n for n, _ in CASES}
-        if unknown:
-            ap.error(f"unknown case(s) {sorted(unknown)}")
-        cases = [c for c in CASES if c[0] in want]
-    build = os.environ.get("BUILD", "build/release")
-    godwit = os.environ.get("GODWIT_VM", os.path.join(ROOT, build, "godwit-vm"))
-    why = None
-    if a.vm == "godwit" and not os.access(godwit, os.X_OK):
-        why = f"{godwit} is not built (make)"
-    elif a.vm == "qemu" and not shutil.which("qemu-system-riscv64"):
-        why = "qemu-system-riscv64 is not installed"
-    elif not os.path.exists(PAGEPASS):
-        r = subprocess.run(["make", "-C", ROOT, "build/guest/mig_pagepass.elf"],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        if r.returncode != 0:
-            why = "cannot build mig_pagepass.elf: " + r.stdout.strip()[-200:]
-    if why:
-        for name, _ in cases:
-            print(f"SKIP {name}: {why}")
-        print(f"0 passed, 0 failed, {len(cases)} skipped")
-        return 0
-    logdir = os.path.join(ROOT, build, "tests", "linux")
-    os.makedirs(logdir, exist_ok=True)
-    passed = failed = skipped = 0
-    print(f"state_test: {a.vm} ({godwit if a.vm == 'godwit' else 'qemu-system-riscv64'}), "
-          f"{a.loops} pagepass cycles", flush=True)
-    with tempfile.TemporaryDirectory(prefix="godwit-state-") as tmp:
-        ctx = Ctx(Emu(a.vm, godwit), logdir, tmp, a.loops,
-                  float(os.environ.get("STATE_TEST_TIMEOUT", "240")))
-        for name, fn in cases:
-            t0 = time.monotonic()
-            try:
-                note = fn(ctx)
-                passed += 1
-                print(f"PASS {name} ({time.monotonic() - t0:.1f}s): {note}", flush=True)
-            except Skip as e:
-                skipped += 1
-                print(f"SKIP {name}: {e}", flush=True)
-            except Exception as e:  # a failed check, a timeout, a QMP error, ...
-                failed += 1
-                msg = str(e) or type(e).__name__
-                print(f"FAIL {name} ({time.monotonic() - t0:.1f}s): {msg}", flush=True)
-                print(f"     logs: {ctx.log(name)}*", flush=True)
-    print(f"{passed} passed, {failed} failed, {skipped} skipped")
-    return 1 if failed else 0
+    return mig.main(__doc__, CASES, "state",
+                    {"cases": "STATE_TEST_CASES", "loops": "STATE_LOOPS", "vm": "STATE_VM"},
+                    "100", "pagepass save/restore cycles (STATE_LOOPS, 100)",
+                    lambda loops: f"{loops} pagepass cycles")
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    sys.exit(main())
+    h.main(main)
