@@ -56,12 +56,12 @@ int state_read_header(struct state_stream *s, struct state_header *h)
     h->config_hash = get_le(b + 24, 8);
     if (endian != STATE_ENDIAN_CHECK) {
         state_stream_fail(s, -EPROTO, "bad endianness check 0x%08x (expected 0x%08x)", endian,
-                        STATE_ENDIAN_CHECK);
+                          STATE_ENDIAN_CHECK);
         return -EPROTO;
     }
     if (h->version == 0 || h->version > STATE_FORMAT_VERSION) {
-        state_stream_fail(s, -EPROTO, "state format version %u, this godwit reads 1..%u", h->version,
-                        STATE_FORMAT_VERSION);
+        state_stream_fail(s, -EPROTO, "state format version %u, this godwit reads 1..%u",
+                          h->version, STATE_FORMAT_VERSION);
         return -EPROTO;
     }
     if (h->page_size != STATE_PAGE_SIZE) {
@@ -78,7 +78,7 @@ int state_read_header(struct state_stream *s, struct state_header *h)
 #define STATE_SEC_HDR_LEN 12
 
 int state_write_section(struct state_stream *s, uint8_t type, const char *name, uint32_t instance,
-                      uint16_t version, const void *payload, size_t len)
+                        uint16_t version, const void *payload, size_t len)
 {
     uint8_t b[STATE_SEC_HDR_LEN];
     size_t nlen = name ? strlen(name) : 0;
@@ -102,8 +102,8 @@ int state_write_section(struct state_stream *s, uint8_t type, const char *name, 
 
 static bool state_type_known(uint8_t t)
 {
-    return t == STATE_SEC_CONFIG || t == STATE_SEC_RAM || t == STATE_SEC_DEVICE || t == STATE_SEC_ROUND ||
-           t == STATE_SEC_ZERO || t == STATE_SEC_EOF;
+    return t == STATE_SEC_CONFIG || t == STATE_SEC_RAM || t == STATE_SEC_DEVICE ||
+           t == STATE_SEC_ROUND || t == STATE_SEC_ZERO || t == STATE_SEC_EOF;
 }
 
 int state_read_section(struct state_stream *s, struct state_section *sec)
@@ -120,17 +120,17 @@ int state_read_section(struct state_stream *s, struct state_section *sec)
     sec->len = (uint32_t)get_le(b + 8, 4);
     if (!state_type_known(sec->type)) {
         state_stream_fail(s, -EPROTO, "unknown section type %u at byte %llu", sec->type,
-                        (unsigned long long)at);
+                          (unsigned long long)at);
         return -EPROTO;
     }
     if (b[1] > STATE_NAME_MAX) {
         state_stream_fail(s, -EPROTO, "section name of %u bytes at byte %llu", b[1],
-                        (unsigned long long)at);
+                          (unsigned long long)at);
         return -EPROTO;
     }
     if (sec->len > STATE_BUF_MAX) {
         state_stream_fail(s, -EPROTO, "section of %u bytes at byte %llu (limit %u)", sec->len,
-                        (unsigned long long)at, STATE_BUF_MAX);
+                          (unsigned long long)at, STATE_BUF_MAX);
         return -EPROTO;
     }
     if (state_stream_read(s, sec->name, b[1]) < 0)
@@ -200,9 +200,9 @@ int state_read_eof(struct state_stream *s, const struct state_section *sec)
     got = get_le(sum, 8);
     if (got != want) {
         state_stream_fail(s, -EBADMSG,
-                        "checksum mismatch: stream says %016llx, content hashes to %016llx "
-                        "(corrupted)",
-                        (unsigned long long)got, (unsigned long long)want);
+                          "checksum mismatch: stream says %016llx, content hashes to %016llx "
+                          "(corrupted)",
+                          (unsigned long long)got, (unsigned long long)want);
         return -EBADMSG;
     }
     return 0;

@@ -82,13 +82,13 @@ int state_read_header(struct state_stream *s, struct state_header *h) gw_must_ch
 
 /* Write a section: header then len bytes of payload. */
 int state_write_section(struct state_stream *s, uint8_t type, const char *name, uint32_t instance,
-                      uint16_t version, const void *payload, size_t len);
+                        uint16_t version, const void *payload, size_t len);
 /* Read a section header (validates type, name and length bounds). */
 int state_read_section(struct state_stream *s, struct state_section *sec) gw_must_check;
 /* Read the payload of sec into b (a writer buffer, reset first), then make
  * b a reader over it. */
 int state_read_payload(struct state_stream *s, const struct state_section *sec,
-                     struct state_buf *b) gw_must_check;
+                       struct state_buf *b) gw_must_check;
 
 /* Write the EOF section (checksum of everything before its payload). */
 int state_write_eof(struct state_stream *s);
@@ -115,7 +115,7 @@ struct state_ram_encoder {
 int state_ram_encoder_init(struct state_ram_encoder *e);
 void state_ram_encoder_fini(struct state_ram_encoder *e);
 void state_ram_encode(struct state_ram_encoder *e, const uint8_t *ram, const uint32_t *pages,
-                    unsigned n, bool compress, struct state_buf *b);
+                      unsigned n, bool compress, struct state_buf *b);
 
 /*
  * Decode a RAM section payload: validate the run list against npages_ram
@@ -129,6 +129,6 @@ int state_ram_decode(struct state_buf *b, uint8_t *ram, uint64_t npages_ram, uin
  * pairs.  decode validates and calls fn for each run; returns pages or
  * -errno. */
 int state_zero_decode(struct state_buf *b, uint64_t npages_ram,
-                    void (*fn)(void *opaque, uint64_t first, uint64_t count), void *opaque);
+                      void (*fn)(void *opaque, uint64_t first, uint64_t count), void *opaque);
 
 #endif

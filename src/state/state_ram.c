@@ -43,7 +43,7 @@ void state_ram_encoder_fini(struct state_ram_encoder *e)
 }
 
 void state_ram_encode(struct state_ram_encoder *e, const uint8_t *ram, const uint32_t *pages,
-                    unsigned n, bool compress, struct state_buf *b)
+                      unsigned n, bool compress, struct state_buf *b)
 {
     unsigned nruns = 0;
     size_t raw_len = (size_t)n * STATE_PAGE_SIZE;
@@ -120,8 +120,8 @@ int state_ram_decode(struct state_buf *b, uint8_t *ram, uint64_t npages_ram, uin
             return b->err;
         if (count == 0 || count > n - total || (uint64_t)first + count > npages_ram) {
             state_buf_fail(b, -EPROTO,
-                         "RAM batch: run of %u pages at page %u outside RAM (%llu pages)", count,
-                         first, (unsigned long long)npages_ram);
+                           "RAM batch: run of %u pages at page %u outside RAM (%llu pages)", count,
+                           first, (unsigned long long)npages_ram);
             return b->err;
         }
         total += count;
@@ -135,7 +135,7 @@ int state_ram_decode(struct state_buf *b, uint8_t *ram, uint64_t npages_ram, uin
         return b->err;
     if (dlen > state_buf_left(b)) {
         state_buf_fail(b, -EPROTO, "RAM batch: %u data bytes, %zu left in the section", dlen,
-                     state_buf_left(b));
+                       state_buf_left(b));
         return b->err;
     }
     data = b->data + b->pos;
@@ -173,7 +173,7 @@ int state_ram_decode(struct state_buf *b, uint8_t *ram, uint64_t npages_ram, uin
 }
 
 int state_zero_decode(struct state_buf *b, uint64_t npages_ram,
-                    void (*fn)(void *opaque, uint64_t first, uint64_t count), void *opaque)
+                      void (*fn)(void *opaque, uint64_t first, uint64_t count), void *opaque)
 {
     uint32_t nruns = state_get_u32(b);
     uint64_t total = 0;

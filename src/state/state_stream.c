@@ -201,9 +201,9 @@ int state_stream_read(struct state_stream *s, void *p, size_t n)
         if (avail == 0) {
             if (!state_stream_fill(s)) {
                 if (!s->err)
-                    state_stream_fail(s, -EPROTO,
-                                    "truncated: stream ends at byte %llu, %zu more bytes expected",
-                                    (unsigned long long)s->offset, n);
+                    state_stream_fail(
+                        s, -EPROTO, "truncated: stream ends at byte %llu, %zu more bytes expected",
+                        (unsigned long long)s->offset, n);
                 break;
             }
             continue;

@@ -115,7 +115,8 @@ static void test_ram_roundtrip(struct ram_fixture *f)
           "ram: run list of pages 0,1,2,7,9,10 is (0,3)(7,1)(9,2)");
     CHECK(w.data[36] == 0x00 && w.data[37] == 0x60 && w.data[38] == 0 && w.data[39] == 0 &&
               !memcmp(w.data + 40, f->ram, 3 * STATE_PAGE_SIZE) &&
-              !memcmp(w.data + 40 + 3 * STATE_PAGE_SIZE, f->ram + 7 * STATE_PAGE_SIZE, STATE_PAGE_SIZE),
+              !memcmp(w.data + 40 + 3 * STATE_PAGE_SIZE, f->ram + 7 * STATE_PAGE_SIZE,
+                      STATE_PAGE_SIZE),
           "ram: raw length 24576 then the pages in order");
     state_buf_fini(&w);
 

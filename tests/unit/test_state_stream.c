@@ -81,7 +81,8 @@ static void test_buf_widths(void)
     CHECK(s[0] == '\0', "buf: get_str empty");
     state_get_bytes(&r, got3, sizeof(got3));
     CHECK(memcmp(got3, raw, 3) == 0, "buf: get_bytes");
-    CHECK(state_buf_left(&r) == 0 && state_buf_error(&r) == 0, "buf: everything consumed, no error");
+    CHECK(state_buf_left(&r) == 0 && state_buf_error(&r) == 0,
+          "buf: everything consumed, no error");
     CHECK(state_buf_expect_end(&r, "widths") == 0, "buf: expect_end at the end is 0");
 
     /* reset keeps the allocation */
@@ -389,7 +390,8 @@ static void test_stream_truncated(void)
     ret = state_stream_read(r.s, got, 20);
     CHECK(ret == -EPROTO && has(state_stream_msg(r.s), "truncated") &&
               !memcmp(got, (uint8_t[20]){0}, 20),
-          "truncated: 20 wanted, 4 left: -EPROTO, all 20 zero-filled \"%s\"", state_stream_msg(r.s));
+          "truncated: 20 wanted, 4 left: -EPROTO, all 20 zero-filled \"%s\"",
+          state_stream_msg(r.s));
     ret = state_stream_read(r.s, got, 1);
     CHECK(ret == -EPROTO, "truncated: later reads keep failing");
     rd_close(&r);
@@ -596,7 +598,8 @@ static void test_header(void)
         0x00, 0x0d, 0x0c, 0x0b, 0x0a, 0x00, 0x10, 0x00, 0x00, 0x01, 0x00,
         0x00, 0x00, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
     };
-    struct state_header h = {STATE_FORMAT_VERSION, STATE_PAGE_SIZE, STATE_F_LIVE, 0x1122334455667788ull};
+    struct state_header h = {STATE_FORMAT_VERSION, STATE_PAGE_SIZE, STATE_F_LIVE,
+                             0x1122334455667788ull};
     struct state_header back;
     uint8_t b[STATE_HEADER_LEN], *file;
     struct state_stream *w;
@@ -731,7 +734,8 @@ static void test_sections(void)
     name64[64] = '\0';
 
     w = state_stream_new(fd, false);
-    ret = state_write_section(w, STATE_SEC_DEVICE, "clint", 3, 7, (const uint8_t[]){1, 2, 3, 4, 5}, 5);
+    ret = state_write_section(w, STATE_SEC_DEVICE, "clint", 3, 7, (const uint8_t[]){1, 2, 3, 4, 5},
+                              5);
     CHECK(ret == 0, "section: written");
     ret = state_write_section(w, STATE_SEC_DEVICE, name64, 0, 1, NULL, 0);
     CHECK(ret == -EINVAL && state_stream_offset(w) == sizeof(want),
@@ -741,7 +745,8 @@ static void test_sections(void)
 
     fd = mem_fd();
     w = state_stream_new(fd, false);
-    ret = state_write_section(w, STATE_SEC_DEVICE, "clint", 3, 7, (const uint8_t[]){1, 2, 3, 4, 5}, 5);
+    ret = state_write_section(w, STATE_SEC_DEVICE, "clint", 3, 7, (const uint8_t[]){1, 2, 3, 4, 5},
+                              5);
     ret |= state_write_section(w, STATE_SEC_ROUND, NULL, 0, 0, NULL, 0);
     ret |= state_write_section(w, STATE_SEC_DEVICE, name63, 0xffffffffu, 0xffff, "xyz", 3);
     ret |= state_write_section(w, STATE_SEC_CONFIG, "", 0, 1, "a long configuration text", 25);
@@ -883,7 +888,8 @@ static uint8_t *build_stream(size_t *len, struct range *pay, unsigned *npay)
     w = state_stream_new(fd, false);
     ret = state_write_header(w, &h);
     ret |= state_write_section(w, STATE_SEC_CONFIG, "", 0, 1, cfg, sizeof(cfg) - 1);
-    pay[(*npay)++] = (struct range){state_stream_offset(w) - (sizeof(cfg) - 1), state_stream_offset(w)};
+    pay[(*npay)++] =
+        (struct range){state_stream_offset(w) - (sizeof(cfg) - 1), state_stream_offset(w)};
     ret |= state_write_section(w, STATE_SEC_DEVICE, "clint", 1, 2, dev, sizeof(dev));
     pay[(*npay)++] = (struct range){state_stream_offset(w) - sizeof(dev), state_stream_offset(w)};
     if (state_ram_encoder_init(&e) < 0)
