@@ -24,16 +24,109 @@ static uint64_t get_le(const uint8_t *p, unsigned n)
     return v;
 }
 
+/*
+ * Header layout (format 2):
+ *    0  magic[8]
+ *    8  u32 version      12  u32 endian check
+ *   16  u32 page size    20  u32 flags
+ *   24  u64 configuration hash
+ *   32  uuid[16]
+ *   48  u8 name length, name[63] zero padded
+ *  112
+ */
+#define STATE_HDR_FIXED 16 /* magic, version, endian check: the same in every format */
+#define STATE_HDR_UUID  32
+#define STATE_HDR_NAME  48
+
+bool state_vm_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+
+    if (n == 0 || n > STATE_VM_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)name[i] < 0x20 || (unsigned char)name[i] > 0x7e)
+            return false;
+    return true;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int state_uuid_parse(const char *text, uint8_t uuid[STATE_UUID_LEN])
+{
+    uint8_t out[STATE_UUID_LEN];
+    unsigned k = 0;
+
+    if (strlen(text) != STATE_UUID_TEXT_LEN)
+        return -EINVAL;
+    for (unsigned i = 0; i < STATE_UUID_TEXT_LEN;) {
+        int hi, lo;
+
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (text[i++] != '-')
+                return -EINVAL;
+            continue;
+        }
+        hi = hex_digit(text[i]);
+        lo = hex_digit(text[i + 1]);
+        if (hi < 0 || lo < 0)
+            return -EINVAL;
+        out[k++] = (uint8_t)(hi << 4 | lo);
+        i += 2;
+    }
+    memcpy(uuid, out, sizeof(out));
+    return 0;
+}
+
+void state_uuid_format(const uint8_t uuid[STATE_UUID_LEN], char out[STATE_UUID_TEXT_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    char *p = out;
+
+    for (unsigned i = 0; i < STATE_UUID_LEN; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *p++ = '-';
+        *p++ = hex[uuid[i] >> 4];
+        *p++ = hex[uuid[i] & 15];
+    }
+    *p = '\0';
+}
+
+bool state_uuid_is_nil(const uint8_t uuid[STATE_UUID_LEN])
+{
+    for (unsigned i = 0; i < STATE_UUID_LEN; i++)
+        if (uuid[i])
+            return false;
+    return true;
+}
+
 int state_write_header(struct state_stream *s, const struct state_header *h)
 {
-    uint8_t b[STATE_HEADER_LEN];
+    uint8_t b[STATE_HEADER_LEN] = {0};
+    size_t nlen = strnlen(h->name, sizeof(h->name));
 
+    if (nlen && (nlen > STATE_VM_NAME_MAX || !state_vm_name_valid(h->name))) {
+        state_stream_fail(s, -EINVAL, "the VM name cannot go into a state header");
+        return -EINVAL;
+    }
     memcpy(b, STATE_MAGIC, STATE_MAGIC_LEN);
     put_le(b + 8, h->version, 4);
     put_le(b + 12, STATE_ENDIAN_CHECK, 4);
     put_le(b + 16, h->page_size, 4);
     put_le(b + 20, h->flags, 4);
     put_le(b + 24, h->config_hash, 8);
+    memcpy(b + STATE_HDR_UUID, h->uuid, STATE_UUID_LEN);
+    b[STATE_HDR_NAME] = (uint8_t)nlen;
+    memcpy(b + STATE_HDR_NAME + 1, h->name, nlen);
     return state_stream_write(s, b, sizeof(b));
 }
 
@@ -41,9 +134,12 @@ int state_read_header(struct state_stream *s, struct state_header *h)
 {
     uint8_t b[STATE_HEADER_LEN];
     uint32_t endian;
+    unsigned nlen;
 
     memset(h, 0, sizeof(*h));
-    if (state_stream_read(s, b, sizeof(b)) < 0)
+    /* the part every format shares first: an old or foreign stream is
+     * named for what it is before its shorter header is read as ours */
+    if (state_stream_read(s, b, STATE_HDR_FIXED) < 0)
         return state_stream_error(s);
     if (memcmp(b, STATE_MAGIC, STATE_MAGIC_LEN) != 0) {
         state_stream_fail(s, -EPROTO, "not a godwit state stream (bad magic)");
@@ -51,19 +147,34 @@ int state_read_header(struct state_stream *s, struct state_header *h)
     }
     h->version = (uint32_t)get_le(b + 8, 4);
     endian = (uint32_t)get_le(b + 12, 4);
-    h->page_size = (uint32_t)get_le(b + 16, 4);
-    h->flags = (uint32_t)get_le(b + 20, 4);
-    h->config_hash = get_le(b + 24, 8);
     if (endian != STATE_ENDIAN_CHECK) {
         state_stream_fail(s, -EPROTO, "bad endianness check 0x%08x (expected 0x%08x)", endian,
                           STATE_ENDIAN_CHECK);
         return -EPROTO;
     }
-    if (h->version == 0 || h->version > STATE_FORMAT_VERSION) {
-        state_stream_fail(s, -EPROTO, "state format version %u, this godwit reads 1..%u",
+    if (h->version == 0) {
+        state_stream_fail(s, -EPROTO, "bad state format version 0");
+        return -EPROTO;
+    }
+    if (h->version < STATE_FORMAT_VERSION) {
+        state_stream_fail(s, -EPROTO,
+                          "this state was saved by an older godwit (format %u); this godwit "
+                          "reads format %u only: restore it with the godwit that saved it",
                           h->version, STATE_FORMAT_VERSION);
         return -EPROTO;
     }
+    if (h->version > STATE_FORMAT_VERSION) {
+        state_stream_fail(s, -EPROTO,
+                          "this state was saved by a newer godwit (format %u); this godwit "
+                          "reads format %u",
+                          h->version, STATE_FORMAT_VERSION);
+        return -EPROTO;
+    }
+    if (state_stream_read(s, b + STATE_HDR_FIXED, STATE_HEADER_LEN - STATE_HDR_FIXED) < 0)
+        return state_stream_error(s);
+    h->page_size = (uint32_t)get_le(b + 16, 4);
+    h->flags = (uint32_t)get_le(b + 20, 4);
+    h->config_hash = get_le(b + 24, 8);
     if (h->page_size != STATE_PAGE_SIZE) {
         state_stream_fail(s, -EPROTO, "page size %u, expected %u", h->page_size, STATE_PAGE_SIZE);
         return -EPROTO;
@@ -72,6 +183,29 @@ int state_read_header(struct state_stream *s, struct state_header *h)
         state_stream_fail(s, -EPROTO, "unknown header flags 0x%x", h->flags);
         return -EPROTO;
     }
+    memcpy(h->uuid, b + STATE_HDR_UUID, STATE_UUID_LEN);
+    nlen = b[STATE_HDR_NAME];
+    if (nlen > STATE_VM_NAME_MAX) {
+        state_stream_fail(s, -EPROTO, "a VM name of %u bytes in the header (at most %u)", nlen,
+                          STATE_VM_NAME_MAX);
+        return -EPROTO;
+    }
+    for (unsigned i = 0; i < nlen; i++) {
+        uint8_t c = b[STATE_HDR_NAME + 1 + i];
+
+        if (c < 0x20 || c > 0x7e) {
+            state_stream_fail(s, -EPROTO, "the VM name in the header is not printable text");
+            return -EPROTO;
+        }
+    }
+    for (unsigned i = STATE_HDR_NAME + 1 + nlen; i < STATE_HEADER_LEN; i++) {
+        if (b[i]) {
+            state_stream_fail(s, -EPROTO, "bytes after the VM name in the header are not zero");
+            return -EPROTO;
+        }
+    }
+    memcpy(h->name, b + STATE_HDR_NAME + 1, nlen);
+    h->name[nlen] = '\0';
     return 0;
 }
 

@@ -3,7 +3,9 @@
  * live migration and a cold state transfer.
  *
  *   header   magic[8] "\x89GWST\r\n\x1a", u32 format version, u32 endian check
- *            0x0a0b0c0d, u32 page size, u32 flags, u64 configuration hash
+ *            0x0a0b0c0d, u32 page size, u32 flags, u64 configuration hash,
+ *            the VM's identity: uuid[16], u8 name length, name[63] (zero
+ *            padded); 112 bytes in all (format 2)
  *   section  u8 type, u8 name length, u16 version, u32 instance, u32 payload
  *            length, name, payload                      ... repeated
  *   EOF      a section of type STATE_SEC_EOF whose payload is the XXH3-64 of
@@ -34,11 +36,14 @@
 
 #define STATE_MAGIC          "\x89GWST\r\n\x1a"
 #define STATE_MAGIC_LEN      8
-#define STATE_FORMAT_VERSION 1
+#define STATE_FORMAT_VERSION 2 /* format 1 (no identity, 12-byte ROUND) is refused */
 #define STATE_ENDIAN_CHECK   0x0a0b0c0du
 #define STATE_PAGE_SIZE      4096u
-#define STATE_HEADER_LEN     32
-#define STATE_NAME_MAX       63
+#define STATE_HEADER_LEN     112
+#define STATE_NAME_MAX       63 /* section names */
+#define STATE_VM_NAME_MAX    63 /* the VM's name in the header */
+#define STATE_UUID_LEN       16
+#define STATE_UUID_TEXT_LEN  36   /* RFC 4122 text form, without the NUL */
 #define STATE_RAM_BATCH      256u /* pages per RAM section */
 
 /* Header flags. */
@@ -59,11 +64,18 @@ enum mig_section_type {
 /* RAM batch encodings. */
 enum { STATE_RAM_RAW = 0, STATE_RAM_LZ4 = 1 };
 
+/*
+ * The header.  The identity says whose state this is, so a host agent can
+ * tell without the machine; a zero UUID and an empty name are an anonymous
+ * VM (valid: designated initializers that leave them out write one).
+ */
 struct state_header {
-    uint32_t version;
-    uint32_t page_size;
-    uint32_t flags;
-    uint64_t config_hash;
+    uint32_t version;                 /* STATE_FORMAT_VERSION when writing */
+    uint32_t page_size;               /* STATE_PAGE_SIZE */
+    uint32_t flags;                   /* STATE_F_* */
+    uint64_t config_hash;             /* XXH3-64 of the CONFIG section's text */
+    uint8_t uuid[STATE_UUID_LEN];     /* the VM's UUID (-uuid); all zero: none */
+    char name[STATE_VM_NAME_MAX + 1]; /* the VM's name (-name), NUL-terminated; "": none */
 };
 
 struct state_section {
@@ -74,11 +86,26 @@ struct state_section {
     char name[STATE_NAME_MAX + 1];
 };
 
-/* Write the header. */
+/* Write the header: h->version as given (callers pass STATE_FORMAT_VERSION;
+ * tests may pass others), always in format 2's layout.  -EINVAL (in s) for a
+ * name state_vm_name_valid() refuses. */
 int state_write_header(struct state_stream *s, const struct state_header *h);
-/* Read and check the header (magic, version <= ours, endianness, page
- * size, flags); 0 or -EPROTO with the reason in s. */
+/* Read and check the header: magic, endianness, version (exactly
+ * STATE_FORMAT_VERSION: older and newer formats are refused with a message
+ * that says which), page size, flags, the name (printable, zero padding).
+ * 0 or -EPROTO with the reason in s. */
 int state_read_header(struct state_stream *s, struct state_header *h) gw_must_check;
+
+/* A VM name the header can carry: 1..STATE_VM_NAME_MAX printable ASCII
+ * bytes (space to '~'). */
+bool state_vm_name_valid(const char *name);
+/* Parse a UUID in RFC 4122 text form ("6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+ * hex digits in either case, as QEMU's -uuid takes it).  0 or -EINVAL. */
+int state_uuid_parse(const char *text, uint8_t uuid[STATE_UUID_LEN]);
+/* Format uuid in lower-case RFC 4122 text form into out (37 bytes). */
+void state_uuid_format(const uint8_t uuid[STATE_UUID_LEN], char out[STATE_UUID_TEXT_LEN + 1]);
+/* True for the nil UUID (all zero: no UUID given). */
+bool state_uuid_is_nil(const uint8_t uuid[STATE_UUID_LEN]);
 
 /* Write a section: header then len bytes of payload. */
 int state_write_section(struct state_stream *s, uint8_t type, const char *name, uint32_t instance,
