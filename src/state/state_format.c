@@ -341,3 +341,21 @@ int state_read_eof(struct state_stream *s, const struct state_section *sec)
     }
     return 0;
 }
+
+int state_write_round(struct state_stream *s, uint32_t round)
+{
+    uint8_t b[4];
+
+    put_le(b, round, 4);
+    return state_write_section(s, STATE_SEC_ROUND, NULL, 0, 1, b, sizeof(b));
+}
+
+int state_round_decode(struct state_buf *b, uint32_t *round)
+{
+    *round = state_get_u32(b);
+    if (state_buf_expect_end(b, "ROUND marker") < 0)
+        return b->err;
+    if (*round == 0)
+        state_buf_fail(b, -EPROTO, "ROUND marker 0 (rounds count from 1)");
+    return b->err;
+}

@@ -124,6 +124,16 @@ int state_write_eof(struct state_stream *s);
  * ends there (state_stream_at_eof): a live stream's socket stays open. */
 int state_read_eof(struct state_stream *s, const struct state_section *sec) gw_must_check;
 
+/* ---- ROUND markers (live streams) ----------------------------------------- */
+
+/* Write a ROUND marker: the end of pre-copy round `round` (>= 1; each
+ * marker's number is above the one before).  Payload: u32 round (format 1
+ * had 8 more bytes, never read). */
+int state_write_round(struct state_stream *s, uint32_t round);
+/* Decode a ROUND payload: exactly a u32, not 0.  0 or -EPROTO with the
+ * reason in b. */
+int state_round_decode(struct state_buf *b, uint32_t *round) gw_must_check;
+
 /* ---- RAM ---------------------------------------------------------------- */
 
 /* True if the page (STATE_PAGE_SIZE bytes, 8-aligned) is all zeroes. */
@@ -152,9 +162,37 @@ void state_ram_encode(struct state_ram_encoder *e, const uint8_t *ram, const uin
  */
 int state_ram_decode(struct state_buf *b, uint8_t *ram, uint64_t npages_ram, uint8_t *scratch);
 
-/* Runs of page indices for STATE_SEC_ZERO: a u32 count, then (first, count)
- * pairs.  decode validates and calls fn for each run; returns pages or
- * -errno. */
+/* ---- zero runs (live streams) -------------------------------------------- */
+
+/*
+ * STATE_SEC_ZERO: pages the destination holds that became zero.  Payload: a
+ * u32 run count, then (u32 first page, u32 count) per run; at most
+ * STATE_ZERO_RUNS runs per section.
+ *
+ * The encoder collects pages in ascending order (a page right after the
+ * open run extends it) and writes a section whenever STATE_ZERO_RUNS runs
+ * are complete, and at state_zero_flush(), so a sender just adds pages as
+ * it finds them and flushes at the end of its pass.
+ */
+#define STATE_ZERO_RUNS 1024u
+
+struct state_zero_encoder {
+    struct state_buf runs; /* u32 count (set when written), then complete runs */
+    uint32_t nruns;        /* complete runs in runs */
+    uint32_t first, count; /* the open run; count 0: none */
+};
+void state_zero_encoder_init(struct state_zero_encoder *z);
+void state_zero_encoder_fini(struct state_zero_encoder *z);
+/* Add one page; may write a ZERO section to s.  Returns state_stream_error(s). */
+int state_zero_add(struct state_zero_encoder *z, struct state_stream *s, uint32_t page);
+/* Close the open run and write what is pending as one ZERO section (none if
+ * nothing is).  Returns state_stream_error(s). */
+int state_zero_flush(struct state_zero_encoder *z, struct state_stream *s);
+
+/* Validate a ZERO payload (every run inside npages_ram pages) before
+ * anything is applied, then call fn for each run (NULL: validate only).
+ * Returns the pages covered (capped at INT32_MAX) or -errno with the reason
+ * in b. */
 int state_zero_decode(struct state_buf *b, uint64_t npages_ram,
                       void (*fn)(void *opaque, uint64_t first, uint64_t count), void *opaque);
 

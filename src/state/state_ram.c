@@ -172,6 +172,68 @@ int state_ram_decode(struct state_buf *b, uint8_t *ram, uint64_t npages_ram, uin
     return (int)n;
 }
 
+void state_zero_encoder_init(struct state_zero_encoder *z)
+{
+    memset(z, 0, sizeof(*z));
+    state_buf_init(&z->runs);
+}
+
+void state_zero_encoder_fini(struct state_zero_encoder *z)
+{
+    state_buf_fini(&z->runs);
+    memset(z, 0, sizeof(*z));
+}
+
+/* Move the open run into the buffer (the count comes first: reserved). */
+static void state_zero_close_run(struct state_zero_encoder *z)
+{
+    if (!z->count)
+        return;
+    if (z->runs.len == 0)
+        state_put_u32(&z->runs, 0);
+    state_put_u32(&z->runs, z->first);
+    state_put_u32(&z->runs, z->count);
+    z->nruns++;
+    z->count = 0;
+}
+
+/* Write the complete runs as one section. */
+static int state_zero_write(struct state_zero_encoder *z, struct state_stream *s)
+{
+    if (state_buf_error(&z->runs)) {
+        state_stream_fail(s, state_buf_error(&z->runs), "zero runs: %s", state_buf_msg(&z->runs));
+        return state_stream_error(s);
+    }
+    if (z->nruns) {
+        for (unsigned i = 0; i < 4; i++)
+            z->runs.data[i] = (uint8_t)(z->nruns >> (8 * i));
+        state_write_section(s, STATE_SEC_ZERO, NULL, 0, 1, z->runs.data, z->runs.len);
+    }
+    state_buf_reset(&z->runs);
+    z->nruns = 0;
+    return state_stream_error(s);
+}
+
+int state_zero_add(struct state_zero_encoder *z, struct state_stream *s, uint32_t page)
+{
+    if (z->count && (uint64_t)z->first + z->count == page) {
+        z->count++;
+        return state_stream_error(s);
+    }
+    state_zero_close_run(z);
+    if (z->nruns >= STATE_ZERO_RUNS)
+        state_zero_write(z, s);
+    z->first = page;
+    z->count = 1;
+    return state_stream_error(s);
+}
+
+int state_zero_flush(struct state_zero_encoder *z, struct state_stream *s)
+{
+    state_zero_close_run(z);
+    return state_zero_write(z, s);
+}
+
 int state_zero_decode(struct state_buf *b, uint64_t npages_ram,
                       void (*fn)(void *opaque, uint64_t first, uint64_t count), void *opaque)
 {

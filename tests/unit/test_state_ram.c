@@ -4,6 +4,8 @@
  * zero runs, with hostile payloads: every refusal must say why, and a
  * refused batch must leave RAM untouched.
  */
+#include <inttypes.h>
+
 #include "state_stream_test.h"
 
 /* ---- RAM --------------------------------------------------------------------- */
@@ -513,6 +515,108 @@ static void test_zero_runs(void)
     zero_refused("a good run then one past RAM", &w);
 }
 
+/* Every ZERO section in the stream at fd: decoded runs appended to z (up to
+ * 8 kept), pages summed; *nsec sections, *runs_max the most runs in one. */
+static uint64_t zero_sections(int fd, struct zero_calls *z, unsigned *nsec, uint32_t *runs_max)
+{
+    size_t len;
+    uint8_t *file = fd_contents(fd, &len);
+    struct rd r = rd_open(file, len);
+    struct state_section sec;
+    struct state_buf b;
+    uint64_t pages = 0;
+
+    *nsec = 0;
+    *runs_max = 0;
+    state_buf_init(&b);
+    while (!state_stream_at_eof(r.s) && state_read_section(r.s, &sec) == 0 &&
+           sec.type == STATE_SEC_ZERO && state_read_payload(r.s, &sec, &b) == 0) {
+        uint32_t nruns = b.len >= 4 ? (uint32_t)(b.data[0] | b.data[1] << 8 | b.data[2] << 16 |
+                                                 (uint32_t)b.data[3] << 24)
+                                    : 0;
+        int ret = state_zero_decode(&b, 1ull << 32, zero_cb, z);
+
+        if (ret < 0 || sec.version != 1 || sec.name[0]) {
+            pages = UINT64_MAX;
+            break;
+        }
+        pages += (uint64_t)ret;
+        (*nsec)++;
+        if (nruns > *runs_max)
+            *runs_max = nruns;
+    }
+    state_buf_fini(&b);
+    rd_close(&r);
+    free(file);
+    return pages;
+}
+
+static void test_zero_encoder(void)
+{
+    struct state_zero_encoder enc;
+    struct zero_calls z = {0};
+    struct state_stream *w;
+    unsigned nsec;
+    uint32_t runs_max;
+    uint64_t pages;
+    int fd = mem_fd(), ret = 0;
+
+    /* runs form from ascending pages; a gap or a step back starts a run */
+    state_zero_encoder_init(&enc);
+    w = state_stream_new(fd, false);
+    static const uint32_t add[] = {1, 2, 3, 7, 9, 10, 5, 0xfffffffe, 0xffffffff};
+    for (size_t i = 0; i < sizeof(add) / sizeof(add[0]); i++)
+        ret |= state_zero_add(&enc, w, add[i]);
+    CHECK(ret == 0 && state_stream_offset(w) == 0, "zero enc: nothing written before the flush");
+    ret |= state_zero_flush(&enc, w);
+    ret |= state_zero_flush(&enc, w); /* nothing pending: no section */
+    ret |= state_stream_flush(w);
+    state_stream_free(w);
+    pages = zero_sections(fd, &z, &nsec, &runs_max);
+    CHECK(ret == 0 && nsec == 1 && runs_max == 5 && pages == 9 && z.n == 5 && z.first[0] == 1 &&
+              z.count[0] == 3 && z.first[1] == 7 && z.count[1] == 1 && z.first[2] == 9 &&
+              z.count[2] == 2 && z.first[3] == 5 && z.count[3] == 1 && z.first[4] == 0xfffffffe &&
+              z.count[4] == 2,
+          "zero enc: one section, runs 1+3, 7+1, 9+2, 5+1, 0xfffffffe+2 (%u sections, %" PRIu64
+          " pages)",
+          nsec, pages);
+    CHECK(fd_size(fd) == 12 + 4 + 5 * 8, "zero enc: section of 12 + 4 + 5 runs x 8 bytes");
+    close(fd);
+
+    /* a long run stays one run; many short ones split at STATE_ZERO_RUNS */
+    fd = mem_fd();
+    w = state_stream_new(fd, false);
+    for (uint32_t p = 100; p < 100 + 100000; p++)
+        ret |= state_zero_add(&enc, w, p);
+    ret |= state_zero_flush(&enc, w);
+    for (uint32_t i = 0; i < 2 * STATE_ZERO_RUNS + 1; i++)
+        ret |= state_zero_add(&enc, w, 2 * i);
+    ret |= state_zero_flush(&enc, w);
+    ret |= state_stream_flush(w);
+    state_stream_free(w);
+    memset(&z, 0, sizeof(z));
+    pages = zero_sections(fd, &z, &nsec, &runs_max);
+    CHECK(ret == 0 && nsec == 4 && runs_max == STATE_ZERO_RUNS &&
+              pages == 100000 + 2 * STATE_ZERO_RUNS + 1 && z.first[0] == 100 &&
+              z.count[0] == 100000 && z.first[1] == 0 && z.count[1] == 1 && z.first[2] == 2,
+          "zero enc: 100000 pages in one run, then %u single pages in sections of at most %u "
+          "runs (%u sections)",
+          2 * STATE_ZERO_RUNS + 1, STATE_ZERO_RUNS, nsec);
+    close(fd);
+
+    /* a failed stream stays failed; the encoder says so */
+    fd = mem_fd();
+    w = state_stream_new(fd, false);
+    state_stream_fail(w, -EIO, "injected");
+    ret = state_zero_add(&enc, w, 1);
+    CHECK(ret == -EIO && state_zero_flush(&enc, w) == -EIO && enc.nruns == 0 && enc.count == 0,
+          "zero enc: a failed stream's error comes back, nothing left pending");
+    state_stream_free(w);
+    close(fd);
+    state_zero_encoder_fini(&enc);
+    state_zero_encoder_fini(&enc); /* twice is harmless */
+}
+
 int main(void)
 {
     struct ram_fixture f;
@@ -530,5 +634,6 @@ int main(void)
     free(f.dst);
     free(f.scratch);
     test_zero_runs();
+    test_zero_encoder();
     return board_check_done();
 }

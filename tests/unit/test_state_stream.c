@@ -1158,6 +1158,45 @@ static void test_eof(void)
     free(s);
 }
 
+static void test_round(void)
+{
+    static const uint8_t want[16] = {
+        STATE_SEC_ROUND, 0, 1, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0x07, 0x01, 0x00, 0x80};
+    static const uint8_t v1[12] = {3}; /* format 1: u32 round, u64 "pages left" */
+    struct state_stream *w;
+    struct state_buf b;
+    size_t len;
+    uint8_t *file;
+    uint32_t round = 99;
+    int fd = mem_fd(), ret;
+
+    w = state_stream_new(fd, false);
+    ret = state_write_round(w, 0x80000107u);
+    ret |= state_stream_flush(w);
+    state_stream_free(w);
+    file = fd_contents(fd, &len);
+    CHECK(ret == 0 && len == sizeof(want) && memcmp(file, want, len) == 0,
+          "round: ROUND section, version 1, 4-byte payload: the round number");
+    state_buf_reader(&b, file + 12, 4);
+    ret = state_round_decode(&b, &round);
+    CHECK(ret == 0 && round == 0x80000107u, "round: decodes");
+    free(file);
+    close(fd);
+
+    state_buf_reader(&b, v1, sizeof(v1));
+    ret = state_round_decode(&b, &round);
+    CHECK(ret == -EPROTO && has(state_buf_msg(&b), "8 unexpected bytes"),
+          "round: format 1's 12-byte marker refused \"%s\"", state_buf_msg(&b));
+    state_buf_reader(&b, v1, 3);
+    ret = state_round_decode(&b, &round);
+    CHECK(ret == -EPROTO && has(state_buf_msg(&b), "truncated"), "round: 3 bytes refused \"%s\"",
+          state_buf_msg(&b));
+    state_buf_reader(&b, v1 + 4, 4);
+    ret = state_round_decode(&b, &round);
+    CHECK(ret == -EPROTO && has(state_buf_msg(&b), "ROUND marker 0"),
+          "round: round 0 refused \"%s\"", state_buf_msg(&b));
+}
+
 int main(void)
 {
     test_buf_widths();
@@ -1172,5 +1211,6 @@ int main(void)
     test_uuid();
     test_sections();
     test_eof();
+    test_round();
     return board_check_done();
 }
