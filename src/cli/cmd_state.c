@@ -70,8 +70,12 @@ static int state_check(int fd, struct state_report *r)
     }
     cfg = state_reader_config(rd);
     if (cfg) {
-        r->config = strdup(cfg);
         r->hash_ok = XXH3_64bits(cfg, strlen(cfg)) == r->h.config_hash;
+        r->config = strdup(cfg);
+        /* a refused text may hold anything: show it without control bytes */
+        for (char *p = r->config; p && *p; p++)
+            if (*p != '\n' && ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e))
+                *p = '?';
     }
     if (ret < 0)
         goto refused;

@@ -166,14 +166,23 @@ int state_reader_start(struct state_reader *r)
         return r->err;
     if (it.sec.type != STATE_SEC_CONFIG)
         return reader_fail(r, -EPROTO, "the state stream does not start with its configuration");
-    if (memchr(r->buf.data, '\0', r->buf.len))
-        return reader_fail(r, -EPROTO, "the configuration text holds a NUL byte");
+    /* kept even if refused below, to show what it says (up to a NUL) */
     r->config = strndup(r->buf.len ? (const char *)r->buf.data : "", r->buf.len);
     if (!r->config)
         return reader_fail(r, -ENOMEM, "out of memory");
-    if (XXH3_64bits(r->config, r->buf.len) != r->h.config_hash)
+    if (XXH3_64bits(r->buf.data, r->buf.len) != r->h.config_hash)
         return reader_fail(r, -EPROTO,
                            "the configuration does not match the header's hash (corrupted)");
+    /* lines of printable ASCII: what a godwit writes, and safe to show */
+    for (size_t i = 0; i < r->buf.len; i++) {
+        uint8_t c = r->buf.data[i];
+
+        if (c != '\n' && (c < 0x20 || c > 0x7e))
+            return reader_fail(r, -EPROTO,
+                               "the configuration text holds a byte that is not printable "
+                               "(0x%02x at offset %zu)",
+                               c, i);
+    }
     r->phase = STATE_READER_STARTED;
     return 0;
 }

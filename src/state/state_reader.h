@@ -5,8 +5,8 @@
  * one reading of the format:
  *
  *   - the header (magic, format version, endianness, page size, flags, the
- *     VM's identity) and the CONFIG section first, its text free of NUL
- *     bytes and hashing to the header's configuration hash;
+ *     VM's identity) and the CONFIG section first, its text hashing to the
+ *     header's configuration hash and made of printable ASCII lines;
  *   - every length bounded before use (section header, name, payload, RAM
  *     run lists against the RAM size, LZ4 output);
  *   - RAM batches decoded into the caller's RAM (or validated only), ZERO
@@ -70,8 +70,9 @@ int state_reader_start(struct state_reader *r) gw_must_check;
 /* The header, or NULL until state_reader_start read a valid one (it stays
  * available when what follows it was refused). */
 const struct state_header *state_reader_header(const struct state_reader *r);
-/* The configuration text, NUL-terminated; NULL until it was read (it stays
- * available when only its hash check failed, to show what it says). */
+/* The configuration text, NUL-terminated; NULL until it was read.  It stays
+ * available when it was refused (then it may hold any byte but NUL: escape
+ * it before showing it). */
 const char *state_reader_config(const struct state_reader *r);
 /* True for a live-migration stream (header flag STATE_F_LIVE). */
 bool state_reader_live(const struct state_reader *r);

@@ -223,6 +223,28 @@ static void test_file_stream(uint8_t *src, uint8_t *dst)
               first);
     }
 
+    /* every flipped bit is refused with a reason (most by the checksum) */
+    {
+        uint8_t *copy = xmalloc(len);
+        unsigned bad = 0, first = 0, nflips = 0;
+
+        for (size_t i = 0; i < len; i++) {
+            for (unsigned bit = 0; bit < 8; bit += 7) {
+                memcpy(copy, file, len);
+                copy[i] ^= (uint8_t)(1u << bit);
+                ret = read_all(copy, len, NPAGES, msg, sizeof(msg));
+                nflips++;
+                if (ret == 0 || has(msg, "no reason")) {
+                    if (!bad++)
+                        first = (unsigned)i;
+                }
+            }
+        }
+        CHECK(bad == 0, "file: all %u single-bit flips refused with a reason (first miss at %u)",
+              nflips, first);
+        free(copy);
+    }
+
     /* a byte after EOF */
     {
         uint8_t *more = xmalloc(len + 1);
@@ -535,12 +557,27 @@ static void test_refusals(const uint8_t *src)
 
         fd = mem_fd();
         w = state_stream_new(fd, false);
+        h.config_hash = XXH3_64bits("ram=1\x1b[2J\n", 10);
+        state_write_header(w, &h);
+        state_write_section(w, STATE_SEC_CONFIG, "config", 0, 1, "ram=1\x1b[2J\n", 10);
+        state_write_eof(w);
+        state_stream_free(w);
+        file = fd_contents(fd, &len);
+        refused("an escape sequence in the configuration", file, len, -EPROTO,
+                "not printable (0x1b at offset 5)");
+        free(file);
+        close(fd);
+
+        h.config_hash = XXH3_64bits("a\0b", 3);
+        fd = mem_fd();
+        w = state_stream_new(fd, false);
         state_write_header(w, &h);
         state_write_section(w, STATE_SEC_CONFIG, "config", 0, 1, "a\0b", 3);
         state_write_eof(w);
         state_stream_free(w);
         file = fd_contents(fd, &len);
-        refused("a NUL in the configuration", file, len, -EPROTO, "NUL");
+        refused("a NUL in the configuration", file, len, -EPROTO,
+                "not printable (0x00 at offset 1)");
         free(file);
         close(fd);
     }
