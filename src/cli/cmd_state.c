@@ -3,8 +3,8 @@
  * running it (docs/state.md) and print what it holds: format version,
  * configuration, sections and sizes, RAM pages, checksum status.
  *
- * It reads the whole stream with the same section and RAM decoders the
- * VM's loader uses, so a file it calls valid is framed correctly, every
+ * It reads the whole stream with the state reader (src/state/state_reader.h)
+ * the VM's loader uses, so a file it calls valid is framed correctly, every
  * RAM batch decodes inside the RAM size the configuration names, and the
  * checksum matches.  The components' own payloads are checked by the VM
  * that loads them (they need the machine to be judged).
@@ -21,7 +21,8 @@
 #include <xxhash.h>
 
 #include "cli/cli.h"
-#include "state/state_format.h"
+#include "state/state_config.h"
+#include "state/state_reader.h"
 
 #define STATE_MAX_SECTIONS 4096 /* listed individually; RAM batches are summed */
 
@@ -34,6 +35,7 @@ struct state_sec {
 
 struct state_report {
     struct state_header h;
+    bool header_ok;
     char *config;
     bool hash_ok;
     uint64_t ram_size;
@@ -45,114 +47,84 @@ struct state_report {
     char error[400];
 };
 
-static uint64_t state_config_ram(const char *cfg)
-{
-    const char *p = strstr(cfg, "\nram=");
-
-    if (!p && !strncmp(cfg, "ram=", 4))
-        p = cfg - 1;
-    return p ? strtoull(p + 5, NULL, 10) : 0;
-}
-
-/* Read and validate; fills r.  Returns 0 if valid. */
+/* Walk the stream with the state reader (the loader's checks, RAM
+ * validated only); fills r.  Returns 0 if valid. */
 static int state_check(int fd, struct state_report *r)
 {
     struct state_stream *s = state_stream_new(fd, true);
-    struct state_section sec;
-    struct state_buf b;
-    uint8_t *scratch = malloc((size_t)STATE_RAM_BATCH * STATE_PAGE_SIZE);
-    int ret = -EPROTO;
+    struct state_reader *rd = s ? state_reader_new(s) : NULL;
+    const struct state_header *h;
+    const char *cfg;
+    struct state_item it;
+    int ret = -ENOMEM;
 
-    state_buf_init(&b);
-    if (!s || !scratch) {
+    if (!rd) {
         snprintf(r->error, sizeof(r->error), "out of memory");
         goto out;
     }
-    if (state_read_header(s, &r->h) < 0)
-        goto stream_err;
-    if (state_read_section(s, &sec) < 0)
-        goto stream_err;
-    if (sec.type != STATE_SEC_CONFIG) {
-        snprintf(r->error, sizeof(r->error), "the first section is not the configuration");
-        goto out;
+    ret = state_reader_start(rd);
+    h = state_reader_header(rd);
+    if (h) {
+        r->h = *h;
+        r->header_ok = true;
     }
-    if (state_read_payload(s, &sec, &b) < 0)
-        goto stream_err;
-    r->config = strndup((const char *)b.data, b.len);
+    cfg = state_reader_config(rd);
+    if (cfg) {
+        r->hash_ok = XXH3_64bits(cfg, strlen(cfg)) == r->h.config_hash;
+        r->config = strdup(cfg);
+        /* a refused text may hold anything: show it without control bytes */
+        for (char *p = r->config; p && *p; p++)
+            if (*p != '\n' && ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e))
+                *p = '?';
+    }
+    if (ret < 0)
+        goto refused;
     if (!r->config) {
         snprintf(r->error, sizeof(r->error), "out of memory");
+        ret = -ENOMEM;
         goto out;
     }
-    r->hash_ok = XXH3_64bits(b.data, b.len) == r->h.config_hash;
-    r->ram_size = state_config_ram(r->config);
-    if (!r->hash_ok) {
-        snprintf(r->error, sizeof(r->error), "the configuration does not match the header's hash");
-        goto out;
-    }
-    if (r->ram_size == 0 || r->ram_size % STATE_PAGE_SIZE) {
+    if (state_config_get_u64(r->config, "ram", &r->ram_size) < 0 || r->ram_size == 0 ||
+        r->ram_size % STATE_PAGE_SIZE) {
+        r->ram_size = 0;
         snprintf(r->error, sizeof(r->error), "the configuration names no valid RAM size");
+        ret = -EPROTO;
         goto out;
     }
-    for (;;) {
-        if (state_read_section(s, &sec) < 0)
-            goto stream_err;
-        if (sec.type == STATE_SEC_EOF) {
-            if (state_read_eof(s, &sec) < 0)
-                goto stream_err;
-            r->checksum_ok = true;
-            if (!state_stream_at_eof(s)) {
-                snprintf(r->error, sizeof(r->error), "data after the end of the state");
-                goto out;
-            }
-            break;
-        }
-        if (state_read_payload(s, &sec, &b) < 0)
-            goto stream_err;
-        switch (sec.type) {
-        case STATE_SEC_RAM: {
-            int n = state_ram_decode(&b, NULL, r->ram_size / STATE_PAGE_SIZE, scratch);
-
-            if (n < 0) {
-                snprintf(r->error, sizeof(r->error), "RAM batch %" PRIu64 ": %s", r->ram_sections,
-                         state_buf_msg(&b));
-                goto out;
-            }
+    state_reader_set_ram(rd, NULL, r->ram_size / STATE_PAGE_SIZE);
+    do {
+        ret = state_reader_next(rd, &it);
+        if (ret < 0)
+            goto refused;
+        switch (it.sec.type) {
+        case STATE_SEC_RAM:
             r->ram_sections++;
-            r->ram_pages += (uint64_t)n;
-            r->ram_bytes += sec.len;
-            if (b.len && b.data[0] == STATE_RAM_LZ4)
-                r->lz4_batches++;
+            r->ram_pages += it.pages;
+            r->ram_bytes += it.sec.len;
+            r->lz4_batches += it.encoding == STATE_RAM_LZ4;
             break;
-        }
-        case STATE_SEC_ZERO:
-            if (state_zero_decode(&b, r->ram_size / STATE_PAGE_SIZE, NULL, NULL) < 0) {
-                snprintf(r->error, sizeof(r->error), "zero runs: %s", state_buf_msg(&b));
-                goto out;
-            }
-            r->zero_sections++;
-            break;
-        case STATE_SEC_ROUND: break;
-        case STATE_SEC_CONFIG:
-            snprintf(r->error, sizeof(r->error), "a second configuration section");
-            goto out;
+        case STATE_SEC_ZERO: r->zero_sections++; break;
         case STATE_SEC_DEVICE:
             if (r->nsecs < STATE_MAX_SECTIONS) {
                 struct state_sec *d = &r->secs[r->nsecs++];
-                snprintf(d->name, sizeof(d->name), "%s", sec.name);
-                d->instance = sec.instance;
-                d->version = sec.version;
-                d->len = sec.len;
+                snprintf(d->name, sizeof(d->name), "%s", it.sec.name);
+                d->instance = it.sec.instance;
+                d->version = it.sec.version;
+                d->len = it.sec.len;
             }
             break;
         }
-    }
-    ret = 0;
-    goto out;
-stream_err:
-    snprintf(r->error, sizeof(r->error), "%s", state_stream_msg(s));
+    } while (it.sec.type != STATE_SEC_EOF);
+    /* a file holding a live stream: what follows its EOF is refused too */
+    ret = state_reader_expect_end(rd, 0);
+    if (ret == 0)
+        goto out;
+refused:
+    snprintf(r->error, sizeof(r->error), "%s", state_reader_msg(rd));
 out:
-    state_buf_fini(&b);
-    free(scratch);
+    if (rd)
+        r->checksum_ok = state_reader_checksum_ok(rd);
+    state_reader_free(rd);
     state_stream_free(s);
     return ret;
 }
@@ -160,9 +132,15 @@ out:
 static void state_print_text(const char *path, const struct state_report *r, bool ok)
 {
     printf("state file:    %s (%" PRIu64 " bytes)\n", path, r->file_size);
-    if (r->h.version)
+    if (r->header_ok) {
+        char uuid[STATE_UUID_TEXT_LEN + 1];
+
+        state_uuid_format(r->h.uuid, uuid);
         printf("format:        godwit state version %u, page size %u%s\n", r->h.version,
                r->h.page_size, (r->h.flags & STATE_F_LIVE) ? ", live stream" : "");
+        printf("name:          %s\n", r->h.name[0] ? r->h.name : "(none)");
+        printf("uuid:          %s\n", state_uuid_is_nil(r->h.uuid) ? "(none)" : uuid);
+    }
     if (r->config) {
         printf("config hash:   %016" PRIx64 " (%s)\n", r->h.config_hash,
                r->hash_ok ? "matches the configuration" : "MISMATCH");
@@ -206,6 +184,15 @@ static void state_print_json(const char *path, const struct state_report *r, boo
         json_object_set_new(o, "error", json_string(r->error));
     json_object_set_new(o, "format-version", json_integer(r->h.version));
     json_object_set_new(o, "page-size", json_integer(r->h.page_size));
+    json_object_set_new(o, "name", r->h.name[0] ? json_string(r->h.name) : json_null());
+    if (!state_uuid_is_nil(r->h.uuid)) {
+        char uuid[STATE_UUID_TEXT_LEN + 1];
+
+        state_uuid_format(r->h.uuid, uuid);
+        json_object_set_new(o, "uuid", json_string(uuid));
+    } else {
+        json_object_set_new(o, "uuid", json_null());
+    }
     json_object_set_new(o, "live", json_boolean(r->h.flags & STATE_F_LIVE));
     if (r->config)
         json_object_set_new(o, "configuration", json_string(r->config));

@@ -3,7 +3,9 @@
  * keeps names, argument needs and help text together.
  */
 #include "machine/cmdline.h"
+#include "common/keyval.h"
 #include "migration/mig_proto.h"
+#include "state/state_format.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -362,6 +364,55 @@ static int opt_incoming(struct cmdline_state *st, const char *opt, const char *v
     return 0;
 }
 
+/* The identity a saved state's header carries (docs/state.md). */
+_Static_assert(sizeof(((struct virt_config *)0)->name) == STATE_VM_NAME_MAX + 1, "-name size");
+_Static_assert(sizeof(((struct virt_config *)0)->uuid) == STATE_UUID_LEN, "-uuid size");
+
+/* QEMU's -name [guest=]NAME[,debug-threads=on|off]: debug-threads is
+ * accepted and ignored (godwit's threads keep their names); process= and
+ * anything else is refused. */
+static int opt_name(struct cmdline_state *st, const char *opt, const char *val)
+{
+    struct keyval kv;
+    const char *name;
+    bool dbg;
+    char why[200];
+    int ret = -EINVAL;
+
+    if (keyval_parse(&kv, val, "guest", why, sizeof(why)) < 0) {
+        keyval_fini(&kv);
+        return cmdline_fail(st, "%s: %s", opt, why);
+    }
+    name = keyval_get(&kv, "guest");
+    if (keyval_get_bool(&kv, "debug-threads", false, &dbg) < 0) {
+        cmdline_fail(st, "%s: debug-threads must be on or off", opt);
+        goto out;
+    }
+    if (keyval_unused(&kv)) {
+        cmdline_fail(st, "%s: unsupported property '%s' (only [guest=]NAME[,debug-threads=on|off])",
+                     opt, keyval_unused(&kv));
+        goto out;
+    }
+    if (!name || !state_vm_name_valid(name)) {
+        cmdline_fail(st, "%s: a VM name is 1 to %u printable ASCII characters", opt,
+                     STATE_VM_NAME_MAX);
+        goto out;
+    }
+    snprintf(st->cfg->name, sizeof(st->cfg->name), "%s", name);
+    ret = 0;
+out:
+    keyval_fini(&kv);
+    return ret;
+}
+
+static int opt_uuid(struct cmdline_state *st, const char *opt, const char *val)
+{
+    if (state_uuid_parse(val, st->cfg->uuid) < 0)
+        return cmdline_fail(
+            st, "%s: '%s' is not a UUID (e.g. 6ba7b810-9dad-11d1-80b4-00c04fd430c8)", opt, val);
+    return 0;
+}
+
 static int opt_S(struct cmdline_state *st, const char *opt, const char *val)
 {
     (void)opt;
@@ -405,6 +456,9 @@ static const struct cmdline_opt cmdline_opts[] = {
     {"incoming", "file:P|tcp:H:P|unix:P|defer",
      "start from a saved state or an incoming migration (docs/state.md)", opt_incoming},
     {"S", NULL, "do not start the harts: wait for QMP cont", opt_S},
+    {"name", "[guest=]NAME", "the VM's name (query-name, saved states; debug-threads= ignored)",
+     opt_name},
+    {"uuid", "UUID", "the VM's UUID (query-uuid, saved states)", opt_uuid},
 };
 
 static int opt_help(struct cmdline_state *st, const char *opt, const char *val)

@@ -77,6 +77,8 @@ struct virt_config {
     const char *qmp;            /* -qmp unix:PATH,..., or NULL */
     const char *incoming;       /* -incoming URI (file:PATH), or NULL */
     bool start_paused;          /* -S: stay paused until QMP cont */
+    char name[64];              /* -name: 1..63 printable ASCII bytes; "" = none */
+    uint8_t uuid[16];           /* -uuid: the VM's UUID; all zero = none */
     unsigned trace;             /* VIRT_TRACE_* bits (GODWIT_TRACE) */
     /* QEMU-style option strings, in command-line order, interpreted when
      * the board is built (machine/virt_virtio.c); they point into argv. */

@@ -153,6 +153,8 @@ void virt_migration_init(struct virt *vm)
         .opaque = vm,
         .mem = vm->mem,
         .trace = (vm->cfg.trace & VIRT_TRACE_MIGRATION) != 0,
+        .name = vm->cfg.name[0] ? vm->cfg.name : NULL,
+        .uuid = vm->cfg.uuid,
     };
     mig_params_default(&vm->mig_params);
 }

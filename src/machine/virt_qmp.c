@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "machine/virt_int.h"
+#include "state/state_format.h"
 
 /* QEMU version we answer as: our QMP follows 7.2's schema. */
 #define VIRT_QMP_MAJOR 7
@@ -372,12 +373,28 @@ static json_t *qmp_state_hash(void *opaque, json_t *args, struct qmp_error *err)
     return json_pack("{s:s}", "hash", hex);
 }
 
+/* QEMU's: {"name": NAME}, or {} when -name was not given. */
 static json_t *qmp_query_name(void *opaque, json_t *args, struct qmp_error *err)
 {
-    (void)opaque;
+    struct virt *vm = opaque;
+
     (void)args;
     (void)err;
-    return json_object();
+    if (!vm->cfg.name[0])
+        return json_object();
+    return json_pack("{s:s}", "name", vm->cfg.name);
+}
+
+/* QEMU's: {"UUID": "..."}, the nil UUID when -uuid was not given. */
+static json_t *qmp_query_uuid(void *opaque, json_t *args, struct qmp_error *err)
+{
+    struct virt *vm = opaque;
+    char text[STATE_UUID_TEXT_LEN + 1];
+
+    (void)args;
+    (void)err;
+    state_uuid_format(vm->cfg.uuid, text);
+    return json_pack("{s:s}", "UUID", text);
 }
 
 static json_t *qmp_query_kvm(void *opaque, json_t *args, struct qmp_error *err)
@@ -419,6 +436,7 @@ static const struct qmp_command virt_qmp_cmds[] = {
     {"migrate-set-capabilities", qmp_migrate_set_capabilities},
     {"query-migrate-capabilities", qmp_query_migrate_capabilities},
     {"query-name", qmp_query_name},
+    {"query-uuid", qmp_query_uuid},
     {"query-kvm", qmp_query_kvm},
     {"query-cpus-fast", qmp_query_cpus_fast},
     {"x-godwit-state-hash", qmp_state_hash},

@@ -21,7 +21,6 @@
 #define MIG_LIVE_MAX_ROUNDS 30    /* then switch over even if the rest is too big */
 #define MIG_LIVE_READY_MS   60000 /* wait this long for the destination's verdict */
 #define MIG_LIVE_RUNNING_MS 5000  /* and for its RUNNING after the commit */
-#define MIG_LIVE_ZERO_RUNS  1024  /* zero runs per STATE_SEC_ZERO section */
 
 /* Sleep as needed to stay under max-bandwidth (0: unlimited). */
 static void mig_live_throttle(struct mig_out *j, uint64_t bytes, uint64_t since_ns)
@@ -45,46 +44,11 @@ struct mig_live_ram {
     struct state_stream *s;
     struct state_ram_encoder enc;
     struct state_buf b;
-    struct state_buf zero; /* pending STATE_SEC_ZERO runs */
-    uint32_t nzero;
-    uint32_t zfirst, zcount;
+    struct state_zero_encoder zero; /* pages that became zero: ZERO runs */
     uint32_t pages[STATE_RAM_BATCH];
     unsigned n;
     uint64_t t0, bytes0; /* throttle window */
 };
-
-static void mig_live_zero_flush(struct mig_live_ram *r, bool final)
-{
-    if (r->zcount) {
-        state_put_u32(&r->zero, r->zfirst);
-        state_put_u32(&r->zero, r->zcount);
-        r->nzero++;
-        r->zcount = 0;
-    }
-    if (r->nzero && (final || r->nzero >= MIG_LIVE_ZERO_RUNS)) {
-        struct state_buf hdr;
-
-        state_buf_init(&hdr);
-        state_put_u32(&hdr, r->nzero);
-        state_put_bytes(&hdr, r->zero.data, r->zero.len);
-        state_write_section(r->s, STATE_SEC_ZERO, NULL, 0, 1, hdr.data, hdr.len);
-        state_buf_fini(&hdr);
-        state_buf_reset(&r->zero);
-        r->nzero = 0;
-    }
-}
-
-/* A page the destination holds non-zero became zero: a zero run clears it. */
-static void mig_live_zero_page(struct mig_live_ram *r, uint64_t p)
-{
-    if (r->zcount && r->zfirst + r->zcount == p) {
-        r->zcount++;
-        return;
-    }
-    mig_live_zero_flush(r, false);
-    r->zfirst = (uint32_t)p;
-    r->zcount = 1;
-}
 
 static void mig_live_batch_flush(struct mig_live_ram *r)
 {
@@ -143,9 +107,9 @@ static void mig_live_pass_dirty(struct mig_live_ram *r, uint64_t *dirty)
         dirty[p / 64] &= ~(1ull << (p % 64)); /* sent (below): no longer pending */
         if (gmem_page_is_zero(j->mm.mem->host + p * GMEM_PAGE_SIZE)) {
             ST_INC(j->pages_zero);
-            if (j->sent[p]) {
+            if (j->sent[p]) { /* the destination holds it non-zero: clear it there */
                 j->sent[p] = 0;
-                mig_live_zero_page(r, p);
+                state_zero_add(&r->zero, r->s, (uint32_t)p);
             }
             continue;
         }
@@ -166,7 +130,7 @@ static int mig_live_send_ram(struct mig_out *j, struct state_stream *s, uint64_t
         return -ENOMEM;
     }
     state_buf_init(&r.b);
-    state_buf_init(&r.zero);
+    state_zero_encoder_init(&r.zero);
     r.t0 = gw_now_ns();
     r.bytes0 = state_stream_offset(s);
     if (dirty)
@@ -174,9 +138,9 @@ static int mig_live_send_ram(struct mig_out *j, struct state_stream *s, uint64_t
     else
         mig_live_pass_all(&r);
     mig_live_batch_flush(&r);
-    mig_live_zero_flush(&r, true);
+    state_zero_flush(&r.zero, s);
     state_buf_fini(&r.b);
-    state_buf_fini(&r.zero);
+    state_zero_encoder_fini(&r.zero);
     state_ram_encoder_fini(&r.enc);
     ST_SET(j->bytes, state_stream_offset(s));
     return state_stream_error(s);
@@ -206,16 +170,11 @@ static void mig_live_reply_failed(struct state_stream *s, int ret)
  * (it has loaded everything before it).  0, or -errno with the reason in s. */
 static int mig_live_round_end(struct mig_out *j, struct state_stream *s)
 {
-    struct state_buf b;
     uint32_t type, round = (uint32_t)(ST_GET(j->rounds) + 1);
     uint64_t value;
     int ret;
 
-    state_buf_init(&b);
-    state_put_u32(&b, round);
-    state_put_u64(&b, 0); /* format 1's "pages left": never read */
-    state_write_section(s, STATE_SEC_ROUND, NULL, 0, 1, b.data, b.len);
-    state_buf_fini(&b);
+    state_write_round(s, round);
     if (state_stream_flush(s) < 0)
         return state_stream_error(s);
     for (;;) {

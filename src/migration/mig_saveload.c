@@ -20,6 +20,7 @@
 #include <xxhash.h>
 
 #include "migration/migration.h"
+#include "state/state_reader.h"
 
 int mig_write_start(const struct mig_machine *mm, struct state_stream *s, uint32_t flags)
 {
@@ -32,6 +33,10 @@ int mig_write_start(const struct mig_machine *mm, struct state_stream *s, uint32
         return -ENOMEM;
     }
     h.config_hash = XXH3_64bits(cfg, strlen(cfg));
+    if (mm->uuid)
+        memcpy(h.uuid, mm->uuid, sizeof(h.uuid));
+    if (mm->name)
+        snprintf(h.name, sizeof(h.name), "%s", mm->name);
     state_write_header(s, &h);
     state_write_section(s, STATE_SEC_CONFIG, "config", 0, 1, cfg, strlen(cfg));
     free(cfg);
@@ -110,158 +115,74 @@ static void mig_config_diff(const char *saved, const char *ours, char *err, size
     snprintf(err, errlen, "the state's configuration hash does not match its configuration");
 }
 
-/* Header and configuration: the stream must come from a machine like ours. */
-static int mig_load_start(const struct mig_machine *mm, struct state_stream *s,
-                          struct state_header *h, struct state_buf *b, char *err, size_t errlen)
+/* The configuration read must be the machine's own. */
+static int mig_load_config(const struct mig_machine *mm, struct state_reader *r, char *err,
+                           size_t errlen)
 {
-    struct state_section sec;
     char *ours = mm->ops->config_text(mm->opaque);
-    int ret = -EPROTO;
+    const char *saved = state_reader_config(r);
+    int ret = 0;
 
     if (!ours) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    if (state_read_header(s, h) < 0 || state_read_section(s, &sec) < 0) {
-        snprintf(err, errlen, "%s", state_stream_msg(s));
-        goto out;
+    if (strcmp(saved, ours) != 0) {
+        mig_config_diff(saved, ours, err, errlen);
+        ret = -EPROTO;
     }
-    if (sec.type != STATE_SEC_CONFIG) {
-        snprintf(err, errlen, "the state stream does not start with its configuration");
-        goto out;
-    }
-    if (state_read_payload(s, &sec, b) < 0) {
-        snprintf(err, errlen, "%s", state_stream_msg(s));
-        goto out;
-    }
-    if (h->config_hash != XXH3_64bits(ours, strlen(ours))) {
-        char *saved = strndup((const char *)b->data, b->len);
-
-        mig_config_diff(saved ? saved : "", ours, err, errlen);
-        free(saved);
-        goto out;
-    }
-    if (b->len != strlen(ours) || memcmp(b->data, ours, b->len) != 0) {
-        snprintf(err, errlen, "the state's configuration text does not match its hash");
-        goto out;
-    }
-    ret = 0;
-out:
     free(ours);
     return ret;
-}
-
-static void mig_zero_run(void *opaque, uint64_t first, uint64_t count)
-{
-    struct gmem *mem = opaque;
-
-    memset(mem->host + first * GMEM_PAGE_SIZE, 0, count * GMEM_PAGE_SIZE);
-}
-
-struct mig_loader {
-    const struct mig_machine *mm;
-    struct state_stream *s;
-    void (*round_cb)(void *opaque, uint32_t round);
-    void *cb_opaque;
-    uint8_t *scratch; /* STATE_RAM_BATCH pages */
-    char *err;
-    size_t errlen;
-};
-
-/* One section after the configuration: 0, or -errno with err set. */
-static int mig_load_section(struct mig_loader *l, const struct state_section *sec,
-                            struct state_buf *b)
-{
-    struct gmem *mem = l->mm->mem;
-
-    switch (sec->type) {
-    case STATE_SEC_RAM:
-        if (state_ram_decode(b, mem->host, mem->npages, l->scratch) < 0) {
-            snprintf(l->err, l->errlen, "RAM at byte %llu: %s",
-                     (unsigned long long)state_stream_offset(l->s), state_buf_msg(b));
-            return -EPROTO;
-        }
-        return 0;
-    case STATE_SEC_ZERO:
-        if (state_zero_decode(b, mem->npages, mig_zero_run, mem) < 0) {
-            snprintf(l->err, l->errlen, "zero pages: %s", state_buf_msg(b));
-            return -EPROTO;
-        }
-        return 0;
-    case STATE_SEC_ROUND: {
-        uint32_t round = state_get_u32(b);
-
-        if (state_buf_error(b)) {
-            snprintf(l->err, l->errlen, "ROUND marker: %s", state_buf_msg(b));
-            return -EPROTO;
-        }
-        if (l->round_cb)
-            l->round_cb(l->cb_opaque, round);
-        return 0;
-    }
-    case STATE_SEC_CONFIG:
-        snprintf(l->err, l->errlen, "a second configuration section");
-        return -EPROTO;
-    case STATE_SEC_DEVICE:
-        return l->mm->ops->load_component(l->mm->opaque, sec, b, l->err, l->errlen) < 0 ? -EPROTO
-                                                                                        : 0;
-    default: snprintf(l->err, l->errlen, "unexpected section type %u", sec->type); return -EPROTO;
-    }
 }
 
 int mig_load(const struct mig_machine *mm, struct state_stream *s,
              void (*round_cb)(void *opaque, uint32_t round), void *cb_opaque, char *err,
              size_t errlen)
 {
-    struct mig_loader l = {mm, s, round_cb, cb_opaque, NULL, err, errlen};
-    struct state_header h;
-    struct state_section sec;
-    struct state_buf b;
+    struct state_reader *r = state_reader_new(s);
+    struct state_item it;
     int ret;
 
     err[0] = '\0';
-    state_buf_init(&b);
-    l.scratch = malloc((size_t)STATE_RAM_BATCH * STATE_PAGE_SIZE);
-    if (!l.scratch) {
+    if (!r) {
         snprintf(err, errlen, "out of memory");
-        ret = -ENOMEM;
-        goto out;
+        return -ENOMEM;
     }
-    ret = mig_load_start(mm, s, &h, &b, err, errlen);
+    ret = state_reader_start(r);
+    if (ret < 0)
+        goto reader_err;
+    ret = mig_load_config(mm, r, err, errlen);
     if (ret < 0)
         goto out;
     gmem_clear(mm->mem);
+    state_reader_set_ram(r, mm->mem->host, mm->mem->npages);
     mm->ops->load_begin(mm->opaque);
     for (;;) {
-        if (state_read_section(s, &sec) < 0)
-            goto stream_err;
-        if (sec.type == STATE_SEC_EOF)
-            break;
-        if (state_read_payload(s, &sec, &b) < 0)
-            goto stream_err;
-        ret = mig_load_section(&l, &sec, &b);
+        ret = state_reader_next(r, &it);
         if (ret < 0)
+            goto reader_err;
+        if (it.sec.type == STATE_SEC_EOF)
+            break;
+        if (it.sec.type == STATE_SEC_ROUND && round_cb)
+            round_cb(cb_opaque, it.round);
+        if (it.sec.type == STATE_SEC_DEVICE &&
+            (ret = mm->ops->load_component(mm->opaque, &it.sec, it.payload, err, errlen)) < 0)
             goto out;
     }
-    if (state_read_eof(s, &sec) < 0)
-        goto stream_err;
-    /* A file ends here.  A live stream's socket stays open for the commit
+    /* A file ended at EOF.  A live stream's socket stays open for the commit
      * protocol, but nothing may follow EOF before the source has our
      * verdict: bytes already here are a second stream or an attack. */
-    if (!(h.flags & STATE_F_LIVE) ? !state_stream_at_eof(s) : state_stream_buffered(s) > 0) {
-        state_stream_fail(s, -EPROTO, "data after the end of the state");
-        goto stream_err;
-    }
+    ret = state_reader_expect_end(r, 0);
+    if (ret < 0)
+        goto reader_err;
     ret = mm->ops->load_end(mm->opaque, err, errlen);
     goto out;
 
-stream_err:
-    snprintf(err, errlen, "%s", state_stream_msg(s)[0] ? state_stream_msg(s) : "malformed state");
-    ret = state_stream_error(s) ? state_stream_error(s) : -EPROTO;
+reader_err:
+    snprintf(err, errlen, "%s", state_reader_msg(r)[0] ? state_reader_msg(r) : "malformed state");
 out:
     if (ret < 0 && !err[0])
         snprintf(err, errlen, "malformed state");
-    state_buf_fini(&b);
-    free(l.scratch);
+    state_reader_free(r);
     return ret;
 }

@@ -134,7 +134,7 @@ void state_get_bytes(struct state_buf *b, void *p, size_t n)
 {
     if (!b->err && n > b->len - b->pos)
         state_buf_fail(b, -EPROTO, "truncated: %zu bytes wanted at offset %zu of %zu", n, b->pos,
-                     b->len);
+                       b->len);
     if (b->err) {
         memset(p, 0, n);
         return;

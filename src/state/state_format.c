@@ -1,9 +1,9 @@
 /*
- * The state stream's framing: header, sections, EOF checksum, RAM batches
- * (mig_format.h, docs/state.md).
+ * The state stream's framing: header, sections, EOF checksum
+ * (state_format.h, docs/state.md).  RAM batches and zero runs:
+ * state_ram.c.
  */
 #include <errno.h>
-#include <lz4.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,16 +24,109 @@ static uint64_t get_le(const uint8_t *p, unsigned n)
     return v;
 }
 
+/*
+ * Header layout (format 2):
+ *    0  magic[8]
+ *    8  u32 version      12  u32 endian check
+ *   16  u32 page size    20  u32 flags
+ *   24  u64 configuration hash
+ *   32  uuid[16]
+ *   48  u8 name length, name[63] zero padded
+ *  112
+ */
+#define STATE_HDR_FIXED 16 /* magic, version, endian check: the same in every format */
+#define STATE_HDR_UUID  32
+#define STATE_HDR_NAME  48
+
+bool state_vm_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+
+    if (n == 0 || n > STATE_VM_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)name[i] < 0x20 || (unsigned char)name[i] > 0x7e)
+            return false;
+    return true;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int state_uuid_parse(const char *text, uint8_t uuid[STATE_UUID_LEN])
+{
+    uint8_t out[STATE_UUID_LEN];
+    unsigned k = 0;
+
+    if (strlen(text) != STATE_UUID_TEXT_LEN)
+        return -EINVAL;
+    for (unsigned i = 0; i < STATE_UUID_TEXT_LEN;) {
+        int hi, lo;
+
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (text[i++] != '-')
+                return -EINVAL;
+            continue;
+        }
+        hi = hex_digit(text[i]);
+        lo = hex_digit(text[i + 1]);
+        if (hi < 0 || lo < 0)
+            return -EINVAL;
+        out[k++] = (uint8_t)(hi << 4 | lo);
+        i += 2;
+    }
+    memcpy(uuid, out, sizeof(out));
+    return 0;
+}
+
+void state_uuid_format(const uint8_t uuid[STATE_UUID_LEN], char out[STATE_UUID_TEXT_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    char *p = out;
+
+    for (unsigned i = 0; i < STATE_UUID_LEN; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *p++ = '-';
+        *p++ = hex[uuid[i] >> 4];
+        *p++ = hex[uuid[i] & 15];
+    }
+    *p = '\0';
+}
+
+bool state_uuid_is_nil(const uint8_t uuid[STATE_UUID_LEN])
+{
+    for (unsigned i = 0; i < STATE_UUID_LEN; i++)
+        if (uuid[i])
+            return false;
+    return true;
+}
+
 int state_write_header(struct state_stream *s, const struct state_header *h)
 {
-    uint8_t b[STATE_HEADER_LEN];
+    uint8_t b[STATE_HEADER_LEN] = {0};
+    size_t nlen = strnlen(h->name, sizeof(h->name));
 
+    if (nlen && (nlen > STATE_VM_NAME_MAX || !state_vm_name_valid(h->name))) {
+        state_stream_fail(s, -EINVAL, "the VM name cannot go into a state header");
+        return -EINVAL;
+    }
     memcpy(b, STATE_MAGIC, STATE_MAGIC_LEN);
     put_le(b + 8, h->version, 4);
     put_le(b + 12, STATE_ENDIAN_CHECK, 4);
     put_le(b + 16, h->page_size, 4);
     put_le(b + 20, h->flags, 4);
     put_le(b + 24, h->config_hash, 8);
+    memcpy(b + STATE_HDR_UUID, h->uuid, STATE_UUID_LEN);
+    b[STATE_HDR_NAME] = (uint8_t)nlen;
+    memcpy(b + STATE_HDR_NAME + 1, h->name, nlen);
     return state_stream_write(s, b, sizeof(b));
 }
 
@@ -41,9 +134,12 @@ int state_read_header(struct state_stream *s, struct state_header *h)
 {
     uint8_t b[STATE_HEADER_LEN];
     uint32_t endian;
+    unsigned nlen;
 
     memset(h, 0, sizeof(*h));
-    if (state_stream_read(s, b, sizeof(b)) < 0)
+    /* the part every format shares first: an old or foreign stream is
+     * named for what it is before its shorter header is read as ours */
+    if (state_stream_read(s, b, STATE_HDR_FIXED) < 0)
         return state_stream_error(s);
     if (memcmp(b, STATE_MAGIC, STATE_MAGIC_LEN) != 0) {
         state_stream_fail(s, -EPROTO, "not a godwit state stream (bad magic)");
@@ -51,19 +147,34 @@ int state_read_header(struct state_stream *s, struct state_header *h)
     }
     h->version = (uint32_t)get_le(b + 8, 4);
     endian = (uint32_t)get_le(b + 12, 4);
+    if (endian != STATE_ENDIAN_CHECK) {
+        state_stream_fail(s, -EPROTO, "bad endianness check 0x%08x (expected 0x%08x)", endian,
+                          STATE_ENDIAN_CHECK);
+        return -EPROTO;
+    }
+    if (h->version == 0) {
+        state_stream_fail(s, -EPROTO, "bad state format version 0");
+        return -EPROTO;
+    }
+    if (h->version < STATE_FORMAT_VERSION) {
+        state_stream_fail(s, -EPROTO,
+                          "this state was saved by an older godwit (format %u); this godwit "
+                          "reads format %u only: restore it with the godwit that saved it",
+                          h->version, STATE_FORMAT_VERSION);
+        return -EPROTO;
+    }
+    if (h->version > STATE_FORMAT_VERSION) {
+        state_stream_fail(s, -EPROTO,
+                          "this state was saved by a newer godwit (format %u); this godwit "
+                          "reads format %u",
+                          h->version, STATE_FORMAT_VERSION);
+        return -EPROTO;
+    }
+    if (state_stream_read(s, b + STATE_HDR_FIXED, STATE_HEADER_LEN - STATE_HDR_FIXED) < 0)
+        return state_stream_error(s);
     h->page_size = (uint32_t)get_le(b + 16, 4);
     h->flags = (uint32_t)get_le(b + 20, 4);
     h->config_hash = get_le(b + 24, 8);
-    if (endian != STATE_ENDIAN_CHECK) {
-        state_stream_fail(s, -EPROTO, "bad endianness check 0x%08x (expected 0x%08x)", endian,
-                        STATE_ENDIAN_CHECK);
-        return -EPROTO;
-    }
-    if (h->version == 0 || h->version > STATE_FORMAT_VERSION) {
-        state_stream_fail(s, -EPROTO, "state format version %u, this godwit reads 1..%u", h->version,
-                        STATE_FORMAT_VERSION);
-        return -EPROTO;
-    }
     if (h->page_size != STATE_PAGE_SIZE) {
         state_stream_fail(s, -EPROTO, "page size %u, expected %u", h->page_size, STATE_PAGE_SIZE);
         return -EPROTO;
@@ -72,13 +183,36 @@ int state_read_header(struct state_stream *s, struct state_header *h)
         state_stream_fail(s, -EPROTO, "unknown header flags 0x%x", h->flags);
         return -EPROTO;
     }
+    memcpy(h->uuid, b + STATE_HDR_UUID, STATE_UUID_LEN);
+    nlen = b[STATE_HDR_NAME];
+    if (nlen > STATE_VM_NAME_MAX) {
+        state_stream_fail(s, -EPROTO, "a VM name of %u bytes in the header (at most %u)", nlen,
+                          STATE_VM_NAME_MAX);
+        return -EPROTO;
+    }
+    for (unsigned i = 0; i < nlen; i++) {
+        uint8_t c = b[STATE_HDR_NAME + 1 + i];
+
+        if (c < 0x20 || c > 0x7e) {
+            state_stream_fail(s, -EPROTO, "the VM name in the header is not printable text");
+            return -EPROTO;
+        }
+    }
+    for (unsigned i = STATE_HDR_NAME + 1 + nlen; i < STATE_HEADER_LEN; i++) {
+        if (b[i]) {
+            state_stream_fail(s, -EPROTO, "bytes after the VM name in the header are not zero");
+            return -EPROTO;
+        }
+    }
+    memcpy(h->name, b + STATE_HDR_NAME + 1, nlen);
+    h->name[nlen] = '\0';
     return 0;
 }
 
 #define STATE_SEC_HDR_LEN 12
 
 int state_write_section(struct state_stream *s, uint8_t type, const char *name, uint32_t instance,
-                      uint16_t version, const void *payload, size_t len)
+                        uint16_t version, const void *payload, size_t len)
 {
     uint8_t b[STATE_SEC_HDR_LEN];
     size_t nlen = name ? strlen(name) : 0;
@@ -102,8 +236,8 @@ int state_write_section(struct state_stream *s, uint8_t type, const char *name, 
 
 static bool state_type_known(uint8_t t)
 {
-    return t == STATE_SEC_CONFIG || t == STATE_SEC_RAM || t == STATE_SEC_DEVICE || t == STATE_SEC_ROUND ||
-           t == STATE_SEC_ZERO || t == STATE_SEC_EOF;
+    return t == STATE_SEC_CONFIG || t == STATE_SEC_RAM || t == STATE_SEC_DEVICE ||
+           t == STATE_SEC_ROUND || t == STATE_SEC_ZERO || t == STATE_SEC_EOF;
 }
 
 int state_read_section(struct state_stream *s, struct state_section *sec)
@@ -120,17 +254,17 @@ int state_read_section(struct state_stream *s, struct state_section *sec)
     sec->len = (uint32_t)get_le(b + 8, 4);
     if (!state_type_known(sec->type)) {
         state_stream_fail(s, -EPROTO, "unknown section type %u at byte %llu", sec->type,
-                        (unsigned long long)at);
+                          (unsigned long long)at);
         return -EPROTO;
     }
     if (b[1] > STATE_NAME_MAX) {
         state_stream_fail(s, -EPROTO, "section name of %u bytes at byte %llu", b[1],
-                        (unsigned long long)at);
+                          (unsigned long long)at);
         return -EPROTO;
     }
     if (sec->len > STATE_BUF_MAX) {
         state_stream_fail(s, -EPROTO, "section of %u bytes at byte %llu (limit %u)", sec->len,
-                        (unsigned long long)at, STATE_BUF_MAX);
+                          (unsigned long long)at, STATE_BUF_MAX);
         return -EPROTO;
     }
     if (state_stream_read(s, sec->name, b[1]) < 0)
@@ -200,213 +334,28 @@ int state_read_eof(struct state_stream *s, const struct state_section *sec)
     got = get_le(sum, 8);
     if (got != want) {
         state_stream_fail(s, -EBADMSG,
-                        "checksum mismatch: stream says %016llx, content hashes to %016llx "
-                        "(corrupted)",
-                        (unsigned long long)got, (unsigned long long)want);
+                          "checksum mismatch: stream says %016llx, content hashes to %016llx "
+                          "(corrupted)",
+                          (unsigned long long)got, (unsigned long long)want);
         return -EBADMSG;
     }
     return 0;
 }
 
-/* ---- RAM ---------------------------------------------------------------- */
-
-bool state_page_is_zero(const void *page)
+int state_write_round(struct state_stream *s, uint32_t round)
 {
-    const uint64_t *p = page;
+    uint8_t b[4];
 
-    /* OR 8 words per step: the compiler vectorises it; bail out early on
-     * the first non-zero block since most non-zero pages differ early */
-    for (unsigned i = 0; i < STATE_PAGE_SIZE / 8; i += 8) {
-        if (p[i] | p[i + 1] | p[i + 2] | p[i + 3] | p[i + 4] | p[i + 5] | p[i + 6] | p[i + 7])
-            return false;
-    }
-    return true;
+    put_le(b, round, 4);
+    return state_write_section(s, STATE_SEC_ROUND, NULL, 0, 1, b, sizeof(b));
 }
 
-int state_ram_encoder_init(struct state_ram_encoder *e)
+int state_round_decode(struct state_buf *b, uint32_t *round)
 {
-    e->raw = malloc((size_t)STATE_RAM_BATCH * STATE_PAGE_SIZE);
-    e->comp_cap = (size_t)LZ4_compressBound((int)(STATE_RAM_BATCH * STATE_PAGE_SIZE));
-    e->comp = malloc(e->comp_cap);
-    if (!e->raw || !e->comp) {
-        state_ram_encoder_fini(e);
-        return -ENOMEM;
-    }
-    return 0;
-}
-
-void state_ram_encoder_fini(struct state_ram_encoder *e)
-{
-    free(e->raw);
-    free(e->comp);
-    e->raw = e->comp = NULL;
-}
-
-void state_ram_encode(struct state_ram_encoder *e, const uint8_t *ram, const uint32_t *pages,
-                    unsigned n, bool compress, struct state_buf *b)
-{
-    unsigned nruns = 0;
-    size_t raw_len = (size_t)n * STATE_PAGE_SIZE;
-    const uint8_t *data = NULL;
-    int clen = 0;
-
-    for (unsigned i = 0; i < n; i++)
-        if (i == 0 || pages[i] != pages[i - 1] + 1)
-            nruns++;
-    if (compress) {
-        for (unsigned i = 0; i < n; i++)
-            memcpy(e->raw + (size_t)i * STATE_PAGE_SIZE, ram + (size_t)pages[i] * STATE_PAGE_SIZE,
-                   STATE_PAGE_SIZE);
-        clen = LZ4_compress_default((const char *)e->raw, (char *)e->comp, (int)raw_len,
-                                    (int)e->comp_cap);
-        if (clen > 0 && (size_t)clen < raw_len - raw_len / 16)
-            data = e->comp;
-        else
-            data = e->raw; /* incompressible: raw is cheaper to load */
-    }
-    state_put_u8(b, data == e->comp && data ? STATE_RAM_LZ4 : STATE_RAM_RAW);
-    state_put_u8(b, 0);
-    state_put_u16(b, 0);
-    state_put_u32(b, n);
-    state_put_u32(b, nruns);
-    for (unsigned i = 0; i < n;) {
-        unsigned j = i + 1;
-        while (j < n && pages[j] == pages[j - 1] + 1)
-            j++;
-        state_put_u32(b, pages[i]);
-        state_put_u32(b, j - i);
-        i = j;
-    }
-    if (data == e->comp && data) {
-        state_put_u32(b, (uint32_t)clen);
-        state_put_bytes(b, e->comp, (size_t)clen);
-    } else if (data) {
-        state_put_u32(b, (uint32_t)raw_len);
-        state_put_bytes(b, e->raw, raw_len);
-    } else {
-        state_put_u32(b, (uint32_t)raw_len);
-        for (unsigned i = 0; i < n; i++)
-            state_put_bytes(b, ram + (size_t)pages[i] * STATE_PAGE_SIZE, STATE_PAGE_SIZE);
-    }
-}
-
-int state_ram_decode(struct state_buf *b, uint8_t *ram, uint64_t npages_ram, uint8_t *scratch)
-{
-    uint8_t enc = state_get_u8(b);
-    uint32_t n, nruns, dlen, total = 0;
-    size_t runs_at;
-    const uint8_t *data;
-
-    state_get_u8(b);
-    state_get_u16(b);
-    n = state_get_u32(b);
-    nruns = state_get_u32(b);
-    if (b->err)
+    *round = state_get_u32(b);
+    if (state_buf_expect_end(b, "ROUND marker") < 0)
         return b->err;
-    if (enc != STATE_RAM_RAW && enc != STATE_RAM_LZ4) {
-        state_buf_fail(b, -EPROTO, "RAM batch: unknown encoding %u", enc);
-        return b->err;
-    }
-    if (n == 0 || n > STATE_RAM_BATCH || nruns == 0 || nruns > n) {
-        state_buf_fail(b, -EPROTO, "RAM batch: %u pages in %u runs", n, nruns);
-        return b->err;
-    }
-    /* validate the run list before touching any page */
-    runs_at = b->pos;
-    for (uint32_t i = 0; i < nruns; i++) {
-        uint32_t first = state_get_u32(b), count = state_get_u32(b);
-
-        if (b->err)
-            return b->err;
-        if (count == 0 || count > n - total || (uint64_t)first + count > npages_ram) {
-            state_buf_fail(b, -EPROTO,
-                         "RAM batch: run of %u pages at page %u outside RAM (%llu pages)", count,
-                         first, (unsigned long long)npages_ram);
-            return b->err;
-        }
-        total += count;
-    }
-    if (total != n) {
-        state_buf_fail(b, -EPROTO, "RAM batch: runs cover %u pages, header says %u", total, n);
-        return b->err;
-    }
-    dlen = state_get_u32(b);
-    if (b->err)
-        return b->err;
-    if (dlen > state_buf_left(b)) {
-        state_buf_fail(b, -EPROTO, "RAM batch: %u data bytes, %zu left in the section", dlen,
-                     state_buf_left(b));
-        return b->err;
-    }
-    data = b->data + b->pos;
-    if (enc == STATE_RAM_RAW) {
-        if (dlen != n * STATE_PAGE_SIZE) {
-            state_buf_fail(b, -EPROTO, "RAM batch: %u raw bytes for %u pages", dlen, n);
-            return b->err;
-        }
-    } else {
-        int r = LZ4_decompress_safe((const char *)data, (char *)scratch, (int)dlen,
-                                    (int)(n * STATE_PAGE_SIZE));
-        if (r != (int)(n * STATE_PAGE_SIZE)) {
-            state_buf_fail(b, -EPROTO, "RAM batch: LZ4 data does not decode to %u pages", n);
-            return b->err;
-        }
-        data = scratch;
-    }
-    b->pos += dlen;
-    if (state_buf_expect_end(b, "RAM batch") < 0)
-        return b->err;
-    if (ram) {
-        size_t off = 0, save = b->pos;
-
-        b->pos = runs_at;
-        for (uint32_t i = 0; i < nruns; i++) {
-            uint32_t first = state_get_u32(b), count = state_get_u32(b);
-            size_t len = (size_t)count * STATE_PAGE_SIZE;
-
-            memcpy(ram + (size_t)first * STATE_PAGE_SIZE, data + off, len);
-            off += len;
-        }
-        b->pos = save;
-    }
-    return (int)n;
-}
-
-int state_zero_decode(struct state_buf *b, uint64_t npages_ram,
-                    void (*fn)(void *opaque, uint64_t first, uint64_t count), void *opaque)
-{
-    uint32_t nruns = state_get_u32(b);
-    uint64_t total = 0;
-    size_t runs_at;
-
-    if (b->err)
-        return b->err;
-    if ((uint64_t)nruns * 8 != state_buf_left(b)) {
-        state_buf_fail(b, -EPROTO, "zero runs: %u runs in %zu bytes", nruns, state_buf_left(b));
-        return b->err;
-    }
-    /* validate every run before clearing any page: a refused section
-     * leaves RAM as it was (as state_ram_decode does) */
-    runs_at = b->pos;
-    for (uint32_t i = 0; i < nruns; i++) {
-        uint32_t first = state_get_u32(b), count = state_get_u32(b);
-
-        if (count == 0 || (uint64_t)first + count > npages_ram) {
-            state_buf_fail(b, -EPROTO, "zero run of %u pages at page %u outside RAM", count, first);
-            return b->err;
-        }
-        total += count;
-    }
-    if (fn) {
-        size_t save = b->pos;
-
-        b->pos = runs_at;
-        for (uint32_t i = 0; i < nruns; i++) {
-            uint32_t first = state_get_u32(b), count = state_get_u32(b);
-
-            fn(opaque, first, count);
-        }
-        b->pos = save;
-    }
-    return total > INT32_MAX ? INT32_MAX : (int)total;
+    if (*round == 0)
+        state_buf_fail(b, -EPROTO, "ROUND marker 0 (rounds count from 1)");
+    return b->err;
 }

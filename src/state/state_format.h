@@ -3,7 +3,9 @@
  * live migration and a cold state transfer.
  *
  *   header   magic[8] "\x89GWST\r\n\x1a", u32 format version, u32 endian check
- *            0x0a0b0c0d, u32 page size, u32 flags, u64 configuration hash
+ *            0x0a0b0c0d, u32 page size, u32 flags, u64 configuration hash,
+ *            the VM's identity: uuid[16], u8 name length, name[63] (zero
+ *            padded); 112 bytes in all (format 2)
  *   section  u8 type, u8 name length, u16 version, u32 instance, u32 payload
  *            length, name, payload                      ... repeated
  *   EOF      a section of type STATE_SEC_EOF whose payload is the XXH3-64 of
@@ -34,11 +36,14 @@
 
 #define STATE_MAGIC          "\x89GWST\r\n\x1a"
 #define STATE_MAGIC_LEN      8
-#define STATE_FORMAT_VERSION 1
+#define STATE_FORMAT_VERSION 2 /* format 1 (no identity, 12-byte ROUND) is refused */
 #define STATE_ENDIAN_CHECK   0x0a0b0c0du
 #define STATE_PAGE_SIZE      4096u
-#define STATE_HEADER_LEN     32
-#define STATE_NAME_MAX       63
+#define STATE_HEADER_LEN     112
+#define STATE_NAME_MAX       63 /* section names */
+#define STATE_VM_NAME_MAX    63 /* the VM's name in the header */
+#define STATE_UUID_LEN       16
+#define STATE_UUID_TEXT_LEN  36   /* RFC 4122 text form, without the NUL */
 #define STATE_RAM_BATCH      256u /* pages per RAM section */
 
 /* Header flags. */
@@ -59,11 +64,18 @@ enum mig_section_type {
 /* RAM batch encodings. */
 enum { STATE_RAM_RAW = 0, STATE_RAM_LZ4 = 1 };
 
+/*
+ * The header.  The identity says whose state this is, so a host agent can
+ * tell without the machine; a zero UUID and an empty name are an anonymous
+ * VM (valid: designated initializers that leave them out write one).
+ */
 struct state_header {
-    uint32_t version;
-    uint32_t page_size;
-    uint32_t flags;
-    uint64_t config_hash;
+    uint32_t version;                 /* STATE_FORMAT_VERSION when writing */
+    uint32_t page_size;               /* STATE_PAGE_SIZE */
+    uint32_t flags;                   /* STATE_F_* */
+    uint64_t config_hash;             /* XXH3-64 of the CONFIG section's text */
+    uint8_t uuid[STATE_UUID_LEN];     /* the VM's UUID (-uuid); all zero: none */
+    char name[STATE_VM_NAME_MAX + 1]; /* the VM's name (-name), NUL-terminated; "": none */
 };
 
 struct state_section {
@@ -74,21 +86,36 @@ struct state_section {
     char name[STATE_NAME_MAX + 1];
 };
 
-/* Write the header. */
+/* Write the header: h->version as given (callers pass STATE_FORMAT_VERSION;
+ * tests may pass others), always in format 2's layout.  -EINVAL (in s) for a
+ * name state_vm_name_valid() refuses. */
 int state_write_header(struct state_stream *s, const struct state_header *h);
-/* Read and check the header (magic, version <= ours, endianness, page
- * size, flags); 0 or -EPROTO with the reason in s. */
+/* Read and check the header: magic, endianness, version (exactly
+ * STATE_FORMAT_VERSION: older and newer formats are refused with a message
+ * that says which), page size, flags, the name (printable, zero padding).
+ * 0 or -EPROTO with the reason in s. */
 int state_read_header(struct state_stream *s, struct state_header *h) gw_must_check;
+
+/* A VM name the header can carry: 1..STATE_VM_NAME_MAX printable ASCII
+ * bytes (space to '~'). */
+bool state_vm_name_valid(const char *name);
+/* Parse a UUID in RFC 4122 text form ("6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+ * hex digits in either case, as QEMU's -uuid takes it).  0 or -EINVAL. */
+int state_uuid_parse(const char *text, uint8_t uuid[STATE_UUID_LEN]);
+/* Format uuid in lower-case RFC 4122 text form into out (37 bytes). */
+void state_uuid_format(const uint8_t uuid[STATE_UUID_LEN], char out[STATE_UUID_TEXT_LEN + 1]);
+/* True for the nil UUID (all zero: no UUID given). */
+bool state_uuid_is_nil(const uint8_t uuid[STATE_UUID_LEN]);
 
 /* Write a section: header then len bytes of payload. */
 int state_write_section(struct state_stream *s, uint8_t type, const char *name, uint32_t instance,
-                      uint16_t version, const void *payload, size_t len);
+                        uint16_t version, const void *payload, size_t len);
 /* Read a section header (validates type, name and length bounds). */
 int state_read_section(struct state_stream *s, struct state_section *sec) gw_must_check;
 /* Read the payload of sec into b (a writer buffer, reset first), then make
  * b a reader over it. */
 int state_read_payload(struct state_stream *s, const struct state_section *sec,
-                     struct state_buf *b) gw_must_check;
+                       struct state_buf *b) gw_must_check;
 
 /* Write the EOF section (checksum of everything before its payload). */
 int state_write_eof(struct state_stream *s);
@@ -97,10 +124,17 @@ int state_write_eof(struct state_stream *s);
  * ends there (state_stream_at_eof): a live stream's socket stays open. */
 int state_read_eof(struct state_stream *s, const struct state_section *sec) gw_must_check;
 
-/* ---- RAM ---------------------------------------------------------------- */
+/* ---- ROUND markers (live streams) ----------------------------------------- */
 
-/* True if the page (STATE_PAGE_SIZE bytes, 8-aligned) is all zeroes. */
-bool state_page_is_zero(const void *page);
+/* Write a ROUND marker: the end of pre-copy round `round` (>= 1; each
+ * marker's number is above the one before).  Payload: u32 round (format 1
+ * had 8 more bytes, never read). */
+int state_write_round(struct state_stream *s, uint32_t round);
+/* Decode a ROUND payload: exactly a u32, not 0.  0 or -EPROTO with the
+ * reason in b. */
+int state_round_decode(struct state_buf *b, uint32_t *round) gw_must_check;
+
+/* ---- RAM ---------------------------------------------------------------- */
 
 /*
  * Encode up to STATE_RAM_BATCH pages into one RAM section payload.  pages[]
@@ -115,7 +149,7 @@ struct state_ram_encoder {
 int state_ram_encoder_init(struct state_ram_encoder *e);
 void state_ram_encoder_fini(struct state_ram_encoder *e);
 void state_ram_encode(struct state_ram_encoder *e, const uint8_t *ram, const uint32_t *pages,
-                    unsigned n, bool compress, struct state_buf *b);
+                      unsigned n, bool compress, struct state_buf *b);
 
 /*
  * Decode a RAM section payload: validate the run list against npages_ram
@@ -125,10 +159,38 @@ void state_ram_encode(struct state_ram_encoder *e, const uint8_t *ram, const uin
  */
 int state_ram_decode(struct state_buf *b, uint8_t *ram, uint64_t npages_ram, uint8_t *scratch);
 
-/* Runs of page indices for STATE_SEC_ZERO: a u32 count, then (first, count)
- * pairs.  decode validates and calls fn for each run; returns pages or
- * -errno. */
+/* ---- zero runs (live streams) -------------------------------------------- */
+
+/*
+ * STATE_SEC_ZERO: pages the destination holds that became zero.  Payload: a
+ * u32 run count, then (u32 first page, u32 count) per run; at most
+ * STATE_ZERO_RUNS runs per section.
+ *
+ * The encoder collects pages in ascending order (a page right after the
+ * open run extends it) and writes a section whenever STATE_ZERO_RUNS runs
+ * are complete, and at state_zero_flush(), so a sender just adds pages as
+ * it finds them and flushes at the end of its pass.
+ */
+#define STATE_ZERO_RUNS 1024u
+
+struct state_zero_encoder {
+    struct state_buf runs; /* u32 count (set when written), then complete runs */
+    uint32_t nruns;        /* complete runs in runs */
+    uint32_t first, count; /* the open run; count 0: none */
+};
+void state_zero_encoder_init(struct state_zero_encoder *z);
+void state_zero_encoder_fini(struct state_zero_encoder *z);
+/* Add one page; may write a ZERO section to s.  Returns state_stream_error(s). */
+int state_zero_add(struct state_zero_encoder *z, struct state_stream *s, uint32_t page);
+/* Close the open run and write what is pending as one ZERO section (none if
+ * nothing is).  Returns state_stream_error(s). */
+int state_zero_flush(struct state_zero_encoder *z, struct state_stream *s);
+
+/* Validate a ZERO payload (every run inside npages_ram pages) before
+ * anything is applied, then call fn for each run (NULL: validate only).
+ * Returns the pages covered (capped at INT32_MAX) or -errno with the reason
+ * in b. */
 int state_zero_decode(struct state_buf *b, uint64_t npages_ram,
-                    void (*fn)(void *opaque, uint64_t first, uint64_t count), void *opaque);
+                      void (*fn)(void *opaque, uint64_t first, uint64_t count), void *opaque);
 
 #endif

@@ -3,10 +3,12 @@
  * (state_stream.h).
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -234,7 +236,25 @@ bool state_stream_at_eof(struct state_stream *s)
     return !state_stream_fill(s) && !s->err;
 }
 
-size_t state_stream_buffered(const struct state_stream *s)
+int state_stream_pending(struct state_stream *s, int timeout_ms)
 {
-    return s->reading ? s->len - s->pos : 0;
+    struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
+    int r, n = 0;
+
+    if (s->pos < s->len)
+        return 1;
+    if (s->eof)
+        return 0;
+    do
+        r = poll(&pfd, 1, timeout_ms);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return -errno;
+    if (r == 0)
+        return 0;
+    /* readable: data, or only the other end's close (then FIONREAD says 0);
+     * works on sockets, pipes and regular files (size - position) */
+    if (ioctl(s->fd, FIONREAD, &n) < 0)
+        return -errno;
+    return n > 0;
 }

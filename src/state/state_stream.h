@@ -35,9 +35,11 @@ int state_stream_flush(struct state_stream *s);
 int state_stream_read(struct state_stream *s, void *p, size_t n);
 /* Reader: true if the stream ended cleanly here (no byte left). */
 bool state_stream_at_eof(struct state_stream *s);
-
-/* Reader: bytes already read from the fd but not consumed yet. */
-size_t state_stream_buffered(const struct state_stream *s);
+/* Reader: are there bytes past those consumed, without consuming any?  1
+ * if some are buffered or readable on the fd within timeout_ms (0: only
+ * what is there already), 0 if none (or the other end closed), -errno if
+ * the fd cannot tell (the error is not sticky). */
+int state_stream_pending(struct state_stream *s, int timeout_ms);
 
 /* Sticky state: 0 or the first -errno; the message says what failed. */
 int state_stream_error(const struct state_stream *s);

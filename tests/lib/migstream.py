@@ -25,6 +25,7 @@ COMMIT_MAGIC = 0x4D435747  # "GWCM", source -> destination
 REPLY_NAMES = {1: "READY", 2: "ERROR", 3: "RUNNING", 4: "ROUND"}
 
 STATE_MAGIC = b"\x89GWST\r\n\x1a"
+STATE_HEADER_LEN = 112  # format 2: with the VM's identity (docs/state.md)
 SEC_CONFIG, SEC_RAM, SEC_DEVICE, SEC_ROUND, SEC_ZERO, SEC_EOF = 1, 2, 3, 4, 5, 0x7F
 
 
@@ -122,15 +123,15 @@ class StreamParser:
                 if self.skip:
                     return
             if self.header:
-                if len(self.buf) < 32:
+                if len(self.buf) < STATE_HEADER_LEN:
                     return
                 if bytes(self.buf[:8]) != STATE_MAGIC:
                     self.ok = False
                     return
                 self.header = False
                 self.flags = struct.unpack_from("<I", self.buf, 20)[0]
-                del self.buf[:32]
-                self.pos += 32
+                del self.buf[:STATE_HEADER_LEN]
+                self.pos += STATE_HEADER_LEN
                 continue
             if len(self.buf) < 12:
                 return

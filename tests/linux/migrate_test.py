@@ -95,7 +95,7 @@ import migration as mig  # noqa: E402
 from harness import Skip, check  # noqa: E402
 from migration import (MigVM, counter_values, median, pagepass_args, passes, ticks,  # noqa: E402
                        wait_passes, wait_ticks)
-from migstream import (REPLY_NAMES, SEC_DEVICE, SEC_EOF, SEC_RAM, SEC_ROUND,  # noqa: E402
+from migstream import (REPLY_NAMES, STATE_HEADER_LEN, SEC_DEVICE, SEC_EOF, SEC_RAM, SEC_ROUND,  # noqa: E402
                        Proxy, at_section, connect_uri, nth_section, wait_listening)
 
 FAST = 1 << 30  # max-bandwidth for "as fast as it goes", bytes/s
@@ -650,7 +650,7 @@ def case_hostile(ctx):
     mig.saved_pagepass(ctx, "hostile-src", path)
     with open(path, "rb") as f:
         data = f.read()
-    head = bytearray(data[:32])
+    head = bytearray(data[:STATE_HEADER_LEN])
     variants = [("random", os.urandom(1 << 20), False)]
     if ctx.emu.kind == "godwit":
         head[20] |= 1  # the live flag

@@ -6,8 +6,9 @@
  *   state_seed OUT.state [INSNS] [--live]   (default 2,000,000 instructions per hart)
  *
  * --live writes what a live migration sends instead (header flag
- * STATE_F_LIVE): a first pass of RAM, a ROUND marker, a second pass of some
- * pages, a ZERO run for a page that "became zero", the components, EOF.
+ * STATE_F_LIVE, with a name and a UUID): a first pass of RAM, a ROUND
+ * marker, a second pass of some pages, a ZERO run for a page that "became
+ * zero", the components, EOF.
  */
 #include <fcntl.h>
 #include <stdbool.h>
@@ -16,21 +17,25 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "mem/gmem.h"
 #include "../fuzz/state_machine.h"
 #include "state/state_format.h"
 
 /* The sections of a live stream, as src/migration/mig_live.c sends them. */
 static int write_live(struct virt *vm, struct state_stream *s)
 {
-    struct state_header h = {
-        .version = STATE_FORMAT_VERSION, .page_size = STATE_PAGE_SIZE, .flags = STATE_F_LIVE};
+    struct state_header h = {.version = STATE_FORMAT_VERSION,
+                             .page_size = STATE_PAGE_SIZE,
+                             .flags = STATE_F_LIVE,
+                             .name = "seed-live"};
     struct state_ram_encoder enc;
+    struct state_zero_encoder zero;
     struct state_buf b;
     char *cfg = virt_state_config_text(vm);
     uint32_t pages[STATE_RAM_BATCH], n = 0, first_nonzero = UINT32_MAX;
-    uint8_t rnd[12] = {1};
 
-    if (!cfg || state_ram_encoder_init(&enc) < 0)
+    if (!cfg || state_ram_encoder_init(&enc) < 0 ||
+        state_uuid_parse("5eed0000-0000-4000-8000-00000000011e", h.uuid) < 0)
         return -1;
     h.config_hash = virt_state_config_hash(vm);
     state_write_header(s, &h);
@@ -38,7 +43,7 @@ static int write_live(struct virt *vm, struct state_stream *s)
     free(cfg);
     state_buf_init(&b);
     for (uint64_t p = 0; p < vm->mem->npages; p++) {
-        if (state_page_is_zero(vm->mem->host + p * GMEM_PAGE_SIZE))
+        if (gmem_page_is_zero(vm->mem->host + p * GMEM_PAGE_SIZE))
             continue;
         if (first_nonzero == UINT32_MAX)
             first_nonzero = (uint32_t)p;
@@ -55,7 +60,7 @@ static int write_live(struct virt *vm, struct state_stream *s)
         state_ram_encode(&enc, vm->mem->host, pages, n, false, &b);
         state_write_section(s, STATE_SEC_RAM, NULL, 0, 1, b.data, b.len);
     }
-    state_write_section(s, STATE_SEC_ROUND, NULL, 0, 1, rnd, sizeof(rnd));
+    state_write_round(s, 1);
     if (first_nonzero != UINT32_MAX) {
         /* round 2: resend the first page, then say a far page became zero */
         pages[0] = first_nonzero;
@@ -63,11 +68,10 @@ static int write_live(struct virt *vm, struct state_stream *s)
         state_ram_encode(&enc, vm->mem->host, pages, 1, true, &b);
         state_write_section(s, STATE_SEC_RAM, NULL, 0, 1, b.data, b.len);
     }
-    state_buf_reset(&b);
-    state_put_u32(&b, 1);
-    state_put_u32(&b, (uint32_t)(vm->mem->npages - 1));
-    state_put_u32(&b, 1);
-    state_write_section(s, STATE_SEC_ZERO, NULL, 0, 1, b.data, b.len);
+    state_zero_encoder_init(&zero);
+    state_zero_add(&zero, s, (uint32_t)(vm->mem->npages - 1));
+    state_zero_flush(&zero, s);
+    state_zero_encoder_fini(&zero);
     state_buf_fini(&b);
     state_ram_encoder_fini(&enc);
     virt_state_save_components(vm, s);
@@ -84,7 +88,7 @@ int main(int argc, char **argv)
     int fd;
 
     if (argc < 2) {
-        fprintf(stderr, "usage: state_seed OUT.state [INSNS]\n");
+        fprintf(stderr, "usage: state_seed OUT.state [INSNS] [--live]\n");
         return 2;
     }
     vm = state_machine_new();

@@ -196,6 +196,45 @@ int main(void)
     expect_error(parse(BASIC, "-kernel", NULL), "-kernel: requires an argument",
                  "-kernel without value");
 
+    /* the VM's identity: QEMU's -name and -uuid spellings */
+    CHECK(parse(BASIC, NULL) == CMDLINE_RUN && cfg.name[0] == '\0' && cfg.uuid[0] == 0 &&
+              cfg.uuid[15] == 0,
+          "no -name, no -uuid: anonymous");
+    CHECK(parse(BASIC, "-name", "web-1", NULL) == CMDLINE_RUN && !strcmp(cfg.name, "web-1"),
+          "-name NAME");
+    CHECK(parse(BASIC, "-name", "guest=db 2,debug-threads=on", NULL) == CMDLINE_RUN &&
+              !strcmp(cfg.name, "db 2"),
+          "-name guest=NAME,debug-threads=on (ignored)");
+    CHECK(parse(BASIC, "-name", "a,,b", "-name", "last", NULL) == CMDLINE_RUN &&
+              !strcmp(cfg.name, "last"),
+          "the last -name wins");
+    CHECK(parse(BASIC, "-name", "a,,b", NULL) == CMDLINE_RUN && !strcmp(cfg.name, "a,b"),
+          "-name: ',,' is a comma");
+    CHECK(parse(BASIC, "-name", "012345678901234567890123456789012345678901234567890123456789012",
+                NULL) == CMDLINE_RUN &&
+              strlen(cfg.name) == 63,
+          "-name of 63 characters");
+    expect_error(parse(BASIC, "-name",
+                       "0123456789012345678901234567890123456789012345678901234567890123", NULL),
+                 "1 to 63 printable", "-name of 64 characters");
+    expect_error(parse(BASIC, "-name", "", NULL), "1 to 63 printable", "-name ''");
+    expect_error(parse(BASIC, "-name", "tab\there", NULL), "printable", "-name with a tab");
+    expect_error(parse(BASIC, "-name", "caf\xc3\xa9", NULL), "printable", "-name in UTF-8");
+    expect_error(parse(BASIC, "-name", "vm,process=qemu-vm", NULL),
+                 "unsupported property 'process'", "-name process= refused");
+    expect_error(parse(BASIC, "-name", "vm,debug-threads=maybe", NULL), "on or off",
+                 "-name debug-threads=maybe");
+    expect_error(parse(BASIC, "-name", "debug-threads=on", NULL), "1 to 63",
+                 "-name without a name");
+    CHECK(parse(BASIC, "-uuid", "6BA7B810-9dad-11d1-80b4-00c04fd430c8", NULL) == CMDLINE_RUN &&
+              cfg.uuid[0] == 0x6b && cfg.uuid[15] == 0xc8,
+          "-uuid");
+    expect_error(parse(BASIC, "-uuid", "6ba7b810-9dad-11d1-80b4-00c04fd430c", NULL),
+                 "is not a UUID", "-uuid too short");
+    expect_error(parse(BASIC, "-uuid", "6ba7b810x9dad-11d1-80b4-00c04fd430c8", NULL),
+                 "is not a UUID", "-uuid without its dashes");
+    expect_error(parse(BASIC, "-uuid", NULL), "-uuid: requires an argument", "-uuid without value");
+
     CHECK(parse("-h", NULL) == CMDLINE_DONE && strstr(outbuf, "usage: godwit-vm") &&
               strstr(outbuf, "-serial DEV"),
           "-h prints usage");

@@ -4,6 +4,9 @@
  * zero runs, with hostile payloads: every refusal must say why, and a
  * refused batch must leave RAM untouched.
  */
+#include <inttypes.h>
+
+#include "mem/gmem.h"
 #include "state_stream_test.h"
 
 /* ---- RAM --------------------------------------------------------------------- */
@@ -17,21 +20,21 @@ static void test_page_is_zero(void)
     unsigned wrong = 0;
 
     memset(page, 0, STATE_PAGE_SIZE);
-    CHECK(state_page_is_zero(page), "zero: a zero page is zero");
+    CHECK(gmem_page_is_zero(page), "zero: a zero page is zero");
     for (unsigned i = 0; i < GW_ARRAY_SIZE(offs); i++) {
         page[offs[i]] = 1;
-        CHECK(!state_page_is_zero(page), "zero: one 0x01 at offset %u", offs[i]);
+        CHECK(!gmem_page_is_zero(page), "zero: one 0x01 at offset %u", offs[i]);
         page[offs[i]] = 0x80;
-        CHECK(!state_page_is_zero(page), "zero: one 0x80 at offset %u", offs[i]);
+        CHECK(!gmem_page_is_zero(page), "zero: one 0x80 at offset %u", offs[i]);
         page[offs[i]] = 0;
     }
     for (unsigned off = 0; off < STATE_PAGE_SIZE; off++) {
         page[off] = (uint8_t)(1u << (off % 8));
-        wrong += state_page_is_zero(page);
+        wrong += gmem_page_is_zero(page);
         page[off] = 0;
     }
     CHECK(wrong == 0, "zero: every one of the 4096 offsets seen");
-    CHECK(state_page_is_zero(page), "zero: zero again after restoring");
+    CHECK(gmem_page_is_zero(page), "zero: zero again after restoring");
     free(page);
 }
 
@@ -78,7 +81,7 @@ static void ram_roundtrip(struct ram_fixture *f, const char *what, const uint32_
         for (unsigned i = 0; i < n; i++)
             sent |= pages[i] == p;
         if (sent ? memcmp(d, f->ram + (size_t)p * STATE_PAGE_SIZE, STATE_PAGE_SIZE) != 0
-                 : !state_page_is_zero(d))
+                 : !gmem_page_is_zero(d))
             bad++;
     }
     CHECK(bad == 0, "ram %s: sent pages equal, the others still zero", what);
@@ -115,7 +118,8 @@ static void test_ram_roundtrip(struct ram_fixture *f)
           "ram: run list of pages 0,1,2,7,9,10 is (0,3)(7,1)(9,2)");
     CHECK(w.data[36] == 0x00 && w.data[37] == 0x60 && w.data[38] == 0 && w.data[39] == 0 &&
               !memcmp(w.data + 40, f->ram, 3 * STATE_PAGE_SIZE) &&
-              !memcmp(w.data + 40 + 3 * STATE_PAGE_SIZE, f->ram + 7 * STATE_PAGE_SIZE, STATE_PAGE_SIZE),
+              !memcmp(w.data + 40 + 3 * STATE_PAGE_SIZE, f->ram + 7 * STATE_PAGE_SIZE,
+                      STATE_PAGE_SIZE),
           "ram: raw length 24576 then the pages in order");
     state_buf_fini(&w);
 
@@ -153,8 +157,8 @@ static void test_ram_roundtrip(struct ram_fixture *f)
                       !memcmp(dst, src, 100 * STATE_PAGE_SIZE) &&
                       !memcmp(dst + 108 * STATE_PAGE_SIZE, src + 108 * STATE_PAGE_SIZE,
                               (size_t)(STATE_RAM_BATCH - 100) * STATE_PAGE_SIZE) &&
-                      state_page_is_zero(dst + 100 * STATE_PAGE_SIZE) &&
-                      state_page_is_zero(dst + 107 * STATE_PAGE_SIZE),
+                      gmem_page_is_zero(dst + 100 * STATE_PAGE_SIZE) &&
+                      gmem_page_is_zero(dst + 107 * STATE_PAGE_SIZE),
                   "ram: a full batch of %u %s pages", STATE_RAM_BATCH, c ? "text" : "random");
             state_buf_fini(&w);
         }
@@ -512,6 +516,108 @@ static void test_zero_runs(void)
     zero_refused("a good run then one past RAM", &w);
 }
 
+/* Every ZERO section in the stream at fd: decoded runs appended to z (up to
+ * 8 kept), pages summed; *nsec sections, *runs_max the most runs in one. */
+static uint64_t zero_sections(int fd, struct zero_calls *z, unsigned *nsec, uint32_t *runs_max)
+{
+    size_t len;
+    uint8_t *file = fd_contents(fd, &len);
+    struct rd r = rd_open(file, len);
+    struct state_section sec;
+    struct state_buf b;
+    uint64_t pages = 0;
+
+    *nsec = 0;
+    *runs_max = 0;
+    state_buf_init(&b);
+    while (!state_stream_at_eof(r.s) && state_read_section(r.s, &sec) == 0 &&
+           sec.type == STATE_SEC_ZERO && state_read_payload(r.s, &sec, &b) == 0) {
+        uint32_t nruns = b.len >= 4 ? (uint32_t)(b.data[0] | b.data[1] << 8 | b.data[2] << 16 |
+                                                 (uint32_t)b.data[3] << 24)
+                                    : 0;
+        int ret = state_zero_decode(&b, 1ull << 32, zero_cb, z);
+
+        if (ret < 0 || sec.version != 1 || sec.name[0]) {
+            pages = UINT64_MAX;
+            break;
+        }
+        pages += (uint64_t)ret;
+        (*nsec)++;
+        if (nruns > *runs_max)
+            *runs_max = nruns;
+    }
+    state_buf_fini(&b);
+    rd_close(&r);
+    free(file);
+    return pages;
+}
+
+static void test_zero_encoder(void)
+{
+    struct state_zero_encoder enc;
+    struct zero_calls z = {0};
+    struct state_stream *w;
+    unsigned nsec;
+    uint32_t runs_max;
+    uint64_t pages;
+    int fd = mem_fd(), ret = 0;
+
+    /* runs form from ascending pages; a gap or a step back starts a run */
+    state_zero_encoder_init(&enc);
+    w = state_stream_new(fd, false);
+    static const uint32_t add[] = {1, 2, 3, 7, 9, 10, 5, 0xfffffffe, 0xffffffff};
+    for (size_t i = 0; i < sizeof(add) / sizeof(add[0]); i++)
+        ret |= state_zero_add(&enc, w, add[i]);
+    CHECK(ret == 0 && state_stream_offset(w) == 0, "zero enc: nothing written before the flush");
+    ret |= state_zero_flush(&enc, w);
+    ret |= state_zero_flush(&enc, w); /* nothing pending: no section */
+    ret |= state_stream_flush(w);
+    state_stream_free(w);
+    pages = zero_sections(fd, &z, &nsec, &runs_max);
+    CHECK(ret == 0 && nsec == 1 && runs_max == 5 && pages == 9 && z.n == 5 && z.first[0] == 1 &&
+              z.count[0] == 3 && z.first[1] == 7 && z.count[1] == 1 && z.first[2] == 9 &&
+              z.count[2] == 2 && z.first[3] == 5 && z.count[3] == 1 && z.first[4] == 0xfffffffe &&
+              z.count[4] == 2,
+          "zero enc: one section, runs 1+3, 7+1, 9+2, 5+1, 0xfffffffe+2 (%u sections, %" PRIu64
+          " pages)",
+          nsec, pages);
+    CHECK(fd_size(fd) == 12 + 4 + 5 * 8, "zero enc: section of 12 + 4 + 5 runs x 8 bytes");
+    close(fd);
+
+    /* a long run stays one run; many short ones split at STATE_ZERO_RUNS */
+    fd = mem_fd();
+    w = state_stream_new(fd, false);
+    for (uint32_t p = 100; p < 100 + 100000; p++)
+        ret |= state_zero_add(&enc, w, p);
+    ret |= state_zero_flush(&enc, w);
+    for (uint32_t i = 0; i < 2 * STATE_ZERO_RUNS + 1; i++)
+        ret |= state_zero_add(&enc, w, 2 * i);
+    ret |= state_zero_flush(&enc, w);
+    ret |= state_stream_flush(w);
+    state_stream_free(w);
+    memset(&z, 0, sizeof(z));
+    pages = zero_sections(fd, &z, &nsec, &runs_max);
+    CHECK(ret == 0 && nsec == 4 && runs_max == STATE_ZERO_RUNS &&
+              pages == 100000 + 2 * STATE_ZERO_RUNS + 1 && z.first[0] == 100 &&
+              z.count[0] == 100000 && z.first[1] == 0 && z.count[1] == 1 && z.first[2] == 2,
+          "zero enc: 100000 pages in one run, then %u single pages in sections of at most %u "
+          "runs (%u sections)",
+          2 * STATE_ZERO_RUNS + 1, STATE_ZERO_RUNS, nsec);
+    close(fd);
+
+    /* a failed stream stays failed; the encoder says so */
+    fd = mem_fd();
+    w = state_stream_new(fd, false);
+    state_stream_fail(w, -EIO, "injected");
+    ret = state_zero_add(&enc, w, 1);
+    CHECK(ret == -EIO && state_zero_flush(&enc, w) == -EIO && enc.nruns == 0 && enc.count == 0,
+          "zero enc: a failed stream's error comes back, nothing left pending");
+    state_stream_free(w);
+    close(fd);
+    state_zero_encoder_fini(&enc);
+    state_zero_encoder_fini(&enc); /* twice is harmless */
+}
+
 int main(void)
 {
     struct ram_fixture f;
@@ -529,5 +635,6 @@ int main(void)
     free(f.dst);
     free(f.scratch);
     test_zero_runs();
+    test_zero_encoder();
     return board_check_done();
 }

@@ -81,7 +81,8 @@ static void test_buf_widths(void)
     CHECK(s[0] == '\0', "buf: get_str empty");
     state_get_bytes(&r, got3, sizeof(got3));
     CHECK(memcmp(got3, raw, 3) == 0, "buf: get_bytes");
-    CHECK(state_buf_left(&r) == 0 && state_buf_error(&r) == 0, "buf: everything consumed, no error");
+    CHECK(state_buf_left(&r) == 0 && state_buf_error(&r) == 0,
+          "buf: everything consumed, no error");
     CHECK(state_buf_expect_end(&r, "widths") == 0, "buf: expect_end at the end is 0");
 
     /* reset keeps the allocation */
@@ -389,7 +390,8 @@ static void test_stream_truncated(void)
     ret = state_stream_read(r.s, got, 20);
     CHECK(ret == -EPROTO && has(state_stream_msg(r.s), "truncated") &&
               !memcmp(got, (uint8_t[20]){0}, 20),
-          "truncated: 20 wanted, 4 left: -EPROTO, all 20 zero-filled \"%s\"", state_stream_msg(r.s));
+          "truncated: 20 wanted, 4 left: -EPROTO, all 20 zero-filled \"%s\"",
+          state_stream_msg(r.s));
     ret = state_stream_read(r.s, got, 1);
     CHECK(ret == -EPROTO, "truncated: later reads keep failing");
     rd_close(&r);
@@ -562,11 +564,13 @@ static void test_stream_pipes(void)
     free(back);
 }
 
-/* ---- mig_format: header ------------------------------------------------------ */
+/* ---- state_format: header ---------------------------------------------------- */
 
+/* A format 2 header with the given fields, hash 0x42..., an anonymous VM. */
 static void hdr_bytes(uint8_t b[STATE_HEADER_LEN], uint32_t version, uint32_t endian,
                       uint32_t page_size, uint32_t flags)
 {
+    memset(b, 0, STATE_HEADER_LEN);
     memcpy(b, STATE_MAGIC, STATE_MAGIC_LEN);
     for (unsigned i = 0; i < 4; i++) {
         b[8 + i] = (uint8_t)(version >> (8 * i));
@@ -591,73 +595,163 @@ static void header_refused(const char *what, const uint8_t *b, size_t len, const
 
 static void test_header(void)
 {
-    static const uint8_t want[STATE_HEADER_LEN] = {
-        0x89, 'G',  'W',  'S',  'T',  '\r', '\n', 0x1a, 0x01, 0x00, 0x00,
-        0x00, 0x0d, 0x0c, 0x0b, 0x0a, 0x00, 0x10, 0x00, 0x00, 0x01, 0x00,
-        0x00, 0x00, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
+    static const uint8_t want[48] = {
+        0x89, 'G',  'W',  'S',  'T',  '\r', '\n', 0x1a, /* magic */
+        0x02, 0x00, 0x00, 0x00, 0x0d, 0x0c, 0x0b, 0x0a, /* version 2, endian check */
+        0x00, 0x10, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, /* page size, flags */
+        0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, /* config hash */
+        0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x11, 0xd1, /* uuid */
+        0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8,
     };
-    struct state_header h = {STATE_FORMAT_VERSION, STATE_PAGE_SIZE, STATE_F_LIVE, 0x1122334455667788ull};
+    struct state_header h = {.version = STATE_FORMAT_VERSION,
+                             .page_size = STATE_PAGE_SIZE,
+                             .flags = STATE_F_LIVE,
+                             .config_hash = 0x1122334455667788ull};
     struct state_header back;
     uint8_t b[STATE_HEADER_LEN], *file;
     struct state_stream *w;
     int fd = mem_fd(), ret;
+    bool pad_zero = true;
     size_t len;
     struct rd r;
 
+    CHECK(state_uuid_parse("6BA7B810-9dad-11d1-80b4-00c04fd430c8", h.uuid) == 0,
+          "header: a UUID parses (either case)");
+    snprintf(h.name, sizeof(h.name), "web-1 (test)");
     w = state_stream_new(fd, false);
     ret = state_write_header(w, &h);
     CHECK(ret == 0 && state_stream_flush(w) == 0, "header: written");
     state_stream_free(w);
     file = fd_contents(fd, &len);
-    CHECK(len == STATE_HEADER_LEN && memcmp(file, want, sizeof(want)) == 0,
-          "header: exact byte layout (magic, LE version/endian/page/flags/hash)");
+    for (size_t i = 49 + strlen(h.name); i < len; i++)
+        pad_zero &= file[i] == 0;
+    CHECK(len == STATE_HEADER_LEN && len == 112 && memcmp(file, want, sizeof(want)) == 0 &&
+              file[48] == strlen(h.name) && memcmp(file + 49, h.name, strlen(h.name)) == 0 &&
+              pad_zero,
+          "header: exact byte layout (magic, LE version/endian/page/flags/hash, uuid, "
+          "name length, name, zero padding)");
 
     r = rd_open(file, len);
     ret = state_read_header(r.s, &back);
     CHECK(ret == 0 && back.version == h.version && back.page_size == h.page_size &&
-              back.flags == h.flags && back.config_hash == h.config_hash,
-          "header: round trip");
-    CHECK(state_stream_offset(r.s) == STATE_HEADER_LEN, "header: 32 bytes consumed");
+              back.flags == h.flags && back.config_hash == h.config_hash &&
+              memcmp(back.uuid, h.uuid, STATE_UUID_LEN) == 0 && !strcmp(back.name, h.name),
+          "header: round trip with identity");
+    CHECK(state_stream_offset(r.s) == STATE_HEADER_LEN, "header: 112 bytes consumed");
     rd_close(&r);
     free(file);
     close(fd);
 
-    hdr_bytes(b, 1, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0);
+    /* an anonymous VM: what an initializer without the identity writes */
+    {
+        struct state_header anon = {.version = STATE_FORMAT_VERSION, .page_size = STATE_PAGE_SIZE};
+
+        fd = mem_fd();
+        w = state_stream_new(fd, false);
+        ret = state_write_header(w, &anon);
+        state_stream_flush(w);
+        state_stream_free(w);
+        file = fd_contents(fd, &len);
+        r = rd_open(file, len);
+        ret |= state_read_header(r.s, &back);
+        CHECK(ret == 0 && state_uuid_is_nil(back.uuid) && back.name[0] == '\0',
+              "header: an anonymous VM (nil UUID, no name) round trips");
+        rd_close(&r);
+        free(file);
+        close(fd);
+    }
+
+    /* a name the header cannot carry is refused by the writer */
+    {
+        struct state_header bad = h;
+
+        fd = mem_fd();
+        snprintf(bad.name, sizeof(bad.name), "tab\there");
+        w = state_stream_new(fd, false);
+        ret = state_write_header(w, &bad);
+        CHECK(ret == -EINVAL && has(state_stream_msg(w), "name"),
+              "header: writer refuses an unprintable name \"%s\"", state_stream_msg(w));
+        state_stream_free(w);
+        memset(bad.name, 'x', sizeof(bad.name)); /* no NUL at all */
+        w = state_stream_new(fd, false);
+        ret = state_write_header(w, &bad);
+        CHECK(ret == -EINVAL, "header: writer refuses an unterminated 64-byte name");
+        state_stream_free(w);
+        close(fd);
+    }
+
+    hdr_bytes(b, STATE_FORMAT_VERSION, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0);
     r = rd_open(b, sizeof(b));
     ret = state_read_header(r.s, &back);
     CHECK(ret == 0 && back.flags == 0 && back.config_hash == 0x4242424242424242ull,
           "header: crafted good header accepted (no flags)");
     rd_close(&r);
+    b[48] = STATE_VM_NAME_MAX;
+    memset(b + 49, '~', STATE_VM_NAME_MAX);
+    r = rd_open(b, sizeof(b));
+    ret = state_read_header(r.s, &back);
+    CHECK(ret == 0 && strlen(back.name) == STATE_VM_NAME_MAX, "header: a %u-byte name is accepted",
+          STATE_VM_NAME_MAX);
+    rd_close(&r);
 
-    hdr_bytes(b, 1, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0);
+    hdr_bytes(b, 2, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0);
     b[0] = 0x88;
     header_refused("bad magic (first byte)", b, sizeof(b), "magic");
-    hdr_bytes(b, 1, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0);
+    hdr_bytes(b, 2, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0);
     b[7] = 0x1b;
     header_refused("bad magic (last byte)", b, sizeof(b), "magic");
     memcpy(b, "\x89PNG\r\n\x1a\n", 8);
     header_refused("a PNG", b, sizeof(b), "magic");
     hdr_bytes(b, 0, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0);
     header_refused("version 0", b, sizeof(b), "version 0");
-    hdr_bytes(b, 2, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0);
-    header_refused("version 2", b, sizeof(b), "version 2");
-    hdr_bytes(b, 0xffffffff, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0);
-    header_refused("version 0xffffffff", b, sizeof(b), "version");
-    hdr_bytes(b, 1, 0x0d0c0b0a, STATE_PAGE_SIZE, 0);
-    header_refused("byte-swapped endian check", b, sizeof(b), "endian");
-    hdr_bytes(b, 1, STATE_ENDIAN_CHECK, 8192, 0);
-    header_refused("page size 8192", b, sizeof(b), "page size 8192");
-    hdr_bytes(b, 1, STATE_ENDIAN_CHECK, 0, 0);
-    header_refused("page size 0", b, sizeof(b), "page size");
-    hdr_bytes(b, 1, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 2);
-    header_refused("unknown flag bit 1", b, sizeof(b), "flags");
-    hdr_bytes(b, 1, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0x80000001u);
-    header_refused("unknown flag bit 31", b, sizeof(b), "flags");
-
     hdr_bytes(b, 1, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0);
+    header_refused("format 1", b, sizeof(b), "older godwit (format 1)");
+    /* a format 1 file is named as such from its first 16 bytes: its
+     * 32-byte header is never read as a 112-byte one */
+    header_refused("format 1, 16 bytes", b, 16, "older godwit (format 1)");
+    hdr_bytes(b, 3, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0);
+    header_refused("format 3", b, sizeof(b), "newer godwit (format 3)");
+    hdr_bytes(b, 0xffffffff, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0);
+    header_refused("version 0xffffffff", b, sizeof(b), "format 4294967295");
+    hdr_bytes(b, 2, 0x0d0c0b0a, STATE_PAGE_SIZE, 0);
+    header_refused("byte-swapped endian check", b, sizeof(b), "endian");
+    hdr_bytes(b, 2, STATE_ENDIAN_CHECK, 8192, 0);
+    header_refused("page size 8192", b, sizeof(b), "page size 8192");
+    hdr_bytes(b, 2, STATE_ENDIAN_CHECK, 0, 0);
+    header_refused("page size 0", b, sizeof(b), "page size");
+    hdr_bytes(b, 2, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 2);
+    header_refused("unknown flag bit 1", b, sizeof(b), "flags");
+    hdr_bytes(b, 2, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0x80000001u);
+    header_refused("unknown flag bit 31", b, sizeof(b), "flags");
+    hdr_bytes(b, 2, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0);
+    b[48] = STATE_VM_NAME_MAX + 1;
+    memset(b + 49, 'a', STATE_VM_NAME_MAX);
+    header_refused("a 64-byte name length", b, sizeof(b), "64 bytes");
+    hdr_bytes(b, 2, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0);
+    b[48] = 3;
+    memcpy(b + 49, "a\nb", 3);
+    header_refused("a name with a newline", b, sizeof(b), "printable");
+    hdr_bytes(b, 2, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0);
+    b[48] = 2;
+    memcpy(b + 49, "a\0", 2);
+    header_refused("a name with a NUL", b, sizeof(b), "printable");
+    hdr_bytes(b, 2, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0);
+    b[48] = 1;
+    memcpy(b + 49, "ab", 2);
+    header_refused("a byte after the name", b, sizeof(b), "not zero");
+    hdr_bytes(b, 2, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0);
+    b[STATE_HEADER_LEN - 1] = 1;
+    header_refused("the last padding byte", b, sizeof(b), "not zero");
+
+    hdr_bytes(b, 2, STATE_ENDIAN_CHECK, STATE_PAGE_SIZE, 0);
     r = rd_open(b, 20);
     ret = state_read_header(r.s, &back);
     CHECK(ret == -EPROTO && has(state_stream_msg(r.s), "truncated"), "header: 20 bytes truncated");
+    rd_close(&r);
+    r = rd_open(b, STATE_HEADER_LEN - 1);
+    ret = state_read_header(r.s, &back);
+    CHECK(ret == -EPROTO && has(state_stream_msg(r.s), "truncated"),
+          "header: one byte short is truncated");
     rd_close(&r);
     r = rd_open(NULL, 0);
     ret = state_read_header(r.s, &back);
@@ -667,14 +761,52 @@ static void test_header(void)
     /* a version the writer was told to write is still checked by the reader */
     fd = mem_fd();
     w = state_stream_new(fd, false);
-    h.version = 2;
+    h.version = 3;
     ret = state_write_header(w, &h);
     state_stream_flush(w);
     state_stream_free(w);
     file = fd_contents(fd, &len);
-    header_refused("written version 2", file, len, "version");
+    header_refused("written version 3", file, len, "format 3");
     free(file);
     close(fd);
+}
+
+static void test_uuid(void)
+{
+    uint8_t u[STATE_UUID_LEN], zero[STATE_UUID_LEN] = {0};
+    char text[STATE_UUID_TEXT_LEN + 1];
+    static const char *const bad[] = {"",
+                                      "6ba7b810-9dad-11d1-80b4-00c04fd430c",   /* short */
+                                      "6ba7b810-9dad-11d1-80b4-00c04fd430c88", /* long */
+                                      "6ba7b8109dad-11d1-80b4-00c04fd430c8-",  /* dash misplaced */
+                                      "6ba7b810-9dad-11d1-80b4_00c04fd430c8",  /* not a dash */
+                                      "6ba7b810-9dad-11d1-80b4-00c04fd430cg",  /* not hex */
+                                      "{ba7b810-9dad-11d1-80b4-00c04fd430c}",  /* braces */
+                                      " 6ba7b810-9dad-11d1-80b4-00c04fd430c",  /* space */
+                                      "6ba7b810-9dad-11d1-80b4-00c04fd430c8x"};
+
+    CHECK(state_uuid_parse("6ba7b810-9dad-11d1-80b4-00c04fd430c8", u) == 0 && u[0] == 0x6b &&
+              u[15] == 0xc8,
+          "uuid: parses");
+    state_uuid_format(u, text);
+    CHECK(!strcmp(text, "6ba7b810-9dad-11d1-80b4-00c04fd430c8"), "uuid: formats back \"%s\"", text);
+    CHECK(state_uuid_parse("FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF", u) == 0 && u[7] == 0xff,
+          "uuid: upper case");
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memcpy(u, zero, sizeof(u));
+        CHECK(state_uuid_parse(bad[i], u) == -EINVAL && state_uuid_is_nil(u),
+              "uuid: '%s' refused, output untouched", bad[i]);
+    }
+    state_uuid_format(zero, text);
+    CHECK(!strcmp(text, "00000000-0000-0000-0000-000000000000") && state_uuid_is_nil(zero),
+          "uuid: nil");
+    CHECK(
+        state_vm_name_valid("a") && state_vm_name_valid("web 1 ~!") && !state_vm_name_valid("") &&
+            !state_vm_name_valid("\x7f") && !state_vm_name_valid("caf\xc3\xa9") &&
+            !state_vm_name_valid(
+                "0123456789012345678901234567890123456789012345678901234567890123") &&
+            state_vm_name_valid("012345678901234567890123456789012345678901234567890123456789012"),
+        "name: 1..63 printable ASCII bytes");
 }
 
 /* ---- mig_format: sections ---------------------------------------------------- */
@@ -731,7 +863,8 @@ static void test_sections(void)
     name64[64] = '\0';
 
     w = state_stream_new(fd, false);
-    ret = state_write_section(w, STATE_SEC_DEVICE, "clint", 3, 7, (const uint8_t[]){1, 2, 3, 4, 5}, 5);
+    ret = state_write_section(w, STATE_SEC_DEVICE, "clint", 3, 7, (const uint8_t[]){1, 2, 3, 4, 5},
+                              5);
     CHECK(ret == 0, "section: written");
     ret = state_write_section(w, STATE_SEC_DEVICE, name64, 0, 1, NULL, 0);
     CHECK(ret == -EINVAL && state_stream_offset(w) == sizeof(want),
@@ -741,7 +874,8 @@ static void test_sections(void)
 
     fd = mem_fd();
     w = state_stream_new(fd, false);
-    ret = state_write_section(w, STATE_SEC_DEVICE, "clint", 3, 7, (const uint8_t[]){1, 2, 3, 4, 5}, 5);
+    ret = state_write_section(w, STATE_SEC_DEVICE, "clint", 3, 7, (const uint8_t[]){1, 2, 3, 4, 5},
+                              5);
     ret |= state_write_section(w, STATE_SEC_ROUND, NULL, 0, 0, NULL, 0);
     ret |= state_write_section(w, STATE_SEC_DEVICE, name63, 0xffffffffu, 0xffff, "xyz", 3);
     ret |= state_write_section(w, STATE_SEC_CONFIG, "", 0, 1, "a long configuration text", 25);
@@ -865,7 +999,9 @@ struct range {
 /* A small but complete stream; payload byte ranges go to pay[] (*npay). */
 static uint8_t *build_stream(size_t *len, struct range *pay, unsigned *npay)
 {
-    struct state_header h = {STATE_FORMAT_VERSION, STATE_PAGE_SIZE, 0, 0xfeedfacecafebeefull};
+    struct state_header h = {.version = STATE_FORMAT_VERSION,
+                             .page_size = STATE_PAGE_SIZE,
+                             .config_hash = 0xfeedfacecafebeefull};
     static const char cfg[] = "machine virt\nharts 2\n";
     uint8_t dev[100], ram[3 * STATE_PAGE_SIZE] = {0};
     uint32_t pages[2] = {0, 2};
@@ -883,7 +1019,8 @@ static uint8_t *build_stream(size_t *len, struct range *pay, unsigned *npay)
     w = state_stream_new(fd, false);
     ret = state_write_header(w, &h);
     ret |= state_write_section(w, STATE_SEC_CONFIG, "", 0, 1, cfg, sizeof(cfg) - 1);
-    pay[(*npay)++] = (struct range){state_stream_offset(w) - (sizeof(cfg) - 1), state_stream_offset(w)};
+    pay[(*npay)++] =
+        (struct range){state_stream_offset(w) - (sizeof(cfg) - 1), state_stream_offset(w)};
     ret |= state_write_section(w, STATE_SEC_DEVICE, "clint", 1, 2, dev, sizeof(dev));
     pay[(*npay)++] = (struct range){state_stream_offset(w) - sizeof(dev), state_stream_offset(w)};
     if (state_ram_encoder_init(&e) < 0)
@@ -968,11 +1105,11 @@ static void test_eof(void)
             for (unsigned k = 0; k < npay; k++)
                 if (i >= pay[k].from && i < pay[k].to)
                     in_payload = true;
-            /* payload bytes (and the header's hash) parse fine: only the
-             * checksum can see them */
-            npayflips += in_payload || (i >= 24 && i < 32);
-            if ((in_payload || (i >= 24 && i < 32)) &&
-                (ret != -EBADMSG || !has(msg, "checksum mismatch"))) {
+            /* payload bytes, the header's hash and UUID parse fine: only
+             * the checksum can see them */
+            in_payload |= i >= 24 && i < 48;
+            npayflips += in_payload;
+            if (in_payload && (ret != -EBADMSG || !has(msg, "checksum mismatch"))) {
                 if (!bad_code++)
                     first_code = (unsigned)i;
             }
@@ -1021,6 +1158,45 @@ static void test_eof(void)
     free(s);
 }
 
+static void test_round(void)
+{
+    static const uint8_t want[16] = {
+        STATE_SEC_ROUND, 0, 1, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0x07, 0x01, 0x00, 0x80};
+    static const uint8_t v1[12] = {3}; /* format 1: u32 round, u64 "pages left" */
+    struct state_stream *w;
+    struct state_buf b;
+    size_t len;
+    uint8_t *file;
+    uint32_t round = 99;
+    int fd = mem_fd(), ret;
+
+    w = state_stream_new(fd, false);
+    ret = state_write_round(w, 0x80000107u);
+    ret |= state_stream_flush(w);
+    state_stream_free(w);
+    file = fd_contents(fd, &len);
+    CHECK(ret == 0 && len == sizeof(want) && memcmp(file, want, len) == 0,
+          "round: ROUND section, version 1, 4-byte payload: the round number");
+    state_buf_reader(&b, file + 12, 4);
+    ret = state_round_decode(&b, &round);
+    CHECK(ret == 0 && round == 0x80000107u, "round: decodes");
+    free(file);
+    close(fd);
+
+    state_buf_reader(&b, v1, sizeof(v1));
+    ret = state_round_decode(&b, &round);
+    CHECK(ret == -EPROTO && has(state_buf_msg(&b), "8 unexpected bytes"),
+          "round: format 1's 12-byte marker refused \"%s\"", state_buf_msg(&b));
+    state_buf_reader(&b, v1, 3);
+    ret = state_round_decode(&b, &round);
+    CHECK(ret == -EPROTO && has(state_buf_msg(&b), "truncated"), "round: 3 bytes refused \"%s\"",
+          state_buf_msg(&b));
+    state_buf_reader(&b, v1 + 4, 4);
+    ret = state_round_decode(&b, &round);
+    CHECK(ret == -EPROTO && has(state_buf_msg(&b), "ROUND marker 0"),
+          "round: round 0 refused \"%s\"", state_buf_msg(&b));
+}
+
 int main(void)
 {
     test_buf_widths();
@@ -1032,7 +1208,9 @@ int main(void)
     test_stream_limit();
     test_stream_pipes();
     test_header();
+    test_uuid();
     test_sections();
     test_eof();
+    test_round();
     return board_check_done();
 }
