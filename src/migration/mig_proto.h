@@ -44,7 +44,8 @@ struct mig_uri {
 };
 
 /* Parse "file:PATH", "tcp:HOST:PORT", "unix:PATH" or "defer" (only if
- * allow_defer).  0 or -EINVAL with a reason in err. */
+ * allow_defer).  PORT is a number in 0..65535 (0: any free port, for a
+ * listener; stored in decimal).  0 or -EINVAL with a reason in err. */
 int mig_uri_parse(const char *uri, bool allow_defer, struct mig_uri *u, char *err,
                   size_t errlen) gw_must_check;
 
@@ -52,8 +53,9 @@ int mig_uri_parse(const char *uri, bool allow_defer, struct mig_uri *u, char *er
  * CLOEXEC, TCP_NODELAY) or -errno with a reason. */
 int mig_connect(const struct mig_uri *u, int timeout_ms, char *err, size_t errlen);
 
-/* Listen on a tcp:/unix: URI (a stale unix socket file is replaced).
- * Returns the listening fd (non-blocking) or -errno with a reason. */
+/* Listen on a tcp:/unix: URI (a stale unix socket file is replaced, a
+ * live one refused).  Returns the listening fd (non-blocking) or -errno
+ * with a reason. */
 int mig_listen(const struct mig_uri *u, char *err, size_t errlen);
 
 /* Accept one connection on lfd, waiting at most timeout_ms (-1: forever)

@@ -41,15 +41,41 @@ static void test_uri(void)
           "uri: defer where allowed");
     CHECK(mig_uri_parse("defer", false, &u, err, sizeof(err)) == -EINVAL,
           "uri: defer refused for an outgoing migration");
-    static const char *const bad[] = {
-        "",          "file:",     "unix:",      "tcp:",     "tcp:host",
-        "tcp:host:", "tcp:h:12x", "tcp:[::1:4", "exec:cat", "tcp:h:1234567890123456789",
-        "fd:3"};
+    static const char *const bad[] = {"",
+                                      "file:",
+                                      "unix:",
+                                      "tcp:",
+                                      "tcp:host",
+                                      "tcp:host:",
+                                      "tcp:h:12x",
+                                      "tcp:[::1:4",
+                                      "exec:cat",
+                                      "tcp:h:1234567890123456789",
+                                      "fd:3",
+                                      "tcp:127.0.0.1:99999",
+                                      "tcp:h:65536",
+                                      "tcp:h:-1",
+                                      "tcp:h:+80",
+                                      "tcp:h: 80",
+                                      "tcp:[::1]:70000"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';
         CHECK(mig_uri_parse(bad[i], true, &u, err, sizeof(err)) == -EINVAL && err[0],
               "uri: '%s' refused (%s)", bad[i], err);
     }
+    /* Ports: the whole range, and no wrapping modulo 65536. */
+    CHECK(mig_uri_parse("tcp:127.0.0.1:99999", true, &u, err, sizeof(err)) == -EINVAL &&
+              strstr(err, "0..65535"),
+          "uri: port 99999 refused with a clear reason (%s)", err);
+    CHECK(mig_uri_parse("tcp:h:65535", false, &u, err, sizeof(err)) == 0 &&
+              !strcmp(u.port, "65535"),
+          "uri: port 65535 accepted");
+    CHECK(mig_uri_parse("tcp:h:0080", false, &u, err, sizeof(err)) == 0 && !strcmp(u.port, "80"),
+          "uri: leading zeros: port 80");
+    CHECK(mig_uri_parse("tcp:127.0.0.1:0", true, &u, err, sizeof(err)) == 0 && !strcmp(u.port, "0"),
+          "uri: port 0 (any port, for a listener) parses");
+    CHECK(mig_connect(&u, 1000, err, sizeof(err)) == -EINVAL && strstr(err, "1..65535"),
+          "connect: port 0 refused with a reason (%s)", err);
     char longp[700];
     memset(longp, 'a', sizeof(longp));
     memcpy(longp, "unix:/", 6);
@@ -128,6 +154,9 @@ static void test_sockets(void)
     /* a stale socket file is replaced */
     lfd = mig_listen(&u, err, sizeof(err));
     CHECK(lfd >= 0, "unix: listening again over the stale socket file (%s)", lfd < 0 ? err : "");
+    /* a live one is not taken over: two destinations on one path */
+    CHECK(mig_listen(&u, err, sizeof(err)) == -EADDRINUSE && strstr(err, "already listening"),
+          "unix: a live socket file is refused (%s)", err);
     if (lfd >= 0)
         close(lfd);
     unlink(u.path);
