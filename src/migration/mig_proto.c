@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <xxhash.h>
 
 #include "common/sock.h"
 #include "migration/mig_proto.h"
@@ -105,9 +106,9 @@ int mig_accept(int lfd, int timeout_ms, const _Atomic bool *cancel)
     return fd;
 }
 
-static void mig_put32(uint8_t *p, uint32_t v)
+static void mig_put(uint8_t *p, uint64_t v, int n)
 {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < n; i++)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
@@ -120,15 +121,51 @@ static uint64_t mig_get(const uint8_t *p, int n)
     return v;
 }
 
+/* The check field: XXH3-64 of magic, type and value as they travel. */
+static uint64_t mig_msg_check(const uint8_t *m)
+{
+    return XXH3_64bits(m, MIG_MSG_CHECKED);
+}
+
+/* Types a sender of this magic may send: anything else is refused, so a
+ * message that passes the check but means nothing cannot be acted on. */
+static bool mig_msg_type_known(uint32_t magic, uint32_t type)
+{
+    if (magic == MIG_MAGIC_REPLY)
+        return type == MIG_MSG_READY || type == MIG_MSG_ERROR || type == MIG_MSG_RUNNING ||
+               type == MIG_MSG_ROUND;
+    if (magic == MIG_MAGIC_COMMIT)
+        return type == MIG_MSG_COMMIT;
+    return false;
+}
+
+void mig_msg_encode(uint8_t m[MIG_MSG_LEN], uint32_t magic, uint32_t type, uint64_t value)
+{
+    mig_put(m, magic, 4);
+    mig_put(m + 4, type, 4);
+    mig_put(m + 8, value, 8);
+    mig_put(m + MIG_MSG_CHECKED, mig_msg_check(m), 8);
+}
+
+int mig_msg_decode(const uint8_t m[MIG_MSG_LEN], uint32_t magic, uint32_t *type, uint64_t *value)
+{
+    uint32_t t = (uint32_t)mig_get(m + 4, 4);
+
+    if (mig_get(m + MIG_MSG_CHECKED, 8) != mig_msg_check(m))
+        return -EPROTO; /* corrupted on the way, or not a control message */
+    if ((uint32_t)mig_get(m, 4) != magic || !mig_msg_type_known(magic, t))
+        return -EPROTO;
+    *type = t;
+    *value = mig_get(m + 8, 8);
+    return 0;
+}
+
 int mig_msg_send(int fd, uint32_t magic, uint32_t type, uint64_t value)
 {
     uint8_t m[MIG_MSG_LEN];
     size_t off = 0;
 
-    mig_put32(m, magic);
-    mig_put32(m + 4, type);
-    mig_put32(m + 8, (uint32_t)value);
-    mig_put32(m + 12, (uint32_t)(value >> 32));
+    mig_msg_encode(m, magic, type, value);
     while (off < sizeof(m)) {
         ssize_t w = send(fd, m + off, sizeof(m) - off, MSG_NOSIGNAL);
 
@@ -171,9 +208,5 @@ int mig_msg_recv(int fd, uint32_t magic, uint32_t *type, uint64_t *value, int ti
             return -EPIPE;
         off += (size_t)n;
     }
-    if ((uint32_t)mig_get(m, 4) != magic)
-        return -EPROTO;
-    *type = (uint32_t)mig_get(m + 4, 4);
-    *value = mig_get(m + 8, 8);
-    return 0;
+    return mig_msg_decode(m, magic, type, value);
 }

@@ -63,7 +63,7 @@ in 1..127 and a message on stderr unless the test killed it):
 
 The proxy (class Proxy) forwards each direction on its own thread and
 parses the godwit stream (docs/state.md) as it passes, so faults can be
-placed by section; it also decodes the destination's 16-byte replies
+placed by section; it also decodes the destination's 24-byte replies
 (READY/ERROR/RUNNING) and can hold them back.
 
 Prints `PASS name` / `FAIL name: why` / `SKIP name: reason` and the last line
@@ -135,7 +135,9 @@ FINAL = ("completed", "failed", "cancelled")
 FAST = 1 << 30  # max-bandwidth for "as fast as it goes", bytes/s
 SLOW = 8 << 20  # max-bandwidth that keeps `active` going for seconds
 
-# The commit protocol's messages: u32 magic, u32 type, u64 value.
+# The commit protocol's messages (src/migration/mig_proto.h): u32 magic, u32 type,
+# u64 value, u64 check (XXH3-64 of the first 16 bytes; not verified here).
+MSG_LEN = 24
 REPLY_MAGIC = 0x50525747  # "GWRP", destination -> source
 COMMIT_MAGIC = 0x4D435747  # "GWCM", source -> destination
 REPLY_NAMES = {1: "READY", 2: "ERROR", 3: "RUNNING", 4: "ROUND"}
@@ -492,8 +494,8 @@ class Proxy:
                 return
             buf += data
             out = b""
-            while len(buf) >= 16:
-                magic, typ, value = struct.unpack_from("<IIQ", buf, 0)
+            while len(buf) >= MSG_LEN:
+                magic, typ, value, _check = struct.unpack_from("<IIQQ", buf, 0)
                 if magic != REPLY_MAGIC:
                     self.replies.append(("BAD-MAGIC", magic))
                     out += buf
@@ -505,10 +507,10 @@ class Proxy:
                 # ROUND acknowledgements (type 4) keep the pre-copy going;
                 # the verdicts (READY, ERROR, RUNNING) are what may be held
                 if self.hold_replies and typ != 4:
-                    self.held += buf[:16]
+                    self.held += buf[:MSG_LEN]
                 else:
-                    out += buf[:16]
-                buf = buf[16:]
+                    out += buf[:MSG_LEN]
+                buf = buf[MSG_LEN:]
             if out and not self._send(self.src, out):
                 return
 
@@ -1205,7 +1207,7 @@ def case_hostile(ctx):
                 pass
             s.close()
             names = [REPLY_NAMES.get(struct.unpack_from("<IIQ", replies, o)[1], "?")
-                     for o in range(0, len(replies) - 15, 16)]
+                     for o in range(0, len(replies) - MSG_LEN + 1, MSG_LEN)]
             why = []
             if "READY" in names and not may_ready:
                 why.append(f"answered {names}")
