@@ -86,7 +86,7 @@ struct sock_unix_owner {
  * fd (non-blocking, CLOEXEC) or -errno.
  */
 int sock_listen(const struct sock_addr *a, int backlog, struct sock_unix_owner *owner, char *err,
-                size_t errlen);
+                size_t errlen) gw_must_check;
 
 /* Remove the socket file a listener bound, if it is still the same file.
  * NULL or an empty owner is a no-op. */
@@ -100,7 +100,7 @@ void sock_unix_release(const struct sock_unix_owner *owner);
  * -ECONNREFUSED, -ENOENT, -EHOSTUNREACH when the host does not resolve...).
  */
 int sock_connect(const struct sock_addr *a, int timeout_ms, unsigned flags, char *err,
-                 size_t errlen);
+                 size_t errlen) gw_must_check;
 
 /*
  * Accept one connection on lfd.  timeout_ms 0: only one already waiting
@@ -109,7 +109,7 @@ int sock_connect(const struct sock_addr *a, int timeout_ms, unsigned flags, char
  * Returns the fd (CLOEXEC, blocking unless SOCK_F_NONBLOCK, SOCK_F_NODELAY
  * on TCP as asked) or -errno.
  */
-int sock_accept(int lfd, int timeout_ms, const _Atomic bool *cancel, unsigned flags);
+int sock_accept(int lfd, int timeout_ms, const _Atomic bool *cancel, unsigned flags) gw_must_check;
 
 /* The port a TCP socket is bound to (after listening on port 0), or -errno. */
 int sock_local_port(int fd);
