@@ -126,7 +126,7 @@ build/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c src/virtio/virtio.c src/virtio/vi
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^)
 
 fuzz-qmp: build/fuzz/fuzz_qmp
-build/fuzz/fuzz_qmp: tests/fuzz/fuzz_qmp.c $(wildcard src/qmp/*.c) src/common/util.c \
+build/fuzz/fuzz_qmp: tests/fuzz/fuzz_qmp.c $(wildcard src/qmp/*.c) src/common/util.c src/common/sock.c \
 		$(wildcard src/qmp/*.h src/common/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -ljansson

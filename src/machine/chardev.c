@@ -16,9 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
+
+#define CHARDEV_CONNECT_MS 5000 /* unix:PATH (client): give up connecting after this */
 
 static struct termios chardev_saved_tty;
 static volatile sig_atomic_t chardev_tty_dirty;
@@ -83,7 +84,7 @@ static int chardev_parse_unix(const char *s, struct chardev_spec *spec, char *er
         snprintf(err, errlen, "'unix:' needs a path");
         return -EINVAL;
     }
-    if (spec->path_len >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+    if (spec->path_len >= SOCK_UNIX_PATH_MAX) {
         snprintf(err, errlen, "unix socket path too long");
         return -EINVAL;
     }
@@ -144,14 +145,6 @@ int chardev_parse(const char *s, struct chardev_spec *spec, char *err, size_t er
 
 /* ---- opening and closing ------------------------------------------------ */
 
-static void chardev_set_nonblock(int fd)
-{
-    int fl = fcntl(fd, F_GETFL);
-
-    if (fl >= 0)
-        (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
 /* QEMU's stdio settings: raw input, output post-processing kept; the
  * signal keys stay on unless the console is muxed (-nographic). */
 static void chardev_stdio_raw(struct chardev *c, bool mux)
@@ -178,38 +171,23 @@ static void chardev_stdio_raw(struct chardev *c, bool mux)
 static int chardev_open_unix(struct chardev *c, const struct chardev_spec *spec, char *err,
                              size_t errlen)
 {
-    struct sockaddr_un sa;
-    int fd;
+    struct sock_addr addr;
+    int fd, ret;
 
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    memcpy(sa.sun_path, spec->path, spec->path_len);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(err, errlen, "socket: %s", strerror(errno));
-        return -errno;
-    }
+    ret = sock_addr_unix(&addr, spec->path, spec->path_len, err, errlen);
+    if (ret < 0)
+        return ret;
     if (!spec->server) {
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-            int e = errno;
-            snprintf(err, errlen, "cannot connect to '%s': %s", sa.sun_path, strerror(e));
-            close(fd);
-            return -e;
-        }
-        chardev_set_nonblock(fd);
+        fd = sock_connect(&addr, CHARDEV_CONNECT_MS, SOCK_F_NONBLOCK, err, errlen);
+        if (fd < 0)
+            return fd;
         c->in_fd = c->out_fd = fd;
         return 0;
     }
-    (void)unlink(sa.sun_path); /* QEMU replaces a stale socket file too */
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
-        int e = errno;
-        snprintf(err, errlen, "cannot listen on '%s': %s", sa.sun_path, strerror(e));
-        close(fd);
-        return -e;
-    }
-    memcpy(c->sock_path, sa.sun_path, sizeof(c->sock_path));
+    fd = sock_listen(&addr, 1, &c->sock, err, errlen);
+    if (fd < 0)
+        return fd;
     c->listen_fd = fd;
-    chardev_set_nonblock(fd);
     if (spec->wait) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         sigset_t none;
@@ -217,11 +195,11 @@ static int chardev_open_unix(struct chardev *c, const struct chardev_spec *spec,
         /* main blocks INT/TERM/HUP for its signal thread, which is not
          * running yet: wait with them unblocked so they still end us. */
         sigemptyset(&none);
-        fprintf(stderr, "godwit-vm: waiting for connection on: unix:%s,server=on\n", c->sock_path);
+        fprintf(stderr, "godwit-vm: waiting for connection on: unix:%s,server=on\n", c->sock.path);
         while (cl < 0) {
             if (ppoll(&p, 1, NULL, &none) < 0 && errno != EINTR)
                 break;
-            cl = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+            cl = sock_accept(fd, 0, NULL, SOCK_F_NONBLOCK);
         }
         if (cl >= 0)
             c->in_fd = c->out_fd = cl;
@@ -289,7 +267,7 @@ void chardev_free(struct chardev *c)
         close(c->out_fd);
     if (c->listen_fd >= 0) {
         close(c->listen_fd);
-        (void)unlink(c->sock_path);
+        sock_unix_release(&c->sock);
     }
     free(c);
 }
@@ -398,7 +376,7 @@ void chardev_service(struct chardev *c)
     ssize_t n;
 
     if (c->listen_fd >= 0 && c->out_fd < 0) {
-        int cl = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        int cl = sock_accept(c->listen_fd, 0, NULL, SOCK_F_NONBLOCK);
         if (cl >= 0) {
             c->in_fd = c->out_fd = cl;
             c->broken = 0;

@@ -10,7 +10,8 @@
  *   file:PATH          output to PATH (created or truncated, as QEMU does)
  *   unix:PATH,server=on,wait=off   a listening unix socket, one client at a
  *                      time; output while no client is connected is dropped,
- *                      as QEMU does (wait=on blocks until the first client)
+ *                      as QEMU does (wait=on blocks until the first client);
+ *                      a stale socket file is replaced, a live one refused
  *   unix:PATH          connect to a listening socket
  *
  * With mux on (-nographic), stdio input goes through QEMU's escape keys:
@@ -31,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/sock.h"
 #include "common/util.h"
 
 enum chardev_kind {
@@ -60,10 +62,10 @@ struct chardev {
     int owns_out;  /* close out_fd on free */
     int broken;    /* a write failed for good (e.g. EPIPE): discard from now on */
     bool mux;
-    bool escape;    /* Ctrl-A seen, waiting for the command key */
-    bool quit;      /* Ctrl-A x */
-    bool tty_saved; /* stdin's termios was changed and must be restored */
-    char sock_path[108];
+    bool escape;                  /* Ctrl-A seen, waiting for the command key */
+    bool quit;                    /* Ctrl-A x */
+    bool tty_saved;               /* stdin's termios was changed and must be restored */
+    struct sock_unix_owner sock;  /* unix server: the socket file, removed on free if ours */
     uint8_t inbuf[CHARDEV_INBUF]; /* input read but not yet taken by the UART */
     size_t in_head, in_len;
 };

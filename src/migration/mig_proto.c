@@ -2,24 +2,22 @@
  * URIs, sockets and control messages of the migration channel (mig_proto.h).
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
+#include <xxhash.h>
 
+#include "common/sock.h"
 #include "migration/mig_proto.h"
+
+#define MIG_SOCK_BUF       (4 << 20) /* SO_SNDBUF / SO_RCVBUF of the channel, bytes */
+#define MIG_LISTEN_BACKLOG 4
 
 int mig_uri_parse(const char *uri, bool allow_defer, struct mig_uri *u, char *err, size_t errlen)
 {
-    const char *rest, *colon;
+    struct sock_addr a;
+    const char *rest;
 
     memset(u, 0, sizeof(*u));
     if (allow_defer && !strcmp(uri, "defer")) {
@@ -30,8 +28,7 @@ int mig_uri_parse(const char *uri, bool allow_defer, struct mig_uri *u, char *er
         u->kind = uri[0] == 'f' ? MIG_URI_FILE : MIG_URI_UNIX;
         rest = uri + 5;
         if (!*rest || strlen(rest) >= sizeof(u->path) ||
-            (u->kind == MIG_URI_UNIX &&
-             strlen(rest) >= sizeof(((struct sockaddr_un *)0)->sun_path))) {
+            (u->kind == MIG_URI_UNIX && strlen(rest) >= SOCK_UNIX_PATH_MAX)) {
             snprintf(err, errlen, "'%s': empty or too long path", uri);
             return -EINVAL;
         }
@@ -39,210 +36,79 @@ int mig_uri_parse(const char *uri, bool allow_defer, struct mig_uri *u, char *er
         return 0;
     }
     if (!strncmp(uri, "tcp:", 4)) {
-        u->kind = MIG_URI_TCP;
-        rest = uri + 4;
-        if (rest[0] == '[') { /* [v6]:port */
-            const char *end = strchr(rest, ']');
-            if (!end || end[1] != ':' || (size_t)(end - rest - 1) >= sizeof(u->host))
-                goto bad_tcp;
-            memcpy(u->host, rest + 1, (size_t)(end - rest - 1));
-            colon = end + 1;
-        } else {
-            colon = strrchr(rest, ':');
-            if (!colon || (size_t)(colon - rest) >= sizeof(u->host))
-                goto bad_tcp;
-            memcpy(u->host, rest, (size_t)(colon - rest));
+        /* Port 0 parses (a listener's "any port", as in QEMU); connecting
+         * to it is refused by sock_connect. */
+        if (sock_parse_hostport(uri + 4, SOCK_F_PORT_ANY, &a, NULL, 0) < 0 ||
+            strlen(a.host) >= sizeof(u->host)) {
+            snprintf(err, errlen, "'%s': expected tcp:HOST:PORT with a port in 0..65535", uri);
+            return -EINVAL;
         }
-        if (!colon[1] || strlen(colon + 1) >= sizeof(u->port) ||
-            strspn(colon + 1, "0123456789") != strlen(colon + 1))
-            goto bad_tcp;
-        snprintf(u->port, sizeof(u->port), "%s", colon + 1);
+        u->kind = MIG_URI_TCP;
+        memcpy(u->host, a.host, sizeof(u->host));
+        snprintf(u->port, sizeof(u->port), "%u", (unsigned)a.port);
         return 0;
-    bad_tcp:
-        snprintf(err, errlen, "'%s': expected tcp:HOST:PORT", uri);
-        return -EINVAL;
     }
     snprintf(err, errlen, "unsupported migration URI '%s' (file:PATH, tcp:HOST:PORT, unix:PATH%s)",
              uri, allow_defer ? ", defer" : "");
     return -EINVAL;
 }
 
-static int mig_set_blocking(int fd, bool blocking)
+/* The socket address of a tcp: or unix: URI. */
+static int mig_sock_addr(const struct mig_uri *u, struct sock_addr *a, char *err, size_t errlen)
 {
-    int fl = fcntl(fd, F_GETFL);
+    uint16_t port;
 
-    if (fl < 0)
-        return -errno;
-    fl = blocking ? (fl & ~O_NONBLOCK) : (fl | O_NONBLOCK);
-    return fcntl(fd, F_SETFL, fl) < 0 ? -errno : 0;
-}
-
-static void mig_tune(int fd, bool tcp)
-{
-    int one = 1, buf = 4 << 20;
-
-    if (tcp)
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
-    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
-}
-
-/* Non-blocking connect with a deadline. */
-static int mig_connect_addr(int fd, const struct sockaddr *sa, socklen_t len, int timeout_ms)
-{
-    struct pollfd p = {.fd = fd, .events = POLLOUT};
-    int soerr = 0;
-    socklen_t sl = sizeof(soerr);
-
-    if (mig_set_blocking(fd, false) < 0)
-        return -errno;
-    if (connect(fd, sa, len) == 0)
-        return mig_set_blocking(fd, true);
-    if (errno != EINPROGRESS)
-        return -errno;
-    if (poll(&p, 1, timeout_ms) <= 0)
-        return -ETIMEDOUT;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
-        return -errno;
-    if (soerr)
-        return -soerr;
-    return mig_set_blocking(fd, true);
+    if (u->kind == MIG_URI_UNIX)
+        return sock_addr_unix(a, u->path, strlen(u->path), err, errlen);
+    if (u->kind != MIG_URI_TCP) {
+        snprintf(err, errlen, "not a socket URI");
+        return -EINVAL;
+    }
+    if (sock_parse_port(u->port, strlen(u->port), SOCK_F_PORT_ANY, &port) < 0 ||
+        strlen(u->host) >= sizeof(a->host)) {
+        snprintf(err, errlen, "tcp:%s:%s: bad host or port", u->host, u->port);
+        return -EINVAL;
+    }
+    memset(a, 0, sizeof(*a));
+    a->kind = SOCK_KIND_TCP;
+    memcpy(a->host, u->host, strlen(u->host) + 1);
+    a->port = port;
+    return 0;
 }
 
 int mig_connect(const struct mig_uri *u, int timeout_ms, char *err, size_t errlen)
 {
-    int fd, ret;
+    struct sock_addr a;
+    int fd = mig_sock_addr(u, &a, err, errlen);
 
-    if (u->kind == MIG_URI_UNIX) {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%.107s", u->path);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            ret = -errno;
-            snprintf(err, errlen, "socket: %s", strerror(errno));
-            return ret;
-        }
-        mig_tune(fd, false);
-        ret = mig_connect_addr(fd, (struct sockaddr *)&sa, sizeof(sa), timeout_ms);
-        if (ret < 0) {
-            close(fd);
-            snprintf(err, errlen, "connect to unix:%s: %s", u->path, strerror(-ret));
-            return ret;
-        }
+    if (fd < 0)
         return fd;
-    }
-    if (u->kind == MIG_URI_TCP) {
-        struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
-        int gai = getaddrinfo(u->host[0] ? u->host : NULL, u->port, &hints, &res);
-
-        if (gai) {
-            snprintf(err, errlen, "tcp:%s:%s: %s", u->host, u->port, gai_strerror(gai));
-            return -EHOSTUNREACH;
-        }
-        ret = -ECONNREFUSED;
-        fd = -1;
-        for (ai = res; ai; ai = ai->ai_next) {
-            fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-            if (fd < 0) {
-                ret = -errno;
-                continue;
-            }
-            mig_tune(fd, true);
-            ret = mig_connect_addr(fd, ai->ai_addr, ai->ai_addrlen, timeout_ms);
-            if (ret == 0)
-                break;
-            close(fd);
-            fd = -1;
-        }
-        freeaddrinfo(res);
-        if (fd < 0) {
-            snprintf(err, errlen, "connect to tcp:%s:%s: %s", u->host, u->port, strerror(-ret));
-            return ret;
-        }
-        return fd;
-    }
-    snprintf(err, errlen, "not a socket URI");
-    return -EINVAL;
+    fd = sock_connect(&a, timeout_ms, SOCK_F_NODELAY, err, errlen);
+    if (fd >= 0)
+        sock_set_buffers(fd, MIG_SOCK_BUF);
+    return fd;
 }
 
 int mig_listen(const struct mig_uri *u, char *err, size_t errlen)
 {
-    int fd = -1, ret, one = 1;
+    struct sock_addr a;
+    int ret = mig_sock_addr(u, &a, err, errlen);
 
-    if (u->kind == MIG_URI_UNIX) {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        struct stat st;
-
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%.107s", u->path);
-        if (lstat(u->path, &st) == 0 && S_ISSOCK(st.st_mode))
-            unlink(u->path); /* stale, as QEMU does */
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
-            ret = -errno;
-            snprintf(err, errlen, "listen on unix:%s: %s", u->path, strerror(errno));
-            goto fail;
-        }
-        return fd;
-    }
-    if (u->kind == MIG_URI_TCP) {
-        struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
-        int gai = getaddrinfo(u->host[0] ? u->host : NULL, u->port, &hints, &res);
-
-        if (gai) {
-            snprintf(err, errlen, "tcp:%s:%s: %s", u->host, u->port, gai_strerror(gai));
-            return -EINVAL;
-        }
-        fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-            bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 4) < 0) {
-            ret = -errno;
-            snprintf(err, errlen, "listen on tcp:%s:%s: %s", u->host, u->port, strerror(errno));
-            freeaddrinfo(res);
-            goto fail;
-        }
-        freeaddrinfo(res);
-        return fd;
-    }
-    snprintf(err, errlen, "not a socket URI");
-    return -EINVAL;
-fail:
-    if (fd >= 0)
-        close(fd);
-    return ret;
+    return ret < 0 ? ret : sock_listen(&a, MIG_LISTEN_BACKLOG, NULL, err, errlen);
 }
 
 int mig_accept(int lfd, int timeout_ms, const _Atomic bool *cancel)
 {
-    int waited = 0;
+    int fd = sock_accept(lfd, timeout_ms, cancel, SOCK_F_NODELAY);
 
-    for (;;) {
-        struct pollfd p = {.fd = lfd, .events = POLLIN};
-        int r, fd;
-
-        if (cancel && atomic_load(cancel))
-            return -ECANCELED;
-        r = poll(&p, 1, 100);
-        if (r < 0 && errno != EINTR)
-            return -errno;
-        if (r > 0) {
-            fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-            if (fd >= 0) {
-                mig_tune(fd, true);
-                return fd;
-            }
-            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                return -errno;
-        }
-        waited += 100;
-        if (timeout_ms >= 0 && waited >= timeout_ms)
-            return -ETIMEDOUT;
-    }
+    if (fd >= 0)
+        sock_set_buffers(fd, MIG_SOCK_BUF);
+    return fd;
 }
 
-static void mig_put32(uint8_t *p, uint32_t v)
+static void mig_put(uint8_t *p, uint64_t v, int n)
 {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < n; i++)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
@@ -255,15 +121,51 @@ static uint64_t mig_get(const uint8_t *p, int n)
     return v;
 }
 
+/* The check field: XXH3-64 of magic, type and value as they travel. */
+static uint64_t mig_msg_check(const uint8_t *m)
+{
+    return XXH3_64bits(m, MIG_MSG_CHECKED);
+}
+
+/* Types a sender of this magic may send: anything else is refused, so a
+ * message that passes the check but means nothing cannot be acted on. */
+static bool mig_msg_type_known(uint32_t magic, uint32_t type)
+{
+    if (magic == MIG_MAGIC_REPLY)
+        return type == MIG_MSG_READY || type == MIG_MSG_ERROR || type == MIG_MSG_RUNNING ||
+               type == MIG_MSG_ROUND;
+    if (magic == MIG_MAGIC_COMMIT)
+        return type == MIG_MSG_COMMIT;
+    return false;
+}
+
+void mig_msg_encode(uint8_t m[MIG_MSG_LEN], uint32_t magic, uint32_t type, uint64_t value)
+{
+    mig_put(m, magic, 4);
+    mig_put(m + 4, type, 4);
+    mig_put(m + 8, value, 8);
+    mig_put(m + MIG_MSG_CHECKED, mig_msg_check(m), 8);
+}
+
+int mig_msg_decode(const uint8_t m[MIG_MSG_LEN], uint32_t magic, uint32_t *type, uint64_t *value)
+{
+    uint32_t t = (uint32_t)mig_get(m + 4, 4);
+
+    if (mig_get(m + MIG_MSG_CHECKED, 8) != mig_msg_check(m))
+        return -EPROTO; /* corrupted on the way, or not a control message */
+    if ((uint32_t)mig_get(m, 4) != magic || !mig_msg_type_known(magic, t))
+        return -EPROTO;
+    *type = t;
+    *value = mig_get(m + 8, 8);
+    return 0;
+}
+
 int mig_msg_send(int fd, uint32_t magic, uint32_t type, uint64_t value)
 {
     uint8_t m[MIG_MSG_LEN];
     size_t off = 0;
 
-    mig_put32(m, magic);
-    mig_put32(m + 4, type);
-    mig_put32(m + 8, (uint32_t)value);
-    mig_put32(m + 12, (uint32_t)(value >> 32));
+    mig_msg_encode(m, magic, type, value);
     while (off < sizeof(m)) {
         ssize_t w = send(fd, m + off, sizeof(m) - off, MSG_NOSIGNAL);
 
@@ -306,9 +208,5 @@ int mig_msg_recv(int fd, uint32_t magic, uint32_t *type, uint64_t *value, int ti
             return -EPIPE;
         off += (size_t)n;
     }
-    if ((uint32_t)mig_get(m, 4) != magic)
-        return -EPROTO;
-    *type = (uint32_t)mig_get(m + 4, 4);
-    *value = mig_get(m + 8, 8);
-    return 0;
+    return mig_msg_decode(m, magic, type, value);
 }

@@ -8,7 +8,19 @@
  *   source ── COMMIT (ns the source was paused) ──────────────────────────────────▶ destination
  *   source ◀── RUNNING ────────────────────────────────────────────────────────────  destination
  *
- * Control messages are 16 bytes: u32 magic, u32 type, u64 value, little-endian.
+ * Control messages are 24 bytes, little-endian:
+ *
+ *   0       4       8               16              24
+ *   ┌───────┬───────┬───────────────┬───────────────┐
+ *   │ magic │ type  │ value         │ check         │
+ *   └───────┴───────┴───────────────┴───────────────┘
+ *   u32     u32     u64             u64 = XXH3-64 of bytes 0..15
+ *
+ * A message whose check fails, whose magic is not the one expected, or
+ * whose type that magic does not carry is refused (-EPROTO): a flipped
+ * byte in COMMIT's pause length must not move the guest's clock.  The
+ * check catches corruption, not forgery (it has no key).
+ *
  * Until the source has sent COMMIT it owns the VM: any failure resumes it.
  * After COMMIT it stays stopped, and a destination runs only once it has
  * read COMMIT: never two copies running.
@@ -22,7 +34,8 @@
 
 #include "common/util.h"
 
-#define MIG_MSG_LEN      16
+#define MIG_MSG_LEN      24          /* bytes on the wire */
+#define MIG_MSG_CHECKED  16          /* bytes the check covers: magic, type, value */
 #define MIG_MAGIC_REPLY  0x50525747u /* "GWRP": destination -> source */
 #define MIG_MAGIC_COMMIT 0x4d435747u /* "GWCM": source -> destination */
 
@@ -44,7 +57,8 @@ struct mig_uri {
 };
 
 /* Parse "file:PATH", "tcp:HOST:PORT", "unix:PATH" or "defer" (only if
- * allow_defer).  0 or -EINVAL with a reason in err. */
+ * allow_defer).  PORT is a number in 0..65535 (0: any free port, for a
+ * listener; stored in decimal).  0 or -EINVAL with a reason in err. */
 int mig_uri_parse(const char *uri, bool allow_defer, struct mig_uri *u, char *err,
                   size_t errlen) gw_must_check;
 
@@ -52,8 +66,9 @@ int mig_uri_parse(const char *uri, bool allow_defer, struct mig_uri *u, char *er
  * CLOEXEC, TCP_NODELAY) or -errno with a reason. */
 int mig_connect(const struct mig_uri *u, int timeout_ms, char *err, size_t errlen);
 
-/* Listen on a tcp:/unix: URI (a stale unix socket file is replaced).
- * Returns the listening fd (non-blocking) or -errno with a reason. */
+/* Listen on a tcp:/unix: URI (a stale unix socket file is replaced, a
+ * live one refused).  Returns the listening fd (non-blocking) or -errno
+ * with a reason. */
 int mig_listen(const struct mig_uri *u, char *err, size_t errlen);
 
 /* Accept one connection on lfd, waiting at most timeout_ms (-1: forever)
@@ -62,8 +77,15 @@ int mig_listen(const struct mig_uri *u, char *err, size_t errlen);
 int mig_accept(int lfd, int timeout_ms, const _Atomic bool *cancel);
 
 /* Send / receive one control message.  recv waits at most timeout_ms and
- * checks the magic; 0 or -errno (-ETIMEDOUT, -EPIPE on EOF, -EPROTO). */
+ * checks the check field, the magic and the type; 0 or -errno
+ * (-ETIMEDOUT, -EPIPE on EOF, -EPROTO). */
 int mig_msg_send(int fd, uint32_t magic, uint32_t type, uint64_t value);
 int mig_msg_recv(int fd, uint32_t magic, uint32_t *type, uint64_t *value, int timeout_ms);
+
+/* The same on a buffer (tests and tools): encode fills all MIG_MSG_LEN
+ * bytes; decode checks as mig_msg_recv does, 0 or -EPROTO. */
+void mig_msg_encode(uint8_t m[MIG_MSG_LEN], uint32_t magic, uint32_t type, uint64_t value);
+int mig_msg_decode(const uint8_t m[MIG_MSG_LEN], uint32_t magic, uint32_t *type,
+                   uint64_t *value) gw_must_check;
 
 #endif

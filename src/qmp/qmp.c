@@ -15,22 +15,19 @@
  * kills any client, including the one whose request it is serving.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/time.h>
-#include <sys/un.h>
 #include <unistd.h>
 
+#include "common/sock.h"
 #include "qmp/qmp_int.h"
 
 #define QMP_PAUSE_BACKLOG  (256u << 10) /* unsent bytes that pause reading */
 #define QMP_LISTEN_BACKLOG 16
-#define QMP_SUN_PATH_MAX   (sizeof(((struct sockaddr_un *)0)->sun_path))
 
 struct qmp_client {
     int fd;          /* socket; -1 for the feed() pseudo-client */
@@ -46,10 +43,8 @@ struct qmp_client {
 
 struct qmp_server {
     struct qmp_dispatch disp;
-    int listen_fd; /* -1: socket-less (feed() only) */
-    char path[QMP_SUN_PATH_MAX];
-    dev_t sock_dev; /* the socket file we bound, removed at free only if */
-    ino_t sock_ino; /* it is still ours */
+    int listen_fd;               /* -1: socket-less (feed() only) */
+    struct sock_unix_owner sock; /* the socket file, removed at free if still ours */
     struct qmp_client *clients[QMP_MAX_CLIENTS];
     unsigned nclients;
     struct qmp_client *pseudo; /* feed()'s client, created on first use */
@@ -273,15 +268,11 @@ static int qmp_add_client(struct qmp_server *s, int fd)
 
 static void qmp_accept(struct qmp_server *s)
 {
-    for (;;) {
-        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            return; /* EAGAIN, or out of descriptors: retried next round */
-        }
+    int fd;
+
+    /* Until none waits (or out of descriptors: retried next round). */
+    while ((fd = sock_accept(s->listen_fd, 0, NULL, SOCK_F_NONBLOCK)) >= 0)
         (void)qmp_add_client(s, fd);
-    }
 }
 
 /* ---- socket setup ------------------------------------------------------ */
@@ -308,11 +299,14 @@ static int qmp_bool_opt(const char *v, size_t n, bool *out)
  * QEMU 7.2 and its older spellings.  As in QEMU, wait defaults to on for a
  * server.  Client mode (no server) is refused: nothing would connect to us.
  */
-static int qmp_parse_spec(const char *spec, char *path, bool *wait, char *err, size_t errlen)
+static int qmp_parse_spec(const char *spec, struct sock_addr *addr, bool *wait, char *err,
+                          size_t errlen)
 {
+    char why[160];
     const char *p, *comma;
     bool server = false;
     size_t plen;
+    int ret;
 
     if (strncmp(spec, "unix:", 5)) {
         snprintf(err, errlen, "QMP: unsupported socket '%s' (use unix:PATH,server=on,wait=off)",
@@ -326,13 +320,11 @@ static int qmp_parse_spec(const char *spec, char *path, bool *wait, char *err, s
         snprintf(err, errlen, "QMP: '%s' needs a socket path", spec);
         return -EINVAL;
     }
-    if (plen >= QMP_SUN_PATH_MAX) {
-        snprintf(err, errlen, "QMP: socket path is too long (%zu bytes, at most %zu): %.*s", plen,
-                 QMP_SUN_PATH_MAX - 1, (int)plen, p);
-        return -ENAMETOOLONG;
+    ret = sock_addr_unix(addr, p, plen, why, sizeof(why));
+    if (ret < 0) {
+        snprintf(err, errlen, "QMP: %s", why);
+        return ret;
     }
-    memcpy(path, p, plen);
-    path[plen] = '\0';
     *wait = true;
     for (p = comma; p; p = comma) {
         const char *opt = p + 1, *eq;
@@ -365,74 +357,16 @@ static int qmp_parse_spec(const char *spec, char *path, bool *wait, char *err, s
     return 0;
 }
 
-/* A socket file at path: replace it if nobody answers (a crashed VM left
- * it), refuse if a server is alive or it is not a socket at all. */
-static int qmp_clear_stale(const struct sockaddr_un *sa, char *err, size_t errlen)
+static int qmp_listen(struct qmp_server *s, const struct sock_addr *addr, char *err, size_t errlen)
 {
-    struct stat st;
-    int fd, r, e;
+    char why[200];
+    int fd = sock_listen(addr, QMP_LISTEN_BACKLOG, &s->sock, why, sizeof(why));
 
-    if (lstat(sa->sun_path, &st) < 0)
-        return 0;
-    if (!S_ISSOCK(st.st_mode)) {
-        snprintf(err, errlen, "QMP: '%s' exists and is not a socket", sa->sun_path);
-        return -EEXIST;
-    }
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
-        e = errno;
-        snprintf(err, errlen, "QMP: socket: %s", strerror(e));
-        return -e;
-    }
-    r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
-    e = errno;
-    close(fd);
-    if (r == 0 || e == EAGAIN) {
-        snprintf(err, errlen, "QMP: a server is already listening on '%s'", sa->sun_path);
-        return -EADDRINUSE;
-    }
-    if (e != ECONNREFUSED) {
-        snprintf(err, errlen, "QMP: cannot probe '%s': %s", sa->sun_path, strerror(e));
-        return -e;
-    }
-    if (unlink(sa->sun_path) < 0 && errno != ENOENT) {
-        e = errno;
-        snprintf(err, errlen, "QMP: cannot remove stale socket '%s': %s", sa->sun_path,
-                 strerror(e));
-        return -e;
-    }
-    return 0;
-}
-
-static int qmp_listen(struct qmp_server *s, const char *path, char *err, size_t errlen)
-{
-    struct sockaddr_un sa;
-    struct stat st;
-    int fd, r, e;
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    r = qmp_clear_stale(&sa, err, errlen);
-    if (r < 0)
-        return r;
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) {
-        e = errno;
-        snprintf(err, errlen, "QMP: socket: %s", strerror(e));
-        return -e;
-    }
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, QMP_LISTEN_BACKLOG) < 0 ||
-        stat(path, &st) < 0) {
-        e = errno;
-        snprintf(err, errlen, "QMP: cannot listen on '%s': %s", path, strerror(e));
-        close(fd);
-        return -e;
+        snprintf(err, errlen, "QMP: %s", why);
+        return fd;
     }
     s->listen_fd = fd;
-    memcpy(s->path, sa.sun_path, sizeof(s->path));
-    s->sock_dev = st.st_dev;
-    s->sock_ino = st.st_ino;
     return 0;
 }
 
@@ -445,7 +379,7 @@ static int qmp_wait_first(struct qmp_server *s, char *err, size_t errlen)
     /* With every signal unblocked while we wait, so that INT/TERM (which
      * main blocks for its signal thread) still end the process. */
     sigemptyset(&none);
-    gw_log("QMP: waiting for connection on: unix:%s,server=on", s->path);
+    gw_log("QMP: waiting for connection on: unix:%s,server=on", s->sock.path);
     while (s->nclients == 0) {
         if (ppoll(&p, 1, NULL, &none) < 0 && errno != EINTR) {
             int e = errno;
@@ -462,7 +396,7 @@ static int qmp_wait_first(struct qmp_server *s, char *err, size_t errlen)
 struct qmp_server *qmp_server_new(const struct qmp_server_config *cfg, char *err, size_t errlen)
 {
     struct qmp_server *s = calloc(1, sizeof(*s));
-    char path[QMP_SUN_PATH_MAX];
+    struct sock_addr addr;
     bool wait = false;
 
     if (!s) {
@@ -474,8 +408,8 @@ struct qmp_server *qmp_server_new(const struct qmp_server_config *cfg, char *err
         free(s);
         return NULL;
     }
-    if (cfg->spec && (qmp_parse_spec(cfg->spec, path, &wait, err, errlen) < 0 ||
-                      qmp_listen(s, path, err, errlen) < 0))
+    if (cfg->spec && (qmp_parse_spec(cfg->spec, &addr, &wait, err, errlen) < 0 ||
+                      qmp_listen(s, &addr, err, errlen) < 0))
         goto out_free;
     if (cfg->spec && wait && qmp_wait_first(s, err, errlen) < 0)
         goto out_free;
@@ -488,8 +422,6 @@ out_free:
 
 void qmp_server_free(struct qmp_server *s)
 {
-    struct stat st;
-
     if (!s)
         return;
     for (unsigned i = 0; i < QMP_MAX_CLIENTS; i++)
@@ -498,8 +430,7 @@ void qmp_server_free(struct qmp_server *s)
     if (s->listen_fd >= 0) {
         close(s->listen_fd);
         /* Only our own socket file: another server may have replaced it. */
-        if (lstat(s->path, &st) == 0 && st.st_dev == s->sock_dev && st.st_ino == s->sock_ino)
-            unlink(s->path);
+        sock_unix_release(&s->sock);
     }
     qmp_dispatch_fini(&s->disp);
     free(s);

@@ -6,7 +6,7 @@ fault-injecting man in the middle between a source and a destination.
 
 The proxy forwards each direction on its own thread and parses the stream
 as it passes, so faults can be placed by section; it also decodes the
-destination's 16-byte replies (READY/ERROR/RUNNING) and can hold them back.
+destination's 24-byte replies (READY/ERROR/RUNNING) and can hold them back.
 Closing a socket another thread is blocked on sends nothing on Linux, so
 it shuts sockets down before closing them (for a reset: SO_LINGER 0 and
 shutdown(SHUT_RD)).
@@ -19,7 +19,9 @@ import time
 
 from harness import check
 
-# The commit protocol's messages: u32 magic, u32 type, u64 value.
+# The commit protocol's messages (src/migration/mig_proto.h): u32 magic, u32 type,
+# u64 value, u64 check (XXH3-64 of the first 16 bytes; not verified here).
+MSG_LEN = 24
 REPLY_MAGIC = 0x50525747  # "GWRP", destination -> source
 COMMIT_MAGIC = 0x4D435747  # "GWCM", source -> destination
 REPLY_NAMES = {1: "READY", 2: "ERROR", 3: "RUNNING", 4: "ROUND"}
@@ -366,8 +368,8 @@ class Proxy:
                 return
             buf += data
             out = b""
-            while len(buf) >= 16:
-                magic, typ, value = struct.unpack_from("<IIQ", buf, 0)
+            while len(buf) >= MSG_LEN:
+                magic, typ, value, _check = struct.unpack_from("<IIQQ", buf, 0)
                 if magic != REPLY_MAGIC:
                     self.replies.append(("BAD-MAGIC", magic))
                     out += buf
@@ -379,10 +381,10 @@ class Proxy:
                 # ROUND acknowledgements (type 4) keep the pre-copy going;
                 # the verdicts (READY, ERROR, RUNNING) are what may be held
                 if self.hold_replies and typ != 4:
-                    self.held += buf[:16]
+                    self.held += buf[:MSG_LEN]
                 else:
-                    out += buf[:16]
-                buf = buf[16:]
+                    out += buf[:MSG_LEN]
+                buf = buf[MSG_LEN:]
             if out and not self._send(self.src, out):
                 return
 

@@ -65,7 +65,7 @@ in 1..127 and a message on stderr unless the test killed it):
 The proxy (class Proxy in tests/lib/migstream.py) forwards each direction
 on its own thread and parses the godwit stream (docs/state.md) as it
 passes, so faults can be placed by section; it also decodes the
-destination's 16-byte replies (READY/ERROR/RUNNING) and can hold them back.
+destination's 24-byte replies (READY/ERROR/RUNNING) and can hold them back.
 Prints `PASS name` / `FAIL name: why` / `SKIP name: reason` and the last line
 `N passed, N failed, N skipped`; exits 1 if anything failed.
 
@@ -95,8 +95,8 @@ import migration as mig  # noqa: E402
 from harness import Skip, check  # noqa: E402
 from migration import (MigVM, counter_values, median, pagepass_args, passes, ticks,  # noqa: E402
                        wait_passes, wait_ticks)
-from migstream import (REPLY_NAMES, STATE_HEADER_LEN, SEC_DEVICE, SEC_EOF, SEC_RAM, SEC_ROUND,  # noqa: E402
-                       Proxy, at_section, connect_uri, nth_section, wait_listening)
+from migstream import (MSG_LEN, REPLY_NAMES, SEC_DEVICE, SEC_EOF, SEC_RAM,  # noqa: E402
+                       SEC_ROUND, STATE_HEADER_LEN, Proxy, at_section, connect_uri, nth_section, wait_listening)
 
 FAST = 1 << 30  # max-bandwidth for "as fast as it goes", bytes/s
 SLOW = 8 << 20  # max-bandwidth that keeps `active` going for seconds
@@ -683,7 +683,7 @@ def case_hostile(ctx):
                 pass
             s.close()
             names = [REPLY_NAMES.get(struct.unpack_from("<IIQ", replies, o)[1], "?")
-                     for o in range(0, len(replies) - 15, 16)]
+                     for o in range(0, len(replies) - MSG_LEN + 1, MSG_LEN)]
             why = []
             if "READY" in names and not may_ready:
                 why.append(f"answered {names}")

@@ -156,6 +156,56 @@ static void test_unix(void)
     CHECK(access(path, F_OK) < 0, "socket path removed on close");
 }
 
+/* The client side (unix:PATH), and what may sit at a server's path. */
+static void test_unix_paths(void)
+{
+    char path[64], err[200], arg[96], buf[8];
+    struct chardev_spec spec, cspec;
+    struct chardev *srv, *cli, *c;
+    int fd;
+
+    snprintf(path, sizeof(path), "/tmp/godwit-chardev-%d.sock", (int)getpid());
+    snprintf(arg, sizeof(arg), "unix:%s", path);
+    CHECK(chardev_parse(arg, &cspec, err, sizeof(err)) == 0, "parse %s", arg);
+    err[0] = '\0';
+    cli = chardev_open(&cspec, err, sizeof(err));
+    CHECK(!cli && strstr(err, path), "client: nobody listening: refused with a reason (%s)", err);
+    chardev_free(cli);
+
+    snprintf(arg, sizeof(arg), "unix:%s,server=on,wait=off", path);
+    CHECK(chardev_parse(arg, &spec, err, sizeof(err)) == 0, "parse %s", arg);
+    err[0] = '\0';
+    srv = chardev_open(&spec, err, sizeof(err));
+    cli = srv ? chardev_open(&cspec, err, sizeof(err)) : NULL;
+    CHECK(srv && cli, "client connects to a server chardev (%s)", err);
+    if (srv && cli) {
+        pump(srv);
+        CHECK(chardev_write(cli, (const uint8_t *)"abc", 3) == 0, "client writes");
+        for (int i = 0; i < 50 && srv->in_len < 3; i++)
+            pump(srv);
+        CHECK(take_input(srv, buf, sizeof(buf) - 1) == 3 && !memcmp(buf, "abc", 3),
+              "the server reads it");
+    }
+    err[0] = '\0';
+    c = srv ? chardev_open(&spec, err, sizeof(err)) : NULL;
+    CHECK(srv && !c && strstr(err, "already listening"),
+          "a second server on a live socket is refused (%s)", err);
+    chardev_free(c);
+    chardev_free(cli);
+    chardev_free(srv);
+
+    /* A regular file is never removed to make room for a socket. */
+    fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+    if (fd >= 0)
+        close(fd);
+    err[0] = '\0';
+    c = chardev_open(&spec, err, sizeof(err));
+    CHECK(!c && strstr(err, "not a socket") && access(path, F_OK) == 0,
+          "a regular file at the path is refused and kept (%s)", err);
+    chardev_free(c);
+    unlink(path);
+}
+
 int main(void)
 {
     struct chardev_spec spec;
@@ -173,5 +223,6 @@ int main(void)
     CHECK(chardev_parse("tcp:1.2.3.4:5", &spec, err, sizeof(err)) < 0, "tcp refused");
     test_mux();
     test_unix();
+    test_unix_paths();
     return board_check_done();
 }

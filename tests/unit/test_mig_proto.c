@@ -1,8 +1,9 @@
 /*
  * Unit tests for the migration channel (src/migration/mig_proto.c): URI
  * parsing, real sockets (unix and TCP on 127.0.0.1), accept with a timeout
- * and a cancel flag, and the 16-byte control messages of the commit
- * protocol, including hostile ones (wrong magic, short, peer gone).
+ * and a cancel flag, and the 24-byte control messages of the commit
+ * protocol, including hostile ones (wrong magic, unknown type, any flipped
+ * bit, short, peer gone).
  */
 #include <errno.h>
 #include <signal.h>
@@ -41,15 +42,41 @@ static void test_uri(void)
           "uri: defer where allowed");
     CHECK(mig_uri_parse("defer", false, &u, err, sizeof(err)) == -EINVAL,
           "uri: defer refused for an outgoing migration");
-    static const char *const bad[] = {
-        "",          "file:",     "unix:",      "tcp:",     "tcp:host",
-        "tcp:host:", "tcp:h:12x", "tcp:[::1:4", "exec:cat", "tcp:h:1234567890123456789",
-        "fd:3"};
+    static const char *const bad[] = {"",
+                                      "file:",
+                                      "unix:",
+                                      "tcp:",
+                                      "tcp:host",
+                                      "tcp:host:",
+                                      "tcp:h:12x",
+                                      "tcp:[::1:4",
+                                      "exec:cat",
+                                      "tcp:h:1234567890123456789",
+                                      "fd:3",
+                                      "tcp:127.0.0.1:99999",
+                                      "tcp:h:65536",
+                                      "tcp:h:-1",
+                                      "tcp:h:+80",
+                                      "tcp:h: 80",
+                                      "tcp:[::1]:70000"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';
         CHECK(mig_uri_parse(bad[i], true, &u, err, sizeof(err)) == -EINVAL && err[0],
               "uri: '%s' refused (%s)", bad[i], err);
     }
+    /* Ports: the whole range, and no wrapping modulo 65536. */
+    CHECK(mig_uri_parse("tcp:127.0.0.1:99999", true, &u, err, sizeof(err)) == -EINVAL &&
+              strstr(err, "0..65535"),
+          "uri: port 99999 refused with a clear reason (%s)", err);
+    CHECK(mig_uri_parse("tcp:h:65535", false, &u, err, sizeof(err)) == 0 &&
+              !strcmp(u.port, "65535"),
+          "uri: port 65535 accepted");
+    CHECK(mig_uri_parse("tcp:h:0080", false, &u, err, sizeof(err)) == 0 && !strcmp(u.port, "80"),
+          "uri: leading zeros: port 80");
+    CHECK(mig_uri_parse("tcp:127.0.0.1:0", true, &u, err, sizeof(err)) == 0 && !strcmp(u.port, "0"),
+          "uri: port 0 (any port, for a listener) parses");
+    CHECK(mig_connect(&u, 1000, err, sizeof(err)) == -EINVAL && strstr(err, "1..65535"),
+          "connect: port 0 refused with a reason (%s)", err);
     char longp[700];
     memset(longp, 'a', sizeof(longp));
     memcpy(longp, "unix:/", 6);
@@ -97,11 +124,29 @@ static void test_messages(int a, int b, const char *what)
     CHECK(mig_msg_recv(b, MIG_MAGIC_REPLY, &type, &value, 100) == -ETIMEDOUT,
           "%s: nothing sent: -ETIMEDOUT", what);
     /* a message in two halves still arrives whole */
-    uint8_t m[16] = {0x47, 0x57, 0x52, 0x50, 4, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0};
-    CHECK(write(a, m, 5) == 5 && write(a, m + 5, 11) == 11 &&
+    uint8_t m[MIG_MSG_LEN];
+    mig_msg_encode(m, MIG_MAGIC_REPLY, MIG_MSG_ROUND, 7);
+    CHECK(write(a, m, 5) == 5 && write(a, m + 5, sizeof(m) - 5) == (ssize_t)sizeof(m) - 5 &&
               mig_msg_recv(b, MIG_MAGIC_REPLY, &type, &value, 1000) == 0 && type == MIG_MSG_ROUND &&
               value == 7,
           "%s: a message split in two writes", what);
+    /* corruption on the way: a flipped bit in the pause length */
+    uint8_t bad[MIG_MSG_LEN];
+    mig_msg_encode(bad, MIG_MAGIC_COMMIT, MIG_MSG_COMMIT, 5000000);
+    bad[8 + 7] ^= 0x10;
+    CHECK(write(a, bad, sizeof(bad)) == (ssize_t)sizeof(bad) &&
+              mig_msg_recv(b, MIG_MAGIC_COMMIT, &type, &value, 1000) == -EPROTO,
+          "%s: a COMMIT with a flipped bit in its value is refused", what);
+    CHECK(mig_msg_send(a, MIG_MAGIC_REPLY, 99, 0) == 0 &&
+              mig_msg_recv(b, MIG_MAGIC_REPLY, &type, &value, 1000) == -EPROTO,
+          "%s: an unknown type (checked, well-formed) is refused", what);
+    CHECK(mig_msg_send(a, MIG_MAGIC_COMMIT, MIG_MSG_ERROR, 0) == 0 &&
+              mig_msg_recv(b, MIG_MAGIC_COMMIT, &type, &value, 1000) == -EPROTO,
+          "%s: a reply type under the COMMIT magic is refused", what);
+    CHECK(mig_msg_send(a, MIG_MAGIC_REPLY, MIG_MSG_RUNNING, 3) == 0 &&
+              mig_msg_recv(b, MIG_MAGIC_REPLY, &type, &value, 1000) == 0 &&
+              type == MIG_MSG_RUNNING && value == 3,
+          "%s: the channel is still in step after refused messages", what);
     /* the peer sends half a message and leaves */
     CHECK(write(a, m, 9) == 9, "%s: half a message written", what);
     close(a);
@@ -111,6 +156,62 @@ static void test_messages(int a, int b, const char *what)
               mig_msg_send(b, MIG_MAGIC_COMMIT, MIG_MSG_COMMIT, 1) < 0,
           "%s: sending to a closed peer fails (no SIGPIPE)", what);
     close(b);
+}
+
+/* Every single-bit flip anywhere in a message is caught, and so is every
+ * wrong magic and unknown type. */
+static void test_integrity(void)
+{
+    static const uint64_t values[] = {0, 1, 42, 5000000, UINT64_MAX};
+    static const struct {
+        uint32_t magic, type;
+    } ok[] = {{MIG_MAGIC_REPLY, MIG_MSG_READY},
+              {MIG_MAGIC_REPLY, MIG_MSG_ERROR},
+              {MIG_MAGIC_REPLY, MIG_MSG_RUNNING},
+              {MIG_MAGIC_REPLY, MIG_MSG_ROUND},
+              {MIG_MAGIC_COMMIT, MIG_MSG_COMMIT}};
+    unsigned caught = 0, tried = 0, decoded = 0;
+    uint8_t m[MIG_MSG_LEN];
+    uint32_t type;
+    uint64_t value;
+
+    for (size_t k = 0; k < GW_ARRAY_SIZE(ok); k++) {
+        for (size_t v = 0; v < GW_ARRAY_SIZE(values); v++) {
+            mig_msg_encode(m, ok[k].magic, ok[k].type, values[v]);
+            if (mig_msg_decode(m, ok[k].magic, &type, &value) == 0 && type == ok[k].type &&
+                value == values[v])
+                decoded++;
+            for (unsigned bit = 0; bit < MIG_MSG_LEN * 8; bit++) {
+                m[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+                tried++;
+                caught += mig_msg_decode(m, ok[k].magic, &type, &value) == -EPROTO;
+                m[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+            }
+        }
+    }
+    CHECK(decoded == GW_ARRAY_SIZE(ok) * GW_ARRAY_SIZE(values),
+          "integrity: every valid message decodes (%u)", decoded);
+    CHECK(caught == tried, "integrity: %u of %u single-bit flips refused", caught, tried);
+    /* a message and its check both rewritten (a forger, or another
+     * program's bytes that happen to check): type and magic still vetted */
+    static const struct {
+        uint32_t magic, type;
+    } bad[] = {{MIG_MAGIC_REPLY, 0},
+               {MIG_MAGIC_REPLY, 5},
+               {MIG_MAGIC_REPLY, UINT32_MAX},
+               {MIG_MAGIC_COMMIT, 0},
+               {MIG_MAGIC_COMMIT, MIG_MSG_READY + 1}};
+    for (size_t k = 0; k < GW_ARRAY_SIZE(bad); k++) {
+        mig_msg_encode(m, bad[k].magic, bad[k].type, 0);
+        CHECK(mig_msg_decode(m, bad[k].magic, &type, &value) == -EPROTO,
+              "integrity: magic %08x type %u refused", bad[k].magic, bad[k].type);
+    }
+    mig_msg_encode(m, MIG_MAGIC_REPLY, MIG_MSG_READY, 0);
+    CHECK(mig_msg_decode(m, MIG_MAGIC_COMMIT, &type, &value) == -EPROTO,
+          "integrity: a reply where a COMMIT is expected is refused");
+    memset(m, 0, sizeof(m));
+    CHECK(mig_msg_decode(m, MIG_MAGIC_REPLY, &type, &value) == -EPROTO,
+          "integrity: all zeros refused");
 }
 
 static void test_sockets(void)
@@ -128,6 +229,9 @@ static void test_sockets(void)
     /* a stale socket file is replaced */
     lfd = mig_listen(&u, err, sizeof(err));
     CHECK(lfd >= 0, "unix: listening again over the stale socket file (%s)", lfd < 0 ? err : "");
+    /* a live one is not taken over: two destinations on one path */
+    CHECK(mig_listen(&u, err, sizeof(err)) == -EADDRINUSE && strstr(err, "already listening"),
+          "unix: a live socket file is refused (%s)", err);
     if (lfd >= 0)
         close(lfd);
     unlink(u.path);
@@ -167,6 +271,7 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     test_uri();
+    test_integrity();
     test_sockets();
     return board_check_done();
 }
