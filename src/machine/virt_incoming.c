@@ -74,6 +74,8 @@ static int virt_incoming_file(struct virt *vm, const char *path, char *err, size
     ret = virt_state_load(vm, s, why, sizeof(why));
     if (ret < 0)
         snprintf(err, errlen, "-incoming: %s: state refused: %s", path, why);
+    if (ret == 0) /* disk locks: loaded, about to run */
+        ret = virt_disks_lock(vm, err, errlen);
     state_stream_free(s);
     close(fd);
     return ret;
@@ -125,6 +127,12 @@ static void *virt_incoming_thread(void *arg)
         goto fail;
     }
     INC_TRACE(in, "loaded and verified");
+    ret = virt_disks_lock(vm, why, sizeof(why)); /* disk locks: before READY (ERROR if not) */
+    if (ret < 0) {
+        snprintf(in->error, sizeof(in->error), "%s", why);
+        (void)mig_msg_send(fd, MIG_MAGIC_REPLY, MIG_MSG_ERROR, (uint64_t)-ret);
+        goto fail;
+    }
     ret = mig_msg_send(fd, MIG_MAGIC_REPLY, MIG_MSG_READY, 0);
     if (ret == 0)
         ret = mig_msg_recv(fd, MIG_MAGIC_COMMIT, &type, &value, VIRT_INC_COMMIT_MS);

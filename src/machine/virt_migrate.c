@@ -523,7 +523,15 @@ static int virt_mig_live(struct virt_mig *m, struct state_stream *s)
     if (virt_mig_send_ram(m, s, m->dirty) < 0)
         return state_stream_error(s);
     ST_SET(m->remaining_pages, 0);
-    if (virt_state_save_components(vm, s) < 0 || state_write_eof(s) < 0)
+    if (virt_state_save_components(vm, s) < 0)
+        return state_stream_error(s);
+    /* disk locks: flushed and handed over before the EOF, so the destination
+     * can take them before it answers READY; virt_mig_finish takes them back */
+    if (virt_disks_unlock(vm, m->error, sizeof(m->error)) < 0) {
+        state_stream_fail(s, -EIO, "%s", m->error);
+        return -EIO;
+    }
+    if (state_write_eof(s) < 0)
         return state_stream_error(s);
     ST_SET(m->bytes, state_stream_offset(s));
     virt_mig_trace(m, "sent everything (%llu bytes)", (unsigned long long)m->bytes);
@@ -809,6 +817,10 @@ static void virt_mig_finish(struct virt *vm, struct virt_mig *m)
             virt_set_runstate(vm, VIRT_RS_POSTMIGRATE);
             if (m->live)
                 vm->migrated_away = true; /* it runs on the destination now */
+        } else if (virt_disks_reclaim(vm) < 0) {
+            /* disk locks: a failed handover takes them back; without them
+             * the VM stays paused (cont tries again) */
+            virt_set_runstate(vm, VIRT_RS_PAUSED);
         } else if (m->was_running)
             virt_resume(vm);
         else
