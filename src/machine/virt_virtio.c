@@ -489,8 +489,8 @@ int virt_disks_reclaim(struct virt *vm)
     while ((ret = virt_disks_lock(vm, why, sizeof(why))) == -EAGAIN && gw_now_ns() < deadline)
         usleep(10000);
     if (ret < 0)
-        gw_log("the migration failed and the disk locks cannot be taken back (%s): the VM stays "
-               "paused; cont tries again",
+        gw_log("the migration did not complete and the disk locks cannot be taken back (%s): "
+               "the VM stays paused; cont tries again",
                why);
     return ret;
 }
