@@ -122,7 +122,7 @@ $(BUILD)/tests/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/r
 fuzz-virtq: build/fuzz/fuzz_virtq
 build/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c src/virtio/virtio.c src/virtio/virtio_mmio.c \
 		src/virtio/virtio_blk.c src/virtio/virtio_rng.c src/mem/gmem.c src/common/util.c \
-		src/common/image_lock.c \
+		src/common/image_lock.c src/state/state_buf.c \
 		$(wildcard src/virtio/*.h src/mem/*.h src/common/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^)
