@@ -19,6 +19,7 @@
 #   make fuzz-qmp        libFuzzer build of the QMP server fuzz target (clang)
 #   make fuzz-state      libFuzzer build of the state loader fuzz target (clang)
 #   make test-disk       tests/linux/disk_test.py: Linux guest on virtio-blk and virtio-rng
+#   make test-lock       tests/linux/lock_test.py: disk image locking (second VM, QEMU, migration)
 #   make bench-io-net    bench/io/net.sh: guest->host TCP over virtio-net, godwit-vm vs QEMU
 #   make test-net        tests/linux/net_test.py: Linux guest on user and TAP networking
 #   make WERROR=1        warnings are errors (CI sets this)
@@ -79,7 +80,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick test-build demo demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk tools fuzz-virtq fuzz-net fuzz-state fuzz-qmp bench-save test-state bench-migrate bench-migrate-overhead
+.PHONY: all clean test test-quick test-build demo demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools fuzz-virtq fuzz-net fuzz-state fuzz-qmp bench-save test-state bench-migrate bench-migrate-overhead
 all: $(VM_BIN) $(CLI_BIN)
 
 $(BUILD)/%.o: %.c
@@ -121,6 +122,7 @@ $(BUILD)/tests/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/r
 fuzz-virtq: build/fuzz/fuzz_virtq
 build/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c src/virtio/virtio.c src/virtio/virtio_mmio.c \
 		src/virtio/virtio_blk.c src/virtio/virtio_rng.c src/mem/gmem.c src/common/util.c \
+		src/common/image_lock.c src/state/state_buf.c \
 		$(wildcard src/virtio/*.h src/mem/*.h src/common/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^)
@@ -221,6 +223,10 @@ bench-io: $(VM_BIN)
 # Linux guest on virtio-blk and virtio-rng (tests/linux/disk_test.py).
 test-disk: $(VM_BIN)
 	BUILD=$(BUILD) tests/linux/disk_test.py
+
+# Disk image locking: a second VM, QEMU 7.2, migrations (tests/linux/lock_test.py).
+test-lock: $(VM_BIN) guest-image
+	BUILD=$(BUILD) tests/linux/lock_test.py
 
 bench-io-net: $(VM_BIN)
 	BUILD=$(BUILD) bench/io/net.sh

@@ -441,8 +441,9 @@ static const struct cmdline_opt cmdline_opts[] = {
     {"h", NULL, "show this help", opt_help},
     {"help", NULL, NULL, opt_help},
     {"version", NULL, "show the version", opt_version},
-    {"drive", "file=F,format=raw,if=none,id=ID[,readonly=on][,cache=..]",
-     "a raw disk image for -device virtio-blk-device,drive=ID", opt_drive},
+    {"drive", "file=F,format=raw,if=none,id=ID[,readonly=on][,cache=..][,file.locking=..]",
+     "a raw disk image for -device virtio-blk-device,drive=ID (locked as QEMU locks it)",
+     opt_drive},
     {"device", "DRIVER[,prop=..]",
      "virtio-blk-device,drive=ID | virtio-rng-device[,rng=ID] | "
      "virtio-net-device,netdev=ID[,mac=MAC] | virtio-serial-device | "
@@ -470,7 +471,7 @@ static int opt_help(struct cmdline_state *st, const char *opt, const char *val)
             "Runs one RISC-V RV64GC machine compatible with QEMU's virt board.\n\n");
     for (size_t i = 0; i < GW_ARRAY_SIZE(cmdline_opts); i++) {
         const struct cmdline_opt *o = &cmdline_opts[i];
-        char left[40];
+        char left[96];
         if (!o->help)
             continue;
         snprintf(left, sizeof(left), "-%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");

@@ -344,6 +344,10 @@ struct virt *virt_new(const struct virt_config *cfg, char *err, size_t errlen)
         goto fail;
     if (virt_map_devices(vm, err, errlen) < 0)
         goto fail;
+    /* an -incoming VM locks its disks once the state is loaded: its source
+     * holds them until then (virt_incoming.c) */
+    if (!cfg->incoming && virt_disks_lock(vm, err, errlen) < 0)
+        goto fail;
     virt_power_on(vm);
     /* An incoming migration listens before QMP answers, so a client that
      * sees "inmigrate" can start the migration at once. */

@@ -248,6 +248,25 @@ void virt_virtio_poll(struct virt *vm);
 uint64_t virt_virtio_next_deadline(struct virt *vm);
 
 /*
+ * Disk image locks (docs/virtio.md "Image locking"): every virtio-blk
+ * image's, QEMU's way (common/image_lock.h).  A VM takes them when it is
+ * about to run: at start, or with -incoming once the state is loaded
+ * (before answering READY); a live migration's source hands them over
+ * before its EOF and takes them back if the migration fails.
+ *
+ * lock: takes those not held, all or none; 0, or -EAGAIN / -errno with
+ * "-drive id=ID: ..." naming the holder in err.  unlock: flushes every
+ * writable image, then drops every lock (on a flush error it drops none:
+ * -errno with a message).  reclaim: lock, retrying for up to
+ * VIRT_DISKS_RECLAIM_MS while another process (a destination on its way
+ * out) holds one; logs and returns -errno if that did not work.
+ */
+#define VIRT_DISKS_RECLAIM_MS 5000
+int virt_disks_lock(struct virt *vm, char *err, size_t errlen) gw_must_check;
+int virt_disks_unlock(struct virt *vm, char *err, size_t errlen) gw_must_check;
+int virt_disks_reclaim(struct virt *vm) gw_must_check;
+
+/*
  * Send one line to the guest agent (docs/virtio.md "Guest agent": e.g.
  * "powerdown") on the first virtio-serial port named org.godwit.agent.0:
  * vcon_agent_send()'s result (0, -EAGAIN: delivered when the guest posts a

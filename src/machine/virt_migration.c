@@ -50,7 +50,11 @@ static void virt_mig_unpark(void *opaque, enum mig_unpark how)
         break;
     case MIG_UNPARK_SAVED: virt_set_runstate(vm, VIRT_RS_POSTMIGRATE); break;
     case MIG_UNPARK_RESUME:
-        if (vm->park_was_running)
+        if (virt_disks_reclaim(vm) < 0) {
+            /* disk locks: a failed handover takes them back; without them
+             * the VM stays paused (cont tries again) */
+            virt_set_runstate(vm, VIRT_RS_PAUSED);
+        } else if (vm->park_was_running)
             virt_resume(vm);
         else
             virt_set_runstate(vm, vm->park_prev_runstate);
@@ -81,6 +85,13 @@ static int virt_mig_save_components(void *opaque, struct state_stream *s)
     return virt_state_save_components(opaque, s);
 }
 
+/* disk locks: flushed and handed over before the EOF, so the destination
+ * can take them before it answers READY (shared storage) */
+static int virt_mig_handover(void *opaque, char *err, size_t errlen)
+{
+    return virt_disks_unlock(opaque, err, errlen);
+}
+
 static void virt_mig_load_begin(void *opaque)
 {
     virt_state_load_begin(opaque);
@@ -92,9 +103,14 @@ static int virt_mig_load_component(void *opaque, const struct state_section *sec
     return virt_state_load_component(opaque, sec, b, err, errlen);
 }
 
+/* Loaded: the machine is about to run, so it takes its disk locks now (an
+ * -incoming VM has none until here: the source held them); a destination
+ * that cannot answers ERROR and the source resumes. */
 static int virt_mig_load_end(void *opaque, char *err, size_t errlen)
 {
-    return virt_state_load_end(opaque, err, errlen);
+    int ret = virt_state_load_end(opaque, err, errlen);
+
+    return ret < 0 ? ret : virt_disks_lock(opaque, err, errlen);
 }
 
 /* A state is loaded: the machine runs, or stays paused with -S.  The
@@ -139,6 +155,7 @@ static const struct mig_machine_ops virt_mig_ops = {
     .status = virt_mig_status,
     .config_text = virt_mig_config_text,
     .save_components = virt_mig_save_components,
+    .handover = virt_mig_handover,
     .load_begin = virt_mig_load_begin,
     .load_component = virt_mig_load_component,
     .load_end = virt_mig_load_end,

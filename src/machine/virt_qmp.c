@@ -66,6 +66,7 @@ static json_t *qmp_stop(void *opaque, json_t *args, struct qmp_error *err)
 static json_t *qmp_cont(void *opaque, json_t *args, struct qmp_error *err)
 {
     struct virt *vm = opaque;
+    char why[500];
 
     (void)args;
     if (virt_qmp_busy(vm, err) || err->cls)
@@ -79,8 +80,13 @@ static json_t *qmp_cont(void *opaque, json_t *args, struct qmp_error *err)
         return qmp_error_set(err, QMP_ERR_GENERIC, "Resetting the Virtual Machine is required");
     case VIRT_RS_INTERNAL_ERROR:
         return qmp_error_set(err, QMP_ERR_GENERIC, "Resetting the Virtual Machine is required");
-    default: virt_resume(vm); return NULL;
+    default: break;
     }
+    /* disk locks: a migration that failed after the handover may have lost them */
+    if (virt_disks_lock(vm, why, sizeof(why)) < 0)
+        return qmp_error_set(err, QMP_ERR_GENERIC, "%s", why);
+    virt_resume(vm);
+    return NULL;
 }
 
 static json_t *qmp_system_reset(void *opaque, json_t *args, struct qmp_error *err)

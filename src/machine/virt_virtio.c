@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/keyval.h"
 #include "machine/virt_fdt.h"
@@ -93,6 +94,11 @@ static int virt_drive_parse(struct virt_drive *dr, const char *spec, char *err, 
             snprintf(err, errlen, "-drive %s: discard=%s: use unmap or ignore", spec, v);
             return -EINVAL;
         }
+    }
+    v = keyval_get(&dr->kv, "file.locking");
+    if (v && image_lock_parse_mode(v, &dr->blk.locking) < 0) {
+        snprintf(err, errlen, "-drive %s: file.locking=%s: use on, off or auto", spec, v);
+        return -EINVAL;
     }
     v = keyval_get(&dr->kv, "aio"); /* accepted: I/O is synchronous here whatever it says */
     if (v && strcmp(v, "threads") && strcmp(v, "native") && strcmp(v, "io_uring")) {
@@ -426,6 +432,66 @@ int virt_virtio_init(struct virt *vm, char *err, size_t errlen)
     free(b);
     if (!ret)
         virt_net_check_peers(vm);
+    return ret;
+}
+
+/* ---- disk image locks ------------------------------------------------------------ */
+
+int virt_disks_lock(struct virt *vm, char *err, size_t errlen)
+{
+    bool took[VIRT_VIRTIO_COUNT] = {false};
+    char why[400];
+    int ret = 0;
+
+    for (unsigned i = VIRT_VIRTIO_COUNT; i-- > 0 && !ret;) { /* the first -device first */
+        struct virtio_dev *d = vm->virtio[i].dev;
+
+        if (!d || d->device_id != VIRTIO_ID_BLOCK || vblk_locked(d))
+            continue;
+        ret = vblk_lock(d, why, sizeof(why));
+        if (ret < 0)
+            snprintf(err, errlen, "-drive id=%s: %s", d->id, why);
+        took[i] = ret == 0 && vblk_locked(d);
+    }
+    for (unsigned i = 0; i < VIRT_VIRTIO_COUNT && ret; i++)
+        if (took[i])
+            vblk_unlock(vm->virtio[i].dev); /* all or none */
+    return ret;
+}
+
+int virt_disks_unlock(struct virt *vm, char *err, size_t errlen)
+{
+    for (unsigned i = 0; i < VIRT_VIRTIO_COUNT; i++) {
+        struct virtio_dev *d = vm->virtio[i].dev;
+        int ret;
+
+        if (!d || d->device_id != VIRTIO_ID_BLOCK)
+            continue;
+        ret = vblk_flush(d);
+        if (ret < 0) {
+            snprintf(err, errlen, "-drive id=%s: flush before the handover: %s", d->id,
+                     strerror(-ret));
+            return ret;
+        }
+    }
+    for (unsigned i = 0; i < VIRT_VIRTIO_COUNT; i++)
+        if (vm->virtio[i].dev && vm->virtio[i].dev->device_id == VIRTIO_ID_BLOCK)
+            vblk_unlock(vm->virtio[i].dev);
+    return 0;
+}
+
+int virt_disks_reclaim(struct virt *vm)
+{
+    uint64_t deadline = gw_now_ns() + (uint64_t)VIRT_DISKS_RECLAIM_MS * 1000000;
+    char why[500];
+    int ret;
+
+    while ((ret = virt_disks_lock(vm, why, sizeof(why))) == -EAGAIN && gw_now_ns() < deadline)
+        usleep(10000);
+    if (ret < 0)
+        gw_log("the migration did not complete and the disk locks cannot be taken back (%s): "
+               "the VM stays paused; cont tries again",
+               why);
     return ret;
 }
 

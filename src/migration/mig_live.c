@@ -257,6 +257,7 @@ static int mig_live_switchover(struct mig_out *j, struct state_stream *s)
 {
     uint64_t words = (j->mm.mem->npages + 63) / 64, value;
     uint32_t type;
+    char why[300];
     int ret;
 
     ret = mig_out_park(j);
@@ -272,8 +273,13 @@ static int mig_live_switchover(struct mig_out *j, struct state_stream *s)
     if (mig_live_send_ram(j, s, j->dirty) < 0)
         return state_stream_error(s);
     ST_SET(j->remaining_pages, 0);
-    if (j->mm.ops->save_components(j->mm.opaque, s) < 0 || state_write_eof(s) < 0 ||
-        state_stream_flush(s) < 0)
+    if (j->mm.ops->save_components(j->mm.opaque, s) < 0)
+        return state_stream_error(s);
+    if (j->mm.ops->handover && j->mm.ops->handover(j->mm.opaque, why, sizeof(why)) < 0) {
+        state_stream_fail(s, -EIO, "%s", why);
+        return -EIO;
+    }
+    if (state_write_eof(s) < 0 || state_stream_flush(s) < 0)
         return state_stream_error(s);
     ST_SET(j->bytes, state_stream_offset(s));
     mig_out_trace(j, "sent everything (%llu bytes)", (unsigned long long)ST_GET(j->bytes));

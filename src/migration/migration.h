@@ -80,6 +80,11 @@ struct mig_machine_ops {
     char *(*config_text)(void *opaque);
     /* Job thread, machine parked: every component's section into s. */
     int (*save_components)(void *opaque, struct state_stream *s);
+    /* Job thread, machine parked, live only: everything but EOF went out;
+     * let go of what the destination must hold before it answers READY
+     * (disk image locks; shared storage).  0, or -errno with a reason: the
+     * migration fails.  A failed migration's unpark(RESUME) takes it back. */
+    int (*handover)(void *opaque, char *err, size_t errlen);
     /* Loader thread, machine not running.  load_begin forgets which
      * components were loaded; load_component loads one section (0, or
      * -errno with the reason in err); load_end checks that every component

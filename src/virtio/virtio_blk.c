@@ -47,6 +47,8 @@ struct vblk {
     bool readonly, discard, direct;
     enum vblk_cache cache;
     enum vblk_zeroes detect_zeroes;
+    enum image_lock_mode locking;
+    bool locked;                  /* holds its image locks */
     bool no_punch, no_zero_range; /* the file system refused them once */
     uint64_t capacity;            /* sectors */
     struct virtq_elem *elem;
@@ -636,6 +638,7 @@ struct virtio_dev *vblk_new_fd(struct gmem *mem, int fd, const struct vblk_confi
     b->discard = cfg->discard;
     b->cache = cfg->cache;
     b->detect_zeroes = cfg->detect_zeroes;
+    b->locking = cfg->locking;
     fl = fcntl(fd, F_GETFL);
     b->direct = fl >= 0 && (fl & O_DIRECT);
     b->capacity = (uint64_t)size / VBLK_SECTOR;
@@ -678,6 +681,44 @@ struct virtio_dev *vblk_new(struct gmem *mem, const struct vblk_config *cfg, cha
         return NULL;
     }
     return vblk_new_fd(mem, fd, cfg, err, errlen);
+}
+
+int vblk_lock(struct virtio_dev *d, char *err, size_t errlen)
+{
+    struct vblk *b = vblk_of(d);
+    int ret;
+
+    if (b->locked || b->locking == IMAGE_LOCK_OFF)
+        return 0;
+    ret = image_lock_acquire(b->fd, !b->readonly, b->path, err, errlen);
+    if (ret == -ENOTSUP && b->locking == IMAGE_LOCK_AUTO) {
+        gw_log("%s: not locked (file.locking=auto)", err);
+        b->locking = IMAGE_LOCK_OFF;
+        return 0;
+    }
+    b->locked = ret == 0;
+    return ret;
+}
+
+void vblk_unlock(struct virtio_dev *d)
+{
+    struct vblk *b = vblk_of(d);
+
+    if (b->locked)
+        image_lock_release(b->fd);
+    b->locked = false;
+}
+
+bool vblk_locked(const struct virtio_dev *d)
+{
+    return ((const struct vblk *)d)->locked;
+}
+
+int vblk_flush(struct virtio_dev *d)
+{
+    struct vblk *b = vblk_of(d);
+
+    return b->readonly ? 0 : vblk_sync(b);
 }
 
 uint64_t vblk_capacity(const struct virtio_dev *d)

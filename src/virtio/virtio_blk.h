@@ -18,6 +18,7 @@
 #ifndef GODWIT_VIRTIO_VIRTIO_BLK_H
 #define GODWIT_VIRTIO_VIRTIO_BLK_H
 
+#include "common/image_lock.h"
 #include "virtio/virtio.h"
 
 /* Feature bits (virtio 1.2 §5.2.3). */
@@ -81,7 +82,8 @@ struct vblk_config {
     bool discard;     /* discard=unmap (default here) vs ignore */
     enum vblk_cache cache;
     enum vblk_zeroes detect_zeroes;
-    const char *serial; /* GET_ID answer (at most 20 bytes used); NULL = none */
+    const char *serial;           /* GET_ID answer (at most 20 bytes used); NULL = none */
+    enum image_lock_mode locking; /* file.locking= (vblk_lock) */
 };
 
 /* Statistics (host side, not guest state). */
@@ -105,6 +107,20 @@ struct virtio_dev *vblk_new(struct gmem *mem, const struct vblk_config *cfg, cha
  * that fail in real ways (opened write-only, a full device, ...). */
 struct virtio_dev *vblk_new_fd(struct gmem *mem, int fd, const struct vblk_config *cfg, char *err,
                                size_t errlen);
+
+/*
+ * Image locks (common/image_lock.h), taken when the machine is about to
+ * run, not when the device opens the image (an -incoming VM's source still
+ * holds them).  vblk_lock takes a writer's or (readonly=on) a reader's
+ * locks: 0 (also when they are held already, or file.locking=off, or with
+ * auto on a file system without OFD locks, said once on stderr), -EAGAIN
+ * with the holder named in err, or -errno.  vblk_unlock drops them.
+ * vblk_flush makes every write stable (fdatasync; not with cache=unsafe).
+ */
+int vblk_lock(struct virtio_dev *d, char *err, size_t errlen) gw_must_check;
+void vblk_unlock(struct virtio_dev *d);
+bool vblk_locked(const struct virtio_dev *d);
+int vblk_flush(struct virtio_dev *d) gw_must_check;
 
 /* Capacity in 512-byte sectors. */
 uint64_t vblk_capacity(const struct virtio_dev *d);

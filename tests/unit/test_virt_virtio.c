@@ -4,6 +4,7 @@
  * slots answer as QEMU's, a device's interrupt reaches the PLIC source of
  * its slot, and bad option strings fail with messages naming the problem.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,13 +50,15 @@ static void make_disk(const char *path, long size)
         abort();
 }
 
-/* Build a board with the given option strings (NULL-terminated lists). */
-static struct virt *board(const char *const *drives, const char *const *devices,
-                          const char *const *objects, char *err, size_t errlen)
+/* Build a board with the given option strings (NULL-terminated lists),
+ * waiting for an incoming migration (-incoming defer) if incoming. */
+static struct virt *board_in(const char *const *drives, const char *const *devices,
+                             const char *const *objects, bool incoming, char *err, size_t errlen)
 {
     struct virt_config cfg;
 
     virt_config_init(&cfg);
+    cfg.incoming = incoming ? "defer" : NULL;
     cfg.bios = NULL;
     cfg.kernel = elf_path;
     cfg.ram_size = 16 << 20;
@@ -67,6 +70,12 @@ static struct virt *board(const char *const *drives, const char *const *devices,
         cfg.objects[cfg.nobjects++] = *objects;
     err[0] = 0;
     return virt_new(&cfg, err, errlen);
+}
+
+static struct virt *board(const char *const *drives, const char *const *devices,
+                          const char *const *objects, char *err, size_t errlen)
+{
+    return board_in(drives, devices, objects, false, err, errlen);
 }
 
 static uint32_t rd(struct virt *vm, uint64_t pa)
@@ -220,6 +229,62 @@ static void test_errors(void)
                  NULL, "no free virtio-mmio slot", "nine devices");
 }
 
+/* Image locks (common/image_lock.h) through the board: a second machine
+ * on a writable image is refused, file.locking=off skips it, readers
+ * share, an -incoming machine locks only when virt_disks_lock says so,
+ * virt_disks_unlock hands the images over. */
+static void test_locks(void)
+{
+    const char *blk[] = {"virtio-blk-device,drive=b", NULL};
+    const char *blk2[] = {"virtio-blk-device,drive=b", "virtio-blk-device,drive=c", NULL};
+    char w[200], ro[220], off[220], bad[220], c[200], err[512];
+    struct virt *a, *b, *inc;
+
+    snprintf(w, sizeof(w), "file=%s,format=raw,if=none,id=b", disk_b);
+    snprintf(ro, sizeof(ro), "%s,readonly=on", w);
+    snprintf(off, sizeof(off), "%s,file.locking=off", w);
+    snprintf(bad, sizeof(bad), "%s,file.locking=maybe", w);
+    snprintf(c, sizeof(c), "file=%s,format=raw,if=none,id=c", disk_b);
+    expect_error((const char *[]){bad, NULL}, blk, NULL, "file.locking=maybe: use on, off or auto",
+                 "bad file.locking");
+    a = board((const char *[]){w, NULL}, blk, NULL, err, sizeof(err));
+    CHECK(a != NULL, "writer A (%s)", err);
+    expect_error((const char *[]){w, NULL}, blk, NULL,
+                 "-drive id=b: Failed to get \"write\" lock: this process already uses the image",
+                 "second writer refused");
+    expect_error((const char *[]){ro, NULL}, blk, NULL, "Failed to get shared \"write\" lock",
+                 "reader refused while A writes");
+    b = board((const char *[]){off, NULL}, blk, NULL, err, sizeof(err));
+    CHECK(b != NULL, "file.locking=off: not refused (%s)", err);
+    virt_free(b);
+    inc = board_in((const char *[]){w, NULL}, blk, NULL, true, err, sizeof(err));
+    CHECK(inc != NULL, "an -incoming machine opens the image A holds (%s)", err);
+    CHECK(inc && virt_disks_lock(inc, err, sizeof(err)) == -EAGAIN &&
+              strstr(err, "Failed to get \"write\" lock"),
+          "and cannot lock it while A runs: %s", err);
+    CHECK(virt_disks_unlock(a, err, sizeof(err)) == 0, "A hands over");
+    CHECK(inc && virt_disks_lock(inc, err, sizeof(err)) == 0, "the incoming machine locks (%s)",
+          err);
+    CHECK(inc && virt_disks_lock(inc, err, sizeof(err)) == 0, "twice is a no-op");
+    CHECK(virt_disks_lock(a, err, sizeof(err)) == -EAGAIN, "A cannot take it back now");
+    virt_free(inc);
+    CHECK(virt_disks_reclaim(a) == 0, "A takes it back once the other is gone");
+    virt_free(a);
+
+    expect_error((const char *[]){w, c, NULL}, blk2, NULL, "-drive id=c: Failed to get",
+                 "one image on two drives of one machine");
+    a = board((const char *[]){ro, NULL}, blk, NULL, err, sizeof(err));
+    b = board((const char *[]){ro, NULL}, blk, NULL, err, sizeof(err));
+    CHECK(a && b, "readonly=on twice (%s)", err);
+    expect_error((const char *[]){w, NULL}, blk, NULL, "Failed to get \"write\" lock",
+                 "a writer refused by readers");
+    virt_free(a);
+    virt_free(b);
+    a = board((const char *[]){w, NULL}, blk, NULL, err, sizeof(err));
+    CHECK(a != NULL, "writer after the readers left (%s)", err);
+    virt_free(a);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir))
@@ -239,6 +304,7 @@ int main(void)
     }
     test_layout();
     test_errors();
+    test_locks();
     {
         char real[128];
         snprintf(real, sizeof(real), "%s/a,b.img", dir);
