@@ -61,7 +61,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import harness as h  # noqa: E402
 from harness import Skip, check  # noqa: E402
-from migstream import connect_uri, listen_uri, wait_listening  # noqa: E402
+from migstream import MSG_LEN, connect_uri, listen_uri, wait_listening  # noqa: E402
 
 QEMU = "qemu-system-riscv64"
 WRITER = [100, 101, 201]  # QEMU 7.2's bytes: consistent read + write used, write denied
@@ -193,16 +193,16 @@ class HoldReady:
             if not data:
                 return
             buf += data
-            while len(buf) >= 16:
+            while len(buf) >= MSG_LEN:
                 _, typ, _ = struct.unpack_from("<IIQ", buf)
                 if typ == 1:  # READY: kept
                     self.ready.set()
                 else:
                     try:
-                        src.sendall(buf[:16])
+                        src.sendall(buf[:MSG_LEN])
                     except OSError:
                         pass
-                buf = buf[16:]
+                buf = buf[MSG_LEN:]
 
     @staticmethod
     def _up(src, dst):
