@@ -51,19 +51,37 @@ CPPFLAGS := -D_GNU_SOURCE -Isrc -MMD -MP
 CFLAGS   ?= $(OPT) -g
 CFLAGS   += -std=c11 $(WARN) $(SANFLAGS) -pthread
 LDFLAGS  += $(SANFLAGS) -pthread
-LDLIBS   += -lfdt -lm -ljansson -lxxhash -llz4 -lzstd
+# Libraries each layer needs: the programs that link only common, state and
+# qmp (the godwit CLI) need neither libfdt nor libslirp.
+LIB_LDLIBS := -lm -ljansson -lxxhash -llz4 -lzstd
 
 # libslirp (user-mode networking, src/net/net_slirp.c).  Its .pc file
 # requires glib's; without libglib2.0-dev fall back to the known paths.
 SLIRP_CFLAGS := $(shell pkg-config --cflags slirp 2>/dev/null || echo -I/usr/include/slirp)
 SLIRP_LIBS   := $(shell pkg-config --libs slirp 2>/dev/null || echo -lslirp)
-LDLIBS   += $(SLIRP_LIBS)
+LDLIBS   += -lfdt $(SLIRP_LIBS) $(LIB_LDLIBS)
 
-# Core library: everything except the programs' main files.
-CORE_DIRS := src/common src/mem src/state src/hart src/devices src/machine src/net src/virtio src/migration src/qmp
-CORE_SRCS := $(foreach d,$(CORE_DIRS),$(wildcard $(d)/*.c))
-CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/%.o)
-CORE_LIB  := $(BUILD)/libgodwit.a
+# The layers as static libraries (DESIGN.md §7), each built from every .c
+# file of its folders; a program links the ones it uses, top layer first.
+#   common  util, keyval, sockets
+#   state   the stream format
+#   qmp     QMP server, client and JSON framing
+#   emu     the emulator: memory, hart, devices, virtio, net, board, migration
+lib_objs = $(patsubst %.c,$(BUILD)/%.o,$(foreach d,$(1),$(wildcard src/$(d)/*.c)))
+COMMON_OBJS := $(call lib_objs,common)
+STATE_OBJS  := $(call lib_objs,state)
+QMP_OBJS    := $(call lib_objs,qmp)
+EMU_OBJS    := $(call lib_objs,mem hart devices virtio net machine migration)
+COMMON_LIB  := $(BUILD)/libgodwit-common.a
+STATE_LIB   := $(BUILD)/libgodwit-state.a
+QMP_LIB     := $(BUILD)/libgodwit-qmp.a
+EMU_LIB     := $(BUILD)/libgodwit-emu.a
+CORE_OBJS   := $(COMMON_OBJS) $(STATE_OBJS) $(QMP_OBJS) $(EMU_OBJS)
+CORE_SRCS   := $(CORE_OBJS:$(BUILD)/%.o=%.c)
+# Everything, for godwit-vm, the unit tests, the tools and the fuzz replays.
+CORE_LIBS   := $(EMU_LIB) $(QMP_LIB) $(STATE_LIB) $(COMMON_LIB)
+# The godwit CLI: no emulator (tests/run.sh checks its symbols).
+CLI_LIBS    := $(QMP_LIB) $(STATE_LIB) $(COMMON_LIB)
 
 VM_SRCS := $(wildcard src/vm/*.c)
 VM_OBJS := $(VM_SRCS:%.c=$(BUILD)/%.o)
@@ -89,22 +107,26 @@ $(BUILD)/%.o: %.c
 
 $(BUILD)/src/net/%.o: CPPFLAGS += $(SLIRP_CFLAGS)
 
-$(CORE_LIB): $(CORE_OBJS)
+$(COMMON_LIB): $(COMMON_OBJS)
+$(STATE_LIB): $(STATE_OBJS)
+$(QMP_LIB): $(QMP_OBJS)
+$(EMU_LIB): $(EMU_OBJS)
+$(BUILD)/libgodwit-%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(VM_BIN): $(VM_OBJS) $(CORE_LIB)
-	$(CC) $(LDFLAGS) -o $@ $(VM_OBJS) $(CORE_LIB) $(LDLIBS)
+$(VM_BIN): $(VM_OBJS) $(CORE_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(VM_OBJS) $(CORE_LIBS) $(LDLIBS)
 
-$(CLI_BIN): $(CLI_OBJS) $(CORE_LIB)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(CORE_LIB) $(LDLIBS)
+$(CLI_BIN): $(CLI_OBJS) $(CLI_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(CLI_LIBS) $(LIB_LDLIBS)
 
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(CORE_LIB)
-	$(CC) $(LDFLAGS) -o $@ $< $(CORE_LIB) $(LDLIBS)
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(CORE_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(CORE_LIBS) $(LDLIBS)
 
-$(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(CORE_LIB)
-	$(CC) $(LDFLAGS) -o $@ $< $(CORE_LIB) $(LDLIBS)
+$(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(CORE_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(CORE_LIBS) $(LDLIBS)
 
 tools: $(TOOL_BINS)
 
@@ -116,8 +138,8 @@ FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%)
 FUZZ_CC     ?= clang
 FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc
 
-$(BUILD)/tests/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(CORE_LIB)
-	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(CORE_LIB) $(LDLIBS)
+$(BUILD)/tests/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(CORE_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(CORE_LIBS) $(LDLIBS)
 
 fuzz-virtq: build/fuzz/fuzz_virtq
 build/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c src/virtio/virtio.c src/virtio/virtio_mmio.c \
@@ -248,8 +270,8 @@ format-check:
 clean:
 	rm -rf build
 
--include $(CORE_OBJS:.o=.d) $(VM_OBJS:.o=.d) $(UNIT_BINS:=.d) $(TOOL_BINS:=.d) \
-         $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/fuzz_%.d)
+-include $(CORE_OBJS:.o=.d) $(VM_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(UNIT_BINS:=.d) $(TOOL_BINS:=.d) \
+         $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/fuzz_%.d) $(BUILD)/tests/fuzz/replay.d
 
 # Save/restore time and state size, godwit-vm vs QEMU (bench/save/run.sh)
 bench-save: $(VM_BIN) guest-image

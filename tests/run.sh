@@ -96,6 +96,31 @@ for r in "$BUILD"/tests/fuzz/replay_*; do
 done
 count "$out"
 
+# ---- layering -----------------------------------------------------------------
+# The godwit CLI links common, state and qmp only (DESIGN.md §7): none of the
+# emulator's symbols, no libfdt or libslirp.  A binary without symbols would
+# pass vacuously, so its own cli_ symbols must be there.
+section "layering: the godwit CLI links no emulator ($BUILD/godwit)"
+cli=$BUILD/godwit
+if [ ! -x "$cli" ]; then
+    echo "FAIL cli-layering: $cli not built"
+    failed=$((failed + 1))
+else
+    syms=$(nm "$cli" 2>/dev/null | awk '{ print $NF }')
+    emu=$(grep -E '^(rv_|virt_|hart|board)' <<<"$syms" | head -5 | tr '\n' ' ')
+    libs=$(readelf -d "$cli" 2>/dev/null | grep -oE 'lib(fdt|slirp)[^]]*' | tr '\n' ' ')
+    if ! grep -q '^cli_' <<<"$syms"; then
+        echo "FAIL cli-layering: nm finds no cli_ symbol in $cli (stripped?)"
+        failed=$((failed + 1))
+    elif [ -n "$emu$libs" ]; then
+        echo "FAIL cli-layering: $cli links the emulator: ${emu}${libs}"
+        failed=$((failed + 1))
+    else
+        echo "PASS cli-layering: no rv_/virt_/hart/board symbol, no libfdt/libslirp"
+        passed=$((passed + 1))
+    fi
+fi
+
 # ---- hostile inputs ---------------------------------------------------------
 section "robustness: malformed ELF files, wild guests"
 out=$LOG/robust.txt
