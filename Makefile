@@ -11,8 +11,9 @@
 #                        cached in ~/.cache/godwit/guest (docs/guest.md)
 #   make bench-boot      bench/boot: Linux boot to init, godwit-vm vs QEMU
 #   make bench-io        bench/io/run.sh: guest I/O, every part (disk, net), godwit-vm vs QEMU
-#   make fuzz-virtq      libFuzzer build of the virtqueue fuzz target (clang)
+#   make fuzz-virtq      libFuzzer build of the virtqueue fuzz target (clang, build/fuzz)
 #   make fuzz-net        libFuzzer build of the network offload fuzz target (clang)
+#   make fuzz-elf        libFuzzer build of the ELF loader fuzz target (clang)
 #   make bench-save      bench/save: save/restore time and state size, godwit-vm vs QEMU
 #   make bench-migrate   bench/migrate: live migration over tcp: and dirty-logging overhead, godwit-vm vs QEMU
 #   make test-state      tests/linux/state_test.py: save/restore (oracle guest, Linux, hostile files)
@@ -36,6 +37,10 @@ else
 BUILD   ?= build/san-$(subst $(comma),-,$(SAN))
 OPT     ?= -O1 -fno-omit-frame-pointer
 SANFLAGS := -fsanitize=$(SAN)
+ifneq ($(findstring undefined,$(SAN)),)
+# undefined behaviour stops the program (and fails the test), as ASan does
+SANFLAGS += -fno-sanitize-recover=undefined
+endif
 endif
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
@@ -98,7 +103,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick test-build demo demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools fuzz-virtq fuzz-net fuzz-state fuzz-qmp bench-save test-state bench-migrate bench-migrate-overhead
+.PHONY: all clean test test-quick test-build demo demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools bench-save test-state bench-migrate bench-migrate-overhead
 all: $(VM_BIN) $(CLI_BIN)
 
 $(BUILD)/%.o: %.c
@@ -131,41 +136,25 @@ $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(CORE_LIBS)
 tools: $(TOOL_BINS)
 
 # Fuzz targets (tests/fuzz/fuzz_NAME.c, a libFuzzer entry point): with gcc a
-# replay binary per target that has a corpus (tests/fuzz/corpus/NAME, run by
-# tests/run.sh); with clang the fuzzer itself (make fuzz-virtq).
-FUZZ_NAMES  := virtq net state qmp
+# replay binary per target (run by tests/run.sh on its corpus
+# tests/fuzz/corpus/NAME); with clang the fuzzer itself (make fuzz-NAME,
+# build/fuzz/fuzz_NAME), linked against the libraries above built in
+# build/fuzz with the same warning flags and -fsanitize=fuzzer-no-link.
+FUZZ_NAMES  := virtq net state qmp elf
 FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%)
 FUZZ_CC     ?= clang
-FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc
+FUZZ_SAN    := fuzzer-no-link,address,undefined
 
 $(BUILD)/tests/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(CORE_LIBS)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(CORE_LIBS) $(LDLIBS)
 
-fuzz-virtq: build/fuzz/fuzz_virtq
-build/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c src/virtio/virtio.c src/virtio/virtio_mmio.c \
-		src/virtio/virtio_blk.c src/virtio/virtio_rng.c src/mem/gmem.c src/common/util.c \
-		src/common/image_lock.c src/state/state_buf.c \
-		$(wildcard src/virtio/*.h src/mem/*.h src/common/*.h)
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^)
+$(FUZZ_NAMES:%=$(BUILD)/fuzz_%): $(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(CORE_LIBS)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(CORE_LIBS) $(LDLIBS)
 
-fuzz-qmp: build/fuzz/fuzz_qmp
-build/fuzz/fuzz_qmp: tests/fuzz/fuzz_qmp.c $(wildcard src/qmp/*.c) src/common/util.c src/common/sock.c \
-		$(wildcard src/qmp/*.h src/common/*.h)
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -ljansson
-
-# The state loader needs the whole machine: every core source, built with clang.
-fuzz-state: build/fuzz/fuzz_state
-build/fuzz/fuzz_state: tests/fuzz/fuzz_state.c tests/fuzz/state_machine.h $(CORE_SRCS) \
-		$(wildcard src/*/*.h)
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $(SLIRP_CFLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
-
-fuzz-net: build/fuzz/fuzz_net
-build/fuzz/fuzz_net: tests/fuzz/fuzz_net.c src/net/net_offload.c $(wildcard src/net/*.h src/common/*.h)
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^)
+FUZZ_TARGETS := $(FUZZ_NAMES:%=fuzz-%)
+.PHONY: $(FUZZ_TARGETS)
+$(FUZZ_TARGETS): fuzz-%:
+	$(MAKE) CC=$(FUZZ_CC) SAN=$(FUZZ_SAN) BUILD=build/fuzz build/fuzz/fuzz_$*
 
 # ---- bare-metal guest programs -------------------------------------------
 RV_CC      ?= riscv64-unknown-elf-gcc
