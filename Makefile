@@ -4,7 +4,10 @@
 #   make SAN=address,undefined   sanitizer build in build/san-address-undefined
 #   make SAN=thread      ThreadSanitizer build in build/san-thread
 #   make test-quick      unit tests + differential guest tests (fast loop)
-#   make test            everything CI runs (format check, unit, guest diff, fuzz cases)
+#   make test            everything CI runs (unit, fuzz corpora, guest diff, random
+#                        programs, Linux guests, format check, then test-san's part)
+#   make test-san        ASan + UBSan build: unit tests, fuzz corpora, state and
+#                        migration Linux tests (build/san-address-undefined)
 #   make guests          bare-metal test programs (riscv64-unknown-elf-gcc)
 #   make bench-cpu       bench/cpu: godwit-vm vs qemu-system-riscv64
 #   make guest-image     Linux guest (Debian riscv64 kernel + busybox initramfs),
@@ -103,7 +106,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick test-build demo demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools bench-save test-state bench-migrate bench-migrate-overhead
+.PHONY: all clean test test-quick test-san test-build demo demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools bench-save test-state bench-migrate bench-migrate-overhead
 all: $(VM_BIN) $(CLI_BIN)
 
 $(BUILD)/%.o: %.c
@@ -200,9 +203,19 @@ test-quick:
 	$(MAKE) -j$(NPROC) test-build
 	BUILD=$(BUILD) tests/run.sh quick
 
+# The ASan + UBSan build and what runs on it (tests/run.sh san): unit tests,
+# fuzz corpus replays, the state and migration Linux tests (shorter chains).
+SAN_TEST     := address,undefined
+SAN_TEST_DIR := build/san-$(subst $(comma),-,$(SAN_TEST))
+test-san:
+	$(MAKE) -j$(NPROC) SAN=$(SAN_TEST) test-build
+	SAN_BUILD=$(SAN_TEST_DIR) tests/run.sh san
+
+# What CI runs: the full test, then the sanitizer part, one summary line.
 test:
 	$(MAKE) -j$(NPROC) test-build
-	BUILD=$(BUILD) tests/run.sh full
+	$(MAKE) -j$(NPROC) SAN=$(SAN_TEST) test-build
+	BUILD=$(BUILD) SAN_BUILD=$(SAN_TEST_DIR) tests/run.sh full san
 
 # The main demo: Debian's riscv64 kernel booting to a busybox shell on two
 # harts (the first run builds the guest image). Ctrl-A x quits, as in QEMU.
