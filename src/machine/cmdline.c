@@ -119,8 +119,13 @@ static int opt_m(struct cmdline_state *st, const char *opt, const char *val)
     if (cmdline_parse_ram_size(v, &bytes) < 0)
         return cmdline_fail(st, "%s: invalid RAM size '%s' (e.g. 128M, 1G, or a number of MiB)",
                             opt, val);
-    if (bytes == 0)
-        bytes = VIRT_DEFAULT_RAM; /* QEMU: 0 means the default */
+    /*
+     * QEMU takes 0 to mean the default and boots tiny sizes into a hang or
+     * a ROM overlap; here both are refused up front.
+     */
+    if (bytes < VIRT_MIN_RAM)
+        return cmdline_fail(st, "%s: RAM size '%s' is too small (at least %lluM)", opt, val,
+                            VIRT_MIN_RAM >> 20);
     if (bytes > VIRT_MAX_RAM)
         return cmdline_fail(st, "%s: RAM size '%s' is too large (at most %lluG)", opt, val,
                             VIRT_MAX_RAM >> 30);
@@ -425,7 +430,7 @@ static const struct cmdline_opt cmdline_opts[] = {
     {"M", "virt[,dumpdtb=F]", "machine type (only virt); dumpdtb: write the DTB to F, exit",
      opt_machine},
     {"machine", "virt", NULL, opt_machine},
-    {"m", "SIZE", "guest RAM at 0x80000000: 128M, 1G, or MiB (default 128)", opt_m},
+    {"m", "SIZE", "guest RAM at 0x80000000: 128M, 1G, or MiB (default 128, at least 4)", opt_m},
     {"smp", "N", "number of harts (default 1)", opt_smp},
     {"cpu", "rv64[,ext=off..]", "CPU model (only rv64; QEMU extension switches)", opt_cpu},
     {"bios", "FILE", "firmware: default (OpenSBI fw_dynamic), a file, or none", opt_bios},
