@@ -409,9 +409,10 @@ int virt_virtio_init(struct virt *vm, char *err, size_t errlen)
     for (unsigned i = 0; i < cfg->nobjects && !ret; i++)
         ret = virt_object_parse(&b->objects[i], cfg->objects[i], err, errlen);
     for (unsigned i = 0, nslots = 0; i < cfg->ndevices && !ret; i++) {
-        unsigned slot = VIRT_VIRTIO_COUNT - 1 - nslots; /* QEMU fills from the top */
+        struct virtio_transport irq = {.set_irq = virt_virtio_irq};
         struct virtio_dev *d;
-        struct virtio_transport irq = {&vm->virtio_slot[slot], virt_virtio_irq};
+        unsigned slot;
+
         ret = virt_device_create(b, cfg->devices[i], &d, err, errlen);
         if (ret || !d)
             continue; /* an error, or a port added to its device */
@@ -422,6 +423,8 @@ int virt_virtio_init(struct virt *vm, char *err, size_t errlen)
             ret = -ENOSPC;
             break;
         }
+        slot = VIRT_VIRTIO_COUNT - 1 - nslots; /* QEMU fills from the top */
+        irq.opaque = &vm->virtio_slot[slot];
         virtio_mmio_init(&vm->virtio[slot], d, &irq);
         nslots++;
     }
