@@ -17,6 +17,7 @@
 #   make fuzz-virtq      libFuzzer build of the virtqueue fuzz target (clang, build/fuzz)
 #   make fuzz-net        libFuzzer build of the network offload fuzz target (clang)
 #   make fuzz-elf        libFuzzer build of the ELF loader fuzz target (clang)
+#   make fuzzers         all the libFuzzer targets (make test builds them too)
 #   make bench-save      bench/save: save/restore time and state size, godwit-vm vs QEMU
 #   make bench-migrate   bench/migrate: live migration over tcp: and dirty-logging overhead, godwit-vm vs QEMU
 #   make test-state      tests/linux/state_test.py: save/restore (oracle guest, Linux, hostile files)
@@ -155,15 +156,21 @@ $(FUZZ_NAMES:%=$(BUILD)/fuzz_%): $(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(CORE_LIBS) $(LDLIBS)
 
 FUZZ_TARGETS := $(FUZZ_NAMES:%=fuzz-%)
-.PHONY: $(FUZZ_TARGETS)
+.PHONY: $(FUZZ_TARGETS) fuzzers
 $(FUZZ_TARGETS): fuzz-%:
 	$(MAKE) CC=$(FUZZ_CC) SAN=$(FUZZ_SAN) BUILD=build/fuzz build/fuzz/fuzz_$*
+# All of them in one make (make test builds them, so they keep compiling).
+fuzzers:
+	$(MAKE) CC=$(FUZZ_CC) SAN=$(FUZZ_SAN) BUILD=build/fuzz $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
 
 # ---- bare-metal guest programs -------------------------------------------
 RV_CC      ?= riscv64-unknown-elf-gcc
 RV_CFLAGS  := -march=rv64gc -mabi=lp64d -mcmodel=medany -O2 -g -nostdlib -nostartfiles \
               -ffreestanding -fno-builtin -Wall -Itests/guest/lib
 RV_LDFLAGS := -T tests/guest/lib/link.ld -Wl,--no-warn-rwx-segments
+ifneq ($(WERROR),)
+RV_CFLAGS  += -Werror
+endif
 GUEST_LIB  := $(wildcard tests/guest/lib/*.c tests/guest/lib/*.S)
 GUEST_HDRS := $(wildcard tests/guest/lib/*.h tests/guest/*.h)
 GUEST_SRCS := $(wildcard tests/guest/*.S tests/guest/*.c)
@@ -215,6 +222,7 @@ test-san:
 test:
 	$(MAKE) -j$(NPROC) test-build
 	$(MAKE) -j$(NPROC) SAN=$(SAN_TEST) test-build
+	$(MAKE) -j$(NPROC) fuzzers
 	BUILD=$(BUILD) SAN_BUILD=$(SAN_TEST_DIR) tests/run.sh full san
 
 # The main demo: Debian's riscv64 kernel booting to a busybox shell on two
