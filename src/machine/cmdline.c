@@ -455,7 +455,8 @@ static const struct cmdline_opt cmdline_opts[] = {
      "virtserialport,name=NAME (org.godwit.agent.0: the guest agent)",
      opt_device},
     {"netdev", "user|tap,id=ID[,..]",
-     "network backend: user[,hostfwd=tcp::HPORT-:GPORT] | tap,ifname=TAP,script=no (docs/net.md)",
+     "network backend: user[,hostfwd=tcp:127.0.0.1:HPORT-:GPORT] | tap,ifname=TAP,script=no "
+     "(docs/net.md)",
      opt_netdev},
     {"object", "rng-random,id=ID,filename=F", "a random source for virtio-rng", opt_object},
     {"qmp", "unix:PATH,server=on,wait=off", "QMP control socket (docs/qmp.md)", opt_qmp},
@@ -476,11 +477,14 @@ static int opt_help(struct cmdline_state *st, const char *opt, const char *val)
             "Runs one RISC-V RV64GC machine compatible with QEMU's virt board.\n\n");
     for (size_t i = 0; i < GW_ARRAY_SIZE(cmdline_opts); i++) {
         const struct cmdline_opt *o = &cmdline_opts[i];
-        char left[96];
+        char left[128];
         if (!o->help)
             continue;
         snprintf(left, sizeof(left), "-%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
-        fprintf(st->out, "  %-20s %s\n", left, o->help);
+        if (strlen(left) <= 20)
+            fprintf(st->out, "  %-20s %s\n", left, o->help);
+        else /* a long synopsis gets a line of its own */
+            fprintf(st->out, "  %s\n  %-20s %s\n", left, "", o->help);
     }
     fprintf(st->out, "\nThe guest ends the run through the test device at 0x100000:\n"
                      "0x5555 exits with status 0, (code<<16)|0x3333 with status code.\n");

@@ -244,6 +244,9 @@ int main(void)
     CHECK(parse("-h", NULL) == CMDLINE_DONE && strstr(outbuf, "usage: godwit-vm") &&
               strstr(outbuf, "-serial DEV"),
           "-h prints usage");
+    CHECK(parse("-h", NULL) == CMDLINE_DONE &&
+              strstr(outbuf, "-drive file=F,format=raw,if=none,id=ID[,readonly=on][,cache=..]\n"),
+          "-h: a long synopsis is not cut");
     CHECK(parse("--help", NULL) == CMDLINE_DONE, "--help");
     CHECK(parse("-version", NULL) == CMDLINE_DONE && strstr(outbuf, "godwit-vm version"),
           "-version");
