@@ -245,7 +245,8 @@ int main(void)
               strstr(outbuf, "-serial DEV"),
           "-h prints usage");
     CHECK(parse("-h", NULL) == CMDLINE_DONE &&
-              strstr(outbuf, "-drive file=F,format=raw,if=none,id=ID[,readonly=on][,cache=..]\n"),
+              strstr(outbuf, "-drive file=F,format=raw,if=none,id=ID[,readonly=on][,cache=..]"
+                             "[,file.locking=..]\n"),
           "-h: a long synopsis is not cut");
     CHECK(parse("--help", NULL) == CMDLINE_DONE, "--help");
     CHECK(parse("-version", NULL) == CMDLINE_DONE && strstr(outbuf, "godwit-vm version"),
