@@ -4,15 +4,20 @@
 #   make SAN=address,undefined   sanitizer build in build/san-address-undefined
 #   make SAN=thread      ThreadSanitizer build in build/san-thread
 #   make test-quick      unit tests + differential guest tests (fast loop)
-#   make test            everything CI runs (format check, unit, guest diff, fuzz cases)
+#   make test            everything CI runs (unit, fuzz corpora, guest diff, random
+#                        programs, Linux guests, format check, then test-san's part)
+#   make test-san        ASan + UBSan build: unit tests, fuzz corpora, state and
+#                        migration Linux tests (build/san-address-undefined)
 #   make guests          bare-metal test programs (riscv64-unknown-elf-gcc)
 #   make bench-cpu       bench/cpu: godwit-vm vs qemu-system-riscv64
 #   make guest-image     Linux guest (Debian riscv64 kernel + busybox initramfs),
 #                        cached in ~/.cache/godwit/guest (docs/guest.md)
 #   make bench-boot      bench/boot: Linux boot to init, godwit-vm vs QEMU
 #   make bench-io        bench/io/run.sh: guest I/O, every part (disk, net), godwit-vm vs QEMU
-#   make fuzz-virtq      libFuzzer build of the virtqueue fuzz target (clang)
+#   make fuzz-virtq      libFuzzer build of the virtqueue fuzz target (clang, build/fuzz)
 #   make fuzz-net        libFuzzer build of the network offload fuzz target (clang)
+#   make fuzz-elf        libFuzzer build of the ELF loader fuzz target (clang)
+#   make fuzzers         all the libFuzzer targets (make test builds them too)
 #   make bench-save      bench/save: save/restore time and state size, godwit-vm vs QEMU
 #   make bench-migrate   bench/migrate: live migration over tcp: and dirty-logging overhead, godwit-vm vs QEMU
 #   make test-state      tests/linux/state_test.py: save/restore (oracle guest, Linux, hostile files)
@@ -36,6 +41,10 @@ else
 BUILD   ?= build/san-$(subst $(comma),-,$(SAN))
 OPT     ?= -O1 -fno-omit-frame-pointer
 SANFLAGS := -fsanitize=$(SAN)
+ifneq ($(findstring undefined,$(SAN)),)
+# undefined behaviour stops the program (and fails the test), as ASan does
+SANFLAGS += -fno-sanitize-recover=undefined
+endif
 endif
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
@@ -51,19 +60,37 @@ CPPFLAGS := -D_GNU_SOURCE -Isrc -MMD -MP
 CFLAGS   ?= $(OPT) -g
 CFLAGS   += -std=c11 $(WARN) $(SANFLAGS) -pthread
 LDFLAGS  += $(SANFLAGS) -pthread
-LDLIBS   += -lfdt -lm -ljansson -lxxhash -llz4 -lzstd
+# Libraries each layer needs: the programs that link only common, state and
+# qmp (the godwit CLI) need neither libfdt nor libslirp.
+LIB_LDLIBS := -lm -ljansson -lxxhash -llz4 -lzstd
 
 # libslirp (user-mode networking, src/net/net_slirp.c).  Its .pc file
 # requires glib's; without libglib2.0-dev fall back to the known paths.
 SLIRP_CFLAGS := $(shell pkg-config --cflags slirp 2>/dev/null || echo -I/usr/include/slirp)
 SLIRP_LIBS   := $(shell pkg-config --libs slirp 2>/dev/null || echo -lslirp)
-LDLIBS   += $(SLIRP_LIBS)
+LDLIBS   += -lfdt $(SLIRP_LIBS) $(LIB_LDLIBS)
 
-# Core library: everything except the programs' main files.
-CORE_DIRS := src/common src/mem src/state src/hart src/devices src/machine src/net src/virtio src/migration src/qmp
-CORE_SRCS := $(foreach d,$(CORE_DIRS),$(wildcard $(d)/*.c))
-CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/%.o)
-CORE_LIB  := $(BUILD)/libgodwit.a
+# The layers as static libraries (DESIGN.md §7), each built from every .c
+# file of its folders; a program links the ones it uses, top layer first.
+#   common  util, keyval, sockets
+#   state   the stream format
+#   qmp     QMP server, client and JSON framing
+#   emu     the emulator: memory, hart, devices, virtio, net, board, migration
+lib_objs = $(patsubst %.c,$(BUILD)/%.o,$(foreach d,$(1),$(wildcard src/$(d)/*.c)))
+COMMON_OBJS := $(call lib_objs,common)
+STATE_OBJS  := $(call lib_objs,state)
+QMP_OBJS    := $(call lib_objs,qmp)
+EMU_OBJS    := $(call lib_objs,mem hart devices virtio net machine migration)
+COMMON_LIB  := $(BUILD)/libgodwit-common.a
+STATE_LIB   := $(BUILD)/libgodwit-state.a
+QMP_LIB     := $(BUILD)/libgodwit-qmp.a
+EMU_LIB     := $(BUILD)/libgodwit-emu.a
+CORE_OBJS   := $(COMMON_OBJS) $(STATE_OBJS) $(QMP_OBJS) $(EMU_OBJS)
+CORE_SRCS   := $(CORE_OBJS:$(BUILD)/%.o=%.c)
+# Everything, for godwit-vm, the unit tests, the tools and the fuzz replays.
+CORE_LIBS   := $(EMU_LIB) $(QMP_LIB) $(STATE_LIB) $(COMMON_LIB)
+# The godwit CLI: no emulator (tests/run.sh checks its symbols).
+CLI_LIBS    := $(QMP_LIB) $(STATE_LIB) $(COMMON_LIB)
 
 VM_SRCS := $(wildcard src/vm/*.c)
 VM_OBJS := $(VM_SRCS:%.c=$(BUILD)/%.o)
@@ -80,7 +107,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick test-build demo demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools fuzz-virtq fuzz-net fuzz-state fuzz-qmp bench-save test-state bench-migrate bench-migrate-overhead
+.PHONY: all clean test test-quick test-san test-build demo demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools bench-save test-state bench-migrate bench-migrate-overhead
 all: $(VM_BIN) $(CLI_BIN)
 
 $(BUILD)/%.o: %.c
@@ -89,67 +116,61 @@ $(BUILD)/%.o: %.c
 
 $(BUILD)/src/net/%.o: CPPFLAGS += $(SLIRP_CFLAGS)
 
-$(CORE_LIB): $(CORE_OBJS)
+$(COMMON_LIB): $(COMMON_OBJS)
+$(STATE_LIB): $(STATE_OBJS)
+$(QMP_LIB): $(QMP_OBJS)
+$(EMU_LIB): $(EMU_OBJS)
+$(BUILD)/libgodwit-%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(VM_BIN): $(VM_OBJS) $(CORE_LIB)
-	$(CC) $(LDFLAGS) -o $@ $(VM_OBJS) $(CORE_LIB) $(LDLIBS)
+$(VM_BIN): $(VM_OBJS) $(CORE_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(VM_OBJS) $(CORE_LIBS) $(LDLIBS)
 
-$(CLI_BIN): $(CLI_OBJS) $(CORE_LIB)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(CORE_LIB) $(LDLIBS)
+$(CLI_BIN): $(CLI_OBJS) $(CLI_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(CLI_LIBS) $(LIB_LDLIBS)
 
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(CORE_LIB)
-	$(CC) $(LDFLAGS) -o $@ $< $(CORE_LIB) $(LDLIBS)
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(CORE_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(CORE_LIBS) $(LDLIBS)
 
-$(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(CORE_LIB)
-	$(CC) $(LDFLAGS) -o $@ $< $(CORE_LIB) $(LDLIBS)
+$(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(CORE_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(CORE_LIBS) $(LDLIBS)
 
 tools: $(TOOL_BINS)
 
 # Fuzz targets (tests/fuzz/fuzz_NAME.c, a libFuzzer entry point): with gcc a
-# replay binary per target that has a corpus (tests/fuzz/corpus/NAME, run by
-# tests/run.sh); with clang the fuzzer itself (make fuzz-virtq).
-FUZZ_NAMES  := virtq net state qmp
+# replay binary per target (run by tests/run.sh on its corpus
+# tests/fuzz/corpus/NAME); with clang the fuzzer itself (make fuzz-NAME,
+# build/fuzz/fuzz_NAME), linked against the libraries above built in
+# build/fuzz with the same warning flags and -fsanitize=fuzzer-no-link.
+FUZZ_NAMES  := virtq net state qmp elf
 FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%)
 FUZZ_CC     ?= clang
-FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc
+FUZZ_SAN    := fuzzer-no-link,address,undefined
 
-$(BUILD)/tests/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(CORE_LIB)
-	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(CORE_LIB) $(LDLIBS)
+$(BUILD)/tests/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(CORE_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(CORE_LIBS) $(LDLIBS)
 
-fuzz-virtq: build/fuzz/fuzz_virtq
-build/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c src/virtio/virtio.c src/virtio/virtio_mmio.c \
-		src/virtio/virtio_blk.c src/virtio/virtio_rng.c src/mem/gmem.c src/common/util.c \
-		src/common/image_lock.c src/state/state_buf.c \
-		$(wildcard src/virtio/*.h src/mem/*.h src/common/*.h)
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^)
+$(FUZZ_NAMES:%=$(BUILD)/fuzz_%): $(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(CORE_LIBS)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(CORE_LIBS) $(LDLIBS)
 
-fuzz-qmp: build/fuzz/fuzz_qmp
-build/fuzz/fuzz_qmp: tests/fuzz/fuzz_qmp.c $(wildcard src/qmp/*.c) src/common/util.c src/common/sock.c \
-		$(wildcard src/qmp/*.h src/common/*.h)
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -ljansson
-
-# The state loader needs the whole machine: every core source, built with clang.
-fuzz-state: build/fuzz/fuzz_state
-build/fuzz/fuzz_state: tests/fuzz/fuzz_state.c tests/fuzz/state_machine.h $(CORE_SRCS) \
-		$(wildcard src/*/*.h)
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $(SLIRP_CFLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
-
-fuzz-net: build/fuzz/fuzz_net
-build/fuzz/fuzz_net: tests/fuzz/fuzz_net.c src/net/net_offload.c $(wildcard src/net/*.h src/common/*.h)
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^)
+FUZZ_TARGETS := $(FUZZ_NAMES:%=fuzz-%)
+.PHONY: $(FUZZ_TARGETS) fuzzers
+$(FUZZ_TARGETS): fuzz-%:
+	$(MAKE) CC=$(FUZZ_CC) SAN=$(FUZZ_SAN) BUILD=build/fuzz build/fuzz/fuzz_$*
+# All of them in one make (make test builds them, so they keep compiling).
+fuzzers:
+	$(MAKE) CC=$(FUZZ_CC) SAN=$(FUZZ_SAN) BUILD=build/fuzz $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
 
 # ---- bare-metal guest programs -------------------------------------------
 RV_CC      ?= riscv64-unknown-elf-gcc
 RV_CFLAGS  := -march=rv64gc -mabi=lp64d -mcmodel=medany -O2 -g -nostdlib -nostartfiles \
               -ffreestanding -fno-builtin -Wall -Itests/guest/lib
 RV_LDFLAGS := -T tests/guest/lib/link.ld -Wl,--no-warn-rwx-segments
+ifneq ($(WERROR),)
+RV_CFLAGS  += -Werror
+endif
 GUEST_LIB  := $(wildcard tests/guest/lib/*.c tests/guest/lib/*.S)
 GUEST_HDRS := $(wildcard tests/guest/lib/*.h tests/guest/*.h)
 GUEST_SRCS := $(wildcard tests/guest/*.S tests/guest/*.c)
@@ -189,9 +210,20 @@ test-quick:
 	$(MAKE) -j$(NPROC) test-build
 	BUILD=$(BUILD) tests/run.sh quick
 
+# The ASan + UBSan build and what runs on it (tests/run.sh san): unit tests,
+# fuzz corpus replays, the state and migration Linux tests (shorter chains).
+SAN_TEST     := address,undefined
+SAN_TEST_DIR := build/san-$(subst $(comma),-,$(SAN_TEST))
+test-san:
+	$(MAKE) -j$(NPROC) SAN=$(SAN_TEST) test-build
+	SAN_BUILD=$(SAN_TEST_DIR) tests/run.sh san
+
+# What CI runs: the full test, then the sanitizer part, one summary line.
 test:
 	$(MAKE) -j$(NPROC) test-build
-	BUILD=$(BUILD) tests/run.sh full
+	$(MAKE) -j$(NPROC) SAN=$(SAN_TEST) test-build
+	$(MAKE) -j$(NPROC) fuzzers
+	BUILD=$(BUILD) SAN_BUILD=$(SAN_TEST_DIR) tests/run.sh full san
 
 # The main demo: Debian's riscv64 kernel booting to a busybox shell on two
 # harts (the first run builds the guest image). Ctrl-A x quits, as in QEMU.
@@ -248,8 +280,8 @@ format-check:
 clean:
 	rm -rf build
 
--include $(CORE_OBJS:.o=.d) $(VM_OBJS:.o=.d) $(UNIT_BINS:=.d) $(TOOL_BINS:=.d) \
-         $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/fuzz_%.d)
+-include $(CORE_OBJS:.o=.d) $(VM_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(UNIT_BINS:=.d) $(TOOL_BINS:=.d) \
+         $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/fuzz_%.d) $(BUILD)/tests/fuzz/replay.d
 
 # Save/restore time and state size, godwit-vm vs QEMU (bench/save/run.sh)
 bench-save: $(VM_BIN) guest-image

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Hostile-input checks for godwit-vm: malformed ELF files and guests that
+# Hostile-input checks for godwit-vm: malformed ELF files, hostile command
+# lines (RAM below the minimum, named pipes as -kernel/-initrd/-bios/-drive,
+# a ninth virtio device) and guests that
 # jump into nowhere must make it exit non-zero with a message on stderr,
 # without dying of a signal (status < 128) and within a timeout.  Also: a
 # guest sleeping in WFI must not burn host CPU.  A good
@@ -33,11 +35,13 @@ fail() {
     failed=$((failed + 1))
 }
 
-# run NAME EXPECT FILE: EXPECT is "ok" (status 0), "error" (1..127 with a
-# message on stderr) or a number.
-run() {
-    local name=$1 expect=$2 file=$3 rc err
-    timeout -k 5 "$TIMEOUT" "$VM" -M virt -m 128M -bios none -nographic -kernel "$file" \
+# run_vm NAME EXPECT WANT ARGS...: godwit-vm -M virt -nographic ARGS.
+# EXPECT is "ok" (status 0), "error" (1..127 with a message on stderr) or a
+# number; WANT, if not empty, must appear in that message.
+run_vm() {
+    local name=$1 expect=$2 want=$3 rc err
+    shift 3
+    timeout -k 5 "$TIMEOUT" "$VM" -M virt -nographic "$@" \
         </dev/null >"$OUT/$name.out" 2>"$OUT/$name.err"
     rc=$?
     err=$(head -c 300 "$OUT/$name.err" | tr '\n' ' ')
@@ -52,6 +56,8 @@ run() {
             fail "$name" "exit 0 for a bad guest"
         elif [ ! -s "$OUT/$name.err" ]; then
             fail "$name" "exit $rc but nothing on stderr"
+        elif [ -n "$want" ] && ! grep -qF -- "$want" "$OUT/$name.err"; then
+            fail "$name" "exit $rc, but stderr does not say '$want': $err"
         else
             pass "$name"
             echo "    exit $rc: $err"
@@ -61,6 +67,11 @@ run() {
     else
         fail "$name" "exit $rc, expected $expect; stderr: $err"
     fi
+}
+
+# run NAME EXPECT FILE: the bare-metal program FILE on 128 MiB.
+run() {
+    run_vm "$1" "$2" "" -m 128M -bios none -kernel "$3"
 }
 
 if [ ! -x "$VM" ]; then
@@ -126,6 +137,27 @@ cp "$GOOD" "$OUT/paddr.elf" && patch "$OUT/paddr.elf" $((phoff + 16)) 0000000000
     patch "$OUT/paddr.elf" $((phoff + 24)) 0000000000020000
 run elf-segment-outside-ram error "$OUT/paddr.elf"
 run elf-missing-file error "$OUT/does-not-exist.elf"
+
+# --- hostile command lines ----------------------------------------------
+# RAM below the board's minimum (QEMU boots -m 0 with its default size).
+run_vm ram-zero error "too small" -m 0 -bios none -kernel "$GOOD"
+run_vm ram-1m error "too small" -m 1M -bios none -kernel "$GOOD"
+# Named pipes without a writer: refused at once, not a blocking open().
+rm -f "$OUT/fifo" && mkfifo "$OUT/fifo"
+run_vm fifo-kernel error "not a regular file" -m 128M -bios none -kernel "$OUT/fifo"
+run_vm fifo-initrd error "not a regular file" -m 128M -bios none -kernel "$GOOD" \
+    -initrd "$OUT/fifo"
+run_vm fifo-bios error "not a regular file" -m 128M -bios "$OUT/fifo" -kernel "$GOOD"
+run_vm fifo-drive error "not a regular file" -m 128M -bios none -kernel "$GOOD" \
+    -drive "file=$OUT/fifo,format=raw,if=none,id=d0,readonly=on" \
+    -device virtio-blk-device,drive=d0
+run_vm dir-kernel error "not a regular file" -m 128M -bios none -kernel "$OUT"
+# The board has eight virtio-mmio slots: eight devices run, a ninth is refused.
+rng=()
+for i in 1 2 3 4 5 6 7 8; do rng+=(-device virtio-rng-device); done
+run_vm virtio-eight-devices ok "" -m 128M -bios none -kernel "$GOOD" "${rng[@]}"
+run_vm virtio-nine-devices error "no free virtio-mmio slot" -m 128M -bios none -kernel "$GOOD" \
+    "${rng[@]}" -device virtio-rng-device
 
 # --- guests that jump into nowhere ------------------------------------
 build_asm() { # name, body

@@ -242,7 +242,7 @@ int clint_load(struct clint *c, struct state_buf *b, unsigned version)
 
     if (version == 0 || version > CLINT_STATE_VERSION) {
         state_buf_fail(b, -EINVAL, "clint: state version %u, this build knows up to %u", version,
-                     CLINT_STATE_VERSION);
+                       CLINT_STATE_VERSION);
         return -EINVAL;
     }
     n = state_get_u32(b);
@@ -261,7 +261,7 @@ int clint_load(struct clint *c, struct state_buf *b, unsigned version)
         harts[i].msip = state_get_u32(b);
         if (harts[i].msip > 1)
             state_buf_fail(b, -EINVAL, "clint: hart %u msip 0x%x (only bit 0 exists)", i,
-                         harts[i].msip);
+                           harts[i].msip);
     }
     if (state_buf_error(b)) {
         free(harts);

@@ -186,7 +186,7 @@ int goldfish_rtc_load(struct goldfish_rtc *r, struct state_buf *b, unsigned vers
 
     if (version == 0 || version > GOLDFISH_RTC_STATE_VERSION) {
         state_buf_fail(b, -EINVAL, "goldfish-rtc: state version %u, this build knows up to %u",
-                     version, GOLDFISH_RTC_STATE_VERSION);
+                       version, GOLDFISH_RTC_STATE_VERSION);
         return -EINVAL;
     }
     st.tick_offset = state_get_u64(b);
@@ -196,8 +196,8 @@ int goldfish_rtc_load(struct goldfish_rtc *r, struct state_buf *b, unsigned vers
     st.irq_pending = state_get_u8(b);
     st.irq_enabled = state_get_u8(b);
     if (!state_buf_error(b) && (st.alarm_running > 1 || st.irq_pending > 1 || st.irq_enabled > 1))
-        state_buf_fail(b, -EINVAL, "goldfish-rtc: flags %u/%u/%u are not booleans", st.alarm_running,
-                     st.irq_pending, st.irq_enabled);
+        state_buf_fail(b, -EINVAL, "goldfish-rtc: flags %u/%u/%u are not booleans",
+                       st.alarm_running, st.irq_pending, st.irq_enabled);
     if (state_buf_error(b))
         return -EINVAL;
     r->st = st;

@@ -131,8 +131,8 @@ int pcie_host_load(struct pcie_host *p, struct state_buf *b, unsigned version)
     struct pcie_host_state st;
 
     if (version == 0 || version > PCIE_HOST_STATE_VERSION) {
-        state_buf_fail(b, -EINVAL, "pcie-host: state version %u, this build knows up to %u", version,
-                     PCIE_HOST_STATE_VERSION);
+        state_buf_fail(b, -EINVAL, "pcie-host: state version %u, this build knows up to %u",
+                       version, PCIE_HOST_STATE_VERSION);
         return -EINVAL;
     }
     st.command = state_get_u16(b);

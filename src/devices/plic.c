@@ -243,7 +243,7 @@ int plic_load(struct plic *p, struct state_buf *b, unsigned version)
 
     if (version == 0 || version > PLIC_STATE_VERSION) {
         state_buf_fail(b, -EINVAL, "plic: state version %u, this build knows up to %u", version,
-                     PLIC_STATE_VERSION);
+                       PLIC_STATE_VERSION);
         return -EINVAL;
     }
     n = state_get_u32(b);
@@ -255,7 +255,7 @@ int plic_load(struct plic *p, struct state_buf *b, unsigned version)
         st.priority[i] = state_get_u32(b);
         if ((st.priority[i] & ~PLIC_PRIO_MASK) || (i == 0 && st.priority[0]))
             state_buf_fail(b, -EINVAL, "plic: source %u priority %u (at most %u, ID 0 has none)", i,
-                         st.priority[i], PLIC_PRIO_MASK);
+                           st.priority[i], PLIC_PRIO_MASK);
     }
     for (unsigned w = 0; w < PLIC_WORDS; w++) {
         st.pending[w] = state_get_u32(b);
@@ -263,7 +263,7 @@ int plic_load(struct plic *p, struct state_buf *b, unsigned version)
         st.level[w] = state_get_u32(b);
         if ((st.pending[w] | st.claimed[w] | st.level[w]) & ~plic_valid_bits(w))
             state_buf_fail(b, -EINVAL, "plic: source bits beyond the %u sources (word %u)",
-                         PLIC_NUM_SOURCES, w);
+                           PLIC_NUM_SOURCES, w);
     }
     if (state_buf_error(b))
         return -EINVAL;
@@ -281,7 +281,7 @@ int plic_load(struct plic *p, struct state_buf *b, unsigned version)
         ctx[c].threshold = state_get_u32(b);
         if (ctx[c].threshold & ~PLIC_PRIO_MASK)
             state_buf_fail(b, -EINVAL, "plic: context %u threshold %u (at most %u)", c,
-                         ctx[c].threshold, PLIC_PRIO_MASK);
+                           ctx[c].threshold, PLIC_PRIO_MASK);
     }
     if (state_buf_error(b)) {
         free(ctx);

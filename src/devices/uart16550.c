@@ -380,7 +380,7 @@ int uart_load(struct uart *u, struct state_buf *b, unsigned version)
 
     if (version == 0 || version > UART_STATE_VERSION) {
         state_buf_fail(b, -EINVAL, "uart: state version %u, this build knows up to %u", version,
-                     UART_STATE_VERSION);
+                       UART_STATE_VERSION);
         return -EINVAL;
     }
     memset(&s, 0, sizeof(s));
@@ -408,7 +408,7 @@ int uart_load(struct uart *u, struct state_buf *b, unsigned version)
         state_buf_fail(b, -EINVAL, "uart: FCR 0x%02x has non-sticky bits", s.fcr);
     else if (s.thr_ipending > 1 || s.timeout_ipending > 1)
         state_buf_fail(b, -EINVAL, "uart: interrupt flags %u/%u are not booleans", s.thr_ipending,
-                     s.timeout_ipending);
+                       s.timeout_ipending);
     else if (s.rx_count > UART_FIFO_SIZE)
         state_buf_fail(b, -EINVAL, "uart: %u bytes in a %u-byte FIFO", s.rx_count, UART_FIFO_SIZE);
     else if (s.rx_count && !(s.fcr & UART_FCR_FE))

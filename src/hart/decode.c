@@ -308,7 +308,7 @@ static void decode32(uint32_t raw, struct rv_insn *i)
             case RV_AMO_LR:
                 if (rs2 != 0)
                     break;
-                /* fallthrough */
+                __attribute__((fallthrough));
             case RV_AMO_SC:
             case RV_AMO_SWAP:
             case RV_AMO_ADD:

@@ -150,7 +150,8 @@ static void rv_hart_read(struct rv_hart_image *s, struct state_buf *b)
 }
 
 /* Everything a running hart could not have produced is refused. */
-static void rv_hart_check(const struct rv_hart *h, const struct rv_hart_image *s, struct state_buf *b)
+static void rv_hart_check(const struct rv_hart *h, const struct rv_hart_image *s,
+                          struct state_buf *b)
 {
     const char *why;
 
@@ -158,19 +159,19 @@ static void rv_hart_check(const struct rv_hart *h, const struct rv_hart_image *s
         return;
     if (s->hartid != h->cfg.hartid)
         state_buf_fail(b, -EINVAL, "hart: state of hart %llu loaded into hart %llu",
-                     (unsigned long long)s->hartid, (unsigned long long)h->cfg.hartid);
+                       (unsigned long long)s->hartid, (unsigned long long)h->cfg.hartid);
     else if (s->priv != RV_PRV_U && s->priv != RV_PRV_S && s->priv != RV_PRV_M)
         state_buf_fail(b, -EINVAL, "hart: privilege level %u does not exist", s->priv);
     else if (s->misa != h->misa)
         state_buf_fail(b, -EINVAL, "hart: misa 0x%llx, this hart implements 0x%llx",
-                     (unsigned long long)s->misa, (unsigned long long)h->misa);
+                       (unsigned long long)s->misa, (unsigned long long)h->misa);
     else if (s->pmp_n != h->pmp_n)
         state_buf_fail(b, -EINVAL, "hart: %u PMP entries, this hart has %u", s->pmp_n, h->pmp_n);
     else if (s->pc & 1) /* IALIGN=16 with C (unprivileged spec §1.5) */
         state_buf_fail(b, -EINVAL, "hart: odd pc 0x%llx", (unsigned long long)s->pc);
     else if (s->mip_hw & ~RV_MIP_HW_MASK)
         state_buf_fail(b, -EINVAL, "hart: interrupt lines 0x%llx do not exist",
-                     (unsigned long long)s->mip_hw);
+                       (unsigned long long)s->mip_hw);
     else if ((why = rv_csr_check(&s->csr)) != NULL)
         state_buf_fail(b, -EINVAL, "hart: %s", why);
 }
@@ -181,7 +182,7 @@ int rv_hart_load(struct rv_hart *h, struct state_buf *b, unsigned version)
 
     if (version == 0 || version > RV_HART_STATE_VERSION) {
         state_buf_fail(b, -EINVAL, "hart: state version %u, this build knows up to %u", version,
-                     RV_HART_STATE_VERSION);
+                       RV_HART_STATE_VERSION);
         return -EINVAL;
     }
     rv_hart_read(&s, b);

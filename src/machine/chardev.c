@@ -330,13 +330,10 @@ static void chardev_push(struct chardev *c, uint8_t ch)
         c->inbuf[(c->in_head + c->in_len++) % CHARDEV_INBUF] = ch;
 }
 
+/* QEMU's list, less what godwit does not do (s, t, b; c: there is no monitor). */
 static const char chardev_help[] = "\r\n"
                                    "C-a h    print this help\r\n"
                                    "C-a x    exit emulator\r\n"
-                                   "C-a s    save disk data back to file (if -snapshot)\r\n"
-                                   "C-a t    toggle console timestamps\r\n"
-                                   "C-a b    send break (magic sysrq)\r\n"
-                                   "C-a c    switch between console and monitor\r\n"
                                    "C-a C-a  sends C-a\r\n";
 
 size_t chardev_mux_input(struct chardev *c, const uint8_t *buf, size_t len)
@@ -359,7 +356,7 @@ size_t chardev_mux_input(struct chardev *c, const uint8_t *buf, size_t len)
             case '?':
                 (void)chardev_write(c, (const uint8_t *)chardev_help, sizeof(chardev_help) - 1);
                 break;
-            default: break; /* c (no monitor), s, t, b and others: ignored */
+            default: break; /* c (no monitor), s, t, b and others: swallowed */
             }
         } else if (ch == CHARDEV_ESCAPE) {
             c->escape = true;

@@ -119,8 +119,13 @@ static int opt_m(struct cmdline_state *st, const char *opt, const char *val)
     if (cmdline_parse_ram_size(v, &bytes) < 0)
         return cmdline_fail(st, "%s: invalid RAM size '%s' (e.g. 128M, 1G, or a number of MiB)",
                             opt, val);
-    if (bytes == 0)
-        bytes = VIRT_DEFAULT_RAM; /* QEMU: 0 means the default */
+    /*
+     * QEMU takes 0 to mean the default and boots tiny sizes into a hang or
+     * a ROM overlap; here both are refused up front.
+     */
+    if (bytes < VIRT_MIN_RAM)
+        return cmdline_fail(st, "%s: RAM size '%s' is too small (at least %lluM)", opt, val,
+                            VIRT_MIN_RAM >> 20);
     if (bytes > VIRT_MAX_RAM)
         return cmdline_fail(st, "%s: RAM size '%s' is too large (at most %lluG)", opt, val,
                             VIRT_MAX_RAM >> 30);
@@ -425,7 +430,7 @@ static const struct cmdline_opt cmdline_opts[] = {
     {"M", "virt[,dumpdtb=F]", "machine type (only virt); dumpdtb: write the DTB to F, exit",
      opt_machine},
     {"machine", "virt", NULL, opt_machine},
-    {"m", "SIZE", "guest RAM at 0x80000000: 128M, 1G, or MiB (default 128)", opt_m},
+    {"m", "SIZE", "guest RAM at 0x80000000: 128M, 1G, or MiB (default 128, at least 4)", opt_m},
     {"smp", "N", "number of harts (default 1)", opt_smp},
     {"cpu", "rv64[,ext=off..]", "CPU model (only rv64; QEMU extension switches)", opt_cpu},
     {"bios", "FILE", "firmware: default (OpenSBI fw_dynamic), a file, or none", opt_bios},
@@ -450,7 +455,8 @@ static const struct cmdline_opt cmdline_opts[] = {
      "virtserialport,name=NAME (org.godwit.agent.0: the guest agent)",
      opt_device},
     {"netdev", "user|tap,id=ID[,..]",
-     "network backend: user[,hostfwd=tcp::HPORT-:GPORT] | tap,ifname=TAP,script=no (docs/net.md)",
+     "network backend: user[,hostfwd=tcp:127.0.0.1:HPORT-:GPORT] | tap,ifname=TAP,script=no "
+     "(docs/net.md)",
      opt_netdev},
     {"object", "rng-random,id=ID,filename=F", "a random source for virtio-rng", opt_object},
     {"qmp", "unix:PATH,server=on,wait=off", "QMP control socket (docs/qmp.md)", opt_qmp},
@@ -471,11 +477,14 @@ static int opt_help(struct cmdline_state *st, const char *opt, const char *val)
             "Runs one RISC-V RV64GC machine compatible with QEMU's virt board.\n\n");
     for (size_t i = 0; i < GW_ARRAY_SIZE(cmdline_opts); i++) {
         const struct cmdline_opt *o = &cmdline_opts[i];
-        char left[96];
+        char left[128];
         if (!o->help)
             continue;
         snprintf(left, sizeof(left), "-%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
-        fprintf(st->out, "  %-20s %s\n", left, o->help);
+        if (strlen(left) <= 20)
+            fprintf(st->out, "  %-20s %s\n", left, o->help);
+        else /* a long synopsis gets a line of its own */
+            fprintf(st->out, "  %s\n  %-20s %s\n", left, "", o->help);
     }
     fprintf(st->out, "\nThe guest ends the run through the test device at 0x100000:\n"
                      "0x5555 exits with status 0, (code<<16)|0x3333 with status code.\n");

@@ -37,7 +37,9 @@ int elf_load(struct gmem *mem, const uint8_t *img, size_t len, struct elf_info *
 
 /*
  * Read a whole regular file of at most max_size bytes into a malloc'd
- * buffer.  Returns 0, or -errno with a reason (naming the path) in err.
+ * buffer.  Anything else (a named pipe, a device, a directory) is refused
+ * without blocking.  Returns 0, or -errno with a reason (naming the path)
+ * in err.
  */
 int elf_read_file(const char *path, uint64_t max_size, uint8_t **buf, size_t *len, char *err,
                   size_t errlen) gw_must_check;

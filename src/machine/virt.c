@@ -253,7 +253,7 @@ struct virt *virt_new(const struct virt_config *cfg, char *err, size_t errlen)
     struct goldfish_rtc_host rtc_host;
     char why[400];
 
-    if (cfg->smp < 1 || cfg->smp > VIRT_MAX_HARTS || cfg->ram_size == 0 ||
+    if (cfg->smp < 1 || cfg->smp > VIRT_MAX_HARTS || cfg->ram_size < VIRT_MIN_RAM ||
         cfg->ram_size > VIRT_MAX_RAM || (cfg->ram_size & (GMEM_PAGE_SIZE - 1)) ||
         (!cfg->kernel && !cfg->bios)) {
         snprintf(err, errlen, "invalid machine configuration");

@@ -36,6 +36,8 @@
 #define VIRT_MAX_HARTS   512 /* QEMU 7.2's limit for virt */
 #define VIRT_DEFAULT_RAM (128ull << 20)
 #define VIRT_MAX_RAM     (256ull << 30)
+/* The program's first 2 MiB and the device tree in the 2 MiB above it. */
+#define VIRT_MIN_RAM (4ull << 20)
 
 #define VIRT_MROM_BASE      0x1000ull
 #define VIRT_MROM_SIZE      0xf000ull

@@ -283,7 +283,7 @@ static int virt_start(struct virt *vm)
     char err[512];
 
     if (vm->runstate == VIRT_RS_INMIGRATE)
-        return -1; /* tcp:, unix:, defer since virt_new: the loop waits in inmigrate */
+        return -1;          /* tcp:, unix:, defer since virt_new: the loop waits in inmigrate */
     if (vm->cfg.incoming) { /* file: */
         if (virt_incoming_begin(vm, vm->cfg.incoming, err, sizeof(err)) < 0) {
             gw_log("%s", err);

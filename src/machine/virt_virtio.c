@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/keyval.h"
@@ -182,6 +183,7 @@ static struct virtio_dev *virt_create_blk(struct virt_build *b, struct keyval *k
     struct vblk_config cfg;
     char why[300];
     struct virtio_dev *d;
+    struct stat st;
 
     (void)keyval_get(kv, "id");
     if (!drive) {
@@ -202,6 +204,14 @@ static struct virtio_dev *virt_create_blk(struct virt_build *b, struct keyval *k
     if (serial && strlen(serial) > VIRTIO_BLK_ID_BYTES) {
         snprintf(err, errlen, "-device %s: serial is longer than %d bytes", spec,
                  VIRTIO_BLK_ID_BYTES);
+        return NULL;
+    }
+    /*
+     * An image is a regular file or a block device.  Opening a named pipe
+     * would block (readonly=on) or fail obscurely; stat opens nothing.
+     */
+    if (stat(dr->blk.path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+        snprintf(err, errlen, "-drive %s: not a regular file or a block device", dr->blk.path);
         return NULL;
     }
     cfg = dr->blk;
@@ -409,9 +419,10 @@ int virt_virtio_init(struct virt *vm, char *err, size_t errlen)
     for (unsigned i = 0; i < cfg->nobjects && !ret; i++)
         ret = virt_object_parse(&b->objects[i], cfg->objects[i], err, errlen);
     for (unsigned i = 0, nslots = 0; i < cfg->ndevices && !ret; i++) {
-        unsigned slot = VIRT_VIRTIO_COUNT - 1 - nslots; /* QEMU fills from the top */
+        struct virtio_transport irq = {.set_irq = virt_virtio_irq};
         struct virtio_dev *d;
-        struct virtio_transport irq = {&vm->virtio_slot[slot], virt_virtio_irq};
+        unsigned slot;
+
         ret = virt_device_create(b, cfg->devices[i], &d, err, errlen);
         if (ret || !d)
             continue; /* an error, or a port added to its device */
@@ -422,6 +433,8 @@ int virt_virtio_init(struct virt *vm, char *err, size_t errlen)
             ret = -ENOSPC;
             break;
         }
+        slot = VIRT_VIRTIO_COUNT - 1 - nslots; /* QEMU fills from the top */
+        irq.opaque = &vm->virtio_slot[slot];
         virtio_mmio_init(&vm->virtio[slot], d, &irq);
         nslots++;
     }

@@ -574,11 +574,12 @@ void virtio_dev_save(const struct virtio_dev *d, struct state_buf *b)
 }
 
 /* The checks virtio_queue_set_ready() makes, for a loaded queue. */
-static void virtq_check_loaded(const struct virtio_dev *d, const struct virtq *q, struct state_buf *b)
+static void virtq_check_loaded(const struct virtio_dev *d, const struct virtq *q,
+                               struct state_buf *b)
 {
     if (q->num > q->num_max || (q->num & (q->num - 1)))
         state_buf_fail(b, -EINVAL, "%s: queue %u size %u (a power of 2 up to %u)", d->ops->name,
-                     q->index, q->num, q->num_max);
+                       q->index, q->num, q->num_max);
     else if (q->ready && q->num == 0)
         state_buf_fail(b, -EINVAL, "%s: queue %u ready without a size", d->ops->name, q->index);
     else if (q->ready &&
@@ -587,7 +588,7 @@ static void virtq_check_loaded(const struct virtio_dev *d, const struct virtq *q
               !gmem_contains(d->mem, q->avail_addr, virtq_avail_size(q->num)) ||
               !gmem_contains(d->mem, q->used_addr, virtq_used_size(q->num))))
         state_buf_fail(b, -EINVAL, "%s: queue %u rings outside RAM or misaligned", d->ops->name,
-                     q->index);
+                       q->index);
 }
 
 int virtio_dev_load(struct virtio_dev *d, struct state_buf *b, unsigned version)
@@ -598,15 +599,15 @@ int virtio_dev_load(struct virtio_dev *d, struct state_buf *b, unsigned version)
 
     if (version == 0 || version > VIRTIO_STATE_VERSION) {
         state_buf_fail(b, -EINVAL, "%s: state version %u, this build knows up to %u", d->ops->name,
-                     version, VIRTIO_STATE_VERSION);
+                       version, VIRTIO_STATE_VERSION);
         return -EINVAL;
     }
     device_id = state_get_u32(b);
     nvqs = state_get_u8(b);
     if (!state_buf_error(b) && (device_id != d->device_id || nvqs != d->nvqs))
         state_buf_fail(b, -EINVAL,
-                     "%s: state of device type %u with %u queues, this is type %u with %u",
-                     d->ops->name, device_id, nvqs, d->device_id, d->nvqs);
+                       "%s: state of device type %u with %u queues, this is type %u with %u",
+                       d->ops->name, device_id, nvqs, d->device_id, d->nvqs);
     s.status = state_get_u32(b);
     s.driver_features = state_get_u64(b);
     s.isr = state_get_u32(b);
@@ -615,7 +616,8 @@ int virtio_dev_load(struct virtio_dev *d, struct state_buf *b, unsigned version)
     if (state_buf_error(b))
         return -EINVAL;
     if (s.status & ~0xffu)
-        state_buf_fail(b, -EINVAL, "%s: status 0x%x beyond the status byte", d->ops->name, s.status);
+        state_buf_fail(b, -EINVAL, "%s: status 0x%x beyond the status byte", d->ops->name,
+                       s.status);
     else if (s.broken && !(s.status & VIRTIO_STATUS_NEEDS_RESET))
         state_buf_fail(b, -EINVAL, "%s: broken without DEVICE_NEEDS_RESET", d->ops->name);
     else if (s.isr & ~(VIRTIO_ISR_QUEUE | VIRTIO_ISR_CONFIG))
@@ -626,8 +628,8 @@ int virtio_dev_load(struct virtio_dev *d, struct state_buf *b, unsigned version)
              ((s.driver_features & ~virtio_host_features(d)) ||
               !(s.driver_features & VIRTIO_BIT(VIRTIO_F_VERSION_1))))
         state_buf_fail(b, -EINVAL, "%s: negotiated features 0x%llx not a subset of 0x%llx",
-                     d->ops->name, (unsigned long long)s.driver_features,
-                     (unsigned long long)virtio_host_features(d));
+                       d->ops->name, (unsigned long long)s.driver_features,
+                       (unsigned long long)virtio_host_features(d));
     for (unsigned i = 0; i < d->nvqs && !state_buf_error(b); i++) {
         struct virtq *q = &s.vq[i];
         q->num = state_get_u16(b);

@@ -478,13 +478,13 @@ static int vcon_load(struct virtio_dev *d, struct state_buf *b, unsigned version
     v = state_get_u8(b);
     if (!state_buf_error(b) && v != VCON_STATE_VERSION) {
         state_buf_fail(b, -EINVAL, "virtio-console: state version %u (this build reads %u)", v,
-                     VCON_STATE_VERSION);
+                       VCON_STATE_VERSION);
         goto out;
     }
     nports = state_get_u8(b);
     if (!state_buf_error(b) && nports != c->nports) {
         state_buf_fail(b, -EINVAL, "virtio-console: %u ports saved, this device has %u", nports,
-                     c->nports);
+                       c->nports);
         goto out;
     }
     t->driver_ready = state_get_bool(b);
@@ -492,7 +492,7 @@ static int vcon_load(struct virtio_dev *d, struct state_buf *b, unsigned version
         state_get_str(b, name, sizeof(name));
         if (!state_buf_error(b) && strcmp(name, c->port[p].name)) {
             state_buf_fail(b, -EINVAL, "virtio-console: port %u is '%s' here, saved as '%s'", p,
-                         c->port[p].name, name);
+                           c->port[p].name, name);
             goto out;
         }
         t->port[p].guest_ready = state_get_bool(b);
@@ -501,7 +501,7 @@ static int vcon_load(struct virtio_dev *d, struct state_buf *b, unsigned version
     nctrl = state_get_u8(b);
     if (!state_buf_error(b) && nctrl > VCON_CTRL_QUEUED) {
         state_buf_fail(b, -EINVAL, "virtio-console: %u control messages queued (at most %u)", nctrl,
-                     VCON_CTRL_QUEUED);
+                       VCON_CTRL_QUEUED);
         goto out;
     }
     t->ctrl_head = 0;

@@ -231,13 +231,13 @@ int virtio_mmio_load(struct virtio_mmio *m, struct state_buf *b, unsigned versio
 
     if (version == 0 || version > VIRTIO_MMIO_STATE_VERSION) {
         state_buf_fail(b, -EINVAL, "virtio-mmio: state version %u, this build knows up to %u",
-                     version, VIRTIO_MMIO_STATE_VERSION);
+                       version, VIRTIO_MMIO_STATE_VERSION);
         return -EINVAL;
     }
     present = state_get_bool(b);
     if (!state_buf_error(b) && present != (m->dev != NULL))
         state_buf_fail(b, -EINVAL, "virtio-mmio: state of %s slot loaded into %s one",
-                     present ? "a device's" : "an empty", m->dev ? "a device's" : "an empty");
+                       present ? "a device's" : "an empty", m->dev ? "a device's" : "an empty");
     if (state_buf_error(b))
         return -EINVAL;
     if (!present)

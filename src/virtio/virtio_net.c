@@ -453,10 +453,10 @@ static int vnet_load(struct virtio_dev *d, struct state_buf *b, unsigned version
         return -EINVAL;
     if (memcmp(mac, n->mac, 6))
         state_buf_fail(b, -EINVAL,
-                     "virtio-net: state of MAC %02x:%02x:%02x:%02x:%02x:%02x, this NIC has "
-                     "%02x:%02x:%02x:%02x:%02x:%02x",
-                     mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], n->mac[0], n->mac[1],
-                     n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
+                       "virtio-net: state of MAC %02x:%02x:%02x:%02x:%02x:%02x, this NIC has "
+                       "%02x:%02x:%02x:%02x:%02x:%02x",
+                       mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], n->mac[0], n->mac[1],
+                       n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
     else if (status & ~(VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE))
         state_buf_fail(b, -EINVAL, "virtio-net: status 0x%x", status);
     if (state_buf_error(b))

@@ -1,10 +1,12 @@
 /*
- * libFuzzer target for the ELF loader (hostile -kernel files).  Not built
- * by the Makefile yet; run by hand with clang:
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc \
- *     -o build/fuzz_elf tests/fuzz/fuzz_elf.c src/machine/elf.c \
- *     src/mem/gmem.c src/common/util.c
- *   build/fuzz_elf -max_total_time=60 tests/fuzz/out/elf
+ * libFuzzer target for the ELF loader (hostile -kernel files), on 1 MiB of
+ * RAM at 0x80000000.
+ *
+ *   make fuzz-elf                        # clang, -fsanitize=fuzzer,address,undefined
+ *   build/fuzz/fuzz_elf -max_total_time=600 build/fuzz/elf tests/fuzz/corpus/elf
+ *   $(BUILD)/tests/fuzz/replay_elf tests/fuzz/corpus/elf   # gcc, run by tests/run.sh
+ *
+ * Seeds: tests/fuzz/gen_elf_corpus.py (good files and one of each refusal).
  * Invariants checked beyond "no crash": a refusal says why, and a success
  * reports a non-empty loaded range inside RAM with the entry in RAM.
  */

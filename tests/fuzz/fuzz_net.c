@@ -11,6 +11,10 @@
  * and carries valid checksums; the count returned is the count emitted;
  * checksum completion never accepts offsets outside the frame.  Corpus:
  * tests/fuzz/corpus/net (gen_net_corpus.py).
+ *
+ *   make fuzz-net                        # clang, -fsanitize=fuzzer,address,undefined
+ *   build/fuzz/fuzz_net -max_total_time=600 build/fuzz/net tests/fuzz/corpus/net
+ *   $(BUILD)/tests/fuzz/replay_net tests/fuzz/corpus/net   # gcc, run by tests/run.sh
  */
 #include <stdlib.h>
 #include <string.h>

@@ -3,8 +3,7 @@
  * request checks and dispatch (qmp_dispatch.c), through qmp_server_feed()
  * on a socket-less server with a few dummy commands.
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc \
- *       -o build/fuzz/fuzz_qmp tests/fuzz/fuzz_qmp.c src/qmp/\*.c src/common/util.c -ljansson
+ *   make fuzz-qmp                        # clang, -fsanitize=fuzzer,address,undefined
  *   build/fuzz/fuzz_qmp -max_total_time=600 build/fuzz/qmp tests/fuzz/corpus/qmp
  *   $(BUILD)/tests/fuzz/replay_qmp tests/fuzz/corpus/qmp   # gcc, run by tests/run.sh
  *

@@ -56,6 +56,9 @@ static void test_mux(void)
     CHECK(take_input(c, buf, sizeof(buf) - 1) == 0 && strstr(outbuf, "C-a x    exit emulator") &&
               strstr(outbuf, "C-a C-a  sends C-a"),
           "Ctrl-A h prints help (escape split across reads), nothing to the guest");
+    CHECK(!strstr(outbuf, "C-a c") && !strstr(outbuf, "C-a s") && !strstr(outbuf, "C-a t") &&
+              !strstr(outbuf, "C-a b"),
+          "the help lists only what works (no monitor, -snapshot, timestamps, break)");
     chardev_mux_input(c, (const uint8_t *)"\001c\001zq", 5);
     CHECK(take_input(c, buf, sizeof(buf) - 1) == 1 && buf[0] == 'q' && !chardev_quit_requested(c),
           "Ctrl-A c (no monitor) and unknown commands are swallowed");

@@ -60,9 +60,15 @@ int main(void)
     CHECK(parse(BASIC, "-m", "128", NULL) == 0 && cfg.ram_size == 128ull << 20, "-m 128 means MiB");
     CHECK(parse(BASIC, "-m", "size=256M", NULL) == 0 && cfg.ram_size == 256ull << 20,
           "-m size=256M");
-    CHECK(parse(BASIC, "-m", "512k", NULL) == 0 && cfg.ram_size == 512ull << 10, "-m 512k");
-    CHECK(parse(BASIC, "-m", "1000", "-m", "0", NULL) == 0 && cfg.ram_size == VIRT_DEFAULT_RAM,
-          "-m 0 means the default, the last -m wins");
+    CHECK(parse(BASIC, "-m", "4096k", NULL) == 0 && cfg.ram_size == 4ull << 20,
+          "-m 4096k, the smallest");
+    CHECK(parse(BASIC, "-m", "1000", "-m", "64", NULL) == 0 && cfg.ram_size == 64ull << 20,
+          "the last -m wins");
+    expect_error(parse(BASIC, "-m", "0", NULL), "-m: RAM size '0' is too small (at least 4M)",
+                 "-m 0 refused (QEMU: the default)");
+    expect_error(parse(BASIC, "-m", "512k", NULL), "too small", "-m 512k");
+    expect_error(parse(BASIC, "-m", "4095k", NULL), "too small", "-m 4095k");
+    expect_error(parse(BASIC, "-m", "size=0", NULL), "too small", "-m size=0");
     CHECK(parse(BASIC, "-m", "100000", NULL) == 0 && cfg.ram_size == 100000ull << 20,
           "large -m within the limit");
     CHECK(parse(BASIC, "-m", "4097k", NULL) == 0 && cfg.ram_size == 4104ull << 10,
@@ -238,6 +244,10 @@ int main(void)
     CHECK(parse("-h", NULL) == CMDLINE_DONE && strstr(outbuf, "usage: godwit-vm") &&
               strstr(outbuf, "-serial DEV"),
           "-h prints usage");
+    CHECK(parse("-h", NULL) == CMDLINE_DONE &&
+              strstr(outbuf, "-drive file=F,format=raw,if=none,id=ID[,readonly=on][,cache=..]"
+                             "[,file.locking=..]\n"),
+          "-h: a long synopsis is not cut");
     CHECK(parse("--help", NULL) == CMDLINE_DONE, "--help");
     CHECK(parse("-version", NULL) == CMDLINE_DONE && strstr(outbuf, "godwit-vm version"),
           "-version");

@@ -304,6 +304,11 @@ static void test_layout(void)
     CHECK(!vm && strstr(err, "does not fit"), "4 MiB: refused with a reason (%s)", err);
     virt_free(vm);
 
+    cfg.ram_size = 2ull << 20; /* below VIRT_MIN_RAM: the board refuses it */
+    vm = virt_new(&cfg, err, sizeof(err));
+    CHECK(!vm && strstr(err, "invalid machine configuration"), "2 MiB: refused (%s)", err);
+    virt_free(vm);
+
     make_image(kern, sizeof(kern), 16);
     free(k_path);
     k_path = write_temp("badkernel", kern, sizeof(kern));
