@@ -152,6 +152,11 @@ run_vm fifo-drive error "not a regular file" -m 128M -bios none -kernel "$GOOD" 
     -drive "file=$OUT/fifo,format=raw,if=none,id=d0,readonly=on" \
     -device virtio-blk-device,drive=d0
 run_vm dir-kernel error "not a regular file" -m 128M -bios none -kernel "$OUT"
+run_vm fifo-rng error "not a regular file" -m 128M -bios none -kernel "$GOOD" \
+    -object "rng-random,id=r0,filename=$OUT/fifo" -device virtio-rng-device,rng=r0
+run_vm fifo-serial error "no reader" -m 128M -bios none -kernel "$GOOD" -serial "file:$OUT/fifo"
+run_vm fifo-incoming error "not a regular file" -m 128M -bios none -kernel "$GOOD" \
+    -incoming "file:$OUT/fifo"
 # The board has eight virtio-mmio slots: eight devices run, a ninth is refused.
 rng=()
 for i in 1 2 3 4 5 6 7 8; do rng+=(-device virtio-rng-device); done

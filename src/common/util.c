@@ -6,6 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char *gw_prog = "godwit";
 
@@ -80,4 +84,57 @@ uint64_t gw_now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static const char *gw_file_kind(mode_t mode)
+{
+    if (S_ISFIFO(mode))
+        return "a named pipe";
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISCHR(mode))
+        return "a character device";
+    if (S_ISBLK(mode))
+        return "a block device";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    return "not a file";
+}
+
+int gw_open_checked(const char *path, int flags, mode_t mode, unsigned allow, char *err,
+                    size_t errlen)
+{
+    struct stat st;
+    int fd, fl, ret;
+
+    fd = open(path, flags | O_NONBLOCK | O_CLOEXEC, mode);
+    if (fd < 0) {
+        ret = -errno;
+        snprintf(err, errlen, "cannot open '%s': %s", path,
+                 ret == -ENXIO ? "a named pipe with no reader" : strerror(-ret));
+        return ret;
+    }
+    if (fstat(fd, &st) < 0) {
+        ret = -errno;
+        snprintf(err, errlen, "cannot stat '%s': %s", path, strerror(-ret));
+        goto fail;
+    }
+    if (!((S_ISREG(st.st_mode) && (allow & GW_OPEN_REG)) ||
+          (S_ISCHR(st.st_mode) && (allow & GW_OPEN_CHR)) ||
+          (S_ISBLK(st.st_mode) && (allow & GW_OPEN_BLK)) ||
+          (S_ISFIFO(st.st_mode) && (allow & GW_OPEN_FIFO)))) {
+        ret = -EINVAL;
+        snprintf(err, errlen, "'%s' is not a regular file (%s)", path, gw_file_kind(st.st_mode));
+        goto fail;
+    }
+    fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+        ret = -errno;
+        snprintf(err, errlen, "cannot use '%s': %s", path, strerror(-ret));
+        goto fail;
+    }
+    return fd;
+fail:
+    close(fd);
+    return ret;
 }

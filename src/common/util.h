@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define gw_likely(x)     __builtin_expect(!!(x), 1)
 #define gw_unlikely(x)   __builtin_expect(!!(x), 0)
@@ -31,5 +32,23 @@ int gw_parse_size(const char *s, uint64_t *out) gw_must_check;
 
 /* Monotonic host time in nanoseconds. */
 uint64_t gw_now_ns(void);
+
+/*
+ * Open a file named on a command line or in a request without ever
+ * blocking in open(): a named pipe with no peer would hang there for good,
+ * deaf to SIGTERM.  Opens with O_NONBLOCK | O_CLOEXEC added to flags,
+ * checks the file's type against allow (GW_OPEN_*), then clears
+ * O_NONBLOCK.  Returns the fd, or -errno with "cannot open 'PATH': ..." or
+ * "'PATH' is not a regular file (a named pipe)" in err.  For writing, a
+ * named pipe with no reader fails at once (-ENXIO) where allowed at all.
+ */
+enum {
+    GW_OPEN_REG = 1u << 0,  /* regular files */
+    GW_OPEN_CHR = 1u << 1,  /* character devices (/dev/urandom) */
+    GW_OPEN_BLK = 1u << 2,  /* block devices */
+    GW_OPEN_FIFO = 1u << 3, /* named pipes */
+};
+int gw_open_checked(const char *path, int flags, mode_t mode, unsigned allow, char *err,
+                    size_t errlen) gw_must_check;
 
 #endif

@@ -226,9 +226,10 @@ struct chardev *chardev_open(const struct chardev_spec *spec, char *err, size_t 
         chardev_stdio_raw(c, spec->mux);
         break;
     case CHARDEV_FILE:
-        c->out_fd = open(spec->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+        /* a named pipe must have its reader already: never block in open() */
+        c->out_fd = gw_open_checked(spec->path, O_WRONLY | O_CREAT | O_TRUNC, 0666,
+                                    GW_OPEN_REG | GW_OPEN_CHR | GW_OPEN_FIFO, err, errlen);
         if (c->out_fd < 0) {
-            snprintf(err, errlen, "cannot open '%s': %s", spec->path, strerror(errno));
             free(c);
             return NULL;
         }

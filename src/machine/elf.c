@@ -221,54 +221,20 @@ out:
 }
 
 /* What a path that is not a regular file is, for messages. */
-static const char *file_kind(mode_t mode)
-{
-    if (S_ISFIFO(mode))
-        return "a named pipe";
-    if (S_ISDIR(mode))
-        return "a directory";
-    if (S_ISCHR(mode))
-        return "a character device";
-    if (S_ISBLK(mode))
-        return "a block device";
-    if (S_ISSOCK(mode))
-        return "a socket";
-    return "not a file";
-}
-
 int elf_read_file(const char *path, uint64_t max_size, uint8_t **bufp, size_t *lenp, char *err,
                   size_t errlen)
 {
     struct stat st;
     uint8_t *buf = NULL;
     size_t done = 0;
-    int fd, fl, ret;
+    int fd, ret;
 
-    /*
-     * O_NONBLOCK: a blocking open of a named pipe without a writer would
-     * hang for good, deaf to SIGTERM.  Only regular files get past the
-     * fstat, and the flag is cleared before they are read.
-     */
-    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-        ret = -errno;
-        snprintf(err, errlen, "cannot open '%s': %s", path, strerror(-ret));
-        return ret;
-    }
+    fd = gw_open_checked(path, O_RDONLY, 0, GW_OPEN_REG, err, errlen);
+    if (fd < 0)
+        return fd;
     if (fstat(fd, &st) < 0) {
         ret = -errno;
         snprintf(err, errlen, "cannot stat '%s': %s", path, strerror(-ret));
-        goto out_close;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        ret = -EINVAL;
-        snprintf(err, errlen, "'%s' is not a regular file (%s)", path, file_kind(st.st_mode));
-        goto out_close;
-    }
-    fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
-        ret = -errno;
-        snprintf(err, errlen, "cannot read '%s': %s", path, strerror(-ret));
         goto out_close;
     }
     if ((uint64_t)st.st_size > max_size) {

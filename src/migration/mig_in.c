@@ -57,24 +57,16 @@ struct mig_in {
     char error[400];
 };
 
-/* Open a state file: only a regular file (a FIFO with no writer would
- * block open() forever; O_NONBLOCK then fstat). */
+/* Open a state file: only a regular file, never blocking in open(). */
 static int mig_in_open_file(const char *path, char *err, size_t errlen)
 {
-    struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK), ret;
+    char why[400];
+    int fd = gw_open_checked(path, O_RDONLY, 0, GW_OPEN_REG, why, sizeof(why));
 
     if (fd < 0) {
-        ret = -errno;
-        snprintf(err, errlen, "-incoming: cannot open %s: %s", path, strerror(errno));
-        return ret;
+        snprintf(err, errlen, "-incoming: %s", why);
+        return fd;
     }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        snprintf(err, errlen, "-incoming: %s is not a regular file", path);
-        return -EINVAL;
-    }
-    (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     return fd;
 }

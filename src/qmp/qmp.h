@@ -63,6 +63,7 @@ typedef json_t *(*qmp_handler_fn)(void *opaque, json_t *args, struct qmp_error *
 struct qmp_command {
     const char *name;
     qmp_handler_fn fn;
+    bool no_args; /* takes no arguments: any is refused before fn runs, as QEMU does */
 };
 
 struct qmp_server_config {
@@ -72,7 +73,7 @@ struct qmp_server_config {
     size_t ncmds;
     void *opaque;                                    /* passed to handlers */
     int version_major, version_minor, version_micro; /* greeting / query-version */
-    const char *package;                             /* e.g. "godwit 0.1" */
+    const char *package;                             /* e.g. "godwit" (query-version) */
 };
 
 struct qmp_server;

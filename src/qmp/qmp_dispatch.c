@@ -45,7 +45,7 @@ int qmp_dispatch_init(struct qmp_dispatch *d, const struct qmp_server_config *cf
         return -ENOMEM;
     }
     for (size_t i = 0; i < nb; i++)
-        d->cmds[n++] = (struct qmp_cmd_entry){qmp_builtin_names[i], NULL, true};
+        d->cmds[n++] = (struct qmp_cmd_entry){qmp_builtin_names[i], NULL, true, false};
     for (size_t i = 0; i < cfg->ncmds; i++) {
         const struct qmp_command *c = &cfg->cmds[i];
         if (!c->name || !c->fn) {
@@ -58,7 +58,7 @@ int qmp_dispatch_init(struct qmp_dispatch *d, const struct qmp_server_config *cf
                 goto out_free;
             }
         }
-        d->cmds[n++] = (struct qmp_cmd_entry){c->name, c->fn, false};
+        d->cmds[n++] = (struct qmp_cmd_entry){c->name, c->fn, false, c->no_args};
     }
     d->ncmds = n;
     d->opaque = cfg->opaque;
@@ -261,6 +261,8 @@ json_t *qmp_dispatch_value(struct qmp_dispatch *d, const char *text, size_t len,
     }
     if (cmd->builtin)
         ret = qmp_run_builtin(d, cmd->name, args, negotiated, &err);
+    else if (cmd->no_args && !qmp_no_args(args, &err))
+        ret = NULL;
     else
         ret = cmd->fn(d->opaque, args, &err);
     json_decref(args);

@@ -62,6 +62,7 @@ struct qmp_cmd_entry {
     const char *name;
     qmp_handler_fn fn;
     bool builtin; /* handled by qmp_dispatch.c itself, fn unused */
+    bool no_args; /* struct qmp_command's */
 };
 
 struct qmp_dispatch {

@@ -102,11 +102,10 @@ struct virtio_dev *vrng_new(struct gmem *mem, const struct vrng_config *cfg, cha
         goto fail;
     }
     if (cfg->filename) {
-        r->fd = open(cfg->filename, O_RDONLY | O_CLOEXEC);
-        if (r->fd < 0) {
-            snprintf(err, errlen, "could not open '%s': %s", cfg->filename, strerror(errno));
+        /* /dev/urandom or a file; a named pipe could block open() forever */
+        r->fd = gw_open_checked(cfg->filename, O_RDONLY, 0, GW_OPEN_REG | GW_OPEN_CHR, err, errlen);
+        if (r->fd < 0)
             goto fail;
-        }
     }
     if (virtio_dev_init(&r->vdev, &vrng_ops, mem, VIRTIO_ID_RNG, 0, 1, VRNG_QUEUE_SIZE) < 0) {
         snprintf(err, errlen, "virtio-rng: bad device parameters");

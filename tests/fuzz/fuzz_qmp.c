@@ -49,9 +49,9 @@ static json_t *fz_emit(void *opaque, json_t *args, struct qmp_error *err)
 }
 
 static const struct qmp_command fz_cmds[] = {
-    {"echo", fz_echo},
-    {"fail", fz_fail},
-    {"emit", fz_emit},
+    {"echo", fz_echo, false},
+    {"fail", fz_fail, false},
+    {"emit", fz_emit, false},
 };
 
 /* Check every line; returns them as one array, timestamps removed. */

@@ -64,10 +64,10 @@ static json_t *cmd_emit(void *opaque, json_t *args, struct qmp_error *err)
 }
 
 static const struct qmp_command test_cmds[] = {
-    {"echo", cmd_echo},
-    {"fail", cmd_fail},
-    {"nothing", cmd_nothing},
-    {"emit", cmd_emit},
+    {"echo", cmd_echo, false},
+    {"fail", cmd_fail, false},
+    {"nothing", cmd_nothing, true},
+    {"emit", cmd_emit, false},
 };
 
 static struct qmp_server *new_server(const char *spec, struct tctx *t, char *err, size_t errlen)
@@ -290,6 +290,9 @@ static void test_greeting_and_negotiation(struct qmp_server *s, const char *path
     CHECK(is_error(tc_cmd(s, &c, "{\"execute\": \"query-version\", \"arguments\": {\"x\": 1}}"),
                    QMP_ERR_GENERIC, "Parameter 'x' is unexpected"),
           "built-ins refuse arguments");
+    CHECK(is_error(tc_cmd(s, &c, "{\"execute\": \"nothing\", \"arguments\": {\"y\": 2}}"),
+                   QMP_ERR_GENERIC, "Parameter 'y' is unexpected"),
+          "a command marked no_args refuses arguments before its handler runs");
     tc_close(&c);
 }
 
@@ -667,7 +670,7 @@ static void test_feed(void)
     qmp_server_free(NULL);
 
     {
-        static const struct qmp_command dup[] = {{"query-version", cmd_nothing}};
+        static const struct qmp_command dup[] = {{"query-version", cmd_nothing, false}};
         struct qmp_server_config cfg = {.cmds = dup, .ncmds = 1};
         s = qmp_server_new(&cfg, err, sizeof(err));
         CHECK(!s && strstr(err, "twice"), "a command defined twice is refused: %s", err);

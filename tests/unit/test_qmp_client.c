@@ -97,8 +97,8 @@ static json_t *cmd_quit(void *opaque, json_t *args, struct qmp_error *err)
 }
 
 static const struct qmp_command tcmds[] = {
-    {"echo", cmd_echo},   {"fail", cmd_fail}, {"emit", cmd_emit},
-    {"sleep", cmd_sleep}, {"quit", cmd_quit}, {"emit-later", cmd_emit_later},
+    {"echo", cmd_echo, false},   {"fail", cmd_fail, false}, {"emit", cmd_emit, false},
+    {"sleep", cmd_sleep, false}, {"quit", cmd_quit, false}, {"emit-later", cmd_emit_later, false},
 };
 
 static void *server_main(void *arg)
