@@ -10,9 +10,9 @@ last line says `hung K of N` (exit status 1 if K > 0).
 For each hang, OUT/run-NNN/ keeps:
   console.log   every byte the guest printed
   step          the step that timed out and the last console line
-  gdb.txt       the host thread's backtrace and each hart's pc, privilege,
-                mstatus, mie, mip, WFI flag, plus the CLINT's msip and
-                mtimecmp (when gdb is installed; a ptrace-capable user)
+  gdb.txt       the host threads' backtraces; each hart's pc, privilege,
+                WFI flag, M and S trap CSRs, satp, x1-x31; the CLINT's
+                msip and mtimecmp (needs gdb and ptrace rights)
   qmp.txt       query-status and query-cpus-fast
   state.gwst    the machine state (QMP `migrate file:`), which
                 `godwit-vm ... -incoming file:state.gwst` can resume
@@ -45,19 +45,34 @@ import qmp  # noqa: E402
 
 GDB_SCRIPT = r"""
 set pagination off
-set print pretty off
 thread apply all bt 8
 frame function virt_run
 printf "runstate %d requests %d\n", vm->runstate, vm->requests
 set $i = 0
 while $i < vm->nharts
   set $h = vm->harts[$i]
-  printf "hart %d: pc 0x%lx priv %d wfi %d mstatus 0x%lx mie 0x%lx mip_hw 0x%lx mip_sw 0x%lx mideleg 0x%lx\n", $i, $h->pc, $h->priv, vm->hart_wfi[$i], $h->mstatus, $h->mie, $h->mip_hw, $h->mip_sw, $h->mideleg
-  printf "  mepc 0x%lx mcause 0x%lx sepc 0x%lx scause 0x%lx satp 0x%lx ra 0x%lx sp 0x%lx a0 0x%lx a1 0x%lx a7 0x%lx\n", $h->mepc, $h->mcause, $h->sepc, $h->scause, $h->satp, $h->x[1], $h->x[2], $h->x[10], $h->x[11], $h->x[17]
-  printf "  clint msip %d mtimecmp 0x%lx mtip %d\n", vm->clint->st.harts[$i].msip, vm->clint->st.harts[$i].mtimecmp, vm->clint->mtip[$i]
+  printf "hart %d: pc 0x%lx priv %d wfi %d instret %lu\n", $i, $h->pc, $h->priv, \
+    vm->hart_wfi[$i], $h->instret
+  printf "  mstatus 0x%lx mie 0x%lx mip_hw 0x%lx mip_sw 0x%lx mideleg 0x%lx\n", \
+    $h->mstatus, $h->mie, $h->mip_hw, $h->mip_sw, $h->mideleg
+  printf "  mtvec 0x%lx mepc 0x%lx mcause 0x%lx mtval 0x%lx\n", \
+    $h->mtvec, $h->mepc, $h->mcause, $h->mtval
+  printf "  stvec 0x%lx sepc 0x%lx scause 0x%lx stval 0x%lx satp 0x%lx\n", \
+    $h->stvec, $h->sepc, $h->scause, $h->stval, $h->satp
+  set $r = 1
+  while $r < 32
+    printf "  x%d 0x%lx", $r, $h->x[$r]
+    if $r % 4 == 3
+      printf "\n"
+    end
+    set $r = $r + 1
+  end
+  printf "\n  clint msip %d mtimecmp 0x%lx mtip %d\n", vm->clint->st.harts[$i].msip, \
+    vm->clint->st.harts[$i].mtimecmp, vm->clint->mtip[$i]
   set $i = $i + 1
 end
-printf "mtime delta 0x%lx base_ns %lu frozen %d\n", vm->clint->st.delta, vm->clint->base_ns, vm->clint->frozen
+printf "clint delta 0x%lx base_ns %lu frozen %d\n", vm->clint->st.delta, vm->clint->base_ns, \
+  vm->clint->frozen
 detach
 quit
 """
