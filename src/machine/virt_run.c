@@ -18,6 +18,7 @@
 #include "machine/virt_int.h"
 
 #define VIRT_SLICE_INSNS   10000
+#define VIRT_WAKE_INSNS    256        /* the first slice after a WFI: see virt_run */
 #define VIRT_INPUT_POLL_NS 1000000ull /* look for console input every 1 ms while running */
 #define VIRT_IO_POLL_NS    1000000ull /* and give devices' host I/O a turn as often */
 #define VIRT_IO_FDS        32         /* device fds the sleep waits on, at most */
@@ -321,14 +322,32 @@ int virt_run(struct virt *vm)
         virt_tick(vm);
         for (unsigned i = 0; i < vm->nharts; i++) {
             struct rv_hart *h = vm->harts[i];
+            uint64_t budget = VIRT_SLICE_INSNS;
 
             if (vm->hart_wfi[i]) {
                 if (!rv_hart_irq_pending(h))
                     continue;
                 vm->hart_wfi[i] = false;
+                /*
+                 * A hart leaving WFI was usually woken by another hart (an
+                 * IPI, or a flag it polls between WFIs) that may be halfway
+                 * through the protocol that woke it.  On hardware and QEMU
+                 * both go on at once; here the other hart stands still
+                 * until this slice ends, so the woken hart gets a short
+                 * one first.  OpenSBI 1.1 needs it: sbi_hsm_hart_start()
+                 * sets START_PENDING before it writes the start address
+                 * (fixed in OpenSBI 1.3, e8e9ed37), and the secondary
+                 * polls that state in a WFI loop that a stale MSIP makes
+                 * return at once.  If hart 0's slice ended between the
+                 * two, hart 1 ran its whole warm boot (about 5,200
+                 * instructions) in one slice and jumped to the old
+                 * address, the kernel entry, as a second boot hart: Linux
+                 * hung in about 1 of 40 boots with -smp 2.
+                 */
+                budget = VIRT_WAKE_INSNS;
             }
             ran = true;
-            switch (rv_hart_run(h, VIRT_SLICE_INSNS)) {
+            switch (rv_hart_run(h, budget)) {
             case RV_EXIT_WFI: vm->hart_wfi[i] = true; break;
             case RV_EXIT_FATAL:
                 gw_log("guest error: %s", rv_hart_error(h));

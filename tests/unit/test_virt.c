@@ -3,7 +3,8 @@
  * virt machine (RAM, reset ROM, bus, UART, CLINT, test finisher, run loop)
  * with the serial port going to a temporary file.  Covers serial output,
  * exit codes, reset (ELF reloaded, other RAM kept), -no-reboot, WFI sleep
- * until a timer deadline, fatal guest errors, and two harts round-robin.
+ * until a timer deadline, fatal guest errors, two harts round-robin, and a
+ * hart woken from WFI not running ahead of the hart that woke it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,6 +240,52 @@ int main(void)
     finisher(0x5555);
     status = run(2, false, out, sizeof(out));
     CHECK(status == 0 && !strcmp(out, "1"), "-smp 2: second hart runs with a0 = 1 ('%s')", out);
+
+    /*
+     * OpenSBI 1.1's HSM start race (see virt_run.c): hart 1 polls a flag
+     * in a WFI loop that a pending, masked MSIP makes return at once;
+     * hart 0 sets the flag, loses the CPU (a WFI that returns at once ends
+     * its slice, as a slice boundary would), then writes the data.  Hart 1
+     * takes 2,000 instructions from seeing the flag to reading the data
+     * (OpenSBI's warm boot about 5,200), more than the slice a woken hart
+     * gets, less than a full one: it must see hart 0's write, as on QEMU,
+     * where both run at once.
+     */
+    auipc(T0, 0x100);           /* 0: t0 = 0x80100000: ready, flag, data */
+    lui(T1, 0x2000);            /* 1: t1 = CLINT msip[0] */
+    itype(0x13, 1, T2, A0, 2);  /* 2: slli t2, a0, 2 */
+    emit(0x00730333);           /* 3: add t1, t1, t2 */
+    addi(T2, ZERO, 1);          /* 4 */
+    stype(2, T2, T1, 0);        /* 5: msip[hart] = 1 (never cleared) */
+    addi(T2, ZERO, 8);          /* 6 */
+    emit(0x3043a073);           /* 7: csrs mie, t2 (MSIE; mstatus.MIE stays 0) */
+    branch(1, A0, ZERO, 20);    /* 8: bne a0, zero -> hart 1 */
+    itype(0x03, 3, T2, T0, 0);  /* 9: hart 0: ld t2, 0(t0) (hart 1 polling?) */
+    branch(1, T2, ZERO, 13);    /* 10 */
+    emit(0x10500073);           /* 11: wfi */
+    jump(9);                    /* 12 */
+    addi(T2, ZERO, 1);          /* 13 */
+    stype(3, T2, T0, 8);        /* 14: flag = 1 */
+    emit(0x10500073);           /* 15: wfi: the slice ends between the stores */
+    addi(T2, ZERO, 'Y');        /* 16 */
+    stype(3, T2, T0, 16);       /* 17: data = 'Y' */
+    emit(0x10500073);           /* 18: wfi */
+    jump(18);                   /* 19 */
+    addi(T2, ZERO, 1);          /* 20: hart 1 */
+    stype(3, T2, T0, 0);        /* 21: polling from now on */
+    emit(0x10500073);           /* 22: wfi */
+    itype(0x03, 3, T2, T0, 8);  /* 23: ld t2, 8(t0) (flag) */
+    branch(0, T2, ZERO, 22);    /* 24: beq t2, zero -> poll again */
+    addi(T1, ZERO, 1000);       /* 25: 2,000 instructions of "warm boot" */
+    addi(T1, T1, -1);           /* 26 */
+    branch(1, T1, ZERO, 26);    /* 27 */
+    itype(0x03, 3, T2, T0, 16); /* 28: ld t2, 16(t0) (data) */
+    lui(T0, 0x10000);           /* 29 */
+    stype(0, T2, T0, 0);        /* 30: print it */
+    finisher(0x5555);
+    status = run(2, false, out, sizeof(out));
+    CHECK(status == 0 && !strcmp(out, "Y"),
+          "a hart woken from WFI does not run ahead of the hart that woke it ('%s')", out);
 
     unlink(elf_path);
     unlink(ser_path);
