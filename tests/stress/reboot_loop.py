@@ -35,11 +35,9 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "guest"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "linux"))
 
-from boot_test import MARKER, PROMPT, guest_image  # noqa: E402
+from harness import MARKER, PROMPT, guest_image  # noqa: E402
 from console import Console, ConsoleError  # noqa: E402
 import qmp  # noqa: E402
 
