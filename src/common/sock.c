@@ -40,25 +40,6 @@ static int sock_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
 
 /* ---- deadlines ----------------------------------------------------------- */
 
-static uint64_t sock_deadline(int timeout_ms)
-{
-    return timeout_ms < 0 ? UINT64_MAX : gw_now_ns() + (uint64_t)timeout_ms * 1000000ull;
-}
-
-/* Milliseconds left for poll(): -1 without a deadline, 0 once it passed,
- * rounded up so that a poll never returns just before the deadline. */
-static int sock_left_ms(uint64_t deadline)
-{
-    uint64_t now = gw_now_ns(), ms;
-
-    if (deadline == UINT64_MAX)
-        return -1;
-    if (now >= deadline)
-        return 0;
-    ms = (deadline - now + 999999) / 1000000;
-    return ms > INT32_MAX ? INT32_MAX : (int)ms;
-}
-
 static int sock_min_ms(int a, int b)
 {
     if (a < 0)
@@ -343,7 +324,7 @@ static int sock_connect_wait(int fd, uint64_t deadline)
     socklen_t sl = sizeof(soerr);
 
     for (;;) {
-        r = poll(&p, 1, sock_left_ms(deadline));
+        r = poll(&p, 1, gw_deadline_left_ms(deadline));
         if (r > 0)
             break;
         if (r == 0)
@@ -372,7 +353,7 @@ static int sock_connect_one(int family, const struct sockaddr *sa, socklen_t len
         } else if (errno == EAGAIN && family == AF_UNIX) {
             /* The listener's backlog is full: unix sockets say so at once
              * instead of queueing; try again until the deadline. */
-            int left = sock_left_ms(deadline);
+            int left = gw_deadline_left_ms(deadline);
             if (left == 0) {
                 ret = -ETIMEDOUT;
             } else {
@@ -394,7 +375,7 @@ static int sock_connect_one(int family, const struct sockaddr *sa, socklen_t len
 int sock_connect(const struct sock_addr *a, int timeout_ms, unsigned flags, char *err,
                  size_t errlen)
 {
-    uint64_t deadline = sock_deadline(timeout_ms);
+    uint64_t deadline = gw_deadline_ns(timeout_ms);
     char what[SOCK_HOST_MAX + 16];
     int fd, ret;
 
@@ -437,11 +418,11 @@ int sock_connect(const struct sock_addr *a, int timeout_ms, unsigned flags, char
 
 int sock_accept(int lfd, int timeout_ms, const _Atomic bool *cancel, unsigned flags)
 {
-    uint64_t deadline = sock_deadline(timeout_ms);
+    uint64_t deadline = gw_deadline_ns(timeout_ms);
 
     for (;;) {
         struct pollfd p = {.fd = lfd, .events = POLLIN};
-        int left = sock_left_ms(deadline), r, fd;
+        int left = gw_deadline_left_ms(deadline), r, fd;
 
         if (cancel && atomic_load(cancel))
             return -ECANCELED;
@@ -464,7 +445,7 @@ int sock_accept(int lfd, int timeout_ms, const _Atomic bool *cancel, unsigned fl
         }
         if (timeout_ms == 0)
             return -EAGAIN;
-        if (sock_left_ms(deadline) == 0)
+        if (gw_deadline_left_ms(deadline) == 0)
             return -ETIMEDOUT;
     }
 }

@@ -86,6 +86,23 @@ uint64_t gw_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t gw_deadline_ns(int timeout_ms)
+{
+    return timeout_ms < 0 ? UINT64_MAX : gw_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+}
+
+int gw_deadline_left_ms(uint64_t deadline)
+{
+    uint64_t now = gw_now_ns(), ms;
+
+    if (deadline == UINT64_MAX)
+        return -1;
+    if (now >= deadline)
+        return 0;
+    ms = (deadline - now + 999999) / 1000000;
+    return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
 static const char *gw_file_kind(mode_t mode)
 {
     if (S_ISFIFO(mode))

@@ -33,6 +33,13 @@ int gw_parse_size(const char *s, uint64_t *out) gw_must_check;
 /* Monotonic host time in nanoseconds. */
 uint64_t gw_now_ns(void);
 
+/* A deadline timeout_ms from now in gw_now_ns() time (timeout_ms < 0:
+ * none, UINT64_MAX), and the milliseconds left of it for poll(): -1 without
+ * a deadline, 0 once it passed, rounded up so that a poll never returns
+ * just before the deadline. */
+uint64_t gw_deadline_ns(int timeout_ms);
+int gw_deadline_left_ms(uint64_t deadline);
+
 /*
  * Open a file named on a command line or in a request without ever
  * blocking in open(): a named pipe with no peer would hang there for good,

@@ -74,23 +74,6 @@ static int client_broken(const struct qmp_client *c, char *err, size_t errlen)
     return client_err(err, errlen, c->broken, "QMP: %s", c->broken_why);
 }
 
-static uint64_t client_deadline(int timeout_ms)
-{
-    return timeout_ms < 0 ? UINT64_MAX : gw_now_ns() + (uint64_t)timeout_ms * 1000000ull;
-}
-
-static int client_left_ms(uint64_t deadline)
-{
-    uint64_t now = gw_now_ns(), ms;
-
-    if (deadline == UINT64_MAX)
-        return -1;
-    if (now >= deadline)
-        return 0;
-    ms = (deadline - now + 999999) / 1000000;
-    return ms > INT32_MAX ? INT32_MAX : (int)ms;
-}
-
 /* ---- the event queue ----------------------------------------------------- */
 
 static struct qmp_client_event *event_at(struct qmp_client *c, unsigned i)
@@ -230,7 +213,7 @@ static int client_read(struct qmp_client *c, uint64_t deadline)
     if (c->broken)
         return c->broken;
     for (;;) {
-        r = poll(&p, 1, client_left_ms(deadline));
+        r = poll(&p, 1, gw_deadline_left_ms(deadline));
         if (r > 0)
             break;
         if (r == 0)
@@ -280,7 +263,7 @@ static int client_send(struct qmp_client *c, const char *text, size_t len, uint6
             client_drain(c);
             return client_break(c, -e, "write: %s", strerror(e));
         }
-        r = poll(&p, 1, client_left_ms(deadline));
+        r = poll(&p, 1, gw_deadline_left_ms(deadline));
         if (r < 0 && errno != EINTR)
             return client_break(c, -errno, "poll: %s", strerror(errno));
         if (r == 0) {
@@ -297,7 +280,7 @@ static int client_send(struct qmp_client *c, const char *text, size_t len, uint6
 
 int qmp_client_attach(int fd, int timeout_ms, struct qmp_client **out, char *err, size_t errlen)
 {
-    uint64_t deadline = client_deadline(timeout_ms);
+    uint64_t deadline = gw_deadline_ns(timeout_ms);
     struct qmp_client *c;
     int ret;
 
@@ -327,7 +310,7 @@ int qmp_client_attach(int fd, int timeout_ms, struct qmp_client **out, char *err
             goto out_free;
         }
     }
-    ret = qmp_client_execute(c, "qmp_capabilities", NULL, client_left_ms(deadline), NULL, err,
+    ret = qmp_client_execute(c, "qmp_capabilities", NULL, gw_deadline_left_ms(deadline), NULL, err,
                              errlen);
     if (ret < 0)
         goto out_free;
@@ -342,7 +325,7 @@ out_free:
 int qmp_client_connect(const char *path, int timeout_ms, struct qmp_client **out, char *err,
                        size_t errlen)
 {
-    uint64_t deadline = client_deadline(timeout_ms);
+    uint64_t deadline = gw_deadline_ns(timeout_ms);
     struct sock_addr addr;
     char why[240];
     int fd;
@@ -353,7 +336,7 @@ int qmp_client_connect(const char *path, int timeout_ms, struct qmp_client **out
         fd = sock_connect(&addr, timeout_ms, SOCK_F_NONBLOCK, why, sizeof(why));
     if (fd < 0)
         return client_err(err, errlen, fd, "QMP: %s", why);
-    return qmp_client_attach(fd, client_left_ms(deadline), out, err, errlen);
+    return qmp_client_attach(fd, gw_deadline_left_ms(deadline), out, err, errlen);
 }
 
 void qmp_client_free(struct qmp_client *c)
@@ -405,7 +388,7 @@ static int client_reply(struct qmp_client *c, json_t **ret, char *err, size_t er
 int qmp_client_execute(struct qmp_client *c, const char *cmd, json_t *args, int timeout_ms,
                        json_t **ret, char *err, size_t errlen)
 {
-    uint64_t deadline = client_deadline(timeout_ms);
+    uint64_t deadline = gw_deadline_ns(timeout_ms);
     json_t *req;
     char *text;
     int r;
@@ -448,7 +431,7 @@ out_fail:
 int qmp_client_wait_event(struct qmp_client *c, const char *name, int timeout_ms, json_t **ev,
                           char *err, size_t errlen)
 {
-    uint64_t deadline = client_deadline(timeout_ms);
+    uint64_t deadline = gw_deadline_ns(timeout_ms);
     int i, r;
 
     *ev = NULL;
