@@ -25,19 +25,6 @@
 _Static_assert(SOCK_UNIX_PATH_MAX == sizeof(((struct sockaddr_un *)0)->sun_path),
                "SOCK_UNIX_PATH_MAX must match sun_path");
 
-static int sock_fail(char *err, size_t errlen, int ret, const char *fmt, ...) gw_printf(4, 5);
-static int sock_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err && errlen) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return ret;
-}
-
 /* ---- deadlines ----------------------------------------------------------- */
 
 static int sock_min_ms(int a, int b)
@@ -81,21 +68,21 @@ int sock_parse_hostport(const char *s, unsigned flags, struct sock_addr *a, char
     if (s[0] == '[') { /* [v6]:port */
         const char *end = strchr(s, ']');
         if (!end || end[1] != ':')
-            return sock_fail(err, errlen, -EINVAL, "'%s': expected [ADDRESS]:PORT", s);
+            return gw_fail(err, errlen, -EINVAL, "'%s': expected [ADDRESS]:PORT", s);
         host = s + 1;
         hlen = (size_t)(end - host);
         colon = end + 1;
     } else {
         colon = strrchr(s, ':');
         if (!colon)
-            return sock_fail(err, errlen, -EINVAL, "'%s': expected HOST:PORT", s);
+            return gw_fail(err, errlen, -EINVAL, "'%s': expected HOST:PORT", s);
         hlen = (size_t)(colon - s);
     }
     if (hlen >= sizeof(a->host))
-        return sock_fail(err, errlen, -EINVAL, "'%s': host name too long", s);
+        return gw_fail(err, errlen, -EINVAL, "'%s': host name too long", s);
     if (sock_parse_port(colon + 1, strlen(colon + 1), flags, &a->port) < 0)
-        return sock_fail(err, errlen, -EINVAL, "'%s': the port must be a number in %s..65535", s,
-                         flags & SOCK_F_PORT_ANY ? "0" : "1");
+        return gw_fail(err, errlen, -EINVAL, "'%s': the port must be a number in %s..65535", s,
+                       flags & SOCK_F_PORT_ANY ? "0" : "1");
     memcpy(a->host, host, hlen);
     a->host[hlen] = '\0';
     return 0;
@@ -106,13 +93,13 @@ int sock_addr_unix(struct sock_addr *a, const char *path, size_t len, char *err,
     memset(a, 0, sizeof(*a));
     a->kind = SOCK_KIND_UNIX;
     if (len == 0)
-        return sock_fail(err, errlen, -EINVAL, "a unix socket needs a path");
+        return gw_fail(err, errlen, -EINVAL, "a unix socket needs a path");
     if (memchr(path, '\0', len))
-        return sock_fail(err, errlen, -EINVAL, "a unix socket path cannot hold a NUL byte");
+        return gw_fail(err, errlen, -EINVAL, "a unix socket path cannot hold a NUL byte");
     if (len >= sizeof(a->path))
-        return sock_fail(err, errlen, -ENAMETOOLONG,
-                         "unix socket path is too long (%zu bytes, at most %zu): %.*s", len,
-                         sizeof(a->path) - 1, (int)len, path);
+        return gw_fail(err, errlen, -ENAMETOOLONG,
+                       "unix socket path is too long (%zu bytes, at most %zu): %.*s", len,
+                       sizeof(a->path) - 1, (int)len, path);
     memcpy(a->path, path, len);
     a->path[len] = '\0';
     return 0;
@@ -196,21 +183,21 @@ static int sock_clear_stale(const struct sockaddr_un *sa, char *err, size_t errl
     if (lstat(sa->sun_path, &st) < 0)
         return 0;
     if (!S_ISSOCK(st.st_mode))
-        return sock_fail(err, errlen, -EEXIST, "'%s' exists and is not a socket", sa->sun_path);
+        return gw_fail(err, errlen, -EEXIST, "'%s' exists and is not a socket", sa->sun_path);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
-        return sock_fail(err, errlen, -errno, "socket: %s", strerror(errno));
+        return gw_fail(err, errlen, -errno, "socket: %s", strerror(errno));
     r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
     e = errno;
     close(fd);
     if (r == 0 || e == EAGAIN)
-        return sock_fail(err, errlen, -EADDRINUSE, "a server is already listening on '%s'",
-                         sa->sun_path);
+        return gw_fail(err, errlen, -EADDRINUSE, "a server is already listening on '%s'",
+                       sa->sun_path);
     if (e != ECONNREFUSED)
-        return sock_fail(err, errlen, -e, "cannot probe '%s': %s", sa->sun_path, strerror(e));
+        return gw_fail(err, errlen, -e, "cannot probe '%s': %s", sa->sun_path, strerror(e));
     if (unlink(sa->sun_path) < 0 && errno != ENOENT)
-        return sock_fail(err, errlen, -errno, "cannot remove stale socket '%s': %s", sa->sun_path,
-                         strerror(errno));
+        return gw_fail(err, errlen, -errno, "cannot remove stale socket '%s': %s", sa->sun_path,
+                       strerror(errno));
     return 0;
 }
 
@@ -227,11 +214,11 @@ static int sock_listen_unix(const struct sock_addr *a, int backlog, struct sock_
         return ret;
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
-        return sock_fail(err, errlen, -errno, "socket: %s", strerror(errno));
+        return gw_fail(err, errlen, -errno, "socket: %s", strerror(errno));
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, backlog) < 0 ||
         lstat(sa.sun_path, &st) < 0) {
-        ret = sock_fail(err, errlen, -errno, "cannot listen on unix:%s: %s", sa.sun_path,
-                        strerror(errno));
+        ret = gw_fail(err, errlen, -errno, "cannot listen on unix:%s: %s", sa.sun_path,
+                      strerror(errno));
         close(fd);
         return ret;
     }
@@ -258,9 +245,9 @@ static int sock_resolve(const struct sock_addr *a, bool passive, struct addrinfo
     gai = getaddrinfo(a->host[0] ? a->host : NULL, port, &hints, res);
     if (gai == 0)
         return 0;
-    return sock_fail(err, errlen, gai == EAI_SYSTEM ? -errno : -EHOSTUNREACH, "%s:%u: %s",
-                     a->host[0] ? a->host : "(any)", (unsigned)a->port,
-                     gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
+    return gw_fail(err, errlen, gai == EAI_SYSTEM ? -errno : -EHOSTUNREACH, "%s:%u: %s",
+                   a->host[0] ? a->host : "(any)", (unsigned)a->port,
+                   gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
 }
 
 static int sock_listen_tcp(const struct sock_addr *a, int backlog, char *err, size_t errlen)
@@ -286,7 +273,7 @@ static int sock_listen_tcp(const struct sock_addr *a, int backlog, char *err, si
     freeaddrinfo(res);
     if (fd < 0) {
         sock_addr_format(a, what, sizeof(what));
-        return sock_fail(err, errlen, ret, "cannot listen on %s: %s", what, strerror(-ret));
+        return gw_fail(err, errlen, ret, "cannot listen on %s: %s", what, strerror(-ret));
     }
     return fd;
 }
@@ -300,7 +287,7 @@ int sock_listen(const struct sock_addr *a, int backlog, struct sock_unix_owner *
         return sock_listen_unix(a, backlog, owner, err, errlen);
     if (a->kind == SOCK_KIND_TCP)
         return sock_listen_tcp(a, backlog, err, errlen);
-    return sock_fail(err, errlen, -EINVAL, "not a socket address");
+    return gw_fail(err, errlen, -EINVAL, "not a socket address");
 }
 
 void sock_unix_release(const struct sock_unix_owner *owner)
@@ -389,8 +376,8 @@ int sock_connect(const struct sock_addr *a, int timeout_ms, unsigned flags, char
         struct addrinfo *res, *ai;
 
         if (a->port == 0)
-            return sock_fail(err, errlen, -EINVAL, "connect to %s: the port must be in 1..65535",
-                             what);
+            return gw_fail(err, errlen, -EINVAL, "connect to %s: the port must be in 1..65535",
+                           what);
         ret = sock_resolve(a, false, &res, err, errlen);
         if (ret < 0)
             return ret;
@@ -402,14 +389,14 @@ int sock_connect(const struct sock_addr *a, int timeout_ms, unsigned flags, char
         }
         freeaddrinfo(res);
     } else {
-        return sock_fail(err, errlen, -EINVAL, "not a socket address");
+        return gw_fail(err, errlen, -EINVAL, "not a socket address");
     }
     if (fd < 0)
-        return sock_fail(err, errlen, fd, "connect to %s: %s", what, strerror(-fd));
+        return gw_fail(err, errlen, fd, "connect to %s: %s", what, strerror(-fd));
     ret = sock_finish(fd, a->kind == SOCK_KIND_TCP, flags);
     if (ret < 0) {
         close(fd);
-        return sock_fail(err, errlen, ret, "connect to %s: %s", what, strerror(-ret));
+        return gw_fail(err, errlen, ret, "connect to %s: %s", what, strerror(-ret));
     }
     return fd;
 }

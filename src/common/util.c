@@ -86,6 +86,18 @@ uint64_t gw_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+int gw_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err && errlen) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return ret;
+}
+
 uint64_t gw_deadline_ns(int timeout_ms)
 {
     return timeout_ms < 0 ? UINT64_MAX : gw_now_ns() + (uint64_t)timeout_ms * 1000000ull;

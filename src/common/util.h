@@ -30,6 +30,25 @@ void gw_vlog(const char *fmt, va_list ap) gw_printf(1, 0);
  */
 int gw_parse_size(const char *s, uint64_t *out) gw_must_check;
 
+/* Little-endian fields of wire and file formats: n (1..8) bytes at p. */
+static inline void gw_put_le(uint8_t *p, uint64_t v, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint64_t gw_get_le(const uint8_t *p, unsigned n)
+{
+    uint64_t v = 0;
+
+    for (unsigned i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* Write a one-line reason into err (when err and errlen) and return ret:
+ *     return gw_fail(err, errlen, -EINVAL, "bad port '%s'", s); */
+int gw_fail(char *err, size_t errlen, int ret, const char *fmt, ...) gw_printf(4, 5);
+
 /* Monotonic host time in nanoseconds. */
 uint64_t gw_now_ns(void);
 

@@ -106,21 +106,6 @@ int mig_accept(int lfd, int timeout_ms, const _Atomic bool *cancel)
     return fd;
 }
 
-static void mig_put(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t mig_get(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-
-    for (int i = 0; i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 /* The check field: XXH3-64 of magic, type and value as they travel. */
 static uint64_t mig_msg_check(const uint8_t *m)
 {
@@ -141,22 +126,22 @@ static bool mig_msg_type_known(uint32_t magic, uint32_t type)
 
 void mig_msg_encode(uint8_t m[MIG_MSG_LEN], uint32_t magic, uint32_t type, uint64_t value)
 {
-    mig_put(m, magic, 4);
-    mig_put(m + 4, type, 4);
-    mig_put(m + 8, value, 8);
-    mig_put(m + MIG_MSG_CHECKED, mig_msg_check(m), 8);
+    gw_put_le(m, magic, 4);
+    gw_put_le(m + 4, type, 4);
+    gw_put_le(m + 8, value, 8);
+    gw_put_le(m + MIG_MSG_CHECKED, mig_msg_check(m), 8);
 }
 
 int mig_msg_decode(const uint8_t m[MIG_MSG_LEN], uint32_t magic, uint32_t *type, uint64_t *value)
 {
-    uint32_t t = (uint32_t)mig_get(m + 4, 4);
+    uint32_t t = (uint32_t)gw_get_le(m + 4, 4);
 
-    if (mig_get(m + MIG_MSG_CHECKED, 8) != mig_msg_check(m))
+    if (gw_get_le(m + MIG_MSG_CHECKED, 8) != mig_msg_check(m))
         return -EPROTO; /* corrupted on the way, or not a control message */
-    if ((uint32_t)mig_get(m, 4) != magic || !mig_msg_type_known(magic, t))
+    if ((uint32_t)gw_get_le(m, 4) != magic || !mig_msg_type_known(magic, t))
         return -EPROTO;
     *type = t;
-    *value = mig_get(m + 8, 8);
+    *value = gw_get_le(m + 8, 8);
     return 0;
 }
 

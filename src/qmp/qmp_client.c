@@ -40,20 +40,6 @@ struct qmp_client {
     char err_class[64]; /* class of the last error reply */
 };
 
-/* err gets the reason; returns ret. */
-static int client_err(char *err, size_t errlen, int ret, const char *fmt, ...) gw_printf(4, 5);
-static int client_err(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err && errlen) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return ret;
-}
-
 /* The connection is unusable from now on (the first reason stays). */
 static int client_break(struct qmp_client *c, int ret, const char *fmt, ...) gw_printf(3, 4);
 static int client_break(struct qmp_client *c, int ret, const char *fmt, ...)
@@ -71,7 +57,7 @@ static int client_break(struct qmp_client *c, int ret, const char *fmt, ...)
 
 static int client_broken(const struct qmp_client *c, char *err, size_t errlen)
 {
-    return client_err(err, errlen, c->broken, "QMP: %s", c->broken_why);
+    return gw_fail(err, errlen, c->broken, "QMP: %s", c->broken_why);
 }
 
 /* ---- the event queue ----------------------------------------------------- */
@@ -289,20 +275,19 @@ int qmp_client_attach(int fd, int timeout_ms, struct qmp_client **out, char *err
     if (!c || !(c->rbuf = malloc(QMP_READ_CHUNK))) {
         free(c);
         close(fd);
-        return client_err(err, errlen, -ENOMEM, "QMP: out of memory");
+        return gw_fail(err, errlen, -ENOMEM, "QMP: out of memory");
     }
     c->fd = fd;
     qmp_stream_init(&c->in);
     ret = sock_set_nonblock(fd, true);
     if (ret < 0) {
-        client_err(err, errlen, ret, "QMP: %s", strerror(-ret));
+        gw_fail(err, errlen, ret, "QMP: %s", strerror(-ret));
         goto out_free;
     }
     while (!c->greeting) {
         ret = client_read(c, deadline);
         if (ret == -ETIMEDOUT) {
-            client_err(err, errlen, ret, "QMP: no greeting from the server within %d ms",
-                       timeout_ms);
+            gw_fail(err, errlen, ret, "QMP: no greeting from the server within %d ms", timeout_ms);
             goto out_free;
         }
         if (ret < 0) {
@@ -335,7 +320,7 @@ int qmp_client_connect(const char *path, int timeout_ms, struct qmp_client **out
     if (fd >= 0)
         fd = sock_connect(&addr, timeout_ms, SOCK_F_NONBLOCK, why, sizeof(why));
     if (fd < 0)
-        return client_err(err, errlen, fd, "QMP: %s", why);
+        return gw_fail(err, errlen, fd, "QMP: %s", why);
     return qmp_client_attach(fd, gw_deadline_left_ms(deadline), out, err, errlen);
 }
 
@@ -379,7 +364,7 @@ static int client_reply(struct qmp_client *c, json_t **ret, char *err, size_t er
         cls = json_string_value(json_object_get(v, "class"));
         desc = json_string_value(json_object_get(v, "desc"));
         snprintf(c->err_class, sizeof(c->err_class), "%s", cls ? cls : "GenericError");
-        r = client_err(err, errlen, -EREMOTEIO, "%s", desc ? desc : "(no description)");
+        r = gw_fail(err, errlen, -EREMOTEIO, "%s", desc ? desc : "(no description)");
     }
     json_decref(reply);
     return r;
@@ -399,7 +384,7 @@ int qmp_client_execute(struct qmp_client *c, const char *cmd, json_t *args, int 
     if (c->broken)
         return client_broken(c, err, errlen);
     if (args && !json_is_object(args))
-        return client_err(err, errlen, -EINVAL, "QMP: %s: arguments must be an object", cmd);
+        return gw_fail(err, errlen, -EINVAL, "QMP: %s: arguments must be an object", cmd);
     req = json_pack("{s:s,s:I}", "execute", cmd, "id", (json_int_t)++c->next_id);
     if (req && args && json_object_set(req, "arguments", args) < 0) {
         json_decref(req);
@@ -408,7 +393,7 @@ int qmp_client_execute(struct qmp_client *c, const char *cmd, json_t *args, int 
     text = req ? json_dumps(req, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER) : NULL;
     json_decref(req);
     if (!text)
-        return client_err(err, errlen, -ENOMEM, "QMP: out of memory");
+        return gw_fail(err, errlen, -ENOMEM, "QMP: out of memory");
     r = client_send(c, text, strlen(text), deadline);
     free(text);
     if (r < 0)
@@ -424,7 +409,7 @@ int qmp_client_execute(struct qmp_client *c, const char *cmd, json_t *args, int 
         return client_reply(c, ret, err, errlen);
 out_fail:
     if (r == -ETIMEDOUT && !c->broken)
-        return client_err(err, errlen, r, "QMP: %s: no reply within %d ms", cmd, timeout_ms);
+        return gw_fail(err, errlen, r, "QMP: %s: no reply within %d ms", cmd, timeout_ms);
     return client_broken(c, err, errlen);
 }
 
@@ -444,10 +429,10 @@ int qmp_client_wait_event(struct qmp_client *c, const char *name, int timeout_ms
         r = client_read(c, deadline);
         if (r == -ETIMEDOUT) {
             if (timeout_ms == 0)
-                return client_err(err, errlen, -EAGAIN, "QMP: no event%s%s yet", name ? " " : "",
-                                  name ? name : "");
-            return client_err(err, errlen, r, "QMP: no event%s%s within %d ms", name ? " " : "",
-                              name ? name : "", timeout_ms);
+                return gw_fail(err, errlen, -EAGAIN, "QMP: no event%s%s yet", name ? " " : "",
+                               name ? name : "");
+            return gw_fail(err, errlen, r, "QMP: no event%s%s within %d ms", name ? " " : "",
+                           name ? name : "", timeout_ms);
         }
         if (r < 0)
             return client_broken(c, err, errlen);

@@ -9,21 +9,6 @@
 
 #include "state/state_format.h"
 
-static void put_le(uint8_t *p, uint64_t v, unsigned n)
-{
-    for (unsigned i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, unsigned n)
-{
-    uint64_t v = 0;
-
-    for (unsigned i = 0; i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 /*
  * Header layout (format 2):
  *    0  magic[8]
@@ -119,11 +104,11 @@ int state_write_header(struct state_stream *s, const struct state_header *h)
         return -EINVAL;
     }
     memcpy(b, STATE_MAGIC, STATE_MAGIC_LEN);
-    put_le(b + 8, h->version, 4);
-    put_le(b + 12, STATE_ENDIAN_CHECK, 4);
-    put_le(b + 16, h->page_size, 4);
-    put_le(b + 20, h->flags, 4);
-    put_le(b + 24, h->config_hash, 8);
+    gw_put_le(b + 8, h->version, 4);
+    gw_put_le(b + 12, STATE_ENDIAN_CHECK, 4);
+    gw_put_le(b + 16, h->page_size, 4);
+    gw_put_le(b + 20, h->flags, 4);
+    gw_put_le(b + 24, h->config_hash, 8);
     memcpy(b + STATE_HDR_UUID, h->uuid, STATE_UUID_LEN);
     b[STATE_HDR_NAME] = (uint8_t)nlen;
     memcpy(b + STATE_HDR_NAME + 1, h->name, nlen);
@@ -145,8 +130,8 @@ int state_read_header(struct state_stream *s, struct state_header *h)
         state_stream_fail(s, -EPROTO, "not a godwit state stream (bad magic)");
         return -EPROTO;
     }
-    h->version = (uint32_t)get_le(b + 8, 4);
-    endian = (uint32_t)get_le(b + 12, 4);
+    h->version = (uint32_t)gw_get_le(b + 8, 4);
+    endian = (uint32_t)gw_get_le(b + 12, 4);
     if (endian != STATE_ENDIAN_CHECK) {
         state_stream_fail(s, -EPROTO, "bad endianness check 0x%08x (expected 0x%08x)", endian,
                           STATE_ENDIAN_CHECK);
@@ -172,9 +157,9 @@ int state_read_header(struct state_stream *s, struct state_header *h)
     }
     if (state_stream_read(s, b + STATE_HDR_FIXED, STATE_HEADER_LEN - STATE_HDR_FIXED) < 0)
         return state_stream_error(s);
-    h->page_size = (uint32_t)get_le(b + 16, 4);
-    h->flags = (uint32_t)get_le(b + 20, 4);
-    h->config_hash = get_le(b + 24, 8);
+    h->page_size = (uint32_t)gw_get_le(b + 16, 4);
+    h->flags = (uint32_t)gw_get_le(b + 20, 4);
+    h->config_hash = gw_get_le(b + 24, 8);
     if (h->page_size != STATE_PAGE_SIZE) {
         state_stream_fail(s, -EPROTO, "page size %u, expected %u", h->page_size, STATE_PAGE_SIZE);
         return -EPROTO;
@@ -223,9 +208,9 @@ int state_write_section(struct state_stream *s, uint8_t type, const char *name, 
     }
     b[0] = type;
     b[1] = (uint8_t)nlen;
-    put_le(b + 2, version, 2);
-    put_le(b + 4, instance, 4);
-    put_le(b + 8, len, 4);
+    gw_put_le(b + 2, version, 2);
+    gw_put_le(b + 4, instance, 4);
+    gw_put_le(b + 8, len, 4);
     state_stream_write(s, b, sizeof(b));
     if (nlen)
         state_stream_write(s, name, nlen);
@@ -249,9 +234,9 @@ int state_read_section(struct state_stream *s, struct state_section *sec)
     if (state_stream_read(s, b, sizeof(b)) < 0)
         return state_stream_error(s);
     sec->type = b[0];
-    sec->version = (uint16_t)get_le(b + 2, 2);
-    sec->instance = (uint32_t)get_le(b + 4, 4);
-    sec->len = (uint32_t)get_le(b + 8, 4);
+    sec->version = (uint16_t)gw_get_le(b + 2, 2);
+    sec->instance = (uint32_t)gw_get_le(b + 4, 4);
+    sec->len = (uint32_t)gw_get_le(b + 8, 4);
     if (!state_type_known(sec->type)) {
         state_stream_fail(s, -EPROTO, "unknown section type %u at byte %llu", sec->type,
                           (unsigned long long)at);
@@ -316,9 +301,9 @@ int state_write_eof(struct state_stream *s)
     uint8_t b[STATE_SEC_HDR_LEN] = {STATE_SEC_EOF, 0};
     uint8_t sum[8];
 
-    put_le(b + 8, 8, 4);
+    gw_put_le(b + 8, 8, 4);
     state_stream_write(s, b, sizeof(b));
-    put_le(sum, state_stream_digest(s), 8);
+    gw_put_le(sum, state_stream_digest(s), 8);
     state_stream_write(s, sum, sizeof(sum));
     return state_stream_flush(s);
 }
@@ -331,7 +316,7 @@ int state_read_eof(struct state_stream *s, const struct state_section *sec)
     (void)sec;
     if (state_stream_read(s, sum, sizeof(sum)) < 0)
         return state_stream_error(s);
-    got = get_le(sum, 8);
+    got = gw_get_le(sum, 8);
     if (got != want) {
         state_stream_fail(s, -EBADMSG,
                           "checksum mismatch: stream says %016llx, content hashes to %016llx "
@@ -346,7 +331,7 @@ int state_write_round(struct state_stream *s, uint32_t round)
 {
     uint8_t b[4];
 
-    put_le(b, round, 4);
+    gw_put_le(b, round, 4);
     return state_write_section(s, STATE_SEC_ROUND, NULL, 0, 1, b, sizeof(b));
 }
 

@@ -92,21 +92,6 @@ static bool vcon_running(const struct vcon *c)
     return (c->vdev.status & VIRTIO_STATUS_DRIVER_OK) && !c->vdev.broken;
 }
 
-static void vcon_put_le(uint8_t *p, uint64_t v, unsigned n)
-{
-    for (unsigned i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t vcon_get_le(const uint8_t *p, unsigned n)
-{
-    uint32_t v = 0;
-
-    for (unsigned i = 0; i < n; i++)
-        v |= (uint32_t)p[i] << (8 * i);
-    return v;
-}
-
 /* ---- control messages to the driver (c_ivq) --------------------------------- */
 
 /* Move waiting control messages into the driver's c_ivq buffers. */
@@ -159,9 +144,9 @@ static void vcon_ctrl_send(struct vcon *c, uint32_t id, uint16_t event, uint16_t
     }
     assert(nlen <= VCON_NAME_MAX + 1);
     m = &c->ctrl[(c->ctrl_head + c->nctrl) % VCON_CTRL_QUEUED];
-    vcon_put_le(m->data, id, 4);
-    vcon_put_le(m->data + 4, event, 2);
-    vcon_put_le(m->data + 6, value, 2);
+    gw_put_le(m->data, id, 4);
+    gw_put_le(m->data + 4, event, 2);
+    gw_put_le(m->data + 6, value, 2);
     if (nlen)
         memcpy(m->data + VCON_CTRL_HDR, name, nlen);
     m->len = (uint16_t)(VCON_CTRL_HDR + nlen);
@@ -312,9 +297,9 @@ static void vcon_port_tx(struct vcon *c, unsigned qi, unsigned p)
 static int vcon_ctrl_handle(struct vcon *c, const uint8_t *hdr)
 {
     struct virtio_dev *d = &c->vdev;
-    uint32_t id = vcon_get_le(hdr, 4);
-    uint16_t event = (uint16_t)vcon_get_le(hdr + 4, 2);
-    uint16_t value = (uint16_t)vcon_get_le(hdr + 6, 2);
+    uint32_t id = (uint32_t)gw_get_le(hdr, 4);
+    uint16_t event = (uint16_t)gw_get_le(hdr + 4, 2);
+    uint16_t value = (uint16_t)gw_get_le(hdr + 6, 2);
     struct vcon_port *port = id < VCON_MAX_PORTS ? &c->port[id] : NULL;
 
     c->stats.ctrl_in++;
@@ -575,7 +560,7 @@ struct virtio_dev *vcon_new(struct gmem *mem, const struct vcon_config *cfg, cha
         goto fail;
     }
     /* §5.3.4: cols, rows (only with F_SIZE), max_nr_ports, emerg_wr. */
-    vcon_put_le(c->config + 4, VCON_MAX_PORTS, 4);
+    gw_put_le(c->config + 4, VCON_MAX_PORTS, 4);
     c->vdev.config = c->config;
     c->vdev.config_len = VCON_CONFIG_LEN;
     snprintf(c->vdev.id, sizeof(c->vdev.id), "%s", cfg->id ? cfg->id : "");
