@@ -92,6 +92,15 @@ CORE_LIBS   := $(EMU_LIB) $(QMP_LIB) $(STATE_LIB) $(COMMON_LIB)
 # The godwit CLI: no emulator (tests/run.sh checks its symbols).
 CLI_LIBS    := $(QMP_LIB) $(STATE_LIB) $(COMMON_LIB)
 
+# The host agent (src/godwitd): its modules as a library (unit tests link
+# them), its main as the program; it links the agent, qmp, state and common
+# layers, never the emulator.
+AGENT_OBJS  := $(patsubst %.c,$(BUILD)/%.o,$(filter-out src/godwitd/main.c,$(wildcard src/godwitd/*.c)))
+AGENT_LIB   := $(BUILD)/libgodwit-agent.a
+AGENT_LDLIBS := -lsqlite3 -lmicrohttpd -lgnutls -lcurl
+GODWITD_BIN := $(BUILD)/godwitd
+GODWITD_OBJS := $(BUILD)/src/godwitd/main.o
+
 VM_SRCS := $(wildcard src/vm/*.c)
 VM_OBJS := $(VM_SRCS:%.c=$(BUILD)/%.o)
 VM_BIN  := $(BUILD)/godwit-vm
@@ -120,6 +129,7 @@ $(COMMON_LIB): $(COMMON_OBJS)
 $(STATE_LIB): $(STATE_OBJS)
 $(QMP_LIB): $(QMP_OBJS)
 $(EMU_LIB): $(EMU_OBJS)
+$(AGENT_LIB): $(AGENT_OBJS)
 $(BUILD)/libgodwit-%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@
@@ -131,8 +141,15 @@ $(VM_BIN): $(VM_OBJS) $(CORE_LIBS)
 $(CLI_BIN): $(CLI_OBJS) $(CLI_LIBS)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(CLI_LIBS) $(LIB_LDLIBS)
 
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(CORE_LIBS)
-	$(CC) $(LDFLAGS) -o $@ $< $(CORE_LIBS) $(LDLIBS)
+# Unit tests link every layer, the agent's modules included once there are any.
+TEST_LIBS   := $(if $(AGENT_OBJS),$(AGENT_LIB)) $(CORE_LIBS)
+TEST_LDLIBS := $(if $(AGENT_OBJS),$(AGENT_LDLIBS)) $(LDLIBS)
+
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(TEST_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(TEST_LIBS) $(TEST_LDLIBS)
+
+$(GODWITD_BIN): $(GODWITD_OBJS) $(AGENT_LIB) $(CLI_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(GODWITD_OBJS) $(AGENT_LIB) $(CLI_LIBS) $(AGENT_LDLIBS) $(LIB_LDLIBS)
 
 $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(CORE_LIBS)
 	$(CC) $(LDFLAGS) -o $@ $< $(CORE_LIBS) $(LDLIBS)

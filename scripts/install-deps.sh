@@ -14,6 +14,10 @@ PKGS=(
     e2fsprogs                             # tests/linux/disk_test.py: mke2fs -d, e2fsck
     libjansson-dev                        # QMP (JSON)
     libxxhash-dev liblz4-dev libzstd-dev  # state stream: checksum, page compression
+    libsqlite3-dev                        # godwitd: registry, jobs, events
+    libmicrohttpd-dev                     # godwitd: the REST API server
+    libcurl4-gnutls-dev                   # godwit CLI and godwitd peers: the REST client
+    libgnutls28-dev                       # certificates, mutual TLS, the encrypted migration channel
     opensbi                               # default firmware (fw_dynamic.bin)
     debian-archive-keyring                # guest/build.sh: trixie keys (>= 2023.3+deb12u2)
 )
