@@ -138,8 +138,9 @@ $(BUILD)/libgodwit-%.a:
 $(VM_BIN): $(VM_OBJS) $(CORE_LIBS)
 	$(CC) $(LDFLAGS) -o $@ $(VM_OBJS) $(CORE_LIBS) $(LDLIBS)
 
+# The CLI talks to godwitd with libcurl (src/cli/client.c), nothing else.
 $(CLI_BIN): $(CLI_OBJS) $(CLI_LIBS)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(CLI_LIBS) $(LIB_LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(CLI_LIBS) $(LIB_LDLIBS) -lcurl
 
 # Unit tests link every layer, the agent's modules included once there are any.
 TEST_LIBS   := $(if $(AGENT_OBJS),$(AGENT_LIB)) $(CORE_LIBS)

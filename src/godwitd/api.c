@@ -1,0 +1,550 @@
+/*
+ * godwitd's HTTP/JSON API server (see api.h): libmicrohttpd on a unix
+ * socket, one thread per connection, a route table under /1.0/.
+ */
+#include "godwitd/api.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/sock.h"
+
+#define API_LISTENERS_MAX 2 /* the unix socket; (next) HTTPS for peers */
+#define API_SEGS_MAX      16
+
+struct api_listener {
+    enum api_transport transport;
+    struct MHD_Daemon *mhd;
+    struct sock_unix_owner owner; /* unix: the socket file to remove */
+    struct api_server *server;
+};
+
+struct api_server {
+    struct api_listener listeners[API_LISTENERS_MAX];
+    unsigned nlisteners;
+    struct api_route *routes; /* built-in ones first, then the config's */
+    size_t nroutes;
+    char host_name[256];
+    void *ctx;
+};
+
+/* Per-request state, from the first call of the access handler to
+ * MHD_OPTION_NOTIFY_COMPLETED. */
+struct api_conn_req {
+    char *buf;
+    size_t len, cap;
+    bool too_large;
+};
+
+bool api_name_valid(const char *name)
+{
+    if (!name || !(name[0] >= 'a' && name[0] <= 'z'))
+        return false;
+    size_t n = 0;
+    for (const char *p = name; *p; p++, n++) {
+        char c = *p;
+        if (n >= API_NAME_MAX)
+            return false;
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+const char *api_query(const struct api_request *req, const char *key)
+{
+    if (!req->conn_)
+        return NULL;
+    return MHD_lookup_connection_value(req->conn_, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *api_param(const struct api_request *req, const char *name)
+{
+    for (unsigned i = 0; i < req->nparams; i++)
+        if (strcmp(req->params[i].name, name) == 0)
+            return req->params[i].value;
+    return NULL;
+}
+
+static const char *api_type_name(enum api_type t)
+{
+    switch (t) {
+    case API_T_STRING: return "a string";
+    case API_T_INT: return "an integer";
+    case API_T_NUMBER: return "a number";
+    case API_T_BOOL: return "a boolean";
+    case API_T_OBJECT: return "an object";
+    case API_T_ARRAY: return "an array";
+    }
+    return "?";
+}
+
+static bool api_type_ok(const json_t *v, enum api_type t)
+{
+    switch (t) {
+    case API_T_STRING: return json_is_string(v);
+    case API_T_INT: return json_is_integer(v);
+    case API_T_NUMBER: return json_is_number(v);
+    case API_T_BOOL: return json_is_boolean(v);
+    case API_T_OBJECT: return json_is_object(v);
+    case API_T_ARRAY: return json_is_array(v);
+    }
+    return false;
+}
+
+int api_json_check(const json_t *obj, const struct api_field *fields, char *err, size_t errlen)
+{
+    if (!json_is_object(obj))
+        return gw_fail(err, errlen, -EINVAL, "the body must be a JSON object");
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        const struct api_field *f = fields;
+        while (f->name && strcmp(f->name, key) != 0)
+            f++;
+        if (!f->name)
+            return gw_fail(err, errlen, -EINVAL, "unknown field '%.64s'", key);
+        if (!api_type_ok(v, f->type))
+            return gw_fail(err, errlen, -EINVAL, "field '%s': expected %s", f->name,
+                           api_type_name(f->type));
+    }
+    for (const struct api_field *f = fields; f->name; f++)
+        if (f->required && !json_object_get(obj, f->name))
+            return gw_fail(err, errlen, -EINVAL, "missing field '%s'", f->name);
+    return 0;
+}
+
+json_t *api_error_body(unsigned status, const char *message)
+{
+    return json_pack("{s:{s:i,s:s}}", "error", "code", (json_int_t)status, "message", message);
+}
+
+void api_reply_json(struct api_reply *rep, unsigned status, json_t *body)
+{
+    json_decref(rep->body);
+    rep->status = status;
+    rep->body = body;
+}
+
+void api_reply_error(struct api_reply *rep, unsigned status, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    api_reply_json(rep, status, api_error_body(status, msg));
+}
+
+/* ---- routing ------------------------------------------------------------- */
+
+/* Split path (a copy in buf) at '/': "/1.0/vms/x" -> "1.0","vms","x".  A
+ * trailing slash is ignored; an empty segment inside ("//") fails. */
+static int api_split(char *buf, char **segs, unsigned max)
+{
+    if (buf[0] != '/')
+        return -1;
+    size_t len = strlen(buf);
+    if (len > 1 && buf[len - 1] == '/')
+        buf[len - 1] = '\0';
+    unsigned n = 0;
+    char *p = buf + 1;
+    if (!*p)
+        return 0;
+    for (;;) {
+        char *slash = strchr(p, '/');
+        if (slash)
+            *slash = '\0';
+        if (!*p || n == max)
+            return -1;
+        segs[n++] = p;
+        if (!slash)
+            return (int)n;
+        p = slash + 1;
+    }
+}
+
+/* Does pattern match the path's segments?  Fills the request's params. */
+static bool api_match(const char *pattern, char **segs, int nsegs, struct api_request *req)
+{
+    char pbuf[256];
+    char *psegs[API_SEGS_MAX];
+    snprintf(pbuf, sizeof(pbuf), "%s", pattern);
+    int np = api_split(pbuf, psegs, API_SEGS_MAX);
+    if (np != nsegs)
+        return false;
+    unsigned nparams = 0;
+    for (int i = 0; i < np; i++) {
+        size_t l = strlen(psegs[i]);
+        if (l >= 2 && psegs[i][0] == '{' && psegs[i][l - 1] == '}') {
+            if (nparams == API_PARAMS_MAX)
+                return false;
+            nparams++;
+        } else if (strcmp(psegs[i], segs[i]) != 0) {
+            return false;
+        }
+    }
+    if (!req)
+        return true;
+    req->nparams = 0;
+    for (int i = 0; i < np; i++) {
+        size_t l = strlen(psegs[i]);
+        if (l >= 2 && psegs[i][0] == '{' && psegs[i][l - 1] == '}') {
+            unsigned k = req->nparams++;
+            snprintf(req->param_names_[k], sizeof(req->param_names_[k]), "%.*s", (int)(l - 2),
+                     psegs[i] + 1);
+            req->params[k].name = req->param_names_[k];
+            req->params[k].value = segs[i];
+        }
+    }
+    return true;
+}
+
+/* ---- MHD glue ------------------------------------------------------------ */
+
+static enum MHD_Result api_send(struct MHD_Connection *conn, unsigned status, json_t *body,
+                                const char *allow)
+{
+    char *text = NULL;
+    if (!body && status >= 400)
+        body = api_error_body(status, status == 404   ? "not found"
+                                      : status == 500 ? "internal error"
+                                                      : "request failed");
+    if (body) {
+        text = json_dumps(body, JSON_COMPACT);
+        json_decref(body);
+    }
+    size_t len = 0;
+    if (text) {
+        len = strlen(text);
+        char *t = realloc(text, len + 2);
+        if (t) {
+            text = t;
+            text[len++] = '\n';
+            text[len] = '\0';
+        }
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        len, text ? text : (void *)"", text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        free(text);
+        return MHD_NO;
+    }
+    if (text)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    if (allow)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result api_send_error(struct MHD_Connection *conn, unsigned status, const char *msg)
+{
+    return api_send(conn, status, api_error_body(status, msg), NULL);
+}
+
+static void api_peer_cred(struct MHD_Connection *conn, struct api_peer *peer)
+{
+    peer->transport = API_TRANSPORT_UNIX;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return;
+    struct ucred uc;
+    socklen_t l = sizeof(uc);
+    if (getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &uc, &l) == 0 && l == sizeof(uc)) {
+        peer->has_cred = true;
+        peer->uid = uc.uid;
+        peer->gid = uc.gid;
+        peer->pid = uc.pid;
+    }
+}
+
+static enum MHD_Result api_dispatch(struct api_listener *li, struct MHD_Connection *conn,
+                                    const char *url, const char *method, struct api_conn_req *cr)
+{
+    struct api_server *s = li->server;
+    char pathbuf[1024];
+    char *segs[API_SEGS_MAX];
+    if (strlen(url) >= sizeof(pathbuf))
+        return api_send_error(conn, 414, "path too long");
+    snprintf(pathbuf, sizeof(pathbuf), "%s", url);
+    int nsegs = api_split(pathbuf, segs, API_SEGS_MAX);
+    if (nsegs < 1 || strcmp(segs[0], API_VERSION) != 0)
+        return api_send_error(conn, 404, "not found (the API lives under /1.0/)");
+
+    struct api_request req = {
+        .ctx = s->ctx,
+        .server = s,
+        .method = method,
+        .path = url,
+        .conn_ = conn,
+    };
+    const struct api_route *route = NULL;
+    char allow[128] = "";
+    for (size_t i = 0; i < s->nroutes; i++) {
+        const struct api_route *r = &s->routes[i];
+        if (!api_match(r->pattern, segs, nsegs, NULL))
+            continue;
+        if (strcmp(r->method, method) == 0) {
+            route = r;
+            break;
+        }
+        size_t al = strlen(allow);
+        snprintf(allow + al, sizeof(allow) - al, "%s%s", al ? ", " : "", r->method);
+    }
+    if (!route) {
+        if (allow[0]) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "method %s not allowed on %s (allowed: %s)", method, url,
+                     allow);
+            return api_send(conn, 405, api_error_body(405, msg), allow);
+        }
+        return api_send_error(conn, 404, "not found");
+    }
+    (void)api_match(route->pattern, segs, nsegs, &req);
+
+    if (cr->too_large) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "request body larger than %u bytes", API_BODY_MAX);
+        return api_send_error(conn, 413, msg);
+    }
+    if (cr->len) {
+        json_error_t jerr;
+        req.body = json_loadb(cr->buf, cr->len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!req.body) {
+            char msg[256];
+            snprintf(msg, sizeof(msg), "malformed JSON body: %s (line %d, column %d)", jerr.text,
+                     jerr.line, jerr.column);
+            return api_send_error(conn, 400, msg);
+        }
+    }
+    if (route->body) {
+        char msg[256];
+        if (!req.body) {
+            return api_send_error(conn, 400, "a JSON object body is required");
+        }
+        if (api_json_check(req.body, route->body, msg, sizeof(msg)) < 0) {
+            json_decref(req.body);
+            return api_send_error(conn, 400, msg);
+        }
+    }
+    api_peer_cred(conn, &req.peer);
+    req.peer.transport = li->transport;
+
+    struct api_reply rep = {.status = 200};
+    route->fn(&req, &rep);
+    json_decref(req.body);
+    return api_send(conn, rep.status, rep.body, NULL);
+}
+
+static enum MHD_Result api_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    struct api_listener *li = cls;
+    (void)version;
+    struct api_conn_req *cr = *con_cls;
+    if (!cr) {
+        cr = calloc(1, sizeof(*cr));
+        if (!cr)
+            return MHD_NO;
+        *con_cls = cr;
+        /* A declared length over the bound: refuse before the body comes
+         * (no 100 Continue, the connection is closed after the reply). */
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl) {
+            char *end;
+            errno = 0;
+            unsigned long long n = strtoull(cl, &end, 10);
+            if (errno || end == cl || n > API_BODY_MAX) {
+                char msg[96];
+                snprintf(msg, sizeof(msg), "request body larger than %u bytes", API_BODY_MAX);
+                return api_send_error(conn, 413, msg);
+            }
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (cr->too_large || n > API_BODY_MAX - cr->len) {
+            /* Chunked and too long: drop the rest, answer 413 at the end. */
+            cr->too_large = true;
+            free(cr->buf);
+            cr->buf = NULL;
+            cr->len = cr->cap = 0;
+            return MHD_YES;
+        }
+        if (cr->len + n > cr->cap) {
+            size_t cap = cr->cap ? cr->cap : 4096;
+            while (cap < cr->len + n)
+                cap *= 2;
+            if (cap > API_BODY_MAX)
+                cap = API_BODY_MAX;
+            char *b = realloc(cr->buf, cap);
+            if (!b)
+                return MHD_NO;
+            cr->buf = b;
+            cr->cap = cap;
+        }
+        memcpy(cr->buf + cr->len, upload_data, n);
+        cr->len += n;
+        return MHD_YES;
+    }
+    return api_dispatch(li, conn, url, method, cr);
+}
+
+static void api_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                          enum MHD_RequestTerminationCode toe)
+{
+    (void)cls, (void)conn, (void)toe;
+    struct api_conn_req *cr = *con_cls;
+    if (cr) {
+        free(cr->buf);
+        free(cr);
+        *con_cls = NULL;
+    }
+}
+
+static void api_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t l = strlen(msg);
+    while (l && msg[l - 1] == '\n')
+        msg[--l] = '\0';
+    gw_log("api: %s", msg);
+}
+
+/* ---- built-in routes ----------------------------------------------------- */
+
+const char *api_server_host(const struct api_server *s)
+{
+    return s->host_name;
+}
+
+static void api_get_root(struct api_request *req, struct api_reply *rep)
+{
+    api_reply_json(rep, 200,
+                   json_pack("{s:s,s:s,s:s}", "api_version", API_VERSION, "server", "godwitd",
+                             "host", api_server_host(req->server)));
+}
+
+static const struct api_route api_builtin_routes[] = {
+    {"GET", "/" API_VERSION, api_get_root, NULL},
+};
+
+/* ---- start / stop -------------------------------------------------------- */
+
+static int api_listen_unix(struct api_server *s, const char *path, char *err, size_t errlen)
+{
+    struct api_listener *li = &s->listeners[s->nlisteners];
+    struct sock_addr a;
+    int ret = sock_addr_unix(&a, path, strlen(path), err, errlen);
+    if (ret < 0)
+        return ret;
+    /* Make the socket 0600 from the start: no window where another user
+     * could connect. */
+    mode_t old = umask(0177);
+    int fd = sock_listen(&a, 64, &li->owner, err, errlen);
+    umask(old);
+    if (fd < 0)
+        return fd;
+    if (chmod(li->owner.path, 0600) < 0) {
+        ret = -errno;
+        close(fd);
+        sock_unix_release(&li->owner);
+        return gw_fail(err, errlen, ret, "chmod '%s': %s", path, strerror(-ret));
+    }
+    /* chmod changed the file's ctime, part of the identity the owner
+     * records: record the new one, or the file would never be removed. */
+    struct stat st;
+    if (stat(li->owner.path, &st) == 0 && st.st_dev == li->owner.dev && st.st_ino == li->owner.ino)
+        li->owner.ctime = st.st_ctim;
+    li->transport = API_TRANSPORT_UNIX;
+    li->server = s;
+    li->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                                   MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_POLL,
+                               0, NULL, NULL, api_access, li, MHD_OPTION_EXTERNAL_LOGGER,
+                               api_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONNECTIONS_MAX,
+                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_TIMEOUT_S,
+                               MHD_OPTION_NOTIFY_COMPLETED, api_completed, li, MHD_OPTION_END);
+    if (!li->mhd) {
+        /* MHD may or may not have closed the fd it was handed. */
+        if (fcntl(fd, F_GETFD) >= 0)
+            close(fd);
+        sock_unix_release(&li->owner);
+        return gw_fail(err, errlen, -EIO, "cannot start the HTTP server on '%s'", path);
+    }
+    s->nlisteners++;
+    return 0;
+}
+
+struct api_server *api_server_start(const struct api_config *cfg, char *err, size_t errlen)
+{
+    struct api_server *s = calloc(1, sizeof(*s));
+    if (!s) {
+        gw_fail(err, errlen, -ENOMEM, "out of memory");
+        return NULL;
+    }
+    s->ctx = cfg->ctx;
+    if (cfg->host_name)
+        snprintf(s->host_name, sizeof(s->host_name), "%s", cfg->host_name);
+    else if (gethostname(s->host_name, sizeof(s->host_name) - 1) < 0)
+        snprintf(s->host_name, sizeof(s->host_name), "localhost");
+    size_t nb = GW_ARRAY_SIZE(api_builtin_routes);
+    s->nroutes = nb + cfg->nroutes;
+    s->routes = calloc(s->nroutes, sizeof(*s->routes));
+    if (!s->routes) {
+        free(s);
+        gw_fail(err, errlen, -ENOMEM, "out of memory");
+        return NULL;
+    }
+    memcpy(s->routes, api_builtin_routes, sizeof(api_builtin_routes));
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        const struct api_route *r = &cfg->routes[i];
+        if (!r->method || !r->pattern || !r->fn ||
+            strncmp(r->pattern, "/" API_VERSION, strlen("/" API_VERSION)) != 0 ||
+            strlen(r->pattern) >= 256) {
+            free(s->routes);
+            free(s);
+            gw_fail(err, errlen, -EINVAL, "bad API route '%s'", r->pattern ? r->pattern : "");
+            return NULL;
+        }
+        s->routes[nb + i] = *r;
+    }
+    if (!cfg->socket_path || api_listen_unix(s, cfg->socket_path, err, errlen) < 0) {
+        if (!cfg->socket_path)
+            gw_fail(err, errlen, -EINVAL, "no socket path");
+        free(s->routes);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void api_server_stop(struct api_server *s)
+{
+    if (!s)
+        return;
+    for (unsigned i = 0; i < s->nlisteners; i++) {
+        MHD_stop_daemon(s->listeners[i].mhd); /* closes the listening fd */
+        sock_unix_release(&s->listeners[i].owner);
+    }
+    free(s->routes);
+    free(s);
+}

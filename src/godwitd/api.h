@@ -1,0 +1,159 @@
+/*
+ * godwitd's REST API plumbing: an HTTP/1.1 server (libmicrohttpd) with JSON
+ * bodies (jansson) under /1.0/, a route table, bounded request bodies,
+ * errors as {"error":{"code":N,"message":"..."}}.  The resources (vms,
+ * jobs, peers, events) live in their own files and hand their routes here.
+ *
+ * Listeners: today one unix socket (the local operator; made with
+ * sock_listen, mode 0600, the peer's SO_PEERCRED credentials given to the
+ * handlers as the acting user).  The server keeps an array of listeners,
+ * each its own MHD daemon sharing the one route table, so an HTTPS listener
+ * for peers (client certificate pinned by fingerprint) is one more entry
+ * whose requests carry API_TRANSPORT_TLS and the peer's fingerprint instead
+ * of credentials.
+ *
+ * Threads: each listener runs MHD's internal polling thread with one thread
+ * per connection (MHD_USE_THREAD_PER_CONNECTION), at most
+ * API_CONNECTIONS_MAX connections, idle ones dropped after
+ * API_IDLE_TIMEOUT_S.  A thread per connection lets a handler block (a
+ * store transaction, a QMP round trip) and lets GET /1.0/events stream for
+ * as long as the client stays, without stalling other requests.  Handlers
+ * therefore run concurrently: whatever they share they must lock.
+ */
+#ifndef GODWIT_GODWITD_API_H
+#define GODWIT_GODWITD_API_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common/util.h"
+
+#define API_VERSION         "1.0"
+#define API_BODY_MAX        (1u << 20) /* request bodies: 1 MiB, more is 413 */
+#define API_NAME_MAX        63         /* VM, peer and host names */
+#define API_PARAMS_MAX      4          /* {name} segments in one route */
+#define API_CONNECTIONS_MAX 64
+#define API_IDLE_TIMEOUT_S  60
+
+enum api_transport {
+    API_TRANSPORT_UNIX = 1, /* local socket: peer's uid/gid/pid known */
+    API_TRANSPORT_TLS,      /* (next) HTTPS from a trusted peer host */
+};
+
+/* Who is asking. */
+struct api_peer {
+    enum api_transport transport;
+    bool has_cred; /* unix: SO_PEERCRED answered */
+    uid_t uid;
+    gid_t gid;
+    pid_t pid;
+};
+
+struct api_param {
+    const char *name;  /* as in the pattern, without braces */
+    const char *value; /* the path segment (MHD already percent-decoded it) */
+};
+
+/* One request as a handler sees it; everything is valid during the call. */
+struct api_server;
+
+struct api_request {
+    void *ctx; /* api_config.ctx */
+    const struct api_server *server;
+    const char *method;
+    const char *path;
+    struct api_param params[API_PARAMS_MAX];
+    unsigned nparams;
+    json_t *body; /* parsed body (NULL when the request had none) */
+    struct api_peer peer;
+    void *conn_;                           /* internal: MHD connection, for api_query */
+    char param_names_[API_PARAMS_MAX][32]; /* internal: storage of params[].name */
+};
+
+/* What a handler answers: status and a JSON body (owned; NULL: none, or for
+ * an error status a generic message). */
+struct api_reply {
+    unsigned status;
+    json_t *body;
+};
+
+typedef void (*api_handler_fn)(struct api_request *req, struct api_reply *rep);
+
+/* Body validation: the fields a JSON object may have. */
+enum api_type {
+    API_T_STRING = 1,
+    API_T_INT,
+    API_T_NUMBER, /* integer or real */
+    API_T_BOOL,
+    API_T_OBJECT,
+    API_T_ARRAY,
+};
+
+struct api_field {
+    const char *name;
+    enum api_type type;
+    bool required;
+};
+
+/*
+ * A route: method ("GET", "POST", ...) and a pattern such as
+ * "/1.0/vms/{name}" (segments literal or {param}; a {param} matches one
+ * non-empty segment).  body: NULL accepts any JSON body (or none);
+ * otherwise the body must be an object with only these fields, of these
+ * types (terminated by a {NULL} entry), checked before the handler runs.
+ */
+struct api_route {
+    const char *method;
+    const char *pattern;
+    api_handler_fn fn;
+    const struct api_field *body;
+};
+
+struct api_config {
+    const char *socket_path;        /* unix listener, made 0600 */
+    const char *host_name;          /* GET /1.0 "host"; NULL: gethostname() */
+    const struct api_route *routes; /* besides the built-in GET /1.0 */
+    size_t nroutes;
+    void *ctx; /* handed to every handler in req->ctx */
+};
+
+/* Start the listeners.  The route table and strings in cfg are copied
+ * where needed (routes and ctx are not: they must outlive the server).
+ * NULL with a reason in err. */
+struct api_server *api_server_start(const struct api_config *cfg, char *err, size_t errlen);
+
+/* Stop accepting, wait for the requests in flight, close and remove the
+ * socket file (if still ours), free everything.  NULL is a no-op. */
+void api_server_stop(struct api_server *s);
+
+/* The host name GET /1.0 reports. */
+const char *api_server_host(const struct api_server *s);
+
+/* A name for a VM, peer or host: 1..63 of [a-z0-9-], starting with a
+ * letter.  Rejects NULL, '/', "..", spaces, upper case, too long. */
+bool api_name_valid(const char *name);
+
+/* A query argument ("?force=1"), or NULL. */
+const char *api_query(const struct api_request *req, const char *key);
+
+/* A path parameter by name ({name} in the pattern), or NULL. */
+const char *api_param(const struct api_request *req, const char *name);
+
+/* Check obj against fields (a {NULL}-terminated list): an object, every
+ * required field there, no field unknown, each of its type.  0 or -EINVAL
+ * with the reason in err ("field 'memory': expected an integer"). */
+int api_json_check(const json_t *obj, const struct api_field *fields, char *err,
+                   size_t errlen) gw_must_check;
+
+/* Set the reply: status with a JSON body (reference stolen). */
+void api_reply_json(struct api_reply *rep, unsigned status, json_t *body);
+
+/* Set an error reply {"error":{"code":status,"message":...}}. */
+void api_reply_error(struct api_reply *rep, unsigned status, const char *fmt, ...) gw_printf(3, 4);
+
+/* The error body for status and message (new reference). */
+json_t *api_error_body(unsigned status, const char *message);
+
+#endif

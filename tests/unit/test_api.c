@@ -1,0 +1,360 @@
+/*
+ * godwitd's API plumbing (src/godwitd/api.c): the real server on a
+ * temporary unix socket, talked to by the CLI's real libcurl client.  The
+ * Makefile has no CLI library, so the client is compiled into this test by
+ * including its source.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../src/cli/client.c"
+#include "board_check.h"
+#include "godwitd/api.h"
+
+static int test_ctx_value = 42;
+
+static void h_echo(struct api_request *req, struct api_reply *rep)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(api_param(req, "name") ?: ""));
+    json_object_set_new(o, "ctx", json_integer(req->ctx ? *(int *)req->ctx : -1));
+    json_object_set_new(o, "uid",
+                        json_integer(req->peer.has_cred ? (json_int_t)req->peer.uid : -1));
+    json_object_set_new(o, "pid",
+                        json_integer(req->peer.has_cred ? (json_int_t)req->peer.pid : -1));
+    const char *q = api_query(req, "force");
+    json_object_set_new(o, "force", json_string(q ? q : ""));
+    if (req->body)
+        json_object_set(o, "body", req->body);
+    api_reply_json(rep, 200, o);
+}
+
+static void h_make(struct api_request *req, struct api_reply *rep)
+{
+    const char *name = json_string_value(json_object_get(req->body, "name"));
+    if (!api_name_valid(name)) {
+        api_reply_error(rep, 400, "invalid name '%s'", name);
+        return;
+    }
+    api_reply_json(rep, 201, json_pack("{s:s}", "created", name));
+}
+
+static void h_slow(struct api_request *req, struct api_reply *rep)
+{
+    (void)req;
+    usleep(200 * 1000);
+    api_reply_json(rep, 200, json_pack("{s:b}", "slow", 1));
+}
+
+static const struct api_field make_fields[] = {
+    {"name", API_T_STRING, true},
+    {"memory", API_T_INT, false},
+    {"live", API_T_BOOL, false},
+    {NULL, 0, false},
+};
+
+static const struct api_route routes[] = {
+    {"GET", "/1.0/things/{name}", h_echo, NULL},
+    {"PUT", "/1.0/things/{name}", h_echo, NULL},
+    {"POST", "/1.0/things", h_make, make_fields},
+    {"GET", "/1.0/slow", h_slow, NULL},
+};
+
+static void test_names(void)
+{
+    CHECK(api_name_valid("a"), "name 'a'");
+    CHECK(api_name_valid("web1"), "name 'web1'");
+    CHECK(api_name_valid("db-2-x"), "name 'db-2-x'");
+    char n63[64], n64[65], n200[201];
+    memset(n63, 'a', 63), n63[63] = '\0';
+    memset(n64, 'a', 64), n64[64] = '\0';
+    memset(n200, 'a', 200), n200[200] = '\0';
+    CHECK(api_name_valid(n63), "63 characters accepted");
+    CHECK(!api_name_valid(n64), "64 characters refused");
+    CHECK(!api_name_valid(n200), "200 characters refused");
+    CHECK(!api_name_valid(""), "empty refused");
+    CHECK(!api_name_valid(NULL), "NULL refused");
+    CHECK(!api_name_valid("1web"), "leading digit refused");
+    CHECK(!api_name_valid("-web"), "leading dash refused");
+    CHECK(!api_name_valid("Web"), "upper case refused");
+    CHECK(!api_name_valid("a/b"), "'/' refused");
+    CHECK(!api_name_valid(".."), "'..' refused");
+    CHECK(!api_name_valid("a..b"), "'a..b' refused");
+    CHECK(!api_name_valid("a b"), "space refused");
+    CHECK(!api_name_valid("a_b"), "underscore refused");
+    CHECK(!api_name_valid("a\n"), "newline refused");
+}
+
+static void test_json_check(void)
+{
+    char err[256];
+    json_t *ok = json_pack("{s:s,s:i}", "name", "x", "memory", 5);
+    CHECK(api_json_check(ok, make_fields, err, sizeof(err)) == 0, "valid object passes");
+    json_t *unk = json_pack("{s:s,s:i}", "name", "x", "colour", 5);
+    CHECK(api_json_check(unk, make_fields, err, sizeof(err)) == -EINVAL &&
+              strstr(err, "unknown field 'colour'"),
+          "unknown field refused: %s", err);
+    json_t *type = json_pack("{s:s,s:s}", "name", "x", "memory", "5");
+    CHECK(api_json_check(type, make_fields, err, sizeof(err)) == -EINVAL && strstr(err, "memory") &&
+              strstr(err, "integer"),
+          "wrong type refused: %s", err);
+    json_t *miss = json_pack("{s:b}", "live", 1);
+    CHECK(api_json_check(miss, make_fields, err, sizeof(err)) == -EINVAL &&
+              strstr(err, "missing field 'name'"),
+          "missing field refused: %s", err);
+    json_t *arr = json_array();
+    CHECK(api_json_check(arr, make_fields, err, sizeof(err)) == -EINVAL, "array refused: %s", err);
+    json_decref(ok), json_decref(unk), json_decref(type), json_decref(miss), json_decref(arr);
+}
+
+static void test_resolve(const char *sock)
+{
+    struct cli_client c;
+    char err[256], path[256];
+    char hopt[256];
+    snprintf(hopt, sizeof(hopt), "unix:%s", sock);
+    setenv("GODWIT_HOST", "unix:/nonexistent/env.sock", 1);
+    CHECK(cli_client_init(&c, hopt, err, sizeof(err)) == 0 && strcmp(c.socket_path, sock) == 0,
+          "-H unix:PATH wins over GODWIT_HOST");
+    CHECK(cli_client_init(&c, NULL, err, sizeof(err)) == 0 &&
+              strcmp(c.socket_path, "/nonexistent/env.sock") == 0,
+          "GODWIT_HOST used without -H");
+    CHECK(cli_client_init(&c, "tcp:host:1", err, sizeof(err)) == -EINVAL, "-H tcp: refused: %s",
+          err);
+    unsetenv("GODWIT_HOST");
+    if (geteuid() != 0) {
+        setenv("XDG_STATE_HOME", "/xdg", 1);
+        CHECK(cli_client_default_socket(path, sizeof(path), err, sizeof(err)) == 0 &&
+                  strcmp(path, "/xdg/godwit/godwitd.sock") == 0,
+              "default socket under XDG_STATE_HOME: %s", path);
+        unsetenv("XDG_STATE_HOME");
+        const char *home = getenv("HOME");
+        char want[256];
+        snprintf(want, sizeof(want), "%s/.local/state/godwit/godwitd.sock", home ? home : "");
+        int r = cli_client_default_socket(path, sizeof(path), err, sizeof(err));
+        CHECK(!home || (r == 0 && strcmp(path, want) == 0), "default socket under HOME: %s", path);
+    } else {
+        CHECK(cli_client_default_socket(path, sizeof(path), err, sizeof(err)) == 0 &&
+                  strcmp(path, "/var/lib/godwit/godwitd.sock") == 0,
+              "root's default socket: %s", path);
+    }
+    /* Nobody there: a clear transport error. */
+    CHECK(cli_client_init(&c, "unix:/nonexistent/godwitd.sock", err, sizeof(err)) == 0,
+          "client for a missing socket");
+    long st = -1;
+    json_t *rep = NULL;
+    int r = cli_client_request(&c, "GET", "/1.0", NULL, &rep, &st, err, sizeof(err));
+    CHECK(r < 0 && r != -EREMOTEIO && strstr(err, "is godwitd running"), "missing socket: %d %s", r,
+          err);
+}
+
+struct conc {
+    const struct cli_client *c;
+    int ok;
+};
+
+static void *conc_thread(void *arg)
+{
+    struct conc *t = arg;
+    char err[256];
+    for (int i = 0; i < 5; i++) {
+        json_t *rep = NULL;
+        long st = 0;
+        int r = cli_client_request(t->c, "GET", "/1.0/slow", NULL, &rep, &st, err, sizeof(err));
+        if (r == 0 && st == 200 && json_is_true(json_object_get(rep, "slow")))
+            t->ok++;
+        json_decref(rep);
+    }
+    return NULL;
+}
+
+static void test_server(const char *sock)
+{
+    char err[256];
+    struct api_config cfg = {
+        .socket_path = sock,
+        .host_name = "hosta",
+        .routes = routes,
+        .nroutes = GW_ARRAY_SIZE(routes),
+        .ctx = &test_ctx_value,
+    };
+    struct api_server *s = api_server_start(&cfg, err, sizeof(err));
+    CHECK(s != NULL, "server starts: %s", s ? "" : err);
+    if (!s)
+        return;
+    struct stat sb;
+    CHECK(stat(sock, &sb) == 0 && S_ISSOCK(sb.st_mode) && (sb.st_mode & 0777) == 0600,
+          "socket is 0600: %o", (unsigned)(sb.st_mode & 0777));
+    struct api_server *s2 = api_server_start(&cfg, err, sizeof(err));
+    CHECK(s2 == NULL, "second server on a live socket refused: %s", err);
+    api_server_stop(s2);
+
+    struct cli_client c;
+    char hopt[256];
+    snprintf(hopt, sizeof(hopt), "unix:%s", sock);
+    CHECK(cli_client_init(&c, hopt, err, sizeof(err)) == 0, "client init");
+    c.timeout_ms = 10000;
+
+    json_t *rep = NULL;
+    long st = 0;
+    int r = cli_client_request(&c, "GET", "/1.0", NULL, &rep, &st, err, sizeof(err));
+    CHECK(r == 0 && st == 200, "GET /1.0: %d %ld %s", r, st, r ? err : "");
+    CHECK(rep && !strcmp(json_string_value(json_object_get(rep, "api_version")) ?: "", "1.0") &&
+              !strcmp(json_string_value(json_object_get(rep, "server")) ?: "", "godwitd") &&
+              !strcmp(json_string_value(json_object_get(rep, "host")) ?: "", "hosta") &&
+              json_object_size(rep) == 3,
+          "GET /1.0 body");
+    json_decref(rep);
+    r = cli_client_request(&c, "GET", "/1.0/", NULL, &rep, &st, err, sizeof(err));
+    CHECK(r == 0 && st == 200, "GET /1.0/ (trailing slash)");
+    json_decref(rep);
+
+    /* 404 */
+    r = cli_client_request(&c, "GET", "/1.0/nothing", NULL, &rep, &st, err, sizeof(err));
+    CHECK(r == -EREMOTEIO && st == 404, "unknown path 404: %d %ld", r, st);
+    CHECK(json_integer_value(json_object_get(json_object_get(rep, "error"), "code")) == 404 &&
+              json_is_string(json_object_get(json_object_get(rep, "error"), "message")),
+          "404 error body: %s", err);
+    json_decref(rep);
+    r = cli_client_request(&c, "GET", "/2.0", NULL, &rep, &st, err, sizeof(err));
+    CHECK(r == -EREMOTEIO && st == 404, "other version 404: %s", err);
+    json_decref(rep);
+    r = cli_client_request(&c, "GET", "/", NULL, &rep, &st, err, sizeof(err));
+    CHECK(r == -EREMOTEIO && st == 404, "root 404: %s", err);
+    json_decref(rep);
+    r = cli_client_request(&c, "GET", "/1.0//things", NULL, &rep, &st, err, sizeof(err));
+    CHECK(r == -EREMOTEIO && st == 404, "empty segment 404");
+    json_decref(rep);
+    r = cli_client_request(&c, "GET", "/1.0/things/a/b", NULL, &rep, &st, err, sizeof(err));
+    CHECK(r == -EREMOTEIO && st == 404, "extra segment 404");
+    json_decref(rep);
+
+    /* 405 */
+    r = cli_client_request(&c, "DELETE", "/1.0", NULL, &rep, &st, err, sizeof(err));
+    CHECK(r == -EREMOTEIO && st == 405 && strstr(err, "not allowed"), "DELETE /1.0 405: %s", err);
+    json_decref(rep);
+    r = cli_client_request(&c, "DELETE", "/1.0/things/x", NULL, &rep, &st, err, sizeof(err));
+    CHECK(r == -EREMOTEIO && st == 405 && strstr(err, "GET, PUT"), "405 lists methods: %s", err);
+    json_decref(rep);
+
+    /* Path parameters, query, ctx, credentials, body. */
+    json_t *body = json_pack("{s:i}", "x", 7);
+    r = cli_client_request(&c, "PUT", "/1.0/things/web1?force=1", body, &rep, &st, err,
+                           sizeof(err));
+    json_decref(body);
+    CHECK(r == 0 && st == 200, "PUT with params: %s", r ? err : "");
+    CHECK(!strcmp(json_string_value(json_object_get(rep, "name")) ?: "", "web1"), "{name} param");
+    CHECK(!strcmp(json_string_value(json_object_get(rep, "force")) ?: "", "1"), "query arg");
+    CHECK(json_integer_value(json_object_get(rep, "ctx")) == 42, "handler ctx");
+    CHECK(json_integer_value(json_object_get(rep, "uid")) == (json_int_t)geteuid(),
+          "peer uid from SO_PEERCRED");
+    CHECK(json_integer_value(json_object_get(rep, "pid")) == (json_int_t)getpid(),
+          "peer pid from SO_PEERCRED");
+    CHECK(json_integer_value(json_object_get(json_object_get(rep, "body"), "x")) == 7,
+          "body parsed");
+    json_decref(rep);
+
+    /* 400s */
+    r = cli_client_request_raw(&c, "PUT", "/1.0/things/x", "{\"a\":", 5, &rep, &st, err,
+                               sizeof(err));
+    CHECK(r == -EREMOTEIO && st == 400 && strstr(err, "malformed JSON"), "malformed 400: %s", err);
+    json_decref(rep);
+    body = json_pack("{s:s,s:s}", "name", "web1", "memory", "lots");
+    r = cli_client_request(&c, "POST", "/1.0/things", body, &rep, &st, err, sizeof(err));
+    json_decref(body);
+    CHECK(r == -EREMOTEIO && st == 400 && strstr(err, "memory"), "wrong type 400: %s", err);
+    json_decref(rep);
+    body = json_pack("{s:s,s:i}", "name", "web1", "bogus", 1);
+    r = cli_client_request(&c, "POST", "/1.0/things", body, &rep, &st, err, sizeof(err));
+    json_decref(body);
+    CHECK(r == -EREMOTEIO && st == 400 && strstr(err, "unknown field 'bogus'"),
+          "unknown field 400: %s", err);
+    json_decref(rep);
+    r = cli_client_request(&c, "POST", "/1.0/things", NULL, &rep, &st, err, sizeof(err));
+    CHECK(r == -EREMOTEIO && st == 400, "missing body 400: %s", err);
+    json_decref(rep);
+    body = json_pack("{s:s}", "name", "../etc");
+    r = cli_client_request(&c, "POST", "/1.0/things", body, &rep, &st, err, sizeof(err));
+    json_decref(body);
+    CHECK(r == -EREMOTEIO && st == 400 && strstr(err, "invalid name"), "bad name 400: %s", err);
+    json_decref(rep);
+    body = json_pack("{s:s,s:i,s:b}", "name", "web1", "memory", 512, "live", 1);
+    r = cli_client_request(&c, "POST", "/1.0/things", body, &rep, &st, err, sizeof(err));
+    json_decref(body);
+    CHECK(r == 0 && st == 201, "valid POST 201: %s", r ? err : "");
+    json_decref(rep);
+
+    /* Body bounds: exactly 1 MiB passes the bound (then fails as JSON
+     * only if malformed), 1 MiB + 1 is 413. */
+    size_t big = API_BODY_MAX + 1;
+    char *buf = malloc(big + 1);
+    memset(buf, ' ', big);
+    buf[0] = '{', buf[1] = '}';
+    buf[big] = '\0';
+    r = cli_client_request_raw(&c, "PUT", "/1.0/things/x", buf, API_BODY_MAX, &rep, &st, err,
+                               sizeof(err));
+    CHECK(r == 0 && st == 200, "1 MiB body accepted: %d %ld %s", r, st, r ? err : "");
+    json_decref(rep);
+    r = cli_client_request_raw(&c, "PUT", "/1.0/things/x", buf, big, &rep, &st, err, sizeof(err));
+    CHECK(r == -EREMOTEIO && st == 413, "1 MiB + 1 body 413: %d %ld %s", r, st, err);
+    CHECK(json_integer_value(json_object_get(json_object_get(rep, "error"), "code")) == 413,
+          "413 error body");
+    json_decref(rep);
+    free(buf);
+    /* The server still answers after a refused body. */
+    r = cli_client_request(&c, "GET", "/1.0", NULL, &rep, &st, err, sizeof(err));
+    CHECK(r == 0 && st == 200, "GET /1.0 after 413");
+    json_decref(rep);
+
+    /* Reply bound on the client side. */
+    struct cli_client small = c;
+    small.reply_max = 10;
+    r = cli_client_request(&small, "GET", "/1.0", NULL, &rep, &st, err, sizeof(err));
+    CHECK(r == -EMSGSIZE, "client reply bound: %d %s", r, err);
+
+    /* Concurrency: 8 clients x 5 requests of 200 ms each finish in well
+     * under the 8 s they would take one after another. */
+    pthread_t th[8];
+    struct conc cs[8];
+    uint64_t t0 = gw_now_ns();
+    for (int i = 0; i < 8; i++) {
+        cs[i] = (struct conc){.c = &c};
+        pthread_create(&th[i], NULL, conc_thread, &cs[i]);
+    }
+    int okc = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        okc += cs[i].ok;
+    }
+    uint64_t ms = (gw_now_ns() - t0) / 1000000;
+    CHECK(okc == 40, "40 concurrent requests answered: %d", okc);
+    CHECK(ms < 4000, "concurrent requests ran in parallel: %llu ms", (unsigned long long)ms);
+
+    api_server_stop(s);
+    CHECK(access(sock, F_OK) < 0 && errno == ENOENT, "socket file removed at stop");
+    r = cli_client_request(&c, "GET", "/1.0", NULL, &rep, &st, err, sizeof(err));
+    CHECK(r < 0 && r != -EREMOTEIO, "no answer after stop: %s", err);
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/godwit-test-api-XXXXXX";
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    char sock[128];
+    snprintf(sock, sizeof(sock), "%s/godwitd.sock", dir);
+    test_names();
+    test_json_check();
+    test_resolve(sock);
+    test_server(sock);
+    unlink(sock);
+    rmdir(dir);
+    curl_global_cleanup();
+    return board_check_done();
+}
