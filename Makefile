@@ -117,7 +117,7 @@ TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
 .PHONY: all clean test test-quick test-san test-build demo demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools bench-save test-state bench-migrate bench-migrate-overhead
-all: $(VM_BIN) $(CLI_BIN)
+all: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -222,7 +222,7 @@ build/guest/bench-%.elf: bench/cpu/%.c $(BENCH_DEPS)
 
 # ---- tests -----------------------------------------------------------------
 NPROC := $(shell nproc 2>/dev/null || echo 2)
-test-build: $(VM_BIN) $(CLI_BIN) $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_REPLAY) guests
+test-build: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN) $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_REPLAY) guests
 
 test-quick:
 	$(MAKE) -j$(NPROC) test-build

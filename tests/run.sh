@@ -10,6 +10,7 @@
 #   - every fuzz corpus tests/fuzz/corpus/NAME replayed by
 #     $BUILD/tests/fuzz/replay_NAME (one test per corpus);
 #   - the layering check: $BUILD/godwit links no emulator symbol (one test);
+#   - tests/hosts/*_test.py: godwitd on this host (one test per case);
 #   - tests/robust.sh: malformed ELF files and wild guests (one test per case);
 #   - tests/diff.py: every guest program on godwit-vm vs QEMU (one per program);
 #   - tests/fuzz/rvfuzz.sh: random programs, fixed seeds (one test per batch of
@@ -165,6 +166,20 @@ if [ -n "$MODE" ]; then
             passed=$((passed + 1))
         fi
     fi
+
+    # ---- hosts: godwitd (tests/hosts) ---------------------------------------------
+    for t in tests/hosts/*_test.py; do
+        name=$(basename "$t" .py)
+        section "hosts: $name"
+        out=$LOG/hosts-$name.txt
+        timeout "${HOSTS_TIMEOUT:-1200}" python3 "$t" >"$out" 2>&1
+        rc=$?
+        expect_lines "$out" "$name" "$rc"
+        grep -E '^(PASS|FAIL|SKIP) ' "$out"
+        grep -A5 '^FAIL ' "$out" | grep -v '^FAIL ' | head -20 || true
+        count "$out"
+        skipped=$((skipped + $(grep -c '^SKIP ' "$out" || true)))
+    done
 
     # ---- hostile inputs ---------------------------------------------------------
     section "robustness: malformed ELF files, wild guests"

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""godwitd on one host: the state directory, the local API socket, the
+daemon's life cycle (docs/godwitd.md).  Multi-host scenarios (peers in
+network namespaces, migrations through the daemons) join this folder as
+they are built.
+
+Cases:
+  api-socket   a daemon on a fresh state directory: its folders made 0700,
+               the socket 0600, GET /1.0 names the host, unknown
+               paths are 404 with the JSON error, a wrong method 405; SIGTERM stops it and removes the socket
+  bad-args     a bad --name, an unknown option, an extra argument: exit 2
+               with a message, nothing created
+  second       a second daemon on the same state directory is refused while
+               the first runs
+
+Environment: BUILD (build/release), GODWITD_TEST_CASES (a subset).
+Prints PASS/FAIL lines and `N passed, N failed, N skipped`.
+"""
+import http.client
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness as h  # noqa: E402
+from harness import check  # noqa: E402
+
+
+class UnixHTTP(http.client.HTTPConnection):
+    """HTTP over the daemon's unix socket (what `curl --unix-socket` does)."""
+
+    def __init__(self, path, timeout=5):
+        super().__init__("godwit", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+def request(sock, method, path, body=None):
+    c = UnixHTTP(sock)
+    try:
+        c.request(method, path, body=body,
+                  headers={"Content-Type": "application/json"} if body is not None else {})
+        r = c.getresponse()
+        data = r.read()
+        return r.status, json.loads(data) if data else None
+    finally:
+        c.close()
+
+
+def godwitd():
+    return os.path.join(h.ROOT, h.build_dir(), "godwitd")
+
+
+class Daemon:
+    def __init__(self, state, *args):
+        self.state = state
+        self.sock = os.path.join(state, "godwitd.sock")
+        self.log = open(os.path.join(h.log_dir("hosts"), f"godwitd-{os.path.basename(state)}.log"),
+                        "w")
+        self.proc = subprocess.Popen([godwitd(), "--state-dir", state, *args],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait_socket(self, timeout=10):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if os.path.exists(self.sock) and self.proc.poll() is None:
+                try:
+                    request(self.sock, "GET", "/1.0")
+                    return
+                except OSError:
+                    pass
+            check(self.proc.poll() is None, f"godwitd exited {self.proc.returncode}")
+            time.sleep(0.05)
+        raise AssertionError("godwitd's socket never answered")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+def case_api_socket(tmp):
+    state = os.path.join(tmp, "a")
+    d = Daemon(state, "--name", "hosta")
+    try:
+        d.wait_socket()
+        check(stat.S_IMODE(os.stat(state).st_mode) == 0o700, "state dir not 0700")
+        check(stat.S_IMODE(os.stat(os.path.join(state, "vms")).st_mode) == 0o700, "vms/ not 0700")
+        check(stat.S_IMODE(os.stat(d.sock).st_mode) == 0o600, "socket not 0600")
+        st, body = request(d.sock, "GET", "/1.0")
+        check(st == 200 and body == {"api_version": "1.0", "server": "godwitd", "host": "hosta"},
+              f"GET /1.0: {st} {body}")
+        st, body = request(d.sock, "GET", "/1.0/nothing")
+        check(st == 404 and body["error"]["code"] == 404, f"unknown path: {st} {body}")
+        st, body = request(d.sock, "DELETE", "/1.0")
+        check(st == 405 and body["error"]["code"] == 405, f"wrong method: {st} {body}")
+    finally:
+        rc = d.stop()
+    check(rc == 0, f"SIGTERM: exit {rc}")
+    check(not os.path.exists(d.sock), "the socket file stayed after the daemon stopped")
+
+
+def case_bad_args(tmp):
+    for args, want in ((["--name", "Bad Name"], "--name"), (["--bogus"], "unrecognized"),
+                       (["extra"], "unexpected argument")):
+        state = os.path.join(tmp, "bad")
+        r = subprocess.run([godwitd(), "--state-dir", state, *args], capture_output=True,
+                           text=True, timeout=10)
+        check(r.returncode == 2 and want in r.stderr, f"{args}: exit {r.returncode} {r.stderr!r}")
+        check(not os.path.exists(state), f"{args}: the state dir was created")
+
+
+def case_second(tmp):
+    state = os.path.join(tmp, "s")
+    d = Daemon(state, "--name", "hosts")
+    try:
+        d.wait_socket()
+        r = subprocess.run([godwitd(), "--state-dir", state, "--name", "hosts"],
+                           capture_output=True, text=True, timeout=10)
+        check(r.returncode != 0 and r.stderr, f"second daemon: exit {r.returncode} {r.stderr!r}")
+        st, _ = request(d.sock, "GET", "/1.0")
+        check(st == 200, "the first daemon stopped answering")
+    finally:
+        d.stop()
+
+
+CASES = [("api-socket", case_api_socket), ("bad-args", case_bad_args), ("second", case_second)]
+
+
+def run():
+    rep = h.Report()
+    cases = h.selected(CASES, os.environ.get("GODWITD_TEST_CASES", ""))
+    if not os.access(godwitd(), os.X_OK):
+        for name, _ in cases:
+            rep.skip(name, f"{godwitd()} is not built (make)")
+        return rep.summary()
+    with tempfile.TemporaryDirectory(prefix="godwit-hosts-") as tmp:
+        for name, fn in cases:
+            rep.case(name, fn, tmp)
+    return rep.summary()
+
+
+if __name__ == "__main__":
+    h.main(run)
