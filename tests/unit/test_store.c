@@ -69,6 +69,12 @@ static void test_open(void)
     CHECK(store_host_set(s, "hosta") == 0, "set host name");
     CHECK(store_host_get(s, name, &created) == 0 && !strcmp(name, "hosta") && created > 0,
           "host name read back");
+    {
+        char wal[160];
+
+        snprintf(wal, sizeof(wal), "%s-wal", path);
+        CHECK(stat(wal, &st) == 0 && (st.st_mode & 0777) == 0600, "WAL file is 0600 too");
+    }
     CHECK(store_host_set(s, "hostb") == 0 && store_host_get(s, name, &created2) == 0 &&
               !strcmp(name, "hostb") && created2 == created,
           "renaming the host keeps its created time");
