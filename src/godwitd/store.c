@@ -466,7 +466,7 @@ static int exec(struct store *s, const char *sql, const char *what)
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
 
     if (rc != SQLITE_OK) {
-        fail(s, -EIO, "%s: %s", what, msg ? msg : sqlite3_errstr(rc));
+        fail(s, -EIO, "%s%s%s", what, *what ? ": " : "", msg ? msg : sqlite3_errstr(rc));
         sqlite3_free(msg);
         return -EIO;
     }
@@ -521,7 +521,7 @@ static int migrate_step(struct store *s)
         ret = 0;
         goto out;
     }
-    ret = exec(s, migrations[v], "migration");
+    ret = exec(s, migrations[v], "");
     if (ret == 0) {
         snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
         ret = exec(s, sql, "set schema version");

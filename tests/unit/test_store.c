@@ -112,6 +112,35 @@ static void test_open(void)
     store_close(s);
     CHECK(raw_exec("PRAGMA user_version = 1") == SQLITE_OK, "set user_version back");
 
+    /* a failing migration step leaves the file as it was */
+    {
+        char other[160];
+        sqlite3 *db;
+        sqlite3_stmt *q;
+        int v = -1, rows = -1;
+
+        snprintf(other, sizeof(other), "%s/old.db", dir);
+        sqlite3_open(other, &db);
+        sqlite3_exec(db, "CREATE TABLE vms (x); INSERT INTO vms VALUES (1)", NULL, NULL, NULL);
+        sqlite3_close(db);
+        s = store_open(other, err, sizeof(err));
+        CHECK(s == NULL && strstr(err, "migration to schema version 1"),
+              "a migration step that fails is reported: %s", err);
+        store_close(s);
+        sqlite3_open(other, &db);
+        sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL);
+        if (sqlite3_step(q) == SQLITE_ROW)
+            v = sqlite3_column_int(q, 0);
+        sqlite3_finalize(q);
+        sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_schema", -1, &q, NULL);
+        if (sqlite3_step(q) == SQLITE_ROW)
+            rows = sqlite3_column_int(q, 0);
+        sqlite3_finalize(q);
+        sqlite3_close(db);
+        CHECK(v == 0 && rows == 1, "rolled back: version %d, %d schema objects", v, rows);
+        unlink(other);
+    }
+
     /* not a database at all */
     {
         char junk[160];
