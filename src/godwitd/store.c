@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <sqlite3.h>
 
 #include "common/util.h"
@@ -84,7 +85,8 @@ static const char *const migrations[] = {
     "  time_ms INTEGER NOT NULL,"
     "  type TEXT NOT NULL,"
     "  subject TEXT NOT NULL,"
-    "  data TEXT);",
+    "  data TEXT);"
+    "CREATE INDEX events_subject ON events(subject, id);",
 };
 
 _Static_assert(GW_ARRAY_SIZE(migrations) == STORE_SCHEMA_VERSION,
@@ -137,6 +139,7 @@ enum stmt_id {
     ST_HOLD_ACTIVE_COUNT,
     ST_EVENT_ADD,
     ST_EVENT_SINCE,
+    ST_EVENT_SUBJECT,
     ST_EVENT_TRIM,
     ST_COUNT
 };
@@ -200,6 +203,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_EVENT_ADD] = "INSERT INTO events (time_ms, type, subject, data) VALUES (?1, ?2, ?3, ?4)",
     [ST_EVENT_SINCE] = "SELECT id, time_ms, type, subject, data FROM events WHERE id > ?1 "
                        "ORDER BY id LIMIT ?2",
+    [ST_EVENT_SUBJECT] = "SELECT id, time_ms, type, subject, data FROM events "
+                         "WHERE subject = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
     [ST_EVENT_TRIM] = "DELETE FROM events WHERE id <= "
                       "(SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?1)",
 };
@@ -990,6 +995,40 @@ int store_token_purge(struct store *s, int64_t now_ms, unsigned *n)
     return ret;
 }
 
+/* ---- events recorded with the change they describe ---- */
+
+/*
+ * Inside a transaction: add event type for job id with data (a JSON object,
+ * consumed), so that the change and its event commit together.
+ */
+static int job_event(struct store *s, int64_t id, const char *type, json_t *data)
+{
+    char subject[32];
+    char *text;
+    sqlite3_stmt *st;
+    int ret;
+
+    if (!data)
+        return fail(s, -ENOMEM, "out of memory");
+    text = json_dumps(data, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(data);
+    if (!text)
+        return fail(s, -ENOMEM, "out of memory");
+    snprintf(subject, sizeof(subject), "job/%" PRId64, id);
+    st = stmt(s, ST_EVENT_ADD);
+    if (!st) {
+        free(text);
+        return -EIO;
+    }
+    sqlite3_bind_int64(st, 1, store_now_ms());
+    bind_text(st, 2, type);
+    bind_text(st, 3, subject);
+    bind_text(st, 4, text);
+    ret = run(s, st, "add event");
+    free(text);
+    return ret;
+}
+
 /* ---- jobs ---- */
 
 static int job_row(struct store *s, sqlite3_stmt *st, void *elem)
@@ -1034,9 +1073,11 @@ int store_job_create(struct store *s, const struct store_job *j, int64_t *id)
         return fail(s, -EINVAL, "unknown job kind '%s'", j->kind);
     if (!in_set(j->direction, job_dirs, GW_ARRAY_SIZE(job_dirs)))
         return fail(s, -EINVAL, "unknown job direction '%s'", j->direction);
+    if ((ret = begin(s)) < 0)
+        return ret;
     st = stmt(s, ST_JOB_CREATE);
     if (!st)
-        return -EIO;
+        return end(s, -EIO);
     bind_text(st, 1, j->kind);
     bind_text(st, 2, j->direction);
     bind_text(st, 3, j->vm);
@@ -1047,10 +1088,17 @@ int store_job_create(struct store *s, const struct store_job *j, int64_t *id)
     bind_text(st, 8, j->options);
     ret = run(s, st, "create job");
     if (ret == -EEXIST)
-        return fail(s, ret, "VM '%s' has an unfinished job already", j->vm);
-    if (ret == 0 && id)
-        *id = sqlite3_last_insert_rowid(s->db);
-    return ret;
+        fail(s, ret, "VM '%s' has an unfinished job already", j->vm);
+    if (ret == 0) {
+        int64_t jid = sqlite3_last_insert_rowid(s->db);
+
+        if (id)
+            *id = jid;
+        ret = job_event(s, jid, "job-created",
+                        json_pack("{s:s, s:s, s:s, s:s, s:s}", "kind", j->kind, "direction",
+                                  j->direction, "vm", j->vm, "peer", j->peer, "phase", j->phase));
+    }
+    return end(s, ret);
 }
 
 int store_job_get(struct store *s, int64_t id, struct store_job *out)
@@ -1140,6 +1188,8 @@ int store_job_set_phase(struct store *s, int64_t id, const char *phase)
         sqlite3_bind_int64(st, 3, store_now_ms());
         ret = run(s, st, "set job phase");
     }
+    if (ret == 0)
+        ret = job_event(s, id, "job-phase", json_pack("{s:s}", "phase", phase));
     return end(s, ret);
 }
 
@@ -1189,6 +1239,9 @@ int store_job_finish(struct store *s, int64_t id, const char *status, const char
         sqlite3_bind_int64(st, 2, now);
         ret = run(s, st, "lift holds");
     }
+    if (ret == 0)
+        ret = job_event(s, id, "job-finished",
+                        json_pack("{s:s, s:s?}", "status", status, "error", error));
     return end(s, ret);
 }
 
@@ -1234,6 +1287,7 @@ static void hold_clear(void *elem)
 int store_hold_add(struct store *s, const struct store_hold *h, int64_t *id)
 {
     sqlite3_stmt *st;
+    int64_t hid = 0;
     int ret;
 
     if ((ret = check_str(s, "hold type", h->type, STORE_WORD_MAX, false)) < 0 ||
@@ -1256,11 +1310,16 @@ int store_hold_add(struct store *s, const struct store_hold *h, int64_t *id)
         sqlite3_bind_int64(st, 5, store_now_ms());
         bind_text(st, 6, h->lift);
         ret = run(s, st, "add hold");
+        hid = sqlite3_last_insert_rowid(s->db);
         if (ret == 0 && id)
-            *id = sqlite3_last_insert_rowid(s->db);
+            *id = hid;
     }
     if (ret == 0)
         ret = job_set_status(s, h->job_id, "held");
+    if (ret == 0)
+        ret = job_event(s, h->job_id, "hold-set",
+                        json_pack("{s:I, s:s, s:s, s:s}", "hold", (json_int_t)hid, "type", h->type,
+                                  "reason", h->reason, "set_by", h->set_by));
     return end(s, ret);
 }
 
@@ -1334,6 +1393,10 @@ int store_hold_lift(struct store *s, int64_t id, const char *lifted_by)
         if (ret == 0 && !strcmp(status, "held"))
             ret = job_set_status(s, h.job_id, "running");
     }
+    if (ret == 0)
+        ret = job_event(s, h.job_id, "hold-lifted",
+                        json_pack("{s:I, s:s, s:s, s:b}", "hold", (json_int_t)id, "type", h.type,
+                                  "lifted_by", lifted_by, "job_runs", active == 0));
     return end(s, ret);
 }
 
@@ -1406,6 +1469,25 @@ int store_event_list_since(struct store *s, int64_t since_id, unsigned limit,
         return -EIO;
     sqlite3_bind_int64(st, 1, since_id);
     sqlite3_bind_int64(st, 2, limit);
+    return collect(s, st, sizeof(**out), event_row, (void **)out, n, event_clear);
+}
+
+int store_event_list_subject(struct store *s, const char *subject, int64_t since_id, unsigned limit,
+                             struct store_event **out, size_t *n)
+{
+    sqlite3_stmt *st;
+    int ret = check_str(s, "event subject", subject, STORE_WHO_MAX, false);
+
+    *out = NULL;
+    *n = 0;
+    if (ret < 0)
+        return ret;
+    st = stmt(s, ST_EVENT_SUBJECT);
+    if (!st)
+        return -EIO;
+    bind_text(st, 1, subject);
+    sqlite3_bind_int64(st, 2, since_id);
+    sqlite3_bind_int64(st, 3, limit);
     return collect(s, st, sizeof(**out), event_row, (void **)out, n, event_clear);
 }
 

@@ -194,7 +194,10 @@ int store_hold_lift(struct store *s, int64_t id, const char *lifted_by);
 void store_hold_clear(struct store_hold *h);
 void store_hold_list_free(struct store_hold *v, size_t n);
 
-/* ---- events ---- */
+/* ---- events ----
+ * Job changes record their own event in the same transaction (subject
+ * "job/ID"): job-created, job-phase, job-finished, hold-set, hold-lifted.
+ * Everything else is added by the caller. */
 struct store_event {
     int64_t id; /* increasing */
     int64_t time_ms;
@@ -208,6 +211,9 @@ int store_event_add(struct store *s, const char *type, const char *subject, cons
 /* Events with id > since_id, oldest first, at most limit. */
 int store_event_list_since(struct store *s, int64_t since_id, unsigned limit,
                            struct store_event **out, size_t *n);
+/* A subject's events ("job/12": the job's history), oldest first. */
+int store_event_list_subject(struct store *s, const char *subject, int64_t since_id, unsigned limit,
+                             struct store_event **out, size_t *n);
 /* Keep the newest keep events; *n (may be NULL) gets how many were deleted. */
 int store_event_trim(struct store *s, unsigned keep, unsigned *n);
 void store_event_list_free(struct store_event *v, size_t n);

@@ -5,6 +5,7 @@
  * connection seeing committed data.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -388,6 +389,27 @@ static void test_jobs_holds(struct store *s)
     store_job_list_free(list, n);
     CHECK(store_job_list(s, false, &list, &n) == 0 && n == 2, "all jobs");
     store_job_list_free(list, n);
+    /* the job's history: every change recorded with it */
+    {
+        static const char *const want[] = {"job-created", "job-phase",   "job-phase",
+                                           "hold-set",    "hold-set",    "hold-lifted",
+                                           "hold-lifted", "job-finished"};
+        struct store_event *ev;
+        char subject[32];
+        bool same = true;
+
+        snprintf(subject, sizeof(subject), "job/%lld", (long long)id);
+        CHECK(store_event_list_subject(s, subject, 0, 100, &ev, &n) == 0 && n == 8,
+              "job history has %zu events", n);
+        for (size_t i = 0; i < n && i < 8; i++)
+            same = same && !strcmp(ev[i].type, want[i]);
+        CHECK(same, "in order: created, phases, holds set and lifted, finished");
+        CHECK(n == 8 && ev[3].data && strstr(ev[3].data, "\"type\":\"window\"") &&
+                  strstr(ev[6].data, "\"job_runs\":true") && strstr(ev[7].data, "\"done\""),
+              "with their details (%s)", n == 8 && ev[6].data ? ev[6].data : "");
+        store_event_list_free(ev, n);
+        CHECK(store_event_list_subject(s, "", 0, 100, &ev, &n) == -EINVAL, "empty subject");
+    }
     snprintf(j.vm, sizeof(j.vm), "web1");
     snprintf(j.kind, sizeof(j.kind), "suspended");
     CHECK(store_job_create(s, &j, &id2) == 0, "a new job for web1 once the first ended");
@@ -416,7 +438,9 @@ static void test_events(struct store *s)
               !strcmp(ev[0].subject, "job/1") && ev[0].time_ms > 0,
           "list since, with a limit");
     store_event_list_free(ev, n);
-    CHECK(store_event_trim(s, 5, &deleted) == 0 && deleted == 15, "trim keeps 5 (deleted %u)",
+    CHECK(store_event_list_since(s, 0, 1000, &ev, &n) == 0 && n >= 20, "%zu events in all", n);
+    store_event_list_free(ev, n);
+    CHECK(store_event_trim(s, 5, &deleted) == 0 && deleted == n - 5, "trim keeps 5 (deleted %u)",
           deleted);
     CHECK(store_event_list_since(s, 0, 100, &ev, &n) == 0 && n == 5 && ev[0].id == first + 15,
           "the newest 5 are left");
