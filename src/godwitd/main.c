@@ -11,6 +11,7 @@
  * API's transport.  VMs, peers and jobs come with their resources.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
@@ -18,16 +19,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/util.h"
 #include "godwitd/api.h"
+#include "godwitd/store.h"
 
 struct godwitd {
     char state_dir[PATH_MAX];
     char socket_path[PATH_MAX];
     char name[API_NAME_MAX + 1];
+    int lock_fd; /* DIR/godwitd.lock, flock'ed while the daemon runs */
+    struct store *store;
     struct api_server *api;
 };
 
@@ -102,6 +107,35 @@ static int host_name(struct godwitd *d, const char *opt)
     return 0;
 }
 
+/* One daemon per state directory: an exclusive flock on DIR/godwitd.lock,
+ * which also says who holds it. */
+static int lock_state_dir(struct godwitd *d)
+{
+    char path[PATH_MAX + 16], pid[32] = "";
+    ssize_t n;
+
+    snprintf(path, sizeof(path), "%s/godwitd.lock", d->state_dir);
+    d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (d->lock_fd < 0) {
+        gw_log("%s: %s", path, strerror(errno));
+        return -errno;
+    }
+    if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        n = pread(d->lock_fd, pid, sizeof(pid) - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        if (pid[0])
+            gw_log("another godwitd (pid %s) uses %s", pid, d->state_dir);
+        else
+            gw_log("another godwitd uses %s", d->state_dir);
+        return -EBUSY;
+    }
+    n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+    if (ftruncate(d->lock_fd, 0) < 0 || pwrite(d->lock_fd, pid, (size_t)n, 0) != n)
+        gw_log("%s: cannot record the pid: %s", path, strerror(errno));
+    return 0;
+}
+
 /* GET /1.0 is built into the API server; the resources join this table. */
 static const struct api_route godwitd_routes[] = {{NULL, NULL, NULL, NULL}};
 
@@ -167,6 +201,22 @@ int main(int argc, char **argv)
         gw_log("state directory %s: %s", d.state_dir, strerror(-ret));
         return 1;
     }
+    if (lock_state_dir(&d) < 0)
+        return 1;
+    {
+        char db[PATH_MAX + 16];
+
+        snprintf(db, sizeof(db), "%s/godwit.db", d.state_dir);
+        d.store = store_open(db, err, sizeof(err));
+        if (!d.store) {
+            gw_log("%s: %s", db, err);
+            return 1;
+        }
+        if (store_host_set(d.store, d.name) < 0) {
+            gw_log("%s: %s", db, store_errmsg(d.store));
+            return 1;
+        }
+    }
     /* stop signals are taken by sigwait below, in this thread only: block
      * them before any thread starts so none of them gets one */
     sigemptyset(&stop);
@@ -194,5 +244,7 @@ int main(int argc, char **argv)
         ;
     gw_log("%s: stopping (the VMs keep running)", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     api_server_stop(d.api);
+    store_close(d.store);
+    close(d.lock_fd);
     return 0;
 }

@@ -11,7 +11,8 @@ Cases:
   bad-args     a bad --name, an unknown option, an extra argument: exit 2
                with a message, nothing created
   second       a second daemon on the same state directory is refused while
-               the first runs
+               the first runs (even on another socket), naming the first's pid;
+               the registry (godwit.db) is 0600 and records the host's name
 
 Environment: BUILD (build/release), GODWITD_TEST_CASES (a subset).
 Prints PASS/FAIL lines and `N passed, N failed, N skipped`.
@@ -131,9 +132,17 @@ def case_second(tmp):
     d = Daemon(state, "--name", "hosts")
     try:
         d.wait_socket()
-        r = subprocess.run([godwitd(), "--state-dir", state, "--name", "hosts"],
+        r = subprocess.run([godwitd(), "--state-dir", state, "--name", "hosts", "--socket",
+                            os.path.join(tmp, "other.sock")],
                            capture_output=True, text=True, timeout=10)
-        check(r.returncode != 0 and r.stderr, f"second daemon: exit {r.returncode} {r.stderr!r}")
+        check(r.returncode == 1 and f"pid {d.proc.pid}" in r.stderr,
+              f"second daemon: exit {r.returncode} {r.stderr!r}")
+        db = os.path.join(state, "godwit.db")
+        check(stat.S_IMODE(os.stat(db).st_mode) == 0o600, "godwit.db not 0600")
+        import sqlite3
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+            names = [r[0] for r in c.execute("SELECT name FROM host")]
+        check(names == ["hosts"], f"host table: {names}")
         st, _ = request(d.sock, "GET", "/1.0")
         check(st == 200, "the first daemon stopped answering")
     finally:
