@@ -568,7 +568,8 @@ int trust_session_setup(gnutls_session_t session, const struct trust_identity *i
 {
     int r;
 
-    r = gnutls_set_default_priority(session);
+    /* Both ends are godwit: TLS 1.3 only, on top of the system's policy. */
+    r = gnutls_set_default_priority_append(session, "-VERS-ALL:+VERS-TLS1.3", NULL, 0);
     if (r >= 0)
         r = gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, id->creds);
     if (r < 0)

@@ -58,10 +58,13 @@ int trust_identity_load_or_create(const char *tls_dir, const char *host_name,
 void trust_identity_free(struct trust_identity *id); /* NULL: no-op */
 
 /*
- * Prepare session (from gnutls_init) for mutual TLS with id: default
- * priorities (TLS 1.3 preferred), id's certificate, and on the server side
- * a client certificate required.  No CA checks are made: after the
- * handshake the caller pins the peer with trust_session_check_peer.
+ * Prepare session (from gnutls_init) for mutual TLS with id: the system's
+ * default priorities restricted to TLS 1.3, id's certificate, and on the
+ * server side a client certificate required.  No CA checks are made: after
+ * the handshake, before reading or sending anything, the caller pins the
+ * peer with trust_session_check_peer (or looks its fingerprint up with
+ * trust_fingerprint_of_session, e.g. on libmicrohttpd's session).  The
+ * caller ignores SIGPIPE, as a refused peer may close first.
  */
 int trust_session_setup(gnutls_session_t session, const struct trust_identity *id, bool server,
                         char *err, size_t errlen) gw_must_check;
