@@ -785,6 +785,8 @@ int trust_token_make(const char *address, const char *fingerprint,
     ret = trust_address_check(address, err, errlen);
     if (ret < 0)
         return ret;
+    if (expiry <= 0)
+        return gw_fail(err, errlen, -EINVAL, "token expiry must be a positive unix time");
     alen = strlen(address);
     buf[o++] = TRUST_TOKEN_VERSION;
     buf[o++] = (uint8_t)alen;

@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <gnutls/crypto.h>
 
 #include "board_check.h"
@@ -67,6 +69,20 @@ static mode_t mode_of(const char *path)
     return stat(path, &st) < 0 ? (mode_t)-1 : st.st_mode & 07777;
 }
 
+static unsigned count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    unsigned n = 0;
+
+    while (d && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, ".."))
+            n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
 static bool lower_hex64(const char *s)
 {
     if (strlen(s) != 64)
@@ -98,6 +114,7 @@ static void test_identity(void)
               strcmp(fp, id->fingerprint) == 0,
           "fingerprint of the PEM text is the identity's");
     CHECK(strstr(id->cert_pem, "BEGIN CERTIFICATE") != NULL, "cert_pem is PEM");
+    CHECK_EQ(count_entries(dir), 2, "only host.key and host.crt in the directory (no temp files)");
 
     ret = trust_identity_load_or_create(dir, "host-a", &id2, err, sizeof(err));
     CHECK(ret == 0 && id2 && strcmp(id2->fingerprint, id->fingerprint) == 0,
@@ -113,6 +130,15 @@ static void test_identity(void)
     ret = trust_identity_load_or_create(dir, "host-a", &id2, err, sizeof(err));
     CHECK(ret == -EPERM && !id2, "group-readable key refused");
     chmod(id->key_path, 0600);
+
+    /* A key another user owns (only root can hand it over to test this). */
+    if (geteuid() == 0 && chown(id->key_path, 65534, (gid_t)-1) == 0) {
+        ret = trust_identity_load_or_create(dir, "host-a", &id2, err, sizeof(err));
+        CHECK(ret == -EPERM && !id2 && strstr(err, "belongs to uid"),
+              "key owned by another user refused: %s", err);
+        if (chown(id->key_path, 0, (gid_t)-1) < 0)
+            perror("chown");
+    }
 
     /* A certificate that is not the key's. */
     {
@@ -260,6 +286,8 @@ static void test_tokens(void)
     CHECK(trust_token_make("hostb:1", "abc", secret, 1, tok, sizeof(tok), err, sizeof(err)) ==
               -EINVAL,
           "short fingerprint refused: %s", err);
+    CHECK(trust_token_make("hostb:1", fp, secret, 0, tok, sizeof(tok), err, sizeof(err)) == -EINVAL,
+          "zero expiry refused: %s", err);
     CHECK(trust_token_make("hostb:1", fp, secret, 1, tok, 20, err, sizeof(err)) == -ENOSPC,
           "small token buffer refused");
 
@@ -391,6 +419,19 @@ static void test_mutual_tls(void)
         CHECK(srv.pinned == -EPERM && strstr(srv.err, c->fingerprint),
               "server refuses an untrusted client: %s", srv.err);
         CHECK(cli.pinned != 0, "client's session does not carry data after the refusal");
+    }
+    {
+        /* A client with no certificate at all: the server requires one. */
+        struct trust_identity anon = {0};
+        struct tls_end srv = {.id = b, .pin = a->fingerprint, .server = true};
+        struct tls_end cli = {.id = &anon, .pin = b->fingerprint, .server = false};
+
+        if (gnutls_certificate_allocate_credentials(&anon.creds) == 0) {
+            handshake(&srv, &cli);
+            CHECK(srv.handshake < 0 && srv.pinned != 0,
+                  "server refuses a client without a certificate: %s", srv.err);
+            gnutls_certificate_free_credentials(anon.creds);
+        }
     }
     {
         /* A expects B, but C answers. */
