@@ -619,6 +619,53 @@ int trust_fingerprint_of_session(gnutls_session_t session, char out[TRUST_FP_HEX
     return 0;
 }
 
+int trust_session_peer_pem(gnutls_session_t session, char **pem_out, char *err, size_t errlen)
+{
+    const gnutls_datum_t *certs;
+    gnutls_datum_t pem = {NULL, 0};
+    gnutls_x509_crt_t crt;
+    unsigned n = 0;
+    int r, ret = 0;
+
+    *pem_out = NULL;
+    if (gnutls_certificate_type_get2(session, GNUTLS_CTYPE_PEERS) != GNUTLS_CRT_X509)
+        return gw_fail(err, errlen, -EPERM, "peer did not present an X.509 certificate");
+    certs = gnutls_certificate_get_peers(session, &n);
+    if (!certs || n == 0)
+        return gw_fail(err, errlen, -EPERM, "peer presented no certificate");
+    r = gnutls_x509_crt_init(&crt);
+    if (r < 0)
+        return gw_fail(err, errlen, -ENOMEM, "gnutls: %s", gnutls_strerror(r));
+    r = gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER);
+    if (r >= 0)
+        r = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &pem);
+    if (r < 0) {
+        ret = gw_fail(err, errlen, -EINVAL, "cannot read the peer certificate: %s",
+                      gnutls_strerror(r));
+    } else {
+        *pem_out = malloc(pem.size + 1);
+        if (*pem_out) {
+            memcpy(*pem_out, pem.data, pem.size);
+            (*pem_out)[pem.size] = '\0';
+        } else {
+            ret = gw_fail(err, errlen, -ENOMEM, "out of memory");
+        }
+        gnutls_free(pem.data);
+    }
+    gnutls_x509_crt_deinit(crt);
+    return ret;
+}
+
+int trust_identity_key_pem(const struct trust_identity *id, char **pem_out, size_t *len, char *err,
+                           size_t errlen)
+{
+    int ret = read_pem(id->key_path, true, pem_out, len, err, errlen);
+
+    if (ret == -ENOENT)
+        return gw_fail(err, errlen, -ENOENT, "'%s' has disappeared", id->key_path);
+    return ret;
+}
+
 int trust_session_check_peer(gnutls_session_t session, const char *want, char *err, size_t errlen)
 {
     char got[TRUST_FP_HEX_LEN + 1];

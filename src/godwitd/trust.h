@@ -76,6 +76,19 @@ int trust_fingerprint_of_pem(const char *pem, size_t len, char out[TRUST_FP_HEX_
 int trust_fingerprint_of_session(gnutls_session_t session, char out[TRUST_FP_HEX_LEN + 1],
                                  char *err, size_t errlen) gw_must_check;
 
+/* The certificate the peer of a completed handshake presented, as PEM in
+ * *pem_out (malloc'd, NUL-terminated): what A keeps of B after a join, and
+ * what an HTTPS client (libcurl's CURLOPT_CAINFO, the pinned self-signed
+ * certificate as its own trust anchor) checks B against afterwards. */
+int trust_session_peer_pem(gnutls_session_t session, char **pem_out, char *err,
+                           size_t errlen) gw_must_check;
+
+/* Read the identity's key again, with the same checks, as PEM in *pem_out
+ * (malloc'd, NUL-terminated; the caller wipes it with explicit_bzero and
+ * frees it): for libraries that take the key in memory (libmicrohttpd). */
+int trust_identity_key_pem(const struct trust_identity *id, char **pem_out, size_t *len, char *err,
+                           size_t errlen) gw_must_check;
+
 /* 0 if the peer of a completed handshake presented the certificate whose
  * fingerprint is want, else -EPERM with both fingerprints in err. */
 int trust_session_check_peer(gnutls_session_t session, const char *want, char *err,

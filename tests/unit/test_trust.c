@@ -317,9 +317,11 @@ struct tls_end {
     const char *pin; /* fingerprint expected from the peer */
     bool server;
     int fd;
-    int handshake; /* gnutls result */
-    int pinned;    /* trust_session_check_peer result */
-    int version;   /* negotiated protocol */
+    int handshake;  /* gnutls result */
+    int pinned;     /* trust_session_check_peer result */
+    int version;    /* negotiated protocol */
+    char *peer_pem; /* the peer's certificate, when pinned */
+    int ca_verify;  /* GnuTLS's own check with the pinned certificate as trust anchor */
     char err[256];
 };
 
@@ -350,6 +352,15 @@ static void *tls_run(void *arg)
     if (r == 0) {
         e->pinned = trust_session_check_peer(s, e->pin, e->err, sizeof(e->err));
         if (e->pinned == 0) {
+            unsigned status = 0;
+
+            if (trust_session_peer_pem(s, &e->peer_pem, e->err, sizeof(e->err)) < 0)
+                e->pinned = -EIO;
+            /* What libcurl does with CURLOPT_CAINFO = the peer's PEM: the
+             * credentials carry the pinned certificate as trust anchor. */
+            e->ca_verify = gnutls_certificate_verify_peers2(s, &status);
+            if (e->ca_verify == 0 && status)
+                e->ca_verify = -(int)status;
             /* Prove the channel works: each side sends and receives. */
             if (gnutls_record_send(s, "ping", 4) != 4)
                 e->pinned = -EIO;
@@ -386,7 +397,7 @@ static void handshake(struct tls_end *server, struct tls_end *client)
 
 static void test_mutual_tls(void)
 {
-    char da[512], db[512], dc[512], err[256];
+    char da[512], db[512], dc[512], err[256], fp[TRUST_FP_HEX_LEN + 1];
     struct trust_identity *a = NULL, *b = NULL, *c = NULL;
 
     snprintf(da, sizeof(da), "%s/mtls-a", tmp_root);
@@ -407,6 +418,14 @@ static void test_mutual_tls(void)
         CHECK(srv.handshake == 0 && cli.handshake == 0, "mutual TLS handshake (%s / %s)", srv.err,
               cli.err);
         CHECK(cli.version == GNUTLS_TLS1_3, "TLS 1.3 negotiated");
+        CHECK(cli.peer_pem &&
+                  trust_fingerprint_of_pem(cli.peer_pem, strlen(cli.peer_pem), fp, err,
+                                           sizeof(err)) == 0 &&
+                  strcmp(fp, b->fingerprint) == 0,
+              "peer PEM from the session has the peer's fingerprint");
+        CHECK(cli.ca_verify != 0, "without a trust anchor GnuTLS itself does not accept B");
+        free(srv.peer_pem);
+        free(cli.peer_pem);
         CHECK(srv.pinned == 0, "server sees the client's pinned certificate (%s)", srv.err);
         CHECK(cli.pinned == 0, "client sees the server's pinned certificate (%s)", cli.err);
     }
@@ -419,6 +438,43 @@ static void test_mutual_tls(void)
         CHECK(srv.pinned == -EPERM && strstr(srv.err, c->fingerprint),
               "server refuses an untrusted client: %s", srv.err);
         CHECK(cli.pinned != 0, "client's session does not carry data after the refusal");
+        free(srv.peer_pem);
+        free(cli.peer_pem);
+    }
+    {
+        /* B's certificate as A's trust anchor (as libcurl's CAINFO would
+         * set it): GnuTLS's own verification accepts the self-signed B. */
+        struct trust_identity a2 = *a;
+        struct tls_end srv = {.id = b, .pin = a->fingerprint, .server = true};
+        struct tls_end cli = {.id = &a2, .pin = b->fingerprint, .server = false};
+        char *key = NULL;
+        size_t keylen = 0;
+        gnutls_datum_t cp = {(unsigned char *)a->cert_pem, (unsigned)strlen(a->cert_pem)};
+        gnutls_datum_t k, t = {(unsigned char *)b->cert_pem, (unsigned)strlen(b->cert_pem)};
+
+        CHECK(trust_identity_key_pem(a, &key, &keylen, err, sizeof(err)) == 0 && key &&
+                  strstr(key, "PRIVATE KEY"),
+              "key PEM read back (%s)", key ? "ok" : err);
+        k.data = (unsigned char *)key;
+        k.size = (unsigned)keylen;
+        if (key && gnutls_certificate_allocate_credentials(&a2.creds) == 0) {
+            if (gnutls_certificate_set_x509_key_mem2(a2.creds, &cp, &k, GNUTLS_X509_FMT_PEM, NULL,
+                                                     0) >= 0 &&
+                gnutls_certificate_set_x509_trust_mem(a2.creds, &t, GNUTLS_X509_FMT_PEM) == 1) {
+                handshake(&srv, &cli);
+                CHECK(cli.pinned == 0 && cli.ca_verify == 0,
+                      "pinned self-signed certificate verifies as its own trust anchor (%d)",
+                      cli.ca_verify);
+                free(srv.peer_pem);
+                free(cli.peer_pem);
+            } else {
+                CHECK(0, "credentials with a trust anchor");
+            }
+            gnutls_certificate_free_credentials(a2.creds);
+        }
+        if (key)
+            explicit_bzero(key, keylen);
+        free(key);
     }
     {
         /* A client with no certificate at all: the server requires one. */
@@ -430,6 +486,8 @@ static void test_mutual_tls(void)
             handshake(&srv, &cli);
             CHECK(srv.handshake < 0 && srv.pinned != 0,
                   "server refuses a client without a certificate: %s", srv.err);
+            free(srv.peer_pem);
+            free(cli.peer_pem);
             gnutls_certificate_free_credentials(anon.creds);
         }
     }
@@ -440,6 +498,8 @@ static void test_mutual_tls(void)
 
         handshake(&srv, &cli);
         CHECK(cli.pinned == -EPERM, "client refuses an untrusted server: %s", cli.err);
+        free(srv.peer_pem);
+        free(cli.peer_pem);
     }
 out:
     trust_identity_free(a);
