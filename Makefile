@@ -23,6 +23,7 @@
 #   make test-state      tests/linux/state_test.py: save/restore (oracle guest, Linux, hostile files)
 #   make fuzz-qmp        libFuzzer build of the QMP server fuzz target (clang)
 #   make fuzz-state      libFuzzer build of the state loader fuzz target (clang)
+#   make fuzz-token      libFuzzer build of the join token parser fuzz target (clang)
 #   make test-disk       tests/linux/disk_test.py: Linux guest on virtio-blk and virtio-rng
 #   make test-lock       tests/linux/lock_test.py: disk image locking (second VM, QEMU, migration)
 #   make bench-io-net    bench/io/net.sh: guest->host TCP over virtio-net, godwit-vm vs QEMU
@@ -162,16 +163,26 @@ tools: $(TOOL_BINS)
 # tests/fuzz/corpus/NAME); with clang the fuzzer itself (make fuzz-NAME,
 # build/fuzz/fuzz_NAME), linked against the libraries above built in
 # build/fuzz with the same warning flags and -fsanitize=fuzzer-no-link.
-FUZZ_NAMES  := virtq net state qmp elf
+# Targets on the host agent's modules (AGENT_FUZZ_NAMES) link its library
+# and libraries too.
+AGENT_FUZZ_NAMES := token
+FUZZ_NAMES  := virtq net state qmp elf $(AGENT_FUZZ_NAMES)
 FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%)
 FUZZ_CC     ?= clang
 FUZZ_SAN    := fuzzer-no-link,address,undefined
+FUZZ_LIBS    = $(CORE_LIBS)
+FUZZ_LDLIBS  = $(LDLIBS)
+AGENT_FUZZ_BINS := $(AGENT_FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%) \
+                   $(AGENT_FUZZ_NAMES:%=$(BUILD)/fuzz_%)
+$(AGENT_FUZZ_BINS): FUZZ_LIBS = $(AGENT_LIB) $(CORE_LIBS)
+$(AGENT_FUZZ_BINS): FUZZ_LDLIBS = $(AGENT_LDLIBS) $(LDLIBS)
+$(AGENT_FUZZ_BINS): $(AGENT_LIB)
 
 $(BUILD)/tests/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(CORE_LIBS)
-	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(CORE_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(FUZZ_LIBS) $(FUZZ_LDLIBS)
 
 $(FUZZ_NAMES:%=$(BUILD)/fuzz_%): $(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(CORE_LIBS)
-	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(CORE_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIBS) $(FUZZ_LDLIBS)
 
 FUZZ_TARGETS := $(FUZZ_NAMES:%=fuzz-%)
 .PHONY: $(FUZZ_TARGETS) fuzzers
