@@ -26,6 +26,7 @@
 #include "common/util.h"
 #include "godwitd/api.h"
 #include "godwitd/store.h"
+#include "godwitd/trust.h"
 
 struct godwitd {
     char state_dir[PATH_MAX];
@@ -33,6 +34,7 @@ struct godwitd {
     char name[API_NAME_MAX + 1];
     int lock_fd; /* DIR/godwitd.lock, flock'ed while the daemon runs */
     struct store *store;
+    struct trust_identity *id; /* DIR/tls: the host's key and certificate */
     struct api_server *api;
 };
 
@@ -217,6 +219,15 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    {
+        char tls[PATH_MAX + 8];
+
+        snprintf(tls, sizeof(tls), "%s/tls", d.state_dir);
+        if (trust_identity_load_or_create(tls, d.name, &d.id, err, sizeof(err)) < 0) {
+            gw_log("%s", err);
+            return 1;
+        }
+    }
     /* stop signals are taken by sigwait below, in this thread only: block
      * them before any thread starts so none of them gets one */
     sigemptyset(&stop);
@@ -239,11 +250,13 @@ int main(int argc, char **argv)
         gw_log("%s", err);
         return 1;
     }
-    gw_log("host %s: state in %s, API on unix:%s", d.name, d.state_dir, d.socket_path);
+    gw_log("host %s: state in %s, API on unix:%s, certificate %s", d.name, d.state_dir,
+           d.socket_path, d.id->fingerprint);
     while (sigwait(&stop, &sig) != 0)
         ;
     gw_log("%s: stopping (the VMs keep running)", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     api_server_stop(d.api);
+    trust_identity_free(d.id);
     store_close(d.store);
     close(d.lock_fd);
     return 0;

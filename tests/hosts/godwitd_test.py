@@ -6,7 +6,7 @@ they are built.
 
 Cases:
   api-socket   a daemon on a fresh state directory: its folders made 0700,
-               the socket 0600, GET /1.0 names the host, unknown
+               the socket and the host key 0600, the certificate names the host, GET /1.0 names the host, unknown
                paths are 404 with the JSON error, a wrong method 405; SIGTERM stops it and removes the socket
   bad-args     a bad --name, an unknown option, an extra argument: exit 2
                with a message, nothing created
@@ -104,6 +104,12 @@ def case_api_socket(tmp):
         check(stat.S_IMODE(os.stat(state).st_mode) == 0o700, "state dir not 0700")
         check(stat.S_IMODE(os.stat(os.path.join(state, "vms")).st_mode) == 0o700, "vms/ not 0700")
         check(stat.S_IMODE(os.stat(d.sock).st_mode) == 0o600, "socket not 0600")
+        key = os.path.join(state, "tls", "host.key")
+        check(stat.S_IMODE(os.stat(key).st_mode) == 0o600, "tls/host.key not 0600")
+        import ssl
+        crt = ssl._ssl._test_decode_cert(os.path.join(state, "tls", "host.crt"))
+        check(("commonName", "hosta") in [f for rdn in crt["subject"] for f in rdn],
+              f"certificate subject: {crt['subject']}")
         st, body = request(d.sock, "GET", "/1.0")
         check(st == 200 and body == {"api_version": "1.0", "server": "godwitd", "host": "hosta"},
               f"GET /1.0: {st} {body}")
