@@ -267,8 +267,8 @@ static void test_live(void)
     fake_init(&b);
     fake_fill(&a, 2);
     snprintf(sock, sizeof(sock), "unix:/tmp/godwit-engine-%d.sock", getpid());
-    CHECK(mig_in_start(&in, &b.mm, sock, err, sizeof(err)) == 0, "live: destination listens (%s)",
-          err);
+    CHECK(mig_in_start(&in, &b.mm, sock, NULL, err, sizeof(err)) == 0,
+          "live: destination listens (%s)", err);
     mig_params_default(&p);
     p.max_bandwidth = 0;
     CHECK(mig_out_start(&j, &a.mm, sock, &p, err, sizeof(err)) == 0, "live: source starts (%s)",
@@ -431,7 +431,7 @@ static void test_hostile_sources(void)
 
     /* 10 bytes, then silence: the destination gives up within its idle bound */
     fake_init(&b);
-    CHECK(mig_in_start(&in, &b.mm, sock, err, sizeof(err)) == 0, "quiet: listens");
+    CHECK(mig_in_start(&in, &b.mm, sock, NULL, err, sizeof(err)) == 0, "quiet: listens");
     fd = hostile_connect(sock);
     CHECK(fd >= 0 && write(fd, "\x89GWST\r\n\x1a\x01\x00", 10) == 10, "quiet: 10 bytes sent");
     t0 = gw_now_ns();
@@ -444,7 +444,7 @@ static void test_hostile_sources(void)
 
     /* the stream twice: bytes after EOF are refused, nothing runs */
     fake_init(&b);
-    CHECK(mig_in_start(&in, &b.mm, sock, err, sizeof(err)) == 0, "twice: listens");
+    CHECK(mig_in_start(&in, &b.mm, sock, NULL, err, sizeof(err)) == 0, "twice: listens");
     fd = hostile_connect(sock);
     send_all(fd, mem, len);
     send_all(fd, mem, len);
@@ -457,7 +457,7 @@ static void test_hostile_sources(void)
 
     /* a valid stream, then a COMMIT claiming a pause of a year */
     fake_init(&b);
-    CHECK(mig_in_start(&in, &b.mm, sock, err, sizeof(err)) == 0, "commit: listens");
+    CHECK(mig_in_start(&in, &b.mm, sock, NULL, err, sizeof(err)) == 0, "commit: listens");
     fd = hostile_connect(sock);
     send_all(fd, mem, len);
     {
@@ -477,7 +477,7 @@ static void test_hostile_sources(void)
 
     /* and the same stream with an honest COMMIT runs */
     fake_init(&b);
-    CHECK(mig_in_start(&in, &b.mm, sock, err, sizeof(err)) == 0, "honest: listens");
+    CHECK(mig_in_start(&in, &b.mm, sock, NULL, err, sizeof(err)) == 0, "honest: listens");
     fd = hostile_connect(sock);
     send_all(fd, mem, len);
     {
