@@ -286,7 +286,7 @@ static json_t *qmp_migrate_set_parameters(void *opaque, json_t *args, struct qmp
         } else if (!strcmp(key, "tls-creds")) {
             /* QEMU's: an object's id, "" for none; its endpoint is checked
              * when a migration starts (only then is the side known) */
-            const char *id = json_string_value(v);
+            const char *id = json_is_null(v) ? "" : json_string_value(v); /* StrOrNull */
             bool found = !id || !*id;
 
             if (!id)

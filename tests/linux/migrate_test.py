@@ -767,6 +767,9 @@ def case_tls(ctx):
             check("endpoint" in str(e), f"endpoint mismatch: {e}")
         check(src.cmd("query-migrate-parameters").get("tls-creds") == "tls-in",
               "query-migrate-parameters has no tls-creds")
+        set_params(src, tls_creds=None)  # QEMU's StrOrNull: null switches TLS off
+        check(src.cmd("query-migrate-parameters").get("tls-creds") == "",
+              "tls-creds null does not switch TLS off")
         # over TLS
         set_params(src, tls_creds="tls-out")
         dst, uri = tls_dest(ctx, vms, "tls-dst", ka)

@@ -131,10 +131,10 @@ static void *writer_run(void *arg)
 {
     struct writer *w = arg;
     struct state_stream *s = state_stream_new_io(&mig_tls_io, w->tls, false);
-    uint8_t *buf = malloc(3 << 20);
+    uint8_t *buf = malloc(4 << 20); /* a write starts in the first MiB, is at most 3 */
     uint64_t x = 0x9e3779b97f4a7c15ull;
 
-    for (size_t i = 0; i < (3u << 20); i++) {
+    for (size_t i = 0; i < (4u << 20); i++) {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
