@@ -259,8 +259,13 @@ static struct virtio_dev *virt_create_rng(struct virt_build *b, struct keyval *k
         for (unsigned i = 0; i < b->vm->cfg.nobjects; i++)
             if (!strcmp(b->objects[i].id, rng))
                 o = &b->objects[i];
-        if (!o || !strcmp(o->type, "tls-creds-psk")) {
-            snprintf(err, errlen, "-device %s: no rng -object with id '%s'", spec, rng);
+        if (!o) {
+            snprintf(err, errlen, "-device %s: no -object with id '%s'", spec, rng);
+            return NULL;
+        }
+        if (!strcmp(o->type, "tls-creds-psk")) {
+            snprintf(err, errlen, "-device %s: -object '%s' is %s, not a random source", spec, rng,
+                     o->type);
             return NULL;
         }
         /* /dev/urandom and /dev/random are what getrandom() reads anyway. */
