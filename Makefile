@@ -69,7 +69,7 @@ LIB_LDLIBS := -lm -ljansson -lxxhash -llz4 -lzstd
 # requires glib's; without libglib2.0-dev fall back to the known paths.
 SLIRP_CFLAGS := $(shell pkg-config --cflags slirp 2>/dev/null || echo -I/usr/include/slirp)
 SLIRP_LIBS   := $(shell pkg-config --libs slirp 2>/dev/null || echo -lslirp)
-LDLIBS   += -lfdt $(SLIRP_LIBS) $(LIB_LDLIBS)
+LDLIBS   += -lfdt -lgnutls $(SLIRP_LIBS) $(LIB_LDLIBS)
 
 # The layers as static libraries (DESIGN.md §7), each built from every .c
 # file of its folders; a program links the ones it uses, top layer first.

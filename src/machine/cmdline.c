@@ -458,7 +458,10 @@ static const struct cmdline_opt cmdline_opts[] = {
      "network backend: user[,hostfwd=tcp:127.0.0.1:HPORT-:GPORT] | tap,ifname=TAP,script=no "
      "(docs/net.md)",
      opt_netdev},
-    {"object", "rng-random,id=ID,filename=F", "a random source for virtio-rng", opt_object},
+    {"object", "rng-random,id=ID,filename=F",
+     "a random source for virtio-rng; or "
+     "tls-creds-psk,id=ID,endpoint=client|server,dir=DIR: migration keys (DIR/keys.psk)",
+     opt_object},
     {"qmp", "unix:PATH,server=on,wait=off", "QMP control socket (docs/qmp.md)", opt_qmp},
     {"incoming", "file:P|tcp:H:P|unix:P|defer",
      "start from a saved state or an incoming migration (docs/state.md)", opt_incoming},

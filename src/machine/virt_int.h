@@ -140,6 +140,13 @@ struct virt {
     struct mig_out *mig;    /* the current or last outgoing migration, or NULL */
     struct mig_in *inc;     /* an incoming live migration, or NULL */
     struct mig_params mig_params;
+    /* -object tls-creds-psk (virt_virtio.c), for the tls-creds parameter */
+    struct virt_tls_creds {
+        char id[128];
+        char dir[512];
+        bool server; /* endpoint=server (a destination's); else client */
+    } tls_creds[VIRT_MAX_OPTS];
+    unsigned ntls_creds;
     bool migrated_away; /* a live migration committed: the VM runs elsewhere now */
     /* what the loop did when it parked for a job */
     bool park_was_running;

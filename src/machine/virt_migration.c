@@ -181,8 +181,36 @@ bool virt_migrate_active(const struct virt *vm)
     return mig_out_active(vm->mig);
 }
 
+/* The tls-creds parameter into p->tls_dir for this side (server: the
+ * destination): 0, or -EINVAL with a reason. */
+static int virt_tls_resolve(const struct virt *vm, struct mig_params *p, bool server, char *err,
+                            size_t errlen)
+{
+    p->tls_dir[0] = '\0';
+    if (!p->tls_creds[0])
+        return 0;
+    for (unsigned i = 0; i < vm->ntls_creds; i++) {
+        const struct virt_tls_creds *t = &vm->tls_creds[i];
+
+        if (strcmp(t->id, p->tls_creds))
+            continue;
+        if (t->server != server) {
+            snprintf(err, errlen, "TLS credentials '%s' have endpoint=%s: %s needs endpoint=%s",
+                     t->id, t->server ? "server" : "client",
+                     server ? "an incoming migration" : "an outgoing migration",
+                     server ? "server" : "client");
+            return -EINVAL;
+        }
+        snprintf(p->tls_dir, sizeof(p->tls_dir), "%s", t->dir);
+        return 0;
+    }
+    snprintf(err, errlen, "No TLS credentials with id '%s'", p->tls_creds);
+    return -EINVAL;
+}
+
 int virt_migrate_start(struct virt *vm, const char *uri, char *err, size_t errlen)
 {
+    struct mig_params params;
     struct mig_out *j;
     int ret;
 
@@ -195,7 +223,10 @@ int virt_migrate_start(struct virt *vm, const char *uri, char *err, size_t errle
         snprintf(err, errlen, "cannot migrate in state %s", virt_runstate_name(vm->runstate));
         return -EINVAL;
     }
-    ret = mig_out_start(&j, &vm->mm, uri, &vm->mig_params, err, errlen);
+    params = vm->mig_params;
+    if (virt_tls_resolve(vm, &params, false, err, errlen) < 0)
+        return -EINVAL;
+    ret = mig_out_start(&j, &vm->mm, uri, &params, err, errlen);
     if (j) {
         /* the new job's record replaces the previous one's (query-migrate) */
         mig_out_free(vm->mig);
@@ -206,6 +237,7 @@ int virt_migrate_start(struct virt *vm, const char *uri, char *err, size_t errle
 
 int virt_incoming_begin(struct virt *vm, const char *uri, char *err, size_t errlen)
 {
+    struct mig_params params;
     struct mig_uri u;
     int ret;
 
@@ -226,7 +258,11 @@ int virt_incoming_begin(struct virt *vm, const char *uri, char *err, size_t errl
         if (ret == 0)
             virt_loaded(vm, 0);
         return ret;
-    default: return mig_in_start(&vm->inc, &vm->mm, uri, err, errlen);
+    default:
+        params = vm->mig_params;
+        if (virt_tls_resolve(vm, &params, true, err, errlen) < 0)
+            return -EINVAL;
+        return mig_in_start(&vm->inc, &vm->mm, uri, &params, err, errlen);
     }
 }
 

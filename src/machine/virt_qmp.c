@@ -283,6 +283,23 @@ static json_t *qmp_migrate_set_parameters(void *opaque, json_t *args, struct qmp
                                      "Invalid parameter type for 'x-godwit-compress', expected: "
                                      "boolean");
             p.compress = json_is_true(v);
+        } else if (!strcmp(key, "tls-creds")) {
+            /* QEMU's: an object's id, "" for none; its endpoint is checked
+             * when a migration starts (only then is the side known) */
+            const char *id = json_is_null(v) ? "" : json_string_value(v); /* StrOrNull */
+            bool found = !id || !*id;
+
+            if (!id)
+                return qmp_error_set(err, QMP_ERR_GENERIC,
+                                     "Invalid parameter type for 'tls-creds', expected: string");
+            for (unsigned i = 0; i < vm->ntls_creds && !found; i++)
+                found = !strcmp(vm->tls_creds[i].id, id);
+            if (!found || strlen(id) >= sizeof(p.tls_creds))
+                return qmp_error_set(err, QMP_ERR_GENERIC,
+                                     "No TLS credentials with id '%s' (add -object "
+                                     "tls-creds-psk,id=%s,endpoint=...,dir=...)",
+                                     id, id);
+            snprintf(p.tls_creds, sizeof(p.tls_creds), "%s", id);
         } else {
             return qmp_error_set(err, QMP_ERR_GENERIC, "Parameter '%s' is unexpected", key);
         }
@@ -297,10 +314,10 @@ static json_t *qmp_query_migrate_parameters(void *opaque, json_t *args, struct q
 
     (void)args;
     (void)err;
-    return json_pack("{s:I, s:I, s:b}", "downtime-limit",
+    return json_pack("{s:I, s:I, s:b, s:s}", "downtime-limit",
                      (json_int_t)vm->mig_params.downtime_limit_ms, "max-bandwidth",
                      (json_int_t)vm->mig_params.max_bandwidth, "x-godwit-compress",
-                     vm->mig_params.compress);
+                     vm->mig_params.compress, "tls-creds", vm->mig_params.tls_creds);
 }
 
 /* QEMU 7.2's migration capabilities: "events" works; the others exist in

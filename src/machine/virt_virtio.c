@@ -123,9 +123,10 @@ static int virt_drive_parse(struct virt_drive *dr, const char *spec, char *err, 
 
 struct virt_object {
     struct keyval kv;
-    const char *type; /* rng-random, rng-builtin */
+    const char *type; /* rng-random, rng-builtin, tls-creds-psk */
     const char *id;
     const char *filename;
+    const char *endpoint, *dir; /* tls-creds-psk */
 };
 
 static int virt_object_parse(struct virt_object *o, const char *spec, char *err, size_t errlen)
@@ -139,8 +140,10 @@ static int virt_object_parse(struct virt_object *o, const char *spec, char *err,
     }
     o->type = keyval_get(&o->kv, "qom-type");
     o->id = keyval_get(&o->kv, "id");
-    if (!o->type || (strcmp(o->type, "rng-random") && strcmp(o->type, "rng-builtin"))) {
-        snprintf(err, errlen, "-object %s: unsupported object type (rng-random, rng-builtin)",
+    if (!o->type || (strcmp(o->type, "rng-random") && strcmp(o->type, "rng-builtin") &&
+                     strcmp(o->type, "tls-creds-psk"))) {
+        snprintf(err, errlen,
+                 "-object %s: unsupported object type (rng-random, rng-builtin, tls-creds-psk)",
                  spec);
         return -EINVAL;
     }
@@ -150,6 +153,24 @@ static int virt_object_parse(struct virt_object *o, const char *spec, char *err,
     }
     if (!strcmp(o->type, "rng-random"))
         o->filename = keyval_get(&o->kv, "filename"); /* QEMU's default: /dev/urandom */
+    if (!strcmp(o->type, "tls-creds-psk")) {
+        o->endpoint = keyval_get(&o->kv, "endpoint"); /* QEMU's default: client */
+        o->dir = keyval_get(&o->kv, "dir");
+        if (o->endpoint && strcmp(o->endpoint, "client") && strcmp(o->endpoint, "server")) {
+            snprintf(err, errlen, "-object %s: endpoint=%s: use client or server", spec,
+                     o->endpoint);
+            return -EINVAL;
+        }
+        if (!o->dir || !*o->dir) {
+            snprintf(err, errlen, "-object %s: dir= is required (the folder of keys.psk)", spec);
+            return -EINVAL;
+        }
+        if (strlen(o->id) >= sizeof(((struct virt_tls_creds *)0)->id) ||
+            strlen(o->dir) >= sizeof(((struct virt_tls_creds *)0)->dir)) {
+            snprintf(err, errlen, "-object %s: id= or dir= is too long", spec);
+            return -EINVAL;
+        }
+    }
     unused = keyval_unused(&o->kv);
     if (unused) {
         snprintf(err, errlen, "-object %s: unsupported property '%s'", spec, unused);
@@ -240,6 +261,11 @@ static struct virtio_dev *virt_create_rng(struct virt_build *b, struct keyval *k
                 o = &b->objects[i];
         if (!o) {
             snprintf(err, errlen, "-device %s: no -object with id '%s'", spec, rng);
+            return NULL;
+        }
+        if (!strcmp(o->type, "tls-creds-psk")) {
+            snprintf(err, errlen, "-device %s: -object '%s' is %s, not a random source", spec, rng,
+                     o->type);
             return NULL;
         }
         /* /dev/urandom and /dev/random are what getrandom() reads anyway. */
@@ -416,8 +442,25 @@ int virt_virtio_init(struct virt *vm, char *err, size_t errlen)
             }
         }
     }
-    for (unsigned i = 0; i < cfg->nobjects && !ret; i++)
+    for (unsigned i = 0; i < cfg->nobjects && !ret; i++) {
+        const struct virt_object *o = &b->objects[i];
+
         ret = virt_object_parse(&b->objects[i], cfg->objects[i], err, errlen);
+        for (unsigned k = 0; k < i && !ret; k++) {
+            if (!strcmp(b->objects[k].id, o->id)) {
+                snprintf(err, errlen, "-object %s: duplicate id '%s'", cfg->objects[i], o->id);
+                ret = -EINVAL;
+            }
+        }
+        if (!ret && !strcmp(o->type, "tls-creds-psk")) {
+            /* kept for migrate-set-parameters tls-creds (virt_migration.c) */
+            struct virt_tls_creds *t = &vm->tls_creds[vm->ntls_creds++];
+
+            snprintf(t->id, sizeof(t->id), "%s", o->id);
+            snprintf(t->dir, sizeof(t->dir), "%s", o->dir);
+            t->server = o->endpoint && !strcmp(o->endpoint, "server");
+        }
+    }
     for (unsigned i = 0, nslots = 0; i < cfg->ndevices && !ret; i++) {
         struct virtio_transport irq = {.set_irq = virt_virtio_irq};
         struct virtio_dev *d;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "migration/mig_proto.h"
+#include "migration/mig_tls.h"
 #include "migration/migration.h"
 
 #define MIG_IN_COMMIT_MS 60000 /* wait this long for the commit after READY */
@@ -47,6 +48,8 @@ struct mig_in {
     bool thread_live;
     int lfd;
     _Atomic int fd;
+    struct mig_tls_creds *creds; /* TLS: the server's keys (else NULL) */
+    struct mig_tls *tls;         /* the session over fd, set before status ACTIVE */
     _Atomic bool cancel;
     _Atomic int status; /* MIG_IN_* */
     int reported;       /* last status reported (loop thread) */
@@ -101,19 +104,22 @@ static void mig_in_round(void *opaque, uint32_t round)
 {
     struct mig_in *in = opaque;
 
-    (void)mig_msg_send(atomic_load(&in->fd), MIG_MAGIC_REPLY, MIG_MSG_ROUND, round);
+    struct mig_chan ch = {.fd = atomic_load(&in->fd), .tls = in->tls};
+
+    (void)mig_chan_send(&ch, MIG_MAGIC_REPLY, MIG_MSG_ROUND, round);
 }
 
 /* Loaded and verified: READY, then the COMMIT.  0 with in->paused_ns set,
  * or -errno with in->error set. */
 static int mig_in_commit(struct mig_in *in, int fd)
 {
+    struct mig_chan ch = {.fd = fd, .tls = in->tls};
     uint32_t type;
     uint64_t value, since_start;
-    int ret = mig_msg_send(fd, MIG_MAGIC_REPLY, MIG_MSG_READY, 0);
+    int ret = mig_chan_send(&ch, MIG_MAGIC_REPLY, MIG_MSG_READY, 0);
 
     if (ret == 0)
-        ret = mig_msg_recv(fd, MIG_MAGIC_COMMIT, &type, &value, MIG_IN_COMMIT_MS);
+        ret = mig_chan_recv(&ch, MIG_MAGIC_COMMIT, &type, &value, MIG_IN_COMMIT_MS);
     MIG_IN_TRACE(in, "commit");
     if (ret == 0 && type != MIG_MSG_COMMIT)
         ret = -EPROTO;
@@ -155,10 +161,20 @@ static void *mig_in_thread(void *arg)
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &idle, sizeof(idle));
     (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &idle, sizeof(idle));
     atomic_store(&in->fd, fd);
+    if (in->creds) {
+        /* nothing from a peer that does not hold the key reaches the loader */
+        in->tls = mig_tls_open(in->creds, fd, MIG_TLS_HANDSHAKE_MS, why, sizeof(why));
+        if (!in->tls) {
+            snprintf(in->error, sizeof(in->error), "%s", why);
+            goto out;
+        }
+        if (in->mm.trace)
+            gw_log("incoming: TLS %s", mig_tls_describe(in->tls));
+    }
     ST_SET(in->start_ns, gw_now_ns());
     atomic_store(&in->status, MIG_IN_ACTIVE);
     in->mm.ops->kick(in->mm.opaque);
-    s = state_stream_new(fd, true);
+    s = in->tls ? state_stream_new_io(&mig_tls_io, in->tls, true) : state_stream_new(fd, true);
     if (!s) {
         snprintf(in->error, sizeof(in->error), "out of memory");
         goto out;
@@ -167,7 +183,8 @@ static void *mig_in_thread(void *arg)
     ST_SET(in->bytes, state_stream_offset(s));
     if (ret < 0) {
         snprintf(in->error, sizeof(in->error), "state refused: %s", why);
-        (void)mig_msg_send(fd, MIG_MAGIC_REPLY, MIG_MSG_ERROR, (uint64_t)-ret);
+        (void)mig_chan_send(&(struct mig_chan){.fd = fd, .tls = in->tls}, MIG_MAGIC_REPLY,
+                            MIG_MSG_ERROR, (uint64_t)-ret);
         goto out;
     }
     MIG_IN_TRACE(in, "loaded and verified");
@@ -181,8 +198,8 @@ out:
     return NULL;
 }
 
-int mig_in_start(struct mig_in **inp, const struct mig_machine *mm, const char *uri, char *err,
-                 size_t errlen)
+int mig_in_start(struct mig_in **inp, const struct mig_machine *mm, const char *uri,
+                 const struct mig_params *p, char *err, size_t errlen)
 {
     struct mig_in *in;
     struct mig_uri u;
@@ -204,15 +221,24 @@ int mig_in_start(struct mig_in **inp, const struct mig_machine *mm, const char *
     in->uri = u;
     atomic_store(&in->fd, -1);
     in->reported = MIG_IN_WAITING;
+    if (p && p->tls_dir[0]) {
+        in->creds = mig_tls_creds_load(p->tls_dir, true, err, errlen);
+        if (!in->creds) {
+            free(in);
+            return -EINVAL;
+        }
+    }
     in->lfd = mig_listen(&u, err, errlen);
     if (in->lfd < 0) {
         ret = in->lfd;
+        mig_tls_creds_free(in->creds);
         free(in);
         return ret;
     }
     ret = pthread_create(&in->thread, NULL, mig_in_thread, in);
     if (ret) {
         close(in->lfd);
+        mig_tls_creds_free(in->creds);
         free(in);
         snprintf(err, errlen, "cannot start the incoming thread: %s", strerror(ret));
         return -ret;
@@ -241,6 +267,8 @@ static void mig_in_close_fd(struct mig_in *in)
 {
     int fd = atomic_exchange(&in->fd, -1);
 
+    mig_tls_free(in->tls); /* the thread that used it has been joined */
+    in->tls = NULL;
     if (fd >= 0)
         close(fd);
 }
@@ -279,7 +307,8 @@ void mig_in_poll(struct mig_in *in)
         return;
     }
     MIG_IN_TRACE(in, "running");
-    (void)mig_msg_send(atomic_load(&in->fd), MIG_MAGIC_REPLY, MIG_MSG_RUNNING, 0);
+    (void)mig_chan_send(&(struct mig_chan){.fd = atomic_load(&in->fd), .tls = in->tls},
+                        MIG_MAGIC_REPLY, MIG_MSG_RUNNING, 0);
     mig_in_close_fd(in);
     in->mm.ops->status(in->mm.opaque, MIG_ST_COMPLETED, 0);
 }
@@ -296,6 +325,7 @@ void mig_in_free(struct mig_in *in)
         shutdown(fd, SHUT_RDWR);
     mig_in_close(in);
     mig_in_close_fd(in);
+    mig_tls_creds_free(in->creds);
     free(in);
 }
 

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 
 #include "migration/mig_proto.h"
+#include "migration/mig_tls.h"
 #include "migration/migration.h"
 
 /* Statistics the job writes and the loop reads: relaxed atomic accesses
@@ -44,9 +45,11 @@ struct mig_out {
     char path[PATH_MAX];
     char tmp[PATH_MAX + 16];
     int fd;
-    struct mig_params params; /* as when the job started */
-    uint64_t *dirty;          /* live: the bitmap collected at the last sync */
-    uint8_t *sent;            /* live: pages the destination holds non-zero */
+    struct mig_tls_creds *creds; /* live over TLS: the keys (else NULL) */
+    struct mig_tls *tls;         /* the session over fd, once shaken hands */
+    struct mig_params params;    /* as when the job started */
+    uint64_t *dirty;             /* live: the bitmap collected at the last sync */
+    uint8_t *sent;               /* live: pages the destination holds non-zero */
     /* statistics (host ns; ST_SET by the job, ST_GET by the loop) */
     uint64_t rounds, dirty_pages_rate, expected_downtime_ms, remaining_pages;
     uint64_t start_ns, setup_ns, park_ns, end_ns, run_ns;
@@ -65,6 +68,12 @@ int mig_out_park(struct mig_out *j);
 int mig_out_sync(struct mig_out *j);
 /* GODWIT_TRACE=migration. */
 void mig_out_trace(const struct mig_out *j, const char *fmt, ...) gw_printf(2, 3);
+
+/* The commit protocol's channel: the socket, or the TLS session over it. */
+static inline struct mig_chan mig_out_chan(const struct mig_out *j)
+{
+    return (struct mig_chan){.fd = j->fd, .tls = j->tls};
+}
 
 /* The live job's body (mig_live.c): pre-copy rounds, switchover, commit.
  * 0 once COMMIT went out; -errno with the reason in s. */

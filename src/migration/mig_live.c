@@ -171,6 +171,7 @@ static void mig_live_reply_failed(struct state_stream *s, int ret)
 static int mig_live_round_end(struct mig_out *j, struct state_stream *s)
 {
     uint32_t type, round = (uint32_t)(ST_GET(j->rounds) + 1);
+    struct mig_chan ch = mig_out_chan(j);
     uint64_t value;
     int ret;
 
@@ -178,7 +179,7 @@ static int mig_live_round_end(struct mig_out *j, struct state_stream *s)
     if (state_stream_flush(s) < 0)
         return state_stream_error(s);
     for (;;) {
-        ret = mig_msg_recv(j->fd, MIG_MAGIC_REPLY, &type, &value, MIG_LIVE_READY_MS);
+        ret = mig_chan_recv(&ch, MIG_MAGIC_REPLY, &type, &value, MIG_LIVE_READY_MS);
         if (ret == 0 && type == MIG_MSG_ROUND && value == round)
             return 0;
         if (ret == 0 && type == MIG_MSG_ROUND && value < round)
@@ -256,6 +257,7 @@ static int mig_live_decide(struct mig_out *j, struct state_stream *s, struct mig
 static int mig_live_switchover(struct mig_out *j, struct state_stream *s)
 {
     uint64_t words = (j->mm.mem->npages + 63) / 64, value;
+    struct mig_chan ch = mig_out_chan(j);
     uint32_t type;
     char why[300];
     int ret;
@@ -283,7 +285,7 @@ static int mig_live_switchover(struct mig_out *j, struct state_stream *s)
         return state_stream_error(s);
     ST_SET(j->bytes, state_stream_offset(s));
     mig_out_trace(j, "sent everything (%llu bytes)", (unsigned long long)ST_GET(j->bytes));
-    ret = mig_msg_recv(j->fd, MIG_MAGIC_REPLY, &type, &value, MIG_LIVE_READY_MS);
+    ret = mig_chan_recv(&ch, MIG_MAGIC_REPLY, &type, &value, MIG_LIVE_READY_MS);
     if (ret == 0 && type == MIG_MSG_ERROR)
         ret = -EREMOTEIO;
     else if (ret == 0 && type != MIG_MSG_READY)
@@ -297,6 +299,7 @@ static int mig_live_switchover(struct mig_out *j, struct state_stream *s)
  * destination, unless a cancel got in first. */
 static int mig_live_commit(struct mig_out *j, struct state_stream *s)
 {
+    struct mig_chan ch = mig_out_chan(j);
     uint32_t type;
     uint64_t value;
     int ret;
@@ -310,7 +313,7 @@ static int mig_live_commit(struct mig_out *j, struct state_stream *s)
     atomic_store(&j->committed, true);
     pthread_mutex_unlock(&j->lock);
     mig_out_trace(j, "READY");
-    ret = mig_msg_send(j->fd, MIG_MAGIC_COMMIT, MIG_MSG_COMMIT, gw_now_ns() - j->park_ns);
+    ret = mig_chan_send(&ch, MIG_MAGIC_COMMIT, MIG_MSG_COMMIT, gw_now_ns() - j->park_ns);
     if (ret < 0) {
         /* The destination is gone: it cannot run without the commit; but we
          * cannot know whether it read it either, so the source stays
@@ -318,7 +321,7 @@ static int mig_live_commit(struct mig_out *j, struct state_stream *s)
         gw_log("migration: sending the commit failed (%s): the VM stays stopped here; check "
                "the destination",
                strerror(-ret));
-    } else if (mig_msg_recv(j->fd, MIG_MAGIC_REPLY, &type, &value, MIG_LIVE_RUNNING_MS) == 0 &&
+    } else if (mig_chan_recv(&ch, MIG_MAGIC_REPLY, &type, &value, MIG_LIVE_RUNNING_MS) == 0 &&
                type == MIG_MSG_RUNNING) {
         ST_SET(j->run_ns, gw_now_ns());
         mig_out_trace(j, "destination RUNNING");

@@ -231,6 +231,15 @@ static void *mig_out_thread(void *arg)
             ret = fd;
             goto out;
         }
+        if (j->creds) {
+            /* shut down by a cancel meanwhile: the handshake fails at once */
+            j->tls = mig_tls_open(j->creds, fd, MIG_TLS_HANDSHAKE_MS, j->error, sizeof(j->error));
+            if (!j->tls) {
+                ret = -EPROTO;
+                goto out;
+            }
+            mig_out_trace(j, "TLS: %s", mig_tls_describe(j->tls));
+        }
     }
     ST_SET(j->setup_ns, gw_now_ns() - j->start_ns);
     if (atomic_load(&j->cancel)) { /* cancelled during setup: never active */
@@ -238,7 +247,7 @@ static void *mig_out_thread(void *arg)
         goto out;
     }
     mig_out_set_status(j, MIG_ST_ACTIVE);
-    s = state_stream_new(j->fd, false);
+    s = j->tls ? state_stream_new_io(&mig_tls_io, j->tls, false) : state_stream_new(j->fd, false);
     if (!s) {
         snprintf(j->error, sizeof(j->error), "out of memory");
         ret = -ENOMEM;
@@ -248,6 +257,8 @@ static void *mig_out_thread(void *arg)
 out:
     state_stream_free(s);
     pthread_mutex_lock(&j->lock);
+    mig_tls_free(j->tls);
+    j->tls = NULL;
     if (j->fd >= 0)
         close(j->fd);
     j->fd = -1;
@@ -270,6 +281,7 @@ static void mig_out_release(struct mig_out *j)
     pthread_cond_destroy(&j->cond);
     free(j->dirty);
     free(j->sent);
+    mig_tls_creds_free(j->creds);
     free(j);
 }
 
@@ -324,6 +336,20 @@ int mig_out_start(struct mig_out **jobp, const struct mig_machine *mm, const cha
     j->start_ns = gw_now_ns();
     *jobp = j;
     mig_out_set_status(j, MIG_ST_SETUP);
+    if (p->tls_dir[0] && !j->live) {
+        snprintf(err, errlen,
+                 "tls-creds is set: TLS needs a tcp: or unix: migration, not a "
+                 "file (clear it with migrate-set-parameters tls-creds \"\")");
+        ret = -EINVAL;
+        goto fail;
+    }
+    if (p->tls_dir[0]) {
+        j->creds = mig_tls_creds_load(p->tls_dir, false, err, errlen);
+        if (!j->creds) {
+            ret = -EINVAL;
+            goto fail;
+        }
+    }
     if (j->live) {
         j->dirty = calloc((mm->mem->npages + 63) / 64, sizeof(uint64_t));
         j->sent = calloc(mm->mem->npages, 1);

@@ -10,6 +10,7 @@
 
 #include "common/sock.h"
 #include "migration/mig_proto.h"
+#include "migration/mig_tls.h"
 
 #define MIG_SOCK_BUF       (4 << 20) /* SO_SNDBUF / SO_RCVBUF of the channel, bytes */
 #define MIG_LISTEN_BACKLOG 4
@@ -189,6 +190,42 @@ int mig_msg_recv(int fd, uint32_t magic, uint32_t *type, uint64_t *value, int ti
             continue;
         if (n < 0)
             return -errno;
+        if (n == 0)
+            return -EPIPE;
+        off += (size_t)n;
+    }
+    return mig_msg_decode(m, magic, type, value);
+}
+
+int mig_chan_send(const struct mig_chan *c, uint32_t magic, uint32_t type, uint64_t value)
+{
+    uint8_t m[MIG_MSG_LEN];
+
+    if (!c->tls)
+        return mig_msg_send(c->fd, magic, type, value);
+    mig_msg_encode(m, magic, type, value);
+    return mig_tls_send(c->tls, m, sizeof(m));
+}
+
+int mig_chan_recv(const struct mig_chan *c, uint32_t magic, uint32_t *type, uint64_t *value,
+                  int timeout_ms)
+{
+    uint8_t m[MIG_MSG_LEN];
+    size_t off = 0;
+    uint64_t deadline = gw_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+
+    if (!c->tls)
+        return mig_msg_recv(c->fd, magic, type, value, timeout_ms);
+    while (off < sizeof(m)) {
+        uint64_t now = gw_now_ns();
+        ssize_t n;
+
+        if (now >= deadline)
+            return -ETIMEDOUT;
+        n = mig_tls_recv(c->tls, m + off, sizeof(m) - off,
+                         (int)((deadline - now) / 1000000ull) + 1);
+        if (n < 0)
+            return n == -EAGAIN ? -ETIMEDOUT : (int)n;
         if (n == 0)
             return -EPIPE;
         off += (size_t)n;

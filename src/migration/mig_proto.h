@@ -82,6 +82,20 @@ int mig_accept(int lfd, int timeout_ms, const _Atomic bool *cancel);
 int mig_msg_send(int fd, uint32_t magic, uint32_t type, uint64_t value);
 int mig_msg_recv(int fd, uint32_t magic, uint32_t *type, uint64_t *value, int timeout_ms);
 
+/*
+ * The channel the commit protocol talks on: the connected socket, or the
+ * TLS session over it (tls non-NULL) that carries the state stream too.
+ * mig_msg_send/recv above are the plain socket's case.
+ */
+struct mig_tls;
+struct mig_chan {
+    int fd;
+    struct mig_tls *tls;
+};
+int mig_chan_send(const struct mig_chan *c, uint32_t magic, uint32_t type, uint64_t value);
+int mig_chan_recv(const struct mig_chan *c, uint32_t magic, uint32_t *type, uint64_t *value,
+                  int timeout_ms);
+
 /* The same on a buffer (tests and tools): encode fills all MIG_MSG_LEN
  * bytes; decode checks as mig_msg_recv does, 0 or -EPROTO. */
 void mig_msg_encode(uint8_t m[MIG_MSG_LEN], uint32_t magic, uint32_t type, uint64_t value);

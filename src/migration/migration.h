@@ -38,6 +38,12 @@ struct mig_params {
     uint64_t max_bandwidth;     /* "max-bandwidth", bytes/s: 128 MiB/s; 0 = unlimited */
     bool compress;              /* "x-godwit-compress": LZ4 for live streams (files always) */
     bool events;                /* capability "events": MIGRATION(_PASS) events (default on) */
+    char tls_creds[128];        /* "tls-creds": a tls-creds-psk object's id; "" = plain */
+    /* The directory of that object's keys.psk, filled by the machine when
+     * it starts a job (the engine knows no objects).  Non-empty: the live
+     * channel is TLS (mig_tls.h), the source the client, the destination
+     * the server. */
+    char tls_dir[512];
 };
 
 /* QEMU 7.2's defaults (events on: godwit's clients wait on them). */
@@ -163,10 +169,12 @@ int mig_in_load_file(const struct mig_machine *mm, const char *path, char *err,
                      size_t errlen) gw_must_check;
 /*
  * Listen on a tcp:/unix: URI for one live migration, loaded by a thread
- * while the loop serves QMP.  *inp receives the job.  0 or -errno.
+ * while the loop serves QMP.  p (NULL: defaults) gives tls_dir: then the
+ * connection must complete a TLS handshake as the server before anything
+ * is loaded.  *inp receives the job.  0 or -errno.
  */
-int mig_in_start(struct mig_in **inp, const struct mig_machine *mm, const char *uri, char *err,
-                 size_t errlen) gw_must_check;
+int mig_in_start(struct mig_in **inp, const struct mig_machine *mm, const char *uri,
+                 const struct mig_params *p, char *err, size_t errlen) gw_must_check;
 /* Loop thread: report progress; once committed call ops->incoming_done. */
 void mig_in_poll(struct mig_in *in);
 /* Stop listening / loading and free.  NULL is a no-op. */

@@ -17,7 +17,9 @@
 #define MIG_STREAM_BUF (1u << 20)
 
 struct state_stream {
-    int fd;
+    int fd;                    /* -1 when io carries the stream */
+    const struct state_io *io; /* NULL: read()/write() on fd */
+    void *io_opaque;
     bool reading;
     int err;
     char msg[200];
@@ -47,6 +49,47 @@ struct state_stream *state_stream_new(int fd, bool reading)
     }
     XXH3_64bits_reset(s->xxh);
     return s;
+}
+
+struct state_stream *state_stream_new_io(const struct state_io *io, void *opaque, bool reading)
+{
+    struct state_stream *s = state_stream_new(-1, reading);
+
+    if (s) {
+        s->io = io;
+        s->io_opaque = opaque;
+    }
+    return s;
+}
+
+/* One write or read on the transport: bytes, or -1 with errno set (the
+ * plain fd keeps its direct system call). */
+static ssize_t state_stream_sys_write(struct state_stream *s, const void *p, size_t n)
+{
+    ssize_t r;
+
+    if (!s->io)
+        return write(s->fd, p, n);
+    r = s->io->write(s->io_opaque, p, n);
+    if (r < 0) {
+        errno = (int)-r;
+        return -1;
+    }
+    return r;
+}
+
+static ssize_t state_stream_sys_read(struct state_stream *s, void *p, size_t n)
+{
+    ssize_t r;
+
+    if (!s->io)
+        return read(s->fd, p, n);
+    r = s->io->read(s->io_opaque, p, n);
+    if (r < 0) {
+        errno = (int)-r;
+        return -1;
+    }
+    return r;
 }
 
 void state_stream_free(struct state_stream *s)
@@ -111,7 +154,7 @@ static int state_stream_put_fd(struct state_stream *s, const uint8_t *p, size_t 
             if (chunk > s->limit - s->to_fd)
                 chunk = (size_t)(s->limit - s->to_fd);
         }
-        w = write(s->fd, p, chunk);
+        w = state_stream_sys_write(s, p, chunk);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -175,7 +218,7 @@ static bool state_stream_fill(struct state_stream *s)
     s->pos = 0;
     s->len = 0;
     for (;;) {
-        r = read(s->fd, s->buf, MIG_STREAM_BUF);
+        r = state_stream_sys_read(s, s->buf, MIG_STREAM_BUF);
         if (r < 0 && errno == EINTR)
             continue;
         break;
@@ -245,6 +288,8 @@ int state_stream_pending(struct state_stream *s, int timeout_ms)
         return 1;
     if (s->eof)
         return 0;
+    if (s->io)
+        return s->io->pending(s->io_opaque, timeout_ms);
     do
         r = poll(&pfd, 1, timeout_ms);
     while (r < 0 && errno == EINTR);

@@ -4,8 +4,9 @@
  * every byte that passed (redis rio style: the writer checks once, at the
  * end; the reader learns "truncated" or "I/O error" from one place).
  *
- * A stream is either a writer or a reader over one file descriptor.  It
- * never owns more than its buffer: the caller opens and closes the fd.
+ * A stream is either a writer or a reader over one file descriptor, or
+ * over a transport (struct state_io: a TLS session).  It never owns more
+ * than its buffer: the caller opens and closes the fd or the transport.
  * Threading: one thread at a time.
  */
 #ifndef GODWIT_STATE_STATE_STREAM_H
@@ -14,13 +15,30 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/util.h"
 
 struct state_stream;
 
+/*
+ * A transport other than a plain fd (a TLS session).  read returns bytes
+ * read (0 at end of stream) or -errno (-EAGAIN: the peer went quiet past
+ * the transport's timeout); write returns bytes written (> 0) or -errno.
+ * pending is state_stream_pending's question for bytes the transport holds
+ * or can read within timeout_ms: 1, 0 or -errno.  The callbacks own
+ * nothing the stream frees.
+ */
+struct state_io {
+    ssize_t (*read)(void *opaque, void *p, size_t n);
+    ssize_t (*write)(void *opaque, const void *p, size_t n);
+    int (*pending)(void *opaque, int timeout_ms);
+};
+
 /* A writer (reading = false) or reader over fd.  NULL on allocation failure. */
 struct state_stream *state_stream_new(int fd, bool reading);
+/* The same over a transport (io and opaque must outlive the stream). */
+struct state_stream *state_stream_new_io(const struct state_io *io, void *opaque, bool reading);
 /* Frees the buffer (a writer's unflushed bytes are lost: flush first).
  * Does not close the fd.  NULL is a no-op. */
 void state_stream_free(struct state_stream *s);

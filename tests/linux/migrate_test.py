@@ -20,6 +20,12 @@ in 1..127 and a message on stderr unless the test killed it):
                       by one across every hop, never FAIL, mtime never goes
                       back.  The oracle rewrites all of its 58 MiB without
                       pause: the write-heavy case.
+  tls                 TLS-PSK (-object tls-creds-psk, QEMU's keys.psk): a plain
+                      hop, then tls-creds on both sides (the destination with
+                      -incoming defer + migrate-set-parameters before
+                      migrate-incoming) and a hop over TLS; credentials of the
+                      wrong endpoint refused; a destination with another key
+                      refuses the stream: rolled back, never ran.
   pingpong-downtime   the same with downtime-limit 50 ms (query-migrate-parameters
                       must say so).
   pingpong-linux      Debian guest (kernel + busybox initramfs, 256M) with a
@@ -400,8 +406,9 @@ def dest_never_ran(dst, killed=False, timeout=30.0):
     a message on stderr.  Returns its last stderr line."""
     if not killed:
         rc = dst.exit_status(timeout)
-        check(rc is not None, f"{dst.name}: still running {timeout}s after the failed "
-                              f"migration (status {dst.status() if dst.qmp else '?'})")
+        if rc is None:  # (asks for the status only then: an exited VM's QMP is gone)
+            check(False, f"{dst.name}: still running {timeout}s after the failed "
+                         f"migration (status {dst.status() if dst.qmp else '?'})")
         check(1 <= rc <= 127, f"{dst.name}: exit status {rc}")
     time.sleep(0.05)
     out = dst.output()
@@ -702,6 +709,89 @@ def case_hostile(ctx):
     return "; ".join(results)
 
 
+# ---- TLS ----------------------------------------------------------------------------------
+
+
+def tls_keys(ctx, name, key):
+    """A folder with QEMU's keys.psk (mode 0600) for identity qemu."""
+    d = os.path.join(ctx.tmp, name)
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, "keys.psk")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.write(fd, f"qemu:{key}\n".encode())
+    os.close(fd)
+    return d
+
+
+def tls_args(keys):
+    """pagepass with a client and a server tls-creds-psk object on keys."""
+    return pagepass_args() + [
+        "-object", f"tls-creds-psk,id=tls-out,endpoint=client,dir={keys}",
+        "-object", f"tls-creds-psk,id=tls-in,endpoint=server,dir={keys}"]
+
+
+def tls_dest(ctx, vms, name, keys):
+    """A destination with -incoming defer, tls-creds set before migrate-incoming."""
+    uri = ctx.endpoint("tcp")
+    vm = MigVM(ctx, name, tls_args(keys), incoming="defer")
+    vms.append(vm)
+    vm.needs_cont = False
+    vm.uri = uri
+    vm.cmd("migrate-set-parameters", **{"tls-creds": "tls-in"})
+    vm.cmd("migrate-incoming", uri=uri)
+    wait_listening(vm, uri)
+    return vm, uri
+
+
+def case_tls(ctx):
+    key_a, key_b = os.urandom(32).hex(), os.urandom(32).hex()
+    ka, kb = tls_keys(ctx, "keys-a", key_a), tls_keys(ctx, "keys-b", key_b)
+    src = MigVM(ctx, "tls", tls_args(ka))
+    vms = [src]
+    try:
+        wait_passes(src, "", 2)
+        # a plain hop first, for the MB/s comparison
+        set_params(src, max_bandwidth=FAST)
+        dst, uri = start_dest(ctx, vms, "tls-plain", tls_args(ka), "tcp")
+        plain = migrate_ok(ctx, src, dst, uri)
+        src.kill()
+        history = src.output()
+        src = dst
+        wait_passes(src, history, len(passes(history)) + 2)
+        # the endpoint must match the side
+        set_params(src, max_bandwidth=FAST, tls_creds="tls-in")
+        try:
+            src.cmd("migrate", uri=ctx.endpoint("tcp"))
+            check(False, "migrate with endpoint=server credentials was accepted")
+        except Exception as e:  # noqa: BLE001 (QMP error)
+            check("endpoint" in str(e), f"endpoint mismatch: {e}")
+        check(src.cmd("query-migrate-parameters").get("tls-creds") == "tls-in",
+              "query-migrate-parameters has no tls-creds")
+        set_params(src, tls_creds=None)  # QEMU's StrOrNull: null switches TLS off
+        check(src.cmd("query-migrate-parameters").get("tls-creds") == "",
+              "tls-creds null does not switch TLS off")
+        # over TLS
+        set_params(src, tls_creds="tls-out")
+        dst, uri = tls_dest(ctx, vms, "tls-dst", ka)
+        tls = migrate_ok(ctx, src, dst, uri)
+        src.kill()
+        history += src.output()
+        src = dst
+        wait_passes(src, history, len(passes(history)) + 2)
+        # a destination with another key: refused before the loader, rolled back
+        set_params(src, tls_creds="tls-out")
+        bad, uri = tls_dest(ctx, vms, "tls-wrongkey", kb)
+        info = migrate(src, uri)
+        rolled_back(src, info)
+        check("TLS" in (info.get("error-desc") or ""), f"error-desc: {info.get('error-desc')}")
+        why = dest_never_ran(bad)
+    finally:
+        for v in vms:
+            v.kill()
+    return (f"plain {plain['ram']['mbps']:.0f} Mbit/s, TLS {tls['ram']['mbps']:.0f} Mbit/s "
+            f"(query-migrate); wrong key rolled back: {error_desc(info)}; destination: {why[:70]}")
+
+
 # ---- main -------------------------------------------------------------------------------
 
 
@@ -718,7 +808,8 @@ CASES = [("pingpong-pagepass", case_pingpong_pagepass),
          ("fault-error", case_fault_error),
          ("fault-cancel", case_fault_cancel),
          ("fault-kill-src", case_fault_kill_src),
-         ("hostile", case_hostile)]
+         ("hostile", case_hostile),
+         ("tls", case_tls)]
 
 
 def main():

@@ -10,7 +10,9 @@
  * any moment never leaves a job stuck in "cancelling"), a file target that
  * exists and is not a regular file, a destination whose source goes quiet,
  * trailing bytes after EOF on a live stream, and a COMMIT that claims a
- * pause longer than the migration.
+ * pause longer than the migration; over TLS (tests/unit/test_mig_tls.c
+ * covers the session itself): a TLS live migration, a wrong key and a
+ * plaintext source refused before the loader, the source resumed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -72,10 +74,11 @@ static void fake_status(void *opaque, enum mig_status st, uint64_t pass)
 }
 static char *fake_config(void *opaque)
 {
+    struct fake *f = opaque;
     char *s = NULL;
 
-    (void)opaque;
-    if (asprintf(&s, "machine=fake\nram=%u\n", FAKE_RAM) < 0)
+    if (asprintf(&s, "machine=fake\nram=%llu\n",
+                 (unsigned long long)(f->mm.mem->npages * GMEM_PAGE_SIZE)) < 0)
         return NULL;
     return s;
 }
@@ -152,12 +155,12 @@ static const struct mig_machine_ops fake_ops = {
     .incoming_failed = fake_incoming_failed,
 };
 
-static void fake_init(struct fake *f)
+static void fake_init_ram(struct fake *f, uint64_t ram)
 {
     memset(f, 0, sizeof(*f));
     f->mm.ops = &fake_ops;
     f->mm.opaque = f;
-    f->mm.mem = gmem_new(0x80000000ull, FAKE_RAM);
+    f->mm.mem = gmem_new(0x80000000ull, ram);
     f->mm.idle_ms = 500;
     f->running = true;
     f->last_status = -1;
@@ -170,6 +173,11 @@ static void fake_fill(struct fake *f, unsigned seed)
         for (unsigned i = 0; i < GMEM_PAGE_SIZE; i += 8)
             *(uint64_t *)(f->mm.mem->host + p * GMEM_PAGE_SIZE + i) = p * 7919 + i + seed;
     f->counter = 0x1234 + seed;
+}
+
+static void fake_init(struct fake *f)
+{
+    fake_init_ram(f, FAKE_RAM);
 }
 
 /* Play the run loop until the job is over (or ms pass). */
@@ -267,8 +275,8 @@ static void test_live(void)
     fake_init(&b);
     fake_fill(&a, 2);
     snprintf(sock, sizeof(sock), "unix:/tmp/godwit-engine-%d.sock", getpid());
-    CHECK(mig_in_start(&in, &b.mm, sock, err, sizeof(err)) == 0, "live: destination listens (%s)",
-          err);
+    CHECK(mig_in_start(&in, &b.mm, sock, NULL, err, sizeof(err)) == 0,
+          "live: destination listens (%s)", err);
     mig_params_default(&p);
     p.max_bandwidth = 0;
     CHECK(mig_out_start(&j, &a.mm, sock, &p, err, sizeof(err)) == 0, "live: source starts (%s)",
@@ -290,6 +298,150 @@ static void test_live(void)
     mig_in_free(in);
     gmem_free(a.mm.mem);
     gmem_free(b.mm.mem);
+}
+
+#define KEY_A "qemu:9d3c4f1a2b8e7f60c1d2e3f405162738495a6b7c8d9eaf0b1c2d3e4f50617283\n"
+#define KEY_B "qemu:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
+
+/* A fresh directory holding keys.psk (mode 0600) with line. */
+static void key_dir(char dir[64], const char *line)
+{
+    char path[96];
+    FILE *f;
+
+    snprintf(dir, 64, "/tmp/godwit-keys-XXXXXX");
+    if (!mkdtemp(dir))
+        return;
+    snprintf(path, sizeof(path), "%s/keys.psk", dir);
+    f = fopen(path, "w");
+    if (f) {
+        fputs(line, f);
+        fclose(f);
+    }
+    chmod(path, 0600);
+}
+
+static void key_dir_free(const char *dir)
+{
+    char path[96];
+
+    snprintf(path, sizeof(path), "%s/keys.psk", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* One live migration between two fresh fake machines of ram bytes, the
+ * source with TLS keys in src_dir, the destination in dst_dir (NULL:
+ * plain).  Returns the source's final info; *a and *b are left for checks
+ * (the caller frees their RAM).  ms: wall time of the migration. */
+static void live_run(struct fake *a, struct fake *b, uint64_t ram, bool full, const char *src_dir,
+                     const char *dst_dir, struct mig_info *info, double *ms)
+{
+    struct mig_params p;
+    struct mig_out *j = NULL;
+    struct mig_in *in = NULL;
+    char sock[64], err[400] = "";
+    uint64_t t0;
+
+    fake_init_ram(a, ram);
+    fake_init_ram(b, ram);
+    if (full) /* every page data: what the channel carries is RAM, not zero-page marks */
+        for (uint64_t i = 0, x = 88172645463325252ull; i < ram / 8; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ((uint64_t *)a->mm.mem->host)[i] = x;
+        }
+    else
+        fake_fill(a, 5);
+    snprintf(sock, sizeof(sock), "unix:/tmp/godwit-engine-tls-%d.sock", getpid());
+    mig_params_default(&p);
+    p.max_bandwidth = 0;
+    if (dst_dir)
+        snprintf(p.tls_dir, sizeof(p.tls_dir), "%s", dst_dir);
+    CHECK(mig_in_start(&in, &b->mm, sock, &p, err, sizeof(err)) == 0,
+          "tls: destination listens (%s)", err);
+    p.tls_dir[0] = '\0';
+    if (src_dir)
+        snprintf(p.tls_dir, sizeof(p.tls_dir), "%s", src_dir);
+    t0 = gw_now_ns();
+    CHECK(mig_out_start(&j, &a->mm, sock, &p, err, sizeof(err)) == 0, "tls: source starts (%s)",
+          err);
+    for (unsigned t = 0; t < 200000 && !b->done_called && !b->failed_called; t++) {
+        mig_out_poll(j);
+        mig_in_poll(in);
+        usleep(200);
+    }
+    CHECK(loop_out(a, j, 20000), "tls: the source job ends");
+    *ms = (double)(gw_now_ns() - t0) / 1e6;
+    mig_out_info(j, info);
+    mig_out_free(j);
+    mig_in_free(in);
+}
+
+/* A live migration over TLS, and one whose keys differ. */
+static void test_live_tls(void)
+{
+    struct fake a, b;
+    struct mig_info info;
+    char ka[64], kb[64];
+    double ms;
+
+    key_dir(ka, KEY_A);
+    key_dir(kb, KEY_B);
+    live_run(&a, &b, FAKE_RAM, false, ka, ka, &info, &ms);
+    CHECK(info.status == MIG_ST_COMPLETED && b.done_called && b.running,
+          "tls: a live migration over TLS completes (%s)", info.error);
+    CHECK(!memcmp(a.mm.mem->host, b.mm.mem->host, FAKE_RAM) && b.counter == a.counter,
+          "tls: RAM and component identical");
+    gmem_free(a.mm.mem);
+    gmem_free(b.mm.mem);
+
+    live_run(&a, &b, FAKE_RAM, false, kb, ka, &info, &ms);
+    CHECK(info.status == MIG_ST_FAILED && strstr(info.error, "TLS"),
+          "tls: a wrong key fails the migration (%s)", info.error);
+    CHECK(a.running && a.how == MIG_UNPARK_RESUME, "tls: wrong key: the source runs on");
+    CHECK(b.failed_called && !b.done_called && !b.loaded_comp,
+          "tls: wrong key: the destination loaded nothing and failed");
+    gmem_free(a.mm.mem);
+    gmem_free(b.mm.mem);
+
+    live_run(&a, &b, FAKE_RAM, false, NULL, ka, &info, &ms);
+    CHECK(info.status == MIG_ST_FAILED && b.failed_called && !b.loaded_comp && a.running,
+          "tls: a plaintext source is refused by a TLS destination (%s)", info.error);
+    gmem_free(a.mm.mem);
+    gmem_free(b.mm.mem);
+    key_dir_free(ka);
+    key_dir_free(kb);
+}
+
+/* GODWIT_MIG_BENCH_MB=N: MB/s of a live migration of N MiB of data, plain
+ * and over TLS (docs/state.md, "TLS"). */
+static void bench_tls(void)
+{
+    const char *env = getenv("GODWIT_MIG_BENCH_MB");
+    uint64_t ram = env ? strtoull(env, NULL, 10) << 20 : 0;
+    struct fake a, b;
+    struct mig_info info;
+    char ka[64];
+    double ms;
+
+    if (!ram)
+        return;
+    key_dir(ka, KEY_A);
+    for (int rep = 0; rep < 2; rep++) {
+        for (int tls = 0; tls < 2; tls++) {
+            live_run(&a, &b, ram, true, tls ? ka : NULL, tls ? ka : NULL, &info, &ms);
+            printf("# bench %s: %llu MiB in %.0f ms: %.0f MB/s (engine mbps %.0f)\n",
+                   tls ? "TLS  " : "plain", (unsigned long long)(ram >> 20), ms,
+                   (double)info.transferred / 1e6 / (ms / 1e3), info.mbps);
+            CHECK(info.status == MIG_ST_COMPLETED && !memcmp(a.mm.mem->host, b.mm.mem->host, ram),
+                  "bench: %s migration identical", tls ? "TLS" : "plain");
+            gmem_free(a.mm.mem);
+            gmem_free(b.mm.mem);
+        }
+    }
+    key_dir_free(ka);
 }
 
 /* A peer that accepts and reads everything, never answering. */
@@ -431,7 +583,7 @@ static void test_hostile_sources(void)
 
     /* 10 bytes, then silence: the destination gives up within its idle bound */
     fake_init(&b);
-    CHECK(mig_in_start(&in, &b.mm, sock, err, sizeof(err)) == 0, "quiet: listens");
+    CHECK(mig_in_start(&in, &b.mm, sock, NULL, err, sizeof(err)) == 0, "quiet: listens");
     fd = hostile_connect(sock);
     CHECK(fd >= 0 && write(fd, "\x89GWST\r\n\x1a\x01\x00", 10) == 10, "quiet: 10 bytes sent");
     t0 = gw_now_ns();
@@ -444,7 +596,7 @@ static void test_hostile_sources(void)
 
     /* the stream twice: bytes after EOF are refused, nothing runs */
     fake_init(&b);
-    CHECK(mig_in_start(&in, &b.mm, sock, err, sizeof(err)) == 0, "twice: listens");
+    CHECK(mig_in_start(&in, &b.mm, sock, NULL, err, sizeof(err)) == 0, "twice: listens");
     fd = hostile_connect(sock);
     send_all(fd, mem, len);
     send_all(fd, mem, len);
@@ -457,7 +609,7 @@ static void test_hostile_sources(void)
 
     /* a valid stream, then a COMMIT claiming a pause of a year */
     fake_init(&b);
-    CHECK(mig_in_start(&in, &b.mm, sock, err, sizeof(err)) == 0, "commit: listens");
+    CHECK(mig_in_start(&in, &b.mm, sock, NULL, err, sizeof(err)) == 0, "commit: listens");
     fd = hostile_connect(sock);
     send_all(fd, mem, len);
     {
@@ -477,7 +629,7 @@ static void test_hostile_sources(void)
 
     /* and the same stream with an honest COMMIT runs */
     fake_init(&b);
-    CHECK(mig_in_start(&in, &b.mm, sock, err, sizeof(err)) == 0, "honest: listens");
+    CHECK(mig_in_start(&in, &b.mm, sock, NULL, err, sizeof(err)) == 0, "honest: listens");
     fd = hostile_connect(sock);
     send_all(fd, mem, len);
     {
@@ -504,6 +656,8 @@ int main(void)
     test_file_roundtrip();
     test_file_targets();
     test_live();
+    test_live_tls();
+    bench_tls();
     test_cancel_race();
     test_hostile_sources();
     return board_check_done();

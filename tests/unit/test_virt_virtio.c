@@ -221,6 +221,18 @@ static void test_errors(void)
                  "no -object with id 'r9'", "missing rng object");
     expect_error(NULL, NULL, (const char *[]){"memory-backend-ram,id=m", NULL},
                  "unsupported object type", "unknown object");
+    expect_error(NULL, NULL, (const char *[]){"tls-creds-psk,id=t,endpoint=middle,dir=/tmp", NULL},
+                 "use client or server", "tls-creds-psk: bad endpoint");
+    expect_error(NULL, NULL, (const char *[]){"tls-creds-psk,id=t,endpoint=server", NULL},
+                 "dir= is required", "tls-creds-psk: no dir");
+    expect_error(NULL, NULL, (const char *[]){"tls-creds-psk,id=t,dir=/tmp,username=bob", NULL},
+                 "unsupported property 'username'", "tls-creds-psk: username= unsupported");
+    expect_error(NULL, NULL,
+                 (const char *[]){"tls-creds-psk,id=t,dir=/tmp", "rng-builtin,id=t", NULL},
+                 "duplicate id 't'", "objects: duplicate id");
+    expect_error(NULL, (const char *[]){"virtio-rng-device,rng=t", NULL},
+                 (const char *[]){"tls-creds-psk,id=t,dir=/tmp", NULL}, "not a random source",
+                 "tls-creds-psk as an rng");
     expect_error(NULL,
                  (const char *[]){"virtio-rng-device", "virtio-rng-device", "virtio-rng-device",
                                   "virtio-rng-device", "virtio-rng-device", "virtio-rng-device",
