@@ -92,7 +92,7 @@ static int host_name(struct godwitd *d, const char *opt)
             gw_log("--name '%s': 1-63 characters of a-z, 0-9 and '-', starting with a letter", opt);
             return -EINVAL;
         }
-        snprintf(d->name, sizeof(d->name), "%s", opt);
+        snprintf(d->name, sizeof(d->name), "%.*s", API_NAME_MAX, opt); /* valid: <= 63 */
         return 0;
     }
     if (gethostname(hn, sizeof(hn) - 1) < 0)
@@ -105,7 +105,7 @@ static int host_name(struct godwitd *d, const char *opt)
         gw_log("the host name '%s' is not a valid godwit host name: give one with --name", hn);
         return -EINVAL;
     }
-    snprintf(d->name, sizeof(d->name), "%s", hn);
+    snprintf(d->name, sizeof(d->name), "%.*s", API_NAME_MAX, hn); /* valid: <= 63 */
     return 0;
 }
 
