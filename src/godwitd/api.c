@@ -418,6 +418,7 @@ static void api_completed(void *cls, struct MHD_Connection *conn, void **con_cls
     }
 }
 
+static void api_mhd_log(void *cls, const char *fmt, va_list ap) gw_printf(2, 0);
 static void api_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
