@@ -310,15 +310,9 @@ static int sock_connect_wait(int fd, uint64_t deadline)
     int soerr = 0, r;
     socklen_t sl = sizeof(soerr);
 
-    for (;;) {
-        r = poll(&p, 1, gw_deadline_left_ms(deadline));
-        if (r > 0)
-            break;
-        if (r == 0)
-            return -ETIMEDOUT;
-        if (errno != EINTR)
-            return -errno;
-    }
+    r = gw_poll_until(&p, 1, deadline);
+    if (r < 0)
+        return r;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
         return -errno;
     return -soerr;

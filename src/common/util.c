@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -113,6 +114,20 @@ int gw_deadline_left_ms(uint64_t deadline)
         return 0;
     ms = (deadline - now + 999999) / 1000000;
     return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+int gw_poll_until(struct pollfd *fds, unsigned nfds, uint64_t deadline)
+{
+    for (;;) {
+        int r = poll(fds, nfds, gw_deadline_left_ms(deadline));
+
+        if (r > 0)
+            return r;
+        if (r == 0)
+            return -ETIMEDOUT;
+        if (errno != EINTR)
+            return -errno;
+    }
 }
 
 static const char *gw_file_kind(mode_t mode)

@@ -45,6 +45,18 @@ static inline uint64_t gw_get_le(const uint8_t *p, unsigned n)
     return v;
 }
 
+/* The value of a hex digit (either case), or -1. */
+static inline int gw_hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 /* Write a one-line reason into err (when err and errlen) and return ret:
  *     return gw_fail(err, errlen, -EINVAL, "bad port '%s'", s); */
 int gw_fail(char *err, size_t errlen, int ret, const char *fmt, ...) gw_printf(4, 5);
@@ -58,6 +70,10 @@ uint64_t gw_now_ns(void);
  * just before the deadline. */
 uint64_t gw_deadline_ns(int timeout_ms);
 int gw_deadline_left_ms(uint64_t deadline);
+/* poll() until something is ready or the deadline passes (EINTR retried):
+ * > 0 ready, -ETIMEDOUT, or -errno. */
+struct pollfd;
+int gw_poll_until(struct pollfd *fds, unsigned nfds, uint64_t deadline);
 
 /*
  * Open a file named on a command line or in a request without ever

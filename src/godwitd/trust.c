@@ -54,24 +54,13 @@ static void hex_encode(const uint8_t *in, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Exactly 2 * len hex digits into len bytes. */
 static int hex_decode(const char *in, uint8_t *out, size_t len)
 {
     if (strlen(in) != 2 * len)
         return -EINVAL;
     for (size_t i = 0; i < len; i++) {
-        int hi = hex_value(in[2 * i]), lo = hex_value(in[2 * i + 1]);
+        int hi = gw_hex_digit(in[2 * i]), lo = gw_hex_digit(in[2 * i + 1]);
 
         if (hi < 0 || lo < 0)
             return -EINVAL;

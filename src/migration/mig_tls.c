@@ -43,17 +43,6 @@ struct mig_tls {
     char desc[96];
 };
 
-static int mig_tls_hex(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* One "identity:hexkey" line into k; false if malformed. */
 static bool mig_tls_parse_line(const char *line, size_t len, struct mig_tls_key *k)
 {
@@ -71,7 +60,7 @@ static bool mig_tls_parse_line(const char *line, size_t len, struct mig_tls_key 
     memcpy(k->id, line, idlen);
     k->id[idlen] = '\0';
     for (size_t i = 0; i < hexlen; i += 2) {
-        int hi = mig_tls_hex(hex[i]), lo = mig_tls_hex(hex[i + 1]);
+        int hi = gw_hex_digit(hex[i]), lo = gw_hex_digit(hex[i + 1]);
 
         if (hi < 0 || lo < 0)
             return false;

@@ -198,15 +198,11 @@ static int client_read(struct qmp_client *c, uint64_t deadline)
 
     if (c->broken)
         return c->broken;
-    for (;;) {
-        r = poll(&p, 1, gw_deadline_left_ms(deadline));
-        if (r > 0)
-            break;
-        if (r == 0)
-            return -ETIMEDOUT;
-        if (errno != EINTR)
-            return client_break(c, -errno, "poll: %s", strerror(errno));
-    }
+    r = gw_poll_until(&p, 1, deadline);
+    if (r == -ETIMEDOUT)
+        return r;
+    if (r < 0)
+        return client_break(c, r, "poll: %s", strerror(-r));
     do {
         n = recv(c->fd, c->rbuf, QMP_READ_CHUNK, MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);

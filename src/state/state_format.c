@@ -35,17 +35,6 @@ bool state_vm_name_valid(const char *name)
     return true;
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int state_uuid_parse(const char *text, uint8_t uuid[STATE_UUID_LEN])
 {
     uint8_t out[STATE_UUID_LEN];
@@ -61,8 +50,8 @@ int state_uuid_parse(const char *text, uint8_t uuid[STATE_UUID_LEN])
                 return -EINVAL;
             continue;
         }
-        hi = hex_digit(text[i]);
-        lo = hex_digit(text[i + 1]);
+        hi = gw_hex_digit(text[i]);
+        lo = gw_hex_digit(text[i + 1]);
         if (hi < 0 || lo < 0)
             return -EINVAL;
         out[k++] = (uint8_t)(hi << 4 | lo);
