@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "board_check.h"
+#include "qmp_test_cmds.h"
 #include "common/util.h"
 #include "qmp/qmp.h"
 
@@ -31,20 +32,6 @@ struct tclient {
 struct tctx {
     struct qmp_server *s;
 };
-
-static json_t *cmd_echo(void *opaque, json_t *args, struct qmp_error *err)
-{
-    (void)opaque;
-    (void)err;
-    return json_incref(args);
-}
-
-static json_t *cmd_fail(void *opaque, json_t *args, struct qmp_error *err)
-{
-    (void)opaque;
-    (void)args;
-    return qmp_error_set(err, QMP_ERR_DEV_NOT_FOUND, "Device '%s' not found", "nodev");
-}
 
 static json_t *cmd_nothing(void *opaque, json_t *args, struct qmp_error *err)
 {

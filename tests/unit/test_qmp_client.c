@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "board_check.h"
+#include "qmp_test_cmds.h"
 #include "common/sock.h"
 #include "common/util.h"
 #include "qmp/qmp.h"
@@ -34,20 +35,6 @@ struct tserver {
     _Atomic bool stop;
     uint64_t emit_at; /* server thread only: send LATER at this time (0: no) */
 };
-
-static json_t *cmd_echo(void *opaque, json_t *args, struct qmp_error *err)
-{
-    (void)opaque;
-    (void)err;
-    return json_incref(args);
-}
-
-static json_t *cmd_fail(void *opaque, json_t *args, struct qmp_error *err)
-{
-    (void)opaque;
-    (void)args;
-    return qmp_error_set(err, QMP_ERR_DEV_NOT_FOUND, "Device '%s' not found", "nodev");
-}
 
 /* {"names": ["A", "B", ...]}: those events, in order, before the reply. */
 static json_t *cmd_emit(void *opaque, json_t *args, struct qmp_error *err)
