@@ -22,15 +22,13 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "migration/mig_int.h" /* ST_SET/ST_GET */
 #include "migration/mig_proto.h"
 #include "migration/mig_tls.h"
 #include "migration/migration.h"
 
 #define MIG_IN_COMMIT_MS 60000 /* wait this long for the commit after READY */
 #define MIG_IN_IDLE_MS   30000 /* a source that sends nothing this long is gone */
-
-#define ST_SET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
-#define ST_GET(field)    __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
 /* GODWIT_TRACE=migration on the destination. */
 #define MIG_IN_TRACE(in, what)                                                                     \

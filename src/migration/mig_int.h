@@ -1,6 +1,8 @@
 /*
- * Private parts of the outgoing job shared by mig_out.c (the job, its
- * thread and the run loop's side) and mig_live.c (pre-copy and commit).
+ * Private parts of the engine: the statistics accessors every job uses
+ * (mig_out.c, mig_live.c, mig_in.c), and the outgoing job shared by
+ * mig_out.c (the job, its thread and the run loop's side) and mig_live.c
+ * (pre-copy and commit).
  */
 #ifndef GODWIT_MIGRATION_MIG_INT_H
 #define GODWIT_MIGRATION_MIG_INT_H
