@@ -1,6 +1,9 @@
 /*
- * godwit: the operator's command-line tool.  Commands live one per file
- * (cmd_*.c) behind this table.
+ * godwit: the operator's command-line tool (docs/godwitd.md, README).
+ *
+ *   godwit [-H unix:PATH] [--json] COMMAND ...
+ *
+ * Commands live one group per file (cmd_*.c) behind this table.
  */
 #include <stdio.h>
 #include <string.h>
@@ -15,28 +18,60 @@ struct cli_command {
 };
 
 static const struct cli_command cli_commands[] = {
+    {"vm", "vm create|list|show|start|stop|kill|delete|console ...   virtual machines",
+     cli_cmd_vm},
+    {"migrate", "migrate NAME PEER --live [--downtime-limit MS] [--bandwidth MBPS] [--detach]",
+     cli_cmd_migrate},
+    {"job", "job list|show|cancel ...   migrations and other long operations", cli_cmd_job},
+    {"peer", "peer token|add|list|remove ...   hosts this one trusts", cli_cmd_peer},
     {"state", "state check FILE [--json]   validate a saved VM state, print a summary",
      cli_cmd_state},
 };
 
 static void cli_usage(FILE *f)
 {
-    fprintf(f, "usage: godwit COMMAND [ARGS]\n\ncommands:\n");
+    fprintf(f, "usage: godwit [-H unix:PATH] [--json] COMMAND [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < GW_ARRAY_SIZE(cli_commands); i++)
         fprintf(f, "  godwit %s\n", cli_commands[i].usage);
+    fprintf(f, "\n'godwit COMMAND --help' tells more.  Exit status: 0 done, 1 failed, 2 usage.\n");
 }
 
 int main(int argc, char **argv)
 {
+    int i = 1;
+
     gw_log_set_prog("godwit");
-    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-        cli_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    /* global options before the command */
+    while (i < argc && argv[i][0] == '-') {
+        if (!strcmp(argv[i], "--json")) {
+            cli_g.json = true;
+            i++;
+        } else if ((!strcmp(argv[i], "-H") || !strcmp(argv[i], "--host")) && i + 1 < argc) {
+            cli_g.host = argv[i + 1];
+            i += 2;
+        } else if (!strncmp(argv[i], "-H", 2) && argv[i][2]) {
+            cli_g.host = argv[i] + 2;
+            i++;
+        } else if (!strncmp(argv[i], "--host=", 7)) {
+            cli_g.host = argv[i] + 7;
+            i++;
+        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            cli_usage(stdout);
+            return CLI_OK;
+        } else {
+            fprintf(stderr, "godwit: unknown option '%s'\n", argv[i]);
+            cli_usage(stderr);
+            return CLI_USAGE;
+        }
     }
-    for (size_t i = 0; i < GW_ARRAY_SIZE(cli_commands); i++)
-        if (!strcmp(argv[1], cli_commands[i].name))
-            return cli_commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "godwit: unknown command '%s'\n", argv[1]);
+    if (i >= argc) {
+        cli_usage(stderr);
+        return CLI_USAGE;
+    }
+    for (size_t c = 0; c < GW_ARRAY_SIZE(cli_commands); c++)
+        if (!strcmp(argv[i], cli_commands[c].name))
+            return cli_commands[c].fn(argc - i, argv + i);
+    fprintf(stderr, "godwit: unknown command '%s'\n", argv[i]);
     cli_usage(stderr);
-    return 2;
+    return CLI_USAGE;
 }

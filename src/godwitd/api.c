@@ -248,6 +248,54 @@ static enum MHD_Result api_send(struct MHD_Connection *conn, unsigned status, js
     return ret;
 }
 
+struct api_stream {
+    ssize_t (*fn)(void *cls, char *buf, size_t max);
+    void (*free_fn)(void *cls);
+    void *cls;
+};
+
+static ssize_t api_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct api_stream *st = cls;
+    (void)pos;
+    ssize_t n = st->fn(st->cls, buf, max);
+    return n > 0 ? n : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void api_stream_done(void *cls)
+{
+    struct api_stream *st = cls;
+    if (st->free_fn)
+        st->free_fn(st->cls);
+    free(st);
+}
+
+/* A chunked reply whose bytes come from rep->stream. */
+static enum MHD_Result api_send_stream(struct MHD_Connection *conn, const struct api_reply *rep)
+{
+    struct api_stream *st = calloc(1, sizeof(*st));
+    if (!st) {
+        if (rep->stream_free)
+            rep->stream_free(rep->stream_cls);
+        json_decref(rep->body);
+        return MHD_NO;
+    }
+    st->fn = rep->stream;
+    st->free_fn = rep->stream_free;
+    st->cls = rep->stream_cls;
+    json_decref(rep->body);
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, api_stream_read, st, api_stream_done);
+    if (!r) {
+        api_stream_done(st);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
+    enum MHD_Result ret = MHD_queue_response(conn, rep->status ? rep->status : 200, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result api_send_error(struct MHD_Connection *conn, unsigned status, const char *msg)
 {
     return api_send(conn, status, api_error_body(status, msg), NULL);
@@ -345,6 +393,8 @@ static enum MHD_Result api_dispatch(struct api_listener *li, struct MHD_Connecti
     struct api_reply rep = {.status = 200};
     route->fn(&req, &rep);
     json_decref(req.body);
+    if (rep.stream)
+        return api_send_stream(conn, &rep);
     return api_send(conn, rep.status, rep.body, NULL);
 }
 

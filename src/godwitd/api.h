@@ -77,6 +77,15 @@ struct api_request {
 struct api_reply {
     unsigned status;
     json_t *body;
+    /* A streamed reply instead of body (chunked, for GET /1.0/events):
+     * stream(cls, buf, max) is called from the connection's thread for
+     * more bytes and returns how many it wrote (> 0), or -1 at the end (or
+     * when the client or the daemon goes away); it may block (it should
+     * wake at least every second so a stopping daemon is not held up).
+     * stream_free(cls) runs once when the reply is over. */
+    ssize_t (*stream)(void *cls, char *buf, size_t max);
+    void (*stream_free)(void *cls);
+    void *stream_cls;
 };
 
 typedef void (*api_handler_fn)(struct api_request *req, struct api_reply *rep);

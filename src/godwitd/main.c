@@ -5,10 +5,8 @@
  * for the local operator.  It runs in the foreground, logs to stderr, and
  * SIGTERM/SIGINT stop the daemon, never the VMs it supervises.
  *
- *   godwitd [--state-dir DIR] [--socket PATH] [--name NAME]
- *
- * Built so far: the state directory, the store, the host identity and the
- * API's transport.  VMs, peers and jobs come with their resources.
+ *   godwitd [--state-dir DIR] [--socket PATH] [--listen HOST:PORT] [--name NAME]
+ *           [--shared-storage DIR]... [--memory-budget SIZE] [--vm-binary PATH]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,28 +22,39 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "godwitd/api.h"
-#include "godwitd/store.h"
-#include "godwitd/trust.h"
+#include "godwitd/godwitd.h"
 
-struct godwitd {
-    char state_dir[PATH_MAX];
-    char socket_path[PATH_MAX];
-    char name[API_NAME_MAX + 1];
-    int lock_fd; /* DIR/godwitd.lock, flock'ed while the daemon runs */
-    struct store *store;
-    struct trust_identity *id; /* DIR/tls: the host's key and certificate */
-    struct api_server *api;
-};
+void godwitd_store_lock(struct godwitd *d)
+{
+    pthread_mutex_lock(&d->store_lock);
+}
+
+void godwitd_store_unlock(struct godwitd *d)
+{
+    pthread_mutex_unlock(&d->store_lock);
+}
+
+int godwitd_vm_dir(const struct godwitd *d, const char *vm, char *out, size_t len)
+{
+    return snprintf(out, len, "%s/vms/%s", d->state_dir, vm) >= (int)len ? -ENAMETOOLONG : 0;
+}
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: godwitd [--state-dir DIR] [--socket PATH] [--name NAME]\n"
+    fprintf(f, "usage: godwitd [--state-dir DIR] [--socket PATH] [--listen HOST:PORT] [--name NAME]\n"
+               "               [--shared-storage DIR]... [--memory-budget SIZE] [--vm-binary PATH]\n"
                "\n"
-               "  --state-dir DIR  the host's state (default /var/lib/godwit as root,\n"
-               "                   else $XDG_STATE_HOME/godwit)\n"
-               "  --socket PATH    the local API socket (default DIR/godwitd.sock, mode 0600)\n"
-               "  --name NAME      this host's name for its peers (default: the host name)\n");
+               "  --state-dir DIR       the host's state (default /var/lib/godwit as root,\n"
+               "                        else $XDG_STATE_HOME/godwit)\n"
+               "  --socket PATH         the local API socket (default DIR/godwitd.sock, mode 0600)\n"
+               "  --listen HOST:PORT    serve trusted peers over HTTPS (mutual TLS) there\n"
+               "  --name NAME           this host's name for its peers (default: the host name)\n"
+               "  --shared-storage DIR  a directory every peer sees at the same path (repeatable):\n"
+               "                        disks in it need not move when a VM does\n"
+               "  --memory-budget SIZE  guest memory all VMs together may use (default: the\n"
+               "                        host's RAM)\n"
+               "  --vm-binary PATH      the godwit-vm to run (default: beside godwitd, else\n"
+               "                        $GODWIT_VM, else godwit-vm in PATH)\n");
 }
 
 /* The default state directory: /var/lib/godwit as root, else
@@ -138,15 +147,77 @@ static int lock_state_dir(struct godwitd *d)
     return 0;
 }
 
-/* GET /1.0 is built into the API server; the resources join this table. */
-static const struct api_route godwitd_routes[] = {{NULL, NULL, NULL, NULL}};
+/* GET /1.0 is built into the API server; the modules' routes join here. */
+static struct api_route *godwitd_routes(size_t *n)
+{
+    const struct {
+        const struct api_route *r;
+        size_t n;
+    } mods[] = {
+        {events_routes, events_nroutes}, {vms_routes, vms_nroutes},
+        {peers_routes, peers_nroutes},   {jobs_routes, jobs_nroutes},
+        {migrate_routes, migrate_nroutes},
+    };
+    size_t total = 0;
+    struct api_route *all;
+
+    for (size_t i = 0; i < GW_ARRAY_SIZE(mods); i++)
+        total += mods[i].n;
+    all = calloc(total ? total : 1, sizeof(*all));
+    if (!all)
+        return NULL;
+    *n = 0;
+    for (size_t i = 0; i < GW_ARRAY_SIZE(mods); i++)
+        for (size_t j = 0; j < mods[i].n; j++)
+            all[(*n)++] = mods[i].r[j];
+    return all;
+}
+
+/* The godwit-vm to run: --vm-binary, else beside this godwitd, else
+ * $GODWIT_VM, else "godwit-vm" (PATH). */
+static void find_vm_binary(struct godwitd *d)
+{
+    char self[PATH_MAX];
+    const char *env = getenv("GODWIT_VM");
+    ssize_t n;
+
+    if (d->vm_binary[0])
+        return;
+    n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash && (size_t)(slash - self) + sizeof("/godwit-vm") <= sizeof(d->vm_binary)) {
+            snprintf(d->vm_binary, sizeof(d->vm_binary), "%.*s/godwit-vm", (int)(slash - self),
+                     self);
+            if (access(d->vm_binary, X_OK) == 0)
+                return;
+        }
+    }
+    snprintf(d->vm_binary, sizeof(d->vm_binary), "%s", env && env[0] ? env : "godwit-vm");
+}
+
+static const struct {
+    const char *name;
+    int (*init)(struct godwitd *d, char *err, size_t errlen);
+    void (*fini)(struct godwitd *d);
+} godwitd_modules[] = {
+    {"events", events_init, events_fini}, {"vms", vms_init, vms_fini},
+    {"peers", peers_init, peers_fini},    {"jobs", jobs_init, jobs_fini},
+    {"migrate", migrate_init, migrate_fini},
+};
 
 static int parse_args(struct godwitd *d, int argc, char **argv, const char **name)
 {
+    char err[256];
     static const struct option opts[] = {
         {"state-dir", required_argument, NULL, 'd'},
         {"socket", required_argument, NULL, 's'},
         {"name", required_argument, NULL, 'n'},
+        {"listen", required_argument, NULL, 'l'},
+        {"shared-storage", required_argument, NULL, 'S'},
+        {"memory-budget", required_argument, NULL, 'm'},
+        {"vm-binary", required_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -157,6 +228,36 @@ static int parse_args(struct godwitd *d, int argc, char **argv, const char **nam
         case 'd': snprintf(d->state_dir, sizeof(d->state_dir), "%s", optarg); break;
         case 's': snprintf(d->socket_path, sizeof(d->socket_path), "%s", optarg); break;
         case 'n': *name = optarg; break;
+        case 'l':
+            if (trust_address_check(optarg, err, sizeof(err)) < 0) {
+                gw_log("--listen '%s': %s", optarg, err);
+                return -EINVAL;
+            }
+            snprintf(d->listen, sizeof(d->listen), "%s", optarg);
+            break;
+        case 'S': {
+            char *rp = realpath(optarg, NULL);
+            struct stat st;
+            if (!rp || stat(rp, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                gw_log("--shared-storage '%s': not a directory", optarg);
+                free(rp);
+                return -EINVAL;
+            }
+            if (d->nshared >= GODWITD_SHARED_MAX) {
+                gw_log("--shared-storage: at most %d directories", GODWITD_SHARED_MAX);
+                free(rp);
+                return -EINVAL;
+            }
+            d->shared[d->nshared++] = rp;
+            break;
+        }
+        case 'm':
+            if (gw_parse_size(optarg, &d->memory_budget) < 0 || d->memory_budget == 0) {
+                gw_log("--memory-budget '%s': a size such as 4G", optarg);
+                return -EINVAL;
+            }
+            break;
+        case 'v': snprintf(d->vm_binary, sizeof(d->vm_binary), "%s", optarg); break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -EINVAL;
         }
@@ -171,14 +272,17 @@ static int parse_args(struct godwitd *d, int argc, char **argv, const char **nam
 
 int main(int argc, char **argv)
 {
-    struct godwitd d;
+    static struct godwitd d; /* threads outlive main's frame only in theory; keep it static */
     const char *name = NULL;
     char err[512];
     sigset_t stop;
     int sig, ret;
+    size_t nroutes = 0, nmods = 0;
+    struct api_route *routes;
 
     gw_log_set_prog("godwitd");
     memset(&d, 0, sizeof(d));
+    pthread_mutex_init(&d.store_lock, NULL);
     if (parse_args(&d, argc, argv, &name) < 0)
         return 2;
     if (!d.state_dir[0] && default_state_dir(d.state_dir, sizeof(d.state_dir)) < 0) {
@@ -187,6 +291,7 @@ int main(int argc, char **argv)
     }
     if (host_name(&d, name) < 0)
         return 2;
+    find_vm_binary(&d);
     if (!d.socket_path[0] && snprintf(d.socket_path, sizeof(d.socket_path), "%s/godwitd.sock",
                                       d.state_dir) >= (int)sizeof(d.socket_path)) {
         gw_log("the state directory's path is too long");
@@ -235,19 +340,30 @@ int main(int argc, char **argv)
     sigaddset(&stop, SIGINT);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
-    {
+    for (; nmods < GW_ARRAY_SIZE(godwitd_modules); nmods++) {
+        if (godwitd_modules[nmods].init(&d, err, sizeof(err)) < 0) {
+            gw_log("%s: %s", godwitd_modules[nmods].name, err);
+            break;
+        }
+    }
+    routes = nmods == GW_ARRAY_SIZE(godwitd_modules) ? godwitd_routes(&nroutes) : NULL;
+    if (routes) {
         struct api_config ac = {
             .socket_path = d.socket_path,
             .host_name = d.name,
-            .routes = godwitd_routes,
-            .nroutes = 0,
+            .routes = routes,
+            .nroutes = nroutes,
             .ctx = &d,
         };
 
         d.api = api_server_start(&ac, err, sizeof(err));
+        if (!d.api)
+            gw_log("%s", err);
     }
     if (!d.api) {
-        gw_log("%s", err);
+        d.stopping = true;
+        while (nmods > 0)
+            godwitd_modules[--nmods].fini(&d);
         return 1;
     }
     gw_log("host %s: state in %s, API on unix:%s, certificate %s", d.name, d.state_dir,
@@ -255,7 +371,14 @@ int main(int argc, char **argv)
     while (sigwait(&stop, &sig) != 0)
         ;
     gw_log("%s: stopping (the VMs keep running)", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    d.stopping = true;
+    events_notify(&d);
     api_server_stop(d.api);
+    while (nmods > 0)
+        godwitd_modules[--nmods].fini(&d);
+    free(routes);
+    for (unsigned i = 0; i < d.nshared; i++)
+        free(d.shared[i]);
     trust_identity_free(d.id);
     store_close(d.store);
     close(d.lock_fd);
