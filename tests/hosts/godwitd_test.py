@@ -17,83 +17,18 @@ Cases:
 Environment: BUILD (build/release), GODWITD_TEST_CASES (a subset).
 Prints PASS/FAIL lines and `N passed, N failed, N skipped`.
 """
-import http.client
-import json
 import os
-import signal
-import socket
 import stat
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness as h  # noqa: E402
 from harness import check  # noqa: E402
 
 
-class UnixHTTP(http.client.HTTPConnection):
-    """HTTP over the daemon's unix socket (what `curl --unix-socket` does)."""
-
-    def __init__(self, path, timeout=5):
-        super().__init__("godwit", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.unix_path)
-
-
-def request(sock, method, path, body=None):
-    c = UnixHTTP(sock)
-    try:
-        c.request(method, path, body=body,
-                  headers={"Content-Type": "application/json"} if body is not None else {})
-        r = c.getresponse()
-        data = r.read()
-        return r.status, json.loads(data) if data else None
-    finally:
-        c.close()
-
-
-def godwitd():
-    return os.path.join(h.ROOT, h.build_dir(), "godwitd")
-
-
-class Daemon:
-    def __init__(self, state, *args):
-        self.state = state
-        self.sock = os.path.join(state, "godwitd.sock")
-        self.log = open(os.path.join(h.log_dir("hosts"), f"godwitd-{os.path.basename(state)}.log"),
-                        "w")
-        self.proc = subprocess.Popen([godwitd(), "--state-dir", state, *args],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-
-    def wait_socket(self, timeout=10):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if os.path.exists(self.sock) and self.proc.poll() is None:
-                try:
-                    request(self.sock, "GET", "/1.0")
-                    return
-                except OSError:
-                    pass
-            check(self.proc.poll() is None, f"godwitd exited {self.proc.returncode}")
-            time.sleep(0.05)
-        raise AssertionError("godwitd's socket never answered")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        return self.proc.returncode
+from agent import Daemon, godwitd, request  # noqa: E402
 
 
 def case_api_socket(tmp):
