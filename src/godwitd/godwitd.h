@@ -38,6 +38,7 @@
 struct events;
 struct supervisor;
 struct jobs;
+struct migrate_in;
 
 struct godwitd {
     char state_dir[PATH_MAX];
@@ -57,6 +58,7 @@ struct godwitd {
     struct events *events;
     struct supervisor *sup;
     struct jobs *jobs;
+    struct migrate_in *migrate_in; /* incoming migrations (migrate_in.c) */
     _Atomic bool stopping; /* SIGTERM seen: runners wind down, VMs stay */
 };
 
@@ -108,5 +110,7 @@ extern const struct api_route jobs_routes[];
 extern const size_t jobs_nroutes;
 extern const struct api_route migrate_routes[];
 extern const size_t migrate_nroutes;
+extern const struct api_route migrate_in_routes[]; /* the destination's, peers only */
+extern const size_t migrate_in_nroutes;
 
 #endif

@@ -156,7 +156,7 @@ static struct api_route *godwitd_routes(size_t *n)
     } mods[] = {
         {events_routes, events_nroutes}, {vms_routes, vms_nroutes},
         {peers_routes, peers_nroutes},   {jobs_routes, jobs_nroutes},
-        {migrate_routes, migrate_nroutes},
+        {migrate_routes, migrate_nroutes}, {migrate_in_routes, migrate_in_nroutes},
     };
     size_t total = 0;
     struct api_route *all;

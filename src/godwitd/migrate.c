@@ -1,16 +1,666 @@
-/* Placeholder: the migrate module is being built (issue 11). */
-#include "godwitd/godwitd.h"
+/*
+ * Live migration between hosts, the source's side (migrate.h for the
+ * phases; migrate_in.c is the destination's).
+ *
+ *   POST /1.0/vms/{name}/migrate  {peer, mode: "live", downtime_limit, bandwidth}
+ *        → 202 {job}: the job runs in its own thread.
+ *
+ * The data plane is godwit-vm's own: the source VM was started with a
+ * client tls-creds-psk object whose key file exists only while a job runs;
+ * the destination gets the same fresh key over the peers' mutual-TLS API.
+ * godwitd only steers over QMP and reads query-migrate for the figures, so
+ * a migration outlives a daemon that dies meanwhile: the restarted daemon
+ * resumes the job's bookkeeping (migrate_resume).
+ *
+ * Ownership: until the destination says its VM runs, this host owns the
+ * VM.  After query-migrate says completed (COMMIT was sent) the source
+ * stays stopped and the job asks the destination until it answers: running
+ * → this host ends its process and forgets the VM; anything else → the job
+ * fails saying the VM is stopped here and what the destination reported.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gnutls/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "godwitd/jobs.h"
+#include "godwitd/migrate.h"
+#include "godwitd/peers.h"
+#include "godwitd/vms.h"
+#include "qmp/qmp_client.h"
+#include "state/state_format.h"
+
+#define SRC_QMP_MS       5000
+#define SRC_RESOLVE_S    2 /* between questions to an unreachable destination */
+#define SRC_CONFIRM_MS   30000
+
+struct mig_src {
+    char vm[STORE_NAME_MAX];
+    char peer[STORE_NAME_MAX];
+    int64_t downtime_ms;   /* 0: godwit-vm's default */
+    int64_t bandwidth_mbps; /* 0: unlimited */
+    int64_t dst_job;       /* the destination's job id, once it has one */
+    _Atomic bool cancel;
+};
+
+/* ---- shared helpers (migrate.h) ---- */
+
+int migrate_tls_object(const struct godwitd *d, const char *vm, bool server, char *out,
+                       size_t len)
+{
+    char dir[PATH_MAX];
+
+    if (godwitd_vm_dir(d, vm, dir, sizeof(dir)) < 0)
+        return -ENAMETOOLONG;
+    if (snprintf(out, len, "tls-creds-psk,id=%s,endpoint=%s,dir=%s/%s",
+                 server ? MIGRATE_TLS_IN : MIGRATE_TLS_OUT, server ? "server" : "client", dir,
+                 MIGRATE_TLS_DIR) >= (int)len)
+        return -ENAMETOOLONG;
+    return 0;
+}
+
+json_t *migrate_compat(struct godwitd *d)
+{
+    char line[256] = "";
+    char cmd[PATH_MAX + 32];
+    FILE *f;
+
+    /* the build of the godwit-vm this host runs: its --version line */
+    snprintf(cmd, sizeof(cmd), "'%s' --version 2>/dev/null", d->vm_binary);
+    if (!strchr(d->vm_binary, '\'') && (f = popen(cmd, "r"))) {
+        if (!fgets(line, sizeof(line), f))
+            line[0] = '\0';
+        pclose(f);
+    }
+    line[strcspn(line, "\n")] = '\0';
+    return json_pack("{s:i,s:s}", "format", STATE_FORMAT_VERSION, "vm-build",
+                     line[0] ? line : "unknown");
+}
+
+int migrate_key_write(const struct godwitd *d, const char *vm, const char *hex, char *err,
+                      size_t errlen)
+{
+    char dir[PATH_MAX], tdir[PATH_MAX + 8], path[PATH_MAX + 32], tmp[PATH_MAX + 40];
+    int fd;
+    ssize_t n, want;
+    char line[160];
+
+    for (const char *p = hex; *p; p++)
+        if (gw_hex_digit(*p) < 0)
+            return gw_fail(err, errlen, -EINVAL, "the key is not hex");
+    godwitd_vm_dir(d, vm, dir, sizeof(dir));
+    snprintf(tdir, sizeof(tdir), "%s/%s", dir, MIGRATE_TLS_DIR);
+    if (mkdir(tdir, 0700) < 0 && errno != EEXIST)
+        return gw_fail(err, errlen, -errno, "%s: %s", tdir, strerror(errno));
+    snprintf(path, sizeof(path), "%s/keys.psk", tdir);
+    snprintf(tmp, sizeof(tmp), "%s/.keys.psk.tmp", tdir);
+    want = snprintf(line, sizeof(line), "qemu:%s\n", hex);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return gw_fail(err, errlen, -errno, "%s: %s", tmp, strerror(errno));
+    n = write(fd, line, (size_t)want);
+    if (n != want || fsync(fd) < 0 || close(fd) < 0) {
+        unlink(tmp);
+        return gw_fail(err, errlen, -EIO, "cannot write %s", tmp);
+    }
+    if (rename(tmp, path) < 0) {
+        unlink(tmp);
+        return gw_fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+void migrate_key_remove(const struct godwitd *d, const char *vm)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 32];
+
+    if (godwitd_vm_dir(d, vm, dir, sizeof(dir)) < 0)
+        return;
+    snprintf(path, sizeof(path), "%s/%s/keys.psk", dir, MIGRATE_TLS_DIR);
+    unlink(path);
+}
+
+int migrate_disks_shared(struct godwitd *d, const json_t *def, char *err, size_t errlen)
+{
+    const json_t *disks = json_object_get(def, "disks"), *disk;
+    size_t i;
+
+    json_array_foreach(disks, i, disk)
+    {
+        const char *p = json_string_value(json_object_get(disk, "path"));
+        char *rp = p && p[0] == '/' ? realpath(p, NULL) : NULL;
+        const char *show = p ? p : "?";
+        bool ok = false;
+
+        /* a path that does not exist here is checked as written: the
+         * destination may not see it, and then it is not shared */
+        const char *cmp = rp ? rp : (p && p[0] == '/' ? p : NULL);
+        for (unsigned s = 0; cmp && s < d->nshared && !ok; s++) {
+            size_t l = strlen(d->shared[s]);
+            ok = !strncmp(cmp, d->shared[s], l) && (cmp[l] == '/' || d->shared[s][l - 1] == '/');
+        }
+        if (ok && !rp) {
+            free(rp);
+            return gw_fail(err, errlen, -EXDEV,
+                           "disk '%s' is in shared storage but missing on host %s", show, d->name);
+        }
+        free(rp);
+        if (!ok)
+            return gw_fail(err, errlen, -EXDEV,
+                           "disk '%s' is not on storage both hosts see (host %s shares %s%s): "
+                           "move it into a --shared-storage directory; storage migration comes "
+                           "in a later release",
+                           show, d->name, d->nshared ? "" : "no directory",
+                           d->nshared ? d->shared[0] : "");
+    }
+    return 0;
+}
+
+/* ---- the source's job ---- */
+
+static int src_qmp(struct godwitd *d, const char *vm, struct qmp_client **c, char *err,
+                   size_t errlen)
+{
+    char path[PATH_MAX];
+
+    if (vm_qmp_path(d, vm, path, sizeof(path)) < 0)
+        return gw_fail(err, errlen, -ENAMETOOLONG, "path too long");
+    return qmp_client_connect(path, SRC_QMP_MS, c, err, errlen);
+}
+
+/* Send the VM folder's boot files (every regular file but the definition,
+ * logs, sockets and disks) to the destination. */
+static int src_send_files(struct job *j, struct mig_src *m, const json_t *def, char *err,
+                          size_t errlen)
+{
+    struct godwitd *d = job_daemon(j);
+    char dir[PATH_MAX], path[PATH_MAX + 300], api[128];
+    const json_t *disks = json_object_get(def, "disks");
+    struct dirent *e;
+    DIR *dp;
+    uint8_t *buf = malloc(MIGRATE_FILE_CHUNK);
+    char *b64 = malloc(MIGRATE_FILE_CHUNK * 4 / 3 + 8);
+    int ret = 0;
+
+    godwitd_vm_dir(d, m->vm, dir, sizeof(dir));
+    dp = opendir(dir);
+    if (!dp || !buf || !b64) {
+        ret = gw_fail(err, errlen, -errno ? -errno : -ENOMEM, "%s: %s", dir, strerror(errno));
+        goto out;
+    }
+    snprintf(api, sizeof(api), "/1.0/incoming/%lld/file", (long long)m->dst_job);
+    while (ret == 0 && (e = readdir(dp))) {
+        const char *n = e->d_name;
+        size_t nl = strlen(n);
+        bool skip = n[0] == '.' || !strcmp(n, VM_FILE_DEF) || !strcmp(n, VM_FILE_LOG) ||
+                    (nl > 5 && !strcmp(n + nl - 5, ".sock")) || (nl > 4 && !strcmp(n + nl - 4, ".log"));
+        const json_t *disk;
+        size_t i;
+        struct stat st;
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/%s", dir, n);
+        json_array_foreach(disks, i, disk)
+        {
+            const char *p = json_string_value(json_object_get(disk, "path"));
+            if (p && (!strcmp(p, n) || !strcmp(p, path)))
+                skip = true;
+        }
+        if (skip || lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+            continue;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0) {
+            ret = gw_fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+            break;
+        }
+        off_t off = 0;
+        do {
+            ssize_t got = pread(fd, buf, MIGRATE_FILE_CHUNK, off);
+            if (got < 0) {
+                ret = gw_fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+                break;
+            }
+            if (trust_base64url_encode(buf, (size_t)got, b64, MIGRATE_FILE_CHUNK * 4 / 3 + 8) < 0) {
+                ret = gw_fail(err, errlen, -EINVAL, "encoding %s", n);
+                break;
+            }
+            bool final = off + got >= st.st_size;
+            json_t *body = json_pack("{s:s,s:I,s:I,s:s,s:b}", "name", n, "offset", (json_int_t)off,
+                                     "size", (json_int_t)st.st_size, "data", b64, "final", final);
+            ret = peer_call(d, m->peer, "POST", api, body, NULL, NULL, 0, err, errlen);
+            json_decref(body);
+            off += got;
+            if (final || got == 0)
+                break;
+        } while (ret == 0 && !m->cancel);
+        close(fd);
+        if (m->cancel && ret == 0)
+            ret = gw_fail(err, errlen, -ECANCELED, "cancelled");
+    }
+out:
+    if (dp)
+        closedir(dp);
+    free(buf);
+    free(b64);
+    return ret;
+}
+
+static void src_abort_dst(struct job *j, struct mig_src *m, const char *why)
+{
+    char api[96], err[256];
+    json_t *body;
+
+    if (m->dst_job <= 0)
+        return;
+    snprintf(api, sizeof(api), "/1.0/incoming/%lld/abort", (long long)m->dst_job);
+    body = json_pack("{s:s}", "reason", why);
+    if (peer_call(job_daemon(j), m->peer, "POST", api, body, NULL, NULL, 5000, err, sizeof(err)) <
+        0)
+        gw_log("job %lld: telling %s to give up: %s", (long long)job_id(j), m->peer, err);
+    json_decref(body);
+}
+
+/* What query-migrate says, as the job's figures (plus where it goes). */
+static json_t *src_figures(struct mig_src *m, json_t *qm)
+{
+    json_t *f = qm ? json_deep_copy(qm) : json_object();
+
+    json_object_set_new(f, "destination-host", json_string(m->peer));
+    json_object_set_new(f, "destination-job", json_integer(m->dst_job));
+    return f;
+}
+
+/* Follow the outgoing migration until it ends.  0: completed (COMMIT
+ * sent); -errno with the reason otherwise (the VM runs here again). */
+static int src_follow(struct job *j, struct mig_src *m, struct qmp_client *c, json_t **last,
+                      char *err, size_t errlen)
+{
+    bool cancel_sent = false, switching = false;
+
+    for (;;) {
+        json_t *qm = NULL;
+        int ret = qmp_client_execute(c, "query-migrate", NULL, SRC_QMP_MS, &qm, err, errlen);
+        if (ret < 0)
+            return ret;
+        const char *st = json_string_value(json_object_get(qm, "status"));
+        if (!st)
+            st = "";
+        if (!switching && (!strcmp(st, "device") || !strcmp(st, "completed"))) {
+            switching = true;
+            job_phase(j, "switchover");
+        }
+        bool final = !strcmp(st, "completed") || !strcmp(st, "failed") ||
+                     !strcmp(st, "cancelled");
+        job_figures(j, src_figures(m, qm), final);
+        if (final) {
+            json_decref(*last);
+            *last = qm;
+            if (!strcmp(st, "completed"))
+                return 0;
+            const char *why = json_string_value(json_object_get(qm, "error-desc"));
+            if (!strcmp(st, "cancelled"))
+                return gw_fail(err, errlen, -ECANCELED, "cancelled; the VM runs on host %s",
+                               job_daemon(j)->name);
+            return gw_fail(err, errlen, -EIO, "%s; the VM runs on host %s",
+                           why ? why : "the migration failed", job_daemon(j)->name);
+        }
+        json_decref(qm);
+        if (m->cancel && !cancel_sent) {
+            char e2[256];
+            if (qmp_client_execute(c, "migrate_cancel", NULL, SRC_QMP_MS, NULL, e2, sizeof(e2)) < 0)
+                gw_log("job %lld: migrate_cancel: %s", (long long)job_id(j), e2);
+            cancel_sent = true;
+        }
+        usleep(MIGRATE_POLL_MS * 1000);
+    }
+}
+
+/* After COMMIT: ask the destination until it knows whether the VM runs
+ * there.  0: it does.  -EIO: it does not (the VM is stopped here). */
+static int src_resolve(struct job *j, struct mig_src *m, char *err, size_t errlen)
+{
+    struct godwitd *d = job_daemon(j);
+    char api[96], e2[256];
+    int64_t t0 = store_now_ms();
+    bool said = false;
+
+    snprintf(api, sizeof(api), "/1.0/incoming/%lld", (long long)m->dst_job);
+    for (;;) {
+        json_t *r = NULL;
+        int ret = peer_call(d, m->peer, "GET", api, NULL, &r, NULL, 5000, e2, sizeof(e2));
+        if (ret == 0) {
+            const char *st = json_string_value(json_object_get(r, "state"));
+            const char *why = json_string_value(json_object_get(r, "error"));
+            if (st && !strcmp(st, "running")) {
+                json_decref(r);
+                return 0;
+            }
+            if (st && !strcmp(st, "failed")) {
+                ret = gw_fail(err, errlen, -EIO,
+                              "host %s reports its copy failed after the commit (%s): the VM is "
+                              "stopped on host %s and runs nowhere; start it again with "
+                              "'godwit vm start %s' on one host",
+                              m->peer, why && why[0] ? why : "no reason given", d->name, m->vm);
+                json_decref(r);
+                return ret;
+            }
+            json_decref(r);
+        } else if (ret == -EREMOTEIO || store_now_ms() - t0 > SRC_CONFIRM_MS) {
+            if (!said) {
+                job_phase(j, "resolve");
+                gw_log("job %lld: VM %s is stopped here until host %s says whether it runs there: "
+                       "%s",
+                       (long long)job_id(j), m->vm, m->peer, e2);
+                said = true;
+            }
+        }
+        if (d->stopping)
+            return gw_fail(err, errlen, -EINTR, "godwitd stopped while resolving ownership");
+        sleep(ret == 0 ? 0 : SRC_RESOLVE_S);
+        if (ret == 0)
+            usleep(100 * 1000);
+    }
+}
+
+/* The VM runs on the destination: end its process here and forget it. */
+static void src_release(struct job *j, struct mig_src *m)
+{
+    struct godwitd *d = job_daemon(j);
+    struct qmp_client *c = NULL;
+    char err[256];
+
+    if (src_qmp(d, m->vm, &c, err, sizeof(err)) == 0) {
+        if (qmp_client_execute(c, "quit", NULL, SRC_QMP_MS, NULL, err, sizeof(err)) < 0)
+            gw_log("job %lld: quit: %s", (long long)job_id(j), err);
+        qmp_client_free(c);
+    }
+    if (vm_kill(d, m->vm, 5000, err, sizeof(err)) < 0 && !strstr(err, "not running"))
+        gw_log("job %lld: %s", (long long)job_id(j), err);
+    if (vm_forget(d, m->vm, err, sizeof(err)) < 0)
+        gw_log("job %lld: forgetting %s: %s", (long long)job_id(j), m->vm, err);
+    godwitd_event(d, "vm-departed", NULL, json_pack("{s:s,s:s}", "vm", m->vm, "to", m->peer));
+}
+
+/* Ends a job whose migration completed or failed: the common tail of run
+ * and resume. */
+static int src_finish(struct job *j, struct mig_src *m, int ret, char *err, size_t errlen)
+{
+    if (ret == 0) {
+        ret = src_resolve(j, m, err, errlen);
+        if (ret == 0)
+            src_release(j, m);
+        return ret;
+    }
+    src_abort_dst(j, m, err);
+    return ret;
+}
+
+static int src_prepare(struct job *j, struct mig_src *m, json_t *def, char *key, char *host,
+                       size_t hostlen, int *port, char *err, size_t errlen)
+{
+    struct godwitd *d = job_daemon(j);
+    json_t *body, *r = NULL;
+    uint8_t raw[MIGRATE_KEY_BYTES];
+    char api[96];
+    int ret;
+
+    body = json_pack("{s:O,s:o,s:I}", "vm", def, "compat", migrate_compat(d), "source_job",
+                     (json_int_t)job_id(j));
+    ret = peer_call(d, m->peer, "POST", "/1.0/incoming", body, &r, NULL, 0, err, errlen);
+    json_decref(body);
+    if (ret < 0)
+        return ret;
+    m->dst_job = json_integer_value(json_object_get(r, "job"));
+    json_decref(r);
+    if (m->dst_job <= 0)
+        return gw_fail(err, errlen, -EPROTO, "host %s answered without a job id", m->peer);
+    job_figures(j, src_figures(m, NULL), true);
+    ret = src_send_files(j, m, def, err, errlen);
+    if (ret < 0)
+        return ret;
+    if (gnutls_rnd(GNUTLS_RND_KEY, raw, sizeof(raw)) < 0)
+        return gw_fail(err, errlen, -EIO, "no random key");
+    for (unsigned i = 0; i < sizeof(raw); i++)
+        snprintf(key + 2 * i, 3, "%02x", raw[i]);
+    memset(raw, 0, sizeof(raw));
+    snprintf(api, sizeof(api), "/1.0/incoming/%lld/start", (long long)m->dst_job);
+    body = json_pack("{s:s}", "key", key);
+    ret = peer_call(d, m->peer, "POST", api, body, &r, NULL, 60000, err, errlen);
+    json_decref(body);
+    if (ret < 0)
+        return ret;
+    *port = (int)json_integer_value(json_object_get(r, "port"));
+    json_decref(r);
+    if (*port <= 0 || *port > 65535)
+        return gw_fail(err, errlen, -EPROTO, "host %s answered without a port", m->peer);
+    if (peer_host(d, m->peer, host, hostlen) < 0)
+        return gw_fail(err, errlen, -ENOENT, "no address for peer %s", m->peer);
+    return 0;
+}
+
+static int src_run(struct job *j, char *err, size_t errlen)
+{
+    struct godwitd *d = job_daemon(j);
+    struct mig_src *m = job_arg(j);
+    json_t *def = vm_definition(d, m->vm), *body, *last = NULL;
+    char key[2 * MIGRATE_KEY_BYTES + 1], host[STORE_ADDR_MAX], uri[STORE_ADDR_MAX + 32];
+    struct qmp_client *c = NULL;
+    int port = 0, ret;
+
+    if (!def)
+        return gw_fail(err, errlen, -ENOENT, "VM %s has no definition here", m->vm);
+    /* precheck: here, then there */
+    ret = migrate_disks_shared(d, def, err, errlen);
+    if (ret == 0) {
+        body = json_pack("{s:O,s:o}", "vm", def, "compat", migrate_compat(d));
+        ret = peer_call(d, m->peer, "POST", "/1.0/incoming/precheck", body, NULL, NULL, 0, err,
+                        errlen);
+        json_decref(body);
+    }
+    if (ret == 0 && m->cancel)
+        ret = gw_fail(err, errlen, -ECANCELED, "cancelled");
+    if (ret == 0) {
+        job_phase(j, "prepare");
+        ret = src_prepare(j, m, def, key, host, sizeof(host), &port, err, errlen);
+    }
+    json_decref(def);
+    if (ret == 0 && m->cancel)
+        ret = gw_fail(err, errlen, -ECANCELED, "cancelled");
+    if (ret == 0)
+        ret = migrate_key_write(d, m->vm, key, err, errlen);
+    memset(key, 0, sizeof(key));
+    if (ret == 0)
+        ret = src_qmp(d, m->vm, &c, err, errlen);
+    if (ret == 0) {
+        json_t *p = json_pack("{s:s}", "tls-creds", MIGRATE_TLS_OUT);
+        if (m->downtime_ms > 0)
+            json_object_set_new(p, "downtime-limit", json_integer(m->downtime_ms));
+        json_object_set_new(p, "max-bandwidth",
+                            json_integer(m->bandwidth_mbps > 0 ? m->bandwidth_mbps * 1000000 / 8 : 0));
+        ret = qmp_client_execute(c, "migrate-set-parameters", p, SRC_QMP_MS, NULL, err, errlen);
+        json_decref(p);
+    }
+    if (ret == 0) {
+        job_phase(j, "transfer");
+        snprintf(uri, sizeof(uri), strchr(host, ':') ? "tcp:[%s]:%d" : "tcp:%s:%d", host, port);
+        json_t *a = json_pack("{s:s}", "uri", uri);
+        ret = qmp_client_execute(c, "migrate", a, SRC_QMP_MS, NULL, err, errlen);
+        json_decref(a);
+    }
+    /* the key was read when the migration started: it goes now */
+    migrate_key_remove(d, m->vm);
+    if (ret == 0)
+        ret = src_follow(j, m, c, &last, err, errlen);
+    qmp_client_free(c);
+    ret = src_finish(j, m, ret, err, errlen);
+    if (last)
+        job_figures(j, src_figures(m, last), true);
+    json_decref(last);
+    return ret;
+}
+
+static void src_cancel(struct job *j)
+{
+    struct mig_src *m = job_arg(j);
+
+    m->cancel = true;
+}
+
+/* A source job found unfinished at start: the migration went on without
+ * the daemon; find out how it ended and finish the bookkeeping. */
+static int src_resume(struct job *j, char *err, size_t errlen)
+{
+    struct godwitd *d = job_daemon(j);
+    struct store_job sj;
+    struct mig_src *m;
+    struct qmp_client *c = NULL;
+    json_t *fig = NULL, *last = NULL;
+    int ret;
+
+    godwitd_store_lock(d);
+    ret = store_job_get(d->store, job_id(j), &sj);
+    godwitd_store_unlock(d);
+    if (ret < 0)
+        return gw_fail(err, errlen, ret, "job %lld vanished", (long long)job_id(j));
+    m = calloc(1, sizeof(*m));
+    if (!m) {
+        store_job_clear(&sj);
+        return gw_fail(err, errlen, -ENOMEM, "out of memory");
+    }
+    snprintf(m->vm, sizeof(m->vm), "%s", sj.vm);
+    snprintf(m->peer, sizeof(m->peer), "%s", sj.peer);
+    fig = sj.figures ? json_loads(sj.figures, 0, NULL) : NULL;
+    m->dst_job = json_integer_value(json_object_get(fig, "destination-job"));
+    json_decref(fig);
+    store_job_clear(&sj);
+    if (src_qmp(d, m->vm, &c, err, errlen) == 0) {
+        ret = src_follow(j, m, c, &last, err, errlen);
+        qmp_client_free(c);
+        /* a migration that never started leaves query-migrate empty: the
+         * daemon died before 'migrate'; the VM runs here */
+    } else if (m->dst_job > 0) {
+        /* no source process: only the destination knows */
+        ret = 0;
+    } else {
+        ret = gw_fail(err, errlen, -EIO, "interrupted by a godwitd restart before the transfer");
+    }
+    ret = src_finish(j, m, ret, err, errlen);
+    if (last)
+        job_figures(j, src_figures(m, last), true);
+    json_decref(last);
+    free(m);
+    return ret;
+}
+
+static const struct job_kind src_kind = {
+    .kind = "live",
+    .direction = "out",
+    .run = src_run,
+    .cancel = src_cancel,
+    .resume = src_resume,
+};
+
+/* ---- POST /1.0/vms/{name}/migrate ---- */
+
+static void migrate_post(struct api_request *req, struct api_reply *rep)
+{
+    struct godwitd *d = req->ctx;
+    const char *name = api_param(req, "name");
+    const char *peer = json_string_value(json_object_get(req->body, "peer"));
+    const char *mode = json_string_value(json_object_get(req->body, "mode"));
+    json_int_t dl = json_integer_value(json_object_get(req->body, "downtime_limit"));
+    json_int_t bw = json_integer_value(json_object_get(req->body, "bandwidth"));
+    struct store_vm vm;
+    struct store_peer p;
+    struct store_job *jobs = NULL;
+    size_t njobs = 0;
+    struct mig_src *m;
+    char err[512], who[STORE_WHO_MAX];
+    int64_t id;
+    int ret;
+
+    if (!api_name_valid(name))
+        return api_reply_error(rep, 400, "bad VM name");
+    if (!peer || !api_name_valid(peer))
+        return api_reply_error(rep, 400, "peer: a peer host's name");
+    if (mode && strcmp(mode, "live"))
+        return api_reply_error(rep, 501, "mode '%s': only live migration is available yet", mode);
+    if (dl < 0 || dl > 2000000 || bw < 0 || bw > 1000000)
+        return api_reply_error(rep, 400,
+                               "downtime_limit: 0-2000000 ms; bandwidth: 0-1000000 Mbit/s");
+    godwitd_store_lock(d);
+    ret = store_vm_get(d->store, name, &vm);
+    if (ret == 0) {
+        bool running = !strcmp(vm.state, "running");
+        char state[STORE_WORD_MAX];
+        snprintf(state, sizeof(state), "%s", vm.state);
+        store_vm_clear(&vm);
+        if (!running) {
+            godwitd_store_unlock(d);
+            return api_reply_error(rep, 409,
+                                   "VM %s is %s: a live migration needs it running", name, state);
+        }
+    }
+    if (ret == 0)
+        ret = store_peer_get(d->store, peer, &p) == 0 ? 0 : -ESRCH;
+    if (ret == 0 && store_job_list(d->store, true, &jobs, &njobs) == 0) {
+        for (size_t i = 0; i < njobs; i++)
+            if (!strcmp(jobs[i].vm, name))
+                ret = -EBUSY, id = jobs[i].id;
+        store_job_list_free(jobs, njobs);
+    }
+    godwitd_store_unlock(d);
+    if (ret == -ENOENT)
+        return api_reply_error(rep, 404, "no VM named '%s' on host %s", name, d->name);
+    if (ret == -ESRCH)
+        return api_reply_error(rep, 404, "no peer named '%s' (see godwit peer list)", peer);
+    if (ret == -EBUSY)
+        return api_reply_error(rep, 409, "VM %s already has a job running (%lld)", name,
+                               (long long)id);
+    if (ret < 0)
+        return api_reply_error(rep, 500, "%s", store_errmsg(d->store));
+    m = calloc(1, sizeof(*m));
+    if (!m)
+        return api_reply_error(rep, 500, "out of memory");
+    snprintf(m->vm, sizeof(m->vm), "%s", name);
+    snprintf(m->peer, sizeof(m->peer), "%s", peer);
+    m->downtime_ms = dl;
+    m->bandwidth_mbps = bw;
+    jobs_who(req, who, sizeof(who));
+    json_t *opts = json_pack("{s:s,s:I,s:I}", "mode", "live", "downtime_limit", dl, "bandwidth", bw);
+    ret = jobs_start(d, &src_kind, name, peer, who, opts, "precheck", m, free, &id, err,
+                     sizeof(err));
+    json_decref(opts);
+    if (ret < 0) {
+        free(m);
+        return api_reply_error(rep, 500, "%s", err);
+    }
+    api_reply_json(rep, 202, json_pack("{s:I}", "job", (json_int_t)id));
+}
+
+static const struct api_field migrate_body[] = {{"peer", API_T_STRING, true},
+                                                {"mode", API_T_STRING, false},
+                                                {"downtime_limit", API_T_INT, false},
+                                                {"bandwidth", API_T_INT, false},
+                                                {NULL, 0, false}};
+
+const struct api_route migrate_routes[] = {
+    {"POST", "/1.0/vms/{name}/migrate", migrate_post, migrate_body, 0},
+};
+const size_t migrate_nroutes = GW_ARRAY_SIZE(migrate_routes);
 
 int migrate_init(struct godwitd *d, char *err, size_t errlen)
 {
-    (void)d, (void)err, (void)errlen;
-    return 0;
+    jobs_register(d, &src_kind);
+    return migrate_in_init(d, err, errlen);
 }
 
 void migrate_fini(struct godwitd *d)
 {
-    (void)d;
+    migrate_in_fini(d);
 }
-
-const struct api_route migrate_routes[1];
-const size_t migrate_nroutes = 0;

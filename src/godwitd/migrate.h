@@ -1,0 +1,59 @@
+/*
+ * Live migration between hosts (migrate.c source side, migrate_in.c
+ * destination side; docs/godwitd.md "Live migration").
+ *
+ * Source job (kind live, direction out), phases:
+ *   precheck    the destination checks name, memory budget, build and
+ *               stream format, shared storage (POST /1.0/incoming/precheck)
+ *   prepare     the destination defines the VM, receives its boot files and
+ *               starts godwit-vm -incoming with a fresh TLS-PSK key
+ *               (POST /1.0/incoming, .../file, .../start)
+ *   transfer    godwit-vm streams RAM, CPU and devices over TLS
+ *   switchover  the source pauses; the destination loads, READY, COMMIT
+ *   done        the destination confirmed its VM runs; the source's process
+ *               ended and this host forgot the VM
+ * or failed / cancelled with the reason (the destination's own, when it
+ * refused).  Before COMMIT every failure leaves the VM running here.
+ *
+ * Destination job (kind live, direction in), phases prepare, transfer,
+ * done: it owns the incoming godwit-vm until it runs (then the VM is this
+ * host's) or fails (then it is killed and its folder removed).
+ */
+#ifndef GODWIT_GODWITD_MIGRATE_H
+#define GODWIT_GODWITD_MIGRATE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "godwitd/godwitd.h"
+
+#define MIGRATE_FILE_CHUNK   (512u << 10) /* boot file bytes per request (base64: 683 KiB) */
+#define MIGRATE_POLL_MS      200          /* query-migrate while it runs */
+#define MIGRATE_PREPARE_IDLE 600          /* s an incoming may wait for its source */
+#define MIGRATE_KEY_BYTES    32           /* TLS-PSK key per job */
+#define MIGRATE_TLS_OUT      "gwout"      /* -object id of the source side (every VM) */
+#define MIGRATE_TLS_IN       "gwin"       /* -object id on an incoming VM */
+#define MIGRATE_TLS_DIR      "tls"        /* vms/NAME/tls/keys.psk while a job runs */
+
+/* The -object arguments every godwit-vm godwitd starts gets, so that it can
+ * migrate out later (the key file is written only while a job runs).
+ * Writes "tls-creds-psk,id=gwout,endpoint=client,dir=DIR/vms/NAME/tls". */
+int migrate_tls_object(const struct godwitd *d, const char *vm, bool server, char *out,
+                       size_t len);
+
+/* This host's compatibility figures: {"format": N, "vm-build": "..."}. */
+json_t *migrate_compat(struct godwitd *d);
+
+/* Shared between migrate.c and migrate_in.c. */
+int migrate_key_write(const struct godwitd *d, const char *vm, const char *hex, char *err,
+                      size_t errlen);
+void migrate_key_remove(const struct godwitd *d, const char *vm);
+/* The definition's disks all lie in a --shared-storage directory of this
+ * host: 0, or -EXDEV naming the first that does not. */
+int migrate_disks_shared(struct godwitd *d, const json_t *def, char *err, size_t errlen);
+
+int migrate_in_init(struct godwitd *d, char *err, size_t errlen);
+void migrate_in_fini(struct godwitd *d);
+
+#endif

@@ -1,0 +1,692 @@
+/*
+ * The destination of a live migration (migrate.h).  Reached only by
+ * trusted peers over HTTPS:
+ *
+ *   POST /1.0/incoming/precheck      {vm, compat}          200 or 409 with the reason
+ *   POST /1.0/incoming               {vm, compat, source_job}   201 {job}
+ *   POST /1.0/incoming/{id}/file     {name, offset, data, final, size}
+ *   POST /1.0/incoming/{id}/start    {key}                 200 {port}
+ *   GET  /1.0/incoming/{id}                                {state, error, vm}
+ *   POST /1.0/incoming/{id}/abort    {reason}
+ *
+ * {id} is this host's job id for the incoming VM.  The job's thread waits
+ * for start (or abort, or MIGRATE_PREPARE_IDLE seconds), then watches the
+ * incoming godwit-vm: running → the VM is this host's (state running, key
+ * removed, job done); exited or failed → killed, folder removed, job
+ * failed.  Nothing the source sends is trusted beyond its type checks:
+ * file names are plain names inside the VM's folder, offsets and sizes are
+ * bounded, the definition goes through vm_define's checks.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "godwitd/jobs.h"
+#include "godwitd/migrate.h"
+#include "godwitd/vms.h"
+#include "qmp/qmp_client.h"
+
+#define IN_FILE_MAX   (1ull << 32) /* a boot file of 4 GiB is not a boot file */
+#define IN_FILES_MAX  16
+#define IN_QMP_MS     5000
+
+enum in_state { IN_PREPARING, IN_STARTED, IN_RUNNING, IN_FAILED };
+
+static const char *const in_state_names[] = {"preparing", "transferring", "running", "failed"};
+
+struct incoming {
+    struct godwitd *d;
+    int64_t job;
+    char vm[STORE_NAME_MAX];
+    char peer[STORE_NAME_MAX];
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    enum in_state state;
+    bool abort;
+    char error[512];
+    unsigned nfiles; /* files received (finished) */
+    struct incoming *next;
+    unsigned refs; /* the list's and the job's */
+};
+
+struct migrate_in {
+    pthread_mutex_t lock;
+    struct incoming *list;
+};
+
+static struct migrate_in *in_mod(struct godwitd *d)
+{
+    return d->migrate_in;
+}
+
+static void in_put(struct incoming *in)
+{
+    struct migrate_in *m = in_mod(in->d);
+    bool last;
+
+    pthread_mutex_lock(&m->lock);
+    last = --in->refs == 0;
+    pthread_mutex_unlock(&m->lock);
+    if (!last)
+        return;
+    pthread_cond_destroy(&in->cond);
+    pthread_mutex_destroy(&in->lock);
+    free(in);
+}
+
+/* The incoming with this job id, with a reference, or NULL. */
+static struct incoming *in_find(struct godwitd *d, int64_t job)
+{
+    struct migrate_in *m = in_mod(d);
+    struct incoming *in;
+
+    pthread_mutex_lock(&m->lock);
+    for (in = m->list; in && in->job != job; in = in->next)
+        ;
+    if (in)
+        in->refs++;
+    pthread_mutex_unlock(&m->lock);
+    return in;
+}
+
+static void in_unlink(struct incoming *in)
+{
+    struct migrate_in *m = in_mod(in->d);
+
+    pthread_mutex_lock(&m->lock);
+    for (struct incoming **p = &m->list; *p; p = &(*p)->next)
+        if (*p == in) {
+            *p = in->next;
+            in->refs--; /* the list's */
+            break;
+        }
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void in_fail(struct incoming *in, const char *fmt, ...) gw_printf(2, 3);
+static void in_fail(struct incoming *in, const char *fmt, ...)
+{
+    va_list ap;
+
+    pthread_mutex_lock(&in->lock);
+    if (in->state != IN_FAILED && in->state != IN_RUNNING) {
+        va_start(ap, fmt);
+        vsnprintf(in->error, sizeof(in->error), fmt, ap);
+        va_end(ap);
+        in->state = IN_FAILED;
+    }
+    pthread_cond_broadcast(&in->cond);
+    pthread_mutex_unlock(&in->lock);
+}
+
+/* ---- checks shared with the precheck ---- */
+
+/* Whether def may come here: 0, or an HTTP status with the reason in msg. */
+static unsigned in_check(struct godwitd *d, const json_t *def, const json_t *compat, char *msg,
+                         size_t len)
+{
+    const char *name = json_string_value(json_object_get(def, "name"));
+    json_t *mine = migrate_compat(d);
+    struct store_vm vm;
+    uint64_t mem, used, budget;
+    int ret;
+
+    if (!name || !api_name_valid(name)) {
+        json_decref(mine);
+        snprintf(msg, len, "the VM definition has no valid name");
+        return 400;
+    }
+    if (!json_equal(mine, compat)) {
+        char *a = json_dumps(mine, JSON_COMPACT | JSON_SORT_KEYS);
+        char *b = json_dumps(compat, JSON_COMPACT | JSON_SORT_KEYS);
+        snprintf(msg, len, "incompatible build: host %s runs %s, the source runs %s", d->name,
+                 a ? a : "?", b ? b : "?");
+        free(a);
+        free(b);
+        json_decref(mine);
+        return 409;
+    }
+    json_decref(mine);
+    godwitd_store_lock(d);
+    ret = store_vm_get(d->store, name, &vm);
+    godwitd_store_unlock(d);
+    if (ret == 0) {
+        snprintf(msg, len, "host %s already has a VM named '%s' (state %s)", d->name, name,
+                 vm.state);
+        store_vm_clear(&vm);
+        return 409;
+    }
+    mem = (uint64_t)json_integer_value(json_object_get(def, "memory"));
+    used = vm_memory_in_use(d);
+    budget = d->memory_budget;
+    if (!budget) {
+        long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+        budget = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : UINT64_MAX;
+    }
+    if (!mem || used + mem > budget || used + mem < used) {
+        snprintf(msg, len,
+                 "not enough memory on host %s: the VM needs %llu MiB, %llu of the budget's "
+                 "%llu MiB are in use",
+                 d->name, (unsigned long long)(mem >> 20), (unsigned long long)(used >> 20),
+                 (unsigned long long)(budget >> 20));
+        return 409;
+    }
+    if (migrate_disks_shared(d, def, msg, len) < 0)
+        return 409;
+    return 0;
+}
+
+static void in_precheck(struct api_request *req, struct api_reply *rep)
+{
+    struct godwitd *d = req->ctx;
+    char msg[512];
+    unsigned st = in_check(d, json_object_get(req->body, "vm"),
+                           json_object_get(req->body, "compat"), msg, sizeof(msg));
+
+    if (st)
+        return api_reply_error(rep, st, "%s", msg);
+    api_reply_json(rep, 200, json_pack("{s:b,s:s}", "ok", 1, "host", d->name));
+}
+
+/* ---- the destination's job ---- */
+
+/* The incoming VM's outcome: wait for the process to run the guest (QMP
+ * query-status "running") or to end. */
+static int in_watch(struct incoming *in, char *err, size_t errlen)
+{
+    char path[PATH_MAX];
+    struct qmp_client *c = NULL;
+    int ret;
+
+    if (vm_qmp_path(in->d, in->vm, path, sizeof(path)) < 0)
+        return gw_fail(err, errlen, -ENAMETOOLONG, "path too long");
+    ret = qmp_client_connect(path, IN_QMP_MS, &c, err, errlen);
+    if (ret < 0)
+        return ret;
+    for (;;) {
+        json_t *r = NULL;
+        bool abort_now;
+
+        pthread_mutex_lock(&in->lock);
+        abort_now = in->abort;
+        pthread_mutex_unlock(&in->lock);
+        if (abort_now) {
+            qmp_client_free(c);
+            return gw_fail(err, errlen, -ECANCELED, "%s", in->error[0] ? in->error : "aborted by the source");
+        }
+        ret = qmp_client_execute(c, "query-status", NULL, IN_QMP_MS, &r, err, errlen);
+        if (ret < 0) {
+            qmp_client_free(c);
+            /* the process ends when the incoming migration fails */
+            return gw_fail(err, errlen, -EPIPE,
+                           "the incoming godwit-vm ended before it ran the VM (see vms/%s/vm.log)",
+                           in->vm);
+        }
+        const char *st = json_string_value(json_object_get(r, "status"));
+        bool running = st && !strcmp(st, "running");
+        json_decref(r);
+        if (running)
+            break;
+        usleep(50 * 1000);
+    }
+    qmp_client_free(c);
+    return 0;
+}
+
+static int in_run(struct job *j, char *err, size_t errlen)
+{
+    struct incoming *in = job_arg(j);
+    struct godwitd *d = in->d;
+    struct timespec ts;
+    int ret = 0;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += MIGRATE_PREPARE_IDLE;
+    pthread_mutex_lock(&in->lock);
+    while (in->state == IN_PREPARING && !in->abort && !d->stopping && !job_cancelled(j)) {
+        struct timespec t1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (t1.tv_sec >= ts.tv_sec)
+            break;
+        t1.tv_sec += 1;
+        pthread_cond_timedwait(&in->cond, &in->lock, &t1);
+    }
+    if (in->state == IN_PREPARING)
+        snprintf(in->error, sizeof(in->error), "%s",
+                 in->abort        ? (in->error[0] ? in->error : "aborted by the source")
+                 : job_cancelled(j) ? "cancelled"
+                 : d->stopping      ? "godwitd stopped"
+                                    : "the source never started the transfer");
+    enum in_state st = in->state;
+    pthread_mutex_unlock(&in->lock);
+    if (st == IN_STARTED) {
+        job_phase(j, "transfer");
+        ret = in_watch(in, err, errlen);
+    } else if (st == IN_PREPARING || st == IN_FAILED) {
+        ret = gw_fail(err, errlen, -ECANCELED, "%s", in->error);
+    }
+    migrate_key_remove(d, in->vm);
+    if (ret == 0) {
+        godwitd_store_lock(d);
+        store_vm_set_state(d->store, in->vm, "running", -1, -1);
+        godwitd_store_unlock(d);
+        pthread_mutex_lock(&in->lock);
+        in->state = IN_RUNNING;
+        pthread_cond_broadcast(&in->cond);
+        pthread_mutex_unlock(&in->lock);
+        godwitd_event(d, "vm-arrived", NULL, json_pack("{s:s,s:s}", "vm", in->vm, "from", in->peer));
+        in_unlink(in);
+        return 0;
+    }
+    in_fail(in, "%s", err);
+    /* nothing of the VM stays here */
+    char why[256];
+    if (vm_kill(d, in->vm, 5000, why, sizeof(why)) < 0 && strstr(why, "not running") == NULL)
+        gw_log("incoming %s: %s", in->vm, why);
+    if (vm_forget(d, in->vm, why, sizeof(why)) < 0)
+        gw_log("incoming %s: %s", in->vm, why);
+    in_unlink(in);
+    return ret;
+}
+
+static void in_cancel(struct job *j)
+{
+    struct incoming *in = job_arg(j);
+
+    pthread_mutex_lock(&in->lock);
+    in->abort = true;
+    snprintf(in->error, sizeof(in->error), "cancelled on host %s", in->d->name);
+    pthread_cond_broadcast(&in->cond);
+    pthread_mutex_unlock(&in->lock);
+}
+
+static void in_free_arg(void *p)
+{
+    in_put(p);
+}
+
+/* After a restart: the incoming VM either runs (then it is ours) or not
+ * (then it goes). */
+static int in_resume(struct job *j, char *err, size_t errlen)
+{
+    struct godwitd *d = job_daemon(j);
+    struct store_job sj;
+    struct store_vm vm;
+    int ret;
+
+    godwitd_store_lock(d);
+    ret = store_job_get(d->store, job_id(j), &sj);
+    if (ret == 0) {
+        ret = store_vm_get(d->store, sj.vm, &vm);
+        if (ret == 0 && !strcmp(vm.state, "running")) {
+            store_vm_clear(&vm);
+            store_job_clear(&sj);
+            godwitd_store_unlock(d);
+            return 0;
+        }
+        if (ret == 0)
+            store_vm_clear(&vm);
+    }
+    godwitd_store_unlock(d);
+    if (ret == 0) {
+        char why[256];
+        (void)vm_kill(d, sj.vm, 5000, why, sizeof(why));
+        (void)vm_forget(d, sj.vm, why, sizeof(why));
+        migrate_key_remove(d, sj.vm);
+        store_job_clear(&sj);
+    }
+    return gw_fail(err, errlen, -ECANCELED, "interrupted: godwitd restarted during the transfer");
+}
+
+static const struct job_kind in_kind = {
+    .kind = "live",
+    .direction = "in",
+    .run = in_run,
+    .cancel = in_cancel,
+    .resume = in_resume,
+};
+
+/* ---- handlers ---- */
+
+static void in_create(struct api_request *req, struct api_reply *rep)
+{
+    struct godwitd *d = req->ctx;
+    const json_t *def = json_object_get(req->body, "vm");
+    char msg[512], who[STORE_WHO_MAX];
+    struct incoming *in;
+    unsigned st;
+    int64_t id;
+    json_t *opts;
+
+    st = in_check(d, def, json_object_get(req->body, "compat"), msg, sizeof(msg));
+    if (st)
+        return api_reply_error(rep, st, "%s", msg);
+    if (vm_define(d, def, msg, sizeof(msg)) < 0)
+        return api_reply_error(rep, 409, "cannot define the VM here: %s", msg);
+    in = calloc(1, sizeof(*in));
+    if (!in)
+        return api_reply_error(rep, 500, "out of memory");
+    in->d = d;
+    snprintf(in->vm, sizeof(in->vm), "%s", json_string_value(json_object_get(def, "name")));
+    snprintf(in->peer, sizeof(in->peer), "%s", req->peer.name[0] ? req->peer.name : "local");
+    pthread_mutex_init(&in->lock, NULL);
+    pthread_cond_init(&in->cond, NULL);
+    in->refs = 2; /* the list's and the job's */
+    godwitd_store_lock(d);
+    store_vm_set_state(d->store, in->vm, "incoming", 0, -1);
+    godwitd_store_unlock(d);
+    snprintf(who, sizeof(who), "peer %s", in->peer);
+    opts = json_pack("{s:O?}", "source_job", json_object_get(req->body, "source_job"));
+    /* the list entry before the thread starts: its first look may come at once */
+    pthread_mutex_lock(&in_mod(d)->lock);
+    in->job = -1;
+    in->next = in_mod(d)->list;
+    in_mod(d)->list = in;
+    if (jobs_start(d, &in_kind, in->vm, in->peer, who, opts, "prepare", in, in_free_arg, &id, msg,
+                   sizeof(msg)) < 0) {
+        in_mod(d)->list = in->next;
+        pthread_mutex_unlock(&in_mod(d)->lock);
+        json_decref(opts);
+        char why[256];
+        (void)vm_forget(d, in->vm, why, sizeof(why));
+        in->refs = 1;
+        in_put(in);
+        return api_reply_error(rep, 500, "%s", msg);
+    }
+    in->job = id;
+    pthread_mutex_unlock(&in_mod(d)->lock);
+    json_decref(opts);
+    api_reply_json(rep, 201, json_pack("{s:I,s:s}", "job", (json_int_t)id, "host", d->name));
+}
+
+static struct incoming *in_lookup(struct api_request *req, struct api_reply *rep)
+{
+    const char *s = api_param(req, "id");
+    char *end;
+    long long id;
+    struct incoming *in;
+
+    errno = 0;
+    id = s ? strtoll(s, &end, 10) : -1;
+    if (!s || errno || *end || id <= 0) {
+        api_reply_error(rep, 400, "bad job id '%s'", s ? s : "");
+        return NULL;
+    }
+    in = in_find(req->ctx, id);
+    if (!in)
+        api_reply_error(rep, 404, "no incoming migration %lld here", id);
+    return in;
+}
+
+/* A file name the source may write into the VM's folder. */
+static bool in_file_name_ok(const char *n)
+{
+    if (!n || !n[0] || n[0] == '.' || strlen(n) > 64 || !strcmp(n, VM_FILE_DEF))
+        return false;
+    for (const char *p = n; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '-' || *p == '_' || *p == '+'))
+            return false;
+    return true;
+}
+
+static void in_file(struct api_request *req, struct api_reply *rep)
+{
+    struct godwitd *d = req->ctx;
+    struct incoming *in = in_lookup(req, rep);
+    const char *name = json_string_value(json_object_get(req->body, "name"));
+    const char *data = json_string_value(json_object_get(req->body, "data"));
+    json_int_t off = json_integer_value(json_object_get(req->body, "offset"));
+    json_int_t size = json_integer_value(json_object_get(req->body, "size"));
+    bool final = json_is_true(json_object_get(req->body, "final"));
+    char dir[PATH_MAX], path[PATH_MAX + 80], part[PATH_MAX + 96];
+    uint8_t *buf = NULL;
+    int fd = -1, n = 0;
+
+    if (!in)
+        return;
+    if (!in_file_name_ok(name) || off < 0 || size < 0 || (uint64_t)size > IN_FILE_MAX ||
+        (uint64_t)off > (uint64_t)size) {
+        api_reply_error(rep, 400, "bad file chunk (name '%s')", name ? name : "");
+        goto out;
+    }
+    pthread_mutex_lock(&in->lock);
+    bool preparing = in->state == IN_PREPARING && !in->abort;
+    pthread_mutex_unlock(&in->lock);
+    if (!preparing) {
+        api_reply_error(rep, 409, "the incoming migration is no longer preparing");
+        goto out;
+    }
+    size_t dl = data ? strlen(data) : 0;
+    buf = malloc(dl * 3 / 4 + 4);
+    if (!buf || (n = trust_base64url_decode(data ? data : "", dl, buf, dl * 3 / 4 + 4)) < 0 ||
+        (uint64_t)off + (uint64_t)n > (uint64_t)size) {
+        api_reply_error(rep, 400, "bad file chunk data for '%s'", name);
+        goto out;
+    }
+    godwitd_vm_dir(d, in->vm, dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(part, sizeof(part), "%s/.%s.part", dir, name);
+    fd = open(part, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (off == 0 ? O_TRUNC : 0), 0600);
+    if (fd < 0 || (n > 0 && pwrite(fd, buf, (size_t)n, off) != n)) {
+        api_reply_error(rep, 507, "cannot write %s: %s", name, strerror(errno));
+        goto out;
+    }
+    if (final) {
+        struct stat st;
+        if (fstat(fd, &st) < 0 || st.st_size != size || fsync(fd) < 0) {
+            api_reply_error(rep, 400, "%s: %lld bytes arrived, %lld announced", name,
+                            (long long)st.st_size, (long long)size);
+            goto out;
+        }
+        if (rename(part, path) < 0) {
+            api_reply_error(rep, 500, "cannot rename %s: %s", name, strerror(errno));
+            goto out;
+        }
+        pthread_mutex_lock(&in->lock);
+        in->nfiles++;
+        pthread_mutex_unlock(&in->lock);
+    }
+    api_reply_json(rep, 200, json_pack("{s:I}", "received", (json_int_t)(off + n)));
+out:
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    in_put(in);
+}
+
+/* One QMP command to the incoming VM; *ret (may be NULL) its answer. */
+static int in_qmp(struct godwitd *d, const char *vm, const char *cmd, json_t *args, json_t **ret,
+                  char *err, size_t errlen)
+{
+    char path[PATH_MAX];
+    struct qmp_client *c = NULL;
+    int r;
+
+    vm_qmp_path(d, vm, path, sizeof(path));
+    r = qmp_client_connect(path, IN_QMP_MS, &c, err, errlen);
+    if (r == 0)
+        r = qmp_client_execute(c, cmd, args, IN_QMP_MS, ret, err, errlen);
+    qmp_client_free(c);
+    json_decref(args);
+    return r;
+}
+
+static void in_start(struct api_request *req, struct api_reply *rep)
+{
+    struct godwitd *d = req->ctx;
+    struct incoming *in = in_lookup(req, rep);
+    const char *key = json_string_value(json_object_get(req->body, "key"));
+    char obj[PATH_MAX + 96], err[512], host[STORE_ADDR_MAX] = "0.0.0.0", uri[STORE_ADDR_MAX + 32];
+    int port = -1, ret;
+
+    if (!in)
+        return;
+    pthread_mutex_lock(&in->lock);
+    bool preparing = in->state == IN_PREPARING && !in->abort;
+    pthread_mutex_unlock(&in->lock);
+    if (!preparing) {
+        api_reply_error(rep, 409, "the incoming migration is no longer preparing");
+        goto out;
+    }
+    if (!key || strlen(key) != 2 * MIGRATE_KEY_BYTES) {
+        api_reply_error(rep, 400, "key: %d hex digits", 2 * MIGRATE_KEY_BYTES);
+        goto out;
+    }
+    /* listen where peers reach this host */
+    if (d->listen[0]) {
+        const char *colon = strrchr(d->listen, ':');
+        if (colon && d->listen[0] != '[')
+            snprintf(host, sizeof(host), "%.*s", (int)(colon - d->listen), d->listen);
+    }
+    ret = migrate_key_write(d, in->vm, key, err, sizeof(err));
+    if (ret == 0)
+        ret = migrate_tls_object(d, in->vm, true, obj, sizeof(obj));
+    if (ret == 0) {
+        const char *extra[] = {"-object", obj, "-incoming", "defer", NULL};
+        ret = vm_spawn(d, in->vm, extra, "incoming", err, sizeof(err));
+    }
+    if (ret == 0)
+        ret = in_qmp(d, in->vm, "migrate-set-parameters",
+                     json_pack("{s:s}", "tls-creds", MIGRATE_TLS_IN), NULL, err, sizeof(err));
+    /* port 0: the kernel picks a free one, query-migrate says which */
+    snprintf(uri, sizeof(uri), "tcp:%s:0", host);
+    if (ret == 0)
+        ret = in_qmp(d, in->vm, "migrate-incoming", json_pack("{s:s}", "uri", uri), NULL, err,
+                     sizeof(err));
+    if (ret == 0) {
+        json_t *qm = NULL;
+        ret = in_qmp(d, in->vm, "query-migrate", NULL, &qm, err, sizeof(err));
+        const char *p = json_string_value(
+            json_object_get(json_array_get(json_object_get(qm, "socket-address"), 0), "port"));
+        port = p ? atoi(p) : -1;
+        json_decref(qm);
+        if (ret == 0 && (port <= 0 || port > 65535))
+            ret = gw_fail(err, sizeof(err), -EPROTO, "godwit-vm did not say where it listens");
+    }
+    /* godwit-vm read the key when migrate-incoming started: it goes now */
+    migrate_key_remove(d, in->vm);
+    if (ret < 0) {
+        in_fail(in, "host %s could not start the incoming VM: %s", d->name, err);
+        api_reply_error(rep, 500, "host %s could not start the incoming VM: %s", d->name, err);
+        goto out;
+    }
+    pthread_mutex_lock(&in->lock);
+    in->state = IN_STARTED;
+    pthread_cond_broadcast(&in->cond);
+    pthread_mutex_unlock(&in->lock);
+    api_reply_json(rep, 200, json_pack("{s:i,s:s}", "port", port, "host", host));
+out:
+    in_put(in);
+}
+
+static void in_get(struct api_request *req, struct api_reply *rep)
+{
+    struct godwitd *d = req->ctx;
+    const char *s = api_param(req, "id");
+    struct incoming *in;
+    struct store_job sj;
+    char *end;
+    long long id;
+
+    errno = 0;
+    id = s ? strtoll(s, &end, 10) : -1;
+    if (!s || errno || *end || id <= 0)
+        return api_reply_error(rep, 400, "bad job id '%s'", s ? s : "");
+    in = in_find(d, id);
+    if (in) {
+        pthread_mutex_lock(&in->lock);
+        api_reply_json(rep, 200,
+                       json_pack("{s:s,s:s,s:s}", "state", in_state_names[in->state], "error",
+                                 in->error, "vm", in->vm));
+        pthread_mutex_unlock(&in->lock);
+        in_put(in);
+        return;
+    }
+    /* finished: the job's record says how */
+    godwitd_store_lock(d);
+    int ret = store_job_get(d->store, id, &sj);
+    godwitd_store_unlock(d);
+    if (ret < 0 || strcmp(sj.direction, "in")) {
+        if (ret == 0)
+            store_job_clear(&sj);
+        return api_reply_error(rep, 404, "no incoming migration %lld here", id);
+    }
+    const char *state = !strcmp(sj.status, "done")             ? "running"
+                        : store_job_status_final(sj.status) ? "failed"
+                                                             : "transferring";
+    api_reply_json(rep, 200,
+                   json_pack("{s:s,s:s,s:s}", "state", state, "error", sj.error ? sj.error : "",
+                             "vm", sj.vm));
+    store_job_clear(&sj);
+}
+
+static void in_abort(struct api_request *req, struct api_reply *rep)
+{
+    struct incoming *in = in_lookup(req, rep);
+    const char *why = json_string_value(json_object_get(req->body, "reason"));
+
+    if (!in)
+        return;
+    pthread_mutex_lock(&in->lock);
+    if (in->state == IN_RUNNING) {
+        pthread_mutex_unlock(&in->lock);
+        api_reply_error(rep, 409, "too late: the VM runs on host %s", in->d->name);
+        in_put(in);
+        return;
+    }
+    in->abort = true;
+    snprintf(in->error, sizeof(in->error), "the source gave up: %s", why ? why : "no reason");
+    pthread_cond_broadcast(&in->cond);
+    pthread_mutex_unlock(&in->lock);
+    api_reply_json(rep, 202, json_pack("{s:b}", "aborted", 1));
+    in_put(in);
+}
+
+static const struct api_field in_precheck_body[] = {
+    {"vm", API_T_OBJECT, true}, {"compat", API_T_OBJECT, true}, {NULL, 0, false}};
+static const struct api_field in_create_body[] = {{"vm", API_T_OBJECT, true},
+                                                  {"compat", API_T_OBJECT, true},
+                                                  {"source_job", API_T_INT, false},
+                                                  {NULL, 0, false}};
+static const struct api_field in_file_body[] = {
+    {"name", API_T_STRING, true}, {"offset", API_T_INT, true}, {"size", API_T_INT, true},
+    {"data", API_T_STRING, true}, {"final", API_T_BOOL, false}, {NULL, 0, false}};
+static const struct api_field in_start_body[] = {{"key", API_T_STRING, true}, {NULL, 0, false}};
+static const struct api_field in_abort_body[] = {{"reason", API_T_STRING, false},
+                                                 {NULL, 0, false}};
+
+const struct api_route migrate_in_routes[] = {
+    {"POST", "/1.0/incoming/precheck", in_precheck, in_precheck_body, API_ROUTE_PEER},
+    {"POST", "/1.0/incoming", in_create, in_create_body, API_ROUTE_PEER},
+    {"POST", "/1.0/incoming/{id}/file", in_file, in_file_body, API_ROUTE_PEER},
+    {"POST", "/1.0/incoming/{id}/start", in_start, in_start_body, API_ROUTE_PEER},
+    {"GET", "/1.0/incoming/{id}", in_get, NULL, API_ROUTE_PEER},
+    {"POST", "/1.0/incoming/{id}/abort", in_abort, in_abort_body, API_ROUTE_PEER},
+};
+const size_t migrate_in_nroutes = GW_ARRAY_SIZE(migrate_in_routes);
+
+int migrate_in_init(struct godwitd *d, char *err, size_t errlen)
+{
+    struct migrate_in *m = calloc(1, sizeof(*m));
+
+    if (!m)
+        return gw_fail(err, errlen, -ENOMEM, "out of memory");
+    pthread_mutex_init(&m->lock, NULL);
+    d->migrate_in = m;
+    jobs_register(d, &in_kind);
+    return 0;
+}
+
+void migrate_in_fini(struct godwitd *d)
+{
+    /* Job threads (the job module's, stopped after this module) may still
+     * look at the list: it lives as long as the process. */
+    (void)d;
+}
