@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@
 
 #define MIG_IN_COMMIT_MS 60000 /* wait this long for the commit after READY */
 #define MIG_IN_IDLE_MS   30000 /* a source that sends nothing this long is gone */
+#define MIG_IN_DRAIN_MS  2000  /* after ERROR: read and drop the stream this long */
 
 /* GODWIT_TRACE=migration on the destination. */
 #define MIG_IN_TRACE(in, what)                                                                     \
@@ -141,6 +143,47 @@ static int mig_in_commit(struct mig_in *in, int fd)
     return 0;
 }
 
+/*
+ * Refuse the migration: ERROR with the reason, then no more writes, and
+ * read and drop what the source still sends until it closes (at most
+ * MIG_IN_DRAIN_MS).  Closing with its stream unread would make our TCP
+ * answer with a reset, and a reset can throw the ERROR away in the
+ * source's stack before the source has read it.  With TLS the ERROR goes
+ * over the session; the records that follow are dropped undecrypted.
+ */
+static void mig_in_refuse(struct mig_in *in, int fd, int errnum, const char *reason)
+{
+    uint64_t deadline = gw_now_ns() + MIG_IN_DRAIN_MS * 1000000ull, dropped = 0;
+    char buf[65536];
+
+    if (mig_chan_send_error(&(struct mig_chan){.fd = fd, .tls = in->tls}, errnum, reason) < 0)
+        return; /* the source is gone: nothing to wait for */
+    (void)shutdown(fd, SHUT_WR);
+    while (!atomic_load(&in->cancel)) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        uint64_t now = gw_now_ns();
+        ssize_t n;
+        int r;
+
+        if (now >= deadline)
+            break;
+        r = poll(&p, 1, (int)((deadline - now) / 1000000ull) + 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0)
+            break; /* the source closed (or reset): it has read the ERROR or never will */
+        dropped += (uint64_t)n;
+    }
+    if (in->mm.trace)
+        gw_log("incoming: ERROR sent, then dropped %llu bytes of the stream",
+               (unsigned long long)dropped);
+}
+
 static void *mig_in_thread(void *arg)
 {
     struct mig_in *in = arg;
@@ -175,14 +218,14 @@ static void *mig_in_thread(void *arg)
     s = in->tls ? state_stream_new_io(&mig_tls_io, in->tls, true) : state_stream_new(fd, true);
     if (!s) {
         snprintf(in->error, sizeof(in->error), "out of memory");
+        mig_in_refuse(in, fd, ENOMEM, in->error);
         goto out;
     }
     ret = mig_load(&in->mm, s, mig_in_round, in, why, sizeof(why));
     ST_SET(in->bytes, state_stream_offset(s));
     if (ret < 0) {
         snprintf(in->error, sizeof(in->error), "state refused: %s", why);
-        (void)mig_chan_send(&(struct mig_chan){.fd = fd, .tls = in->tls}, MIG_MAGIC_REPLY,
-                            MIG_MSG_ERROR, (uint64_t)-ret);
+        mig_in_refuse(in, fd, -ret, why);
         goto out;
     }
     MIG_IN_TRACE(in, "loaded and verified");
