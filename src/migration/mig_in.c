@@ -10,6 +10,9 @@
  * (ops->incoming_done).  Any failure (a refused stream, a closed or silent
  * connection, no commit in time) is reported with ops->incoming_failed
  * before the guest ran.  Every wait is bounded once a source connected.
+ * A refused stream is answered with ERROR and the reason, and the rest of
+ * the stream is drained for a moment so the source gets to read it
+ * (mig_in_refuse).
  */
 #include <errno.h>
 #include <fcntl.h>

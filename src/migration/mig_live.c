@@ -8,7 +8,9 @@
  * acknowledgements; when the rest fits the downtime limit (or after
  * MIG_LIVE_MAX_ROUNDS rounds) the machine parks, the rest and the
  * components go out, and the source waits for READY before it sends
- * COMMIT.  Until COMMIT is sent any failure resumes the source.
+ * COMMIT.  Until COMMIT is sent any failure resumes the source; when the
+ * destination refused the stream, its ERROR's reason becomes the job's
+ * error (mig_live_fetch_refusal).
  */
 #include <errno.h>
 #include <poll.h>
