@@ -24,6 +24,7 @@
 #   make fuzz-qmp        libFuzzer build of the QMP server fuzz target (clang)
 #   make fuzz-state      libFuzzer build of the state loader fuzz target (clang)
 #   make fuzz-token      libFuzzer build of the join token parser fuzz target (clang)
+#   make fuzz-reply      libFuzzer build of the migration reply (ERROR reason) fuzz target (clang)
 #   make test-disk       tests/linux/disk_test.py: Linux guest on virtio-blk and virtio-rng
 #   make test-lock       tests/linux/lock_test.py: disk image locking (second VM, QEMU, migration)
 #   make bench-io-net    bench/io/net.sh: guest->host TCP over virtio-net, godwit-vm vs QEMU
@@ -166,7 +167,7 @@ tools: $(TOOL_BINS)
 # Targets on the host agent's modules (AGENT_FUZZ_NAMES) link its library
 # and libraries too.
 AGENT_FUZZ_NAMES := token
-FUZZ_NAMES  := virtq net state qmp elf $(AGENT_FUZZ_NAMES)
+FUZZ_NAMES  := virtq net state qmp elf reply $(AGENT_FUZZ_NAMES)
 FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%)
 FUZZ_CC     ?= clang
 FUZZ_SAN    := fuzzer-no-link,address,undefined

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "migration/mig_int.h"
@@ -56,12 +57,23 @@ struct mig_live_ram {
 
 /* Whether the destination spoke during a pass: it answers nothing
  * between ROUND acknowledgements unless it refused the stream (ERROR) or
- * went away.  Then stop at once: the failure path reads its reason. */
-static bool mig_live_dest_spoke(const struct mig_out *j)
+ * went away.  Then stop at once (fail s): the failure path reads its
+ * reason.  A peek tells a reply from a close or a reset. */
+static void mig_live_check_dest(const struct mig_out *j, struct state_stream *s)
 {
     struct pollfd p = {.fd = j->fd, .events = POLLIN};
+    char c;
+    ssize_t n;
 
-    return poll(&p, 1, 0) > 0;
+    if (poll(&p, 1, 0) <= 0)
+        return;
+    n = recv(j->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0)
+        state_stream_fail(s, -EPIPE, "the destination answered in the middle of the stream");
+    else if (n == 0)
+        state_stream_fail(s, -EPIPE, "the destination closed the connection");
+    else if (errno != EAGAIN && errno != EINTR)
+        state_stream_fail(s, -errno, "read: %s", strerror(errno));
 }
 
 static void mig_live_batch_flush(struct mig_live_ram *r)
@@ -78,8 +90,8 @@ static void mig_live_batch_flush(struct mig_live_ram *r)
     mig_live_throttle(j, ST_GET(j->bytes) - r->bytes0, r->t0);
     if (atomic_load(&j->cancel))
         state_stream_fail(r->s, -ECANCELED, "cancelled");
-    else if (mig_live_dest_spoke(j))
-        state_stream_fail(r->s, -EPIPE, "the destination stopped reading the stream");
+    else
+        mig_live_check_dest(j, r->s);
 }
 
 /* Queue page p (it holds data) for sending. */
