@@ -26,6 +26,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "common/sock.h"
 #include "migration/mig_int.h" /* ST_SET/ST_GET */
 #include "migration/mig_proto.h"
 #include "migration/mig_tls.h"
@@ -50,6 +51,7 @@ struct mig_in {
     pthread_t thread;
     bool thread_live;
     int lfd;
+    int port; /* tcp: the port lfd listens on (the one asked, or the one the kernel chose for 0) */
     _Atomic int fd;
     struct mig_tls_creds *creds; /* TLS: the server's keys (else NULL) */
     struct mig_tls *tls;         /* the session over fd, set before status ACTIVE */
@@ -279,6 +281,8 @@ int mig_in_start(struct mig_in **inp, const struct mig_machine *mm, const char *
         free(in);
         return ret;
     }
+    if (u.kind == MIG_URI_TCP)
+        in->port = sock_local_port(in->lfd);
     ret = pthread_create(&in->thread, NULL, mig_in_thread, in);
     if (ret) {
         close(in->lfd);
@@ -389,6 +393,10 @@ void mig_in_info(const struct mig_in *in, struct mig_info *info)
     end = st == MIG_IN_ACTIVE ? gw_now_ns() : ST_GET(in->end_ns);
     info->total_ms = start && end > start ? (end - start) / 1000000 : 0;
     info->transferred = ST_GET(in->bytes);
+    if (in->uri.kind == MIG_URI_TCP && in->port > 0) {
+        snprintf(info->listen_host, sizeof(info->listen_host), "%s", in->uri.host);
+        info->listen_port = in->port;
+    }
     if (st == MIG_IN_FAILED)
         snprintf(info->error, sizeof(info->error), "%s", in->error);
 }

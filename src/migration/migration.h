@@ -135,6 +135,9 @@ struct mig_info {
     uint64_t pages_normal, pages_zero, dirty_sync_count, dirty_pages_rate;
     double mbps;
     char error[MIG_ERROR_DESC_LEN]; /* failed or cancelled: why */
+    /* incoming over tcp: where it listens (port 0 asked: the one chosen) */
+    char listen_host[256];
+    int listen_port; /* 0: none */
 };
 
 /* ---- outgoing (mig_out.c, mig_live.c) ---------------------------------------------- */
