@@ -13,7 +13,7 @@
 #                                       namespaces (VMs too), delete them and the state
 #
 #   PREFIX-rack  bridge rack0 (no address), the rack switch
-#   PREFIX-hX    br0 = 10.77.0.(10+i)/24 with up0 (veth to rack0) as a port: the
+#   PREFIX-hX    br0 = 10.77.0.(10+i)/24 (MAC 02:77:00:00:00:(10+i), fixed) with up0 (veth to rack0) as a port: the
 #                VMs' TAP devices join br0, so a guest is on the rack's segment
 #                wherever it runs; godwitd --name hX --listen 10.77.0.(10+i):8443
 #                (when godwitd has --listen) --state-dir STATE/hX
@@ -81,7 +81,7 @@ up() {
     [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 26 ] || die "usage: up N (1..26) [--daemons]"
     [ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
     new_ns "$RACK"
-    link_exists "$RACK" rack0 || ip -n "$RACK" link add rack0 type bridge
+    link_exists "$RACK" rack0 || ip -n "$RACK" link add rack0 address 02:77:00:00:00:01 type bridge
     ip -n "$RACK" link set rack0 up
     local i h ns
     for ((i = 0; i < n; i++)); do
@@ -89,7 +89,11 @@ up() {
         ns=$PREFIX-$h
         new_ns "$ns"
         veth_to_rack "h$i" "$ns" up0
-        link_exists "$ns" br0 || ip -n "$ns" link add br0 type bridge
+        # a fixed MAC: a bridge otherwise takes the lowest of its ports' and
+        # changes it when a VM's TAP comes or goes, leaving the peers' ARP
+        # entries for the host pointing nowhere
+        link_exists "$ns" br0 ||
+            ip -n "$ns" link add br0 address "$(printf 02:77:00:00:00:%02x $((10 + i)))" type bridge
         ip -n "$ns" link set up0 master br0 up
         addr "$ns" "$NET.$((10 + i))/24" br0
         ip -n "$ns" link set br0 up

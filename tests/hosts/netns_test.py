@@ -20,7 +20,8 @@ Cases:
                 the same MAC and IP, RARP announced as announce-self does):
                 the client reaches it again at once with its ARP entry
                 unchanged, and the rack's bridge has learnt the MAC on B's
-                port; then back to A
+                port; then back to A.  Each br0 keeps its fixed MAC while
+                ports come and go (else the hosts' ARP entries go stale)
   cleanup       after the Rack's with block (a setsid "VM" process started
                 in host A's namespace outside the daemon included): no
                 namespace, root-namespace interface, process or state folder
@@ -155,12 +156,17 @@ def fdb_port(rack, mac):
     return None
 
 
+def br0_mac(host):
+    return host.ip_cmd("-o", "link", "show", "br0").split("link/ether")[1].split()[0]
+
+
 def neigh(rack, ip):
     return hosts.sh("ip", "-n", rack.client_ns, "neigh", "show", ip).strip()
 
 
 def case_guest_moves(rack):
     a, b = rack.hosts[0], rack.hosts[1]
+    check(all(br0_mac(x) == x.mac for x in (a, b)), "br0's MAC is not the fixed one")
     for x in (a, b):  # where godwit-vm's TAP devices go
         x.add_tap("gwtap0")
         check("master br0" in x.ip_cmd("-o", "link", "show", "gwtap0"), f"{x.name}: TAP")
@@ -184,6 +190,10 @@ def case_guest_moves(rack):
         rack.ping(dst.ns, g.ip, 3)
         notes.append(f"on {dst.name} {t * 1000:.0f} ms")
     g.unplug()
+    for x in (a, b):
+        x.ip_cmd("link", "del", "gwtap0")
+        check(br0_mac(x) == x.mac, f"{x.name}: br0's MAC changed to {br0_mac(x)} as ports came "
+                                   "and went (peers' ARP entries would go stale)")
     return ", ".join(notes)
 
 

@@ -15,7 +15,8 @@ run's pid):
 
     <p>-rack   bridge rack0 (no address); ports h0..hN-1 and cl, the rack
                ends of veth pairs
-    <p>-hX     bridge br0 = 10.77.0.(10+i)/24, the host's own address; its
+    <p>-hX     bridge br0 = 10.77.0.(10+i)/24, the host's own address, with
+               a fixed MAC 02:77:00:00:00:(10+i) (hex); its
                port up0 is the host end of the veth to rack0 (so br0 and
                the rack are one L2 segment); the VMs' TAP devices join br0
     <p>-cl     eth0 = 10.77.0.2/24, the test client
@@ -270,6 +271,7 @@ class Host:
         self.name = host_name(i)
         self.ns = f"{rack.run}-{self.name}"
         self.ip = host_ip(i)
+        self.mac = "02:77:00:00:00:%02x" % (10 + i)  # br0's, fixed
         self.state = os.path.join(rack.state, self.name)
         self.sock = os.path.join(self.state, "godwitd.sock")
         self.listen = None
@@ -410,7 +412,8 @@ class Rack:
     def _build(self):
         sh("ip", "netns", "add", self.rack_ns)
         self._ns_common(self.rack_ns)
-        sh("ip", "-n", self.rack_ns, "link", "add", "rack0", "type", "bridge")
+        sh("ip", "-n", self.rack_ns, "link", "add", "rack0", "address", "02:77:00:00:00:01",
+           "type", "bridge")
         sh("ip", "-n", self.rack_ns, "link", "set", "rack0", "up")
         for host in self.hosts:
             sh("ip", "netns", "add", host.ns)
@@ -419,7 +422,10 @@ class Rack:
             sh("ip", "-n", self.rack_ns, "link", "add", port, "type", "veth", "peer", "name",
                "up0", "netns", host.ns)
             sh("ip", "-n", self.rack_ns, "link", "set", port, "master", "rack0", "up")
-            host.ip_cmd("link", "add", "br0", "type", "bridge")
+            # a fixed MAC: a bridge otherwise takes the lowest of its ports'
+            # and changes it when a VM's TAP comes or goes, leaving the
+            # peers' ARP entries for the host pointing nowhere
+            host.ip_cmd("link", "add", "br0", "address", host.mac, "type", "bridge")
             host.ip_cmd("link", "set", "up0", "master", "br0", "up")
             host.ip_cmd("addr", "add", f"{host.ip}/24", "dev", "br0")
             host.ip_cmd("link", "set", "br0", "up")
