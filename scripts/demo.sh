@@ -40,6 +40,7 @@ RAW=${DEMO_FALLBACK:-0}
 # line, whose last words `eval "$GODWIT_RUN"` configure eth0 and start the
 # service once (/www is the guard).  No quote characters inside GODWIT_RUN:
 # the kernel splits the line on them.
+# shellcheck disable=SC2016 # expanded by the guest's shell
 APPEND='console=ttyS0 ENV=/proc/cmdline GODWIT_RUN="[ -d /www ] || { mkdir /www; ip link set eth0 up; ip addr add 10.77.0.100/24 dev eth0; (while :; do read u x </proc/uptime; echo $(hostname) up ${u}s >/www/index.html; sleep 1; done) & httpd -h /www; }" eval "$GODWIT_RUN"'
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -67,7 +68,11 @@ need() { # have, else say so
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces): sudo make demo"
 
 step "building godwit-vm, godwitd and godwit"
-make -j"$(nproc)" >/dev/null
+mkdir -p "$BUILD"
+if ! make -j"$(nproc)" >"$BUILD/demo-make.log" 2>&1; then
+    tail -20 "$BUILD/demo-make.log" >&2
+    die "make failed (log: $BUILD/demo-make.log)"
+fi
 if [ -n "${GODWIT_GUEST_IMAGE:-}" ] && [ -n "${GODWIT_GUEST_INITRD:-}" ]; then
     IMAGE=$GODWIT_GUEST_IMAGE INITRD=$GODWIT_GUEST_INITRD
 else
@@ -101,6 +106,7 @@ scripts/hosts.sh up 2 --daemons
 
 # The client: twice a second, one HTTP request to the guest's service.
 client_loop() {
+    # shellcheck disable=SC2016 # expanded by the client's bash
     scripts/hosts.sh exec cl bash -c '
         while :; do
             a=$(curl -s --max-time 1 http://'"$GUEST_IP"'/) || a="(no answer)"
@@ -162,18 +168,18 @@ client_loop
 sleep "$PAUSE"
 
 for hop in "ha hb" "hb ha"; do
-    set -- $hop
-    step "live migration $1 -> $2 (godwit migrate $VM $2 --live)"
+    read -r from to <<<"$hop"
+    step "live migration $from -> $to (godwit migrate $VM $to --live)"
     if ! need migrate; then
         sleep "$PAUSE"
         break
     fi
-    cli "$1" migrate "$VM" "$2" --live
+    cli "$from" migrate "$VM" "$to" --live
     if have vm list; then
-        echo "-- $1:"
-        cli "$1" vm list
-        echo "-- $2:"
-        cli "$2" vm list
+        echo "-- $from:"
+        cli "$from" vm list
+        echo "-- $to:"
+        cli "$to" vm list
     fi
     sleep "$PAUSE"
 done

@@ -42,7 +42,8 @@ die() {
 }
 
 hname() { # index -> ha, hb, ...
-    printf "h\\x$(printf %x $((97 + $1)))"
+    local letters=abcdefghijklmnopqrstuvwxyz
+    echo "h${letters:$1:1}"
 }
 hindex() { # ha -> 0
     local c=${1#h}
@@ -78,7 +79,9 @@ addr() { # namespace, address/len, device
 
 up() {
     local n=${1:-}
-    [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 26 ] || die "usage: up N (1..26) [--daemons]"
+    if ! [[ "$n" =~ ^[0-9]+$ ]] || [ "$n" -lt 1 ] || [ "$n" -gt 26 ]; then
+        die "usage: up N (1..26) [--daemons]"
+    fi
     [ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
     new_ns "$RACK"
     link_exists "$RACK" rack0 || ip -n "$RACK" link add rack0 address 02:77:00:00:00:01 type bridge
@@ -118,7 +121,7 @@ daemon_pid() { # host -> pid of its running godwitd, or nothing
 }
 
 daemons() {
-    local godwitd=$BUILD/godwitd ns h i pid listen=() shared=()
+    local godwitd=$BUILD/godwitd ns h i listen=() shared=()
     [ -x "$godwitd" ] || die "$godwitd is not built (make)"
     [ -n "$(host_namespaces)" ] || die "no hosts: scripts/hosts.sh up N first"
     "$godwitd" --help 2>&1 | grep -q -- --listen && listen=(yes)
@@ -156,6 +159,7 @@ down() {
         grep -lsF "$STATE/" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3 || true)
     pids=$(for p in $(echo "$pids" | grep -vx "$$" | sort -u); do [ ! -d "/proc/$p" ] || echo "$p"; done | tr '\n' ' ')
     if [ -n "${pids// /}" ]; then
+        # shellcheck disable=SC2086 # a list of pids
         kill -TERM $pids 2>/dev/null || true
         for ((p = 0; p < 50; p++)); do
             local alive=
@@ -163,6 +167,7 @@ down() {
             [ -z "$alive" ] && break
             sleep 0.1
         done
+        # shellcheck disable=SC2086
         kill -KILL $pids 2>/dev/null || true
         say "stopped pids $pids"
     fi
