@@ -86,9 +86,14 @@ fi
 note "guest: $IMAGE, $INITRD"
 
 CLIENT_PID=
+RAW_PID=
 cleanup() {
     trap - EXIT INT TERM
     set +e
+    if [ -n "$RAW_PID" ]; then # demo_raw.py kills its godwit-vm processes on SIGTERM
+        kill "$RAW_PID" 2>/dev/null
+        wait "$RAW_PID" 2>/dev/null
+    fi
     if [ -n "$CLIENT_PID" ]; then
         kill "$CLIENT_PID" 2>/dev/null
         wait "$CLIENT_PID" 2>/dev/null
@@ -130,10 +135,11 @@ raw_demo() {
     # ---- without godwitd: godwit-vm in ha's and hb's namespaces, QMP by hand
     step "fallback: godwit-vm directly (no godwitd), TAP devices on each host's br0"
     python3 scripts/demo_raw.py "$IMAGE" "$INITRD" "$APPEND" "$GUEST_IP" "$PAUSE" &
-    raw=$!
+    RAW_PID=$!
     wait_service 240 || die "the guest never answered"
     client_loop
-    wait "$raw" || die "the fallback migration failed"
+    wait "$RAW_PID" || die "the fallback migration failed"
+    RAW_PID=
     sleep 1
     step "done: the client talked to the same guest throughout"
     exit 0
