@@ -22,6 +22,13 @@ Cases:
                 unchanged, and the rack's bridge has learnt the MAC on B's
                 port; then back to A.  Each br0 keeps its fixed MAC while
                 ports come and go (else the hosts' ARP entries go stale)
+  vm-moves      a real guest (the Debian image, godwit-vm with a TAP on ha's
+                br0, 10.77.0.101 and busybox httpd set up from its kernel
+                command line) migrates live ha -> hb -> ha with godwit-vm's
+                own -incoming tcp: and QMP migrate over the rack (no godwitd
+                yet): after each hop the client's ICMP and HTTP reach it
+                within 3 s and rack0 has learnt its new port; SKIP without
+                godwit-vm or the guest image
   cleanup       after the Rack's with block (a setsid "VM" process started
                 in host A's namespace outside the daemon included): no
                 namespace, root-namespace interface, process or state folder
@@ -33,7 +40,8 @@ Cases:
                 Rack with the same prefix removes all of them at start
 
 Needs root and iproute2 (SKIP otherwise).  Environment: BUILD
-(build/release), NETNS_TEST_CASES (a subset).  Prints PASS/FAIL/SKIP lines
+(build/release), NETNS_TEST_CASES (a subset), NETNS_TEST_BOOT (seconds for
+vm-moves' guest to answer, 240), GODWIT_VM, GODWIT_GUEST_IMAGE/_INITRD.  Prints PASS/FAIL/SKIP lines
 and `N passed, N failed, N skipped`.
 """
 import os
@@ -197,6 +205,92 @@ def case_guest_moves(rack):
     return ", ".join(notes)
 
 
+# The guest image has no network hook: the kernel gives ENV=... and
+# GODWIT_RUN=... to /init as environment, and the console's interactive ash
+# sources $ENV, this command line, whose last words run GODWIT_RUN
+# (scripts/demo.sh explains it).
+GUEST_APPEND = ('console=ttyS0 ENV=/proc/cmdline GODWIT_RUN="[ -d /www ] || { mkdir /www; '
+                'ip link set eth0 up; ip addr add {ip}/24 dev eth0; echo guest-{ip} '
+                '>/www/index.html; httpd -h /www; }" eval "$GODWIT_RUN"')
+VM_MAC = "52:54:00:77:00:65"
+
+HTTP_GET = r"""
+import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=float(sys.argv[2])).read().decode().strip())
+"""
+
+
+def case_vm_moves(rack):
+    vm_bin = h.godwit_vm()
+    if not os.access(vm_bin, os.X_OK):
+        raise Skip(f"{vm_bin} is not built")
+    image, initrd = h.guest_image()
+    ip = hosts.guest_ip(1)
+    logs = h.log_dir("hosts")
+    tmp = os.path.join(rack.state, "vm")
+    os.makedirs(tmp)
+    vms = []
+
+    def start(host, n, incoming=None):
+        tap = f"gwtv{n}"
+        host.add_tap(tap)
+        argv = host.exec([vm_bin, "-M", "virt", "-m", "256M", "-smp", "1", "-nographic",
+                          "-kernel", image, "-initrd", initrd,
+                          "-append", GUEST_APPEND.replace("{ip}", ip),
+                          "-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no",
+                          "-device", f"virtio-net-device,netdev=n0,mac={VM_MAC}"]
+                         + (["-incoming", incoming] if incoming else []))
+        vm = h.VM(f"vm{n}", argv, out=os.path.join(logs, f"netns-vm{n}-{host.name}.log"),
+                  qmp=os.path.join(tmp, f"{n}.qmp"))
+        vms.append(vm)
+        vm.connect(30)
+        return vm
+
+    def reach(within):
+        t = rack.ping(rack.client_ns, ip, within)
+        r = subprocess.run(rack.client_exec([sys.executable, "-c", HTTP_GET, f"http://{ip}/",
+                                             within]), capture_output=True, text=True,
+                           timeout=within + 30)
+        check(r.stdout.strip() == f"guest-{ip}", f"HTTP from the client: {r.stdout!r} "
+                                                 f"{r.stderr.strip()[-300:]}")
+        return t
+
+    try:
+        a, b = rack.hosts[0], rack.hosts[1]
+        vm = start(a, 0)
+        t0 = time.monotonic()
+        try:
+            reach(float(os.environ.get("NETNS_TEST_BOOT", "240")))
+        except AssertionError as e:
+            raise AssertionError(f"{e} (console: {vm.out_path})") from None
+        notes = [f"booted in {time.monotonic() - t0:.0f}s"]
+        for n, (src_host, dst) in enumerate(((a, b), (b, a)), 1):
+            uri = f"tcp:{dst.ip}:4444"
+            nvm = start(dst, n, incoming=uri)
+            vm.cmd("migrate", uri=uri)
+            end = time.monotonic() + 120
+            while True:
+                info = vm.cmd("query-migrate")
+                if info.get("status") in ("completed", "failed", "cancelled"):
+                    break
+                check(time.monotonic() < end, f"migration {src_host.name} -> {dst.name}: {info}")
+                time.sleep(0.1)
+            check(info["status"] == "completed", f"{src_host.name} -> {dst.name}: {info}")
+            nvm.wait_status(("running",), 30)
+            vm.kill()
+            vm = nvm
+            t = reach(3)
+            port = f"h{dst.index}"
+            check(fdb_port(rack, VM_MAC) == port,
+                  f"rack0 has the guest on {fdb_port(rack, VM_MAC)}, want {port}")
+            notes.append(f"{src_host.name}->{dst.name} downtime {info.get('downtime')} ms, "
+                         f"answer after {t * 1000:.0f} ms")
+        return "; ".join(notes)
+    finally:
+        for vm in vms:
+            vm.kill()
+
+
 def case_cleanup(before):
     with Rack(PREFIX, 2) as rack:
         run = rack.run
@@ -261,7 +355,8 @@ def case_crash():
 
 
 def run():
-    cases = ["three-hosts", "rack-ping", "listen", "guest-moves", "cleanup", "sigterm", "crash"]
+    cases = ["three-hosts", "rack-ping", "listen", "guest-moves", "vm-moves", "cleanup",
+             "sigterm", "crash"]
     rep = h.Report()
     want = h.selected([(c,) for c in cases], os.environ.get("NETNS_TEST_CASES", ""))
     want = [c[0] for c in want]
@@ -278,7 +373,8 @@ def run():
             rep.skip(c, why)
         return rep.summary()
     before = root_links()
-    shared = [c for c in want if c in ("three-hosts", "rack-ping", "listen", "guest-moves")]
+    shared = [c for c in want
+              if c in ("three-hosts", "rack-ping", "listen", "guest-moves", "vm-moves")]
     done = {}
     if shared:
         try:
@@ -286,7 +382,8 @@ def run():
                 for name, fn, args in (("three-hosts", case_three_hosts, (rack, before)),
                                        ("rack-ping", case_rack_ping, (rack,)),
                                        ("listen", case_listen, (rack,)),
-                                       ("guest-moves", case_guest_moves, (rack,))):
+                                       ("guest-moves", case_guest_moves, (rack,)),
+                                       ("vm-moves", case_vm_moves, (rack,))):
                     if name in want:
                         done[name] = True
                         rep.case(name, fn, *args, hint=f"logs: {h.log_dir('hosts')}")
