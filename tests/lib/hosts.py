@@ -326,16 +326,18 @@ class Host:
 class Rack:
     """DESIGN.md §8's hosts on one machine; see the module's docstring.
 
-    prefix: a short word (letters/digits, e.g. "gwnt"): every name of the
-    run starts with prefix + our pid.  n_hosts: 1..26.  daemons: start a
+    prefix: a short word (1-6 lowercase letters, e.g. "gwnt"): every name
+    of the run starts with prefix + our pid, so one Rack per prefix at a
+    time in a process.  n_hosts: 1..26.  daemons: start a
     godwitd per host.  listen: pass --listen when godwitd supports it.
     shared_storage: give every daemon one --shared-storage folder
     (self.shared).  port: the --listen port."""
 
     def __init__(self, prefix, n_hosts, daemons=True, listen=True, shared_storage=False,
                  port=PORT, daemon_args=()):
-        check(re.fullmatch(r"[a-z][a-z0-9]{0,5}", prefix) is not None,
-              f"Rack prefix {prefix!r}: 1-6 lowercase letters/digits")
+        # letters only: the pid that follows must be told apart from it
+        check(re.fullmatch(r"[a-z]{1,6}", prefix) is not None,
+              f"Rack prefix {prefix!r}: 1-6 lowercase letters")
         check(1 <= n_hosts <= 26, "1 to 26 hosts")
         self.prefix = prefix
         self.run = f"{prefix}{os.getpid()}"
@@ -357,6 +359,7 @@ class Rack:
 
     def __enter__(self):
         require_netns()
+        check(not any(r.run == self.run for r in _open), f"a Rack {self.run} is already open")
         self.cleaned = clean_leftovers(self.prefix)
         self._closed = False
         _open.add(self)
