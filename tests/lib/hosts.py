@@ -393,12 +393,15 @@ class Rack:
             old = (signal.signal(signal.SIGTERM, signal.SIG_IGN),
                    signal.signal(signal.SIGINT, signal.SIG_IGN))
         try:
-            for host in self.hosts:
-                if host.daemon:
-                    try:
-                        host.daemon.stop()
-                    except Exception:
-                        pass
+            daemons = [x.daemon for x in self.hosts if x.daemon]
+            for d in daemons:  # all at once, then wait for each
+                if d.proc.poll() is None:
+                    d.proc.send_signal(signal.SIGTERM)
+            for d in daemons:
+                try:
+                    d.stop()
+                except Exception:
+                    pass
             destroy(self.run, [n for n in netns_list() if n.startswith(self.run + "-")])
         finally:
             self._closed = True
