@@ -16,7 +16,8 @@
 # `migrate`, no godwitd: scripts/demo_raw.py); DEMO_FALLBACK=1 or
 # `scripts/demo.sh --raw` chooses that path anyway.
 #
-# Needs root (network namespaces).  Environment: BUILD (build/release),
+# Needs root (network namespaces).  Environment: BUILD (build/release;
+# DEMO_SKIP_BUILD=1 runs the binaries there without make),
 # GODWIT_HOSTS_PREFIX (gwdemo), DEMO_PAUSE (seconds between steps, 4),
 # GODWIT_GUEST_IMAGE / GODWIT_GUEST_INITRD.  Everything it made is removed
 # on exit (Ctrl-C included).
@@ -54,8 +55,14 @@ cli() { # host, args...
     shift
     "$GODWIT" -H "unix:$(scripts/hosts.sh sock "$h")" "$@"
 }
-have() { # a CLI command exists: godwit WORDS... --help exits 0
-    "$GODWIT" "$@" --help >/dev/null 2>&1
+have() { # a CLI command exists: `godwit WORDS... --help` exits 0, or
+    # `godwit GROUP --help` does and names the subcommand (a group not built
+    # yet exits 1 saying so; a built one may refuse --help after a subcommand)
+    "$GODWIT" "$@" --help >/dev/null 2>&1 && return 0
+    [ $# -gt 1 ] || return 1
+    local help
+    help=$("$GODWIT" "$1" --help 2>&1) || return 1
+    grep -qw -- "$2" <<<"$help"
 }
 need() { # have, else say so
     if have "$@"; then
@@ -67,11 +74,13 @@ need() { # have, else say so
 
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces): sudo make demo"
 
-step "building godwit-vm, godwitd and godwit"
-mkdir -p "$BUILD"
-if ! make -j"$(nproc)" >"$BUILD/demo-make.log" 2>&1; then
-    tail -20 "$BUILD/demo-make.log" >&2
-    die "make failed (log: $BUILD/demo-make.log)"
+if [ "${DEMO_SKIP_BUILD:-0}" != 1 ]; then
+    step "building godwit-vm, godwitd and godwit"
+    mkdir -p "$BUILD"
+    if ! make -j"$(nproc)" >"$BUILD/demo-make.log" 2>&1; then
+        tail -20 "$BUILD/demo-make.log" >&2
+        die "make failed (log: $BUILD/demo-make.log)"
+    fi
 fi
 if [ -n "${GODWIT_GUEST_IMAGE:-}" ] && [ -n "${GODWIT_GUEST_INITRD:-}" ]; then
     IMAGE=$GODWIT_GUEST_IMAGE INITRD=$GODWIT_GUEST_INITRD
@@ -173,6 +182,7 @@ step "a client in its own namespace (10.77.0.2) keeps asking the guest"
 client_loop
 sleep "$PAUSE"
 
+migrated=0
 for hop in "ha hb" "hb ha"; do
     read -r from to <<<"$hop"
     step "live migration $from -> $to (godwit migrate $VM $to --live)"
@@ -181,6 +191,7 @@ for hop in "ha hb" "hb ha"; do
         break
     fi
     cli "$from" migrate "$VM" "$to" --live
+    migrated=$((migrated + 1))
     if have vm list; then
         echo "-- $from:"
         cli "$from" vm list
@@ -189,4 +200,8 @@ for hop in "ha hb" "hb ha"; do
     fi
     sleep "$PAUSE"
 done
-step "done: the client talked to the same guest throughout"
+if [ "$migrated" = 2 ]; then
+    step "done: the client talked to the same guest throughout"
+else
+    step "done (without migrations: 'godwit migrate' is not available yet)"
+fi
