@@ -12,6 +12,9 @@ Cases:
   listen        each daemon listens on its rack address (10.77.0.10+i:8443,
                 `ss` in its namespace); SKIP while godwitd has no --listen,
                 or accepts it before peers are built and serves nothing
+  peer-join     hb makes a join token for its rack address, ha adds hb with
+                it over the rack (mutual TLS): ha lists hb (and says whether
+                hb lists ha); SKIP while `godwit peer` is not built
   guest-moves   the L2 design migrations rely on: a pseudo-guest (a
                 namespace with MAC 52:54:00:77:00:64 and 10.77.0.100 on a
                 veth whose other end is a port of host A's br0, where a VM's
@@ -152,6 +155,23 @@ def case_listen(rack):
                            "(the peer API is not built)")
             raise AssertionError(f"{x.name}: nothing listens on {x.listen}: {out.strip()}")
         check(f"0.0.0.0:{hosts.PORT}" not in out, f"{x.name}: listens on every address")
+
+
+def case_peer_join(rack):
+    if subprocess.run([agent.godwit(), "peer", "--help"], capture_output=True).returncode:
+        raise Skip("`godwit peer` is not built yet")
+    if not rack.listen_ok:
+        raise Skip("this godwitd has no --listen")
+    a, b = rack.hosts[0], rack.hosts[1]
+    rc, out, err = b.cli("peer", "token", "--address", b.listen)
+    check(rc == 0 and out.strip(), f"hb: peer token: exit {rc}: {err.strip()}")
+    token = out.split()[-1]
+    rc, out, err = a.cli("peer", "add", "hb", token, timeout=60)
+    check(rc == 0, f"ha: peer add hb: exit {rc}: {(out + err).strip()}")
+    rc, out, err = a.cli("peer", "list")
+    check(rc == 0 and "hb" in out.split(), f"ha: peer list: exit {rc}: {out.strip()} {err}")
+    rc, out, _ = b.cli("peer", "list")
+    return "hb lists ha too" if rc == 0 and "ha" in out.split() else "hb does not list ha"
 
 
 def fdb_port(rack, mac):
@@ -355,8 +375,8 @@ def case_crash():
 
 
 def run():
-    cases = ["three-hosts", "rack-ping", "listen", "guest-moves", "vm-moves", "cleanup",
-             "sigterm", "crash"]
+    cases = ["three-hosts", "rack-ping", "listen", "peer-join", "guest-moves", "vm-moves",
+             "cleanup", "sigterm", "crash"]
     rep = h.Report()
     want = h.selected([(c,) for c in cases], os.environ.get("NETNS_TEST_CASES", ""))
     want = [c[0] for c in want]
@@ -374,7 +394,8 @@ def run():
         return rep.summary()
     before = root_links()
     shared = [c for c in want
-              if c in ("three-hosts", "rack-ping", "listen", "guest-moves", "vm-moves")]
+              if c in ("three-hosts", "rack-ping", "listen", "peer-join", "guest-moves",
+                       "vm-moves")]
     done = {}
     if shared:
         try:
@@ -382,6 +403,7 @@ def run():
                 for name, fn, args in (("three-hosts", case_three_hosts, (rack, before)),
                                        ("rack-ping", case_rack_ping, (rack,)),
                                        ("listen", case_listen, (rack,)),
+                                       ("peer-join", case_peer_join, (rack,)),
                                        ("guest-moves", case_guest_moves, (rack,)),
                                        ("vm-moves", case_vm_moves, (rack,))):
                     if name in want:
