@@ -34,13 +34,15 @@ GUEST_IP=10.77.0.100
 RAW=${DEMO_FALLBACK:-0}
 [ "${1:-}" = --raw ] && RAW=1
 
-# The guest image has no network or service hook of its own (docs/guest.md):
-# the kernel hands the unknown parameters ENV=/proc/cmdline and GODWIT_RUN=...
-# to /init as environment variables, busybox init passes them on, and the
-# console's interactive shell (ash) sources $ENV, i.e. this very command
-# line, whose last words `eval "$GODWIT_RUN"` configure eth0 and start the
-# service once (/www is the guard).  No quote characters inside GODWIT_RUN:
-# the kernel splits the line on them.
+# The guest image has no network or service hook of its own (docs/testing.md,
+# "Hosts on one machine"): the kernel hands the unknown parameters
+# ENV=/proc/cmdline and GODWIT_RUN=... to /init as environment variables
+# (quotes stripped), busybox init passes them on, and the console's
+# interactive shell (ash) sources $ENV, i.e. this very command line, whose
+# last words `eval "$GODWIT_RUN"` (the value from the environment: words
+# expand before the assignments in front of them) configure eth0 and start
+# the service once (/www is the guard).  No quote characters inside
+# GODWIT_RUN: the kernel splits the line on them.
 # shellcheck disable=SC2016 # expanded by the guest's shell
 APPEND='console=ttyS0 ENV=/proc/cmdline GODWIT_RUN="[ -d /www ] || { mkdir /www; ip link set eth0 up; ip addr add 10.77.0.100/24 dev eth0; (while :; do read u x </proc/uptime; echo $(hostname) up ${u}s >/www/index.html; sleep 1; done) & httpd -h /www; }" eval "$GODWIT_RUN"'
 
