@@ -1057,21 +1057,26 @@ int vm_spawn(struct godwitd *d, const char *name, const char *const *extra, cons
             usleep(20000);
         }
     }
+    /* the row names the process before the supervisor may see it end */
+    {
+        struct store_vm cur;
+        godwitd_store_lock(d);
+        if (store_vm_get(d->store, name, &cur) == 0) {
+            snprintf(cur.state, sizeof(cur.state), "%s", state);
+            cur.pid = pid;
+            if (strlen(qmp_path) < sizeof(cur.qmp_path))
+                memcpy(cur.qmp_path, qmp_path, strlen(qmp_path) + 1);
+            vm_path(d, name, VM_FILE_CONSOLE, cur.console_path, sizeof(cur.console_path));
+            if (store_vm_put(d->store, &cur) < 0)
+                gw_log("vm %s: %s", name, store_errmsg(d->store));
+            store_vm_clear(&cur);
+        }
+        godwitd_store_unlock(d);
+    }
     ret = sup_watch(d, name, pid, true, (const char(*)[VM_TAP_NAME])taps, ntaps_made, err, errlen);
     if (ret < 0)
         goto out_revert;
     ntaps_made = 0; /* the watch deletes them from now on */
-    godwitd_store_lock(d);
-    if (store_vm_get(d->store, name, &row) == 0) {
-        snprintf(row.state, sizeof(row.state), "%s", state);
-        row.pid = pid;
-        if (strlen(qmp_path) < sizeof(row.qmp_path))
-            memcpy(row.qmp_path, qmp_path, strlen(qmp_path) + 1);
-        vm_path(d, name, VM_FILE_CONSOLE, row.console_path, sizeof(row.console_path));
-        if (store_vm_put(d->store, &row) < 0)
-            gw_log("vm %s: %s", name, store_errmsg(d->store));
-    }
-    godwitd_store_unlock(d);
     if (paused) {
         /* the console is connected: now the first byte of output is kept */
         char why[256];
@@ -1081,6 +1086,7 @@ int vm_spawn(struct godwitd *d, const char *name, const char *const *extra, cons
     qmp_client_free(qmp);
     vm_argv_free(&a);
     json_decref(def);
+    store_vm_clear(&row);
     vm_emit(d, "vm-started", name, json_pack("{s:I,s:s}", "pid", (json_int_t)pid, "state", state));
     gw_log("vm %s: started, pid %d", name, (int)pid);
     return 0;
