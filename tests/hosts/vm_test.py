@@ -7,9 +7,11 @@ Cases:
               0600, copied kernel, sparse disk, a disk referenced by path),
               MACs 52:54:00:..; bad names and bad bodies are 400 and create
               nothing; a taken name 409, an unknown VM 404
-  bare-metal  bare-metal ELFs (-bios none): a ticker started, its console log,
-              start again 409, delete refused while running, stop without the
-              agent refused without --force (VM keeps running), stop --force;
+  bare-metal  bare-metal ELFs (-bios none): a ticker started, its console log
+              from the first byte, start again 409, delete refused while running,
+              stop without the agent refused without --force (VM keeps running),
+              stop --force; an agent port nobody answers: stop times out (the
+              VM keeps running), --force powers it off after the timeout;
               a guest exiting 0 is recorded stopped, one exiting 7 crashed
               with its status; the memory budget refuses a start (409)
   linux       the Debian guest image with --kernel/--initrd/--append and the
@@ -301,6 +303,20 @@ def case_bare_metal(tmp):
         rc, _, err = d.cli("vm", "stop", "tick")
         check(rc == 1 and "--force" in err, f"stop without agent: {rc} {err!r}")
         check(show(d, "tick")["state"] == "running" and alive(vm["pid"]), "the VM stopped")
+        # an agent port nobody answers (a bare-metal guest): the timeout passes,
+        # the VM keeps running without --force, is powered off with it
+        cli_ok(d, "vm", "create", "deaf", "--memory", "16M", "--firmware", "none", "--kernel",
+               ticker)
+        cli_ok(d, "vm", "start", "deaf")
+        deaf = show(d, "deaf")["pid"]
+        host.pids.add(deaf)
+        rc, _, err = d.cli("vm", "stop", "deaf", "--timeout", "1")
+        check(rc == 1 and "did not power down within 1 s" in err and "--force" in err,
+              f"stop timeout: {rc} {err!r}")
+        check(show(d, "deaf")["state"] == "running" and alive(deaf), "deaf stopped")
+        out = cli_ok(d, "vm", "stop", "deaf", "--timeout", "1", "--force")
+        v = show(d, "deaf")
+        check(v["state"] == "stopped" and not alive(deaf), f"stop --force after timeout: {v}")
         out = cli_ok(d, "vm", "stop", "tick", "--force", "--timeout", "1")
         check("stopped" in out, f"stop --force: {out!r}")
         vm2 = show(d, "tick")
