@@ -1156,6 +1156,7 @@ static int vm_status_of(int ret)
     case -EEXIST:
     case -EBUSY:
     case -ENOSPC:
+    case -ENODEV:
     case -ESRCH:
     case -ETIMEDOUT: return 409;
     case -EINVAL:

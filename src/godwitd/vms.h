@@ -62,8 +62,8 @@ int vm_kill(struct godwitd *d, const char *name, int timeout_ms, char *err, size
 /* Create a VM (folder and row, state "defined") from a definition: the
  * API's POST /1.0/vms body, or a vm.json from vm_definition() on another
  * host, extended with what travels with a VM: "uuid", NIC "mac"s, disks as
- * {"file": "diskN.raw", "size": N} (made sparse here unless the file is
- * already in the folder; the caller may fill it afterwards) or {"path": P}
+ * {"file": "diskN.raw", "size": N} (made sparse here; the caller may
+ * fill it afterwards) or {"path": P}
  * (referenced: shared storage), and "kernel"/"initrd"/"firmware" either
  * absolute paths on this host (copied) or the folder's own names "kernel",
  * "initrd", "firmware.bin" (the caller transfers those files into the
