@@ -35,7 +35,8 @@
     "       godwit vm delete NAME\n"                                                               \
     "       godwit vm console NAME [--show-log]"
 
-#define VM_CONSOLE_ESCAPE 0x1d /* Ctrl-] */
+#define VM_CONSOLE_ESCAPE   0x1d /* Ctrl-] */
+#define VM_CONSOLE_DRAIN_MS 1000 /* output still shown after stdin ends */
 
 enum {
     OPT_MEMORY = 0x2001,
@@ -463,7 +464,9 @@ static int vm_console(const char *name)
     json_t *reply = NULL;
     struct sock_addr addr;
     struct termios saved, raw;
-    bool tty = isatty(0), detached = false;
+    static const char busy[] = "godwit: the console is in use";
+    bool tty = isatty(0), detached = false, first = true, busy_seen = false, in_open = true;
+    uint64_t drain = 0;
     int fd, ret;
 
     snprintf(path, sizeof(path), "/1.0/vms/%s", name);
@@ -494,21 +497,37 @@ static int vm_console(const char *name)
         fprintf(stderr, "Connected to VM %s's console; Ctrl-] detaches.\r\n", name);
     }
     for (;;) {
-        struct pollfd p[2] = {{.fd = 0, .events = POLLIN}, {.fd = fd, .events = POLLIN}};
-        if (poll(p, 2, -1) < 0) {
+        /* after the end of stdin (a script's input), output is still
+         * relayed for VM_CONSOLE_DRAIN_MS, then the command ends */
+        struct pollfd p[2] = {{.fd = in_open ? 0 : -1, .events = POLLIN},
+                              {.fd = fd, .events = POLLIN}};
+        int left = in_open ? -1 : gw_deadline_left_ms(drain);
+        if (!in_open && left == 0)
+            break;
+        int r = poll(p, 2, left);
+        if (r < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
         if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
             ssize_t n = read(fd, buf, sizeof(buf));
+            if (first && n > 0 && (size_t)n >= sizeof(busy) - 1 &&
+                !memcmp(buf, busy, sizeof(busy) - 1)) {
+                busy_seen = true;
+                break;
+            }
+            first = false;
             if (n <= 0 || !vm_write_all(1, buf, (size_t)n))
                 break;
         }
         if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
             ssize_t n = read(0, buf, sizeof(buf));
-            if (n <= 0)
-                break;
+            if (n <= 0) {
+                in_open = false;
+                drain = gw_deadline_ns(VM_CONSOLE_DRAIN_MS);
+                continue;
+            }
             char *esc = memchr(buf, VM_CONSOLE_ESCAPE, (size_t)n);
             if (esc) {
                 n = esc - buf;
@@ -521,11 +540,13 @@ static int vm_console(const char *name)
         }
     }
     close(fd);
-    if (tty) {
+    if (tty)
         tcsetattr(0, TCSANOW, &saved);
+    if (busy_seen)
+        return cli_error("VM %s: the console is in use by another client", name);
+    if (tty)
         fprintf(stderr, "\r\n%s from VM %s's console.\n", detached ? "Detached" : "Disconnected",
                 name);
-    }
     return CLI_OK;
 }
 

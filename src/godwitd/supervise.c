@@ -353,7 +353,23 @@ int sup_wait_exit(struct godwitd *d, const char *name, pid_t pid, int timeout_ms
     }
     pthread_mutex_lock(&s->lock);
     while (sup_has_pid(s, name, pid)) {
-        if (pthread_cond_timedwait(&s->cond, &s->lock, &ts) == ETIMEDOUT) {
+        /* wake every 200 ms: a stopping daemon must not wait for a guest */
+        struct timespec now, slice;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        slice = now;
+        slice.tv_nsec += 200000000L;
+        if (slice.tv_nsec >= 1000000000L) {
+            slice.tv_sec++;
+            slice.tv_nsec -= 1000000000L;
+        }
+        if (slice.tv_sec > ts.tv_sec || (slice.tv_sec == ts.tv_sec && slice.tv_nsec > ts.tv_nsec))
+            slice = ts;
+        if (s->d->stopping && sup_has_pid(s, name, pid)) {
+            ret = -ECANCELED;
+            break;
+        }
+        if (pthread_cond_timedwait(&s->cond, &s->lock, &slice) == ETIMEDOUT &&
+            (slice.tv_sec == ts.tv_sec && slice.tv_nsec == ts.tv_nsec)) {
             ret = sup_has_pid(s, name, pid) ? -ETIMEDOUT : 0;
             break;
         }

@@ -1159,6 +1159,7 @@ static int vm_status_of(int ret)
     case -ENODEV:
     case -ESRCH:
     case -ETIMEDOUT: return 409;
+    case -ECANCELED: return 503;
     case -EINVAL:
     case -ENAMETOOLONG: return 400;
     default: return 500;
@@ -1358,6 +1359,12 @@ static void vms_stop(struct api_request *req, struct api_reply *rep)
             api_reply_error(rep, vm_status_of(ret), "%s", err);
         else
             vm_reply_object(d, name, rep);
+        return;
+    }
+    if (ret == -ECANCELED) {
+        /* the daemon stops: the power-down goes on; a restarted daemon
+         * records stopped if the process is gone by then */
+        api_reply_error(rep, 503, "godwitd is stopping; VM '%s' was asked to power down", name);
         return;
     }
     sup_expect_exit(d, name, false);

@@ -48,8 +48,8 @@ bool sup_watching(struct godwitd *d, const char *name, pid_t *pid);
  * kill): recorded as stopped whatever its status.  on=false undoes it. */
 void sup_expect_exit(struct godwitd *d, const char *name, bool on);
 
-/* Wait until the watch of pid ended (its exit recorded): 0, or -ETIMEDOUT
- * after timeout_ms. */
+/* Wait until the watch of pid ended (its exit recorded): 0, -ETIMEDOUT
+ * after timeout_ms, -ECANCELED once the daemon is stopping. */
 int sup_wait_exit(struct godwitd *d, const char *name, pid_t pid, int timeout_ms);
 
 /* Stop watching without touching the process (it moved away). */

@@ -382,6 +382,8 @@ def case_linux(tmp):
                 s2.connect(vm["console_socket"])
                 busy = s2.recv(200)
             check(b"in use" in busy, f"second console client: {busy!r}")
+            rc, _, err = d.cli("vm", "console", "lx", timeout=10)
+            check(rc == 1 and "in use" in err, f"second console: {rc} {err!r}")
             c.send("\x1d")
             check(c.wait(10) == 0, "console did not detach on Ctrl-]")
         wait_log(d, "lx", "relay-42")
