@@ -134,7 +134,7 @@ class Host:
 
     def restart(self):
         self.d = Daemon(self.state, "--name", "hosta", *self.args, prefix=self.prefix,
-                        log_name=os.path.basename(self.state) + "-2").wait_socket()
+                        log_name=f"vm-{os.path.basename(self.state)}-2").wait_socket()
         return self.d
 
     def __enter__(self):
