@@ -15,9 +15,11 @@
  *
  * Ending: a child is reaped with waitpid(pid, WNOHANG); a reattached
  * process (not our child after a daemon restart) is polled with
- * kill(pid, 0).  The exit is recorded as stopped (status 0, or an exit we
- * asked for) or crashed (anything else; -1 when the status is unknown), the
- * VM's TAPs are deleted and vm-stopped / vm-crashed emitted.
+ * kill(pid, 0), and its QMP events are read so that its SHUTDOWN event
+ * (sent on every orderly exit: guest power-off, quit, SIGTERM) marks the
+ * end as clean.  The exit is recorded as stopped (status 0, a SHUTDOWN, or
+ * an exit we asked for) or crashed (anything else; -1 when the status is
+ * unknown), the VM's TAPs are deleted and vm-stopped / vm-crashed emitted.
  *
  * Locking: sup->lock guards the list and the flags; the thread does its
  * I/O with it held (non-blocking fds, short) but never takes the store lock
@@ -43,25 +45,28 @@
 
 #include "common/sock.h"
 #include "godwitd/vms_int.h"
+#include "qmp/qmp_client.h"
 
 #define SUP_POLL_MS      200
 #define SUP_RECONNECT_MS 200
 #define SUP_BUF          4096
-#define SUP_FDS_PER_VM   3
+#define SUP_FDS_PER_VM   4
 
 struct sup_vm {
     struct sup_vm *next;
     char name[STORE_NAME_MAX];
     pid_t pid;
-    bool child;       /* ours: waitpid; else kill(pid, 0) */
-    bool expect_exit; /* stop/kill asked: the exit is "stopped" */
-    bool forget;      /* drop the watch, leave the process */
-    bool ended;       /* exit seen, being recorded */
-    int wait_status;  /* -1: unknown */
-    int con_fd;       /* the VM's console.sock, -1: not connected */
-    int relay_fd;     /* listening console-relay.sock */
-    int client_fd;    /* the attached client, -1: none */
-    int log_fd;       /* console.log, O_APPEND */
+    bool child;             /* ours: waitpid; else kill(pid, 0) */
+    bool expect_exit;       /* stop/kill asked: the exit is "stopped" */
+    bool forget;            /* drop the watch, leave the process */
+    bool ended;             /* exit seen, being recorded */
+    bool shutdown;          /* QMP SHUTDOWN seen: the process ends cleanly */
+    struct qmp_client *qmp; /* reattached VMs: events, for a clean exit */
+    int wait_status;        /* -1: unknown */
+    int con_fd;             /* the VM's console.sock, -1: not connected */
+    int relay_fd;           /* listening console-relay.sock */
+    int client_fd;          /* the attached client, -1: none */
+    int log_fd;             /* console.log, O_APPEND */
     uint64_t log_size;
     uint64_t next_connect_ns;
     struct sock_addr con_addr;
@@ -107,6 +112,7 @@ static struct sup_vm *sup_find(struct supervisor *s, const char *name)
 
 static void sup_vm_free(struct sup_vm *v)
 {
+    qmp_client_free(v->qmp);
     if (v->con_fd >= 0)
         close(v->con_fd);
     if (v->client_fd >= 0)
@@ -294,6 +300,11 @@ int sup_watch(struct godwitd *d, const char *name, pid_t pid, bool child,
     v->relay_fd = ret;
     chmod(path, 0600);
     sup_try_connect(v);
+    /* a process that is not our child cannot be waited for: its SHUTDOWN
+     * event tells a clean end (power-off, quit, SIGTERM) from a crash */
+    if (!child && vm_qmp_path(d, name, path, sizeof(path)) == 0 &&
+        qmp_client_connect(path, 1000, &v->qmp, NULL, 0) < 0)
+        v->qmp = NULL;
     pthread_mutex_lock(&s->lock);
     v->next = s->vms;
     s->vms = v;
@@ -454,6 +465,26 @@ static void sup_relay_accept(struct sup_vm *v)
     v->client_fd = fd;
 }
 
+/* Read the queued QMP events of a reattached VM; a broken connection is
+ * dropped (the process is ending, or gone). */
+static void sup_qmp_in(struct sup_vm *v)
+{
+    json_t *ev = NULL;
+    int ret;
+
+    while (v->qmp && (ret = qmp_client_event(v->qmp, 0, &ev, NULL, 0)) == 0) {
+        const char *name = json_string_value(json_object_get(ev, "event"));
+        if (name && !strcmp(name, "SHUTDOWN"))
+            v->shutdown = true;
+        json_decref(ev);
+        ev = NULL;
+    }
+    if (v->qmp && ret != -EAGAIN) {
+        qmp_client_free(v->qmp);
+        v->qmp = NULL;
+    }
+}
+
 /* Whether the process ended; *status the wait status (-1 unknown). */
 static bool sup_reap(struct sup_vm *v, int *status)
 {
@@ -475,7 +506,7 @@ static bool sup_reap(struct sup_vm *v, int *status)
 static void sup_record(struct supervisor *s, struct sup_vm *v)
 {
     struct godwitd *d = s->d;
-    bool clean = v->expect_exit || v->wait_status == 0;
+    bool clean = v->expect_exit || v->wait_status == 0 || v->shutdown;
     const char *state = clean ? "stopped" : "crashed";
     struct store_vm row;
     bool have = false;
@@ -542,7 +573,8 @@ static void *sup_thread(void *arg)
             fds[n] = (struct pollfd){.fd = s->wake[0], .events = POLLIN};
             owner[n++] = NULL;
             for (struct sup_vm *v = s->vms; v; v = v->next) {
-                int vfds[SUP_FDS_PER_VM] = {v->con_fd, v->relay_fd, v->client_fd};
+                int vfds[SUP_FDS_PER_VM] = {v->con_fd, v->relay_fd, v->client_fd,
+                                            v->qmp ? qmp_client_fd(v->qmp) : -1};
                 for (unsigned i = 0; i < SUP_FDS_PER_VM; i++) {
                     if (vfds[i] < 0)
                         continue;
@@ -572,6 +604,8 @@ static void *sup_thread(void *arg)
                 sup_relay_accept(v);
             else if (fds[i].fd == v->client_fd)
                 sup_client_in(v);
+            else if (v->qmp && fds[i].fd == qmp_client_fd(v->qmp))
+                sup_qmp_in(v);
         }
         /* drop forgotten watches, find ended processes, reconnect consoles */
         for (struct sup_vm **pp = &s->vms; *pp;) {
@@ -591,6 +625,7 @@ static void *sup_thread(void *arg)
                         break;
                     sup_console_in(v);
                 }
+                sup_qmp_in(v);   /* a SHUTDOWN still unread */
                 v->ended = true; /* recorded below, then unlinked */
                 v->wait_status = status;
             }

@@ -19,8 +19,9 @@ Cases:
               (a command echoed back, Ctrl-] detaches), `vm stop` powers it
               down through the agent (exit 0), vm-started/vm-stopped events
   restart     SIGTERM godwitd: the VM runs on; a new godwitd reattaches (same
-              pid, the console log grows again, stop works); a VM killed while
-              the daemon is down is recorded crashed (exit status -1)
+              pid, the console log grows again, delete refused, a QMP quit is
+              recorded stopped); a VM killed while the daemon is down is
+              recorded crashed (exit status -1), and starts again
   bridge      --nic bridge=br0 in a network namespace: a gw* TAP on br0 while
               the VM runs, gone after it stops; a missing bridge fails the
               start with a clear message
@@ -433,13 +434,20 @@ def case_restart(tmp):
             time.sleep(0.2)
         rc, _, err = d.cli("vm", "delete", "keep")
         check(rc == 1, "delete of a reattached running VM")
-        cli_ok(d, "vm", "kill", "keep")
-        v = show(d, "keep")
-        check(v["state"] == "stopped" and not alive(keep), f"kill after reattach: {v}")
-        # the restarted VM starts again
+        # an orderly end of a reattached VM (its SHUTDOWN event) is "stopped"
+        import qmp
+        with qmp.connect(show(d, "keep")["qmp_socket"]) as q:
+            q.cmd("quit")
+        v = wait_state(d, "keep", ("stopped", "crashed"))
+        check(v["state"] == "stopped" and v["exit_status"] == -1 and not alive(keep),
+              f"quit after reattach: {v}")
+        # the crashed VM starts again; kill
         cli_ok(d, "vm", "start", "lost")
-        host.pids.add(show(d, "lost")["pid"])
+        lost2 = show(d, "lost")["pid"]
+        host.pids.add(lost2)
         wait_state(d, "lost", "running")
+        cli_ok(d, "vm", "kill", "lost")
+        check(show(d, "lost")["state"] == "stopped" and not alive(lost2), "kill")
     finally:
         host.__exit__(None, None, None)
 
