@@ -220,6 +220,20 @@ static int vm_parse(int argc, char **argv, bool want_name, struct vm_args *a)
     return ret;
 }
 
+/* The daemon checks names (api_name_valid); checking here too keeps a
+ * name that is no URL segment out of the request line. */
+static bool vm_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > 63 || s[0] < 'a' || s[0] > 'z')
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-'))
+            return false;
+    return true;
+}
+
 static const char *vm_str(const json_t *o, const char *key)
 {
     const char *s = json_string_value(json_object_get(o, key));
@@ -597,9 +611,11 @@ int cli_cmd_vm(int argc, char **argv)
         json_decref(a.body);
         return cli_usage_error(VM_USAGE, "unexpected argument '%s'", a.name);
     }
-    if (a.name && strlen(a.name) > 200) {
+    if (a.name && !vm_name_ok(a.name)) {
         json_decref(a.body);
-        return cli_error("invalid VM name");
+        return cli_error("invalid VM name '%s': 1-63 characters of a-z, 0-9 and '-', starting "
+                         "with a letter",
+                         a.name);
     }
     if (!strcmp(verb, "create"))
         ret = vm_create(&a);

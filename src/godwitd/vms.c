@@ -968,6 +968,8 @@ int vm_spawn(struct godwitd *d, const char *name, const char *const *extra, cons
 
     if (!api_name_valid(name))
         return gw_fail(err, errlen, -EINVAL, "invalid VM name");
+    if (!state || (strcmp(state, "running") && strcmp(state, "incoming")))
+        return gw_fail(err, errlen, -EINVAL, "vm_spawn: state must be running or incoming");
     /* check and claim: defined/stopped/crashed -> starting, atomically */
     godwitd_store_lock(d);
     ret = store_vm_get(d->store, name, &row);
