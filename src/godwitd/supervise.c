@@ -207,16 +207,24 @@ static void sup_log_cut(struct sup_vm *v)
     if (!buf)
         return;
     n = pread(v->log_fd, buf, VM_LOG_KEEP, (off_t)(v->log_size - VM_LOG_KEEP));
+    /* start at a line when one begins near the cut */
+    char *nl = n > 0 ? memchr(buf, '\n', (size_t)(n < 4096 ? n : 4096)) : NULL;
+    size_t skip = nl ? (size_t)(nl - buf) + 1 : 0;
     snprintf(tmp, sizeof(tmp), "%s.new", v->log_path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0600);
-    if (n > 0 && fd >= 0 && write(fd, buf, (size_t)n) == n && rename(tmp, v->log_path) == 0) {
+    fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0600);
+    if (n > 0 && fd >= 0 && write(fd, buf + skip, (size_t)n - skip) == n - (ssize_t)skip &&
+        rename(tmp, v->log_path) == 0) {
         close(v->log_fd);
         v->log_fd = fd;
-        v->log_size = (uint64_t)n;
+        v->log_size = (uint64_t)n - skip;
     } else {
+        /* the log stays bounded even when it cannot be cut (disk full) */
+        gw_log("vm %s: %s: cannot keep its tail; emptied", v->name, v->log_path);
         if (fd >= 0)
             close(fd);
         unlink(tmp);
+        if (ftruncate(v->log_fd, 0) == 0)
+            v->log_size = 0;
     }
     free(buf);
 }
@@ -271,7 +279,7 @@ int sup_watch(struct godwitd *d, const char *name, pid_t pid, bool child,
         ret = gw_fail(err, errlen, ret, "the VM's folder path is too long");
         goto out_free;
     }
-    v->log_fd = open(v->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    v->log_fd = open(v->log_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (v->log_fd < 0) {
         ret = gw_fail(err, errlen, -errno, "%s: %s", v->log_path, strerror(errno));
         goto out_free;

@@ -16,7 +16,9 @@ Cases:
               with its status; the memory budget refuses a start (409)
   linux       the Debian guest image with --kernel/--initrd/--append and the
               agent: the boot in the console log, `vm console` interactive
-              (a command echoed back, Ctrl-] detaches), `vm stop` powers it
+              (a command echoed back, a second client refused, Ctrl-]
+              detaches), the console log bounded (2.3 MB printed: the last
+              1 MiB or so kept), `vm stop` powers it
               down through the agent (exit 0), vm-started/vm-stopped events
   restart     SIGTERM godwitd: the VM runs on; a new godwitd reattaches (same
               pid, the console log grows again, delete refused, a QMP quit is
@@ -390,6 +392,24 @@ def case_linux(tmp):
         wait_log(d, "lx", "relay-42")
         out = cli_ok(d, "vm", "console", "lx", "--show-log")
         check("init started" in out, "--show-log without the boot")
+        # the log is bounded: past 2 MiB it keeps its last 1 MiB
+        import socket
+        logf = os.path.join(host.state, "vms", "lx", "console.log")
+        with socket.socket(socket.AF_UNIX) as s2:
+            s2.connect(vm["console_socket"])
+            s2.sendall(b"head -c 2300000 /dev/zero | tr '\\0' x; echo; echo END-$((1+1))\r")
+            end = time.monotonic() + 120
+            while True:
+                size = os.path.getsize(logf)
+                with open(logf, "rb") as f:
+                    f.seek(max(0, size - 300))
+                    if b"END-2" in f.read():
+                        break
+                check(time.monotonic() < end, f"the 2.3 MB output did not end (log {size} B)")
+                time.sleep(0.3)
+        check((1 << 20) - 4096 <= size <= (2 << 20), f"console.log not bounded: {size} B")
+        log = wait_log(d, "lx", "END-2")
+        check("OpenSBI" not in log and len(log) == size, f"the log was not cut: {len(log)}")
         t0 = time.monotonic()
         out = cli_ok(d, "vm", "stop", "lx", "--timeout", "60")
         check("stopped" in out, f"stop: {out!r}")
