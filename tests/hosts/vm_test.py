@@ -8,7 +8,8 @@ Cases:
               MACs 52:54:00:..; bad names and bad bodies are 400 and create
               nothing; a taken name 409, an unknown VM 404
   bare-metal  bare-metal ELFs (-bios none): a ticker started, its console log
-              from the first byte, start again 409, delete refused while running,
+              from the first byte, start again 409 (also two at once: one
+              wins), delete refused while running,
               stop without the agent refused without --force (VM keeps running),
               stop --force; an agent port nobody answers: stop times out (the
               VM keeps running), --force powers it off after the timeout;
@@ -22,7 +23,7 @@ Cases:
               down through the agent (exit 0), vm-started/vm-stopped events
   restart     SIGTERM godwitd: the VM runs on; a new godwitd reattaches (same
               pid, the console log grows again, delete refused, a QMP quit is
-              recorded stopped); a VM killed while the daemon is down is
+              recorded stopped, kill works); a VM killed while the daemon is down is
               recorded crashed (exit status -1), and starts again
   bridge      --nic bridge=br0 in a network namespace: a gw* TAP on br0 while
               the VM runs, gone after it stops; a missing bridge fails the
@@ -294,6 +295,17 @@ def case_bare_metal(tmp):
         check(rc == 1 and "running" in err, f"second start: {rc} {err!r}")
         st, rep = d.api("POST", "/1.0/vms/tick/start")
         check(st == 409, f"second start: {st}")
+        # two starts at once: one wins, the other is 409
+        import threading
+        res = []
+        ts = [threading.Thread(target=lambda: res.append(d.api("POST", "/1.0/vms/hello/start")[0]))
+              for _ in range(2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        check(sorted(res) == [200, 409], f"concurrent starts: {res}")
+        wait_state(d, "hello", "stopped")
         rc, _, err = d.cli("vm", "delete", "tick")
         check(rc == 1 and "running" in err, f"delete while running: {rc} {err!r}")
         st, _ = d.api("DELETE", "/1.0/vms/tick")
@@ -427,7 +439,7 @@ def case_restart(tmp):
     host = Host(tmp, "restart")
     try:
         d = host.d
-        for n in ("keep", "lost"):
+        for n in ("keep", "lost", "other"):
             cli_ok(d, "vm", "create", n, "--memory", "32M", "--firmware", "none", "--kernel",
                    ticker, "--no-agent")
             cli_ok(d, "vm", "start", n)
@@ -461,6 +473,12 @@ def case_restart(tmp):
         v = wait_state(d, "keep", ("stopped", "crashed"))
         check(v["state"] == "stopped" and v["exit_status"] == -1 and not alive(keep),
               f"quit after reattach: {v}")
+        # kill of a reattached VM
+        other = show(d, "other")["pid"]
+        check(show(d, "other")["state"] == "running", "other not reattached")
+        cli_ok(d, "vm", "kill", "other")
+        v = show(d, "other")
+        check(v["state"] == "stopped" and not alive(other), f"kill after reattach: {v}")
         # the crashed VM starts again; kill
         cli_ok(d, "vm", "start", "lost")
         lost2 = show(d, "lost")["pid"]
