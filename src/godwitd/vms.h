@@ -1,6 +1,7 @@
 /*
- * VMs and their supervision (vms.c: /1.0/vms and the definitions;
- * supervise.c: the children, console relays, TAPs; docs/godwitd.md "VMs").
+ * VMs and their supervision (vms.c: /1.0/vms; vm_def.c: definitions;
+ * vm_run.c: starting and ending processes; supervise.c: the watched
+ * processes, console relays, TAPs; docs/godwitd.md "VMs").
  *
  * A VM is a folder DIR/vms/NAME/ (definition vm.json, copies of its boot
  * files, its new disks, console.log, vm.log, the QMP, console and relay
