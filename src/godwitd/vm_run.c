@@ -246,6 +246,8 @@ static int vm_exec(struct godwitd *d, const char *name, char *const *argv, pid_t
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, logp, oflags, 0600);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    /* nothing of the daemon's leaks into a process that outlives it */
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     posix_spawnattr_init(&at);
     sigemptyset(&none);
     sigfillset(&all);
