@@ -189,6 +189,12 @@ def case_crud(tmp):
         check(len(macs) == 2 and all(m.startswith("52:54:00:") for m in macs)
               and macs[0] != macs[1], f"macs: {macs}")
         check(vm["nics"][0]["hostfwd"] == ["tcp:127.0.0.1:20022-:22"], f"nics: {vm['nics']}")
+        # firmware given by path: copied as firmware.bin
+        fw = cli_json(d, "vm", "create", "fw1", "--memory", "32M", "--firmware", kernel)
+        check(fw["firmware"] == "firmware.bin" and fw["agent"] is True and fw["kernel"] is None
+              and os.path.exists(os.path.join(host.state, "vms", "fw1", "firmware.bin")),
+              f"firmware by path: {fw}")
+        cli_ok(d, "vm", "delete", "fw1")
         # a second VM with the defaults, by the table output
         out = cli_ok(d, "vm", "create", "db-2", "--memory", "32M", "--firmware", "none",
                      "--kernel", kernel)
