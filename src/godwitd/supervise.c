@@ -61,6 +61,7 @@ struct sup_vm {
     bool forget;            /* drop the watch, leave the process */
     bool ended;             /* exit seen, being recorded */
     bool shutdown;          /* QMP SHUTDOWN seen: the process ends cleanly */
+    bool clean;             /* ended: recorded as stopped, not crashed */
     struct qmp_client *qmp; /* reattached VMs: events, for a clean exit */
     int wait_status;        /* -1: unknown */
     int con_fd;             /* the VM's console.sock, -1: not connected */
@@ -514,7 +515,7 @@ static bool sup_reap(struct sup_vm *v, int *status)
 static void sup_record(struct supervisor *s, struct sup_vm *v)
 {
     struct godwitd *d = s->d;
-    bool clean = v->expect_exit || v->wait_status == 0 || v->shutdown;
+    bool clean = v->clean; /* decided under the lock when the end was seen */
     const char *state = clean ? "stopped" : "crashed";
     struct store_vm row;
     bool have = false;
@@ -636,6 +637,7 @@ static void *sup_thread(void *arg)
                 sup_qmp_in(v);   /* a SHUTDOWN still unread */
                 v->ended = true; /* recorded below, then unlinked */
                 v->wait_status = status;
+                v->clean = v->expect_exit || status == 0 || v->shutdown;
             }
             pp = &v->next;
         }
