@@ -308,7 +308,14 @@ int sup_watch(struct godwitd *d, const char *name, pid_t pid, bool child,
         goto out_free;
     v->relay_fd = ret;
     chmod(path, 0600);
-    sup_try_connect(v);
+    /* the console socket is there by the time QMP answers; a few tries
+     * anyway, since a VM started paused is continued once this returns */
+    for (int i = 0; i < 20 && v->con_fd < 0; i++) {
+        v->next_connect_ns = 0;
+        sup_try_connect(v);
+        if (v->con_fd < 0)
+            usleep(25000);
+    }
     /* a process that is not our child cannot be waited for: its SHUTDOWN
      * event tells a clean end (power-off, quit, SIGTERM) from a crash */
     if (!child && vm_qmp_path(d, name, path, sizeof(path)) == 0 &&
