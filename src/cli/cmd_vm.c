@@ -604,8 +604,16 @@ int cli_cmd_vm(int argc, char **argv)
         return ret;
     }
     if (a.seen & ~verbs[i].allowed) {
+        unsigned bad = a.seen & ~verbs[i].allowed;
+        const char *opt = "?";
+        for (const struct option *o = vm_opts; o->name; o++)
+            if (o->val >= OPT_MEMORY && o->val <= OPT_SHOW_LOG &&
+                (bad & (1u << (o->val - OPT_MEMORY)))) {
+                opt = o->name;
+                break;
+            }
         json_decref(a.body);
-        return cli_usage_error(VM_USAGE, "an option given is not one of 'vm %s'", verb);
+        return cli_usage_error(VM_USAGE, "'vm %s' takes no --%s", verb, opt);
     }
     if (!strcmp(verb, "list") && a.name) {
         json_decref(a.body);
