@@ -24,6 +24,7 @@
 #   make fuzz-qmp        libFuzzer build of the QMP server fuzz target (clang)
 #   make fuzz-state      libFuzzer build of the state loader fuzz target (clang)
 #   make fuzz-token      libFuzzer build of the join token parser fuzz target (clang)
+#   make fuzz-reply      libFuzzer build of the migration reply (ERROR reason) fuzz target (clang)
 #   make test-disk       tests/linux/disk_test.py: Linux guest on virtio-blk and virtio-rng
 #   make test-lock       tests/linux/lock_test.py: disk image locking (second VM, QEMU, migration)
 #   make bench-io-net    bench/io/net.sh: guest->host TCP over virtio-net, godwit-vm vs QEMU
@@ -117,7 +118,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick test-san test-build demo demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools bench-save test-state bench-migrate bench-migrate-overhead
+.PHONY: all clean test test-quick test-san test-build demo demo-boot demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools bench-save test-state bench-migrate bench-migrate-overhead
 all: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN)
 
 $(BUILD)/%.o: %.c
@@ -166,7 +167,7 @@ tools: $(TOOL_BINS)
 # Targets on the host agent's modules (AGENT_FUZZ_NAMES) link its library
 # and libraries too.
 AGENT_FUZZ_NAMES := token
-FUZZ_NAMES  := virtq net state qmp elf $(AGENT_FUZZ_NAMES)
+FUZZ_NAMES  := virtq net state qmp elf reply $(AGENT_FUZZ_NAMES)
 FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%)
 FUZZ_CC     ?= clang
 FUZZ_SAN    := fuzzer-no-link,address,undefined
@@ -254,9 +255,15 @@ test:
 	$(MAKE) -j$(NPROC) fuzzers
 	BUILD=$(BUILD) SAN_BUILD=$(SAN_TEST_DIR) tests/run.sh full san
 
-# The main demo: Debian's riscv64 kernel booting to a busybox shell on two
-# harts (the first run builds the guest image). Ctrl-A x quits, as in QEMU.
-demo: guest-image
+# The main demo (scripts/demo.sh, root): two godwitd hosts in network
+# namespaces (scripts/hosts.sh), a Debian riscv64 VM with a web service
+# migrating live between them while a client keeps asking it.
+demo:
+	scripts/demo.sh
+
+# Debian's riscv64 kernel booting to a busybox shell on two harts (the
+# first run builds the guest image). Ctrl-A x quits, as in QEMU.
+demo-boot: guest-image
 	$(MAKE) -j$(NPROC) $(VM_BIN)
 	@eval "$$(guest/build.sh --print-paths)" && \
 	echo "godwit demo: booting Debian riscv64 Linux on godwit-vm (-smp 2); type 'poweroff' or Ctrl-A x to leave" && \

@@ -55,6 +55,11 @@ int cli_usage_error(const char *usage, const char *fmt, ...) gw_printf(2, 3);
 int cli_call(const char *method, const char *path, const json_t *body, json_t **reply,
              long *status);
 
+/* cli_call with its own timeout for the whole request (ms; 0: none), for
+ * calls the daemon answers only when a long operation ends (vm stop). */
+int cli_call_timeout(const char *method, const char *path, const json_t *body, json_t **reply,
+                     long *status, long timeout_ms);
+
 /* The daemon's socket path as resolved for this run ("" if none). */
 const char *cli_socket_path(void);
 

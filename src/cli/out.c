@@ -21,7 +21,10 @@ bool cli_common_opt(int c, const char *arg)
 {
     switch (c) {
     case CLI_OPT_JSON: cli_g.json = true; return true;
-    case CLI_OPT_HOST: cli_g.host = arg; cli_conn_ready = false; return true;
+    case CLI_OPT_HOST:
+        cli_g.host = arg;
+        cli_conn_ready = false;
+        return true;
     default: return false;
     }
 }
@@ -69,8 +72,7 @@ const char *cli_socket_path(void)
     return cli_ready() == 0 ? cli_conn.socket_path : "";
 }
 
-int cli_call(const char *method, const char *path, const json_t *body, json_t **reply,
-             long *status)
+int cli_call(const char *method, const char *path, const json_t *body, json_t **reply, long *status)
 {
     char err[512];
     long st = 0;
@@ -90,6 +92,21 @@ int cli_call(const char *method, const char *path, const json_t *body, json_t **
         *reply = NULL;
     }
     return cli_error("%s", err);
+}
+
+int cli_call_timeout(const char *method, const char *path, const json_t *body, json_t **reply,
+                     long *status, long timeout_ms)
+{
+    long saved;
+    int ret;
+
+    if (cli_ready() != 0)
+        return CLI_FAIL;
+    saved = cli_conn.timeout_ms;
+    cli_conn.timeout_ms = timeout_ms;
+    ret = cli_call(method, path, body, reply, status);
+    cli_conn.timeout_ms = saved;
+    return ret;
 }
 
 void cli_print_json(const json_t *v)

@@ -1,11 +1,16 @@
 /*
- * VMs and their supervision (vms.c: /1.0/vms; supervise.c: the children).
+ * VMs and their supervision (vms.c: /1.0/vms; vm_def.c: definitions;
+ * vm_run.c: starting and ending processes; supervise.c: the watched
+ * processes, console relays, TAPs; docs/godwitd.md "VMs").
  *
- * A VM is a folder DIR/vms/NAME/ (definition vm.json, boot files, disks,
- * console log, QMP and console sockets) plus its row in the store.  Its
- * process is a child godwit-vm started with -name/-uuid, a QMP socket and
- * the console on a unix socket with a bounded log.  What other modules
- * (migrate.c) use:
+ * A VM is a folder DIR/vms/NAME/ (definition vm.json, copies of its boot
+ * files, its new disks, console.log, vm.log, the QMP, console and relay
+ * sockets while it runs) plus its row in the store.  Its process is a
+ * godwit-vm started with -name/-uuid, a QMP socket and the console on a
+ * unix socket that godwitd holds and relays (console.log, bounded, and
+ * console-relay.sock for `godwit vm console`).  The process is in its own
+ * session and survives godwitd; a restarted godwitd reattaches after
+ * checking its identity over QMP.  What other modules (migrate.c) use:
  */
 #ifndef GODWIT_GODWITD_VMS_H
 #define GODWIT_GODWITD_VMS_H
@@ -26,8 +31,18 @@
  * Start the VM's godwit-vm with extra arguments appended (NULL-terminated;
  * e.g. {"-incoming", "defer", "-S", NULL} for a migration's destination),
  * wait until its QMP socket answers, record pid and state (state: the
- * store state to record, "running" or "incoming"), emit vm-started.
- * 0, or -errno with a one-line reason (the child's own error if it died).
+ * store state to record, "running" or "incoming"), watch it, emit
+ * vm-started.  Without extra arguments the VM starts paused (-S) and is
+ * continued once its console is connected, so the log has its first byte;
+ * with extra arguments nothing is continued (the caller owns the run
+ * state).  The VM must be in a state without a process (defined, stopped,
+ * crashed); it goes through "starting", and back to where it was on any
+ * failure (TAPs removed, the child killed).  The memory budget counts
+ * every VM with a process.
+ * 0, or -errno with a one-line reason (the child's own error if it died):
+ * -ENOENT no such VM, -EBUSY it has a process or migrated away, -ENOSPC
+ * over the memory budget, -ENODEV a bridge is missing, -EIO the child
+ * died, -ETIMEDOUT QMP never answered.
  */
 int vm_spawn(struct godwitd *d, const char *name, const char *const *extra, const char *state,
              char *err, size_t errlen);
@@ -36,22 +51,34 @@ int vm_spawn(struct godwitd *d, const char *name, const char *const *extra, cons
 int vm_qmp_path(const struct godwitd *d, const char *name, char *out, size_t len);
 
 /* Forget a VM whose process this host no longer supervises (it moved away):
- * stop watching its pid without killing it, remove its row and folder. */
+ * stop watching its pid without killing it (nor recording its exit), remove
+ * its row and folder (disks referenced by path stay), emit vm-forgotten. */
 int vm_forget(struct godwitd *d, const char *name, char *err, size_t errlen);
 
 /* Kill the VM's process (SIGKILL) and wait for it to be reaped (at most
- * timeout_ms); the state becomes stopped (not crashed). */
+ * timeout_ms); the state becomes stopped (not crashed), its TAPs go.
+ * -ESRCH when no process is watched, -ETIMEDOUT. */
 int vm_kill(struct godwitd *d, const char *name, int timeout_ms, char *err, size_t errlen);
 
-/* Create a VM (folder and row) from a definition in the form of the API's
- * POST /1.0/vms body extended with what travels with a VM (uuid, macs, disk
- * paths): what a migration's destination uses.  -EEXIST if the name is taken. */
+/* Create a VM (folder and row, state "defined") from a definition: the
+ * API's POST /1.0/vms body, or a vm.json from vm_definition() on another
+ * host, extended with what travels with a VM: "uuid", NIC "mac"s, disks as
+ * {"file": "diskN.raw", "size": N} (made sparse here; the caller may
+ * fill it afterwards) or {"path": P}
+ * (referenced: shared storage), and "kernel"/"initrd"/"firmware" either
+ * absolute paths on this host (copied) or the folder's own names "kernel",
+ * "initrd", "firmware.bin" (the caller transfers those files into the
+ * folder).  What the migration's destination uses.  -EEXIST if the name is
+ * taken, -EINVAL with the reason for a bad definition; nothing is left
+ * behind on failure.  Emits vm-defined. */
 int vm_define(struct godwitd *d, const json_t *def, char *err, size_t errlen);
 
-/* The VM's definition (vm.json as JSON, new reference) or NULL. */
+/* The VM's definition (vm.json as JSON, new reference) or NULL.  Its file
+ * names ("kernel", "disk0.raw") are relative to the VM's folder. */
 json_t *vm_definition(struct godwitd *d, const char *name);
 
-/* Guest memory of all VMs this host runs or is receiving (bytes). */
+/* Guest memory of all VMs this host runs or is receiving (bytes): every VM
+ * in state starting, running, stopping, incoming or migrating. */
 uint64_t vm_memory_in_use(struct godwitd *d);
 
 #endif

@@ -171,6 +171,14 @@ static json_t *virt_mig_info_json(const struct mig_info *in)
 {
     json_t *o = json_pack("{s:s}", "status", mig_status_name(in->status));
 
+    if (in->incoming && in->listen_port > 0) {
+        /* QEMU's: where -incoming / migrate-incoming listens (port as a string) */
+        char port[16];
+        snprintf(port, sizeof(port), "%d", in->listen_port);
+        json_object_set_new(o, "socket-address",
+                            json_pack("[{s:s,s:s,s:s}]", "type", "inet", "host", in->listen_host,
+                                      "port", port));
+    }
     if (in->status == MIG_ST_SETUP)
         return o;
     json_object_set_new(o, "total-time", json_integer((json_int_t)in->total_ms));

@@ -10,9 +10,13 @@
  * (ops->incoming_done).  Any failure (a refused stream, a closed or silent
  * connection, no commit in time) is reported with ops->incoming_failed
  * before the guest ran.  Every wait is bounded once a source connected.
+ * A refused stream is answered with ERROR and the reason, and the rest of
+ * the stream is drained for a moment so the source gets to read it
+ * (mig_in_refuse).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +26,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "common/sock.h"
 #include "migration/mig_int.h" /* ST_SET/ST_GET */
 #include "migration/mig_proto.h"
 #include "migration/mig_tls.h"
@@ -29,6 +34,7 @@
 
 #define MIG_IN_COMMIT_MS 60000 /* wait this long for the commit after READY */
 #define MIG_IN_IDLE_MS   30000 /* a source that sends nothing this long is gone */
+#define MIG_IN_DRAIN_MS  2000  /* after ERROR: read and drop the stream this long */
 
 /* GODWIT_TRACE=migration on the destination. */
 #define MIG_IN_TRACE(in, what)                                                                     \
@@ -45,6 +51,7 @@ struct mig_in {
     pthread_t thread;
     bool thread_live;
     int lfd;
+    int port; /* tcp: the port lfd listens on (the one asked, or the one the kernel chose for 0) */
     _Atomic int fd;
     struct mig_tls_creds *creds; /* TLS: the server's keys (else NULL) */
     struct mig_tls *tls;         /* the session over fd, set before status ACTIVE */
@@ -141,6 +148,47 @@ static int mig_in_commit(struct mig_in *in, int fd)
     return 0;
 }
 
+/*
+ * Refuse the migration: ERROR with the reason, then no more writes, and
+ * read and drop what the source still sends until it closes (at most
+ * MIG_IN_DRAIN_MS).  Closing with its stream unread would make our TCP
+ * answer with a reset, and a reset can throw the ERROR away in the
+ * source's stack before the source has read it.  With TLS the ERROR goes
+ * over the session; the records that follow are dropped undecrypted.
+ */
+static void mig_in_refuse(struct mig_in *in, int fd, int errnum, const char *reason)
+{
+    uint64_t deadline = gw_now_ns() + MIG_IN_DRAIN_MS * 1000000ull, dropped = 0;
+    char buf[65536];
+
+    if (mig_chan_send_error(&(struct mig_chan){.fd = fd, .tls = in->tls}, errnum, reason) < 0)
+        return; /* the source is gone: nothing to wait for */
+    (void)shutdown(fd, SHUT_WR);
+    while (!atomic_load(&in->cancel)) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        uint64_t now = gw_now_ns();
+        ssize_t n;
+        int r;
+
+        if (now >= deadline)
+            break;
+        r = poll(&p, 1, (int)((deadline - now) / 1000000ull) + 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0)
+            break; /* the source closed (or reset): it has read the ERROR or never will */
+        dropped += (uint64_t)n;
+    }
+    if (in->mm.trace)
+        gw_log("incoming: ERROR sent, then dropped %llu bytes of the stream",
+               (unsigned long long)dropped);
+}
+
 static void *mig_in_thread(void *arg)
 {
     struct mig_in *in = arg;
@@ -175,14 +223,14 @@ static void *mig_in_thread(void *arg)
     s = in->tls ? state_stream_new_io(&mig_tls_io, in->tls, true) : state_stream_new(fd, true);
     if (!s) {
         snprintf(in->error, sizeof(in->error), "out of memory");
+        mig_in_refuse(in, fd, ENOMEM, in->error);
         goto out;
     }
     ret = mig_load(&in->mm, s, mig_in_round, in, why, sizeof(why));
     ST_SET(in->bytes, state_stream_offset(s));
     if (ret < 0) {
         snprintf(in->error, sizeof(in->error), "state refused: %s", why);
-        (void)mig_chan_send(&(struct mig_chan){.fd = fd, .tls = in->tls}, MIG_MAGIC_REPLY,
-                            MIG_MSG_ERROR, (uint64_t)-ret);
+        mig_in_refuse(in, fd, -ret, why);
         goto out;
     }
     MIG_IN_TRACE(in, "loaded and verified");
@@ -233,6 +281,8 @@ int mig_in_start(struct mig_in **inp, const struct mig_machine *mm, const char *
         free(in);
         return ret;
     }
+    if (u.kind == MIG_URI_TCP)
+        in->port = sock_local_port(in->lfd);
     ret = pthread_create(&in->thread, NULL, mig_in_thread, in);
     if (ret) {
         close(in->lfd);
@@ -343,6 +393,10 @@ void mig_in_info(const struct mig_in *in, struct mig_info *info)
     end = st == MIG_IN_ACTIVE ? gw_now_ns() : ST_GET(in->end_ns);
     info->total_ms = start && end > start ? (end - start) / 1000000 : 0;
     info->transferred = ST_GET(in->bytes);
+    if (in->uri.kind == MIG_URI_TCP && in->port > 0) {
+        snprintf(info->listen_host, sizeof(info->listen_host), "%s", in->uri.host);
+        info->listen_port = in->port;
+    }
     if (st == MIG_IN_FAILED)
         snprintf(info->error, sizeof(info->error), "%s", in->error);
 }

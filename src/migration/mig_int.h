@@ -56,7 +56,11 @@ struct mig_out {
     uint64_t rounds, dirty_pages_rate, expected_downtime_ms, remaining_pages;
     uint64_t start_ns, setup_ns, park_ns, end_ns, run_ns;
     uint64_t pages_normal, pages_zero, bytes;
-    char error[300]; /* written by the job before "done" */
+    /* the destination answered ERROR: its reason ("" if none came intact) */
+    bool refused;
+    int refused_errno;
+    char reason[MIG_REASON_MAX + 1];
+    char error[MIG_ERROR_DESC_LEN]; /* written by the job before "done" */
     bool logged;
 };
 
@@ -80,5 +84,9 @@ static inline struct mig_chan mig_out_chan(const struct mig_out *j)
 /* The live job's body (mig_live.c): pre-copy rounds, switchover, commit.
  * 0 once COMMIT went out; -errno with the reason in s. */
 int mig_live_run(struct mig_out *j, struct state_stream *s);
+/* After a failure before COMMIT: the destination may have refused the
+ * stream and said why.  Read the reply channel for an ERROR (at most
+ * MIG_LIVE_REASON_MS); sets j->refused and j->reason if one came. */
+void mig_live_fetch_refusal(struct mig_out *j);
 
 #endif

@@ -8,12 +8,16 @@
  * acknowledgements; when the rest fits the downtime limit (or after
  * MIG_LIVE_MAX_ROUNDS rounds) the machine parks, the rest and the
  * components go out, and the source waits for READY before it sends
- * COMMIT.  Until COMMIT is sent any failure resumes the source.
+ * COMMIT.  Until COMMIT is sent any failure resumes the source; when the
+ * destination refused the stream, its ERROR's reason becomes the job's
+ * error (mig_live_fetch_refusal).
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "migration/mig_int.h"
@@ -21,6 +25,7 @@
 #define MIG_LIVE_MAX_ROUNDS 30    /* then switch over even if the rest is too big */
 #define MIG_LIVE_READY_MS   60000 /* wait this long for the destination's verdict */
 #define MIG_LIVE_RUNNING_MS 5000  /* and for its RUNNING after the commit */
+#define MIG_LIVE_REASON_MS  1000  /* after a failure: wait this long for an ERROR */
 
 /* Sleep as needed to stay under max-bandwidth (0: unlimited). */
 static void mig_live_throttle(struct mig_out *j, uint64_t bytes, uint64_t since_ns)
@@ -50,6 +55,27 @@ struct mig_live_ram {
     uint64_t t0, bytes0; /* throttle window */
 };
 
+/* Whether the destination spoke during a pass: it answers nothing
+ * between ROUND acknowledgements unless it refused the stream (ERROR) or
+ * went away.  Then stop at once (fail s): the failure path reads its
+ * reason.  A peek tells a reply from a close or a reset. */
+static void mig_live_check_dest(const struct mig_out *j, struct state_stream *s)
+{
+    struct pollfd p = {.fd = j->fd, .events = POLLIN};
+    char c;
+    ssize_t n;
+
+    if (poll(&p, 1, 0) <= 0)
+        return;
+    n = recv(j->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0)
+        state_stream_fail(s, -EPIPE, "the destination answered in the middle of the stream");
+    else if (n == 0)
+        state_stream_fail(s, -EPIPE, "the destination closed the connection");
+    else if (errno != EAGAIN && errno != EINTR)
+        state_stream_fail(s, -errno, "read: %s", strerror(errno));
+}
+
 static void mig_live_batch_flush(struct mig_live_ram *r)
 {
     struct mig_out *j = r->j;
@@ -64,6 +90,8 @@ static void mig_live_batch_flush(struct mig_live_ram *r)
     mig_live_throttle(j, ST_GET(j->bytes) - r->bytes0, r->t0);
     if (atomic_load(&j->cancel))
         state_stream_fail(r->s, -ECANCELED, "cancelled");
+    else
+        mig_live_check_dest(j, r->s);
 }
 
 /* Queue page p (it holds data) for sending. */
@@ -155,10 +183,48 @@ static uint64_t mig_live_popcount(const uint64_t *bm, uint64_t words)
     return n;
 }
 
-/* Record why waiting for the destination's answer failed (ret: -errno;
- * -EREMOTEIO: it answered ERROR). */
-static void mig_live_reply_failed(struct state_stream *s, int ret)
+/* The destination answered ERROR (value): read its reason. */
+static void mig_live_refused(struct mig_out *j, uint64_t value)
 {
+    struct mig_chan ch = mig_out_chan(j);
+    int ret = mig_chan_recv_reason(&ch, value, j->reason, sizeof(j->reason), MIG_LIVE_REASON_MS);
+
+    j->refused = true;
+    j->refused_errno = mig_msg_error_errno(value);
+    if (ret < 0) {
+        j->reason[0] = '\0';
+        mig_out_trace(j, "ERROR's reason unreadable: %s", strerror(-ret));
+    }
+}
+
+void mig_live_fetch_refusal(struct mig_out *j)
+{
+    struct mig_chan ch = mig_out_chan(j);
+    uint64_t deadline = gw_now_ns() + MIG_LIVE_REASON_MS * 1000000ull, now, value;
+    uint32_t type;
+
+    if (j->fd < 0 || j->refused)
+        return;
+    while ((now = gw_now_ns()) < deadline) {
+        if (mig_chan_recv(&ch, MIG_MAGIC_REPLY, &type, &value,
+                          (int)((deadline - now) / 1000000ull) + 1) < 0)
+            return;
+        if (type == MIG_MSG_ERROR) {
+            mig_live_refused(j, value);
+            return;
+        }
+        if (type != MIG_MSG_ROUND)
+            return;
+    }
+}
+
+/* Record why waiting for the destination's answer failed (ret: -errno;
+ * -EREMOTEIO: it answered ERROR of this value). */
+static void mig_live_reply_failed(struct mig_out *j, struct state_stream *s, int ret,
+                                  uint64_t value)
+{
+    if (ret == -EREMOTEIO)
+        mig_live_refused(j, value);
     state_stream_fail(s, ret, "%s",
                       ret == -EREMOTEIO   ? "the destination refused the state (see its log)"
                       : ret == -EPIPE     ? "the destination closed the connection"
@@ -186,7 +252,7 @@ static int mig_live_round_end(struct mig_out *j, struct state_stream *s)
             continue;
         if (ret == 0)
             ret = type == MIG_MSG_ERROR ? -EREMOTEIO : -EPROTO;
-        mig_live_reply_failed(s, ret);
+        mig_live_reply_failed(j, s, ret, value);
         return ret;
     }
 }
@@ -291,7 +357,7 @@ static int mig_live_switchover(struct mig_out *j, struct state_stream *s)
     else if (ret == 0 && type != MIG_MSG_READY)
         ret = -EPROTO;
     if (ret < 0)
-        mig_live_reply_failed(s, ret);
+        mig_live_reply_failed(j, s, ret, value);
     return ret;
 }
 

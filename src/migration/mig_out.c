@@ -209,8 +209,23 @@ static int mig_out_live(struct mig_out *j, struct state_stream *s)
     if (ret < 0 || state_stream_error(s)) {
         if (!ret)
             ret = state_stream_error(s);
-        snprintf(j->error, sizeof(j->error), "%s",
-                 state_stream_msg(s)[0] ? state_stream_msg(s) : strerror(-ret));
+        /* a broken pipe, a reset or a strange reply often means the
+         * destination refused the stream: its ERROR says why, better than
+         * our errno (a failure of our own waits for nothing) */
+        if ((ret == -EPIPE || ret == -ECONNRESET || ret == -ENOTCONN || ret == -EPROTO) &&
+            !atomic_load(&j->cancel) && !atomic_load(&j->committed))
+            mig_live_fetch_refusal(j);
+        if (j->refused && j->reason[0])
+            snprintf(j->error, sizeof(j->error), "destination refused the migration: %s",
+                     j->reason);
+        else if (j->refused)
+            snprintf(j->error, sizeof(j->error),
+                     "destination refused the migration (%s; no reason came intact, see its "
+                     "log)",
+                     strerror(j->refused_errno));
+        else
+            snprintf(j->error, sizeof(j->error), "%s",
+                     state_stream_msg(s)[0] ? state_stream_msg(s) : strerror(-ret));
     }
     return ret;
 }

@@ -146,35 +146,18 @@ int mig_msg_decode(const uint8_t m[MIG_MSG_LEN], uint32_t magic, uint32_t *type,
     return 0;
 }
 
-int mig_msg_send(int fd, uint32_t magic, uint32_t type, uint64_t value)
+/* Read exactly n bytes from fd within timeout_ms: 0, -ETIMEDOUT, -EPIPE
+ * on EOF, or -errno. */
+static int mig_fd_read_full(int fd, uint8_t *m, size_t n, int timeout_ms)
 {
-    uint8_t m[MIG_MSG_LEN];
-    size_t off = 0;
-
-    mig_msg_encode(m, magic, type, value);
-    while (off < sizeof(m)) {
-        ssize_t w = send(fd, m + off, sizeof(m) - off, MSG_NOSIGNAL);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return w < 0 ? -errno : -EPIPE;
-        off += (size_t)w;
-    }
-    return 0;
-}
-
-int mig_msg_recv(int fd, uint32_t magic, uint32_t *type, uint64_t *value, int timeout_ms)
-{
-    uint8_t m[MIG_MSG_LEN];
     size_t off = 0;
     uint64_t deadline = gw_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 
-    while (off < sizeof(m)) {
+    while (off < n) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         uint64_t now = gw_now_ns();
         int r;
-        ssize_t n;
+        ssize_t got;
 
         if (now >= deadline)
             return -ETIMEDOUT;
@@ -185,16 +168,73 @@ int mig_msg_recv(int fd, uint32_t magic, uint32_t *type, uint64_t *value, int ti
             return -errno;
         if (r == 0)
             return -ETIMEDOUT;
-        n = recv(fd, m + off, sizeof(m) - off, 0);
-        if (n < 0 && errno == EINTR)
+        got = recv(fd, m + off, n - off, 0);
+        if (got < 0 && errno == EINTR)
             continue;
-        if (n < 0)
+        if (got < 0)
             return -errno;
-        if (n == 0)
+        if (got == 0)
             return -EPIPE;
-        off += (size_t)n;
+        off += (size_t)got;
     }
-    return mig_msg_decode(m, magic, type, value);
+    return 0;
+}
+
+/* The same on a channel. */
+static int mig_chan_read_full(const struct mig_chan *c, uint8_t *m, size_t n, int timeout_ms)
+{
+    size_t off = 0;
+    uint64_t deadline = gw_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+
+    if (!c->tls)
+        return mig_fd_read_full(c->fd, m, n, timeout_ms);
+    while (off < n) {
+        uint64_t now = gw_now_ns();
+        ssize_t got;
+
+        if (now >= deadline)
+            return -ETIMEDOUT;
+        got = mig_tls_recv(c->tls, m + off, n - off, (int)((deadline - now) / 1000000ull) + 1);
+        if (got < 0)
+            return got == -EAGAIN ? -ETIMEDOUT : (int)got;
+        if (got == 0)
+            return -EPIPE;
+        off += (size_t)got;
+    }
+    return 0;
+}
+
+/* Send all n bytes on fd (no SIGPIPE): 0 or -errno. */
+static int mig_fd_write_full(int fd, const uint8_t *m, size_t n)
+{
+    size_t off = 0;
+
+    while (off < n) {
+        ssize_t w = send(fd, m + off, n - off, MSG_NOSIGNAL);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? -errno : -EPIPE;
+        off += (size_t)w;
+    }
+    return 0;
+}
+
+int mig_msg_send(int fd, uint32_t magic, uint32_t type, uint64_t value)
+{
+    uint8_t m[MIG_MSG_LEN];
+
+    mig_msg_encode(m, magic, type, value);
+    return mig_fd_write_full(fd, m, sizeof(m));
+}
+
+int mig_msg_recv(int fd, uint32_t magic, uint32_t *type, uint64_t *value, int timeout_ms)
+{
+    uint8_t m[MIG_MSG_LEN];
+    int ret = mig_fd_read_full(fd, m, sizeof(m), timeout_ms);
+
+    return ret < 0 ? ret : mig_msg_decode(m, magic, type, value);
 }
 
 int mig_chan_send(const struct mig_chan *c, uint32_t magic, uint32_t type, uint64_t value)
@@ -211,24 +251,158 @@ int mig_chan_recv(const struct mig_chan *c, uint32_t magic, uint32_t *type, uint
                   int timeout_ms)
 {
     uint8_t m[MIG_MSG_LEN];
-    size_t off = 0;
-    uint64_t deadline = gw_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+    int ret = mig_chan_read_full(c, m, sizeof(m), timeout_ms);
 
-    if (!c->tls)
-        return mig_msg_recv(c->fd, magic, type, value, timeout_ms);
-    while (off < sizeof(m)) {
-        uint64_t now = gw_now_ns();
-        ssize_t n;
+    return ret < 0 ? ret : mig_msg_decode(m, magic, type, value);
+}
 
-        if (now >= deadline)
-            return -ETIMEDOUT;
-        n = mig_tls_recv(c->tls, m + off, sizeof(m) - off,
-                         (int)((deadline - now) / 1000000ull) + 1);
-        if (n < 0)
-            return n == -EAGAIN ? -ETIMEDOUT : (int)n;
-        if (n == 0)
-            return -EPIPE;
-        off += (size_t)n;
+/* ---- ERROR's reason ---------------------------------------------------------------- */
+
+/* Bytes of the well-formed UTF-8 character at p (n bytes left), 0 if none
+ * starts there (a stray continuation, an overlong form, a surrogate, past
+ * U+10FFFF, cut short).  RFC 3629 §4. */
+static size_t mig_utf8_len(const uint8_t *p, size_t n)
+{
+    uint8_t b = p[0], lo = 0x80, hi = 0xbf;
+    size_t len;
+
+    if (b < 0x80)
+        return 1;
+    if (b >= 0xc2 && b <= 0xdf)
+        len = 2;
+    else if (b >= 0xe0 && b <= 0xef)
+        len = 3;
+    else if (b >= 0xf0 && b <= 0xf4)
+        len = 4;
+    else
+        return 0;
+    if (b == 0xe0)
+        lo = 0xa0;
+    else if (b == 0xed)
+        hi = 0x9f;
+    else if (b == 0xf0)
+        lo = 0x90;
+    else if (b == 0xf4)
+        hi = 0x8f;
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xbf)
+            return 0;
+    return len;
+}
+
+/* Whether the character of len bytes at p may be printed: no C0 or C1
+ * control, no DEL. */
+static bool mig_char_printable(const uint8_t *p, size_t len)
+{
+    if (len == 1)
+        return p[0] >= 0x20 && p[0] != 0x7f;
+    return !(len == 2 && p[0] == 0xc2 && p[1] < 0xa0); /* U+0080..U+009F */
+}
+
+size_t mig_msg_error_encode(uint8_t out[MIG_ERROR_MAX], int errnum, const char *reason)
+{
+    const uint8_t *r = (const uint8_t *)(reason ? reason : "");
+    size_t len = strnlen((const char *)r, MIG_REASON_MAX + 1), cut = 0;
+    uint64_t value;
+
+    /* cut a long reason after its last whole character that fits */
+    while (cut < len) {
+        size_t c = mig_utf8_len(r + cut, len - cut);
+
+        if (!c)
+            c = 1; /* not UTF-8: the receiver replaces it */
+        if (cut + c > MIG_REASON_MAX)
+            break;
+        cut += c;
     }
-    return mig_msg_decode(m, magic, type, value);
+    value = (uint32_t)errnum | (uint64_t)cut << 32;
+    mig_msg_encode(out, MIG_MAGIC_REPLY, MIG_MSG_ERROR, value);
+    if (!cut)
+        return MIG_MSG_LEN;
+    memcpy(out + MIG_MSG_LEN, r, cut);
+    gw_put_le(out + MIG_MSG_LEN + cut, XXH3_64bits_withSeed(r, cut, value), MIG_REASON_CHECK);
+    return MIG_MSG_LEN + cut + MIG_REASON_CHECK;
+}
+
+int mig_msg_reason_len(uint64_t value, size_t *len)
+{
+    uint64_t l = value >> 32;
+
+    if (l > MIG_REASON_MAX)
+        return -EPROTO;
+    *len = (size_t)l;
+    return 0;
+}
+
+int mig_msg_error_errno(uint64_t value)
+{
+    uint32_t e = (uint32_t)value;
+
+    return e && e < 4096 ? (int)e : EREMOTEIO;
+}
+
+int mig_msg_reason_decode(uint64_t value, const uint8_t *tail, size_t n, char *reason,
+                          size_t reasonlen)
+{
+    size_t len, out = 0;
+
+    if (reasonlen)
+        reason[0] = '\0';
+    if (mig_msg_reason_len(value, &len) < 0)
+        return -EPROTO;
+    if (!len)
+        return n == 0 ? 0 : -EPROTO;
+    if (n != len + MIG_REASON_CHECK)
+        return -EPROTO; /* truncated, or more than announced */
+    if (gw_get_le(tail + len, MIG_REASON_CHECK) != XXH3_64bits_withSeed(tail, len, value))
+        return -EPROTO;
+    if (!reasonlen)
+        return 0;
+    for (size_t i = 0; i < len;) {
+        size_t c = mig_utf8_len(tail + i, len - i);
+        const uint8_t *from = tail + i;
+
+        if (!c || !mig_char_printable(tail + i, c)) {
+            from = (const uint8_t *)"?";
+            i += c ? c : 1;
+            c = 1;
+        } else {
+            i += c;
+        }
+        if (out + c >= reasonlen)
+            break; /* whole characters only */
+        memcpy(reason + out, from, c);
+        out += c;
+    }
+    reason[out] = '\0';
+    return 0;
+}
+
+int mig_chan_send_error(const struct mig_chan *c, int errnum, const char *reason)
+{
+    uint8_t m[MIG_ERROR_MAX];
+    size_t n = mig_msg_error_encode(m, errnum, reason);
+
+    return c->tls ? mig_tls_send(c->tls, m, n) : mig_fd_write_full(c->fd, m, n);
+}
+
+int mig_chan_recv_reason(const struct mig_chan *c, uint64_t value, char *reason, size_t reasonlen,
+                         int timeout_ms)
+{
+    uint8_t tail[MIG_REASON_MAX + MIG_REASON_CHECK];
+    size_t len;
+    int ret;
+
+    if (reasonlen)
+        reason[0] = '\0';
+    if (mig_msg_reason_len(value, &len) < 0)
+        return -EPROTO;
+    if (!len)
+        return 0;
+    ret = mig_chan_read_full(c, tail, len + MIG_REASON_CHECK, timeout_ms);
+    if (ret < 0)
+        return ret;
+    return mig_msg_reason_decode(value, tail, len + MIG_REASON_CHECK, reason, reasonlen);
 }

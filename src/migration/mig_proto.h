@@ -21,6 +21,23 @@
  * byte in COMMIT's pause length must not move the guest's clock.  The
  * check catches corruption, not forgery (it has no key).
  *
+ * ERROR carries the destination's reason, so the source can say why:
+ *
+ *   0                     24          24+len      24+len+8
+ *   ┌─────────────────────┬───────────┬───────────┐
+ *   │ ERROR message       │ reason    │ check     │
+ *   └─────────────────────┴───────────┴───────────┘
+ *   value = errno (bits 0..31) | len << 32       u64 = XXH3-64 of the reason,
+ *   len <= MIG_REASON_MAX; len 0: no reason,     seeded with value
+ *   nothing follows
+ *
+ * The reason is UTF-8 without a NUL.  A receiver refuses a length over
+ * MIG_REASON_MAX, a short tail or a failed check (-EPROTO), and replaces
+ * control characters and bytes that are not UTF-8 with '?': it ends up in
+ * a log line and a JSON string.  An old source (len ignored) reads the
+ * ERROR as before and closes; a new source reads an old ERROR (len 0) as
+ * one without a reason.
+ *
  * Until the source has sent COMMIT it owns the VM: any failure resumes it.
  * After COMMIT it stays stopped, and a destination runs only once it has
  * read COMMIT: never two copies running.
@@ -38,10 +55,13 @@
 #define MIG_MSG_CHECKED  16          /* bytes the check covers: magic, type, value */
 #define MIG_MAGIC_REPLY  0x50525747u /* "GWRP": destination -> source */
 #define MIG_MAGIC_COMMIT 0x4d435747u /* "GWCM": source -> destination */
+#define MIG_REASON_MAX   512         /* bytes of an ERROR's reason, at most */
+#define MIG_REASON_CHECK 8           /* the reason's check after it */
+#define MIG_ERROR_MAX    (MIG_MSG_LEN + MIG_REASON_MAX + MIG_REASON_CHECK)
 
 enum mig_msg_type {
     MIG_MSG_READY = 1,   /* reply: loaded and verified; value 0 */
-    MIG_MSG_ERROR = 2,   /* reply: the load failed; value = errno */
+    MIG_MSG_ERROR = 2,   /* reply: the load failed; value = errno | reason length << 32 */
     MIG_MSG_RUNNING = 3, /* reply: the destination runs */
     MIG_MSG_ROUND = 4,   /* reply: every byte up to ROUND marker `value` was loaded */
     MIG_MSG_COMMIT = 1,  /* commit: value = ns the source was paused */
@@ -101,5 +121,30 @@ int mig_chan_recv(const struct mig_chan *c, uint32_t magic, uint32_t *type, uint
 void mig_msg_encode(uint8_t m[MIG_MSG_LEN], uint32_t magic, uint32_t type, uint64_t value);
 int mig_msg_decode(const uint8_t m[MIG_MSG_LEN], uint32_t magic, uint32_t *type,
                    uint64_t *value) gw_must_check;
+
+/* ERROR with a reason (above).  encode fills out (MIG_ERROR_MAX bytes)
+ * and returns the bytes to send; a reason longer than MIG_REASON_MAX is cut
+ * there (at a character boundary), NULL or "" sends none. */
+size_t mig_msg_error_encode(uint8_t out[MIG_ERROR_MAX], int errnum, const char *reason);
+/* The reason's length an ERROR's value announces (the bytes that follow
+ * it are that plus MIG_REASON_CHECK, or none for 0): -EPROTO over
+ * MIG_REASON_MAX. */
+int mig_msg_reason_len(uint64_t value, size_t *len) gw_must_check;
+/* The errno an ERROR's value carries (positive; EREMOTEIO if none). */
+int mig_msg_error_errno(uint64_t value);
+/* Check the n bytes that followed an ERROR of this value (reason and
+ * check) and copy the reason into reason[reasonlen] (NUL-terminated, cut
+ * at a character boundary), non-printable bytes and bytes that are not
+ * UTF-8 replaced with '?'.  0, or -EPROTO (bad length, truncated, failed
+ * check). */
+int mig_msg_reason_decode(uint64_t value, const uint8_t *tail, size_t n, char *reason,
+                          size_t reasonlen) gw_must_check;
+
+/* Send ERROR with a reason on a channel (one write): 0 or -errno. */
+int mig_chan_send_error(const struct mig_chan *c, int errnum, const char *reason);
+/* After mig_chan_recv gave an ERROR of this value: read and check its
+ * reason, within timeout_ms.  0 (reason "" if it had none) or -errno. */
+int mig_chan_recv_reason(const struct mig_chan *c, uint64_t value, char *reason, size_t reasonlen,
+                         int timeout_ms);
 
 #endif

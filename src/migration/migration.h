@@ -32,6 +32,10 @@
 #include "state/state_format.h"
 #include "state/state_stream.h"
 
+/* error-desc's room: "destination refused the migration: " and the
+ * destination's reason (MIG_REASON_MAX bytes, mig_proto.h) */
+#define MIG_ERROR_DESC_LEN 600
+
 /* Parameters (QMP migrate-set-parameters, QEMU's names). */
 struct mig_params {
     uint64_t downtime_limit_ms; /* "downtime-limit": 300 */
@@ -130,7 +134,10 @@ struct mig_info {
     uint64_t transferred, remaining, total; /* bytes */
     uint64_t pages_normal, pages_zero, dirty_sync_count, dirty_pages_rate;
     double mbps;
-    char error[400]; /* failed or cancelled: why */
+    char error[MIG_ERROR_DESC_LEN]; /* failed or cancelled: why */
+    /* incoming over tcp: where it listens (port 0 asked: the one chosen) */
+    char listen_host[256];
+    int listen_port; /* 0: none */
 };
 
 /* ---- outgoing (mig_out.c, mig_live.c) ---------------------------------------------- */

@@ -6,7 +6,8 @@ fault-injecting man in the middle between a source and a destination.
 
 The proxy forwards each direction on its own thread and parses the stream
 as it passes, so faults can be placed by section; it also decodes the
-destination's 24-byte replies (READY/ERROR/RUNNING) and can hold them back.
+destination's replies (READY/ERROR/RUNNING: 24 bytes; ERROR followed by its
+reason) and can hold them back.
 Closing a socket another thread is blocked on sends nothing on Linux, so
 it shuts sockets down before closing them (for a reset: SO_LINGER 0 and
 shutdown(SHUT_RD)).
@@ -21,7 +22,11 @@ from harness import check
 
 # The commit protocol's messages (src/migration/mig_proto.h): u32 magic, u32 type,
 # u64 value, u64 check (XXH3-64 of the first 16 bytes; not verified here).
+# ERROR's value is errno | reason length << 32; a length > 0 is followed by
+# that many bytes of reason (UTF-8) and their u64 XXH3-64 check (not verified).
 MSG_LEN = 24
+REASON_MAX = 512
+REASON_CHECK = 8
 REPLY_MAGIC = 0x50525747  # "GWRP", destination -> source
 COMMIT_MAGIC = 0x4D435747  # "GWCM", source -> destination
 REPLY_NAMES = {1: "READY", 2: "ERROR", 3: "RUNNING", 4: "ROUND"}
@@ -29,6 +34,37 @@ REPLY_NAMES = {1: "READY", 2: "ERROR", 3: "RUNNING", 4: "ROUND"}
 STATE_MAGIC = b"\x89GWST\r\n\x1a"
 STATE_HEADER_LEN = 112  # format 2: with the VM's identity (docs/state.md)
 SEC_CONFIG, SEC_RAM, SEC_DEVICE, SEC_ROUND, SEC_ZERO, SEC_EOF = 1, 2, 3, 4, 5, 0x7F
+
+
+def split_reply(buf):
+    """The first reply in buf: ((name, value, reason), bytes it takes), or
+    None while it is incomplete.  reason is ERROR's text (None if it has
+    none); a foreign magic takes the whole buffer, a reason length over
+    REASON_MAX just the 24 bytes (the source refuses it)."""
+    if len(buf) < MSG_LEN:
+        return None
+    magic, typ, value, _check = struct.unpack_from("<IIQQ", buf, 0)
+    if magic != REPLY_MAGIC:
+        return ("BAD-MAGIC", magic, None), len(buf)
+    name = REPLY_NAMES.get(typ, f"type-{typ}")
+    rlen = value >> 32 if typ == 2 else 0
+    if not rlen or rlen > REASON_MAX:
+        return (name, value, None), MSG_LEN
+    n = MSG_LEN + rlen + REASON_CHECK
+    if len(buf) < n:
+        return None
+    return (name, value & 0xFFFFFFFF, buf[MSG_LEN:MSG_LEN + rlen].decode("utf-8", "replace")), n
+
+
+def parse_replies(data):
+    """Every whole reply in data, as split_reply gives them."""
+    out = []
+    while True:
+        got = split_reply(data)
+        if not got:
+            return out
+        out.append(got[0])
+        data = data[got[1]:]
 
 
 # ---- endpoints -------------------------------------------------------------------
@@ -368,23 +404,18 @@ class Proxy:
                 return
             buf += data
             out = b""
-            while len(buf) >= MSG_LEN:
-                magic, typ, value, _check = struct.unpack_from("<IIQQ", buf, 0)
-                if magic != REPLY_MAGIC:
-                    self.replies.append(("BAD-MAGIC", magic))
-                    out += buf
-                    buf = b""
-                    break
-                self.replies.append((REPLY_NAMES.get(typ, f"type-{typ}"), value))
-                if typ == 1:
+            while (got := split_reply(buf)) is not None:
+                reply, n = got
+                self.replies.append(reply)
+                if reply[0] == "READY":
                     self.ready.set()
-                # ROUND acknowledgements (type 4) keep the pre-copy going;
-                # the verdicts (READY, ERROR, RUNNING) are what may be held
-                if self.hold_replies and typ != 4:
-                    self.held += buf[:MSG_LEN]
+                # ROUND acknowledgements keep the pre-copy going; the
+                # verdicts (READY, ERROR, RUNNING) are what may be held
+                if self.hold_replies and reply[0] not in ("ROUND", "BAD-MAGIC"):
+                    self.held += buf[:n]
                 else:
-                    out += buf[:MSG_LEN]
-                buf = buf[MSG_LEN:]
+                    out += buf[:n]
+                buf = buf[n:]
             if out and not self._send(self.src, out):
                 return
 

@@ -25,7 +25,8 @@ in 1..127 and a message on stderr unless the test killed it):
                       -incoming defer + migrate-set-parameters before
                       migrate-incoming) and a hop over TLS; credentials of the
                       wrong endpoint refused; a destination with another key
-                      refuses the stream: rolled back, never ran.
+                      refuses the stream: rolled back, never ran, the source's
+                      error-desc names the TLS handshake and the key.
   pingpong-downtime   the same with downtime-limit 50 ms (query-migrate-parameters
                       must say so).
   pingpong-linux      Debian guest (kernel + busybox initramfs, 256M) with a
@@ -49,12 +50,16 @@ in 1..127 and a message on stderr unless the test killed it):
   fault-corrupt       the proxy flips one byte in the 10th RAM batch, and (a
                       second migration) one in the `clint` device section:
                       rolled back, never ran, the destination did not answer
-                      READY.
+                      READY; its ERROR carried its reason and the source's
+                      error-desc is "destination refused the migration:
+                      <that reason>" (for the RAM batch: the checksum).
   fault-truncate      the proxy forwards N bytes and closes both ways, N inside
                       the header, inside a RAM batch, at the start of a ROUND
                       section and inside the EOF section: rolled back, never ran.
   fault-error         the destination has another -m: it answers ERROR (seen by
-                      the proxy), rolled back, never ran.
+                      the proxy), rolled back, never ran; the source's
+                      error-desc is the destination's reason (a differently
+                      configured machine, both ram sizes).
   fault-cancel        migrate_cancel right after migrate (setup, if it is still
                       there), during `active` (slow max-bandwidth) and during
                       `device` (proxy holds the stream): cancelled (or failed
@@ -65,13 +70,15 @@ in 1..127 and a message on stderr unless the test killed it):
                       valid header and garbage; a state file saved with
                       `migrate file:` with its checksum flipped; the same file
                       intact but never a COMMIT: the destination never answers
-                      READY to a bad stream, and never runs.
+                      READY to a bad stream, and never runs; to the bad
+                      checksum it answers ERROR with a reason naming it.
 
 
 The proxy (class Proxy in tests/lib/migstream.py) forwards each direction
 on its own thread and parses the godwit stream (docs/state.md) as it
 passes, so faults can be placed by section; it also decodes the
-destination's 24-byte replies (READY/ERROR/RUNNING) and can hold them back.
+destination's replies (READY/ERROR/RUNNING; ERROR with its reason) and can
+hold them back.
 Prints `PASS name` / `FAIL name: why` / `SKIP name: reason` and the last line
 `N passed, N failed, N skipped`; exits 1 if anything failed.
 
@@ -90,7 +97,6 @@ it), so a FAIL there is not a test bug.
 
 import os
 import socket
-import struct
 import sys
 import time
 
@@ -101,8 +107,9 @@ import migration as mig  # noqa: E402
 from harness import Skip, check  # noqa: E402
 from migration import (MigVM, counter_values, median, pagepass_args, passes, ticks,  # noqa: E402
                        wait_passes, wait_ticks)
-from migstream import (MSG_LEN, REPLY_NAMES, SEC_DEVICE, SEC_EOF, SEC_RAM,  # noqa: E402
-                       SEC_ROUND, STATE_HEADER_LEN, Proxy, at_section, connect_uri, nth_section, wait_listening)
+from migstream import (SEC_DEVICE, SEC_EOF, SEC_RAM, SEC_ROUND, STATE_HEADER_LEN,  # noqa: E402
+                       Proxy, at_section, connect_uri, nth_section, parse_replies,
+                       wait_listening)
 
 FAST = 1 << 30  # max-bandwidth for "as fast as it goes", bytes/s
 SLOW = 8 << 20  # max-bandwidth that keeps `active` going for seconds
@@ -455,6 +462,31 @@ def error_desc(info):
     return (info.get("error-desc") or "")[:80]
 
 
+REFUSED = "destination refused the migration: "
+
+
+def reason_travelled(ctx, info, dst_why, proxy=None, want=()):
+    """godwit: the source's error-desc is the destination's own reason (the
+    one its stderr gives after "state refused: "), which its ERROR carried,
+    and names each of want.  Returns the reason."""
+    desc = info.get("error-desc") or ""
+    if ctx.emu.kind != "godwit":
+        return desc
+    check(desc.startswith(REFUSED), f"source error-desc {desc!r}, want {REFUSED!r}...")
+    reason = desc[len(REFUSED):]
+    mark = "state refused: "
+    theirs = dst_why[dst_why.find(mark) + len(mark):] if mark in dst_why else dst_why
+    check(reason and theirs and (reason.startswith(theirs) or theirs.startswith(reason)),
+          f"source error-desc {desc!r} is not the destination's reason {dst_why!r}")
+    for w in want:
+        check(w in reason, f"source error-desc {desc!r} does not name {w!r}")
+    if proxy is not None:
+        errors = [r for r in proxy.replies if r[0] == "ERROR"]
+        check(errors and errors[0][2] == reason,
+              f"the ERROR on the wire {errors[:1]} does not carry the reason {reason!r}")
+    return reason
+
+
 def via_proxy(ctx, src, vms, name, proxy_kw, args=None, params=None, kind="unix"):
     """Start a destination and a Proxy to it; migrate src through the proxy.
     Returns (dst, proxy, info)."""
@@ -534,7 +566,11 @@ def case_fault_corrupt(ctx):
             why = dest_never_ran(dst)
             names = [r[0] for r in proxy.replies]
             check("READY" not in names, f"{what}: the destination answered {names}")
-            notes.append(f"{what} (byte {proxy.flipped_at}): replies {names}, {why}")
+            # page data has no check of its own: the EOF checksum catches it
+            reason = reason_travelled(ctx, info, why, proxy,
+                                      ("checksum",) if what.startswith("RAM") else ())
+            notes.append(f"{what} (byte {proxy.flipped_at}): replies {names}, "
+                         f"source: {reason[:90]}")
         return "; ".join(notes)
     return fault_case(ctx, "fault-corrupt", body)
 
@@ -570,7 +606,11 @@ def case_fault_error(ctx):
         names = [r[0] for r in proxy.replies]
         if ctx.emu.kind == "godwit":
             check(names[:1] == ["ERROR"], f"the destination answered {names}, want ERROR")
-        return f"replies {names}; source: {error_desc(info)}; destination: {why}"
+        # the source says what the destination said: another machine, both sizes
+        reason = reason_travelled(ctx, info, why, proxy,
+                                  ("differently configured machine", "ram=67108864",
+                                   "ram=134217728"))
+        return f"replies {names}; source: {reason}"
     return fault_case(ctx, "fault-error", body)
 
 
@@ -689,11 +729,15 @@ def case_hostile(ctx):
             except OSError:
                 pass
             s.close()
-            names = [REPLY_NAMES.get(struct.unpack_from("<IIQ", replies, o)[1], "?")
-                     for o in range(0, len(replies) - MSG_LEN + 1, MSG_LEN)]
+            got = parse_replies(replies)
+            names = [r[0] for r in got]
             why = []
             if "READY" in names and not may_ready:
                 why.append(f"answered {names}")
+            if name == "bad-checksum" and not any(r[0] == "ERROR" and "checksum" in (r[2] or "")
+                                                  for r in got):
+                why.append(f"no ERROR naming the checksum: {got}")
+            names += [f"({r[2][:60]})" for r in got if r[2]]
             try:
                 err = dest_never_ran(dst)
             except AssertionError as e:
@@ -783,7 +827,10 @@ def case_tls(ctx):
         bad, uri = tls_dest(ctx, vms, "tls-wrongkey", kb)
         info = migrate(src, uri)
         rolled_back(src, info)
-        check("TLS" in (info.get("error-desc") or ""), f"error-desc: {info.get('error-desc')}")
+        # no reason can travel over a session that never was: the source's
+        # own handshake error, saying what to check
+        desc = info.get("error-desc") or ""
+        check("TLS handshake failed" in desc and "key" in desc, f"error-desc: {desc}")
         why = dest_never_ran(bad)
     finally:
         for v in vms:

@@ -12,7 +12,9 @@
  * trailing bytes after EOF on a live stream, and a COMMIT that claims a
  * pause longer than the migration; over TLS (tests/unit/test_mig_tls.c
  * covers the session itself): a TLS live migration, a wrong key and a
- * plaintext source refused before the loader, the source resumed.
+ * plaintext source refused before the loader, the source resumed; a
+ * destination of another size refuses the stream and the source reports
+ * its reason (plain and TLS).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -334,8 +336,8 @@ static void key_dir_free(const char *dir)
  * source with TLS keys in src_dir, the destination in dst_dir (NULL:
  * plain).  Returns the source's final info; *a and *b are left for checks
  * (the caller frees their RAM).  ms: wall time of the migration. */
-static void live_run(struct fake *a, struct fake *b, uint64_t ram, bool full, const char *src_dir,
-                     const char *dst_dir, struct mig_info *info, double *ms)
+static void live_run_to(struct fake *a, struct fake *b, uint64_t ram, uint64_t dst_ram, bool full,
+                        const char *src_dir, const char *dst_dir, struct mig_info *info, double *ms)
 {
     struct mig_params p;
     struct mig_out *j = NULL;
@@ -344,7 +346,7 @@ static void live_run(struct fake *a, struct fake *b, uint64_t ram, bool full, co
     uint64_t t0;
 
     fake_init_ram(a, ram);
-    fake_init_ram(b, ram);
+    fake_init_ram(b, dst_ram);
     if (full) /* every page data: what the channel carries is RAM, not zero-page marks */
         for (uint64_t i = 0, x = 88172645463325252ull; i < ram / 8; i++) {
             x ^= x << 13;
@@ -377,6 +379,49 @@ static void live_run(struct fake *a, struct fake *b, uint64_t ram, bool full, co
     mig_out_info(j, info);
     mig_out_free(j);
     mig_in_free(in);
+}
+
+static void live_run(struct fake *a, struct fake *b, uint64_t ram, bool full, const char *src_dir,
+                     const char *dst_dir, struct mig_info *info, double *ms)
+{
+    live_run_to(a, b, ram, ram, full, src_dir, dst_dir, info, ms);
+}
+
+/* A destination of another size refuses the stream: the source's
+ * error-desc carries the destination's own reason (its ERROR), plain and
+ * over TLS, small (refused at the first ROUND) and large (refused while
+ * the first pass is on its way). */
+static void test_live_refused(void)
+{
+    struct fake a, b;
+    struct mig_info info;
+    char ka[64], want[128];
+    double ms;
+
+    key_dir(ka, KEY_A);
+    for (int big = 0; big < 2; big++) {
+        for (int tls = 0; tls < 2; tls++) {
+            uint64_t ram = big ? 64u << 20 : FAKE_RAM;
+
+            live_run_to(&a, &b, ram, 2 * FAKE_RAM, big, tls ? ka : NULL, tls ? ka : NULL, &info,
+                        &ms);
+            snprintf(want, sizeof(want), "saved 'ram=%llu', this machine 'ram=%llu'",
+                     (unsigned long long)ram, (unsigned long long)(2 * FAKE_RAM));
+            CHECK(info.status == MIG_ST_FAILED &&
+                      strstr(info.error, "destination refused the migration: ") == info.error &&
+                      strstr(info.error, "differently configured machine") &&
+                      strstr(info.error, want),
+                  "refused (%s, %s): the source says why (%s)", tls ? "TLS" : "plain",
+                  big ? "64 MiB" : "4 MiB", info.error);
+            CHECK(a.running && a.how == MIG_UNPARK_RESUME && b.failed_called && !b.done_called,
+                  "refused (%s, %s): the source runs on, the destination never ran (%.0f ms)",
+                  tls ? "TLS" : "plain", big ? "64 MiB" : "4 MiB", ms);
+            CHECK(ms < 3000, "refused: over in %.0f ms (no waiting for a timeout)", ms);
+            gmem_free(a.mm.mem);
+            gmem_free(b.mm.mem);
+        }
+    }
+    key_dir_free(ka);
 }
 
 /* A live migration over TLS, and one whose keys differ. */
@@ -657,6 +702,7 @@ int main(void)
     test_file_targets();
     test_live();
     test_live_tls();
+    test_live_refused();
     bench_tls();
     test_cancel_race();
     test_hostile_sources();

@@ -3,7 +3,8 @@
  * parsing, real sockets (unix and TCP on 127.0.0.1), accept with a timeout
  * and a cancel flag, and the 24-byte control messages of the commit
  * protocol, including hostile ones (wrong magic, unknown type, any flipped
- * bit, short, peer gone).
+ * bit, short, peer gone), and ERROR's reason (bounds, truncation, check,
+ * bytes that are not printable UTF-8).
  */
 #include <errno.h>
 #include <signal.h>
@@ -214,6 +215,141 @@ static void test_integrity(void)
           "integrity: all zeros refused");
 }
 
+static void test_reason(void)
+{
+    uint8_t m[MIG_ERROR_MAX], tail[MIG_REASON_MAX + 1 + MIG_REASON_CHECK];
+    char reason[MIG_REASON_MAX + 1], big[MIG_REASON_MAX + 100];
+    const char *why = "the state was saved by a differently configured machine: saved "
+                      "'ram=67108864', this machine 'ram=134217728'";
+    uint32_t type;
+    uint64_t value;
+    size_t n, len;
+
+    /* round trip */
+    n = mig_msg_error_encode(m, EINVAL, why);
+    CHECK(n == MIG_MSG_LEN + strlen(why) + MIG_REASON_CHECK, "reason: encoded length %zu", n);
+    CHECK(mig_msg_decode(m, MIG_MAGIC_REPLY, &type, &value) == 0 && type == MIG_MSG_ERROR &&
+              mig_msg_error_errno(value) == EINVAL && mig_msg_reason_len(value, &len) == 0 &&
+              len == strlen(why),
+          "reason: the message says ERROR, EINVAL and the length");
+    CHECK(mig_msg_reason_decode(value, m + MIG_MSG_LEN, n - MIG_MSG_LEN, reason, sizeof(reason)) ==
+                  0 &&
+              !strcmp(reason, why),
+          "reason: decodes as sent (%s)", reason);
+    /* none: an old-style ERROR */
+    n = mig_msg_error_encode(m, EIO, NULL);
+    CHECK(n == MIG_MSG_LEN && mig_msg_decode(m, MIG_MAGIC_REPLY, &type, &value) == 0 &&
+              value == EIO && mig_msg_reason_len(value, &len) == 0 && len == 0 &&
+              mig_msg_reason_decode(value, NULL, 0, reason, sizeof(reason)) == 0 && !reason[0],
+          "reason: none is the old 24-byte ERROR, value = errno");
+    CHECK(mig_msg_error_errno(0) == EREMOTEIO, "reason: errno 0 reads as EREMOTEIO");
+    /* bounds: over MIG_REASON_MAX refused, before anything is read */
+    CHECK(mig_msg_reason_len(5 | (uint64_t)(MIG_REASON_MAX + 1) << 32, &len) == -EPROTO &&
+              mig_msg_reason_len(5 | 0xffffffffull << 32, &len) == -EPROTO,
+          "reason: a length over %d refused", MIG_REASON_MAX);
+    CHECK(mig_msg_reason_decode(5 | (uint64_t)(MIG_REASON_MAX + 1) << 32, tail,
+                                MIG_REASON_MAX + 1 + MIG_REASON_CHECK, reason,
+                                sizeof(reason)) == -EPROTO,
+          "reason: decode refuses a length over the bound too");
+    /* a long reason is cut at the bound, on a character boundary */
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    memcpy(big + MIG_REASON_MAX - 1, "\xc3\xa9", 2); /* é across the bound */
+    n = mig_msg_error_encode(m, EINVAL, big);
+    CHECK(mig_msg_decode(m, MIG_MAGIC_REPLY, &type, &value) == 0 &&
+              mig_msg_reason_len(value, &len) == 0 && len == MIG_REASON_MAX - 1 &&
+              mig_msg_reason_decode(value, m + MIG_MSG_LEN, n - MIG_MSG_LEN, reason,
+                                    sizeof(reason)) == 0 &&
+              strlen(reason) == MIG_REASON_MAX - 1,
+          "reason: a long one cut before a character across the bound (%zu)", len);
+    /* truncated, too long, corrupted */
+    n = mig_msg_error_encode(m, EINVAL, why);
+    value = gw_get_le(m + 8, 8);
+    CHECK(mig_msg_reason_decode(value, m + MIG_MSG_LEN, n - MIG_MSG_LEN - 1, reason,
+                                sizeof(reason)) == -EPROTO &&
+              mig_msg_reason_decode(value, m + MIG_MSG_LEN, strlen(why), reason, sizeof(reason)) ==
+                  -EPROTO,
+          "reason: a truncated reason (or one without its check) refused");
+    CHECK(mig_msg_reason_decode(value, m + MIG_MSG_LEN, n - MIG_MSG_LEN + 1, reason,
+                                sizeof(reason)) == -EPROTO,
+          "reason: more bytes than announced refused");
+    unsigned caught = 0, tried = 0;
+    for (size_t bit = 0; bit < (n - MIG_MSG_LEN) * 8; bit++) {
+        m[MIG_MSG_LEN + bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        caught += mig_msg_reason_decode(value, m + MIG_MSG_LEN, n - MIG_MSG_LEN, reason,
+                                        sizeof(reason)) == -EPROTO;
+        m[MIG_MSG_LEN + bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        tried++;
+    }
+    CHECK(caught == tried, "reason: %u of %u single-bit flips in reason or check refused", caught,
+          tried);
+    CHECK(mig_msg_reason_decode(value ^ 1, m + MIG_MSG_LEN, n - MIG_MSG_LEN, reason,
+                                sizeof(reason)) == -EPROTO,
+          "reason: the check binds it to its ERROR's value");
+    /* non-printable and not UTF-8: replaced, valid UTF-8 kept */
+    static const struct {
+        const char *in, *out;
+    } clean[] = {
+        {"a\nb\tc\x1b[31m", "a?b?c?[31m"},
+        {"caf\xc3\xa9 \xe2\x82\xac", "caf\xc3\xa9 \xe2\x82\xac"}, /* é €: kept */
+        {"x\xc2\x85y\x7fz", "x?y?z"},                             /* C1 NEL, DEL */
+        {"\xff\xfe ok", "?\? ok"},                                /* not UTF-8 */
+        {"\xc0\xaf/", "?\?/"},                                    /* overlong '/' */
+        {"\xed\xa0\x80!", "?\?\?!"},                              /* a surrogate */
+        {"cut \xe2\x82", "cut ?\?"},                              /* cut short */
+    };
+    for (size_t k = 0; k < GW_ARRAY_SIZE(clean); k++) {
+        n = mig_msg_error_encode(m, EPROTO, clean[k].in);
+        value = gw_get_le(m + 8, 8);
+        CHECK(mig_msg_reason_decode(value, m + MIG_MSG_LEN, n - MIG_MSG_LEN, reason,
+                                    sizeof(reason)) == 0 &&
+                  !strcmp(reason, clean[k].out),
+              "reason: sanitised %zu: '%s'", k, reason);
+    }
+    /* a small buffer: cut on a character boundary, NUL-terminated */
+    char small[6];
+    n = mig_msg_error_encode(m, EPROTO,
+                             "abcd\xc3\xa9"
+                             "f");
+    value = gw_get_le(m + 8, 8);
+    CHECK(mig_msg_reason_decode(value, m + MIG_MSG_LEN, n - MIG_MSG_LEN, small, sizeof(small)) ==
+                  0 &&
+              !strcmp(small, "abcd"),
+          "reason: a small buffer gets whole characters only ('%s')", small);
+}
+
+/* ERROR with a reason over a socket: whole, split, then a peer that leaves
+ * half-way through the reason. */
+static void test_reason_channel(int a, int b, const char *what)
+{
+    struct mig_chan ca = {.fd = a}, cb = {.fd = b};
+    char reason[MIG_REASON_MAX + 1];
+    uint8_t m[MIG_ERROR_MAX];
+    uint32_t type;
+    uint64_t value;
+    size_t n;
+
+    CHECK(mig_chan_send_error(&ca, EPROTO, "checksum mismatch") == 0 &&
+              mig_chan_recv(&cb, MIG_MAGIC_REPLY, &type, &value, 1000) == 0 &&
+              type == MIG_MSG_ERROR &&
+              mig_chan_recv_reason(&cb, value, reason, sizeof(reason), 1000) == 0 &&
+              !strcmp(reason, "checksum mismatch"),
+          "%s: ERROR with its reason round trip", what);
+    CHECK(mig_chan_send(&ca, MIG_MAGIC_REPLY, MIG_MSG_ERROR, EIO) == 0 &&
+              mig_chan_recv(&cb, MIG_MAGIC_REPLY, &type, &value, 1000) == 0 &&
+              mig_chan_recv_reason(&cb, value, reason, sizeof(reason), 100) == 0 && !reason[0],
+          "%s: an old-style ERROR: no reason, nothing waited for", what);
+    n = mig_msg_error_encode(m, EPROTO, "the source went away");
+    CHECK(write(a, m, n - 3) == (ssize_t)(n - 3), "%s: a reason without its last bytes", what);
+    CHECK(mig_chan_recv(&cb, MIG_MAGIC_REPLY, &type, &value, 1000) == 0 &&
+              mig_chan_recv_reason(&cb, value, reason, sizeof(reason), 200) == -ETIMEDOUT,
+          "%s: a reason that stops short times out", what);
+    close(a);
+    CHECK(mig_chan_recv(&cb, MIG_MAGIC_REPLY, &type, &value, 200) == -EPIPE,
+          "%s: then the peer's close reads as -EPIPE", what);
+    close(b);
+}
+
 static void test_sockets(void)
 {
     struct mig_uri u;
@@ -272,6 +408,10 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     test_uri();
     test_integrity();
+    test_reason();
     test_sockets();
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+    test_reason_channel(sv[0], sv[1], "socketpair");
     return board_check_done();
 }
