@@ -132,30 +132,29 @@ int migrate_disks_shared(struct godwitd *d, const json_t *def, char *err, size_t
 
     json_array_foreach(disks, i, disk)
     {
+        const char *file = json_string_value(json_object_get(disk, "file"));
         const char *p = json_string_value(json_object_get(disk, "path"));
-        char *rp = p && p[0] == '/' ? realpath(p, NULL) : NULL;
-        const char *show = p ? p : "?";
+        char *rp;
         bool ok = false;
 
-        /* a path that does not exist here is checked as written: the
-         * destination may not see it, and then it is not shared */
-        const char *cmp = rp ? rp : (p && p[0] == '/' ? p : NULL);
-        for (unsigned s = 0; cmp && s < d->nshared && !ok; s++) {
-            size_t l = strlen(d->shared[s]);
-            ok = !strncmp(cmp, d->shared[s], l) && (cmp[l] == '/' || d->shared[s][l - 1] == '/');
-        }
-        if (ok && !rp) {
-            free(rp);
+        if (file || !p || p[0] != '/')
             return gw_fail(err, errlen, -EXDEV,
-                           "disk '%s' is in shared storage but missing on host %s", show, d->name);
+                           "disk '%s' lives in the VM's folder on host %s, not on storage both "
+                           "hosts see: create the VM with --disk PATH inside a --shared-storage "
+                           "directory; storage migration comes in a later release",
+                           file ? file : p ? p : "?", d->name);
+        /* a path that does not exist here is not shared with this host */
+        rp = realpath(p, NULL);
+        for (unsigned s = 0; rp && s < d->nshared && !ok; s++) {
+            size_t l = strlen(d->shared[s]);
+            ok = !strncmp(rp, d->shared[s], l) && (rp[l] == '/' || !strcmp(d->shared[s], "/"));
         }
         free(rp);
         if (!ok)
             return gw_fail(err, errlen, -EXDEV,
                            "disk '%s' is not on storage both hosts see (host %s shares %s%s): "
-                           "move it into a --shared-storage directory; storage migration comes "
-                           "in a later release",
-                           show, d->name, d->nshared ? "" : "no directory",
+                           "storage migration comes in a later release",
+                           p, d->name, d->nshared ? "" : "no directory; see --shared-storage",
                            d->nshared ? d->shared[0] : "");
     }
     return 0;
@@ -207,8 +206,9 @@ static int src_send_files(struct job *j, struct mig_src *m, const json_t *def, c
         snprintf(path, sizeof(path), "%s/%s", dir, n);
         json_array_foreach(disks, i, disk)
         {
+            const char *f = json_string_value(json_object_get(disk, "file"));
             const char *p = json_string_value(json_object_get(disk, "path"));
-            if (p && (!strcmp(p, n) || !strcmp(p, path)))
+            if ((f && !strcmp(f, n)) || (p && !strcmp(p, path)))
                 skip = true;
         }
         if (skip || lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
@@ -367,6 +367,49 @@ static int src_resolve(struct job *j, struct mig_src *m, char *err, size_t errle
     }
 }
 
+/* Send this host's console log of the VM to the destination, which puts
+ * it before its own (the VM's log travels with it). */
+static void src_send_log(struct job *j, struct mig_src *m)
+{
+    struct godwitd *d = job_daemon(j);
+    char dir[PATH_MAX], path[PATH_MAX + 32], api[96], err[256];
+    uint8_t *buf = malloc(MIGRATE_FILE_CHUNK);
+    char *b64 = malloc(MIGRATE_FILE_CHUNK * 4 / 3 + 8);
+    struct stat st;
+    off_t off = 0;
+    int fd = -1;
+
+    godwitd_vm_dir(d, m->vm, dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/%s", dir, VM_FILE_LOG);
+    snprintf(api, sizeof(api), "/1.0/incoming/%lld/log", (long long)m->dst_job);
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > (off_t)(1u << 20))
+        off = st.st_size - (off_t)(1u << 20); /* the destination keeps 1 MiB of it */
+    while (buf && b64) {
+        ssize_t got = fd >= 0 ? pread(fd, buf, MIGRATE_FILE_CHUNK, off) : 0;
+        if (got < 0)
+            got = 0;
+        bool final = (size_t)got < MIGRATE_FILE_CHUNK;
+        if (trust_base64url_encode(buf, (size_t)got, b64, MIGRATE_FILE_CHUNK * 4 / 3 + 8) < 0)
+            break;
+        json_t *body = json_pack("{s:s,s:b}", "data", b64, "final", final);
+        int ret = peer_call(d, m->peer, "POST", api, body, NULL, NULL, 0, err, sizeof(err));
+        json_decref(body);
+        if (ret < 0) {
+            gw_log("job %lld: the console log did not reach %s: %s", (long long)job_id(j),
+                   m->peer, err);
+            break;
+        }
+        off += got;
+        if (final)
+            break;
+    }
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    free(b64);
+}
+
 /* The VM runs on the destination: end its process here and forget it. */
 static void src_release(struct job *j, struct mig_src *m)
 {
@@ -374,15 +417,16 @@ static void src_release(struct job *j, struct mig_src *m)
     struct qmp_client *c = NULL;
     char err[256];
 
-    if (src_qmp(d, m->vm, &c, err, sizeof(err)) == 0) {
-        if (qmp_client_execute(c, "quit", NULL, SRC_QMP_MS, NULL, err, sizeof(err)) < 0)
-            gw_log("job %lld: quit: %s", (long long)job_id(j), err);
-        qmp_client_free(c);
-    }
-    if (vm_kill(d, m->vm, 5000, err, sizeof(err)) < 0 && !strstr(err, "not running"))
-        gw_log("job %lld: %s", (long long)job_id(j), err);
+    /* QMP first: forgetting removes the folder with its socket */
+    if (src_qmp(d, m->vm, &c, err, sizeof(err)) < 0)
+        c = NULL;
+    src_send_log(j, m);
     if (vm_forget(d, m->vm, err, sizeof(err)) < 0)
         gw_log("job %lld: forgetting %s: %s", (long long)job_id(j), m->vm, err);
+    if (c && qmp_client_execute(c, "quit", NULL, SRC_QMP_MS, NULL, err, sizeof(err)) < 0 &&
+        !strstr(err, "closed"))
+        gw_log("job %lld: quit: %s", (long long)job_id(j), err);
+    qmp_client_free(c);
     godwitd_event(d, "vm-departed", NULL, json_pack("{s:s,s:s}", "vm", m->vm, "to", m->peer));
 }
 

@@ -6,6 +6,8 @@
  *   POST /1.0/incoming               {vm, compat, source_job}   201 {job}
  *   POST /1.0/incoming/{id}/file     {name, offset, data, final, size}
  *   POST /1.0/incoming/{id}/start    {key}                 200 {port}
+ *   POST /1.0/incoming/{id}/log      {data, final}         the source's console log,
+ *                                                          after the switchover
  *   GET  /1.0/incoming/{id}                                {state, error, vm}
  *   POST /1.0/incoming/{id}/abort    {reason}
  *
@@ -35,6 +37,7 @@
 #define IN_FILE_MAX   (1ull << 32) /* a boot file of 4 GiB is not a boot file */
 #define IN_FILES_MAX  16
 #define IN_QMP_MS     5000
+#define IN_LOG_MAX    (2u << 20) /* the source's console log (it keeps 1-2 MiB) */
 
 enum in_state { IN_PREPARING, IN_STARTED, IN_RUNNING, IN_FAILED };
 
@@ -51,6 +54,9 @@ struct incoming {
     bool abort;
     char error[512];
     unsigned nfiles; /* files received (finished) */
+    char *log;       /* the source's console log, arriving after the switchover */
+    size_t log_len;
+    bool log_done;
     struct incoming *next;
     unsigned refs; /* the list's and the job's */
 };
@@ -77,6 +83,7 @@ static void in_put(struct incoming *in)
         return;
     pthread_cond_destroy(&in->cond);
     pthread_mutex_destroy(&in->lock);
+    free(in->log);
     free(in);
 }
 
@@ -239,6 +246,32 @@ static int in_watch(struct incoming *in, char *err, size_t errlen)
     return 0;
 }
 
+#define IN_LOG_WAIT_S 30
+
+static void in_wait_log(struct incoming *in)
+{
+    struct timespec end, now;
+    char err[256];
+
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += IN_LOG_WAIT_S;
+    pthread_mutex_lock(&in->lock);
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (in->log_done || in->d->stopping || now.tv_sec >= end.tv_sec)
+            break;
+        now.tv_sec += 1;
+        pthread_cond_timedwait(&in->cond, &in->lock, &now);
+    }
+    bool done = in->log_done;
+    pthread_mutex_unlock(&in->lock);
+    if (!done)
+        gw_log("incoming %s: the source's console log did not come", in->vm);
+    else if (in->log_len &&
+             vm_log_prepend(in->d, in->vm, in->log, in->log_len, err, sizeof(err)) < 0)
+        gw_log("incoming %s: %s", in->vm, err);
+}
+
 static int in_run(struct job *j, char *err, size_t errlen)
 {
     struct incoming *in = job_arg(j);
@@ -281,6 +314,9 @@ static int in_run(struct job *j, char *err, size_t errlen)
         pthread_cond_broadcast(&in->cond);
         pthread_mutex_unlock(&in->lock);
         godwitd_event(d, "vm-arrived", NULL, json_pack("{s:s,s:s}", "vm", in->vm, "from", in->peer));
+        /* the source sends its console log once it knows; it goes first */
+        job_phase(j, "console-log");
+        in_wait_log(in);
         in_unlink(in);
         return 0;
     }
@@ -586,6 +622,43 @@ out:
     in_put(in);
 }
 
+/* The source's console log, after the switchover, in chunks. */
+static void in_log(struct api_request *req, struct api_reply *rep)
+{
+    struct incoming *in = in_lookup(req, rep);
+    const char *data = json_string_value(json_object_get(req->body, "data"));
+    bool final = json_is_true(json_object_get(req->body, "final"));
+    size_t dl = data ? strlen(data) : 0;
+    uint8_t *buf;
+    int n;
+
+    if (!in)
+        return;
+    buf = malloc(dl * 3 / 4 + 4);
+    n = buf ? trust_base64url_decode(data ? data : "", dl, buf, dl * 3 / 4 + 4) : -ENOMEM;
+    pthread_mutex_lock(&in->lock);
+    if (in->state != IN_RUNNING || in->log_done) {
+        pthread_mutex_unlock(&in->lock);
+        api_reply_error(rep, 409, "the VM does not run here yet, or its log already came");
+    } else if (n < 0 || in->log_len + (size_t)n > IN_LOG_MAX) {
+        pthread_mutex_unlock(&in->lock);
+        api_reply_error(rep, 400, "bad console log chunk");
+    } else {
+        char *p = realloc(in->log, in->log_len + (size_t)n + 1);
+        if (p) {
+            memcpy(p + in->log_len, buf, (size_t)n);
+            in->log = p;
+            in->log_len += (size_t)n;
+        }
+        in->log_done = final || !p;
+        pthread_cond_broadcast(&in->cond);
+        pthread_mutex_unlock(&in->lock);
+        api_reply_json(rep, 200, json_pack("{s:I}", "received", (json_int_t)in->log_len));
+    }
+    free(buf);
+    in_put(in);
+}
+
 static void in_get(struct api_request *req, struct api_reply *rep)
 {
     struct godwitd *d = req->ctx;
@@ -658,6 +731,8 @@ static const struct api_field in_create_body[] = {{"vm", API_T_OBJECT, true},
 static const struct api_field in_file_body[] = {
     {"name", API_T_STRING, true}, {"offset", API_T_INT, true}, {"size", API_T_INT, true},
     {"data", API_T_STRING, true}, {"final", API_T_BOOL, false}, {NULL, 0, false}};
+static const struct api_field in_log_body[] = {
+    {"data", API_T_STRING, true}, {"final", API_T_BOOL, false}, {NULL, 0, false}};
 static const struct api_field in_start_body[] = {{"key", API_T_STRING, true}, {NULL, 0, false}};
 static const struct api_field in_abort_body[] = {{"reason", API_T_STRING, false},
                                                  {NULL, 0, false}};
@@ -667,6 +742,7 @@ const struct api_route migrate_in_routes[] = {
     {"POST", "/1.0/incoming", in_create, in_create_body, API_ROUTE_PEER},
     {"POST", "/1.0/incoming/{id}/file", in_file, in_file_body, API_ROUTE_PEER},
     {"POST", "/1.0/incoming/{id}/start", in_start, in_start_body, API_ROUTE_PEER},
+    {"POST", "/1.0/incoming/{id}/log", in_log, in_log_body, API_ROUTE_PEER},
     {"GET", "/1.0/incoming/{id}", in_get, NULL, API_ROUTE_PEER},
     {"POST", "/1.0/incoming/{id}/abort", in_abort, in_abort_body, API_ROUTE_PEER},
 };

@@ -240,6 +240,50 @@ static void sup_log_append(struct sup_vm *v, const char *buf, size_t n)
         sup_log_cut(v);
 }
 
+int vm_log_prepend(struct godwitd *d, const char *name, const char *data, size_t len, char *err,
+                   size_t errlen)
+{
+    struct supervisor *s = d->sup;
+    struct sup_vm *v;
+    char tmp[PATH_MAX + 8];
+    char *buf = NULL;
+    ssize_t n = 0;
+    int fd, ret = 0;
+
+    pthread_mutex_lock(&s->lock);
+    v = sup_find(s, name);
+    if (!v || v->log_fd < 0) {
+        pthread_mutex_unlock(&s->lock);
+        return gw_fail(err, errlen, -ESRCH, "VM %s has no console log open", name);
+    }
+    /* what came before, then what this host logged; the whole stays bounded */
+    if (len > VM_LOG_KEEP) {
+        data += len - VM_LOG_KEEP;
+        len = VM_LOG_KEEP;
+    }
+    buf = malloc(v->log_size ? v->log_size : 1);
+    if (buf && v->log_size)
+        n = pread(v->log_fd, buf, v->log_size, 0);
+    snprintf(tmp, sizeof(tmp), "%s.new", v->log_path);
+    fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0600);
+    if (!buf || n < 0 || fd < 0 || write(fd, data, len) != (ssize_t)len ||
+        (n > 0 && write(fd, buf, (size_t)n) != n) || rename(tmp, v->log_path) < 0) {
+        ret = gw_fail(err, errlen, -EIO, "%s: cannot prepend the earlier log", v->log_path);
+        if (fd >= 0)
+            close(fd);
+        unlink(tmp);
+    } else {
+        close(v->log_fd);
+        v->log_fd = fd;
+        v->log_size = len + (uint64_t)n;
+        if (v->log_size > VM_LOG_MAX)
+            sup_log_cut(v);
+    }
+    pthread_mutex_unlock(&s->lock);
+    free(buf);
+    return ret;
+}
+
 /* ---- watches ---- */
 
 static void sup_try_connect(struct sup_vm *v)

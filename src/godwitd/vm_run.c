@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "godwitd/migrate.h"
 #include "godwitd/vms_int.h"
 #include "qmp/qmp_client.h"
 
@@ -192,6 +193,12 @@ static int vm_build_argv(struct godwitd *d, const json_t *def, const char *const
         vm_arg(a, "-device");
         vm_arg(a, "virtserialport,name=org.godwit.agent.0");
     }
+    /* every VM can migrate out: its client TLS-PSK object names a key file
+     * that exists only while a migration job runs (migrate.c) */
+    if (migrate_tls_object(d, name, false, path, sizeof(path)) == 0) {
+        vm_arg(a, "-object");
+        vm_arg(a, "%s", path);
+    }
     if (paused)
         vm_arg(a, "-S");
     for (i = 0; extra && extra[i]; i++)
@@ -290,7 +297,11 @@ int vm_spawn(struct godwitd *d, const char *name, const char *const *extra, cons
         return gw_fail(err, errlen, ret, ret == -ENOENT ? "no VM '%s'" : "VM '%s': store error",
                        name);
     }
-    if (vm_state_active(row.state)) {
+    /* a migration's destination defines the VM as "incoming" (so nobody
+     * starts it meanwhile) and spawns it once its files arrived */
+    bool arriving = !strcmp(state, "incoming") && !strcmp(row.state, "incoming") && row.pid == 0 &&
+                    !sup_watching(d, name, NULL);
+    if (vm_state_active(row.state) && !arriving) {
         ret = gw_fail(err, errlen, -EBUSY, "VM '%s' is %s", name, row.state);
         goto out_unlock;
     }

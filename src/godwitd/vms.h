@@ -77,6 +77,12 @@ int vm_define(struct godwitd *d, const json_t *def, char *err, size_t errlen);
  * names ("kernel", "disk0.raw") are relative to the VM's folder. */
 json_t *vm_definition(struct godwitd *d, const char *name);
 
+/* Put data (the console log the VM wrote on the host it came from) before
+ * what this host's console.log holds, keeping the log bounded.  -ESRCH
+ * when no console log is open for the VM. */
+int vm_log_prepend(struct godwitd *d, const char *name, const char *data, size_t len, char *err,
+                   size_t errlen);
+
 /* Guest memory of all VMs this host runs or is receiving (bytes): every VM
  * in state starting, running, stopping, incoming or migrating. */
 uint64_t vm_memory_in_use(struct godwitd *d);
