@@ -190,7 +190,8 @@ static void job_free(struct job *j)
 }
 
 /* Under js->lock: finish the store row (unless the daemon stops and run
- * failed: then it stays for resume) and unlink the runner. */
+ * failed: then it stays for resume) and unlink the runner (still counted
+ * in nrunners until it is freed). */
 static void job_end(struct jobs *js, struct job *j, int ret, const char *err)
 {
     struct godwitd *d = j->d;
@@ -220,8 +221,6 @@ static void job_end(struct jobs *js, struct job *j, int ret, const char *err)
             *p = j->next;
             break;
         }
-    js->nrunners--;
-    pthread_cond_broadcast(&js->cond);
     if (notify)
         events_notify(d);
 }
@@ -242,7 +241,11 @@ static void *job_thread(void *opaque)
     pthread_mutex_lock(&js->lock);
     job_end(js, j, ret, err);
     pthread_mutex_unlock(&js->lock);
-    job_free(j);
+    job_free(j); /* unlinked: nobody else sees j now */
+    pthread_mutex_lock(&js->lock);
+    js->nrunners--;
+    pthread_cond_broadcast(&js->cond);
+    pthread_mutex_unlock(&js->lock);
     return NULL;
 }
 
