@@ -101,8 +101,10 @@ static int term_width(FILE *f)
 {
     struct winsize ws;
 
+    if (fileno(f) < 0) /* a memory stream (tests) */
+        return PROGRESS_LINE - 1;
     if (ioctl(fileno(f), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 10)
-        return ws.ws_col;
+        return ws.ws_col < PROGRESS_LINE ? ws.ws_col : PROGRESS_LINE - 1;
     return 80;
 }
 
@@ -120,8 +122,30 @@ static void line_add(char *line, size_t len, const char *fmt, ...)
     va_end(ap);
 }
 
-/* The live line for one poll. */
-static void progress_line(struct cli_progress *p, const json_t *job, char *line, size_t len)
+/* Append "  text" to the live line if it still fits in width columns;
+ * once one does not (*room false), the less important rest stays out too. */
+static void line_field(char *line, size_t len, int width, bool *room, const char *fmt, ...)
+    gw_printf(5, 6);
+static void line_field(char *line, size_t len, int width, bool *room, const char *fmt, ...)
+{
+    char f[96];
+    va_list ap;
+
+    if (!*room)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(f, sizeof(f), fmt, ap);
+    va_end(ap);
+    if ((int)(strlen(line) + 2 + strlen(f)) <= width)
+        line_add(line, len, "  %s", f);
+    else
+        *room = false;
+}
+
+/* The live line for one poll, at most width columns: the fields in order
+ * of importance, the last ones left out on a narrow terminal. */
+static void progress_line(struct cli_progress *p, const json_t *job, char *line, size_t len,
+                          int width)
 {
     const char *phase = json_string_value(json_object_get(job, "phase"));
     const char *status = json_string_value(json_object_get(job, "status"));
@@ -133,6 +157,7 @@ static void progress_line(struct cli_progress *p, const json_t *job, char *line,
     double downtime = num(fig, "expected-downtime"), rounds = num(ram, "dirty-sync-count");
     long long el = job_elapsed_ms(job);
     char a[32], b[32];
+    bool room = true;
 
     line[0] = '\0';
     line_add(line, len, "%-9s", phase && phase[0] ? phase : "-");
@@ -147,21 +172,23 @@ static void progress_line(struct cli_progress *p, const json_t *job, char *line,
         line_add(line, len, "] %3.0f%%", pct);
     }
     if (t >= 0 && m > 0)
-        line_add(line, len, "  %s / %s", cli_fmt_bytes(a, sizeof(a), t),
-                 cli_fmt_bytes(b, sizeof(b), m));
+        line_field(line, len, width, &room, "%s / %s", cli_fmt_bytes(a, sizeof(a), t),
+                   cli_fmt_bytes(b, sizeof(b), m));
     else if (t >= 0)
-        line_add(line, len, "  %s sent", cli_fmt_bytes(a, sizeof(a), t));
+        line_field(line, len, width, &room, "%s sent", cli_fmt_bytes(a, sizeof(a), t));
     if (mbps >= 0) /* QEMU's mbps is megabits per second */
-        line_add(line, len, "  %.1f MB/s", mbps / 8);
-    if (dirty > 0)
-        line_add(line, len, "  dirty %s/s",
-                 cli_fmt_bytes(a, sizeof(a), dirty * (page > 0 ? page : PROGRESS_PAGE)));
-    if (rounds > 1)
-        line_add(line, len, "  pass %.0f", rounds);
-    if (downtime >= 0)
-        line_add(line, len, "  downtime ~%.0f ms", downtime);
+        line_field(line, len, width, &room, "%.1f MB/s", mbps / 8);
     if (el >= 0)
-        line_add(line, len, "  %s", cli_fmt_duration_ms(a, sizeof(a), el));
+        line_field(line, len, width, &room, "%s", cli_fmt_duration_ms(a, sizeof(a), el));
+    if (downtime >= 0)
+        line_field(line, len, width, &room, "downtime ~%.0f ms", downtime);
+    if (dirty > 0)
+        line_field(line, len, width, &room, "dirty %s/s",
+                   cli_fmt_bytes(a, sizeof(a), dirty * (page > 0 ? page : PROGRESS_PAGE)));
+    if (rounds > 1)
+        line_field(line, len, width, &room, "pass %.0f", rounds);
+    if ((int)strlen(line) > width) /* a wrapped line cannot be redrawn in place */
+        line[width] = '\0';
 }
 
 void cli_progress_clear(struct cli_progress *p)
@@ -184,11 +211,7 @@ void cli_progress_show(struct cli_progress *p, const json_t *job)
     if (!status)
         status = "";
     if (p->live) {
-        int w = term_width(p->out) - 1;
-
-        progress_line(p, job, line, sizeof(line));
-        if ((int)strlen(line) > w) /* a wrapped line cannot be redrawn in place */
-            line[w] = '\0';
+        progress_line(p, job, line, sizeof(line), term_width(p->out) - 1);
         fprintf(p->out, "\r\033[K%s", line);
         fflush(p->out);
         p->drawn = true;

@@ -13,8 +13,9 @@
  * Restart: jobs_init records the unfinished jobs; each is handed to its
  * kind's resume as soon as that kind is registered (modules registering
  * kinds may init after jobs).  jobs_settle, called once every module is up
- * (on the first API request, or 5 s after jobs_init at the latest), fails
- * the ones no registered kind can resume: "interrupted: godwitd restarted".
+ * (by the /1.0/jobs handlers and jobs_start, which only run once the API
+ * serves, or 5 s after jobs_init at the latest), fails the ones no
+ * registered kind resumed: "interrupted: godwitd restarted".
  */
 #ifndef GODWIT_GODWITD_JOBS_H
 #define GODWIT_GODWITD_JOBS_H

@@ -359,6 +359,59 @@ static void test_progress(void)
     CHECK(cli_progress_percent(&p, NULL, true) == 100, "100 once done");
 }
 
+/* The display: the live line and the phase lines, into a memory stream. */
+static void test_display(void)
+{
+    json_t *job =
+        json_pack("{s:i, s:s, s:s, s:I, s:o, s:{s:i, s:{s:I, s:I, s:I, s:f, s:i, s:i, s:i}}}", "id",
+                  12, "phase", "transfer", "status", "running", "started",
+                  (json_int_t)(now_ms() - 12400), "ended", json_null(), "figures",
+                  "expected-downtime", 41, "ram", "transferred", (json_int_t)(2048ll << 20),
+                  "total", (json_int_t)(4096ll << 20), "remaining", (json_int_t)(2048ll << 20),
+                  "mbps", 940.8, "dirty-pages-rate", 800, "page-size", 4096, "dirty-sync-count", 2);
+    struct cli_progress p;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+
+    if (!f || !job)
+        return;
+    cli_progress_init(&p, f, true);
+    cli_progress_show(&p, job);
+    fflush(f);
+    CHECK(!strncmp(buf, "\r\033[Ktransfer  [", 15) && strstr(buf, "2 GiB / 4 GiB") &&
+              strstr(buf, "117.6 MB/s") && strstr(buf, "dirty 3.1 MiB/s") &&
+              strstr(buf, "pass 2") && strstr(buf, "downtime ~41 ms") && strstr(buf, "12.4"),
+          "the live line: %s", buf + 4);
+    CHECK(strstr(buf, "]  12%") != NULL, "a first 50%% shows as a step towards it (12%%)");
+    {
+        char line[PROGRESS_LINE];
+
+        progress_line(&p, job, line, sizeof(line), 60);
+        CHECK(strlen(line) <= 60 && strstr(line, "4 GiB") && !strstr(line, "pass"),
+              "a 60-column terminal keeps the first fields: %s", line);
+    }
+    cli_progress_clear(&p);
+    fclose(f);
+    free(buf);
+
+    buf = NULL;
+    f = open_memstream(&buf, &len);
+    if (!f)
+        return;
+    cli_progress_init(&p, f, false);
+    cli_progress_show(&p, job);
+    cli_progress_show(&p, job);
+    json_object_set_new(job, "phase", json_string("complete"));
+    json_object_set_new(job, "status", json_string("done"));
+    cli_progress_show(&p, job);
+    fclose(f);
+    CHECK(buf && !strcmp(buf, "job 12: transfer\njob 12: complete, done\n"),
+          "without a terminal: a line per change: %s", buf ? buf : "");
+    free(buf);
+    json_decref(job);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/godwit-jobs-XXXXXX");
@@ -372,6 +425,7 @@ int main(void)
     unlink(dbpath);
     test_restart();
     test_progress();
+    test_display();
     {
         char cmd[128];
 
