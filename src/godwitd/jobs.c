@@ -198,7 +198,9 @@ static void job_end(struct jobs *js, struct job *j, int ret, const char *err)
     const char *status = NULL;
     bool notify = false;
 
-    if (ret == 0)
+    if (ret == JOB_PARKED)
+        gw_log("job %" PRId64 ": parked", j->id);
+    else if (ret == 0)
         status = "done";
     else if (atomic_load(&j->cancelled))
         status = "cancelled";
@@ -212,7 +214,7 @@ static void job_end(struct jobs *js, struct job *j, int ret, const char *err)
         else
             notify = true;
         godwitd_store_unlock(d);
-    } else {
+    } else if (ret != JOB_PARKED) {
         gw_log("job %" PRId64 ": left unfinished for the next start: %s", j->id,
                err[0] ? err : strerror(-ret));
     }
@@ -236,7 +238,7 @@ static void *job_thread(void *opaque)
         ret = j->k->resume(j, err, sizeof(err));
     else
         ret = j->k->run(j, err, sizeof(err));
-    if (ret > 0)
+    if (ret > 0 && ret != JOB_PARKED)
         ret = 0;
     pthread_mutex_lock(&js->lock);
     job_end(js, j, ret, err);

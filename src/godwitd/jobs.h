@@ -28,11 +28,16 @@
 
 struct job;
 
+/* run / resume may return this to end the thread and leave the job
+ * unfinished as it is (held: whatever lifts the hold starts it again);
+ * jobs_cancel then finishes it cancelled without a runner. */
+#define JOB_PARKED 1
+
 struct job_kind {
     const char *kind;      /* "live", "cold", "suspended" (store_job_kind_valid) */
     const char *direction; /* "out" or "in" */
-    /* The job's body, in its own thread: return 0 (done), or -errno with
-     * the reason in err. */
+    /* The job's body, in its own thread: return 0 (done), JOB_PARKED, or
+     * -errno with the reason in err. */
     int (*run)(struct job *j, char *err, size_t errlen);
     /* Asked to cancel (from another thread, with the runner's lock held):
      * make run return soon; must not block.  May be NULL. */

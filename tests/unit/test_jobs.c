@@ -69,6 +69,8 @@ static int fake_run(struct job *j, char *err, size_t errlen)
         return gw_fail(err, errlen, -ECANCELED, "cancelled by the test");
     if (job_stopping(j))
         return gw_fail(err, errlen, -EINTR, "the daemon stops");
+    if (f->ret == JOB_PARKED)
+        return JOB_PARKED;
     if (f->ret < 0)
         return gw_fail(err, errlen, f->ret, "%s", f->error);
     job_phase(j, "finish");
@@ -233,6 +235,19 @@ static void test_runner(void)
     CHECK(jobs_cancel(&d, id3, err, sizeof(err)) == -EINVAL && strstr(err, "cancelled"),
           "cancelling it again: -EINVAL (%s)", err);
     CHECK(jobs_cancel(&d, 9999, err, sizeof(err)) == -ENOENT, "cancelling job 9999: -ENOENT");
+    {
+        struct fake f5 = {.ret = JOB_PARKED};
+        int64_t id5 = start(&d, &live_out, "web5", &f5, &ret, err, sizeof(err));
+
+        CHECK(ret == 0 && idle(&d), "a job that parks ends its thread");
+        CHECK(get(&d, id5, &row) && !strcmp(row.status, "running"), "parked: left unfinished (%s)",
+              row.status);
+        store_job_clear(&row);
+        CHECK(jobs_cancel(&d, id5, err, sizeof(err)) == 0 && get(&d, id5, &row) &&
+                  !strcmp(row.status, "cancelled"),
+              "cancelling a parked job finishes it at once (%s)", row.status);
+        store_job_clear(&row);
+    }
     {
         const struct job_kind unknown = {"suspended", "out", fake_run, NULL, NULL};
 
