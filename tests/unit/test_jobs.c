@@ -427,6 +427,28 @@ static void test_display(void)
     json_decref(job);
 }
 
+static void test_who(void)
+{
+    struct api_request req;
+    char who[STORE_WHO_MAX];
+
+    memset(&req, 0, sizeof(req));
+    req.peer.transport = API_TRANSPORT_UNIX;
+    req.peer.has_cred = true;
+    req.peer.uid = 0;
+    jobs_who(&req, who, sizeof(who));
+    CHECK(!strcmp(who, "uid 0 (root)"), "a local root request: %s", who);
+    req.peer.uid = 4000321;
+    jobs_who(&req, who, sizeof(who));
+    CHECK(!strcmp(who, "uid 4000321"), "a uid without a name: %s", who);
+    req.peer.has_cred = false;
+    jobs_who(&req, who, sizeof(who));
+    CHECK(!strcmp(who, "unknown"), "no credentials: %s", who);
+    req.peer.transport = API_TRANSPORT_TLS;
+    jobs_who(&req, who, sizeof(who));
+    CHECK(!strcmp(who, "peer"), "a peer host: %s", who);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/godwit-jobs-XXXXXX");
@@ -441,6 +463,7 @@ int main(void)
     test_restart();
     test_progress();
     test_display();
+    test_who();
     {
         char cmd[128];
 
