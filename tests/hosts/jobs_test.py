@@ -17,7 +17,8 @@ Cases:
             kind to resume it is failed "interrupted: godwitd restarted" with
             a job-finished event; list (recent and --all), show with history,
             --json objects, cancel of a finished job (409, exit 1), watch of a
-            done job (exit 0, summary) and of a failed one (exit 1)
+            done job (exit 0, summary; on a terminal too) and of a failed one
+            (exit 1)
 
 Environment: BUILD (build/release), JOBS_TEST_CASES (a subset).
 Prints PASS/FAIL lines and `N passed, N failed, N skipped`.
@@ -136,6 +137,32 @@ def case_events(tmp):
         d.stop()
 
 
+def watch_tty(sock, job):
+    """`godwit job watch JOB` with its stdout on a pseudo-terminal: (rc, output)."""
+    import pty
+    import subprocess
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.Popen([godwit(), "-H", "unix:" + sock, "job", "watch", job],
+                             stdout=slave, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        os.close(slave)
+        slave = -1
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: the other side closed
+                break
+            if not data:
+                break
+            chunks.append(data)
+        return p.wait(10), b"".join(chunks).decode(errors="replace")
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+
+
 def seed(db, now):
     """Jobs as a stopped daemon leaves them: 1 running, 2 done, 3 failed
     two days ago.  Events for job 2's history."""
@@ -236,6 +263,9 @@ def case_restart(tmp):
         rc, out, err = d.cli("job", "watch", "1")
         check(rc == 1 and "job 1 failed after" in err and "interrupted: godwitd restarted" in err,
               f"job watch 1: {rc} {out!r} {err!r}")
+        rc, out = watch_tty(d.sock, "2")
+        check(rc == 0 and "\r\x1b[K" in out and "job 2 done after" in out
+              and "complete" in out, f"job watch 2 on a terminal: {rc} {out!r}")
         rc, out, err = d.cli("--json", "job", "watch", "1")
         check(rc == 1 and json.loads(out)["status"] == "failed", f"watch --json: {rc} {out!r}")
     finally:
