@@ -218,8 +218,9 @@ int cli_cmd_job(int argc, char **argv)
             printf("usage: %s\n", JOB_USAGE);
             return CLI_OK;
         } else if (!cli_common_opt(c, optarg))
-            return cli_usage_error(JOB_USAGE, "job %s: unknown option '%s'", sub,
-                                   argv[optind] ? argv[optind] : "?"); /* argv + 1 */
+            /* getopt ran on argv + 1: the option it refused is argv[optind] here */
+            return cli_usage_error(JOB_USAGE, "job %s: unknown option or missing value '%s'", sub,
+                                   argv[optind] ? argv[optind] : "?");
     }
     argc -= optind + 1;
     argv += optind + 1;
