@@ -1,8 +1,243 @@
-/* Placeholder: `godwit job` is being built (issue 11). */
+/*
+ * `godwit job`: the daemon's jobs (migrations and other long operations).
+ *
+ *   godwit job list [--all]    unfinished and recently finished jobs (--all: every one)
+ *   godwit job show ID         one job: its fields, figures and history
+ *   godwit job cancel ID       ask a running job to stop
+ *   godwit job watch ID        follow a job until it ends (progress.h)
+ *
+ * --json prints what the daemon answered (list: the array of jobs).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli/cli.h"
+#include "cli/progress.h"
+
+#define JOB_USAGE "godwit job list [--all] | show ID | cancel ID | watch ID  [--json]"
+
+/* A job id from the command line: a positive integer. */
+static int job_arg_id(const char *s, int64_t *id)
+{
+    char *end;
+    long long v;
+
+    if (!s || *s < '1' || *s > '9')
+        return -EINVAL;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || *end || v <= 0)
+        return -EINVAL;
+    *id = v;
+    return 0;
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+
+    return s ? s : "";
+}
+
+static long long jms(const json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+
+    return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
+}
+
+static int job_list(bool all)
+{
+    static const char *const headers[] = {"ID", "KIND", "VM", "PEER", "PHASE", "STATUS", "STARTED"};
+    json_t *reply = NULL, *jobs, *j;
+    struct cli_table *t;
+    size_t i;
+
+    if (cli_call("GET", all ? "/1.0/jobs?all=1" : "/1.0/jobs", NULL, &reply, NULL) != 0)
+        return CLI_FAIL;
+    jobs = json_object_get(reply, "jobs");
+    if (!json_is_array(jobs)) {
+        json_decref(reply);
+        return cli_error("the daemon's job list is not an array");
+    }
+    if (cli_g.json) {
+        cli_print_json(jobs);
+        json_decref(reply);
+        return CLI_OK;
+    }
+    if (json_array_size(jobs) == 0) {
+        printf(all ? "no jobs\n" : "no jobs (godwit job list --all shows older ones)\n");
+        json_decref(reply);
+        return CLI_OK;
+    }
+    t = cli_table_new(GW_ARRAY_SIZE(headers), headers);
+    json_array_foreach(jobs, i, j)
+    {
+        char id[32], kind[72], started[32];
+        long long ms = jms(j, "started");
+
+        snprintf(id, sizeof(id), "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(json_object_get(j, "id")));
+        snprintf(kind, sizeof(kind), "%s %s", jstr(j, "kind"), jstr(j, "direction"));
+        cli_fmt_time_ms(started, sizeof(started), ms ? ms : jms(j, "created"));
+        const char *row[] = {
+            id, kind, jstr(j, "vm"), jstr(j, "peer"), jstr(j, "phase"), jstr(j, "status"), started};
+        cli_table_row(t, row);
+    }
+    cli_table_print(t);
+    json_decref(reply);
+    return CLI_OK;
+}
+
+/* A JSON value on one line (for options and event data). */
+static void print_compact(const char *label, const json_t *v)
+{
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+    printf("%s%s\n", label, s ? s : "?");
+    free(s);
+}
+
+static void job_print(const json_t *j)
+{
+    const json_t *fig = json_object_get(j, "figures"), *ram = json_object_get(fig, "ram");
+    const json_t *hist = json_object_get(j, "history"), *ev;
+    const char *error = jstr(j, "error");
+    char a[32], b[32];
+    long long start = jms(j, "started"), end = jms(j, "ended");
+    size_t i;
+
+    printf("id:          %" JSON_INTEGER_FORMAT "\n", json_integer_value(json_object_get(j, "id")));
+    printf("kind:        %s %s\n", jstr(j, "kind"), jstr(j, "direction"));
+    printf("vm:          %s\n", jstr(j, "vm"));
+    printf("peer:        %s\n", jstr(j, "peer"));
+    printf("status:      %s\n", jstr(j, "status"));
+    printf("phase:       %s\n", jstr(j, "phase"));
+    printf("started by:  %s\n", jstr(j, "started_by"));
+    printf("created:     %s\n", cli_fmt_time_ms(a, sizeof(a), jms(j, "created")));
+    printf("started:     %s\n", cli_fmt_time_ms(a, sizeof(a), start));
+    printf("ended:       %s\n", cli_fmt_time_ms(a, sizeof(a), end));
+    if (start > 0 && end >= start)
+        printf("duration:    %s\n", cli_fmt_duration_ms(a, sizeof(a), end - start));
+    if (error[0])
+        printf("error:       %s\n", error);
+    if (json_object_size(json_object_get(j, "options")))
+        print_compact("options:     ", json_object_get(j, "options"));
+    if (json_is_object(ram)) {
+        json_t *t = json_object_get(ram, "transferred"), *m = json_object_get(ram, "total");
+
+        if (json_is_number(t) && json_is_number(m))
+            printf("ram:         %s of %s sent\n",
+                   cli_fmt_bytes(a, sizeof(a), json_number_value(t)),
+                   cli_fmt_bytes(b, sizeof(b), json_number_value(m)));
+    }
+    if (json_is_number(json_object_get(fig, "downtime")))
+        printf("downtime:    %.0f ms\n", json_number_value(json_object_get(fig, "downtime")));
+    if (json_object_size(fig))
+        print_compact("figures:     ", fig);
+    if (json_array_size(hist)) {
+        printf("history:\n");
+        json_array_foreach(hist, i, ev)
+        {
+            char line[64];
+
+            snprintf(line, sizeof(line), "  %s  %-14s  ",
+                     cli_fmt_time_ms(a, sizeof(a), jms(ev, "time")), jstr(ev, "type"));
+            print_compact(line, json_object_get(ev, "data"));
+        }
+    }
+}
+
+static int job_show(int64_t id)
+{
+    char path[64];
+    json_t *j = NULL;
+
+    snprintf(path, sizeof(path), "/1.0/jobs/%" PRId64, id);
+    if (cli_call("GET", path, NULL, &j, NULL) != 0)
+        return CLI_FAIL;
+    if (cli_g.json)
+        cli_print_json(j);
+    else
+        job_print(j);
+    json_decref(j);
+    return CLI_OK;
+}
+
+static int job_cancel(int64_t id)
+{
+    char path[64];
+    json_t *j = NULL;
+
+    snprintf(path, sizeof(path), "/1.0/jobs/%" PRId64 "/cancel", id);
+    if (cli_call("POST", path, NULL, &j, NULL) != 0)
+        return CLI_FAIL;
+    if (cli_g.json)
+        cli_print_json(j);
+    else if (!strcmp(jstr(j, "status"), "cancelled"))
+        printf("job %" PRId64 " cancelled\n", id);
+    else
+        printf("job %" PRId64 ": cancel asked; it stops at its next safe point "
+               "(godwit job watch %" PRId64 ")\n",
+               id, id);
+    json_decref(j);
+    return CLI_OK;
+}
 
 int cli_cmd_job(int argc, char **argv)
 {
-    (void)argc, (void)argv;
-    return cli_error("'job': not built yet");
+    static const struct option opts[] = {
+        {"all", no_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},
+        CLI_COMMON_OPTS,
+        {NULL, 0, NULL, 0},
+    };
+    const char *sub;
+    bool all = false;
+    int64_t id = 0;
+    int c;
+
+    if (argc < 2)
+        return cli_usage_error(JOB_USAGE, "'job' needs a subcommand");
+    sub = argv[1];
+    if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) {
+        printf("usage: %s\n", JOB_USAGE);
+        return CLI_OK;
+    }
+    if (strcmp(sub, "list") && strcmp(sub, "show") && strcmp(sub, "cancel") && strcmp(sub, "watch"))
+        return cli_usage_error(JOB_USAGE, "unknown job subcommand '%s'", sub);
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc - 1, argv + 1, "h" CLI_COMMON_SHORT, opts, NULL)) != -1) {
+        if (c == 'a' && !strcmp(sub, "list"))
+            all = true;
+        else if (c == 'h') {
+            printf("usage: %s\n", JOB_USAGE);
+            return CLI_OK;
+        } else if (!cli_common_opt(c, optarg))
+            /* getopt ran on argv + 1: the option it refused is argv[optind] here */
+            return cli_usage_error(JOB_USAGE, "job %s: unknown option or missing value '%s'", sub,
+                                   argv[optind] ? argv[optind] : "?");
+    }
+    argc -= optind + 1;
+    argv += optind + 1;
+    if (!strcmp(sub, "list")) {
+        if (argc > 0)
+            return cli_usage_error(JOB_USAGE, "job list: unexpected argument '%s'", argv[0]);
+        return job_list(all);
+    }
+    if (argc != 1)
+        return cli_usage_error(
+            JOB_USAGE, argc ? "job %s: one job ID, please" : "job %s: which job? give its ID", sub);
+    if (job_arg_id(argv[0], &id) < 0)
+        return cli_usage_error(JOB_USAGE, "job %s: '%s' is not a job ID (a positive integer)", sub,
+                               argv[0]);
+    if (!strcmp(sub, "show"))
+        return job_show(id);
+    if (!strcmp(sub, "cancel"))
+        return job_cancel(id);
+    return cli_progress_follow(id);
 }

@@ -79,14 +79,10 @@ void events_notify(struct godwitd *d)
 
 void godwitd_event(struct godwitd *d, const char *type, const char *subject, json_t *data)
 {
-    char *text = json_dumps(data ? data : json_object(), JSON_COMPACT);
+    char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
     bool trim = false;
 
-    if (!data) {
-        /* json_dumps of a temporary {}: nothing to release but the text */
-    } else {
-        json_decref(data);
-    }
+    json_decref(data);
     godwitd_store_lock(d);
     if (store_event_add(d->store, type, subject, text ? text : "{}", NULL) < 0)
         gw_log("event %s %s: %s", type, subject ? subject : "", store_errmsg(d->store));

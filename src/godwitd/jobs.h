@@ -3,6 +3,19 @@
  * store (kind, direction, vm, peer, phase, status, figures, error) and,
  * while it runs, a thread executing its kind's run function.  /1.0/jobs
  * lists, shows (with its history from the event log) and cancels them.
+ *
+ * Ending: run returning 0 finishes the job done; -errno finishes it
+ * cancelled when it was cancelled, else failed with err.  When the daemon
+ * is stopping (job_stopping) and run returns an error, the job stays
+ * unfinished in the store so that its kind's resume picks it up at the
+ * next start.
+ *
+ * Restart: jobs_init records the unfinished jobs; each is handed to its
+ * kind's resume as soon as that kind is registered (modules registering
+ * kinds may init after jobs).  jobs_settle, called once every module is up
+ * (by the /1.0/jobs handlers and jobs_start, which only run once the API
+ * serves, or 5 s after jobs_init at the latest), fails the ones no
+ * registered kind resumed: "interrupted: godwitd restarted".
  */
 #ifndef GODWIT_GODWITD_JOBS_H
 #define GODWIT_GODWITD_JOBS_H
@@ -15,28 +28,43 @@
 
 struct job;
 
+/* run / resume may return this to end the thread and leave the job
+ * unfinished as it is (held: whatever lifts the hold starts it again);
+ * jobs_cancel then finishes it cancelled without a runner. */
+#define JOB_PARKED 1
+
 struct job_kind {
     const char *kind;      /* "live", "cold", "suspended" (store_job_kind_valid) */
     const char *direction; /* "out" or "in" */
-    /* The job's body, in its own thread: return 0 (done), or -errno with
-     * the reason already set by job_fail / a message in err. */
+    /* The job's body, in its own thread: return 0 (done), JOB_PARKED, or
+     * -errno with the reason in err. */
     int (*run)(struct job *j, char *err, size_t errlen);
-    /* Asked to cancel (from another thread): make run return soon. May be NULL. */
+    /* Asked to cancel (from another thread, with the runner's lock held):
+     * make run return soon; must not block.  May be NULL. */
     void (*cancel)(struct job *j);
-    /* A job of this kind found unfinished when the daemon starts: finish
-     * its bookkeeping (it runs as run does, in a thread).  NULL: the job is
-     * marked failed "interrupted by a daemon restart". */
+    /* A job of this kind found unfinished (running or held) when the
+     * daemon starts: finish its bookkeeping (it runs as run does, in a
+     * thread, with job_arg NULL).  NULL: the job is marked failed
+     * "interrupted: godwitd restarted". */
     int (*resume)(struct job *j, char *err, size_t errlen);
 };
 
-/* Register a kind (at init, before jobs_init picks up unfinished jobs). */
+/* Register a kind (a static struct that outlives the daemon), at any time
+ * during module init, before or after jobs_init; unfinished jobs of that
+ * kind found by jobs_init are resumed now.  One kind per kind/direction. */
 void jobs_register(struct godwitd *d, const struct job_kind *k);
+
+/* Every module is up: fail the unfinished jobs found at start that no
+ * registered kind resumed.  Idempotent; the API handlers call it. */
+void jobs_settle(struct godwitd *d);
 
 /*
  * Create a job (store row, status running, phase first_phase, options a
- * JSON object borrowed) and start its thread with arg (owned by the job's
- * code; freed by free_arg when the job ends, may be NULL).  0 and *id, or
- * -errno with err.
+ * JSON object borrowed, may be NULL) and start its thread with arg (owned
+ * by the job's code from then on; free_arg(arg) runs when the job ends,
+ * may be NULL).  0 and *id (may be NULL), or -errno with err (-EEXIST: the
+ * VM has an unfinished job; -ESHUTDOWN: the daemon is stopping), and then
+ * arg stays the caller's.
  */
 int jobs_start(struct godwitd *d, const struct job_kind *k, const char *vm, const char *peer,
                const char *started_by, const json_t *options, const char *first_phase, void *arg,
@@ -46,15 +74,28 @@ int jobs_start(struct godwitd *d, const struct job_kind *k, const char *vm, cons
 int64_t job_id(const struct job *j);
 struct godwitd *job_daemon(const struct job *j);
 void *job_arg(const struct job *j);
-const json_t *job_options(const struct job *j); /* borrowed */
+const json_t *job_options(const struct job *j); /* borrowed; {} when none */
 bool job_cancelled(const struct job *j);
+/* The daemon is stopping: return at a safe point; the job is resumed at
+ * the next start (unless run returns 0). */
+bool job_stopping(const struct job *j);
 /* Enter a phase (event job-phase). */
 void job_phase(struct job *j, const char *phase);
 /* Replace the job's figures (a JSON object, stolen); emits a
- * migration-progress event at most every 250 ms unless final. */
+ * migration-progress event (subject job/ID, data the figures) at most
+ * every 250 ms unless final. */
 void job_figures(struct job *j, json_t *figures, bool final);
 
-/* Cancel a job by id: 0, -ENOENT, -EINVAL (already finished). */
+/* Cancel a job by id: 0, -ENOENT, -EINVAL (already finished).  A job
+ * without a runner (held, or waiting to be resumed) is finished cancelled
+ * at once. */
 int jobs_cancel(struct godwitd *d, int64_t id, char *err, size_t errlen);
+
+/* Who is asking, for started_by / set_by: "uid 1000 (alice)" for a local
+ * request, "peer" over TLS, "unknown" otherwise. */
+void jobs_who(const struct api_request *req, char *out, size_t len);
+
+/* Runner threads still going (tests). */
+unsigned jobs_running(struct godwitd *d);
 
 #endif
