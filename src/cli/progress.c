@@ -259,6 +259,11 @@ static void sleep_ms(long ms)
 
 int cli_progress_follow(int64_t id)
 {
+    return cli_progress_follow_job(id, NULL);
+}
+
+int cli_progress_follow_job(int64_t id, json_t **final)
+{
     struct sigaction sa, old;
     struct cli_progress p;
     FILE *out = cli_g.json ? stderr : stdout;
@@ -289,11 +294,15 @@ int cli_progress_follow(int64_t id)
         if (status && (!strcmp(status, "done") || !strcmp(status, "failed") ||
                        !strcmp(status, "cancelled"))) {
             cli_progress_clear(&p);
-            if (cli_g.json)
+            if (cli_g.json && !final)
                 cli_print_json(job);
-            else
+            else if (!cli_g.json)
                 cli_progress_summary(job);
             ret = !strcmp(status, "done") ? CLI_OK : CLI_FAIL;
+            if (final) {
+                *final = job;
+                job = NULL;
+            }
             goto out;
         }
         sleep_ms(CLI_PROGRESS_POLL_MS);

@@ -59,4 +59,9 @@ void cli_progress_summary(const json_t *job);
  */
 int cli_progress_follow(int64_t id);
 
+/* The same, but with --json nothing is printed on stdout: *final (when the
+ * job ended; else NULL) gets the last job object for the caller to print
+ * its own result. */
+int cli_progress_follow_job(int64_t id, json_t **final);
+
 #endif
