@@ -309,7 +309,7 @@ format-check:
 clean:
 	rm -rf build
 
--include $(CORE_OBJS:.o=.d) $(VM_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(UNIT_BINS:=.d) $(TOOL_BINS:=.d) \
+-include $(CORE_OBJS:.o=.d) $(VM_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(AGENT_OBJS:.o=.d) $(GODWITD_OBJS:.o=.d) $(UNIT_BINS:=.d) $(TOOL_BINS:=.d) \
          $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/fuzz_%.d) $(BUILD)/tests/fuzz/replay.d
 
 # Save/restore time and state size, godwit-vm vs QEMU (bench/save/run.sh)
