@@ -168,7 +168,7 @@ tools: $(TOOL_BINS)
 # build/fuzz with the same warning flags and -fsanitize=fuzzer-no-link.
 # Targets on the host agent's modules (AGENT_FUZZ_NAMES) link its library
 # and libraries too.
-AGENT_FUZZ_NAMES := token
+AGENT_FUZZ_NAMES := token api
 FUZZ_NAMES  := virtq net state qmp elf $(AGENT_FUZZ_NAMES)
 FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%)
 FUZZ_CC     ?= clang
