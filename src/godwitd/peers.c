@@ -469,7 +469,7 @@ static void peers_add(struct api_request *req, struct api_reply *rep)
     ret = peer_probe(d, tok.address, tok.fingerprint, &pem, err, sizeof(err));
     if (ret < 0) {
         gw_log("peers: adding %s at %s: %s", name, tok.address, err);
-        api_reply_error(rep, ret == -EPERM ? 502 : 504, "%s", err);
+        api_reply_error(rep, ret == -ETIMEDOUT ? 504 : 502, "%s", err);
         goto out;
     }
     /* 2. The join itself, pinned to that certificate. */
