@@ -370,6 +370,11 @@ const struct api_route *api_route_find(const struct api_server *s, const char *m
     if (msg && msglen)
         msg[0] = '\0';
     if (strlen(path) >= sizeof(pathbuf)) {
+        if (transport == API_TRANSPORT_TLS && !trusted) {
+            *status = 403;
+            snprintf(msg, msglen, "this host does not trust your certificate");
+            return NULL;
+        }
         *status = 414;
         snprintf(msg, msglen, "path too long");
         return NULL;
@@ -422,8 +427,10 @@ const struct api_route *api_route_find(const struct api_server *s, const char *m
         return NULL;
     }
     if (req) {
-        /* The params point into the path's segments: match again on the
-         * request's own copy of the path. */
+        /* The params point into the path's segments: split again into the
+         * request's own storage, which lives as long as the request. */
+        snprintf(req->path_, sizeof(req->path_), "%s", path);
+        nsegs = api_split(req->path_, segs, API_SEGS_MAX);
         req->path = path;
         (void)api_match(route->pattern, segs, nsegs, req);
     }
@@ -434,8 +441,6 @@ static enum MHD_Result api_dispatch(struct api_listener *li, struct MHD_Connecti
                                     const char *url, const char *method, struct api_conn_req *cr)
 {
     struct api_server *s = li->server;
-    char pathbuf[1024];
-    char *segs[API_SEGS_MAX];
     char msg[256];
     unsigned status;
 
@@ -447,7 +452,7 @@ static enum MHD_Result api_dispatch(struct api_listener *li, struct MHD_Connecti
         .conn_ = conn,
     };
     const struct api_route *route = api_route_find(
-        s, method, url, li->transport, cr->tls.name[0] != '\0', NULL, &status, msg, sizeof(msg));
+        s, method, url, li->transport, cr->tls.name[0] != '\0', &req, &status, msg, sizeof(msg));
     if (!route) {
         if (status == 405) {
             const char *allow = strstr(msg, "(allowed: ");
@@ -460,10 +465,6 @@ static enum MHD_Result api_dispatch(struct api_listener *li, struct MHD_Connecti
             api_log_refusal(method, url, &cr->tls, msg);
         return api_send_error(conn, status, msg);
     }
-    /* Params point into pathbuf, which lives for the handler's call. */
-    snprintf(pathbuf, sizeof(pathbuf), "%s", url);
-    int nsegs = api_split(pathbuf, segs, API_SEGS_MAX);
-    (void)api_match(route->pattern, segs, nsegs, &req);
 
     if (cr->too_large) {
         snprintf(msg, sizeof(msg), "request body larger than %u bytes", API_BODY_MAX);

@@ -82,6 +82,7 @@ struct api_request {
     struct api_peer peer;
     void *conn_;                           /* internal: MHD connection, for api_query */
     char param_names_[API_PARAMS_MAX][32]; /* internal: storage of params[].name */
+    char path_[1024];                      /* internal: storage of params[].value */
 };
 
 /* What a handler answers: status and a JSON body (owned; NULL: none, or for

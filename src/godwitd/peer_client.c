@@ -142,7 +142,13 @@ int peer_request(struct godwitd *d, const char *address, const char *ca_path, co
     cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {
         const char *why = cerr[0] ? cerr : curl_easy_strerror(cc);
+        if (cc == CURLE_WRITE_ERROR && buf.too_large)
+            cc = CURLE_FILESIZE_EXCEEDED;
         switch (cc) {
+        case CURLE_FILESIZE_EXCEEDED:
+            ret = gw_fail(err, errlen, -EMSGSIZE, "%s answered more than %u bytes", address,
+                          PEER_REPLY_MAX);
+            break;
         case CURLE_COULDNT_CONNECT:
             ret = gw_fail(err, errlen, -ECONNREFUSED, "cannot connect to %s: %s", address, why);
             break;
@@ -159,13 +165,6 @@ int peer_request(struct godwitd *d, const char *address, const char *ca_path, co
                           "%s does not present the pinned certificate (%s): nothing was sent",
                           address, why);
             break;
-        case CURLE_WRITE_ERROR:
-            if (buf.too_large) {
-                ret = gw_fail(err, errlen, -EMSGSIZE, "%s answered more than %u bytes", address,
-                              PEER_REPLY_MAX);
-                break;
-            }
-            /* fall through */
         default: ret = gw_fail(err, errlen, -EIO, "%s: %s", address, why); break;
         }
         goto out;
