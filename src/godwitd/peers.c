@@ -179,7 +179,7 @@ static void peers_remove(struct api_request *req, struct api_reply *rep)
     {
         char subject[STORE_NAME_MAX + 8];
         snprintf(subject, sizeof(subject), "peer/%s", name);
-        godwitd_event(d, "peer-removed", subject, NULL);
+        godwitd_event(d, "peer-removed", subject, json_object());
     }
     api_reply_json(rep, 200,
                    json_pack("{s:s,s:s}", "removed", name, "note",

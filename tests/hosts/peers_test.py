@@ -106,6 +106,12 @@ class Hosts:
     def __exit__(self, *exc):
         for d in self.all:
             d.stop()
+        # a sanitizer build (BUILD=build/san-...) reports into the logs
+        if exc[0] is None:
+            for d in self.all:
+                text = log_text(d)
+                check("Sanitizer" not in text and "runtime error" not in text,
+                      f"sanitizer report in {d.log_path}")
 
 
 def token(d, *args):
@@ -128,7 +134,8 @@ def pair(a, b):
 
 
 def log_text(d):
-    d.log.flush()
+    if not d.log.closed:
+        d.log.flush()
     with open(d.log_path) as f:
         return f.read()
 

@@ -444,6 +444,8 @@ static void test_route_find(void)
     memset(longpath, 'a', sizeof(longpath) - 1), longpath[0] = '/', longpath[2047] = '\0';
     r = api_route_find(s, "GET", longpath, API_TRANSPORT_UNIX, false, NULL, &st, msg, sizeof(msg));
     CHECK(!r && st == 414, "long path 414");
+    r = api_route_find(s, "GET", longpath, API_TRANSPORT_TLS, false, NULL, &st, msg, sizeof(msg));
+    CHECK(!r && st == 403, "long path from an untrusted certificate: 403 (%u)", st);
     api_server_stop(s);
     static const struct api_route bad[] = {{"GET", "/1.0/x", h_who, NULL, 0x80}};
     s = api_server_new_detached(bad, 1, err, sizeof(err));
