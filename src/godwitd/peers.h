@@ -26,7 +26,9 @@
  * fingerprint before a byte of the request is sent.  Same contract as the
  * CLI's client: 0 for a 2xx answer with *reply (new reference, may be
  * NULL); -EREMOTEIO for a 4xx/5xx with the peer's own message in err;
- * -ENOENT for an unknown peer; other -errno when unreachable.  timeout_ms
+ * -ENOENT for an unknown peer; -EDESTADDRREQ for a peer without an address
+ * (it does not listen); -EPERM when it presents another certificate
+ * (nothing was sent); other -errno when unreachable.  timeout_ms
  * 0: PEER_CALL_TIMEOUT_MS.  Thread-safe.
  */
 int peer_call(struct godwitd *d, const char *peer, const char *method, const char *path,

@@ -28,7 +28,8 @@ Cases:
   bad-input     names with '/', '..', spaces, upper case, 200 characters; bad
                 tokens, malformed JSON, wrong types, unknown fields, > 1 MiB;
                 a token without --listen or on a wildcard address: 4xx with a clear
-                message, nothing changed; CLI usage errors exit 2
+                message, nothing changed; a --listen port in use: exit 1; CLI usage
+                errors exit 2
 
 Environment: BUILD (build/release), PEERS_TEST_CASES (a subset).
 Prints PASS/FAIL lines and `N passed, N failed, N skipped`.
@@ -488,6 +489,16 @@ def case_bad_input(tmp):
         tok = token(w, "--address", f"{LOCAL}:{port}")
         rc, _, err = a.cli("peer", "add", "hostw", tok)
         check(rc == 0, f"pairing through --address: exit {rc}: {err}")
+        # a --listen port already taken: the daemon refuses to start
+        with socket.socket() as taken:
+            taken.bind((LOCAL, 0))
+            taken.listen()
+            r = subprocess.run([godwitd(), "--state-dir", os.path.join(tmp, "busy"), "--name",
+                                "busy", "--listen", f"{LOCAL}:{taken.getsockname()[1]}"],
+                               capture_output=True, text=True, timeout=20)
+        check(r.returncode == 1 and "Address already in use" in r.stderr,
+              f"busy port: exit {r.returncode} {r.stderr!r}")
+        check(not os.path.exists(os.path.join(tmp, "busy", "godwitd.sock")), "socket left")
         # CLI usage errors
         for args in (("peer",), ("peer", "frob"), ("peer", "add", "x"),
                      ("peer", "add", "Bad/Name", good), ("peer", "token", "--ttl", "soon"),
