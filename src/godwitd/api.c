@@ -1,6 +1,15 @@
 /*
  * godwitd's HTTP/JSON API server (see api.h): libmicrohttpd on a unix
- * socket, one thread per connection, a route table under /1.0/.
+ * socket and (with --listen) on HTTPS for peers, one thread per
+ * connection, a route table under /1.0/.
+ *
+ * HTTPS: TLS 1.3 only, this host's key and certificate; every connection's
+ * GnuTLS session is told to require a client certificate before its
+ * handshake starts (MHD_OPTION_NOTIFY_CONNECTION), so a client without one
+ * fails the handshake.  No CA is involved: when a request's headers have
+ * arrived (before its body is read) the certificate's fingerprint is looked
+ * up among the pinned peers (api_config.peer_lookup) and the route's flags
+ * decide; refusals are 403 with a log line.
  */
 #include "godwitd/api.h"
 
@@ -15,10 +24,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/sock.h"
+#include <gnutls/gnutls.h>
 
-#define API_LISTENERS_MAX 2 /* the unix socket; (next) HTTPS for peers */
-#define API_SEGS_MAX      16
+#include "common/sock.h"
+#include "godwitd/trust.h"
+
+#define API_LISTENERS_MAX  2 /* the unix socket; HTTPS for peers */
+#define API_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3"
+#define API_SEGS_MAX       16
 
 struct api_listener {
     enum api_transport transport;
@@ -34,6 +47,8 @@ struct api_server {
     size_t nroutes;
     char host_name[256];
     void *ctx;
+    api_peer_lookup_fn peer_lookup;
+    int tls_port; /* -ENOENT: no HTTPS listener */
 };
 
 /* Per-request state, from the first call of the access handler to
@@ -42,6 +57,7 @@ struct api_conn_req {
     char *buf;
     size_t len, cap;
     bool too_large;
+    struct api_peer tls; /* TLS: who the certificate says is asking */
 };
 
 bool api_name_valid(const char *name)
@@ -284,8 +300,8 @@ static enum MHD_Result api_send_stream(struct MHD_Connection *conn, const struct
     st->free_fn = rep->stream_free;
     st->cls = rep->stream_cls;
     json_decref(rep->body);
-    struct MHD_Response *r =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, api_stream_read, st, api_stream_done);
+    struct MHD_Response *r = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, 4096, api_stream_read, st, api_stream_done);
     if (!r) {
         api_stream_done(st);
         return MHD_NO;
@@ -318,18 +334,115 @@ static void api_peer_cred(struct MHD_Connection *conn, struct api_peer *peer)
     }
 }
 
+static void api_log_refusal(const char *method, const char *url, const struct api_peer *p,
+                            const char *msg)
+{
+    if (p->name[0])
+        gw_log("api: refused %.16s %.200s from peer %s (certificate %s): %s", method, url, p->name,
+               p->fingerprint, msg);
+    else
+        gw_log("api: refused %.16s %.200s from untrusted certificate %s: %s", method, url,
+               p->fingerprint, msg);
+}
+
+/* May a client on this transport call route r? */
+static bool api_route_allowed(const struct api_route *r, enum api_transport transport, bool trusted)
+{
+    if (transport != API_TRANSPORT_TLS)
+        return true;
+    if (r->flags & API_ROUTE_JOIN)
+        return true;
+    return trusted && (r->flags & API_ROUTE_PEER);
+}
+
+const struct api_route *api_route_find(const struct api_server *s, const char *method,
+                                       const char *path, enum api_transport transport, bool trusted,
+                                       struct api_request *req, unsigned *status, char *msg,
+                                       size_t msglen)
+{
+    char pathbuf[1024];
+    char *segs[API_SEGS_MAX];
+    const struct api_route *route = NULL;
+    bool forbidden = false;
+    char allow[128] = "";
+
+    *status = 0;
+    if (msg && msglen)
+        msg[0] = '\0';
+    if (strlen(path) >= sizeof(pathbuf)) {
+        if (transport == API_TRANSPORT_TLS && !trusted) {
+            *status = 403;
+            snprintf(msg, msglen, "this host does not trust your certificate");
+            return NULL;
+        }
+        *status = 414;
+        snprintf(msg, msglen, "path too long");
+        return NULL;
+    }
+    snprintf(pathbuf, sizeof(pathbuf), "%s", path);
+    int nsegs = api_split(pathbuf, segs, API_SEGS_MAX);
+    if (nsegs >= 1 && strcmp(segs[0], API_VERSION) == 0) {
+        for (size_t i = 0; i < s->nroutes; i++) {
+            const struct api_route *r = &s->routes[i];
+            if (!api_match(r->pattern, segs, nsegs, NULL))
+                continue;
+            if (strcmp(r->method, method) == 0) {
+                if (api_route_allowed(r, transport, trusted))
+                    route = r;
+                else
+                    forbidden = true;
+                break;
+            }
+            size_t al = strlen(allow);
+            snprintf(allow + al, sizeof(allow) - al, "%s%s", al ? ", " : "", r->method);
+        }
+    }
+    /* A client whose certificate is not pinned learns nothing of the
+     * route table: whatever it asks but the join is the same 403. */
+    if (transport == API_TRANSPORT_TLS && !trusted && !route) {
+        *status = 403;
+        snprintf(msg, msglen,
+                 "this host does not trust your certificate (join with a token first)");
+        return NULL;
+    }
+    if (forbidden) {
+        *status = 403;
+        snprintf(msg, msglen, "%s %s is for the local operator only, not for peers", method, path);
+        return NULL;
+    }
+    if (nsegs < 1 || strcmp(segs[0], API_VERSION) != 0) {
+        *status = 404;
+        snprintf(msg, msglen, "not found (the API lives under /1.0/)");
+        return NULL;
+    }
+    if (!route) {
+        if (allow[0]) {
+            *status = 405;
+            snprintf(msg, msglen, "method %.16s not allowed on %.200s (allowed: %s)", method, path,
+                     allow);
+            return NULL;
+        }
+        *status = 404;
+        snprintf(msg, msglen, "not found");
+        return NULL;
+    }
+    if (req) {
+        /* The params point into the path's segments: split again into the
+         * request's own storage, which lives as long as the request. */
+        snprintf(req->path_, sizeof(req->path_), "%s", path);
+        nsegs = api_split(req->path_, segs, API_SEGS_MAX);
+        req->path = path;
+        (void)api_match(route->pattern, segs, nsegs, req);
+    }
+    return route;
+}
+
 static enum MHD_Result api_dispatch(struct api_listener *li, struct MHD_Connection *conn,
                                     const char *url, const char *method, struct api_conn_req *cr)
 {
     struct api_server *s = li->server;
-    char pathbuf[1024];
-    char *segs[API_SEGS_MAX];
-    if (strlen(url) >= sizeof(pathbuf))
-        return api_send_error(conn, 414, "path too long");
-    snprintf(pathbuf, sizeof(pathbuf), "%s", url);
-    int nsegs = api_split(pathbuf, segs, API_SEGS_MAX);
-    if (nsegs < 1 || strcmp(segs[0], API_VERSION) != 0)
-        return api_send_error(conn, 404, "not found (the API lives under /1.0/)");
+    char msg[256];
+    unsigned status;
 
     struct api_request req = {
         .ctx = s->ctx,
@@ -338,32 +451,22 @@ static enum MHD_Result api_dispatch(struct api_listener *li, struct MHD_Connecti
         .path = url,
         .conn_ = conn,
     };
-    const struct api_route *route = NULL;
-    char allow[128] = "";
-    for (size_t i = 0; i < s->nroutes; i++) {
-        const struct api_route *r = &s->routes[i];
-        if (!api_match(r->pattern, segs, nsegs, NULL))
-            continue;
-        if (strcmp(r->method, method) == 0) {
-            route = r;
-            break;
-        }
-        size_t al = strlen(allow);
-        snprintf(allow + al, sizeof(allow) - al, "%s%s", al ? ", " : "", r->method);
-    }
+    const struct api_route *route = api_route_find(
+        s, method, url, li->transport, cr->tls.name[0] != '\0', &req, &status, msg, sizeof(msg));
     if (!route) {
-        if (allow[0]) {
-            char msg[200];
-            snprintf(msg, sizeof(msg), "method %s not allowed on %s (allowed: %s)", method, url,
-                     allow);
-            return api_send(conn, 405, api_error_body(405, msg), allow);
+        if (status == 405) {
+            const char *allow = strstr(msg, "(allowed: ");
+            char hdr[128] = "";
+            if (allow)
+                snprintf(hdr, sizeof(hdr), "%.*s", (int)(strlen(allow) - 11), allow + 10);
+            return api_send(conn, 405, api_error_body(405, msg), hdr);
         }
-        return api_send_error(conn, 404, "not found");
+        if (status == 403)
+            api_log_refusal(method, url, &cr->tls, msg);
+        return api_send_error(conn, status, msg);
     }
-    (void)api_match(route->pattern, segs, nsegs, &req);
 
     if (cr->too_large) {
-        char msg[96];
         snprintf(msg, sizeof(msg), "request body larger than %u bytes", API_BODY_MAX);
         return api_send_error(conn, 413, msg);
     }
@@ -371,14 +474,12 @@ static enum MHD_Result api_dispatch(struct api_listener *li, struct MHD_Connecti
         json_error_t jerr;
         req.body = json_loadb(cr->buf, cr->len, JSON_REJECT_DUPLICATES, &jerr);
         if (!req.body) {
-            char msg[256];
             snprintf(msg, sizeof(msg), "malformed JSON body: %s (line %d, column %d)", jerr.text,
                      jerr.line, jerr.column);
             return api_send_error(conn, 400, msg);
         }
     }
     if (route->body) {
-        char msg[256];
         if (!req.body) {
             return api_send_error(conn, 400, "a JSON object body is required");
         }
@@ -387,7 +488,10 @@ static enum MHD_Result api_dispatch(struct api_listener *li, struct MHD_Connecti
             return api_send_error(conn, 400, msg);
         }
     }
-    api_peer_cred(conn, &req.peer);
+    if (li->transport == API_TRANSPORT_TLS)
+        req.peer = cr->tls;
+    else
+        api_peer_cred(conn, &req.peer);
     req.peer.transport = li->transport;
 
     struct api_reply rep = {.status = 200};
@@ -396,6 +500,53 @@ static enum MHD_Result api_dispatch(struct api_listener *li, struct MHD_Connecti
     if (rep.stream)
         return api_send_stream(conn, &rep);
     return api_send(conn, rep.status, rep.body, NULL);
+}
+
+/* The TLS session of an HTTPS connection, or NULL. */
+static gnutls_session_t api_tls_session(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    return ci ? (gnutls_session_t)ci->tls_session : NULL;
+}
+
+/* Who the client certificate of an HTTPS request says is asking: its
+ * fingerprint, and the name of the pinned peer it belongs to ("" if none).
+ * 0, or -errno with msg (403 / 500 worth). */
+static int api_tls_identify(struct api_listener *li, struct MHD_Connection *conn,
+                            struct api_peer *p, char *msg, size_t msglen)
+{
+    struct api_server *s = li->server;
+    gnutls_session_t session = api_tls_session(conn);
+    int ret;
+
+    memset(p, 0, sizeof(*p));
+    p->transport = API_TRANSPORT_TLS;
+    if (!session)
+        return gw_fail(msg, msglen, -EPERM, "no TLS session");
+    ret = trust_fingerprint_of_session(session, p->fingerprint, msg, msglen);
+    if (ret < 0)
+        return ret;
+    ret =
+        s->peer_lookup ? s->peer_lookup(s->ctx, p->fingerprint, p->name, sizeof(p->name)) : -ENOENT;
+    if (ret == -ENOENT) {
+        p->name[0] = '\0';
+        return 0;
+    }
+    if (ret < 0)
+        return gw_fail(msg, msglen, ret, "cannot look the peer up: %s", strerror(-ret));
+    return 0;
+}
+
+int api_request_peer_pem(const struct api_request *req, char **pem, char *err, size_t errlen)
+{
+    gnutls_session_t session;
+
+    *pem = NULL;
+    if (req->peer.transport != API_TRANSPORT_TLS || !req->conn_ ||
+        !(session = api_tls_session(req->conn_)))
+        return gw_fail(err, errlen, -EPERM, "the request did not come over TLS");
+    return trust_session_peer_pem(session, pem, err, errlen);
 }
 
 static enum MHD_Result api_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -410,6 +561,22 @@ static enum MHD_Result api_access(void *cls, struct MHD_Connection *conn, const 
         if (!cr)
             return MHD_NO;
         *con_cls = cr;
+        /* HTTPS: who is asking, and may they ask this, before the body. */
+        if (li->transport == API_TRANSPORT_TLS) {
+            char msg[256];
+            unsigned status;
+            int ret = api_tls_identify(li, conn, &cr->tls, msg, sizeof(msg));
+            if (ret < 0) {
+                gw_log("api: refused %s %s over TLS: %s", method, url, msg);
+                return api_send_error(conn, ret == -EPERM ? 403 : 500, msg);
+            }
+            if (!api_route_find(li->server, method, url, API_TRANSPORT_TLS, cr->tls.name[0] != '\0',
+                                NULL, &status, msg, sizeof(msg)) &&
+                status == 403) {
+                api_log_refusal(method, url, &cr->tls, msg);
+                return api_send_error(conn, 403, msg);
+            }
+        }
         /* A declared length over the bound: refuse before the body comes
          * (no 100 Continue, the connection is closed after the reply). */
         const char *cl =
@@ -495,8 +662,13 @@ static void api_get_root(struct api_request *req, struct api_reply *rep)
 }
 
 static const struct api_route api_builtin_routes[] = {
-    {"GET", "/" API_VERSION, api_get_root, NULL},
+    {"GET", "/" API_VERSION, api_get_root, NULL, API_ROUTE_PEER},
 };
+
+int api_server_tls_port(const struct api_server *s)
+{
+    return s->tls_port;
+}
 
 /* ---- start / stop -------------------------------------------------------- */
 
@@ -545,20 +717,79 @@ static int api_listen_unix(struct api_server *s, const char *path, char *err, si
     return 0;
 }
 
-struct api_server *api_server_start(const struct api_config *cfg, char *err, size_t errlen)
+/* HTTPS: require a client certificate on every connection, before its
+ * handshake starts (MHD made the session; the connection's thread runs the
+ * handshake after this). */
+static void api_tls_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                           enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls, (void)socket_context;
+    if (toe != MHD_CONNECTION_NOTIFY_STARTED)
+        return;
+    gnutls_session_t session = api_tls_session(conn);
+    if (session)
+        gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUIRE);
+}
+
+static int api_listen_tls(struct api_server *s, const char *address,
+                          const struct trust_identity *id, char *err, size_t errlen)
+{
+    struct api_listener *li = &s->listeners[s->nlisteners];
+    struct sock_addr a;
+    char *key = NULL;
+    size_t keylen = 0;
+    int fd, ret;
+
+    if (!id)
+        return gw_fail(err, errlen, -EINVAL, "--listen needs the host identity");
+    ret = sock_parse_hostport(address, SOCK_F_PORT_ANY, &a, err, errlen);
+    if (ret < 0)
+        return ret;
+    ret = trust_identity_key_pem(id, &key, &keylen, err, errlen);
+    if (ret < 0)
+        return ret;
+    fd = sock_listen(&a, 64, NULL, err, errlen);
+    if (fd < 0) {
+        explicit_bzero(key, keylen);
+        free(key);
+        return fd;
+    }
+    s->tls_port = sock_local_port(fd);
+    li->transport = API_TRANSPORT_TLS;
+    li->server = s;
+    li->mhd = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC |
+            MHD_USE_ERROR_LOG | MHD_USE_POLL | MHD_USE_TLS,
+        0, NULL, NULL, api_access, li, MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, NULL,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)API_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_TIMEOUT_S,
+        MHD_OPTION_NOTIFY_COMPLETED, api_completed, li, MHD_OPTION_NOTIFY_CONNECTION,
+        api_tls_notify, li, MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_HTTPS_MEM_CERT, id->cert_pem,
+        MHD_OPTION_HTTPS_PRIORITIES, API_TLS_PRIORITIES, MHD_OPTION_END);
+    /* MHD loaded the key into its credentials at start: wipe our copy. */
+    explicit_bzero(key, keylen);
+    free(key);
+    if (!li->mhd) {
+        s->tls_port = -ENOENT;
+        if (fcntl(fd, F_GETFD) >= 0)
+            close(fd);
+        return gw_fail(err, errlen, -EIO, "cannot start the HTTPS server on '%s'", address);
+    }
+    s->nlisteners++;
+    return 0;
+}
+
+static struct api_server *api_server_new(const struct api_route *routes, size_t nroutes, char *err,
+                                         size_t errlen)
 {
     struct api_server *s = calloc(1, sizeof(*s));
     if (!s) {
         gw_fail(err, errlen, -ENOMEM, "out of memory");
         return NULL;
     }
-    s->ctx = cfg->ctx;
-    if (cfg->host_name)
-        snprintf(s->host_name, sizeof(s->host_name), "%s", cfg->host_name);
-    else if (gethostname(s->host_name, sizeof(s->host_name) - 1) < 0)
-        snprintf(s->host_name, sizeof(s->host_name), "localhost");
+    s->tls_port = -ENOENT;
     size_t nb = GW_ARRAY_SIZE(api_builtin_routes);
-    s->nroutes = nb + cfg->nroutes;
+    s->nroutes = nb + nroutes;
     s->routes = calloc(s->nroutes, sizeof(*s->routes));
     if (!s->routes) {
         free(s);
@@ -566,11 +797,11 @@ struct api_server *api_server_start(const struct api_config *cfg, char *err, siz
         return NULL;
     }
     memcpy(s->routes, api_builtin_routes, sizeof(api_builtin_routes));
-    for (size_t i = 0; i < cfg->nroutes; i++) {
-        const struct api_route *r = &cfg->routes[i];
+    for (size_t i = 0; i < nroutes; i++) {
+        const struct api_route *r = &routes[i];
         if (!r->method || !r->pattern || !r->fn ||
             strncmp(r->pattern, "/" API_VERSION, strlen("/" API_VERSION)) != 0 ||
-            strlen(r->pattern) >= 256) {
+            strlen(r->pattern) >= 256 || (r->flags & ~(API_ROUTE_PEER | API_ROUTE_JOIN))) {
             free(s->routes);
             free(s);
             gw_fail(err, errlen, -EINVAL, "bad API route '%s'", r->pattern ? r->pattern : "");
@@ -578,11 +809,38 @@ struct api_server *api_server_start(const struct api_config *cfg, char *err, siz
         }
         s->routes[nb + i] = *r;
     }
+    return s;
+}
+
+struct api_server *api_server_new_detached(const struct api_route *routes, size_t nroutes,
+                                           char *err, size_t errlen)
+{
+    struct api_server *s = api_server_new(routes, nroutes, err, errlen);
+    if (s)
+        snprintf(s->host_name, sizeof(s->host_name), "detached");
+    return s;
+}
+
+struct api_server *api_server_start(const struct api_config *cfg, char *err, size_t errlen)
+{
+    struct api_server *s = api_server_new(cfg->routes, cfg->nroutes, err, errlen);
+    if (!s)
+        return NULL;
+    s->ctx = cfg->ctx;
+    s->peer_lookup = cfg->peer_lookup;
+    if (cfg->host_name)
+        snprintf(s->host_name, sizeof(s->host_name), "%s", cfg->host_name);
+    else if (gethostname(s->host_name, sizeof(s->host_name) - 1) < 0)
+        snprintf(s->host_name, sizeof(s->host_name), "localhost");
     if (!cfg->socket_path || api_listen_unix(s, cfg->socket_path, err, errlen) < 0) {
         if (!cfg->socket_path)
             gw_fail(err, errlen, -EINVAL, "no socket path");
         free(s->routes);
         free(s);
+        return NULL;
+    }
+    if (cfg->listen && cfg->listen[0] && api_listen_tls(s, cfg->listen, cfg->id, err, errlen) < 0) {
+        api_server_stop(s);
         return NULL;
     }
     return s;

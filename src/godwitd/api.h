@@ -39,8 +39,15 @@
 
 enum api_transport {
     API_TRANSPORT_UNIX = 1, /* local socket: peer's uid/gid/pid known */
-    API_TRANSPORT_TLS,      /* (next) HTTPS from a trusted peer host */
+    API_TRANSPORT_TLS,      /* HTTPS (--listen): a peer host's client certificate */
 };
+
+/* Which transports may call a route (api_route.flags).  0: the local unix
+ * socket only; a TLS client calling such a route gets 403. */
+#define API_ROUTE_PEER 0x1u /* trusted peers over HTTPS too */
+#define API_ROUTE_JOIN 0x2u /* any HTTPS client with a certificate (the join) */
+
+#define API_FP_HEX_LEN 64 /* a certificate fingerprint (trust.h) */
 
 /* Who is asking. */
 struct api_peer {
@@ -49,6 +56,11 @@ struct api_peer {
     uid_t uid;
     gid_t gid;
     pid_t pid;
+    /* TLS: the trusted peer's name ("" for a not-yet-trusted client on an
+     * API_ROUTE_JOIN route) and the SHA-256 fingerprint of the certificate
+     * it presented (64 lowercase hex). */
+    char name[API_NAME_MAX + 1];
+    char fingerprint[API_FP_HEX_LEN + 1];
 };
 
 struct api_param {
@@ -70,6 +82,7 @@ struct api_request {
     struct api_peer peer;
     void *conn_;                           /* internal: MHD connection, for api_query */
     char param_names_[API_PARAMS_MAX][32]; /* internal: storage of params[].name */
+    char path_[1024];                      /* internal: storage of params[].value */
 };
 
 /* What a handler answers: status and a JSON body (owned; NULL: none, or for
@@ -118,7 +131,15 @@ struct api_route {
     const char *pattern;
     api_handler_fn fn;
     const struct api_field *body;
+    unsigned flags; /* API_ROUTE_*: who may call it besides the unix socket */
 };
+
+/* Is the certificate with this fingerprint a trusted peer's?  0 with its
+ * name in name (len bytes), -ENOENT when not; other -errno on failure.
+ * Called from connection threads. */
+typedef int (*api_peer_lookup_fn)(void *ctx, const char *fingerprint, char *name, size_t len);
+
+struct trust_identity;
 
 struct api_config {
     const char *socket_path;        /* unix listener, made 0600 */
@@ -126,6 +147,16 @@ struct api_config {
     const struct api_route *routes; /* besides the built-in GET /1.0 */
     size_t nroutes;
     void *ctx; /* handed to every handler in req->ctx */
+    /*
+     * HTTPS for peers: listen ("host:port"; NULL or "": none) with the
+     * identity's key and certificate, TLS 1.3 only, a client certificate
+     * required.  Requests whose certificate peer_lookup does not know
+     * reach only API_ROUTE_JOIN routes; the others get 403 (and a log
+     * line).  Trusted peers reach API_ROUTE_PEER and API_ROUTE_JOIN routes.
+     */
+    const char *listen;
+    const struct trust_identity *id;
+    api_peer_lookup_fn peer_lookup;
 };
 
 /* Start the listeners.  The route table and strings in cfg are copied
@@ -136,6 +167,32 @@ struct api_server *api_server_start(const struct api_config *cfg, char *err, siz
 /* Stop accepting, wait for the requests in flight, close and remove the
  * socket file (if still ours), free everything.  NULL is a no-op. */
 void api_server_stop(struct api_server *s);
+
+/* The TCP port of the HTTPS listener (useful with port 0), or -ENOENT. */
+int api_server_tls_port(const struct api_server *s);
+
+/* The certificate a TLS request's client presented, as PEM in *pem
+ * (malloc'd).  -EPERM for a request that did not come over TLS. */
+int api_request_peer_pem(const struct api_request *req, char **pem, char *err,
+                         size_t errlen) gw_must_check;
+
+/*
+ * What a request for method and path may reach, without a connection: the
+ * route table's answer as the server gives it (for tests and fuzzing).
+ * Returns the route (params filled into req when req is non-NULL) or NULL
+ * with *status 404 (no such path), 405 (another method) or 414; with
+ * transport TLS and trusted false only API_ROUTE_JOIN routes pass, and a
+ * route the transport may not call gives NULL and 403.
+ */
+const struct api_route *api_route_find(const struct api_server *s, const char *method,
+                                       const char *path, enum api_transport transport, bool trusted,
+                                       struct api_request *req, unsigned *status, char *msg,
+                                       size_t msglen);
+
+/* A server with routes but no listener (api_route_find, fuzzing);
+ * api_server_stop frees it. */
+struct api_server *api_server_new_detached(const struct api_route *routes, size_t nroutes,
+                                           char *err, size_t errlen);
 
 /* The host name GET /1.0 reports. */
 const char *api_server_host(const struct api_server *s);

@@ -23,6 +23,7 @@
 
 #include "common/util.h"
 #include "godwitd/godwitd.h"
+#include "godwitd/peers.h"
 
 void godwitd_store_lock(struct godwitd *d)
 {
@@ -354,6 +355,9 @@ int main(int argc, char **argv)
             .routes = routes,
             .nroutes = nroutes,
             .ctx = &d,
+            .listen = d.listen,
+            .id = d.id,
+            .peer_lookup = peers_lookup_fingerprint,
         };
 
         d.api = api_server_start(&ac, err, sizeof(err));

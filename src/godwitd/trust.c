@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 #include <gnutls/x509.h>
 
@@ -921,4 +922,61 @@ int trust_token_parse(const char *text, struct trust_token *out, char *err, size
 bool trust_token_expired(const struct trust_token *tok, int64_t now)
 {
     return tok->expiry <= now;
+}
+
+/* --- pins and files ------------------------------------------------------- */
+
+int trust_write_file(const char *dir, const char *path, const void *data, size_t len, mode_t mode,
+                     char *err, size_t errlen)
+{
+    return write_atomic(dir, path, data, len, mode, err, errlen);
+}
+
+int trust_pin_of_pem(const char *pem, size_t len, char *out, size_t outlen, char *err,
+                     size_t errlen)
+{
+    gnutls_datum_t d = {(unsigned char *)pem, (unsigned)len}, spki = {NULL, 0};
+    gnutls_x509_crt_t crt = NULL;
+    gnutls_pubkey_t pub = NULL;
+    uint8_t h[TRUST_FP_BYTES];
+    char b64[64];
+    int r, ret = 0, n;
+
+    if (len > TRUST_PEM_MAX)
+        return gw_fail(err, errlen, -EINVAL, "certificate too large");
+    if ((r = gnutls_x509_crt_init(&crt)) < 0 || (r = gnutls_pubkey_init(&pub)) < 0) {
+        ret = gw_fail(err, errlen, -ENOMEM, "gnutls: %s", gnutls_strerror(r));
+        goto out;
+    }
+    if ((r = gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM)) < 0 ||
+        (r = gnutls_pubkey_import_x509(pub, crt, 0)) < 0 ||
+        (r = gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &spki)) < 0) {
+        ret = gw_fail(err, errlen, -EINVAL, "cannot read the certificate's public key: %s",
+                      gnutls_strerror(r));
+        goto out;
+    }
+    if (gnutls_hash_fast(GNUTLS_DIG_SHA256, spki.data, spki.size, h) < 0) {
+        ret = gw_fail(err, errlen, -EIO, "cannot hash the public key");
+        goto out;
+    }
+    /* Standard base64 with padding, from the url alphabet. */
+    n = trust_base64url_encode(h, sizeof(h), b64, sizeof(b64));
+    if (n < 0) {
+        ret = gw_fail(err, errlen, -ENOSPC, "pin buffer too small");
+        goto out;
+    }
+    for (int i = 0; i < n; i++)
+        b64[i] = b64[i] == '-' ? '+' : b64[i] == '_' ? '/' : b64[i];
+    while (n % 4)
+        b64[n++] = '=';
+    b64[n] = '\0';
+    if (snprintf(out, outlen, "sha256//%s", b64) >= (int)outlen)
+        ret = gw_fail(err, errlen, -ENOSPC, "pin buffer too small");
+out:
+    gnutls_free(spki.data);
+    if (pub)
+        gnutls_pubkey_deinit(pub);
+    if (crt)
+        gnutls_x509_crt_deinit(crt);
+    return ret;
 }

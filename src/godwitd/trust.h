@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <gnutls/gnutls.h>
 
@@ -150,6 +151,20 @@ int trust_address_check(const char *address, char *err, size_t errlen) gw_must_c
  * -ENOSPC. */
 int trust_base64url_encode(const uint8_t *in, size_t len, char *out, size_t outlen);
 int trust_base64url_decode(const char *in, size_t len, uint8_t *out, size_t outlen);
+
+/*
+ * libcurl's public-key pin of a PEM certificate (CURLOPT_PINNEDPUBLICKEY):
+ * "sha256//" and the standard base64 of the SHA-256 of its
+ * SubjectPublicKeyInfo (DER).  out needs TRUST_PIN_MAX bytes.
+ */
+#define TRUST_PIN_MAX 64
+int trust_pin_of_pem(const char *pem, size_t len, char *out, size_t outlen, char *err,
+                     size_t errlen) gw_must_check;
+
+/* Write data to path (in dir) whole or not at all, with mode: a temporary
+ * file, fsync, rename, fsync of dir. */
+int trust_write_file(const char *dir, const char *path, const void *data, size_t len, mode_t mode,
+                     char *err, size_t errlen) gw_must_check;
 
 /* SHA-256 of a secret as 64 lowercase hex digits: what the store keeps. */
 int trust_secret_hash(const uint8_t *secret, size_t len,

@@ -14,6 +14,23 @@
 #include "../../src/cli/client.c"
 #include "board_check.h"
 #include "godwitd/api.h"
+#include "godwitd/trust.h"
+
+struct tls_out {
+    char *b;
+    size_t len, cap;
+};
+
+static size_t tls_write(char *p, size_t size, size_t n, void *cls)
+{
+    struct tls_out *o = cls;
+    size_t add = size * n;
+    if (add > o->cap - o->len)
+        add = o->cap - o->len;
+    memcpy(o->b + o->len, p, add);
+    o->len += add;
+    return size * n;
+}
 
 static int test_ctx_value = 42;
 
@@ -50,6 +67,14 @@ static void h_slow(struct api_request *req, struct api_reply *rep)
     api_reply_json(rep, 200, json_pack("{s:b}", "slow", 1));
 }
 
+/* Who the server says is asking (transport, peer name, fingerprint). */
+static void h_who(struct api_request *req, struct api_reply *rep)
+{
+    api_reply_json(rep, 200,
+                   json_pack("{s:i,s:s,s:s}", "transport", (int)req->peer.transport, "name",
+                             req->peer.name, "fingerprint", req->peer.fingerprint));
+}
+
 static const struct api_field make_fields[] = {
     {"name", API_T_STRING, true},
     {"memory", API_T_INT, false},
@@ -58,10 +83,12 @@ static const struct api_field make_fields[] = {
 };
 
 static const struct api_route routes[] = {
-    {"GET", "/1.0/things/{name}", h_echo, NULL},
-    {"PUT", "/1.0/things/{name}", h_echo, NULL},
-    {"POST", "/1.0/things", h_make, make_fields},
-    {"GET", "/1.0/slow", h_slow, NULL},
+    {"GET", "/1.0/things/{name}", h_echo, NULL, API_ROUTE_PEER},
+    {"PUT", "/1.0/things/{name}", h_echo, NULL, 0},
+    {"POST", "/1.0/things", h_make, make_fields, 0},
+    {"GET", "/1.0/slow", h_slow, NULL, 0},
+    {"POST", "/1.0/join", h_who, NULL, API_ROUTE_JOIN},
+    {"GET", "/1.0/who", h_who, NULL, API_ROUTE_PEER},
 };
 
 static void test_names(void)
@@ -375,6 +402,179 @@ static void test_server(const char *sock)
     CHECK(r < 0 && r != -EREMOTEIO, "no answer after stop: %s", err);
 }
 
+/* The route table's decisions by transport, without a connection. */
+static void test_route_find(void)
+{
+    char err[256], msg[256];
+    unsigned st;
+    struct api_request req;
+    struct api_server *s = api_server_new_detached(routes, GW_ARRAY_SIZE(routes), err, sizeof(err));
+    CHECK(s != NULL, "detached server: %s", err);
+    if (!s)
+        return;
+    memset(&req, 0, sizeof(req));
+    const struct api_route *r = api_route_find(s, "PUT", "/1.0/things/web1", API_TRANSPORT_UNIX,
+                                               false, &req, &st, msg, sizeof(msg));
+    CHECK(r && r->fn == h_echo && req.nparams == 1 && !strcmp(req.params[0].value, "web1"),
+          "unix: PUT route with its param");
+    r = api_route_find(s, "PUT", "/1.0/things/web1", API_TRANSPORT_TLS, true, NULL, &st, msg,
+                       sizeof(msg));
+    CHECK(!r && st == 403 && strstr(msg, "local operator only"), "TLS peer: local route 403: %s",
+          msg);
+    r = api_route_find(s, "GET", "/1.0/things/web1", API_TRANSPORT_TLS, true, NULL, &st, msg,
+                       sizeof(msg));
+    CHECK(r && r->fn == h_echo, "TLS peer: peer route");
+    r = api_route_find(s, "GET", "/1.0", API_TRANSPORT_TLS, true, NULL, &st, msg, sizeof(msg));
+    CHECK(r != NULL, "TLS peer: GET /1.0");
+    r = api_route_find(s, "GET", "/1.0/nothing", API_TRANSPORT_TLS, true, NULL, &st, msg,
+                       sizeof(msg));
+    CHECK(!r && st == 404, "TLS peer: unknown path 404 (%u)", st);
+    r = api_route_find(s, "GET", "/1.0/things/web1", API_TRANSPORT_TLS, false, NULL, &st, msg,
+                       sizeof(msg));
+    CHECK(!r && st == 403 && strstr(msg, "does not trust"), "TLS untrusted: peer route 403");
+    r = api_route_find(s, "GET", "/nothing", API_TRANSPORT_TLS, false, NULL, &st, msg, sizeof(msg));
+    CHECK(!r && st == 403, "TLS untrusted: unknown path 403 too (%u)", st);
+    r = api_route_find(s, "POST", "/1.0/join", API_TRANSPORT_TLS, false, NULL, &st, msg,
+                       sizeof(msg));
+    CHECK(r && r->fn == h_who, "TLS untrusted: join route");
+    r = api_route_find(s, "DELETE", "/1.0/things", API_TRANSPORT_UNIX, false, NULL, &st, msg,
+                       sizeof(msg));
+    CHECK(!r && st == 405 && strstr(msg, "POST"), "405 with the allowed methods: %s", msg);
+    char longpath[2048];
+    memset(longpath, 'a', sizeof(longpath) - 1), longpath[0] = '/', longpath[2047] = '\0';
+    r = api_route_find(s, "GET", longpath, API_TRANSPORT_UNIX, false, NULL, &st, msg, sizeof(msg));
+    CHECK(!r && st == 414, "long path 414");
+    r = api_route_find(s, "GET", longpath, API_TRANSPORT_TLS, false, NULL, &st, msg, sizeof(msg));
+    CHECK(!r && st == 403, "long path from an untrusted certificate: 403 (%u)", st);
+    api_server_stop(s);
+    static const struct api_route bad[] = {{"GET", "/1.0/x", h_who, NULL, 0x80}};
+    s = api_server_new_detached(bad, 1, err, sizeof(err));
+    CHECK(!s && strstr(err, "bad API route"), "unknown route flag refused");
+}
+
+/* ---- HTTPS: a real listener, libcurl clients with and without certificates */
+
+static char tls_trusted_fp[TRUST_FP_HEX_LEN + 1];
+
+static int test_lookup(void *ctx, const char *fp, char *name, size_t len)
+{
+    (void)ctx;
+    if (!trust_fingerprint_equal(fp, tls_trusted_fp))
+        return -ENOENT;
+    snprintf(name, len, "peer-one");
+    return 0;
+}
+
+/* One HTTPS request; cert NULL: no client certificate.  Returns the
+ * curl code; *status and *reply as answered. */
+static CURLcode tls_get(int port, const char *method, const char *path,
+                        const struct trust_identity *client, long *status, json_t **reply)
+{
+    char url[256], buf[4096] = "";
+    struct tls_out out = {buf, 0, sizeof(buf) - 1};
+    CURL *c = curl_easy_init();
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d%s", port, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROXY, "");
+    if (client) {
+        curl_easy_setopt(c, CURLOPT_SSLCERT, client->cert_path);
+        curl_easy_setopt(c, CURLOPT_SSLKEY, client->key_path);
+    }
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tls_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
+    CURLcode cc = curl_easy_perform(c);
+    *status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    curl_easy_cleanup(c);
+    buf[out.len] = '\0';
+    *reply = out.len ? json_loads(buf, 0, NULL) : NULL;
+    return cc;
+}
+
+static void test_tls(const char *dir)
+{
+    char err[256], path[256];
+    struct trust_identity *server = NULL, *peer = NULL, *stranger = NULL;
+    snprintf(path, sizeof(path), "%s/server", dir);
+    CHECK(trust_identity_load_or_create(path, "server", &server, err, sizeof(err)) == 0,
+          "server identity: %s", err);
+    snprintf(path, sizeof(path), "%s/peer", dir);
+    CHECK(trust_identity_load_or_create(path, "peer-one", &peer, err, sizeof(err)) == 0,
+          "peer identity: %s", err);
+    snprintf(path, sizeof(path), "%s/stranger", dir);
+    CHECK(trust_identity_load_or_create(path, "stranger", &stranger, err, sizeof(err)) == 0,
+          "stranger identity: %s", err);
+    if (!server || !peer || !stranger)
+        goto out;
+    snprintf(tls_trusted_fp, sizeof(tls_trusted_fp), "%s", peer->fingerprint);
+    snprintf(path, sizeof(path), "%s/tls.sock", dir);
+    struct api_config cfg = {
+        .socket_path = path,
+        .host_name = "server",
+        .routes = routes,
+        .nroutes = GW_ARRAY_SIZE(routes),
+        .ctx = &test_ctx_value,
+        .listen = "127.0.0.1:0",
+        .id = server,
+        .peer_lookup = test_lookup,
+    };
+    struct api_server *s = api_server_start(&cfg, err, sizeof(err));
+    CHECK(s != NULL, "server with HTTPS starts: %s", s ? "" : err);
+    if (!s)
+        goto out;
+    int port = api_server_tls_port(s);
+    CHECK(port > 0, "HTTPS port %d", port);
+    long st;
+    json_t *rep = NULL;
+
+    CURLcode cc = tls_get(port, "GET", "/1.0", NULL, &st, &rep);
+    CHECK(cc != CURLE_OK || st == 403, "no client certificate refused (curl %d, HTTP %ld)", cc, st);
+    json_decref(rep);
+
+    cc = tls_get(port, "GET", "/1.0/who", stranger, &st, &rep);
+    CHECK(cc == CURLE_OK && st == 403, "untrusted certificate: 403 (curl %d, HTTP %ld)", cc, st);
+    json_decref(rep);
+    cc = tls_get(port, "POST", "/1.0/join", stranger, &st, &rep);
+    CHECK(cc == CURLE_OK && st == 200, "untrusted certificate on the join route: %ld", st);
+    CHECK(json_integer_value(json_object_get(rep, "transport")) == API_TRANSPORT_TLS &&
+              !strcmp(json_string_value(json_object_get(rep, "name")) ?: "?", "") &&
+              !strcmp(json_string_value(json_object_get(rep, "fingerprint")) ?: "",
+                      stranger->fingerprint),
+          "join handler sees TLS, no name, the stranger's fingerprint");
+    json_decref(rep);
+
+    cc = tls_get(port, "GET", "/1.0/who", peer, &st, &rep);
+    CHECK(cc == CURLE_OK && st == 200, "trusted peer: 200 (curl %d, HTTP %ld)", cc, st);
+    CHECK(!strcmp(json_string_value(json_object_get(rep, "name")) ?: "", "peer-one") &&
+              !strcmp(json_string_value(json_object_get(rep, "fingerprint")) ?: "",
+                      peer->fingerprint),
+          "handler sees the peer's name and fingerprint");
+    json_decref(rep);
+    cc = tls_get(port, "GET", "/1.0", peer, &st, &rep);
+    CHECK(cc == CURLE_OK && st == 200 &&
+              !strcmp(json_string_value(json_object_get(rep, "host")) ?: "", "server"),
+          "trusted peer: GET /1.0");
+    json_decref(rep);
+    cc = tls_get(port, "PUT", "/1.0/things/x", peer, &st, &rep);
+    CHECK(cc == CURLE_OK && st == 403, "trusted peer: local-only route 403 (%ld)", st);
+    json_decref(rep);
+    api_server_stop(s);
+
+    cfg.listen = "127.0.0.1:99999";
+    s = api_server_start(&cfg, err, sizeof(err));
+    CHECK(!s, "bad --listen refused: %s", err);
+    api_server_stop(s);
+out:
+    trust_identity_free(server);
+    trust_identity_free(peer);
+    trust_identity_free(stranger);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/godwit-test-api-XXXXXX";
@@ -389,6 +589,13 @@ int main(void)
     test_resolve(sock);
     test_server(sock);
     unlink(sock);
+    test_route_find();
+    test_tls(dir);
+    {
+        char cmd[256];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'/server '%s'/peer '%s'/stranger", dir, dir, dir);
+        CHECK(system(cmd) == 0, "cleanup");
+    }
     rmdir(dir);
     curl_global_cleanup();
     return board_check_done();

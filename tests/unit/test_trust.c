@@ -507,6 +507,59 @@ out:
     trust_identity_free(c);
 }
 
+/* Public-key pins (libcurl's CURLOPT_PINNEDPUBLICKEY) and whole-file
+ * writes, as the peer client uses them. */
+static void test_pins(void)
+{
+    char dir[512], err[256], pin[TRUST_PIN_MAX], pin2[TRUST_PIN_MAX], pin3[TRUST_PIN_MAX];
+    struct trust_identity *a = NULL, *b = NULL;
+    char fp_old[TRUST_FP_HEX_LEN + 1];
+
+    snprintf(dir, sizeof(dir), "%s/pins-a", tmp_root);
+    CHECK(trust_identity_load_or_create(dir, "pins-a", &a, err, sizeof(err)) == 0, "identity a");
+    snprintf(dir, sizeof(dir), "%s/pins-b", tmp_root);
+    CHECK(trust_identity_load_or_create(dir, "pins-b", &b, err, sizeof(err)) == 0, "identity b");
+    if (!a || !b)
+        goto out;
+    CHECK(trust_pin_of_pem(a->cert_pem, strlen(a->cert_pem), pin, sizeof(pin), err, sizeof(err)) ==
+              0,
+          "pin of a: %s", err);
+    CHECK(strncmp(pin, "sha256//", 8) == 0 && strlen(pin) == 8 + 44 && pin[8 + 43] == '=',
+          "pin is sha256// and 44 base64 characters: %s", pin);
+    CHECK(strcspn(pin + 8, "-_") == 44, "standard base64 alphabet, not base64url");
+    CHECK(trust_pin_of_pem(b->cert_pem, strlen(b->cert_pem), pin2, sizeof(pin2), err,
+                           sizeof(err)) == 0 &&
+              strcmp(pin, pin2) != 0,
+          "another key, another pin");
+    CHECK(trust_pin_of_pem("not a pem", 9, pin3, sizeof(pin3), err, sizeof(err)) == -EINVAL,
+          "garbage refused: %s", err);
+    CHECK(trust_pin_of_pem(a->cert_pem, strlen(a->cert_pem), pin3, 20, err, sizeof(err)) == -ENOSPC,
+          "small buffer refused");
+    /* A new certificate for the same key keeps the pin, not the fingerprint. */
+    snprintf(fp_old, sizeof(fp_old), "%s", a->fingerprint);
+    unlink(a->cert_path);
+    trust_identity_free(a);
+    a = NULL;
+    snprintf(dir, sizeof(dir), "%s/pins-a", tmp_root);
+    CHECK(trust_identity_load_or_create(dir, "pins-a", &a, err, sizeof(err)) == 0, "a again");
+    if (!a)
+        goto out;
+    CHECK(trust_pin_of_pem(a->cert_pem, strlen(a->cert_pem), pin3, sizeof(pin3), err,
+                           sizeof(err)) == 0 &&
+              strcmp(pin, pin3) == 0 && strcmp(fp_old, a->fingerprint) != 0,
+          "same key, new certificate: same pin, new fingerprint");
+
+    snprintf(dir, sizeof(dir), "%s/pins-a", tmp_root);
+    CHECK(trust_write_file(dir, path_in(dir, "peer.pem"), "x\n", 2, 0600, err, sizeof(err)) == 0,
+          "write_file: %s", err);
+    CHECK_EQ(mode_of(path_in(dir, "peer.pem")), 0600, "written 0600");
+    CHECK(trust_write_file("/nonexistent", "/nonexistent/x", "x", 1, 0600, err, sizeof(err)) < 0,
+          "write_file into a missing directory fails: %s", err);
+out:
+    trust_identity_free(a);
+    trust_identity_free(b);
+}
+
 int main(void)
 {
     char cmd[600];
@@ -522,6 +575,7 @@ int main(void)
     test_identity();
     test_tokens();
     test_mutual_tls();
+    test_pins();
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_root);
     if (system(cmd) != 0)
         printf("note: could not remove %s\n", tmp_root);

@@ -1,0 +1,328 @@
+/*
+ * The peer client (peers.h): godwitd calling another godwitd's API over
+ * HTTPS with mutual TLS (libcurl, GnuTLS flavour), and the join's first
+ * handshake (GnuTLS directly).
+ *
+ * Pinning: a peer's stored certificate is the only trust anchor libcurl
+ * gets (CURLOPT_CAINFO, peer verification on, host name check off: a
+ * self-signed certificate names no address) and its public key is pinned
+ * too (CURLOPT_PINNEDPUBLICKEY).  libcurl checks both when the handshake
+ * ends, before it writes the request, so a host with another certificate
+ * never sees a byte of it.  No proxy from the environment is used.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "common/sock.h"
+#include "godwitd/peers.h"
+
+struct peer_buf {
+    char *data;
+    size_t len;
+    bool too_large;
+};
+
+static size_t peer_write(char *ptr, size_t size, size_t n, void *cls)
+{
+    struct peer_buf *b = cls;
+    size_t add = size * n;
+
+    if (add > PEER_REPLY_MAX - b->len) {
+        b->too_large = true;
+        return 0;
+    }
+    char *p = realloc(b->data, b->len + add + 1);
+    if (!p)
+        return 0;
+    memcpy(p + b->len, ptr, add);
+    b->data = p;
+    b->len += add;
+    b->data[b->len] = '\0';
+    return add;
+}
+
+/* The message of an error body, else "HTTP N". */
+static void peer_error_message(const json_t *reply, long status, char *err, size_t errlen)
+{
+    const char *m = json_string_value(json_object_get(json_object_get(reply, "error"), "message"));
+
+    if (m)
+        snprintf(err, errlen, "%s", m);
+    else
+        snprintf(err, errlen, "HTTP %ld", status);
+}
+
+int peer_request(struct godwitd *d, const char *address, const char *ca_path, const char *method,
+                 const char *path, const json_t *body, json_t **reply, long *status, int timeout_ms,
+                 char *err, size_t errlen)
+{
+    char url[TRUST_ADDRESS_MAX + 1100], pin[TRUST_PIN_MAX], cerr[CURL_ERROR_SIZE] = "";
+    char *pem = NULL, *text = NULL;
+    size_t pemlen = 0;
+    struct peer_buf buf = {NULL, 0, false};
+    struct curl_slist *hdrs = NULL;
+    json_t *r = NULL;
+    long st = 0;
+    CURLcode cc;
+    CURL *c;
+    int ret;
+
+    if (reply)
+        *reply = NULL;
+    if (status)
+        *status = 0;
+    if (timeout_ms <= 0)
+        timeout_ms = PEER_CALL_TIMEOUT_MS;
+    if (strlen(path) > 1024 || path[0] != '/')
+        return gw_fail(err, errlen, -EINVAL, "bad path");
+    snprintf(url, sizeof(url), "https://%s%s", address, path);
+    /* The pin comes from the same file libcurl is given as the anchor. */
+    {
+        FILE *f = fopen(ca_path, "re");
+        if (!f)
+            return gw_fail(err, errlen, -ENOENT, "cannot read the peer certificate '%s': %s",
+                           ca_path, strerror(errno));
+        pem = malloc(65536);
+        pemlen = pem ? fread(pem, 1, 65535, f) : 0;
+        fclose(f);
+        if (!pem)
+            return gw_fail(err, errlen, -ENOMEM, "out of memory");
+        pem[pemlen] = '\0';
+        ret = trust_pin_of_pem(pem, pemlen, pin, sizeof(pin), err, errlen);
+        free(pem);
+        if (ret < 0)
+            return ret;
+    }
+    if (body) {
+        text = json_dumps(body, JSON_COMPACT);
+        if (!text)
+            return gw_fail(err, errlen, -ENOMEM, "out of memory");
+    }
+    c = curl_easy_init();
+    if (!c) {
+        free(text);
+        return gw_fail(err, errlen, -ENOMEM, "cannot start a libcurl handle");
+    }
+    hdrs = curl_slist_append(hdrs, "Expect:");
+    if (text)
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROXY, "");
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+    curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
+    curl_easy_setopt(c, CURLOPT_SSLCERT, d->id->cert_path);
+    curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
+    curl_easy_setopt(c, CURLOPT_SSLKEY, d->id->key_path);
+    curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
+    curl_easy_setopt(c, CURLOPT_CAINFO, ca_path);
+    curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    curl_easy_setopt(c, CURLOPT_PINNEDPUBLICKEY, pin);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, peer_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &buf);
+    if (text) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(text));
+    }
+    cc = curl_easy_perform(c);
+    if (cc != CURLE_OK) {
+        const char *why = cerr[0] ? cerr : curl_easy_strerror(cc);
+        if (cc == CURLE_WRITE_ERROR && buf.too_large)
+            cc = CURLE_FILESIZE_EXCEEDED;
+        switch (cc) {
+        case CURLE_FILESIZE_EXCEEDED:
+            ret = gw_fail(err, errlen, -EMSGSIZE, "%s answered more than %u bytes", address,
+                          PEER_REPLY_MAX);
+            break;
+        case CURLE_COULDNT_CONNECT:
+            ret = gw_fail(err, errlen, -ECONNREFUSED, "cannot connect to %s: %s", address, why);
+            break;
+        case CURLE_COULDNT_RESOLVE_HOST:
+            ret = gw_fail(err, errlen, -EHOSTUNREACH, "cannot resolve %s: %s", address, why);
+            break;
+        case CURLE_OPERATION_TIMEDOUT:
+            ret = gw_fail(err, errlen, -ETIMEDOUT, "%s did not answer in time: %s", address, why);
+            break;
+        case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SSL_CACERT_BADFILE:
+            ret = gw_fail(err, errlen, -EPERM,
+                          "%s does not present the pinned certificate (%s): nothing was sent",
+                          address, why);
+            break;
+        default: ret = gw_fail(err, errlen, -EIO, "%s: %s", address, why); break;
+        }
+        goto out;
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+    if (status)
+        *status = st;
+    if (buf.len) {
+        json_error_t jerr;
+        r = json_loadb(buf.data, buf.len, 0, &jerr);
+        if (!r) {
+            ret = gw_fail(err, errlen, -EPROTO, "%s answered HTTP %ld with a body that is not JSON",
+                          address, st);
+            goto out;
+        }
+    }
+    if (st < 200 || st >= 300) {
+        peer_error_message(r, st, err, errlen);
+        ret = -EREMOTEIO;
+        goto out;
+    }
+    if (reply) {
+        *reply = r;
+        r = NULL;
+    }
+    ret = 0;
+out:
+    json_decref(r);
+    free(buf.data);
+    free(text);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(c);
+    return ret;
+}
+
+int peer_cert_path(const struct godwitd *d, const char *peer, char *out, size_t len)
+{
+    return snprintf(out, len, "%s/tls/peers/%s.pem", d->state_dir, peer) >= (int)len ? -ENAMETOOLONG
+                                                                                     : 0;
+}
+
+int peer_call(struct godwitd *d, const char *peer, const char *method, const char *path,
+              const json_t *body, json_t **reply, long *status, int timeout_ms, char *err,
+              size_t errlen)
+{
+    struct store_peer p;
+    char ca[PATH_MAX];
+    int ret;
+
+    if (reply)
+        *reply = NULL;
+    if (!api_name_valid(peer))
+        return gw_fail(err, errlen, -ENOENT, "no peer named '%.64s'", peer ? peer : "");
+    godwitd_store_lock(d);
+    ret = store_peer_get(d->store, peer, &p);
+    godwitd_store_unlock(d);
+    if (ret == -ENOENT)
+        return gw_fail(err, errlen, -ENOENT, "no peer named '%s'", peer);
+    if (ret < 0)
+        return gw_fail(err, errlen, ret, "cannot read the peer '%s'", peer);
+    if (!p.address[0])
+        return gw_fail(err, errlen, -EDESTADDRREQ,
+                       "peer '%s' has no address (it does not listen for peers)", peer);
+    if (peer_cert_path(d, peer, ca, sizeof(ca)) < 0)
+        return gw_fail(err, errlen, -ENAMETOOLONG, "state directory path too long");
+    return peer_request(d, p.address, ca, method, path, body, reply, status, timeout_ms, err,
+                        errlen);
+}
+
+int peer_host(struct godwitd *d, const char *peer, char *host, size_t len)
+{
+    struct store_peer p;
+    const char *colon;
+    int ret;
+
+    if (!api_name_valid(peer))
+        return -ENOENT;
+    godwitd_store_lock(d);
+    ret = store_peer_get(d->store, peer, &p);
+    godwitd_store_unlock(d);
+    if (ret < 0)
+        return ret == -ENOENT ? -ENOENT : ret;
+    colon = strrchr(p.address, ':');
+    if (!colon)
+        return -ENOENT;
+    if (p.address[0] == '[' && colon > p.address + 1 && colon[-1] == ']')
+        return snprintf(host, len, "%.*s", (int)(colon - p.address - 2), p.address + 1) >= (int)len
+                   ? -ENAMETOOLONG
+                   : 0;
+    return snprintf(host, len, "%.*s", (int)(colon - p.address), p.address) >= (int)len
+               ? -ENAMETOOLONG
+               : 0;
+}
+
+/* Run the handshake on a blocking fd with a deadline. */
+static int peer_handshake(gnutls_session_t s, int timeout_ms)
+{
+    int r;
+
+    gnutls_handshake_set_timeout(s, (unsigned)timeout_ms);
+    do
+        r = gnutls_handshake(s);
+    while (r < 0 && !gnutls_error_is_fatal(r));
+    return r;
+}
+
+int peer_probe(struct godwitd *d, const char *address, const char *fingerprint, char **pem,
+               char *err, size_t errlen)
+{
+    struct sock_addr a;
+    gnutls_session_t s = NULL;
+    int fd, r, ret;
+
+    *pem = NULL;
+    ret = sock_parse_hostport(address, 0, &a, err, errlen);
+    if (ret < 0)
+        return ret;
+    fd = sock_connect(&a, PEER_PROBE_TIMEOUT_MS, SOCK_F_NODELAY, err, errlen);
+    if (fd < 0)
+        return fd;
+    {
+        /* A server that accepts and then says nothing must not hold us. */
+        struct timeval tv = {PEER_PROBE_TIMEOUT_MS / 1000, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    }
+    r = gnutls_init(&s, GNUTLS_CLIENT);
+    if (r < 0) {
+        ret = gw_fail(err, errlen, -ENOMEM, "gnutls: %s", gnutls_strerror(r));
+        goto out;
+    }
+    ret = trust_session_setup(s, d->id, false, err, errlen);
+    if (ret < 0)
+        goto out;
+    gnutls_transport_set_int(s, fd);
+    r = peer_handshake(s, PEER_PROBE_TIMEOUT_MS);
+    if (r < 0) {
+        ret = gw_fail(err, errlen, -EPROTO, "TLS handshake with %s failed: %s", address,
+                      gnutls_strerror(r));
+        goto out;
+    }
+    ret = trust_session_check_peer(s, fingerprint, err, errlen);
+    if (ret < 0) {
+        char got[TRUST_FP_HEX_LEN + 1] = "?";
+        if (trust_fingerprint_of_session(s, got, NULL, 0) < 0)
+            snprintf(got, sizeof(got), "none");
+        ret = gw_fail(err, errlen, -EPERM,
+                      "the host at %s presents certificate %s, not the token's %s: refusing to "
+                      "send it the secret",
+                      address, got, fingerprint);
+        goto out;
+    }
+    ret = trust_session_peer_pem(s, pem, err, errlen);
+    if (ret == 0)
+        gnutls_bye(s, GNUTLS_SHUT_WR);
+out:
+    if (s)
+        gnutls_deinit(s);
+    close(fd);
+    return ret;
+}
