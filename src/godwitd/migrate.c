@@ -436,8 +436,10 @@ static int src_finish(struct job *j, struct mig_src *m, int ret, char *err, size
 {
     if (ret == 0) {
         ret = src_resolve(j, m, err, errlen);
-        if (ret == 0)
+        if (ret == 0) {
             src_release(j, m);
+            job_phase(j, "done");
+        }
         return ret;
     }
     src_abort_dst(j, m, err);

@@ -306,8 +306,12 @@ static int in_run(struct job *j, char *err, size_t errlen)
     }
     migrate_key_remove(d, in->vm);
     if (ret == 0) {
+        struct store_vm row;
         godwitd_store_lock(d);
-        store_vm_set_state(d->store, in->vm, "running", -1, -1);
+        if (store_vm_get(d->store, in->vm, &row) == 0) {
+            store_vm_set_state(d->store, in->vm, "running", row.pid, row.exit_status);
+            store_vm_clear(&row);
+        }
         godwitd_store_unlock(d);
         pthread_mutex_lock(&in->lock);
         in->state = IN_RUNNING;
@@ -318,6 +322,7 @@ static int in_run(struct job *j, char *err, size_t errlen)
         job_phase(j, "console-log");
         in_wait_log(in);
         in_unlink(in);
+        job_phase(j, "done");
         return 0;
     }
     in_fail(in, "%s", err);
