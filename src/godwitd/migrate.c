@@ -38,6 +38,9 @@
 #define SRC_QMP_MS       5000
 #define SRC_RESOLVE_S    2 /* between questions to an unreachable destination */
 #define SRC_CONFIRM_MS   30000
+#define SRC_WATCH_POLLS  5    /* ask the destination every 5 polls (1 s) */
+#define SRC_WATCH_MS     3000 /* ... waiting this long for its answer */
+#define SRC_WATCH_MISSES 2    /* ... and cancel after this many without one */
 
 struct mig_src {
     char vm[STORE_NAME_MAX];
@@ -277,10 +280,42 @@ static json_t *src_figures(struct mig_src *m, json_t *qm)
 
 /* Follow the outgoing migration until it ends.  0: completed (COMMIT
  * sent); -errno with the reason otherwise (the VM runs here again). */
+/* Is the destination still there?  Its daemon (and through it its
+ * godwit-vm) is asked every SRC_WATCH_POLLS polls during the transfer; a
+ * destination that stops answering, or whose incoming VM failed, makes the
+ * source cancel (the VM keeps running here).  false with why set. */
+static bool src_dst_alive(struct job *j, struct mig_src *m, unsigned *misses, char *why,
+                          size_t len)
+{
+    char api[96], e2[256];
+    json_t *r = NULL;
+    int ret;
+
+    snprintf(api, sizeof(api), "/1.0/incoming/%lld", (long long)m->dst_job);
+    ret = peer_call(job_daemon(j), m->peer, "GET", api, NULL, &r, NULL, SRC_WATCH_MS, e2,
+                    sizeof(e2));
+    if (ret == 0) {
+        const char *st = json_string_value(json_object_get(r, "state"));
+        const char *e = json_string_value(json_object_get(r, "error"));
+        bool failed = st && !strcmp(st, "failed");
+        if (failed)
+            snprintf(why, len, "host %s: %s", m->peer, e && e[0] ? e : "the incoming VM failed");
+        json_decref(r);
+        *misses = 0;
+        return !failed;
+    }
+    if (++*misses < SRC_WATCH_MISSES)
+        return true;
+    snprintf(why, len, "host %s stopped answering during the transfer (%s)", m->peer, e2);
+    return false;
+}
+
 static int src_follow(struct job *j, struct mig_src *m, struct qmp_client *c, json_t **last,
                       char *err, size_t errlen)
 {
     bool cancel_sent = false, switching = false;
+    unsigned polls = 0, misses = 0;
+    char gone[400] = "";
 
     for (;;) {
         json_t *qm = NULL;
@@ -303,6 +338,9 @@ static int src_follow(struct job *j, struct mig_src *m, struct qmp_client *c, js
             if (!strcmp(st, "completed"))
                 return 0;
             const char *why = json_string_value(json_object_get(qm, "error-desc"));
+            if (!strcmp(st, "cancelled") && gone[0])
+                return gw_fail(err, errlen, -EIO, "%s; the VM runs on host %s", gone,
+                               job_daemon(j)->name);
             if (!strcmp(st, "cancelled"))
                 return gw_fail(err, errlen, -ECANCELED, "cancelled; the VM runs on host %s",
                                job_daemon(j)->name);
@@ -310,6 +348,11 @@ static int src_follow(struct job *j, struct mig_src *m, struct qmp_client *c, js
                            why ? why : "the migration failed", job_daemon(j)->name);
         }
         json_decref(qm);
+        if (!switching && !cancel_sent && m->dst_job > 0 && ++polls % SRC_WATCH_POLLS == 0 &&
+            !src_dst_alive(j, m, &misses, gone, sizeof(gone))) {
+            gw_log("job %lld: %s: cancelling", (long long)job_id(j), gone);
+            m->cancel = true;
+        }
         if (m->cancel && !cancel_sent) {
             char e2[256];
             if (qmp_client_execute(c, "migrate_cancel", NULL, SRC_QMP_MS, NULL, e2, sizeof(e2)) < 0)
