@@ -37,7 +37,10 @@ extern struct cli_globals cli_g;
 #define CLI_OPT_JSON 0x1001
 #define CLI_OPT_HOST 'H'
 #define CLI_COMMON_OPTS                                                                            \
-    {"json", no_argument, NULL, CLI_OPT_JSON}, { "host", required_argument, NULL, CLI_OPT_HOST }
+    {"json", no_argument, NULL, CLI_OPT_JSON},                                                     \
+    {                                                                                              \
+        "host", required_argument, NULL, CLI_OPT_HOST                                              \
+    }
 #define CLI_COMMON_SHORT "H:"
 bool cli_common_opt(int c, const char *arg);
 
@@ -74,7 +77,7 @@ void cli_table_row(struct cli_table *t, const char *const *cells);
 void cli_table_print(struct cli_table *t); /* prints and frees */
 
 /* Formatting helpers (buf returned). */
-const char *cli_fmt_bytes(char *buf, size_t len, double bytes);  /* "512 MiB" */
+const char *cli_fmt_bytes(char *buf, size_t len, double bytes);   /* "512 MiB" */
 const char *cli_fmt_time_ms(char *buf, size_t len, long long ms); /* local "2026-12-07 03:10:02" */
 const char *cli_fmt_duration_ms(char *buf, size_t len, long long ms); /* "1.24 s", "3 min 2 s" */
 

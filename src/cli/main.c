@@ -18,8 +18,7 @@ struct cli_command {
 };
 
 static const struct cli_command cli_commands[] = {
-    {"vm", "vm create|list|show|start|stop|kill|delete|console ...   virtual machines",
-     cli_cmd_vm},
+    {"vm", "vm create|list|show|start|stop|kill|delete|console ...   virtual machines", cli_cmd_vm},
     {"migrate", "migrate NAME PEER --live [--downtime-limit MS] [--bandwidth MBPS] [--detach]",
      cli_cmd_migrate},
     {"job", "job list|show|cancel ...   migrations and other long operations", cli_cmd_job},

@@ -44,8 +44,8 @@ struct godwitd {
     char state_dir[PATH_MAX];
     char socket_path[PATH_MAX];
     char name[API_NAME_MAX + 1];
-    char listen[STORE_ADDR_MAX];  /* --listen HOST:PORT for peers; "" none */
-    char vm_binary[PATH_MAX];     /* the godwit-vm to run (--vm-binary) */
+    char listen[STORE_ADDR_MAX];      /* --listen HOST:PORT for peers; "" none */
+    char vm_binary[PATH_MAX];         /* the godwit-vm to run (--vm-binary) */
     char *shared[GODWITD_SHARED_MAX]; /* --shared-storage DIR, realpath'ed */
     unsigned nshared;
     uint64_t memory_budget; /* --memory-budget: bytes all VMs may use; 0: the host's RAM */
@@ -59,7 +59,7 @@ struct godwitd {
     struct supervisor *sup;
     struct jobs *jobs;
     struct migrate_in *migrate_in; /* incoming migrations (migrate_in.c) */
-    _Atomic bool stopping; /* SIGTERM seen: runners wind down, VMs stay */
+    _Atomic bool stopping;         /* SIGTERM seen: runners wind down, VMs stay */
 };
 
 void godwitd_store_lock(struct godwitd *d);

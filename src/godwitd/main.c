@@ -42,20 +42,21 @@ int godwitd_vm_dir(const struct godwitd *d, const char *vm, char *out, size_t le
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: godwitd [--state-dir DIR] [--socket PATH] [--listen HOST:PORT] [--name NAME]\n"
-               "               [--shared-storage DIR]... [--memory-budget SIZE] [--vm-binary PATH]\n"
-               "\n"
-               "  --state-dir DIR       the host's state (default /var/lib/godwit as root,\n"
-               "                        else $XDG_STATE_HOME/godwit)\n"
-               "  --socket PATH         the local API socket (default DIR/godwitd.sock, mode 0600)\n"
-               "  --listen HOST:PORT    serve trusted peers over HTTPS (mutual TLS) there\n"
-               "  --name NAME           this host's name for its peers (default: the host name)\n"
-               "  --shared-storage DIR  a directory every peer sees at the same path (repeatable):\n"
-               "                        disks in it need not move when a VM does\n"
-               "  --memory-budget SIZE  guest memory all VMs together may use (default: the\n"
-               "                        host's RAM)\n"
-               "  --vm-binary PATH      the godwit-vm to run (default: beside godwitd, else\n"
-               "                        $GODWIT_VM, else godwit-vm in PATH)\n");
+    fprintf(f,
+            "usage: godwitd [--state-dir DIR] [--socket PATH] [--listen HOST:PORT] [--name NAME]\n"
+            "               [--shared-storage DIR]... [--memory-budget SIZE] [--vm-binary PATH]\n"
+            "\n"
+            "  --state-dir DIR       the host's state (default /var/lib/godwit as root,\n"
+            "                        else $XDG_STATE_HOME/godwit)\n"
+            "  --socket PATH         the local API socket (default DIR/godwitd.sock, mode 0600)\n"
+            "  --listen HOST:PORT    serve trusted peers over HTTPS (mutual TLS) there\n"
+            "  --name NAME           this host's name for its peers (default: the host name)\n"
+            "  --shared-storage DIR  a directory every peer sees at the same path (repeatable):\n"
+            "                        disks in it need not move when a VM does\n"
+            "  --memory-budget SIZE  guest memory all VMs together may use (default: the\n"
+            "                        host's RAM)\n"
+            "  --vm-binary PATH      the godwit-vm to run (default: beside godwitd, else\n"
+            "                        $GODWIT_VM, else godwit-vm in PATH)\n");
 }
 
 /* The default state directory: /var/lib/godwit as root, else
@@ -155,8 +156,8 @@ static struct api_route *godwitd_routes(size_t *n)
         const struct api_route *r;
         size_t n;
     } mods[] = {
-        {events_routes, events_nroutes}, {vms_routes, vms_nroutes},
-        {peers_routes, peers_nroutes},   {jobs_routes, jobs_nroutes},
+        {events_routes, events_nroutes},   {vms_routes, vms_nroutes},
+        {peers_routes, peers_nroutes},     {jobs_routes, jobs_nroutes},
         {migrate_routes, migrate_nroutes}, {migrate_in_routes, migrate_in_nroutes},
     };
     size_t total = 0;
@@ -203,8 +204,8 @@ static const struct {
     int (*init)(struct godwitd *d, char *err, size_t errlen);
     void (*fini)(struct godwitd *d);
 } godwitd_modules[] = {
-    {"events", events_init, events_fini}, {"vms", vms_init, vms_fini},
-    {"peers", peers_init, peers_fini},    {"jobs", jobs_init, jobs_fini},
+    {"events", events_init, events_fini},    {"vms", vms_init, vms_fini},
+    {"peers", peers_init, peers_fini},       {"jobs", jobs_init, jobs_fini},
     {"migrate", migrate_init, migrate_fini},
 };
 

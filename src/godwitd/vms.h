@@ -22,7 +22,7 @@
 #include "godwitd/godwitd.h"
 
 /* Paths inside a VM's folder (name validated; out of PATH_MAX). */
-#define VM_FILE_DEF     "vm.json"     /* the definition */
+#define VM_FILE_DEF     "vm.json" /* the definition */
 #define VM_FILE_QMP     "qmp.sock"
 #define VM_FILE_CONSOLE "console.sock"
 #define VM_FILE_LOG     "console.log"

@@ -175,9 +175,9 @@ static json_t *virt_mig_info_json(const struct mig_info *in)
         /* QEMU's: where -incoming / migrate-incoming listens (port as a string) */
         char port[16];
         snprintf(port, sizeof(port), "%d", in->listen_port);
-        json_object_set_new(o, "socket-address",
-                            json_pack("[{s:s,s:s,s:s}]", "type", "inet", "host", in->listen_host,
-                                      "port", port));
+        json_object_set_new(
+            o, "socket-address",
+            json_pack("[{s:s,s:s,s:s}]", "type", "inet", "host", in->listen_host, "port", port));
     }
     if (in->status == MIG_ST_SETUP)
         return o;
