@@ -174,7 +174,8 @@ def seed(db, now):
         cols = ("kind, direction, vm, peer, phase, status, started_by, created_ms, started_ms, "
                 "ended_ms, options, figures, error")
         rows = [
-            ("live", "out", "web1", "hostb", "transfer", "running", "uid 0 (root)", now - 9000,
+            # a kind no module resumes (yet): live jobs are the migration module's
+            ("cold", "out", "web1", "hostb", "transfer", "running", "uid 0 (root)", now - 9000,
              now - 8000, 0, '{"bandwidth":100}', None, None),
             ("live", "out", "web2", "hostb", "complete", "done", "uid 0 (root)", now - 7000,
              now - 6000, now - 1800, None, json.dumps(figures), None),
@@ -206,7 +207,7 @@ def case_restart(tmp):
         check(j1["status"] == "failed" and j1["error"] == "interrupted: godwitd restarted"
               and j1["ended"], f"job 1 after the restart: {j1}")
         check(j1["options"] == {"bandwidth": 100} and j1["figures"] == {}
-              and j1["started_by"] == "uid 0 (root)" and j1["kind"] == "live"
+              and j1["started_by"] == "uid 0 (root)" and j1["kind"] == "cold"
               and j1["direction"] == "out" and j1["vm"] == "web1" and j1["peer"] == "hostb",
               f"job 1 fields: {j1}")
         st, body = d.api("GET", "/1.0/jobs?all=1")
