@@ -262,7 +262,7 @@ test:
 # namespaces (scripts/hosts.sh), a Debian riscv64 VM with a web service
 # migrating live between them while a client keeps asking it.
 demo:
-	scripts/demo.sh
+	@scripts/demo.sh
 
 # Debian's riscv64 kernel booting to a busybox shell on two harts (the
 # first run builds the guest image). Ctrl-A x quits, as in QEMU.
