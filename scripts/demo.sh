@@ -24,6 +24,7 @@
 #
 # Environment: BUILD (build/release), DEMO_SKIP_BUILD=1 (use what is
 # built), DEMO_PAUSE (seconds to watch the client between steps, 4),
+# DEMO_BANDWIDTH (the migration stream's cap in Mbit/s, 200; 0: none),
 # DEMO_KEEP=1 (leave everything up at the end; `scripts/hosts.sh down`
 # removes it), GODWIT_HOSTS_PREFIX (gwdemo), GODWIT_GUEST_IMAGE and
 # GODWIT_GUEST_INITRD (another guest).
@@ -37,6 +38,7 @@ PREFIX=$GODWIT_HOSTS_PREFIX
 STATE=${GODWIT_HOSTS_STATE:-/tmp/$PREFIX-state}
 export GODWIT_HOSTS_STATE=$STATE
 PAUSE=${DEMO_PAUSE:-4}
+MBPS=${DEMO_BANDWIDTH:-200}
 GODWIT=$BUILD/godwit
 VM=demo
 GUEST_IP=10.77.0.100
@@ -142,7 +144,7 @@ cleanup() {
     for f in /proc/[0-9]*/cmdline; do # the list is made before any check runs
         p=${f#/proc/}
         p=${p%/cmdline}
-        [ "$p" != $$ ] && tr '\0' ' ' <"$f" 2>/dev/null | grep -qF "$STATE/" && left+="pid $p "
+        [ "$p" != $$ ] && tr '\0' ' ' 2>/dev/null <"$f" | grep -qF "$STATE/" && left+="pid $p "
     done
     [ -e "$STATE" ] && left+="$STATE"
     if [ -n "${left// /}" ]; then
@@ -216,7 +218,8 @@ cli ha vm create "$VM" --memory 256M --cpus 1 --kernel "$IMAGE" --initrd "$INITR
 run_cli ha vm start "$VM"
 list_vms ha
 say "waiting for the guest to boot and its service to answer (usually 5-30 s)"
-t=$(python3 - "$PREFIX-cl" "http://$GUEST_IP/" 180 <<'EOF') || die "the guest's service did not answer in 180 s"
+t=$(
+    python3 - "$PREFIX-cl" "http://$GUEST_IP/" 180 <<'EOF'
 import subprocess, sys, time
 ns, url, limit = sys.argv[1], sys.argv[2], float(sys.argv[3])
 get = "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1).read()"
@@ -229,6 +232,7 @@ while time.monotonic() - t0 < limit:
     time.sleep(1)
 sys.exit(1)
 EOF
+) || die "the guest's service did not answer in 180 s"
 say "the service answered after $t s"
 
 step "a client in its own namespace (10.77.0.2) asks the service twice a second"
@@ -244,8 +248,14 @@ for hop in "ha hb" "hb ha"; do
     say "$from's godwitd copies the VM's files to $to and starts an empty VM there; then memory"
     say "streams over TLS while the guest runs, rounds of dirty pages follow, and the guest"
     say "pauses for milliseconds at the switchover; only then does $from stop its copy"
-    show "$from" migrate "$VM" "$to" --live
-    timeout --foreground 180 "$GODWIT" -H "unix:$STATE/$from/godwitd.sock" migrate "$VM" "$to" --live ||
+    bw=()
+    if [ "$MBPS" != 0 ]; then
+        say "(the stream is capped at $MBPS Mbit/s, a modest link, so that the bar can be watched)"
+        bw=(--bandwidth "$MBPS")
+    fi
+    show "$from" migrate "$VM" "$to" --live "${bw[@]}"
+    timeout --foreground 180 "$GODWIT" -H "unix:$STATE/$from/godwitd.sock" migrate "$VM" "$to" \
+        --live "${bw[@]}" ||
         die "the migration $from -> $to failed or took over 180 s (exit $?)"
     list_vms "$from"
     list_vms "$to"
