@@ -75,7 +75,7 @@ ip netns del "$probe"
 [ -c /dev/net/tun ] || die "no /dev/net/tun: the VMs' TAP devices need it (modprobe tun)"
 
 # shellcheck disable=SC2016 # expanded by the guest's shell
-APPEND='console=ttyS0 ENV=/proc/cmdline GODWIT_RUN="[ -d /www ] || { mkdir /www; ip link set eth0 up; ip addr add 10.77.0.100/24 dev eth0; (while :; do read u x </proc/uptime; echo $(hostname) up ${u}s >/www/index.html; sleep 1; done) & httpd -h /www; }" eval "$GODWIT_RUN"'
+APPEND='console=ttyS0 ENV=/proc/cmdline GODWIT_RUN="[ -d /www ] || { mkdir /www; ip link set eth0 up; ip addr add 10.77.0.100/24 dev eth0; (while :; do read u x </proc/uptime; echo $(hostname) up ${u}s >/www/index.html; sleep 0.25; done) & httpd -h /www; }" eval "$GODWIT_RUN"'
 # The guest image has no network or service hook of its own (docs/testing.md,
 # "Hosts on one machine"): the kernel hands the unknown parameters
 # ENV=/proc/cmdline and GODWIT_RUN=... to /init as environment variables
