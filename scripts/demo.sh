@@ -262,6 +262,16 @@ for hop in "ha hb" "hb ha"; do
     sleep "$PAUSE"
 done
 
+step "what ha remembers: the two jobs, and the guest's console"
+say "each migration is a job, seen from both sides (out on the source, in on the destination);"
+say "and the console log moved with the VM: what the guest printed booting on ha is still there"
+run_cli ha job list
+show ha vm console "$VM" --show-log "| tail -n 4"
+# without the terminal queries the guest's shell sent (a real terminal would answer them)
+cli ha vm console "$VM" --show-log | tr -d '\r' | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g' | grep -v '^$' |
+    tail -n 4 | sed "s/^/$CLR    /" || die "'godwit vm console --show-log' on ha failed"
+sleep 1
+
 step "done: the VM went ha -> hb -> ha"
 kill -TERM "$CLIENT_PID" 2>/dev/null || true
 wait "$CLIENT_PID" 2>/dev/null || true
