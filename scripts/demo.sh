@@ -290,9 +290,9 @@ elif awk -v g="$gap" 'BEGIN { exit !(g < 0.9) }'; then
     say "the VM moved, and its uptime never went back: the same guest, never rebooted"
 elif awk -v g="$gap" 'BEGIN { exit !(g < 3) }'; then
     say "all $answers requests got their answer and the guest's uptime never went back: the same"
-    say "guest, never rebooted.  The longest wait between two answers, $gap s, is a packet lost"
-    say "while the VM switched hosts, which TCP sent again after its usual 1 s timeout (the"
-    say "answer marked 'took')"
+    say "guest, never rebooted.  The longest wait between two answers, $gap s, is a lost packet"
+    say "(most likely at a switchover) that TCP sent again after its usual 1 s timeout: see the"
+    say "answer marked 'took'"
 else
     say "all $answers requests got their answer, but the longest wait between two was $gap s"
     die "the service paused for $gap s"
