@@ -179,7 +179,8 @@ if [ -n "${GODWIT_GUEST_IMAGE:-}" ] && [ -n "${GODWIT_GUEST_INITRD:-}" ]; then
 else
     step "the guest: Debian's riscv64 kernel and a busybox initramfs (make guest-image)"
     say "the first time this downloads a few Debian packages (about a minute); then it is cached"
-    make -s --no-print-directory guest-image
+    make -s --no-print-directory guest-image ||
+        die "building the guest image failed (the first time it downloads Debian packages: it needs the network)"
     eval "$(guest/build.sh --print-paths --quiet)"
     IMAGE=$GODWIT_GUEST_IMAGE INITRD=$GODWIT_GUEST_INITRD
 fi
