@@ -260,9 +260,11 @@ test:
 
 # The main demo (scripts/demo.sh, root): two godwitd hosts in network
 # namespaces (scripts/hosts.sh), a Debian riscv64 VM with a web service
-# migrating live between them while a client keeps asking it.
+# migrating live between them (godwit migrate --live) while a client keeps
+# asking it.  It builds what it needs (make, make guest-image) and checks
+# first that it runs as root and can make network namespaces.
 demo:
-	scripts/demo.sh
+	@scripts/demo.sh
 
 # Debian's riscv64 kernel booting to a busybox shell on two harts (the
 # first run builds the guest image). Ctrl-A x quits, as in QEMU.

@@ -141,7 +141,8 @@ daemons() {
         echo $! >"$STATE/$h.pid"
         local t
         for ((t = 0; t < 200; t++)); do
-            curl -sf --unix-socket "$STATE/$h/godwitd.sock" http://godwit/1.0 >/dev/null 2>&1 && break
+            # the CLI answers once the socket does (curl is not always installed)
+            "$BUILD/godwit" -H "unix:$STATE/$h/godwitd.sock" peer list >/dev/null 2>&1 && break
             [ -d "/proc/$(cat "$STATE/$h.pid")" ] || die "godwitd $h exited: $(tail -3 "$STATE/$h.log")"
             sleep 0.05
         done
