@@ -278,8 +278,6 @@ static json_t *src_figures(struct mig_src *m, json_t *qm)
     return f;
 }
 
-/* Follow the outgoing migration until it ends.  0: completed (COMMIT
- * sent); -errno with the reason otherwise (the VM runs here again). */
 /* Is the destination still there?  Its daemon (and through it its
  * godwit-vm) is asked every SRC_WATCH_POLLS polls during the transfer; a
  * destination that stops answering, or whose incoming VM failed, makes the
@@ -310,6 +308,8 @@ static bool src_dst_alive(struct job *j, struct mig_src *m, unsigned *misses, ch
     return false;
 }
 
+/* Follow the outgoing migration until it ends.  0: completed (COMMIT
+ * sent); -errno with the reason otherwise (the VM runs here again). */
 static int src_follow(struct job *j, struct mig_src *m, struct qmp_client *c, json_t **last,
                       char *err, size_t errlen)
 {
@@ -325,6 +325,14 @@ static int src_follow(struct job *j, struct mig_src *m, struct qmp_client *c, js
         const char *st = json_string_value(json_object_get(qm, "status"));
         if (!st)
             st = "";
+        if (!strcmp(st, "none") || !st[0]) {
+            /* no migration ever started: the daemon died before 'migrate'
+             * (migrate_resume), so nothing left and the VM runs here */
+            json_decref(qm);
+            return gw_fail(err, errlen, -ESRCH,
+                           "interrupted before the transfer started; the VM runs on host %s",
+                           job_daemon(j)->name);
+        }
         if (!switching && (!strcmp(st, "device") || !strcmp(st, "completed"))) {
             switching = true;
             job_phase(j, "switchover");

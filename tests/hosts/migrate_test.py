@@ -562,23 +562,27 @@ def case_fault_src_daemon(rack):
         _, did = wait_transfer(a, jid, 8 << 20)
         a.daemon.proc.kill()
         a.daemon.proc.wait()
-        # the migration goes on without the source's daemon
-        dj = wait_final(b, did, 90)
-        check(dj["status"] == "done", f"{b.name}: incoming job {did}: {dj['status']} "
-                                      f"{dj.get('error')}")
-        check(vm_states(b).get(name) == "running", f"{b.name}: {name} is "
-                                                   f"{vm_states(b).get(name)}")
+        # the migration goes on without the source's daemon: the VM runs
+        # there (its job then waits for the source's console log)
+        wait_for(lambda: vm_states(b).get(name) == "running", 90,
+                 f"{name} running on {b.name} while {a.name}'s daemon is down", step=0.25)
+        t0 = time.monotonic()
         a.start_daemon()
         j = wait_final(a, jid, 60)
         check(j["status"] == "done", f"{a.name}: job {jid} after the restart: {j['status']} "
                                      f"{j.get('error')}")
+        took = time.monotonic() - t0
+        dj = wait_final(b, did, 40)
+        check(dj["status"] == "done", f"{b.name}: incoming job {did}: {dj['status']} "
+                                      f"{dj.get('error')}")
+        check(phases(job(a, jid))[-1] == "done", f"{a.name}: job {jid}: {phases(job(a, jid))}")
         check_forgotten(a, name)
         only_on(rack, name, b)
         before = max(passes(console(b, name)) or [0])
         text = wait_for(lambda: (lambda t: t if max(passes(t) or [0]) >= before + 2 else None)(
             console(b, name)), 60, f"new pass lines on {b.name}")
         check_no_fail(b, name, text)
-        return f"job {jid} done after the restart"
+        return f"job {jid} done {took:.1f}s after the restart"
     finally:
         if a.daemon.proc.poll() is not None:
             a.start_daemon()
