@@ -34,10 +34,10 @@
 #include "godwitd/vms.h"
 #include "qmp/qmp_client.h"
 
-#define IN_FILE_MAX   (1ull << 32) /* a boot file of 4 GiB is not a boot file */
-#define IN_FILES_MAX  16
-#define IN_QMP_MS     5000
-#define IN_LOG_MAX    (2u << 20) /* the source's console log (it keeps 1-2 MiB) */
+#define IN_FILE_MAX  (1ull << 32) /* a boot file of 4 GiB is not a boot file */
+#define IN_FILES_MAX 16
+#define IN_QMP_MS    5000
+#define IN_LOG_MAX   (2u << 20) /* the source's console log (it keeps 1-2 MiB) */
 
 enum in_state { IN_PREPARING, IN_STARTED, IN_RUNNING, IN_FAILED };
 
@@ -203,6 +203,34 @@ static void in_precheck(struct api_request *req, struct api_reply *rep)
 
 /* ---- the destination's job ---- */
 
+#define IN_ABORT_WAIT_MS 2000
+
+/* Wait up to ms for the source's abort: true (in->error says why) if it
+ * came. */
+static bool in_wait_abort(struct incoming *in, long ms)
+{
+    struct timespec end, now;
+    bool aborted;
+
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += ms / 1000;
+    end.tv_nsec += (ms % 1000) * 1000000L;
+    if (end.tv_nsec >= 1000000000L) {
+        end.tv_sec++;
+        end.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&in->lock);
+    while (!in->abort && !in->d->stopping) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
+            break;
+        pthread_cond_timedwait(&in->cond, &in->lock, &end);
+    }
+    aborted = in->abort;
+    pthread_mutex_unlock(&in->lock);
+    return aborted;
+}
+
 /* The incoming VM's outcome: wait for the process to run the guest (QMP
  * query-status "running") or to end. */
 static int in_watch(struct incoming *in, char *err, size_t errlen)
@@ -225,12 +253,16 @@ static int in_watch(struct incoming *in, char *err, size_t errlen)
         pthread_mutex_unlock(&in->lock);
         if (abort_now) {
             qmp_client_free(c);
-            return gw_fail(err, errlen, -ECANCELED, "%s", in->error[0] ? in->error : "aborted by the source");
+            return gw_fail(err, errlen, -ECANCELED, "%s",
+                           in->error[0] ? in->error : "aborted by the source");
         }
         ret = qmp_client_execute(c, "query-status", NULL, IN_QMP_MS, &r, err, errlen);
         if (ret < 0) {
             qmp_client_free(c);
-            /* the process ends when the incoming migration fails */
+            /* the process ends when the incoming migration fails: a
+             * source that gave up says why a moment later */
+            if (in_wait_abort(in, IN_ABORT_WAIT_MS))
+                return gw_fail(err, errlen, -ECANCELED, "%s", in->error);
             return gw_fail(err, errlen, -EPIPE,
                            "the incoming godwit-vm ended before it ran the VM (see vms/%s/vm.log)",
                            in->vm);
@@ -292,7 +324,7 @@ static int in_run(struct job *j, char *err, size_t errlen)
     }
     if (in->state == IN_PREPARING)
         snprintf(in->error, sizeof(in->error), "%s",
-                 in->abort        ? (in->error[0] ? in->error : "aborted by the source")
+                 in->abort          ? (in->error[0] ? in->error : "aborted by the source")
                  : job_cancelled(j) ? "cancelled"
                  : d->stopping      ? "godwitd stopped"
                                     : "the source never started the transfer");
@@ -317,7 +349,10 @@ static int in_run(struct job *j, char *err, size_t errlen)
         in->state = IN_RUNNING;
         pthread_cond_broadcast(&in->cond);
         pthread_mutex_unlock(&in->lock);
-        godwitd_event(d, "vm-arrived", NULL, json_pack("{s:s,s:s}", "vm", in->vm, "from", in->peer));
+        char subject[STORE_NAME_MAX + 8];
+        snprintf(subject, sizeof(subject), "vm/%s", in->vm);
+        godwitd_event(d, "vm-arrived", subject,
+                      json_pack("{s:s,s:s}", "vm", in->vm, "from", in->peer));
         /* the source sends its console log once it knows; it goes first */
         job_phase(j, "console-log");
         in_wait_log(in);
@@ -352,6 +387,40 @@ static void in_free_arg(void *p)
     in_put(p);
 }
 
+#define IN_RESUME_WAIT_MS 10000
+
+/* The reattached incoming godwit-vm of a job found unfinished at start:
+ * true when it runs the guest, waiting up to IN_RESUME_WAIT_MS for a
+ * switchover that was under way.  (The migration goes on without this
+ * daemon: the source may have sent COMMIT meanwhile, and then this copy
+ * is the only one.) */
+static bool in_resume_runs(struct godwitd *d, const char *vm)
+{
+    char path[PATH_MAX], err[256];
+    struct qmp_client *c = NULL;
+    int64_t end = store_now_ms() + IN_RESUME_WAIT_MS;
+    bool running = false;
+
+    if (vm_qmp_path(d, vm, path, sizeof(path)) < 0 ||
+        qmp_client_connect(path, IN_QMP_MS, &c, err, sizeof(err)) < 0)
+        return false;
+    while (!running && store_now_ms() < end) {
+        json_t *r = NULL;
+        if (qmp_client_execute(c, "query-status", NULL, IN_QMP_MS, &r, err, sizeof(err)) < 0)
+            break;
+        const char *st = json_string_value(json_object_get(r, "status"));
+        running = st && !strcmp(st, "running");
+        bool waiting = st && !strcmp(st, "inmigrate");
+        json_decref(r);
+        if (!running && !waiting)
+            break;
+        if (!running)
+            usleep(100 * 1000);
+    }
+    qmp_client_free(c);
+    return running;
+}
+
 /* After a restart: the incoming VM either runs (then it is ours) or not
  * (then it goes). */
 static int in_resume(struct job *j, char *err, size_t errlen)
@@ -359,22 +428,39 @@ static int in_resume(struct job *j, char *err, size_t errlen)
     struct godwitd *d = job_daemon(j);
     struct store_job sj;
     struct store_vm vm;
+    bool running = false, incoming = false;
     int ret;
 
     godwitd_store_lock(d);
     ret = store_job_get(d->store, job_id(j), &sj);
     if (ret == 0) {
         ret = store_vm_get(d->store, sj.vm, &vm);
-        if (ret == 0 && !strcmp(vm.state, "running")) {
+        if (ret == 0) {
+            running = !strcmp(vm.state, "running");
+            incoming = !strcmp(vm.state, "incoming") && vm.pid > 0;
             store_vm_clear(&vm);
-            store_job_clear(&sj);
-            godwitd_store_unlock(d);
-            return 0;
         }
-        if (ret == 0)
-            store_vm_clear(&vm);
     }
     godwitd_store_unlock(d);
+    if (ret == 0 && !running && incoming && in_resume_runs(d, sj.vm)) {
+        /* the switchover completed while this daemon was away */
+        struct store_vm row;
+        godwitd_store_lock(d);
+        if (store_vm_get(d->store, sj.vm, &row) == 0) {
+            store_vm_set_state(d->store, sj.vm, "running", row.pid, row.exit_status);
+            store_vm_clear(&row);
+        }
+        godwitd_store_unlock(d);
+        gw_log("incoming %s: the migration completed while godwitd was away: the VM runs here",
+               sj.vm);
+        running = true;
+    }
+    if (ret == 0 && running) {
+        migrate_key_remove(d, sj.vm);
+        store_job_clear(&sj);
+        job_phase(j, "done");
+        return 0;
+    }
     if (ret == 0) {
         char why[256];
         (void)vm_kill(d, sj.vm, 5000, why, sizeof(why));
@@ -417,7 +503,12 @@ static void in_create(struct api_request *req, struct api_reply *rep)
     snprintf(in->vm, sizeof(in->vm), "%s", json_string_value(json_object_get(def, "name")));
     snprintf(in->peer, sizeof(in->peer), "%s", req->peer.name[0] ? req->peer.name : "local");
     pthread_mutex_init(&in->lock, NULL);
-    pthread_cond_init(&in->cond, NULL);
+    /* every wait on it counts CLOCK_MONOTONIC time */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&in->cond, &ca);
+    pthread_condattr_destroy(&ca);
     in->refs = 2; /* the list's and the job's */
     godwitd_store_lock(d);
     store_vm_set_state(d->store, in->vm, "incoming", 0, -1);
@@ -696,12 +787,12 @@ static void in_get(struct api_request *req, struct api_reply *rep)
             store_job_clear(&sj);
         return api_reply_error(rep, 404, "no incoming migration %lld here", id);
     }
-    const char *state = !strcmp(sj.status, "done")             ? "running"
+    const char *state = !strcmp(sj.status, "done")          ? "running"
                         : store_job_status_final(sj.status) ? "failed"
-                                                             : "transferring";
-    api_reply_json(rep, 200,
-                   json_pack("{s:s,s:s,s:s}", "state", state, "error", sj.error ? sj.error : "",
-                             "vm", sj.vm));
+                                                            : "transferring";
+    api_reply_json(
+        rep, 200,
+        json_pack("{s:s,s:s,s:s}", "state", state, "error", sj.error ? sj.error : "", "vm", sj.vm));
     store_job_clear(&sj);
 }
 
@@ -734,13 +825,12 @@ static const struct api_field in_create_body[] = {{"vm", API_T_OBJECT, true},
                                                   {"source_job", API_T_INT, false},
                                                   {NULL, 0, false}};
 static const struct api_field in_file_body[] = {
-    {"name", API_T_STRING, true}, {"offset", API_T_INT, true}, {"size", API_T_INT, true},
+    {"name", API_T_STRING, true}, {"offset", API_T_INT, true},  {"size", API_T_INT, true},
     {"data", API_T_STRING, true}, {"final", API_T_BOOL, false}, {NULL, 0, false}};
 static const struct api_field in_log_body[] = {
     {"data", API_T_STRING, true}, {"final", API_T_BOOL, false}, {NULL, 0, false}};
 static const struct api_field in_start_body[] = {{"key", API_T_STRING, true}, {NULL, 0, false}};
-static const struct api_field in_abort_body[] = {{"reason", API_T_STRING, false},
-                                                 {NULL, 0, false}};
+static const struct api_field in_abort_body[] = {{"reason", API_T_STRING, false}, {NULL, 0, false}};
 
 const struct api_route migrate_in_routes[] = {
     {"POST", "/1.0/incoming/precheck", in_precheck, in_precheck_body, API_ROUTE_PEER},

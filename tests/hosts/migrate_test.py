@@ -23,12 +23,18 @@ Cases:
   fault-dst-daemon   the destination's godwitd SIGKILLed mid-transfer: the
                      source job fails, the VM runs on; the restarted daemon
                      cleans up the half-received VM and fails its job.
+  fault-dst-late     the destination's godwitd SIGKILLed at the end of the first
+                     pass, restarted 3 s later: the VM runs on exactly one host
+                     (the restarted daemon adopts a VM whose switchover ended
+                     meanwhile), and both jobs agree.
   fault-src-daemon   the source's godwitd SIGKILLed mid-transfer: the migration
                      goes on; the restarted daemon finishes the job (done), the
                      VM runs on the destination only.
   fault-link         the source's link to the rack down for ~10 s mid-transfer:
                      the VM runs on the source, the job failed with a reason,
                      the destination cleans up.
+  fault-cancel       `godwit job cancel` mid-transfer: cancelled, the VM runs on
+                     the source, the destination cleans up; then it moves.
   fault-budget       a destination with --memory-budget 64M: the migration
                      fails in precheck naming the memory; nothing there.
   refused            a name taken on the destination, a disk not on shared
@@ -249,6 +255,16 @@ def migrate(src, name, dst, *opts, timeout=300):
     return rc, res, err
 
 
+def migrate_result_of(host, jid):
+    """The --json result fields of a finished job, from the job itself."""
+    j = job(host, jid)
+    f = j.get("figures") or {}
+    return {"job": j["id"], "vm": j["vm"], "source": host.name, "destination": j["peer"],
+            "status": j["status"], "total_time_ms": f.get("total-time"),
+            "downtime_ms": f.get("downtime"), "bytes": (f.get("ram") or {}).get("transferred"),
+            "rounds": (f.get("ram") or {}).get("dirty-sync-count")}
+
+
 def check_result(res, name, src, dst):
     check(isinstance(res, dict), f"migrate {name} {src.name}->{dst.name}: no JSON result")
     want = {"vm": name, "source": src.name, "destination": dst.name, "status": "done"}
@@ -345,6 +361,49 @@ def check_forgotten(host, name, timeout=15):
                       f"folder {os.path.exists(vm_dir(host, name))})", step=0.25)
     wait_for(lambda: not [p for p in hosts.pids_naming(vm_dir(host, name) + "/")
                           if not hosts._zombie(p)], 10, f"{host.name}: {name}'s process gone")
+
+
+def events(host, subject):
+    """The event types recorded for subject (GET /1.0/events, one JSON
+    object a line)."""
+    c = agent.UnixHTTP(host.sock, timeout=10)
+    try:
+        c.request("GET", f"/1.0/events?since=0&subject={subject}&follow=0")
+        r = c.getresponse()
+        data = r.read().decode()
+        check(r.status == 200, f"{host.name}: GET /1.0/events: {r.status} {data[:200]}")
+    finally:
+        c.close()
+    res = []
+    for ln in data.splitlines():
+        ln = ln.strip()
+        if ln.startswith("data:"):
+            ln = ln[5:].strip()
+        if ln.startswith("{"):
+            try:
+                res.append(json.loads(ln).get("type"))
+            except ValueError:
+                pass
+    return res
+
+
+def taps(host):
+    """The gw* TAP devices on host's br0."""
+    out = host.ip_cmd("-o", "link", "show", "master", "br0")
+    return [ln.split(":")[1].strip().split("@")[0] for ln in out.splitlines()
+            if ":" in ln and ln.split(":")[1].strip().startswith("gw")]
+
+
+def check_hop_leftovers(rack, name, src, dst, hop):
+    """After a hop: the VM's events on both sides, no key file left, no
+    TAP left behind on the source."""
+    check("vm-departed" in events(src, f"vm/{name}"),
+          f"{hop}: {src.name} recorded no vm-departed: {events(src, f'vm/{name}')}")
+    check("vm-arrived" in events(dst, f"vm/{name}"),
+          f"{hop}: {dst.name} recorded no vm-arrived: {events(dst, f'vm/{name}')}")
+    for x in rack.hosts:
+        key = os.path.join(vm_dir(x, name), "tls", "keys.psk")
+        check(not os.path.exists(key), f"{hop}: {x.name} kept {key}")
 
 
 def vm_pid(host, name):
@@ -460,6 +519,9 @@ def case_linux(rack):
                   f"{hop}: {dst.name}'s console log lacks the first boot's lines {marks}")
             check_jobs_done(src, dst, res["job"])
             check(not os.path.exists(vm_dir(src, name)), f"{hop}: {src.name} kept the folder")
+            check_hop_leftovers(rack, name, src, dst, hop)
+            check(not taps(src) and len(taps(dst)) == 1,
+                  f"{hop}: TAPs on br0: {src.name} {taps(src)}, {dst.name} {taps(dst)}")
             s = session.check_alive(hop)
             notes.append(f"{hop} downtime {res['downtime_ms']} ms, total "
                          f"{res['total_time_ms']} ms, {res['bytes'] >> 20} MiB, "
@@ -483,14 +545,23 @@ def case_pagepass(rack):
         wait_for(lambda: len(passes(console(a, name))) >= 2, 60, f"{a.name}: pass lines")
         notes = []
         route = [rack.hosts[0], rack.hosts[1], rack.hosts[2], rack.hosts[0]]
-        for src, dst in zip(route, route[1:]):
+        for n, (src, dst) in enumerate(zip(route, route[1:])):
             hop = f"{src.name}->{dst.name}"
             before = max(passes(console(src, name)))
-            rc, res, err = migrate(src, name, dst)
-            check(rc == 0, f"{hop}: migrate exit {rc}: {err.strip()} {res}")
+            if n == 1:
+                # as a person types it: one summary line at the end
+                rc, out, err = src.cli("migrate", name, dst.name, "--live", timeout=300)
+                check(rc == 0, f"{hop}: migrate exit {rc}: {err.strip()}")
+                m = re.search(r"^job (\d+) done after .*downtime (\d+) ms$", out, re.M)
+                check(m, f"{hop}: no summary line in {out!r}")
+                res = migrate_result_of(src, int(m.group(1)))
+            else:
+                rc, res, err = migrate(src, name, dst)
+                check(rc == 0, f"{hop}: migrate exit {rc}: {err.strip()} {res}")
             check_result(res, name, src, dst)
             only_on(rack, name, dst)
             check_jobs_done(src, dst, res["job"])
+            check_hop_leftovers(rack, name, src, dst, hop)
             text = wait_for(lambda: (lambda t: t if passes(t) and max(passes(t)) >= before + 2
                                      else None)(console(dst, name)), 60,
                             f"{hop}: new pass lines on {dst.name}")
@@ -546,6 +617,54 @@ def case_fault_dst_daemon(rack):
         check(dj["status"] == "failed", f"{b.name}: incoming job {did}: {dj['status']}")
         check_runs_here(a, name, "after the destination's daemon came back")
         return f"failed after {took:.1f}s: {j['error']}; {b.name}'s job: {dj.get('error')}"
+    finally:
+        if b.daemon.proc.poll() is not None:
+            b.start_daemon()
+        remove_everywhere(rack, name)
+
+
+def case_fault_dst_late(rack):
+    a, b = rack.hosts[0], rack.hosts[1]
+    name = "fdl"
+    try:
+        bare(a, name)
+        jid = detach_migrate(a, name, b, "--bandwidth", "200", "--downtime-limit", "60000")
+
+        def near_end():
+            j = job(a, jid)
+            check(j["status"] == "running", f"{a.name}: job {jid} ended early: {j['status']} "
+                                            f"{j.get('error')}")
+            ram = (j.get("figures") or {}).get("ram") or {}
+            return (j if j["phase"] == "transfer" and ram.get("transferred", 0) > (32 << 20)
+                    and ram.get("remaining", 1 << 40) <= (16 << 20) else None)
+        j = wait_for(near_end, 60, f"{a.name}: job {jid} near the end of its first pass",
+                     step=0.05)
+        did = j["figures"]["destination-job"]
+        b.daemon.proc.kill()
+        b.daemon.proc.wait()
+        time.sleep(3)
+        b.start_daemon()
+        j = wait_final(a, jid, 60)
+        dj = wait_final(b, did, 30)
+        w = where(rack, name)
+        on = [k for k, v in w.items() if v == "running"]
+        check(len(on) == 1, f"{name} runs on {on} ({w}); source job {j['status']} "
+                            f"{j.get('error')}, destination job {dj['status']} {dj.get('error')}")
+        if j["status"] == "done":
+            check(on == [b.name] and dj["status"] == "done", f"done, but {w} / {dj['status']}")
+            check_forgotten(a, name)
+            host = b
+        else:
+            check(on == [a.name] and dj["status"] == "failed",
+                  f"{j['status']}, but {w} / {dj['status']}")
+            check_forgotten(b, name)
+            host = a
+        before = max(passes(console(host, name)) or [0])
+        text = wait_for(lambda: (lambda t: t if max(passes(t) or [0]) >= before + 2 else None)(
+            console(host, name)), 60, f"new pass lines on {host.name}")
+        check_no_fail(host, name, text)
+        return (f"the switchover completed without {b.name}'s daemon: adopted at its restart"
+                if host is b else f"the source gave up first: {j.get('error')}")
     finally:
         if b.daemon.proc.poll() is not None:
             b.start_daemon()
@@ -624,6 +743,32 @@ def case_fault_link(rack):
         remove_everywhere(rack, name)
 
 
+def case_fault_cancel(rack):
+    a, b = rack.hosts[0], rack.hosts[1]
+    name = "fca"
+    try:
+        bare(a, name)
+        jid = detach_migrate(a, name, b, "--bandwidth", "40")
+        _, did = wait_transfer(a, jid)
+        rc, out, err = a.cli("job", "cancel", str(jid))
+        check(rc == 0, f"job cancel {jid}: exit {rc}: {err.strip()}")
+        j = wait_final(a, jid, 30)
+        check(j["status"] == "cancelled", f"{a.name}: job {jid}: {j['status']} {j.get('error')}")
+        check_runs_here(a, name, "after the cancel")
+        check_forgotten(b, name)
+        dj = wait_final(b, did, 15)
+        check(dj["status"] in ("failed", "cancelled"), f"{b.name}: incoming job {did}: "
+                                                       f"{dj['status']}")
+        only_on(rack, name, a)
+        # and it can go again afterwards, all the way
+        rc, res, err = migrate(a, name, b)
+        check(rc == 0, f"migrate after the cancel: exit {rc}: {err.strip()}")
+        only_on(rack, name, b)
+        return f"{j.get('error')}; {b.name}: {dj.get('error')}"
+    finally:
+        remove_everywhere(rack, name)
+
+
 def case_fault_budget(rack):
     a, b = rack.hosts[0], rack.hosts[1]
     name = "fbu"
@@ -696,8 +841,10 @@ CASES = [
     ("three-hosts-pagepass", case_pagepass),
     ("fault-dst-vm", case_fault_dst_vm),
     ("fault-dst-daemon", case_fault_dst_daemon),
+    ("fault-dst-late", case_fault_dst_late),
     ("fault-src-daemon", case_fault_src_daemon),
     ("fault-link", case_fault_link),
+    ("fault-cancel", case_fault_cancel),
     ("fault-budget", case_fault_budget),
     ("refused", case_refused),
 ]
