@@ -395,9 +395,11 @@ static int src_resolve(struct job *j, struct mig_src *m, char *err, size_t errle
             if (st && !strcmp(st, "failed")) {
                 ret = gw_fail(err, errlen, -EIO,
                               "host %s reports its copy failed after the commit (%s): the VM is "
-                              "stopped on host %s and runs nowhere; start it again with "
-                              "'godwit vm start %s' on one host",
-                              m->peer, why && why[0] ? why : "no reason given", d->name, m->vm);
+                              "paused on host %s and runs nowhere (its process is kept, listed "
+                              "running); power it off with 'godwit vm kill %s' and start it "
+                              "again with 'godwit vm start %s'",
+                              m->peer, why && why[0] ? why : "no reason given", d->name, m->vm,
+                              m->vm);
                 json_decref(r);
                 return ret;
             }

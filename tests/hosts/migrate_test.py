@@ -23,8 +23,9 @@ Cases:
   fault-dst-daemon   the destination's godwitd SIGKILLed mid-transfer: the
                      source job fails, the VM runs on; the restarted daemon
                      cleans up the half-received VM and fails its job.
-  fault-dst-late     the destination's godwitd SIGKILLed at the end of the first
-                     pass, restarted 3 s later: the VM runs on exactly one host
+  fault-dst-late     the destination's godwitd SIGKILLed during the switchover
+                     (--downtime-limit 60000), restarted once the source's
+                     godwit-vm completed: the VM runs on exactly one host
                      (the restarted daemon adopts a VM whose switchover ended
                      meanwhile), and both jobs agree.
   fault-src-daemon   the source's godwitd SIGKILLed mid-transfer: the migration
@@ -33,7 +34,8 @@ Cases:
   fault-link         the source's link to the rack down for ~10 s mid-transfer:
                      the VM runs on the source, the job failed with a reason,
                      the destination cleans up.
-  fault-cancel       `godwit job cancel` mid-transfer: cancelled, the VM runs on
+  fault-cancel       a second migrate of a VM on the move refused; `godwit job
+                     cancel` mid-transfer: cancelled, the VM runs on
                      the source, the destination cleans up; then it moves.
   fault-budget       a destination with --memory-budget 64M: the migration
                      fails in precheck naming the memory; nothing there.
@@ -634,15 +636,20 @@ def case_fault_dst_late(rack):
             j = job(a, jid)
             check(j["status"] == "running", f"{a.name}: job {jid} ended early: {j['status']} "
                                             f"{j.get('error')}")
-            ram = (j.get("figures") or {}).get("ram") or {}
-            return (j if j["phase"] == "transfer" and ram.get("transferred", 0) > (32 << 20)
-                    and ram.get("remaining", 1 << 40) <= (16 << 20) else None)
-        j = wait_for(near_end, 60, f"{a.name}: job {jid} near the end of its first pass",
-                     step=0.05)
+            # the long limit makes the last pass (the whole oracle area,
+            # dirtied again meanwhile) a paused one of a second or more
+            return j if j["phase"] == "switchover" else None
+        j = wait_for(near_end, 60, f"{a.name}: job {jid} in its switchover", step=0.05)
         did = j["figures"]["destination-job"]
         b.daemon.proc.kill()
         b.daemon.proc.wait()
-        time.sleep(3)
+        # until the source's godwit-vm says completed (COMMIT sent): the
+        # copy on hb, not yet adopted by a daemon, is then the only one
+        wait_for(lambda: (lambda j: j if j["status"] != "running" or
+                          (j.get("figures") or {}).get("status") in ("completed", "failed",
+                                                                     "cancelled")
+                          else None)(job(a, jid)), 60, f"{a.name}: job {jid}'s transfer ending",
+                 step=0.2)
         b.start_daemon()
         j = wait_final(a, jid, 60)
         dj = wait_final(b, did, 30)
@@ -750,6 +757,10 @@ def case_fault_cancel(rack):
         bare(a, name)
         jid = detach_migrate(a, name, b, "--bandwidth", "40")
         _, did = wait_transfer(a, jid)
+        # one job per VM: a second migration is refused at once
+        rc, out, err = a.cli("migrate", name, rack.hosts[2].name)
+        check(rc == 1 and "already has a job" in err, f"a second migrate: exit {rc}: "
+                                                      f"{err.strip()}")
         rc, out, err = a.cli("job", "cancel", str(jid))
         check(rc == 0, f"job cancel {jid}: exit {rc}: {err.strip()}")
         j = wait_final(a, jid, 30)
