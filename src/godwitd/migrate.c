@@ -357,6 +357,11 @@ static int src_follow(struct job *j, struct mig_src *m, struct qmp_client *c, js
                            why ? why : "the migration failed", job_daemon(j)->name);
         }
         json_decref(qm);
+        /* the migration does not need this daemon: leave the job
+         * unfinished, migrate_resume picks it up at the next start */
+        if (job_stopping(j))
+            return gw_fail(err, errlen, -ESHUTDOWN,
+                           "godwitd stopped; the migration goes on without it");
         if (!switching && !cancel_sent && m->dst_job > 0 && ++polls % SRC_WATCH_POLLS == 0 &&
             !src_dst_alive(j, m, &misses, gone, sizeof(gone))) {
             gw_log("job %lld: %s: cancelling", (long long)job_id(j), gone);
@@ -603,7 +608,8 @@ static int src_run(struct job *j, char *err, size_t errlen)
     if (ret == 0)
         ret = src_follow(j, m, c, &last, err, errlen);
     qmp_client_free(c);
-    ret = src_finish(j, m, ret, err, errlen);
+    if (ret != -ESHUTDOWN) /* else nothing to tell the destination yet */
+        ret = src_finish(j, m, ret, err, errlen);
     if (last)
         job_figures(j, src_figures(m, last), true);
     json_decref(last);
@@ -655,7 +661,8 @@ static int src_resume(struct job *j, char *err, size_t errlen)
     } else {
         ret = gw_fail(err, errlen, -EIO, "interrupted by a godwitd restart before the transfer");
     }
-    ret = src_finish(j, m, ret, err, errlen);
+    if (ret != -ESHUTDOWN)
+        ret = src_finish(j, m, ret, err, errlen);
     if (last)
         job_figures(j, src_figures(m, last), true);
     json_decref(last);

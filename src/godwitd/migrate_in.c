@@ -256,6 +256,11 @@ static int in_watch(struct incoming *in, char *err, size_t errlen)
             return gw_fail(err, errlen, -ECANCELED, "%s",
                            in->error[0] ? in->error : "aborted by the source");
         }
+        if (in->d->stopping) {
+            /* the incoming VM goes on; in_resume decides at the next start */
+            qmp_client_free(c);
+            return gw_fail(err, errlen, -ESHUTDOWN, "godwitd stopped during the transfer");
+        }
         ret = qmp_client_execute(c, "query-status", NULL, IN_QMP_MS, &r, err, errlen);
         if (ret < 0) {
             qmp_client_free(c);
@@ -335,6 +340,11 @@ static int in_run(struct job *j, char *err, size_t errlen)
         ret = in_watch(in, err, errlen);
     } else if (st == IN_PREPARING || st == IN_FAILED) {
         ret = gw_fail(err, errlen, -ECANCELED, "%s", in->error);
+    }
+    if (ret == -ESHUTDOWN) {
+        /* unfinished: nothing is killed; in_resume decides at the next start */
+        in_unlink(in);
+        return ret;
     }
     migrate_key_remove(d, in->vm);
     if (ret == 0) {

@@ -23,6 +23,7 @@ Cases:
   fault-dst-daemon   the destination's godwitd SIGKILLed mid-transfer: the
                      source job fails, the VM runs on; the restarted daemon
                      cleans up the half-received VM and fails its job.
+  fault-dst-term     the same with SIGTERM: it stops within 3 s.
   fault-dst-late     the destination's godwitd SIGKILLed during the switchover
                      (--downtime-limit 60000), restarted once the source's
                      godwit-vm completed: the VM runs on exactly one host
@@ -31,6 +32,8 @@ Cases:
   fault-src-daemon   the source's godwitd SIGKILLed mid-transfer: the migration
                      goes on; the restarted daemon finishes the job (done), the
                      VM runs on the destination only.
+  fault-src-term     the same with SIGTERM (a daemon upgrade): it stops within
+                     3 s and never cancels the migration.
   fault-link         the source's link to the rack down for ~10 s mid-transfer:
                      the VM runs on the source, the job failed with a reason,
                      the destination cleans up.
@@ -598,15 +601,18 @@ def case_fault_dst_vm(rack):
         remove_everywhere(rack, name)
 
 
-def case_fault_dst_daemon(rack):
+def case_fault_dst_daemon(rack, sig=signal.SIGKILL):
     a, b = rack.hosts[0], rack.hosts[1]
     name = "fdd"
     try:
         bare(a, name)
         jid = detach_migrate(a, name, b, "--bandwidth", "40")
         _, did = wait_transfer(a, jid)
-        b.daemon.proc.kill()
-        b.daemon.proc.wait()
+        t0 = time.monotonic()
+        b.daemon.proc.send_signal(sig)
+        b.daemon.proc.wait(30)
+        stop_s = time.monotonic() - t0
+        check(stop_s < 3, f"{b.name}'s godwitd took {stop_s:.1f}s to stop")
         t0 = time.monotonic()
         j = wait_final(a, jid, 30)
         took = time.monotonic() - t0
@@ -618,11 +624,16 @@ def case_fault_dst_daemon(rack):
         dj = wait_final(b, did, 15)
         check(dj["status"] == "failed", f"{b.name}: incoming job {did}: {dj['status']}")
         check_runs_here(a, name, "after the destination's daemon came back")
-        return f"failed after {took:.1f}s: {j['error']}; {b.name}'s job: {dj.get('error')}"
+        return (f"stopped in {stop_s:.1f}s; failed after {took:.1f}s: {j['error']}; "
+                f"{b.name}'s job: {dj.get('error')}")
     finally:
         if b.daemon.proc.poll() is not None:
             b.start_daemon()
         remove_everywhere(rack, name)
+
+
+def case_fault_dst_term(rack):
+    return case_fault_dst_daemon(rack, signal.SIGTERM)
 
 
 def case_fault_dst_late(rack):
@@ -678,7 +689,7 @@ def case_fault_dst_late(rack):
         remove_everywhere(rack, name)
 
 
-def case_fault_src_daemon(rack):
+def case_fault_src_daemon(rack, sig=signal.SIGKILL):
     a, b = rack.hosts[0], rack.hosts[1]
     name = "fsd"
     try:
@@ -686,8 +697,11 @@ def case_fault_src_daemon(rack):
         # about 5 s of transfer, then one short pause: it converges on its own
         jid = detach_migrate(a, name, b, "--bandwidth", "200", "--downtime-limit", "60000")
         _, did = wait_transfer(a, jid, 8 << 20)
-        a.daemon.proc.kill()
-        a.daemon.proc.wait()
+        t0 = time.monotonic()
+        a.daemon.proc.send_signal(sig)
+        a.daemon.proc.wait(30)
+        stop_s = time.monotonic() - t0
+        check(stop_s < 3, f"{a.name}'s godwitd took {stop_s:.1f}s to stop")
         # the migration goes on without the source's daemon: the VM runs
         # there (its job then waits for the source's console log)
         wait_for(lambda: vm_states(b).get(name) == "running", 90,
@@ -708,11 +722,15 @@ def case_fault_src_daemon(rack):
         text = wait_for(lambda: (lambda t: t if max(passes(t) or [0]) >= before + 2 else None)(
             console(b, name)), 60, f"new pass lines on {b.name}")
         check_no_fail(b, name, text)
-        return f"job {jid} done {took:.1f}s after the restart"
+        return f"stopped in {stop_s:.1f}s; job {jid} done {took:.1f}s after the restart"
     finally:
         if a.daemon.proc.poll() is not None:
             a.start_daemon()
         remove_everywhere(rack, name)
+
+
+def case_fault_src_term(rack):
+    return case_fault_src_daemon(rack, signal.SIGTERM)
 
 
 def case_fault_link(rack):
@@ -852,8 +870,10 @@ CASES = [
     ("three-hosts-pagepass", case_pagepass),
     ("fault-dst-vm", case_fault_dst_vm),
     ("fault-dst-daemon", case_fault_dst_daemon),
+    ("fault-dst-term", case_fault_dst_term),
     ("fault-dst-late", case_fault_dst_late),
     ("fault-src-daemon", case_fault_src_daemon),
+    ("fault-src-term", case_fault_src_term),
     ("fault-link", case_fault_link),
     ("fault-cancel", case_fault_cancel),
     ("fault-budget", case_fault_budget),
