@@ -132,6 +132,28 @@ static void in_fail(struct incoming *in, const char *fmt, ...)
     pthread_mutex_unlock(&in->lock);
 }
 
+/* A new incoming with two references (the list's and the job's), not
+ * yet on the list; NULL without memory. */
+static struct incoming *in_new(struct godwitd *d, const char *vm, const char *peer)
+{
+    struct incoming *in = calloc(1, sizeof(*in));
+    pthread_condattr_t ca;
+
+    if (!in)
+        return NULL;
+    in->d = d;
+    snprintf(in->vm, sizeof(in->vm), "%s", vm);
+    snprintf(in->peer, sizeof(in->peer), "%s", peer);
+    pthread_mutex_init(&in->lock, NULL);
+    /* every wait on it counts CLOCK_MONOTONIC time */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&in->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    in->refs = 2;
+    return in;
+}
+
 /* ---- checks shared with the precheck ---- */
 
 /* Whether def may come here: 0, or an HTTP status with the reason in msg. */
@@ -467,6 +489,20 @@ static int in_resume(struct job *j, char *err, size_t errlen)
     }
     if (ret == 0 && running) {
         migrate_key_remove(d, sj.vm);
+        /* the source still sends its console log once it knows */
+        struct incoming *in = in_new(d, sj.vm, sj.peer);
+        if (in) {
+            in->job = job_id(j);
+            in->state = IN_RUNNING;
+            pthread_mutex_lock(&in_mod(d)->lock);
+            in->next = in_mod(d)->list;
+            in_mod(d)->list = in;
+            pthread_mutex_unlock(&in_mod(d)->lock);
+            job_phase(j, "console-log");
+            in_wait_log(in);
+            in_unlink(in);
+            in_put(in);
+        }
         store_job_clear(&sj);
         job_phase(j, "done");
         return 0;
@@ -506,20 +542,10 @@ static void in_create(struct api_request *req, struct api_reply *rep)
         return api_reply_error(rep, st, "%s", msg);
     if (vm_define(d, def, msg, sizeof(msg)) < 0)
         return api_reply_error(rep, 409, "cannot define the VM here: %s", msg);
-    in = calloc(1, sizeof(*in));
+    in = in_new(d, json_string_value(json_object_get(def, "name")),
+                req->peer.name[0] ? req->peer.name : "local");
     if (!in)
         return api_reply_error(rep, 500, "out of memory");
-    in->d = d;
-    snprintf(in->vm, sizeof(in->vm), "%s", json_string_value(json_object_get(def, "name")));
-    snprintf(in->peer, sizeof(in->peer), "%s", req->peer.name[0] ? req->peer.name : "local");
-    pthread_mutex_init(&in->lock, NULL);
-    /* every wait on it counts CLOCK_MONOTONIC time */
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&in->cond, &ca);
-    pthread_condattr_destroy(&ca);
-    in->refs = 2; /* the list's and the job's */
     godwitd_store_lock(d);
     store_vm_set_state(d->store, in->vm, "incoming", 0, -1);
     godwitd_store_unlock(d);

@@ -641,6 +641,8 @@ def case_fault_dst_late(rack):
     name = "fdl"
     try:
         bare(a, name)
+        first = wait_for(lambda: (lambda t: t.splitlines()[0] if passes(t) else None)(
+            console(a, name)), 30, f"{a.name}: a first line")
         jid = detach_migrate(a, name, b, "--bandwidth", "200", "--downtime-limit", "60000")
 
         def near_end():
@@ -671,6 +673,7 @@ def case_fault_dst_late(rack):
         if j["status"] == "done":
             check(on == [b.name] and dj["status"] == "done", f"done, but {w} / {dj['status']}")
             check_forgotten(a, name)
+            check(first in console(b, name), f"{b.name}'s console log lacks {first!r}")
             host = b
         else:
             check(on == [a.name] and dj["status"] == "failed",
@@ -694,6 +697,8 @@ def case_fault_src_daemon(rack, sig=signal.SIGKILL):
     name = "fsd"
     try:
         bare(a, name)
+        first = wait_for(lambda: (lambda t: t.splitlines()[0] if passes(t) else None)(
+            console(a, name)), 30, f"{a.name}: a first line")
         # about 5 s of transfer, then one short pause: it converges on its own
         jid = detach_migrate(a, name, b, "--bandwidth", "200", "--downtime-limit", "60000")
         _, did = wait_transfer(a, jid, 8 << 20)
@@ -718,6 +723,7 @@ def case_fault_src_daemon(rack, sig=signal.SIGKILL):
         check(phases(job(a, jid))[-1] == "done", f"{a.name}: job {jid}: {phases(job(a, jid))}")
         check_forgotten(a, name)
         only_on(rack, name, b)
+        check(first in console(b, name), f"{b.name}'s console log lacks {first!r}")
         before = max(passes(console(b, name)) or [0])
         text = wait_for(lambda: (lambda t: t if max(passes(t) or [0]) >= before + 2 else None)(
             console(b, name)), 60, f"new pass lines on {b.name}")
