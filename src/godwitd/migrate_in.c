@@ -349,9 +349,11 @@ static int in_run(struct job *j, char *err, size_t errlen)
         t1.tv_sec += 1;
         pthread_cond_timedwait(&in->cond, &in->lock, &t1);
     }
-    if (in->state == IN_PREPARING)
+    /* the abort's reason stays (copying in->error onto itself with
+     * snprintf is undefined: glibc left it empty) */
+    if (in->state == IN_PREPARING && !(in->abort && in->error[0]))
         snprintf(in->error, sizeof(in->error), "%s",
-                 in->abort          ? (in->error[0] ? in->error : "aborted by the source")
+                 in->abort          ? "aborted by the source"
                  : job_cancelled(j) ? "cancelled"
                  : d->stopping      ? "godwitd stopped"
                                     : "the source never started the transfer");

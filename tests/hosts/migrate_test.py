@@ -34,6 +34,9 @@ Cases:
                      VM runs on the destination only.
   fault-src-term     the same with SIGTERM (a daemon upgrade): it stops within
                      3 s and never cancels the migration.
+  fault-src-prepare  the source's godwitd SIGKILLed while it sends the boot files
+                     (prepare): the restarted daemon fails the job with a reason
+                     and tells the destination, which cleans up; the VM runs on.
   fault-link         the source's link to the rack down for ~10 s mid-transfer:
                      the VM runs on the source, the job failed with a reason,
                      the destination cleans up.
@@ -739,6 +742,42 @@ def case_fault_src_term(rack):
     return case_fault_src_daemon(rack, signal.SIGTERM)
 
 
+def case_fault_src_prepare(rack):
+    a, b = rack.hosts[0], rack.hosts[1]
+    name = "fsp"
+    big = os.path.join(rack.state, "big-initrd")
+    try:
+        with open(big, "wb") as f:  # boot files travel in prepare: a slow one
+            f.write(os.urandom(48 << 20))
+        create(a, name, "--memory", "256M", "--cpus", "1", "--firmware", "none", "--kernel",
+               TICKER, "--initrd", big, "--no-agent")
+        start(a, name)
+        jid = detach_migrate(a, name, b)
+        j = wait_for(lambda: (lambda j: j if j["phase"] == "prepare" and
+                              (j.get("figures") or {}).get("destination-job") else None)(
+            job(a, jid)), 30, f"{a.name}: job {jid} in prepare", step=0.02)
+        did = j["figures"]["destination-job"]
+        a.daemon.proc.kill()
+        a.daemon.proc.wait()
+        a.start_daemon()
+        j = wait_final(a, jid, 30)
+        check(j["status"] in ("failed", "done"), f"{a.name}: job {jid}: {j['status']}")
+        if j["status"] == "done":
+            only_on(rack, name, b)  # the daemon died after the transfer began
+            return "the transfer had started: done"
+        check(j.get("error"), f"{a.name}: job {jid} failed without a reason")
+        check_runs_here(a, name, "after a restart in prepare")
+        check_forgotten(b, name, 30)
+        dj = wait_final(b, did, 15)
+        check(dj["status"] == "failed" and "source gave up" in (dj.get("error") or ""),
+              f"{b.name}: incoming job {did}: {dj['status']} {dj.get('error')!r}")
+        return f"{j['error']}; {b.name}: {dj.get('error')}"
+    finally:
+        if a.daemon.proc.poll() is not None:
+            a.start_daemon()
+        remove_everywhere(rack, name)
+
+
 def case_fault_link(rack):
     a, b = rack.hosts[0], rack.hosts[1]
     name = "flk"
@@ -880,6 +919,7 @@ CASES = [
     ("fault-dst-late", case_fault_dst_late),
     ("fault-src-daemon", case_fault_src_daemon),
     ("fault-src-term", case_fault_src_term),
+    ("fault-src-prepare", case_fault_src_prepare),
     ("fault-link", case_fault_link),
     ("fault-cancel", case_fault_cancel),
     ("fault-budget", case_fault_budget),
