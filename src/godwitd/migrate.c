@@ -322,8 +322,14 @@ static int src_follow(struct job *j, struct mig_src *m, struct qmp_client *c, js
     for (;;) {
         json_t *qm = NULL;
         int ret = qmp_client_execute(c, "query-migrate", NULL, SRC_QMP_MS, &qm, err, errlen);
-        if (ret < 0)
-            return ret;
+        if (ret < 0) {
+            char e2[256];
+            snprintf(e2, sizeof(e2), "%s", err);
+            return gw_fail(err, errlen, ret,
+                           "the VM's godwit-vm on host %s stopped answering during the migration "
+                           "(%s)",
+                           job_daemon(j)->name, e2);
+        }
         const char *st = json_string_value(json_object_get(qm, "status"));
         if (!st)
             st = "";

@@ -20,6 +20,9 @@ Cases:
   fault-dst-vm       the destination's godwit-vm SIGKILLed mid-transfer: the
                      source job fails with a reason, the VM runs on the source,
                      the destination forgets it.
+  fault-src-vm       the source's godwit-vm SIGKILLed mid-transfer: the job fails
+                     with a reason, the VM is recorded crashed, the destination
+                     cleans up (no copy is made up).
   fault-dst-daemon   the destination's godwitd SIGKILLed mid-transfer: the
                      source job fails, the VM runs on; the restarted daemon
                      cleans up the half-received VM and fails its job.
@@ -604,6 +607,29 @@ def case_fault_dst_vm(rack):
         remove_everywhere(rack, name)
 
 
+def case_fault_src_vm(rack):
+    a, b = rack.hosts[0], rack.hosts[1]
+    name = "fsv"
+    try:
+        bare(a, name)
+        jid = detach_migrate(a, name, b, "--bandwidth", "40")
+        _, did = wait_transfer(a, jid)
+        pid = vm_pid(a, name)
+        check(pid, f"{a.name}: no process for {name}")
+        os.kill(pid, signal.SIGKILL)
+        j = wait_final(a, jid, 30)
+        check(j["status"] == "failed" and "godwit-vm" in (j.get("error") or ""),
+              f"{a.name}: job {jid}: {j['status']} {j.get('error')!r}")
+        st = wait_for(lambda: (lambda s: s if s in ("crashed", "stopped") else None)(
+            vm_states(a).get(name)), 10, f"{a.name}: {name} recorded crashed")
+        check_forgotten(b, name)
+        dj = wait_final(b, did, 15)
+        check(dj["status"] == "failed", f"{b.name}: incoming job {did}: {dj['status']}")
+        return f"{a.name}: {st}; {j['error']}; {b.name}: {dj.get('error')}"
+    finally:
+        remove_everywhere(rack, name)
+
+
 def case_fault_dst_daemon(rack, sig=signal.SIGKILL):
     a, b = rack.hosts[0], rack.hosts[1]
     name = "fdd"
@@ -914,6 +940,7 @@ CASES = [
     ("three-hosts-linux", case_linux),
     ("three-hosts-pagepass", case_pagepass),
     ("fault-dst-vm", case_fault_dst_vm),
+    ("fault-src-vm", case_fault_src_vm),
     ("fault-dst-daemon", case_fault_dst_daemon),
     ("fault-dst-term", case_fault_dst_term),
     ("fault-dst-late", case_fault_dst_late),
