@@ -415,6 +415,23 @@ def check_hop_leftovers(rack, name, src, dst, hop):
     for x in rack.hosts:
         key = os.path.join(vm_dir(x, name), "tls", "keys.psk")
         check(not os.path.exists(key), f"{hop}: {x.name} kept {key}")
+        check(not zombies(x), f"{hop}: {x.name}'s godwitd left zombies {zombies(x)}")
+
+
+def zombies(host):
+    """The daemon's children that ended and were never reaped."""
+    res = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == "Z" and int(fields[1]) == host.daemon.proc.pid:
+            res.append(int(d))
+    return res
 
 
 def vm_pid(host, name):
