@@ -21,7 +21,7 @@
 #include "cli/progress.h"
 
 #define MIGRATE_USAGE                                                                              \
-    "godwit migrate NAME PEER [--live] [--downtime-limit MS] [--bandwidth MBPS] [--detach] "      \
+    "godwit migrate NAME PEER [--live] [--downtime-limit MS] [--bandwidth MBPS] [--detach] "       \
     "[--json]"
 
 static void migrate_help(void)

@@ -296,7 +296,8 @@ int cli_progress_follow_job(int64_t id, json_t **final)
             cli_progress_clear(&p);
             if (cli_g.json && !final)
                 cli_print_json(job);
-            else if (!cli_g.json)
+            /* a failure says why on stderr, --json or not */
+            if (!cli_g.json || strcmp(status, "done"))
                 cli_progress_summary(job);
             ret = !strcmp(status, "done") ? CLI_OK : CLI_FAIL;
             if (final) {

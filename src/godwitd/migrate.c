@@ -45,16 +45,15 @@
 struct mig_src {
     char vm[STORE_NAME_MAX];
     char peer[STORE_NAME_MAX];
-    int64_t downtime_ms;   /* 0: godwit-vm's default */
+    int64_t downtime_ms;    /* 0: godwit-vm's default */
     int64_t bandwidth_mbps; /* 0: unlimited */
-    int64_t dst_job;       /* the destination's job id, once it has one */
+    int64_t dst_job;        /* the destination's job id, once it has one */
     _Atomic bool cancel;
 };
 
 /* ---- shared helpers (migrate.h) ---- */
 
-int migrate_tls_object(const struct godwitd *d, const char *vm, bool server, char *out,
-                       size_t len)
+int migrate_tls_object(const struct godwitd *d, const char *vm, bool server, char *out, size_t len)
 {
     char dir[PATH_MAX];
 
@@ -145,7 +144,10 @@ int migrate_disks_shared(struct godwitd *d, const json_t *def, char *err, size_t
                            "disk '%s' lives in the VM's folder on host %s, not on storage both "
                            "hosts see: create the VM with --disk PATH inside a --shared-storage "
                            "directory; storage migration comes in a later release",
-                           file ? file : p ? p : "?", d->name);
+                           file ? file
+                           : p  ? p
+                                : "?",
+                           d->name);
         /* a path that does not exist here is not shared with this host */
         rp = realpath(p, NULL);
         for (unsigned s = 0; rp && s < d->nshared && !ok; s++) {
@@ -200,7 +202,8 @@ static int src_send_files(struct job *j, struct mig_src *m, const json_t *def, c
         const char *n = e->d_name;
         size_t nl = strlen(n);
         bool skip = n[0] == '.' || !strcmp(n, VM_FILE_DEF) || !strcmp(n, VM_FILE_LOG) ||
-                    (nl > 5 && !strcmp(n + nl - 5, ".sock")) || (nl > 4 && !strcmp(n + nl - 4, ".log"));
+                    (nl > 5 && !strcmp(n + nl - 5, ".sock")) ||
+                    (nl > 4 && !strcmp(n + nl - 4, ".log"));
         const json_t *disk;
         size_t i;
         struct stat st;
@@ -278,22 +281,19 @@ static json_t *src_figures(struct mig_src *m, json_t *qm)
     return f;
 }
 
-/* Follow the outgoing migration until it ends.  0: completed (COMMIT
- * sent); -errno with the reason otherwise (the VM runs here again). */
 /* Is the destination still there?  Its daemon (and through it its
  * godwit-vm) is asked every SRC_WATCH_POLLS polls during the transfer; a
  * destination that stops answering, or whose incoming VM failed, makes the
  * source cancel (the VM keeps running here).  false with why set. */
-static bool src_dst_alive(struct job *j, struct mig_src *m, unsigned *misses, char *why,
-                          size_t len)
+static bool src_dst_alive(struct job *j, struct mig_src *m, unsigned *misses, char *why, size_t len)
 {
     char api[96], e2[256];
     json_t *r = NULL;
     int ret;
 
     snprintf(api, sizeof(api), "/1.0/incoming/%lld", (long long)m->dst_job);
-    ret = peer_call(job_daemon(j), m->peer, "GET", api, NULL, &r, NULL, SRC_WATCH_MS, e2,
-                    sizeof(e2));
+    ret =
+        peer_call(job_daemon(j), m->peer, "GET", api, NULL, &r, NULL, SRC_WATCH_MS, e2, sizeof(e2));
     if (ret == 0) {
         const char *st = json_string_value(json_object_get(r, "state"));
         const char *e = json_string_value(json_object_get(r, "error"));
@@ -310,6 +310,8 @@ static bool src_dst_alive(struct job *j, struct mig_src *m, unsigned *misses, ch
     return false;
 }
 
+/* Follow the outgoing migration until it ends.  0: completed (COMMIT
+ * sent); -errno with the reason otherwise (the VM runs here again). */
 static int src_follow(struct job *j, struct mig_src *m, struct qmp_client *c, json_t **last,
                       char *err, size_t errlen)
 {
@@ -320,17 +322,30 @@ static int src_follow(struct job *j, struct mig_src *m, struct qmp_client *c, js
     for (;;) {
         json_t *qm = NULL;
         int ret = qmp_client_execute(c, "query-migrate", NULL, SRC_QMP_MS, &qm, err, errlen);
-        if (ret < 0)
-            return ret;
+        if (ret < 0) {
+            char e2[256];
+            snprintf(e2, sizeof(e2), "%s", err);
+            return gw_fail(err, errlen, ret,
+                           "the VM's godwit-vm on host %s stopped answering during the migration "
+                           "(%s)",
+                           job_daemon(j)->name, e2);
+        }
         const char *st = json_string_value(json_object_get(qm, "status"));
         if (!st)
             st = "";
+        if (!strcmp(st, "none") || !st[0]) {
+            /* no migration ever started: the daemon died before 'migrate'
+             * (migrate_resume), so nothing left and the VM runs here */
+            json_decref(qm);
+            return gw_fail(err, errlen, -ESRCH,
+                           "interrupted before the transfer started; the VM runs on host %s",
+                           job_daemon(j)->name);
+        }
         if (!switching && (!strcmp(st, "device") || !strcmp(st, "completed"))) {
             switching = true;
             job_phase(j, "switchover");
         }
-        bool final = !strcmp(st, "completed") || !strcmp(st, "failed") ||
-                     !strcmp(st, "cancelled");
+        bool final = !strcmp(st, "completed") || !strcmp(st, "failed") || !strcmp(st, "cancelled");
         job_figures(j, src_figures(m, qm), final);
         if (final) {
             json_decref(*last);
@@ -348,6 +363,11 @@ static int src_follow(struct job *j, struct mig_src *m, struct qmp_client *c, js
                            why ? why : "the migration failed", job_daemon(j)->name);
         }
         json_decref(qm);
+        /* the migration does not need this daemon: leave the job
+         * unfinished, migrate_resume picks it up at the next start */
+        if (job_stopping(j))
+            return gw_fail(err, errlen, -ESHUTDOWN,
+                           "godwitd stopped; the migration goes on without it");
         if (!switching && !cancel_sent && m->dst_job > 0 && ++polls % SRC_WATCH_POLLS == 0 &&
             !src_dst_alive(j, m, &misses, gone, sizeof(gone))) {
             gw_log("job %lld: %s: cancelling", (long long)job_id(j), gone);
@@ -386,9 +406,11 @@ static int src_resolve(struct job *j, struct mig_src *m, char *err, size_t errle
             if (st && !strcmp(st, "failed")) {
                 ret = gw_fail(err, errlen, -EIO,
                               "host %s reports its copy failed after the commit (%s): the VM is "
-                              "stopped on host %s and runs nowhere; start it again with "
-                              "'godwit vm start %s' on one host",
-                              m->peer, why && why[0] ? why : "no reason given", d->name, m->vm);
+                              "paused on host %s and runs nowhere (its process is kept, listed "
+                              "running); power it off with 'godwit vm kill %s' and start it "
+                              "again with 'godwit vm start %s'",
+                              m->peer, why && why[0] ? why : "no reason given", d->name, m->vm,
+                              m->vm);
                 json_decref(r);
                 return ret;
             }
@@ -439,8 +461,8 @@ static void src_send_log(struct job *j, struct mig_src *m)
         int ret = peer_call(d, m->peer, "POST", api, body, NULL, NULL, 0, err, sizeof(err));
         json_decref(body);
         if (ret < 0) {
-            gw_log("job %lld: the console log did not reach %s: %s", (long long)job_id(j),
-                   m->peer, err);
+            gw_log("job %lld: the console log did not reach %s: %s", (long long)job_id(j), m->peer,
+                   err);
             break;
         }
         off += got;
@@ -458,19 +480,24 @@ static void src_release(struct job *j, struct mig_src *m)
 {
     struct godwitd *d = job_daemon(j);
     struct qmp_client *c = NULL;
-    char err[256];
+    char err[256], subject[STORE_NAME_MAX + 8];
 
     /* QMP first: forgetting removes the folder with its socket */
     if (src_qmp(d, m->vm, &c, err, sizeof(err)) < 0)
         c = NULL;
     src_send_log(j, m);
-    if (vm_forget(d, m->vm, err, sizeof(err)) < 0)
-        gw_log("job %lld: forgetting %s: %s", (long long)job_id(j), m->vm, err);
-    if (c && qmp_client_execute(c, "quit", NULL, SRC_QMP_MS, NULL, err, sizeof(err)) < 0 &&
+    /* End the stopped process while the supervisor still watches it: it
+     * then removes the VM's TAP devices, which forgetting first would
+     * leave on the bridge.  QMP quit only when it is not watched. */
+    if (vm_kill(d, m->vm, SRC_QMP_MS, err, sizeof(err)) < 0 && c &&
+        qmp_client_execute(c, "quit", NULL, SRC_QMP_MS, NULL, err, sizeof(err)) < 0 &&
         !strstr(err, "closed"))
         gw_log("job %lld: quit: %s", (long long)job_id(j), err);
     qmp_client_free(c);
-    godwitd_event(d, "vm-departed", NULL, json_pack("{s:s,s:s}", "vm", m->vm, "to", m->peer));
+    if (vm_forget(d, m->vm, err, sizeof(err)) < 0)
+        gw_log("job %lld: forgetting %s: %s", (long long)job_id(j), m->vm, err);
+    snprintf(subject, sizeof(subject), "vm/%s", m->vm);
+    godwitd_event(d, "vm-departed", subject, json_pack("{s:s,s:s}", "vm", m->vm, "to", m->peer));
 }
 
 /* Ends a job whose migration completed or failed: the common tail of run
@@ -569,8 +596,9 @@ static int src_run(struct job *j, char *err, size_t errlen)
         json_t *p = json_pack("{s:s}", "tls-creds", MIGRATE_TLS_OUT);
         if (m->downtime_ms > 0)
             json_object_set_new(p, "downtime-limit", json_integer(m->downtime_ms));
-        json_object_set_new(p, "max-bandwidth",
-                            json_integer(m->bandwidth_mbps > 0 ? m->bandwidth_mbps * 1000000 / 8 : 0));
+        json_object_set_new(
+            p, "max-bandwidth",
+            json_integer(m->bandwidth_mbps > 0 ? m->bandwidth_mbps * 1000000 / 8 : 0));
         ret = qmp_client_execute(c, "migrate-set-parameters", p, SRC_QMP_MS, NULL, err, errlen);
         json_decref(p);
     }
@@ -586,7 +614,8 @@ static int src_run(struct job *j, char *err, size_t errlen)
     if (ret == 0)
         ret = src_follow(j, m, c, &last, err, errlen);
     qmp_client_free(c);
-    ret = src_finish(j, m, ret, err, errlen);
+    if (ret != -ESHUTDOWN) /* else nothing to tell the destination yet */
+        ret = src_finish(j, m, ret, err, errlen);
     if (last)
         job_figures(j, src_figures(m, last), true);
     json_decref(last);
@@ -638,7 +667,8 @@ static int src_resume(struct job *j, char *err, size_t errlen)
     } else {
         ret = gw_fail(err, errlen, -EIO, "interrupted by a godwitd restart before the transfer");
     }
-    ret = src_finish(j, m, ret, err, errlen);
+    if (ret != -ESHUTDOWN)
+        ret = src_finish(j, m, ret, err, errlen);
     if (last)
         job_figures(j, src_figures(m, last), true);
     json_decref(last);
@@ -691,8 +721,8 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
         store_vm_clear(&vm);
         if (!running) {
             godwitd_store_unlock(d);
-            return api_reply_error(rep, 409,
-                                   "VM %s is %s: a live migration needs it running", name, state);
+            return api_reply_error(rep, 409, "VM %s is %s: a live migration needs it running", name,
+                                   state);
         }
     }
     if (ret == 0)
@@ -721,9 +751,10 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
     m->downtime_ms = dl;
     m->bandwidth_mbps = bw;
     jobs_who(req, who, sizeof(who));
-    json_t *opts = json_pack("{s:s,s:I,s:I}", "mode", "live", "downtime_limit", dl, "bandwidth", bw);
-    ret = jobs_start(d, &src_kind, name, peer, who, opts, "precheck", m, free, &id, err,
-                     sizeof(err));
+    json_t *opts =
+        json_pack("{s:s,s:I,s:I}", "mode", "live", "downtime_limit", dl, "bandwidth", bw);
+    ret =
+        jobs_start(d, &src_kind, name, peer, who, opts, "precheck", m, free, &id, err, sizeof(err));
     json_decref(opts);
     if (ret < 0) {
         free(m);

@@ -34,10 +34,10 @@
 #include "godwitd/vms.h"
 #include "qmp/qmp_client.h"
 
-#define IN_FILE_MAX   (1ull << 32) /* a boot file of 4 GiB is not a boot file */
-#define IN_FILES_MAX  16
-#define IN_QMP_MS     5000
-#define IN_LOG_MAX    (2u << 20) /* the source's console log (it keeps 1-2 MiB) */
+#define IN_FILE_MAX  (1ull << 32) /* a boot file of 4 GiB is not a boot file */
+#define IN_FILES_MAX 16
+#define IN_QMP_MS    5000
+#define IN_LOG_MAX   (2u << 20) /* the source's console log (it keeps 1-2 MiB) */
 
 enum in_state { IN_PREPARING, IN_STARTED, IN_RUNNING, IN_FAILED };
 
@@ -132,6 +132,28 @@ static void in_fail(struct incoming *in, const char *fmt, ...)
     pthread_mutex_unlock(&in->lock);
 }
 
+/* A new incoming with two references (the list's and the job's), not
+ * yet on the list; NULL without memory. */
+static struct incoming *in_new(struct godwitd *d, const char *vm, const char *peer)
+{
+    struct incoming *in = calloc(1, sizeof(*in));
+    pthread_condattr_t ca;
+
+    if (!in)
+        return NULL;
+    in->d = d;
+    snprintf(in->vm, sizeof(in->vm), "%s", vm);
+    snprintf(in->peer, sizeof(in->peer), "%s", peer);
+    pthread_mutex_init(&in->lock, NULL);
+    /* every wait on it counts CLOCK_MONOTONIC time */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&in->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    in->refs = 2;
+    return in;
+}
+
 /* ---- checks shared with the precheck ---- */
 
 /* Whether def may come here: 0, or an HTTP status with the reason in msg. */
@@ -203,6 +225,34 @@ static void in_precheck(struct api_request *req, struct api_reply *rep)
 
 /* ---- the destination's job ---- */
 
+#define IN_ABORT_WAIT_MS 2000
+
+/* Wait up to ms for the source's abort: true (in->error says why) if it
+ * came. */
+static bool in_wait_abort(struct incoming *in, long ms)
+{
+    struct timespec end, now;
+    bool aborted;
+
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += ms / 1000;
+    end.tv_nsec += (ms % 1000) * 1000000L;
+    if (end.tv_nsec >= 1000000000L) {
+        end.tv_sec++;
+        end.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&in->lock);
+    while (!in->abort && !in->d->stopping) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
+            break;
+        pthread_cond_timedwait(&in->cond, &in->lock, &end);
+    }
+    aborted = in->abort;
+    pthread_mutex_unlock(&in->lock);
+    return aborted;
+}
+
 /* The incoming VM's outcome: wait for the process to run the guest (QMP
  * query-status "running") or to end. */
 static int in_watch(struct incoming *in, char *err, size_t errlen)
@@ -225,12 +275,21 @@ static int in_watch(struct incoming *in, char *err, size_t errlen)
         pthread_mutex_unlock(&in->lock);
         if (abort_now) {
             qmp_client_free(c);
-            return gw_fail(err, errlen, -ECANCELED, "%s", in->error[0] ? in->error : "aborted by the source");
+            return gw_fail(err, errlen, -ECANCELED, "%s",
+                           in->error[0] ? in->error : "aborted by the source");
+        }
+        if (in->d->stopping) {
+            /* the incoming VM goes on; in_resume decides at the next start */
+            qmp_client_free(c);
+            return gw_fail(err, errlen, -ESHUTDOWN, "godwitd stopped during the transfer");
         }
         ret = qmp_client_execute(c, "query-status", NULL, IN_QMP_MS, &r, err, errlen);
         if (ret < 0) {
             qmp_client_free(c);
-            /* the process ends when the incoming migration fails */
+            /* the process ends when the incoming migration fails: a
+             * source that gave up says why a moment later */
+            if (in_wait_abort(in, IN_ABORT_WAIT_MS))
+                return gw_fail(err, errlen, -ECANCELED, "%s", in->error);
             return gw_fail(err, errlen, -EPIPE,
                            "the incoming godwit-vm ended before it ran the VM (see vms/%s/vm.log)",
                            in->vm);
@@ -290,9 +349,11 @@ static int in_run(struct job *j, char *err, size_t errlen)
         t1.tv_sec += 1;
         pthread_cond_timedwait(&in->cond, &in->lock, &t1);
     }
-    if (in->state == IN_PREPARING)
+    /* the abort's reason stays (copying in->error onto itself with
+     * snprintf is undefined: glibc left it empty) */
+    if (in->state == IN_PREPARING && !(in->abort && in->error[0]))
         snprintf(in->error, sizeof(in->error), "%s",
-                 in->abort        ? (in->error[0] ? in->error : "aborted by the source")
+                 in->abort          ? "aborted by the source"
                  : job_cancelled(j) ? "cancelled"
                  : d->stopping      ? "godwitd stopped"
                                     : "the source never started the transfer");
@@ -303,6 +364,11 @@ static int in_run(struct job *j, char *err, size_t errlen)
         ret = in_watch(in, err, errlen);
     } else if (st == IN_PREPARING || st == IN_FAILED) {
         ret = gw_fail(err, errlen, -ECANCELED, "%s", in->error);
+    }
+    if (ret == -ESHUTDOWN) {
+        /* unfinished: nothing is killed; in_resume decides at the next start */
+        in_unlink(in);
+        return ret;
     }
     migrate_key_remove(d, in->vm);
     if (ret == 0) {
@@ -317,7 +383,10 @@ static int in_run(struct job *j, char *err, size_t errlen)
         in->state = IN_RUNNING;
         pthread_cond_broadcast(&in->cond);
         pthread_mutex_unlock(&in->lock);
-        godwitd_event(d, "vm-arrived", NULL, json_pack("{s:s,s:s}", "vm", in->vm, "from", in->peer));
+        char subject[STORE_NAME_MAX + 8];
+        snprintf(subject, sizeof(subject), "vm/%s", in->vm);
+        godwitd_event(d, "vm-arrived", subject,
+                      json_pack("{s:s,s:s}", "vm", in->vm, "from", in->peer));
         /* the source sends its console log once it knows; it goes first */
         job_phase(j, "console-log");
         in_wait_log(in);
@@ -352,6 +421,40 @@ static void in_free_arg(void *p)
     in_put(p);
 }
 
+#define IN_RESUME_WAIT_MS 10000
+
+/* The reattached incoming godwit-vm of a job found unfinished at start:
+ * true when it runs the guest, waiting up to IN_RESUME_WAIT_MS for a
+ * switchover that was under way.  (The migration goes on without this
+ * daemon: the source may have sent COMMIT meanwhile, and then this copy
+ * is the only one.) */
+static bool in_resume_runs(struct godwitd *d, const char *vm)
+{
+    char path[PATH_MAX], err[256];
+    struct qmp_client *c = NULL;
+    int64_t end = store_now_ms() + IN_RESUME_WAIT_MS;
+    bool running = false;
+
+    if (vm_qmp_path(d, vm, path, sizeof(path)) < 0 ||
+        qmp_client_connect(path, IN_QMP_MS, &c, err, sizeof(err)) < 0)
+        return false;
+    while (!running && store_now_ms() < end) {
+        json_t *r = NULL;
+        if (qmp_client_execute(c, "query-status", NULL, IN_QMP_MS, &r, err, sizeof(err)) < 0)
+            break;
+        const char *st = json_string_value(json_object_get(r, "status"));
+        running = st && !strcmp(st, "running");
+        bool waiting = st && !strcmp(st, "inmigrate");
+        json_decref(r);
+        if (!running && !waiting)
+            break;
+        if (!running)
+            usleep(100 * 1000);
+    }
+    qmp_client_free(c);
+    return running;
+}
+
 /* After a restart: the incoming VM either runs (then it is ours) or not
  * (then it goes). */
 static int in_resume(struct job *j, char *err, size_t errlen)
@@ -359,22 +462,53 @@ static int in_resume(struct job *j, char *err, size_t errlen)
     struct godwitd *d = job_daemon(j);
     struct store_job sj;
     struct store_vm vm;
+    bool running = false, incoming = false;
     int ret;
 
     godwitd_store_lock(d);
     ret = store_job_get(d->store, job_id(j), &sj);
     if (ret == 0) {
         ret = store_vm_get(d->store, sj.vm, &vm);
-        if (ret == 0 && !strcmp(vm.state, "running")) {
+        if (ret == 0) {
+            running = !strcmp(vm.state, "running");
+            incoming = !strcmp(vm.state, "incoming") && vm.pid > 0;
             store_vm_clear(&vm);
-            store_job_clear(&sj);
-            godwitd_store_unlock(d);
-            return 0;
         }
-        if (ret == 0)
-            store_vm_clear(&vm);
     }
     godwitd_store_unlock(d);
+    if (ret == 0 && !running && incoming && in_resume_runs(d, sj.vm)) {
+        /* the switchover completed while this daemon was away */
+        struct store_vm row;
+        godwitd_store_lock(d);
+        if (store_vm_get(d->store, sj.vm, &row) == 0) {
+            store_vm_set_state(d->store, sj.vm, "running", row.pid, row.exit_status);
+            store_vm_clear(&row);
+        }
+        godwitd_store_unlock(d);
+        gw_log("incoming %s: the migration completed while godwitd was away: the VM runs here",
+               sj.vm);
+        running = true;
+    }
+    if (ret == 0 && running) {
+        migrate_key_remove(d, sj.vm);
+        /* the source still sends its console log once it knows */
+        struct incoming *in = in_new(d, sj.vm, sj.peer);
+        if (in) {
+            in->job = job_id(j);
+            in->state = IN_RUNNING;
+            pthread_mutex_lock(&in_mod(d)->lock);
+            in->next = in_mod(d)->list;
+            in_mod(d)->list = in;
+            pthread_mutex_unlock(&in_mod(d)->lock);
+            job_phase(j, "console-log");
+            in_wait_log(in);
+            in_unlink(in);
+            in_put(in);
+        }
+        store_job_clear(&sj);
+        job_phase(j, "done");
+        return 0;
+    }
     if (ret == 0) {
         char why[256];
         (void)vm_kill(d, sj.vm, 5000, why, sizeof(why));
@@ -410,15 +544,10 @@ static void in_create(struct api_request *req, struct api_reply *rep)
         return api_reply_error(rep, st, "%s", msg);
     if (vm_define(d, def, msg, sizeof(msg)) < 0)
         return api_reply_error(rep, 409, "cannot define the VM here: %s", msg);
-    in = calloc(1, sizeof(*in));
+    in = in_new(d, json_string_value(json_object_get(def, "name")),
+                req->peer.name[0] ? req->peer.name : "local");
     if (!in)
         return api_reply_error(rep, 500, "out of memory");
-    in->d = d;
-    snprintf(in->vm, sizeof(in->vm), "%s", json_string_value(json_object_get(def, "name")));
-    snprintf(in->peer, sizeof(in->peer), "%s", req->peer.name[0] ? req->peer.name : "local");
-    pthread_mutex_init(&in->lock, NULL);
-    pthread_cond_init(&in->cond, NULL);
-    in->refs = 2; /* the list's and the job's */
     godwitd_store_lock(d);
     store_vm_set_state(d->store, in->vm, "incoming", 0, -1);
     godwitd_store_unlock(d);
@@ -696,12 +825,12 @@ static void in_get(struct api_request *req, struct api_reply *rep)
             store_job_clear(&sj);
         return api_reply_error(rep, 404, "no incoming migration %lld here", id);
     }
-    const char *state = !strcmp(sj.status, "done")             ? "running"
+    const char *state = !strcmp(sj.status, "done")          ? "running"
                         : store_job_status_final(sj.status) ? "failed"
-                                                             : "transferring";
-    api_reply_json(rep, 200,
-                   json_pack("{s:s,s:s,s:s}", "state", state, "error", sj.error ? sj.error : "",
-                             "vm", sj.vm));
+                                                            : "transferring";
+    api_reply_json(
+        rep, 200,
+        json_pack("{s:s,s:s,s:s}", "state", state, "error", sj.error ? sj.error : "", "vm", sj.vm));
     store_job_clear(&sj);
 }
 
@@ -734,13 +863,12 @@ static const struct api_field in_create_body[] = {{"vm", API_T_OBJECT, true},
                                                   {"source_job", API_T_INT, false},
                                                   {NULL, 0, false}};
 static const struct api_field in_file_body[] = {
-    {"name", API_T_STRING, true}, {"offset", API_T_INT, true}, {"size", API_T_INT, true},
+    {"name", API_T_STRING, true}, {"offset", API_T_INT, true},  {"size", API_T_INT, true},
     {"data", API_T_STRING, true}, {"final", API_T_BOOL, false}, {NULL, 0, false}};
 static const struct api_field in_log_body[] = {
     {"data", API_T_STRING, true}, {"final", API_T_BOOL, false}, {NULL, 0, false}};
 static const struct api_field in_start_body[] = {{"key", API_T_STRING, true}, {NULL, 0, false}};
-static const struct api_field in_abort_body[] = {{"reason", API_T_STRING, false},
-                                                 {NULL, 0, false}};
+static const struct api_field in_abort_body[] = {{"reason", API_T_STRING, false}, {NULL, 0, false}};
 
 const struct api_route migrate_in_routes[] = {
     {"POST", "/1.0/incoming/precheck", in_precheck, in_precheck_body, API_ROUTE_PEER},

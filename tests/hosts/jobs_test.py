@@ -13,8 +13,8 @@ Cases:
             unknown job (exit 1, one line), bad ids and command lines (exit 2)
   events    GET /1.0/events?since=0&follow=0 ends with the stored events as
             JSON lines; a live tail (no since) answers and waits
-  restart   jobs left in the store by a stopped daemon: a running one with no
-            kind to resume it is failed "interrupted: godwitd restarted" with
+  restart   jobs left in the store by a stopped daemon: a running one whose
+            kind cannot resume it is failed "interrupted..." with
             a job-finished event; list (recent and --all), show with history,
             --json objects, cancel of a finished job (409, exit 1), watch of a
             done job (exit 0, summary; on a terminal too) and of a failed one
@@ -204,7 +204,8 @@ def case_restart(tmp):
         jobs = {j["id"]: j for j in body["jobs"]}
         check(sorted(jobs) == [1, 2], f"recent jobs: {sorted(jobs)}")
         j1 = jobs[1]
-        check(j1["status"] == "failed" and j1["error"] == "interrupted: godwitd restarted"
+        # live/out is migrate.c's kind now: its resume words it its own way
+        check(j1["status"] == "failed" and j1["error"].startswith("interrupted")
               and j1["ended"], f"job 1 after the restart: {j1}")
         check(j1["options"] == {"bandwidth": 100} and j1["figures"] == {}
               and j1["started_by"] == "uid 0 (root)" and j1["kind"] == "cold"
@@ -262,7 +263,7 @@ def case_restart(tmp):
               and "512 MiB sent" in out and "downtime 38 ms" in out,
               f"job watch 2: {rc} {out!r} {err!r}")
         rc, out, err = d.cli("job", "watch", "1")
-        check(rc == 1 and "job 1 failed after" in err and "interrupted: godwitd restarted" in err,
+        check(rc == 1 and "job 1 failed after" in err and "interrupted" in err,
               f"job watch 1: {rc} {out!r} {err!r}")
         rc, out = watch_tty(d.sock, "2")
         check(rc == 0 and "\r\x1b[K" in out and "job 2 done after" in out
