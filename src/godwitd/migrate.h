@@ -39,8 +39,7 @@
 /* The -object arguments every godwit-vm godwitd starts gets, so that it can
  * migrate out later (the key file is written only while a job runs).
  * Writes "tls-creds-psk,id=gwout,endpoint=client,dir=DIR/vms/NAME/tls". */
-int migrate_tls_object(const struct godwitd *d, const char *vm, bool server, char *out,
-                       size_t len);
+int migrate_tls_object(const struct godwitd *d, const char *vm, bool server, char *out, size_t len);
 
 /* This host's compatibility figures: {"format": N, "vm-build": "..."}. */
 json_t *migrate_compat(struct godwitd *d);
