@@ -63,7 +63,13 @@ double cli_progress_percent(struct cli_progress *p, const json_t *figures, bool 
         p->shown = 100;
         return p->shown;
     }
-    if (t >= 0 && r >= 0 && t + r > 0)
+    /* the share of RAM the destination holds: the first pass walks it all
+     * (zero pages cost nothing to send but count as done), later passes
+     * leave only the dirty set in remaining; bytes sent alone would read
+     * 20 % for a mostly empty guest that is nearly done */
+    if (m > 0 && r >= 0 && r <= m)
+        raw = 100.0 * (m - r) / m;
+    else if (t >= 0 && r >= 0 && t + r > 0)
         raw = 100.0 * t / (t + r);
     else if (t >= 0 && m > 0)
         raw = 100.0 * t / m;
@@ -161,7 +167,7 @@ static void progress_line(struct cli_progress *p, const json_t *job, char *line,
 
     line[0] = '\0';
     line_add(line, len, "%-9s", phase && phase[0] ? phase : "-");
-    if (status && strcmp(status, "running"))
+    if (status && strcmp(status, "running") && (!phase || strcmp(status, phase)))
         line_add(line, len, " (%s)", status);
     if (pct >= 0) {
         int fill = (int)(pct * PROGRESS_BAR / 100 + 0.5);
@@ -172,7 +178,7 @@ static void progress_line(struct cli_progress *p, const json_t *job, char *line,
         line_add(line, len, "] %3.0f%%", pct);
     }
     if (t >= 0 && m > 0)
-        line_field(line, len, width, &room, "%s / %s", cli_fmt_bytes(a, sizeof(a), t),
+        line_field(line, len, width, &room, "%s sent, RAM %s", cli_fmt_bytes(a, sizeof(a), t),
                    cli_fmt_bytes(b, sizeof(b), m));
     else if (t >= 0)
         line_field(line, len, width, &room, "%s sent", cli_fmt_bytes(a, sizeof(a), t));
@@ -219,7 +225,8 @@ void cli_progress_show(struct cli_progress *p, const json_t *job)
         (void)cli_progress_percent(p, json_object_get(job, "figures"), !strcmp(status, "done"));
         fprintf(p->out, "job %" JSON_INTEGER_FORMAT ": %s%s%s\n",
                 json_integer_value(json_object_get(job, "id")), phase[0] ? phase : "-",
-                strcmp(status, "running") ? ", " : "", strcmp(status, "running") ? status : "");
+                strcmp(status, "running") && strcmp(status, phase) ? ", " : "",
+                strcmp(status, "running") && strcmp(status, phase) ? status : "");
         fflush(p->out);
     }
     snprintf(p->phase, sizeof(p->phase), "%s", phase);

@@ -10,8 +10,9 @@
  * The figures are QEMU's query-migrate answer as the migration module
  * stores it: ram.{transferred,total,remaining,mbps,dirty-pages-rate,
  * page-size,...}, expected-downtime, downtime, total-time.  The percentage
- * is transferred / (transferred + remaining), which stays meaningful
- * across passes (remaining falls from the whole RAM to the dirty set); it
+ * is the share of RAM the destination holds, (total - remaining) / total,
+ * which stays meaningful across passes (remaining falls from the whole RAM
+ * to the dirty set, and zero pages count though they cost nothing); it
  * never goes back, closes large gaps over a few polls instead of at once,
  * and shows 100 only once the job is done.
  */
