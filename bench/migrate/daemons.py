@@ -155,6 +155,8 @@ def direct_run(emu, tag, prog, elf, mem, tls, cfg, tmp, rate=False):
             after = [t for t in dt if t[1] > st[-1][1]]
             if st and after:
                 r["switch"] = (after[0][2] - st[-1][2]) / 1e4
+                r["gap_src"] = max((b[2] - a[2] for a, b in zip(st, st[1:])), default=0) / 1e4
+                r["gap_dst"] = max((b[2] - a[2] for a, b in zip(after, after[1:])), default=0) / 1e4
         return r
     finally:
         src.kill()
@@ -322,7 +324,11 @@ def daemons_run(hosts, seq, prog, elf, image, cfg):
                          src_log.read().decode(errors="replace").splitlines()) if m]
             by_n = dict(last)
             if src_ticks and src_ticks[-1] + 1 in by_n:
-                r["switch"] = (by_n[src_ticks[-1] + 1] - by_n[src_ticks[-1]]) / 1e4
+                ns = src_ticks[-1]
+                r["switch"] = (by_n[ns + 1] - by_n[ns]) / 1e4
+                gaps = [(a[0], b[1] - a[1]) for a, b in zip(seq_t, seq_t[1:])]
+                r["gap_src"] = max((g for n, g in gaps if n < ns), default=0) / 1e4
+                r["gap_dst"] = max((g for n, g in gaps if n > ns), default=0) / 1e4
         return r
     finally:
         if src_log:
@@ -351,7 +357,9 @@ ROWS = [("wall ms (migrate cmd -> done)", "wall", "%.0f"),
         ("orchestration ms (wall - total)", "orch", "%.0f"),
         ("downtime ms (query-migrate)", "downtime", "%.0f"),
         ("pause ms (largest mtime tick gap)", "pause", "%.1f"),
-        ("  switchover gap ms (mtime)", "switch", "%.1f"),
+        ("  before: on the source", "gap_src", "%.1f"),
+        ("  the switchover gap", "switch", "%.1f"),
+        ("  after: on the destination", "gap_dst", "%.1f"),
         ("MiB transferred", "mib", "%.2f"),
         ("dirty syncs", "syncs", "%.0f")]
 PHASES = [("  precheck", "ph_precheck"), ("  prepare", "ph_prepare"),
@@ -388,7 +396,7 @@ def print_guests(cfg, guests, modes, res):
             line = f"  {label:<34}" + "".join(f"{fmt(v, f):>12}" for v in vals)
             if "daemons" in modes and "direct" in modes:
                 a, b = s["daemons"].get(key), s["direct"].get(key)
-                if key in ("pause", "switch") and a is not None and b is not None:
+                if key in ("pause", "switch", "gap_src", "gap_dst") and a is not None and b is not None:
                     line += f"   {a - b:+.1f} ms"
                 elif a is not None and b:
                     line += f"   {a / b:.2f}x"
@@ -534,7 +542,8 @@ def main():
                             log(f"run {i} {prog} {mode}: wall {r['wall']:.0f} ms, total "
                                 f"{r['total']} ms, downtime {r['downtime']} ms, "
                                 f"{(r['transferred'] or 0) / 2**20:.1f} MiB, pause "
-                                f"{fmt(r.get('pause'), '%.1f')} ms (switchover {fmt(r.get('switch'), '%.1f')})" +
+                                f"{fmt(r.get('pause'), '%.1f')} ms (source {fmt(r.get('gap_src'), '%.1f')}, switchover "
+                                f"{fmt(r.get('switch'), '%.1f')}, destination {fmt(r.get('gap_dst'), '%.1f')})" +
                                 (f", job {r['job']} ms, phases " + " ".join(
                                     f"{k[3:]}={v:.0f}" for k, v in r.items()
                                     if k.startswith("ph_")) + ", prepare: " + " ".join(
