@@ -19,7 +19,9 @@
 #   make fuzz-elf        libFuzzer build of the ELF loader fuzz target (clang)
 #   make fuzzers         all the libFuzzer targets (make test builds them too)
 #   make bench-save      bench/save: save/restore time and state size, godwit-vm vs QEMU
-#   make bench-migrate   bench/migrate: live migration over tcp: and dirty-logging overhead, godwit-vm vs QEMU
+#   make bench-migrate   bench/migrate: live migration over tcp: and dirty-logging overhead, godwit-vm vs QEMU,
+#                        and through the daemons (bench-migrate-daemons)
+#   make bench-migrate-daemons  bench/migrate/daemons.sh: godwit migrate via two godwitd vs direct QMP, TLS rate
 #   make test-state      tests/linux/state_test.py: save/restore (oracle guest, Linux, hostile files)
 #   make fuzz-qmp        libFuzzer build of the QMP server fuzz target (clang)
 #   make fuzz-state      libFuzzer build of the state loader fuzz target (clang)
@@ -121,7 +123,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick test-san test-build demo demo-boot demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools bench-save test-state bench-migrate bench-migrate-overhead
+.PHONY: all clean test test-quick test-san test-build demo demo-boot demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools bench-save test-state bench-migrate bench-migrate-overhead bench-migrate-daemons
 all: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN)
 
 $(BUILD)/%.o: %.c
@@ -331,15 +333,23 @@ test-state: $(VM_BIN) $(CLI_BIN) build/guest/mig_pagepass.elf guest-image
 	python3 tests/linux/state_test.py
 
 # Live migration, godwit-vm vs QEMU (bench/migrate/run.sh), then the
-# dirty-logging overhead (bench/migrate/overhead.sh).
+# dirty-logging overhead (bench/migrate/overhead.sh), then through the
+# daemons against direct QMP (bench/migrate/daemons.sh).
 MIG_BENCH_ELFS := build/guest/mig_ticker.elf build/guest/mig_dirty.elf \
-                  build/guest/mig_dirty_max.elf build/guest/mig_dirty_mix.elf
+                  build/guest/mig_dirty_max.elf build/guest/mig_dirty_mix.elf \
+                  build/guest/mig_fill.elf
 # mig_dirty_max.c includes mig_dirty.c
 build/guest/mig_dirty_max.elf: tests/guest/mig_dirty.c
 
-bench-migrate: $(VM_BIN) $(MIG_BENCH_ELFS) guest-image
+bench-migrate: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN) $(MIG_BENCH_ELFS) guest-image
 	BUILD=$(BUILD) bench/migrate/run.sh
 	BUILD=$(BUILD) bench/migrate/overhead.sh
+	BUILD=$(BUILD) bench/migrate/daemons.sh
 
 bench-migrate-overhead: $(VM_BIN) build/guest/mig_dirty_mix.elf
 	BUILD=$(BUILD) bench/migrate/overhead.sh
+
+# godwit migrate through two godwitd vs direct QMP, and the TLS channel's rate
+bench-migrate-daemons: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN) build/guest/mig_ticker.elf \
+                       build/guest/mig_dirty.elf build/guest/mig_fill.elf guest-image
+	BUILD=$(BUILD) bench/migrate/daemons.sh

@@ -18,7 +18,8 @@
 # converge); the remaining runs of that guest on that emulator are skipped.
 # BENCH_RUNS times (median), alternating the emulators (never in parallel).
 # The work is done by bench/migrate/migrate.py; the dirty-logging overhead
-# is bench/migrate/overhead.sh.
+# is bench/migrate/overhead.sh; the same guests moved through two godwitd
+# (TLS, orchestration) against direct QMP is bench/migrate/daemons.sh.
 #
 # env: BUILD (build/release), GODWIT ($BUILD/godwit-vm), QEMU
 #      (qemu-system-riscv64), BENCH_RUNS (3), BENCH_MIGRATE_MEM (256M),
