@@ -470,7 +470,10 @@ static enum MHD_Result api_dispatch(struct api_listener *li, struct MHD_Connecti
         snprintf(msg, sizeof(msg), "request body larger than %u bytes", API_BODY_MAX);
         return api_send_error(conn, 413, msg);
     }
-    if (cr->len) {
+    if (cr->len && (route->flags & API_ROUTE_RAW)) {
+        req.raw = (const unsigned char *)cr->buf;
+        req.raw_len = cr->len;
+    } else if (cr->len) {
         json_error_t jerr;
         req.body = json_loadb(cr->buf, cr->len, JSON_REJECT_DUPLICATES, &jerr);
         if (!req.body) {
@@ -801,7 +804,8 @@ static struct api_server *api_server_new(const struct api_route *routes, size_t 
         const struct api_route *r = &routes[i];
         if (!r->method || !r->pattern || !r->fn ||
             strncmp(r->pattern, "/" API_VERSION, strlen("/" API_VERSION)) != 0 ||
-            strlen(r->pattern) >= 256 || (r->flags & ~(API_ROUTE_PEER | API_ROUTE_JOIN))) {
+            strlen(r->pattern) >= 256 ||
+            (r->flags & ~(API_ROUTE_PEER | API_ROUTE_JOIN | API_ROUTE_RAW))) {
             free(s->routes);
             free(s);
             gw_fail(err, errlen, -EINVAL, "bad API route '%s'", r->pattern ? r->pattern : "");

@@ -46,6 +46,10 @@ enum api_transport {
  * socket only; a TLS client calling such a route gets 403. */
 #define API_ROUTE_PEER 0x1u /* trusted peers over HTTPS too */
 #define API_ROUTE_JOIN 0x2u /* any HTTPS client with a certificate (the join) */
+/* The body is bytes, not JSON (file chunks): the handler gets req->raw and
+ * req->raw_len (at most API_BODY_MAX) and takes its arguments from the
+ * query string; such a route has no field list. */
+#define API_ROUTE_RAW 0x4u
 
 #define API_FP_HEX_LEN 64 /* a certificate fingerprint (trust.h) */
 
@@ -78,7 +82,9 @@ struct api_request {
     const char *path;
     struct api_param params[API_PARAMS_MAX];
     unsigned nparams;
-    json_t *body; /* parsed body (NULL when the request had none) */
+    json_t *body;             /* parsed body (NULL when the request had none) */
+    const unsigned char *raw; /* API_ROUTE_RAW: the body's bytes (NULL: none) */
+    size_t raw_len;
     struct api_peer peer;
     void *conn_;                           /* internal: MHD connection, for api_query */
     char param_names_[API_PARAMS_MAX][32]; /* internal: storage of params[].name */

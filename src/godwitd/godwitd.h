@@ -28,6 +28,8 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "godwitd/api.h"
 #include "godwitd/store.h"
@@ -50,6 +52,14 @@ struct godwitd {
     unsigned nshared;
     uint64_t memory_budget; /* --memory-budget: bytes all VMs may use; 0: the host's RAM */
     int lock_fd;            /* DIR/godwitd.lock, flock'ed while the daemon runs */
+    struct {
+        pthread_mutex_t lock;
+        char text[256]; /* `godwit-vm --version`'s first line ("" unknown) */
+        dev_t dev;      /* ... of the binary with this identity */
+        ino_t ino;
+        off_t size;
+        struct timespec mtime;
+    } vm_build;
 
     pthread_mutex_t store_lock;
     struct store *store;

@@ -285,6 +285,7 @@ int main(int argc, char **argv)
     gw_log_set_prog("godwitd");
     memset(&d, 0, sizeof(d));
     pthread_mutex_init(&d.store_lock, NULL);
+    pthread_mutex_init(&d.vm_build.lock, NULL);
     if (parse_args(&d, argc, argv, &name) < 0)
         return 2;
     if (!d.state_dir[0] && default_state_dir(d.state_dir, sizeof(d.state_dir)) < 0) {

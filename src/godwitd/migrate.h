@@ -28,13 +28,13 @@
 
 #include "godwitd/godwitd.h"
 
-#define MIGRATE_FILE_CHUNK   (512u << 10) /* boot file bytes per request (base64: 683 KiB) */
-#define MIGRATE_POLL_MS      200          /* query-migrate while it runs */
-#define MIGRATE_PREPARE_IDLE 600          /* s an incoming may wait for its source */
-#define MIGRATE_KEY_BYTES    32           /* TLS-PSK key per job */
-#define MIGRATE_TLS_OUT      "gwout"      /* -object id of the source side (every VM) */
-#define MIGRATE_TLS_IN       "gwin"       /* -object id on an incoming VM */
-#define MIGRATE_TLS_DIR      "tls"        /* vms/NAME/tls/keys.psk while a job runs */
+#define MIGRATE_FILE_CHUNK   (1u << 20) /* boot file bytes per request (raw; API_BODY_MAX) */
+#define MIGRATE_POLL_MS      200        /* query-migrate while it runs */
+#define MIGRATE_PREPARE_IDLE 600        /* s an incoming may wait for its source */
+#define MIGRATE_KEY_BYTES    32         /* TLS-PSK key per job */
+#define MIGRATE_TLS_OUT      "gwout"    /* -object id of the source side (every VM) */
+#define MIGRATE_TLS_IN       "gwin"     /* -object id on an incoming VM */
+#define MIGRATE_TLS_DIR      "tls"      /* vms/NAME/tls/keys.psk while a job runs */
 
 /* The -object arguments every godwit-vm godwitd starts gets, so that it can
  * migrate out later (the key file is written only while a job runs).

@@ -4,9 +4,9 @@
  *
  *   POST /1.0/incoming/precheck      {vm, compat}          200 or 409 with the reason
  *   POST /1.0/incoming               {vm, compat, source_job}   201 {job}
- *   POST /1.0/incoming/{id}/file     {name, offset, data, final, size}
+ *   POST /1.0/incoming/{id}/file?name=N&offset=O&size=S[&final=1]   the chunk's bytes
  *   POST /1.0/incoming/{id}/start    {key}                 200 {port}
- *   POST /1.0/incoming/{id}/log      {data, final}         the source's console log,
+ *   POST /1.0/incoming/{id}/log[?final=1]   bytes of the source's console log,
  *                                                          after the switchover
  *   GET  /1.0/incoming/{id}                                {state, error, vm}
  *   POST /1.0/incoming/{id}/abort    {reason}
@@ -606,23 +606,38 @@ static bool in_file_name_ok(const char *n)
     return true;
 }
 
+/* A query argument as an integer in 0..max: 0, or -EINVAL. */
+static int in_query_int(const struct api_request *req, const char *key, long long max,
+                        long long *out)
+{
+    const char *v = api_query(req, key);
+    char *end;
+
+    if (!v || !v[0])
+        return -EINVAL;
+    errno = 0;
+    *out = strtoll(v, &end, 10);
+    return errno || *end || *out < 0 || *out > max ? -EINVAL : 0;
+}
+
+/* POST /1.0/incoming/ID/file?name=N&offset=O&size=S[&final=1], the chunk's
+ * bytes as the body (raw: no JSON, no base64). */
 static void in_file(struct api_request *req, struct api_reply *rep)
 {
     struct godwitd *d = req->ctx;
     struct incoming *in = in_lookup(req, rep);
-    const char *name = json_string_value(json_object_get(req->body, "name"));
-    const char *data = json_string_value(json_object_get(req->body, "data"));
-    json_int_t off = json_integer_value(json_object_get(req->body, "offset"));
-    json_int_t size = json_integer_value(json_object_get(req->body, "size"));
-    bool final = json_is_true(json_object_get(req->body, "final"));
+    const char *name = api_query(req, "name"), *fin = api_query(req, "final");
+    long long off = 0, size = 0;
+    bool final = fin && !strcmp(fin, "1");
     char dir[PATH_MAX], path[PATH_MAX + 80], part[PATH_MAX + 96];
-    uint8_t *buf = NULL;
-    int fd = -1, n = 0;
+    size_t n = req->raw_len;
+    int fd = -1;
 
     if (!in)
         return;
-    if (!in_file_name_ok(name) || off < 0 || size < 0 || (uint64_t)size > IN_FILE_MAX ||
-        (uint64_t)off > (uint64_t)size) {
+    if (!in_file_name_ok(name) || in_query_int(req, "offset", IN_FILE_MAX, &off) < 0 ||
+        in_query_int(req, "size", IN_FILE_MAX, &size) < 0 || off > size ||
+        (uint64_t)off + n > (uint64_t)size || (fin && !final && strcmp(fin, "0"))) {
         api_reply_error(rep, 400, "bad file chunk (name '%s')", name ? name : "");
         goto out;
     }
@@ -633,18 +648,11 @@ static void in_file(struct api_request *req, struct api_reply *rep)
         api_reply_error(rep, 409, "the incoming migration is no longer preparing");
         goto out;
     }
-    size_t dl = data ? strlen(data) : 0;
-    buf = malloc(dl * 3 / 4 + 4);
-    if (!buf || (n = trust_base64url_decode(data ? data : "", dl, buf, dl * 3 / 4 + 4)) < 0 ||
-        (uint64_t)off + (uint64_t)n > (uint64_t)size) {
-        api_reply_error(rep, 400, "bad file chunk data for '%s'", name);
-        goto out;
-    }
     godwitd_vm_dir(d, in->vm, dir, sizeof(dir));
     snprintf(path, sizeof(path), "%s/%s", dir, name);
     snprintf(part, sizeof(part), "%s/.%s.part", dir, name);
     fd = open(part, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (off == 0 ? O_TRUNC : 0), 0600);
-    if (fd < 0 || (n > 0 && pwrite(fd, buf, (size_t)n, off) != n)) {
+    if (fd < 0 || (n > 0 && pwrite(fd, req->raw, n, off) != (ssize_t)n)) {
         api_reply_error(rep, 507, "cannot write %s: %s", name, strerror(errno));
         goto out;
     }
@@ -652,7 +660,7 @@ static void in_file(struct api_request *req, struct api_reply *rep)
         struct stat st;
         if (fstat(fd, &st) < 0 || st.st_size != size || fsync(fd) < 0) {
             api_reply_error(rep, 400, "%s: %lld bytes arrived, %lld announced", name,
-                            (long long)st.st_size, (long long)size);
+                            (long long)st.st_size, size);
             goto out;
         }
         if (rename(part, path) < 0) {
@@ -663,11 +671,10 @@ static void in_file(struct api_request *req, struct api_reply *rep)
         in->nfiles++;
         pthread_mutex_unlock(&in->lock);
     }
-    api_reply_json(rep, 200, json_pack("{s:I}", "received", (json_int_t)(off + n)));
+    api_reply_json(rep, 200, json_pack("{s:I}", "received", (json_int_t)off + (json_int_t)n));
 out:
     if (fd >= 0)
         close(fd);
-    free(buf);
     in_put(in);
 }
 
@@ -760,16 +767,13 @@ out:
 static void in_log(struct api_request *req, struct api_reply *rep)
 {
     struct incoming *in = in_lookup(req, rep);
-    const char *data = json_string_value(json_object_get(req->body, "data"));
-    bool final = json_is_true(json_object_get(req->body, "final"));
-    size_t dl = data ? strlen(data) : 0;
-    uint8_t *buf;
-    int n;
+    const char *fin = api_query(req, "final");
+    bool final = fin && !strcmp(fin, "1");
+    const uint8_t *buf = req->raw;
+    int n = fin && !final && strcmp(fin, "0") ? -EINVAL : (int)req->raw_len;
 
     if (!in)
         return;
-    buf = malloc(dl * 3 / 4 + 4);
-    n = buf ? trust_base64url_decode(data ? data : "", dl, buf, dl * 3 / 4 + 4) : -ENOMEM;
     pthread_mutex_lock(&in->lock);
     if (in->state != IN_RUNNING || in->log_done) {
         pthread_mutex_unlock(&in->lock);
@@ -780,7 +784,8 @@ static void in_log(struct api_request *req, struct api_reply *rep)
     } else {
         char *p = realloc(in->log, in->log_len + (size_t)n + 1);
         if (p) {
-            memcpy(p + in->log_len, buf, (size_t)n);
+            if (n > 0)
+                memcpy(p + in->log_len, buf, (size_t)n);
             in->log = p;
             in->log_len += (size_t)n;
         }
@@ -789,7 +794,6 @@ static void in_log(struct api_request *req, struct api_reply *rep)
         pthread_mutex_unlock(&in->lock);
         api_reply_json(rep, 200, json_pack("{s:I}", "received", (json_int_t)in->log_len));
     }
-    free(buf);
     in_put(in);
 }
 
@@ -862,20 +866,15 @@ static const struct api_field in_create_body[] = {{"vm", API_T_OBJECT, true},
                                                   {"compat", API_T_OBJECT, true},
                                                   {"source_job", API_T_INT, false},
                                                   {NULL, 0, false}};
-static const struct api_field in_file_body[] = {
-    {"name", API_T_STRING, true}, {"offset", API_T_INT, true},  {"size", API_T_INT, true},
-    {"data", API_T_STRING, true}, {"final", API_T_BOOL, false}, {NULL, 0, false}};
-static const struct api_field in_log_body[] = {
-    {"data", API_T_STRING, true}, {"final", API_T_BOOL, false}, {NULL, 0, false}};
 static const struct api_field in_start_body[] = {{"key", API_T_STRING, true}, {NULL, 0, false}};
 static const struct api_field in_abort_body[] = {{"reason", API_T_STRING, false}, {NULL, 0, false}};
 
 const struct api_route migrate_in_routes[] = {
     {"POST", "/1.0/incoming/precheck", in_precheck, in_precheck_body, API_ROUTE_PEER},
     {"POST", "/1.0/incoming", in_create, in_create_body, API_ROUTE_PEER},
-    {"POST", "/1.0/incoming/{id}/file", in_file, in_file_body, API_ROUTE_PEER},
+    {"POST", "/1.0/incoming/{id}/file", in_file, NULL, API_ROUTE_PEER | API_ROUTE_RAW},
     {"POST", "/1.0/incoming/{id}/start", in_start, in_start_body, API_ROUTE_PEER},
-    {"POST", "/1.0/incoming/{id}/log", in_log, in_log_body, API_ROUTE_PEER},
+    {"POST", "/1.0/incoming/{id}/log", in_log, NULL, API_ROUTE_PEER | API_ROUTE_RAW},
     {"GET", "/1.0/incoming/{id}", in_get, NULL, API_ROUTE_PEER},
     {"POST", "/1.0/incoming/{id}/abort", in_abort, in_abort_body, API_ROUTE_PEER},
 };

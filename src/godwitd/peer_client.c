@@ -59,9 +59,10 @@ static void peer_error_message(const json_t *reply, long status, char *err, size
         snprintf(err, errlen, "HTTP %ld", status);
 }
 
-int peer_request(struct godwitd *d, const char *address, const char *ca_path, const char *method,
-                 const char *path, const json_t *body, json_t **reply, long *status, int timeout_ms,
-                 char *err, size_t errlen)
+static int peer_request_any(struct godwitd *d, const char *address, const char *ca_path,
+                            const char *method, const char *path, const json_t *body,
+                            const void *raw, size_t rawlen, json_t **reply, long *status,
+                            int timeout_ms, char *err, size_t errlen)
 {
     char url[TRUST_ADDRESS_MAX + 1100], pin[TRUST_PIN_MAX], cerr[CURL_ERROR_SIZE] = "";
     char *pem = NULL, *text = NULL;
@@ -113,6 +114,8 @@ int peer_request(struct godwitd *d, const char *address, const char *ca_path, co
     hdrs = curl_slist_append(hdrs, "Expect:");
     if (text)
         hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    else if (raw)
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
@@ -138,6 +141,9 @@ int peer_request(struct godwitd *d, const char *address, const char *ca_path, co
     if (text) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(text));
+    } else if (raw) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, raw);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)rawlen);
     }
     cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {
@@ -200,22 +206,27 @@ out:
     return ret;
 }
 
+int peer_request(struct godwitd *d, const char *address, const char *ca_path, const char *method,
+                 const char *path, const json_t *body, json_t **reply, long *status, int timeout_ms,
+                 char *err, size_t errlen)
+{
+    return peer_request_any(d, address, ca_path, method, path, body, NULL, 0, reply, status,
+                            timeout_ms, err, errlen);
+}
+
 int peer_cert_path(const struct godwitd *d, const char *peer, char *out, size_t len)
 {
     return snprintf(out, len, "%s/tls/peers/%s.pem", d->state_dir, peer) >= (int)len ? -ENAMETOOLONG
                                                                                      : 0;
 }
 
-int peer_call(struct godwitd *d, const char *peer, const char *method, const char *path,
-              const json_t *body, json_t **reply, long *status, int timeout_ms, char *err,
-              size_t errlen)
+/* The peer's address and certificate path. */
+static int peer_where(struct godwitd *d, const char *peer, char *address, size_t alen, char *ca,
+                      size_t calen, char *err, size_t errlen)
 {
     struct store_peer p;
-    char ca[PATH_MAX];
     int ret;
 
-    if (reply)
-        *reply = NULL;
     if (!api_name_valid(peer))
         return gw_fail(err, errlen, -ENOENT, "no peer named '%.64s'", peer ? peer : "");
     godwitd_store_lock(d);
@@ -228,10 +239,43 @@ int peer_call(struct godwitd *d, const char *peer, const char *method, const cha
     if (!p.address[0])
         return gw_fail(err, errlen, -EDESTADDRREQ,
                        "peer '%s' has no address (it does not listen for peers)", peer);
-    if (peer_cert_path(d, peer, ca, sizeof(ca)) < 0)
+    snprintf(address, alen, "%s", p.address);
+    if (peer_cert_path(d, peer, ca, calen) < 0)
         return gw_fail(err, errlen, -ENAMETOOLONG, "state directory path too long");
-    return peer_request(d, p.address, ca, method, path, body, reply, status, timeout_ms, err,
-                        errlen);
+    return 0;
+}
+
+int peer_call(struct godwitd *d, const char *peer, const char *method, const char *path,
+              const json_t *body, json_t **reply, long *status, int timeout_ms, char *err,
+              size_t errlen)
+{
+    char ca[PATH_MAX], address[STORE_ADDR_MAX];
+    int ret;
+
+    if (reply)
+        *reply = NULL;
+    ret = peer_where(d, peer, address, sizeof(address), ca, sizeof(ca), err, errlen);
+    if (ret < 0)
+        return ret;
+    return peer_request_any(d, address, ca, method, path, body, NULL, 0, reply, status, timeout_ms,
+                            err, errlen);
+}
+
+int peer_call_raw(struct godwitd *d, const char *peer, const char *method, const char *path,
+                  const void *data, size_t len, json_t **reply, long *status, int timeout_ms,
+                  char *err, size_t errlen)
+{
+    char ca[PATH_MAX], address[STORE_ADDR_MAX];
+    static const char empty[1];
+    int ret;
+
+    if (reply)
+        *reply = NULL;
+    ret = peer_where(d, peer, address, sizeof(address), ca, sizeof(ca), err, errlen);
+    if (ret < 0)
+        return ret;
+    return peer_request_any(d, address, ca, method, path, NULL, data ? data : empty, len, reply,
+                            status, timeout_ms, err, errlen);
 }
 
 int peer_host(struct godwitd *d, const char *peer, char *host, size_t len)

@@ -35,6 +35,12 @@ int peer_call(struct godwitd *d, const char *peer, const char *method, const cha
               const json_t *body, json_t **reply, long *status, int timeout_ms, char *err,
               size_t errlen);
 
+/* The same with a body of raw bytes (application/octet-stream; for the
+ * routes marked API_ROUTE_RAW): data/len, at most API_BODY_MAX. */
+int peer_call_raw(struct godwitd *d, const char *peer, const char *method, const char *path,
+                  const void *data, size_t len, json_t **reply, long *status, int timeout_ms,
+                  char *err, size_t errlen);
+
 /* The host part of a peer's address (for the migration stream to reach
  * it), from the stored "host:port".  0 or -ENOENT. */
 int peer_host(struct godwitd *d, const char *peer, char *host, size_t len);

@@ -530,7 +530,7 @@ static void sup_relay_accept(struct sup_vm *v)
 static void sup_qmp_in(struct sup_vm *v)
 {
     json_t *ev = NULL;
-    int ret;
+    int ret = -EAGAIN;
 
     while (v->qmp && (ret = qmp_client_event(v->qmp, 0, &ev, NULL, 0)) == 0) {
         const char *name = json_string_value(json_object_get(ev, "event"));
