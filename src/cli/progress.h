@@ -24,7 +24,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define CLI_PROGRESS_POLL_MS 200
+#define CLI_PROGRESS_POLL_MS 100
 #define CLI_PROGRESS_STEP    3.0 /* percent: gaps up to this are closed at once */
 
 struct cli_progress {

@@ -38,7 +38,7 @@
 #define SRC_QMP_MS       5000
 #define SRC_RESOLVE_S    2 /* between questions to an unreachable destination */
 #define SRC_CONFIRM_MS   30000
-#define SRC_WATCH_POLLS  5    /* ask the destination every 5 polls (1 s) */
+#define SRC_WATCH_POLLS  (1000 / MIGRATE_POLL_MS) /* ask the destination every second */
 #define SRC_WATCH_MS     3000 /* ... waiting this long for its answer */
 #define SRC_WATCH_MISSES 2    /* ... and cancel after this many without one */
 
@@ -448,9 +448,10 @@ static int src_resolve(struct job *j, struct mig_src *m, char *err, size_t errle
         }
         if (d->stopping)
             return gw_fail(err, errlen, -EINTR, "godwitd stopped while resolving ownership");
-        sleep(ret == 0 ? 0 : SRC_RESOLVE_S);
         if (ret == 0)
-            usleep(100 * 1000);
+            usleep(20 * 1000); /* it answered: the VM is about to run there */
+        else
+            sleep(SRC_RESOLVE_S);
     }
 }
 

@@ -29,7 +29,7 @@
 #include "godwitd/godwitd.h"
 
 #define MIGRATE_FILE_CHUNK   (1u << 20) /* boot file bytes per request (raw; API_BODY_MAX) */
-#define MIGRATE_POLL_MS      200        /* query-migrate while it runs */
+#define MIGRATE_POLL_MS      50         /* query-migrate while it runs (figures, the end) */
 #define MIGRATE_PREPARE_IDLE 600        /* s an incoming may wait for its source */
 #define MIGRATE_KEY_BYTES    32         /* TLS-PSK key per job */
 #define MIGRATE_TLS_OUT      "gwout"    /* -object id of the source side (every VM) */
