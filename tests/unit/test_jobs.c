@@ -394,7 +394,7 @@ static void test_display(void)
     cli_progress_init(&p, f, true);
     cli_progress_show(&p, job);
     fflush(f);
-    CHECK(!strncmp(buf, "\r\033[Ktransfer  [", 15) && strstr(buf, "2 GiB / 4 GiB") &&
+    CHECK(!strncmp(buf, "\r\033[Ktransfer  [", 15) && strstr(buf, "2 GiB sent, RAM 4 GiB") &&
               strstr(buf, "117.6 MB/s") && strstr(buf, "dirty 3.1 MiB/s") &&
               strstr(buf, "pass 2") && strstr(buf, "downtime ~41 ms") && strstr(buf, "12.4"),
           "the live line: %s", buf + 4);
