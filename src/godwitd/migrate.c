@@ -39,8 +39,8 @@
 #define SRC_RESOLVE_S    2 /* between questions to an unreachable destination */
 #define SRC_CONFIRM_MS   30000
 #define SRC_WATCH_POLLS  (1000 / MIGRATE_POLL_MS) /* ask the destination every second */
-#define SRC_WATCH_MS     3000 /* ... waiting this long for its answer */
-#define SRC_WATCH_MISSES 2    /* ... and cancel after this many without one */
+#define SRC_WATCH_MS     3000                     /* ... waiting this long for its answer */
+#define SRC_WATCH_MISSES 2                        /* ... and cancel after this many without one */
 
 struct mig_src {
     char vm[STORE_NAME_MAX];

@@ -25,8 +25,8 @@ int main(void)
     if (end < start + (8UL << 20) || end > 0x80000000UL + (16UL << 30))
         end = start + (60UL << 20);
     uint64_t t0 = rt_mtime(), x = 0x9e3779b97f4a7c15UL ^ t0;
-    for (volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)start;
-         (uint64_t)(uintptr_t)p < end; p++) {
+    for (volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)start; (uint64_t)(uintptr_t)p < end;
+         p++) {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
