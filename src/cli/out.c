@@ -29,15 +29,21 @@ bool cli_common_opt(int c, const char *arg)
     }
 }
 
+static void cli_verror(const char *fmt, va_list ap) gw_printf(1, 0);
+static void cli_verror(const char *fmt, va_list ap)
+{
+    fputs("godwit: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 int cli_error(const char *fmt, ...)
 {
     va_list ap;
 
-    fputs("godwit: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    cli_verror(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     return CLI_FAIL;
 }
 
@@ -45,11 +51,9 @@ int cli_usage_error(const char *usage, const char *fmt, ...)
 {
     va_list ap;
 
-    fputs("godwit: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    cli_verror(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     if (usage)
         fprintf(stderr, "usage: %s\n", usage);
     return CLI_USAGE;

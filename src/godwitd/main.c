@@ -25,21 +25,6 @@
 #include "godwitd/godwitd.h"
 #include "godwitd/peers.h"
 
-void godwitd_store_lock(struct godwitd *d)
-{
-    pthread_mutex_lock(&d->store_lock);
-}
-
-void godwitd_store_unlock(struct godwitd *d)
-{
-    pthread_mutex_unlock(&d->store_lock);
-}
-
-int godwitd_vm_dir(const struct godwitd *d, const char *vm, char *out, size_t len)
-{
-    return snprintf(out, len, "%s/vms/%s", d->state_dir, vm) >= (int)len ? -ENAMETOOLONG : 0;
-}
-
 static void usage(FILE *f)
 {
     fprintf(f,

@@ -25,17 +25,6 @@
 
 static char dir[64], dbpath[128];
 
-/* main.c's, which the agent library leaves out */
-void godwitd_store_lock(struct godwitd *d)
-{
-    pthread_mutex_lock(&d->store_lock);
-}
-
-void godwitd_store_unlock(struct godwitd *d)
-{
-    pthread_mutex_unlock(&d->store_lock);
-}
-
 /* What a fake run does, steered by the test (the job's arg). */
 struct fake {
     int figures;         /* job_figures calls before the end (last one final) */

@@ -17,22 +17,6 @@
 #include "board_check.h"
 #include "godwitd/vms.h"
 
-/* What main.c provides the modules. */
-void godwitd_store_lock(struct godwitd *d)
-{
-    pthread_mutex_lock(&d->store_lock);
-}
-
-void godwitd_store_unlock(struct godwitd *d)
-{
-    pthread_mutex_unlock(&d->store_lock);
-}
-
-int godwitd_vm_dir(const struct godwitd *d, const char *vm, char *out, size_t len)
-{
-    return snprintf(out, len, "%s/vms/%s", d->state_dir, vm) >= (int)len ? -ENAMETOOLONG : 0;
-}
-
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st, (void)flag, (void)ftw;
