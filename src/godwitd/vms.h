@@ -98,3 +98,9 @@ int vm_log_prepend(struct godwitd *d, const char *name, const char *data, size_t
 uint64_t vm_memory_in_use(struct godwitd *d);
 
 #endif
+#ifndef VM_FILE_STATE /* TEMPORARY until the suspend branch lands */
+#define VM_FILE_STATE "suspended.state"
+int vm_suspend(struct godwitd *d, const char *name, char *err, size_t errlen);
+int vm_resume(struct godwitd *d, const char *name, char *note, size_t notelen, char *err,
+              size_t errlen);
+#endif
