@@ -453,6 +453,8 @@ def make_vm(host, name, master, size):
 def job_of(host, res, err):
     if isinstance(res, dict) and isinstance(res.get("job"), int):
         return res["job"]
+    if isinstance(res, int) and not isinstance(res, bool):
+        return res
     m = re.search(r"job (\d+)", err or "")
     if m:
         return int(m.group(1))
@@ -484,7 +486,7 @@ def wait_job(host, jid, timeout):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         j = job_show(host, jid)
-        if j.get("status") in ("done", "failed", "cancelled"):
+        if j.get("status") in ("done", "failed", "cancelled", "canceled"):
             return j
         time.sleep(0.2)
     raise AssertionError(f"{host.name}: job {jid} not finished after {timeout}s")
