@@ -16,13 +16,15 @@ zero blocks included) into the VM's folder for each godwit run.
 rsync (what admins use today): an rsync daemon on 127.0.0.1 (a module
 pointing at a folder, no chroot, uid 0), `rsync --sparse --stats MASTER
 rsync://127.0.0.1:PORT/cold/disk0.raw` into an empty module, BENCH_RUNS
-times; reported separately, the same with `--fsync` (godwit's destination
-fsyncs what it writes) and with `--compress --compress-choice=zstd`.  Then
+times after BENCH_COLD_WARMUP unreported runs; reported separately, the
+same with `--fsync` (godwit's destination fsyncs what it writes) and with
+`--compress --compress-choice=zstd`, alternating run by run.  Then
 the resume: through tests/lib/proxy.py on loopback, a clean run (the
 proxy's client->server bytes), a run with `--partial` cut by the proxy
 (RST) at 50 % of the clean run's bytes, and the rerun:
-re-sent = cut run + rerun - clean run (may be below 0: the rerun's delta
-algorithm matches the source's zero blocks against the partial file).
+re-sent = cut run + rerun - clean run (below 0 here: the rerun's delta
+algorithm matches the source's zero blocks, and text repeated from the
+generator's 4 MiB pool, against the partial file).
 
 godwit: three hosts in network namespaces (tests/lib/hosts.py's Rack:
 ha, hb, hc with --listen), ha paired with hb directly and with hc through
@@ -52,7 +54,8 @@ Without cold migration in this build (`godwit migrate --help` has no
 proxy, the VM and its disk), then stops with a clear message: exit 1,
 the rsync numbers printed.
 
-env: BUILD (build/release), BENCH_RUNS (3), BENCH_COLD_SIZE (4G),
+env: BUILD (build/release), BENCH_RUNS (3), BENCH_COLD_WARMUP (1: unreported
+runs of rsync --sparse and of godwit first), BENCH_COLD_SIZE (4G),
 BENCH_COLD_DATA (512M), BENCH_COLD_SEED (1), BENCH_COLD_PARTS
 (rsync,rsync-variants,rsync-resume,godwit,godwit-resume), BENCH_COLD_DIR
 (/tmp: where the files go), BENCH_COLD_TIMEOUT (600 s per transfer).
@@ -343,8 +346,8 @@ RSYNC_VARIANTS = [("rsync --sparse", []), ("rsync --sparse --fsync", ["--fsync"]
 def rsync_runs(cfg, d, master, src_scan, variants):
     """{variant: [run dicts]}, alternating the variants run by run."""
     res = {name: [] for name, _ in variants}
-    for i in range(cfg["runs"]):
-        for name, opts in variants:
+    for i in range(-cfg["warmup"], cfg["runs"]):
+        for name, opts in variants if i >= 0 else variants[:1]:
             d.clear()
             rc, wall, sent, out = rsync(master, d.url(), opts, cfg["timeout"])
             if rc != 0:
@@ -353,8 +356,10 @@ def rsync_runs(cfg, d, master, src_scan, variants):
             r = {"wall": wall, "wire": sent, "dst_alloc": allocated(dst), "same": same(master, dst)}
             if not r["same"]:
                 raise AssertionError(f"{name}: the destination differs from the source")
-            res[name].append(r)
-            log(f"  {name} run {i + 1}: {wall:.2f}s, {sent} B sent, "
+            if i >= 0:
+                res[name].append(r)
+            tag = f"run {i + 1}" if i >= 0 else "warm-up"
+            log(f"  {name} {tag}: {wall:.2f}s, {sent} B sent, "
                 f"dst {r['dst_alloc'] / MiB:.1f} MiB allocated")
     return res
 
@@ -521,8 +526,8 @@ def godwit_half(cfg, master, src_scan, parts, results):
                 f"{peers.get(c.name)} (the proxy: {px.stats()['c2s']} B so far)")
             if "godwit" in parts:
                 runs = results.setdefault("godwit", [])
-                for i in range(cfg["runs"]):
-                    name = f"cold{i}"
+                for i in range(-cfg["warmup"], cfg["runs"]):
+                    name = f"cold{i}" if i >= 0 else f"coldw{-i}"
                     path = make_vm(a, name, master, src_scan["size"])
                     if allocated(path) != src_scan["allocated"]:
                         raise AssertionError(f"{path}: allocation {allocated(path)}, the master's "
@@ -547,8 +552,10 @@ def godwit_half(cfg, master, src_scan, parts, results):
                          "same": same(master, dpath)}
                     if not r["same"]:
                         raise AssertionError(f"{dpath} differs from the source")
-                    runs.append(r)
-                    log(f"  godwit run {i + 1}: {wall:.2f}s, {r['wire']} B on the wire, dst "
+                    if i >= 0:
+                        runs.append(r)
+                    tag = f"run {i + 1}" if i >= 0 else "warm-up"
+                    log(f"  godwit {tag}: {wall:.2f}s, {r['wire']} B on the wire, dst "
                         f"{r['dst_alloc'] / MiB:.1f} MiB allocated")
                     cli_ok(b, "vm", "delete", name)
             if "godwit-resume" in parts:
@@ -572,6 +579,10 @@ def godwit_resume(cfg, a, c, px, master, src_scan, runs):
         raise AssertionError(f"migrate {name} {c.name} --cold --detach: exit {rc}: {err}")
     j = wait_job(a, jid, cfg["timeout"])
     after = px.stats()
+    left = px.disarm()
+    if after["cuts"] == before["cuts"]:
+        raise AssertionError(f"the proxy never cut: {after['c2s'] - before['c2s']} B went through "
+                             f"it, the cut was set at {int(expect // 2)} B ({left} B left)")
     jobs = [j]
     if j["status"] != "done":  # no resume inside the job: the operator runs it again
         log(f"  godwit resume: job {jid} {j['status']} after the cut ({j.get('error')}); "
@@ -691,6 +702,7 @@ def main():
            "size": size_arg(os.environ.get("BENCH_COLD_SIZE", "4G")),
            "data": size_arg(os.environ.get("BENCH_COLD_DATA", "512M")),
            "seed": int(os.environ.get("BENCH_COLD_SEED", "1")),
+           "warmup": int(os.environ.get("BENCH_COLD_WARMUP", "1")),
            "timeout": float(os.environ.get("BENCH_COLD_TIMEOUT", "600")),
            "logs": h.log_dir("bench", "cold")}
     parts = [p for p in os.environ.get("BENCH_COLD_PARTS", ",".join(PARTS)).split(",") if p]

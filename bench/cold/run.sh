@@ -9,8 +9,9 @@
 # The work is done by bench/cold/cold.py (see its header for what is
 # measured).  Needs root (namespaces), rsync and cmp.
 #
-# env: BUILD (build/release), BENCH_RUNS (3), BENCH_COLD_SIZE (4G),
-#      BENCH_COLD_DATA (512M), BENCH_COLD_SEED (1), BENCH_COLD_PARTS
+# env: BUILD (build/release), BENCH_RUNS (3), BENCH_COLD_WARMUP (1),
+#      BENCH_COLD_SIZE (4G), BENCH_COLD_DATA (512M), BENCH_COLD_SEED (1),
+#      BENCH_COLD_PARTS
 #      (rsync,rsync-variants,rsync-resume,godwit,godwit-resume),
 #      BENCH_COLD_DIR (/tmp), BENCH_COLD_TIMEOUT (600 s per transfer)
 # Exit status: 0 ok, 1 a run failed (or this build has no cold migration),

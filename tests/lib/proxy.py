@@ -13,6 +13,7 @@ the test runs):
         p.cut_after(50 << 20)            # reset every connection once 50 MiB more went
                                          # client -> server (exactly that much is delivered)
         p.cut_now()                      # reset every open connection now
+        p.disarm()                       # forget a pending cut_after
         p.refuse(True)                   # new connections are reset at once; False: normal
         p.stop()                         # (also on leaving the with block)
 
@@ -33,6 +34,7 @@ JSON line per answer on its stdout:
     stats             -> the counters
     cut-after N       -> {"ok": true, "armed": N}
     cut-now           -> {"ok": true, "cut": connections reset}
+    disarm            -> {"ok": true, "armed": bytes that were left, or null}
     refuse on|off     -> {"ok": true, "refusing": bool}
     quit (or EOF)     -> {"ok": true}; every connection is closed, the child exits 0
     anything else     -> {"error": "..."}
@@ -325,6 +327,12 @@ class Proxy:
             self.armed = n
         return n
 
+    def disarm(self):
+        """Forget a pending cut_after: the bytes it still had to go, or None."""
+        with self.lock:
+            left, self.armed = self.armed, None
+        return left
+
     def cut_now(self, wait=True):
         """Reset every open connection; returns how many.  wait: until
         they are closed (up to 2 s)."""
@@ -419,6 +427,9 @@ class ProxyProcess:
     def cut_now(self):
         return self._cmd("cut-now")["cut"]
 
+    def disarm(self):
+        return self._cmd("disarm")["armed"]
+
     def refuse(self, on=True):
         return self._cmd("refuse " + ("on" if on else "off"))["refusing"]
 
@@ -468,6 +479,8 @@ def _serve(listen, target):
                     say(p.stats())
                 elif cmd == "cut-after" and len(args) == 1:
                     say({"ok": True, "armed": p.cut_after(int(args[0]))})
+                elif cmd == "disarm" and not args:
+                    say({"ok": True, "armed": p.disarm()})
                 elif cmd == "cut-now" and not args:
                     say({"ok": True, "cut": p.cut_now()})
                 elif cmd == "refuse" and args in (["on"], ["off"]):
