@@ -626,7 +626,7 @@ def report(cfg, src, res):
     size = (f"{src['size'] / (1 << 30):g} GiB" if src["size"] >= 1 << 30
             else f"{src['size'] / MiB:g} MiB")
     print(f"\ncold migration vs rsync: a {size} sparse disk, "
-          f"{src['data'] / MiB:.0f} MiB of data in {src['extents']} extents "
+          f"{src['data'] / MiB:.0f} MiB of data in {src['extents']} data extents "
           f"(seed {cfg['seed']}); median of {cfg['runs']}")
     print(f"source: {mib(src['allocated']):.1f} MiB allocated, {mib(src['nonzero']):.1f} MiB "
           f"in non-zero 4 KiB blocks (the rest of the extents: zero runs)")
@@ -650,7 +650,8 @@ def report(cfg, src, res):
     if rr or gr:
         print(f"\nresume after a cut at 50 % (RST by tests/lib/proxy.py)")
         if rr:
-            print(f"  rsync --sparse --partial: clean {mib(rr['clean']):.1f} MiB; cut after "
+            print(f"  rsync --sparse --partial: clean {mib(rr['clean']):.1f} MiB in "
+                  f"{rr['clean_wall']:.2f} s (through the proxy); cut after "
                   f"{mib(rr['cut_at']):.1f} MiB (partial file {mib(rr['partial_size']):.1f} MiB, "
                   f"{mib(rr['partial_alloc']):.1f} MiB allocated); rerun {mib(rr['rerun']):.1f} "
                   f"MiB in {rr['rerun_wall']:.2f} s; re-sent (cut + rerun - clean) "
