@@ -33,14 +33,16 @@ port 9443, forwarding to hc's --listen; hc's join token names it).  For
 each run a VM `coldN` (--memory 64M, default firmware, no kernel,
 --disk SIZE) is created on ha, stopped, its disk0.raw replaced by the
 master's copy, then `godwit --json migrate coldN hb --cold --no-start
---confirm auto` (the VM never boots).  Measured: the CLI's wall time
-(exec to exit; it follows the job to done) and the job's span, the job's
-figures.transfer (wire, total, chunks, resent), the destination's
-disk0.raw allocation (st_blocks * 512) and `cmp` with the master.  The
-resume: `migrate coldR hc ...` through the proxy with cut_after(50 % of
-the clean run's wire bytes); the job resumes on its own (figures.transfer
-resumes / resent); if it fails instead, the migrate is run once more and
-the two jobs' wire bytes are added.
+--confirm manual` (the VM never boots).  Measured: the CLI's wall time
+(exec to exit: it follows the job until the VM arrived and the job waits
+in its confirm phase) and the job's span to that phase (its history), the
+job's figures.transfer (wire, total, chunks, resent), the destination's
+disk0.raw allocation (st_blocks * 512) and `cmp` with the master; then
+`godwit job confirm ID` (timed apart) drops the source's copy.  The
+resume: `migrate coldR hc ... --detach` through the proxy with
+cut_after(50 % of the clean runs' wire bytes); the job resumes on its own
+(figures.transfer resumes / resent); if it fails instead, the migrate is
+run once more and the two jobs' wire bytes are added.
 
 The goals (the issue): godwit time <= rsync --sparse's; wire <= the
 source's allocated bytes; destination allocation = source allocation
@@ -468,9 +470,11 @@ def job_of(host, res, err):
 
 
 def migrate_cold(src, name, dst, timeout, detach=False):
-    """`godwit --json migrate NAME DST --cold --no-start --confirm auto`:
-    (exit code, wall s, job id or None, stderr)."""
-    args = ["--json", "migrate", name, dst.name, "--cold", "--no-start", "--confirm", "auto"]
+    """`godwit --json migrate NAME DST --cold --no-start --confirm manual`:
+    the CLI returns once the VM arrived (the job waits in its confirm
+    phase) or the job failed.  (exit code, wall s, job id or None,
+    stderr)."""
+    args = ["--json", "migrate", name, dst.name, "--cold", "--no-start", "--confirm", "manual"]
     if detach:
         args.append("--detach")
     t0 = time.monotonic()
@@ -487,14 +491,46 @@ def job_show(host, jid):
     return host.cli_json("job", "show", str(jid))
 
 
+FINAL = ("done", "failed", "cancelled", "canceled", "reverted")
+
+
 def wait_job(host, jid, timeout):
+    """Until the job waits for confirm (the VM arrived) or ended."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         j = job_show(host, jid)
-        if j.get("status") in ("done", "failed", "cancelled", "canceled"):
+        if j.get("status") in FINAL or j.get("phase") == "confirm":
             return j
         time.sleep(0.2)
-    raise AssertionError(f"{host.name}: job {jid} not finished after {timeout}s")
+    raise AssertionError(f"{host.name}: job {jid} did not arrive or end in {timeout}s")
+
+
+def arrived(job):
+    return job.get("phase") == "confirm" or job.get("status") == "done"
+
+
+def to_confirm_s(host, jid):
+    """The job's span from its creation to its confirm phase (the
+    daemon's clock, from GET /1.0/jobs/ID's history), or None."""
+    st, j = host.api("GET", f"/1.0/jobs/{jid}")
+    if st != 200 or not isinstance(j, dict):
+        return None
+    created = confirm = None
+    for ev in j.get("history") or []:
+        t, data = ev.get("time"), ev.get("data") or {}
+        if ev.get("type") == "job-created":
+            created = t
+        elif ev.get("type") == "job-phase" and data.get("phase") == "confirm" and confirm is None:
+            confirm = t
+    created = created or j.get("created")
+    return (confirm - created) / 1000 if created and confirm else None
+
+
+def confirm(host, jid):
+    """`godwit job confirm ID`: the source's copy goes.  Seconds it took."""
+    t0 = time.monotonic()
+    cli_ok(host, "job", "confirm", str(jid), timeout=120)
+    return time.monotonic() - t0
 
 
 def transfer_of(job):
@@ -540,16 +576,18 @@ def godwit_half(cfg, master, src_scan, parts, results):
                             f"{c.name} through the proxy at {px.address}.  Run again once it "
                             f"lands.")
                     rc, wall, jid, err = migrate_cold(a, name, b, cfg["timeout"])
-                    if rc != 0:
-                        raise AssertionError(f"migrate {name} {b.name} --cold: exit {rc}: {err}")
-                    j = job_show(a, jid)
+                    j = job_show(a, jid) if jid else {}
+                    if rc != 0 or not arrived(j):
+                        raise AssertionError(f"migrate {name} {b.name} --cold: exit {rc}: {err} "
+                                             f"(job {jid}: {j.get('status')} {j.get('phase')} "
+                                             f"{j.get('error')})")
                     t = transfer_of(j)
                     dpath = dst_disk(b, name)
-                    r = {"wall": wall, "job": (j["ended"] - j["created"]) / 1000
-                         if j.get("ended") and j.get("created") else None,
-                         "wire": t["wire"], "total": t.get("total"), "chunks": t.get("chunks"),
+                    r = {"wall": wall, "job": to_confirm_s(a, jid), "wire": t["wire"],
+                         "total": t.get("total"), "chunks": t.get("chunks"),
                          "resent": t.get("resent"), "dst_alloc": allocated(dpath),
                          "same": same(master, dpath)}
+                    r["confirm"] = confirm(a, jid)
                     if not r["same"]:
                         raise AssertionError(f"{dpath} differs from the source")
                     if i >= 0:
@@ -584,13 +622,14 @@ def godwit_resume(cfg, a, c, px, master, src_scan, runs):
         raise AssertionError(f"the proxy never cut: {after['c2s'] - before['c2s']} B went through "
                              f"it, the cut was set at {int(expect // 2)} B ({left} B left)")
     jobs = [j]
-    if j["status"] != "done":  # no resume inside the job: the operator runs it again
+    if not arrived(j):  # no resume inside the job: the operator runs it again
         log(f"  godwit resume: job {jid} {j['status']} after the cut ({j.get('error')}); "
             f"running migrate again")
         rc, _, jid2, err = migrate_cold(a, name, c, cfg["timeout"])
-        if rc != 0:
+        j2 = job_show(a, jid2) if jid2 else {}
+        if rc != 0 or not arrived(j2):
             raise AssertionError(f"migrate {name} {c.name} again after the cut: exit {rc}: {err}")
-        jobs.append(job_show(a, jid2))
+        jobs.append(j2)
     ts = [transfer_of(x) for x in jobs]
     dpath = dst_disk(c, name)
     ok = same(master, dpath)
@@ -601,6 +640,7 @@ def godwit_resume(cfg, a, c, px, master, src_scan, runs):
          before["cuts"], "wire": wire, "resent": sum(t.get("resent") or 0 for t in ts),
          "resumes": sum(t.get("resumes") or 0 for t in ts), "clean_wire": expect,
          "extra": wire - expect, "dst_alloc": allocated(dpath)}
+    confirm(a, jobs[-1]["id"])
     log(f"  godwit resume: {r}")
     return r
 
@@ -643,8 +683,9 @@ def report(cfg, src, res):
               f"{'yes' if all(r['same'] for r in runs) else 'NO':>10}")
     if res.get("godwit"):
         g = res["godwit"]
-        print(f"  godwit job span (created -> ended) {fmt(med(g, 'job'))} s; chunks "
-              f"{fmt(med(g, 'chunks'), '%d')}; figures total {fmt(mib(med(g, 'total')))} MiB")
+        print(f"  godwit: the job from created to its confirm phase {fmt(med(g, 'job'))} s; "
+              f"`job confirm` {fmt(med(g, 'confirm'))} s; chunks {fmt(med(g, 'chunks'), '%d')}; "
+              f"figures total {fmt(mib(med(g, 'total')))} MiB")
     rr = res.get("rsync_resume")
     gr = res.get("godwit_resume")
     if rr or gr:
