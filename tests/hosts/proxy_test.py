@@ -18,7 +18,8 @@ Cases:
               ha's certificate, 700 KB at 100 KB/s) is reset by cut_now: curl
               fails, no HTTP status; without the cut the same upload gets
               hb's answer; cut_after(N) stops a second upload after exactly
-              N more client->server bytes; a call after a cut works
+              N more client->server bytes; disarm() forgets a pending one; a call
+              after a cut works
   refuse      refuse(True): `peer show hb --check` on ha fails and the proxy
               counts the refused connections; refuse(False): it works again
   stop        the proxy stopped (hb now unreachable at that address): the call
@@ -165,6 +166,9 @@ def case_cut(env):
           f"cut_after({want}): {st['c2s'] - before['c2s']} bytes up, armed {st['armed']}, "
           f"cuts {before['cuts']} -> {st['cuts']}")
     check(st["conns"][-1]["end"] == "cut", f"the last connection: {st['conns'][-1]}")
+    # a cut_after that is disarmed never fires
+    p.cut_after(10_000)
+    check(p.disarm() == 10_000 and p.stats()["armed"] is None, "disarm")
     # the link works again for the next call
     rc3, out = peer_check(env)
     check(rc3 == 0, f"peer show --check after the cuts: exit {rc3}: {out}")
