@@ -345,7 +345,7 @@ RSYNC_VARIANTS = [("rsync --sparse", []), ("rsync --sparse --fsync", ["--fsync"]
                   ("rsync --sparse -z zstd", ["--compress", "--compress-choice=zstd"])]
 
 
-def rsync_runs(cfg, d, master, src_scan, variants):
+def rsync_runs(cfg, d, master, variants):
     """{variant: [run dicts]}, alternating the variants run by run."""
     res = {name: [] for name, _ in variants}
     for i in range(-cfg["warmup"], cfg["runs"]):
@@ -689,7 +689,7 @@ def report(cfg, src, res):
     rr = res.get("rsync_resume")
     gr = res.get("godwit_resume")
     if rr or gr:
-        print(f"\nresume after a cut at 50 % (RST by tests/lib/proxy.py)")
+        print("\nresume after a cut at 50 % (RST by tests/lib/proxy.py)")
         if rr:
             print(f"  rsync --sparse --partial: clean {mib(rr['clean']):.1f} MiB in "
                   f"{rr['clean_wall']:.2f} s (through the proxy); cut after "
@@ -778,7 +778,7 @@ def main():
             try:
                 variants = RSYNC_VARIANTS if "rsync-variants" in parts else RSYNC_VARIANTS[:1]
                 if "rsync" in parts or "rsync-variants" in parts:
-                    res["rsync"] = rsync_runs(cfg, d, master, src, variants)
+                    res["rsync"] = rsync_runs(cfg, d, master, variants)
                 if "rsync-resume" in parts:
                     res["rsync_resume"] = rsync_resume(cfg, d, master)
             except AssertionError as e:

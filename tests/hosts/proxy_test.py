@@ -29,7 +29,6 @@ Needs root and iproute2 (SKIP otherwise), godwitd with --listen, curl.
 Environment: BUILD (build/release), PROXY_TEST_CASES (a subset).
 Prints PASS/FAIL/SKIP lines and `N passed, N failed, N skipped`.
 """
-import json
 import os
 import shutil
 import subprocess
