@@ -594,6 +594,17 @@ static int cold_body(struct job *j, struct cold_src *m, unsigned from, char *err
             ret = cold_transfer(j, m, err, errlen);
         json_decref(def);
     }
+    if (from >= 4) {
+        /* resumed after the transfer: the files, for the figures and the
+         * confirm phase's read-only marks */
+        char e2[256];
+        if (cold_plan(j, m, &def, e2, sizeof(e2)) == 0)
+            for (unsigned i = 0; i < m->nfiles; i++) {
+                m->files[i].done = m->files[i].total;
+                m->files[i].complete = true;
+            }
+        json_decref(def);
+    }
     if (ret == 0 && from <= 5)
         ret = cold_start(j, m, from >= 4, err, errlen);
     if (ret == 0)
