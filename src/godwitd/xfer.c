@@ -102,12 +102,9 @@ static void xfer_digest_add(XXH3_state_t *st, uint64_t offset, uint32_t len, uin
 {
     uint8_t rec[20];
 
-    for (int i = 0; i < 8; i++)
-        rec[i] = (uint8_t)(offset >> (8 * i));
-    for (int i = 0; i < 4; i++)
-        rec[8 + i] = (uint8_t)(len >> (8 * i));
-    for (int i = 0; i < 8; i++)
-        rec[12 + i] = (uint8_t)(hash >> (8 * i));
+    gw_put_le(rec, offset, 8);
+    gw_put_le(rec + 8, len, 4);
+    gw_put_le(rec + 12, hash, 8);
     XXH3_128bits_update(st, rec, sizeof(rec));
 }
 
@@ -134,24 +131,13 @@ int xfer_chunk_query(const struct xfer_chunk *c, char *out, size_t len)
     return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-static int xfer_hex_digit(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Exactly n hex digits into out (n / 2 bytes, in order). */
 static bool xfer_parse_hex(const char *s, size_t n, uint8_t *out)
 {
     if (!s || strlen(s) != n)
         return false;
     for (size_t i = 0; i < n; i += 2) {
-        int hi = xfer_hex_digit(s[i]), lo = xfer_hex_digit(s[i + 1]);
+        int hi = gw_hex_digit(s[i]), lo = gw_hex_digit(s[i + 1]);
         if (hi < 0 || lo < 0)
             return false;
         out[i / 2] = (uint8_t)(hi << 4 | lo);
