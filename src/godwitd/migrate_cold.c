@@ -103,12 +103,13 @@ static json_t *cold_figures(struct cold_src *m)
         }
         json_array_append_new(files, o);
     }
-    json_t *xf = json_pack(
-        "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "total", (json_int_t)total, "done",
-        (json_int_t)done, "remaining", (json_int_t)(total - done), "allocated", (json_int_t)data,
-        "wire", (json_int_t)m->send.wire, "resent", (json_int_t)m->send.resent, "chunks",
-        (json_int_t)m->send.nsent, "compressed", (json_int_t)m->send.compressed, "bad_chunks",
-        (json_int_t)m->send.bad_chunks, "resumes", (json_int_t)m->send.resumes, "files", files);
+    json_t *xf =
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "total", (json_int_t)total,
+                  "done", (json_int_t)done, "remaining", (json_int_t)(total - done), "allocated",
+                  (json_int_t)data, "wire", (json_int_t)m->send.wire, "resent",
+                  (json_int_t)m->send.resent, "chunks", (json_int_t)m->send.nsent, "compressed",
+                  (json_int_t)m->send.compressed, "bad_chunks", (json_int_t)m->send.bad_chunks,
+                  "resumes", (json_int_t)(m->send.resumes + m->send.reconnects), "files", files);
     json_t *f =
         json_pack("{s:s,s:s,s:I,s:s,s:o}", "mode", m->mode, "destination-host", m->peer,
                   "destination-job", (json_int_t)m->send.dst_job, "was", m->was, "transfer", xf);

@@ -53,6 +53,7 @@ struct migrate_send {
     struct peer_conn *conn;
     struct xfer_rate rate;
     uint64_t wire, resent, compressed, nsent, bad_chunks, resumes;
+    uint64_t reconnects; /* requests libcurl sent again on a new connection */
     uint64_t flip_chunk; /* test hook (GODWITD_FAULT_FLIP_CHUNK), 0: off */
     int64_t progress_ms; /* the last verified chunk */
     void *owner;         /* the job's context, for the callbacks */

@@ -102,8 +102,16 @@ static int send_call(struct migrate_send *s, const char *path, const void *data,
         if (ret < 0)
             return ret;
     }
+    unsigned long before = peer_conn_connects(s->conn);
     ret = peer_conn_call_raw(s->conn, "POST", path, data, len, reply, status, MIGRATE_SEND_CALL_MS,
                              err, errlen);
+    if (before > 0 && peer_conn_connects(s->conn) > before) {
+        /* libcurl found the connection broken and sent the request again
+         * on a new one: a resume, and its body counts as sent twice */
+        s->reconnects++;
+        s->resent += len;
+        s->wire += len;
+    }
     if (ret < 0 && *status == 0)
         send_drop_conn(s); /* the next call connects again */
     return ret;
