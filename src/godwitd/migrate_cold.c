@@ -43,6 +43,7 @@ struct cold_src {
     struct migrate_file files[COLD_FILES_MAX];
     unsigned nfiles;
     struct migrate_send send;
+    json_t *sent_before; /* resumed: the files' figures before the restart */
     int64_t figures_ms;
     struct job *job;
     /* the operator's verbs, under lock */
@@ -60,6 +61,7 @@ static void cold_free(void *p)
         return;
     peer_conn_free(m->send.conn);
     json_decref(m->result);
+    json_decref(m->sent_before);
     pthread_cond_destroy(&m->cond);
     pthread_mutex_destroy(&m->lock);
     free(m);
@@ -93,10 +95,10 @@ static json_t *cold_figures(struct cold_src *m)
         total += f->total;
         done += f->done;
         data += f->allocated;
-        json_t *o =
-            json_pack("{s:s,s:I,s:I,s:I,s:I,s:b}", "name", f->name, "size", (json_int_t)f->size,
-                      "allocated", (json_int_t)f->allocated, "data", (json_int_t)f->total, "done",
-                      (json_int_t)f->done, "complete", f->complete);
+        json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:b}", "name", f->name, "size",
+                              (json_int_t)f->size, "allocated", (json_int_t)f->allocated, "data",
+                              (json_int_t)f->total, "done", (json_int_t)f->done, "sent",
+                              (json_int_t)f->high, "complete", f->complete);
         if (f->complete) {
             json_object_set_new(o, "allocated_dst", json_integer((json_int_t)f->allocated_dst));
             json_object_set_new(o, "digest", json_string(f->digest));
@@ -159,6 +161,14 @@ static int cold_add_file(struct cold_src *m, const char *name, const char *path,
     f->size = (uint64_t)st.st_size;
     f->allocated = (uint64_t)st.st_blocks * 512;
     f->total = migrate_data_chunks(path, f->size);
+    /* resumed: what was sent before the restart (a resend below it counts) */
+    const json_t *o;
+    size_t i;
+    json_array_foreach(m->sent_before, i, o)
+    {
+        if (!strcmp(json_string_value(json_object_get(o, "name")) ?: "", name))
+            f->high = (uint64_t)json_integer_value(json_object_get(o, "sent"));
+    }
     return 0;
 }
 
@@ -722,6 +732,7 @@ static int cold_resume(struct job *j, char *err, size_t errlen)
     m->send.compressed = (uint64_t)json_integer_value(json_object_get(xf, "compressed"));
     if (json_is_object(json_object_get(fig, "result")))
         m->result = json_incref(json_object_get(fig, "result"));
+    m->sent_before = json_incref(json_object_get(xf, "files"));
     from = cold_phase_index(sj.phase);
     store_job_clear(&sj);
     json_decref(fig);

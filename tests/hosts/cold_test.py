@@ -416,12 +416,14 @@ def case_disk_full(rack):
         jid = detach(a, names[1], c, "--cold", "--force", "--shutdown-timeout", "1",
                      "--bandwidth", "40")
         wait_done_share(a, jid, 0.1, timeout=60)
-        with open(os.path.join(vms, "filler"), "wb") as f:
-            try:
-                while True:
-                    f.write(bytes(MiB))
-            except OSError:
+        fd = os.open(os.path.join(vms, "filler"), os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while os.write(fd, bytes(MiB)) > 0:
                 pass
+        except OSError:
+            pass  # full
+        finally:
+            os.close(fd)
         j = wait_status(a, jid)
         check(j["status"] == "failed" and "space" in (j.get("error") or ""),
               f"job {jid}: {j['status']}: {j.get('error')}")
