@@ -232,8 +232,10 @@ static int cold_plan(struct job *j, struct cold_src *m, json_t **out, char *err,
     }
     if (dp)
         closedir(dp);
-    if (ret == 0 && !strcmp(m->mode, "suspended")) {
-        snprintf(path, sizeof(path), "%s/%s", dir, VM_FILE_STATE);
+    snprintf(path, sizeof(path), "%s/%s", dir, VM_FILE_STATE);
+    if (ret == 0 && !strcmp(m->mode, "suspended") && !(m->suspend && access(path, F_OK) < 0)) {
+        /* (--suspend before the suspend: the precheck counts the VM's
+         * memory for it instead) */
         ret = cold_add_file(m, VM_FILE_STATE, path, err, errlen);
         if (ret < 0)
             ret = gw_fail(err, errlen, -ENOENT, "VM %s has no saved state (%s)", m->vm,
@@ -357,8 +359,15 @@ static int cold_precheck(struct job *j, struct cold_src *m, json_t **def, char *
     if (ret < 0)
         return ret;
     start = !strcmp(m->mode, "suspended") ? m->resume : !m->no_start && !strcmp(m->was, "running");
+    json_t *files = cold_files_json(m);
+    if (m->suspend && !strcmp(m->mode, "suspended")) {
+        /* the state is not saved yet: at most the VM's memory */
+        json_int_t mem = json_integer_value(json_object_get(*def, "memory"));
+        json_array_append_new(files, json_pack("{s:s,s:I,s:I}", "name", VM_FILE_STATE, "size", mem,
+                                               "allocated", mem));
+    }
     body = json_pack("{s:O,s:o,s:s,s:o,s:b}", "vm", *def, "compat", migrate_compat(d), "mode",
-                     m->mode, "files", cold_files_json(m), "start", start);
+                     m->mode, "files", files, "start", start);
     ret = peer_call(d, m->peer, "POST", "/1.0/incoming/precheck", body, NULL, NULL,
                     COLD_DST_TIMEOUT_MS, err, errlen);
     json_decref(body);
