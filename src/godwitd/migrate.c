@@ -167,7 +167,8 @@ int migrate_disks_shared(struct godwitd *d, const json_t *def, char *err, size_t
             return gw_fail(err, errlen, -EXDEV,
                            "disk '%s' lives in the VM's folder on host %s, not on storage both "
                            "hosts see: create the VM with --disk PATH inside a --shared-storage "
-                           "directory; storage migration comes in a later release",
+                           "directory, or move it stopped with --cold (live storage migration comes in a "
+                           "later release)",
                            file ? file
                            : p  ? p
                                 : "?",
@@ -182,7 +183,7 @@ int migrate_disks_shared(struct godwitd *d, const json_t *def, char *err, size_t
         if (!ok)
             return gw_fail(err, errlen, -EXDEV,
                            "disk '%s' is not on storage both hosts see (host %s shares %s%s): "
-                           "storage migration comes in a later release",
+                           "move it stopped with --cold (live storage migration comes in a later release)",
                            p, d->name, d->nshared ? "" : "no directory; see --shared-storage",
                            d->nshared ? d->shared[0] : "");
     }
