@@ -480,8 +480,18 @@ int qmp_server_pollfds(struct qmp_server *s, struct pollfd *fds, int max)
 void qmp_server_poll(struct qmp_server *s)
 {
     struct pollfd fds[1 + QMP_MAX_CLIENTS];
-    int n = qmp_server_pollfds(s, fds, (int)GW_ARRAY_SIZE(fds));
+    int n;
 
+    /* Input held back while a reply was deferred: read on now that it went
+     * out (no descriptor event would bring these clients here). */
+    for (unsigned i = 0; i < QMP_MAX_CLIENTS; i++) {
+        struct qmp_client *c = s->clients[i];
+        if (c && !c->dead && !c->waiting && c->rpos < c->rlen) {
+            client_process(s, c);
+            client_write(c);
+        }
+    }
+    n = qmp_server_pollfds(s, fds, (int)GW_ARRAY_SIZE(fds));
     /* One zero-timeout poll: an idle call costs a single syscall. */
     if (n == 0 || poll(fds, (nfds_t)n, 0) <= 0)
         return;
