@@ -106,6 +106,20 @@ void virt_agent_answer(void *opaque, uint64_t tag, const char *line)
     }
 }
 
+void virt_agent_cancel(struct virt *vm, const char *why)
+{
+    for (unsigned i = 0; i < VIRT_AGENT_REQS; i++) {
+        struct virt_agent_req *r = &vm->agent[i];
+        struct virtio_dev *d = virt_agent_dev(vm);
+
+        if (!r->ticket)
+            continue;
+        if (d)
+            vcon_agent_forget(d, r->tag);
+        virt_agent_fail(vm, r, "%s", why);
+    }
+}
+
 uint64_t virt_agent_next_deadline(const struct virt *vm)
 {
     uint64_t next = UINT64_MAX;

@@ -309,6 +309,8 @@ json_t *virt_qmp_agent_ping(void *opaque, json_t *args, struct qmp_error *err);
 json_t *virt_qmp_agent_set_time(void *opaque, json_t *args, struct qmp_error *err);
 void virt_agent_answer(void *opaque, uint64_t tag, const char *line);
 void virt_agent_poll(struct virt *vm, uint64_t now);
+/* Fail every request waiting for the agent with why (the VM exits). */
+void virt_agent_cancel(struct virt *vm, const char *why);
 uint64_t virt_agent_next_deadline(const struct virt *vm);
 
 /*

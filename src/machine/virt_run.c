@@ -281,6 +281,7 @@ static void virt_shutdown(struct virt *vm)
     virt_migration_fini(vm);
     if (!vm->qmp)
         return;
+    virt_agent_cancel(vm, "the VM is shutting down");
     for (size_t i = 0; i < GW_ARRAY_SIZE(causes); i++)
         if (vm->shutdown_cause == causes[i].cause)
             virt_event(
