@@ -508,6 +508,10 @@ void qmp_server_poll(struct qmp_server *s)
                 c = s->clients[i];
         if (!c || c->dead)
             continue;
+        if (c->waiting && (fds[k].revents & (POLLHUP | POLLERR))) {
+            c->dead = true; /* gone while its reply was deferred (input is not read then) */
+            continue;
+        }
         client_write(c);
         client_process(s, c); /* input held back while output was pending */
         if (fds[k].revents & (POLLIN | POLLHUP | POLLERR))

@@ -633,6 +633,7 @@ static void test_deferred(struct qmp_server *s, const char *path, struct tctx *t
     struct qmp_error err = {.cls = QMP_ERR_GENERIC, .desc = "the guest said no"};
     json_t *v;
     char *txt;
+    unsigned nclients;
 
     a->fd = b->fd = -1;
     CHECK(qmp_server_defer(s) == 0, "defer outside a handler: 0");
@@ -674,8 +675,10 @@ static void test_deferred(struct qmp_server *s, const char *path, struct tctx *t
 
     CHECK(tc_send(s, b, "{\"execute\": \"defer\"}", 21), "b defers");
     pump(s, 20);
+    nclients = qmp_server_clients(s);
     tc_close(b);
     pump(s, 20);
+    CHECK(qmp_server_clients(s) == nclients - 1, "a client gone while waiting is closed");
     qmp_server_complete(s, t->ticket, json_object(), NULL); /* b is gone: dropped */
     v = tc_cmd(s, a, "{\"execute\": \"nothing\"}");
     CHECK(is_return_empty(v), "the server goes on after a gone client's ticket");
