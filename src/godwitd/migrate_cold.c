@@ -94,10 +94,10 @@ static json_t *cold_figures(struct cold_src *m)
         total += f->total;
         done += f->done;
         data += f->allocated;
-        json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:b}", "name", f->name, "size",
-                              (json_int_t)f->size, "allocated", (json_int_t)f->allocated, "data",
-                              (json_int_t)f->total, "done", (json_int_t)f->done, "sent",
-                              (json_int_t)f->high, "complete", f->complete);
+        json_t *o =
+            json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:b}", "name", f->name, "size", (json_int_t)f->size,
+                      "allocated", (json_int_t)f->allocated, "data", (json_int_t)f->total, "done",
+                      (json_int_t)f->done, "sent", (json_int_t)f->high, "complete", f->complete);
         if (f->complete) {
             json_object_set_new(o, "allocated_dst", json_integer((json_int_t)f->allocated_dst));
             json_object_set_new(o, "digest", json_string(f->digest));
