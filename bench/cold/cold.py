@@ -636,7 +636,8 @@ def godwit_resume(cfg, a, c, px, master, src_scan, runs):
     if not ok:
         raise AssertionError(f"{dpath} differs from the source after the resume")
     wire = sum(t["wire"] for t in ts)
-    r = {"jobs": len(jobs), "cut_at": after["c2s"] - before["c2s"], "cuts": after["cuts"] -
+    r = {"jobs": len(jobs), "cut_at": int(expect // 2), "proxied": after["c2s"] - before["c2s"],
+         "cuts": after["cuts"] -
          before["cuts"], "wire": wire, "resent": sum(t.get("resent") or 0 for t in ts),
          "resumes": sum(t.get("resumes") or 0 for t in ts), "clean_wire": expect,
          "extra": wire - expect, "dst_alloc": allocated(dpath)}
@@ -698,7 +699,8 @@ def report(cfg, src, res):
                   f"MiB in {rr['rerun_wall']:.2f} s; re-sent (cut + rerun - clean) "
                   f"{mib(rr['resent']):.2f} MiB")
         if gr:
-            print(f"  godwit: cut after {mib(gr['cut_at']):.1f} MiB; {gr['jobs']} job(s), "
+            print(f"  godwit: cut after {mib(gr['cut_at']):.1f} MiB through the proxy (of "
+                  f"{mib(gr['proxied']):.1f} MiB in all, TLS included); {gr['jobs']} job(s), "
                   f"{gr['resumes']} resume(s); wire {mib(gr['wire']):.1f} MiB (clean "
                   f"{mib(gr['clean_wire']):.1f}); figures resent {mib(gr['resent']):.2f} MiB")
     base = res.get("rsync", {}).get(RSYNC_VARIANTS[0][0])
