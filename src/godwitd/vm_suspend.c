@@ -352,13 +352,15 @@ int vm_resume(struct godwitd *d, const char *name, char *note, size_t notelen, c
     timeout_ms = VM_SPAWN_MS + (int)(size / (RESUME_LOAD_RATE / 1000));
     snprintf(arg, sizeof(arg), "file:%s", state_path);
     ret = vm_spawn_ex(d, name, extra, "running", true, timeout_ms, why, sizeof(why));
-    if (ret == -EIO || ret == -ETIMEDOUT)
-        return gw_fail(err, errlen, -EIO,
-                       "VM '%s': its saved state did not load: %s; it stays "
-                       "suspended",
-                       name, why);
-    if (ret < 0)
+    if (ret == -EBUSY || ret == -ENOSPC || ret == -ENODEV)
         return gw_fail(err, errlen, ret, "%s", why);
+    if (ret < 0) {
+        gw_log("vm %s: resume failed: %s", name, why);
+        return gw_fail(err, errlen, -EIO,
+                       "VM '%s': its saved state did not load: %s; it stays suspended with "
+                       "its state file",
+                       name, why);
+    }
     /* loaded and paused (-S): run it; if it cannot, it stays suspended */
     sup_exit_as(d, name, "suspended");
     ret = qmp_client_connect(qmp_path, SUSPEND_QMP_MS, &c, why, sizeof(why));
