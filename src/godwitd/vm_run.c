@@ -231,7 +231,7 @@ static void vm_log_tail(struct godwitd *d, const char *name, char *out, size_t l
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         buf[--n] = '\0';
     char *line = strrchr(buf, '\n');
-    snprintf(out, len, "%.200s", line ? line + 1 : buf);
+    snprintf(out, len, "%.400s", line ? line + 1 : buf);
 }
 
 /* Start the child: setsid, stdin /dev/null, stdout and stderr to vm.log. */
@@ -376,7 +376,7 @@ int vm_spawn_ex(struct godwitd *d, const char *name, const char *const *extra, c
     {
         uint64_t deadline = gw_deadline_ns(timeout_ms);
         for (;;) {
-            char why[256];
+            char why[512]; /* a loader's reason after a long path */
             if (waitpid(pid, &status, WNOHANG) == pid) {
                 vm_log_tail(d, name, why, sizeof(why));
                 pid = 0;

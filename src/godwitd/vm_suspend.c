@@ -210,8 +210,10 @@ int vm_suspend(struct godwitd *d, const char *name, char *err, size_t errlen)
         qmp_client_free(c);
         vm_set_state_if(d, name, pid, "running");
         gw_log("vm %s: suspend failed: %s", name, why);
-        return gw_fail(err, errlen, -EIO, "VM '%s': the save failed: %s; it keeps running", name,
-                       why);
+        /* a process that died meanwhile was recorded by the supervisor */
+        return gw_fail(err, errlen, -EIO, "VM '%s': the save failed: %s; %s", name, why,
+                       sup_watching(d, name, NULL) ? "it keeps running"
+                                                   : "its process ended (see godwit vm show)");
     }
     vm_dir_sync(d, name);
     /* the state is saved: the process ends, and its end is the suspend */
@@ -312,13 +314,13 @@ static void vm_clock_set(struct godwitd *d, const char *name, char *note, size_t
         usleep(500000);
     }
     qmp_client_free(c);
-    snprintf(note, notelen, "guest clock not set: %s", why[0] ? why : "no answer");
+    snprintf(note, notelen, "guest clock not set: %.200s", why[0] ? why : "no answer");
 }
 
 int vm_resume(struct godwitd *d, const char *name, char *note, size_t notelen, char *err,
               size_t errlen)
 {
-    char state_path[PATH_MAX], qmp_path[PATH_MAX], arg[PATH_MAX + 8], why[512] = "", clock[256];
+    char state_path[PATH_MAX], qmp_path[PATH_MAX], arg[PATH_MAX + 8], why[768] = "", clock[256];
     const char *extra[] = {"-incoming", arg, "-S", NULL};
     struct qmp_client *c = NULL;
     struct store_vm row;

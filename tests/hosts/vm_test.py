@@ -28,7 +28,8 @@ Cases:
   bridge      --nic bridge=br0 in a network namespace: a gw* TAP on br0 while
               the VM runs, gone after it stops; a missing bridge fails the
               start with a clear message
-  suspend     the Linux guest printing a counter: suspend (state, the state
+  suspend     the Linux guest printing a counter: a failed save (the VM runs
+              on, no file); suspend (state, the state
               file's size in vm show, no temporary left), stop/kill refused,
               a daemon restart keeps it suspended, resume (the clock note; the
               counter continues, the file is gone); a corrupted state file is
@@ -566,6 +567,22 @@ def case_suspend(tmp):
         wait_log(d, "sus", "godwit-guest:~# ", timeout=120)
         console_send(vm, "i=0; while true; do i=$((i+1)); echo cnt $i; sleep 1; done &")
         wait_log(d, "sus", "cnt 3")
+        # a save that fails (its target is a directory, so godwit-vm's rename
+        # fails): the VM keeps running as before, no file stays
+        blocker = os.path.join(host.state, "vms", "sus", "suspended.state.new")
+        os.makedirs(os.path.join(blocker, "x"))
+        rc, _, err = d.cli("vm", "suspend", "sus", timeout=300)
+        check(rc == 1 and "the save failed" in err and "keeps running" in err,
+              f"suspend that fails: {rc} {err!r}")
+        v = show(d, "sus")
+        check(v["state"] == "running" and v["pid"] == vm["pid"] and alive(vm["pid"]),
+              f"after a failed suspend: {v}")
+        os.rmdir(os.path.join(blocker, "x"))
+        os.rmdir(blocker)
+        left = [f for f in os.listdir(os.path.dirname(blocker)) if f.startswith("suspended")]
+        check(not left, f"a failed save left {left}")
+        n = counts(wait_log(d, "sus", "cnt 3"))[-1]
+        wait_log(d, "sus", f"cnt {n + 1}")
         t0 = time.monotonic()
         out = cli_ok(d, "vm", "suspend", "sus", timeout=300)
         t_save = time.monotonic() - t0
