@@ -35,7 +35,8 @@ Cases:
               counter continues, the file is gone); a corrupted state file is
               refused with the loader's reason (suspended, file kept), also
               by start; stop --force discards it; suspend/resume of a VM in
-              the wrong state or unknown: clear errors
+              the wrong state or unknown: clear errors; a bare-metal VM without
+              the agent: start resumes it, the clock is not tried
 
 Environment: BUILD (build/release), VM_TEST_CASES (a subset).
 Prints PASS/FAIL lines and `N passed, N failed, N skipped`.
@@ -649,6 +650,22 @@ def case_suspend(tmp):
         check("discarded" in out, f"stop --force: {out!r}")
         v = show(d, "sus")
         check(v["state"] == "stopped" and not os.path.exists(state), f"discarded: {v}")
+        # without a guest agent the clock is not tried; start resumes
+        ticker = os.path.join(GUEST, "mig_ticker.elf")
+        if os.path.exists(ticker):
+            cli_ok(d, "vm", "create", "tick", "--memory", "32M", "--firmware", "none",
+                   "--kernel", ticker, "--no-agent")
+            cli_ok(d, "vm", "start", "tick")
+            host.pids.add(show(d, "tick")["pid"])
+            wait_log(d, "tick", "tick 2 ")
+            cli_ok(d, "vm", "suspend", "tick")
+            out = cli_ok(d, "vm", "start", "tick")
+            check("resumed" in out and "guest clock not set: the VM has no guest agent" in out,
+                  f"start of a suspended VM: {out!r}")
+            v = show(d, "tick")
+            host.pids.add(v["pid"])
+            check(v["state"] == "running", f"tick after start: {v}")
+            cli_ok(d, "vm", "kill", "tick")
         return f"save {t_save:.1f}s, load {t_load:.1f}s"
 
 
