@@ -144,7 +144,7 @@ int vm_suspend(struct godwitd *d, const char *name, char *err, size_t errlen)
     struct store_vm row;
     bool was_running = false;
     uint64_t size = 0;
-    int64_t job = 0, saved = 0;
+    int64_t saved = 0;
     pid_t pid = 0;
     json_t *a;
     int ret;
@@ -168,9 +168,6 @@ int vm_suspend(struct godwitd *d, const char *name, char *err, size_t errlen)
                       "VM '%s' is %s, not running: only a running VM can be "
                       "suspended",
                       name, row.state);
-    else if (vm_job_locked(d, name, &job))
-        ret =
-            gw_fail(err, errlen, -EBUSY, "VM '%s' has a job running (%lld)", name, (long long)job);
     else if (store_vm_set_state(d->store, name, "stopping", pid, row.exit_status) < 0)
         ret = gw_fail(err, errlen, -EIO, "VM '%s': %s", name, store_errmsg(d->store));
     godwitd_store_unlock(d);

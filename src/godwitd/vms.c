@@ -315,7 +315,7 @@ static void vms_suspend(struct api_request *req, struct api_reply *rep)
     char err[1024];
     int ret;
 
-    if (!name)
+    if (!name || vm_refuse_job(d, name, rep))
         return;
     ret = vm_suspend(d, name, err, sizeof(err));
     if (ret < 0) {

@@ -88,8 +88,10 @@ int vm_log_prepend(struct godwitd *d, const char *name, const char *data, size_t
  * (written under a temporary name, renamed once godwit-vm reports the save
  * completed), end its process, state "suspended" (emits vm-suspended).
  * While the save runs the VM's state is "stopping".  0, or -errno with the
- * reason: -ENOENT no such VM, -EBUSY not running / has a job, -EIO the save
- * failed (the VM then keeps running as before; no partial file stays). */
+ * reason: -ENOENT no such VM, -EBUSY not running, -EIO the save failed (the
+ * VM then keeps running as before; no partial file stays).  Unfinished jobs
+ * are not checked here: the API refuses a VM that has one (409), and a
+ * job (a suspended migration) calls this for its own VM. */
 int vm_suspend(struct godwitd *d, const char *name, char *err, size_t errlen);
 
 /* Start a suspended VM from its VM_FILE_STATE (godwit-vm -incoming
@@ -102,7 +104,8 @@ int vm_suspend(struct godwitd *d, const char *name, char *err, size_t errlen);
  * the memory budget, -ENODEV a bridge is missing, -EIO load failed: the VM
  * stays suspended with its state file, nothing else changed; err includes
  * godwit-vm's own error).  Unfinished jobs are not checked here (the API
- * refuses a VM that has one).  Emits vm-resumed. */
+ * refuses a VM that has one; a migration's job calls this).  Emits
+ * vm-resumed. */
 int vm_resume(struct godwitd *d, const char *name, char *note, size_t notelen, char *err,
               size_t errlen);
 
