@@ -22,6 +22,7 @@
 #   make bench-migrate   bench/migrate: live migration over tcp: and dirty-logging overhead, godwit-vm vs QEMU,
 #                        and through the daemons (bench-migrate-daemons)
 #   make bench-migrate-daemons  bench/migrate/daemons.sh: godwit migrate via two godwitd vs direct QMP, TLS rate
+#   make bench-cold      bench/cold/run.sh: godwit migrate --cold of a 4 GiB sparse disk vs rsync --sparse
 #   make test-state      tests/linux/state_test.py: save/restore (oracle guest, Linux, hostile files)
 #   make fuzz-qmp        libFuzzer build of the QMP server fuzz target (clang)
 #   make fuzz-state      libFuzzer build of the state loader fuzz target (clang)
@@ -123,7 +124,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick test-san test-build demo demo-boot demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools bench-save test-state bench-migrate bench-migrate-overhead bench-migrate-daemons
+.PHONY: all clean test test-quick test-san test-build demo demo-boot demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools bench-save test-state bench-migrate bench-migrate-overhead bench-migrate-daemons bench-cold
 all: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN)
 
 $(BUILD)/%.o: %.c
@@ -353,3 +354,8 @@ bench-migrate-overhead: $(VM_BIN) build/guest/mig_dirty_mix.elf
 bench-migrate-daemons: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN) build/guest/mig_ticker.elf \
                        build/guest/mig_dirty.elf build/guest/mig_fill.elf guest-image
 	BUILD=$(BUILD) bench/migrate/daemons.sh
+
+# Cold migration of a 4 GiB sparse disk through two godwitd vs rsync --sparse
+# to an rsync daemon, and a resume after a cut (bench/cold/run.sh)
+bench-cold: $(CLI_BIN) $(GODWITD_BIN)
+	BUILD=$(BUILD) bench/cold/run.sh

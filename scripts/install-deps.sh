@@ -20,6 +20,7 @@ PKGS=(
     libgnutls28-dev                       # certificates, mutual TLS, the encrypted migration channel
     opensbi                               # default firmware (fw_dynamic.bin)
     debian-archive-keyring                # guest/build.sh: trixie keys (>= 2023.3+deb12u2)
+    rsync                                 # bench/cold: the opponent
 )
 
 missing=()

@@ -5,6 +5,8 @@
  *   godwit job show ID         one job: its fields, figures and history
  *   godwit job cancel ID       ask a running job to stop
  *   godwit job watch ID        follow a job until it ends (progress.h)
+ *   godwit job confirm ID      a cold or suspended migration: drop the source's copy
+ *   godwit job revert ID [--yes]  ... or take the VM back (what it wrote there is lost)
  *
  * --json prints what the daemon answered (list: the array of jobs).
  */
@@ -13,11 +15,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/progress.h"
 
-#define JOB_USAGE "godwit job list [--all] | show ID | cancel ID | watch ID  [--json]"
+#define JOB_USAGE                                                                                  \
+    "godwit job list [--all] | show ID | cancel ID | watch ID | confirm ID | revert ID [--yes]  "  \
+    "[--json]"
+
+#define JOB_VERB_WAIT_MS 60000 /* confirm / revert: how long to wait for the job to end */
 
 /* A job id from the command line: a positive integer. */
 static int job_arg_id(const char *s, int64_t *id)
@@ -187,16 +195,80 @@ static int job_cancel(int64_t id)
     return CLI_OK;
 }
 
+/* POST confirm or revert, then wait (a while) for the job to end. */
+static int job_verb(int64_t id, const char *verb, bool yes)
+{
+    char path[64], line[16];
+    json_t *j = NULL;
+
+    snprintf(path, sizeof(path), "/1.0/jobs/%" PRId64, id);
+    if (cli_call("GET", path, NULL, &j, NULL) != 0)
+        return CLI_FAIL;
+    if (!strcmp(verb, "revert")) {
+        fprintf(stderr,
+                "Reverting job %" PRId64 ": the copy of VM %s on %s is stopped and deleted, and "
+                "the VM comes back here from its files as they were before the migration.\n"
+                "Whatever the guest wrote on %s since then is lost.\n",
+                id, jstr(j, "vm"), jstr(j, "peer"), jstr(j, "peer"));
+        if (!yes && isatty(STDIN_FILENO)) {
+            fprintf(stderr, "Revert? [y/N] ");
+            if (!fgets(line, sizeof(line), stdin) || (line[0] != 'y' && line[0] != 'Y')) {
+                json_decref(j);
+                fprintf(stderr, "nothing done\n");
+                return CLI_FAIL;
+            }
+        }
+    }
+    json_decref(j);
+    j = NULL;
+    snprintf(path, sizeof(path), "/1.0/jobs/%" PRId64 "/%s", id, verb);
+    if (cli_call("POST", path, NULL, &j, NULL) != 0)
+        return CLI_FAIL;
+    snprintf(path, sizeof(path), "/1.0/jobs/%" PRId64, id);
+    for (int waited = 0; waited < JOB_VERB_WAIT_MS; waited += 200) {
+        const char *st = jstr(j, "status");
+        if (strcmp(st, "running"))
+            break;
+        struct timespec ts = {0, 200 * 1000000L};
+        nanosleep(&ts, NULL);
+        json_decref(j);
+        j = NULL;
+        if (cli_call("GET", path, NULL, &j, NULL) != 0)
+            return CLI_FAIL;
+    }
+    const char *st = jstr(j, "status");
+    int ret = CLI_OK;
+    if (cli_g.json)
+        cli_print_json(j);
+    else if (!strcmp(st, "done") && !strcmp(verb, "confirm"))
+        printf("job %" PRId64 " confirmed: VM %s lives on %s; its copy here is gone\n", id,
+               jstr(j, "vm"), jstr(j, "peer"));
+    else if (!strcmp(st, "reverted"))
+        printf("job %" PRId64 " reverted: VM %s is back here, its copy on %s is gone\n", id,
+               jstr(j, "vm"), jstr(j, "peer"));
+    else {
+        cli_error("job %" PRId64 " is %s (phase %s) after the %s; see 'godwit job show %" PRId64
+                  "'",
+                  id, st, jstr(j, "phase"), verb, id);
+        ret = CLI_FAIL;
+    }
+    if (cli_g.json && strcmp(st, strcmp(verb, "confirm") ? "reverted" : "done"))
+        ret = CLI_FAIL;
+    json_decref(j);
+    return ret;
+}
+
 int cli_cmd_job(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"all", no_argument, NULL, 'a'},
+        {"yes", no_argument, NULL, 'y'},
         {"help", no_argument, NULL, 'h'},
         CLI_COMMON_OPTS,
         {NULL, 0, NULL, 0},
     };
     const char *sub;
-    bool all = false;
+    bool all = false, yes = false;
     int64_t id = 0;
     int c;
 
@@ -207,13 +279,16 @@ int cli_cmd_job(int argc, char **argv)
         printf("usage: %s\n", JOB_USAGE);
         return CLI_OK;
     }
-    if (strcmp(sub, "list") && strcmp(sub, "show") && strcmp(sub, "cancel") && strcmp(sub, "watch"))
+    if (strcmp(sub, "list") && strcmp(sub, "show") && strcmp(sub, "cancel") &&
+        strcmp(sub, "watch") && strcmp(sub, "confirm") && strcmp(sub, "revert"))
         return cli_usage_error(JOB_USAGE, "unknown job subcommand '%s'", sub);
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc - 1, argv + 1, "h" CLI_COMMON_SHORT, opts, NULL)) != -1) {
         if (c == 'a' && !strcmp(sub, "list"))
             all = true;
+        else if (c == 'y' && !strcmp(sub, "revert"))
+            yes = true;
         else if (c == 'h') {
             printf("usage: %s\n", JOB_USAGE);
             return CLI_OK;
@@ -239,5 +314,7 @@ int cli_cmd_job(int argc, char **argv)
         return job_show(id);
     if (!strcmp(sub, "cancel"))
         return job_cancel(id);
+    if (!strcmp(sub, "confirm") || !strcmp(sub, "revert"))
+        return job_verb(id, sub, yes);
     return cli_progress_follow(id);
 }

@@ -1,46 +1,68 @@
 /*
- * `godwit migrate NAME PEER [--live] [--downtime-limit MS] [--bandwidth MBPS] [--detach]`
+ * `godwit migrate NAME PEER [--live|--cold|--suspend] [options]`
  *
- * Moves VM NAME from this host to the trusted peer PEER while it runs
- * (live; the default and today the only kind).  The daemon makes a job and
- * answers at once; the command then follows the job with the progress
- * display (src/cli/progress.h) until it ends, or with --detach prints the
- * job id and returns.  With --json the final result is one object on
- * stdout: job, vm, source, destination, status, error, total_time_ms,
- * downtime_ms, bytes, rounds (and the job's figures as the daemon stored
- * them).  Exit 0 when the VM runs on PEER, 1 when the migration failed (the
- * VM runs here unless the message says otherwise), 2 usage.
+ * Moves VM NAME from this host to the trusted peer PEER.  Live (the default
+ * for a running VM): it keeps running while memory, CPU and devices
+ * stream.  Cold (--cold, the default for a stopped VM): it is powered off,
+ * its definition, boot files and disks move, it starts there.  Suspended
+ * (the default for a suspended VM, or --suspend to suspend it first): its
+ * saved state moves with its files and it wakes up there with --resume.
+ * The daemon makes a job and answers at once; the command then follows the
+ * job with the progress display (src/cli/progress.h) until it ends (live)
+ * or the VM arrived and the job waits for confirm (cold, suspended), or
+ * with --detach prints the job id and returns.  With --json the final
+ * result is one object on stdout: job, vm, source, destination, status,
+ * phase, error, total_time_ms, downtime_ms, bytes, rounds, figures.  Exit
+ * 0 when the VM arrived on PEER, 1 when the migration failed (the VM is
+ * back here as it was unless the message says otherwise), 2 usage.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
 #include "cli/progress.h"
 
 #define MIGRATE_USAGE                                                                              \
-    "godwit migrate NAME PEER [--live] [--downtime-limit MS] [--bandwidth MBPS] [--detach] "       \
-    "[--json]"
+    "godwit migrate NAME PEER [--live [--downtime-limit MS] | --cold [--shutdown-timeout S] "      \
+    "[--force] [--no-start] | --suspend [--resume]] [--confirm auto|manual] "                      \
+    "[--confirm-window S] [--bandwidth MBPS] [--detach] [--json]"
 
 static void migrate_help(void)
 {
     printf("usage: %s\n"
            "\n"
-           "Move VM NAME to the peer host PEER (see 'godwit peer list') while it runs.\n"
+           "Move VM NAME to the peer host PEER (see 'godwit peer list').  The kind follows\n"
+           "the VM's state unless one is given: running -> live, suspended -> suspended,\n"
+           "stopped -> cold.\n"
            "\n"
            "  --live               live migration: memory, CPU and devices stream while the\n"
            "                       VM runs; the pause at the switchover is milliseconds\n"
-           "                       (the default; cold and suspended migration come later)\n"
            "  --downtime-limit MS  the longest pause allowed at the switchover (default 300)\n"
-           "  --bandwidth MBPS     cap the stream at MBPS megabits per second (default: none)\n"
+           "  --cold               power the VM off (through its guest agent), move its\n"
+           "                       definition, boot files and disks, start it there\n"
+           "  --shutdown-timeout S wait S seconds for the guest to power off (default 120);\n"
+           "                       then the job fails and the VM keeps running...\n"
+           "  --force              ...unless --force: then it is powered off\n"
+           "  --no-start           leave it stopped on the destination\n"
+           "  --suspend            save the running VM's state, move it with its files\n"
+           "                       (a suspended VM moves this way without --suspend)\n"
+           "  --resume             resume the suspended VM on the destination (default: it\n"
+           "                       stays suspended there)\n"
+           "  --confirm auto|manual  cold and suspended: the source keeps its copy, read-only,\n"
+           "                       until 'godwit job confirm ID' or 'godwit job revert ID';\n"
+           "                       auto (the default) confirms by itself after the window\n"
+           "  --confirm-window S   how long auto waits (default 600 s)\n"
+           "  --bandwidth MBPS     cap the transfer at MBPS megabits per second (default: none)\n"
            "  --detach             print the job id and return; follow it with\n"
            "                       'godwit job watch ID'\n"
            "  --json               print the result as JSON\n"
            "\n"
-           "Until the destination confirms the VM runs there, any failure leaves it running\n"
-           "here.  Exit status: 0 moved, 1 failed, 2 usage.\n",
+           "Until the VM has arrived, any failure leaves it here as it was (started again\n"
+           "if the migration had shut it down).  Exit status: 0 moved, 1 failed, 2 usage.\n",
            MIGRATE_USAGE);
 }
 
@@ -81,10 +103,54 @@ static json_t *migrate_result(const json_t *job, const char *host)
     return r;
 }
 
+/* A cold or suspended job whose VM arrived: where it stands, and what the
+ * operator does next. */
+static void migrate_arrived(const json_t *job, int64_t id)
+{
+    const char *phase = json_string_value(json_object_get(job, "phase"));
+    const json_t *f = json_object_get(job, "figures");
+    const json_t *res = json_object_get(f, "result"), *cf = json_object_get(f, "confirm");
+    const char *vs = json_string_value(json_object_get(res, "vm_state"));
+    const char *verify = json_string_value(json_object_get(res, "verify"));
+    const char *clock = json_string_value(json_object_get(res, "clock"));
+    json_int_t deadline = json_integer_value(json_object_get(cf, "deadline"));
+    const char *cmode = json_string_value(json_object_get(cf, "mode"));
+
+    if (!phase || strcmp(phase, "confirm"))
+        return;
+    printf("VM %s arrived on %s: %s", json_string_value(json_object_get(job, "vm")),
+           json_string_value(json_object_get(job, "peer")), vs ? vs : "?");
+    if (verify && verify[0])
+        printf(" (%s)", verify);
+    printf("\n");
+    if (clock && clock[0])
+        printf("%s\n", clock);
+    printf("The copy here is kept, read-only, until 'godwit job confirm %" PRId64
+           "' or 'godwit job revert %" PRId64 "'",
+           id, id);
+    if (cmode && !strcmp(cmode, "auto") && deadline > 0) {
+        time_t t = (time_t)(deadline / 1000);
+        struct tm tm;
+        char when[32];
+        localtime_r(&t, &tm);
+        strftime(when, sizeof(when), "%H:%M:%S", &tm);
+        printf("; it confirms by itself at %s", when);
+    }
+    printf(".\n");
+}
+
 int cli_cmd_migrate(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"live", no_argument, NULL, 'l'},
+        {"cold", no_argument, NULL, 'c'},
+        {"suspend", no_argument, NULL, 's'},
+        {"resume", no_argument, NULL, 'r'},
+        {"shutdown-timeout", required_argument, NULL, 't'},
+        {"force", no_argument, NULL, 'f'},
+        {"no-start", no_argument, NULL, 'n'},
+        {"confirm", required_argument, NULL, 'C'},
+        {"confirm-window", required_argument, NULL, 'W'},
         {"downtime-limit", required_argument, NULL, 'd'},
         {"bandwidth", required_argument, NULL, 'b'},
         {"detach", no_argument, NULL, 'D'},
@@ -92,8 +158,9 @@ int cli_cmd_migrate(int argc, char **argv)
         CLI_COMMON_OPTS,
         {NULL, 0, NULL, 0},
     };
-    long long downtime = -1, bandwidth = -1;
-    bool detach = false;
+    long long downtime = -1, bandwidth = -1, shutdown = -1, window = -1;
+    bool detach = false, force = false, no_start = false, resume = false;
+    const char *mode = NULL, *confirm = NULL;
     json_t *body, *reply = NULL, *host = NULL, *job = NULL;
     char path[160];
     int c, ret;
@@ -102,7 +169,30 @@ int cli_cmd_migrate(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "h" CLI_COMMON_SHORT, opts, NULL)) != -1) {
         switch (c) {
-        case 'l': break;
+        case 'l':
+        case 'c':
+        case 's':
+            if (mode && strcmp(mode, c == 'l' ? "live" : c == 'c' ? "cold" : "suspended"))
+                return cli_usage_error(MIGRATE_USAGE, "--live, --cold and --suspend exclude "
+                                                      "each other");
+            mode = c == 'l' ? "live" : c == 'c' ? "cold" : "suspended";
+            break;
+        case 'r': resume = true; break;
+        case 'f': force = true; break;
+        case 'n': no_start = true; break;
+        case 't':
+            if (migrate_number("--shutdown-timeout", optarg, 3600, &shutdown))
+                return CLI_USAGE;
+            break;
+        case 'W':
+            if (migrate_number("--confirm-window", optarg, 30 * 86400, &window))
+                return CLI_USAGE;
+            break;
+        case 'C':
+            if (strcmp(optarg, "auto") && strcmp(optarg, "manual"))
+                return cli_usage_error(MIGRATE_USAGE, "--confirm: auto or manual");
+            confirm = optarg;
+            break;
         case 'd':
             if (migrate_number("--downtime-limit", optarg, 2000000, &downtime))
                 return CLI_USAGE;
@@ -121,7 +211,30 @@ int cli_cmd_migrate(int argc, char **argv)
     }
     if (argc - optind != 2)
         return cli_usage_error(MIGRATE_USAGE, "migrate takes a VM name and a peer name");
-    body = json_pack("{s:s,s:s}", "peer", argv[optind + 1], "mode", "live");
+    if (mode && !strcmp(mode, "live") &&
+        (shutdown >= 0 || force || no_start || resume || confirm || window >= 0))
+        return cli_usage_error(MIGRATE_USAGE, "--shutdown-timeout, --force, --no-start, --resume "
+                                              "and --confirm are for cold and suspended "
+                                              "migration");
+    if ((!mode || strcmp(mode, "live")) && downtime >= 0 && mode)
+        return cli_usage_error(MIGRATE_USAGE, "--downtime-limit is for live migration");
+    if (mode && !strcmp(mode, "cold") && resume)
+        return cli_usage_error(MIGRATE_USAGE, "--resume is for suspended migration");
+    body = json_pack("{s:s,s:s}", "peer", argv[optind + 1], "mode", mode ? mode : "auto");
+    if (mode && !strcmp(mode, "suspended"))
+        json_object_set_new(body, "suspend", json_true());
+    if (shutdown >= 0)
+        json_object_set_new(body, "shutdown_timeout", json_integer(shutdown));
+    if (window >= 0)
+        json_object_set_new(body, "confirm_window", json_integer(window));
+    if (force)
+        json_object_set_new(body, "force", json_true());
+    if (no_start)
+        json_object_set_new(body, "no_start", json_true());
+    if (resume)
+        json_object_set_new(body, "resume", json_true());
+    if (confirm)
+        json_object_set_new(body, "confirm", json_string(confirm));
     if (downtime >= 0)
         json_object_set_new(body, "downtime_limit", json_integer(downtime));
     if (bandwidth >= 0)
@@ -151,7 +264,9 @@ int cli_cmd_migrate(int argc, char **argv)
         }
         return CLI_OK;
     }
-    ret = cli_progress_follow_job(id, &job);
+    ret = cli_progress_follow_job(id, &job, true);
+    if (!cli_g.json && job && ret == CLI_OK)
+        migrate_arrived(job, id);
     if (cli_g.json && job) {
         if (cli_call("GET", "/1.0", NULL, &host, NULL) != 0)
             host = NULL;

@@ -56,12 +56,20 @@ static long long now_ms(void)
 double cli_progress_percent(struct cli_progress *p, const json_t *figures, bool done)
 {
     const json_t *ram = json_object_get(figures, "ram");
+    const json_t *xf = json_object_get(figures, "transfer");
     double t = num(ram, "transferred"), r = num(ram, "remaining"), m = num(ram, "total");
     double raw = -1, gap;
 
     if (done) {
         p->shown = 100;
         return p->shown;
+    }
+    /* a cold or suspended migration: the share of the files' data the
+     * destination verified */
+    if (xf) {
+        t = num(xf, "done");
+        m = num(xf, "total");
+        r = m >= 0 && t >= 0 ? m - t : -1;
     }
     /* the share of RAM the destination holds: the first pass walks it all
      * (zero pages cost nothing to send but count as done), later passes
@@ -161,10 +169,16 @@ static void progress_line(struct cli_progress *p, const json_t *job, char *line,
     double t = num(ram, "transferred"), m = num(ram, "total"), mbps = num(ram, "mbps");
     double dirty = num(ram, "dirty-pages-rate"), page = num(ram, "page-size");
     double downtime = num(fig, "expected-downtime"), rounds = num(ram, "dirty-sync-count");
+    const json_t *xf = json_object_get(fig, "transfer");
     long long el = job_elapsed_ms(job);
     char a[32], b[32];
     bool room = true;
 
+    if (xf) { /* cold, suspended: the files */
+        t = num(xf, "done");
+        m = num(xf, "total");
+        mbps = el > 0 && num(xf, "wire") >= 0 ? num(xf, "wire") * 8 / 1000.0 / (double)el : -1;
+    }
     line[0] = '\0';
     line_add(line, len, "%-9s", phase && phase[0] ? phase : "-");
     if (status && strcmp(status, "running") && (!phase || strcmp(status, phase)))
@@ -177,7 +191,10 @@ static void progress_line(struct cli_progress *p, const json_t *job, char *line,
             line_add(line, len, "%c", i < fill ? '#' : '.');
         line_add(line, len, "] %3.0f%%", pct);
     }
-    if (t >= 0 && m > 0)
+    if (xf && t >= 0 && m >= 0)
+        line_field(line, len, width, &room, "%s of %s", cli_fmt_bytes(a, sizeof(a), t),
+                   cli_fmt_bytes(b, sizeof(b), m));
+    else if (t >= 0 && m > 0)
         line_field(line, len, width, &room, "%s sent, RAM %s", cli_fmt_bytes(a, sizeof(a), t),
                    cli_fmt_bytes(b, sizeof(b), m));
     else if (t >= 0)
@@ -241,6 +258,9 @@ void cli_progress_summary(const json_t *job)
     json_int_t id = json_integer_value(json_object_get(job, "id"));
     double sent = num(json_object_get(fig, "ram"), "transferred");
     double downtime = num(fig, "downtime");
+
+    if (json_object_get(fig, "transfer"))
+        sent = num(json_object_get(fig, "transfer"), "wire");
     char d[32], b[32], line[256] = "";
 
     line_add(line, sizeof(line), "job %" JSON_INTEGER_FORMAT " %s after %s", id,
@@ -249,7 +269,7 @@ void cli_progress_summary(const json_t *job)
         line_add(line, sizeof(line), ", %s sent", cli_fmt_bytes(b, sizeof(b), sent));
     if (downtime >= 0)
         line_add(line, sizeof(line), ", downtime %.0f ms", downtime);
-    if (status && !strcmp(status, "done"))
+    if (status && (!strcmp(status, "done") || !strcmp(status, "reverted")))
         printf("%s\n", line);
     else if (error && error[0])
         cli_error("%s: %s", line, error);
@@ -266,10 +286,10 @@ static void sleep_ms(long ms)
 
 int cli_progress_follow(int64_t id)
 {
-    return cli_progress_follow_job(id, NULL);
+    return cli_progress_follow_job(id, NULL, false);
 }
 
-int cli_progress_follow_job(int64_t id, json_t **final)
+int cli_progress_follow_job(int64_t id, json_t **final, bool until_confirm)
 {
     struct sigaction sa, old;
     struct cli_progress p;
@@ -298,15 +318,27 @@ int cli_progress_follow_job(int64_t id, json_t **final)
             break;
         status = json_string_value(json_object_get(job, "status"));
         cli_progress_show(&p, job);
+        const char *phase = json_string_value(json_object_get(job, "phase"));
+        if (until_confirm && status && !strcmp(status, "running") && phase &&
+            !strcmp(phase, "confirm")) {
+            /* the VM arrived: the job waits for the operator's word */
+            cli_progress_clear(&p);
+            ret = CLI_OK;
+            if (final) {
+                *final = job;
+                job = NULL;
+            }
+            goto out;
+        }
         if (status && (!strcmp(status, "done") || !strcmp(status, "failed") ||
-                       !strcmp(status, "cancelled"))) {
+                       !strcmp(status, "cancelled") || !strcmp(status, "reverted"))) {
             cli_progress_clear(&p);
             if (cli_g.json && !final)
                 cli_print_json(job);
             /* a failure says why on stderr, --json or not */
             if (!cli_g.json || strcmp(status, "done"))
                 cli_progress_summary(job);
-            ret = !strcmp(status, "done") ? CLI_OK : CLI_FAIL;
+            ret = !strcmp(status, "done") || !strcmp(status, "reverted") ? CLI_OK : CLI_FAIL;
             if (final) {
                 *final = job;
                 job = NULL;

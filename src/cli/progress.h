@@ -7,6 +7,10 @@
  * Elsewhere (a pipe, a log), one line per phase or status change.  At the
  * end a summary line, or with --json the final job object on stdout.
  *
+ * A cold or suspended migration's figures have a "transfer" object instead
+ * (total, done, wire, ...: the files' data): the percentage is done / total
+ * and the rate the wire bytes over the elapsed time.
+ *
  * The figures are QEMU's query-migrate answer as the migration module
  * stores it: ram.{transferred,total,remaining,mbps,dirty-pages-rate,
  * page-size,...}, expected-downtime, downtime, total-time.  The percentage
@@ -62,7 +66,8 @@ int cli_progress_follow(int64_t id);
 
 /* The same, but with --json nothing is printed on stdout: *final (when the
  * job ended; else NULL) gets the last job object for the caller to print
- * its own result. */
-int cli_progress_follow_job(int64_t id, json_t **final);
+ * its own result.  until_confirm: also stop (CLI_OK) when the job waits in
+ * its confirm phase (a cold or suspended migration whose VM arrived). */
+int cli_progress_follow_job(int64_t id, json_t **final, bool until_confirm);
 
 #endif

@@ -126,6 +126,16 @@ const json_t *job_options(const struct job *j)
     return j->options;
 }
 
+void job_set_arg(struct job *j, void *arg, void (*free_arg)(void *))
+{
+    struct jobs *js = j->d->jobs;
+
+    pthread_mutex_lock(&js->lock);
+    j->arg = arg;
+    j->free_arg = free_arg;
+    pthread_mutex_unlock(&js->lock);
+}
+
 bool job_cancelled(const struct job *j)
 {
     return atomic_load(&j->cancelled);
@@ -202,14 +212,17 @@ static void job_end(struct jobs *js, struct job *j, int ret, const char *err)
         gw_log("job %" PRId64 ": parked", j->id);
     else if (ret == 0)
         status = "done";
+    else if (ret == JOB_REVERTED)
+        status = "reverted";
     else if (atomic_load(&j->cancelled))
         status = "cancelled";
     else if (!job_stopping(j))
         status = "failed";
     if (status) {
         godwitd_store_lock(d);
-        if (store_job_finish(d->store, j->id, status,
-                             ret == 0 ? NULL : (err[0] ? err : strerror(-ret)), NULL) < 0)
+        if (store_job_finish(
+                d->store, j->id, status,
+                ret == 0 || ret == JOB_REVERTED ? NULL : (err[0] ? err : strerror(-ret)), NULL) < 0)
             gw_log("job %" PRId64 ": finish %s: %s", j->id, status, store_errmsg(d->store));
         else
             notify = true;
@@ -238,7 +251,7 @@ static void *job_thread(void *opaque)
         ret = j->k->resume(j, err, sizeof(err));
     else
         ret = j->k->run(j, err, sizeof(err));
-    if (ret > 0 && ret != JOB_PARKED)
+    if (ret > 0 && ret != JOB_PARKED && ret != JOB_REVERTED)
         ret = 0;
     pthread_mutex_lock(&js->lock);
     job_end(js, j, ret, err);
@@ -504,6 +517,39 @@ int jobs_cancel(struct godwitd *d, int64_t id, char *err, size_t errlen)
     }
     store_job_clear(&row);
     pthread_mutex_unlock(&js->lock);
+    return ret;
+}
+
+int jobs_control(struct godwitd *d, int64_t id, const char *verb, const json_t *body, char *err,
+                 size_t errlen)
+{
+    struct jobs *js = d->jobs;
+    struct store_job row;
+    struct job *j;
+    int ret;
+
+    if (!js)
+        return gw_fail(err, errlen, -ENOENT, "no job %" PRId64, id);
+    pthread_mutex_lock(&js->lock);
+    for (j = js->runners; j; j = j->next)
+        if (j->id == id)
+            break;
+    if (j) {
+        ret = j->k->control ? j->k->control(j, verb, body, err, errlen)
+                            : gw_fail(err, errlen, -EOPNOTSUPP, "a %s job has nothing to %s",
+                                      j->k->kind, verb);
+        pthread_mutex_unlock(&js->lock);
+        return ret;
+    }
+    pthread_mutex_unlock(&js->lock);
+    godwitd_store_lock(d);
+    ret = store_job_get(d->store, id, &row);
+    godwitd_store_unlock(d);
+    if (ret < 0)
+        return gw_fail(err, errlen, -ENOENT, "no job %" PRId64, id);
+    ret = gw_fail(err, errlen, -EINVAL, "job %" PRId64 " is %s%s: nothing to %s", id, row.status,
+                  store_job_status_final(row.status) ? "" : " and not running here", verb);
+    store_job_clear(&row);
     return ret;
 }
 
@@ -826,9 +872,47 @@ static void jobs_cancel_post(struct api_request *req, struct api_reply *rep)
         api_reply_json(rep, 202, o);
 }
 
+/* POST /1.0/jobs/{id}/confirm and /revert: the operator's answer to a job
+ * waiting in its confirm phase. */
+static void jobs_verb_post(struct api_request *req, struct api_reply *rep, const char *verb)
+{
+    struct godwitd *d = req->ctx;
+    char err[512] = "";
+    int64_t id;
+    json_t *o;
+    int ret;
+
+    if (!job_id_param(req, rep, &id))
+        return;
+    jobs_settle(d);
+    ret = jobs_control(d, id, verb, req->body, err, sizeof(err));
+    if (ret == -ENOENT)
+        return api_reply_error(rep, 404, "no job %" PRId64, id);
+    if (ret == -EINVAL || ret == -EOPNOTSUPP)
+        return api_reply_error(rep, 409, "%s", err);
+    if (ret < 0)
+        return api_reply_error(rep, 500, "%s", err);
+    gw_log("job %" PRId64 ": %s asked", id, verb);
+    o = job_full(req, rep, id);
+    if (o)
+        api_reply_json(rep, 202, o);
+}
+
+static void jobs_confirm_post(struct api_request *req, struct api_reply *rep)
+{
+    jobs_verb_post(req, rep, "confirm");
+}
+
+static void jobs_revert_post(struct api_request *req, struct api_reply *rep)
+{
+    jobs_verb_post(req, rep, "revert");
+}
+
 const struct api_route jobs_routes[] = {
     {"GET", "/1.0/jobs", jobs_list_get, NULL},
     {"GET", "/1.0/jobs/{id}", jobs_show, NULL},
     {"POST", "/1.0/jobs/{id}/cancel", jobs_cancel_post, NULL},
+    {"POST", "/1.0/jobs/{id}/confirm", jobs_confirm_post, NULL},
+    {"POST", "/1.0/jobs/{id}/revert", jobs_revert_post, NULL},
 };
 const size_t jobs_nroutes = GW_ARRAY_SIZE(jobs_routes);

@@ -32,6 +32,9 @@ struct job;
  * unfinished as it is (held: whatever lifts the hold starts it again);
  * jobs_cancel then finishes it cancelled without a runner. */
 #define JOB_PARKED 1
+/* run / resume may return this: the job ends with status "reverted" (the
+ * operator undid a finished move: the VM is back where it came from). */
+#define JOB_REVERTED 2
 
 struct job_kind {
     const char *kind;      /* "live", "cold", "suspended" (store_job_kind_valid) */
@@ -47,6 +50,12 @@ struct job_kind {
      * thread, with job_arg NULL).  NULL: the job is marked failed
      * "interrupted: godwitd restarted". */
     int (*resume)(struct job *j, char *err, size_t errlen);
+    /* An operator's verb for a running job (POST /1.0/jobs/{id}/VERB):
+     * "confirm" or "revert" today.  Called from the API thread with the
+     * runner's lock held: record the request and wake the runner, must not
+     * block.  0, or -errno with err: -EINVAL not now (err says why),
+     * -EOPNOTSUPP this kind has no such verb.  May be NULL. */
+    int (*control)(struct job *j, const char *verb, const json_t *body, char *err, size_t errlen);
 };
 
 /* Register a kind (a static struct that outlives the daemon), at any time
@@ -75,6 +84,9 @@ int64_t job_id(const struct job *j);
 struct godwitd *job_daemon(const struct job *j);
 void *job_arg(const struct job *j);
 const json_t *job_options(const struct job *j); /* borrowed; {} when none */
+/* A resumed job (which starts without an arg) hands its context to the
+ * job: cancel and control see it, free_arg frees it when the job ends. */
+void job_set_arg(struct job *j, void *arg, void (*free_arg)(void *));
 bool job_cancelled(const struct job *j);
 /* The daemon is stopping: return at a safe point; the job is resumed at
  * the next start (unless run returns 0). */
@@ -90,6 +102,12 @@ void job_figures(struct job *j, json_t *figures, bool final);
  * without a runner (held, or waiting to be resumed) is finished cancelled
  * at once. */
 int jobs_cancel(struct godwitd *d, int64_t id, char *err, size_t errlen);
+
+/* Hand an operator's verb to a running job (kind->control): 0, -ENOENT no
+ * such job, -EINVAL finished or not now, -EOPNOTSUPP no such verb for its
+ * kind; err says why. */
+int jobs_control(struct godwitd *d, int64_t id, const char *verb, const json_t *body, char *err,
+                 size_t errlen);
 
 /* Who is asking, for started_by / set_by: "uid 1000 (alice)" for a local
  * request, "peer" over TLS, "unknown" otherwise. */

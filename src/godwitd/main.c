@@ -23,6 +23,7 @@
 
 #include "common/util.h"
 #include "godwitd/godwitd.h"
+#include "godwitd/migrate_int.h"
 #include "godwitd/peers.h"
 
 static void usage(FILE *f)
@@ -141,9 +142,13 @@ static struct api_route *godwitd_routes(size_t *n)
         const struct api_route *r;
         size_t n;
     } mods[] = {
-        {events_routes, events_nroutes},   {vms_routes, vms_nroutes},
-        {peers_routes, peers_nroutes},     {jobs_routes, jobs_nroutes},
-        {migrate_routes, migrate_nroutes}, {migrate_in_routes, migrate_in_nroutes},
+        {events_routes, events_nroutes},
+        {vms_routes, vms_nroutes},
+        {peers_routes, peers_nroutes},
+        {jobs_routes, jobs_nroutes},
+        {migrate_routes, migrate_nroutes},
+        {migrate_in_routes, migrate_in_nroutes},
+        {migrate_in_cold_routes, migrate_in_cold_nroutes},
     };
     size_t total = 0;
     struct api_route *all;

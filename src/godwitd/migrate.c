@@ -30,6 +30,7 @@
 
 #include "godwitd/jobs.h"
 #include "godwitd/migrate.h"
+#include "godwitd/migrate_cold.h"
 #include "godwitd/peers.h"
 #include "godwitd/vms.h"
 #include "qmp/qmp_client.h"
@@ -726,8 +727,35 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
         return api_reply_error(rep, 400, "bad VM name");
     if (!peer || !api_name_valid(peer))
         return api_reply_error(rep, 400, "peer: a peer host's name");
-    if (mode && strcmp(mode, "live"))
-        return api_reply_error(rep, 501, "mode '%s': only live migration is available yet", mode);
+    if (mode && strcmp(mode, "live") && strcmp(mode, "cold") && strcmp(mode, "suspended") &&
+        strcmp(mode, "auto"))
+        return api_reply_error(rep, 400, "mode: live, cold, suspended or auto");
+    if (!mode || !strcmp(mode, "auto")) {
+        /* by the VM's state: running → live, suspended → suspended, else cold */
+        godwitd_store_lock(d);
+        ret = store_vm_get(d->store, name, &vm);
+        godwitd_store_unlock(d);
+        if (ret < 0)
+            return api_reply_error(rep, 404, "no VM named '%s' on host %s", name, d->name);
+        mode = !strcmp(vm.state, "running")     ? "live"
+               : !strcmp(vm.state, "suspended") ? "suspended"
+                                                : "cold";
+        store_vm_clear(&vm);
+    }
+    if (json_is_true(json_object_get(req->body, "suspend")))
+        mode = "suspended";
+    if (strcmp(mode, "live")) {
+        if (!api_name_valid(name))
+            return api_reply_error(rep, 400, "bad VM name");
+        if (!peer || !api_name_valid(peer))
+            return api_reply_error(rep, 400, "peer: a peer host's name");
+        godwitd_store_lock(d);
+        ret = store_peer_get(d->store, peer, &p);
+        godwitd_store_unlock(d);
+        if (ret < 0)
+            return api_reply_error(rep, 404, "no peer named '%s' (see godwit peer list)", peer);
+        return migrate_cold_post(req, rep, mode);
+    }
     if (dl < 0 || dl > 2000000 || bw < 0 || bw > 1000000)
         return api_reply_error(rep, 400,
                                "downtime_limit: 0-2000000 ms; bandwidth: 0-1000000 Mbit/s");
@@ -782,11 +810,13 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
     api_reply_json(rep, 202, json_pack("{s:I}", "job", (json_int_t)id));
 }
 
-static const struct api_field migrate_body[] = {{"peer", API_T_STRING, true},
-                                                {"mode", API_T_STRING, false},
-                                                {"downtime_limit", API_T_INT, false},
-                                                {"bandwidth", API_T_INT, false},
-                                                {NULL, 0, false}};
+static const struct api_field migrate_body[] = {
+    {"peer", API_T_STRING, true},           {"mode", API_T_STRING, false},
+    {"downtime_limit", API_T_INT, false},   {"bandwidth", API_T_INT, false},
+    {"shutdown_timeout", API_T_INT, false}, {"force", API_T_BOOL, false},
+    {"no_start", API_T_BOOL, false},        {"confirm", API_T_STRING, false},
+    {"confirm_window", API_T_INT, false},   {"suspend", API_T_BOOL, false},
+    {"resume", API_T_BOOL, false},          {NULL, 0, false}};
 
 const struct api_route migrate_routes[] = {
     {"POST", "/1.0/vms/{name}/migrate", migrate_post, migrate_body, 0},
@@ -796,6 +826,7 @@ const size_t migrate_nroutes = GW_ARRAY_SIZE(migrate_routes);
 int migrate_init(struct godwitd *d, char *err, size_t errlen)
 {
     jobs_register(d, &src_kind);
+    migrate_cold_register(d);
     return migrate_in_init(d, err, errlen);
 }
 

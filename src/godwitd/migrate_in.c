@@ -26,11 +26,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "godwitd/jobs.h"
 #include "godwitd/migrate.h"
+#include "godwitd/migrate_int.h"
 #include "godwitd/vms.h"
 #include "qmp/qmp_client.h"
 
@@ -39,39 +41,14 @@
 #define IN_QMP_MS    5000
 #define IN_LOG_MAX   (2u << 20) /* the source's console log (it keeps 1-2 MiB) */
 
-enum in_state { IN_PREPARING, IN_STARTED, IN_RUNNING, IN_FAILED };
-
 static const char *const in_state_names[] = {"preparing", "transferring", "running", "failed"};
-
-struct incoming {
-    struct godwitd *d;
-    int64_t job;
-    char vm[STORE_NAME_MAX];
-    char peer[STORE_NAME_MAX];
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    enum in_state state;
-    bool abort;
-    char error[512];
-    unsigned nfiles; /* files received (finished) */
-    char *log;       /* the source's console log, arriving after the switchover */
-    size_t log_len;
-    bool log_done;
-    struct incoming *next;
-    unsigned refs; /* the list's and the job's */
-};
-
-struct migrate_in {
-    pthread_mutex_t lock;
-    struct incoming *list;
-};
 
 static struct migrate_in *in_mod(struct godwitd *d)
 {
     return d->migrate_in;
 }
 
-static void in_put(struct incoming *in)
+void migrate_in_put(struct incoming *in)
 {
     struct migrate_in *m = in_mod(in->d);
     bool last;
@@ -81,14 +58,25 @@ static void in_put(struct incoming *in)
     pthread_mutex_unlock(&m->lock);
     if (!last)
         return;
+    migrate_in_cold_free(in);
     pthread_cond_destroy(&in->cond);
     pthread_mutex_destroy(&in->lock);
     free(in->log);
     free(in);
 }
 
+void migrate_in_link(struct incoming *in)
+{
+    struct migrate_in *m = in_mod(in->d);
+
+    pthread_mutex_lock(&m->lock);
+    in->next = m->list;
+    m->list = in;
+    pthread_mutex_unlock(&m->lock);
+}
+
 /* The incoming with this job id, with a reference, or NULL. */
-static struct incoming *in_find(struct godwitd *d, int64_t job)
+struct incoming *migrate_in_find(struct godwitd *d, int64_t job)
 {
     struct migrate_in *m = in_mod(d);
     struct incoming *in;
@@ -102,7 +90,7 @@ static struct incoming *in_find(struct godwitd *d, int64_t job)
     return in;
 }
 
-static void in_unlink(struct incoming *in)
+void migrate_in_unlink(struct incoming *in)
 {
     struct migrate_in *m = in_mod(in->d);
 
@@ -116,8 +104,7 @@ static void in_unlink(struct incoming *in)
     pthread_mutex_unlock(&m->lock);
 }
 
-static void in_fail(struct incoming *in, const char *fmt, ...) gw_printf(2, 3);
-static void in_fail(struct incoming *in, const char *fmt, ...)
+void migrate_in_fail(struct incoming *in, const char *fmt, ...)
 {
     va_list ap;
 
@@ -134,7 +121,7 @@ static void in_fail(struct incoming *in, const char *fmt, ...)
 
 /* A new incoming with two references (the list's and the job's), not
  * yet on the list; NULL without memory. */
-static struct incoming *in_new(struct godwitd *d, const char *vm, const char *peer)
+struct incoming *migrate_in_new(struct godwitd *d, const char *vm, const char *peer)
 {
     struct incoming *in = calloc(1, sizeof(*in));
     pthread_condattr_t ca;
@@ -150,38 +137,99 @@ static struct incoming *in_new(struct godwitd *d, const char *vm, const char *pe
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&in->cond, &ca);
     pthread_condattr_destroy(&ca);
+    snprintf(in->mode, sizeof(in->mode), "live");
     in->refs = 2;
     return in;
 }
 
 /* ---- checks shared with the precheck ---- */
 
-/* Whether def may come here: 0, or an HTTP status with the reason in msg. */
-static unsigned in_check(struct godwitd *d, const json_t *def, const json_t *compat, char *msg,
-                         size_t len)
+/* The build check: live needs the same godwit-vm build and stream format;
+ * suspended the same state format (the file must load here); cold only a
+ * godwit-vm that runs. */
+static unsigned in_check_build(struct godwitd *d, const json_t *compat, const char *mode, char *msg,
+                               size_t len)
 {
-    const char *name = json_string_value(json_object_get(def, "name"));
     json_t *mine = migrate_compat(d);
-    struct store_vm vm;
-    uint64_t mem, used, budget;
-    int ret;
+    const char *build = json_string_value(json_object_get(mine, "vm-build"));
+    bool ok;
 
-    if (!name || !api_name_valid(name)) {
-        json_decref(mine);
-        snprintf(msg, len, "the VM definition has no valid name");
-        return 400;
-    }
-    if (!json_equal(mine, compat)) {
-        char *a = json_dumps(mine, JSON_COMPACT | JSON_SORT_KEYS);
-        char *b = json_dumps(compat, JSON_COMPACT | JSON_SORT_KEYS);
-        snprintf(msg, len, "incompatible build: host %s runs %s, the source runs %s", d->name,
-                 a ? a : "?", b ? b : "?");
-        free(a);
-        free(b);
+    if (!strcmp(mode, "live"))
+        ok = json_equal(mine, compat);
+    else if (!strcmp(mode, "suspended"))
+        ok = json_equal(json_object_get(mine, "format"), json_object_get(compat, "format"));
+    else
+        ok = true;
+    if (ok && (!build || !strcmp(build, "unknown"))) {
+        snprintf(msg, len, "host %s cannot run its godwit-vm (%s)", d->name, d->vm_binary);
         json_decref(mine);
         return 409;
     }
+    if (!ok) {
+        char *a = json_dumps(mine, JSON_COMPACT | JSON_SORT_KEYS);
+        char *b = json_dumps(compat, JSON_COMPACT | JSON_SORT_KEYS);
+        snprintf(msg, len, "incompatible build%s: host %s runs %s, the source runs %s",
+                 strcmp(mode, "suspended") ? "" : " (the saved state's format)", d->name,
+                 a ? a : "?", b ? b : "?");
+        free(a);
+        free(b);
+    }
     json_decref(mine);
+    return ok ? 0 : 409;
+}
+
+/* Room for the files (their allocated bytes plus headroom: 1 % and
+ * 64 MiB) on the file system of this host's VM folders. */
+static unsigned in_check_space(struct godwitd *d, const json_t *files, char *msg, size_t len)
+{
+    char dir[PATH_MAX + 8];
+    struct statvfs sv;
+    uint64_t need = 0, have, head;
+    const json_t *f;
+    size_t i;
+
+    json_array_foreach(files, i, f)
+    {
+        json_int_t a = json_integer_value(json_object_get(f, "allocated"));
+        if (a < 0 || (uint64_t)a > (1ull << 50)) {
+            snprintf(msg, len, "file %zu: bad allocated size", i);
+            return 400;
+        }
+        need += (uint64_t)a;
+    }
+    snprintf(dir, sizeof(dir), "%s/vms", d->state_dir);
+    if (statvfs(dir, &sv) < 0) {
+        snprintf(msg, len, "host %s: %s: %s", d->name, dir, strerror(errno));
+        return 500;
+    }
+    have = (uint64_t)sv.f_bavail * sv.f_frsize;
+    head = need / 100 + (64ull << 20);
+    if (need + head > have) {
+        snprintf(msg, len,
+                 "not enough disk space on host %s: the VM's files need %llu MiB (plus %llu MiB "
+                 "headroom), %llu MiB are free in %s",
+                 d->name, (unsigned long long)(need >> 20), (unsigned long long)(head >> 20),
+                 (unsigned long long)(have >> 20), dir);
+        return 409;
+    }
+    return 0;
+}
+
+unsigned migrate_in_check(struct godwitd *d, const json_t *def, const json_t *compat,
+                          const char *mode, const json_t *files, bool start, char *msg, size_t len)
+{
+    const char *name = json_string_value(json_object_get(def, "name"));
+    struct store_vm vm;
+    uint64_t mem, used, budget;
+    unsigned st;
+    int ret;
+
+    if (!name || !api_name_valid(name)) {
+        snprintf(msg, len, "the VM definition has no valid name");
+        return 400;
+    }
+    if ((st = in_check_build(d, compat, mode, msg, len)))
+        return st;
     godwitd_store_lock(d);
     ret = store_vm_get(d->store, name, &vm);
     godwitd_store_unlock(d);
@@ -198,7 +246,7 @@ static unsigned in_check(struct godwitd *d, const json_t *def, const json_t *com
         long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
         budget = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : UINT64_MAX;
     }
-    if (!mem || used + mem > budget || used + mem < used) {
+    if (!mem || (start && (used + mem > budget || used + mem < used)) || mem > budget) {
         snprintf(msg, len,
                  "not enough memory on host %s: the VM needs %llu MiB, %llu of the budget's "
                  "%llu MiB are in use",
@@ -206,17 +254,40 @@ static unsigned in_check(struct godwitd *d, const json_t *def, const json_t *com
                  (unsigned long long)(budget >> 20));
         return 409;
     }
-    if (migrate_disks_shared(d, def, msg, len) < 0)
-        return 409;
-    return 0;
+    if (!strcmp(mode, "live"))
+        return migrate_disks_shared(d, def, msg, len) < 0 ? 409 : 0;
+    /* cold, suspended: referenced disks must be on storage both hosts see;
+     * the others travel (the source names them as files) */
+    const json_t *disk;
+    size_t i;
+    json_array_foreach(json_object_get(def, "disks"), i, disk)
+    {
+        if (json_object_get(disk, "path")) {
+            json_t *one = json_pack("{s:[O]}", "disks", disk);
+            int r = migrate_disks_shared(d, one, msg, len);
+            json_decref(one);
+            if (r < 0)
+                return 409;
+        }
+    }
+    return files ? in_check_space(d, files, msg, len) : 0;
 }
 
 static void in_precheck(struct api_request *req, struct api_reply *rep)
 {
     struct godwitd *d = req->ctx;
     char msg[512];
-    unsigned st = in_check(d, json_object_get(req->body, "vm"),
-                           json_object_get(req->body, "compat"), msg, sizeof(msg));
+    const char *mode = json_string_value(json_object_get(req->body, "mode"));
+    const json_t *start = json_object_get(req->body, "start");
+    unsigned st;
+
+    if (!mode)
+        mode = "live";
+    if (strcmp(mode, "live") && strcmp(mode, "cold") && strcmp(mode, "suspended"))
+        return api_reply_error(rep, 400, "mode: live, cold or suspended");
+    st = migrate_in_check(d, json_object_get(req->body, "vm"), json_object_get(req->body, "compat"),
+                          mode, json_object_get(req->body, "files"), !start || json_is_true(start),
+                          msg, sizeof(msg));
 
     if (st)
         return api_reply_error(rep, st, "%s", msg);
@@ -367,7 +438,7 @@ static int in_run(struct job *j, char *err, size_t errlen)
     }
     if (ret == -ESHUTDOWN) {
         /* unfinished: nothing is killed; in_resume decides at the next start */
-        in_unlink(in);
+        migrate_in_unlink(in);
         return ret;
     }
     migrate_key_remove(d, in->vm);
@@ -390,18 +461,18 @@ static int in_run(struct job *j, char *err, size_t errlen)
         /* the source sends its console log once it knows; it goes first */
         job_phase(j, "console-log");
         in_wait_log(in);
-        in_unlink(in);
+        migrate_in_unlink(in);
         job_phase(j, "done");
         return 0;
     }
-    in_fail(in, "%s", err);
+    migrate_in_fail(in, "%s", err);
     /* nothing of the VM stays here */
     char why[256];
     if (vm_kill(d, in->vm, 5000, why, sizeof(why)) < 0 && strstr(why, "not running") == NULL)
         gw_log("incoming %s: %s", in->vm, why);
     if (vm_forget(d, in->vm, why, sizeof(why)) < 0)
         gw_log("incoming %s: %s", in->vm, why);
-    in_unlink(in);
+    migrate_in_unlink(in);
     return ret;
 }
 
@@ -418,7 +489,7 @@ static void in_cancel(struct job *j)
 
 static void in_free_arg(void *p)
 {
-    in_put(p);
+    migrate_in_put(p);
 }
 
 #define IN_RESUME_WAIT_MS 10000
@@ -492,7 +563,7 @@ static int in_resume(struct job *j, char *err, size_t errlen)
     if (ret == 0 && running) {
         migrate_key_remove(d, sj.vm);
         /* the source still sends its console log once it knows */
-        struct incoming *in = in_new(d, sj.vm, sj.peer);
+        struct incoming *in = migrate_in_new(d, sj.vm, sj.peer);
         if (in) {
             in->job = job_id(j);
             in->state = IN_RUNNING;
@@ -502,8 +573,8 @@ static int in_resume(struct job *j, char *err, size_t errlen)
             pthread_mutex_unlock(&in_mod(d)->lock);
             job_phase(j, "console-log");
             in_wait_log(in);
-            in_unlink(in);
-            in_put(in);
+            migrate_in_unlink(in);
+            migrate_in_put(in);
         }
         store_job_clear(&sj);
         job_phase(j, "done");
@@ -539,26 +610,50 @@ static void in_create(struct api_request *req, struct api_reply *rep)
     int64_t id;
     json_t *opts;
 
-    st = in_check(d, def, json_object_get(req->body, "compat"), msg, sizeof(msg));
+    const char *mode = json_string_value(json_object_get(req->body, "mode"));
+    const json_t *start = json_object_get(req->body, "start");
+    const struct job_kind *kind = &in_kind;
+
+    if (!mode)
+        mode = "live";
+    if (!strcmp(mode, "cold"))
+        kind = &migrate_in_cold_kind;
+    else if (!strcmp(mode, "suspended"))
+        kind = &migrate_in_suspended_kind;
+    else if (strcmp(mode, "live"))
+        return api_reply_error(rep, 400, "mode: live, cold or suspended");
+    st = migrate_in_check(d, def, json_object_get(req->body, "compat"), mode,
+                          json_object_get(req->body, "files"), !start || json_is_true(start), msg,
+                          sizeof(msg));
     if (st)
         return api_reply_error(rep, st, "%s", msg);
     if (vm_define(d, def, msg, sizeof(msg)) < 0)
         return api_reply_error(rep, 409, "cannot define the VM here: %s", msg);
-    in = in_new(d, json_string_value(json_object_get(def, "name")),
-                req->peer.name[0] ? req->peer.name : "local");
-    if (!in)
+    in = migrate_in_new(d, json_string_value(json_object_get(def, "name")),
+                        req->peer.name[0] ? req->peer.name : "local");
+    if (!in || (strcmp(mode, "live") && migrate_in_cold_attach(in, req->body) < 0)) {
+        char why[256];
+        (void)vm_forget(d, json_string_value(json_object_get(def, "name")), why, sizeof(why));
+        if (in) {
+            in->refs = 1;
+            migrate_in_put(in);
+        }
         return api_reply_error(rep, 500, "out of memory");
+    }
+    snprintf(in->mode, sizeof(in->mode), "%s", mode);
     godwitd_store_lock(d);
     store_vm_set_state(d->store, in->vm, "incoming", 0, -1);
     godwitd_store_unlock(d);
     snprintf(who, sizeof(who), "peer %s", in->peer);
-    opts = json_pack("{s:O?}", "source_job", json_object_get(req->body, "source_job"));
+    opts = json_pack("{s:O?,s:s,s:O?,s:O?}", "source_job", json_object_get(req->body, "source_job"),
+                     "mode", mode, "start", start, "resume", json_object_get(req->body, "resume"));
     /* the list entry before the thread starts: its first look may come at once */
     pthread_mutex_lock(&in_mod(d)->lock);
     in->job = -1;
     in->next = in_mod(d)->list;
     in_mod(d)->list = in;
-    if (jobs_start(d, &in_kind, in->vm, in->peer, who, opts, "prepare", in, in_free_arg, &id, msg,
+    if (jobs_start(d, kind, in->vm, in->peer, who, opts,
+                   strcmp(mode, "live") ? "transfer" : "prepare", in, in_free_arg, &id, msg,
                    sizeof(msg)) < 0) {
         in_mod(d)->list = in->next;
         pthread_mutex_unlock(&in_mod(d)->lock);
@@ -566,7 +661,7 @@ static void in_create(struct api_request *req, struct api_reply *rep)
         char why[256];
         (void)vm_forget(d, in->vm, why, sizeof(why));
         in->refs = 1;
-        in_put(in);
+        migrate_in_put(in);
         return api_reply_error(rep, 500, "%s", msg);
     }
     in->job = id;
@@ -575,7 +670,7 @@ static void in_create(struct api_request *req, struct api_reply *rep)
     api_reply_json(rep, 201, json_pack("{s:I,s:s}", "job", (json_int_t)id, "host", d->name));
 }
 
-static struct incoming *in_lookup(struct api_request *req, struct api_reply *rep)
+struct incoming *migrate_in_lookup(struct api_request *req, struct api_reply *rep)
 {
     const char *s = api_param(req, "id");
     char *end;
@@ -588,14 +683,14 @@ static struct incoming *in_lookup(struct api_request *req, struct api_reply *rep
         api_reply_error(rep, 400, "bad job id '%s'", s ? s : "");
         return NULL;
     }
-    in = in_find(req->ctx, id);
+    in = migrate_in_find(req->ctx, id);
     if (!in)
         api_reply_error(rep, 404, "no incoming migration %lld here", id);
     return in;
 }
 
 /* A file name the source may write into the VM's folder. */
-static bool in_file_name_ok(const char *n)
+bool migrate_in_file_name_ok(const char *n)
 {
     if (!n || !n[0] || n[0] == '.' || strlen(n) > 64 || !strcmp(n, VM_FILE_DEF))
         return false;
@@ -607,8 +702,8 @@ static bool in_file_name_ok(const char *n)
 }
 
 /* A query argument as an integer in 0..max: 0, or -EINVAL. */
-static int in_query_int(const struct api_request *req, const char *key, long long max,
-                        long long *out)
+int migrate_in_query_int(const struct api_request *req, const char *key, long long max,
+                         long long *out)
 {
     const char *v = api_query(req, key);
     char *end;
@@ -625,7 +720,7 @@ static int in_query_int(const struct api_request *req, const char *key, long lon
 static void in_file(struct api_request *req, struct api_reply *rep)
 {
     struct godwitd *d = req->ctx;
-    struct incoming *in = in_lookup(req, rep);
+    struct incoming *in = migrate_in_lookup(req, rep);
     const char *name = api_query(req, "name"), *fin = api_query(req, "final");
     long long off = 0, size = 0;
     bool final = fin && !strcmp(fin, "1");
@@ -635,8 +730,9 @@ static void in_file(struct api_request *req, struct api_reply *rep)
 
     if (!in)
         return;
-    if (!in_file_name_ok(name) || in_query_int(req, "offset", IN_FILE_MAX, &off) < 0 ||
-        in_query_int(req, "size", IN_FILE_MAX, &size) < 0 || off > size ||
+    if (!migrate_in_file_name_ok(name) ||
+        migrate_in_query_int(req, "offset", IN_FILE_MAX, &off) < 0 ||
+        migrate_in_query_int(req, "size", IN_FILE_MAX, &size) < 0 || off > size ||
         (uint64_t)off + n > (uint64_t)size || (fin && !final && strcmp(fin, "0"))) {
         api_reply_error(rep, 400, "bad file chunk (name '%s')", name ? name : "");
         goto out;
@@ -675,12 +771,12 @@ static void in_file(struct api_request *req, struct api_reply *rep)
 out:
     if (fd >= 0)
         close(fd);
-    in_put(in);
+    migrate_in_put(in);
 }
 
 /* One QMP command to the incoming VM; *ret (may be NULL) its answer. */
-static int in_qmp(struct godwitd *d, const char *vm, const char *cmd, json_t *args, json_t **ret,
-                  char *err, size_t errlen)
+int migrate_in_qmp(struct godwitd *d, const char *vm, const char *cmd, json_t *args, json_t **ret,
+                   char *err, size_t errlen)
 {
     char path[PATH_MAX];
     struct qmp_client *c = NULL;
@@ -698,7 +794,7 @@ static int in_qmp(struct godwitd *d, const char *vm, const char *cmd, json_t *ar
 static void in_start(struct api_request *req, struct api_reply *rep)
 {
     struct godwitd *d = req->ctx;
-    struct incoming *in = in_lookup(req, rep);
+    struct incoming *in = migrate_in_lookup(req, rep);
     const char *key = json_string_value(json_object_get(req->body, "key"));
     char obj[PATH_MAX + 96], err[512], host[STORE_ADDR_MAX] = "0.0.0.0", uri[STORE_ADDR_MAX + 32];
     int port = -1, ret;
@@ -730,16 +826,17 @@ static void in_start(struct api_request *req, struct api_reply *rep)
         ret = vm_spawn(d, in->vm, extra, "incoming", err, sizeof(err));
     }
     if (ret == 0)
-        ret = in_qmp(d, in->vm, "migrate-set-parameters",
-                     json_pack("{s:s}", "tls-creds", MIGRATE_TLS_IN), NULL, err, sizeof(err));
+        ret =
+            migrate_in_qmp(d, in->vm, "migrate-set-parameters",
+                           json_pack("{s:s}", "tls-creds", MIGRATE_TLS_IN), NULL, err, sizeof(err));
     /* port 0: the kernel picks a free one, query-migrate says which */
     snprintf(uri, sizeof(uri), "tcp:%s:0", host);
     if (ret == 0)
-        ret = in_qmp(d, in->vm, "migrate-incoming", json_pack("{s:s}", "uri", uri), NULL, err,
-                     sizeof(err));
+        ret = migrate_in_qmp(d, in->vm, "migrate-incoming", json_pack("{s:s}", "uri", uri), NULL,
+                             err, sizeof(err));
     if (ret == 0) {
         json_t *qm = NULL;
-        ret = in_qmp(d, in->vm, "query-migrate", NULL, &qm, err, sizeof(err));
+        ret = migrate_in_qmp(d, in->vm, "query-migrate", NULL, &qm, err, sizeof(err));
         const char *p = json_string_value(
             json_object_get(json_array_get(json_object_get(qm, "socket-address"), 0), "port"));
         port = p ? atoi(p) : -1;
@@ -750,7 +847,7 @@ static void in_start(struct api_request *req, struct api_reply *rep)
     /* godwit-vm read the key when migrate-incoming started: it goes now */
     migrate_key_remove(d, in->vm);
     if (ret < 0) {
-        in_fail(in, "host %s could not start the incoming VM: %s", d->name, err);
+        migrate_in_fail(in, "host %s could not start the incoming VM: %s", d->name, err);
         api_reply_error(rep, 500, "host %s could not start the incoming VM: %s", d->name, err);
         goto out;
     }
@@ -760,13 +857,13 @@ static void in_start(struct api_request *req, struct api_reply *rep)
     pthread_mutex_unlock(&in->lock);
     api_reply_json(rep, 200, json_pack("{s:i,s:s}", "port", port, "host", host));
 out:
-    in_put(in);
+    migrate_in_put(in);
 }
 
 /* The source's console log, after the switchover, in chunks. */
 static void in_log(struct api_request *req, struct api_reply *rep)
 {
-    struct incoming *in = in_lookup(req, rep);
+    struct incoming *in = migrate_in_lookup(req, rep);
     const char *fin = api_query(req, "final");
     bool final = fin && !strcmp(fin, "1");
     const uint8_t *buf = req->raw;
@@ -794,7 +891,7 @@ static void in_log(struct api_request *req, struct api_reply *rep)
         pthread_mutex_unlock(&in->lock);
         api_reply_json(rep, 200, json_pack("{s:I}", "received", (json_int_t)in->log_len));
     }
-    in_put(in);
+    migrate_in_put(in);
 }
 
 static void in_get(struct api_request *req, struct api_reply *rep)
@@ -810,14 +907,16 @@ static void in_get(struct api_request *req, struct api_reply *rep)
     id = s ? strtoll(s, &end, 10) : -1;
     if (!s || errno || *end || id <= 0)
         return api_reply_error(rep, 400, "bad job id '%s'", s ? s : "");
-    in = in_find(d, id);
+    in = migrate_in_find(d, id);
     if (in) {
         pthread_mutex_lock(&in->lock);
-        api_reply_json(rep, 200,
-                       json_pack("{s:s,s:s,s:s}", "state", in_state_names[in->state], "error",
-                                 in->error, "vm", in->vm));
+        json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "state", in_state_names[in->state], "error",
+                              in->error, "vm", in->vm, "mode", in->mode);
+        if (in->cold)
+            migrate_in_cold_status(in, o);
         pthread_mutex_unlock(&in->lock);
-        in_put(in);
+        api_reply_json(rep, 200, o);
+        migrate_in_put(in);
         return;
     }
     /* finished: the job's record says how */
@@ -832,15 +931,21 @@ static void in_get(struct api_request *req, struct api_reply *rep)
     const char *state = !strcmp(sj.status, "done")          ? "running"
                         : store_job_status_final(sj.status) ? "failed"
                                                             : "transferring";
-    api_reply_json(
-        rep, 200,
-        json_pack("{s:s,s:s,s:s}", "state", state, "error", sj.error ? sj.error : "", "vm", sj.vm));
+    json_t *o =
+        json_pack("{s:s,s:s,s:s,s:s,s:s}", "state", state, "error", sj.error ? sj.error : "", "vm",
+                  sj.vm, "mode", sj.kind, "status", sj.status);
+    /* cold and suspended: what the job found (the VM's state, the checks) */
+    json_t *fig = strcmp(sj.kind, "live") && sj.figures ? json_loads(sj.figures, 0, NULL) : NULL;
+    if (json_is_object(fig))
+        json_object_set(o, "result", fig);
+    json_decref(fig);
+    api_reply_json(rep, 200, o);
     store_job_clear(&sj);
 }
 
 static void in_abort(struct api_request *req, struct api_reply *rep)
 {
-    struct incoming *in = in_lookup(req, rep);
+    struct incoming *in = migrate_in_lookup(req, rep);
     const char *why = json_string_value(json_object_get(req->body, "reason"));
 
     if (!in)
@@ -849,7 +954,7 @@ static void in_abort(struct api_request *req, struct api_reply *rep)
     if (in->state == IN_RUNNING) {
         pthread_mutex_unlock(&in->lock);
         api_reply_error(rep, 409, "too late: the VM runs on host %s", in->d->name);
-        in_put(in);
+        migrate_in_put(in);
         return;
     }
     in->abort = true;
@@ -857,15 +962,17 @@ static void in_abort(struct api_request *req, struct api_reply *rep)
     pthread_cond_broadcast(&in->cond);
     pthread_mutex_unlock(&in->lock);
     api_reply_json(rep, 202, json_pack("{s:b}", "aborted", 1));
-    in_put(in);
+    migrate_in_put(in);
 }
 
 static const struct api_field in_precheck_body[] = {
-    {"vm", API_T_OBJECT, true}, {"compat", API_T_OBJECT, true}, {NULL, 0, false}};
-static const struct api_field in_create_body[] = {{"vm", API_T_OBJECT, true},
-                                                  {"compat", API_T_OBJECT, true},
-                                                  {"source_job", API_T_INT, false},
-                                                  {NULL, 0, false}};
+    {"vm", API_T_OBJECT, true},    {"compat", API_T_OBJECT, true}, {"mode", API_T_STRING, false},
+    {"files", API_T_ARRAY, false}, {"start", API_T_BOOL, false},   {NULL, 0, false}};
+static const struct api_field in_create_body[] = {
+    {"vm", API_T_OBJECT, true},       {"compat", API_T_OBJECT, true},
+    {"source_job", API_T_INT, false}, {"mode", API_T_STRING, false},
+    {"files", API_T_ARRAY, false},    {"start", API_T_BOOL, false},
+    {"resume", API_T_BOOL, false},    {NULL, 0, false}};
 static const struct api_field in_start_body[] = {{"key", API_T_STRING, true}, {NULL, 0, false}};
 static const struct api_field in_abort_body[] = {{"reason", API_T_STRING, false}, {NULL, 0, false}};
 
@@ -889,6 +996,7 @@ int migrate_in_init(struct godwitd *d, char *err, size_t errlen)
     pthread_mutex_init(&m->lock, NULL);
     d->migrate_in = m;
     jobs_register(d, &in_kind);
+    migrate_in_cold_register(d);
     return 0;
 }
 

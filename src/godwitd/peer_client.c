@@ -59,71 +59,38 @@ static void peer_error_message(const json_t *reply, long status, char *err, size
         snprintf(err, errlen, "HTTP %ld", status);
 }
 
-static int peer_request_any(struct godwitd *d, const char *address, const char *ca_path,
-                            const char *method, const char *path, const json_t *body,
-                            const void *raw, size_t rawlen, json_t **reply, long *status,
-                            int timeout_ms, char *err, size_t errlen)
+/* The pin of the certificate in ca_path: the same file libcurl is given as
+ * the anchor. */
+static int peer_pin_of_file(const char *ca_path, char *pin, size_t pinlen, char *err, size_t errlen)
 {
-    char url[TRUST_ADDRESS_MAX + 1100], pin[TRUST_PIN_MAX], cerr[CURL_ERROR_SIZE] = "";
-    char *pem = NULL, *text = NULL;
-    size_t pemlen = 0;
-    struct peer_buf buf = {NULL, 0, false};
-    struct curl_slist *hdrs = NULL;
-    json_t *r = NULL;
-    long st = 0;
-    CURLcode cc;
-    CURL *c;
+    FILE *f = fopen(ca_path, "re");
+    char *pem;
+    size_t pemlen;
     int ret;
 
-    if (reply)
-        *reply = NULL;
-    if (status)
-        *status = 0;
-    if (timeout_ms <= 0)
-        timeout_ms = PEER_CALL_TIMEOUT_MS;
-    if (strlen(path) > 1024 || path[0] != '/')
-        return gw_fail(err, errlen, -EINVAL, "bad path");
-    snprintf(url, sizeof(url), "https://%s%s", address, path);
-    /* The pin comes from the same file libcurl is given as the anchor. */
-    {
-        FILE *f = fopen(ca_path, "re");
-        if (!f)
-            return gw_fail(err, errlen, -ENOENT, "cannot read the peer certificate '%s': %s",
-                           ca_path, strerror(errno));
-        pem = malloc(65536);
-        pemlen = pem ? fread(pem, 1, 65535, f) : 0;
-        fclose(f);
-        if (!pem)
-            return gw_fail(err, errlen, -ENOMEM, "out of memory");
-        pem[pemlen] = '\0';
-        ret = trust_pin_of_pem(pem, pemlen, pin, sizeof(pin), err, errlen);
-        free(pem);
-        if (ret < 0)
-            return ret;
-    }
-    if (body) {
-        text = json_dumps(body, JSON_COMPACT);
-        if (!text)
-            return gw_fail(err, errlen, -ENOMEM, "out of memory");
-    }
-    c = curl_easy_init();
-    if (!c) {
-        free(text);
-        return gw_fail(err, errlen, -ENOMEM, "cannot start a libcurl handle");
-    }
-    hdrs = curl_slist_append(hdrs, "Expect:");
-    if (text)
-        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-    else if (raw)
-        hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (!f)
+        return gw_fail(err, errlen, -ENOENT, "cannot read the peer certificate '%s': %s", ca_path,
+                       strerror(errno));
+    pem = malloc(65536);
+    pemlen = pem ? fread(pem, 1, 65535, f) : 0;
+    fclose(f);
+    if (!pem)
+        return gw_fail(err, errlen, -ENOMEM, "out of memory");
+    pem[pemlen] = '\0';
+    ret = trust_pin_of_pem(pem, pemlen, pin, pinlen, err, errlen);
+    free(pem);
+    return ret;
+}
+
+/* The options of a handle that stay for every request on it: mutual TLS,
+ * the pinned anchor and key, no proxy.  pin and cerr must outlive c. */
+static void peer_handle_setup(CURL *c, struct godwitd *d, const char *ca_path, const char *pin,
+                              char *cerr)
+{
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROXY, "");
     curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
     curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
     curl_easy_setopt(c, CURLOPT_SSLCERT, d->id->cert_path);
@@ -135,15 +102,57 @@ static int peer_request_any(struct godwitd *d, const char *address, const char *
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
     curl_easy_setopt(c, CURLOPT_PINNEDPUBLICKEY, pin);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, peer_write);
+}
+
+/* One request on a set-up handle (fresh or kept): the per-request options,
+ * perform, and the answer turned into the peer_call contract. */
+static int peer_perform(CURL *c, const char *cerr, const char *address, const char *method,
+                        const char *path, const json_t *body, const void *raw, size_t rawlen,
+                        json_t **reply, long *status, int timeout_ms, char *err, size_t errlen)
+{
+    char url[TRUST_ADDRESS_MAX + 1100];
+    char *text = NULL;
+    struct peer_buf buf = {NULL, 0, false};
+    struct curl_slist *hdrs = NULL;
+    json_t *r = NULL;
+    long st = 0;
+    CURLcode cc;
+    int ret;
+
+    if (reply)
+        *reply = NULL;
+    if (status)
+        *status = 0;
+    if (timeout_ms <= 0)
+        timeout_ms = PEER_CALL_TIMEOUT_MS;
+    if (strlen(path) > 1024 || path[0] != '/')
+        return gw_fail(err, errlen, -EINVAL, "bad path");
+    snprintf(url, sizeof(url), "https://%s%s", address, path);
+    if (body) {
+        text = json_dumps(body, JSON_COMPACT);
+        if (!text)
+            return gw_fail(err, errlen, -ENOMEM, "out of memory");
+    }
+    hdrs = curl_slist_append(hdrs, "Expect:");
+    if (text)
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    else if (raw)
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
+    if (!text && !raw)
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L); /* a kept handle forgets its last body */
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &buf);
     if (text) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(text));
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
     } else if (raw) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, raw);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)rawlen);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, raw);
     }
     cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {
@@ -198,10 +207,41 @@ static int peer_request_any(struct godwitd *d, const char *address, const char *
     }
     ret = 0;
 out:
+    /* Nothing of this request may stay reachable from a kept handle. */
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
     json_decref(r);
     free(buf.data);
     free(text);
     curl_slist_free_all(hdrs);
+    return ret;
+}
+
+static int peer_request_any(struct godwitd *d, const char *address, const char *ca_path,
+                            const char *method, const char *path, const json_t *body,
+                            const void *raw, size_t rawlen, json_t **reply, long *status,
+                            int timeout_ms, char *err, size_t errlen)
+{
+    char pin[TRUST_PIN_MAX], cerr[CURL_ERROR_SIZE] = "";
+    CURL *c;
+    int ret;
+
+    if (reply)
+        *reply = NULL;
+    if (status)
+        *status = 0;
+    if (strlen(path) > 1024 || path[0] != '/')
+        return gw_fail(err, errlen, -EINVAL, "bad path");
+    ret = peer_pin_of_file(ca_path, pin, sizeof(pin), err, errlen);
+    if (ret < 0)
+        return ret;
+    c = curl_easy_init();
+    if (!c)
+        return gw_fail(err, errlen, -ENOMEM, "cannot start a libcurl handle");
+    peer_handle_setup(c, d, ca_path, pin, cerr);
+    ret = peer_perform(c, cerr, address, method, path, body, raw, rawlen, reply, status, timeout_ms,
+                       err, errlen);
     curl_easy_cleanup(c);
     return ret;
 }
@@ -276,6 +316,71 @@ int peer_call_raw(struct godwitd *d, const char *peer, const char *method, const
         return ret;
     return peer_request_any(d, address, ca, method, path, NULL, data ? data : empty, len, reply,
                             status, timeout_ms, err, errlen);
+}
+
+/* A kept connection: one easy handle, whose connection cache keeps the
+ * TLS session open between requests (HTTP/1.1 keep-alive). */
+struct peer_conn {
+    CURL *c;
+    char address[STORE_ADDR_MAX];
+    char ca[PATH_MAX];
+    char pin[TRUST_PIN_MAX];
+    char cerr[CURL_ERROR_SIZE];
+};
+
+int peer_conn_open(struct godwitd *d, const char *peer, struct peer_conn **out, char *err,
+                   size_t errlen)
+{
+    struct peer_conn *pc;
+    int ret;
+
+    *out = NULL;
+    pc = calloc(1, sizeof(*pc));
+    if (!pc)
+        return gw_fail(err, errlen, -ENOMEM, "out of memory");
+    ret =
+        peer_where(d, peer, pc->address, sizeof(pc->address), pc->ca, sizeof(pc->ca), err, errlen);
+    if (ret == 0)
+        ret = peer_pin_of_file(pc->ca, pc->pin, sizeof(pc->pin), err, errlen);
+    if (ret < 0) {
+        free(pc);
+        return ret;
+    }
+    pc->c = curl_easy_init();
+    if (!pc->c) {
+        free(pc);
+        return gw_fail(err, errlen, -ENOMEM, "cannot start a libcurl handle");
+    }
+    peer_handle_setup(pc->c, d, pc->ca, pc->pin, pc->cerr);
+    *out = pc;
+    return 0;
+}
+
+int peer_conn_call_raw(struct peer_conn *c, const char *method, const char *path, const void *data,
+                       size_t len, json_t **reply, long *status, int timeout_ms, char *err,
+                       size_t errlen)
+{
+    static const char empty[1];
+
+    c->cerr[0] = '\0';
+    return peer_perform(c->c, c->cerr, c->address, method, path, NULL, data ? data : empty, len,
+                        reply, status, timeout_ms, err, errlen);
+}
+
+int peer_conn_call(struct peer_conn *c, const char *method, const char *path, const json_t *body,
+                   json_t **reply, long *status, int timeout_ms, char *err, size_t errlen)
+{
+    c->cerr[0] = '\0';
+    return peer_perform(c->c, c->cerr, c->address, method, path, body, NULL, 0, reply, status,
+                        timeout_ms, err, errlen);
+}
+
+void peer_conn_free(struct peer_conn *c)
+{
+    if (!c)
+        return;
+    curl_easy_cleanup(c->c);
+    free(c);
 }
 
 int peer_host(struct godwitd *d, const char *peer, char *host, size_t len)

@@ -41,6 +41,26 @@ int peer_call_raw(struct godwitd *d, const char *peer, const char *method, const
                   const void *data, size_t len, json_t **reply, long *status, int timeout_ms,
                   char *err, size_t errlen);
 
+/*
+ * A connection to a peer that stays open between requests (one libcurl
+ * easy handle, reused: HTTP/1.1 keep-alive, one TLS handshake for many
+ * requests), with exactly the checks peer_call makes (pinned certificate
+ * and public key, no proxy).  libcurl reconnects by itself when the server
+ * closed the connection in between.  Not thread-safe: one user at a time.
+ * 0 or -errno with err (peer_call's codes).
+ */
+struct peer_conn;
+int peer_conn_open(struct godwitd *d, const char *peer, struct peer_conn **out, char *err,
+                   size_t errlen);
+/* As peer_call_raw, over the kept connection. */
+int peer_conn_call_raw(struct peer_conn *c, const char *method, const char *path, const void *data,
+                       size_t len, json_t **reply, long *status, int timeout_ms, char *err,
+                       size_t errlen);
+/* As peer_call (JSON body; NULL: none). */
+int peer_conn_call(struct peer_conn *c, const char *method, const char *path, const json_t *body,
+                   json_t **reply, long *status, int timeout_ms, char *err, size_t errlen);
+void peer_conn_free(struct peer_conn *c); /* NULL: no-op */
+
 /* The host part of a peer's address (for the migration stream to reach
  * it), from the stored "host:port".  0 or -ENOENT. */
 int peer_host(struct godwitd *d, const char *peer, char *host, size_t len);

@@ -173,7 +173,8 @@ static const char *const vm_states[] = {"defined",  "starting",  "running", "sto
                                         "migrated", "incoming"};
 static const char *const job_kinds[] = {"live", "cold", "suspended"};
 static const char *const job_dirs[] = {"out", "in"};
-static const char *const job_statuses[] = {"running", "held", "done", "failed", "cancelled"};
+static const char *const job_statuses[] = {"running", "held",      "done",
+                                           "failed",  "cancelled", "reverted"};
 static const char *const hold_types[] = {"technical", "resources", "compliance", "dependency",
                                          "window",    "budget",    "manual"};
 
@@ -209,7 +210,7 @@ bool store_job_status_valid(const char *status)
 
 bool store_job_status_final(const char *status)
 {
-    return in_set(status, job_statuses + 2, 3);
+    return in_set(status, job_statuses + 2, 4);
 }
 
 bool store_hold_type_valid(const char *type)

@@ -388,17 +388,74 @@ void vm_set_state_if(struct godwitd *d, const char *name, pid_t pid, const char 
     godwitd_store_unlock(d);
 }
 
+int vm_stop(struct godwitd *d, const char *name, int timeout_s, bool force, char *err,
+            size_t errlen)
+{
+    char path[PATH_MAX];
+    struct store_vm row;
+    struct qmp_client *qmp = NULL;
+    json_t *def;
+    bool agent;
+    pid_t pid;
+    int ret;
+
+    if (vm_row(d, name, &row) < 0)
+        return gw_fail(err, errlen, -ENOENT, "no VM '%s'", name);
+    if (strcmp(row.state, "running") || !sup_watching(d, name, &pid)) {
+        ret = gw_fail(err, errlen, -EBUSY, "VM '%s' is %s, not running", name, row.state);
+        store_vm_clear(&row);
+        return ret;
+    }
+    store_vm_clear(&row);
+    def = vm_definition(d, name);
+    agent = json_is_true(json_object_get(def, "agent"));
+    json_decref(def);
+    if (!agent) {
+        if (!force)
+            return gw_fail(err, errlen, -ENODEV,
+                           "VM '%s' has no guest agent, so it cannot be powered down gracefully; "
+                           "use --force (or kill) to power it off",
+                           name);
+        return vm_kill(d, name, 10000, err, errlen);
+    }
+    sup_expect_exit(d, name, true);
+    vm_set_state_if(d, name, pid, "stopping");
+    vm_qmp_path(d, name, path, sizeof(path));
+    ret = qmp_client_connect(path, 5000, &qmp, err, errlen);
+    if (ret == 0)
+        ret = qmp_client_execute(qmp, "system_powerdown", NULL, 5000, NULL, err, errlen);
+    qmp_client_free(qmp);
+    if (ret == 0)
+        ret = sup_wait_exit(d, name, pid, timeout_s * 1000);
+    if (ret == 0)
+        return 0;
+    if (force)
+        return vm_kill(d, name, 10000, err, errlen);
+    if (ret == -ECANCELED)
+        /* the daemon stops: the power-down goes on; a restarted daemon
+         * records stopped if the process is gone by then */
+        return gw_fail(err, errlen, -ECANCELED,
+                       "godwitd is stopping; VM '%s' was asked to power down", name);
+    sup_expect_exit(d, name, false);
+    vm_set_state_if(d, name, pid, "running");
+    if (ret == -ETIMEDOUT)
+        return gw_fail(err, errlen, -ETIMEDOUT,
+                       "VM '%s' did not power down within %d s and keeps running; use --force "
+                       "to power it off after the timeout",
+                       name, timeout_s);
+    char e2[256];
+    snprintf(e2, sizeof(e2), "%s", err);
+    return gw_fail(err, errlen, -EIO, "VM '%s': power-down request failed: %s", name, e2);
+}
+
 static void vms_stop(struct api_request *req, struct api_reply *rep)
 {
     struct godwitd *d = req->ctx;
     const char *name = vm_name_param(req, rep);
-    char err[512], path[PATH_MAX];
+    char err[512];
     json_int_t timeout = VM_STOP_TIMEOUT;
-    bool force = false, agent;
+    bool force = false;
     struct store_vm row;
-    struct qmp_client *qmp = NULL;
-    json_t *def;
-    pid_t pid;
     int ret;
 
     if (!name)
@@ -443,66 +500,20 @@ static void vms_stop(struct api_request *req, struct api_reply *rep)
         }
         return;
     }
-    if (strcmp(row.state, "running") || !sup_watching(d, name, &pid)) {
-        api_reply_error(rep, 409, "VM '%s' is %s, not running", name, row.state);
-        store_vm_clear(&row);
-        return;
-    }
     store_vm_clear(&row);
-    def = vm_definition(d, name);
-    agent = json_is_true(json_object_get(def, "agent"));
-    json_decref(def);
-    if (!agent) {
-        if (!force) {
-            api_reply_error(rep, 409,
-                            "VM '%s' has no guest agent, so it cannot be powered down gracefully; "
-                            "use --force (or kill) to power it off",
-                            name);
-            return;
-        }
-        ret = vm_kill(d, name, 10000, err, sizeof(err));
-        if (ret < 0)
-            api_reply_error(rep, vm_status_of(ret), "%s", err);
-        else
-            vm_reply_object(d, name, rep);
-        return;
-    }
-    sup_expect_exit(d, name, true);
-    vm_set_state_if(d, name, pid, "stopping");
-    vm_qmp_path(d, name, path, sizeof(path));
-    ret = qmp_client_connect(path, 5000, &qmp, err, sizeof(err));
+    ret = vm_stop(d, name, (int)timeout, force, err, sizeof(err));
     if (ret == 0)
-        ret = qmp_client_execute(qmp, "system_powerdown", NULL, 5000, NULL, err, sizeof(err));
-    qmp_client_free(qmp);
-    if (ret == 0)
-        ret = sup_wait_exit(d, name, pid, (int)timeout * 1000);
-    if (ret == 0) {
         vm_reply_object(d, name, rep);
-        return;
-    }
-    if (force) {
-        ret = vm_kill(d, name, 10000, err, sizeof(err));
-        if (ret < 0)
-            api_reply_error(rep, vm_status_of(ret), "%s", err);
-        else
-            vm_reply_object(d, name, rep);
-        return;
-    }
-    if (ret == -ECANCELED) {
-        /* the daemon stops: the power-down goes on; a restarted daemon
-         * records stopped if the process is gone by then */
-        api_reply_error(rep, 503, "godwitd is stopping; VM '%s' was asked to power down", name);
-        return;
-    }
-    sup_expect_exit(d, name, false);
-    vm_set_state_if(d, name, pid, "running");
-    if (ret == -ETIMEDOUT)
-        api_reply_error(rep, 409,
-                        "VM '%s' did not power down within %lld s and keeps running; use --force "
-                        "to power it off after the timeout",
-                        name, (long long)timeout);
+    else if (ret == -ENOENT)
+        api_reply_error(rep, 404, "%s", err);
+    else if (ret == -EBUSY || ret == -ENODEV || ret == -ETIMEDOUT)
+        api_reply_error(rep, 409, "%s", err);
+    else if (ret == -ECANCELED)
+        api_reply_error(rep, 503, "%s", err);
+    else if (ret == -EIO)
+        api_reply_error(rep, 500, "%s", err);
     else
-        api_reply_error(rep, 500, "VM '%s': power-down request failed: %s", name, err);
+        api_reply_error(rep, vm_status_of(ret), "%s", err);
 }
 
 static void vms_kill(struct api_request *req, struct api_reply *rep)

@@ -61,6 +61,16 @@ int vm_forget(struct godwitd *d, const char *name, char *err, size_t errlen);
  * -ESRCH when no process is watched, -ETIMEDOUT. */
 int vm_kill(struct godwitd *d, const char *name, int timeout_ms, char *err, size_t errlen);
 
+/* Power the VM off: ask the guest through its agent (QMP system_powerdown)
+ * and wait up to timeout_s for its process to end; then (or at once for a
+ * VM without an agent) force powers it off (SIGKILL), else it keeps
+ * running.  0 (state stopped), or -errno with the reason: -ENOENT no such
+ * VM, -EBUSY not running, -ENODEV no agent and no force, -ETIMEDOUT it did
+ * not power down (and keeps running), -ECANCELED the daemon is stopping,
+ * -EIO the request failed. */
+int vm_stop(struct godwitd *d, const char *name, int timeout_s, bool force, char *err,
+            size_t errlen);
+
 /* Create a VM (folder and row, state "defined") from a definition: the
  * API's POST /1.0/vms body, or a vm.json from vm_definition() on another
  * host, extended with what travels with a VM: "uuid", NIC "mac"s, disks as

@@ -40,13 +40,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define XFER_CHUNK        (1u << 20) /* logical bytes per chunk */
-#define XFER_BLOCK        4096u      /* zero-detection granularity */
-#define XFER_MAP_BYTES    (XFER_CHUNK / XFER_BLOCK / 8) /* 32: one bit per block */
-#define XFER_BODY_MAX     (XFER_CHUNK + 4096u) /* an encoded chunk never exceeds this */
-#define XFER_FILE_MAX     (1ull << 42) /* 4 TiB: larger sizes are refused */
-#define XFER_DIGEST_HEX   32           /* XXH3-128 as hex, without the NUL */
-#define XFER_SYNC_EVERY   (64ull << 20) /* bytes between fsyncs of the part file */
+#define XFER_CHUNK      (1u << 20)                    /* logical bytes per chunk */
+#define XFER_BLOCK      4096u                         /* zero-detection granularity */
+#define XFER_MAP_BYTES  (XFER_CHUNK / XFER_BLOCK / 8) /* 32: one bit per block */
+#define XFER_BODY_MAX   (XFER_CHUNK + 4096u)          /* an encoded chunk never exceeds this */
+#define XFER_FILE_MAX   (1ull << 42)                  /* 4 TiB: larger sizes are refused */
+#define XFER_DIGEST_HEX 32                            /* XXH3-128 as hex, without the NUL */
+#define XFER_SYNC_EVERY (64ull << 20)                 /* bytes between fsyncs of the part file */
 
 enum xfer_enc { XFER_RAW = 0, XFER_ZSTD = 1 };
 

@@ -14,6 +14,9 @@
 #include "../../src/cli/client.c"
 #include "board_check.h"
 #include "godwitd/api.h"
+#include "godwitd/godwitd.h"
+#include "godwitd/peers.h"
+#include "godwitd/store.h"
 #include "godwitd/trust.h"
 
 struct tls_out {
@@ -75,6 +78,12 @@ static void h_who(struct api_request *req, struct api_reply *rep)
                              req->peer.name, "fingerprint", req->peer.fingerprint));
 }
 
+/* Takes a raw body, answers its length. */
+static void h_sink(struct api_request *req, struct api_reply *rep)
+{
+    api_reply_json(rep, 200, json_pack("{s:I}", "bytes", (json_int_t)req->raw_len));
+}
+
 static const struct api_field make_fields[] = {
     {"name", API_T_STRING, true},
     {"memory", API_T_INT, false},
@@ -89,6 +98,7 @@ static const struct api_route routes[] = {
     {"GET", "/1.0/slow", h_slow, NULL, 0},
     {"POST", "/1.0/join", h_who, NULL, API_ROUTE_JOIN},
     {"GET", "/1.0/who", h_who, NULL, API_ROUTE_PEER},
+    {"POST", "/1.0/sink", h_sink, NULL, API_ROUTE_PEER | API_ROUTE_RAW},
 };
 
 static void test_names(void)
@@ -496,6 +506,124 @@ static CURLcode tls_get(int port, const char *method, const char *path,
     return cc;
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * The kept peer connection (peer_conn_*) against the real HTTPS listener:
+ * a struct godwitd holding the client identity and a store whose peer
+ * "server" is this listener; N raw 1 MiB requests over peer_call_raw (a
+ * handle and a handshake each) and over one peer_conn; then the server
+ * restarts on the same port and the kept connection reconnects by itself.
+ */
+static void test_peer_conn(const char *dir, struct api_server **sp, struct api_config *cfg,
+                           struct trust_identity *server, struct trust_identity *client)
+{
+    struct godwitd d = {0};
+    struct store_peer p = {0};
+    struct peer_conn *pc = NULL;
+    char err[256], path[PATH_MAX + 64];
+    enum { N = 200, SZ = 1 << 20 };
+    unsigned char *body = calloc(1, SZ);
+    json_t *rep = NULL;
+    long st = 0;
+    int ok = 0, ret;
+    int port = api_server_tls_port(*sp);
+
+    snprintf(d.state_dir, sizeof(d.state_dir), "%s/client-state", dir);
+    snprintf(path, sizeof(path), "%s/tls/peers", d.state_dir);
+    mkdir(d.state_dir, 0700);
+    snprintf(path, sizeof(path), "%s/tls", d.state_dir);
+    mkdir(path, 0700);
+    snprintf(path, sizeof(path), "%s/tls/peers", d.state_dir);
+    mkdir(path, 0700);
+    snprintf(path, sizeof(path), "%s/tls/peers/server.pem", d.state_dir);
+    FILE *f = fopen(path, "w");
+    fputs(server->cert_pem, f);
+    fclose(f);
+    pthread_mutex_init(&d.store_lock, NULL);
+    snprintf(path, sizeof(path), "%s/peers.db", d.state_dir);
+    d.store = store_open(path, err, sizeof(err));
+    d.id = client;
+    snprintf(p.name, sizeof(p.name), "server");
+    snprintf(p.address, sizeof(p.address), "127.0.0.1:%d", port);
+    snprintf(p.fingerprint, sizeof(p.fingerprint), "%s", server->fingerprint);
+    CHECK(d.store && store_peer_add(d.store, &p) == 0, "a store knowing the peer 'server'");
+
+    CHECK(peer_conn_open(&d, "nobody", &pc, err, sizeof(err)) == -ENOENT && !pc,
+          "peer_conn_open: unknown peer -ENOENT (%s)", err);
+    CHECK(peer_conn_open(&d, "server", &pc, err, sizeof(err)) == 0,
+          "peer_conn_open of the peer 'server'");
+    CHECK(peer_conn_call(pc, "GET", "/1.0/who", NULL, &rep, &st, 0, err, sizeof(err)) == 0 &&
+              st == 200 &&
+              !strcmp(json_string_value(json_object_get(rep, "name")) ?: "", "peer-one"),
+          "peer_conn_call GET: the server sees the pinned client");
+    json_decref(rep);
+    json_t *b = json_pack("{s:s}", "name", "x");
+    ret = peer_conn_call(pc, "POST", "/1.0/things", b, &rep, &st, 0, err, sizeof(err));
+    CHECK(ret == -EREMOTEIO && st == 403, "a local-only route: -EREMOTEIO 403 (%s)", err);
+    json_decref(b);
+    ret = peer_conn_call(pc, "GET", "/1.0/things/abc", NULL, &rep, &st, 0, err, sizeof(err));
+    CHECK(ret == 0 && !strcmp(json_string_value(json_object_get(rep, "name")) ?: "", "abc") &&
+              !json_object_get(rep, "body"),
+          "a GET after a POST on the kept handle sends no body");
+    json_decref(rep);
+
+    double t0 = now_s();
+    for (int i = 0; i < N; i++) {
+        ret = peer_call_raw(&d, "server", "POST", "/1.0/sink", body, SZ, &rep, &st, 0, err,
+                            sizeof(err));
+        ok += ret == 0 && json_integer_value(json_object_get(rep, "bytes")) == SZ;
+        json_decref(rep);
+    }
+    double t_call = now_s() - t0;
+    CHECK(ok == N, "%d x 1 MiB over peer_call_raw: %.2f s, %.0f MB/s", N, t_call,
+          N * (SZ / 1e6) / t_call);
+    ok = 0;
+    t0 = now_s();
+    for (int i = 0; i < N; i++) {
+        ret = peer_conn_call_raw(pc, "POST", "/1.0/sink", body, SZ, &rep, &st, 0, err, sizeof(err));
+        ok += ret == 0 && json_integer_value(json_object_get(rep, "bytes")) == SZ;
+        json_decref(rep);
+    }
+    double t_conn = now_s() - t0;
+    CHECK(ok == N, "%d x 1 MiB over peer_conn_call_raw: %.2f s, %.0f MB/s (%.1fx)", N, t_conn,
+          N * (SZ / 1e6) / t_conn, t_call / t_conn);
+    ok = 0;
+    t0 = now_s();
+    for (int i = 0; i < N; i++) {
+        ok += peer_call(&d, "server", "GET", "/1.0/who", NULL, NULL, &st, 0, err, sizeof(err)) == 0;
+    }
+    t_call = now_s() - t0;
+    t0 = now_s();
+    for (int i = 0; i < N; i++)
+        ok += peer_conn_call(pc, "GET", "/1.0/who", NULL, NULL, &st, 0, err, sizeof(err)) == 0;
+    t_conn = now_s() - t0;
+    CHECK(ok == 2 * N, "%d small GETs: peer_call %.1f ms each, peer_conn_call %.2f ms each", N,
+          t_call * 1e3 / N, t_conn * 1e3 / N);
+
+    /* The server goes away and comes back: the kept handle reconnects. */
+    char listen[64];
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+    api_server_stop(*sp);
+    cfg->listen = listen;
+    *sp = api_server_start(cfg, err, sizeof(err));
+    CHECK(*sp != NULL, "the server restarts on port %d: %s", port, *sp ? "" : err);
+    ret = peer_conn_call_raw(pc, "POST", "/1.0/sink", body, 4096, &rep, &st, 0, err, sizeof(err));
+    CHECK(ret == 0 && json_integer_value(json_object_get(rep, "bytes")) == 4096,
+          "after the restart the kept connection reconnects by itself (%s)", ret ? err : "");
+    json_decref(rep);
+    peer_conn_free(pc);
+    peer_conn_free(NULL);
+    store_close(d.store);
+    pthread_mutex_destroy(&d.store_lock);
+    free(body);
+}
+
 static void test_tls(const char *dir)
 {
     char err[256], path[256];
@@ -563,6 +691,7 @@ static void test_tls(const char *dir)
     cc = tls_get(port, "PUT", "/1.0/things/x", peer, &st, &rep);
     CHECK(cc == CURLE_OK && st == 403, "trusted peer: local-only route 403 (%ld)", st);
     json_decref(rep);
+    test_peer_conn(dir, &s, &cfg, server, peer);
     api_server_stop(s);
 
     cfg.listen = "127.0.0.1:99999";
@@ -593,7 +722,8 @@ int main(void)
     test_tls(dir);
     {
         char cmd[256];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'/server '%s'/peer '%s'/stranger", dir, dir, dir);
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'/server '%s'/peer '%s'/stranger '%s'/client-state",
+                 dir, dir, dir, dir);
         CHECK(system(cmd) == 0, "cleanup");
     }
     rmdir(dir);
