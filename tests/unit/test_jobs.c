@@ -87,8 +87,12 @@ static void fake_free(void *arg)
     atomic_fetch_add(&f->freed, 1);
 }
 
-static const struct job_kind live_out = {"live", "out", fake_run, fake_cancel, fake_resume};
-static const struct job_kind cold_in = {"cold", "in", fake_run, NULL, NULL};
+static const struct job_kind live_out = {.kind = "live",
+                                         .direction = "out",
+                                         .run = fake_run,
+                                         .cancel = fake_cancel,
+                                         .resume = fake_resume};
+static const struct job_kind cold_in = {.kind = "cold", .direction = "in", .run = fake_run};
 
 static bool up(struct godwitd *d)
 {
@@ -238,7 +242,7 @@ static void test_runner(void)
         store_job_clear(&row);
     }
     {
-        const struct job_kind unknown = {"suspended", "out", fake_run, NULL, NULL};
+        const struct job_kind unknown = {.kind = "suspended", .direction = "out", .run = fake_run};
 
         start(&d, &unknown, "web4", &f4, &ret, err, sizeof(err));
         CHECK(ret == -EINVAL && strstr(err, "not registered"), "an unregistered kind: %s", err);
