@@ -164,14 +164,16 @@ int migrate_disks_shared(struct godwitd *d, const json_t *def, char *err, size_t
         bool ok = false;
 
         if (file || !p || p[0] != '/')
-            return gw_fail(err, errlen, -EXDEV,
-                           "disk '%s' lives in the VM's folder on host %s, not on storage both "
-                           "hosts see: create the VM with --disk PATH inside a --shared-storage "
-                           "directory; storage migration comes in a later release",
-                           file ? file
-                           : p  ? p
-                                : "?",
-                           d->name);
+            return gw_fail(
+                err, errlen, -EXDEV,
+                "disk '%s' lives in the VM's folder on host %s, not on storage both "
+                "hosts see: create the VM with --disk PATH inside a --shared-storage "
+                "directory, or move it stopped with --cold (live storage migration comes in a "
+                "later release)",
+                file ? file
+                : p  ? p
+                     : "?",
+                d->name);
         /* a path that does not exist here is not shared with this host */
         rp = realpath(p, NULL);
         for (unsigned s = 0; rp && s < d->nshared && !ok; s++) {
@@ -180,11 +182,12 @@ int migrate_disks_shared(struct godwitd *d, const json_t *def, char *err, size_t
         }
         free(rp);
         if (!ok)
-            return gw_fail(err, errlen, -EXDEV,
-                           "disk '%s' is not on storage both hosts see (host %s shares %s%s): "
-                           "storage migration comes in a later release",
-                           p, d->name, d->nshared ? "" : "no directory; see --shared-storage",
-                           d->nshared ? d->shared[0] : "");
+            return gw_fail(
+                err, errlen, -EXDEV,
+                "disk '%s' is not on storage both hosts see (host %s shares %s%s): "
+                "move it stopped with --cold (live storage migration comes in a later release)",
+                p, d->name, d->nshared ? "" : "no directory; see --shared-storage",
+                d->nshared ? d->shared[0] : "");
     }
     return 0;
 }

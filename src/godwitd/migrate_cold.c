@@ -22,10 +22,10 @@
 #include "godwitd/peers.h"
 #include "godwitd/vms.h"
 
-#define COLD_FILES_MAX     16
-#define COLD_POLL_MS       500
-#define COLD_SHUTDOWN_S    120 /* --shutdown-timeout's default */
-#define COLD_FIGURES_MS    250
+#define COLD_FILES_MAX      16
+#define COLD_POLL_MS        500
+#define COLD_SHUTDOWN_S     120 /* --shutdown-timeout's default */
+#define COLD_FIGURES_MS     250
 #define COLD_DST_TIMEOUT_MS 15000
 
 struct cold_src {
@@ -43,7 +43,7 @@ struct cold_src {
     struct migrate_file files[COLD_FILES_MAX];
     unsigned nfiles;
     struct migrate_send send;
-    int64_t figures_ms;
+    json_t *sent_before; /* resumed: the files' figures before the restart */
     struct job *job;
     /* the operator's verbs, under lock */
     pthread_mutex_t lock;
@@ -60,6 +60,7 @@ static void cold_free(void *p)
         return;
     peer_conn_free(m->send.conn);
     json_decref(m->result);
+    json_decref(m->sent_before);
     pthread_cond_destroy(&m->cond);
     pthread_mutex_destroy(&m->lock);
     free(m);
@@ -93,25 +94,26 @@ static json_t *cold_figures(struct cold_src *m)
         total += f->total;
         done += f->done;
         data += f->allocated;
-        json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:b}", "name", f->name, "size",
-                              (json_int_t)f->size, "allocated", (json_int_t)f->allocated, "data",
-                              (json_int_t)f->total, "done", (json_int_t)f->done, "complete",
-                              f->complete);
+        json_t *o =
+            json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:b}", "name", f->name, "size", (json_int_t)f->size,
+                      "allocated", (json_int_t)f->allocated, "data", (json_int_t)f->total, "done",
+                      (json_int_t)f->done, "sent", (json_int_t)f->high, "complete", f->complete);
         if (f->complete) {
             json_object_set_new(o, "allocated_dst", json_integer((json_int_t)f->allocated_dst));
             json_object_set_new(o, "digest", json_string(f->digest));
         }
         json_array_append_new(files, o);
     }
-    json_t *xf = json_pack(
-        "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "total", (json_int_t)total, "done",
-        (json_int_t)done, "remaining", (json_int_t)(total - done), "allocated", (json_int_t)data,
-        "wire", (json_int_t)m->send.wire, "resent", (json_int_t)m->send.resent, "chunks",
-        (json_int_t)m->send.nsent, "compressed", (json_int_t)m->send.compressed, "bad_chunks",
-        (json_int_t)m->send.bad_chunks, "resumes", (json_int_t)m->send.resumes, "files", files);
-    json_t *f = json_pack("{s:s,s:s,s:I,s:s,s:o}", "mode", m->mode, "destination-host", m->peer,
-                          "destination-job", (json_int_t)m->send.dst_job, "was", m->was,
-                          "transfer", xf);
+    json_t *xf =
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "total", (json_int_t)total,
+                  "done", (json_int_t)done, "remaining", (json_int_t)(total - done), "allocated",
+                  (json_int_t)data, "wire", (json_int_t)m->send.wire, "resent",
+                  (json_int_t)m->send.resent, "chunks", (json_int_t)m->send.nsent, "compressed",
+                  (json_int_t)m->send.compressed, "bad_chunks", (json_int_t)m->send.bad_chunks,
+                  "resumes", (json_int_t)(m->send.resumes + m->send.reconnects), "files", files);
+    json_t *f =
+        json_pack("{s:s,s:s,s:I,s:s,s:o}", "mode", m->mode, "destination-host", m->peer,
+                  "destination-job", (json_int_t)m->send.dst_job, "was", m->was, "transfer", xf);
     json_object_set_new(f, "confirm",
                         json_pack("{s:s,s:I}", "mode", m->confirm_auto ? "auto" : "manual",
                                   "deadline", (json_int_t)m->confirm_deadline));
@@ -123,11 +125,9 @@ static json_t *cold_figures(struct cold_src *m)
 void migrate_send_progress(struct migrate_send *s, bool final)
 {
     struct cold_src *m = s->owner;
-    int64_t now = store_now_ms();
 
-    if (!final && now - m->figures_ms < COLD_FIGURES_MS)
-        return;
-    m->figures_ms = now;
+    /* stored after every chunk (a restarted daemon resumes from them:
+     * bytes sent, marks); job_figures itself spaces the progress events */
     job_figures(m->job, cold_figures(m), final);
 }
 
@@ -158,6 +158,14 @@ static int cold_add_file(struct cold_src *m, const char *name, const char *path,
     f->size = (uint64_t)st.st_size;
     f->allocated = (uint64_t)st.st_blocks * 512;
     f->total = migrate_data_chunks(path, f->size);
+    /* resumed: what was sent before the restart (a resend below it counts) */
+    const json_t *o;
+    size_t i;
+    json_array_foreach(m->sent_before, i, o)
+    {
+        if (!strcmp(json_string_value(json_object_get(o, "name")) ?: "", name))
+            f->high = (uint64_t)json_integer_value(json_object_get(o, "sent"));
+    }
     return 0;
 }
 
@@ -212,9 +220,10 @@ static int cold_plan(struct job *j, struct cold_src *m, json_t **out, char *err,
         const char *n = e->d_name;
         size_t nl = strlen(n);
         struct stat st;
+        /* the console log travels: the guest's history goes with it */
         bool skip = n[0] == '.' || !strcmp(n, VM_FILE_DEF) || !strcmp(n, VM_FILE_STATE) ||
                     (nl > 5 && !strcmp(n + nl - 5, ".sock")) ||
-                    (nl > 4 && !strcmp(n + nl - 4, ".log")) ||
+                    (nl > 4 && !strcmp(n + nl - 4, ".log") && strcmp(n, VM_FILE_LOG)) ||
                     (nl > 4 && !strncmp(n, "disk", 4) && !strcmp(n + nl - 4, ".raw"));
         snprintf(path, sizeof(path), "%s/%s", dir, n);
         if (skip || lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
@@ -223,8 +232,10 @@ static int cold_plan(struct job *j, struct cold_src *m, json_t **out, char *err,
     }
     if (dp)
         closedir(dp);
-    if (ret == 0 && !strcmp(m->mode, "suspended")) {
-        snprintf(path, sizeof(path), "%s/%s", dir, VM_FILE_STATE);
+    snprintf(path, sizeof(path), "%s/%s", dir, VM_FILE_STATE);
+    if (ret == 0 && !strcmp(m->mode, "suspended") && !(m->suspend && access(path, F_OK) < 0)) {
+        /* (--suspend before the suspend: the precheck counts the VM's
+         * memory for it instead) */
         ret = cold_add_file(m, VM_FILE_STATE, path, err, errlen);
         if (ret < 0)
             ret = gw_fail(err, errlen, -ENOENT, "VM %s has no saved state (%s)", m->vm,
@@ -285,8 +296,8 @@ static void cold_abort_dst(struct job *j, struct cold_src *m, const char *why)
         return;
     body = json_pack("{s:s}", "reason", why);
     for (int i = 0; i < 3; i++) {
-        if (cold_dst(j, m, "abort", body, NULL, err, sizeof(err)) == 0 ||
-            strstr(err, "too late") || strstr(err, "no incoming"))
+        if (cold_dst(j, m, "abort", body, NULL, err, sizeof(err)) == 0 || strstr(err, "too late") ||
+            strstr(err, "no incoming"))
             break;
         gw_log("job %lld: telling %s to give up: %s", (long long)job_id(j), m->peer, err);
         sleep(1);
@@ -337,8 +348,7 @@ static void cold_restore(struct job *j, struct cold_src *m)
 
 /* ---- phases ---- */
 
-static int cold_precheck(struct job *j, struct cold_src *m, json_t **def, char *err,
-                         size_t errlen)
+static int cold_precheck(struct job *j, struct cold_src *m, json_t **def, char *err, size_t errlen)
 {
     struct godwitd *d = job_daemon(j);
     bool start;
@@ -348,10 +358,16 @@ static int cold_precheck(struct job *j, struct cold_src *m, json_t **def, char *
     ret = cold_plan(j, m, def, err, errlen);
     if (ret < 0)
         return ret;
-    start = !strcmp(m->mode, "suspended") ? m->resume
-                                          : !m->no_start && !strcmp(m->was, "running");
+    start = !strcmp(m->mode, "suspended") ? m->resume : !m->no_start && !strcmp(m->was, "running");
+    json_t *files = cold_files_json(m);
+    if (m->suspend && !strcmp(m->mode, "suspended")) {
+        /* the state is not saved yet: at most the VM's memory */
+        json_int_t mem = json_integer_value(json_object_get(*def, "memory"));
+        json_array_append_new(files, json_pack("{s:s,s:I,s:I}", "name", VM_FILE_STATE, "size", mem,
+                                               "allocated", mem));
+    }
     body = json_pack("{s:O,s:o,s:s,s:o,s:b}", "vm", *def, "compat", migrate_compat(d), "mode",
-                     m->mode, "files", cold_files_json(m), "start", start);
+                     m->mode, "files", files, "start", start);
     ret = peer_call(d, m->peer, "POST", "/1.0/incoming/precheck", body, NULL, NULL,
                     COLD_DST_TIMEOUT_MS, err, errlen);
     json_decref(body);
@@ -380,13 +396,12 @@ static int cold_quiesce(struct job *j, struct cold_src *m, char *err, size_t err
     return ret;
 }
 
-static int cold_create_dst(struct job *j, struct cold_src *m, json_t *def, char *err,
-                           size_t errlen)
+static int cold_create_dst(struct job *j, struct cold_src *m, json_t *def, char *err, size_t errlen)
 {
     struct godwitd *d = job_daemon(j);
     json_t *body, *r = NULL;
-    bool start = !strcmp(m->mode, "suspended") ? m->resume
-                                               : !m->no_start && !strcmp(m->was, "running");
+    bool start =
+        !strcmp(m->mode, "suspended") ? m->resume : !m->no_start && !strcmp(m->was, "running");
     int ret;
 
     body = json_pack("{s:O,s:o,s:I,s:s,s:o,s:b,s:b}", "vm", def, "compat", migrate_compat(d),
@@ -480,8 +495,7 @@ static int cold_start(struct job *j, struct cold_src *m, bool resuming, char *er
         if (ret < 0 && ret != -EAGAIN)
             return ret;
         if (ret == -EAGAIN && store_now_ms() - t0 > 10 * 60 * 1000)
-            return gw_fail(err, errlen, -ETIMEDOUT, "host %s stopped answering: %s", m->peer,
-                           err);
+            return gw_fail(err, errlen, -ETIMEDOUT, "host %s stopped answering: %s", m->peer, err);
         if (ret == 0)
             t0 = store_now_ms();
         if (job_stopping(j))
@@ -524,8 +538,7 @@ static int cold_confirm(struct job *j, struct cold_src *m, char *err, size_t err
                 return JOB_REVERTED;
             }
             gw_log("job %lld: revert: host %s: %s", (long long)job_id(j), m->peer, e2);
-            godwitd_event(d, "job-revert-failed", subject,
-                          json_pack("{s:s}", "error", e2));
+            godwitd_event(d, "job-revert-failed", subject, json_pack("{s:s}", "error", e2));
             pthread_mutex_lock(&m->lock);
             continue;
         }
@@ -572,8 +585,8 @@ static int cold_body(struct job *j, struct cold_src *m, unsigned from, char *err
     if (from <= 3) {
         /* a new job, or one resumed mid-transfer: the plan is made again
          * (the same files, nothing changed them: the VM is stopped) */
-        ret = from == 0 ? cold_precheck(j, m, &def, err, errlen)
-                        : cold_plan(j, m, &def, err, errlen);
+        ret =
+            from == 0 ? cold_precheck(j, m, &def, err, errlen) : cold_plan(j, m, &def, err, errlen);
         if (ret == 0 && m->cancel)
             ret = gw_fail(err, errlen, -ECANCELED, "cancelled");
         if (ret == 0 && from == 0)
@@ -644,8 +657,7 @@ static int cold_control(struct job *j, const char *verb, const json_t *body, cha
 
     (void)body;
     if (strcmp(verb, "confirm") && strcmp(verb, "revert"))
-        return gw_fail(err, errlen, -EOPNOTSUPP, "a %s migration has nothing to %s", m->mode,
-                       verb);
+        return gw_fail(err, errlen, -EOPNOTSUPP, "a %s migration has nothing to %s", m->mode, verb);
     godwitd_store_lock(job_daemon(j));
     if (store_job_get(job_daemon(j)->store, job_id(j), &sj) == 0) {
         confirming = !strcmp(sj.phase, "confirm");
@@ -726,11 +738,12 @@ static int cold_resume(struct job *j, char *err, size_t errlen)
     m->send.compressed = (uint64_t)json_integer_value(json_object_get(xf, "compressed"));
     if (json_is_object(json_object_get(fig, "result")))
         m->result = json_incref(json_object_get(fig, "result"));
+    m->sent_before = json_incref(json_object_get(xf, "files"));
     from = cold_phase_index(sj.phase);
     store_job_clear(&sj);
     json_decref(fig);
-    gw_log("job %lld: %s migration of %s resumes in phase %s", (long long)job_id(j), m->mode,
-           m->vm, cold_phases[from]);
+    gw_log("job %lld: %s migration of %s resumes in phase %s", (long long)job_id(j), m->mode, m->vm,
+           cold_phases[from]);
     if (from < 3 || (from == 3 && m->send.dst_job <= 0)) {
         /* before the transfer: put the VM back as it was */
         if (m->send.dst_job > 0)
@@ -814,24 +827,24 @@ void migrate_cold_post(struct api_request *req, struct api_reply *rep, const cha
         return api_reply_error(rep, 409, "VM %s is %s: --suspend needs it running", name, state);
     if (!strcmp(mode, "cold") && strcmp(state, "running") && strcmp(state, "stopped") &&
         strcmp(state, "defined") && strcmp(state, "crashed"))
-        return api_reply_error(rep, 409, "VM %s is %s: a cold migration needs it running or stopped",
-                               name, state);
+        return api_reply_error(
+            rep, 409, "VM %s is %s: a cold migration needs it running or stopped", name, state);
     m = cold_new();
     if (!m)
         return api_reply_error(rep, 500, "out of memory");
     snprintf(m->vm, sizeof(m->vm), "%s", name);
     snprintf(m->peer, sizeof(m->peer), "%s", peer);
-    json_t *opts = json_pack(
-        "{s:s,s:I,s:b,s:b,s:s,s:I,s:I,s:b,s:b}", "mode", mode, "shutdown_timeout", st, "force",
-        json_is_true(json_object_get(b, "force")), "no_start",
-        json_is_true(json_object_get(b, "no_start")), "confirm", confirm ? confirm : "auto",
-        "confirm_window", win, "bandwidth", bw, "suspend", suspend, "resume",
-        json_is_true(json_object_get(b, "resume")));
+    json_t *opts =
+        json_pack("{s:s,s:I,s:b,s:b,s:s,s:I,s:I,s:b,s:b}", "mode", mode, "shutdown_timeout", st,
+                  "force", json_is_true(json_object_get(b, "force")), "no_start",
+                  json_is_true(json_object_get(b, "no_start")), "confirm",
+                  confirm ? confirm : "auto", "confirm_window", win, "bandwidth", bw, "suspend",
+                  suspend, "resume", json_is_true(json_object_get(b, "resume")));
     cold_options(m, opts);
     snprintf(m->was, sizeof(m->was), "%s", state);
     jobs_who(req, who, sizeof(who));
-    ret = jobs_start(d, !strcmp(mode, "cold") ? &cold_kind : &suspended_kind, name, peer, who,
-                     opts, "precheck", m, cold_free, &id, err, sizeof(err));
+    ret = jobs_start(d, !strcmp(mode, "cold") ? &cold_kind : &suspended_kind, name, peer, who, opts,
+                     "precheck", m, cold_free, &id, err, sizeof(err));
     json_decref(opts);
     if (ret < 0) {
         cold_free(m);

@@ -34,8 +34,8 @@
 
 /* One file that travels. */
 struct migrate_file {
-    char name[80];       /* its name in the destination's VM folder */
-    char path[PATH_MAX]; /* where it is here */
+    char name[80];                   /* its name in the destination's VM folder */
+    char path[PATH_MAX];             /* where it is here */
     uint64_t size, allocated, total; /* total: bytes of the chunks that hold data */
     uint64_t done;                   /* of total, verified by the destination */
     uint64_t high;                   /* end of the highest chunk sent (resends below it) */
@@ -53,9 +53,10 @@ struct migrate_send {
     struct peer_conn *conn;
     struct xfer_rate rate;
     uint64_t wire, resent, compressed, nsent, bad_chunks, resumes;
-    uint64_t flip_chunk;  /* test hook (GODWITD_FAULT_FLIP_CHUNK), 0: off */
-    int64_t progress_ms;  /* the last verified chunk */
-    void *owner;          /* the job's context, for the callbacks */
+    uint64_t reconnects; /* requests libcurl sent again on a new connection */
+    uint64_t flip_chunk; /* test hook (GODWITD_FAULT_FLIP_CHUNK), 0: off */
+    int64_t progress_ms; /* the last verified chunk */
+    void *owner;         /* the job's context, for the callbacks */
 };
 
 /* Send one file (resuming where the destination stands).  0, or -errno

@@ -35,11 +35,11 @@
 #include "qmp/qmp_client.h"
 #include "state/state_check.h"
 
-#define COLD_IDLE_MS     (3600 * 1000) /* a source silent this long has given up */
-#define COLD_VERIFY_MS   (180 * 1000)  /* the started VM's agent must answer within this */
-#define COLD_PLAIN_MS    3000          /* a VM without an agent must keep running this long */
-#define COLD_PING_MS     2000
-#define COLD_XID_MAX     96
+#define COLD_IDLE_MS   (3600 * 1000) /* a source silent this long has given up */
+#define COLD_VERIFY_MS (180 * 1000)  /* the started VM's agent must answer within this */
+#define COLD_PLAIN_MS  3000          /* a VM without an agent must keep running this long */
+#define COLD_PING_MS   2000
+#define COLD_XID_MAX   96
 
 struct incoming_cold {
     pthread_mutex_t xlock; /* the file being received (one sender at a time) */
@@ -89,8 +89,9 @@ void migrate_in_cold_status(struct incoming *in, json_t *o)
     static const char *const names[] = {"receiving", "starting", "arrived", "failed"};
 
     json_object_set_new(o, "state", json_string(names[in->state]));
-    json_object_set_new(o, "result", json_pack("{s:s,s:s,s:s}", "vm_state", c->vm_state, "verify",
-                                               c->verify, "clock", c->clock));
+    json_object_set_new(o, "result",
+                        json_pack("{s:s,s:s,s:s}", "vm_state", c->vm_state, "verify", c->verify,
+                                  "clock", c->clock));
 }
 
 /* ---- the file routes ---- */
@@ -119,13 +120,15 @@ static struct incoming *cold_receiving(struct api_request *req, struct api_reply
 }
 
 /* A file name the source may send: a plain name that is not the
- * definition, a log or a socket. */
+ * definition, a socket or a log but the console's (the guest's history
+ * travels with it). */
 static bool cold_name_ok(const char *n)
 {
     size_t l = n ? strlen(n) : 0;
 
-    return migrate_in_file_name_ok(n) && strcmp(n, VM_FILE_LOG) &&
-           !(l > 4 && !strcmp(n + l - 4, ".log")) && !(l > 5 && !strcmp(n + l - 5, ".sock"));
+    return migrate_in_file_name_ok(n) &&
+           (!strcmp(n, VM_FILE_LOG) || !(l > 4 && !strcmp(n + l - 4, ".log"))) &&
+           !(l > 5 && !strcmp(n + l - 5, ".sock"));
 }
 
 static int cold_errno_status(int ret)
@@ -171,8 +174,7 @@ static void cold_xfer(struct api_request *req, struct api_reply *rep)
         }
         snprintf(c->cur, sizeof(c->cur), "%s", name);
     }
-    api_reply_json(rep, 200,
-                   json_pack("{s:I}", "verified", (json_int_t)xfer_dst_verified(c->dst)));
+    api_reply_json(rep, 200, json_pack("{s:I}", "verified", (json_int_t)xfer_dst_verified(c->dst)));
     pthread_mutex_unlock(&c->xlock);
 out:
     migrate_in_put(in);
@@ -355,8 +357,9 @@ static int cold_wait_files(struct job *j, struct incoming *in, char *err, size_t
     }
     if (in->state == IN_PREPARING) {
         if (d->stopping && !in->abort && !job_cancelled(j))
-            ret = gw_fail(err, errlen, -ESHUTDOWN, "godwitd stopped; the transfer continues "
-                                                   "after the restart");
+            ret = gw_fail(err, errlen, -ESHUTDOWN,
+                          "godwitd stopped; the transfer continues "
+                          "after the restart");
         else
             ret = gw_fail(err, errlen, -ECANCELED, "%s",
                           in->abort && in->error[0] ? in->error
@@ -406,8 +409,9 @@ static int cold_verify(struct job *j, struct incoming *in, char *note, size_t no
             if (migrate_in_qmp(d, in->vm, "x-godwit-agent-ping",
                                json_pack("{s:i}", "timeout", COLD_PING_MS), &r, e2,
                                sizeof(e2)) == 0) {
-                snprintf(note, notelen, "the guest agent answered a ping after %lld ms (%lld ms "
-                                        "round trip)",
+                snprintf(note, notelen,
+                         "the guest agent answered a ping after %lld ms (%lld ms "
+                         "round trip)",
                          (long long)(store_now_ms() - t0),
                          (long long)json_integer_value(json_object_get(r, "ms")));
                 json_decref(r);

@@ -64,8 +64,7 @@ struct incoming *migrate_in_lookup(struct api_request *req, struct api_reply *re
  * [{name, size, allocated}] the source will send, for the space check;
  * start: the VM will run here (its memory counts). */
 unsigned migrate_in_check(struct godwitd *d, const json_t *def, const json_t *compat,
-                          const char *mode, const json_t *files, bool start, char *msg,
-                          size_t len);
+                          const char *mode, const json_t *files, bool start, char *msg, size_t len);
 bool migrate_in_file_name_ok(const char *n);
 int migrate_in_query_int(const struct api_request *req, const char *key, long long max,
                          long long *out);

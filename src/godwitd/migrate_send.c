@@ -102,8 +102,16 @@ static int send_call(struct migrate_send *s, const char *path, const void *data,
         if (ret < 0)
             return ret;
     }
-    ret = peer_conn_call_raw(s->conn, "POST", path, data, len, reply, status,
-                             MIGRATE_SEND_CALL_MS, err, errlen);
+    unsigned long before = peer_conn_connects(s->conn);
+    ret = peer_conn_call_raw(s->conn, "POST", path, data, len, reply, status, MIGRATE_SEND_CALL_MS,
+                             err, errlen);
+    if (before > 0 && peer_conn_connects(s->conn) > before) {
+        /* libcurl found the connection broken and sent the request again
+         * on a new one: a resume, and its body counts as sent twice */
+        s->reconnects++;
+        s->resent += len;
+        s->wire += len;
+    }
     if (ret < 0 && *status == 0)
         send_drop_conn(s); /* the next call connects again */
     return ret;
@@ -111,8 +119,8 @@ static int send_call(struct migrate_send *s, const char *path, const void *data,
 
 /* Where the destination stands with this file: 0 and *verified, -EAGAIN
  * (peer unreachable: try again), or another -errno (refused). */
-static int send_open(struct migrate_send *s, struct migrate_file *f, uint64_t *verified,
-                     char *err, size_t errlen)
+static int send_open(struct migrate_send *s, struct migrate_file *f, uint64_t *verified, char *err,
+                     size_t errlen)
 {
     char api[512];
     json_t *r = NULL;
@@ -259,8 +267,8 @@ int migrate_send_file(struct migrate_send *s, struct migrate_file *f, char *err,
             return gw_fail(err, errlen, -ETIMEDOUT,
                            "no progress for %d minutes: host %s unreachable (%s)",
                            MIGRATE_SEND_STALL_MS / 60000, s->peer, err);
-        gw_log("job %lld: sending %s to %s: %s; trying again", (long long)s->job, f->name,
-               s->peer, err);
+        gw_log("job %lld: sending %s to %s: %s; trying again", (long long)s->job, f->name, s->peer,
+               err);
         migrate_send_progress(s, true);
         send_backoff(s, &backoff);
     }

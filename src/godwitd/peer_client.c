@@ -322,6 +322,7 @@ int peer_call_raw(struct godwitd *d, const char *peer, const char *method, const
  * TLS session open between requests (HTTP/1.1 keep-alive). */
 struct peer_conn {
     CURL *c;
+    unsigned long connects; /* TCP connections made so far */
     char address[STORE_ADDR_MAX];
     char ca[PATH_MAX];
     char pin[TRUST_PIN_MAX];
@@ -362,17 +363,34 @@ int peer_conn_call_raw(struct peer_conn *c, const char *method, const char *path
 {
     static const char empty[1];
 
+    long n = 0;
+    int ret;
+
     c->cerr[0] = '\0';
-    return peer_perform(c->c, c->cerr, c->address, method, path, NULL, data ? data : empty, len,
-                        reply, status, timeout_ms, err, errlen);
+    ret = peer_perform(c->c, c->cerr, c->address, method, path, NULL, data ? data : empty, len,
+                       reply, status, timeout_ms, err, errlen);
+    if (curl_easy_getinfo(c->c, CURLINFO_NUM_CONNECTS, &n) == CURLE_OK && n > 0)
+        c->connects += (unsigned long)n;
+    return ret;
+}
+
+unsigned long peer_conn_connects(const struct peer_conn *c)
+{
+    return c ? c->connects : 0;
 }
 
 int peer_conn_call(struct peer_conn *c, const char *method, const char *path, const json_t *body,
                    json_t **reply, long *status, int timeout_ms, char *err, size_t errlen)
 {
+    long n = 0;
+    int ret;
+
     c->cerr[0] = '\0';
-    return peer_perform(c->c, c->cerr, c->address, method, path, body, NULL, 0, reply, status,
-                        timeout_ms, err, errlen);
+    ret = peer_perform(c->c, c->cerr, c->address, method, path, body, NULL, 0, reply, status,
+                       timeout_ms, err, errlen);
+    if (curl_easy_getinfo(c->c, CURLINFO_NUM_CONNECTS, &n) == CURLE_OK && n > 0)
+        c->connects += (unsigned long)n;
+    return ret;
 }
 
 void peer_conn_free(struct peer_conn *c)

@@ -59,6 +59,10 @@ int peer_conn_call_raw(struct peer_conn *c, const char *method, const char *path
 /* As peer_call (JSON body; NULL: none). */
 int peer_conn_call(struct peer_conn *c, const char *method, const char *path, const json_t *body,
                    json_t **reply, long *status, int timeout_ms, char *err, size_t errlen);
+/* TCP connections the kept connection made so far (1 after the first
+ * call; more when libcurl had to connect again, e.g. after a cut link,
+ * resending the request it was in). */
+unsigned long peer_conn_connects(const struct peer_conn *c);
 void peer_conn_free(struct peer_conn *c); /* NULL: no-op */
 
 /* The host part of a peer's address (for the migration stream to reach

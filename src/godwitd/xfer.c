@@ -121,13 +121,21 @@ static void xfer_digest_hex(XXH3_state_t *st, char *out)
 
 int xfer_chunk_query(const struct xfer_chunk *c, char *out, size_t len)
 {
-    char map[2 * XFER_MAP_BYTES + 1];
+    char map[2 * XFER_MAP_BYTES + 1], zmap[2 * XFER_MAP_BYTES + 8] = "";
+    bool z = false;
 
-    for (size_t i = 0; i < XFER_MAP_BYTES; i++)
+    for (size_t i = 0; i < XFER_MAP_BYTES; i++) {
         sprintf(map + 2 * i, "%02x", c->map[i]);
-    int n = snprintf(out, len, "offset=%llu&len=%u&hash=%016llx&map=%s&enc=%s",
+        z |= c->zmap[i] != 0;
+    }
+    if (z) {
+        strcpy(zmap, "&zmap=");
+        for (size_t i = 0; i < XFER_MAP_BYTES; i++)
+            sprintf(zmap + 6 + 2 * i, "%02x", c->zmap[i]);
+    }
+    int n = snprintf(out, len, "offset=%llu&len=%u&hash=%016llx&map=%s&enc=%s%s",
                      (unsigned long long)c->offset, c->len, (unsigned long long)c->hash, map,
-                     c->enc == XFER_ZSTD ? "zstd" : "raw");
+                     c->enc == XFER_ZSTD ? "zstd" : "raw", zmap);
     return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
@@ -184,6 +192,16 @@ int xfer_chunk_parse(const char *(*get)(void *ctx, const char *key), void *ctx,
         return gw_fail(err, errlen, -EINVAL, "chunk map is not %u hex digits", 2 * XFER_MAP_BYTES);
     if (!xfer_map_fits(c->map, (uint32_t)len))
         return gw_fail(err, errlen, -EINVAL, "chunk map names blocks past its length");
+    if (get(ctx, "zmap")) {
+        if (!xfer_parse_hex(get(ctx, "zmap"), 2 * XFER_MAP_BYTES, c->zmap))
+            return gw_fail(err, errlen, -EINVAL, "chunk zmap is not %u hex digits",
+                           2 * XFER_MAP_BYTES);
+        if (!xfer_map_fits(c->zmap, (uint32_t)len))
+            return gw_fail(err, errlen, -EINVAL, "chunk zmap names blocks past its length");
+        for (size_t i = 0; i < XFER_MAP_BYTES; i++)
+            if (c->map[i] & c->zmap[i])
+                return gw_fail(err, errlen, -EINVAL, "chunk map and zmap overlap");
+    }
     if (enc && !strcmp(enc, "raw"))
         c->enc = XFER_RAW;
     else if (enc && !strcmp(enc, "zstd"))
@@ -330,13 +348,15 @@ static int xfer_src_find(struct xfer_src *s, char *err, size_t errlen)
 
 /* Read the chunk at pos into buf (holes as zeros), hash it, map it, add it
  * to the digest when it has a non-zero block, advance pos.  1: a chunk to
- * send, 0: all zero, -errno. */
+ * send, 2: one to send that holds only allocated zero blocks (not part of
+ * the digest), 0: nothing allocated and non-zero, -errno. */
 static int xfer_src_read(struct xfer_src *s, struct xfer_chunk *c, char *err, size_t errlen)
 {
     uint64_t start = s->pos, end = s->size - start < XFER_CHUNK ? s->size : start + XFER_CHUNK;
     uint32_t len = (uint32_t)(end - start), nb = xfer_blocks_of(len);
     uint64_t o = start;
-    bool any = false;
+    bool any = false, zeros = false;
+    uint8_t alloc[XFER_MAP_BYTES] = {0}; /* blocks inside data extents */
 
     while (o < end) {
         off_t d = lseek(s->fd, (off_t)o, SEEK_DATA), h;
@@ -350,6 +370,9 @@ static int xfer_src_read(struct xfer_src *s, struct xfer_chunk *c, char *err, si
         h = lseek(s->fd, d, SEEK_HOLE);
         if (h < 0 || (uint64_t)h > end)
             h = (off_t)end;
+        for (uint64_t b = ((uint64_t)d - start) / XFER_BLOCK;
+             b < nb && start + b * XFER_BLOCK < (uint64_t)h; b++)
+            alloc[b / 8] |= (uint8_t)(1u << (b % 8));
         for (uint64_t p = (uint64_t)d; p < (uint64_t)h;) {
             ssize_t n = pread(s->fd, s->buf + (p - start), (size_t)((uint64_t)h - p), (off_t)p);
             if (n < 0 && errno == EINTR)
@@ -370,12 +393,17 @@ static int xfer_src_read(struct xfer_src *s, struct xfer_chunk *c, char *err, si
         if (!xfer_block_zero(s->buf + (size_t)b * XFER_BLOCK, xfer_block_len(len, b))) {
             c->map[b / 8] |= (uint8_t)(1u << (b % 8));
             any = true;
+        } else if (xfer_map_bit(alloc, b)) {
+            c->zmap[b / 8] |= (uint8_t)(1u << (b % 8));
+            zeros = true;
         }
     }
     s->pos = end;
-    if (!any)
+    if (!any && !zeros)
         return 0;
     c->hash = XXH3_64bits(s->buf, len);
+    if (!any)
+        return 2; /* only allocated zeros: sent for the allocation, not in the digest */
     xfer_digest_add(s->digest, c->offset, c->len, c->hash);
     return 1;
 }
@@ -397,6 +425,8 @@ static void xfer_src_encode(struct xfer_src *s, struct xfer_chunk *c)
     c->enc = XFER_RAW;
     c->body = s->buf;
     c->body_len = w;
+    if (w == 0) /* only allocated zeros: nothing to send but the header */
+        return;
     bool try = s->mode == XFER_COMPRESS_ALWAYS || (s->mode == XFER_COMPRESS_AUTO && !s->pause);
     if (s->mode == XFER_COMPRESS_AUTO && s->pause)
         s->pause--;
@@ -750,6 +780,21 @@ int xfer_dst_chunk(struct xfer_dst *x, const struct xfer_chunk *c, char *err, si
         }
         data += n;
         x->unsynced += n;
+        b = e;
+    }
+    /* the source's allocated zero blocks: allocated here too */
+    for (uint32_t b = 0; b < nb;) {
+        if (!xfer_map_bit(c->zmap, b)) {
+            b++;
+            continue;
+        }
+        uint32_t e = b, n = 0;
+        while (e < nb && xfer_map_bit(c->zmap, e))
+            n += xfer_block_len(c->len, e++);
+        if (fallocate(x->fd, 0, (off_t)(c->offset + (uint64_t)b * XFER_BLOCK), n) < 0 &&
+            errno != EOPNOTSUPP)
+            return gw_fail(err, errlen, errno == ENOSPC ? -ENOSPC : -EIO,
+                           "cannot allocate in '%s': %s", x->part, strerror(errno));
         b = e;
     }
     x->r.verified = end;

@@ -9,7 +9,8 @@
  * [k * XFER_CHUNK, min(size, (k + 1) * XFER_CHUNK)).  Only allocated
  * extents are read (SEEK_DATA / SEEK_HOLE); inside them every XFER_BLOCK
  * block that holds only zeros is left out.  A chunk with no non-zero block
- * is not sent at all.  A sent chunk carries its offset, its logical length,
+ * is not sent at all, unless it has allocated zero blocks (see zmap).  A
+ * sent chunk carries its offset, its logical length,
  * a map of its non-zero blocks (bit b of byte b / 8, LSB first: block b),
  * the non-zero blocks concatenated (raw, or zstd-compressed when that saves
  * at least an eighth), and the XXH3-64 hash of its logical content (the
@@ -63,14 +64,19 @@ struct xfer_chunk {
     uint32_t len;    /* logical bytes: XFER_CHUNK, less only for the last */
     uint64_t hash;   /* XXH3-64 of the logical content */
     uint8_t map[XFER_MAP_BYTES];
+    /* zero blocks the source has allocated (inside its data extents): the
+     * destination allocates them too (fallocate, nothing is sent), so its
+     * allocation equals the source's; disjoint from map */
+    uint8_t zmap[XFER_MAP_BYTES];
     enum xfer_enc enc;
     const void *body;
     size_t body_len;   /* bytes on the wire */
     uint32_t data_len; /* non-zero block bytes (the decoded body's length) */
 };
 
-/* The chunk's header as a query string, "offset=O&len=L&hash=H16&map=HEX64&enc=raw|zstd"
- * (no leading '?').  0 or -ENAMETOOLONG. */
+/* The chunk's header as a query string,
+ * "offset=O&len=L&hash=H16&map=HEX64&enc=raw|zstd[&zmap=HEX64]" (no leading
+ * '?'; zmap only when a bit is set).  0 or -ENAMETOOLONG. */
 int xfer_chunk_query(const struct xfer_chunk *c, char *out, size_t len);
 
 /* Parse that header back; get(ctx, key) returns a query value or NULL.

@@ -62,6 +62,17 @@ const char *virt_runstate_name(enum virt_runstate rs);
 
 struct virt;
 
+/* A QMP request waiting for the guest agent's answer (virt_agent.c). */
+enum virt_agent_kind { VIRT_AGENT_PING, VIRT_AGENT_SETTIME };
+#define VIRT_AGENT_REQS (QMP_MAX_CLIENTS + 1) /* one per client, and the feed() client */
+struct virt_agent_req {
+    uint64_t ticket; /* the deferred QMP reply; 0: slot free */
+    uint64_t tag;    /* the device's tag of the command (vcon_agent_request) */
+    enum virt_agent_kind kind;
+    unsigned timeout_ms;
+    uint64_t sent_ns, deadline_ns; /* host monotonic ns */
+};
+
 /* What a virtio-mmio slot's interrupt callback needs. */
 struct virt_virtio_slot {
     struct virt *vm;
@@ -153,6 +164,10 @@ struct virt {
     enum virt_runstate park_prev_runstate;
     /* components loaded so far (virt_state_load_component), a bit per instance */
     uint64_t load_seen[VIRT_STATE_COMPONENTS][(VIRT_MAX_HARTS + 63) / 64 + 1];
+
+    /* guest agent requests (virt_agent.c): host plumbing, never migrated */
+    struct virt_agent_req agent[VIRT_AGENT_REQS];
+    uint64_t agent_next_tag;
 
     /* announce (virt_net.c): runs only while the harts do */
     struct virt_announce announce;
@@ -281,6 +296,22 @@ int virt_disks_reclaim(struct virt *vm) gw_must_check;
  * if the machine has no such port.  Run-loop thread only.
  */
 int virt_agent_send(struct virt *vm, const char *line);
+
+/*
+ * Agent requests that wait for an answer (virt_agent.c): the QMP handlers
+ * of x-godwit-agent-ping and x-godwit-agent-set-time defer their reply;
+ * virt_agent_answer is the device's hook (vcon_set_agent_hook);
+ * virt_agent_poll fails requests past their deadline (call it as the loop
+ * runs, running or not); virt_agent_next_deadline is the earliest deadline
+ * (UINT64_MAX: none) for the loop's sleep.
+ */
+json_t *virt_qmp_agent_ping(void *opaque, json_t *args, struct qmp_error *err);
+json_t *virt_qmp_agent_set_time(void *opaque, json_t *args, struct qmp_error *err);
+void virt_agent_answer(void *opaque, uint64_t tag, const char *line);
+void virt_agent_poll(struct virt *vm, uint64_t now);
+/* Fail every request waiting for the agent with why (the VM exits). */
+void virt_agent_cancel(struct virt *vm, const char *why);
+uint64_t virt_agent_next_deadline(const struct virt *vm);
 
 /*
  * Networking (virt_net.c): init opens every -netdev backend (0 or -errno

@@ -472,6 +472,8 @@ static const struct qmp_command virt_qmp_cmds[] = {
     {"query-cpus-fast", qmp_query_cpus_fast, true},
     {"x-godwit-state-hash", qmp_state_hash, true},
     {"announce-self", virt_qmp_announce_self, false},
+    {"x-godwit-agent-ping", virt_qmp_agent_ping, false},
+    {"x-godwit-agent-set-time", virt_qmp_agent_set_time, false},
 };
 
 int virt_qmp_init(struct virt *vm, char *err, size_t errlen)

@@ -135,6 +135,7 @@ static void virt_sleep(struct virt *vm)
     uint64_t rtc_deadline = goldfish_rtc_next_deadline(vm->rtc);
     uint64_t io_deadline = virt_virtio_next_deadline(vm);
     uint64_t announce_deadline = virt_announce_next_deadline(vm);
+    uint64_t agent_deadline = virt_agent_next_deadline(vm);
     struct pollfd p[3 + VIRT_IO_FDS + VIRT_QMP_FDS] = {{.fd = vm->wake_fd, .events = POLLIN}};
     struct timespec ts, *tsp = NULL;
     uint64_t drain;
@@ -150,6 +151,8 @@ static void virt_sleep(struct virt *vm)
         deadline = io_deadline;
     if (announce_deadline < deadline)
         deadline = announce_deadline;
+    if (agent_deadline < deadline)
+        deadline = agent_deadline;
     if (deadline != UINT64_MAX) {
         now = gw_now_ns();
         if (deadline <= now)
@@ -183,11 +186,18 @@ static void virt_idle(struct virt *vm)
 {
     struct pollfd p[1 + VIRT_QMP_FDS] = {{.fd = vm->wake_fd, .events = POLLIN}};
     int nqmp = vm->qmp ? qmp_server_pollfds(vm->qmp, p + 1, VIRT_QMP_FDS) : 0;
-    uint64_t drain;
+    uint64_t drain, now = gw_now_ns(), agent_deadline = virt_agent_next_deadline(vm);
+    int wait_ms = 100;
 
-    if (poll(p, (nfds_t)(1 + nqmp), 100) > 0 && (p[0].revents & POLLIN))
+    /* requests to the agent that waited when the VM stopped still end in time */
+    if (agent_deadline <= now)
+        wait_ms = 0;
+    else if (agent_deadline - now < 100000000ull)
+        wait_ms = (int)((agent_deadline - now + 999999) / 1000000);
+    if (poll(p, (nfds_t)(1 + nqmp), wait_ms) > 0 && (p[0].revents & POLLIN))
         while (read(vm->wake_fd, &drain, sizeof(drain)) > 0)
             ;
+    virt_agent_poll(vm, gw_now_ns());
     virt_qmp_serve(vm);
 }
 
@@ -207,6 +217,7 @@ static void virt_tick(struct virt *vm)
     uart_poll(vm->uart, now);
     goldfish_rtc_poll(vm->rtc);
     virt_announce_poll(vm, now);
+    virt_agent_poll(vm, now);
     virt_io_poll(vm, now, false);
 }
 
@@ -270,6 +281,7 @@ static void virt_shutdown(struct virt *vm)
     virt_migration_fini(vm);
     if (!vm->qmp)
         return;
+    virt_agent_cancel(vm, "the VM is shutting down");
     for (size_t i = 0; i < GW_ARRAY_SIZE(causes); i++)
         if (vm->shutdown_cause == causes[i].cause)
             virt_event(

@@ -294,10 +294,12 @@ static struct virtio_dev *virt_create_serial(struct virt_build *b, struct keyval
 
     (void)keyval_get(kv, "max_ports"); /* QEMU's default 31; ours is fixed (VCON_MAX_PORTS) */
     d = vcon_new(b->vm->mem, &cfg, why, sizeof(why));
-    if (!d)
+    if (!d) {
         snprintf(err, errlen, "-device %s: %s", spec, why);
-    else
+    } else {
+        vcon_set_agent_hook(d, virt_agent_answer, b->vm);
         b->serial[b->nserial++] = d; /* at most one per slot: the caller checked */
+    }
     return d;
 }
 
@@ -548,18 +550,6 @@ int virt_disks_reclaim(struct virt *vm)
         gw_log("the migration did not complete and the disk locks cannot be taken back (%s): "
                "the VM stays paused; cont tries again",
                why);
-    return ret;
-}
-
-int virt_agent_send(struct virt *vm, const char *line)
-{
-    int ret = -ENODEV;
-
-    for (unsigned i = VIRT_VIRTIO_COUNT; i-- > 0 && ret == -ENODEV;) {
-        struct virtio_dev *d = vm->virtio[i].dev;
-        if (d && d->device_id == VIRTIO_ID_CONSOLE)
-            ret = vcon_agent_send(d, line);
-    }
     return ret;
 }
 

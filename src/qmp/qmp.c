@@ -39,6 +39,8 @@ struct qmp_client {
     size_t rpos, rlen; /* rbuf[rpos..rlen) read but not yet framed */
     char *out;
     size_t out_off, out_len, out_cap; /* out[out_off..out_len) not yet sent */
+    uint64_t waiting; /* ticket of a deferred reply (0: none); input waits meanwhile */
+    json_t *wait_id;  /* that request's "id", or NULL */
 };
 
 struct qmp_server {
@@ -47,9 +49,12 @@ struct qmp_server {
     struct sock_unix_owner sock; /* the socket file, removed at free if still ours */
     struct qmp_client *clients[QMP_MAX_CLIENTS];
     unsigned nclients;
-    struct qmp_client *pseudo; /* feed()'s client, created on first use */
-    unsigned dispatching;      /* >0 while handlers may run: no sweeping */
-    bool full_logged;          /* "too many clients" said once */
+    struct qmp_client *pseudo;  /* feed()'s client, created on first use */
+    unsigned dispatching;       /* >0 while handlers may run: no sweeping */
+    struct qmp_client *current; /* whose request a handler serves (qmp_server_defer) */
+    uint64_t deferred;          /* the ticket the running handler took, or 0 */
+    uint64_t next_ticket;
+    bool full_logged; /* "too many clients" said once */
 };
 
 static size_t client_pending(const struct qmp_client *c)
@@ -79,6 +84,7 @@ static void client_free(struct qmp_client *c)
     if (c->fd >= 0)
         close(c->fd);
     qmp_stream_fini(&c->in);
+    json_decref(c->wait_id);
     free(c->rbuf);
     free(c->out);
     free(c);
@@ -162,11 +168,26 @@ static void client_handle(struct qmp_server *s, struct qmp_client *c, enum qmp_s
 
     switch (ev) {
     case QMP_STREAM_MORE: break;
-    case QMP_STREAM_VALUE:
+    case QMP_STREAM_VALUE: {
+        json_t *reply;
+
         s->dispatching++;
-        client_queue(c, qmp_dispatch_value(&s->disp, c->in.val, c->in.len, &c->negotiated));
+        s->current = c;
+        s->deferred = 0;
+        reply = qmp_dispatch_value(&s->disp, c->in.val, c->in.len, &c->negotiated);
+        s->current = NULL;
+        if (s->deferred && reply && json_object_get(reply, "return")) {
+            /* The handler answers later (qmp_server_complete): keep the id. */
+            c->waiting = s->deferred;
+            c->wait_id = json_incref(json_object_get(reply, "id"));
+            json_decref(reply);
+        } else {
+            client_queue(c, reply);
+        }
+        s->deferred = 0;
         s->dispatching--;
         break;
+    }
     case QMP_STREAM_ERROR:
         client_queue(c, qmp_error_reply(QMP_ERR_GENERIC, c->in.err, NULL));
         break;
@@ -188,7 +209,7 @@ static void client_handle(struct qmp_server *s, struct qmp_client *c, enum qmp_s
 /* Frame and dispatch what was read, until input or patience runs out. */
 static void client_process(struct qmp_server *s, struct qmp_client *c)
 {
-    while (!c->dead && c->rpos < c->rlen && client_pending(c) < QMP_PAUSE_BACKLOG) {
+    while (!c->dead && !c->waiting && c->rpos < c->rlen && client_pending(c) < QMP_PAUSE_BACKLOG) {
         size_t used = 0;
         enum qmp_stream_event ev =
             qmp_stream_feed(&c->in, c->rbuf + c->rpos, c->rlen - c->rpos, &used);
@@ -199,7 +220,7 @@ static void client_process(struct qmp_server *s, struct qmp_client *c)
 
 static bool client_wants_input(const struct qmp_client *c)
 {
-    return !c->dead && c->rpos == c->rlen && client_pending(c) < QMP_PAUSE_BACKLOG;
+    return !c->dead && !c->waiting && c->rpos == c->rlen && client_pending(c) < QMP_PAUSE_BACKLOG;
 }
 
 static void client_read(struct qmp_server *s, struct qmp_client *c)
@@ -459,8 +480,18 @@ int qmp_server_pollfds(struct qmp_server *s, struct pollfd *fds, int max)
 void qmp_server_poll(struct qmp_server *s)
 {
     struct pollfd fds[1 + QMP_MAX_CLIENTS];
-    int n = qmp_server_pollfds(s, fds, (int)GW_ARRAY_SIZE(fds));
+    int n;
 
+    /* Input held back while a reply was deferred: read on now that it went
+     * out (no descriptor event would bring these clients here). */
+    for (unsigned i = 0; i < QMP_MAX_CLIENTS; i++) {
+        struct qmp_client *c = s->clients[i];
+        if (c && !c->dead && !c->waiting && c->rpos < c->rlen) {
+            client_process(s, c);
+            client_write(c);
+        }
+    }
+    n = qmp_server_pollfds(s, fds, (int)GW_ARRAY_SIZE(fds));
     /* One zero-timeout poll: an idle call costs a single syscall. */
     if (n == 0 || poll(fds, (nfds_t)n, 0) <= 0)
         return;
@@ -477,6 +508,10 @@ void qmp_server_poll(struct qmp_server *s)
                 c = s->clients[i];
         if (!c || c->dead)
             continue;
+        if (c->waiting && (fds[k].revents & (POLLHUP | POLLERR))) {
+            c->dead = true; /* gone while its reply was deferred (input is not read then) */
+            continue;
+        }
         client_write(c);
         client_process(s, c); /* input held back while output was pending */
         if (fds[k].revents & (POLLIN | POLLHUP | POLLERR))
@@ -566,7 +601,7 @@ int qmp_server_feed(struct qmp_server *s, const void *data, size_t len, char **o
         c->active = true;
         client_queue(c, qmp_greeting(&s->disp));
     }
-    while (pos < len && !c->dead) {
+    while (pos < len && !c->dead && !c->waiting) {
         size_t used = 0;
         enum qmp_stream_event ev = qmp_stream_feed(&c->in, p + pos, len - pos, &used);
         pos += used;
@@ -580,6 +615,8 @@ int qmp_server_feed(struct qmp_server *s, const void *data, size_t len, char **o
         }
     }
     c->out_off = c->out_len = 0;
+    if (pos < len && !c->dead)
+        rc = -EBUSY; /* a deferred reply is outstanding: the rest was not read */
     if (c->dead) {
         /* Disconnected: the next feed() starts a new connection. */
         client_free(c);
@@ -587,4 +624,50 @@ int qmp_server_feed(struct qmp_server *s, const void *data, size_t len, char **o
         rc = -EPROTO;
     }
     return rc;
+}
+
+uint64_t qmp_server_defer(struct qmp_server *s)
+{
+    if (!s || !s->current || s->deferred)
+        return 0;
+    s->deferred = ++s->next_ticket;
+    return s->deferred;
+}
+
+/* The client whose deferred reply has this ticket (gone: NULL). */
+static struct qmp_client *qmp_waiting_client(struct qmp_server *s, uint64_t ticket)
+{
+    for (unsigned i = 0; i < QMP_MAX_CLIENTS; i++)
+        if (s->clients[i] && s->clients[i]->waiting == ticket)
+            return s->clients[i];
+    if (s->pseudo && s->pseudo->waiting == ticket)
+        return s->pseudo;
+    return NULL;
+}
+
+void qmp_server_complete(struct qmp_server *s, uint64_t ticket, json_t *ret,
+                         const struct qmp_error *err)
+{
+    struct qmp_client *c = s && ticket ? qmp_waiting_client(s, ticket) : NULL;
+    json_t *reply;
+
+    if (!c) {
+        json_decref(ret); /* the client left meanwhile */
+        return;
+    }
+    if (err && err->cls) {
+        json_decref(ret);
+        reply = qmp_error_reply(err->cls, err->desc, c->wait_id);
+    } else {
+        reply = json_pack("{s:o}", "return", ret ? ret : json_object());
+        if (reply && c->wait_id)
+            json_object_set(reply, "id", c->wait_id);
+    }
+    json_decref(c->wait_id);
+    c->wait_id = NULL;
+    c->waiting = 0;
+    client_queue(c, reply);
+    /* Its further input is read at the next qmp_server_poll(): POLLOUT
+     * for this reply brings the client there. */
+    client_write(c);
 }

@@ -31,6 +31,7 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/util.h"
 
@@ -117,5 +118,22 @@ unsigned qmp_server_clients(const struct qmp_server *s);
  * disconnected (oversized request).
  */
 int qmp_server_feed(struct qmp_server *s, const void *data, size_t len, char **out);
+
+/*
+ * Deferred replies, for a command whose answer comes from something that
+ * must not be waited for on this thread (the guest, say).  A handler calls
+ * qmp_server_defer() and returns NULL with err unset: no reply is sent;
+ * later, on the same thread, qmp_server_complete() sends it (ret: the
+ * "return" value, stolen, NULL meaning {}; or err set).  Meanwhile that
+ * client's further requests wait unread, so its replies stay in order;
+ * other clients are served as usual.  A ticket whose client has gone is
+ * dropped quietly.  qmp_server_defer() returns 0 outside a handler.
+ * qmp_server_feed() returns -EBUSY when bytes after a deferred request were
+ * left unread.  qmp_server_complete() never runs handlers, so it may be
+ * called from device code in the middle of a hart's slice.
+ */
+uint64_t qmp_server_defer(struct qmp_server *s);
+void qmp_server_complete(struct qmp_server *s, uint64_t ticket, json_t *ret,
+                         const struct qmp_error *err);
 
 #endif

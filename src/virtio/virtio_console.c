@@ -15,6 +15,9 @@
  * readable buffer on a receive queue, put the device in NEEDS_RESET.  Bytes
  * the guest writes on the agent port become lines of at most VCON_LINE_MAX
  * bytes (longer ones are cut); only the first VCON_LOG_LINES are logged.
+ * Lines answer the commands in the in-flight FIFO in order (see
+ * vcon_agent_request); a guest that answers wrongly or too often only
+ * confuses its own answers.
  */
 #include "virtio/virtio_console.h"
 
@@ -61,6 +64,10 @@ struct vcon {
     char line[VCON_LINE_MAX]; /* guest -> host agent line being assembled */
     unsigned nline;
     bool line_cut; /* the current line was longer than VCON_LINE_MAX: rest dropped */
+    uint64_t inflight[VCON_INFLIGHT];  /* tags of commands not answered yet (0: nobody waits) */
+    unsigned inflight_head, ninflight; /* ring: oldest at inflight_head */
+    vcon_agent_answer_fn hook;
+    void *hook_opaque;
     struct virtq_elem *elem;
     struct vcon_stats stats;
 };
@@ -193,7 +200,44 @@ static void vcon_agent_flush(struct vcon *c)
         virtq_notify(d, q);
 }
 
+/* Every command in flight is void (no answer can come): tell the hook. */
+static void vcon_inflight_drop(struct vcon *c)
+{
+    while (c->ninflight) {
+        uint64_t tag = c->inflight[c->inflight_head];
+        c->inflight_head = (c->inflight_head + 1) % VCON_INFLIGHT;
+        c->ninflight--;
+        if (tag && c->hook)
+            c->hook(c->hook_opaque, tag, NULL);
+    }
+    c->inflight_head = 0;
+}
+
+void vcon_set_agent_hook(struct virtio_dev *d, vcon_agent_answer_fn fn, void *opaque)
+{
+    struct vcon *c = vcon_of(d);
+
+    c->hook = fn;
+    c->hook_opaque = opaque;
+}
+
+void vcon_agent_forget(struct virtio_dev *d, uint64_t tag)
+{
+    struct vcon *c = vcon_of(d);
+
+    for (unsigned i = 0; i < c->ninflight && tag; i++) {
+        uint64_t *t = &c->inflight[(c->inflight_head + i) % VCON_INFLIGHT];
+        if (*t == tag)
+            *t = 0;
+    }
+}
+
 int vcon_agent_send(struct virtio_dev *d, const char *line)
+{
+    return vcon_agent_request(d, line, 0);
+}
+
+int vcon_agent_request(struct virtio_dev *d, const char *line, uint64_t tag)
 {
     struct vcon *c = vcon_of(d);
     size_t len = strlen(line);
@@ -207,6 +251,9 @@ int vcon_agent_send(struct virtio_dev *d, const char *line)
         return -EINVAL;
     if (c->agent_nout + len + !nl > VCON_PENDING_MAX)
         return -ENOBUFS;
+    if (c->ninflight == VCON_INFLIGHT)
+        return -EBUSY;
+    c->inflight[(c->inflight_head + c->ninflight++) % VCON_INFLIGHT] = tag;
     memcpy(c->agent_out + c->agent_nout, line, len);
     c->agent_nout += (uint32_t)len;
     if (!nl)
@@ -227,11 +274,12 @@ int vcon_agent_connected(const struct virtio_dev *d)
 /* ---- agent port: guest -> host ------------------------------------------------ */
 
 /* A complete line from the guest agent ("ready", "ok powerdown", ...):
- * remembered and logged (the first VCON_LOG_LINES); the host acts on none
- * of them today. */
+ * remembered and logged (the first VCON_LOG_LINES); "ready" voids the
+ * commands in flight, any other line answers the oldest of them. */
 static void vcon_agent_line(struct vcon *c)
 {
     size_t n = c->nline, k;
+    char text[VCON_LINE_MAX + 1];
 
     if (n && c->line[n - 1] == '\r')
         n--;
@@ -245,8 +293,24 @@ static void vcon_agent_line(struct vcon *c)
                c->stats.agent_last, c->line_cut || k < n ? " (cut)" : "",
                c->stats.agent_lines + 1 == VCON_LOG_LINES ? " (further lines not logged)" : "");
     c->stats.agent_lines++;
+    memcpy(text, c->line, n);
+    text[n] = 0;
     c->nline = 0;
     c->line_cut = false;
+    if (strlen(text) != n) {
+        for (k = 0; k < n; k++) /* a NUL would cut the line short: make it visible */
+            if (!text[k])
+                text[k] = '?';
+    }
+    if (!strcmp(text, "ready")) {
+        vcon_inflight_drop(c); /* a fresh agent never saw them */
+    } else if (c->ninflight) {
+        uint64_t tag = c->inflight[c->inflight_head];
+        c->inflight_head = (c->inflight_head + 1) % VCON_INFLIGHT;
+        c->ninflight--;
+        if (tag && c->hook)
+            c->hook(c->hook_opaque, tag, text);
+    }
 }
 
 static void vcon_agent_input(struct vcon *c, const uint8_t *p, size_t n)
@@ -348,6 +412,7 @@ static int vcon_ctrl_handle(struct vcon *c, const uint8_t *hdr)
             c->agent_nout = 0; /* nobody reads them any more (Linux would drop them) */
             c->nline = 0;
             c->line_cut = false;
+            vcon_inflight_drop(c);
         }
     }
     return 0;
@@ -405,6 +470,7 @@ static void vcon_reset(struct virtio_dev *d)
     c->agent_nout = 0;
     c->nline = 0;
     c->line_cut = false;
+    vcon_inflight_drop(c);
 }
 
 static void vcon_status_changed(struct virtio_dev *d, uint32_t old)
@@ -514,6 +580,8 @@ static int vcon_load(struct virtio_dev *d, struct state_buf *b, unsigned version
         goto out;
     t->nline = 0;
     t->line_cut = false;
+    vcon_inflight_drop(c); /* host plumbing: this device's commands are void */
+    t->inflight_head = t->ninflight = 0;
     memcpy(c, t, sizeof(*c));
     ret = 0;
 out:

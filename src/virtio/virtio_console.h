@@ -53,6 +53,7 @@
 #define VCON_LINE_MAX    256u  /* bytes of one agent line, newline included */
 #define VCON_PENDING_MAX 4096u /* host -> guest agent bytes waiting for a receive buffer */
 #define VCON_CTRL_QUEUED 64u   /* control messages waiting for a c_ivq buffer */
+#define VCON_INFLIGHT    32u   /* agent commands sent and not answered yet */
 
 /* The port godwit-vm serves itself (the guest agent channel). */
 #define VCON_AGENT_NAME "org.godwit.agent.0"
@@ -94,6 +95,31 @@ int vcon_add_port(struct virtio_dev *d, const char *name, char *err, size_t errl
  * line.  Run-loop thread only.
  */
 int vcon_agent_send(struct virtio_dev *d, const char *line) gw_must_check;
+
+/*
+ * Matching answers to commands.  The agent answers every command line with
+ * exactly one line, in order; "ready" (a fresh agent) answers nothing.  So
+ * the device keeps the commands sent and not answered yet in a FIFO (at
+ * most VCON_INFLIGHT), and every other guest line answers the oldest.  A
+ * command sent with a nonzero tag has its answer handed to the hook:
+ * fn(opaque, tag, line) with the line (without its newline, at most
+ * VCON_LINE_MAX - 1 bytes, NUL-terminated; the guest may have put any byte
+ * but NUL and newline in it), or line NULL when the answer can no longer
+ * come (the guest closed the port, the agent restarted, device reset or
+ * state load).  Tag 0 (vcon_agent_send) and forgotten tags: the answer is
+ * consumed and dropped, so a late answer never satisfies a later command.
+ */
+typedef void (*vcon_agent_answer_fn)(void *opaque, uint64_t tag, const char *line);
+
+void vcon_set_agent_hook(struct virtio_dev *d, vcon_agent_answer_fn fn, void *opaque);
+
+/* vcon_agent_send() with a tag for the answer; also -EBUSY when
+ * VCON_INFLIGHT commands wait for answers.  Run-loop thread only. */
+int vcon_agent_request(struct virtio_dev *d, const char *line, uint64_t tag) gw_must_check;
+
+/* Nobody waits for tag's answer any more (a timeout): it is dropped when
+ * it comes.  No-op for an unknown tag. */
+void vcon_agent_forget(struct virtio_dev *d, uint64_t tag);
 
 /* Has the guest opened the agent port (-ENODEV: no such port)? 1 or 0. */
 int vcon_agent_connected(const struct virtio_dev *d);

@@ -16,6 +16,17 @@ pty (guest/console.py):
                    messages, godwit-vm exits 0 and QMP sends SHUTDOWN.
                    SKIP while godwit-vm has no -qmp / system_powerdown or
                    tests/lib/qmp.py does not exist.
+  agent-qmp        one boot: x-godwit-agent-ping answers with a small "ms";
+                   x-godwit-agent-set-time to 1 h in the past puts the
+                   guest's `date +%s` ~1 h behind the host, then without
+                   "time" back within 2 s; bad arguments, a time the guest
+                   refuses (the guest's reason in the error), the agent's
+                   own malformed-time check (its settime function run in
+                   the guest shell); a stopped agent: the ping times out,
+                   its late pong does not answer the next ping; the agent
+                   killed: "not connected"
+  agent-qmp-nodev  no boot (-S): ping without the agent port -> "no guest
+                   agent port"; with the port but not running -> refused
 
 Prints `PASS name` / `FAIL name` / `SKIP name: reason` and a last line
 `N passed, N failed, N skipped`; exits 1 if anything failed.  Environment
@@ -104,9 +115,141 @@ def case_powerdown_qmp(ctx):
         check(ev is not None, "SHUTDOWN event", con)
 
 
+def agent_pid(con):
+    out = h.run(con, "ps | grep '[g]odwit-agent' | awk '{print $1}'")
+    pids = out.split()
+    check(len(pids) == 1 and pids[0].isdigit(), f"one agent process: {out!r}", con)
+    return pids[0]
+
+
+def qmp_error(vm, name, args=None):
+    """The desc of the QMP error name(args) must give."""
+    try:
+        r = vm.cmd(name, args or {})
+    except h.qmp.QMPError as e:
+        return e.desc
+    raise AssertionError(f"{name} {args}: expected an error, got {r!r}")
+
+
+def case_agent_qmp(ctx):
+    sock = os.path.join(ctx.tmp, "qmp-agent.sock")
+    with h.VM("agent-qmp", ctx.linux_argv(SERIAL), out=ctx.log("agent-qmp"), qmp=sock,
+              console=True, timeout=60) as vm:
+        con = vm.con
+        h.wait_shell(con, ctx.boot_timeout, firmware=True)
+        deadline = time.monotonic() + 30
+        while "agent: ready" not in console_text(con) and time.monotonic() < deadline:
+            con.run("true")
+            time.sleep(0.5)
+        check("agent: ready" in console_text(con), "the agent is ready", con)
+
+        r = vm.cmd("x-godwit-agent-ping")
+        check(isinstance(r.get("ms"), int) and 0 <= r["ms"] < 500, f"ping: {r!r}", con)
+        r = vm.cmd("x-godwit-agent-ping", {"timeout": 5000})
+        check(isinstance(r.get("ms"), int) and r["ms"] < 500, f"ping timeout=5000: {r!r}", con)
+
+        out = con.run("grep -c settime /usr/sbin/godwit-agent")
+        if out.strip().splitlines()[-1:] == ["0"]:
+            raise Skip("the guest image's agent predates settime: rebuild it (guest/build.sh)")
+
+        # 1 h in the past, then the host's time
+        past = time.time_ns() - 3600 * 10**9
+        r = vm.cmd("x-godwit-agent-set-time", {"time": past, "timeout": 5000})
+        check(isinstance(r.get("ms"), int), f"set-time: {r!r}", con)
+        guest = int(h.run(con, "date +%s").strip().splitlines()[-1])
+        lag = time.time() - guest
+        check(3595 <= lag <= 3605, f"guest clock {lag:.1f} s behind the host (want ~3600)", con)
+        r = vm.cmd("x-godwit-agent-set-time")
+        guest = int(h.run(con, "date +%s").strip().splitlines()[-1])
+        lag = time.time() - guest
+        check(abs(lag) <= 2, f"after set-time without time: {lag:.1f} s off the host", con)
+
+        # arguments QMP refuses
+        for args, want in (({"timeout": 0}, "'timeout'"), ({"timeout": 10001}, "'timeout'"),
+                           ({"timeout": "1"}, "'timeout'"), ({"time": -1}, "'time'"),
+                           ({"time": 1.5}, "'time'"), ({"bogus": 1}, "'bogus'")):
+            desc = qmp_error(vm, "x-godwit-agent-set-time", args)
+            check(want in desc, f"set-time {args}: {desc!r}", con)
+        desc = qmp_error(vm, "x-godwit-agent-ping", {"time": 1})
+        check("'time'" in desc, f"ping with time: {desc!r}", con)
+        # a time the guest's kernel refuses (after 2232): the guest's reason
+        desc = qmp_error(vm, "x-godwit-agent-set-time", {"time": 9 * 10**18, "timeout": 5000})
+        check(desc.startswith("the guest agent could not set the time: "), f"refused: {desc!r}",
+              con)
+        guest = int(h.run(con, "date +%s").strip().splitlines()[-1])
+        check(abs(time.time() - guest) <= 3, "the clock is unchanged after a refusal", con)
+        # the agent's own check of malformed times, in the real guest shell
+        h.run(con, "sed -n '/^settime()/,/^}/p' /usr/sbin/godwit-agent > /tmp/st.sh")
+        for bad in ("abc", "1.2.3", ".5", "5.", "-5", "1e9", "1234567890123", "1.1234567890",
+                    "12 34"):
+            out = h.run(con, f". /tmp/st.sh; settime '{bad}'")
+            check(out.strip().endswith("error settime bad time"), f"settime {bad!r}: {out!r}",
+                  con)
+
+        # a stopped agent: timeout; its late pong must not answer the next ping
+        pid = agent_pid(con)
+        h.run(con, f"kill -STOP {pid}")
+        t0 = time.monotonic()
+        desc = qmp_error(vm, "x-godwit-agent-ping", {"timeout": 300})
+        took = time.monotonic() - t0
+        check(desc == "the guest agent did not answer within 300 ms", f"stopped: {desc!r}", con)
+        check(took < 2, f"the timeout took {took:.2f} s", con)
+        check(vm.cmd("query-status")["status"] == "running", "QMP still serves", con)
+        h.run(con, f"kill -CONT {pid}")
+        for _ in range(3):
+            r = vm.cmd("x-godwit-agent-ping")
+            check(isinstance(r.get("ms"), int), f"ping after the stale pong: {r!r}", con)
+        # a QMP client waiting on the agent does not block another client
+        h.run(con, f"kill -STOP {pid}")
+        other = h.qmp.connect(sock, 10)
+        try:
+            other.send_raw(b'{"execute": "x-godwit-agent-ping", "arguments": {"timeout": 2000},'
+                           b' "id": "w"}{"execute": "query-status", "id": "after"}\n')
+            t0 = time.monotonic()
+            st = vm.cmd("query-status")["status"]
+            check(st == "running" and time.monotonic() - t0 < 1,
+                  "another client is served while one waits for the agent", con)
+            m = other.recv(10)
+            took = time.monotonic() - t0
+            check(m.get("id") == "w" and "did not answer within 2000 ms" in
+                  m.get("error", {}).get("desc", ""), f"the waiting client's reply: {m!r}", con)
+            check(1.5 < took < 4, f"its timeout after {took:.2f} s", con)
+            m = other.recv(10)
+            check(m.get("id") == "after" and m["return"]["status"] == "running",
+                  f"its next request is answered after it, in order: {m!r}", con)
+        finally:
+            other.close()
+        h.run(con, f"kill -CONT {pid}")
+        r = vm.cmd("x-godwit-agent-ping")
+        check(isinstance(r.get("ms"), int), f"ping after the second stale pong: {r!r}", con)
+
+        # the agent killed: the port is closed
+        h.run(con, f"kill {pid}")
+        time.sleep(0.5)
+        desc = qmp_error(vm, "x-godwit-agent-ping")
+        check(desc == "the guest agent is not connected", f"agent killed: {desc!r}", con)
+        h.poweroff(con)
+
+
+def case_agent_qmp_nodev(ctx):
+    for name, extra, want in (
+            ("nodev", ["-device", "virtio-serial-device"], "the machine has no guest agent port"),
+            ("norun", SERIAL, "the VM is not running (status: prelaunch)")):
+        sock = os.path.join(ctx.tmp, f"qmp-{name}.sock")
+        with h.VM(f"agent-{name}", ctx.linux_argv(extra + ["-S"]), out=ctx.log(f"agent-{name}"),
+                  qmp=sock, console=True, timeout=30) as vm:
+            desc = qmp_error(vm, "x-godwit-agent-ping")
+            check(desc.startswith(want), f"{name}: {desc!r}")
+            desc = qmp_error(vm, "x-godwit-agent-set-time")
+            check(desc.startswith(want), f"{name} set-time: {desc!r}")
+            vm.cmd("quit")
+
+
 CASES = [("agent-port", case_agent_port),
          ("no-port", case_no_port),
-         ("powerdown-qmp", case_powerdown_qmp)]
+         ("powerdown-qmp", case_powerdown_qmp),
+         ("agent-qmp", case_agent_qmp),
+         ("agent-qmp-nodev", case_agent_qmp_nodev)]
 
 
 def main():

@@ -94,6 +94,35 @@ static const struct job_kind live_out = {.kind = "live",
                                          .resume = fake_resume};
 static const struct job_kind cold_in = {.kind = "cold", .direction = "in", .run = fake_run};
 
+/* A kind with operator verbs: run waits for confirm (0) or revert
+ * (JOB_REVERTED), as a cold migration's confirm phase does. */
+static atomic_int verb_seen; /* 1 confirm, 2 revert */
+
+static int verb_run(struct job *j, char *err, size_t errlen)
+{
+    (void)err, (void)errlen;
+    job_phase(j, "confirm");
+    while (!atomic_load(&verb_seen))
+        usleep(1000);
+    return atomic_load(&verb_seen) == 2 ? JOB_REVERTED : 0;
+}
+
+static int verb_control(struct job *j, const char *verb, const json_t *body, char *err,
+                        size_t errlen)
+{
+    (void)j, (void)body;
+    if (!strcmp(verb, "confirm"))
+        atomic_store(&verb_seen, 1);
+    else if (!strcmp(verb, "revert"))
+        atomic_store(&verb_seen, 2);
+    else
+        return gw_fail(err, errlen, -EOPNOTSUPP, "no %s", verb);
+    return 0;
+}
+
+static const struct job_kind cold_out = {
+    .kind = "cold", .direction = "out", .run = verb_run, .control = verb_control};
+
 static bool up(struct godwitd *d)
 {
     char err[256] = "";
@@ -246,6 +275,36 @@ static void test_runner(void)
 
         start(&d, &unknown, "web4", &f4, &ret, err, sizeof(err));
         CHECK(ret == -EINVAL && strstr(err, "not registered"), "an unregistered kind: %s", err);
+    }
+    {
+        /* operator verbs: a kind without them, then confirm and revert */
+        struct fake f6 = {.wait_cancel = true}, f7 = {0}, f8 = {0};
+        int64_t id6 = start(&d, &live_out, "web6", &f6, &ret, err, sizeof(err));
+        for (int i = 0; i < 1000 && !atomic_load(&f6.started); i++)
+            usleep(1000);
+        CHECK(jobs_control(&d, id6, "confirm", NULL, err, sizeof(err)) == -EOPNOTSUPP,
+              "confirm on a kind without verbs: -EOPNOTSUPP (%s)", err);
+        jobs_cancel(&d, id6, err, sizeof(err));
+        CHECK(idle(&d), "it ends");
+        CHECK(jobs_control(&d, id6, "confirm", NULL, err, sizeof(err)) == -EINVAL &&
+                  strstr(err, "cancelled"),
+              "confirm on a finished job: -EINVAL (%s)", err);
+        CHECK(jobs_control(&d, 9999, "revert", NULL, err, sizeof(err)) == -ENOENT,
+              "revert of job 9999: -ENOENT");
+        jobs_register(&d, &cold_out);
+        int64_t id7 = start(&d, &cold_out, "web7", &f7, &ret, err, sizeof(err));
+        CHECK(ret == 0 && jobs_control(&d, id7, "confirm", NULL, err, sizeof(err)) == 0,
+              "confirm handed to the kind (%s)", err);
+        CHECK(idle(&d) && get(&d, id7, &row) && !strcmp(row.status, "done"), "confirmed: done (%s)",
+              row.status);
+        store_job_clear(&row);
+        atomic_store(&verb_seen, 0);
+        int64_t id8 = start(&d, &cold_out, "web8", &f8, &ret, err, sizeof(err));
+        CHECK(ret == 0 && jobs_control(&d, id8, "revert", NULL, err, sizeof(err)) == 0,
+              "revert handed to the kind (%s)", err);
+        CHECK(idle(&d) && get(&d, id8, &row) && !strcmp(row.status, "reverted") && !row.error,
+              "reverted: status reverted, no error (%s)", row.status);
+        store_job_clear(&row);
     }
     down(&d);
 }

@@ -31,6 +31,7 @@ struct tclient {
 
 struct tctx {
     struct qmp_server *s;
+    uint64_t ticket; /* the last deferred reply (cmd_defer) */
 };
 
 static json_t *cmd_nothing(void *opaque, json_t *args, struct qmp_error *err)
@@ -50,11 +51,19 @@ static json_t *cmd_emit(void *opaque, json_t *args, struct qmp_error *err)
     return NULL;
 }
 
+/* Answers later: the test completes t->ticket. */
+static json_t *cmd_defer(void *opaque, json_t *args, struct qmp_error *err)
+{
+    struct tctx *t = opaque;
+    (void)args;
+    (void)err;
+    t->ticket = qmp_server_defer(t->s);
+    return NULL;
+}
+
 static const struct qmp_command test_cmds[] = {
-    {"echo", cmd_echo, false},
-    {"fail", cmd_fail, false},
-    {"nothing", cmd_nothing, true},
-    {"emit", cmd_emit, false},
+    {"defer", cmd_defer, true},     {"echo", cmd_echo, false}, {"fail", cmd_fail, false},
+    {"nothing", cmd_nothing, true}, {"emit", cmd_emit, false},
 };
 
 static struct qmp_server *new_server(const char *spec, struct tctx *t, char *err, size_t errlen)
@@ -268,9 +277,9 @@ static void test_greeting_and_negotiation(struct qmp_server *s, const char *path
             const char *n = json_string_value(json_object_get(e, "name")) ?: "";
             found += !strcmp(n, "qmp_capabilities") + !strcmp(n, "query-commands") +
                      !strcmp(n, "query-version") + !strcmp(n, "echo") + !strcmp(n, "fail") +
-                     !strcmp(n, "nothing") + !strcmp(n, "emit");
+                     !strcmp(n, "nothing") + !strcmp(n, "emit") + !strcmp(n, "defer");
         }
-        CHECK(found == 7 && json_array_size(json_object_get(v, "return")) == 7,
+        CHECK(found == 8 && json_array_size(json_object_get(v, "return")) == 8,
               "query-commands lists built-ins and custom commands");
     }
     json_decref(v);
@@ -614,6 +623,94 @@ static void test_sockets(const char *dir)
     qmp_server_free(s);
 }
 
+/* Deferred replies: the client waits (its next request too), others do
+ * not; the reply keeps the id; a gone client's ticket is dropped. */
+static void test_deferred(struct qmp_server *s, const char *path, struct tctx *t)
+{
+    struct tclient *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+    const char *two = "{\"execute\": \"defer\", \"id\": \"d1\"}\n"
+                      "{\"execute\": \"echo\", \"arguments\": {\"n\": 2}, \"id\": 2}\n";
+    struct qmp_error err = {.cls = QMP_ERR_GENERIC, .desc = "the guest said no"};
+    json_t *v;
+    char *txt;
+    unsigned nclients;
+
+    a->fd = b->fd = -1;
+    CHECK(qmp_server_defer(s) == 0, "defer outside a handler: 0");
+    if (!tc_open(s, a, path, true) || !tc_open(s, b, path, true)) {
+        CHECK(0, "two clients");
+        goto out;
+    }
+    t->ticket = 0;
+    CHECK(tc_send(s, a, two, strlen(two)), "deferred request and another sent");
+    pump(s, 20);
+    CHECK(t->ticket != 0, "the handler got a ticket");
+    v = tc_recv_raw(s, a, 100, NULL, 0);
+    CHECK(!v, "no reply while deferred, and the next request waits");
+    json_decref(v);
+    v = tc_cmd(s, b, "{\"execute\": \"echo\", \"arguments\": {\"b\": 1}}");
+    CHECK(json_integer_value(json_object_get(json_object_get(v, "return"), "b")) == 1,
+          "another client is served meanwhile");
+    json_decref(v);
+    qmp_server_complete(s, t->ticket, json_pack("{s:i}", "ms", 7), NULL);
+    v = tc_recv(s, a);
+    txt = json_dumps(v, JSON_SORT_KEYS);
+    CHECK(txt && !strcmp(txt, "{\"id\": \"d1\", \"return\": {\"ms\": 7}}"), "the reply: %s",
+          txt ? txt : "(none)");
+    free(txt);
+    json_decref(v);
+    v = tc_recv(s, a);
+    CHECK(json_integer_value(json_object_get(v, "id")) == 2, "then the held-back request");
+    json_decref(v);
+    qmp_server_complete(s, t->ticket, json_object(), NULL); /* twice: dropped */
+    v = tc_recv_raw(s, a, 50, NULL, 0);
+    CHECK(!v, "a ticket completes once");
+    json_decref(v);
+
+    v = tc_cmd(s, a, "{\"execute\": \"defer\"}");
+    CHECK(!v, "deferred again");
+    qmp_server_complete(s, t->ticket, NULL, &err);
+    v = tc_recv(s, a);
+    CHECK(is_error(v, QMP_ERR_GENERIC, "the guest said no"), "a deferred error");
+
+    CHECK(tc_send(s, b, "{\"execute\": \"defer\"}", 21), "b defers");
+    pump(s, 20);
+    nclients = qmp_server_clients(s);
+    tc_close(b);
+    pump(s, 20);
+    CHECK(qmp_server_clients(s) == nclients - 1, "a client gone while waiting is closed");
+    qmp_server_complete(s, t->ticket, json_object(), NULL); /* b is gone: dropped */
+    v = tc_cmd(s, a, "{\"execute\": \"nothing\"}");
+    CHECK(is_return_empty(v), "the server goes on after a gone client's ticket");
+out:
+    tc_close(a);
+    tc_close(b);
+    free(a);
+    free(b);
+}
+
+static void test_feed_deferred(void)
+{
+    struct tctx t;
+    char err[256], *out = NULL;
+    struct qmp_server *s = new_server(NULL, &t, err, sizeof(err));
+    const char *req = "{\"execute\": \"qmp_capabilities\"}{\"execute\": \"defer\", \"id\": 5}"
+                      "{\"execute\": \"nothing\"}";
+    int r;
+
+    if (!s)
+        return;
+    r = qmp_server_feed(s, req, strlen(req), &out);
+    CHECK(r == -EBUSY && out && !strstr(out, "\"id\": 5"), "feed: deferred, rest unread (%d)", r);
+    free(out);
+    qmp_server_complete(s, t.ticket, NULL, NULL);
+    r = qmp_server_feed(s, "", 0, &out);
+    CHECK(r == 0 && out && !strcmp(out, "{\"return\": {}, \"id\": 5}\r\n"), "feed: the reply: %s",
+          out ? out : "");
+    free(out);
+    qmp_server_free(s);
+}
+
 static void test_feed(void)
 {
     struct tctx t;
@@ -686,11 +783,13 @@ int main(void)
         test_limits(s, path);
         test_events(s, path);
         test_many_clients(s, path);
+        test_deferred(s, path, &t);
         qmp_server_free(s);
     }
     test_backlog(dir);
     test_sockets(dir);
     test_feed();
+    test_feed_deferred();
     if (rmdir(dir) < 0)
         printf("note: %s not empty\n", dir);
     return board_check_done();

@@ -366,6 +366,81 @@ static void test_handshake_and_agent(struct gmem *mem)
     virtio_dev_free(d);
 }
 
+/* What the answer hook saw. */
+struct answers {
+    unsigned n;
+    uint64_t tag[8];
+    char line[8][VCON_LINE_MAX];
+    bool null[8];
+};
+
+static void record_answer(void *opaque, uint64_t tag, const char *line)
+{
+    struct answers *a = opaque;
+
+    if (a->n == 8)
+        return;
+    a->tag[a->n] = tag;
+    a->null[a->n] = !line;
+    snprintf(a->line[a->n], sizeof(a->line[a->n]), "%s", line ? line : "");
+    a->n++;
+}
+
+static void guest_write(struct drv *t, const char *data, size_t len)
+{
+    drv_post(t, 5, (uint32_t)len, false, data); /* port 1 transmitq */
+    kick(t, 5);
+}
+
+/* Answers are matched to commands in order; "ready", a closed port and a
+ * reset void them; forgotten and tag-0 commands eat their answer. */
+static void test_agent_answers(struct gmem *mem)
+{
+    struct virtio_dev *d = new_dev(mem, true);
+    struct answers a = {0};
+    struct drv t;
+    int ret = 0, n = 0;
+
+    attach(&t, mem, d);
+    drv_start(&t);
+    handshake(&t);
+    vcon_set_agent_hook(d, record_answer, &a);
+    CHECK_EQ(vcon_agent_request(d, "ping", 11), -EAGAIN, "ping sent (waits for a buffer)");
+    CHECK_EQ(vcon_agent_request(d, "settime 1.5", 12), -EAGAIN, "settime sent");
+    CHECK_EQ(vcon_agent_send(d, "powerdown"), -EAGAIN, "powerdown sent (nobody waits)");
+    guest_write(&t, "pong\n", 5);
+    CHECK(a.n == 1 && a.tag[0] == 11 && !strcmp(a.line[0], "pong"), "pong answers tag 11");
+    vcon_agent_forget(d, 12);
+    guest_write(&t, "ok settime\nok powerdown\njunk\n", 29);
+    CHECK_EQ(a.n, 1u, "a forgotten command's late answer, a tag-0 answer and junk: no hook");
+
+    CHECK_EQ(vcon_agent_request(d, "ping", 13), -EAGAIN, "ping 13");
+    guest_write(&t, "ready\n", 6);
+    CHECK(a.n == 2 && a.tag[1] == 13 && a.null[1], "'ready' (agent restarted) voids 13");
+    guest_write(&t, "pong\n", 5);
+    CHECK_EQ(a.n, 2u, "a pong nobody asked for is dropped");
+
+    CHECK_EQ(vcon_agent_request(d, "ping", 14), -EAGAIN, "ping 14");
+    guest_write(&t, "p\0g\x01\n", 5);
+    CHECK(a.n == 3 && a.tag[2] == 14 && !strcmp(a.line[2], "p?g\x01"),
+          "a NUL in the answer is made visible");
+
+    CHECK_EQ(vcon_agent_request(d, "ping", 15), -EAGAIN, "ping 15");
+    ctrl_out(&t, 1, VIRTIO_CONSOLE_PORT_OPEN, 0);
+    CHECK(a.n == 4 && a.tag[3] == 15 && a.null[3], "closing the port voids 15");
+    ctrl_out(&t, 1, VIRTIO_CONSOLE_PORT_OPEN, 1);
+    while ((ret = vcon_agent_request(d, "ping", 0)) == -EAGAIN)
+        n++;
+    CHECK(ret == -EBUSY && n == (int)VCON_INFLIGHT, "bounded: %d in flight, then -EBUSY (%d)", n,
+          ret);
+    ctrl_out(&t, 1, VIRTIO_CONSOLE_PORT_OPEN, 0);
+    ctrl_out(&t, 1, VIRTIO_CONSOLE_PORT_OPEN, 1);
+    CHECK_EQ(vcon_agent_request(d, "ping", 16), -EAGAIN, "ping 16");
+    virtio_mmio_reset(&t.mmio);
+    CHECK(a.n == 5 && a.tag[4] == 16 && a.null[4], "a device reset voids 16");
+    virtio_dev_free(d);
+}
+
 static void test_malformed(struct gmem *mem)
 {
     struct virtio_dev *d = new_dev(mem, true);
@@ -493,6 +568,7 @@ int main(void)
         return 1;
     test_ports_and_config(mem);
     test_handshake_and_agent(mem);
+    test_agent_answers(mem);
     test_malformed(mem);
     test_state(mem);
     gmem_free(mem);

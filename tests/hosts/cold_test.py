@@ -1,0 +1,621 @@
+#!/usr/bin/env python3
+"""Cold and suspended migration between godwitd hosts (docs/godwitd.md "Cold
+and suspended migration", src/godwitd/migrate_cold.h): three hosts in network
+namespaces (tests/lib/hosts.py), paired, moving VMs with `godwit migrate
+--cold` / `--suspend` as an operator would.
+
+Cases:
+  stopped        a stopped VM whose 1 GiB sparse disk holds 40 MiB (random,
+                 text, allocated zero runs, holes) moves ha -> hb with
+                 --confirm manual: the CLI returns at the confirm phase; the
+                 source keeps its copy (state migrated, files read-only), the
+                 destination's disk is byte-identical with the same
+                 allocation (+-1 %), the wire bytes stay within the data, it
+                 stays stopped there; `job confirm` removes the source's copy.
+  revert         a running VM (bare-metal ticker, no agent: --force) moves
+                 ha -> hb (started there, verified by its running state);
+                 `job revert --yes`: the copy on hb goes, the VM runs on ha
+                 again with its disk unchanged, job status reverted.
+  link-cut       the link ha -> hc (through tests/lib/proxy.py) cut at ~30 %
+                 and ~70 % of the transfer: it resumes each time; the bytes
+                 on the wire stay within the data plus two chunks; the disk
+                 arrives identical.
+  bit-flip       ha's daemon flips one bit in a chunk it sends (test hook
+                 GODWITD_FAULT_FLIP_CHUNK): hb detects it, the chunk is sent
+                 again (bad_chunks 1), the disk arrives identical.
+  kill-src       the source's godwitd SIGKILLed mid-transfer (--bandwidth
+                 keeps it slow): the restarted daemon resumes the job, which
+                 finishes; little is sent twice.
+  kill-dst       the same with the destination's godwitd.
+  disk-full      the destination's VM folders on a small tmpfs: a VM larger
+                 than its room is refused in precheck naming the disk space;
+                 a tmpfs that fills up during the transfer fails the job: the
+                 VM (it was running) runs on the source again with its disk
+                 identical, nothing of it is left on the destination.
+  shutdown-timeout  a guest that ignores the power-down request
+                 (--shutdown-timeout 2, no --force): the job fails, the VM
+                 still runs on the source, nothing on the destination.
+  linux          the Debian guest with its agent writes 8 MiB to its disk and
+                 prints the data's sha256; `migrate --cold --confirm-window 3`
+                 to hb: it boots there, its agent answers the ping (the job
+                 says so), the guest reads the same sha256 from its disk, the
+                 console history travelled; the window passes: job done,
+                 the source's copy gone.
+  suspended      the same guest (a counter ticking on its console) moves
+                 hb -> ha with --suspend --resume: it continues counting
+                 where it stopped (no reboot), the guest clock is set (the job
+                 says so); then suspended on ha and moved to hb without
+                 --resume (it stays suspended there); its state file
+                 corrupted there: `vm resume` is refused with the checker's
+                 reason and the VM stays suspended.
+
+Needs root and iproute2 (SKIP otherwise), godwit-vm, the bare-metal guests
+(build/guest) and, for the Linux cases, the guest image.  Environment:
+COLD_HOSTS_CASES (a comma-separated subset), MIGRATE_HOSTS_BOOT (seconds for
+the Linux guest, 240).  Prints PASS/FAIL/SKIP lines and `N passed, N
+failed, N skipped`.
+"""
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+sys.path.insert(0, HERE)
+import harness as h  # noqa: E402
+from harness import Skip, check  # noqa: E402
+
+import agent  # noqa: E402
+import hosts  # noqa: E402
+import migrate_test as mt  # noqa: E402  (the live tests' helpers)
+from hosts import Rack  # noqa: E402
+from proxy import ProxyProcess  # noqa: E402
+
+PREFIX = "gwcd"
+CHUNK = 1 << 20
+TICKER = mt.TICKER
+MiB = 1 << 20
+
+LINUX_APPEND = ('console=ttyS0 ENV=/proc/cmdline GODWIT_RUN="[ -e /tmp/ran ] || { touch /tmp/ran; '
+                'dd if=/dev/vda bs=16 count=1 2>/dev/null | grep -q GODWITMARK || { echo '
+                'GODWITMARK | dd of=/dev/vda conv=fsync 2>/dev/null; dd if=/dev/urandom of=/dev/vda '
+                'bs=1M seek=64 count=8 conv=fsync 2>/dev/null; }; echo disk-sha $(dd if=/dev/vda '
+                'bs=1M skip=64 count=8 2>/dev/null | sha256sum); (i=0; while :; do i=$((i+1)); '
+                'echo tick-$i; sleep 1; done) & }" eval "$GODWIT_RUN"')
+
+
+# ---- helpers -----------------------------------------------------------------------------
+
+
+def sha(path):
+    d = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(4 * MiB)
+            if not b:
+                return d.hexdigest()
+            d.update(b)
+
+
+def allocated(path):
+    return os.stat(path).st_blocks * 512
+
+
+def disk_path(host, name, i=0):
+    return os.path.join(mt.vm_dir(host, name), f"disk{i}.raw")
+
+
+def fill_disk(path, seed, data_mib=40, random_only=False):
+    """Write data_mib MiB into the (sparse) disk at scattered offsets:
+    random and text extents, allocated zero runs inside them, holes
+    between.  Returns the bytes written (allocated)."""
+    rnd = random.Random(seed)
+    size = os.path.getsize(path)
+    total = 0
+    with open(path, "r+b") as f:
+        for k in range(data_mib // 4):
+            off = (rnd.randrange(size // (8 * MiB)) * (8 * MiB)) + rnd.randrange(4) * 4096
+            if random_only or k % 3 == 0:
+                buf = rnd.randbytes(4 * MiB)
+            elif k % 3 == 1:
+                line = b"godwit cold migration line %d with some text to compress\n" % k
+                buf = (line * (4 * MiB // len(line) + 1))[:4 * MiB]
+            else:  # an extent whose middle is written zeros (allocated)
+                buf = rnd.randbytes(MiB) + bytes(2 * MiB) + rnd.randbytes(MiB)
+            f.seek(off)
+            f.write(buf)
+            total += len(buf)
+        f.flush()
+        os.fsync(f.fileno())
+    return total
+
+
+def stopped_vm(host, name, seed, **kw):
+    """A defined (never started) bare-metal VM with a 1 GiB disk holding data."""
+    mt.create(host, name, "--memory", "64M", "--cpus", "1", "--firmware", "none", "--kernel",
+              TICKER, "--no-agent", "--disk", "1G")
+    return fill_disk(disk_path(host, name), seed, **kw)
+
+
+def running_vm(host, name, seed, agent_port=False):
+    """A running bare-metal ticker with a 1 GiB disk holding data."""
+    extra = [] if agent_port else ["--no-agent"]
+    mt.create(host, name, "--memory", "64M", "--cpus", "1", "--firmware", "none", "--kernel",
+              TICKER, "--disk", "1G", *extra)
+    fill_disk(disk_path(host, name), seed, data_mib=16)
+    mt.start(host, name)
+
+
+def cold(src, name, dst, *opts, timeout=300):
+    """`godwit --json migrate NAME DST --cold OPTS`: (exit code, result, stderr)."""
+    return mt.migrate(src, name, dst, "--cold", *opts, timeout=timeout)
+
+
+def detach(src, name, dst, *opts):
+    rc, out, err = src.cli("--json", "migrate", name, dst.name, "--detach", *opts)
+    check(rc == 0, f"{src.name}: migrate {name} --detach: exit {rc}: {err.strip()}")
+    return json.loads(out)["job"]
+
+
+def xfer(host, jid):
+    return ((mt.job(host, jid).get("figures") or {}).get("transfer")) or {}
+
+
+def wait_phase(host, jid, phase, timeout=120):
+    def at():
+        j = mt.job(host, jid)
+        check(j["status"] in ("running", "held") or j["phase"] == phase,
+              f"{host.name}: job {jid} ended: {j['status']} {j.get('error')}")
+        return j if j["phase"] == phase else None
+    return mt.wait_for(at, timeout, f"{host.name}: job {jid} in phase {phase}", step=0.2)
+
+
+def wait_done_share(host, jid, share, timeout=120):
+    """Until the job's transfer has share (0..1) of its data done."""
+    def far():
+        j = mt.job(host, jid)
+        check(j["status"] == "running", f"{host.name}: job {jid} ended early: {j['status']} "
+                                        f"{j.get('error')}")
+        x = (j.get("figures") or {}).get("transfer") or {}
+        return j if x.get("total") and x.get("done", 0) >= share * x["total"] else None
+    return mt.wait_for(far, timeout, f"{host.name}: job {jid} at {share:.0%}", step=0.05)
+
+
+def wait_status(host, jid, statuses=("done", "failed", "cancelled", "reverted"), timeout=180):
+    return mt.wait_for(lambda: (lambda j: j if j["status"] in statuses else None)(
+        mt.job(host, jid)), timeout, f"{host.name}: job {jid} to end", step=0.2)
+
+
+def check_arrived_copy(src, dst, name, src_sha, src_alloc, what):
+    """dst's disk is src's, bytes and allocation."""
+    p = disk_path(dst, name)
+    check(os.path.exists(p), f"{what}: no disk on {dst.name}")
+    check(sha(p) == src_sha, f"{what}: {dst.name}'s disk differs from the source's")
+    a = allocated(p)
+    check(abs(a - src_alloc) <= src_alloc / 100,
+          f"{what}: {dst.name} allocates {a} bytes, the source {src_alloc} (+-1 %)")
+    left = [f for f in os.listdir(mt.vm_dir(dst, name)) if f.endswith((".part", ".xfer"))]
+    check(not left, f"{what}: {dst.name} kept transfer files {left}")
+
+
+def cleanup(rack, *names):
+    for name in names:
+        for x in rack.hosts:
+            if not x.daemon or x.daemon.proc.poll() is not None:
+                continue
+            # a VM kept for a confirm: its job must end first
+            rc, out, _ = x.cli("--json", "job", "list")
+            if rc == 0:
+                for j in json.loads(out):
+                    if j.get("vm") == name and j.get("status") == "running":
+                        x.cli("job", "confirm", str(j["id"]), timeout=30)
+                        x.cli("job", "cancel", str(j["id"]), timeout=30)
+        mt.remove_everywhere(rack, name)
+
+
+# ---- cases -------------------------------------------------------------------------------
+
+
+def case_stopped(rack):
+    a, b = rack.hosts[0], rack.hosts[1]
+    name = "cs1"
+    try:
+        written = stopped_vm(a, name, 1)
+        p = disk_path(a, name)
+        src_sha, src_alloc = sha(p), allocated(p)
+        rc, res, err = cold(a, name, b, "--confirm", "manual")
+        check(rc == 0, f"migrate --cold: exit {rc}: {err.strip()}")
+        jid = res["job"]
+        j = mt.job_show(a, jid)
+        check(j["status"] == "running" and j["phase"] == "confirm",
+              f"job {jid}: {j['status']} {j['phase']}, want running in confirm")
+        check(mt.vm_states(a).get(name) == "migrated", f"{a.name}: {mt.vm_states(a).get(name)}")
+        check(not os.access(p, os.W_OK) or os.stat(p).st_mode & 0o222 == 0,
+              f"{a.name}: the kept disk is writable ({oct(os.stat(p).st_mode)})")
+        check(mt.vm_states(b).get(name) == "stopped",
+              f"{b.name}: {mt.vm_states(b).get(name)}, want stopped (it was not running)")
+        check_arrived_copy(a, b, name, src_sha, src_alloc, "stopped VM")
+        x = j["figures"]["transfer"]
+        check(x["done"] == x["total"] and x["wire"] <= written and x["resent"] == 0,
+              f"transfer figures {x}, {written} bytes of data")
+        ph = mt.phases(mt.job(a, jid))
+        check([p_ for p_ in ph if p_ in ("precheck", "transfer", "start", "confirm")] ==
+              ["precheck", "transfer", "start", "confirm"], f"phases {ph}")
+        check("shutdown" not in ph, f"a stopped VM went through shutdown: {ph}")
+        rc, out, err = a.cli("job", "confirm", str(jid), timeout=60)
+        check(rc == 0, f"job confirm: exit {rc}: {(out + err).strip()}")
+        mt.check_forgotten(a, name)
+        check(mt.job_show(a, jid)["status"] == "done", "confirmed job not done")
+        did = j["figures"]["destination-job"]
+        check(mt.job_show(b, did)["status"] == "done", f"{b.name}: job {did} not done")
+        return [f"wire {x['wire'] / MiB:.1f} MiB for {written / MiB:.0f} MiB written, "
+                f"{x['compressed']} chunks compressed"]
+    finally:
+        cleanup(rack, name)
+
+
+def case_revert(rack):
+    a, b = rack.hosts[0], rack.hosts[1]
+    name = "cr1"
+    try:
+        running_vm(a, name, 2)
+        rc, res, err = cold(a, name, b, "--force", "--shutdown-timeout", "1", "--confirm",
+                            "manual")
+        check(rc == 0, f"migrate --cold --force: exit {rc}: {err.strip()}")
+        jid = res["job"]
+        p = disk_path(a, name)
+        src_sha = sha(p)
+        check(mt.vm_states(b).get(name) == "running", f"{b.name}: {mt.vm_states(b).get(name)}")
+        verify = ((res.get("figures") or {}).get("result") or {}).get("verify", "")
+        check("running state alone" in verify, f"verify note {verify!r}")
+        rc, out, err = a.cli("job", "revert", str(jid), "--yes", timeout=90)
+        check(rc == 0, f"job revert: exit {rc}: {(out + err).strip()}")
+        check("lost" in err, f"revert did not warn: {err!r}")
+        check(mt.job_show(a, jid)["status"] == "reverted", "job not reverted")
+        mt.check_forgotten(b, name)
+        mt.wait_for(lambda: mt.vm_states(a).get(name) == "running", 30,
+                    f"{name} running again on {a.name}")
+        check(sha(p) == src_sha and os.stat(p).st_mode & 0o200,
+              "the source disk changed or stayed read-only")
+        return []
+    finally:
+        cleanup(rack, name)
+
+
+def case_link_cut(rack):
+    a, c = rack.hosts[0], rack.hosts[2]
+    name = "cl1"
+    try:
+        written = stopped_vm(a, name, 3, data_mib=48, random_only=True)
+        p = disk_path(a, name)
+        src_sha, src_alloc = sha(p), allocated(p)
+        # the cuts land inside a chunk's request (cut_after counts the bytes
+        # that reach hc): at ~30 % and ~70 % of the data
+        before = rack.proxy.stats()["cuts"]
+        rack.proxy.cut_after(int(written * 0.3))
+        jid = detach(a, name, c, "--cold", "--confirm", "manual", "--bandwidth", "160")
+        mt.wait_for(lambda: rack.proxy.stats()["cuts"] > before, 60, "the first cut")
+        rack.proxy.cut_after(int(written * 0.4))
+        mt.wait_for(lambda: rack.proxy.stats()["cuts"] > before + 1, 60, "the second cut")
+        cuts = 2
+        wait_phase(a, jid, "confirm", timeout=180)
+        x = xfer(a, jid)
+        check(x["resumes"] >= cuts, f"resumes {x['resumes']}, {cuts} cuts")
+        check(x["wire"] <= x["total"] + 2 * CHUNK and x["resent"] <= 2 * CHUNK,
+              f"wire {x['wire']} resent {x['resent']} for {x['total']} of data (2 chunks: "
+              f"{2 * CHUNK})")
+        check_arrived_copy(a, c, name, src_sha, src_alloc, "after two cuts")
+        return [f"{cuts} cuts, {x['resumes']} resumes, resent {x['resent']} bytes, "
+                f"wire {x['wire']} for {written} written"]
+    finally:
+        cleanup(rack, name)
+
+
+def restart(host, env=None):
+    host.daemon.stop()
+    old = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    try:
+        host.start_daemon()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def case_bit_flip(rack):
+    a, b = rack.hosts[0], rack.hosts[1]
+    name = "cb1"
+    try:
+        restart(a, {"GODWITD_FAULT_FLIP_CHUNK": "5"})
+        stopped_vm(a, name, 4, data_mib=16)
+        p = disk_path(a, name)
+        src_sha, src_alloc = sha(p), allocated(p)
+        rc, res, err = cold(a, name, b, "--confirm", "manual")
+        check(rc == 0, f"migrate --cold: exit {rc}: {err.strip()}")
+        x = res["figures"]["transfer"]
+        check(x["bad_chunks"] == 1, f"bad_chunks {x['bad_chunks']}, want 1")
+        check_arrived_copy(a, b, name, src_sha, src_alloc, "a flipped bit")
+        with open(os.path.join(h.log_dir("hosts"), f"godwitd-{PREFIX}-{a.name}.log")) as f:
+            log = f.read()
+        check("damaged: sending it again" in log, "the source did not log the resend")
+        return []
+    finally:
+        restart(a)
+        cleanup(rack, name)
+
+
+def kill_case(rack, victim_index):
+    a, b = rack.hosts[0], rack.hosts[1]
+    victim = rack.hosts[victim_index]
+    name = f"ck{victim_index}"
+    try:
+        stopped_vm(a, name, 5 + victim_index, data_mib=40, random_only=True)
+        p = disk_path(a, name)
+        src_sha, src_alloc = sha(p), allocated(p)
+        jid = detach(a, name, b, "--cold", "--confirm", "manual", "--bandwidth", "120")
+        wait_done_share(a, jid, 0.4)
+        victim.daemon.proc.send_signal(signal.SIGKILL)
+        victim.daemon.proc.wait(timeout=10)
+        time.sleep(1)
+        victim.start_daemon()
+        j = wait_phase(a, jid, "confirm", timeout=240)
+        x = j["figures"]["transfer"]
+        check(x["resumes"] >= 1, f"resumes {x['resumes']}")
+        check(x["resent"] <= 4 * CHUNK, f"resent {x['resent']} bytes after a restart")
+        check_arrived_copy(a, b, name, src_sha, src_alloc, f"{victim.name} killed")
+        return [f"resent {x['resent']} bytes, wire {x['wire']} for {x['total']}"]
+    finally:
+        cleanup(rack, name)
+
+
+def case_kill_src(rack):
+    return kill_case(rack, 0)
+
+
+def case_kill_dst(rack):
+    return kill_case(rack, 1)
+
+
+def case_disk_full(rack):
+    a, c = rack.hosts[0], rack.hosts[2]
+    vms = os.path.join(c.state, "vms")
+    names = ["cf1", "cf2"]
+    mounted = False
+    try:
+        os.makedirs(vms, exist_ok=True)
+        check(not os.listdir(vms), f"{vms} is not empty: {os.listdir(vms)}")
+        # mounted before hc's daemon starts: `ip netns exec` gives it a
+        # copy of this mount namespace
+        c.daemon.stop()
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=100m", "gwcold", vms],
+                           capture_output=True, text=True)
+        mounted = r.returncode == 0
+        c.start_daemon()
+        if not mounted:
+            raise Skip(f"cannot mount a tmpfs: {r.stderr.strip()}")
+        # more than the room: refused in precheck
+        stopped_vm(a, names[0], 8, data_mib=48)
+        rc, res, err = cold(a, names[0], c)
+        check(rc != 0 and "disk space" in err, f"precheck: exit {rc}: {err.strip()}")
+        check(not os.listdir(vms), f"{c.name} kept {os.listdir(vms)}")
+        # room at the precheck, filled during the transfer
+        running_vm(a, names[1], 9)
+        p = disk_path(a, names[1])
+        rc, out, err = a.cli("vm", "kill", names[1])  # a consistent disk to compare
+        check(rc == 0, f"kill: {err}")
+        mt.start(a, names[1])
+        src_sha = sha(p)
+        jid = detach(a, names[1], c, "--cold", "--force", "--shutdown-timeout", "1",
+                     "--bandwidth", "40")
+        wait_done_share(a, jid, 0.1, timeout=60)
+        fd = os.open(os.path.join(vms, "filler"), os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while os.write(fd, bytes(MiB)) > 0:
+                pass
+        except OSError:
+            pass  # full
+        finally:
+            os.close(fd)
+        j = wait_status(a, jid)
+        check(j["status"] == "failed" and "space" in (j.get("error") or ""),
+              f"job {jid}: {j['status']}: {j.get('error')}")
+        mt.wait_for(lambda: mt.vm_states(a).get(names[1]) == "running", 30,
+                    f"{names[1]} running again on {a.name}")
+        check(sha(p) == src_sha, "the source disk changed")
+        os.unlink(os.path.join(vms, "filler"))
+        mt.wait_for(lambda: not os.listdir(vms), 15, f"{c.name} forgetting {names[1]}")
+        return [f"error: {j.get('error')}"]
+    finally:
+        if mounted:
+            for f in os.listdir(vms):
+                if f == "filler":
+                    os.unlink(os.path.join(vms, f))
+        cleanup(rack, *names)
+        if mounted:
+            c.daemon.stop()
+            subprocess.run(["umount", "-l", vms])
+            c.start_daemon()
+
+
+def case_shutdown_timeout(rack):
+    a, b = rack.hosts[0], rack.hosts[1]
+    name = "ct1"
+    try:
+        running_vm(a, name, 10, agent_port=True)  # nothing in it answers the agent
+        t0 = time.monotonic()
+        rc, res, err = cold(a, name, b, "--shutdown-timeout", "2")
+        check(rc == 1 and "keeps running" in err, f"exit {rc}: {err.strip()}")
+        check(time.monotonic() - t0 < 60, "the timeout took too long")
+        check(mt.vm_states(a).get(name) == "running", f"{a.name}: {mt.vm_states(a).get(name)}")
+        check(name not in mt.vm_states(b), f"{b.name} has {name}")
+        return []
+    finally:
+        cleanup(rack, name)
+
+
+class Linux:
+    name = "lx1"
+    tick_before = 0
+
+
+def console_ticks(text):
+    return [int(ln.strip()[5:]) for ln in text.splitlines()
+            if ln.strip().startswith("tick-") and ln.strip()[5:].isdigit()]
+
+
+def disk_shas(text):
+    return [ln.split()[1] for ln in text.splitlines() if ln.startswith("disk-sha ")
+            and len(ln.split()) >= 2]
+
+
+def case_linux(rack):
+    image, initrd = h.guest_image()
+    a, b = rack.hosts[0], rack.hosts[1]
+    name = Linux.name
+    boot = float(os.environ.get("MIGRATE_HOSTS_BOOT", "240"))
+    mt.create(a, name, "--memory", "256M", "--cpus", "1", "--kernel", image, "--initrd", initrd,
+              "--append", LINUX_APPEND, "--disk", "256M")
+    mt.start(a, name)
+    mt.wait_for(lambda: len(console_ticks(mt.console(a, name))) >= 3, boot,
+                f"the guest's ticks on {a.name}", step=1)
+    shas = disk_shas(mt.console(a, name))
+    check(len(shas) == 1, f"disk-sha lines {shas}")
+    rc, res, err = cold(a, name, b, "--confirm-window", "3", timeout=boot + 120)
+    check(rc == 0, f"migrate --cold: exit {rc}: {err.strip()}")
+    jid = res["job"]
+    verify = ((res.get("figures") or {}).get("result") or {}).get("verify", "")
+    check("agent answered" in verify, f"verify note {verify!r}")
+    check(mt.vm_states(b).get(name) == "running", f"{b.name}: {mt.vm_states(b).get(name)}")
+    mt.wait_for(lambda: len(disk_shas(mt.console(b, name))) >= 2, 120,
+                f"the guest's disk-sha on {b.name}", step=1)
+    log = mt.console(b, name)
+    check(disk_shas(log) == [shas[0], shas[0]], f"disk-sha {disk_shas(log)}, want {shas[0]} twice"
+                                                f" (the history travelled)")
+    j = wait_status(a, jid, timeout=60)
+    check(j["status"] == "done", f"job {jid}: {j['status']} {j.get('error')}")
+    mt.check_forgotten(a, name)
+    return [verify]
+
+
+def case_suspended(rack):
+    a, b = rack.hosts[0], rack.hosts[1]
+    name = Linux.name
+    if name not in mt.vm_states(b):
+        raise Skip("needs the linux case's VM on hb")
+    try:
+        mt.wait_for(lambda: console_ticks(mt.console(b, name)), 60, "ticks on hb", step=1)
+        rc, res, err = mt.migrate(b, name, a, "--suspend", "--resume", "--confirm", "manual")
+        check(rc == 0, f"migrate --suspend --resume: exit {rc}: {err.strip()}")
+        jid = res["job"]
+        ticks = console_ticks(mt.console(a, name))
+        last = max(ticks)
+        restarts = ticks.count(1)
+        mt.wait_for(lambda: max(console_ticks(mt.console(a, name))) >= last + 2, 30,
+                    "the counter going on", step=0.5)
+        after = console_ticks(mt.console(a, name))
+        check(after.count(1) == restarts, f"the guest restarted its counter: {after[-10:]}")
+        clock = ((res.get("figures") or {}).get("result") or {}).get("clock", "")
+        check("clock set" in clock, f"clock note {clock!r}")
+        rc, out, err = b.cli("job", "confirm", str(jid), timeout=60)
+        check(rc == 0, f"job confirm: {err.strip()}")
+        # suspended here, moved without --resume: it stays suspended there
+        rc, out, err = a.cli("vm", "suspend", name, timeout=120)
+        check(rc == 0, f"vm suspend: exit {rc}: {(out + err).strip()}")
+        rc, res, err = mt.migrate(a, name, b, "--confirm", "manual")
+        check(rc == 0, f"migrate (suspended): exit {rc}: {err.strip()}")
+        check(mt.vm_states(b).get(name) == "suspended", f"{b.name}: {mt.vm_states(b)}")
+        st = os.path.join(mt.vm_dir(b, name), "suspended.state")
+        with open(st, "r+b") as f:
+            f.seek(os.path.getsize(st) // 2)
+            blk = bytearray(f.read(64))
+            for i in range(len(blk)):
+                blk[i] ^= 0x5a
+            f.seek(os.path.getsize(st) // 2)
+            f.write(blk)
+        rc, out, err = b.cli("vm", "resume", name, timeout=120)
+        check(rc != 0 and err.strip(), f"resume of a corrupted state: exit {rc}: {err.strip()}")
+        check(mt.vm_states(b).get(name) == "suspended", f"{b.name}: {mt.vm_states(b)}")
+        return [f"counter {last} -> {max(after)}", clock, f"refused: {err.strip()[:120]}"]
+    finally:
+        cleanup(rack, name)
+
+
+CASES = [
+    ("stopped", case_stopped),
+    ("revert", case_revert),
+    ("link-cut", case_link_cut),
+    ("bit-flip", case_bit_flip),
+    ("kill-src", case_kill_src),
+    ("kill-dst", case_kill_dst),
+    ("disk-full", case_disk_full),
+    ("shutdown-timeout", case_shutdown_timeout),
+    ("linux", case_linux),
+    ("suspended", case_suspended),
+]
+
+
+def pair_with_proxy(rack):
+    """ha-hb and hb-hc directly; ha -> hc through a proxy in hc's
+    namespace (ha stores the proxy as hc's address), hc -> ha direct."""
+    a, b, c = rack.hosts
+    for x, y in ((a, b), (b, c)):
+        rc, out, err = y.cli("peer", "token", "--address", y.listen)
+        check(rc == 0, f"{y.name}: peer token: {err}")
+        rc, out, err = x.cli("peer", "add", y.name, out.split()[-1], timeout=60)
+        check(rc == 0, f"{x.name}: peer add {y.name}: {(out + err).strip()}")
+    port = int(c.listen.rsplit(":", 1)[1])
+    rack.proxy = ProxyProcess(c.exec([]), (c.ip, port + 1000), (c.ip, port))
+    rc, out, err = c.cli("peer", "token", "--address", f"{c.ip}:{port + 1000}")
+    check(rc == 0, f"{c.name}: peer token: {err}")
+    rc, out, err = a.cli("peer", "add", c.name, out.split()[-1], timeout=60)
+    check(rc == 0, f"{a.name}: peer add {c.name}: {(out + err).strip()}")
+
+
+def run():
+    rep = h.Report()
+    only = os.environ.get("COLD_HOSTS_CASES", "")
+    want = [c for c in CASES if not only or c[0] in only.split(",")]
+    why = None
+    if not os.access(agent.godwitd(), os.X_OK) or not os.access(h.godwit_vm(), os.X_OK):
+        why = f"{agent.godwitd()} or {h.godwit_vm()} is not built (make)"
+    elif not os.path.exists(TICKER):
+        why = f"the bare-metal guests are not built ({mt.GUEST})"
+    else:
+        try:
+            hosts.require_netns()
+        except Skip as e:
+            why = str(e)
+    if why:
+        for c, _ in want:
+            rep.skip(c, why)
+        return rep.summary()
+    done = set()
+    try:
+        with Rack(PREFIX, 3) as rack:
+            rack.proxy = None
+            try:
+                pair_with_proxy(rack)
+                for name, fn in want:
+                    done.add(name)
+                    rep.case(name, fn, rack, hint=f"logs: {h.log_dir('hosts')} "
+                                                  f"(godwitd-{PREFIX}-h*.log)")
+            finally:
+                if rack.proxy:
+                    rack.proxy.stop()
+    except Exception as e:
+        for name, _ in want:
+            if name not in done:
+                rep.fail(name, f"rack: {e}")
+    return rep.summary()
+
+
+if __name__ == "__main__":
+    h.main(run)
