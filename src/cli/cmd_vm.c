@@ -1,6 +1,6 @@
 /*
- * godwit vm: create, list, show, start, stop, kill, delete, console
- * (docs/godwitd.md "VMs").  Every verb is one call to the daemon's
+ * godwit vm: create, list, show, start, stop, kill, suspend, resume,
+ * delete, console (docs/godwitd.md "VMs").  Every verb is one call to the daemon's
  * /1.0/vms API except the interactive console, which connects the terminal
  * to the VM's console relay socket (console-relay.sock in the VM's folder,
  * served by godwitd) until Ctrl-] is typed.
@@ -32,11 +32,14 @@
     "       godwit vm start NAME\n"                                                                \
     "       godwit vm stop NAME [--timeout S] [--force]\n"                                         \
     "       godwit vm kill NAME\n"                                                                 \
+    "       godwit vm suspend NAME\n"                                                              \
+    "       godwit vm resume NAME\n"                                                               \
     "       godwit vm delete NAME\n"                                                               \
     "       godwit vm console NAME [--show-log]"
 
-#define VM_CONSOLE_ESCAPE   0x1d /* Ctrl-] */
-#define VM_CONSOLE_DRAIN_MS 1000 /* output still shown after stdin ends */
+#define VM_CONSOLE_ESCAPE   0x1d   /* Ctrl-] */
+#define VM_CONSOLE_DRAIN_MS 1000   /* output still shown after stdin ends */
+#define VM_SAVE_TIMEOUT_MS  600000 /* suspend/resume: saving or loading a big VM takes long */
 
 enum {
     OPT_MEMORY = 0x2001,
@@ -358,6 +361,15 @@ static void vm_show_human(const json_t *v)
     } else if (!strcmp(vm_str(v, "state"), "crashed")) {
         ROW("last exit", "unknown");
     }
+    x = json_object_get(v, "suspended");
+    if (x) {
+        char size[32], when[64];
+        cli_fmt_bytes(size, sizeof(size), (double)json_integer_value(json_object_get(x, "size")));
+        cli_fmt_time_ms(when, sizeof(when),
+                        (long long)json_integer_value(json_object_get(x, "saved")));
+        snprintf(buf, sizeof(buf), "%s (%s, saved %s)", vm_str(x, "file"), size, when);
+        ROW("saved state", buf);
+    }
     ROW("created", cli_fmt_time_ms(buf, sizeof(buf),
                                    (long long)json_integer_value(json_object_get(v, "created"))));
 #undef ROW
@@ -382,7 +394,7 @@ static int vm_show(const char *name)
     return CLI_OK;
 }
 
-/* start, stop, kill: POST /1.0/vms/NAME/VERB. */
+/* start, stop, kill, suspend, resume: POST /1.0/vms/NAME/VERB. */
 static int vm_action(const char *verb, struct vm_args *a)
 {
     char path[256];
@@ -399,6 +411,8 @@ static int vm_action(const char *verb, struct vm_args *a)
             json_object_set_new(body, "force", json_true());
         /* the daemon waits up to the timeout, then maybe kills */
         timeout_ms = ((a->timeout >= 0 ? a->timeout : 60) + 30) * 1000L;
+    } else if (strcmp(verb, "kill")) {
+        timeout_ms = VM_SAVE_TIMEOUT_MS; /* start may resume a suspended VM */
     }
     ret = timeout_ms ? cli_call_timeout("POST", path, body, &reply, NULL, timeout_ms)
                      : cli_call("POST", path, body, &reply, NULL);
@@ -407,9 +421,22 @@ static int vm_action(const char *verb, struct vm_args *a)
         return ret;
     if (cli_g.json) {
         cli_print_json(reply);
+    } else if (json_is_true(json_object_get(reply, "resumed"))) {
+        /* resume, or start of a suspended VM */
+        printf("VM %s resumed (pid %lld); %s\n", a->name,
+               (long long)json_integer_value(json_object_get(reply, "pid")),
+               vm_str(reply, "clock"));
     } else if (!strcmp(verb, "start")) {
         printf("VM %s started (pid %lld)\n", a->name,
                (long long)json_integer_value(json_object_get(reply, "pid")));
+    } else if (!strcmp(verb, "suspend")) {
+        char size[32];
+        cli_fmt_bytes(size, sizeof(size),
+                      (double)json_integer_value(
+                          json_object_get(json_object_get(reply, "suspended"), "size")));
+        printf("VM %s suspended (%s saved)\n", a->name, size);
+    } else if (a->force && json_is_true(json_object_get(reply, "discarded"))) {
+        printf("VM %s stopped (its saved state was discarded)\n", a->name);
     } else {
         printf("VM %s %s\n", a->name, !strcmp(verb, "kill") ? "killed" : vm_str(reply, "state"));
     }
@@ -576,6 +603,8 @@ int cli_cmd_vm(int argc, char **argv)
         {"start", 0},
         {"stop", (1u << (OPT_TIMEOUT - OPT_MEMORY)) | (1u << (OPT_FORCE - OPT_MEMORY))},
         {"kill", 0},
+        {"suspend", 0},
+        {"resume", 0},
         {"delete", 0},
         {"console", 1u << (OPT_SHOW_LOG - OPT_MEMORY)},
     };

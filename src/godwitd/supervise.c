@@ -20,6 +20,8 @@
  * end as clean.  The exit is recorded as stopped (status 0, a SHUTDOWN, or
  * an exit we asked for) or crashed (anything else; -1 when the status is
  * unknown), the VM's TAPs are deleted and vm-stopped / vm-crashed emitted.
+ * An exit asked for with another outcome (vm_suspend: "suspended") records
+ * that state instead and emits nothing: the asker announces it.
  *
  * Locking: sup->lock guards the list and the flags; the thread does its
  * I/O with it held (non-blocking fds, short) but never takes the store lock
@@ -75,6 +77,10 @@ struct sup_vm {
     char log_path[PATH_MAX];
     char taps[VM_NICS_MAX][VM_TAP_NAME];
     unsigned ntaps;
+
+    /* vm_suspend: an exit that records another state than stopped/crashed */
+    char exit_as[STORE_WORD_MAX];   /* "": none; set by sup_exit_as */
+    char end_state[STORE_WORD_MAX]; /* ended: exit_as as it was then */
 };
 
 struct supervisor {
@@ -401,6 +407,18 @@ void sup_expect_exit(struct godwitd *d, const char *name, bool on)
     pthread_mutex_unlock(&s->lock);
 }
 
+void sup_exit_as(struct godwitd *d, const char *name, const char *state)
+{
+    struct supervisor *s = d->sup;
+    struct sup_vm *v;
+
+    pthread_mutex_lock(&s->lock);
+    v = sup_find(s, name);
+    if (v)
+        snprintf(v->exit_as, sizeof(v->exit_as), "%s", state ? state : "");
+    pthread_mutex_unlock(&s->lock);
+}
+
 static bool sup_has_pid(struct supervisor *s, const char *name, pid_t pid)
 {
     for (struct sup_vm *v = s->vms; v; v = v->next)
@@ -567,7 +585,8 @@ static void sup_record(struct supervisor *s, struct sup_vm *v)
 {
     struct godwitd *d = s->d;
     bool clean = v->clean; /* decided under the lock when the end was seen */
-    const char *state = clean ? "stopped" : "crashed";
+    bool as = v->end_state[0] != '\0';
+    const char *state = as ? v->end_state : clean ? "stopped" : "crashed";
     struct store_vm row;
     bool have = false;
     json_t *data;
@@ -591,7 +610,10 @@ static void sup_record(struct supervisor *s, struct sup_vm *v)
     godwitd_store_unlock(d);
     for (unsigned i = 0; i < v->ntaps; i++)
         sup_tap_delete(v->taps[i]);
-    if (!have)
+    if (as)
+        gw_log("vm %s: process %d ended (%s, status %d)", v->name, (int)v->pid, state,
+               v->wait_status);
+    if (!have || as) /* an exit recorded as a state is announced by who asked for it */
         return;
     data = json_pack("{s:I,s:i}", "pid", (json_int_t)v->pid, "exit_status", v->wait_status);
     if (data && v->wait_status >= 0 && WIFEXITED(v->wait_status))
@@ -689,6 +711,7 @@ static void *sup_thread(void *arg)
                 v->ended = true; /* recorded below, then unlinked */
                 v->wait_status = status;
                 v->clean = v->expect_exit || status == 0 || v->shutdown;
+                memcpy(v->end_state, v->exit_as, sizeof(v->end_state));
             }
             pp = &v->next;
         }

@@ -231,7 +231,7 @@ static void vm_log_tail(struct godwitd *d, const char *name, char *out, size_t l
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         buf[--n] = '\0';
     char *line = strrchr(buf, '\n');
-    snprintf(out, len, "%.200s", line ? line + 1 : buf);
+    snprintf(out, len, "%.400s", line ? line + 1 : buf);
 }
 
 /* Start the child: setsid, stdin /dev/null, stdout and stderr to vm.log. */
@@ -273,6 +273,12 @@ static int vm_exec(struct godwitd *d, const char *name, char *const *argv, pid_t
 int vm_spawn(struct godwitd *d, const char *name, const char *const *extra, const char *state,
              char *err, size_t errlen)
 {
+    return vm_spawn_ex(d, name, extra, state, false, VM_SPAWN_MS, err, errlen);
+}
+
+int vm_spawn_ex(struct godwitd *d, const char *name, const char *const *extra, const char *state,
+                bool resume, int timeout_ms, char *err, size_t errlen)
+{
     struct store_vm row;
     char prev[STORE_WORD_MAX], qmp_path[PATH_MAX], taps[VM_NICS_MAX][VM_TAP_NAME];
     char bridges[VM_NICS_MAX][VM_TAP_NAME];
@@ -307,6 +313,15 @@ int vm_spawn(struct godwitd *d, const char *name, const char *const *extra, cons
     }
     if (!strcmp(row.state, "migrated")) {
         ret = gw_fail(err, errlen, -EBUSY, "VM '%s' has migrated away", name);
+        goto out_unlock;
+    }
+    /* a suspended VM starts only from its saved state (vm_resume) */
+    if (resume != !strcmp(row.state, "suspended")) {
+        ret = resume ? gw_fail(err, errlen, -EBUSY, "VM '%s' is %s, not suspended", name, row.state)
+                     : gw_fail(err, errlen, -EBUSY,
+                               "VM '%s' is suspended: resume it (godwit vm resume) or discard "
+                               "its saved state (godwit vm stop --force)",
+                               name);
         goto out_unlock;
     }
     budget = vm_memory_budget(d);
@@ -359,9 +374,9 @@ int vm_spawn(struct godwitd *d, const char *name, const char *const *extra, cons
         goto out_revert;
     /* wait for QMP, or the child's death */
     {
-        uint64_t deadline = gw_deadline_ns(VM_SPAWN_MS);
+        uint64_t deadline = gw_deadline_ns(timeout_ms);
         for (;;) {
-            char why[256];
+            char why[512]; /* a loader's reason after a long path */
             if (waitpid(pid, &status, WNOHANG) == pid) {
                 vm_log_tail(d, name, why, sizeof(why));
                 pid = 0;
@@ -376,7 +391,7 @@ int vm_spawn(struct godwitd *d, const char *name, const char *const *extra, cons
             if (gw_deadline_left_ms(deadline) == 0) {
                 ret = gw_fail(err, errlen, -ETIMEDOUT,
                               "godwit-vm did not answer on its QMP socket within %d s",
-                              VM_SPAWN_MS / 1000);
+                              timeout_ms / 1000);
                 goto out_revert;
             }
             usleep(20000);

@@ -1,6 +1,6 @@
 /*
- * /1.0/vms: create, list, show, start, stop, kill, delete a VM, and read
- * its console log (docs/godwitd.md "VMs"); the module's start (reattach to
+ * /1.0/vms: create, list, show, start, stop, kill, suspend, resume, delete
+ * a VM, and read its console log (docs/godwitd.md "VMs"); the module's start (reattach to
  * running VMs) and stop.  Definitions are vm_def.c's, processes
  * vm_run.c's and supervise.c's.
  */
@@ -54,6 +54,24 @@ int vm_row(struct godwitd *d, const char *name, struct store_vm *row)
     ret = store_vm_get(d->store, name, row);
     godwitd_store_unlock(d);
     return ret;
+}
+
+bool vm_job_locked(struct godwitd *d, const char *name, int64_t *id)
+{
+    struct store_job *jobs = NULL;
+    size_t n = 0;
+    bool found = false;
+
+    if (store_job_list(d->store, true, &jobs, &n) < 0)
+        return false;
+    for (size_t i = 0; i < n && !found; i++)
+        if (!strcmp(jobs[i].vm, name)) {
+            found = true;
+            if (id)
+                *id = jobs[i].id;
+        }
+    store_job_list_free(jobs, n);
+    return found;
 }
 
 void vm_emit(struct godwitd *d, const char *type, const char *name, json_t *data)
@@ -138,6 +156,14 @@ static json_t *vm_object(struct godwitd *d, const struct store_vm *row)
     json_object_set_new(o, "disks", disks);
     json_object_set_new(o, "nics", nics);
     json_decref(def);
+    {
+        uint64_t size;
+        int64_t saved;
+        if (!strcmp(row->state, "suspended") && vm_state_info(d, row->name, &size, &saved) == 0)
+            json_object_set_new(o, "suspended",
+                                json_pack("{s:s,s:I,s:I}", "file", VM_FILE_STATE, "size",
+                                          (json_int_t)size, "saved", (json_int_t)saved));
+    }
     return o;
 }
 
@@ -241,6 +267,86 @@ static void vm_reply_object(struct godwitd *d, const char *name, struct api_repl
     store_vm_clear(&row);
 }
 
+/* Refuse (409) a VM with an unfinished job: true when refused. */
+static bool vm_refuse_job(struct godwitd *d, const char *name, struct api_reply *rep)
+{
+    int64_t id = 0;
+    bool busy;
+
+    godwitd_store_lock(d);
+    busy = vm_job_locked(d, name, &id);
+    godwitd_store_unlock(d);
+    if (busy)
+        api_reply_error(rep, 409, "VM '%s' has a job running (%lld): wait for it or cancel it",
+                        name, (long long)id);
+    return busy;
+}
+
+/* Resume a suspended VM; the reply is the VM object with "clock": what
+ * happened to the guest's clock. */
+static void vm_resume_reply(struct godwitd *d, const char *name, struct api_reply *rep)
+{
+    char err[1024], note[256];
+    struct store_vm row;
+    int ret;
+
+    if (vm_refuse_job(d, name, rep))
+        return;
+    ret = vm_resume(d, name, note, sizeof(note), err, sizeof(err));
+    if (ret < 0) {
+        api_reply_error(rep, ret == -EIO ? 500 : vm_status_of(ret), "%s", err);
+        return;
+    }
+    if (vm_row(d, name, &row) < 0) {
+        api_reply_json(rep, 200, json_pack("{s:s}", "clock", note));
+        return;
+    }
+    json_t *o = vm_object(d, &row);
+    json_object_set_new(o, "resumed", json_true());
+    json_object_set_new(o, "clock", json_string(note));
+    api_reply_json(rep, 200, o);
+    store_vm_clear(&row);
+}
+
+static void vms_suspend(struct api_request *req, struct api_reply *rep)
+{
+    struct godwitd *d = req->ctx;
+    const char *name = vm_name_param(req, rep);
+    char err[1024];
+    int ret;
+
+    if (!name || vm_refuse_job(d, name, rep))
+        return;
+    ret = vm_suspend(d, name, err, sizeof(err));
+    if (ret < 0) {
+        api_reply_error(rep, ret == -EIO ? 500 : vm_status_of(ret), "%s", err);
+        return;
+    }
+    vm_reply_object(d, name, rep);
+}
+
+static void vms_resume(struct api_request *req, struct api_reply *rep)
+{
+    struct godwitd *d = req->ctx;
+    const char *name = vm_name_param(req, rep);
+
+    if (name)
+        vm_resume_reply(d, name, rep);
+}
+
+/* A suspended VM's row (true), for start, stop and kill. */
+static bool vm_is_suspended(struct godwitd *d, const char *name)
+{
+    struct store_vm row;
+    bool s;
+
+    if (vm_row(d, name, &row) < 0)
+        return false;
+    s = !strcmp(row.state, "suspended");
+    store_vm_clear(&row);
+    return s;
+}
+
 static void vms_start(struct api_request *req, struct api_reply *rep)
 {
     struct godwitd *d = req->ctx;
@@ -250,6 +356,11 @@ static void vms_start(struct api_request *req, struct api_reply *rep)
 
     if (!name)
         return;
+    /* as libvirt's managed save: starting a suspended VM resumes it */
+    if (vm_is_suspended(d, name)) {
+        vm_resume_reply(d, name, rep);
+        return;
+    }
     ret = vm_spawn(d, name, NULL, "running", err, sizeof(err));
     if (ret < 0) {
         api_reply_error(rep, vm_status_of(ret), "%s", err);
@@ -264,8 +375,7 @@ static const struct api_field vm_stop_fields[] = {
     {NULL, 0, false},
 };
 
-/* Set the row's state if it still names pid (stopping <-> running). */
-static void vm_set_state_if(struct godwitd *d, const char *name, pid_t pid, const char *state)
+void vm_set_state_if(struct godwitd *d, const char *name, pid_t pid, const char *state)
 {
     struct store_vm row;
 
@@ -345,6 +455,7 @@ static void vms_stop(struct api_request *req, struct api_reply *rep)
     char err[512];
     json_int_t timeout = VM_STOP_TIMEOUT;
     bool force = false;
+    struct store_vm row;
     int ret;
 
     if (!name)
@@ -362,6 +473,34 @@ static void vms_stop(struct api_request *req, struct api_reply *rep)
         api_reply_error(rep, 400, "field 'timeout': 0 to 3600 seconds");
         return;
     }
+    if (vm_row(d, name, &row) < 0) {
+        api_reply_error(rep, 404, "no VM '%s'", name);
+        return;
+    }
+    if (!strcmp(row.state, "suspended")) {
+        /* no process to power down: --force throws the saved state away */
+        store_vm_clear(&row);
+        if (!force) {
+            api_reply_error(rep, 409,
+                            "VM '%s' is suspended: resume it (godwit vm resume), or discard its "
+                            "saved state with --force",
+                            name);
+            return;
+        }
+        ret = vm_suspend_discard(d, name, err, sizeof(err));
+        if (ret < 0) {
+            api_reply_error(rep, vm_status_of(ret), "%s", err);
+        } else if (vm_row(d, name, &row) == 0) {
+            json_t *o = vm_object(d, &row);
+            json_object_set_new(o, "discarded", json_true());
+            api_reply_json(rep, 200, o);
+            store_vm_clear(&row);
+        } else {
+            api_reply_json(rep, 200, json_pack("{s:b}", "discarded", 1));
+        }
+        return;
+    }
+    store_vm_clear(&row);
     ret = vm_stop(d, name, (int)timeout, force, err, sizeof(err));
     if (ret == 0)
         vm_reply_object(d, name, rep);
@@ -389,6 +528,14 @@ static void vms_kill(struct api_request *req, struct api_reply *rep)
         return;
     if (vm_row(d, name, &row) < 0) {
         api_reply_error(rep, 404, "no VM '%s'", name);
+        return;
+    }
+    if (!strcmp(row.state, "suspended")) {
+        store_vm_clear(&row);
+        api_reply_error(rep, 409,
+                        "VM '%s' is suspended: it has no process to kill (its saved state is "
+                        "kept; godwit vm stop --force discards it)",
+                        name);
         return;
     }
     store_vm_clear(&row);
@@ -500,6 +647,8 @@ const struct api_route vms_routes[] = {
     {"POST", "/1.0/vms/{name}/start", vms_start, NULL},
     {"POST", "/1.0/vms/{name}/stop", vms_stop, NULL},
     {"POST", "/1.0/vms/{name}/kill", vms_kill, NULL},
+    {"POST", "/1.0/vms/{name}/suspend", vms_suspend, NULL},
+    {"POST", "/1.0/vms/{name}/resume", vms_resume, NULL},
     {"GET", "/1.0/vms/{name}/console-log", vms_console_log, NULL},
 };
 const size_t vms_nroutes = GW_ARRAY_SIZE(vms_routes);
@@ -576,8 +725,18 @@ int vms_init(struct godwitd *d, char *err, size_t errlen)
             gw_log("vm %s: cannot watch pid %lld: %s", r->name, (long long)r->pid, why);
             continue;
         }
-        /* gone while the daemon was away: stopping -> stopped, else crashed */
+        /* gone while the daemon was away: stopping -> stopped (or
+         * suspended: a suspend saved its state file), else crashed */
         bool clean = !strcmp(r->state, "stopping");
+        if (clean && vm_state_info(d, r->name, NULL, NULL) == 0) {
+            godwitd_store_lock(d);
+            store_vm_set_state(d->store, r->name, "suspended", 0, -1);
+            godwitd_store_unlock(d);
+            gw_log("vm %s: process %lld is gone after its state was saved: recorded suspended",
+                   r->name, (long long)r->pid);
+            vm_emit(d, "vm-suspended", r->name, json_pack("{s:s}", "file", VM_FILE_STATE));
+            continue;
+        }
         godwitd_store_lock(d);
         store_vm_set_state(d->store, r->name, clean ? "stopped" : "crashed", 0, -1);
         godwitd_store_unlock(d);

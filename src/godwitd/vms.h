@@ -26,6 +26,7 @@
 #define VM_FILE_QMP     "qmp.sock"
 #define VM_FILE_CONSOLE "console.sock"
 #define VM_FILE_LOG     "console.log"
+#define VM_FILE_STATE   "suspended.state" /* the saved state of a suspended VM, in its folder */
 
 /*
  * Start the VM's godwit-vm with extra arguments appended (NULL-terminated;
@@ -93,14 +94,33 @@ json_t *vm_definition(struct godwitd *d, const char *name);
 int vm_log_prepend(struct godwitd *d, const char *name, const char *data, size_t len, char *err,
                    size_t errlen);
 
+/* Save the running (or paused) VM's state into its folder's VM_FILE_STATE
+ * (written under a temporary name, renamed once godwit-vm reports the save
+ * completed), end its process, state "suspended" (emits vm-suspended).
+ * While the save runs the VM's state is "stopping".  0, or -errno with the
+ * reason: -ENOENT no such VM, -EBUSY not running, -EIO the save failed (the
+ * VM then keeps running as before; no partial file stays).  Unfinished jobs
+ * are not checked here: the API refuses a VM that has one (409), and a
+ * job (a suspended migration) calls this for its own VM. */
+int vm_suspend(struct godwitd *d, const char *name, char *err, size_t errlen);
+
+/* Start a suspended VM from its VM_FILE_STATE (godwit-vm -incoming
+ * file:PATH -S), wait until it runs (cont), remove the state file, then set
+ * the guest's clock through the agent (QMP x-godwit-agent-set-time); note
+ * (may be NULL) gets one line saying what happened to the clock, e.g.
+ * "guest clock set (12 ms)" or "guest clock not set: the VM has no guest
+ * agent" / "... : <error>".  The clock failing does not fail the resume.
+ * 0, or -errno with the reason (-ENOENT, -EBUSY not suspended, -ENOSPC over
+ * the memory budget, -ENODEV a bridge is missing, -EIO load failed: the VM
+ * stays suspended with its state file, nothing else changed; err includes
+ * godwit-vm's own error).  Unfinished jobs are not checked here (the API
+ * refuses a VM that has one; a migration's job calls this).  Emits
+ * vm-resumed. */
+int vm_resume(struct godwitd *d, const char *name, char *note, size_t notelen, char *err,
+              size_t errlen);
+
 /* Guest memory of all VMs this host runs or is receiving (bytes): every VM
  * in state starting, running, stopping, incoming or migrating. */
 uint64_t vm_memory_in_use(struct godwitd *d);
 
-#endif
-#ifndef VM_FILE_STATE /* TEMPORARY until the suspend branch lands */
-#define VM_FILE_STATE "suspended.state"
-int vm_suspend(struct godwitd *d, const char *name, char *err, size_t errlen);
-int vm_resume(struct godwitd *d, const char *name, char *note, size_t notelen, char *err,
-              size_t errlen);
 #endif

@@ -54,6 +54,11 @@ bool sup_watching(struct godwitd *d, const char *name, pid_t *pid);
  * kill): recorded as stopped whatever its status.  on=false undoes it. */
 void sup_expect_exit(struct godwitd *d, const char *name, bool on);
 
+/* An exit of the VM's process from now on records state (e.g. "suspended":
+ * its state was saved) whatever its status, and emits no vm-stopped /
+ * vm-crashed: the caller announces it.  NULL undoes it. */
+void sup_exit_as(struct godwitd *d, const char *name, const char *state);
+
 /* Wait until the watch of pid ended (its exit recorded): 0, -ETIMEDOUT
  * after timeout_ms, -ECANCELED once the daemon is stopping. */
 int sup_wait_exit(struct godwitd *d, const char *name, pid_t pid, int timeout_ms);
@@ -66,7 +71,20 @@ void sup_forget(struct godwitd *d, const char *name);
 int sup_tap_create(const char *tap, const char *bridge, char *err, size_t errlen);
 void sup_tap_delete(const char *tap);
 
+/* vm_spawn with the QMP wait bounded by timeout_ms (a state file loads
+ * before QMP answers).  resume: the VM must be suspended (vm_resume);
+ * without it a suspended VM is refused. */
+int vm_spawn_ex(struct godwitd *d, const char *name, const char *const *extra, const char *state,
+                bool resume, int timeout_ms, char *err, size_t errlen);
+
 /* ---- vms.c ---- */
+
+/* Whether the VM has an unfinished job (*id gets it), under the store lock
+ * (held by the caller). */
+bool vm_job_locked(struct godwitd *d, const char *name, int64_t *id);
+/* Set the row's state if it still names pid and is active (stopping <->
+ * running). */
+void vm_set_state_if(struct godwitd *d, const char *name, pid_t pid, const char *state);
 
 /* A state in which the VM has (or is getting) a process. */
 bool vm_state_active(const char *state);
@@ -74,6 +92,15 @@ bool vm_state_active(const char *state);
 int vm_row(struct godwitd *d, const char *name, struct store_vm *row);
 /* Emit an event about VM name (subject "vm/NAME"; data stolen, NULL: {}). */
 void vm_emit(struct godwitd *d, const char *type, const char *name, json_t *data);
+
+/* ---- vm_suspend.c ---- */
+
+/* The state file's size and modification time (ms since epoch), either may
+ * be NULL.  0, or -errno (-ENOENT: none). */
+int vm_state_info(struct godwitd *d, const char *name, uint64_t *size, int64_t *saved_ms);
+/* A suspended VM's saved state is thrown away: state "stopped", the file
+ * removed, vm-stopped {"discarded": true}.  -EBUSY if not suspended. */
+int vm_suspend_discard(struct godwitd *d, const char *name, char *err, size_t errlen);
 
 /* ---- vm_def.c ---- */
 

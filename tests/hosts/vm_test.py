@@ -28,12 +28,23 @@ Cases:
   bridge      --nic bridge=br0 in a network namespace: a gw* TAP on br0 while
               the VM runs, gone after it stops; a missing bridge fails the
               start with a clear message
+  suspend     the Linux guest printing a counter: a failed save (the VM runs
+              on, no file); suspend (state, the state
+              file's size in vm show, no temporary left), stop/kill refused,
+              a daemon restart keeps it suspended, resume (the clock note, and
+              the guest's date right again after 5 s suspended; the counter
+              continues, the file is gone); a corrupted state file is
+              refused with the loader's reason (suspended, file kept), also
+              by start; stop --force discards it; suspend/resume of a VM in
+              the wrong state or unknown: clear errors; a bare-metal VM without
+              the agent: start resumes it, the clock is not tried
 
 Environment: BUILD (build/release), VM_TEST_CASES (a subset).
 Prints PASS/FAIL lines and `N passed, N failed, N skipped`.
 """
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -523,8 +534,151 @@ def case_bridge(tmp):
             check(tap not in links, f"{tap} stayed after stop: {links}")
 
 
+def console_send(vm, line):
+    """Type a line on the VM's console (through godwitd's relay)."""
+    import socket
+    with socket.socket(socket.AF_UNIX) as s2:
+        s2.settimeout(5)
+        s2.connect(vm["console_socket"])
+        s2.sendall(line.encode() + b"\r")
+        time.sleep(0.3)
+
+
+def counts(log):
+    """The counter values the guest printed ("cnt N" lines), in order."""
+    return [int(x) for x in re.findall(r"(?m)^cnt (\d+)\r?$", log)]
+
+
+def case_suspend(tmp):
+    image, initrd = h.guest_image()
+    with Host(tmp, "suspend") as host:
+        d = host.d
+        cli_ok(d, "vm", "create", "sus", "--memory", "256M", "--kernel", image, "--initrd",
+               initrd, "--append", "console=ttyS0")
+        cli_ok(d, "vm", "create", "idle", "--memory", "32M", "--kernel", image, "--no-agent")
+        # only a running VM can be suspended; only a suspended one resumed
+        rc, _, err = d.cli("vm", "suspend", "idle")
+        check(rc == 1 and "not running" in err, f"suspend of a defined VM: {rc} {err!r}")
+        rc, _, err = d.cli("vm", "resume", "idle")
+        check(rc == 1 and "not suspended" in err, f"resume of a defined VM: {rc} {err!r}")
+        rc, _, err = d.cli("vm", "suspend", "nosuch")
+        check(rc == 1 and "no VM" in err, f"suspend of an unknown VM: {rc} {err!r}")
+        cli_ok(d, "vm", "start", "sus")
+        vm = show(d, "sus")
+        host.pids.add(vm["pid"])
+        wait_log(d, "sus", "godwit-guest:~# ", timeout=120)
+        console_send(vm, "i=0; while true; do i=$((i+1)); echo cnt $i; sleep 1; done &")
+        wait_log(d, "sus", "cnt 3")
+        # a save that fails (its target is a directory, so godwit-vm's rename
+        # fails): the VM keeps running as before, no file stays
+        blocker = os.path.join(host.state, "vms", "sus", "suspended.state.new")
+        os.makedirs(os.path.join(blocker, "x"))
+        rc, _, err = d.cli("vm", "suspend", "sus", timeout=300)
+        check(rc == 1 and "the save failed" in err and "keeps running" in err,
+              f"suspend that fails: {rc} {err!r}")
+        v = show(d, "sus")
+        check(v["state"] == "running" and v["pid"] == vm["pid"] and alive(vm["pid"]),
+              f"after a failed suspend: {v}")
+        os.rmdir(os.path.join(blocker, "x"))
+        os.rmdir(blocker)
+        left = [f for f in os.listdir(os.path.dirname(blocker)) if f.startswith("suspended")]
+        check(not left, f"a failed save left {left}")
+        n = counts(wait_log(d, "sus", "cnt 3"))[-1]
+        wait_log(d, "sus", f"cnt {n + 1}")
+        t0 = time.monotonic()
+        out = cli_ok(d, "vm", "suspend", "sus", timeout=300)
+        t_save = time.monotonic() - t0
+        check("suspended" in out, f"suspend: {out!r}")
+        state = os.path.join(host.state, "vms", "sus", "suspended.state")
+        v = cli_json(d, "vm", "show", "sus")
+        check(v["state"] == "suspended" and v["pid"] == 0 and not alive(vm["pid"]),
+              f"after suspend: {v}")
+        sec = v.get("suspended") or {}
+        check(sec.get("file") == "suspended.state" and sec.get("size") == os.path.getsize(state)
+              and sec["size"] > 1 << 20 and abs(sec["saved"] / 1000 - time.time()) < 120,
+              f"vm show suspended: {sec}")
+        check("saved state" in cli_ok(d, "vm", "show", "sus"), "vm show (human): no saved state")
+        check(not [f for f in os.listdir(os.path.dirname(state)) if ".new" in f],
+              "a temporary file stayed")
+        before = counts(wait_log(d, "sus", "cnt 3"))
+        # neither stop nor kill throws the saved state away by accident
+        rc, _, err = d.cli("vm", "stop", "sus")
+        check(rc == 1 and "--force" in err, f"stop of a suspended VM: {rc} {err!r}")
+        rc, _, err = d.cli("vm", "kill", "sus")
+        check(rc == 1 and "suspended" in err, f"kill of a suspended VM: {rc} {err!r}")
+        # a suspended VM survives a daemon restart
+        check(d.stop() == 0, "godwitd did not stop cleanly")
+        d = host.restart()
+        v = show(d, "sus")
+        check(v["state"] == "suspended" and v["pid"] == 0 and v.get("suspended"),
+              f"after the restart: {v}")
+        time.sleep(5)  # the guest's clock, standing still, falls behind by this much
+        t0 = time.monotonic()
+        out = cli_ok(d, "vm", "resume", "sus", timeout=300)
+        t_load = time.monotonic() - t0
+        check("resumed" in out and "guest clock" in out
+              and "cannot set the guest clock" not in out, f"resume: {out!r}")
+        if "guest clock set" in out:  # (a guest image whose agent predates settime: not)
+            v = show(d, "sus")
+            console_send(v, "echo guest-now $(date +%s)")
+            now = int(re.search(r"guest-now (\d+)", wait_log(d, "sus", "guest-now 1")).group(1))
+            check(abs(now - time.time()) < 3, f"guest clock {now}, host {time.time():.0f}")
+        v = show(d, "sus")
+        host.pids.add(v["pid"])
+        check(v["state"] == "running" and alive(v["pid"]) and "suspended" not in v
+              and not os.path.exists(state), f"after resume: {v}")
+        # the counter goes on from where it was, not from zero
+        last = before[-1]
+        log = wait_log(d, "sus", f"cnt {last + 2}")
+        after = counts(log)[len(before):]
+        check(after and last < after[0] <= last + 2 and 1 not in after,
+              f"counter before {before[-3:]}, after {after[:3]}")
+        types = events(d, "vm/sus")
+        check("vm-suspended" in types and "vm-resumed" in types, f"events: {types}")
+        # a corrupted state file: refused with the loader's reason; the VM
+        # stays suspended with its file
+        cli_ok(d, "vm", "suspend", "sus", timeout=300)
+        size = os.path.getsize(state)
+        with open(state, "r+b") as f:
+            f.seek(size // 2)
+            b = f.read(64)
+            f.seek(size // 2)
+            f.write(bytes(x ^ 0xA5 for x in b))
+        rc, _, err = d.cli("vm", "resume", "sus", timeout=300)
+        check(rc == 1 and "state refused" in err and "stays suspended" in err,
+              f"resume of a corrupted state: {rc} {err!r}")
+        v = show(d, "sus")
+        check(v["state"] == "suspended" and v["pid"] == 0 and os.path.getsize(state) == size,
+              f"after a failed resume: {v}")
+        # start of a suspended VM resumes it (and fails the same way)
+        rc, _, err = d.cli("vm", "start", "sus", timeout=300)
+        check(rc == 1 and "state refused" in err, f"start of a corrupted state: {rc} {err!r}")
+        # stop --force discards the saved state
+        out = cli_ok(d, "vm", "stop", "sus", "--force")
+        check("discarded" in out, f"stop --force: {out!r}")
+        v = show(d, "sus")
+        check(v["state"] == "stopped" and not os.path.exists(state), f"discarded: {v}")
+        # without a guest agent the clock is not tried; start resumes
+        ticker = os.path.join(GUEST, "mig_ticker.elf")
+        if os.path.exists(ticker):
+            cli_ok(d, "vm", "create", "tick", "--memory", "32M", "--firmware", "none",
+                   "--kernel", ticker, "--no-agent")
+            cli_ok(d, "vm", "start", "tick")
+            host.pids.add(show(d, "tick")["pid"])
+            wait_log(d, "tick", "tick 2 ")
+            cli_ok(d, "vm", "suspend", "tick")
+            out = cli_ok(d, "vm", "start", "tick")
+            check("resumed" in out and "guest clock not set: the VM has no guest agent" in out,
+                  f"start of a suspended VM: {out!r}")
+            v = show(d, "tick")
+            host.pids.add(v["pid"])
+            check(v["state"] == "running", f"tick after start: {v}")
+            cli_ok(d, "vm", "kill", "tick")
+        return f"save {t_save:.1f}s, load {t_load:.1f}s"
+
+
 CASES = [("crud", case_crud), ("bare-metal", case_bare_metal), ("linux", case_linux),
-         ("restart", case_restart), ("bridge", case_bridge)]
+         ("restart", case_restart), ("bridge", case_bridge), ("suspend", case_suspend)]
 
 
 def run():

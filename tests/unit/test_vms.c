@@ -4,7 +4,11 @@
  * vm_define from a travelling definition (uuid, MACs, disk files kept),
  * its round trip through vm_definition, refusals that leave nothing
  * behind, vm_spawn failing cleanly (state back to defined), vm_forget,
- * vm_memory_in_use.  The processes themselves are tests/hosts/vm_test.py's.
+ * vm_memory_in_use; suspend and resume refusals (wrong state, missing or
+ * unloadable state file: the VM stays suspended with its file), a
+ * suspended VM refused by a plain start, discarded by stop --force, kept by
+ * a restart, and a save interrupted by a restart recorded suspended.  The processes themselves are
+ * tests/hosts/vm_test.py's.
  */
 #include <errno.h>
 #include <ftw.h>
@@ -15,7 +19,7 @@
 #include <unistd.h>
 
 #include "board_check.h"
-#include "godwitd/vms.h"
+#include "godwitd/vms_int.h"
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -138,6 +142,97 @@ static void test_forget(struct godwitd *d)
     CHECK(vm_definition(d, "mig2") == NULL, "no definition after forget");
 }
 
+static void set_state(struct godwitd *d, const char *name, const char *state, int64_t pid)
+{
+    godwitd_store_lock(d);
+    CHECK(store_vm_set_state(d->store, name, state, pid, -1) == 0, "set %s %s", name, state);
+    godwitd_store_unlock(d);
+}
+
+static bool state_is(struct godwitd *d, const char *name, const char *state)
+{
+    struct store_vm row;
+    bool ok;
+
+    if (vm_row(d, name, &row) < 0)
+        return false;
+    ok = !strcmp(row.state, state) && row.pid == 0;
+    store_vm_clear(&row);
+    return ok;
+}
+
+static void test_suspend(struct godwitd *d)
+{
+    char err[512], note[128] = "x", path[PATH_MAX + 64];
+    uint64_t size = 0;
+    int64_t saved = 0;
+    FILE *f;
+    int ret;
+
+    ret = vm_suspend(d, "nope", err, sizeof(err));
+    CHECK(ret == -ENOENT, "suspend of an unknown VM: %d", ret);
+    ret = vm_suspend(d, "mig1", err, sizeof(err));
+    CHECK(ret == -EBUSY && strstr(err, "not running"), "suspend of a defined VM: %d %s", ret, err);
+    ret = vm_resume(d, "nope", note, sizeof(note), err, sizeof(err));
+    CHECK(ret == -ENOENT, "resume of an unknown VM: %d", ret);
+    ret = vm_resume(d, "mig1", note, sizeof(note), err, sizeof(err));
+    CHECK(ret == -EBUSY && strstr(err, "not suspended") && note[0] == '\0',
+          "resume of a defined VM: %d %s", ret, err);
+
+    /* suspended without its file: resume says so, nothing changes */
+    set_state(d, "mig1", "suspended", 0);
+    ret = vm_resume(d, "mig1", NULL, 0, err, sizeof(err));
+    CHECK(ret == -EIO && strstr(err, "missing"), "resume without a state file: %d %s", ret, err);
+    CHECK(state_is(d, "mig1", "suspended"), "still suspended");
+
+    /* a state file godwit-vm cannot load (here: no godwit-vm at all) */
+    snprintf(path, sizeof(path), "%s/vms/mig1/%s", d->state_dir, VM_FILE_STATE);
+    f = fopen(path, "w");
+    CHECK(f != NULL, "write %s", path);
+    if (f) {
+        fputs("not a state", f);
+        fclose(f);
+    }
+    ret = vm_resume(d, "mig1", note, sizeof(note), err, sizeof(err));
+    CHECK(ret == -EIO && strstr(err, "did not load") && strstr(err, "stays suspended"),
+          "resume that fails to load: %d %s", ret, err);
+    CHECK(state_is(d, "mig1", "suspended") && exists(d, "mig1/" VM_FILE_STATE),
+          "after a failed load: still suspended, its file kept");
+    CHECK(vm_state_info(d, "mig1", &size, &saved) == 0 && size == 11 && saved > 0,
+          "vm_state_info: %llu bytes, saved %lld", (unsigned long long)size, (long long)saved);
+    CHECK(vm_memory_in_use(d) == 0, "a suspended VM uses no memory");
+
+    /* a plain start refuses a suspended VM (it would lose its state) */
+    ret = vm_spawn(d, "mig1", NULL, "running", err, sizeof(err));
+    CHECK(ret == -EBUSY && strstr(err, "suspended"), "plain start of a suspended VM: %d %s", ret,
+          err);
+
+    /* a restart keeps it suspended */
+    vms_fini(d);
+    err[0] = '\0';
+    CHECK(vms_init(d, err, sizeof(err)) == 0, "vms_init again%s", err);
+    CHECK(state_is(d, "mig1", "suspended"), "suspended after a restart");
+
+    /* stop --force: the saved state is discarded */
+    ret = vm_suspend_discard(d, "mig1", err, sizeof(err));
+    CHECK(ret == 0 && state_is(d, "mig1", "stopped") && !exists(d, "mig1/" VM_FILE_STATE),
+          "discard: %d %s", ret, err);
+    ret = vm_suspend_discard(d, "mig1", err, sizeof(err));
+    CHECK(ret == -EBUSY, "discard of a stopped VM: %d", ret);
+
+    /* the daemon went away after the state was saved, before the process
+     * ended was recorded: stopping, no process, the file -> suspended */
+    f = fopen(path, "w");
+    if (f)
+        fclose(f);
+    set_state(d, "mig1", "stopping", 999999999);
+    vms_fini(d);
+    err[0] = '\0';
+    CHECK(vms_init(d, err, sizeof(err)) == 0, "vms_init again%s", err);
+    CHECK(state_is(d, "mig1", "suspended"), "an interrupted suspend is recorded suspended");
+    CHECK(vm_suspend_discard(d, "mig1", err, sizeof(err)) == 0, "discard");
+}
+
 int main(void)
 {
     static struct godwitd d;
@@ -163,6 +258,7 @@ int main(void)
     CHECK(vms_init(&d, err, sizeof(err)) == 0, "vms_init: %s", err);
     test_define(&d);
     test_spawn_fails(&d);
+    test_suspend(&d);
     test_forget(&d);
     vms_fini(&d);
     events_fini(&d);
