@@ -25,6 +25,7 @@
 
 #include "godwitd/vms_int.h"
 #include "qmp/qmp_client.h"
+#include "state/state_check.h"
 
 #define VM_FILE_STATE_NEW "suspended.state.new" /* the save's target until it completed */
 #define SUSPEND_QMP_MS    5000                  /* one QMP command */
@@ -314,6 +315,28 @@ static void vm_clock_set(struct godwitd *d, const char *name, char *note, size_t
     snprintf(note, notelen, "guest clock not set: %.200s", why[0] ? why : "no answer");
 }
 
+/* state_check over the whole file: 0, or -errno with the checker's reason. */
+static int vm_state_check(const char *path, char *why, size_t len)
+{
+    struct state_report *r = calloc(1, sizeof(*r));
+    int fd, ret;
+
+    if (!r)
+        return gw_fail(why, len, -ENOMEM, "out of memory");
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        ret = gw_fail(why, len, -errno, "%s: %s", path, strerror(errno));
+    } else {
+        ret = state_check(fd, r);
+        if (ret < 0)
+            gw_fail(why, len, ret, "%s", r->error);
+        close(fd);
+    }
+    free(r->config);
+    free(r);
+    return ret;
+}
+
 int vm_resume(struct godwitd *d, const char *name, char *note, size_t notelen, char *err,
               size_t errlen)
 {
@@ -347,6 +370,14 @@ int vm_resume(struct godwitd *d, const char *name, char *note, size_t notelen, c
                        "VM '%s' is suspended but its saved state %s is missing: discard it with "
                        "godwit vm stop --force",
                        name, state_path);
+    /* the whole file through the state checker first: a damaged one is
+     * refused with its reason before a process starts */
+    ret = vm_state_check(state_path, why, sizeof(why));
+    if (ret < 0)
+        return gw_fail(err, errlen, -EIO,
+                       "VM '%s': its saved state is not valid (%s); it stays suspended with its "
+                       "state file",
+                       name, why);
     /* the state loads before QMP answers: give a big one time */
     timeout_ms = VM_SPAWN_MS + (int)(size / (RESUME_LOAD_RATE / 1000));
     snprintf(arg, sizeof(arg), "file:%s", state_path);

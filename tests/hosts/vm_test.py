@@ -34,7 +34,7 @@ Cases:
               a daemon restart keeps it suspended, resume (the clock note, and
               the guest's date right again after 5 s suspended; the counter
               continues, the file is gone); a corrupted state file is
-              refused with the loader's reason (suspended, file kept), also
+              refused with the state checker's reason (suspended, file kept), also
               by start; stop --force discards it; suspend/resume of a VM in
               the wrong state or unknown: clear errors; a bare-metal VM without
               the agent: start resumes it, the clock is not tried
@@ -635,7 +635,7 @@ def case_suspend(tmp):
               f"counter before {before[-3:]}, after {after[:3]}")
         types = events(d, "vm/sus")
         check("vm-suspended" in types and "vm-resumed" in types, f"events: {types}")
-        # a corrupted state file: refused with the loader's reason; the VM
+        # a corrupted state file: refused with the state checker's reason; the VM
         # stays suspended with its file
         cli_ok(d, "vm", "suspend", "sus", timeout=300)
         size = os.path.getsize(state)
@@ -645,14 +645,14 @@ def case_suspend(tmp):
             f.seek(size // 2)
             f.write(bytes(x ^ 0xA5 for x in b))
         rc, _, err = d.cli("vm", "resume", "sus", timeout=300)
-        check(rc == 1 and "state refused" in err and "stays suspended" in err,
+        check(rc == 1 and "saved state is not valid" in err and "stays suspended" in err,
               f"resume of a corrupted state: {rc} {err!r}")
         v = show(d, "sus")
         check(v["state"] == "suspended" and v["pid"] == 0 and os.path.getsize(state) == size,
               f"after a failed resume: {v}")
         # start of a suspended VM resumes it (and fails the same way)
         rc, _, err = d.cli("vm", "start", "sus", timeout=300)
-        check(rc == 1 and "state refused" in err, f"start of a corrupted state: {rc} {err!r}")
+        check(rc == 1 and "not valid" in err, f"start of a corrupted state: {rc} {err!r}")
         # stop --force discards the saved state
         out = cli_ok(d, "vm", "stop", "sus", "--force")
         check("discarded" in out, f"stop --force: {out!r}")
