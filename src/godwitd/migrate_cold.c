@@ -44,6 +44,7 @@ struct cold_src {
     unsigned nfiles;
     struct migrate_send send;
     json_t *sent_before; /* resumed: the files' figures before the restart */
+    int64_t figures_ms;  /* figures last stored */
     struct job *job;
     /* the operator's verbs, under lock */
     pthread_mutex_t lock;
@@ -125,9 +126,15 @@ static json_t *cold_figures(struct cold_src *m)
 void migrate_send_progress(struct migrate_send *s, bool final)
 {
     struct cold_src *m = s->owner;
+    int64_t now = store_now_ms();
 
-    /* stored after every chunk (a restarted daemon resumes from them:
-     * bytes sent, marks); job_figures itself spaces the progress events */
+    /* stored at most every COLD_FIGURES_MS (each store write is an fsync):
+     * a daemon killed meanwhile resumes with counters that much behind,
+     * while the destination's verified offset, not these, says where the
+     * transfer continues */
+    if (!final && now - m->figures_ms < COLD_FIGURES_MS)
+        return;
+    m->figures_ms = now;
     job_figures(m->job, cold_figures(m), final);
 }
 
