@@ -564,6 +564,18 @@ static void vms_delete(struct api_request *req, struct api_reply *rep)
         api_reply_error(rep, 404, "no VM '%s'", name);
         return;
     }
+    int64_t job = 0;
+    if (vm_job_locked(d, name, &job)) {
+        /* e.g. a cold migration keeping this copy until confirm or revert */
+        godwitd_store_unlock(d);
+        api_reply_error(rep, 409, "VM '%s' (%s) has a job running (%lld): wait for it%s", name,
+                        row.state, (long long)job,
+                        strcmp(row.state, "migrated") ? " or cancel it"
+                                                      : ", or end it with godwit job confirm or "
+                                                        "godwit job revert");
+        store_vm_clear(&row);
+        return;
+    }
     if (vm_state_active(row.state) || sup_watching(d, name, NULL)) {
         godwitd_store_unlock(d);
         api_reply_error(rep, 409, "VM '%s' is %s: stop it first", name, row.state);

@@ -240,6 +240,10 @@ def case_stopped(rack):
         check(mt.vm_states(b).get(name) == "stopped",
               f"{b.name}: {mt.vm_states(b).get(name)}, want stopped (it was not running)")
         check_arrived_copy(a, b, name, src_sha, src_alloc, "stopped VM")
+        for verb in ("start", "delete"):  # the kept copy stays as it is
+            rc, out, err = a.cli("vm", verb, name, timeout=30)
+            check(rc == 1 and mt.vm_states(a).get(name) == "migrated",
+                  f"vm {verb} of the kept copy: exit {rc}: {err.strip()}")
         x = j["figures"]["transfer"]
         check(x["done"] == x["total"] and x["wire"] <= written and x["resent"] == 0,
               f"transfer figures {x}, {written} bytes of data")
