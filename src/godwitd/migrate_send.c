@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,19 +142,150 @@ static int send_open(struct migrate_send *s, struct migrate_file *f, uint64_t *v
     return st == 0 && ret != -EPERM ? -EAGAIN : ret;
 }
 
+/* ---- read-ahead ----
+ * A thread reads, hashes and compresses the next chunks (xfer_src_next)
+ * while the current one travels and the destination writes it: the two
+ * hosts' work overlaps instead of taking turns.  Two slots, each holding a
+ * chunk and a copy of its body; the sender takes them in order. */
+
+#define SEND_SLOTS 2
+
+struct send_slot {
+    struct xfer_chunk c;
+    uint8_t *body; /* XFER_BODY_MAX bytes */
+    int ret;       /* xfer_src_next's: 1 a chunk, 0 the end, -errno */
+    char err[256];
+};
+
+struct send_pipe {
+    struct xfer_src *src;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct send_slot slot[SEND_SLOTS];
+    unsigned head, count; /* the oldest filled slot, how many are filled */
+    bool stop, started;
+};
+
+static void *send_ahead(void *opaque)
+{
+    struct send_pipe *p = opaque;
+    struct xfer_chunk c;
+    char err[256];
+    int r;
+
+    do {
+        pthread_mutex_lock(&p->lock);
+        while (p->count == SEND_SLOTS && !p->stop)
+            pthread_cond_wait(&p->cond, &p->lock);
+        bool stop = p->stop;
+        pthread_mutex_unlock(&p->lock);
+        if (stop)
+            break;
+        err[0] = '\0';
+        r = xfer_src_next(p->src, &c, err, sizeof(err));
+        pthread_mutex_lock(&p->lock);
+        struct send_slot *sl = &p->slot[(p->head + p->count) % SEND_SLOTS];
+        sl->ret = r;
+        if (r == 1) {
+            sl->c = c;
+            memcpy(sl->body, c.body, c.body_len);
+            sl->c.body = sl->body;
+        }
+        snprintf(sl->err, sizeof(sl->err), "%s", err);
+        p->count++;
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+    } while (r == 1);
+    return NULL;
+}
+
+static int send_pipe_start(struct send_pipe *p, struct xfer_src *src, char *err, size_t errlen)
+{
+    memset(p, 0, sizeof(*p));
+    p->src = src;
+    for (unsigned i = 0; i < SEND_SLOTS; i++) {
+        p->slot[i].body = malloc(XFER_BODY_MAX);
+        if (!p->slot[i].body) {
+            for (unsigned k = 0; k < i; k++)
+                free(p->slot[k].body);
+            return gw_fail(err, errlen, -ENOMEM, "out of memory");
+        }
+    }
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->cond, NULL);
+    if (pthread_create(&p->thread, NULL, send_ahead, p) != 0) {
+        for (unsigned i = 0; i < SEND_SLOTS; i++)
+            free(p->slot[i].body);
+        pthread_cond_destroy(&p->cond);
+        pthread_mutex_destroy(&p->lock);
+        return gw_fail(err, errlen, -EAGAIN, "cannot start the read-ahead thread");
+    }
+    p->started = true;
+    return 0;
+}
+
+/* The next slot in order (waits for it): stays valid until send_pipe_next. */
+static struct send_slot *send_pipe_peek(struct send_pipe *p)
+{
+    struct send_slot *sl;
+
+    pthread_mutex_lock(&p->lock);
+    while (p->count == 0)
+        pthread_cond_wait(&p->cond, &p->lock);
+    sl = &p->slot[p->head];
+    pthread_mutex_unlock(&p->lock);
+    return sl;
+}
+
+static void send_pipe_next(struct send_pipe *p)
+{
+    pthread_mutex_lock(&p->lock);
+    p->head = (p->head + 1) % SEND_SLOTS;
+    p->count--;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Stop and join the thread (after it, the source's digest and stats are
+ * its own again). */
+static void send_pipe_stop(struct send_pipe *p)
+{
+    if (!p->started)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->stop = true;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(p->thread, NULL);
+    for (unsigned i = 0; i < SEND_SLOTS; i++)
+        free(p->slot[i].body);
+    pthread_cond_destroy(&p->cond);
+    pthread_mutex_destroy(&p->lock);
+    p->started = false;
+}
+
 /* Send the chunks of one opened source from where it stands.  0 at the
  * end of the file, -EAGAIN to reconnect and continue, -errno refused. */
-static int send_chunks(struct migrate_send *s, struct migrate_file *f, struct xfer_src *src,
+static int send_chunks(struct migrate_send *s, struct migrate_file *f, struct send_pipe *pipe,
                        char *err, size_t errlen)
 {
     char api[512], q[256];
-    struct xfer_chunk c;
     uint8_t *flip = NULL;
     int ret;
 
-    while ((ret = xfer_src_next(src, &c, err, errlen)) == 1) {
+    for (;;) {
+        struct send_slot *sl = send_pipe_peek(pipe);
         unsigned tries = 0;
         long st = 0;
+
+        ret = sl->ret;
+        if (ret != 1) {
+            if (ret < 0)
+                snprintf(err, errlen, "%s", sl->err);
+            break;
+        }
+        struct xfer_chunk c = sl->c;
 
         if (xfer_chunk_query(&c, q, sizeof(q)) < 0)
             return gw_fail(err, errlen, -ENAMETOOLONG, "chunk header too long");
@@ -200,6 +332,7 @@ static int send_chunks(struct migrate_send *s, struct migrate_file *f, struct xf
             f->done = f->total;
         s->progress_ms = store_now_ms();
         migrate_send_progress(s, false);
+        send_pipe_next(pipe);
         if (migrate_send_stop(s))
             return gw_fail(err, errlen, -ECANCELED, "cancelled");
     }
@@ -232,10 +365,14 @@ int migrate_send_file(struct migrate_send *s, struct migrate_file *f, char *err,
         }
         if (ret == 0)
             ret = xfer_src_skip_to(src, verified, err, errlen);
+        struct send_pipe pipe = {0};
         if (ret == 0) {
             f->done = migrate_data_chunks(f->path, verified);
-            ret = send_chunks(s, f, src, err, errlen);
+            ret = send_pipe_start(&pipe, src, err, errlen);
         }
+        if (ret == 0)
+            ret = send_chunks(s, f, &pipe, err, errlen);
+        send_pipe_stop(&pipe);
         if (ret == 0 && (ret = xfer_src_digest(src, digest)) == 0) {
             struct xfer_stats xs;
             char api[512];
