@@ -185,7 +185,7 @@ static void test_suspend(struct godwitd *d)
     CHECK(ret == -EIO && strstr(err, "missing"), "resume without a state file: %d %s", ret, err);
     CHECK(state_is(d, "mig1", "suspended"), "still suspended");
 
-    /* a state file godwit-vm cannot load (here: no godwit-vm at all) */
+    /* a state file the checker refuses before any godwit-vm starts */
     snprintf(path, sizeof(path), "%s/vms/mig1/%s", d->state_dir, VM_FILE_STATE);
     f = fopen(path, "w");
     CHECK(f != NULL, "write %s", path);
@@ -194,8 +194,8 @@ static void test_suspend(struct godwitd *d)
         fclose(f);
     }
     ret = vm_resume(d, "mig1", note, sizeof(note), err, sizeof(err));
-    CHECK(ret == -EIO && strstr(err, "did not load") && strstr(err, "stays suspended"),
-          "resume that fails to load: %d %s", ret, err);
+    CHECK(ret == -EIO && strstr(err, "not valid") && strstr(err, "stays suspended"),
+          "resume of a damaged state: refused by the checker: %d %s", ret, err);
     CHECK(state_is(d, "mig1", "suspended") && exists(d, "mig1/" VM_FILE_STATE),
           "after a failed load: still suspended, its file kept");
     CHECK(vm_state_info(d, "mig1", &size, &saved) == 0 && size == 11 && saved > 0,
