@@ -141,10 +141,8 @@ static bool fuzz_read(int fd, uint64_t off, uint32_t len)
 
 static bool fuzz_zero(uint32_t len)
 {
-    for (uint32_t i = 0; i < len; i++)
-        if (fuzz_buf[i])
-            return false;
-    return true;
+    static const uint8_t zeros[XFER_CHUNK];
+    return !memcmp(fuzz_buf, zeros, len);
 }
 
 static void fuzz_chunk(struct xfer_dst *x, int fd, const struct fuzz_kv *kv, const uint8_t *body,
