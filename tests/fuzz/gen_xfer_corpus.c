@@ -64,14 +64,19 @@ static int gen_source(const char *path)
     /* chunk 3: 5000 bytes, the partial last block set */
     memset(buf + 3 * XFER_CHUNK + 4096, 0x5a, 5000 - 4096);
     fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0)
+    if (fd < 0) {
+        free(buf);
         return -1;
+    }
     /* chunk 0 and 3 data, the whole of chunk 2 (zeros allocated), the text */
     if (pwrite(fd, buf, XFER_CHUNK, 0) != XFER_CHUNK ||
         pwrite(fd, buf + XFER_CHUNK, XFER_CHUNK / 2, XFER_CHUNK) != XFER_CHUNK / 2 ||
         pwrite(fd, buf + 2 * XFER_CHUNK, XFER_CHUNK, 2 * XFER_CHUNK) != XFER_CHUNK ||
-        pwrite(fd, buf + 3 * XFER_CHUNK, 5000, 3 * XFER_CHUNK) != 5000)
+        pwrite(fd, buf + 3 * XFER_CHUNK, 5000, 3 * XFER_CHUNK) != 5000) {
+        close(fd);
+        free(buf);
         return -1;
+    }
     /* punch the hole back into chunk 0 */
     fallocate(fd, 0x02 | 0x01, 5 * XFER_BLOCK, XFER_BLOCK); /* PUNCH_HOLE | KEEP_SIZE */
     close(fd);
@@ -95,6 +100,8 @@ static int gen_run(const char *path, enum xfer_compress mode, struct gen_run *r)
         struct gen_chunk *g = &r->c[r->n++];
         xfer_chunk_query(&c, g->query, sizeof(g->query));
         g->body = malloc(c.body_len + 1);
+        if (!g->body)
+            abort();
         memcpy(g->body, c.body, c.body_len);
         g->body_len = c.body_len;
     }
@@ -118,6 +125,12 @@ static void gen_record(FILE *f, const char *query, const char *extra, const uint
     fprintf(f, "blen=%zu\n\n", blen);
     if (blen)
         fwrite(body, 1, blen, f);
+}
+
+static void gen_run_free(struct gen_run *r)
+{
+    for (int i = 0; i < r->n; i++)
+        free(r->c[i].body);
 }
 
 static FILE *gen_open(const char *name)
@@ -292,5 +305,7 @@ int main(int argc, char **argv)
         fputs("size=0\nfinish=99aabbccddeeff00112233445566778899\n\n", f);
         fclose(f);
     }
+    gen_run_free(&raw);
+    gen_run_free(&z);
     return 0;
 }
