@@ -28,6 +28,7 @@
 #   make fuzz-state      libFuzzer build of the state loader fuzz target (clang)
 #   make fuzz-token      libFuzzer build of the join token parser fuzz target (clang)
 #   make fuzz-reply      libFuzzer build of the migration reply (ERROR reason) fuzz target (clang)
+#   make fuzz-xfer       libFuzzer build of the transfer engine's chunk input fuzz target (clang)
 #   make test-disk       tests/linux/disk_test.py: Linux guest on virtio-blk and virtio-rng
 #   make test-lock       tests/linux/lock_test.py: disk image locking (second VM, QEMU, migration)
 #   make bench-io-net    bench/io/net.sh: guest->host TCP over virtio-net, godwit-vm vs QEMU
@@ -172,7 +173,7 @@ tools: $(TOOL_BINS)
 # build/fuzz with the same warning flags and -fsanitize=fuzzer-no-link.
 # Targets on the host agent's modules (AGENT_FUZZ_NAMES) link its library
 # and libraries too.
-AGENT_FUZZ_NAMES := token api
+AGENT_FUZZ_NAMES := token api xfer
 FUZZ_NAMES  := virtq net state qmp elf reply $(AGENT_FUZZ_NAMES)
 FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%)
 FUZZ_CC     ?= clang
@@ -187,6 +188,11 @@ $(AGENT_FUZZ_BINS): $(AGENT_LIB)
 
 $(BUILD)/tests/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(CORE_LIBS)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(FUZZ_LIBS) $(FUZZ_LDLIBS)
+
+# Seeds for fuzz_xfer: real chunks need XXH3 and zstd (tests/fuzz/gen_xfer_corpus.c).
+FUZZ_GEN := $(BUILD)/tests/fuzz/gen_xfer_corpus
+$(FUZZ_GEN): $(BUILD)/tests/fuzz/gen_xfer_corpus.o $(AGENT_LIB) $(CORE_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(AGENT_LIB) $(CORE_LIBS) $(AGENT_LDLIBS) $(LDLIBS)
 
 $(FUZZ_NAMES:%=$(BUILD)/fuzz_%): $(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(CORE_LIBS)
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIBS) $(FUZZ_LDLIBS)
@@ -240,7 +246,7 @@ build/guest/bench-%.elf: bench/cpu/%.c $(BENCH_DEPS)
 
 # ---- tests -----------------------------------------------------------------
 NPROC := $(shell nproc 2>/dev/null || echo 2)
-test-build: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN) $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_REPLAY) guests
+test-build: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN) $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_REPLAY) $(FUZZ_GEN) guests
 
 test-quick:
 	$(MAKE) -j$(NPROC) test-build
@@ -325,7 +331,7 @@ clean:
 	rm -rf build
 
 -include $(CORE_OBJS:.o=.d) $(VM_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(AGENT_OBJS:.o=.d) $(GODWITD_OBJS:.o=.d) $(UNIT_BINS:=.d) $(TOOL_BINS:=.d) \
-         $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/fuzz_%.d) $(BUILD)/tests/fuzz/replay.d
+         $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/fuzz_%.d) $(BUILD)/tests/fuzz/replay.d $(FUZZ_GEN).d
 
 # Save/restore time and state size, godwit-vm vs QEMU (bench/save/run.sh)
 bench-save: $(VM_BIN) guest-image
