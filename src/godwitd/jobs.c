@@ -492,6 +492,24 @@ int jobs_cancel(struct godwitd *d, int64_t id, char *err, size_t errlen)
     for (j = js->runners; j; j = j->next)
         if (j->id == id)
             break;
+    if (j && j->k->control) {
+        /* a job waiting for the operator's confirm or revert is not
+         * cancelled: the VM already arrived on the destination */
+        bool confirming = false;
+        godwitd_store_lock(d);
+        if (store_job_get(d->store, id, &row) == 0) {
+            confirming = !strcmp(row.phase, "confirm");
+            store_job_clear(&row);
+        }
+        godwitd_store_unlock(d);
+        if (confirming) {
+            pthread_mutex_unlock(&js->lock);
+            return gw_fail(err, errlen, -EINVAL,
+                           "job %" PRId64 " waits in its confirm phase (the VM arrived): end it "
+                           "with godwit job confirm %" PRId64 " or godwit job revert %" PRId64,
+                           id, id, id);
+        }
+    }
     if (j) {
         atomic_store(&j->cancelled, true);
         if (j->k->cancel)

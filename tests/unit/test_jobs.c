@@ -293,6 +293,18 @@ static void test_runner(void)
               "revert of job 9999: -ENOENT");
         jobs_register(&d, &cold_out);
         int64_t id7 = start(&d, &cold_out, "web7", &f7, &ret, err, sizeof(err));
+        for (int i = 0; i < 1000; i++) { /* until it waits in its confirm phase */
+            bool at = false;
+            if (get(&d, id7, &row)) {
+                at = !strcmp(row.phase, "confirm");
+                store_job_clear(&row);
+            }
+            if (at)
+                break;
+            usleep(1000);
+        }
+        CHECK(jobs_cancel(&d, id7, err, sizeof(err)) == -EINVAL && strstr(err, "confirm"),
+              "cancel in the confirm phase: -EINVAL (%s)", err);
         CHECK(ret == 0 && jobs_control(&d, id7, "confirm", NULL, err, sizeof(err)) == 0,
               "confirm handed to the kind (%s)", err);
         CHECK(idle(&d) && get(&d, id7, &row) && !strcmp(row.status, "done"), "confirmed: done (%s)",
