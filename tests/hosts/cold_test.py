@@ -244,6 +244,9 @@ def case_stopped(rack):
             rc, out, err = a.cli("vm", verb, name, timeout=30)
             check(rc == 1 and mt.vm_states(a).get(name) == "migrated",
                   f"vm {verb} of the kept copy: exit {rc}: {err.strip()}")
+        rc, out, err = a.cli("job", "cancel", str(jid), timeout=30)
+        check(rc == 1 and "confirm" in err, f"job cancel in the confirm phase: exit {rc}: "
+                                            f"{err.strip()}")
         x = j["figures"]["transfer"]
         check(x["done"] == x["total"] and x["wire"] <= written and x["resent"] == 0,
               f"transfer figures {x}, {written} bytes of data")
