@@ -14,7 +14,11 @@
 # bar on a terminal, one line per phase otherwise); `godwit vm list` on
 # both hosts after each hop.  At the end the client says the longest time
 # it waited between two answers.  The guest keeps its MAC and IP wherever
-# it runs, so the client talks to one address throughout.
+# it runs, so the client talks to one address throughout.  Then the VM
+# moves suspended (godwit migrate --suspend --resume --confirm manual, then
+# godwit job confirm): saved on ha, its state and files sent in
+# checksummed chunks, resumed on hb; its uptime goes on from where it
+# stopped.
 #
 # Needs root and network namespaces (checked first).  Builds what it needs:
 # godwit-vm, godwitd and godwit (make), the guest image (make guest-image:
@@ -275,7 +279,7 @@ cli ha vm console "$VM" --show-log | tr -d '\r' | sed 's/\x1b\[[0-9;?]*[A-Za-z]/
     tail -n 4 | sed "s/^/$CLR    /" || die "'godwit vm console --show-log' on ha failed"
 sleep 1
 
-step "done: the VM went ha -> hb -> ha"
+step "the VM went ha -> hb -> ha, live"
 kill -TERM "$CLIENT_PID" 2>/dev/null || true
 wait "$CLIENT_PID" 2>/dev/null || true
 CLIENT_PID=
@@ -297,4 +301,41 @@ elif awk -v g="$gap" 'BEGIN { exit !(g < 3) }'; then
 else
     say "all $answers requests got their answer, but the longest wait between two was $gap s"
     die "the service paused for $gap s"
+fi
+
+page() { # the guest's page ("<hostname> up <seconds>s"), asked from the client namespace
+    scripts/hosts.sh exec cl python3 -c 'import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode().strip())' "http://$GUEST_IP/"
+}
+
+step "suspended migration ha -> hb: save the VM, move the saved state with its files, resume it there"
+say "the guest stops for a moment (its state is saved into its folder on ha), the state and"
+say "the VM's files travel in checksummed chunks, hb checks the state file end to end and"
+say "resumes it where it stopped, then sets the guest's clock (it was behind by the pause);"
+say "ha keeps its copy, read-only, until the move is confirmed (or reverted)"
+before=$(page) || die "the guest's page did not answer before the move"
+say "before: $before"
+show ha migrate "$VM" hb --suspend --resume --confirm manual
+timeout --foreground 180 "$GODWIT" -H "unix:$STATE/ha/godwitd.sock" migrate "$VM" hb \
+    --suspend --resume --confirm manual || die "the suspended migration ha -> hb failed (exit $?)"
+job=$(cli ha --json job list | python3 -c 'import json, sys
+print(max(j["id"] for j in json.load(sys.stdin) if j["kind"] == "suspended"))') ||
+    die "no suspended job on ha"
+run_cli ha job confirm "$job"
+list_vms ha
+list_vms hb
+after=""
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+    after=$(page 2>/dev/null) && break
+    sleep 0.5
+done
+[ -n "$after" ] || die "the guest's page did not answer after the move"
+say "after:  $after"
+up0=$(sed -n 's/.* up \([0-9.]*\)s$/\1/p' <<<"$before")
+up1=$(sed -n 's/.* up \([0-9.]*\)s$/\1/p' <<<"$after")
+if awk -v a="$up0" -v b="$up1" 'BEGIN { exit !(b >= a) }'; then
+    say "the guest's uptime went on from $up0 s to $up1 s: it woke up where it stopped, not rebooted"
+    say "(its uptime does not count the time it spent saved; its wall clock was set on resume)"
+else
+    die "the guest's uptime went back ($up0 s -> $up1 s): it rebooted"
 fi
