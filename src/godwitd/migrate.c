@@ -747,6 +747,16 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
     }
     if (json_is_true(json_object_get(req->body, "suspend")))
         mode = "suspended";
+    if (!strcmp(mode, "live")) {
+        static const char *const cold_only[] = {"shutdown_timeout", "force",          "no_start",
+                                                "confirm",          "confirm_window", "resume"};
+        for (size_t i = 0; i < GW_ARRAY_SIZE(cold_only); i++)
+            if (json_object_get(req->body, cold_only[i]))
+                return api_reply_error(rep, 400,
+                                       "%s is for cold and suspended migration; VM %s would "
+                                       "move live",
+                                       cold_only[i], name);
+    }
     if (strcmp(mode, "live")) {
         if (!api_name_valid(name))
             return api_reply_error(rep, 400, "bad VM name");
