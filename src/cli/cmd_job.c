@@ -7,6 +7,8 @@
  *   godwit job watch ID        follow a job until it ends (progress.h)
  *   godwit job confirm ID      a cold or suspended migration: drop the source's copy
  *   godwit job revert ID [--yes]  ... or take the VM back (what it wrote there is lost)
+ *   godwit job hold ID --reason TEXT   hold a job (a manual hold): it parks, keeping its progress
+ *   godwit job release ID [HOLD]       lift one hold, or every manual one
  *
  * --json prints what the daemon answered (list: the array of jobs).
  */
@@ -57,6 +59,23 @@ static long long jms(const json_t *o, const char *key)
     return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
 }
 
+/* The status, and for a held job why it waits: "held: manual: change freeze". */
+static void job_status_text(const json_t *j, char *out, size_t len)
+{
+    const json_t *holds = json_object_get(j, "holds"), *h;
+    size_t i, n = 0;
+
+    snprintf(out, len, "%s", jstr(j, "status"));
+    json_array_foreach(holds, i, h)
+    {
+        size_t l = strlen(out);
+        if (!json_is_null(json_object_get(h, "lifted")) || l + 8 >= len)
+            continue;
+        snprintf(out + l, len - l, "%s%s: %s", n++ ? "; " : ": ", jstr(h, "type"),
+                 jstr(h, "reason"));
+    }
+}
+
 static int job_list(bool all)
 {
     static const char *const headers[] = {"ID", "KIND", "VM", "PEER", "PHASE", "STATUS", "STARTED"};
@@ -91,8 +110,10 @@ static int job_list(bool all)
                  json_integer_value(json_object_get(j, "id")));
         snprintf(kind, sizeof(kind), "%s %s", jstr(j, "kind"), jstr(j, "direction"));
         cli_fmt_time_ms(started, sizeof(started), ms ? ms : jms(j, "created"));
-        const char *row[] = {
-            id, kind, jstr(j, "vm"), jstr(j, "peer"), jstr(j, "phase"), jstr(j, "status"), started};
+        char status[160];
+        job_status_text(j, status, sizeof(status));
+        const char *row[] = {id,     kind,   jstr(j, "vm"), jstr(j, "peer"), jstr(j, "phase"),
+                             status, started};
         cli_table_row(t, row);
     }
     cli_table_print(t);
@@ -144,6 +165,18 @@ static void job_print(const json_t *j)
     }
     if (json_is_number(json_object_get(fig, "downtime")))
         printf("downtime:    %.0f ms\n", json_number_value(json_object_get(fig, "downtime")));
+    const json_t *holds = json_object_get(j, "holds"), *h;
+    json_array_foreach(holds, i, h)
+    {
+        const json_t *lifted = json_object_get(h, "lifted");
+        printf("hold %-7" JSON_INTEGER_FORMAT "%s %s, set by %s at %s",
+               json_integer_value(json_object_get(h, "id")), jstr(h, "type"), jstr(h, "reason"),
+               jstr(h, "set_by"), cli_fmt_time_ms(a, sizeof(a), jms(h, "since")));
+        if (json_is_object(lifted))
+            printf("; lifted by %s at %s", jstr(lifted, "by"),
+                   cli_fmt_time_ms(b, sizeof(b), jms(lifted, "at")));
+        printf("\n");
+    }
     if (json_object_size(fig))
         print_compact("figures:     ", fig);
     if (json_array_size(hist)) {
@@ -258,17 +291,64 @@ static int job_verb(int64_t id, const char *verb, bool yes)
     return ret;
 }
 
+static int job_hold(int64_t id, const char *reason)
+{
+    char path[64];
+    json_t *body = json_pack("{s:s,s:s}", "type", "manual", "reason", reason), *r = NULL;
+    int ret;
+
+    snprintf(path, sizeof(path), "/1.0/jobs/%" PRId64 "/hold", id);
+    ret = cli_call("POST", path, body, &r, NULL);
+    json_decref(body);
+    if (ret)
+        return CLI_FAIL;
+    if (cli_g.json)
+        cli_print_json(r);
+    else
+        printf("job %" PRId64 ": hold %" JSON_INTEGER_FORMAT " set (%s); it parks at its next "
+               "safe point, keeping what it moved ('godwit job release %" PRId64 "')\n",
+               id, json_integer_value(json_object_get(r, "hold")), reason, id);
+    json_decref(r);
+    return CLI_OK;
+}
+
+static int job_release(int64_t id, int64_t hold)
+{
+    char path[64];
+    json_t *body = hold > 0 ? json_pack("{s:I}", "hold", (json_int_t)hold) : json_object();
+    json_t *r = NULL;
+    int ret;
+
+    snprintf(path, sizeof(path), "/1.0/jobs/%" PRId64 "/release", id);
+    ret = cli_call("POST", path, body, &r, NULL);
+    json_decref(body);
+    if (ret)
+        return CLI_FAIL;
+    if (cli_g.json) {
+        cli_print_json(r);
+    } else {
+        char status[160];
+        job_status_text(r, status, sizeof(status));
+        printf("job %" PRId64 ": released; %s\n", id,
+               !strcmp(jstr(r, "status"), "held") ? status : "it goes on from where it stopped");
+    }
+    json_decref(r);
+    return CLI_OK;
+}
+
 int cli_cmd_job(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"all", no_argument, NULL, 'a'},
         {"yes", no_argument, NULL, 'y'},
+        {"reason", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         CLI_COMMON_OPTS,
         {NULL, 0, NULL, 0},
     };
     const char *sub;
     bool all = false, yes = false;
+    const char *reason = NULL;
     int64_t id = 0;
     int c;
 
@@ -280,7 +360,8 @@ int cli_cmd_job(int argc, char **argv)
         return CLI_OK;
     }
     if (strcmp(sub, "list") && strcmp(sub, "show") && strcmp(sub, "cancel") &&
-        strcmp(sub, "watch") && strcmp(sub, "confirm") && strcmp(sub, "revert"))
+        strcmp(sub, "watch") && strcmp(sub, "confirm") && strcmp(sub, "revert") &&
+        strcmp(sub, "hold") && strcmp(sub, "release"))
         return cli_usage_error(JOB_USAGE, "unknown job subcommand '%s'", sub);
     optind = 1;
     opterr = 0;
@@ -289,6 +370,8 @@ int cli_cmd_job(int argc, char **argv)
             all = true;
         else if (c == 'y' && !strcmp(sub, "revert"))
             yes = true;
+        else if (c == 'r' && !strcmp(sub, "hold"))
+            reason = optarg;
         else if (c == 'h') {
             printf("usage: %s\n", JOB_USAGE);
             return CLI_OK;
@@ -304,6 +387,12 @@ int cli_cmd_job(int argc, char **argv)
             return cli_usage_error(JOB_USAGE, "job list: unexpected argument '%s'", argv[0]);
         return job_list(all);
     }
+    if (!strcmp(sub, "release") && argc == 2) { /* release ID HOLD */
+        int64_t hold;
+        if (job_arg_id(argv[0], &id) < 0 || job_arg_id(argv[1], &hold) < 0)
+            return cli_usage_error(JOB_USAGE, "job release: a job ID and a hold ID");
+        return job_release(id, hold);
+    }
     if (argc != 1)
         return cli_usage_error(
             JOB_USAGE, argc ? "job %s: one job ID, please" : "job %s: which job? give its ID", sub);
@@ -316,5 +405,12 @@ int cli_cmd_job(int argc, char **argv)
         return job_cancel(id);
     if (!strcmp(sub, "confirm") || !strcmp(sub, "revert"))
         return job_verb(id, sub, yes);
+    if (!strcmp(sub, "hold")) {
+        if (!reason || !reason[0])
+            return cli_usage_error(JOB_USAGE, "job hold: say why with --reason TEXT");
+        return job_hold(id, reason);
+    }
+    if (!strcmp(sub, "release"))
+        return job_release(id, 0);
     return cli_progress_follow(id);
 }

@@ -46,8 +46,10 @@ struct job {
     int64_t id;
     void *arg;
     void (*free_arg)(void *);
-    json_t *options; /* owned */
-    bool resuming;   /* run k->resume instead of k->run */
+    json_t *options;  /* owned */
+    bool resuming;    /* run k->resume instead of k->run */
+    bool released;    /* resume runs because the last hold lifted */
+    atomic_bool held; /* an active hold: park at the next safe point */
     atomic_bool cancelled;
     int64_t progress_ms; /* last migration-progress event (unix ms), runner only */
     struct job *next;    /* jobs->runners */
@@ -124,6 +126,16 @@ void *job_arg(const struct job *j)
 const json_t *job_options(const struct job *j)
 {
     return j->options;
+}
+
+bool job_held(const struct job *j)
+{
+    return atomic_load(&j->held);
+}
+
+bool job_released(const struct job *j)
+{
+    return j->released;
 }
 
 void job_set_arg(struct job *j, void *arg, void (*free_arg)(void *))
@@ -240,6 +252,8 @@ static void job_end(struct jobs *js, struct job *j, int ret, const char *err)
         events_notify(d);
 }
 
+static void job_respawn_if_free(struct jobs *js, const struct job *old, bool cancelled);
+
 static void *job_thread(void *opaque)
 {
     struct job *j = opaque;
@@ -255,6 +269,8 @@ static void *job_thread(void *opaque)
         ret = 0;
     pthread_mutex_lock(&js->lock);
     job_end(js, j, ret, err);
+    if (ret == JOB_PARKED && j->k->holdable && !atomic_load(&js->stop))
+        job_respawn_if_free(js, j, atomic_load(&j->cancelled)); /* a release raced the park */
     pthread_mutex_unlock(&js->lock);
     job_free(j); /* unlinked: nobody else sees j now */
     pthread_mutex_lock(&js->lock);
@@ -292,6 +308,67 @@ static const struct job_kind *kind_find(struct jobs *js, const char *kind, const
         if (!strcmp(js->kinds[i]->kind, kind) && !strcmp(js->kinds[i]->direction, direction))
             return js->kinds[i];
     return NULL;
+}
+
+/* Under js->lock: start a resume runner for a parked job of a holdable
+ * kind (its last hold lifted, or it is being cancelled: cancelled set).
+ * 0, or -errno. */
+static int job_wake(struct jobs *js, struct godwitd *d, const struct job_kind *k, int64_t id,
+                    bool cancelled)
+{
+    struct store_job row;
+    struct job *j;
+    int ret;
+
+    godwitd_store_lock(d);
+    ret = store_job_get(d->store, id, &row);
+    godwitd_store_unlock(d);
+    if (ret < 0)
+        return ret;
+    j = calloc(1, sizeof(*j));
+    if (j) {
+        j->d = d;
+        j->k = k;
+        j->id = id;
+        j->resuming = true;
+        j->released = !cancelled;
+        atomic_store(&j->held, !strcmp(row.status, "held") && !cancelled);
+        atomic_store(&j->cancelled, cancelled);
+        j->options = row.options ? json_loads(row.options, 0, NULL) : json_object();
+    }
+    store_job_clear(&row);
+    if (!j || !j->options) {
+        job_free(j);
+        return -ENOMEM;
+    }
+    ret = job_spawn(js, j);
+    if (ret < 0)
+        job_free(j);
+    else
+        gw_log("job %" PRId64 ": %s", id,
+               cancelled ? "cleaning up after a cancel while held"
+                         : "runs again: its holds lifted");
+    return ret;
+}
+
+/* Under js->lock: old just parked; if its holds lifted meanwhile (status
+ * running again) and nothing else runs it, start it again. */
+static void job_respawn_if_free(struct jobs *js, const struct job *old, bool cancelled)
+{
+    struct store_job row;
+    bool running = false;
+
+    for (struct job *r = js->runners; r; r = r->next)
+        if (r->id == old->id)
+            return;
+    godwitd_store_lock(old->d);
+    if (store_job_get(old->d->store, old->id, &row) == 0) {
+        running = !strcmp(row.status, "running");
+        store_job_clear(&row);
+    }
+    godwitd_store_unlock(old->d);
+    if (running || cancelled)
+        (void)job_wake(js, old->d, old->k, old->id, cancelled);
 }
 
 /* Under js->lock: finish a job that has no runner. */
@@ -336,6 +413,7 @@ static void pending_resume(struct jobs *js, struct godwitd *d, size_t i, const s
         j->k = k;
         j->id = p.id;
         j->resuming = true;
+        atomic_store(&j->held, !strcmp(row.status, "held"));
         j->options = row.options ? json_loads(row.options, 0, NULL) : NULL;
         if (!j->options)
             j->options = json_object();
@@ -526,15 +604,153 @@ int jobs_cancel(struct godwitd *d, int64_t id, char *err, size_t errlen)
         ret = gw_fail(err, errlen, -EINVAL, "job %" PRId64 " is %s already", id, row.status);
     else if (ret == 0) {
         /* held, or found at start and not resumed (yet): nothing runs it */
+        bool pending = false;
         for (size_t i = 0; i < js->npending; i++)
             if (js->pending[i].id == id) {
                 js->pending[i] = js->pending[--js->npending];
+                pending = true;
                 break;
             }
-        ret = job_finish_idle(d, id, "cancelled", NULL, err, errlen);
+        const struct job_kind *k = kind_find(js, row.kind, row.direction);
+        if (!pending && k && k->holdable && k->resume)
+            /* a parked job of a holdable kind: its resume cleans up (puts
+             * the VM back, tells the destination) and ends it cancelled */
+            ret = job_wake(js, d, k, id, true);
+        else
+            ret = job_finish_idle(d, id, "cancelled", NULL, err, errlen);
+        if (ret < 0 && !err[0])
+            gw_fail(err, errlen, ret, "cannot cancel job %" PRId64, id);
     }
     store_job_clear(&row);
     pthread_mutex_unlock(&js->lock);
+    return ret;
+}
+
+int jobs_hold(struct godwitd *d, int64_t id, const char *type, const char *reason,
+              const char *set_by, int64_t *hold, char *err, size_t errlen)
+{
+    struct jobs *js = d->jobs;
+    struct store_job row;
+    struct store_hold h = {0};
+    const struct job_kind *k;
+    struct job *j;
+    int ret;
+
+    if (!js)
+        return gw_fail(err, errlen, -ENOENT, "no job %" PRId64, id);
+    if (!store_hold_type_valid(type))
+        return gw_fail(err, errlen, -EINVAL,
+                       "unknown hold type '%s' (technical, resources, compliance, dependency, "
+                       "window, budget, manual)",
+                       type ? type : "");
+    if (!reason || !reason[0] || strlen(reason) >= STORE_TEXT_MAX)
+        return gw_fail(err, errlen, -EINVAL, "a hold needs a reason (1 to %d characters)",
+                       STORE_TEXT_MAX - 1);
+    pthread_mutex_lock(&js->lock);
+    godwitd_store_lock(d);
+    ret = store_job_get(d->store, id, &row);
+    godwitd_store_unlock(d);
+    if (ret < 0) {
+        pthread_mutex_unlock(&js->lock);
+        return gw_fail(err, errlen, -ENOENT, "no job %" PRId64, id);
+    }
+    k = kind_find(js, row.kind, row.direction);
+    if (store_job_status_final(row.status))
+        ret = gw_fail(err, errlen, -EINVAL, "job %" PRId64 " is %s already: nothing to hold", id,
+                      row.status);
+    else if (!k || !k->holdable)
+        ret = gw_fail(err, errlen, -EOPNOTSUPP, "a %s %s job cannot be held%s", row.kind,
+                      !strcmp(row.direction, "in") ? "incoming" : "outgoing",
+                      !strcmp(row.kind, "live") ? " yet (live migration holds need godwit-vm to "
+                                                  "pause pre-copy: not built yet)"
+                      : !strcmp(row.direction, "in") ? " (hold it on its source host)"
+                                                     : "");
+    for (j = js->runners; ret == 0 && j; j = j->next)
+        if (j->id == id && j->k->control)
+            ret = j->k->control(j, "hold", NULL, err, errlen);
+    if (ret == 0) {
+        h.job_id = id;
+        snprintf(h.type, sizeof(h.type), "%s", type);
+        snprintf(h.reason, sizeof(h.reason), "%s", reason);
+        snprintf(h.set_by, sizeof(h.set_by), "%s", set_by ? set_by : "unknown");
+        godwitd_store_lock(d);
+        ret = store_hold_add(d->store, &h, hold);
+        if (ret < 0)
+            gw_fail(err, errlen, ret, "%s", store_errmsg(d->store));
+        godwitd_store_unlock(d);
+    }
+    for (j = js->runners; ret == 0 && j; j = j->next)
+        if (j->id == id)
+            atomic_store(&j->held, true);
+    store_job_clear(&row);
+    pthread_mutex_unlock(&js->lock);
+    if (ret == 0)
+        events_notify(d);
+    return ret;
+}
+
+int jobs_release(struct godwitd *d, int64_t id, int64_t hold, const char *by, char *err,
+                 size_t errlen)
+{
+    struct jobs *js = d->jobs;
+    struct store_hold *hs = NULL;
+    struct store_job row;
+    size_t n = 0, lifted = 0;
+    bool running = false;
+    struct job *j;
+    int ret;
+
+    if (!js)
+        return gw_fail(err, errlen, -ENOENT, "no job %" PRId64, id);
+    pthread_mutex_lock(&js->lock);
+    godwitd_store_lock(d);
+    ret = store_job_get(d->store, id, &row);
+    if (ret == 0) {
+        ret = store_hold_list(d->store, id, true, &hs, &n);
+        for (size_t i = 0; ret == 0 && i < n; i++) {
+            if (hold ? hs[i].id != hold : strcmp(hs[i].type, "manual"))
+                continue;
+            ret = store_hold_lift(d->store, hs[i].id, by ? by : "unknown");
+            lifted += ret == 0;
+        }
+        if (ret < 0)
+            gw_fail(err, errlen, ret, "%s", store_errmsg(d->store));
+        store_hold_list_free(hs, n);
+        store_job_clear(&row);
+        if (ret == 0 && store_job_get(d->store, id, &row) == 0) {
+            running = !strcmp(row.status, "running");
+            store_job_clear(&row);
+        }
+    } else {
+        gw_fail(err, errlen, -ENOENT, "no job %" PRId64, id);
+    }
+    godwitd_store_unlock(d);
+    if (ret == 0 && !lifted && hold)
+        ret =
+            gw_fail(err, errlen, -ENOENT, "job %" PRId64 " has no active hold %" PRId64, id, hold);
+    else if (ret == 0 && !lifted)
+        ret = gw_fail(err, errlen, -EALREADY, "job %" PRId64 " has no active manual hold", id);
+    if (ret == 0 && running) {
+        for (j = js->runners; j; j = j->next)
+            if (j->id == id)
+                break;
+        if (j) {
+            atomic_store(&j->held, false); /* it has not parked yet: it goes on */
+        } else {
+            const struct job_kind *k = NULL;
+            godwitd_store_lock(d);
+            if (store_job_get(d->store, id, &row) == 0) {
+                k = kind_find(js, row.kind, row.direction);
+                store_job_clear(&row);
+            }
+            godwitd_store_unlock(d);
+            if (k && k->resume)
+                ret = job_wake(js, d, k, id, false);
+        }
+    }
+    pthread_mutex_unlock(&js->lock);
+    if (ret == 0)
+        events_notify(d);
     return ret;
 }
 
@@ -732,6 +948,29 @@ static json_t *job_json(const struct store_job *r)
                      r->error ? json_string(r->error) : json_null());
 }
 
+/* The job's holds, oldest first: {id, type, reason, set_by, since, lifted:
+ * null or {by, at}}. */
+static json_t *job_holds(struct godwitd *d, int64_t id)
+{
+    struct store_hold *hs = NULL;
+    json_t *a = json_array();
+    size_t n = 0;
+
+    godwitd_store_lock(d);
+    int ret = store_hold_list(d->store, id, false, &hs, &n);
+    godwitd_store_unlock(d);
+    for (size_t i = 0; ret == 0 && i < n; i++)
+        json_array_append_new(
+            a, json_pack("{s:I,s:s,s:s,s:s,s:I,s:o}", "id", (json_int_t)hs[i].id, "type",
+                         hs[i].type, "reason", hs[i].reason, "set_by", hs[i].set_by, "since",
+                         (json_int_t)hs[i].set_ms, "lifted",
+                         hs[i].lifted_ms ? json_pack("{s:s,s:I}", "by", hs[i].lifted_by, "at",
+                                                     (json_int_t)hs[i].lifted_ms)
+                                         : json_null()));
+    store_hold_list_free(hs, n);
+    return a;
+}
+
 /* The job's events, oldest first; migration-progress ones only if asked. */
 static json_t *job_history(struct godwitd *d, int64_t id, bool progress)
 {
@@ -788,6 +1027,8 @@ static bool job_id_param(struct api_request *req, struct api_reply *rep, int64_t
     return true;
 }
 
+static json_t *job_holds(struct godwitd *d, int64_t id);
+
 static void jobs_list_get(struct api_request *req, struct api_reply *rep)
 {
     struct godwitd *d = req->ctx;
@@ -815,7 +1056,10 @@ static void jobs_list_get(struct api_request *req, struct api_reply *rep)
         if (!all && store_job_status_final(v[i].status) &&
             (now - v[i].ended_ms > JOBS_RECENT_MS || ++finished > JOBS_RECENT_MAX))
             continue;
-        json_array_append_new(arr, job_json(&v[i]));
+        json_t *o = job_json(&v[i]);
+        if (o && !strcmp(v[i].status, "held")) /* why it waits, at a glance */
+            json_object_set_new(o, "holds", job_holds(d, v[i].id));
+        json_array_append_new(arr, o);
     }
     store_job_list_free(v, n);
     if (!arr)
@@ -843,6 +1087,8 @@ static json_t *job_full(struct api_request *req, struct api_reply *rep, int64_t 
         return NULL;
     o = job_json(&row);
     store_job_clear(&row);
+    if (o)
+        json_object_set_new(o, "holds", job_holds(d, id));
     if (o)
         json_object_set_new(o, "history", job_history(d, id, progress && !strcmp(progress, "1")));
     if (!o)
@@ -916,6 +1162,69 @@ static void jobs_verb_post(struct api_request *req, struct api_reply *rep, const
         api_reply_json(rep, 202, o);
 }
 
+/* POST /1.0/jobs/{id}/hold {reason, type?}: 201 {hold, job}. */
+static void jobs_hold_post(struct api_request *req, struct api_reply *rep)
+{
+    struct godwitd *d = req->ctx;
+    const char *reason = json_string_value(json_object_get(req->body, "reason"));
+    const char *type = json_string_value(json_object_get(req->body, "type"));
+    char err[512] = "", who[STORE_WHO_MAX];
+    int64_t id, hold = 0;
+    json_t *o;
+    int ret;
+
+    if (!job_id_param(req, rep, &id))
+        return;
+    jobs_settle(d);
+    jobs_who(req, who, sizeof(who));
+    ret = jobs_hold(d, id, type ? type : "manual", reason, who, &hold, err, sizeof(err));
+    if (ret == -ENOENT)
+        return api_reply_error(rep, 404, "no job %" PRId64, id);
+    if (ret == -EINVAL && (!reason || !reason[0] || strstr(err, "hold type")))
+        return api_reply_error(rep, 400, "%s", err);
+    if (ret == -EINVAL || ret == -EOPNOTSUPP)
+        return api_reply_error(rep, 409, "%s", err);
+    if (ret < 0)
+        return api_reply_error(rep, 500, "%s", err);
+    gw_log("job %" PRId64 ": hold %" PRId64 " set by %s: %s", id, hold, who, reason);
+    o = job_full(req, rep, id);
+    if (o)
+        api_reply_json(rep, 201, json_pack("{s:I,s:o}", "hold", (json_int_t)hold, "job", o));
+}
+
+/* POST /1.0/jobs/{id}/release {hold?}: 202 and the job. */
+static void jobs_release_post(struct api_request *req, struct api_reply *rep)
+{
+    struct godwitd *d = req->ctx;
+    json_int_t hold = json_integer_value(json_object_get(req->body, "hold"));
+    char err[512] = "", who[STORE_WHO_MAX];
+    int64_t id;
+    json_t *o;
+    int ret;
+
+    if (!job_id_param(req, rep, &id))
+        return;
+    if (hold < 0)
+        return api_reply_error(rep, 400, "hold: a hold id");
+    jobs_settle(d);
+    jobs_who(req, who, sizeof(who));
+    ret = jobs_release(d, id, hold, who, err, sizeof(err));
+    if (ret == -ENOENT)
+        return api_reply_error(rep, 404, "%s", err);
+    if (ret == -EALREADY)
+        return api_reply_error(rep, 409, "%s", err);
+    if (ret < 0)
+        return api_reply_error(rep, 500, "%s", err);
+    gw_log("job %" PRId64 ": released by %s", id, who);
+    o = job_full(req, rep, id);
+    if (o)
+        api_reply_json(rep, 202, o);
+}
+
+static const struct api_field jobs_hold_body[] = {
+    {"reason", API_T_STRING, true}, {"type", API_T_STRING, false}, {NULL, 0, false}};
+static const struct api_field jobs_release_body[] = {{"hold", API_T_INT, false}, {NULL, 0, false}};
+
 static void jobs_confirm_post(struct api_request *req, struct api_reply *rep)
 {
     jobs_verb_post(req, rep, "confirm");
@@ -932,5 +1241,7 @@ const struct api_route jobs_routes[] = {
     {"POST", "/1.0/jobs/{id}/cancel", jobs_cancel_post, NULL},
     {"POST", "/1.0/jobs/{id}/confirm", jobs_confirm_post, NULL},
     {"POST", "/1.0/jobs/{id}/revert", jobs_revert_post, NULL},
+    {"POST", "/1.0/jobs/{id}/hold", jobs_hold_post, jobs_hold_body},
+    {"POST", "/1.0/jobs/{id}/release", jobs_release_post, jobs_release_body},
 };
 const size_t jobs_nroutes = GW_ARRAY_SIZE(jobs_routes);

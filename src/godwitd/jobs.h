@@ -56,6 +56,13 @@ struct job_kind {
      * block.  0, or -errno with err: -EINVAL not now (err says why),
      * -EOPNOTSUPP this kind has no such verb.  May be NULL. */
     int (*control)(struct job *j, const char *verb, const json_t *body, char *err, size_t errlen);
+    /* Jobs of this kind can be held (jobs_hold): run and resume look at
+     * job_held() at their safe points and return JOB_PARKED there,
+     * keeping what they did; when the last hold lifts, resume runs again
+     * (job_released() true).  control is asked "hold" first when the job
+     * has a runner: -EINVAL refuses (not now).  A held job found at start
+     * goes to resume with job_held() true: it parks again at once. */
+    bool holdable;
 };
 
 /* Register a kind (a static struct that outlives the daemon), at any time
@@ -102,6 +109,28 @@ void job_figures(struct job *j, json_t *figures, bool final);
  * without a runner (held, or waiting to be resumed) is finished cancelled
  * at once. */
 int jobs_cancel(struct godwitd *d, int64_t id, char *err, size_t errlen);
+
+/* Inside run / resume: an active hold (park at the next safe point). */
+bool job_held(const struct job *j);
+/* Inside resume: this runner started because the job's last hold lifted
+ * (not because the daemon started). */
+bool job_released(const struct job *j);
+
+/*
+ * Hold a job (a holdable kind, unfinished): a hold row (type, reason,
+ * set_by), status held, event hold-set; its runner parks at its next safe
+ * point.  0 and *hold, or -errno with err: -ENOENT no such job, -EINVAL
+ * finished / unknown type / not now, -EOPNOTSUPP its kind cannot be held.
+ */
+int jobs_hold(struct godwitd *d, int64_t id, const char *type, const char *reason,
+              const char *set_by, int64_t *hold, char *err, size_t errlen);
+/*
+ * Lift hold `hold` of job id (0: every active manual hold), recording by;
+ * when none is left the job runs again from where it parked.  0, or
+ * -ENOENT (job or hold), -EALREADY (nothing active to lift), -errno.
+ */
+int jobs_release(struct godwitd *d, int64_t id, int64_t hold, const char *by, char *err,
+                 size_t errlen);
 
 /* Hand an operator's verb to a running job (kind->control): 0, -ENOENT no
  * such job, -EINVAL finished or not now, -EOPNOTSUPP no such verb for its

@@ -142,7 +142,7 @@ bool migrate_send_stop(struct migrate_send *s)
 {
     struct cold_src *m = s->owner;
 
-    return m->cancel || job_stopping(m->job);
+    return m->cancel || job_cancelled(m->job) || job_held(m->job) || job_stopping(m->job);
 }
 
 /* ---- the VM's files ---- */
@@ -170,8 +170,17 @@ static int cold_add_file(struct cold_src *m, const char *name, const char *path,
     size_t i;
     json_array_foreach(m->sent_before, i, o)
     {
-        if (!strcmp(json_string_value(json_object_get(o, "name")) ?: "", name))
+        if (!strcmp(json_string_value(json_object_get(o, "name")) ?: "", name)) {
+            const char *dg = json_string_value(json_object_get(o, "digest"));
             f->high = (uint64_t)json_integer_value(json_object_get(o, "sent"));
+            f->complete = json_is_true(json_object_get(o, "complete")) && dg;
+            if (f->complete) {
+                f->done = f->total;
+                f->allocated_dst =
+                    (uint64_t)json_integer_value(json_object_get(o, "allocated_dst"));
+                snprintf(f->digest, sizeof(f->digest), "%s", dg);
+            }
+        }
     }
     return 0;
 }
@@ -440,7 +449,8 @@ static int cold_transfer(struct job *j, struct cold_src *m, char *err, size_t er
     xfer_rate_init(&m->send.rate,
                    m->bandwidth_mbps > 0 ? (uint64_t)m->bandwidth_mbps * 1000000 / 8 : 0);
     for (unsigned i = 0; i < m->nfiles && ret == 0; i++)
-        ret = migrate_send_file(&m->send, &m->files[i], err, errlen);
+        if (!m->files[i].complete) /* (resumed: those are there already) */
+            ret = migrate_send_file(&m->send, &m->files[i], err, errlen);
     migrate_send_progress(&m->send, true);
     return ret;
 }
@@ -594,8 +604,14 @@ static int cold_body(struct job *j, struct cold_src *m, unsigned from, char *err
          * (the same files, nothing changed them: the VM is stopped) */
         ret =
             from == 0 ? cold_precheck(j, m, &def, err, errlen) : cold_plan(j, m, &def, err, errlen);
-        if (ret == 0 && m->cancel)
+        if (ret == 0 && (m->cancel || job_cancelled(j)))
             ret = gw_fail(err, errlen, -ECANCELED, "cancelled");
+        if (ret == 0 && from == 0 && job_held(j)) {
+            /* held before anything changed: the VM runs on as it was */
+            json_decref(def);
+            migrate_send_progress(&m->send, true);
+            return JOB_PARKED;
+        }
         if (ret == 0 && from == 0)
             ret = cold_quiesce(j, m, err, errlen);
         if (ret == 0 && from == 0) {
@@ -631,6 +647,14 @@ static int cold_body(struct job *j, struct cold_src *m, unsigned from, char *err
         return cold_confirm(j, m, err, errlen);
     if (ret == -ESHUTDOWN || (job_stopping(j) && ret != -ECANCELED))
         return ret; /* resumed at the next start */
+    if (job_held(j) && !m->cancel && !job_cancelled(j)) {
+        /* held mid-transfer: the destination keeps every verified chunk;
+         * the release continues from there */
+        gw_log("job %lld: held: parked in phase %s", (long long)job_id(j),
+               m->send.dst_job > 0 ? "transfer" : "precheck");
+        migrate_send_progress(&m->send, true);
+        return JOB_PARKED;
+    }
     /* before confirm: the VM goes back to how it was */
     cold_abort_dst(j, m, err);
     cold_restore(j, m);
@@ -663,6 +687,22 @@ static int cold_control(struct job *j, const char *verb, const json_t *body, cha
     bool confirming = false;
 
     (void)body;
+    if (!strcmp(verb, "hold")) {
+        /* before the destination starts the VM: the transfer keeps what
+         * it moved; later there is nothing to hold */
+        godwitd_store_lock(job_daemon(j));
+        bool early = store_job_get(job_daemon(j)->store, job_id(j), &sj) == 0 &&
+                     cold_phase_index(sj.phase) <= 3 && strcmp(sj.phase, "done");
+        if (early || sj.phase[0])
+            store_job_clear(&sj);
+        godwitd_store_unlock(job_daemon(j));
+        if (!early)
+            return gw_fail(err, errlen, -EINVAL,
+                           "job %lld is past its transfer (the VM is being started on %s or "
+                           "arrived): nothing to hold",
+                           (long long)job_id(j), m->peer);
+        return 0;
+    }
     if (strcmp(verb, "confirm") && strcmp(verb, "revert"))
         return gw_fail(err, errlen, -EOPNOTSUPP, "a %s migration has nothing to %s", m->mode, verb);
     godwitd_store_lock(job_daemon(j));
@@ -749,6 +789,29 @@ static int cold_resume(struct job *j, char *err, size_t errlen)
     from = cold_phase_index(sj.phase);
     store_job_clear(&sj);
     json_decref(fig);
+    if (job_cancelled(j)) {
+        /* cancelled while parked on a hold: put everything back */
+        cold_abort_dst(j, m, "cancelled on the source");
+        cold_restore(j, m);
+        return gw_fail(err, errlen, -ECANCELED, "cancelled while held; the VM is back as it was");
+    }
+    if (job_held(j)) {
+        gw_log("job %lld: held: stays parked", (long long)job_id(j));
+        return JOB_PARKED;
+    }
+    if (job_released(j) && (from < 3 || m->send.dst_job <= 0)) {
+        /* held before anything changed: start again from the precheck,
+         * with the VM as it is now */
+        struct store_vm vm;
+        godwitd_store_lock(d);
+        if (store_vm_get(d->store, m->vm, &vm) == 0) {
+            snprintf(m->was, sizeof(m->was), "%s", vm.state);
+            store_vm_clear(&vm);
+        }
+        godwitd_store_unlock(d);
+        gw_log("job %lld: released: starts again from the precheck", (long long)job_id(j));
+        return cold_body(j, m, 0, err, errlen);
+    }
     gw_log("job %lld: %s migration of %s resumes in phase %s", (long long)job_id(j), m->mode, m->vm,
            cold_phases[from]);
     if (from < 3 || (from == 3 && m->send.dst_job <= 0)) {
@@ -772,6 +835,7 @@ static const struct job_kind cold_kind = {
     .cancel = cold_cancel,
     .resume = cold_resume,
     .control = cold_control,
+    .holdable = true,
 };
 
 static const struct job_kind suspended_kind = {
@@ -781,6 +845,7 @@ static const struct job_kind suspended_kind = {
     .cancel = cold_cancel,
     .resume = cold_resume,
     .control = cold_control,
+    .holdable = true,
 };
 
 void migrate_cold_register(struct godwitd *d)

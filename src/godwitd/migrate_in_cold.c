@@ -35,9 +35,9 @@
 #include "qmp/qmp_client.h"
 #include "state/state_check.h"
 
-#define COLD_IDLE_MS   (3600 * 1000) /* a source silent this long has given up */
-#define COLD_VERIFY_MS (180 * 1000)  /* the started VM's agent must answer within this */
-#define COLD_PLAIN_MS  3000          /* a VM without an agent must keep running this long */
+#define COLD_IDLE_MS   (7 * 86400 * 1000LL) /* a source silent this long (held?) gave up */
+#define COLD_VERIFY_MS (180 * 1000)         /* the started VM's agent must answer within this */
+#define COLD_PLAIN_MS  3000                 /* a VM without an agent must keep running this long */
 #define COLD_PING_MS   2000
 #define COLD_XID_MAX   96
 
@@ -364,7 +364,7 @@ static int cold_wait_files(struct job *j, struct incoming *in, char *err, size_t
             ret = gw_fail(err, errlen, -ECANCELED, "%s",
                           in->abort && in->error[0] ? in->error
                           : job_cancelled(j)        ? "cancelled"
-                                                    : "the source stopped sending for an hour");
+                                                    : "the source stopped sending for 7 days");
     } else if (in->state == IN_FAILED) {
         ret = gw_fail(err, errlen, -ECANCELED, "%s", in->error);
     }

@@ -32,6 +32,13 @@ Cases:
                  a tmpfs that fills up during the transfer fails the job: the
                  VM (it was running) runs on the source again with its disk
                  identical, nothing of it is left on the destination.
+  hold           a manual hold (`godwit job hold --reason`) mid-transfer: the job
+                 parks (status held, nothing moves), stays held across a
+                 daemon restart, and `job release` continues it from the
+                 destination's verified offset (resent <= 1 chunk); refusals
+                 (no reason, past the transfer, no hold to release, the
+                 destination's job, a finished job); a held job cancelled:
+                 the VM is back as it was, the destination clean.
   shutdown-timeout  a guest that ignores the power-down request
                  (--shutdown-timeout 2, no --force): the job fails, the VM
                  still runs on the source, nothing on the destination.
@@ -556,6 +563,80 @@ def case_suspended(rack):
         cleanup(rack, name)
 
 
+def case_hold(rack):
+    """A manual hold mid-transfer: the job parks keeping its chunks, stays
+    held across a daemon restart, and goes on from there when released."""
+    a, b = rack.hosts[0], rack.hosts[1]
+    names = ["ch1", "ch2"]
+    try:
+        stopped_vm(a, names[0], 11, data_mib=40, random_only=True)
+        p = disk_path(a, names[0])
+        src_sha, src_alloc = sha(p), allocated(p)
+        jid = detach(a, names[0], b, "--cold", "--confirm", "manual", "--bandwidth", "120")
+        wait_done_share(a, jid, 0.4)
+        rc, out, err = a.cli("job", "hold", str(jid), "--reason", "change freeze")
+        check(rc == 0, f"job hold: exit {rc}: {(out + err).strip()}")
+        j = mt.wait_for(lambda: (lambda x: x if x["status"] == "held" else None)(
+            mt.job_show(a, jid)), 10, "the job held")
+        h0 = j["holds"][0]
+        check(h0["type"] == "manual" and h0["reason"] == "change freeze" and
+              "uid 0" in h0["set_by"] and h0["lifted"] is None, f"hold {h0}")
+        time.sleep(1.0)  # parked: nothing moves
+        d0 = xfer(a, jid)["done"]
+        time.sleep(1.5)
+        d1 = xfer(a, jid)["done"]
+        check(d0 == d1 and 0 < d1 < xfer(a, jid)["total"], f"held, yet done went {d0} -> {d1}")
+        rc, out, err = a.cli("job", "list")
+        check("held: manual: change freeze" in out, f"job list: {out!r}")
+        a.daemon.stop()
+        a.start_daemon()
+        time.sleep(1.0)
+        j = mt.job_show(a, jid)
+        check(j["status"] == "held" and xfer(a, jid)["done"] == d1,
+              f"after a restart: {j['status']}, done {xfer(a, jid)['done']} (was {d1})")
+        rc, out, err = a.cli("job", "release", str(jid))
+        check(rc == 0, f"job release: exit {rc}: {(out + err).strip()}")
+        j = wait_phase(a, jid, "confirm", timeout=120)
+        x = j["figures"]["transfer"]
+        check(x["resent"] <= CHUNK, f"resent {x['resent']} after the hold (1 chunk: {CHUNK})")
+        check(j["holds"][0]["lifted"] and "uid 0" in j["holds"][0]["lifted"]["by"],
+              f"lifted {j['holds'][0]}")
+        check_arrived_copy(a, b, names[0], src_sha, src_alloc, "after a hold")
+        # refusals
+        rc, out, err = a.cli("job", "hold", str(jid))
+        check(rc == 2 and "reason" in err, f"hold without a reason: exit {rc}: {err.strip()}")
+        rc, out, err = a.cli("job", "hold", str(jid), "--reason", "late")
+        check(rc == 1 and "nothing to hold" in err, f"hold in confirm: exit {rc}: {err.strip()}")
+        rc, out, err = a.cli("job", "release", str(jid))
+        check(rc == 1 and "no active" in err, f"release without a hold: exit {rc}: {err.strip()}")
+        did = j["figures"]["destination-job"]
+        rc, out, err = b.cli("job", "hold", str(did), "--reason", "x")
+        check(rc == 1, f"hold of the destination's job: exit {rc}: {err.strip()}")
+        rc, out, err = a.cli("job", "confirm", str(jid), timeout=60)
+        check(rc == 0, f"confirm: {err.strip()}")
+        rc, out, err = a.cli("job", "hold", str(jid), "--reason", "x")
+        check(rc == 1 and "done" in err, f"hold of a finished job: exit {rc}: {err.strip()}")
+        # cancelled while held: everything goes back
+        stopped_vm(a, names[1], 12, data_mib=24, random_only=True)
+        p2 = disk_path(a, names[1])
+        sha2 = sha(p2)
+        jid2 = detach(a, names[1], b, "--cold", "--confirm", "manual", "--bandwidth", "80")
+        wait_done_share(a, jid2, 0.3)
+        rc, out, err = a.cli("job", "hold", str(jid2), "--reason", "wait")
+        check(rc == 0, f"hold: {err.strip()}")
+        mt.wait_for(lambda: mt.job_show(a, jid2)["status"] == "held", 10, "held")
+        rc, out, err = a.cli("job", "cancel", str(jid2))
+        check(rc == 0, f"cancel of a held job: exit {rc}: {err.strip()}")
+        j2 = wait_status(a, jid2, timeout=60)
+        check(j2["status"] == "cancelled", f"job {jid2}: {j2['status']} {j2.get('error')}")
+        check(mt.vm_states(a).get(names[1]) == "defined" and sha(p2) == sha2,
+              f"{a.name}: {mt.vm_states(a).get(names[1])}")
+        mt.check_forgotten(b, names[1])
+        return [f"held at {d1 >> 20} MiB of {x['total'] >> 20}, resent {x['resent']} bytes"]
+    finally:
+        cleanup(rack, *names)
+
+
 CASES = [
     ("stopped", case_stopped),
     ("revert", case_revert),
@@ -565,6 +646,7 @@ CASES = [
     ("kill-dst", case_kill_dst),
     ("disk-full", case_disk_full),
     ("shutdown-timeout", case_shutdown_timeout),
+    ("hold", case_hold),
     ("linux", case_linux),
     ("suspended", case_suspended),
 ]
