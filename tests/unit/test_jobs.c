@@ -120,6 +120,38 @@ static int verb_control(struct job *j, const char *verb, const json_t *body, cha
     return 0;
 }
 
+/* A holdable kind: run loops until held (parks) or cancelled; resume
+ * parks again while held, fails when cancelled, else finishes "released". */
+static atomic_int hold_runs, hold_resumes;
+
+static int holdable_run(struct job *j, char *err, size_t errlen)
+{
+    atomic_fetch_add(&hold_runs, 1);
+    job_phase(j, "transfer");
+    while (!job_held(j) && !job_cancelled(j))
+        usleep(1000);
+    if (job_cancelled(j))
+        return gw_fail(err, errlen, -ECANCELED, "cancelled");
+    return JOB_PARKED;
+}
+
+static int holdable_resume(struct job *j, char *err, size_t errlen)
+{
+    atomic_fetch_add(&hold_resumes, 1);
+    if (job_cancelled(j))
+        return gw_fail(err, errlen, -ECANCELED, "cleaned up after a cancel while held");
+    if (job_held(j))
+        return JOB_PARKED;
+    job_phase(j, job_released(j) ? "released" : "restarted");
+    return 0;
+}
+
+static const struct job_kind held_out = {.kind = "suspended",
+                                         .direction = "out",
+                                         .run = holdable_run,
+                                         .resume = holdable_resume,
+                                         .holdable = true};
+
 static const struct job_kind cold_out = {
     .kind = "cold", .direction = "out", .run = verb_run, .control = verb_control};
 
@@ -316,6 +348,53 @@ static void test_runner(void)
               "revert handed to the kind (%s)", err);
         CHECK(idle(&d) && get(&d, id8, &row) && !strcmp(row.status, "reverted") && !row.error,
               "reverted: status reverted, no error (%s)", row.status);
+        store_job_clear(&row);
+    }
+    {
+        /* holds: refused ones, then hold -> parked -> release -> resumed */
+        struct fake f9 = {0}, f10 = {0};
+        int64_t hid = 0;
+        CHECK(jobs_hold(&d, id1, "manual", "x", "test", &hid, err, sizeof(err)) == -EINVAL &&
+                  strstr(err, "done"),
+              "hold of a finished job: -EINVAL (%s)", err);
+        int64_t id9 = start(&d, &live_out, "web9", &f9, &ret, err, sizeof(err));
+        CHECK(jobs_hold(&d, id9, "manual", "x", "test", &hid, err, sizeof(err)) == -EOPNOTSUPP,
+              "hold of a kind that cannot be held: -EOPNOTSUPP (%s)", err);
+        jobs_cancel(&d, id9, err, sizeof(err));
+        CHECK(idle(&d), "it ends");
+        jobs_register(&d, &held_out);
+        int64_t id10 = start(&d, &held_out, "web10", &f10, &ret, err, sizeof(err));
+        CHECK(ret == 0 && jobs_hold(&d, id10, "weather", "x", "t", &hid, err, sizeof(err)) ==
+                              -EINVAL,
+              "an unknown hold type: -EINVAL (%s)", err);
+        CHECK(jobs_hold(&d, id10, "manual", "", "t", &hid, err, sizeof(err)) == -EINVAL,
+              "a hold without a reason: -EINVAL (%s)", err);
+        CHECK(jobs_hold(&d, id10, "manual", "freeze", "uid 0 (root)", &hid, err, sizeof(err)) ==
+                      0 &&
+                  hid > 0,
+              "hold: 0, hold %" PRId64 " (%s)", hid, err);
+        CHECK(idle(&d) && get(&d, id10, &row) && !strcmp(row.status, "held"),
+              "the runner parked, status held (%s)", row.status);
+        store_job_clear(&row);
+        CHECK(jobs_release(&d, id10, hid + 100, "t", err, sizeof(err)) == -ENOENT,
+              "release of a hold it does not have: -ENOENT (%s)", err);
+        CHECK(jobs_release(&d, id10, 0, "uid 0 (root)", err, sizeof(err)) == 0,
+              "release: 0 (%s)", err);
+        CHECK(idle(&d) && get(&d, id10, &row) && !strcmp(row.status, "done") &&
+                  !strcmp(row.phase, "released"),
+              "released: resume ran and finished (%s, %s)", row.status, row.phase);
+        store_job_clear(&row);
+        CHECK(jobs_release(&d, id10, 0, "t", err, sizeof(err)) < 0, "nothing left to release");
+        /* a held job cancelled: resume runs to clean up, status cancelled */
+        struct fake f11 = {0};
+        int64_t id11 = start(&d, &held_out, "web11", &f11, &ret, err, sizeof(err));
+        jobs_hold(&d, id11, "manual", "wait", "t", &hid, err, sizeof(err));
+        CHECK(idle(&d), "parked");
+        int before = atomic_load(&hold_resumes);
+        CHECK(jobs_cancel(&d, id11, err, sizeof(err)) == 0, "cancel of a held job: 0 (%s)", err);
+        CHECK(idle(&d) && get(&d, id11, &row) && !strcmp(row.status, "cancelled") &&
+                  atomic_load(&hold_resumes) == before + 1,
+              "its resume cleaned up, status cancelled (%s)", row.status);
         store_job_clear(&row);
     }
     down(&d);
