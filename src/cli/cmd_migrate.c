@@ -29,7 +29,7 @@
 #define MIGRATE_USAGE                                                                              \
     "godwit migrate NAME PEER [--live [--downtime-limit MS] | --cold [--shutdown-timeout S] "      \
     "[--force] [--no-start] | --suspend [--resume]] [--confirm auto|manual] "                      \
-    "[--confirm-window S] [--bandwidth MBPS] [--detach] [--json]"
+    "[--confirm-window S] [--bandwidth MBPS] [--after JOB] [--detach] [--json]"
 
 static void migrate_help(void)
 {
@@ -57,6 +57,8 @@ static void migrate_help(void)
            "                       auto (the default) confirms by itself after the window\n"
            "  --confirm-window S   how long auto waits (default 600 s)\n"
            "  --bandwidth MBPS     cap the transfer at MBPS megabits per second (default: none)\n"
+           "  --after JOB          hold the migration until job JOB of this host has finished\n"
+           "                       (a dependency hold: 'godwit job show' lists it)\n"
            "  --detach             print the job id and return; follow it with\n"
            "                       'godwit job watch ID'\n"
            "  --json               print the result as JSON\n"
@@ -151,6 +153,7 @@ int cli_cmd_migrate(int argc, char **argv)
         {"no-start", no_argument, NULL, 'n'},
         {"confirm", required_argument, NULL, 'C'},
         {"confirm-window", required_argument, NULL, 'W'},
+        {"after", required_argument, NULL, 'A'},
         {"downtime-limit", required_argument, NULL, 'd'},
         {"bandwidth", required_argument, NULL, 'b'},
         {"detach", no_argument, NULL, 'D'},
@@ -158,7 +161,7 @@ int cli_cmd_migrate(int argc, char **argv)
         CLI_COMMON_OPTS,
         {NULL, 0, NULL, 0},
     };
-    long long downtime = -1, bandwidth = -1, shutdown = -1, window = -1;
+    long long downtime = -1, bandwidth = -1, shutdown = -1, window = -1, after = -1;
     bool detach = false, force = false, no_start = false, resume = false;
     const char *mode = NULL, *confirm = NULL;
     json_t *body, *reply = NULL, *host = NULL, *job = NULL;
@@ -187,6 +190,10 @@ int cli_cmd_migrate(int argc, char **argv)
         case 'W':
             if (migrate_number("--confirm-window", optarg, 30 * 86400, &window))
                 return CLI_USAGE;
+            break;
+        case 'A':
+            if (migrate_number("--after", optarg, INT64_MAX, &after) || after == 0)
+                return cli_usage_error(MIGRATE_USAGE, "--after: a job ID");
             break;
         case 'C':
             if (strcmp(optarg, "auto") && strcmp(optarg, "manual"))
@@ -235,6 +242,8 @@ int cli_cmd_migrate(int argc, char **argv)
         json_object_set_new(body, "resume", json_true());
     if (confirm)
         json_object_set_new(body, "confirm", json_string(confirm));
+    if (after > 0)
+        json_object_set_new(body, "after", json_integer(after));
     if (downtime >= 0)
         json_object_set_new(body, "downtime_limit", json_integer(downtime));
     if (bandwidth >= 0)

@@ -214,6 +214,9 @@ static void job_free(struct job *j)
 /* Under js->lock: finish the store row (unless the daemon stops and run
  * failed: then it stays for resume) and unlink the runner (still counted
  * in nrunners until it is freed). */
+static void jobs_after_finished(struct jobs *js, struct godwitd *d, int64_t done_id,
+                                const char *status);
+
 static void job_end(struct jobs *js, struct job *j, int ret, const char *err)
 {
     struct godwitd *d = j->d;
@@ -248,8 +251,10 @@ static void job_end(struct jobs *js, struct job *j, int ret, const char *err)
             *p = j->next;
             break;
         }
-    if (notify)
+    if (notify) {
         events_notify(d);
+        jobs_after_finished(js, d, j->id, status);
+    }
 }
 
 static void job_respawn_if_free(struct jobs *js, const struct job *old, bool cancelled);
@@ -371,6 +376,63 @@ static void job_respawn_if_free(struct jobs *js, const struct job *old, bool can
         (void)job_wake(js, old->d, old->k, old->id, cancelled);
 }
 
+/* Under js->lock: job `done_id` finished (status): lift the dependency
+ * holds that waited for it, and run the jobs that have no hold left. */
+static void jobs_after_finished(struct jobs *js, struct godwitd *d, int64_t done_id,
+                                const char *status)
+{
+    struct store_job *v = NULL;
+    size_t n = 0;
+    char by[96];
+
+    snprintf(by, sizeof(by), "job %" PRId64 " finished (%s)", done_id, status);
+    godwitd_store_lock(d);
+    if (store_job_list(d->store, true, &v, &n) < 0)
+        n = 0;
+    godwitd_store_unlock(d);
+    for (size_t i = 0; i < n; i++) {
+        struct store_hold *hs = NULL;
+        size_t nh = 0, lifted = 0;
+        bool running = false;
+
+        if (strcmp(v[i].status, "held"))
+            continue;
+        godwitd_store_lock(d);
+        if (store_hold_list(d->store, v[i].id, true, &hs, &nh) == 0) {
+            for (size_t k = 0; k < nh; k++) {
+                json_t *l = hs[k].lift ? json_loads(hs[k].lift, 0, NULL) : NULL;
+                if (!strcmp(hs[k].type, "dependency") &&
+                    json_integer_value(json_object_get(l, "after_job")) == done_id &&
+                    store_hold_lift(d->store, hs[k].id, by) == 0)
+                    lifted++;
+                json_decref(l);
+            }
+            store_hold_list_free(hs, nh);
+        }
+        struct store_job r;
+        if (lifted && store_job_get(d->store, v[i].id, &r) == 0) {
+            running = !strcmp(r.status, "running");
+            store_job_clear(&r);
+        }
+        godwitd_store_unlock(d);
+        if (!lifted)
+            continue;
+        gw_log("job %" PRId64 ": %s: its dependency hold lifted", v[i].id, by);
+        struct job *j;
+        for (j = js->runners; j; j = j->next)
+            if (j->id == v[i].id)
+                break;
+        if (running && j)
+            atomic_store(&j->held, false);
+        else if (running) {
+            const struct job_kind *k = kind_find(js, v[i].kind, v[i].direction);
+            if (k && k->resume)
+                (void)job_wake(js, d, k, v[i].id, false);
+        }
+    }
+    store_job_list_free(v, n);
+}
+
 /* Under js->lock: finish a job that has no runner. */
 static int job_finish_idle(struct godwitd *d, int64_t id, const char *status, const char *error,
                            char *err, size_t errlen)
@@ -382,8 +444,10 @@ static int job_finish_idle(struct godwitd *d, int64_t id, const char *status, co
     if (ret < 0)
         gw_fail(err, errlen, ret, "%s", store_errmsg(d->store));
     godwitd_store_unlock(d);
-    if (ret == 0)
+    if (ret == 0) {
         events_notify(d);
+        jobs_after_finished(d->jobs, d, id, status);
+    }
     return ret;
 }
 
@@ -460,6 +524,51 @@ void jobs_register(struct godwitd *d, const struct job_kind *k)
     pthread_mutex_unlock(&js->lock);
 }
 
+/* Under js->lock and the store lock: is job `after` finished (or gone)? */
+static bool job_is_over(struct godwitd *d, int64_t after)
+{
+    struct store_job r;
+    bool over = true;
+
+    if (store_job_get(d->store, after, &r) == 0) {
+        over = store_job_status_final(r.status);
+        store_job_clear(&r);
+    }
+    return over;
+}
+
+/* Under js->lock, once at start: dependency holds on jobs that finished
+ * while this daemon was down lift now. */
+static void jobs_recheck_dependencies(struct jobs *js, struct godwitd *d)
+{
+    struct store_job *v = NULL;
+    size_t n = 0;
+    int64_t over[64];
+    size_t nover = 0;
+
+    godwitd_store_lock(d);
+    if (store_job_list(d->store, true, &v, &n) < 0)
+        n = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct store_hold *hs = NULL;
+        size_t nh = 0;
+        if (strcmp(v[i].status, "held") || store_hold_list(d->store, v[i].id, true, &hs, &nh))
+            continue;
+        for (size_t k = 0; k < nh && nover < GW_ARRAY_SIZE(over); k++) {
+            json_t *l = hs[k].lift ? json_loads(hs[k].lift, 0, NULL) : NULL;
+            int64_t after = json_integer_value(json_object_get(l, "after_job"));
+            if (!strcmp(hs[k].type, "dependency") && after > 0 && job_is_over(d, after))
+                over[nover++] = after;
+            json_decref(l);
+        }
+        store_hold_list_free(hs, nh);
+    }
+    godwitd_store_unlock(d);
+    store_job_list_free(v, n);
+    for (size_t i = 0; i < nover; i++)
+        jobs_after_finished(js, d, over[i], "finished while godwitd was down");
+}
+
 void jobs_settle(struct godwitd *d)
 {
     struct jobs *js = d->jobs;
@@ -478,6 +587,7 @@ void jobs_settle(struct godwitd *d)
                 gw_log("job %" PRId64 ": %s", js->pending[i].id, err);
         }
         js->npending = 0;
+        jobs_recheck_dependencies(js, d);
     }
     pthread_mutex_unlock(&js->lock);
 }
@@ -485,6 +595,15 @@ void jobs_settle(struct godwitd *d)
 int jobs_start(struct godwitd *d, const struct job_kind *k, const char *vm, const char *peer,
                const char *started_by, const json_t *options, const char *first_phase, void *arg,
                void (*free_arg)(void *), int64_t *id, char *err, size_t errlen)
+{
+    return jobs_start_held(d, k, vm, peer, started_by, options, first_phase, arg, free_arg, NULL, 0,
+                           id, err, errlen);
+}
+
+int jobs_start_held(struct godwitd *d, const struct job_kind *k, const char *vm, const char *peer,
+                    const char *started_by, const json_t *options, const char *first_phase,
+                    void *arg, void (*free_arg)(void *), const struct job_hold_spec *holds,
+                    size_t nholds, int64_t *id, char *err, size_t errlen)
 {
     struct jobs *js = d->jobs;
     struct store_job row;
@@ -523,10 +642,34 @@ int jobs_start(struct godwitd *d, const struct job_kind *k, const char *vm, cons
                       k->direction);
         goto out_unlock;
     }
+    if (nholds && !k->holdable) {
+        ret =
+            gw_fail(err, errlen, -EOPNOTSUPP, "a %s %s job cannot be held", k->kind, k->direction);
+        goto out_unlock;
+    }
     godwitd_store_lock(d);
     ret = store_job_create(d->store, &row, &j->id);
     if (ret < 0)
         gw_fail(err, errlen, ret, "%s", store_errmsg(d->store));
+    for (size_t i = 0; ret == 0 && i < nholds; i++) {
+        json_int_t after = json_integer_value(json_object_get(holds[i].lift, "after_job"));
+        struct store_hold h = {0};
+        if (after > 0 && job_is_over(d, after))
+            continue; /* nothing to wait for */
+        h.job_id = j->id;
+        snprintf(h.type, sizeof(h.type), "%s", holds[i].type);
+        snprintf(h.reason, sizeof(h.reason), "%s", holds[i].reason);
+        snprintf(h.set_by, sizeof(h.set_by), "%s", started_by ? started_by : "");
+        h.lift = holds[i].lift ? json_dumps(holds[i].lift, JSON_COMPACT) : NULL;
+        ret = store_hold_add(d->store, &h, NULL);
+        free(h.lift);
+        if (ret < 0)
+            gw_fail(err, errlen, ret, "%s", store_errmsg(d->store));
+        else
+            atomic_store(&j->held, true);
+    }
+    if (ret < 0 && j->id > 0)
+        (void)store_job_finish(d->store, j->id, "failed", err, NULL);
     godwitd_store_unlock(d);
     if (ret < 0)
         goto out_unlock;

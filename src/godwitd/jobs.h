@@ -86,6 +86,23 @@ int jobs_start(struct godwitd *d, const struct job_kind *k, const char *vm, cons
                const char *started_by, const json_t *options, const char *first_phase, void *arg,
                void (*free_arg)(void *), int64_t *id, char *err, size_t errlen);
 
+/* A hold a job is born with (jobs_start_held): type, reason, and how it
+ * lifts (a JSON object, borrowed; {"after_job": ID}: when that job of this
+ * host finishes, whatever its status; NULL: by hand). */
+struct job_hold_spec {
+    const char *type;
+    const char *reason;
+    const json_t *lift;
+};
+
+/* jobs_start for a holdable kind, the job held from its first moment by
+ * the given holds (its runner parks at its first safe point).  A
+ * dependency hold on a job that has already finished is not set. */
+int jobs_start_held(struct godwitd *d, const struct job_kind *k, const char *vm, const char *peer,
+                    const char *started_by, const json_t *options, const char *first_phase,
+                    void *arg, void (*free_arg)(void *), const struct job_hold_spec *holds,
+                    size_t nholds, int64_t *id, char *err, size_t errlen);
+
 /* Inside run: */
 int64_t job_id(const struct job *j);
 struct godwitd *job_daemon(const struct job *j);

@@ -603,6 +603,12 @@ static int src_run(struct job *j, char *err, size_t errlen)
     }
     if (ret == 0 && m->cancel)
         ret = gw_fail(err, errlen, -ECANCELED, "cancelled");
+    if (ret == 0 && job_held(j)) {
+        /* held before anything was created on the destination: the VM
+         * runs on; the release starts again from the precheck */
+        json_decref(def);
+        return JOB_PARKED;
+    }
     if (ret == 0) {
         job_phase(j, "prepare");
         ret = src_prepare(j, m, def, key, host, sizeof(host), &port, err, errlen);
@@ -649,7 +655,34 @@ static void src_cancel(struct job *j)
 {
     struct mig_src *m = job_arg(j);
 
-    m->cancel = true;
+    if (m)
+        m->cancel = true;
+}
+
+/* A live migration can be held only before its stream starts (godwit-vm
+ * cannot pause pre-copy yet): in its precheck. */
+static int src_control(struct job *j, const char *verb, const json_t *body, char *err,
+                       size_t errlen)
+{
+    struct store_job sj;
+    bool early = false;
+
+    (void)body;
+    if (strcmp(verb, "hold"))
+        return gw_fail(err, errlen, -EOPNOTSUPP, "a live migration has nothing to %s", verb);
+    godwitd_store_lock(job_daemon(j));
+    if (store_job_get(job_daemon(j)->store, job_id(j), &sj) == 0) {
+        early = !strcmp(sj.phase, "precheck");
+        store_job_clear(&sj);
+    }
+    godwitd_store_unlock(job_daemon(j));
+    if (!early)
+        return gw_fail(err, errlen, -EINVAL,
+                       "job %lld is past its precheck: a live migration cannot be held once it "
+                       "prepares the destination (pausing pre-copy needs godwit-vm support that "
+                       "is not built yet); cancel it instead",
+                       (long long)job_id(j));
+    return 0;
 }
 
 /* A source job found unfinished at start: the migration went on without
@@ -662,6 +695,36 @@ static int src_resume(struct job *j, char *err, size_t errlen)
     struct qmp_client *c = NULL;
     json_t *fig = NULL, *last = NULL;
     int ret;
+
+    /* a job parked on a hold (before its prepare phase: nothing on the
+     * destination yet) */
+    if (job_cancelled(j))
+        return gw_fail(err, errlen, -ECANCELED, "cancelled while held; the VM runs on host %s",
+                       d->name);
+    if (job_held(j))
+        return JOB_PARKED;
+    if (job_released(j)) {
+        const json_t *o = job_options(j);
+        m = calloc(1, sizeof(*m));
+        if (!m)
+            return gw_fail(err, errlen, -ENOMEM, "out of memory");
+        godwitd_store_lock(d);
+        ret = store_job_get(d->store, job_id(j), &sj);
+        godwitd_store_unlock(d);
+        if (ret < 0) {
+            free(m);
+            return gw_fail(err, errlen, ret, "job %lld vanished", (long long)job_id(j));
+        }
+        snprintf(m->vm, sizeof(m->vm), "%s", sj.vm);
+        snprintf(m->peer, sizeof(m->peer), "%s", sj.peer);
+        store_job_clear(&sj);
+        m->downtime_ms = json_integer_value(json_object_get(o, "downtime_limit"));
+        m->bandwidth_mbps = json_integer_value(json_object_get(o, "bandwidth"));
+        job_set_arg(j, m, free);
+        gw_log("job %lld: released: starts again from the precheck", (long long)job_id(j));
+        job_phase(j, "precheck");
+        return src_run(j, err, errlen);
+    }
 
     godwitd_store_lock(d);
     ret = store_job_get(d->store, job_id(j), &sj);
@@ -705,9 +768,26 @@ static const struct job_kind src_kind = {
     .run = src_run,
     .cancel = src_cancel,
     .resume = src_resume,
+    .control = src_control,
+    .holdable = true,
 };
 
 /* ---- POST /1.0/vms/{name}/migrate ---- */
+
+size_t migrate_after_hold(const struct api_request *req, struct job_hold_spec *h)
+{
+    static _Thread_local char reason[96];
+    json_int_t after = json_integer_value(json_object_get(req->body, "after"));
+
+    memset(h, 0, sizeof(*h));
+    if (after <= 0)
+        return 0;
+    snprintf(reason, sizeof(reason), "waits for job %lld to finish", (long long)after);
+    h->type = "dependency";
+    h->reason = reason;
+    h->lift = json_pack("{s:I}", "after_job", after);
+    return 1;
+}
 
 static void migrate_post(struct api_request *req, struct api_reply *rep)
 {
@@ -730,6 +810,17 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
         return api_reply_error(rep, 400, "bad VM name");
     if (!peer || !api_name_valid(peer))
         return api_reply_error(rep, 400, "peer: a peer host's name");
+    json_int_t after = json_integer_value(json_object_get(req->body, "after"));
+    if (json_object_get(req->body, "after")) {
+        struct store_job aj;
+        godwitd_store_lock(d);
+        ret = after > 0 ? store_job_get(d->store, after, &aj) : -ENOENT;
+        godwitd_store_unlock(d);
+        if (ret < 0)
+            return api_reply_error(rep, 404, "after: no job %lld on host %s", (long long)after,
+                                   d->name);
+        store_job_clear(&aj);
+    }
     if (mode && strcmp(mode, "live") && strcmp(mode, "cold") && strcmp(mode, "suspended") &&
         strcmp(mode, "auto"))
         return api_reply_error(rep, 400, "mode: live, cold, suspended or auto");
@@ -813,8 +904,11 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
     jobs_who(req, who, sizeof(who));
     json_t *opts =
         json_pack("{s:s,s:I,s:I}", "mode", "live", "downtime_limit", dl, "bandwidth", bw);
-    ret =
-        jobs_start(d, &src_kind, name, peer, who, opts, "precheck", m, free, &id, err, sizeof(err));
+    struct job_hold_spec dep;
+    size_t ndep = migrate_after_hold(req, &dep);
+    ret = jobs_start_held(d, &src_kind, name, peer, who, opts, "precheck", m, free, &dep, ndep, &id,
+                          err, sizeof(err));
+    json_decref((json_t *)dep.lift);
     json_decref(opts);
     if (ret < 0) {
         free(m);
@@ -823,13 +917,19 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
     api_reply_json(rep, 202, json_pack("{s:I}", "job", (json_int_t)id));
 }
 
-static const struct api_field migrate_body[] = {
-    {"peer", API_T_STRING, true},           {"mode", API_T_STRING, false},
-    {"downtime_limit", API_T_INT, false},   {"bandwidth", API_T_INT, false},
-    {"shutdown_timeout", API_T_INT, false}, {"force", API_T_BOOL, false},
-    {"no_start", API_T_BOOL, false},        {"confirm", API_T_STRING, false},
-    {"confirm_window", API_T_INT, false},   {"suspend", API_T_BOOL, false},
-    {"resume", API_T_BOOL, false},          {NULL, 0, false}};
+static const struct api_field migrate_body[] = {{"peer", API_T_STRING, true},
+                                                {"mode", API_T_STRING, false},
+                                                {"downtime_limit", API_T_INT, false},
+                                                {"bandwidth", API_T_INT, false},
+                                                {"shutdown_timeout", API_T_INT, false},
+                                                {"force", API_T_BOOL, false},
+                                                {"no_start", API_T_BOOL, false},
+                                                {"confirm", API_T_STRING, false},
+                                                {"confirm_window", API_T_INT, false},
+                                                {"suspend", API_T_BOOL, false},
+                                                {"resume", API_T_BOOL, false},
+                                                {"after", API_T_INT, false},
+                                                {NULL, 0, false}};
 
 const struct api_route migrate_routes[] = {
     {"POST", "/1.0/vms/{name}/migrate", migrate_post, migrate_body, 0},

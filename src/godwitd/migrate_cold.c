@@ -915,8 +915,11 @@ void migrate_cold_post(struct api_request *req, struct api_reply *rep, const cha
     cold_options(m, opts);
     snprintf(m->was, sizeof(m->was), "%s", state);
     jobs_who(req, who, sizeof(who));
-    ret = jobs_start(d, !strcmp(mode, "cold") ? &cold_kind : &suspended_kind, name, peer, who, opts,
-                     "precheck", m, cold_free, &id, err, sizeof(err));
+    struct job_hold_spec dep;
+    size_t ndep = migrate_after_hold(req, &dep);
+    ret = jobs_start_held(d, !strcmp(mode, "cold") ? &cold_kind : &suspended_kind, name, peer, who,
+                          opts, "precheck", m, cold_free, &dep, ndep, &id, err, sizeof(err));
+    json_decref((json_t *)dep.lift);
     json_decref(opts);
     if (ret < 0) {
         cold_free(m);

@@ -77,4 +77,10 @@ void migrate_cold_post(struct api_request *req, struct api_reply *rep, const cha
 
 void migrate_cold_register(struct godwitd *d);
 
+/* The request's "after" (a job id) as a dependency hold for
+ * jobs_start_held: 1 and *h (h->lift a new reference: the caller drops
+ * it), or 0 (none). */
+struct job_hold_spec;
+size_t migrate_after_hold(const struct api_request *req, struct job_hold_spec *h);
+
 #endif

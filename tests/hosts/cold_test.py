@@ -39,6 +39,9 @@ Cases:
                  (no reason, past the transfer, no hold to release, the
                  destination's job, a finished job); a held job cancelled:
                  the VM is back as it was, the destination clean.
+  after          `--after JOB`: a cold migration held (dependency) from its
+                 first moment until job A is confirmed (finished), then runs;
+                 a live one held behind it the same way; an unknown job refused.
   shutdown-timeout  a guest that ignores the power-down request
                  (--shutdown-timeout 2, no --force): the job fails, the VM
                  still runs on the source, nothing on the destination.
@@ -637,6 +640,51 @@ def case_hold(rack):
         cleanup(rack, *names)
 
 
+def case_after(rack):
+    """--after JOB: a dependency hold from the job's first moment, lifted
+    when that job finishes (cold and live)."""
+    a, b = rack.hosts[0], rack.hosts[1]
+    names = ["cd1", "cd2", "cd3"]
+    try:
+        stopped_vm(a, names[0], 13, data_mib=24, random_only=True)
+        stopped_vm(a, names[1], 14, data_mib=8)
+        p2 = disk_path(a, names[1])
+        sha2, alloc2 = sha(p2), allocated(p2)
+        ja = detach(a, names[0], b, "--cold", "--confirm", "manual", "--bandwidth", "120")
+        jb = detach(a, names[1], b, "--cold", "--confirm", "manual", "--after", str(ja))
+        j = mt.job_show(a, jb)
+        check(j["status"] == "held" and j["holds"] and j["holds"][0]["type"] == "dependency" and
+              f"job {ja}" in j["holds"][0]["reason"], f"job {jb}: {j['status']} {j['holds']}")
+        wait_phase(a, ja, "confirm", timeout=120)
+        time.sleep(0.5)
+        check(mt.job_show(a, jb)["status"] == "held", "B ran before A finished")
+        check(names[1] not in mt.vm_states(b), f"{b.name} already has {names[1]}")
+        # a live migration waiting for B (in its confirm phase: not finished)
+        mt.create(a, names[2], "--memory", "64M", "--cpus", "1", "--firmware", "none",
+                  "--kernel", TICKER, "--no-agent")
+        mt.start(a, names[2])
+        jl = detach(a, names[2], b, "--live", "--after", str(jb))
+        check(mt.job_show(a, jl)["status"] == "held", "the live job is not held")
+        rc, out, err = a.cli("job", "confirm", str(ja), timeout=60)
+        check(rc == 0, f"confirm A: {err.strip()}")
+        j = wait_phase(a, jb, "confirm", timeout=120)
+        lifted = j["holds"][0]["lifted"]
+        check(lifted and f"job {ja} finished (done)" in lifted["by"], f"lifted {lifted}")
+        check_arrived_copy(a, b, names[1], sha2, alloc2, "after its dependency")
+        check(mt.job_show(a, jl)["status"] == "held", "the live job ran before B finished")
+        mt.check_runs_here(a, names[2], "held live job")
+        rc, out, err = a.cli("job", "confirm", str(jb), timeout=60)
+        check(rc == 0, f"confirm B: {err.strip()}")
+        jlive = wait_status(a, jl, timeout=120)
+        check(jlive["status"] == "done", f"live job {jl}: {jlive['status']} {jlive.get('error')}")
+        mt.only_on(rack, names[2], b)
+        rc, out, err = a.cli("migrate", "nosuch", b.name, "--after", "999999")
+        check(rc == 1 and "no job 999999" in err, f"--after an unknown job: exit {rc}: {err}")
+        return [f"B waited for {ja}, the live job for {jb}"]
+    finally:
+        cleanup(rack, *names)
+
+
 CASES = [
     ("stopped", case_stopped),
     ("revert", case_revert),
@@ -647,6 +695,7 @@ CASES = [
     ("disk-full", case_disk_full),
     ("shutdown-timeout", case_shutdown_timeout),
     ("hold", case_hold),
+    ("after", case_after),
     ("linux", case_linux),
     ("suspended", case_suspended),
 ]

@@ -364,8 +364,8 @@ static void test_runner(void)
         CHECK(idle(&d), "it ends");
         jobs_register(&d, &held_out);
         int64_t id10 = start(&d, &held_out, "web10", &f10, &ret, err, sizeof(err));
-        CHECK(ret == 0 && jobs_hold(&d, id10, "weather", "x", "t", &hid, err, sizeof(err)) ==
-                              -EINVAL,
+        CHECK(ret == 0 &&
+                  jobs_hold(&d, id10, "weather", "x", "t", &hid, err, sizeof(err)) == -EINVAL,
               "an unknown hold type: -EINVAL (%s)", err);
         CHECK(jobs_hold(&d, id10, "manual", "", "t", &hid, err, sizeof(err)) == -EINVAL,
               "a hold without a reason: -EINVAL (%s)", err);
@@ -378,8 +378,8 @@ static void test_runner(void)
         store_job_clear(&row);
         CHECK(jobs_release(&d, id10, hid + 100, "t", err, sizeof(err)) == -ENOENT,
               "release of a hold it does not have: -ENOENT (%s)", err);
-        CHECK(jobs_release(&d, id10, 0, "uid 0 (root)", err, sizeof(err)) == 0,
-              "release: 0 (%s)", err);
+        CHECK(jobs_release(&d, id10, 0, "uid 0 (root)", err, sizeof(err)) == 0, "release: 0 (%s)",
+              err);
         CHECK(idle(&d) && get(&d, id10, &row) && !strcmp(row.status, "done") &&
                   !strcmp(row.phase, "released"),
               "released: resume ran and finished (%s, %s)", row.status, row.phase);
