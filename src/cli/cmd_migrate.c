@@ -29,7 +29,8 @@
 #define MIGRATE_USAGE                                                                              \
     "godwit migrate NAME PEER [--live [--downtime-limit MS] | --cold [--shutdown-timeout S] "      \
     "[--force] [--no-start] | --suspend [--resume]] [--confirm auto|manual] "                      \
-    "[--confirm-window S] [--bandwidth MBPS] [--after JOB] [--detach] [--json]"
+    "[--confirm-window S] [--give-up-after S] [--bandwidth MBPS] [--after JOB] [--detach] "        \
+    "[--json]"
 
 static void migrate_help(void)
 {
@@ -57,6 +58,9 @@ static void migrate_help(void)
            "                       auto (the default) confirms by itself after the window\n"
            "  --confirm-window S   how long auto waits (default 600 s)\n"
            "  --bandwidth MBPS     cap the transfer at MBPS megabits per second (default: none)\n"
+           "  --give-up-after S    cold, suspended: a peer that stops answering puts the job on\n"
+           "                       a technical hold while it retries; after S seconds without\n"
+           "                       progress (default 3600) it fails and the VM is put back\n"
            "  --after JOB          hold the migration until job JOB of this host has finished\n"
            "                       (a dependency hold: 'godwit job show' lists it)\n"
            "  --detach             print the job id and return; follow it with\n"
@@ -154,6 +158,7 @@ int cli_cmd_migrate(int argc, char **argv)
         {"confirm", required_argument, NULL, 'C'},
         {"confirm-window", required_argument, NULL, 'W'},
         {"after", required_argument, NULL, 'A'},
+        {"give-up-after", required_argument, NULL, 'G'},
         {"downtime-limit", required_argument, NULL, 'd'},
         {"bandwidth", required_argument, NULL, 'b'},
         {"detach", no_argument, NULL, 'D'},
@@ -161,7 +166,7 @@ int cli_cmd_migrate(int argc, char **argv)
         CLI_COMMON_OPTS,
         {NULL, 0, NULL, 0},
     };
-    long long downtime = -1, bandwidth = -1, shutdown = -1, window = -1, after = -1;
+    long long downtime = -1, bandwidth = -1, shutdown = -1, window = -1, after = -1, give_up = -1;
     bool detach = false, force = false, no_start = false, resume = false;
     const char *mode = NULL, *confirm = NULL;
     json_t *body, *reply = NULL, *host = NULL, *job = NULL;
@@ -191,6 +196,10 @@ int cli_cmd_migrate(int argc, char **argv)
             if (migrate_number("--confirm-window", optarg, 30 * 86400, &window))
                 return CLI_USAGE;
             break;
+        case 'G':
+            if (migrate_number("--give-up-after", optarg, 7 * 86400, &give_up) || give_up == 0)
+                return cli_usage_error(MIGRATE_USAGE, "--give-up-after: 1 to 604800 seconds");
+            break;
         case 'A':
             if (migrate_number("--after", optarg, INT64_MAX, &after) || after == 0)
                 return cli_usage_error(MIGRATE_USAGE, "--after: a job ID");
@@ -219,7 +228,7 @@ int cli_cmd_migrate(int argc, char **argv)
     if (argc - optind != 2)
         return cli_usage_error(MIGRATE_USAGE, "migrate takes a VM name and a peer name");
     if (mode && !strcmp(mode, "live") &&
-        (shutdown >= 0 || force || no_start || resume || confirm || window >= 0))
+        (shutdown >= 0 || force || no_start || resume || confirm || window >= 0 || give_up > 0))
         return cli_usage_error(MIGRATE_USAGE, "--shutdown-timeout, --force, --no-start, --resume "
                                               "and --confirm are for cold and suspended "
                                               "migration");
@@ -244,6 +253,8 @@ int cli_cmd_migrate(int argc, char **argv)
         json_object_set_new(body, "confirm", json_string(confirm));
     if (after > 0)
         json_object_set_new(body, "after", json_integer(after));
+    if (give_up > 0)
+        json_object_set_new(body, "give_up_after", json_integer(give_up));
     if (downtime >= 0)
         json_object_set_new(body, "downtime_limit", json_integer(downtime));
     if (bandwidth >= 0)

@@ -128,6 +128,57 @@ const json_t *job_options(const struct job *j)
     return j->options;
 }
 
+int job_hold_own(struct job *j, const char *type, const char *reason, int64_t *hold)
+{
+    struct store_hold h = {0};
+    int ret;
+
+    h.job_id = j->id;
+    snprintf(h.type, sizeof(h.type), "%s", type);
+    snprintf(h.reason, sizeof(h.reason), "%s", reason);
+    snprintf(h.set_by, sizeof(h.set_by), "godwitd (the job itself)");
+    godwitd_store_lock(j->d);
+    ret = store_hold_add(j->d->store, &h, hold);
+    godwitd_store_unlock(j->d);
+    if (ret == 0)
+        events_notify(j->d);
+    return ret;
+}
+
+int job_lift_own(struct job *j, const char *type, const char *by)
+{
+    struct store_hold *hs = NULL;
+    size_t n = 0;
+    int lifted = 0;
+
+    godwitd_store_lock(j->d);
+    if (store_hold_list(j->d->store, j->id, true, &hs, &n) == 0)
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(hs[i].type, type) && store_hold_lift(j->d->store, hs[i].id, by) == 0)
+                lifted++;
+    godwitd_store_unlock(j->d);
+    store_hold_list_free(hs, n);
+    if (lifted)
+        events_notify(j->d);
+    return lifted;
+}
+
+/* Has the job an active hold that parks it (any but technical, which the
+ * job itself keeps retrying through)?  Under the store lock. */
+static bool job_parking_holds(struct godwitd *d, int64_t id)
+{
+    struct store_hold *hs = NULL;
+    size_t n = 0;
+    bool park = false;
+
+    if (store_hold_list(d->store, id, true, &hs, &n) < 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        park |= strcmp(hs[i].type, "technical") != 0;
+    store_hold_list_free(hs, n);
+    return park;
+}
+
 bool job_held(const struct job *j)
 {
     return atomic_load(&j->held);
@@ -337,7 +388,10 @@ static int job_wake(struct jobs *js, struct godwitd *d, const struct job_kind *k
         j->id = id;
         j->resuming = true;
         j->released = !cancelled;
-        atomic_store(&j->held, !strcmp(row.status, "held") && !cancelled);
+        godwitd_store_lock(d);
+        atomic_store(&j->held,
+                     !strcmp(row.status, "held") && !cancelled && job_parking_holds(d, id));
+        godwitd_store_unlock(d);
         atomic_store(&j->cancelled, cancelled);
         j->options = row.options ? json_loads(row.options, 0, NULL) : json_object();
     }
@@ -368,7 +422,7 @@ static void job_respawn_if_free(struct jobs *js, const struct job *old, bool can
             return;
     godwitd_store_lock(old->d);
     if (store_job_get(old->d->store, old->id, &row) == 0) {
-        running = !strcmp(row.status, "running");
+        running = !store_job_status_final(row.status) && !job_parking_holds(old->d, old->id);
         store_job_clear(&row);
     }
     godwitd_store_unlock(old->d);
@@ -411,7 +465,7 @@ static void jobs_after_finished(struct jobs *js, struct godwitd *d, int64_t done
         }
         struct store_job r;
         if (lifted && store_job_get(d->store, v[i].id, &r) == 0) {
-            running = !strcmp(r.status, "running");
+            running = !store_job_status_final(r.status) && !job_parking_holds(d, v[i].id);
             store_job_clear(&r);
         }
         godwitd_store_unlock(d);
@@ -477,7 +531,9 @@ static void pending_resume(struct jobs *js, struct godwitd *d, size_t i, const s
         j->k = k;
         j->id = p.id;
         j->resuming = true;
-        atomic_store(&j->held, !strcmp(row.status, "held"));
+        godwitd_store_lock(d);
+        atomic_store(&j->held, !strcmp(row.status, "held") && job_parking_holds(d, p.id));
+        godwitd_store_unlock(d);
         j->options = row.options ? json_loads(row.options, 0, NULL) : NULL;
         if (!j->options)
             j->options = json_object();
@@ -861,7 +917,7 @@ int jobs_release(struct godwitd *d, int64_t id, int64_t hold, const char *by, ch
         store_hold_list_free(hs, n);
         store_job_clear(&row);
         if (ret == 0 && store_job_get(d->store, id, &row) == 0) {
-            running = !strcmp(row.status, "running");
+            running = !store_job_status_final(row.status) && !job_parking_holds(d, id);
             store_job_clear(&row);
         }
     } else {

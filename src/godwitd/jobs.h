@@ -127,6 +127,13 @@ void job_figures(struct job *j, json_t *figures, bool final);
  * at once. */
 int jobs_cancel(struct godwitd *d, int64_t id, char *err, size_t errlen);
 
+/* Inside run: record a hold the job itself is in (technical: its peer is
+ * unreachable and it keeps retrying): status held, event, but no parking.
+ * 0 and *hold (may be NULL), or -errno.  job_lift_own lifts every active
+ * hold of that type (by: what changed); the count lifted. */
+int job_hold_own(struct job *j, const char *type, const char *reason, int64_t *hold);
+int job_lift_own(struct job *j, const char *type, const char *by);
+
 /* Inside run / resume: an active hold (park at the next safe point). */
 bool job_held(const struct job *j);
 /* Inside resume: this runner started because the job's last hold lifted

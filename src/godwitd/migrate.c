@@ -839,8 +839,9 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
     if (json_is_true(json_object_get(req->body, "suspend")))
         mode = "suspended";
     if (!strcmp(mode, "live")) {
-        static const char *const cold_only[] = {"shutdown_timeout", "force",          "no_start",
-                                                "confirm",          "confirm_window", "resume"};
+        static const char *const cold_only[] = {"shutdown_timeout", "force",  "no_start",
+                                                "confirm",          "resume", "confirm_window",
+                                                "give_up_after"};
         for (size_t i = 0; i < GW_ARRAY_SIZE(cold_only); i++)
             if (json_object_get(req->body, cold_only[i]))
                 return api_reply_error(rep, 400,
@@ -917,19 +918,14 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
     api_reply_json(rep, 202, json_pack("{s:I}", "job", (json_int_t)id));
 }
 
-static const struct api_field migrate_body[] = {{"peer", API_T_STRING, true},
-                                                {"mode", API_T_STRING, false},
-                                                {"downtime_limit", API_T_INT, false},
-                                                {"bandwidth", API_T_INT, false},
-                                                {"shutdown_timeout", API_T_INT, false},
-                                                {"force", API_T_BOOL, false},
-                                                {"no_start", API_T_BOOL, false},
-                                                {"confirm", API_T_STRING, false},
-                                                {"confirm_window", API_T_INT, false},
-                                                {"suspend", API_T_BOOL, false},
-                                                {"resume", API_T_BOOL, false},
-                                                {"after", API_T_INT, false},
-                                                {NULL, 0, false}};
+static const struct api_field migrate_body[] = {
+    {"peer", API_T_STRING, true},           {"mode", API_T_STRING, false},
+    {"downtime_limit", API_T_INT, false},   {"bandwidth", API_T_INT, false},
+    {"shutdown_timeout", API_T_INT, false}, {"force", API_T_BOOL, false},
+    {"no_start", API_T_BOOL, false},        {"confirm", API_T_STRING, false},
+    {"confirm_window", API_T_INT, false},   {"suspend", API_T_BOOL, false},
+    {"resume", API_T_BOOL, false},          {"after", API_T_INT, false},
+    {"give_up_after", API_T_INT, false},    {NULL, 0, false}};
 
 const struct api_route migrate_routes[] = {
     {"POST", "/1.0/vms/{name}/migrate", migrate_post, migrate_body, 0},

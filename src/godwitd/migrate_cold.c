@@ -138,6 +138,27 @@ void migrate_send_progress(struct migrate_send *s, bool final)
     job_figures(m->job, cold_figures(m), final);
 }
 
+void migrate_send_unreachable(struct migrate_send *s, const char *why)
+{
+    struct cold_src *m = s->owner;
+    char reason[STORE_TEXT_MAX];
+
+    snprintf(reason, sizeof(reason),
+             "host %s unreachable (%.300s); retrying, gives up after %lld s without progress",
+             m->peer, why, (long long)(s->give_up_ms / 1000));
+    if (job_hold_own(m->job, "technical", reason, NULL) < 0)
+        gw_log("job %lld: cannot record the technical hold", (long long)job_id(m->job));
+}
+
+void migrate_send_reachable(struct migrate_send *s)
+{
+    struct cold_src *m = s->owner;
+    char by[96];
+
+    snprintf(by, sizeof(by), "host %s reachable again", m->peer);
+    job_lift_own(m->job, "technical", by);
+}
+
 bool migrate_send_stop(struct migrate_send *s)
 {
     struct cold_src *m = s->owner;
@@ -744,6 +765,8 @@ static void cold_options(struct cold_src *m, const json_t *o)
     m->confirm_auto = !confirm || strcmp(confirm, "manual");
     m->confirm_window_ms = (win > 0 ? win : MIGRATE_CONFIRM_WINDOW_S) * 1000;
     m->bandwidth_mbps = json_integer_value(json_object_get(o, "bandwidth"));
+    json_int_t gu = json_integer_value(json_object_get(o, "give_up_after"));
+    m->send.give_up_ms = (gu > 0 ? gu : MIGRATE_GIVE_UP_S) * 1000;
 }
 
 /* A job found unfinished at start: on from its phase. */
@@ -875,6 +898,9 @@ void migrate_cold_post(struct api_request *req, struct api_reply *rep, const cha
 
     if (confirm && strcmp(confirm, "auto") && strcmp(confirm, "manual"))
         return api_reply_error(rep, 400, "confirm: auto or manual");
+    json_int_t gu = json_integer_value(json_object_get(b, "give_up_after"));
+    if (json_object_get(b, "give_up_after") && (gu < 1 || gu > 7 * 86400))
+        return api_reply_error(rep, 400, "give_up_after: 1-604800 s");
     if (st < 0 || st > 3600 || win < 0 || win > 30 * 86400 || bw < 0 || bw > 1000000)
         return api_reply_error(rep, 400,
                                "shutdown_timeout: 0-3600 s; confirm_window: 0-2592000 s; "
@@ -912,6 +938,8 @@ void migrate_cold_post(struct api_request *req, struct api_reply *rep, const cha
                   json_is_true(json_object_get(b, "no_start")), "confirm",
                   confirm ? confirm : "auto", "confirm_window", win, "bandwidth", bw, "suspend",
                   suspend, "resume", json_is_true(json_object_get(b, "resume")));
+    if (json_object_get(b, "give_up_after"))
+        json_object_set(opts, "give_up_after", json_object_get(b, "give_up_after"));
     cold_options(m, opts);
     snprintf(m->was, sizeof(m->was), "%s", state);
     jobs_who(req, who, sizeof(who));

@@ -30,7 +30,8 @@
 #include "godwitd/godwitd.h"
 #include "godwitd/xfer.h"
 
-#define MIGRATE_CONFIRM_WINDOW_S 600 /* --confirm auto: the default window */
+#define MIGRATE_CONFIRM_WINDOW_S 600  /* --confirm auto: the default window */
+#define MIGRATE_GIVE_UP_S        3600 /* --give-up-after's default */
 
 /* One file that travels. */
 struct migrate_file {
@@ -54,6 +55,8 @@ struct migrate_send {
     struct xfer_rate rate;
     uint64_t wire, resent, compressed, nsent, bad_chunks, resumes;
     uint64_t reconnects; /* requests libcurl sent again on a new connection */
+    int64_t give_up_ms;  /* without progress this long: fail (--give-up-after) */
+    bool unreachable;    /* the peer did not answer: a technical hold is set */
     uint64_t flip_chunk; /* test hook (GODWITD_FAULT_FLIP_CHUNK), 0: off */
     int64_t progress_ms; /* the last verified chunk */
     void *owner;         /* the job's context, for the callbacks */
@@ -70,6 +73,10 @@ uint64_t migrate_data_chunks(const char *path, uint64_t limit);
  * figures (at most every 250 ms unless final). */
 bool migrate_send_stop(struct migrate_send *s);
 void migrate_send_progress(struct migrate_send *s, bool final);
+/* The peer stopped answering (why) / answers again: the job's technical
+ * hold is set / lifted. */
+void migrate_send_unreachable(struct migrate_send *s, const char *why);
+void migrate_send_reachable(struct migrate_send *s);
 
 /* POST /1.0/vms/{name}/migrate with mode cold or suspended (migrate.c
  * hands the request over). */

@@ -354,6 +354,10 @@ int migrate_send_file(struct migrate_send *s, struct migrate_file *f, char *err,
         if (migrate_send_stop(s))
             return gw_fail(err, errlen, -ECANCELED, "cancelled");
         ret = send_open(s, f, &verified, err, errlen);
+        if (ret == 0 && s->unreachable) {
+            s->unreachable = false;
+            migrate_send_reachable(s);
+        }
         if (ret == 0) {
             if (!first) {
                 s->resumes++;
@@ -400,10 +404,15 @@ int migrate_send_file(struct migrate_send *s, struct migrate_file *f, char *err,
         }
         if (ret != -EAGAIN)
             return ret;
-        if (store_now_ms() - s->progress_ms > MIGRATE_SEND_STALL_MS)
+        int64_t give_up = s->give_up_ms > 0 ? s->give_up_ms : MIGRATE_SEND_STALL_MS;
+        if (store_now_ms() - s->progress_ms > give_up)
             return gw_fail(err, errlen, -ETIMEDOUT,
-                           "no progress for %d minutes: host %s unreachable (%s)",
-                           MIGRATE_SEND_STALL_MS / 60000, s->peer, err);
+                           "gave up after %lld s without progress: host %s unreachable (%s)",
+                           (long long)(give_up / 1000), s->peer, err);
+        if (!s->unreachable) {
+            s->unreachable = true;
+            migrate_send_unreachable(s, err);
+        }
         gw_log("job %lld: sending %s to %s: %s; trying again", (long long)s->job, f->name, s->peer,
                err);
         migrate_send_progress(s, true);

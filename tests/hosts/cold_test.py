@@ -42,6 +42,10 @@ Cases:
   after          `--after JOB`: a cold migration held (dependency) from its
                  first moment until job A is confirmed (finished), then runs;
                  a live one held behind it the same way; an unknown job refused.
+  technical      hc unreachable mid-transfer (the proxy refusing): a technical
+                 hold while the job retries, lifted when hc answers again, the
+                 disk arrives; with --give-up-after 3 the job fails and the VM
+                 is back as it was.
   shutdown-timeout  a guest that ignores the power-down request
                  (--shutdown-timeout 2, no --force): the job fails, the VM
                  still runs on the source, nothing on the destination.
@@ -685,6 +689,52 @@ def case_after(rack):
         cleanup(rack, *names)
 
 
+def case_technical(rack):
+    """hc unreachable mid-transfer (the proxy refuses and resets): the job
+    sets a technical hold while it retries, lifts it when hc answers again
+    and continues; with --give-up-after it fails and puts the VM back."""
+    a, c = rack.hosts[0], rack.hosts[2]
+    names = ["cq1", "cq2"]
+    try:
+        stopped_vm(a, names[0], 15, data_mib=24, random_only=True)
+        p = disk_path(a, names[0])
+        src_sha, src_alloc = sha(p), allocated(p)
+        jid = detach(a, names[0], c, "--cold", "--confirm", "manual", "--bandwidth", "80")
+        wait_done_share(a, jid, 0.3)
+        rack.proxy.refuse(True)
+        rack.proxy.cut_now()
+
+        def technical():
+            j = mt.job_show(a, jid)
+            act = [x for x in j["holds"] if x["type"] == "technical" and x["lifted"] is None]
+            return j if j["status"] == "held" and act else None
+        j = mt.wait_for(technical, 20, "a technical hold while hc is unreachable", step=0.2)
+        reason = [x for x in j["holds"] if x["type"] == "technical"][0]["reason"]
+        check("unreachable" in reason and "gives up after 3600 s" in reason, f"reason {reason!r}")
+        time.sleep(1.5)
+        rack.proxy.refuse(False)
+        j = wait_phase(a, jid, "confirm", timeout=120)
+        t = [x for x in j["holds"] if x["type"] == "technical"][0]
+        check(t["lifted"] and "reachable again" in t["lifted"]["by"], f"technical hold {t}")
+        check_arrived_copy(a, c, names[0], src_sha, src_alloc, "after hc came back")
+        rc, out, err = a.cli("job", "confirm", str(jid), timeout=60)
+        check(rc == 0, f"confirm: {err.strip()}")
+        # gives up
+        stopped_vm(a, names[1], 16, data_mib=16, random_only=True)
+        jid2 = detach(a, names[1], c, "--cold", "--bandwidth", "80", "--give-up-after", "3")
+        wait_done_share(a, jid2, 0.2)
+        rack.proxy.refuse(True)
+        rack.proxy.cut_now()
+        j2 = wait_status(a, jid2, timeout=60)
+        check(j2["status"] == "failed" and "gave up after 3 s" in (j2.get("error") or ""),
+              f"job {jid2}: {j2['status']}: {j2.get('error')}")
+        check(mt.vm_states(a).get(names[1]) == "defined", f"{a.name}: {mt.vm_states(a)}")
+        return [reason[:80]]
+    finally:
+        rack.proxy.refuse(False)
+        cleanup(rack, *names)
+
+
 CASES = [
     ("stopped", case_stopped),
     ("revert", case_revert),
@@ -696,6 +746,7 @@ CASES = [
     ("shutdown-timeout", case_shutdown_timeout),
     ("hold", case_hold),
     ("after", case_after),
+    ("technical", case_technical),
     ("linux", case_linux),
     ("suspended", case_suspended),
 ]
