@@ -50,8 +50,9 @@ struct godwitd {
     char vm_binary[PATH_MAX];         /* the godwit-vm to run (--vm-binary) */
     char *shared[GODWITD_SHARED_MAX]; /* --shared-storage DIR, realpath'ed */
     unsigned nshared;
-    uint64_t memory_budget; /* --memory-budget: bytes all VMs may use; 0: the host's RAM */
-    int lock_fd;            /* DIR/godwitd.lock, flock'ed while the daemon runs */
+    uint64_t memory_budget;   /* --memory-budget: bytes all VMs may use; 0: the host's RAM */
+    unsigned max_out, max_in; /* --max-migrations OUT[,IN]: concurrent migrations (2, 2) */
+    int lock_fd;              /* DIR/godwitd.lock, flock'ed while the daemon runs */
     struct {
         pthread_mutex_t lock;
         char text[256]; /* `godwit-vm --version`'s first line ("" unknown) */

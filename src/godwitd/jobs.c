@@ -209,6 +209,8 @@ bool job_stopping(const struct job *j)
     return j->d->stopping || atomic_load(&j->d->jobs->stop);
 }
 
+static void jobs_recheck_slots(struct jobs *js, struct godwitd *d);
+
 void job_phase(struct job *j, const char *phase)
 {
     int ret;
@@ -220,6 +222,12 @@ void job_phase(struct job *j, const char *phase)
     godwitd_store_unlock(j->d);
     if (ret == 0)
         events_notify(j->d);
+    if (ret == 0 && !strcmp(phase, "confirm") && j->d->jobs) {
+        /* waiting for a confirm holds no migration slot */
+        pthread_mutex_lock(&j->d->jobs->lock);
+        jobs_recheck_slots(j->d->jobs, j->d);
+        pthread_mutex_unlock(&j->d->jobs->lock);
+    }
 }
 
 void job_figures(struct job *j, json_t *figures, bool final)
@@ -325,8 +333,10 @@ static void *job_thread(void *opaque)
         ret = 0;
     pthread_mutex_lock(&js->lock);
     job_end(js, j, ret, err);
-    if (ret == JOB_PARKED && j->k->holdable && !atomic_load(&js->stop))
+    if (ret == JOB_PARKED && j->k->holdable && !atomic_load(&js->stop)) {
         job_respawn_if_free(js, j, atomic_load(&j->cancelled)); /* a release raced the park */
+        jobs_recheck_slots(js, j->d);                           /* its slot is free */
+    }
     pthread_mutex_unlock(&js->lock);
     job_free(j); /* unlinked: nobody else sees j now */
     pthread_mutex_lock(&js->lock);
@@ -485,6 +495,92 @@ static void jobs_after_finished(struct jobs *js, struct godwitd *d, int64_t done
         }
     }
     store_job_list_free(v, n);
+    jobs_recheck_slots(js, d);
+}
+
+/* Under the store lock: outgoing jobs that hold a migration slot (running,
+ * not yet waiting for a confirm). */
+static unsigned jobs_out_slots_used(struct godwitd *d)
+{
+    struct store_job *v = NULL;
+    size_t n = 0;
+    unsigned used = 0;
+
+    if (store_job_list(d->store, true, &v, &n) < 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        used += !strcmp(v[i].direction, "out") && !strcmp(v[i].status, "running") &&
+                strcmp(v[i].phase, "confirm");
+    store_job_list_free(v, n);
+    return used;
+}
+
+/* Under js->lock: while this host has a free outgoing slot, lift the
+ * oldest resources hold waiting for one ({"slot": "out"}) and run its job. */
+static void jobs_recheck_slots(struct jobs *js, struct godwitd *d)
+{
+    unsigned max = d->max_out ? d->max_out : 2;
+
+    for (;;) {
+        struct store_job *v = NULL;
+        size_t n = 0;
+        int64_t job = 0, hold = 0;
+
+        godwitd_store_lock(d);
+        if (jobs_out_slots_used(d) >= max || store_job_list(d->store, true, &v, &n) < 0) {
+            godwitd_store_unlock(d);
+            return;
+        }
+        for (size_t i = 0; i < n && !hold; i++) { /* oldest first */
+            struct store_hold *hs = NULL;
+            size_t nh = 0;
+            if (strcmp(v[i].status, "held") ||
+                store_hold_list(d->store, v[i].id, true, &hs, &nh) < 0)
+                continue;
+            for (size_t k = 0; k < nh && !hold; k++) {
+                json_t *l = hs[k].lift ? json_loads(hs[k].lift, 0, NULL) : NULL;
+                const char *slot = json_string_value(json_object_get(l, "slot"));
+                if (!strcmp(hs[k].type, "resources") && slot && !strcmp(slot, "out")) {
+                    hold = hs[k].id;
+                    job = v[i].id;
+                }
+                json_decref(l);
+            }
+            store_hold_list_free(hs, nh);
+        }
+        bool running = false;
+        char kind[STORE_WORD_MAX] = "", dir[STORE_WORD_MAX] = "";
+        if (hold && store_hold_lift(d->store, hold, "a migration slot is free") == 0) {
+            struct store_job r;
+            if (store_job_get(d->store, job, &r) == 0) {
+                running = !job_parking_holds(d, job);
+                snprintf(kind, sizeof(kind), "%s", r.kind);
+                snprintf(dir, sizeof(dir), "%s", r.direction);
+                store_job_clear(&r);
+            }
+        } else {
+            hold = 0;
+        }
+        godwitd_store_unlock(d);
+        store_job_list_free(v, n);
+        if (!hold)
+            return;
+        events_notify(d);
+        gw_log("job %" PRId64 ": a migration slot is free: its resources hold lifted", job);
+        struct job *j;
+        for (j = js->runners; j; j = j->next)
+            if (j->id == job)
+                break;
+        if (running && j)
+            atomic_store(&j->held, false);
+        else if (running) {
+            const struct job_kind *k = kind_find(js, kind, dir);
+            if (k && k->resume)
+                (void)job_wake(js, d, k, job, false);
+        }
+        if (!running)
+            return; /* still held otherwise: the slot stays free for now */
+    }
 }
 
 /* Under js->lock: finish a job that has no runner. */

@@ -31,6 +31,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: godwitd [--state-dir DIR] [--socket PATH] [--listen HOST:PORT] [--name NAME]\n"
             "               [--shared-storage DIR]... [--memory-budget SIZE] [--vm-binary PATH]\n"
+            "               [--max-migrations OUT[,IN]]\n"
             "\n"
             "  --state-dir DIR       the host's state (default /var/lib/godwit as root,\n"
             "                        else $XDG_STATE_HOME/godwit)\n"
@@ -41,6 +42,8 @@ static void usage(FILE *f)
             "                        disks in it need not move when a VM does\n"
             "  --memory-budget SIZE  guest memory all VMs together may use (default: the\n"
             "                        host's RAM)\n"
+            "  --max-migrations OUT[,IN]  migrations this host runs at once, outgoing and\n"
+            "                        incoming (default 2,2); more wait on a resources hold\n"
             "  --vm-binary PATH      the godwit-vm to run (default: beside godwitd, else\n"
             "                        $GODWIT_VM, else godwit-vm in PATH)\n");
 }
@@ -209,6 +212,7 @@ static int parse_args(struct godwitd *d, int argc, char **argv, const char **nam
         {"listen", required_argument, NULL, 'l'},
         {"shared-storage", required_argument, NULL, 'S'},
         {"memory-budget", required_argument, NULL, 'm'},
+        {"max-migrations", required_argument, NULL, 'M'},
         {"vm-binary", required_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -249,6 +253,19 @@ static int parse_args(struct godwitd *d, int argc, char **argv, const char **nam
                 return -EINVAL;
             }
             break;
+        case 'M': {
+            char *end;
+            unsigned long o = strtoul(optarg, &end, 10), i = o;
+            if (*end == ',')
+                i = strtoul(end + 1, &end, 10);
+            if (*end || o < 1 || o > 64 || i < 1 || i > 64) {
+                gw_log("--max-migrations '%s': OUT[,IN], each 1 to 64", optarg);
+                return -EINVAL;
+            }
+            d->max_out = (unsigned)o;
+            d->max_in = (unsigned)i;
+            break;
+        }
         case 'v': snprintf(d->vm_binary, sizeof(d->vm_binary), "%s", optarg); break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -EINVAL;
@@ -276,6 +293,7 @@ int main(int argc, char **argv)
     memset(&d, 0, sizeof(d));
     pthread_mutex_init(&d.store_lock, NULL);
     pthread_mutex_init(&d.vm_build.lock, NULL);
+    d.max_out = d.max_in = 2;
     if (parse_args(&d, argc, argv, &name) < 0)
         return 2;
     if (!d.state_dir[0] && default_state_dir(d.state_dir, sizeof(d.state_dir)) < 0) {

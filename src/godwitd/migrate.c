@@ -597,8 +597,7 @@ static int src_run(struct job *j, char *err, size_t errlen)
     ret = migrate_disks_shared(d, def, err, errlen);
     if (ret == 0) {
         body = json_pack("{s:O,s:o}", "vm", def, "compat", migrate_compat(d));
-        ret = peer_call(d, m->peer, "POST", "/1.0/incoming/precheck", body, NULL, NULL, 0, err,
-                        errlen);
+        ret = migrate_precheck_call(j, m->peer, body, err, errlen);
         json_decref(body);
     }
     if (ret == 0 && m->cancel)
@@ -772,21 +771,81 @@ static const struct job_kind src_kind = {
     .holdable = true,
 };
 
+int migrate_precheck_call(struct job *j, const char *peer, const json_t *body, char *err,
+                          size_t errlen)
+{
+    struct godwitd *d = job_daemon(j);
+    bool waiting = false;
+    long st = 0;
+    int ret;
+
+    for (;;) {
+        ret = peer_call(d, peer, "POST", "/1.0/incoming/precheck", body, NULL, &st, 15000, err,
+                        errlen);
+        bool busy = ret == -EREMOTEIO && st == 409 && strstr(err, "migrations at once");
+        if (!busy) {
+            if (waiting) {
+                char by[96];
+                snprintf(by, sizeof(by), "host %s has a slot", peer);
+                job_lift_own(j, "resources", by);
+            }
+            return ret;
+        }
+        if (!waiting) {
+            char reason[STORE_TEXT_MAX];
+            snprintf(reason, sizeof(reason), "%.300s; asking again every %d s", err,
+                     MIGRATE_BUSY_RETRY_S);
+            (void)job_hold_own(j, "resources", reason, NULL);
+            waiting = true;
+        }
+        for (int t = 0; t < MIGRATE_BUSY_RETRY_S * 10; t++) {
+            if (job_cancelled(j))
+                return gw_fail(err, errlen, -ECANCELED, "cancelled while host %s was busy", peer);
+            if (job_stopping(j))
+                return gw_fail(err, errlen, -ESHUTDOWN, "godwitd stopped");
+            usleep(100 * 1000);
+        }
+    }
+}
+
 /* ---- POST /1.0/vms/{name}/migrate ---- */
 
-size_t migrate_after_hold(const struct api_request *req, struct job_hold_spec *h)
+size_t migrate_start_holds(struct godwitd *d, const struct api_request *req,
+                           struct job_hold_spec *h)
 {
-    static _Thread_local char reason[96];
+    static _Thread_local char reason[2][160];
     json_int_t after = json_integer_value(json_object_get(req->body, "after"));
+    unsigned max = d->max_out ? d->max_out : 2, used = 0;
+    struct store_job *v = NULL;
+    size_t n = 0, k = 0;
 
-    memset(h, 0, sizeof(*h));
-    if (after <= 0)
-        return 0;
-    snprintf(reason, sizeof(reason), "waits for job %lld to finish", (long long)after);
-    h->type = "dependency";
-    h->reason = reason;
-    h->lift = json_pack("{s:I}", "after_job", after);
-    return 1;
+    memset(h, 0, 2 * sizeof(*h));
+    if (after > 0) {
+        snprintf(reason[k], sizeof(reason[k]), "waits for job %lld to finish", (long long)after);
+        h[k].type = "dependency";
+        h[k].reason = reason[k];
+        h[k].lift = json_pack("{s:I}", "after_job", after);
+        k++;
+    }
+    /* this host's outgoing migrations at once: running, not yet waiting
+     * for a confirm */
+    godwitd_store_lock(d);
+    if (store_job_list(d->store, true, &v, &n) == 0)
+        for (size_t i = 0; i < n; i++)
+            used += !strcmp(v[i].direction, "out") && !strcmp(v[i].status, "running") &&
+                    strcmp(v[i].phase, "confirm");
+    godwitd_store_unlock(d);
+    store_job_list_free(v, n);
+    if (used >= max) {
+        snprintf(reason[k], sizeof(reason[k]),
+                 "host %s runs %u outgoing migrations (--max-migrations %u): waits for a slot",
+                 d->name, used, max);
+        h[k].type = "resources";
+        h[k].reason = reason[k];
+        h[k].lift = json_pack("{s:s}", "slot", "out");
+        k++;
+    }
+    return k;
 }
 
 static void migrate_post(struct api_request *req, struct api_reply *rep)
@@ -905,11 +964,12 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
     jobs_who(req, who, sizeof(who));
     json_t *opts =
         json_pack("{s:s,s:I,s:I}", "mode", "live", "downtime_limit", dl, "bandwidth", bw);
-    struct job_hold_spec dep;
-    size_t ndep = migrate_after_hold(req, &dep);
-    ret = jobs_start_held(d, &src_kind, name, peer, who, opts, "precheck", m, free, &dep, ndep, &id,
-                          err, sizeof(err));
-    json_decref((json_t *)dep.lift);
+    struct job_hold_spec holds[2];
+    size_t nholds = migrate_start_holds(d, req, holds);
+    ret = jobs_start_held(d, &src_kind, name, peer, who, opts, "precheck", m, free, holds, nholds,
+                          &id, err, sizeof(err));
+    json_decref((json_t *)holds[0].lift);
+    json_decref((json_t *)holds[1].lift);
     json_decref(opts);
     if (ret < 0) {
         free(m);

@@ -52,6 +52,14 @@ void migrate_key_remove(const struct godwitd *d, const char *vm);
  * host: 0, or -EXDEV naming the first that does not. */
 int migrate_disks_shared(struct godwitd *d, const json_t *def, char *err, size_t errlen);
 
+/* POST /1.0/incoming/precheck for job j, waiting while the peer receives
+ * its --max-migrations at once (a resources hold the job keeps while it
+ * asks again every MIGRATE_BUSY_RETRY_S).  As peer_call. */
+#define MIGRATE_BUSY_RETRY_S 2
+struct job;
+int migrate_precheck_call(struct job *j, const char *peer, const json_t *body, char *err,
+                          size_t errlen);
+
 int migrate_in_init(struct godwitd *d, char *err, size_t errlen);
 void migrate_in_fini(struct godwitd *d);
 

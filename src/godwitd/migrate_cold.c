@@ -405,8 +405,7 @@ static int cold_precheck(struct job *j, struct cold_src *m, json_t **def, char *
     }
     body = json_pack("{s:O,s:o,s:s,s:o,s:b}", "vm", *def, "compat", migrate_compat(d), "mode",
                      m->mode, "files", files, "start", start);
-    ret = peer_call(d, m->peer, "POST", "/1.0/incoming/precheck", body, NULL, NULL,
-                    COLD_DST_TIMEOUT_MS, err, errlen);
+    ret = migrate_precheck_call(j, m->peer, body, err, errlen);
     json_decref(body);
     return ret;
 }
@@ -943,11 +942,12 @@ void migrate_cold_post(struct api_request *req, struct api_reply *rep, const cha
     cold_options(m, opts);
     snprintf(m->was, sizeof(m->was), "%s", state);
     jobs_who(req, who, sizeof(who));
-    struct job_hold_spec dep;
-    size_t ndep = migrate_after_hold(req, &dep);
+    struct job_hold_spec holds[2];
+    size_t nholds = migrate_start_holds(d, req, holds);
     ret = jobs_start_held(d, !strcmp(mode, "cold") ? &cold_kind : &suspended_kind, name, peer, who,
-                          opts, "precheck", m, cold_free, &dep, ndep, &id, err, sizeof(err));
-    json_decref((json_t *)dep.lift);
+                          opts, "precheck", m, cold_free, holds, nholds, &id, err, sizeof(err));
+    json_decref((json_t *)holds[0].lift);
+    json_decref((json_t *)holds[1].lift);
     json_decref(opts);
     if (ret < 0) {
         cold_free(m);

@@ -84,10 +84,12 @@ void migrate_cold_post(struct api_request *req, struct api_reply *rep, const cha
 
 void migrate_cold_register(struct godwitd *d);
 
-/* The request's "after" (a job id) as a dependency hold for
- * jobs_start_held: 1 and *h (h->lift a new reference: the caller drops
- * it), or 0 (none). */
+/* The holds a new outgoing migration starts with (for jobs_start_held):
+ * dependency for the request's "after" (a job id), resources when this
+ * host already runs --max-migrations outgoing ones.  The count (0-2); the
+ * caller drops each h[i].lift (NULL when unused). */
 struct job_hold_spec;
-size_t migrate_after_hold(const struct api_request *req, struct job_hold_spec *h);
+size_t migrate_start_holds(struct godwitd *d, const struct api_request *req,
+                           struct job_hold_spec *h);
 
 #endif

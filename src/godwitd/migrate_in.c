@@ -230,6 +230,23 @@ unsigned migrate_in_check(struct godwitd *d, const json_t *def, const json_t *co
     }
     if ((st = in_check_build(d, compat, mode, msg, len)))
         return st;
+    /* incoming migrations at once (the source waits on a resources hold) */
+    unsigned max = d->max_in ? d->max_in : 2, busy = 0;
+    struct store_job *jv = NULL;
+    size_t jn = 0;
+    godwitd_store_lock(d);
+    if (store_job_list(d->store, true, &jv, &jn) == 0)
+        for (size_t i = 0; i < jn; i++)
+            busy += !strcmp(jv[i].direction, "in") && !strcmp(jv[i].status, "running");
+    godwitd_store_unlock(d);
+    store_job_list_free(jv, jn);
+    if (busy >= max) {
+        snprintf(msg, len,
+                 "host %s receives %u migrations at once (--max-migrations ...,%u): try again "
+                 "later",
+                 d->name, busy, max);
+        return 409;
+    }
     godwitd_store_lock(d);
     ret = store_vm_get(d->store, name, &vm);
     godwitd_store_unlock(d);

@@ -46,6 +46,10 @@ Cases:
                  hold while the job retries, lifted when hc answers again, the
                  disk arrives; with --give-up-after 3 the job fails and the VM
                  is back as it was.
+  resources      ha with --max-migrations 1: a second migration starts held
+                 (resources) and runs once the first waits for its confirm; hb
+                 with --max-migrations 2,1: the second source waits (a resources
+                 hold while it asks again) until hb has a slot.
   shutdown-timeout  a guest that ignores the power-down request
                  (--shutdown-timeout 2, no --force): the job fails, the VM
                  still runs on the source, nothing on the destination.
@@ -735,6 +739,57 @@ def case_technical(rack):
         cleanup(rack, *names)
 
 
+def restart_with(host, *args):
+    host.daemon.stop()
+    host.start_daemon(*args)
+
+
+def case_resources(rack):
+    """--max-migrations: a second outgoing migration waits on a resources
+    hold until the first waits for its confirm; a destination that
+    receives its maximum makes the source wait (and ask again)."""
+    a, b = rack.hosts[0], rack.hosts[1]
+    names = ["cr1", "cr2", "cr3", "cr4"]
+    try:
+        restart_with(a, "--max-migrations", "1,2")
+        for i, n in enumerate(names[:2]):
+            stopped_vm(a, n, 17 + i, data_mib=16, random_only=True)
+        j1 = detach(a, names[0], b, "--cold", "--confirm", "manual", "--bandwidth", "120")
+        j2 = detach(a, names[1], b, "--cold", "--confirm", "manual")
+        j = mt.job_show(a, j2)
+        check(j["status"] == "held" and j["holds"][0]["type"] == "resources" and
+              "--max-migrations 1" in j["holds"][0]["reason"], f"job {j2}: {j['holds']}")
+        wait_phase(a, j1, "confirm", timeout=120)
+        j = wait_phase(a, j2, "confirm", timeout=120)
+        check(j["holds"][0]["lifted"] and "slot is free" in j["holds"][0]["lifted"]["by"],
+              f"lifted {j['holds'][0]}")
+        for jid in (j1, j2):
+            a.cli("job", "confirm", str(jid), timeout=60)
+        # the destination's limit: hb receives one at a time
+        restart_with(a)
+        restart_with(b, "--max-migrations", "2,1")
+        for i, n in enumerate(names[2:]):
+            stopped_vm(a, n, 19 + i, data_mib=16, random_only=True)
+        j3 = detach(a, names[2], b, "--cold", "--confirm", "manual", "--bandwidth", "120")
+        wait_done_share(a, j3, 0.1)
+        j4 = detach(a, names[3], b, "--cold", "--confirm", "manual")
+
+        def busy():
+            x = mt.job_show(a, j4)
+            return x if [h_ for h_ in x["holds"] if h_["type"] == "resources"] else None
+        j = mt.wait_for(busy, 20, "a resources hold while hb is busy", step=0.2)
+        r = [h_ for h_ in j["holds"] if h_["type"] == "resources"][0]
+        check("receives 1 migrations at once" in r["reason"], f"reason {r['reason']!r}")
+        j = wait_phase(a, j4, "confirm", timeout=120)
+        r = [h_ for h_ in j["holds"] if h_["type"] == "resources"][0]
+        check(r["lifted"] and "has a slot" in r["lifted"]["by"], f"lifted {r}")
+        return []
+    finally:
+        restart_with(a)
+        restart_with(b)
+        cleanup(rack, *names)
+
+
 CASES = [
     ("stopped", case_stopped),
     ("revert", case_revert),
@@ -747,6 +802,7 @@ CASES = [
     ("hold", case_hold),
     ("after", case_after),
     ("technical", case_technical),
+    ("resources", case_resources),
     ("linux", case_linux),
     ("suspended", case_suspended),
 ]
