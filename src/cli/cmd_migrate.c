@@ -29,8 +29,8 @@
 #define MIGRATE_USAGE                                                                              \
     "godwit migrate NAME PEER [--live [--downtime-limit MS] | --cold [--shutdown-timeout S] "      \
     "[--force] [--no-start] | --suspend [--resume]] [--confirm auto|manual] "                      \
-    "[--confirm-window S] [--give-up-after S] [--bandwidth MBPS] [--after JOB] [--detach] "        \
-    "[--json]"
+    "[--confirm-window S] [--give-up-after S] [--bandwidth MBPS] [--after JOB] "                   \
+    "[--window HH:MM-HH:MM|FROM/TO] [--detach] [--json]"
 
 static void migrate_help(void)
 {
@@ -61,6 +61,10 @@ static void migrate_help(void)
            "  --give-up-after S    cold, suspended: a peer that stops answering puts the job on\n"
            "                       a technical hold while it retries; after S seconds without\n"
            "                       progress (default 3600) it fails and the VM is put back\n"
+           "  --window HH:MM-HH:MM  switch over only inside this daily window (local time; may\n"
+           "                       cross midnight), or FROM/TO (two ISO 8601 times): a cold or\n"
+           "                       suspended transfer may run before it, a live migration\n"
+           "                       starts inside it; meanwhile the job is held (window)\n"
            "  --after JOB          hold the migration until job JOB of this host has finished\n"
            "                       (a dependency hold: 'godwit job show' lists it)\n"
            "  --detach             print the job id and return; follow it with\n"
@@ -159,6 +163,7 @@ int cli_cmd_migrate(int argc, char **argv)
         {"confirm-window", required_argument, NULL, 'W'},
         {"after", required_argument, NULL, 'A'},
         {"give-up-after", required_argument, NULL, 'G'},
+        {"window", required_argument, NULL, 'w'},
         {"downtime-limit", required_argument, NULL, 'd'},
         {"bandwidth", required_argument, NULL, 'b'},
         {"detach", no_argument, NULL, 'D'},
@@ -168,7 +173,7 @@ int cli_cmd_migrate(int argc, char **argv)
     };
     long long downtime = -1, bandwidth = -1, shutdown = -1, window = -1, after = -1, give_up = -1;
     bool detach = false, force = false, no_start = false, resume = false;
-    const char *mode = NULL, *confirm = NULL;
+    const char *mode = NULL, *confirm = NULL, *win_spec = NULL;
     json_t *body, *reply = NULL, *host = NULL, *job = NULL;
     char path[160];
     int c, ret;
@@ -196,6 +201,7 @@ int cli_cmd_migrate(int argc, char **argv)
             if (migrate_number("--confirm-window", optarg, 30 * 86400, &window))
                 return CLI_USAGE;
             break;
+        case 'w': win_spec = optarg; break;
         case 'G':
             if (migrate_number("--give-up-after", optarg, 7 * 86400, &give_up) || give_up == 0)
                 return cli_usage_error(MIGRATE_USAGE, "--give-up-after: 1 to 604800 seconds");
@@ -253,6 +259,8 @@ int cli_cmd_migrate(int argc, char **argv)
         json_object_set_new(body, "confirm", json_string(confirm));
     if (after > 0)
         json_object_set_new(body, "after", json_integer(after));
+    if (win_spec)
+        json_object_set_new(body, "window", json_string(win_spec));
     if (give_up > 0)
         json_object_set_new(body, "give_up_after", json_integer(give_up));
     if (downtime >= 0)

@@ -608,6 +608,9 @@ static int src_run(struct job *j, char *err, size_t errlen)
         json_decref(def);
         return JOB_PARKED;
     }
+    if (ret == 0) /* a live migration happens inside its window, all of it */
+        ret = migrate_window_wait(j, json_string_value(json_object_get(job_options(j), "window")),
+                                  err, errlen);
     if (ret == 0) {
         job_phase(j, "prepare");
         ret = src_prepare(j, m, def, key, host, sizeof(host), &port, err, errlen);
@@ -869,6 +872,13 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
         return api_reply_error(rep, 400, "bad VM name");
     if (!peer || !api_name_valid(peer))
         return api_reply_error(rep, 400, "peer: a peer host's name");
+    const char *window = json_string_value(json_object_get(req->body, "window"));
+    if (window) {
+        struct migrate_window w;
+        char werr[256];
+        if (migrate_window_parse(window, &w, werr, sizeof(werr)) < 0)
+            return api_reply_error(rep, 400, "%s", werr);
+    }
     json_int_t after = json_integer_value(json_object_get(req->body, "after"));
     if (json_object_get(req->body, "after")) {
         struct store_job aj;
@@ -964,6 +974,8 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
     jobs_who(req, who, sizeof(who));
     json_t *opts =
         json_pack("{s:s,s:I,s:I}", "mode", "live", "downtime_limit", dl, "bandwidth", bw);
+    if (window)
+        json_object_set_new(opts, "window", json_string(window));
     struct job_hold_spec holds[2];
     size_t nholds = migrate_start_holds(d, req, holds);
     ret = jobs_start_held(d, &src_kind, name, peer, who, opts, "precheck", m, free, holds, nholds,
@@ -978,14 +990,21 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
     api_reply_json(rep, 202, json_pack("{s:I}", "job", (json_int_t)id));
 }
 
-static const struct api_field migrate_body[] = {
-    {"peer", API_T_STRING, true},           {"mode", API_T_STRING, false},
-    {"downtime_limit", API_T_INT, false},   {"bandwidth", API_T_INT, false},
-    {"shutdown_timeout", API_T_INT, false}, {"force", API_T_BOOL, false},
-    {"no_start", API_T_BOOL, false},        {"confirm", API_T_STRING, false},
-    {"confirm_window", API_T_INT, false},   {"suspend", API_T_BOOL, false},
-    {"resume", API_T_BOOL, false},          {"after", API_T_INT, false},
-    {"give_up_after", API_T_INT, false},    {NULL, 0, false}};
+static const struct api_field migrate_body[] = {{"peer", API_T_STRING, true},
+                                                {"mode", API_T_STRING, false},
+                                                {"downtime_limit", API_T_INT, false},
+                                                {"bandwidth", API_T_INT, false},
+                                                {"shutdown_timeout", API_T_INT, false},
+                                                {"force", API_T_BOOL, false},
+                                                {"no_start", API_T_BOOL, false},
+                                                {"confirm", API_T_STRING, false},
+                                                {"confirm_window", API_T_INT, false},
+                                                {"suspend", API_T_BOOL, false},
+                                                {"resume", API_T_BOOL, false},
+                                                {"after", API_T_INT, false},
+                                                {"give_up_after", API_T_INT, false},
+                                                {"window", API_T_STRING, false},
+                                                {NULL, 0, false}};
 
 const struct api_route migrate_routes[] = {
     {"POST", "/1.0/vms/{name}/migrate", migrate_post, migrate_body, 0},

@@ -28,6 +28,8 @@
 
 #include "godwitd/godwitd.h"
 
+struct job;
+
 #define MIGRATE_FILE_CHUNK   (1u << 20) /* boot file bytes per request (raw; API_BODY_MAX) */
 #define MIGRATE_POLL_MS      50         /* query-migrate while it runs (figures, the end) */
 #define MIGRATE_PREPARE_IDLE 600        /* s an incoming may wait for its source */
@@ -56,9 +58,27 @@ int migrate_disks_shared(struct godwitd *d, const json_t *def, char *err, size_t
  * its --max-migrations at once (a resources hold the job keeps while it
  * asks again every MIGRATE_BUSY_RETRY_S).  As peer_call. */
 #define MIGRATE_BUSY_RETRY_S 2
-struct job;
 int migrate_precheck_call(struct job *j, const char *peer, const json_t *body, char *err,
                           size_t errlen);
+
+/* A switchover window (--window): daily "HH:MM[:SS]-HH:MM[:SS]" in local
+ * time (may cross midnight), or "FROM/TO", two ISO 8601 times
+ * (YYYY-MM-DDTHH:MM[:SS] with Z, +HH:MM or -HH:MM, else local time). */
+struct migrate_window {
+    bool daily;
+    int from_s, to_s;       /* daily: seconds after local midnight */
+    int64_t from_ms, to_ms; /* interval: unix ms */
+};
+/* 0, or -EINVAL with why (a malformed spec, an empty window, an interval
+ * that ended). */
+int migrate_window_parse(const char *spec, struct migrate_window *w, char *err, size_t errlen);
+/* 0 when now (unix ms) is inside the window; else the unix ms it opens
+ * next (-1: never again). */
+int64_t migrate_window_opens(const struct migrate_window *w, int64_t now_ms);
+/* Inside job j, before its switchover: wait for the window (a window hold
+ * the job keeps meanwhile, lifted when it opens).  0, -ECANCELED,
+ * -ESHUTDOWN (resumed at the next start), -ETIME (it will never open). */
+int migrate_window_wait(struct job *j, const char *spec, char *err, size_t errlen);
 
 int migrate_in_init(struct godwitd *d, char *err, size_t errlen);
 void migrate_in_fini(struct godwitd *d);

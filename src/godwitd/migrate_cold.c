@@ -649,6 +649,10 @@ static int cold_body(struct job *j, struct cold_src *m, unsigned from, char *err
         if (ret == 0)
             ret = cold_transfer(j, m, err, errlen);
         json_decref(def);
+        /* the transfer may happen before the window; the switchover not */
+        if (ret == 0)
+            ret = migrate_window_wait(
+                j, json_string_value(json_object_get(job_options(j), "window")), err, errlen);
     }
     if (from >= 4) {
         /* resumed after the transfer: the files, for the figures and the
@@ -939,6 +943,8 @@ void migrate_cold_post(struct api_request *req, struct api_reply *rep, const cha
                   suspend, "resume", json_is_true(json_object_get(b, "resume")));
     if (json_object_get(b, "give_up_after"))
         json_object_set(opts, "give_up_after", json_object_get(b, "give_up_after"));
+    if (json_object_get(b, "window"))
+        json_object_set(opts, "window", json_object_get(b, "window"));
     cold_options(m, opts);
     snprintf(m->was, sizeof(m->was), "%s", state);
     jobs_who(req, who, sizeof(who));

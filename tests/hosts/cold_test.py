@@ -50,6 +50,10 @@ Cases:
                  (resources) and runs once the first waits for its confirm; hb
                  with --max-migrations 2,1: the second source waits (a resources
                  hold while it asks again) until hb has a slot.
+  window         --window FROM/TO a few seconds ahead: the cold transfer runs at
+                 once, the job is held (window) until it opens, then switches
+                 over; a live migration starts inside its window; nonsense
+                 windows refused.
   shutdown-timeout  a guest that ignores the power-down request
                  (--shutdown-timeout 2, no --force): the job fails, the VM
                  still runs on the source, nothing on the destination.
@@ -790,6 +794,56 @@ def case_resources(rack):
         cleanup(rack, *names)
 
 
+def iso(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def case_window(rack):
+    """--window FROM/TO: a cold transfer runs at once but switches over only
+    once the window opens (held: window meanwhile); a live migration starts
+    inside it; windows that make no sense are refused."""
+    a, b = rack.hosts[0], rack.hosts[1]
+    names = ["cw1", "cw2"]
+    try:
+        stopped_vm(a, names[0], 21, data_mib=8)
+        opens = time.time() + 8
+        spec = f"{iso(opens)}/{iso(opens + 600)}"
+        jid = detach(a, names[0], b, "--cold", "--confirm", "manual", "--window", spec)
+
+        def waiting():
+            j = mt.job_show(a, jid)
+            w = [h_ for h_ in j["holds"] if h_["type"] == "window" and h_["lifted"] is None]
+            return j if w and j["status"] == "held" else None
+        j = mt.wait_for(waiting, 30, "the job held for its window", step=0.2)
+        check(xfer(a, jid)["done"] == xfer(a, jid)["total"] and time.time() < opens,
+              "the transfer did not finish before the window")
+        check(mt.vm_states(b).get(names[0]) == "incoming", f"{b.name}: {mt.vm_states(b)}")
+        j = wait_phase(a, jid, "confirm", timeout=60)
+        check(time.time() >= opens - 1, "it switched over before the window opened")
+        w = [h_ for h_ in j["holds"] if h_["type"] == "window"][0]
+        check(w["lifted"] and "opened" in w["lifted"]["by"] and "opens" in w["reason"], f"{w}")
+        # a live migration waits for its window, the VM running here meanwhile
+        mt.create(a, names[1], "--memory", "64M", "--cpus", "1", "--firmware", "none",
+                  "--kernel", TICKER, "--no-agent")
+        mt.start(a, names[1])
+        opens = time.time() + 5
+        jl = detach(a, names[1], b, "--live", "--window", f"{iso(opens)}/{iso(opens + 600)}")
+        mt.wait_for(lambda: mt.job_show(a, jl)["status"] == "held", 10, "the live job held")
+        mt.check_runs_here(a, names[1], "live job waiting for its window")
+        jlive = wait_status(a, jl, timeout=120)
+        check(jlive["status"] == "done" and time.time() >= opens - 1,
+              f"live job {jl}: {jlive['status']} {jlive.get('error')}")
+        for bad, why in (("25:00-01:00", "HH:MM"), ("10:00-10:00", "empty"),
+                         (f"{iso(time.time() - 100)}/{iso(time.time() - 50)}", "over already"),
+                         (f"{iso(time.time() + 100)}/{iso(time.time() + 50)}", "ends before")):
+            rc, out, err = a.cli("migrate", "nosuch", b.name, "--cold", "--window", bad)
+            check(rc == 1 and why in err, f"--window {bad}: exit {rc}: {err.strip()}")
+        a.cli("job", "confirm", str(jid), timeout=60)
+        return []
+    finally:
+        cleanup(rack, *names)
+
+
 CASES = [
     ("stopped", case_stopped),
     ("revert", case_revert),
@@ -803,6 +857,7 @@ CASES = [
     ("after", case_after),
     ("technical", case_technical),
     ("resources", case_resources),
+    ("window", case_window),
     ("linux", case_linux),
     ("suspended", case_suspended),
 ]
