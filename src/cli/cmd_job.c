@@ -9,6 +9,7 @@
  *   godwit job revert ID [--yes]  ... or take the VM back (what it wrote there is lost)
  *   godwit job hold ID --reason TEXT   hold a job (a manual hold): it parks, keeping its progress
  *   godwit job release ID [HOLD]       lift one hold, or every manual one
+ *   godwit job approve ID [--note TEXT] lift the compliance holds waiting for an approval
  *
  * --json prints what the daemon answered (list: the array of jobs).
  */
@@ -24,8 +25,8 @@
 #include "cli/progress.h"
 
 #define JOB_USAGE                                                                                  \
-    "godwit job list [--all] | show ID | cancel ID | watch ID | confirm ID | revert ID [--yes]  "  \
-    "[--json]"
+    "godwit job list [--all] | show ID | cancel ID | watch ID | confirm ID | revert ID [--yes] | " \
+    "hold ID --reason TEXT | release ID [HOLD] | approve ID [--note TEXT]  [--json]"
 
 #define JOB_VERB_WAIT_MS 60000 /* confirm / revert: how long to wait for the job to end */
 
@@ -312,6 +313,29 @@ static int job_hold(int64_t id, const char *reason)
     return CLI_OK;
 }
 
+static int job_approve(int64_t id, const char *note)
+{
+    char path[64];
+    json_t *body = note ? json_pack("{s:s}", "note", note) : json_object(), *r = NULL;
+    int ret;
+
+    snprintf(path, sizeof(path), "/1.0/jobs/%" PRId64 "/approve", id);
+    ret = cli_call("POST", path, body, &r, NULL);
+    json_decref(body);
+    if (ret)
+        return CLI_FAIL;
+    if (cli_g.json) {
+        cli_print_json(r);
+    } else {
+        char status[160];
+        job_status_text(r, status, sizeof(status));
+        printf("job %" PRId64 ": approved; %s\n", id,
+               !strcmp(jstr(r, "status"), "held") ? status : "it goes on");
+    }
+    json_decref(r);
+    return CLI_OK;
+}
+
 static int job_release(int64_t id, int64_t hold)
 {
     char path[64];
@@ -342,13 +366,14 @@ int cli_cmd_job(int argc, char **argv)
         {"all", no_argument, NULL, 'a'},
         {"yes", no_argument, NULL, 'y'},
         {"reason", required_argument, NULL, 'r'},
+        {"note", required_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},
         CLI_COMMON_OPTS,
         {NULL, 0, NULL, 0},
     };
     const char *sub;
     bool all = false, yes = false;
-    const char *reason = NULL;
+    const char *reason = NULL, *note = NULL;
     int64_t id = 0;
     int c;
 
@@ -361,7 +386,7 @@ int cli_cmd_job(int argc, char **argv)
     }
     if (strcmp(sub, "list") && strcmp(sub, "show") && strcmp(sub, "cancel") &&
         strcmp(sub, "watch") && strcmp(sub, "confirm") && strcmp(sub, "revert") &&
-        strcmp(sub, "hold") && strcmp(sub, "release"))
+        strcmp(sub, "hold") && strcmp(sub, "release") && strcmp(sub, "approve"))
         return cli_usage_error(JOB_USAGE, "unknown job subcommand '%s'", sub);
     optind = 1;
     opterr = 0;
@@ -372,6 +397,8 @@ int cli_cmd_job(int argc, char **argv)
             yes = true;
         else if (c == 'r' && !strcmp(sub, "hold"))
             reason = optarg;
+        else if (c == 'N' && !strcmp(sub, "approve"))
+            note = optarg;
         else if (c == 'h') {
             printf("usage: %s\n", JOB_USAGE);
             return CLI_OK;
@@ -412,5 +439,7 @@ int cli_cmd_job(int argc, char **argv)
     }
     if (!strcmp(sub, "release"))
         return job_release(id, 0);
+    if (!strcmp(sub, "approve"))
+        return job_approve(id, note);
     return cli_progress_follow(id);
 }

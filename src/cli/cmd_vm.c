@@ -26,7 +26,7 @@
 #define VM_USAGE                                                                                   \
     "godwit vm create NAME --memory SIZE [--cpus N] [--firmware default|none|PATH]\n"              \
     "                 [--kernel FILE] [--initrd FILE] [--append CMDLINE] [--disk SIZE|PATH]...\n"  \
-    "                 [--nic user[,hostfwd=RULE]...|bridge=BR]... [--no-agent]\n"                  \
+    "                 [--nic user[,hostfwd=RULE]...|bridge=BR]... [--no-agent] [--label K=V]...\n" \
     "       godwit vm list\n"                                                                      \
     "       godwit vm show NAME\n"                                                                 \
     "       godwit vm start NAME\n"                                                                \
@@ -51,6 +51,7 @@ enum {
     OPT_DISK,
     OPT_NIC,
     OPT_NO_AGENT,
+    OPT_LABEL,
     OPT_TIMEOUT,
     OPT_FORCE,
     OPT_SHOW_LOG,
@@ -67,6 +68,7 @@ static const struct option vm_opts[] = {
     {"disk", required_argument, NULL, OPT_DISK},
     {"nic", required_argument, NULL, OPT_NIC},
     {"no-agent", no_argument, NULL, OPT_NO_AGENT},
+    {"label", required_argument, NULL, OPT_LABEL},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"force", no_argument, NULL, OPT_FORCE},
     {"show-log", no_argument, NULL, OPT_SHOW_LOG},
@@ -182,6 +184,22 @@ static int vm_parse(int argc, char **argv, bool want_name, struct vm_args *a)
             break;
         case OPT_APPEND: json_object_set_new(a->body, "append", json_string(optarg)); break;
         case OPT_DISK: ret = vm_opt_disk(disks, optarg); break;
+        case OPT_LABEL: {
+            const char *eq = strchr(optarg, '=');
+            char key[64];
+            if (!eq || eq == optarg || eq - optarg >= (long)sizeof(key)) {
+                ret = cli_usage_error(VM_USAGE, "--label '%s': KEY=VALUE", optarg);
+                break;
+            }
+            snprintf(key, sizeof(key), "%.*s", (int)(eq - optarg), optarg);
+            json_t *l = json_object_get(a->body, "labels");
+            if (!l) {
+                l = json_object();
+                json_object_set_new(a->body, "labels", l);
+            }
+            json_object_set_new(l, key, json_string(eq + 1));
+            break;
+        }
         case OPT_NIC: ret = vm_opt_nic(nics, optarg); break;
         case OPT_NO_AGENT: json_object_set_new(a->body, "agent", json_false()); break;
         case OPT_TIMEOUT: {
@@ -597,7 +615,7 @@ int cli_cmd_vm(int argc, char **argv)
         const char *verb;
         unsigned allowed; /* bits of the OPT_ options */
     } verbs[] = {
-        {"create", (1u << (OPT_NO_AGENT - OPT_MEMORY + 1)) - 1},
+        {"create", (1u << (OPT_LABEL - OPT_MEMORY + 1)) - 1},
         {"list", 0},
         {"show", 0},
         {"start", 0},

@@ -24,6 +24,7 @@
 #ifndef GODWIT_GODWITD_GODWITD_H
 #define GODWIT_GODWITD_GODWITD_H
 
+#include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -52,6 +53,7 @@ struct godwitd {
     unsigned nshared;
     uint64_t memory_budget;   /* --memory-budget: bytes all VMs may use; 0: the host's RAM */
     unsigned max_out, max_in; /* --max-migrations OUT[,IN]: concurrent migrations (2, 2) */
+    json_t *labels;           /* --label KEY=VALUE...: this host's labels (policies), {} */
     int lock_fd;              /* DIR/godwitd.lock, flock'ed while the daemon runs */
     struct {
         pthread_mutex_t lock;

@@ -922,7 +922,7 @@ int jobs_cancel(struct godwitd *d, int64_t id, char *err, size_t errlen)
 }
 
 int jobs_hold(struct godwitd *d, int64_t id, const char *type, const char *reason,
-              const char *set_by, int64_t *hold, char *err, size_t errlen)
+              const char *set_by, const json_t *lift, int64_t *hold, char *err, size_t errlen)
 {
     struct jobs *js = d->jobs;
     struct store_job row;
@@ -968,8 +968,11 @@ int jobs_hold(struct godwitd *d, int64_t id, const char *type, const char *reaso
         snprintf(h.type, sizeof(h.type), "%s", type);
         snprintf(h.reason, sizeof(h.reason), "%s", reason);
         snprintf(h.set_by, sizeof(h.set_by), "%s", set_by ? set_by : "unknown");
+        h.lift = lift ? json_dumps(lift, JSON_COMPACT) : NULL;
         godwitd_store_lock(d);
         ret = store_hold_add(d->store, &h, hold);
+        free(h.lift);
+        h.lift = NULL;
         if (ret < 0)
             gw_fail(err, errlen, ret, "%s", store_errmsg(d->store));
         godwitd_store_unlock(d);
@@ -1043,6 +1046,88 @@ int jobs_release(struct godwitd *d, int64_t id, int64_t hold, const char *by, ch
                 ret = job_wake(js, d, k, id, false);
         }
     }
+    pthread_mutex_unlock(&js->lock);
+    if (ret == 0)
+        events_notify(d);
+    return ret;
+}
+
+bool job_approved(const struct job *j)
+{
+    struct store_hold *hs = NULL;
+    size_t n = 0;
+    bool yes = false;
+
+    godwitd_store_lock(j->d);
+    if (store_hold_list(j->d->store, j->id, false, &hs, &n) == 0)
+        for (size_t i = 0; i < n; i++)
+            yes |= !strcmp(hs[i].type, "compliance") && hs[i].lifted_ms &&
+                   !strncmp(hs[i].lifted_by, "approved by ", 12);
+    godwitd_store_unlock(j->d);
+    store_hold_list_free(hs, n);
+    return yes;
+}
+
+int jobs_approve(struct godwitd *d, int64_t id, const char *who, const char *note, char *err,
+                 size_t errlen)
+{
+    struct jobs *js = d->jobs;
+    struct store_hold *hs = NULL;
+    struct store_job row;
+    size_t n = 0, lifted = 0, waiting = 0;
+    bool running = false, refused = false;
+    char by[STORE_WHO_MAX + 160];
+    int ret;
+
+    if (!js)
+        return gw_fail(err, errlen, -ENOENT, "no job %" PRId64, id);
+    snprintf(by, sizeof(by), "approved by %s%s%.120s", who, note && note[0] ? ": " : "",
+             note ? note : "");
+    pthread_mutex_lock(&js->lock);
+    godwitd_store_lock(d);
+    ret = store_job_get(d->store, id, &row);
+    if (ret == 0 && store_hold_list(d->store, id, true, &hs, &n) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            json_t *l = hs[i].lift ? json_loads(hs[i].lift, 0, NULL) : NULL;
+            if (!strcmp(hs[i].type, "compliance") && json_is_true(json_object_get(l, "approval"))) {
+                waiting++;
+                if (json_is_true(json_object_get(l, "four_eyes")) && !strcmp(row.started_by, who))
+                    refused = true;
+                else if (store_hold_lift(d->store, hs[i].id, by) == 0)
+                    lifted++;
+            }
+            json_decref(l);
+        }
+        store_hold_list_free(hs, n);
+        struct store_job r2;
+        if (lifted && store_job_get(d->store, id, &r2) == 0) {
+            running = !store_job_status_final(r2.status) && !job_parking_holds(d, id);
+            store_job_clear(&r2);
+        }
+    }
+    godwitd_store_unlock(d);
+    if (ret < 0)
+        ret = gw_fail(err, errlen, -ENOENT, "no job %" PRId64, id);
+    else if (refused && !lifted)
+        ret = gw_fail(err, errlen, -EPERM,
+                      "four-eyes: %s started job %" PRId64 " and cannot approve it; someone "
+                      "else must",
+                      who, id);
+    else if (!waiting)
+        ret = gw_fail(err, errlen, -EALREADY, "job %" PRId64 " waits for no approval", id);
+    if (ret == 0 && running) {
+        struct job *j;
+        for (j = js->runners; j; j = j->next)
+            if (j->id == id)
+                break;
+        const struct job_kind *k = kind_find(js, row.kind, row.direction);
+        if (j)
+            atomic_store(&j->held, false);
+        else if (k && k->resume)
+            ret = job_wake(js, d, k, id, false);
+    }
+    if (ret == 0 || ret == -EPERM || ret == -EALREADY)
+        store_job_clear(&row);
     pthread_mutex_unlock(&js->lock);
     if (ret == 0)
         events_notify(d);
@@ -1472,7 +1557,7 @@ static void jobs_hold_post(struct api_request *req, struct api_reply *rep)
         return;
     jobs_settle(d);
     jobs_who(req, who, sizeof(who));
-    ret = jobs_hold(d, id, type ? type : "manual", reason, who, &hold, err, sizeof(err));
+    ret = jobs_hold(d, id, type ? type : "manual", reason, who, NULL, &hold, err, sizeof(err));
     if (ret == -ENOENT)
         return api_reply_error(rep, 404, "no job %" PRId64, id);
     if (ret == -EINVAL && (!reason || !reason[0] || strstr(err, "hold type")))
@@ -1516,6 +1601,37 @@ static void jobs_release_post(struct api_request *req, struct api_reply *rep)
         api_reply_json(rep, 202, o);
 }
 
+/* POST /1.0/jobs/{id}/approve {note?}: 202 and the job. */
+static void jobs_approve_post(struct api_request *req, struct api_reply *rep)
+{
+    struct godwitd *d = req->ctx;
+    const char *note = json_string_value(json_object_get(req->body, "note"));
+    char err[512] = "", who[STORE_WHO_MAX];
+    int64_t id;
+    json_t *o;
+    int ret;
+
+    if (!job_id_param(req, rep, &id))
+        return;
+    jobs_settle(d);
+    jobs_who(req, who, sizeof(who));
+    ret = jobs_approve(d, id, who, note, err, sizeof(err));
+    if (ret == -ENOENT)
+        return api_reply_error(rep, 404, "%s", err);
+    if (ret == -EPERM)
+        return api_reply_error(rep, 403, "%s", err);
+    if (ret == -EALREADY)
+        return api_reply_error(rep, 409, "%s", err);
+    if (ret < 0)
+        return api_reply_error(rep, 500, "%s", err);
+    gw_log("job %" PRId64 ": approved by %s", id, who);
+    o = job_full(req, rep, id);
+    if (o)
+        api_reply_json(rep, 202, o);
+}
+
+static const struct api_field jobs_approve_body[] = {{"note", API_T_STRING, false},
+                                                     {NULL, 0, false}};
 static const struct api_field jobs_hold_body[] = {
     {"reason", API_T_STRING, true}, {"type", API_T_STRING, false}, {NULL, 0, false}};
 static const struct api_field jobs_release_body[] = {{"hold", API_T_INT, false}, {NULL, 0, false}};
@@ -1538,5 +1654,6 @@ const struct api_route jobs_routes[] = {
     {"POST", "/1.0/jobs/{id}/revert", jobs_revert_post, NULL},
     {"POST", "/1.0/jobs/{id}/hold", jobs_hold_post, jobs_hold_body},
     {"POST", "/1.0/jobs/{id}/release", jobs_release_post, jobs_release_body},
+    {"POST", "/1.0/jobs/{id}/approve", jobs_approve_post, jobs_approve_body},
 };
 const size_t jobs_nroutes = GW_ARRAY_SIZE(jobs_routes);

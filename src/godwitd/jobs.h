@@ -147,7 +147,18 @@ bool job_released(const struct job *j);
  * finished / unknown type / not now, -EOPNOTSUPP its kind cannot be held.
  */
 int jobs_hold(struct godwitd *d, int64_t id, const char *type, const char *reason,
-              const char *set_by, int64_t *hold, char *err, size_t errlen);
+              const char *set_by, const json_t *lift, int64_t *hold, char *err, size_t errlen);
+/*
+ * Approve a job: lift its compliance holds that wait for an approval
+ * (lift {"approval": true}), recording "approved by WHO[: note]".  With
+ * four-eyes (lift "four_eyes": true) whoever started the job cannot:
+ * -EPERM.  -EALREADY: nothing waits for an approval.  When no hold is
+ * left the job goes on.
+ */
+int jobs_approve(struct godwitd *d, int64_t id, const char *who, const char *note, char *err,
+                 size_t errlen);
+/* Was the job ever approved (a compliance hold lifted by an approval)? */
+bool job_approved(const struct job *j);
 /*
  * Lift hold `hold` of job id (0: every active manual hold), recording by;
  * when none is left the job runs again from where it parked.  0, or

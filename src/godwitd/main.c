@@ -25,13 +25,14 @@
 #include "godwitd/godwitd.h"
 #include "godwitd/migrate_int.h"
 #include "godwitd/peers.h"
+#include "godwitd/vms.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: godwitd [--state-dir DIR] [--socket PATH] [--listen HOST:PORT] [--name NAME]\n"
             "               [--shared-storage DIR]... [--memory-budget SIZE] [--vm-binary PATH]\n"
-            "               [--max-migrations OUT[,IN]]\n"
+            "               [--max-migrations OUT[,IN]] [--label KEY=VALUE]...\n"
             "\n"
             "  --state-dir DIR       the host's state (default /var/lib/godwit as root,\n"
             "                        else $XDG_STATE_HOME/godwit)\n"
@@ -44,6 +45,8 @@ static void usage(FILE *f)
             "                        host's RAM)\n"
             "  --max-migrations OUT[,IN]  migrations this host runs at once, outgoing and\n"
             "                        incoming (default 2,2); more wait on a resources hold\n"
+            "  --label KEY=VALUE     a label of this host, for migration policies\n"
+            "                        (STATE/policy.json; repeatable)\n"
             "  --vm-binary PATH      the godwit-vm to run (default: beside godwitd, else\n"
             "                        $GODWIT_VM, else godwit-vm in PATH)\n");
 }
@@ -213,6 +216,7 @@ static int parse_args(struct godwitd *d, int argc, char **argv, const char **nam
         {"shared-storage", required_argument, NULL, 'S'},
         {"memory-budget", required_argument, NULL, 'm'},
         {"max-migrations", required_argument, NULL, 'M'},
+        {"label", required_argument, NULL, 'L'},
         {"vm-binary", required_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -266,6 +270,21 @@ static int parse_args(struct godwitd *d, int argc, char **argv, const char **nam
             d->max_in = (unsigned)i;
             break;
         }
+        case 'L': {
+            char key[64];
+            const char *eq = strchr(optarg, '=');
+            if (!eq || eq - optarg >= (long)sizeof(key) || json_object_size(d->labels) >= 16) {
+                gw_log("--label '%s': KEY=VALUE (at most 16)", optarg);
+                return -EINVAL;
+            }
+            snprintf(key, sizeof(key), "%.*s", (int)(eq - optarg), optarg);
+            if (!vm_label_word_ok(key) || !vm_label_word_ok(eq + 1)) {
+                gw_log("--label '%s': keys and values are 1-63 of a-z A-Z 0-9 . _ -", optarg);
+                return -EINVAL;
+            }
+            json_object_set_new(d->labels, key, json_string(eq + 1));
+            break;
+        }
         case 'v': snprintf(d->vm_binary, sizeof(d->vm_binary), "%s", optarg); break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -EINVAL;
@@ -294,6 +313,7 @@ int main(int argc, char **argv)
     pthread_mutex_init(&d.store_lock, NULL);
     pthread_mutex_init(&d.vm_build.lock, NULL);
     d.max_out = d.max_in = 2;
+    d.labels = json_object();
     if (parse_args(&d, argc, argv, &name) < 0)
         return 2;
     if (!d.state_dir[0] && default_state_dir(d.state_dir, sizeof(d.state_dir)) < 0) {

@@ -596,8 +596,12 @@ static int src_run(struct job *j, char *err, size_t errlen)
     /* precheck: here, then there */
     ret = migrate_disks_shared(d, def, err, errlen);
     if (ret == 0) {
+        json_t *pre = NULL;
         body = json_pack("{s:O,s:o}", "vm", def, "compat", migrate_compat(d));
-        ret = migrate_precheck_call(j, m->peer, body, err, errlen);
+        ret = migrate_precheck_call(j, m->peer, body, &pre, err, errlen);
+        if (ret == 0)
+            ret = migrate_policy_gate(j, def, m->peer, json_object_get(pre, "labels"), err, errlen);
+        json_decref(pre);
         json_decref(body);
     }
     if (ret == 0 && m->cancel)
@@ -774,8 +778,8 @@ static const struct job_kind src_kind = {
     .holdable = true,
 };
 
-int migrate_precheck_call(struct job *j, const char *peer, const json_t *body, char *err,
-                          size_t errlen)
+int migrate_precheck_call(struct job *j, const char *peer, const json_t *body, json_t **reply,
+                          char *err, size_t errlen)
 {
     struct godwitd *d = job_daemon(j);
     bool waiting = false;
@@ -783,7 +787,7 @@ int migrate_precheck_call(struct job *j, const char *peer, const json_t *body, c
     int ret;
 
     for (;;) {
-        ret = peer_call(d, peer, "POST", "/1.0/incoming/precheck", body, NULL, &st, 15000, err,
+        ret = peer_call(d, peer, "POST", "/1.0/incoming/precheck", body, reply, &st, 15000, err,
                         errlen);
         bool busy = ret == -EREMOTEIO && st == 409 && strstr(err, "migrations at once");
         if (!busy) {
@@ -809,6 +813,77 @@ int migrate_precheck_call(struct job *j, const char *peer, const json_t *body, c
             usleep(100 * 1000);
         }
     }
+}
+
+/* "K=V" and its label object: does it hold? */
+static bool policy_label_has(const json_t *labels, const char *kv)
+{
+    const char *eq = kv ? strchr(kv, '=') : NULL;
+    char key[64];
+
+    if (!eq || eq - kv >= (long)sizeof(key))
+        return false;
+    snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
+    const char *v = json_string_value(json_object_get(labels, key));
+    return v && !strcmp(v, eq + 1);
+}
+
+int migrate_policy_gate(struct job *j, const json_t *def, const char *peer,
+                        const json_t *dst_labels, char *err, size_t errlen)
+{
+    struct godwitd *d = job_daemon(j);
+    const json_t *vml = json_object_get(def, "labels"), *rule;
+    char path[PATH_MAX + 16], reason[STORE_TEXT_MAX] = "";
+    json_error_t jerr;
+    json_t *pol;
+    size_t i;
+    int ret = 0;
+
+    snprintf(path, sizeof(path), "%s/policy.json", d->state_dir);
+    if (access(path, F_OK) < 0)
+        return 0;
+    pol = json_load_file(path, 0, &jerr);
+    if (!json_is_object(pol) ||
+        (json_object_get(pol, "rules") && !json_is_array(json_object_get(pol, "rules")))) {
+        json_decref(pol);
+        return gw_fail(err, errlen, -EINVAL, "%s is not a valid policy (%s): refused", path,
+                       pol ? "rules: an array" : jerr.text);
+    }
+    json_array_foreach(json_object_get(pol, "rules"), i, rule)
+    {
+        const char *when = json_string_value(json_object_get(rule, "vm_label"));
+        const char *need = json_string_value(json_object_get(rule, "require_host_label"));
+        bool approval = json_is_true(json_object_get(rule, "approval"));
+        if (!when || !strchr(when, '=') || (need && !strchr(need, '=')) || (!need && !approval)) {
+            ret = gw_fail(err, errlen, -EINVAL, "%s: rule %zu is malformed: refused", path, i);
+            break;
+        }
+        if (!policy_label_has(vml, when))
+            continue;
+        if (need && !policy_label_has(dst_labels, need)) {
+            ret = gw_fail(err, errlen, -EPERM,
+                          "refused by policy: VMs labelled %s may only go to hosts labelled %s, "
+                          "and host %s is not (rule %zu of %s)",
+                          when, need, peer, i, path);
+            break;
+        }
+        if (approval && !reason[0])
+            snprintf(reason, sizeof(reason),
+                     "VMs labelled %s need an approval to migrate (godwit job approve %lld)%s",
+                     when, (long long)job_id(j),
+                     json_is_true(json_object_get(pol, "four_eyes"))
+                         ? "; four-eyes: not by whoever started it"
+                         : "");
+    }
+    if (ret == 0 && reason[0] && !job_approved(j)) {
+        json_t *lift = json_pack("{s:b,s:b}", "approval", 1, "four_eyes",
+                                 json_is_true(json_object_get(pol, "four_eyes")));
+        ret = jobs_hold(d, job_id(j), "compliance", reason, "policy (policy.json)", lift, NULL, err,
+                        errlen);
+        json_decref(lift);
+    }
+    json_decref(pol);
+    return ret;
 }
 
 /* ---- POST /1.0/vms/{name}/migrate ---- */

@@ -58,8 +58,22 @@ int migrate_disks_shared(struct godwitd *d, const json_t *def, char *err, size_t
  * its --max-migrations at once (a resources hold the job keeps while it
  * asks again every MIGRATE_BUSY_RETRY_S).  As peer_call. */
 #define MIGRATE_BUSY_RETRY_S 2
-int migrate_precheck_call(struct job *j, const char *peer, const json_t *body, char *err,
-                          size_t errlen);
+int migrate_precheck_call(struct job *j, const char *peer, const json_t *body, json_t **reply,
+                          char *err, size_t errlen);
+
+/*
+ * The host's migration policy (STATE/policy.json, docs/holds.md) for job
+ * j moving VM def to a host labelled dst_labels (the precheck's answer):
+ *   {"four_eyes": bool,
+ *    "rules": [{"vm_label": "K=V", "require_host_label": "K=V"},
+ *              {"vm_label": "K=V", "approval": true}, ...]}
+ * A required host label the destination lacks refuses (-EPERM, err says
+ * which rule); an approval rule puts the job on a compliance hold (it
+ * parks at its precheck) unless it was approved already.  No file: no
+ * rules.  A malformed file refuses too (-EINVAL): a policy is not guessed.
+ */
+int migrate_policy_gate(struct job *j, const json_t *def, const char *peer,
+                        const json_t *dst_labels, char *err, size_t errlen);
 
 /* A switchover window (--window): daily "HH:MM[:SS]-HH:MM[:SS]" in local
  * time (may cross midnight), or "FROM/TO", two ISO 8601 times

@@ -405,7 +405,11 @@ static int cold_precheck(struct job *j, struct cold_src *m, json_t **def, char *
     }
     body = json_pack("{s:O,s:o,s:s,s:o,s:b}", "vm", *def, "compat", migrate_compat(d), "mode",
                      m->mode, "files", files, "start", start);
-    ret = migrate_precheck_call(j, m->peer, body, err, errlen);
+    json_t *pre = NULL;
+    ret = migrate_precheck_call(j, m->peer, body, &pre, err, errlen);
+    if (ret == 0)
+        ret = migrate_policy_gate(j, *def, m->peer, json_object_get(pre, "labels"), err, errlen);
+    json_decref(pre);
     json_decref(body);
     return ret;
 }

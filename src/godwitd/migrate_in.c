@@ -308,7 +308,9 @@ static void in_precheck(struct api_request *req, struct api_reply *rep)
 
     if (st)
         return api_reply_error(rep, st, "%s", msg);
-    api_reply_json(rep, 200, json_pack("{s:b,s:s}", "ok", 1, "host", d->name));
+    api_reply_json(rep, 200,
+                   json_pack("{s:b,s:s,s:o}", "ok", 1, "host", d->name, "labels",
+                             d->labels ? json_incref(d->labels) : json_object()));
 }
 
 /* ---- the destination's job ---- */

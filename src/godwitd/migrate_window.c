@@ -158,8 +158,7 @@ int migrate_window_wait(struct job *j, const char *spec, char *err, size_t errle
             return 0;
         }
         if (open < 0)
-            return gw_fail(err, errlen, -ETIME, "the window %s closed before the switchover",
-                           spec);
+            return gw_fail(err, errlen, -ETIME, "the window %s closed before the switchover", spec);
         if (!held) {
             char reason[STORE_TEXT_MAX], when[32];
             time_t t = (time_t)(open / 1000);

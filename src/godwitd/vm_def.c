@@ -224,6 +224,21 @@ static int vm_check_regular(const char *what, const char *p, struct stat *st, ch
  * definition.  Nothing on disk changes.  copies gets {"src","dst"} pairs
  * of boot files to copy into the folder.  NULL with the reason.
  */
+#define VM_LABELS_MAX 16
+
+bool vm_label_word_ok(const char *w)
+{
+    size_t n = w ? strlen(w) : 0;
+
+    if (n < 1 || n > 63)
+        return false;
+    for (; *w; w++)
+        if (!((*w >= 'a' && *w <= 'z') || (*w >= 'A' && *w <= 'Z') || (*w >= '0' && *w <= '9') ||
+              *w == '.' || *w == '_' || *w == '-'))
+            return false;
+    return true;
+}
+
 json_t *vm_def_build(const json_t *body, bool travel, json_t *copies, char *err, size_t errlen)
 {
     const char *name = json_string_value(json_object_get(body, "name"));
@@ -278,6 +293,27 @@ json_t *vm_def_build(const json_t *body, bool travel, json_t *copies, char *err,
                     cpus, "agent", agent, "created", (json_int_t)store_now_ms());
     if (!def)
         goto fail_nomem;
+    /* labels (policies match them: docs/holds.md); they travel with the VM */
+    const json_t *jl = json_object_get(body, "labels");
+    if (jl) {
+        const char *k;
+        json_t *lv;
+        if (!json_is_object(jl) || json_object_size(jl) > VM_LABELS_MAX) {
+            gw_fail(err, errlen, -EINVAL, "field 'labels': an object of at most %d KEY: VALUE",
+                    VM_LABELS_MAX);
+            goto fail;
+        }
+        json_object_foreach((json_t *)jl, k, lv)
+        {
+            if (!vm_label_word_ok(k) || !json_is_string(lv) ||
+                !vm_label_word_ok(json_string_value(lv))) {
+                gw_fail(err, errlen, -EINVAL,
+                        "label '%s': keys and values are 1-63 of a-z A-Z 0-9 . _ -", k);
+                goto fail;
+            }
+        }
+        json_object_set(def, "labels", (json_t *)jl);
+    }
     /* boot files */
     if (!firmware)
         firmware = "default";

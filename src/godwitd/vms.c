@@ -121,7 +121,7 @@ static json_t *vm_object(struct godwitd *d, const struct store_vm *row)
     json_object_set_new(o, "console_log", json_string(path));
     vm_path(d, row->name, VM_FILE_QMP, path, sizeof(path));
     json_object_set_new(o, "qmp_socket", json_string(path));
-    static const char *const copy[] = {"firmware", "kernel", "initrd", "append", "agent"};
+    static const char *const copy[] = {"firmware", "kernel", "initrd", "append", "agent", "labels"};
     for (i = 0; i < GW_ARRAY_SIZE(copy); i++) {
         json_t *x = json_object_get(def, copy[i]);
         json_object_set(o, copy[i], x ? x : json_null());
@@ -638,17 +638,12 @@ static void vms_console_log(struct api_request *req, struct api_reply *rep)
 }
 
 static const struct api_field vm_create_fields[] = {
-    {"name", API_T_STRING, true},
-    {"memory", API_T_INT, true},
-    {"cpus", API_T_INT, false},
-    {"firmware", API_T_STRING, false},
-    {"kernel", API_T_STRING, false},
-    {"initrd", API_T_STRING, false},
-    {"append", API_T_STRING, false},
-    {"disks", API_T_ARRAY, false},
-    {"nics", API_T_ARRAY, false},
-    {"agent", API_T_BOOL, false},
-    {NULL, 0, false},
+    {"name", API_T_STRING, true},    {"memory", API_T_INT, true},
+    {"cpus", API_T_INT, false},      {"firmware", API_T_STRING, false},
+    {"kernel", API_T_STRING, false}, {"initrd", API_T_STRING, false},
+    {"append", API_T_STRING, false}, {"disks", API_T_ARRAY, false},
+    {"nics", API_T_ARRAY, false},    {"agent", API_T_BOOL, false},
+    {"labels", API_T_OBJECT, false}, {NULL, 0, false},
 };
 
 const struct api_route vms_routes[] = {

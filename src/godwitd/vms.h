@@ -84,6 +84,10 @@ int vm_stop(struct godwitd *d, const char *name, int timeout_s, bool force, char
  * behind on failure.  Emits vm-defined. */
 int vm_define(struct godwitd *d, const json_t *def, char *err, size_t errlen);
 
+/* A label key or value: 1-63 of a-z A-Z 0-9 . _ - (VM labels, host
+ * labels, policy rules). */
+bool vm_label_word_ok(const char *w);
+
 /* The VM's definition (vm.json as JSON, new reference) or NULL.  Its file
  * names ("kernel", "disk0.raw") are relative to the VM's folder. */
 json_t *vm_definition(struct godwitd *d, const char *name);

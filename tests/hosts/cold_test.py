@@ -54,6 +54,11 @@ Cases:
                  once, the job is held (window) until it opens, then switches
                  over; a live migration starts inside its window; nonsense
                  windows refused.
+  compliance     ha's policy.json: a VM labelled data=eu-only is refused to hc
+                 (region=us) and goes to hb (region=eu); one labelled tier=prod
+                 is held for an approval: its starter cannot approve it
+                 (four-eyes), uid 65534 can (setpriv), and the approver is
+                 recorded.
   shutdown-timeout  a guest that ignores the power-down request
                  (--shutdown-timeout 2, no --force): the job fails, the VM
                  still runs on the source, nothing on the destination.
@@ -844,6 +849,77 @@ def case_window(rack):
         cleanup(rack, *names)
 
 
+def as_other_user(host, *args, timeout=60):
+    """`godwit ARGS` as uid/gid 65534 (nobody) through setpriv: the socket
+    and the folders to it opened for the call (the test's doing: a real
+    host would give operators a group)."""
+    paths = [host.sock]
+    d = os.path.dirname(host.sock)
+    while d not in ("/", ""):
+        paths.append(d)
+        d = os.path.dirname(d)
+    modes = {p: os.stat(p).st_mode & 0o7777 for p in paths}
+    try:
+        for p in paths:
+            os.chmod(p, modes[p] | (0o666 if p == host.sock else 0o711))
+        r = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+                            agent.godwit(), "-H", f"unix:{host.sock}", *args],
+                           capture_output=True, text=True, timeout=timeout)
+        return r.returncode, r.stdout, r.stderr
+    finally:
+        for p, m in modes.items():
+            os.chmod(p, m)
+
+
+def case_compliance(rack):
+    """A host policy: VMs labelled data=eu-only go only to region=eu hosts
+    (else refused), VMs labelled tier=prod need an approval, four-eyes."""
+    a, b, c = rack.hosts
+    names = ["cp1", "cp2"]
+    policy = os.path.join(a.state, "policy.json")
+    try:
+        if subprocess.run(["which", "setpriv"], capture_output=True).returncode:
+            raise Skip("no setpriv (util-linux) for the second user")
+        restart_with(b, "--label", "region=eu")
+        restart_with(c, "--label", "region=us")
+        with open(policy, "w") as f:
+            json.dump({"four_eyes": True, "rules": [
+                {"vm_label": "data=eu-only", "require_host_label": "region=eu"},
+                {"vm_label": "tier=prod", "approval": True}]}, f)
+        mt.create(a, names[0], "--memory", "64M", "--firmware", "none", "--kernel", TICKER,
+                  "--no-agent", "--label", "data=eu-only")
+        rc, res, err = cold(a, names[0], c)
+        check(rc == 1 and "refused by policy" in err and "region=eu" in err,
+              f"to a region=us host: exit {rc}: {err.strip()}")
+        check(mt.vm_states(a).get(names[0]) == "defined", f"{a.name}: {mt.vm_states(a)}")
+        rc, res, err = cold(a, names[0], b, "--confirm", "manual")
+        check(rc == 0, f"to a region=eu host: exit {rc}: {err.strip()}")
+        mt.create(a, names[1], "--memory", "64M", "--firmware", "none", "--kernel", TICKER,
+                  "--no-agent", "--label", "tier=prod")
+        jid = detach(a, names[1], b, "--cold", "--confirm", "manual")
+        j = mt.wait_for(lambda: (lambda x: x if x["status"] == "held" else None)(
+            mt.job_show(a, jid)), 20, "held for an approval")
+        h0 = [x for x in j["holds"] if x["type"] == "compliance"][0]
+        check("approval" in h0["reason"] and "four-eyes" in h0["reason"], f"{h0}")
+        rc, out, err = a.cli("job", "approve", str(jid))
+        check(rc == 1 and "four-eyes" in err, f"approved by its starter: exit {rc}: {err}")
+        rc, out, err = as_other_user(a, "job", "approve", str(jid), "--note", "change 42")
+        check(rc == 0, f"approved by uid 65534: exit {rc}: {(out + err).strip()}")
+        j = wait_phase(a, jid, "confirm", timeout=60)
+        h0 = [x for x in j["holds"] if x["type"] == "compliance"][0]
+        check(h0["lifted"] and "approved by uid 65534" in h0["lifted"]["by"] and
+              "change 42" in h0["lifted"]["by"], f"lifted {h0}")
+        rc, out, err = a.cli("job", "approve", str(jid))
+        check(rc == 1 and "no approval" in err, f"approve again: exit {rc}: {err.strip()}")
+        return [h0["lifted"]["by"]]
+    finally:
+        if os.path.exists(policy):
+            os.unlink(policy)
+        restart_with(b)
+        restart_with(c)
+        cleanup(rack, *names)
+
+
 CASES = [
     ("stopped", case_stopped),
     ("revert", case_revert),
@@ -858,6 +934,7 @@ CASES = [
     ("technical", case_technical),
     ("resources", case_resources),
     ("window", case_window),
+    ("compliance", case_compliance),
     ("linux", case_linux),
     ("suspended", case_suspended),
 ]

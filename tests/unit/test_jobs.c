@@ -354,23 +354,24 @@ static void test_runner(void)
         /* holds: refused ones, then hold -> parked -> release -> resumed */
         struct fake f9 = {0}, f10 = {0};
         int64_t hid = 0;
-        CHECK(jobs_hold(&d, id1, "manual", "x", "test", &hid, err, sizeof(err)) == -EINVAL &&
+        CHECK(jobs_hold(&d, id1, "manual", "x", "test", NULL, &hid, err, sizeof(err)) == -EINVAL &&
                   strstr(err, "done"),
               "hold of a finished job: -EINVAL (%s)", err);
         int64_t id9 = start(&d, &live_out, "web9", &f9, &ret, err, sizeof(err));
-        CHECK(jobs_hold(&d, id9, "manual", "x", "test", &hid, err, sizeof(err)) == -EOPNOTSUPP,
+        CHECK(jobs_hold(&d, id9, "manual", "x", "test", NULL, &hid, err, sizeof(err)) ==
+                  -EOPNOTSUPP,
               "hold of a kind that cannot be held: -EOPNOTSUPP (%s)", err);
         jobs_cancel(&d, id9, err, sizeof(err));
         CHECK(idle(&d), "it ends");
         jobs_register(&d, &held_out);
         int64_t id10 = start(&d, &held_out, "web10", &f10, &ret, err, sizeof(err));
         CHECK(ret == 0 &&
-                  jobs_hold(&d, id10, "weather", "x", "t", &hid, err, sizeof(err)) == -EINVAL,
+                  jobs_hold(&d, id10, "weather", "x", "t", NULL, &hid, err, sizeof(err)) == -EINVAL,
               "an unknown hold type: -EINVAL (%s)", err);
-        CHECK(jobs_hold(&d, id10, "manual", "", "t", &hid, err, sizeof(err)) == -EINVAL,
+        CHECK(jobs_hold(&d, id10, "manual", "", "t", NULL, &hid, err, sizeof(err)) == -EINVAL,
               "a hold without a reason: -EINVAL (%s)", err);
-        CHECK(jobs_hold(&d, id10, "manual", "freeze", "uid 0 (root)", &hid, err, sizeof(err)) ==
-                      0 &&
+        CHECK(jobs_hold(&d, id10, "manual", "freeze", "uid 0 (root)", NULL, &hid, err,
+                        sizeof(err)) == 0 &&
                   hid > 0,
               "hold: 0, hold %" PRId64 " (%s)", hid, err);
         CHECK(idle(&d) && get(&d, id10, &row) && !strcmp(row.status, "held"),
@@ -388,7 +389,7 @@ static void test_runner(void)
         /* a held job cancelled: resume runs to clean up, status cancelled */
         struct fake f11 = {0};
         int64_t id11 = start(&d, &held_out, "web11", &f11, &ret, err, sizeof(err));
-        jobs_hold(&d, id11, "manual", "wait", "t", &hid, err, sizeof(err));
+        jobs_hold(&d, id11, "manual", "wait", "t", NULL, &hid, err, sizeof(err));
         CHECK(idle(&d), "parked");
         int before = atomic_load(&hold_resumes);
         CHECK(jobs_cancel(&d, id11, err, sizeof(err)) == 0, "cancel of a held job: 0 (%s)", err);

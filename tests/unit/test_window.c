@@ -31,8 +31,13 @@ static int64_t local_at(int days, int h, int m, int s)
 static void test_parse(void)
 {
     struct migrate_window w;
-    static const char *const bad[] = {"", "1:00-2:00", "25:00-01:00", "10:00-10:00",
-                                      "10:00-", "10:00-11:00x", "10:60-11:00",
+    static const char *const bad[] = {"",
+                                      "1:00-2:00",
+                                      "25:00-01:00",
+                                      "10:00-10:00",
+                                      "10:00-",
+                                      "10:00-11:00x",
+                                      "10:60-11:00",
                                       "2026-13-01T00:00Z/2026-12-01T00:00Z",
                                       "2030-01-01T10:00Z/2030-01-01T09:00Z",
                                       "2020-01-01T10:00Z/2020-01-01T11:00Z",
@@ -47,8 +52,7 @@ static void test_parse(void)
     CHECK(migrate_window_parse("2030-01-01T10:00Z/2030-01-01T11:00:30+01:00", &w, err,
                                sizeof(err)) == 0 &&
               !w.daily && w.from_ms == 1893492000000LL && w.to_ms == 1893492030000LL,
-          "an interval with Z and an offset: %lld %lld", (long long)w.from_ms,
-          (long long)w.to_ms);
+          "an interval with Z and an offset: %lld %lld", (long long)w.from_ms, (long long)w.to_ms);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         CHECK(migrate_window_parse(bad[i], &w, err, sizeof(err)) == -EINVAL && err[0],
               "'%s' refused: %s", bad[i], err);
