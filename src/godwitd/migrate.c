@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "godwitd/jobs.h"
@@ -600,7 +601,9 @@ static int src_run(struct job *j, char *err, size_t errlen)
         body = json_pack("{s:O,s:o}", "vm", def, "compat", migrate_compat(d));
         ret = migrate_precheck_call(j, m->peer, body, &pre, err, errlen);
         if (ret == 0)
-            ret = migrate_policy_gate(j, def, m->peer, json_object_get(pre, "labels"), err, errlen);
+            ret = migrate_policy_gate(j, def, m->peer, json_object_get(pre, "labels"),
+                                      (uint64_t)json_integer_value(json_object_get(def, "memory")),
+                                      err, errlen);
         json_decref(pre);
         json_decref(body);
     }
@@ -828,8 +831,90 @@ static bool policy_label_has(const json_t *labels, const char *kv)
     return v && !strcmp(v, eq + 1);
 }
 
+/* Bytes this host sent to peer since local midnight (every outgoing job
+ * created today: its wire bytes, or a live job's RAM sent), except job
+ * `skip`. */
+static uint64_t budget_used_today(struct godwitd *d, const char *peer, int64_t skip)
+{
+    struct store_job *v = NULL;
+    size_t n = 0;
+    uint64_t used = 0;
+    time_t now = time(NULL);
+    struct tm tm;
+
+    localtime_r(&now, &tm);
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    tm.tm_isdst = -1;
+    int64_t midnight = (int64_t)mktime(&tm) * 1000;
+    godwitd_store_lock(d);
+    if (store_job_list(d->store, false, &v, &n) < 0)
+        n = 0;
+    godwitd_store_unlock(d);
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].id == skip || strcmp(v[i].direction, "out") || strcmp(v[i].peer, peer) ||
+            v[i].created_ms < midnight || !v[i].figures)
+            continue;
+        json_t *f = json_loads(v[i].figures, 0, NULL);
+        json_int_t b = json_integer_value(json_object_get(json_object_get(f, "transfer"), "wire"));
+        if (!b)
+            b = json_integer_value(json_object_get(json_object_get(f, "ram"), "transferred"));
+        if (b > 0)
+            used += (uint64_t)b;
+        json_decref(f);
+    }
+    store_job_list_free(v, n);
+    return used;
+}
+
+int migrate_budget_wait(struct job *j, const char *peer, const json_t *budget, uint64_t need,
+                        char *err, size_t errlen)
+{
+    struct godwitd *d = job_daemon(j);
+    uint64_t limit = 0;
+    bool held = false;
+
+    if (!budget)
+        return 0;
+    if (json_is_string(budget) && gw_parse_size(json_string_value(budget), &limit) < 0)
+        return gw_fail(err, errlen, -EINVAL, "policy budget for %s: a size such as 10G", peer);
+    if (json_is_integer(budget))
+        limit = (uint64_t)json_integer_value(budget);
+    if (!limit)
+        return gw_fail(err, errlen, -EINVAL, "policy budget for %s: a size such as 10G", peer);
+    if (need > limit)
+        return gw_fail(err, errlen, -EPERM,
+                       "refused by policy: this migration moves %llu MiB, more than the daily "
+                       "budget of %llu MiB to host %s",
+                       (unsigned long long)(need >> 20), (unsigned long long)(limit >> 20), peer);
+    for (;;) {
+        uint64_t used = budget_used_today(d, peer, job_id(j));
+        if (used + need <= limit) {
+            if (held)
+                job_lift_own(j, "budget", "a new day's budget");
+            return 0;
+        }
+        if (!held) {
+            char reason[STORE_TEXT_MAX];
+            snprintf(reason, sizeof(reason),
+                     "the daily budget to host %s is %llu MiB: %llu MiB used today, this needs "
+                     "%llu MiB; waits for the next day (local midnight)",
+                     peer, (unsigned long long)(limit >> 20), (unsigned long long)(used >> 20),
+                     (unsigned long long)(need >> 20));
+            (void)job_hold_own(j, "budget", reason, NULL);
+            held = true;
+        }
+        for (int t = 0; t < 50; t++) { /* look again every 5 s */
+            if (job_cancelled(j))
+                return gw_fail(err, errlen, -ECANCELED, "cancelled while waiting for its budget");
+            if (job_stopping(j))
+                return gw_fail(err, errlen, -ESHUTDOWN, "godwitd stopped");
+            usleep(100 * 1000);
+        }
+    }
+}
+
 int migrate_policy_gate(struct job *j, const json_t *def, const char *peer,
-                        const json_t *dst_labels, char *err, size_t errlen)
+                        const json_t *dst_labels, uint64_t need_bytes, char *err, size_t errlen)
 {
     struct godwitd *d = job_daemon(j);
     const json_t *vml = json_object_get(def, "labels"), *rule;
@@ -875,6 +960,9 @@ int migrate_policy_gate(struct job *j, const json_t *def, const char *peer,
                          ? "; four-eyes: not by whoever started it"
                          : "");
     }
+    if (ret == 0 && json_object_get(pol, "budget"))
+        ret = migrate_budget_wait(j, peer, json_object_get(json_object_get(pol, "budget"), peer),
+                                  need_bytes, err, errlen);
     if (ret == 0 && reason[0] && !job_approved(j)) {
         json_t *lift = json_pack("{s:b,s:b}", "approval", 1, "four_eyes",
                                  json_is_true(json_object_get(pol, "four_eyes")));

@@ -66,14 +66,21 @@ int migrate_precheck_call(struct job *j, const char *peer, const json_t *body, j
  * j moving VM def to a host labelled dst_labels (the precheck's answer):
  *   {"four_eyes": bool,
  *    "rules": [{"vm_label": "K=V", "require_host_label": "K=V"},
- *              {"vm_label": "K=V", "approval": true}, ...]}
+ *              {"vm_label": "K=V", "approval": true}, ...],
+ *    "budget": {"PEER": "10G"}}
  * A required host label the destination lacks refuses (-EPERM, err says
  * which rule); an approval rule puts the job on a compliance hold (it
  * parks at its precheck) unless it was approved already.  No file: no
  * rules.  A malformed file refuses too (-EINVAL): a policy is not guessed.
  */
 int migrate_policy_gate(struct job *j, const json_t *def, const char *peer,
-                        const json_t *dst_labels, char *err, size_t errlen);
+                        const json_t *dst_labels, uint64_t need_bytes, char *err, size_t errlen);
+/* The policy's "budget": {"PEER": "10G", ...}, bytes a day to that peer
+ * (wire bytes of the jobs created since local midnight): a job that would
+ * go over waits on a budget hold for the next day; one larger than the
+ * whole budget is refused (-EPERM). */
+int migrate_budget_wait(struct job *j, const char *peer, const json_t *budget, uint64_t need,
+                        char *err, size_t errlen);
 
 /* A switchover window (--window): daily "HH:MM[:SS]-HH:MM[:SS]" in local
  * time (may cross midnight), or "FROM/TO", two ISO 8601 times

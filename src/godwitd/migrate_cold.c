@@ -385,6 +385,16 @@ static void cold_restore(struct job *j, struct cold_src *m)
 
 /* ---- phases ---- */
 
+/* What the transfer moves (before compression): the chunks that hold data. */
+static uint64_t cold_bytes_to_move(const struct cold_src *m)
+{
+    uint64_t sum = 0;
+
+    for (unsigned i = 0; i < m->nfiles; i++)
+        sum += m->files[i].total;
+    return sum;
+}
+
 static int cold_precheck(struct job *j, struct cold_src *m, json_t **def, char *err, size_t errlen)
 {
     struct godwitd *d = job_daemon(j);
@@ -408,7 +418,8 @@ static int cold_precheck(struct job *j, struct cold_src *m, json_t **def, char *
     json_t *pre = NULL;
     ret = migrate_precheck_call(j, m->peer, body, &pre, err, errlen);
     if (ret == 0)
-        ret = migrate_policy_gate(j, *def, m->peer, json_object_get(pre, "labels"), err, errlen);
+        ret = migrate_policy_gate(j, *def, m->peer, json_object_get(pre, "labels"),
+                                  cold_bytes_to_move(m), err, errlen);
     json_decref(pre);
     json_decref(body);
     return ret;

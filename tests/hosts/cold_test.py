@@ -59,6 +59,9 @@ Cases:
                  is held for an approval: its starter cannot approve it
                  (four-eyes), uid 65534 can (setpriv), and the approver is
                  recorded.
+  budget         policy.json "budget": {"hb": "24M"}: an 8 MiB move runs, a 16
+                 MiB one then waits on a budget hold (cancelled: VM intact), a
+                 32 MiB one is refused.
   shutdown-timeout  a guest that ignores the power-down request
                  (--shutdown-timeout 2, no --force): the job fails, the VM
                  still runs on the source, nothing on the destination.
@@ -920,6 +923,54 @@ def case_compliance(rack):
         cleanup(rack, *names)
 
 
+def case_budget(rack):
+    """policy.json "budget": {"hb": "24M"}: a job that fits runs, one that
+    would go over today's budget waits (budget hold), one larger than the
+    whole budget is refused."""
+    a, b = rack.hosts[0], rack.hosts[1]
+    names = ["cb1", "cb2", "cb3"]
+    policy = os.path.join(a.state, "policy.json")
+    try:
+        # what earlier cases sent to hb today counts against the budget too
+        rc, out, err = a.cli("--json", "job", "list", "--all")
+        before = 0
+        for x in json.loads(out):
+            f_ = x.get("figures") or {}
+            if x.get("direction") == "out" and x.get("peer") == b.name:
+                before += ((f_.get("transfer") or {}).get("wire") or
+                           (f_.get("ram") or {}).get("transferred") or 0)
+        budget_mib = (before >> 20) + 1 + 24
+        with open(policy, "w") as f:
+            json.dump({"budget": {b.name: f"{budget_mib}M"}}, f)
+        stopped_vm(a, names[0], 22, data_mib=8, random_only=True)
+        stopped_vm(a, names[1], 23, data_mib=16, random_only=True)
+        stopped_vm(a, names[2], 24, data_mib=4 * ((budget_mib + 8) // 4))
+        rc, res, err = cold(a, names[0], b, "--confirm", "manual")
+        check(rc == 0, f"within the budget: exit {rc}: {err.strip()}")
+        used = res["figures"]["transfer"]["wire"]
+        jid = detach(a, names[1], b, "--cold", "--confirm", "manual")
+
+        def waiting():
+            j = mt.job_show(a, jid)
+            w = [x for x in j["holds"] if x["type"] == "budget" and x["lifted"] is None]
+            return j if w else None
+        j = mt.wait_for(waiting, 20, "a budget hold", step=0.2)
+        r = [x for x in j["holds"] if x["type"] == "budget"][0]["reason"]
+        check(f"daily budget to host hb is {budget_mib} MiB" in r and "next day" in r,
+              f"reason {r!r}")
+        check(mt.vm_states(a).get(names[1]) == "defined", f"{a.name}: {mt.vm_states(a)}")
+        rc, out, err = a.cli("job", "cancel", str(jid))
+        check(rc == 0, f"cancel: {err.strip()}")
+        check(wait_status(a, jid, timeout=30)["status"] == "cancelled", "not cancelled")
+        rc, res, err = cold(a, names[2], b)
+        check(rc == 1 and "more than the daily budget" in err, f"too big: exit {rc}: {err}")
+        return [f"{used >> 20} MiB used, the second waits"]
+    finally:
+        if os.path.exists(policy):
+            os.unlink(policy)
+        cleanup(rack, *names)
+
+
 CASES = [
     ("stopped", case_stopped),
     ("revert", case_revert),
@@ -935,6 +986,7 @@ CASES = [
     ("resources", case_resources),
     ("window", case_window),
     ("compliance", case_compliance),
+    ("budget", case_budget),
     ("linux", case_linux),
     ("suspended", case_suspended),
 ]
