@@ -212,8 +212,10 @@ class Console:
         sep = " " if command.rstrip().endswith("&") else "; "
         # The quotes keep the echoed command line from matching the markers.
         self.sendline("echo %s''B; %s%secho %s''E:$?" % (tag, command, sep, tag))
-        self.expect(tag + "B\n", timeout)
-        self.expect(tag + r"E:(\d+)\n", timeout)
+        # godwit-vm's own log lines share the pty: one may land between a
+        # marker and its newline (the UART's bytes go out in pieces)
+        self.expect(tag + r"B(?:\r?\n|(?=godwit-vm: ))", timeout)
+        self.expect(tag + r"E:(\d+)(?:\r?\n|(?=godwit-vm: ))", timeout)
         out, self.status = self.before, int(self.match.group(1))
         self.expect(prompt or self.PROMPT, timeout)
         return out
