@@ -115,6 +115,8 @@ bool job_cancelled(const struct job *j);
 /* The daemon is stopping: return at a safe point; the job is resumed at
  * the next start (unless run returns 0). */
 bool job_stopping(const struct job *j);
+/* The job's current phase, as stored, into out ("" if unknown). */
+void job_phase_get(const struct job *j, char *out, size_t len);
 /* Enter a phase (event job-phase). */
 void job_phase(struct job *j, const char *phase);
 /* Replace the job's figures (a JSON object, stolen); emits a

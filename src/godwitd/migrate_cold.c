@@ -722,35 +722,25 @@ static int cold_control(struct job *j, const char *verb, const json_t *body, cha
                         size_t errlen)
 {
     struct cold_src *m = job_arg(j);
-    struct store_job sj;
-    bool confirming = false;
+    char phase[STORE_WORD_MAX];
 
     (void)body;
+    job_phase_get(j, phase, sizeof(phase));
     if (!strcmp(verb, "hold")) {
         /* before the destination starts the VM: the transfer keeps what
          * it moved; later there is nothing to hold */
-        godwitd_store_lock(job_daemon(j));
-        bool early = store_job_get(job_daemon(j)->store, job_id(j), &sj) == 0 &&
-                     cold_phase_index(sj.phase) <= 3 && strcmp(sj.phase, "done");
-        if (early || sj.phase[0])
-            store_job_clear(&sj);
-        godwitd_store_unlock(job_daemon(j));
-        if (!early)
+        if (strcmp(phase, "precheck") && strcmp(phase, "shutdown") && strcmp(phase, "suspend") &&
+            strcmp(phase, "transfer"))
             return gw_fail(err, errlen, -EINVAL,
                            "job %lld is past its transfer (the VM is being started on %s or "
                            "arrived): nothing to hold",
-                           (long long)job_id(j), m->peer);
+                           (long long)job_id(j), m ? m->peer : "the destination");
         return 0;
     }
-    if (strcmp(verb, "confirm") && strcmp(verb, "revert"))
-        return gw_fail(err, errlen, -EOPNOTSUPP, "a %s migration has nothing to %s", m->mode, verb);
-    godwitd_store_lock(job_daemon(j));
-    if (store_job_get(job_daemon(j)->store, job_id(j), &sj) == 0) {
-        confirming = !strcmp(sj.phase, "confirm");
-        store_job_clear(&sj);
-    }
-    godwitd_store_unlock(job_daemon(j));
-    if (!confirming)
+    if (!m || (strcmp(verb, "confirm") && strcmp(verb, "revert")))
+        return gw_fail(err, errlen, -EOPNOTSUPP, "a %s migration has nothing to %s",
+                       m ? m->mode : "cold", verb);
+    if (strcmp(phase, "confirm"))
         return gw_fail(err, errlen, -EINVAL,
                        "job %lld is not waiting for a confirm yet: it can be confirmed or "
                        "reverted once the VM arrived on %s",
