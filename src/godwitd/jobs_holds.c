@@ -66,8 +66,7 @@ bool jobs_parking_holds(struct godwitd *d, int64_t id)
 
 /* Under js->lock: job `done_id` finished (status): lift the dependency
  * holds that waited for it, and run the jobs that have no hold left. */
-void jobs_after_finished(struct jobs *js, struct godwitd *d, int64_t done_id,
-                                const char *status)
+void jobs_after_finished(struct jobs *js, struct godwitd *d, int64_t done_id, const char *status)
 {
     struct store_job *v = NULL;
     size_t n = 0;
