@@ -23,6 +23,8 @@
 #                        and through the daemons (bench-migrate-daemons)
 #   make bench-migrate-daemons  bench/migrate/daemons.sh: godwit migrate via two godwitd vs direct QMP, TLS rate
 #   make bench-cold      bench/cold/run.sh: godwit migrate --cold of a 4 GiB sparse disk vs rsync --sparse
+#   make bench-hold      bench/hold/run.sh: a live migration held 10 s mid pre-copy vs unheld and vs
+#                        cancel-and-restart (the busy page oracle), godwit-vm vs QEMU
 #   make test-state      tests/linux/state_test.py: save/restore (oracle guest, Linux, hostile files)
 #   make fuzz-qmp        libFuzzer build of the QMP server fuzz target (clang)
 #   make fuzz-state      libFuzzer build of the state loader fuzz target (clang)
@@ -125,7 +127,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick test-san test-build demo demo-boot demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools bench-save test-state bench-migrate bench-migrate-overhead bench-migrate-daemons bench-cold
+.PHONY: all clean test test-quick test-san test-build demo demo-boot demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools bench-save test-state bench-migrate bench-migrate-overhead bench-migrate-daemons bench-cold bench-hold
 all: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN)
 
 $(BUILD)/%.o: %.c
@@ -365,3 +367,9 @@ bench-migrate-daemons: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN) build/guest/mig_ticke
 # to an rsync daemon, and a resume after a cut (bench/cold/run.sh)
 bench-cold: $(CLI_BIN) $(GODWITD_BIN)
 	BUILD=$(BUILD) bench/cold/run.sh
+
+# A live migration of the busy page oracle held 10 s at 50 % of its first
+# pass, against the same unheld and against cancel-and-restart, godwit-vm vs
+# QEMU (bench/hold/run.sh)
+bench-hold: $(VM_BIN) build/guest/mig_busy.elf
+	BUILD=$(BUILD) bench/hold/run.sh

@@ -42,7 +42,7 @@
 #define MIG_BUSY_PERIOD_MS 250UL /* ms of mtime to rewrite the hot part once */
 #endif
 #ifndef MIG_BUSY_COLD_RATE
-#define MIG_BUSY_COLD_RATE 16384UL /* cold pages checked per second of mtime */
+#define MIG_BUSY_COLD_RATE 32768UL /* cold pages checked per second of mtime */
 #endif
 #define PAGE_SIZE   4096UL
 #define PAGE_WORDS  (PAGE_SIZE / 8)
