@@ -203,23 +203,27 @@ def one_run(emu, scenario, tag, elf, cfg, tmp, logdir):
             ticks = [t for t in src.ticks(t_held) if t[0] <= time.monotonic()]
             check(len(ticks) >= cfg["hold"] * 50,
                   f"{tag}: {len(ticks)} ticks on the source while held {cfg['hold']:.0f} s")
+            check(not dst.ticks(), f"{tag}: the guest ran on the destination while held")
             info = src.cmd("query-migrate")
             check(info.get("status") == PAUSED, f"{tag}: held source went {info}")
             dst.cmd("migrate-recover", uri="tcp:127.0.0.1:0")
             port = dst.cmd("query-migrate")["socket-address"][0]["port"]
             src.cmd("migrate", uri=f"tcp:127.0.0.1:{port}", resume=True)
+            out["stopped"] = time.monotonic() - t_held
         elif scenario == "cancel-restart":
             info = to_the_point(src, cfg, tag)
             mb.cancel(src)
             after = src.cmd("query-migrate")  # QEMU has no figures once cancelled
             first = max(transferred(info) or 0, transferred(after) or 0)
             out["first"] = first
+            t_held = time.monotonic()
             time.sleep(cfg["hold"])
             check_no_fail(src)
             dst.kill()
             old.append(dst)
             dst, uri = start_dest(emu, f"{tag}.dst2", args, tmp, logdir, cfg)
             src.cmd("migrate", uri=uri)
+            out["stopped"] = time.monotonic() - t_held
         info = finish(src, cfg, tag)
         t_end = time.monotonic()
         if info is None:
@@ -227,8 +231,9 @@ def one_run(emu, scenario, tag, elf, cfg, tmp, logdir):
         verify_dest(dst, src, cfg, tag)
         pw, ps, _ = mb.pause_metrics(src.ticks(t0 - 0.05), dst.ticks())
         wire = (transferred(info) or 0) + out.get("first", 0)
-        r = {"wire": wire, "total": t_end - t0, "downtime": info.get("downtime"), "pause": pw,
-             "switch": ps, "first": out.get("first"), "resent": info.get("x-godwit-resent"),
+        r = {"wire": wire, "total": t_end - t0, "moving": t_end - t0 - out.get("stopped", 0),
+             "downtime": info.get("downtime"), "pause": pw, "switch": ps,
+             "first": out.get("first"), "resent": info.get("x-godwit-resent"),
              "recoveries": info.get("x-godwit-recoveries")}
         if "at_pause" in out:
             r["after_release"] = wire - out["at_pause"]
@@ -246,6 +251,7 @@ ROWS = [("MiB on the wire", "wire", "%.1f", 1 / 2**20),
         ("  MiB in the cancelled attempt", "first", "%.1f", 1 / 2**20),
         ("  MiB re-sent (unverified)", "resent", "%.1f", 1 / 2**20),
         ("total time s (hold included)", "total", "%.1f", 1),
+        ("  of it moving s (no hold)", "moving", "%.1f", 1),
         ("downtime ms (query-migrate)", "downtime", "%.0f", 1),
         ("pause ms (wall tick gap)", "pause", "%.0f", 1),
         ("  switchover gap ms (wall)", "switch", "%.0f", 1)]
