@@ -269,6 +269,7 @@ ROWS = [("MiB on the wire", "wire", "%.1f", 1 / 2**20),
         ("  of it moving s (no hold)", "moving", "%.1f", 1),
         ("downtime ms (query-migrate)", "downtime", "%.0f", 1),
         ("pause ms (wall tick gap)", "pause", "%.0f", 1),
+        ("  pause ms, min..max of the runs", "pause_range", None, 1),
         ("  switchover gap ms (wall)", "switch", "%.0f", 1)]
 COLUMNS = [("godwit", "unheld"), ("godwit", "held"), ("godwit", "cancel-restart"),
            ("qemu", "unheld"), ("qemu", "cancel-restart")]
@@ -290,7 +291,9 @@ def print_table(cfg, res):
     med = {}
     for c in cols:
         ok = [r for r in res[c] if "error" not in r and "dnc" not in r]
-        med[c] = {key: median(ok, key) for _, key, _, _ in ROWS}
+        med[c] = {key: median(ok, key) for _, key, fmt, _ in ROWS if fmt}
+        pauses = [r["pause"] for r in ok if r.get("pause") is not None]
+        med[c]["pause_range"] = f"{min(pauses):.0f}..{max(pauses):.0f}" if pauses else None
     for label, key, fmt, scale in ROWS:
         vals = [med[c][key] for c in cols]
         if all(v is None for v in vals):
@@ -299,7 +302,7 @@ def print_table(cfg, res):
         for c, v in zip(cols, vals):
             rs = res[c]
             if v is not None:
-                cells.append(fmt % (v * scale))
+                cells.append(fmt % (v * scale) if fmt else v)
             elif rs and all("error" in r for r in rs):
                 cells.append("error")
             elif rs and all("dnc" in r or "error" in r for r in rs):
@@ -348,6 +351,12 @@ def print_goals(med):
     goal("held bytes / unheld bytes", ratio(g("held", "wire"), g("unheld", "wire")), 1.2)
     goal("held bytes / cancel-restart bytes", ratio(g("held", "wire"),
                                                     g("cancel-restart", "wire")), 0.6)
+    u, first = g("unheld", "wire"), g("cancel-restart", "first")
+    if u and first:
+        # cancel-restart = the cancelled attempt + a whole migration; a hold
+        # that cost nothing would send one whole migration
+        lines.append(f"{'  (a hold costing nothing: unheld / (unheld + cancelled))':<52}"
+                     f"{u / (u + first):>8.2f}")
     hp, up = g("held", "pause"), g("unheld", "pause")
     # "the same": within 20 % or 10 ms (a tick), whichever is larger
     slack = None if up is None else max(up * 0.2, 10.0)
