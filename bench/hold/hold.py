@@ -355,7 +355,7 @@ def print_goals(med):
     if u and first:
         # cancel-restart = the cancelled attempt + a whole migration; a hold
         # that cost nothing would send one whole migration
-        lines.append(f"{'  (a hold costing nothing: unheld / (unheld + cancelled))':<52}"
+        lines.append(f"{'  floor: unheld / (unheld + cancelled attempt)':<52}"
                      f"{u / (u + first):>8.2f}")
     hp, up = g("held", "pause"), g("unheld", "pause")
     # "the same": within 20 % or 10 ms (a tick), whichever is larger
