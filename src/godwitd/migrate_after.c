@@ -22,8 +22,8 @@
 
 #define MIGRATE_AFTER_POLL_MS 2000
 
-int migrate_after_vm_parse(struct godwitd *d, const char *spec, char *vm, char *peer,
-                           char *err, size_t errlen)
+int migrate_after_vm_parse(struct godwitd *d, const char *spec, char *vm, char *peer, char *err,
+                           size_t errlen)
 {
     const char *at = spec ? strchr(spec, '@') : NULL;
     size_t n = at ? (size_t)(at - spec) : 0;
@@ -31,8 +31,9 @@ int migrate_after_vm_parse(struct godwitd *d, const char *spec, char *vm, char *
     int ret;
 
     if (!at || n == 0 || n >= STORE_NAME_MAX || strchr(at + 1, '@'))
-        return gw_fail(err, errlen, -EINVAL, "after_vm: NAME@PEER (a VM and the host it must run "
-                                             "on), not '%s'",
+        return gw_fail(err, errlen, -EINVAL,
+                       "after_vm: NAME@PEER (a VM and the host it must run "
+                       "on), not '%s'",
                        spec ? spec : "");
     memcpy(vm, spec, n);
     vm[n] = '\0';
@@ -47,8 +48,7 @@ int migrate_after_vm_parse(struct godwitd *d, const char *spec, char *vm, char *
     godwitd_store_unlock(d);
     if (ret < 0)
         return gw_fail(err, errlen, -ENOENT,
-                       "after_vm: no peer named '%s' (and it is not this host, %s)", peer,
-                       d->name);
+                       "after_vm: no peer named '%s' (and it is not this host, %s)", peer, d->name);
     return 0;
 }
 

@@ -49,7 +49,10 @@ Cases:
   technical      hc unreachable mid-transfer (the proxy refusing): a technical
                  hold while the job retries, lifted when hc answers again, the
                  disk arrives; with --give-up-after 3 the job fails and the VM
-                 is back as it was.
+                 is back as it was; hc, which the source could not tell,
+                 asks the source about its job once it has been silent
+                 (GODWITD_COLD_ASK_IDLE_MS=2000 here, 5 min by default) and
+                 drops its partial copy.
   resources      ha with --max-migrations 1: a second migration starts held
                  (resources) and runs once the first waits for its confirm; hb
                  with --max-migrations 2,1: the second source waits (a resources
@@ -797,7 +800,8 @@ def case_technical(rack):
         check_arrived_copy(a, c, names[0], src_sha, src_alloc, "after hc came back")
         rc, out, err = a.cli("job", "confirm", str(jid), timeout=60)
         check(rc == 0, f"confirm: {err.strip()}")
-        # gives up
+        # gives up; hc asks after 2 s of silence whether the source's job still runs
+        restart(c, {"GODWITD_COLD_ASK_IDLE_MS": "2000"})
         stopped_vm(a, names[1], 16, data_mib=16, random_only=True)
         jid2 = detach(a, names[1], c, "--cold", "--bandwidth", "80", "--give-up-after", "3")
         wait_done_share(a, jid2, 0.2)
@@ -807,10 +811,19 @@ def case_technical(rack):
         check(j2["status"] == "failed" and "gave up after 3 s" in (j2.get("error") or ""),
               f"job {jid2}: {j2['status']}: {j2.get('error')}")
         check(mt.vm_states(a).get(names[1]) == "defined", f"{a.name}: {mt.vm_states(a)}")
-        return [reason[:80]]
+        # ha could not tell hc; once it can be asked again hc learns it and
+        # throws its partial copy away
+        check(names[1] in mt.vm_states(c), f"{c.name} had no partial copy of {names[1]}")
+        rack.proxy.refuse(False)
+        mt.wait_for(lambda: names[1] not in mt.vm_states(c), 30,
+                    f"{c.name} to drop {names[1]} once it learns the source gave up", step=0.5)
+        check(not os.path.exists(mt.vm_dir(c, names[1])), f"{c.name} kept {names[1]}'s folder")
+        return [reason[:80], f"{c.name} dropped the copy the source gave up on"]
     finally:
         rack.proxy.refuse(False)
         cleanup(rack, *names)
+        if c.daemon and os.environ.get("GODWITD_COLD_ASK_IDLE_MS") is None:
+            restart(c)
 
 
 def restart_with(host, *args):
