@@ -345,8 +345,8 @@ test-state: $(VM_BIN) $(CLI_BIN) build/guest/mig_pagepass.elf guest-image
 MIG_BENCH_ELFS := build/guest/mig_ticker.elf build/guest/mig_dirty.elf \
                   build/guest/mig_dirty_max.elf build/guest/mig_dirty_mix.elf \
                   build/guest/mig_fill.elf
-# mig_dirty_max.c includes mig_dirty.c
-build/guest/mig_dirty_max.elf: tests/guest/mig_dirty.c
+# mig_dirty_max.c and mig_dirty_fill.c include mig_dirty.c
+build/guest/mig_dirty_max.elf build/guest/mig_dirty_fill.elf: tests/guest/mig_dirty.c
 
 bench-migrate: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN) $(MIG_BENCH_ELFS) guest-image
 	BUILD=$(BUILD) bench/migrate/run.sh
