@@ -24,6 +24,7 @@
 #   make bench-migrate-daemons  bench/migrate/daemons.sh: godwit migrate via two godwitd vs direct QMP, TLS rate
 #   make bench-cold      bench/cold/run.sh: godwit migrate --cold of a 4 GiB sparse disk vs rsync --sparse
 #   make test-state      tests/linux/state_test.py: save/restore (oracle guest, Linux, hostile files)
+#   make test-hold       tests/linux/hold_test.py: pausing, recovering and holding pre-copy (issue 13)
 #   make fuzz-qmp        libFuzzer build of the QMP server fuzz target (clang)
 #   make fuzz-state      libFuzzer build of the state loader fuzz target (clang)
 #   make fuzz-token      libFuzzer build of the join token parser fuzz target (clang)
@@ -125,7 +126,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick test-san test-build demo demo-boot demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools bench-save test-state bench-migrate bench-migrate-overhead bench-migrate-daemons bench-cold
+.PHONY: all clean test test-quick test-san test-build demo demo-boot demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools bench-save test-state test-hold bench-migrate bench-migrate-overhead bench-migrate-daemons bench-cold
 all: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN)
 
 $(BUILD)/%.o: %.c
@@ -338,6 +339,11 @@ bench-save: $(VM_BIN) guest-image
 	bench/save/run.sh
 test-state: $(VM_BIN) $(CLI_BIN) build/guest/mig_pagepass.elf guest-image
 	python3 tests/linux/state_test.py
+
+# Pausing, recovering and holding pre-copy: migrate-pause, migrate-recover,
+# migrate resume:true, x-godwit-hold-switchover (tests/linux/hold_test.py).
+test-hold: $(VM_BIN) build/guest/mig_pagepass.elf build/guest/mig_dirty_fill.elf
+	BUILD=$(BUILD) python3 tests/linux/hold_test.py
 
 # Live migration, godwit-vm vs QEMU (bench/migrate/run.sh), then the
 # dirty-logging overhead (bench/migrate/overhead.sh), then through the
