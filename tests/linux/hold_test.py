@@ -213,18 +213,20 @@ def query(vm):
 def wait_mig(vm, want, timeout=30.0, bad=mig.FINAL):
     """Poll query-migrate until its status is one of want; fail early on one
     of bad (those not wanted).  Returns its answer with '_seen', the
-    statuses polled in order."""
+    statuses polled in order, and '_most', the largest ram.transferred
+    polled before it."""
     want = (want,) if isinstance(want, str) else tuple(want)
     deadline = time.monotonic() + timeout
-    seen = []
+    seen, most = [], 0
     while True:
         info = query(vm)
         s = info.get("status")
         if not seen or seen[-1] != s:
             seen.append(s)
         if s in want:
-            info["_seen"] = seen
+            info["_seen"], info["_most"] = seen, most
             return info
+        most = max(most, info.get("ram", {}).get("transferred", 0))
         check(s not in bad, f"{vm.name}: migration {s} (polled {seen}), want {'/'.join(want)}: "
                             f"{info.get('error-desc', '')}; stderr: {vm.stderr()[-300:]}")
         check(time.monotonic() < deadline,
@@ -307,12 +309,31 @@ def resume_ok(src, port):
 
 def finish(src, dst, after, timeout=60.0):
     """Wait for completed on the source (MIGRATION completed), postmigrate,
-    and the destination out of its incoming state.  Returns query-migrate."""
+    and the destination out of its incoming state.  Returns query-migrate,
+    with '_dst' the destination's ram.transferred."""
     info = wait_mig(src, "completed", timeout)
     wait_event(src, "completed", after)
     src.wait_status(("postmigrate",), 5)
     dst.wait_status(("inmigrate",), 30, leave=True)
+    info["_dst"] = query(dst).get("ram", {}).get("transferred", 0)
     return info
+
+
+def counted_all(src, info, since=0):
+    """The source's ram.transferred at completion (info) counts every
+    connection: it never went back (since: a value read earlier), covers
+    the pages sent (normal-bytes) and what the destination received.
+    Checked last in a case, so that the rest is checked whatever it says."""
+    ram, got = info["ram"], info["_dst"]
+    check(ram["transferred"] >= max(since, info["_most"]),
+          f"{src.name}: ram.transferred went back from {max(since, info['_most'])} to "
+          f"{ram['transferred']} at completion: {info}")
+    check(ram["transferred"] >= ram["normal-bytes"],
+          f"{src.name}: ram.transferred {ram['transferred']} < normal-bytes "
+          f"{ram['normal-bytes']} at completion: {info}")
+    check(ram["transferred"] >= got,
+          f"{src.name}: ram.transferred {ram['transferred']} at completion, the destination "
+          f"received {got}: {info}")
 
 
 def recoveries(info, want):
@@ -408,20 +429,23 @@ def case_pause_resume(ctx):
         i = resume_ok(src, rport)
         info = finish(src, dst, i)
         hold = time.monotonic() - t_hold
-        after = info["ram"]["transferred"] - sent
         w_end = dirty_ticks(src.output())[-1][2]
         dirtied = min(FILL_PAGES, w_end - w_start + 3)
         rest = FILL_PAGES + FILL_EXTRA - normal
         bound = int(1.05 * 4096 * (dirtied + rest)) + (256 << 10)
-        check(after <= bound,
-              f"the release sent {after >> 10} KiB, bound {bound >> 10} KiB "
-              f"({dirtied} pages dirtied since migrate, {rest} left of the first pass, "
-              f"x-godwit-resent {info.get('x-godwit-resent')})")
+        why = (f"bound {bound >> 10} KiB ({dirtied} pages dirtied since migrate, {rest} left of "
+               f"the first pass, x-godwit-resent {info.get('x-godwit-resent')})")
+        # the pages first (ram.normal), then the bytes (ram.transferred, last)
+        pages = info["ram"]["normal"] - normal
+        check(pages * 4096 <= bound, f"the release sent {pages} pages, {why}")
         evs = statuses(src)[n0:]
         check(evs.index(PAUSED) < evs.index(RECOVER) < evs.index("completed"),
               f"{src.name}: MIGRATION events {evs}")
         resent = recoveries(info, 1)
         n = goes_on(src, dst, g, hashed=True)
+        counted_all(src, info, since=sent)
+        after = info["ram"]["transferred"] - sent
+        check(after <= bound, f"the release sent {after >> 10} KiB, {why}")
         return (f"paused at {sent >> 20} MiB ({normal} pages) for {hold:.1f}s; the release sent "
                 f"{after >> 10} KiB <= {bound >> 10} KiB ({dirtied} dirtied + {rest} left), "
                 f"{resent}; downtime {info.get('downtime')} ms; equal hashes, ticks past {n}; "
@@ -476,6 +500,7 @@ def case_link_cut(ctx):
         info = finish(src, dst, i)
         resent = recoveries(info, 1)
         n = goes_on(src, dst, g)
+        counted_all(src, info)
         return (f"cut after 3 MiB: {desc[:80]}; recovered through a new port: completed, "
                 f"{resent}, passes past {n}")
     return with_vms(body)
@@ -520,6 +545,7 @@ def case_cut_twice(ctx):
         info = finish(src, dst, i)
         resent = recoveries(info, 2)
         n = goes_on(src, dst, g)
+        counted_all(src, info)
         return (f"cut, recovered, cut again ({desc2[:50]}), resume to a dead port {failed}, "
                 f"good resume completed, {resent}, passes past {n}")
     return with_vms(body)
@@ -600,6 +626,7 @@ def case_held_converged(ctx):
         check(dt_ms is not None and dt_ms <= limit + slack,
               f"downtime {dt_ms} ms, downtime-limit {limit} ms (+{slack} ms slack)")
         n = goes_on(src, dst, g, hashed=True)
+        counted_all(src, info)
         return (f"held {dt:.1f}s: {sent >> 10} KiB in {syncs} rounds while the guest ran; "
                 f"released: downtime {dt_ms} ms (limit {limit}), equal hashes, ticks past {n}")
     return with_vms(body)
@@ -638,6 +665,7 @@ def case_refusals(ctx):
         info = finish(src, dst, 0)
         check(info.get("x-godwit-recoveries", 0) == 0, f"after no resume: {info}")
         n = goes_on(src, dst, g)
+        counted_all(src, info)
         return f"{len(why)} refusals, then completed, passes past {n}: " + " | ".join(
             w[:60] for w in why)
     return with_vms(body)
@@ -723,6 +751,7 @@ def case_hostile_resume(ctx):
         info = finish(src, dst, i)
         resent = recoveries(info, 1)
         n = goes_on(src, dst, g)
+        counted_all(src, info)
         return "; ".join(notes) + f"; the real source resumed: completed, {resent}, passes past {n}"
     return with_vms(body)
 
