@@ -95,6 +95,7 @@ Environment: BUILD (build/release), GODWIT_VM, HOLD_TEST_CASES
 import os
 import re
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -107,7 +108,8 @@ import migration as mig  # noqa: E402
 import proxy as tcpproxy  # noqa: E402
 from harness import QMPError, ROOT, Skip, check  # noqa: E402
 from migration import MigVM, baremetal_args, pagepass_args, passes, wait_passes  # noqa: E402
-from migstream import connect_uri, listening, wait_listening  # noqa: E402
+from migstream import (Proxy, StreamParser, connect_uri, listening, parse_replies,  # noqa: E402
+                       wait_listening)
 
 RECOVER = "x-godwit-precopy-recover"  # the capability, and the status while resuming
 PAUSED = "x-godwit-precopy-paused"
@@ -122,6 +124,11 @@ FILL_PAGES = 16384  # its 64 MiB area
 FILL_RATE = 256  # pages per second of mtime
 FILL_EXTRA = 256  # non-zero pages besides the area: program, stacks, device tree
 DIRTY_RE = re.compile(r"^tick (\d+) t=(\d+) w=(\d+)\n", re.M)
+
+# docs/state.md: a recoverable stream's SESSION section (u64 id, u64 attempt)
+# and the header flag of a resumed stream (flags: u32 at offset 20)
+SEC_SESSION = 6
+FLAG_RESUME = 4
 
 
 # ---- the guests ------------------------------------------------------------------------
@@ -692,30 +699,33 @@ def case_hostile_resume(ctx):
         vms += [src, other]
         wait_passes(src, "", 2)
         dst, port = start_dest(ctx, vms, "hostile-dst", g)
+        # through a proxy that keeps the stream's head (header, CONFIG, SESSION)
+        tap = Proxy(ctx, f"tcp:127.0.0.1:{port}", kind="tcp")
+        tap.parser = HeadTap()
         set_recover(src)
         mt.set_params(src, max_bandwidth=SLOW)
-        src.cmd("migrate", uri=f"tcp:127.0.0.1:{port}")
+        src.cmd("migrate", uri=tap.uri)
         wait_sent(src, 2 << 20)
         pause(src, dst)
+        tap.close()
+        head, off, sid, attempt = session_of(tap.parser)
         rport = recover(dst)
         ruri = f"tcp:127.0.0.1:{rport}"
         notes = []
-        # random bytes
-        s = connect_uri(ruri)
-        try:
-            s.sendall(os.urandom(64 << 10))
-            s.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-        s.settimeout(5)
-        try:
-            while s.recv(4096):
-                pass
-        except OSError:
-            pass
-        s.close()
+        replies = send_blob(ruri, os.urandom(64 << 10))
         still_paused(dst, rport, "random bytes")
-        notes.append("random bytes refused")
+        notes.append(f"random bytes: {[r[0] for r in replies] or 'no reply'}")
+        # crafted from the real stream's head
+        for what, blob in (("the first connection replayed", head),
+                           ("a resume of attempt 0 (seen)", forged(head, off, sid, attempt)),
+                           ("a resume of another session",
+                            forged(head, off, sid ^ 0x5A5A5A5A5A5A5A5A, attempt + 1))):
+            replies = send_blob(ruri, blob)
+            errors = [r for r in replies if r[0] == "ERROR" and r[2]]
+            check(errors and "RESUME_AT" not in [r[0] for r in replies],
+                  f"{what}: the destination answered {replies}, want ERROR with a reason")
+            still_paused(dst, rport, what)
+            notes.append(f"{what}: ERROR {errors[0][2][:60]!r}")
         # a fresh migration (not recoverable: a refusal must fail it) from
         # another source of the same configuration
         wait_passes(other, "", 2)
@@ -758,6 +768,67 @@ def case_hostile_resume(ctx):
                    f"{info['_dst']})")
         return "; ".join(notes) + f"; the real source resumed: completed, {resent}, passes past {n}"
     return with_vms(body)
+
+
+# ---- crafted resumes -----------------------------------------------------------------------
+
+
+class HeadTap(StreamParser):
+    """migstream.Proxy's stream parser, keeping the stream's first bytes too."""
+
+    def __init__(self, keep=1 << 16):
+        super().__init__()
+        self.head, self.keep = bytearray(), keep
+
+    def feed(self, data):
+        if len(self.head) < self.keep:
+            self.head += data[:self.keep - len(self.head)]
+        super().feed(data)
+
+
+def session_of(tap):
+    """The stream up to the end of its SESSION section, the offset of that
+    section's payload, the session id and the attempt."""
+    sec = tap.find(lambda t, n, i: t == SEC_SESSION)
+    check(sec is not None and sec[5] == 16 and len(tap.head) >= sec[4] + 16,
+          f"no SESSION section at the start of the recoverable stream: {tap.sections[:4]}")
+    sid, attempt = struct.unpack_from("<QQ", tap.head, sec[4])
+    return bytes(tap.head[:sec[4] + 16]), sec[4], sid, attempt
+
+
+def forged(head, off, sid, attempt, resume=True):
+    """head (header, CONFIG, SESSION) with another session id and attempt,
+    and the RESUME flag set (or cleared)."""
+    b = bytearray(head)
+    flags = struct.unpack_from("<I", b, 20)[0]
+    struct.pack_into("<I", b, 20, (flags | FLAG_RESUME) if resume else (flags & ~FLAG_RESUME))
+    struct.pack_into("<QQ", b, off, sid, attempt)
+    return bytes(b)
+
+
+def send_blob(uri, blob, linger=5.0):
+    """Send blob to uri, shut the writing side, read until the peer closes
+    (or linger seconds): the replies (migstream.parse_replies)."""
+    s = connect_uri(uri)
+    data = b""
+    try:
+        try:
+            s.sendall(blob)
+            s.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # refused half-way: fine
+        s.settimeout(linger)
+        try:
+            while True:
+                d = s.recv(4096)
+                if not d:
+                    break
+                data += d
+        except OSError:
+            pass
+    finally:
+        s.close()
+    return parse_replies(data)
 
 
 # ---- main -------------------------------------------------------------------------------
