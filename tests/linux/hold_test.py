@@ -74,8 +74,13 @@ x-godwit-precopy-paused and a MIGRATION event saying so.
                   that still waits for its stream, and on a VM that is no
                   destination.  The active migration then completes.
   hostile-resume  a paused destination listening after migrate-recover gets:
-                  random bytes; a fresh (not resumed) migration from a
-                  second source of the same configuration; that second
+                  random bytes; streams crafted from the real stream's head
+                  (header, CONFIG, SESSION, kept by a migstream.Proxy on the
+                  first connection): that head replayed as it was, with the
+                  RESUME flag (attempt 0, seen), and with the flag, another
+                  session id and attempt 1, each answered ERROR with a
+                  reason (never RESUME_AT); a fresh (not resumed) migration
+                  from a second source of the same configuration; that second
                   source's own paused migration resumed into it (migrate
                   resume:true, a different session): each refused (the
                   second source's migration fails, or goes back to paused,
