@@ -610,19 +610,21 @@ def case_held_converged(ctx):
         vms.append(src)
         g.wait(src, "", 10)
         dst, port = start_dest(ctx, vms, "held-dst", g, paused=True)
+        set_recover(src)
         mt.set_params(src, max_bandwidth=bw, downtime_limit=limit, **{HOLD.replace("-", "_"): True})
         got = src.cmd("query-migrate-parameters")
         check(got.get(HOLD) is True, f"query-migrate-parameters after setting {HOLD}: {got}")
         src.cmd("migrate", uri=f"tcp:127.0.0.1:{port}")
         i0 = wait_mig(src, HELD, 30)
         wait_event(src, HELD)
-        t0, ticks0 = time.monotonic(), g.count(src)
+        t0, ticks0, w0 = time.monotonic(), g.count(src), dirty_ticks(src.output())[-1][2]
         while time.monotonic() - t0 < HOLD_SECONDS:
             s = query(src).get("status")
             check(s == HELD, f"{src.name}: {s} while held ({time.monotonic() - t0:.1f}s in)")
             time.sleep(0.1)
         i1 = query(src)
         dt = time.monotonic() - t0
+        written = dirty_ticks(src.output())[-1][2] - w0
         runs_on(src, g, "while held")
         check(g.count(src) - ticks0 >= HOLD_SECONDS * 50,
               f"{g.count(src) - ticks0} ticks in {dt:.1f}s held")
@@ -633,15 +635,26 @@ def case_held_converged(ctx):
         check(2 <= syncs <= dt / 0.1 + 3, f"{syncs} dirty syncs (rounds) in {dt:.1f}s held")
         check(dst.output() == "" and dst.status() != "running",
               f"{dst.name}: {dst.status()} while held, output {dst.output()[:100]!r}")
+        # migrate-pause works while held; the resumed migration is held again
+        pause(src, dst)
+        runs_on(src, g, "paused while held")
+        rport = recover(dst)
+        i = resume_ok(src, rport)
+        wait_mig(src, HELD, 30)
+        wait_event(src, HELD, i)
+        time.sleep(0.5)
+        check(query(src).get("status") == HELD, f"{src.name}: {query(src)} after the resume")
         n = len(statuses(src))
         mt.set_params(src, **{HOLD.replace("-", "_"): False})
         info = finish(src, dst, n)
         dt_ms = info.get("downtime")
         check(dt_ms is not None and dt_ms <= limit + slack,
               f"downtime {dt_ms} ms, downtime-limit {limit} ms (+{slack} ms slack)")
+        resent = recoveries(info, 1)
         n = goes_on(src, dst, g, hashed=True)
         counted_all(src, info)
-        return (f"held {dt:.1f}s: {sent >> 10} KiB in {syncs} rounds while the guest ran; "
+        return (f"held {dt:.1f}s: {sent >> 10} KiB in {syncs} rounds while the guest ran "
+                f"({written} pages written); paused while held, resumed: held again ({resent}); "
                 f"released: downtime {dt_ms} ms (limit {limit}), equal hashes, ticks past {n}")
     return with_vms(body)
 
