@@ -87,6 +87,11 @@ x-godwit-precopy-paused and a MIGRATION event saying so.
                   with an error-desc), the destination stays paused (or
                   recovering), still listening, silent; then the real
                   source resumes into it and completes.
+  tls-resume      pagepass over TLS-PSK (tls-creds, the destination with
+                  -incoming defer); paused; the source's key file removed
+                  (the job keeps its keys); random plaintext bytes to the
+                  recover port: still paused and listening; the resume over
+                  TLS completes, x-godwit-recoveries 1.
 
 Prints `PASS name` / `FAIL name: why` / `SKIP name: reason` and the last line
 `N passed, N failed, N skipped`; exits 1 if anything failed.
@@ -389,6 +394,18 @@ def refused(vm, name, what, **args):
         check(after == before, f"{what}: (status, migration) {before} before {name}, {after} after")
         return e.desc
     check(False, f"{what}: {name} {args} was accepted")
+
+
+def still_paused(dst, rport, what):
+    """After a refused peer: the destination is still paused (or listening
+    for the resume), on rport, and silent."""
+    time.sleep(0.3)
+    s = query(dst).get("status")
+    check(s in (PAUSED, RECOVER), f"{dst.name}: {s} after {what}, want {PAUSED}/{RECOVER}")
+    check(dst.status() != "running", f"{dst.name}: {dst.status()} after {what}")
+    check(dst.output() == "", f"{dst.name}: the guest ran after {what}")
+    check(listening(f"tcp:127.0.0.1:{rport}"),
+          f"{dst.name}: no longer listening on {rport} after {what}")
 
 
 def with_vms(fn):
@@ -701,15 +718,6 @@ def case_refusals(ctx):
 def case_hostile_resume(ctx):
     godwit_only(ctx)
 
-    def still_paused(dst, rport, what):
-        time.sleep(0.3)
-        s = query(dst).get("status")
-        check(s in (PAUSED, RECOVER), f"{dst.name}: {s} after {what}, want {PAUSED}/{RECOVER}")
-        check(dst.status() != "running", f"{dst.name}: {dst.status()} after {what}")
-        check(dst.output() == "", f"{dst.name}: the guest ran after {what}")
-        check(listening(f"tcp:127.0.0.1:{rport}"),
-              f"{dst.name}: no longer listening on {rport} after {what}")
-
     def body(vms):
         g = pagepass()
         src = MigVM(ctx, "hostile", g.args)
@@ -788,6 +796,39 @@ def case_hostile_resume(ctx):
     return with_vms(body)
 
 
+def case_tls_resume(ctx):
+    godwit_only(ctx)
+
+    def body(vms):
+        g = pagepass()
+        key = os.urandom(32).hex()
+        ks, kd = mt.tls_keys(ctx, "hold-keys-src", key), mt.tls_keys(ctx, "hold-keys-dst", key)
+        src = MigVM(ctx, "tls", mt.tls_args(ks))
+        vms.append(src)
+        wait_passes(src, "", 2)
+        dst, uri = mt.tls_dest(ctx, vms, "tls-dst", kd)
+        set_recover(src)
+        mt.set_params(src, max_bandwidth=SLOW, tls_creds="tls-out")
+        src.cmd("migrate", uri=uri)
+        wait_sent(src, 2 << 20)
+        pause(src, dst)
+        # the job keeps its keys: the source's key file may go
+        os.unlink(os.path.join(ks, "keys.psk"))
+        rport = recover(dst)
+        replies = send_blob(f"tcp:127.0.0.1:{rport}", os.urandom(4096))
+        still_paused(dst, rport, "a plaintext peer")
+        mt.set_params(src, max_bandwidth=FAST)
+        i = resume_ok(src, rport)
+        info = finish(src, dst, i)
+        resent = recoveries(info, 1)
+        n = goes_on(src, dst, g)
+        counted_all(src, info)
+        return (f"paused over TLS, the source's key file removed; a plaintext peer refused "
+                f"({[r[0] for r in replies] or 'no reply'}); resumed over TLS: completed, "
+                f"{resent}, passes past {n}")
+    return with_vms(body)
+
+
 # ---- crafted resumes -----------------------------------------------------------------------
 
 
@@ -858,7 +899,8 @@ CASES = [("pause-resume", case_pause_resume),
          ("cancel-paused", case_cancel_paused),
          ("held-converged", case_held_converged),
          ("refusals", case_refusals),
-         ("hostile-resume", case_hostile_resume)]
+         ("hostile-resume", case_hostile_resume),
+         ("tls-resume", case_tls_resume)]
 
 
 def main():
