@@ -53,9 +53,14 @@ x-godwit-precopy-paused and a MIGRATION event saying so.
                   resume:true to a port nobody listens on (refused, or back
                   to paused with an error-desc saying why), then a good
                   resume: completed, x-godwit-recoveries 2.
-  cancel-paused   migrate-pause, then migrate_cancel while paused: cancelled
-                  (MIGRATION cancelled), the source runs on; a fresh
-                  migration to a new destination completes.
+  cancel-paused   migrate-pause; while paused migrate-pause again and migrate
+                  without resume are refused (as `refusals` checks them); a
+                  second migrate-recover (another port) on the destination
+                  listening for the resume is refused or, accepted, changes
+                  nothing (the first port listens, the other does not);
+                  then migrate_cancel while paused: cancelled (MIGRATION
+                  cancelled), the source runs on; a fresh migration to a new
+                  destination completes.
   held-converged  mig_dirty_fill, x-godwit-hold-switchover true before
                   migrate, downtime-limit 200 ms, max-bandwidth 32 MiB/s:
                   status x-godwit-held-converged, kept for HOLD_SECONDS while
@@ -408,6 +413,28 @@ def still_paused(dst, rport, what):
           f"{dst.name}: no longer listening on {rport} after {what}")
 
 
+def recover_again(dst, rport):
+    """A second migrate-recover (another port) while the destination listens
+    for the resume: refused (the spec: only while paused), or accepted as a
+    no-op that leaves the listener where it was (godwit-vm's choice; said in
+    the returned note).  Either way nothing changes."""
+    other = h.free_port()
+    try:
+        dst.cmd("migrate-recover", uri=f"tcp:127.0.0.1:{other}")
+    except QMPError as e:
+        check(e.cls == "GenericError" and e.desc, f"second migrate-recover: {e.cls}: {e.desc}")
+        note = e.desc
+    else:
+        note = "second migrate-recover accepted as a no-op"
+    info = query(dst)
+    port = int(((info.get("socket-address") or [{}])[0]).get("port") or 0)
+    check(info.get("status") == RECOVER and port == rport and
+          listening(f"tcp:127.0.0.1:{rport}") and not listening(f"tcp:127.0.0.1:{other}"),
+          f"{dst.name}: after a second migrate-recover to port {other}: {info}, listening on "
+          f"{rport}: {listening(f'tcp:127.0.0.1:{rport}')}")
+    return note
+
+
 def with_vms(fn):
     """Run fn(vms) and kill every VM (stop every proxy) it started, whatever
     happened."""
@@ -596,6 +623,12 @@ def case_cancel_paused(ctx):
         src.cmd("migrate", uri=f"tcp:127.0.0.1:{port}")
         wait_sent(src, 2 << 20)
         pause(src, dst)
+        # while paused: no second pause, no fresh migrate; the destination
+        # listening for the resume takes no second migrate-recover
+        why = [refused(src, "migrate-pause", "paused"),
+               refused(src, "migrate", "paused, without resume", uri=f"tcp:127.0.0.1:{port}")]
+        rport = recover(dst)
+        why.append(recover_again(dst, rport))
         n = len(statuses(src))
         src.cmd("migrate_cancel")
         info = wait_mig(src, "cancelled", 15, bad=("completed", "failed"))
@@ -611,9 +644,9 @@ def case_cancel_paused(ctx):
         mt.set_params(src, max_bandwidth=FAST)
         mt.migrate_ok(ctx, src, dst2, uri)
         n = goes_on(src, dst2, g)
-        return (f"cancelled while paused ({info.get('error-desc', '')[:60]}), source ran on, "
-                f"the paused destination: {dst_then}; a fresh migration completed, "
-                f"passes past {n}")
+        return (f"refused while paused: {' | '.join(w[:50] for w in why)}; cancelled while "
+                f"paused ({info.get('error-desc', '')[:60]}), source ran on, the paused "
+                f"destination: {dst_then}; a fresh migration completed, passes past {n}")
     return with_vms(body)
 
 
