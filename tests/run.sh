@@ -20,7 +20,7 @@
 # san runs the ASan + UBSan build in $SAN_BUILD (make SAN=address,undefined):
 # its unit tests, its corpus replays and tests/linux/state_test.py and
 # migrate_test.py with shorter chains (SAN_STATE_LOOPS, 10; SAN_MIGRATE_LOOPS,
-# 4), and hold_test.py (about 30 s); its results are named san:NAME.
+# 4), and hold_test.py (about 50 s); its results are named san:NAME.
 # The last line is the counted summary "N passed, N failed"; the exit status
 # is non-zero if anything failed.
 set -u
