@@ -470,7 +470,7 @@ static int mig_live_switchover(struct mig_out *j, struct state_stream *s)
     }
     if (state_write_eof(s) < 0 || state_stream_flush(s) < 0)
         return state_stream_error(s);
-    ST_SET(j->bytes, state_stream_offset(s));
+    mig_live_count(j, s);
     mig_out_trace(j, "sent everything (%llu bytes)", (unsigned long long)ST_GET(j->bytes));
     ret = mig_chan_recv(&ch, MIG_MAGIC_REPLY, &type, &value, MIG_LIVE_READY_MS);
     if (ret == 0 && type == MIG_MSG_ERROR)
