@@ -241,9 +241,8 @@ def one_run(emu, scenario, tag, elf, cfg, tmp, logdir):
         fixed = False
         if "at_pause" in out and wire < seen:
             # The figure went down at the switchover: it counts the resumed
-            # connection alone (godwit-vm's mig_live_switchover sets it from
-            # that stream's offset); the first connection's bytes are what
-            # it said while paused.
+            # connection alone (godwit-vm before 1cd9d06); the first
+            # connection's bytes are what it said while paused.
             wire += out["at_pause"]
             fixed = True
         r = {"wire": wire, "total": t_end - t0, "moving": t_end - t0 - out.get("stopped", 0),
