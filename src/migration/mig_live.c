@@ -63,6 +63,7 @@ void mig_live_sockopts(const struct mig_out *j, int fd)
 {
     struct timeval tv = {.tv_sec = MIG_LIVE_SILENT_MS / 1000};
     int on = 1, idle = 5, intvl = 2, cnt = 3;
+    unsigned user_timeout = MIG_LIVE_SILENT_MS; /* data unacknowledged this long: broken */
 
     if (!j->params.precopy_recover)
         return;
@@ -72,6 +73,7 @@ void mig_live_sockopts(const struct mig_out *j, int fd)
         (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
         (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
         (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
     }
 }
 

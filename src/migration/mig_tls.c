@@ -330,12 +330,15 @@ int mig_tls_send(struct mig_tls *t, const void *p, size_t n)
         src += r;
         n -= (size_t)r;
     }
-    if (cork) {
-        do
-            r = gnutls_record_uncork(t->session, GNUTLS_RECORD_WAIT);
-        while (r == GNUTLS_E_INTERRUPTED);
+    /* not GNUTLS_RECORD_WAIT: that retries EAGAIN for ever, and a socket's
+     * send timeout (SO_SNDTIMEO: a silent link) must end the write */
+    while (cork) {
+        r = gnutls_record_uncork(t->session, 0);
+        if (r == GNUTLS_E_INTERRUPTED)
+            continue;
         if (r < 0)
             return mig_tls_errno(r);
+        cork = gnutls_record_check_corked(t->session) > 0;
     }
     return 0;
 }
