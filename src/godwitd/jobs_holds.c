@@ -303,10 +303,7 @@ int jobs_hold(struct godwitd *d, int64_t id, const char *type, const char *reaso
     else if (!k || !k->holdable)
         ret = gw_fail(err, errlen, -EOPNOTSUPP, "a %s %s job cannot be held%s", row.kind,
                       !strcmp(row.direction, "in") ? "incoming" : "outgoing",
-                      !strcmp(row.kind, "live") ? " yet (live migration holds need godwit-vm to "
-                                                  "pause pre-copy: not built yet)"
-                      : !strcmp(row.direction, "in") ? " (hold it on its source host)"
-                                                     : "");
+                      !strcmp(row.direction, "in") ? " (hold it on its source host)" : "");
     for (j = js->runners; ret == 0 && j; j = j->next)
         if (j->id == id && j->k->control)
             ret = j->k->control(j, "hold", NULL, err, errlen);

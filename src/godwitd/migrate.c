@@ -44,8 +44,9 @@
 #define SRC_WATCH_MS     3000                     /* ... waiting this long for its answer */
 #define SRC_WATCH_MISSES 2                        /* ... and cancel after this many without one */
 
-#define SRC_RETRY_MIN_MS 1000 /* a lost link: first recover attempt after */
-#define SRC_RETRY_MAX_MS 8000 /* ... doubling up to */
+#define SRC_ABORT_RETRY_MS 30000 /* an unreachable destination is told to give up for */
+#define SRC_RETRY_MIN_MS   1000  /* a lost link: first recover attempt after */
+#define SRC_RETRY_MAX_MS   8000  /* ... doubling up to */
 
 /* Statuses of godwit-vm's outgoing migration (SPEC-precopy-hold.md). */
 #define ST_PAUSED    "x-godwit-precopy-paused"
@@ -316,17 +317,26 @@ out:
     return ret;
 }
 
+/* Tell the destination to give up (why).  An unreachable one is asked
+ * again for SRC_ABORT_RETRY_MS: a recoverable incoming would otherwise
+ * wait, paused, for its own give-up time. */
 static void src_abort_dst(struct job *j, struct mig_src *m, const char *why)
 {
+    struct godwitd *d = job_daemon(j);
+    int64_t end = store_now_ms() + SRC_ABORT_RETRY_MS;
     char api[96], err[256];
     json_t *body;
+    int ret;
 
     if (m->dst_job <= 0)
         return;
     snprintf(api, sizeof(api), "/1.0/incoming/%lld/abort", (long long)m->dst_job);
     body = json_pack("{s:s}", "reason", why);
-    if (peer_call(job_daemon(j), m->peer, "POST", api, body, NULL, NULL, 5000, err, sizeof(err)) <
-        0)
+    while ((ret = peer_call(d, m->peer, "POST", api, body, NULL, NULL, 5000, err, sizeof(err))) <
+               0 &&
+           ret != -EREMOTEIO && store_now_ms() < end && !d->stopping)
+        sleep(1);
+    if (ret < 0)
         gw_log("job %lld: telling %s to give up: %s", (long long)job_id(j), m->peer, err);
     json_decref(body);
 }
@@ -483,14 +493,7 @@ static void src_steer(struct job *j, struct mig_src *m, struct qmp_client *c, co
         } else if (!m->tech) {
             m->retry_ms = now; /* released: continue at once */
         }
-        if (m->tech && now - m->tech_since_ms > m->give_up_ms) {
-            snprintf(gone, gonelen, "gave up after %lld s without the link to %s (%.200s)",
-                     (long long)(m->give_up_ms / 1000), m->peer,
-                     why && why[0] ? why : "connection lost");
-            m->cancel = true;
-            return;
-        }
-        if (now >= m->retry_ms) {
+        if (now >= m->retry_ms && now - m->tech_since_ms <= m->give_up_ms) {
             int ret = src_recover(j, m, c, e2, sizeof(e2));
             if (ret == 0) {
                 m->resume_sent = true;
@@ -511,6 +514,14 @@ static void src_steer(struct job *j, struct mig_src *m, struct qmp_client *c, co
     }
     if (moving && !m->resume_sent && !m->tech)
         m->backoff_ms = 0;
+    if (m->tech && !job_held(j) && now - m->tech_since_ms > m->give_up_ms) {
+        const char *why = json_string_value(json_object_get(qm, "error-desc"));
+        snprintf(gone, gonelen, "gave up after %lld s without the link to %s (%.200s)",
+                 (long long)(m->give_up_ms / 1000), m->peer,
+                 why && why[0] ? why : "it did not come back");
+        m->cancel = true;
+        return;
+    }
     if (m->window[0]) {
         struct migrate_window w;
         int64_t open = migrate_window_parse(m->window, &w, e2, sizeof(e2)) < 0
@@ -608,6 +619,14 @@ static int src_follow(struct job *j, struct mig_src *m, struct qmp_client *c, js
             ++polls % SRC_WATCH_POLLS == 0) {
             char why[400];
             int alive = src_dst_alive(j, m, &misses, why, sizeof(why));
+            if (alive > 0 && m->tech && !m->resume_sent &&
+                (!strcmp(st, "active") || !strcmp(st, ST_CONVERGED))) {
+                /* the stream never stopped (the pause did not land) */
+                char by[96];
+                snprintf(by, sizeof(by), "host %s answers again", m->peer);
+                job_lift_own(j, "technical", by);
+                m->tech = false;
+            }
             if (alive == 0) {
                 snprintf(gone, sizeof(gone), "%s", why);
                 gw_log("job %lld: %s: cancelling", (long long)job_id(j), gone);

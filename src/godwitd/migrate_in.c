@@ -47,7 +47,7 @@
 #define IN_QMP_MS           5000
 #define IN_LOG_MAX          (2u << 20) /* the source's console log (it keeps 1-2 MiB) */
 #define IN_MIGRATION_POLLS  20         /* query-migrate every 20 polls (1 s) */
-#define IN_GIVE_UP_GRACE_MS 60000
+#define IN_GIVE_UP_GRACE_MS 30000
 #define ST_PAUSED           "x-godwit-precopy-paused"
 #define ST_RECOVER          "x-godwit-precopy-recover"
 
