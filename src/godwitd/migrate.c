@@ -66,6 +66,7 @@ struct mig_src {
      * it again from godwit-vm's status and the job's holds. */
     bool pause_sent;       /* migrate-pause went out for a hold */
     bool resume_sent;      /* migrate resume:true went out, not yet active */
+    bool recoverable;      /* godwit-vm took x-godwit-precopy-recover */
     bool tech;             /* our technical hold is set */
     bool window_hold;      /* our window hold is set */
     int hold_switch;       /* x-godwit-hold-switchover as last set: -1 unknown */
@@ -465,7 +466,7 @@ static void src_steer(struct job *j, struct mig_src *m, struct qmp_client *c, co
     int64_t now = store_now_ms();
     char e2[300];
 
-    if (moving && job_held(j) && !m->pause_sent) {
+    if (moving && job_held(j) && !m->pause_sent && m->recoverable) {
         if (qmp_client_execute(c, "migrate-pause", NULL, SRC_QMP_MS, NULL, e2, sizeof(e2)) < 0)
             gw_log("job %lld: migrate-pause: %s", (long long)job_id(j), e2);
         else {
@@ -878,23 +879,34 @@ static int src_run(struct job *j, char *err, size_t errlen)
     if (ret == 0)
         ret = src_qmp(d, m->vm, &c, err, errlen);
     if (ret == 0) {
-        /* a lost link or a hold pauses pre-copy instead of failing it */
+        /* a lost link or a hold pauses pre-copy instead of failing it (a
+         * VM started by an older godwit-vm cannot: it migrates as before) */
         json_t *a = json_pack("{s:[{s:s,s:b}]}", "capabilities", "capability",
                               "x-godwit-precopy-recover", "state", 1);
-        ret = qmp_client_execute(c, "migrate-set-capabilities", a, SRC_QMP_MS, NULL, err, errlen);
+        char e2[256];
+        m->recoverable = qmp_client_execute(c, "migrate-set-capabilities", a, SRC_QMP_MS, NULL, e2,
+                                            sizeof(e2)) == 0;
         json_decref(a);
+        if (!m->recoverable)
+            gw_log("job %lld: VM %s cannot pause pre-copy (%s): no holds once it transfers",
+                   (long long)job_id(j), m->vm, e2);
+    }
+    if (ret == 0 && m->window[0]) {
+        /* outside its window it converges and waits, keeping the
+         * destination in sync (src_steer lets it go inside) */
+        struct migrate_window w;
+        bool open = migrate_window_parse(m->window, &w, NULL, 0) == 0 &&
+                    migrate_window_opens(&w, store_now_ms()) == 0;
+        char e2[256];
+        if (src_qmp_set(c, "x-godwit-hold-switchover", json_boolean(!open), e2, sizeof(e2)) < 0)
+            ret = gw_fail(err, errlen, -EOPNOTSUPP,
+                          "VM %s's godwit-vm cannot hold its switchover for a window (%s): "
+                          "restart the VM with this host's build, or migrate without --window",
+                          m->vm, e2);
+        m->hold_switch = !open;
     }
     if (ret == 0) {
         json_t *p = json_pack("{s:s}", "tls-creds", MIGRATE_TLS_OUT);
-        if (m->window[0]) {
-            /* outside its window it converges and waits, keeping the
-             * destination in sync (src_steer lets it go inside) */
-            struct migrate_window w;
-            bool open = migrate_window_parse(m->window, &w, NULL, 0) == 0 &&
-                        migrate_window_opens(&w, store_now_ms()) == 0;
-            json_object_set_new(p, "x-godwit-hold-switchover", json_boolean(!open));
-            m->hold_switch = !open;
-        }
         if (m->downtime_ms > 0)
             json_object_set_new(p, "downtime-limit", json_integer(m->downtime_ms));
         json_object_set_new(
@@ -943,6 +955,12 @@ static int src_control(struct job *j, const char *verb, const json_t *body, char
     if (strcmp(verb, "hold"))
         return gw_fail(err, errlen, -EOPNOTSUPP, "a live migration has nothing to %s", verb);
     job_phase_get(j, phase, sizeof(phase));
+    struct mig_src *m = job_arg(j);
+    if (m && !strcmp(phase, "transfer") && !m->recoverable)
+        return gw_fail(err, errlen, -EINVAL,
+                       "job %lld transfers from a godwit-vm that cannot pause pre-copy (VM %s "
+                       "was started by an older build); cancel it instead",
+                       (long long)job_id(j), m->vm);
     if (strcmp(phase, "precheck") && strcmp(phase, "prepare") && strcmp(phase, "transfer"))
         return gw_fail(err, errlen, -EINVAL,
                        "job %lld is in its %s phase: too late to hold a live migration (it ends "
@@ -1024,6 +1042,17 @@ static int src_resume(struct job *j, char *err, size_t errlen)
     /* cancel and control see it (a cancel while held ends the stream) */
     job_set_arg(j, m, NULL);
     if (src_qmp(d, m->vm, &c, err, errlen) == 0) {
+        json_t *caps = NULL, *cap;
+        size_t i;
+        if (qmp_client_execute(c, "query-migrate-capabilities", NULL, SRC_QMP_MS, &caps, err,
+                               errlen) == 0)
+            json_array_foreach(caps, i, cap)
+            {
+                const char *n = json_string_value(json_object_get(cap, "capability"));
+                if (n && !strcmp(n, "x-godwit-precopy-recover"))
+                    m->recoverable = json_is_true(json_object_get(cap, "state"));
+            }
+        json_decref(caps);
         ret = src_follow(j, m, c, &last, err, errlen);
         qmp_client_free(c);
         /* a migration that never started leaves query-migrate empty: the
