@@ -24,8 +24,9 @@ Cases:
                      with a reason, the VM is recorded crashed, the destination
                      cleans up (no copy is made up).
   fault-dst-daemon   the destination's godwitd SIGKILLed mid-transfer: the
-                     source job fails, the VM runs on; the restarted daemon
-                     cleans up the half-received VM and fails its job.
+                     source job pauses pre-copy on a technical hold, the VM
+                     runs on; the restarted daemon cleans up the half-received
+                     VM and fails its job, and then the source job fails.
   fault-dst-term     the same with SIGTERM: it stops within 3 s.
   fault-dst-late     the destination's godwitd SIGKILLed during the switchover
                      (--downtime-limit 60000), restarted once the source's
@@ -40,9 +41,11 @@ Cases:
   fault-src-prepare  the source's godwitd SIGKILLed while it sends the boot files
                      (prepare): the restarted daemon fails the job with a reason
                      and tells the destination, which cleans up; the VM runs on.
-  fault-link         the source's link to the rack down for ~10 s mid-transfer:
-                     the VM runs on the source, the job failed with a reason,
-                     the destination cleans up.
+  fault-link         the source's link to the rack down for ~10 s mid-transfer
+                     with --give-up-after 5: a technical hold, then the job
+                     gives up (failed with a reason), the VM runs on the
+                     source, the destination cleans up once it hears of it.
+                     (A link that comes back in time: live_hold_test.py.)
   fault-cancel       a second migrate of a VM on the move refused; `godwit job
                      cancel` mid-transfer: cancelled, the VM runs on
                      the source, the destination cleans up; then it moves.
@@ -660,12 +663,19 @@ def case_fault_dst_daemon(rack, sig=signal.SIGKILL):
         stop_s = time.monotonic() - t0
         check(stop_s < 3, f"{b.name}'s godwitd took {stop_s:.1f}s to stop")
         t0 = time.monotonic()
-        j = wait_final(a, jid, 30)
+        # no answer: a technical hold while the source retries (pre-copy paused)
+        held = wait_for(lambda: (lambda j: j if [x for x in j.get("holds") or []
+                                                  if x["type"] == "technical" and
+                                                  x.get("lifted") is None] else None)(
+            job_show(a, jid)), 30, f"{a.name}: job {jid} on a technical hold", step=0.25)
+        check(held["status"] == "held", f"{a.name}: job {jid}: {held['status']}")
+        check_runs_here(a, name, "after the destination's daemon died")
+        b.start_daemon()
+        # the restarted destination drops the half-received VM: the source fails
+        j = wait_final(a, jid, 60)
         took = time.monotonic() - t0
         check(j["status"] == "failed" and j.get("error"), f"{a.name}: job {jid}: {j['status']} "
                                                           f"{j.get('error')!r}")
-        check_runs_here(a, name, "after the destination's daemon died")
-        b.start_daemon()
         check_forgotten(b, name)
         dj = wait_final(b, did, 15)
         check(dj["status"] == "failed", f"{b.name}: incoming job {did}: {dj['status']}")
@@ -828,7 +838,7 @@ def case_fault_link(rack):
     down = False
     try:
         bare(a, name)
-        jid = detach_migrate(a, name, b, "--bandwidth", "40")
+        jid = detach_migrate(a, name, b, "--bandwidth", "40", "--give-up-after", "5")
         _, did = wait_transfer(a, jid)
         hosts.sh("ip", "-n", rack.rack_ns, "link", "set", port, "down")
         down = True
@@ -841,11 +851,13 @@ def case_fault_link(rack):
             time.sleep(0.5)
         hosts.sh("ip", "-n", rack.rack_ns, "link", "set", port, "up")
         down = False
-        j = wait_final(a, jid, 30)
-        check(j["status"] == "failed" and j.get("error"), f"{a.name}: job {jid}: {j['status']} "
-                                                          f"{j.get('error')!r}")
+        j = wait_final(a, jid, 45)
+        check(j["status"] == "failed" and "gave up" in (j.get("error") or ""),
+              f"{a.name}: job {jid}: {j['status']} {j.get('error')!r}")
+        t = [x for x in job_show(a, jid)["holds"] if x["type"] == "technical"]
+        check(t, f"{a.name}: job {jid} had no technical hold")
         check_runs_here(a, name, "after the link came back")
-        check_forgotten(b, name, 30)
+        check_forgotten(b, name, 45)
         dj = wait_final(b, did, 15)
         check(dj["status"] == "failed", f"{b.name}: incoming job {did}: {dj['status']}")
         only_on(rack, name, a)
