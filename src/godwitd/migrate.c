@@ -73,6 +73,7 @@ struct mig_src {
     int64_t tech_since_ms; /* when the link was lost */
     int64_t retry_ms;      /* next recover attempt (unix ms) */
     int64_t backoff_ms;
+    int64_t pause_try_ms, switch_try_ms; /* a failed command is tried again after */
 };
 
 /* The job's options into m (new jobs and resumed ones alike). */
@@ -466,10 +467,11 @@ static void src_steer(struct job *j, struct mig_src *m, struct qmp_client *c, co
     int64_t now = store_now_ms();
     char e2[300];
 
-    if (moving && job_held(j) && !m->pause_sent && m->recoverable) {
-        if (qmp_client_execute(c, "migrate-pause", NULL, SRC_QMP_MS, NULL, e2, sizeof(e2)) < 0)
+    if (moving && job_held(j) && !m->pause_sent && m->recoverable && now >= m->pause_try_ms) {
+        if (qmp_client_execute(c, "migrate-pause", NULL, SRC_QMP_MS, NULL, e2, sizeof(e2)) < 0) {
             gw_log("job %lld: migrate-pause: %s", (long long)job_id(j), e2);
-        else {
+            m->pause_try_ms = now + 1000; /* a second later */
+        } else {
             gw_log("job %lld: held: pre-copy pauses, the VM runs on", (long long)job_id(j));
             m->pause_sent = true;
         }
@@ -534,11 +536,14 @@ static void src_steer(struct job *j, struct mig_src *m, struct qmp_client *c, co
             m->cancel = true;
             return;
         }
-        if (want != m->hold_switch) {
-            if (src_qmp_set(c, "x-godwit-hold-switchover", json_boolean(want), e2, sizeof(e2)) < 0)
+        if (want != m->hold_switch && now >= m->switch_try_ms) {
+            if (src_qmp_set(c, "x-godwit-hold-switchover", json_boolean(want), e2, sizeof(e2)) <
+                0) {
                 gw_log("job %lld: x-godwit-hold-switchover: %s", (long long)job_id(j), e2);
-            else
+                m->switch_try_ms = now + 1000;
+            } else {
                 m->hold_switch = want;
+            }
         }
         if (!want && m->window_hold) {
             job_lift_own(j, "window", "the window opened: switching over");
