@@ -421,8 +421,8 @@ static void src_link_lost(struct job *j, struct mig_src *m, const char *why)
 
 /* Continue a paused pre-copy: the destination's godwitd listens again
  * (POST /1.0/incoming/{id}/recover → its godwit-vm's migrate-recover), then
- * migrate resume:true here.  0; -ENOENT the destination has no paused
- * incoming any more (give up); another -errno: try again later. */
+ * migrate resume:true here.  0; -ENOENT the destination's incoming is
+ * over (give up); another -errno: try again later. */
 static int src_recover(struct job *j, struct mig_src *m, struct qmp_client *c, char *err,
                        size_t errlen)
 {
@@ -434,7 +434,10 @@ static int src_recover(struct job *j, struct mig_src *m, struct qmp_client *c, c
 
     snprintf(api, sizeof(api), "/1.0/incoming/%lld/recover", (long long)m->dst_job);
     ret = peer_call(d, m->peer, "POST", api, NULL, &r, &status, 10000, err, errlen);
-    if (ret == -EREMOTEIO && (status == 404 || status == 410))
+    /* 410: over there; 404 may be a destination daemon that restarted
+     * and has not looked at its incoming VM yet (the watchdog's GET tells
+     * a finished one) */
+    if (ret == -EREMOTEIO && status == 410)
         return -ENOENT;
     if (ret < 0)
         return ret;

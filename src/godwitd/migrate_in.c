@@ -320,6 +320,8 @@ static void in_wait_log(struct incoming *in)
         gw_log("incoming %s: %s", in->vm, err);
 }
 
+static int in_end(struct job *j, struct incoming *in, int ret, const char *err);
+
 static int in_run(struct job *j, char *err, size_t errlen)
 {
     struct incoming *in = job_arg(j);
@@ -354,6 +356,15 @@ static int in_run(struct job *j, char *err, size_t errlen)
     } else if (st == IN_PREPARING || st == IN_FAILED) {
         ret = gw_fail(err, errlen, -ECANCELED, "%s", in->error);
     }
+    return in_end(j, in, ret, err);
+}
+
+/* The end of an incoming live job, watched to its outcome (ret: 0 the VM
+ * runs here, else why not): the common tail of run and resume. */
+static int in_end(struct job *j, struct incoming *in, int ret, const char *err)
+{
+    struct godwitd *d = in->d;
+
     if (ret == -ESHUTDOWN) {
         /* unfinished: nothing is killed; in_resume decides at the next start */
         migrate_in_unlink(in);
@@ -398,6 +409,8 @@ static void in_cancel(struct job *j)
 {
     struct incoming *in = job_arg(j);
 
+    if (!in) /* a resume that has not adopted its incoming yet */
+        return;
     pthread_mutex_lock(&in->lock);
     in->abort = true;
     snprintf(in->error, sizeof(in->error), "cancelled on host %s", in->d->name);
@@ -444,8 +457,27 @@ static bool in_resume_runs(struct godwitd *d, const char *vm)
     return running;
 }
 
-/* After a restart: the incoming VM either runs (then it is ours) or not
- * (then it goes). */
+/* The reattached incoming godwit-vm of a job found unfinished at start
+ * still receives a live pre-copy (streaming, paused, or listening for the
+ * source's resume): the job watches it again. */
+static bool in_resume_streams(struct godwitd *d, const char *vm, bool paused_only)
+{
+    json_t *qm = NULL;
+    char err[256];
+    bool yes = false;
+
+    if (migrate_in_qmp(d, vm, "query-migrate", NULL, &qm, err, sizeof(err)) == 0) {
+        const char *st = json_string_value(json_object_get(qm, "status"));
+        yes = st && ((!paused_only && !strcmp(st, "active")) || !strcmp(st, ST_PAUSED) ||
+                     !strcmp(st, ST_RECOVER));
+    }
+    json_decref(qm);
+    return yes;
+}
+
+/* After a restart: the incoming VM either runs (then it is ours), still
+ * receives a pre-copy (then the job watches it again), or neither (then it
+ * goes). */
 static int in_resume(struct job *j, char *err, size_t errlen)
 {
     struct godwitd *d = job_daemon(j);
@@ -465,7 +497,10 @@ static int in_resume(struct job *j, char *err, size_t errlen)
         }
     }
     godwitd_store_unlock(d);
-    if (ret == 0 && !running && incoming && in_resume_runs(d, sj.vm)) {
+    /* a paused pre-copy cannot be switching over: no need to wait for it */
+    bool paused = ret == 0 && !running && incoming && !strcmp(sj.kind, "live") &&
+                  in_resume_streams(d, sj.vm, true);
+    if (ret == 0 && !running && incoming && !paused && in_resume_runs(d, sj.vm)) {
         /* the switchover completed while this daemon was away */
         struct store_vm row;
         godwitd_store_lock(d);
@@ -497,6 +532,21 @@ static int in_resume(struct job *j, char *err, size_t errlen)
         store_job_clear(&sj);
         job_phase(j, "done");
         return 0;
+    }
+    if (ret == 0 && !running && incoming && !strcmp(sj.kind, "live") &&
+        (paused || in_resume_streams(d, sj.vm, false))) {
+        struct incoming *in = migrate_in_new(d, sj.vm, sj.peer);
+        if (in) {
+            in->job = job_id(j);
+            in->state = IN_STARTED;
+            migrate_in_link(in);
+            job_set_arg(j, in, in_free_arg); /* the job's reference */
+            gw_log("incoming %s: its pre-copy goes on: watching it again", sj.vm);
+            store_job_clear(&sj);
+            job_phase(j, "transfer");
+            ret = in_watch(in, err, errlen);
+            return in_end(j, in, ret, err);
+        }
     }
     if (ret == 0) {
         char why[256];
