@@ -22,6 +22,7 @@
 #   make bench-migrate   bench/migrate: live migration over tcp: and dirty-logging overhead, godwit-vm vs QEMU,
 #                        and through the daemons (bench-migrate-daemons)
 #   make bench-migrate-daemons  bench/migrate/daemons.sh: godwit migrate via two godwitd vs direct QMP, TLS rate
+#   make bench-hold-overhead  bench/migrate/overhead.sh BENCH_OVERHEAD_HELD=1: guest speed while held-converged
 #   make bench-cold      bench/cold/run.sh: godwit migrate --cold of a 4 GiB sparse disk vs rsync --sparse
 #   make test-state      tests/linux/state_test.py: save/restore (oracle guest, Linux, hostile files)
 #   make fuzz-qmp        libFuzzer build of the QMP server fuzz target (clang)
@@ -355,6 +356,11 @@ bench-migrate: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN) $(MIG_BENCH_ELFS) guest-image
 
 bench-migrate-overhead: $(VM_BIN) build/guest/mig_dirty_mix.elf
 	BUILD=$(BUILD) bench/migrate/overhead.sh
+
+# A held-converged live migration's cost to the guest (issue 13: <= 5 %)
+.PHONY: bench-hold-overhead
+bench-hold-overhead: $(VM_BIN) build/guest/mig_dirty_mix_small.elf
+	BUILD=$(BUILD) BENCH_OVERHEAD_HELD=1 bench/migrate/overhead.sh
 
 # godwit migrate through two godwitd vs direct QMP, and the TLS channel's rate
 bench-migrate-daemons: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN) build/guest/mig_ticker.elf \

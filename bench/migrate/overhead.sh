@@ -13,6 +13,9 @@
 # mean(alone windows either side), median over the cycles, per second of
 # mtime (what the guest sees) and per CPU-second of the hart's thread (what
 # dirty logging adds to the hart).  About 25 s per emulator.
+# BENCH_OVERHEAD_HELD=1: the same for a migration held converged
+# (x-godwit-hold-switchover, 10 MB/s, tests/guest/mig_dirty_mix_small;
+# godwit only), issue 13's goal of at most 5 % (make bench-hold-overhead).
 # The work is done by bench/migrate/overhead.py.
 #
 # env: BUILD, GODWIT, QEMU, BENCH_LOGS, BENCH_QEMU_ONLY / BENCH_GODWIT_ONLY

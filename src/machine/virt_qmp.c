@@ -140,6 +140,7 @@ static json_t *qmp_migrate(void *opaque, json_t *args, struct qmp_error *err)
     char why[400];
     json_t *v;
     const char *key;
+    bool resume = false;
 
     json_object_foreach(args, key, v)
     {
@@ -153,7 +154,9 @@ static json_t *qmp_migrate(void *opaque, json_t *args, struct qmp_error *err)
             if (!json_is_boolean(v))
                 return qmp_error_set(err, QMP_ERR_GENERIC,
                                      "Invalid parameter type for '%s', expected: boolean", key);
-            if (json_is_true(v) && strcmp(key, "detach") != 0)
+            if (!strcmp(key, "resume"))
+                resume = json_is_true(v);
+            else if (json_is_true(v) && strcmp(key, "detach") != 0)
                 return qmp_error_set(err, QMP_ERR_GENERIC, "'%s' is not supported", key);
         } else {
             return qmp_error_set(err, QMP_ERR_GENERIC, "Parameter '%s' is unexpected", key);
@@ -161,6 +164,12 @@ static json_t *qmp_migrate(void *opaque, json_t *args, struct qmp_error *err)
     }
     if (!uri)
         return qmp_error_set(err, QMP_ERR_GENERIC, "Parameter 'uri' is missing");
+    if (resume) {
+        /* a paused pre-copy goes on over a new connection */
+        if (mig_out_resume(vm->mig, uri, why, sizeof(why)) < 0)
+            return qmp_error_set(err, QMP_ERR_GENERIC, "%s", why);
+        return NULL;
+    }
     if (virt_migrate_start(vm, uri, why, sizeof(why)) < 0)
         return qmp_error_set(err, QMP_ERR_GENERIC, "%s", why);
     return NULL;
@@ -204,6 +213,10 @@ static json_t *virt_mig_info_json(const struct mig_info *in)
         json_object_set_new(o, "ram",
                             json_pack("{s:I}", "transferred", (json_int_t)in->transferred));
     }
+    if (!in->incoming && (in->recoveries || in->resent)) {
+        json_object_set_new(o, "x-godwit-recoveries", json_integer((json_int_t)in->recoveries));
+        json_object_set_new(o, "x-godwit-resent", json_integer((json_int_t)in->resent));
+    }
     if (in->error[0])
         json_object_set_new(o, "error-desc", json_string(in->error));
     return o;
@@ -230,6 +243,40 @@ static json_t *qmp_migrate_cancel(void *opaque, json_t *args, struct qmp_error *
     (void)args;
     (void)err;
     mig_out_cancel(((struct virt *)opaque)->mig);
+    return NULL;
+}
+
+/* QEMU's migrate-pause (post-copy only there): ours pauses pre-copy too. */
+static json_t *qmp_migrate_pause(void *opaque, json_t *args, struct qmp_error *err)
+{
+    struct virt *vm = opaque;
+    char why[300];
+
+    if (json_object_size(args))
+        return qmp_error_set(err, QMP_ERR_GENERIC, "migrate-pause takes no arguments");
+    if (mig_out_pause(vm->mig, why, sizeof(why)) < 0)
+        return qmp_error_set(err, QMP_ERR_GENERIC, "%s", why);
+    return NULL;
+}
+
+/* QEMU's migrate-recover {uri}: a paused incoming listens for its source. */
+static json_t *qmp_migrate_recover(void *opaque, json_t *args, struct qmp_error *err)
+{
+    struct virt *vm = opaque;
+    json_t *uri = json_object_get(args, "uri");
+    const char *key;
+    json_t *v;
+    char why[400];
+
+    json_object_foreach(args, key, v)
+    {
+        if (strcmp(key, "uri") != 0)
+            return qmp_error_set(err, QMP_ERR_GENERIC, "Parameter '%s' is unexpected", key);
+    }
+    if (!json_is_string(uri))
+        return qmp_error_set(err, QMP_ERR_GENERIC, "Parameter 'uri' is missing");
+    if (mig_in_recover(vm->inc, json_string_value(uri), why, sizeof(why)) < 0)
+        return qmp_error_set(err, QMP_ERR_GENERIC, "%s", why);
     return NULL;
 }
 
@@ -291,6 +338,12 @@ static json_t *qmp_migrate_set_parameters(void *opaque, json_t *args, struct qmp
                                      "Invalid parameter type for 'x-godwit-compress', expected: "
                                      "boolean");
             p.compress = json_is_true(v);
+        } else if (!strcmp(key, "x-godwit-hold-switchover")) {
+            if (!json_is_boolean(v))
+                return qmp_error_set(err, QMP_ERR_GENERIC,
+                                     "Invalid parameter type for 'x-godwit-hold-switchover', "
+                                     "expected: boolean");
+            p.hold_switchover = json_is_true(v);
         } else if (!strcmp(key, "tls-creds")) {
             /* QEMU's: an object's id, "" for none; its endpoint is checked
              * when a migration starts (only then is the side known) */
@@ -312,7 +365,9 @@ static json_t *qmp_migrate_set_parameters(void *opaque, json_t *args, struct qmp
             return qmp_error_set(err, QMP_ERR_GENERIC, "Parameter '%s' is unexpected", key);
         }
     }
-    vm->mig_params = p; /* all or nothing */
+    vm->mig_params = p;          /* all or nothing */
+    if (virt_migrate_active(vm)) /* the one a running job takes at once */
+        mig_out_update(vm->mig, &p);
     return NULL;
 }
 
@@ -322,29 +377,46 @@ static json_t *qmp_query_migrate_parameters(void *opaque, json_t *args, struct q
 
     (void)args;
     (void)err;
-    return json_pack("{s:I, s:I, s:b, s:s}", "downtime-limit",
+    return json_pack("{s:I, s:I, s:b, s:b, s:s}", "downtime-limit",
                      (json_int_t)vm->mig_params.downtime_limit_ms, "max-bandwidth",
                      (json_int_t)vm->mig_params.max_bandwidth, "x-godwit-compress",
-                     vm->mig_params.compress, "tls-creds", vm->mig_params.tls_creds);
+                     vm->mig_params.compress, "x-godwit-hold-switchover",
+                     vm->mig_params.hold_switchover, "tls-creds", vm->mig_params.tls_creds);
 }
 
 /* QEMU 7.2's migration capabilities: "events" works; the others exist in
  * name so clients that switch them off (libvirt does) keep working, and
  * switching one on is refused. */
 static const char *const virt_mig_caps[] = {
-    "xbzrle",           "rdma-pin-all",  "auto-converge",       "zero-blocks",
-    "compress",         "events",        "postcopy-ram",        "x-colo",
-    "release-ram",      "block",         "return-path",         "pause-before-switchover",
-    "multifd",          "dirty-bitmaps", "postcopy-blocktime",  "late-block-activate",
-    "x-ignore-shared",  "validate-uuid", "background-snapshot", "zero-copy-send",
+    "xbzrle",
+    "rdma-pin-all",
+    "auto-converge",
+    "zero-blocks",
+    "compress",
+    "events",
+    "postcopy-ram",
+    "x-colo",
+    "release-ram",
+    "block",
+    "return-path",
+    "pause-before-switchover",
+    "multifd",
+    "dirty-bitmaps",
+    "postcopy-blocktime",
+    "late-block-activate",
+    "x-ignore-shared",
+    "validate-uuid",
+    "background-snapshot",
+    "zero-copy-send",
     "postcopy-preempt",
+    "x-godwit-precopy-recover",
 };
 
 static json_t *qmp_migrate_set_capabilities(void *opaque, json_t *args, struct qmp_error *err)
 {
     struct virt *vm = opaque;
     json_t *caps = json_object_get(args, "capabilities"), *c;
-    bool events = vm->mig_params.events;
+    bool events = vm->mig_params.events, recover = vm->mig_params.precopy_recover;
     size_t i;
 
     if (!json_is_array(caps) || json_object_size(args) != 1)
@@ -368,11 +440,14 @@ static json_t *qmp_migrate_set_capabilities(void *opaque, json_t *args, struct q
                                  "Parameter 'capability' does not accept value '%s'", name);
         if (!strcmp(name, "events"))
             events = json_is_true(state);
+        else if (!strcmp(name, "x-godwit-precopy-recover"))
+            recover = json_is_true(state);
         else if (json_is_true(state))
             return qmp_error_set(err, QMP_ERR_GENERIC, "Migration capability '%s' is not supported",
                                  name);
     }
     vm->mig_params.events = events;
+    vm->mig_params.precopy_recover = recover;
     return NULL;
 }
 
@@ -386,7 +461,9 @@ static json_t *qmp_query_migrate_capabilities(void *opaque, json_t *args, struct
     for (size_t k = 0; k < GW_ARRAY_SIZE(virt_mig_caps); k++)
         json_array_append_new(
             a, json_pack("{s:s, s:b}", "capability", virt_mig_caps[k], "state",
-                         !strcmp(virt_mig_caps[k], "events") && vm->mig_params.events));
+                         (!strcmp(virt_mig_caps[k], "events") && vm->mig_params.events) ||
+                             (!strcmp(virt_mig_caps[k], "x-godwit-precopy-recover") &&
+                              vm->mig_params.precopy_recover)));
     return a;
 }
 
@@ -462,6 +539,8 @@ static const struct qmp_command virt_qmp_cmds[] = {
     {"query-migrate", qmp_query_migrate, true},
     {"migrate_cancel", qmp_migrate_cancel, true},
     {"migrate-incoming", qmp_migrate_incoming, false},
+    {"migrate-pause", qmp_migrate_pause, true},
+    {"migrate-recover", qmp_migrate_recover, false},
     {"migrate-set-parameters", qmp_migrate_set_parameters, false},
     {"query-migrate-parameters", qmp_query_migrate_parameters, true},
     {"migrate-set-capabilities", qmp_migrate_set_capabilities, false},

@@ -13,6 +13,15 @@
  * A refused stream is answered with ERROR and the reason, and the rest of
  * the stream is drained for a moment so the source gets to read it
  * (mig_in_refuse).
+ *
+ * A recoverable stream (STATE_F_RECOVER) that the source paused, or whose
+ * connection broke before any component arrived, does not fail: the thread
+ * keeps the RAM it loaded and the last CHECKPOINT it verified, closes the
+ * connection and waits (x-godwit-precopy-paused) for migrate-recover to
+ * name a listener; a source that connects there with a resumed stream of
+ * the same SESSION is told that checkpoint (RESUME_AT) and the load goes on
+ * from there.  A resume that is not this migration's is refused and the
+ * thread waits for the next one; the guest never runs meanwhile.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,15 +52,31 @@
             gw_log("incoming +%.3f ms: %s", (double)(gw_now_ns() - (in)->start_ns) / 1e6, what);   \
     } while (0)
 
-enum { MIG_IN_WAITING, MIG_IN_ACTIVE, MIG_IN_DONE_OK, MIG_IN_FAILED };
+enum {
+    MIG_IN_WAITING,
+    MIG_IN_ACTIVE,
+    MIG_IN_DONE_OK,
+    MIG_IN_FAILED,
+    MIG_IN_PAUSED,
+    MIG_IN_RECOVER
+};
 
 struct mig_in {
     struct mig_machine mm;
     struct mig_uri uri;
     pthread_t thread;
     bool thread_live;
-    int lfd;
+    int lfd;  /* under lock once the thread runs (migrate-recover replaces it) */
     int port; /* tcp: the port lfd listens on (the one asked, or the one the kernel chose for 0) */
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* a paused thread waits for migrate-recover's listener */
+    /* recoverable streams (the thread's, but pause_reason under lock) */
+    bool recoverable;    /* the first stream had a SESSION */
+    bool resuming;       /* the current connection must resume this migration */
+    bool resume_refused; /* ... and its SESSION was refused */
+    uint64_t session, attempt, ckpt;
+    uint64_t bytes_base;    /* bytes received on earlier connections */
+    char pause_reason[300]; /* why it paused (query-migrate's error-desc meanwhile) */
     _Atomic int fd;
     struct mig_tls_creds *creds; /* TLS: the server's keys (else NULL) */
     struct mig_tls *tls;         /* the session over fd, set before status ACTIVE */
@@ -112,6 +137,51 @@ static void mig_in_round(void *opaque, uint32_t round)
     struct mig_chan ch = {.fd = atomic_load(&in->fd), .tls = in->tls};
 
     (void)mig_chan_send(&ch, MIG_MAGIC_REPLY, MIG_MSG_ROUND, round);
+}
+
+/* The stream's SESSION: the first connection names the migration; a
+ * resumed one must be the same migration, a later attempt.  Then RESUME_AT
+ * tells its source what arrived intact. */
+static int mig_in_session(void *opaque, uint64_t session, uint64_t attempt, char *err,
+                          size_t errlen)
+{
+    struct mig_in *in = opaque;
+    struct mig_chan ch = {.fd = atomic_load(&in->fd), .tls = in->tls};
+    int ret;
+
+    if (!in->resuming) {
+        in->recoverable = true;
+        in->session = session;
+        return 0;
+    }
+    if (session != in->session) {
+        in->resume_refused = true;
+        return gw_fail(err, errlen, -EPERM,
+                       "a resume of another migration (session %016llx; the paused one is "
+                       "%016llx)",
+                       (unsigned long long)session, (unsigned long long)in->session);
+    }
+    if (attempt <= in->attempt) {
+        in->resume_refused = true;
+        return gw_fail(err, errlen, -EPERM, "resume attempt %llu after attempt %llu (a replay?)",
+                       (unsigned long long)attempt, (unsigned long long)in->attempt);
+    }
+    ret = mig_chan_send(&ch, MIG_MAGIC_REPLY, MIG_MSG_RESUME_AT, in->ckpt);
+    if (ret < 0)
+        return gw_fail(err, errlen, ret, "answering the resume: %s", strerror(-ret));
+    in->attempt = attempt;
+    in->resuming = false; /* from here it is the migration again */
+    if (in->mm.trace)
+        gw_log("incoming: resumed (attempt %llu) after checkpoint %llu",
+               (unsigned long long)attempt, (unsigned long long)in->ckpt);
+    atomic_store(&in->status, MIG_IN_ACTIVE);
+    in->mm.ops->kick(in->mm.opaque);
+    return 0;
+}
+
+static void mig_in_checkpoint(void *opaque, uint64_t seq)
+{
+    ((struct mig_in *)opaque)->ckpt = seq;
 }
 
 /* Loaded and verified: READY, then the COMMIT.  0 with in->paused_ns set,
@@ -189,19 +259,18 @@ static void mig_in_refuse(struct mig_in *in, int fd, int errnum, const char *rea
                (unsigned long long)dropped);
 }
 
-static void *mig_in_thread(void *arg)
+/* Accept one connection on lfd and, with TLS, shake hands: the fd (in->fd
+ * and in->tls set), or -errno with in->error set. */
+static int mig_in_accept(struct mig_in *in, int lfd)
 {
-    struct mig_in *in = arg;
-    struct state_stream *s = NULL;
     unsigned idle_ms = in->mm.idle_ms ? in->mm.idle_ms : MIG_IN_IDLE_MS;
     struct timeval idle = {.tv_sec = idle_ms / 1000, .tv_usec = (idle_ms % 1000) * 1000};
     char why[300];
-    int fd, ret, st = MIG_IN_FAILED;
+    int fd = mig_accept(lfd, -1, &in->cancel);
 
-    fd = mig_accept(in->lfd, -1, &in->cancel);
     if (fd < 0) {
         snprintf(in->error, sizeof(in->error), "accept: %s", strerror(-fd));
-        goto out;
+        return fd;
     }
     /* a source that goes quiet must not hold us in inmigrate forever */
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &idle, sizeof(idle));
@@ -212,26 +281,130 @@ static void *mig_in_thread(void *arg)
         in->tls = mig_tls_open(in->creds, fd, MIG_TLS_HANDSHAKE_MS, why, sizeof(why));
         if (!in->tls) {
             snprintf(in->error, sizeof(in->error), "%s", why);
-            goto out;
+            return -EPROTO;
         }
         if (in->mm.trace)
             gw_log("incoming: TLS %s", mig_tls_describe(in->tls));
     }
+    return fd;
+}
+
+/* This connection is over (the thread goes on with another). */
+static void mig_in_drop_conn(struct mig_in *in)
+{
+    int fd = atomic_exchange(&in->fd, -1);
+
+    mig_tls_free(in->tls);
+    in->tls = NULL;
+    if (fd >= 0)
+        close(fd);
+}
+
+/* Paused: wait for migrate-recover's listener (or a cancel).  The listener
+ * to accept on, or -ECANCELED. */
+static int mig_in_wait_listener(struct mig_in *in, const char *why)
+{
+    int lfd;
+
+    pthread_mutex_lock(&in->lock);
+    snprintf(in->pause_reason, sizeof(in->pause_reason), "%s", why);
+    pthread_mutex_unlock(&in->lock);
+    atomic_store(&in->status, MIG_IN_PAUSED);
+    in->mm.ops->kick(in->mm.opaque);
+    pthread_mutex_lock(&in->lock);
+    while (in->lfd < 0 && !atomic_load(&in->cancel))
+        pthread_cond_wait(&in->cond, &in->lock);
+    lfd = in->lfd;
+    pthread_mutex_unlock(&in->lock);
+    return atomic_load(&in->cancel) ? -ECANCELED : lfd;
+}
+
+static void *mig_in_thread(void *arg)
+{
+    struct mig_in *in = arg;
+    struct state_stream *s = NULL;
+    struct mig_load_hooks h = {.opaque = arg,
+                               .round = mig_in_round,
+                               .session = mig_in_session,
+                               .checkpoint = mig_in_checkpoint};
+    char why[300], lost[200];
+    int fd, lfd, ret, st = MIG_IN_FAILED;
+
+    pthread_mutex_lock(&in->lock);
+    lfd = in->lfd;
+    pthread_mutex_unlock(&in->lock);
+    fd = mig_in_accept(in, lfd);
+    if (fd < 0)
+        goto out;
     ST_SET(in->start_ns, gw_now_ns());
     atomic_store(&in->status, MIG_IN_ACTIVE);
     in->mm.ops->kick(in->mm.opaque);
-    s = in->tls ? state_stream_new_io(&mig_tls_io, in->tls, true) : state_stream_new(fd, true);
-    if (!s) {
-        snprintf(in->error, sizeof(in->error), "out of memory");
-        mig_in_refuse(in, fd, ENOMEM, in->error);
-        goto out;
-    }
-    ret = mig_load(&in->mm, s, mig_in_round, in, why, sizeof(why));
-    ST_SET(in->bytes, state_stream_offset(s));
-    if (ret < 0) {
-        snprintf(in->error, sizeof(in->error), "state refused: %s", why);
-        mig_in_refuse(in, fd, -ret, why);
-        goto out;
+    for (;;) {
+        bool broken, paused;
+
+        s = in->tls ? state_stream_new_io(&mig_tls_io, in->tls, true) : state_stream_new(fd, true);
+        if (!s) {
+            snprintf(in->error, sizeof(in->error), "out of memory");
+            mig_in_refuse(in, fd, ENOMEM, in->error);
+            goto out;
+        }
+        h.resume = in->resuming;
+        in->resume_refused = false;
+        ret = mig_load_live(&in->mm, s, &h, why, sizeof(why));
+        ST_SET(in->bytes, in->bytes_base + state_stream_offset(s));
+        if (ret == 0)
+            break;
+        broken = ret < 0 && state_stream_broken(s);
+        paused = ret == MIG_LOAD_PAUSED;
+        in->bytes_base += state_stream_offset(s);
+        snprintf(lost, sizeof(lost), "%s", state_stream_msg(s));
+        state_stream_free(s);
+        s = NULL;
+        if (in->resuming && ret < 0) {
+            /* not this migration's resume, or not one at all: nothing of
+             * it was loaded; refuse it and wait for the real source */
+            gw_log("incoming: a resume was refused: %s", why);
+            mig_in_refuse(in, fd, -ret, why);
+            mig_in_drop_conn(in);
+            snprintf(lost, sizeof(lost), "%.199s", why);
+            snprintf(why, sizeof(why), "refused a resume (%.200s); still waiting for the source",
+                     lost);
+        } else if (in->recoverable && !h.components && (paused || broken)) {
+            /* keep what arrived; the source resumes on a new connection */
+            mig_in_drop_conn(in);
+            pthread_mutex_lock(&in->lock);
+            if (in->lfd >= 0) { /* the first listener: migrate-recover names the next */
+                close(in->lfd);
+                if (in->uri.kind == MIG_URI_UNIX)
+                    unlink(in->uri.path);
+                in->lfd = -1;
+                in->port = 0;
+            }
+            pthread_mutex_unlock(&in->lock);
+            if (paused)
+                snprintf(why, sizeof(why), "paused by the source (checkpoint %llu)",
+                         (unsigned long long)in->ckpt);
+            else
+                snprintf(why, sizeof(why), "connection lost: %.200s (checkpoint %llu)",
+                         lost[0] ? lost : "closed", (unsigned long long)in->ckpt);
+        } else {
+            snprintf(in->error, sizeof(in->error), "state refused: %s", why);
+            mig_in_refuse(in, fd, ret < 0 ? -ret : EPROTO, why);
+            goto out;
+        }
+        if (in->mm.trace)
+            gw_log("incoming: %s", why);
+        lfd = mig_in_wait_listener(in, why);
+        if (lfd < 0) {
+            snprintf(in->error, sizeof(in->error), "cancelled while paused");
+            goto out;
+        }
+        fd = mig_in_accept(in, lfd);
+        if (fd < 0)
+            goto out;
+        in->resuming = true;
+        atomic_store(&in->status, MIG_IN_RECOVER);
+        in->mm.ops->kick(in->mm.opaque);
     }
     MIG_IN_TRACE(in, "loaded and verified");
     if (mig_in_commit(in, fd) == 0)
@@ -267,6 +440,8 @@ int mig_in_start(struct mig_in **inp, const struct mig_machine *mm, const char *
     in->uri = u;
     atomic_store(&in->fd, -1);
     in->reported = MIG_IN_WAITING;
+    pthread_mutex_init(&in->lock, NULL);
+    pthread_cond_init(&in->cond, NULL);
     if (p && p->tls_dir[0]) {
         in->creds = mig_tls_creds_load(p->tls_dir, true, err, errlen);
         if (!in->creds) {
@@ -321,6 +496,54 @@ static void mig_in_close_fd(struct mig_in *in)
         close(fd);
 }
 
+int mig_in_recover(struct mig_in *in, const char *uri, char *err, size_t errlen)
+{
+    struct mig_uri u;
+    int st = in ? atomic_load(&in->status) : MIG_IN_FAILED, lfd;
+
+    if (!in || (st != MIG_IN_PAUSED && st != MIG_IN_RECOVER))
+        return gw_fail(err, errlen, -EINVAL,
+                       "migrate-recover: no incoming migration is paused (it can only be "
+                       "recovered while x-godwit-precopy-paused)");
+    if (mig_uri_parse(uri, false, &u, err, errlen) < 0)
+        return -EINVAL;
+    if (u.kind == MIG_URI_FILE)
+        return gw_fail(err, errlen, -EINVAL,
+                       "migrate-recover: the source resumes over tcp: or unix:, not from a file");
+    pthread_mutex_lock(&in->lock);
+    if (in->lfd >= 0) {
+        /* already listening (an earlier migrate-recover): that one stays */
+        pthread_mutex_unlock(&in->lock);
+        return 0;
+    }
+    pthread_mutex_unlock(&in->lock);
+    lfd = mig_listen(&u, err, errlen);
+    if (lfd < 0)
+        return lfd;
+    pthread_mutex_lock(&in->lock);
+    in->uri = u;
+    in->lfd = lfd;
+    in->port = u.kind == MIG_URI_TCP ? sock_local_port(lfd) : 0;
+    atomic_store(&in->status, MIG_IN_RECOVER); /* listening for the source */
+    pthread_cond_broadcast(&in->cond);
+    pthread_mutex_unlock(&in->lock);
+    in->mm.ops->kick(in->mm.opaque);
+    return 0;
+}
+
+/* The status the loop reports for a thread state. */
+static enum mig_status mig_in_status(int st)
+{
+    switch (st) {
+    case MIG_IN_WAITING: return MIG_ST_SETUP;
+    case MIG_IN_ACTIVE: return MIG_ST_ACTIVE;
+    case MIG_IN_PAUSED: return MIG_ST_PRECOPY_PAUSED;
+    case MIG_IN_RECOVER: return MIG_ST_PRECOPY_RECOVER;
+    case MIG_IN_FAILED: return MIG_ST_FAILED;
+    default: return MIG_ST_COMPLETED;
+    }
+}
+
 void mig_in_poll(struct mig_in *in)
 {
     int st;
@@ -331,9 +554,13 @@ void mig_in_poll(struct mig_in *in)
     st = atomic_load(&in->status);
     if (st == in->reported)
         return;
-    if (in->reported == MIG_IN_WAITING)
+    if (in->reported == MIG_IN_WAITING && st != MIG_IN_ACTIVE)
         in->mm.ops->status(in->mm.opaque, MIG_ST_ACTIVE, 0);
     in->reported = st;
+    if (st == MIG_IN_ACTIVE || st == MIG_IN_PAUSED || st == MIG_IN_RECOVER) {
+        in->mm.ops->status(in->mm.opaque, mig_in_status(st), 0);
+        return;
+    }
     if (st == MIG_IN_FAILED) {
         mig_in_close(in);
         mig_in_close_fd(in);
@@ -368,12 +595,17 @@ void mig_in_free(struct mig_in *in)
     if (!in)
         return;
     atomic_store(&in->cancel, true);
+    pthread_mutex_lock(&in->lock);
+    pthread_cond_broadcast(&in->cond); /* a paused thread waiting for a listener */
+    pthread_mutex_unlock(&in->lock);
     fd = atomic_load(&in->fd);
     if (fd >= 0)
         shutdown(fd, SHUT_RDWR);
     mig_in_close(in);
     mig_in_close_fd(in);
     mig_tls_creds_free(in->creds);
+    pthread_mutex_destroy(&in->lock);
+    pthread_cond_destroy(&in->cond);
     free(in);
 }
 
@@ -383,20 +615,21 @@ void mig_in_info(const struct mig_in *in, struct mig_info *info)
     uint64_t start = ST_GET(in->start_ns), end;
 
     memset(info, 0, sizeof(*info));
-    info->status = st == MIG_IN_WAITING  ? MIG_ST_SETUP
-                   : st == MIG_IN_ACTIVE ? MIG_ST_ACTIVE
-                   : st == MIG_IN_FAILED ? MIG_ST_FAILED
-                                         : MIG_ST_COMPLETED;
+    info->status = mig_in_status(st);
     info->done = st == MIG_IN_DONE_OK || st == MIG_IN_FAILED;
     info->live = true;
     info->incoming = true;
-    end = st == MIG_IN_ACTIVE ? gw_now_ns() : ST_GET(in->end_ns);
+    end = st == MIG_IN_DONE_OK || st == MIG_IN_FAILED ? ST_GET(in->end_ns) : gw_now_ns();
     info->total_ms = start && end > start ? (end - start) / 1000000 : 0;
     info->transferred = ST_GET(in->bytes);
+    pthread_mutex_lock((pthread_mutex_t *)&in->lock);
     if (in->uri.kind == MIG_URI_TCP && in->port > 0) {
         snprintf(info->listen_host, sizeof(info->listen_host), "%s", in->uri.host);
         info->listen_port = in->port;
     }
+    if (st == MIG_IN_PAUSED || st == MIG_IN_RECOVER)
+        snprintf(info->error, sizeof(info->error), "%s", in->pause_reason);
+    pthread_mutex_unlock((pthread_mutex_t *)&in->lock);
     if (st == MIG_IN_FAILED)
         snprintf(info->error, sizeof(info->error), "%s", in->error);
 }

@@ -52,6 +52,21 @@ struct mig_out {
     struct mig_params params;    /* as when the job started */
     uint64_t *dirty;             /* live: the bitmap collected at the last sync */
     uint8_t *sent;               /* live: pages the destination holds non-zero */
+    /* recoverable pre-copy (params.precopy_recover; mig_live.c) */
+    uint32_t *tag;    /* per page: 1 + the last CHECKPOINT written before it went out (0: never) */
+    uint64_t session; /* the migration's random id */
+    uint64_t attempt; /* resumes tried (0: the first connection) */
+    uint64_t ckpt;    /* the last CHECKPOINT written (numbers go on across connections) */
+    uint64_t ckpt_at; /* this connection's stream offset at that checkpoint */
+    bool first_pass;  /* the first pass has not finished: it goes on from it */
+    struct gmem_page_iter it;
+    uint64_t bytes_base;     /* bytes sent on earlier connections */
+    _Atomic bool want_pause; /* migrate-pause: stop at the next batch */
+    _Atomic bool hold;       /* x-godwit-hold-switchover */
+    bool want_resume;        /* migrate resume: true (under lock), to resume_uri */
+    struct mig_uri resume_uri;
+    char pause_reason[MIG_ERROR_DESC_LEN]; /* why it paused (under lock): error-desc meanwhile */
+    uint64_t recoveries, resent;           /* statistics (ST_SET/ST_GET) */
     /* statistics (host ns; ST_SET by the job, ST_GET by the loop) */
     uint64_t rounds, dirty_pages_rate, expected_downtime_ms, remaining_pages;
     uint64_t start_ns, setup_ns, park_ns, end_ns, run_ns;
@@ -82,8 +97,12 @@ static inline struct mig_chan mig_out_chan(const struct mig_out *j)
 }
 
 /* The live job's body (mig_live.c): pre-copy rounds, switchover, commit.
- * 0 once COMMIT went out; -errno with the reason in s. */
-int mig_live_run(struct mig_out *j, struct state_stream *s);
+ * 0 once COMMIT went out; -errno with the reason in *sp.  A recoverable job
+ * replaces *sp (and j->fd, j->tls) when it resumes on a new connection. */
+int mig_live_run(struct mig_out *j, struct state_stream **sp);
+/* A live connection's socket options: a send timeout for recoverable jobs
+ * (a silent link must end in a pause, not a write blocked forever). */
+void mig_live_sockopts(const struct mig_out *j, int fd);
 /* After a failure before COMMIT: the destination may have refused the
  * stream and said why.  Read the reply channel for an ERROR (at most
  * MIG_LIVE_REASON_MS); sets j->refused and j->reason if one came. */

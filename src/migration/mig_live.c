@@ -11,9 +11,25 @@
  * COMMIT.  Until COMMIT is sent any failure resumes the source; when the
  * destination refused the stream, its ERROR's reason becomes the job's
  * error (mig_live_fetch_refusal).
+ *
+ * Recoverable jobs (x-godwit-precopy-recover; docs/state.md, "pausing and
+ * resuming"): the stream carries a SESSION and a CHECKPOINT every
+ * MIG_LIVE_CKPT_BYTES and at every round's end; each page sent is tagged
+ * with the last checkpoint before it.  migrate-pause ends the connection
+ * with a checkpoint and PAUSE; a broken link during pre-copy ends it
+ * without one.  Either way the job waits (x-godwit-precopy-paused) with the
+ * guest running and dirty pages collected, until migrate resume: true names
+ * the destination's new listener; the destination answers which checkpoint
+ * it verified last, the pages tagged at or after it are sent again with
+ * every page dirtied meanwhile, and the pass that was interrupted goes on
+ * where it stopped.  x-godwit-hold-switchover keeps a converged job in
+ * rounds (x-godwit-held-converged) until it is lifted.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/random.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,15 +38,47 @@
 
 #include "migration/mig_int.h"
 
-#define MIG_LIVE_MAX_ROUNDS 30    /* then switch over even if the rest is too big */
-#define MIG_LIVE_READY_MS   60000 /* wait this long for the destination's verdict */
-#define MIG_LIVE_RUNNING_MS 5000  /* and for its RUNNING after the commit */
-#define MIG_LIVE_REASON_MS  1000  /* after a failure: wait this long for an ERROR */
+#define MIG_LIVE_MAX_ROUNDS 30         /* then switch over even if the rest is too big */
+#define MIG_LIVE_READY_MS   60000      /* wait this long for the destination's verdict */
+#define MIG_LIVE_RUNNING_MS 5000       /* and for its RUNNING after the commit */
+#define MIG_LIVE_REASON_MS  1000       /* after a failure: wait this long for an ERROR */
+#define MIG_LIVE_CKPT_BYTES (4u << 20) /* recoverable: a CHECKPOINT at least this often */
+#define MIG_LIVE_SILENT_MS  15000      /* recoverable: a link this silent is broken */
+#define MIG_LIVE_HELD_MS    100        /* held-converged: rounds at least this far apart */
+#define MIG_LIVE_RESUME_MS  10000      /* resume: connect and handshake within this */
+
+/* The job's bytes on the wire, every connection's. */
+static void mig_live_count(struct mig_out *j, struct state_stream *s)
+{
+    ST_SET(j->bytes, j->bytes_base + state_stream_offset(s));
+}
+
+/* Stop the pass: the stream failed, or migrate-pause asked. */
+static bool mig_live_stop(struct mig_out *j, struct state_stream *s)
+{
+    return state_stream_error(s) || atomic_load(&j->want_pause);
+}
+
+void mig_live_sockopts(const struct mig_out *j, int fd)
+{
+    struct timeval tv = {.tv_sec = MIG_LIVE_SILENT_MS / 1000};
+    int on = 1, idle = 5, intvl = 2, cnt = 3;
+
+    if (!j->params.precopy_recover)
+        return;
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+    if (j->uri.kind == MIG_URI_TCP) {
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+    }
+}
 
 /* Sleep as needed to stay under max-bandwidth (0: unlimited). */
 static void mig_live_throttle(struct mig_out *j, uint64_t bytes, uint64_t since_ns)
 {
-    uint64_t bw = j->params.max_bandwidth, want_ns, now;
+    uint64_t bw = ST_GET(j->params.max_bandwidth), want_ns, now;
 
     if (!bw)
         return;
@@ -76,6 +124,19 @@ static void mig_live_check_dest(const struct mig_out *j, struct state_stream *s)
         state_stream_fail(s, -errno, "read: %s", strerror(errno));
 }
 
+/* Recoverable: a CHECKPOINT (the zero runs before it written first, so
+ * every page tagged before it went out before it). */
+static void mig_live_checkpoint(struct mig_out *j, struct state_stream *s,
+                                struct state_zero_encoder *zero)
+{
+    if (!j->params.precopy_recover || state_stream_error(s))
+        return;
+    if (zero)
+        state_zero_flush(zero, s);
+    state_write_checkpoint(s, ++j->ckpt);
+    j->ckpt_at = state_stream_offset(s);
+}
+
 static void mig_live_batch_flush(struct mig_live_ram *r)
 {
     struct mig_out *j = r->j;
@@ -85,9 +146,11 @@ static void mig_live_batch_flush(struct mig_live_ram *r)
     state_buf_reset(&r->b);
     state_ram_encode(&r->enc, j->mm.mem->host, r->pages, r->n, j->params.compress, &r->b);
     state_write_section(r->s, STATE_SEC_RAM, NULL, 0, 1, r->b.data, r->b.len);
-    ST_SET(j->bytes, state_stream_offset(r->s));
+    if (j->params.precopy_recover && state_stream_offset(r->s) - j->ckpt_at >= MIG_LIVE_CKPT_BYTES)
+        mig_live_checkpoint(j, r->s, &r->zero);
+    mig_live_count(j, r->s);
     r->n = 0;
-    mig_live_throttle(j, ST_GET(j->bytes) - r->bytes0, r->t0);
+    mig_live_throttle(j, state_stream_offset(r->s) - r->bytes0, r->t0);
     if (atomic_load(&j->cancel))
         state_stream_fail(r->s, -ECANCELED, "cancelled");
     else
@@ -98,26 +161,32 @@ static void mig_live_batch_flush(struct mig_live_ram *r)
 static void mig_live_page(struct mig_live_ram *r, uint64_t p)
 {
     r->j->sent[p] = 1;
+    if (r->j->tag)
+        r->j->tag[p] = (uint32_t)(r->j->ckpt + 1);
     ST_INC(r->j->pages_normal);
     r->pages[r->n++] = (uint32_t)p;
     if (r->n == STATE_RAM_BATCH)
         mig_live_batch_flush(r);
 }
 
-/* The first pass: every page that holds data (the one gmem walk). */
-static void mig_live_pass_all(struct mig_live_ram *r)
+/* The first pass: every page that holds data (the one gmem walk, in
+ * j->it: a paused job goes on from where it stopped).  true once done. */
+static bool mig_live_pass_all(struct mig_live_ram *r)
 {
     struct mig_out *j = r->j;
-    struct gmem_page_iter it;
-    uint64_t p, npages = j->mm.mem->npages, normal0 = ST_GET(j->pages_normal);
+    uint64_t p, npages = j->mm.mem->npages;
 
-    gmem_page_iter_init(&it, j->mm.mem);
-    while (!state_stream_error(r->s) && (p = gmem_page_iter_next(&it)) != UINT64_MAX) {
+    while (!mig_live_stop(j, r->s)) {
+        p = gmem_page_iter_next(&j->it);
+        if (p == UINT64_MAX) {
+            ST_SET(j->pages_zero, npages - ST_GET(j->pages_normal));
+            return true;
+        }
         ST_SET(j->remaining_pages, npages - p);
         mig_live_page(r, p);
-        ST_SET(j->pages_zero, it.next - (ST_GET(j->pages_normal) - normal0));
+        ST_SET(j->pages_zero, j->it.next - ST_GET(j->pages_normal));
     }
-    ST_SET(j->pages_zero, npages - (ST_GET(j->pages_normal) - normal0));
+    return false;
 }
 
 /* A later pass: the pages set in dirty (cleared as they go out). */
@@ -126,7 +195,7 @@ static void mig_live_pass_dirty(struct mig_live_ram *r, uint64_t *dirty)
     struct mig_out *j = r->j;
     uint64_t npages = j->mm.mem->npages;
 
-    for (uint64_t p = 0; p < npages && !state_stream_error(r->s); p++) {
+    for (uint64_t p = 0; p < npages && !mig_live_stop(j, r->s); p++) {
         if (!(dirty[p / 64] >> (p % 64) & 1)) {
             if (!(p % 64) && !dirty[p / 64])
                 p += 63; /* skip a clean word at once */
@@ -137,6 +206,8 @@ static void mig_live_pass_dirty(struct mig_live_ram *r, uint64_t *dirty)
             ST_INC(j->pages_zero);
             if (j->sent[p]) { /* the destination holds it non-zero: clear it there */
                 j->sent[p] = 0;
+                if (j->tag)
+                    j->tag[p] = (uint32_t)(j->ckpt + 1);
                 state_zero_add(&r->zero, r->s, (uint32_t)p);
             }
             continue;
@@ -163,14 +234,14 @@ static int mig_live_send_ram(struct mig_out *j, struct state_stream *s, uint64_t
     r.bytes0 = state_stream_offset(s);
     if (dirty)
         mig_live_pass_dirty(&r, dirty);
-    else
-        mig_live_pass_all(&r);
+    else if (mig_live_pass_all(&r))
+        j->first_pass = false;
     mig_live_batch_flush(&r);
     state_zero_flush(&r.zero, s);
     state_buf_fini(&r.b);
     state_zero_encoder_fini(&r.zero);
     state_ram_encoder_fini(&r.enc);
-    ST_SET(j->bytes, state_stream_offset(s));
+    mig_live_count(j, s);
     return state_stream_error(s);
 }
 
@@ -241,11 +312,13 @@ static int mig_live_round_end(struct mig_out *j, struct state_stream *s)
     uint64_t value;
     int ret;
 
+    mig_live_checkpoint(j, s, NULL);
     state_write_round(s, round);
     if (state_stream_flush(s) < 0)
         return state_stream_error(s);
     for (;;) {
-        ret = mig_chan_recv(&ch, MIG_MAGIC_REPLY, &type, &value, MIG_LIVE_READY_MS);
+        ret = mig_chan_recv(&ch, MIG_MAGIC_REPLY, &type, &value,
+                            j->params.precopy_recover ? MIG_LIVE_SILENT_MS : MIG_LIVE_READY_MS);
         if (ret == 0 && type == MIG_MSG_ROUND && value == round)
             return 0;
         if (ret == 0 && type == MIG_MSG_ROUND && value < round)
@@ -260,8 +333,34 @@ static int mig_live_round_end(struct mig_out *j, struct state_stream *s)
 /* One pre-copy round's figures. */
 struct mig_live_round {
     uint64_t t, bytes, bw, prev_dirty;
-    unsigned under; /* rounds that already fitted the downtime limit */
+    unsigned under;       /* rounds that already fitted the downtime limit */
+    uint64_t base_rounds; /* MIG_LIVE_MAX_ROUNDS counts from here (the last hold) */
+    bool held;            /* the status says x-godwit-held-converged */
 };
+
+/* Held-converged: wait out the rest of MIG_LIVE_HELD_MS since the round
+ * began, unless the hold lifts, or a pause or a cancel comes. */
+static void mig_live_held_wait(struct mig_out *j, uint64_t since)
+{
+    uint64_t until = since + MIG_LIVE_HELD_MS * 1000000ull, now;
+
+    pthread_mutex_lock(&j->lock);
+    while (atomic_load(&j->hold) && !atomic_load(&j->want_pause) && !atomic_load(&j->cancel) &&
+           (now = gw_now_ns()) < until) {
+        struct timespec ts;
+        uint64_t left = until - now;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += (time_t)(left / 1000000000ull);
+        ts.tv_nsec += (long)(left % 1000000000ull);
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&j->cond, &j->lock, &ts);
+    }
+    pthread_mutex_unlock(&j->lock);
+}
 
 /*
  * After a round: collect the dirty set and decide.  1: switch over now;
@@ -298,7 +397,29 @@ static int mig_live_decide(struct mig_out *j, struct state_stream *s, struct mig
                   (unsigned long long)(rd->bw / 1000000), (unsigned long long)dirty_pages,
                   (unsigned long long)expected_ms);
     mig_out_post_pass(j);
-    if (expected_ms <= j->params.downtime_limit_ms) {
+    if (atomic_load(&j->hold)) {
+        /* x-godwit-hold-switchover: converge, keep the destination in
+         * sync, never switch over */
+        bool fits = expected_ms <= ST_GET(j->params.downtime_limit_ms);
+
+        if (fits != rd->held) {
+            rd->held = fits;
+            mig_out_set_status(j, fits ? MIG_ST_HELD_CONVERGED : MIG_ST_ACTIVE);
+        }
+        rd->under = 0;
+        rd->prev_dirty = dirty_pages;
+        rd->base_rounds = ST_GET(j->rounds);
+        if (fits)
+            mig_live_held_wait(j, rd->t);
+        rd->t = gw_now_ns();
+        rd->bytes = state_stream_offset(s);
+        return 0;
+    }
+    if (rd->held) { /* the hold was lifted: switch over when the rest fits */
+        rd->held = false;
+        mig_out_set_status(j, MIG_ST_ACTIVE);
+    }
+    if (expected_ms <= ST_GET(j->params.downtime_limit_ms)) {
         /* It fits.  Another round is cheap while the dirty set still
          * halves: a smaller rest is a shorter pause. */
         if (expected_ms <= 2 || rd->under >= 4 ||
@@ -307,7 +428,7 @@ static int mig_live_decide(struct mig_out *j, struct state_stream *s, struct mig
         rd->under++;
     }
     rd->prev_dirty = dirty_pages;
-    if (ST_GET(j->rounds) >= MIG_LIVE_MAX_ROUNDS) {
+    if (ST_GET(j->rounds) - rd->base_rounds >= MIG_LIVE_MAX_ROUNDS) {
         gw_log("migration: %llu pages still dirty after %llu rounds (about %llu ms at "
                "%llu MB/s): switching over anyway",
                (unsigned long long)dirty_pages, (unsigned long long)ST_GET(j->rounds),
@@ -395,30 +516,291 @@ static int mig_live_commit(struct mig_out *j, struct state_stream *s)
     return 0;
 }
 
-int mig_live_run(struct mig_out *j, struct state_stream *s)
+/* ---- pausing and resuming (recoverable jobs) ---------------------------------------- */
+
+/* Close this connection: its stream, TLS session and socket. */
+static void mig_live_close(struct mig_out *j, struct state_stream **sp)
 {
-    uint64_t words = (j->mm.mem->npages + 63) / 64;
-    struct mig_live_round rd = {0};
+    if (*sp) {
+        j->bytes_base += state_stream_offset(*sp);
+        state_stream_free(*sp);
+        *sp = NULL;
+    }
+    ST_SET(j->bytes, j->bytes_base);
+    pthread_mutex_lock(&j->lock);
+    mig_tls_free(j->tls);
+    j->tls = NULL;
+    if (j->fd >= 0)
+        close(j->fd);
+    j->fd = -1;
+    pthread_mutex_unlock(&j->lock);
+}
+
+/* migrate-pause: a checkpoint, PAUSE, and the end of this connection once
+ * the destination has read it (it closes; at most MIG_LIVE_REASON_MS).
+ * Our close must not reset the connection before then: a reset can throw
+ * away what the destination has not read yet. */
+static void mig_live_end_paused(struct mig_out *j, struct state_stream *s)
+{
+    char buf[4096];
+    uint64_t deadline = gw_now_ns() + MIG_LIVE_REASON_MS * 1000000ull, now;
+
+    mig_live_checkpoint(j, s, NULL);
+    state_write_pause(s);
+    if (state_stream_flush(s) < 0)
+        return;
+    mig_live_count(j, s);
+    mig_out_trace(j, "PAUSE sent after checkpoint %llu", (unsigned long long)j->ckpt);
+    (void)shutdown(j->fd, SHUT_WR);
+    while ((now = gw_now_ns()) < deadline) {
+        struct pollfd p = {.fd = j->fd, .events = POLLIN};
+        ssize_t n;
+
+        if (poll(&p, 1, (int)((deadline - now) / 1000000ull) + 1) <= 0)
+            break;
+        n = recv(j->fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+            break;
+    }
+}
+
+/* A failure during pre-copy: wait for a resume rather than fail?  Only a
+ * recoverable job, not cancelled, whose destination did not refuse the
+ * stream (its ERROR, if one comes within MIG_LIVE_REASON_MS, says so). */
+static bool mig_live_recoverable(struct mig_out *j, int ret)
+{
+    if (!j->params.precopy_recover || atomic_load(&j->cancel) || ret == -ECANCELED ||
+        ret == -EREMOTEIO || ret == -ENOMEM || j->refused)
+        return false;
+    if (j->fd >= 0)
+        mig_live_fetch_refusal(j);
+    return !j->refused;
+}
+
+/* The destination's answer to a resume: RESUME_AT its last verified
+ * checkpoint, or ERROR with its reason.  0 with *ckpt, or -errno. */
+static int mig_live_resume_answer(struct mig_out *j, uint64_t *ckpt, char *err, size_t errlen)
+{
+    struct mig_chan ch = mig_out_chan(j);
+    uint32_t type;
+    uint64_t value;
+    char reason[MIG_REASON_MAX + 1];
+    int ret = mig_chan_recv(&ch, MIG_MAGIC_REPLY, &type, &value, MIG_LIVE_RESUME_MS);
+
+    if (ret < 0)
+        return gw_fail(err, errlen, ret, "no answer to the resume from the destination (%s)",
+                       ret == -EPIPE ? "connection closed" : strerror(-ret));
+    if (type == MIG_MSG_ERROR) {
+        if (mig_chan_recv_reason(&ch, value, reason, sizeof(reason), MIG_LIVE_REASON_MS) < 0 ||
+            !reason[0])
+            snprintf(reason, sizeof(reason), "%s", strerror(mig_msg_error_errno(value)));
+        return gw_fail(err, errlen, -EREMOTEIO, "the destination refused the resume: %s", reason);
+    }
+    if (type != MIG_MSG_RESUME_AT)
+        return gw_fail(err, errlen, -EPROTO, "the destination answered the resume with message %u",
+                       type);
+    if (value > j->ckpt)
+        return gw_fail(err, errlen, -EPROTO,
+                       "the destination claims checkpoint %llu; only %llu were sent",
+                       (unsigned long long)value, (unsigned long long)j->ckpt);
+    *ckpt = value;
+    return 0;
+}
+
+/* What the destination may lack: every page sent after its checkpoint
+ * goes again (it may hold that page non-zero: a zero one is cleared). */
+static void mig_live_redirty(struct mig_out *j, uint64_t ckpt)
+{
+    uint64_t n = 0;
+
+    for (uint64_t p = 0; p < j->mm.mem->npages; p++) {
+        if (j->tag[p] > ckpt) {
+            j->dirty[p / 64] |= 1ull << (p % 64);
+            j->sent[p] = 1;
+            n++;
+        }
+    }
+    ST_SET(j->resent, ST_GET(j->resent) + n * GMEM_PAGE_SIZE);
+    mig_out_trace(j, "resume: destination verified checkpoint %llu of %llu: %llu pages again",
+                  (unsigned long long)ckpt, (unsigned long long)j->ckpt, (unsigned long long)n);
+}
+
+/* Connect to the destination's recover listener and shake hands: header,
+ * configuration, SESSION (this migration, the next attempt), its answer.
+ * 0 with *sp the new stream, or -errno with a reason. */
+static int mig_live_reconnect(struct mig_out *j, struct state_stream **sp, const struct mig_uri *u,
+                              char *err, size_t errlen)
+{
+    struct state_stream *s;
+    uint64_t ckpt = 0;
+    int fd, ret;
+
+    fd = mig_connect(u, MIG_LIVE_RESUME_MS, err, errlen);
+    if (fd < 0)
+        return fd;
+    mig_live_sockopts(j, fd);
+    pthread_mutex_lock(&j->lock);
+    if (atomic_load(&j->cancel)) {
+        pthread_mutex_unlock(&j->lock);
+        close(fd);
+        return -ECANCELED;
+    }
+    j->fd = fd; /* a cancel shuts it down from here */
+    pthread_mutex_unlock(&j->lock);
+    if (j->creds) {
+        struct mig_tls *tls = mig_tls_open(j->creds, fd, MIG_TLS_HANDSHAKE_MS, err, errlen);
+
+        if (!tls) {
+            mig_live_close(j, sp);
+            return -EPROTO;
+        }
+        pthread_mutex_lock(&j->lock);
+        j->tls = tls;
+        pthread_mutex_unlock(&j->lock);
+    }
+    s = j->tls ? state_stream_new_io(&mig_tls_io, j->tls, false) : state_stream_new(fd, false);
+    if (!s) {
+        mig_live_close(j, sp);
+        return gw_fail(err, errlen, -ENOMEM, "out of memory");
+    }
+    *sp = s;
+    j->attempt++;
+    if (mig_write_start(&j->mm, s, STATE_F_LIVE | STATE_F_RECOVER | STATE_F_RESUME) < 0 ||
+        state_write_session(s, j->session, j->attempt) < 0 || state_stream_flush(s) < 0) {
+        ret = gw_fail(err, errlen, state_stream_error(s), "%s", state_stream_msg(s));
+        mig_live_close(j, sp);
+        return ret;
+    }
+    ret = mig_live_resume_answer(j, &ckpt, err, errlen);
+    if (ret < 0) {
+        mig_live_close(j, sp);
+        return ret;
+    }
+    mig_live_redirty(j, ckpt);
+    j->ckpt_at = state_stream_offset(s);
+    mig_live_count(j, s);
+    return 0;
+}
+
+/* Paused (why): no connection, the guest runs, dirty pages are collected
+ * at the next round.  Wait for migrate resume: true (or a cancel) and
+ * reconnect; a failed attempt waits again.  0 with *sp the new stream. */
+static int mig_live_paused(struct mig_out *j, struct state_stream **sp, const char *why)
+{
+    char err[MIG_ERROR_DESC_LEN - 40];
+    struct mig_uri u;
     int ret;
 
-    if (mig_write_start(&j->mm, s, STATE_F_LIVE) < 0)
-        return state_stream_error(s);
+    mig_live_close(j, sp);
+    atomic_store(&j->want_pause, false);
+    pthread_mutex_lock(&j->lock);
+    snprintf(j->pause_reason, sizeof(j->pause_reason), "%s", why);
+    j->want_resume = false;
+    pthread_mutex_unlock(&j->lock);
+    gw_log("migration paused (%s): the VM runs on here; 'migrate' with resume: true goes on", why);
+    mig_out_set_status(j, MIG_ST_PRECOPY_PAUSED);
+    for (;;) {
+        pthread_mutex_lock(&j->lock);
+        while (!j->want_resume && !atomic_load(&j->cancel))
+            pthread_cond_wait(&j->cond, &j->lock);
+        u = j->resume_uri;
+        pthread_mutex_unlock(&j->lock);
+        if (atomic_load(&j->cancel))
+            return -ECANCELED;
+        mig_out_set_status(j, MIG_ST_PRECOPY_RECOVER);
+        ret = mig_live_reconnect(j, sp, &u, err, sizeof(err));
+        pthread_mutex_lock(&j->lock);
+        j->want_resume = false;
+        if (ret < 0)
+            snprintf(j->pause_reason, sizeof(j->pause_reason), "resume failed: %s", err);
+        else
+            j->pause_reason[0] = '\0';
+        pthread_mutex_unlock(&j->lock);
+        if (ret == 0) {
+            ST_INC(j->recoveries);
+            mig_out_set_status(j, MIG_ST_ACTIVE);
+            gw_log("migration resumed (attempt %llu)", (unsigned long long)j->attempt);
+            return 0;
+        }
+        if (atomic_load(&j->cancel))
+            return -ECANCELED;
+        gw_log("migration: resume failed: %s", err);
+        mig_out_set_status(j, MIG_ST_PRECOPY_PAUSED);
+    }
+}
+
+/* Pre-copy until the rest fits the downtime limit (1), a pause is asked
+ * (0, want_pause) or something fails (-errno). */
+static int mig_live_precopy(struct mig_out *j, struct state_stream *s, struct mig_live_round *rd)
+{
+    int ret;
+
+    for (;;) {
+        if (mig_live_send_ram(j, s, j->first_pass ? NULL : j->dirty) < 0)
+            return state_stream_error(s);
+        if (atomic_load(&j->want_pause))
+            return 0;
+        ret = mig_live_decide(j, s, rd);
+        if (ret != 0)
+            return ret;
+        if (atomic_load(&j->want_pause))
+            return 0;
+    }
+}
+
+int mig_live_run(struct mig_out *j, struct state_stream **sp)
+{
+    uint64_t words = (j->mm.mem->npages + 63) / 64;
+    uint32_t flags = STATE_F_LIVE;
+    struct mig_live_round rd = {0};
+    char why[MIG_ERROR_DESC_LEN - 40];
+    int ret;
+
+    if (j->params.precopy_recover) {
+        flags |= STATE_F_RECOVER;
+        while (!j->session)
+            if (getrandom(&j->session, sizeof(j->session), 0) != sizeof(j->session))
+                j->session = gw_now_ns() ^ ((uint64_t)getpid() << 32);
+    }
+    if (mig_write_start(&j->mm, *sp, flags) < 0 ||
+        (j->session && state_write_session(*sp, j->session, 0) < 0))
+        return state_stream_error(*sp);
     /* forget what was dirtied before: the first pass sends everything */
     if (mig_out_sync(j) < 0)
         return -ECANCELED;
     memset(j->dirty, 0, words * sizeof(uint64_t));
+    j->first_pass = true;
+    gmem_page_iter_init(&j->it, j->mm.mem);
     rd.t = gw_now_ns();
-    rd.bytes = state_stream_offset(s);
+    rd.bytes = state_stream_offset(*sp);
     ST_SET(j->expected_downtime_ms, j->params.downtime_limit_ms); /* QEMU's until it knows */
-    if (mig_live_send_ram(j, s, NULL) < 0)
-        return state_stream_error(s);
-    while ((ret = mig_live_decide(j, s, &rd)) == 0)
-        if (mig_live_send_ram(j, s, j->dirty) < 0)
-            return state_stream_error(s);
+    for (;;) {
+        ret = mig_live_precopy(j, *sp, &rd);
+        if (ret == 1)
+            break;
+        if (ret == 0 && atomic_load(&j->want_pause)) {
+            mig_live_end_paused(j, *sp);
+            snprintf(why, sizeof(why), "paused by migrate-pause");
+        } else {
+            if (ret == 0)
+                ret = -EIO;
+            if (!mig_live_recoverable(j, ret))
+                return ret;
+            snprintf(why, sizeof(why), "connection lost: %s",
+                     state_stream_msg(*sp)[0] ? state_stream_msg(*sp) : strerror(-ret));
+        }
+        mig_out_trace(j, "%s", why);
+        ret = mig_live_paused(j, sp, why);
+        if (ret < 0)
+            return ret;
+        rd.t = gw_now_ns();
+        rd.bytes = 0;
+        rd.under = 0;
+        rd.prev_dirty = 0;
+        rd.held = false;
+    }
+    ret = mig_live_switchover(j, *sp);
     if (ret < 0)
         return ret;
-    ret = mig_live_switchover(j, s);
-    if (ret < 0)
-        return ret;
-    return mig_live_commit(j, s);
+    return mig_live_commit(j, *sp);
 }

@@ -39,6 +39,9 @@ static const char *const mig_status_names[MIG_ST_COUNT] = {
     [MIG_ST_FAILED] = "failed",
     [MIG_ST_CANCELLING] = "cancelling",
     [MIG_ST_CANCELLED] = "cancelled",
+    [MIG_ST_PRECOPY_PAUSED] = "x-godwit-precopy-paused",
+    [MIG_ST_PRECOPY_RECOVER] = "x-godwit-precopy-recover",
+    [MIG_ST_HELD_CONVERGED] = "x-godwit-held-converged",
 };
 
 const char *mig_status_name(enum mig_status st)
@@ -64,7 +67,8 @@ bool mig_out_active(const struct mig_out *j)
         return false;
     st = atomic_load(&j->status);
     return st == MIG_ST_SETUP || st == MIG_ST_ACTIVE || st == MIG_ST_DEVICE ||
-           st == MIG_ST_CANCELLING;
+           st == MIG_ST_CANCELLING || st == MIG_ST_PRECOPY_PAUSED || st == MIG_ST_PRECOPY_RECOVER ||
+           st == MIG_ST_HELD_CONVERGED;
 }
 
 /* Queue an event for the loop (lock held). */
@@ -202,10 +206,17 @@ static int mig_out_file(struct mig_out *j, struct state_stream *s)
 }
 
 /* The live job's connection and body.  0 once committed. */
-static int mig_out_live(struct mig_out *j, struct state_stream *s)
+static int mig_out_live(struct mig_out *j, struct state_stream **sp)
 {
-    int ret = mig_live_run(j, s);
+    int ret = mig_live_run(j, sp);
+    struct state_stream *s = *sp;
 
+    if (!s) { /* ended while paused: no connection */
+        if (ret < 0)
+            snprintf(j->error, sizeof(j->error), "%s",
+                     ret == -ECANCELED ? "cancelled" : strerror(-ret));
+        return ret;
+    }
     if (ret < 0 || state_stream_error(s)) {
         if (!ret)
             ret = state_stream_error(s);
@@ -246,6 +257,7 @@ static void *mig_out_thread(void *arg)
             ret = fd;
             goto out;
         }
+        mig_live_sockopts(j, fd);
         if (j->creds) {
             /* shut down by a cancel meanwhile: the handshake fails at once */
             j->tls = mig_tls_open(j->creds, fd, MIG_TLS_HANDSHAKE_MS, j->error, sizeof(j->error));
@@ -268,7 +280,7 @@ static void *mig_out_thread(void *arg)
         ret = -ENOMEM;
         goto out;
     }
-    ret = j->live ? mig_out_live(j, s) : mig_out_file(j, s);
+    ret = j->live ? mig_out_live(j, &s) : mig_out_file(j, s);
 out:
     state_stream_free(s);
     pthread_mutex_lock(&j->lock);
@@ -296,6 +308,7 @@ static void mig_out_release(struct mig_out *j)
     pthread_cond_destroy(&j->cond);
     free(j->dirty);
     free(j->sent);
+    free(j->tag);
     mig_tls_creds_free(j->creds);
     free(j);
 }
@@ -343,8 +356,11 @@ int mig_out_start(struct mig_out **jobp, const struct mig_machine *mm, const cha
     j->uri = u;
     j->live = u.kind != MIG_URI_FILE;
     j->params = *p;
-    if (!j->live)
+    if (!j->live) {
         j->params.compress = true; /* a file: smaller is better, nothing waits */
+        j->params.precopy_recover = false;
+    }
+    atomic_store(&j->hold, j->live && p->hold_switchover);
     pthread_mutex_init(&j->lock, NULL);
     pthread_cond_init(&j->cond, NULL);
     snprintf(j->path, sizeof(j->path), "%s", u.path);
@@ -368,7 +384,9 @@ int mig_out_start(struct mig_out **jobp, const struct mig_machine *mm, const cha
     if (j->live) {
         j->dirty = calloc((mm->mem->npages + 63) / 64, sizeof(uint64_t));
         j->sent = calloc(mm->mem->npages, 1);
-        if (!j->dirty || !j->sent) {
+        if (p->precopy_recover)
+            j->tag = calloc(mm->mem->npages, sizeof(*j->tag));
+        if (!j->dirty || !j->sent || (p->precopy_recover && !j->tag)) {
             snprintf(err, errlen, "out of memory");
             ret = -ENOMEM;
             goto fail;
@@ -544,9 +562,77 @@ void mig_out_info(const struct mig_out *j, struct mig_info *info)
     info->pages_zero = zero;
     info->dirty_sync_count = j->live ? ST_GET(j->rounds) : 1;
     info->dirty_pages_rate = ST_GET(j->dirty_pages_rate);
+    info->recoveries = ST_GET(j->recoveries);
+    info->resent = ST_GET(j->resent);
     info->mbps = end > j->start_ns
                      ? (double)info->transferred * 8 / 1e6 / ((double)(end - j->start_ns) / 1e9)
                      : 0.0;
-    if (info->done && (info->status == MIG_ST_FAILED || info->status == MIG_ST_CANCELLED))
+    if (info->done && (info->status == MIG_ST_FAILED || info->status == MIG_ST_CANCELLED)) {
         snprintf(info->error, sizeof(info->error), "%s", j->error);
+    } else if (info->status == MIG_ST_PRECOPY_PAUSED || info->status == MIG_ST_PRECOPY_RECOVER) {
+        pthread_mutex_lock((pthread_mutex_t *)&j->lock);
+        snprintf(info->error, sizeof(info->error), "%s", j->pause_reason);
+        pthread_mutex_unlock((pthread_mutex_t *)&j->lock);
+    }
+}
+
+int mig_out_pause(struct mig_out *j, char *err, size_t errlen)
+{
+    int st = j ? atomic_load(&j->status) : MIG_ST_NONE;
+
+    if (!j || !j->live || atomic_load(&j->done))
+        return gw_fail(err, errlen, -EINVAL, "migrate-pause: no live migration is running");
+    if (!j->params.precopy_recover)
+        return gw_fail(err, errlen, -EINVAL,
+                       "migrate-pause: this migration cannot be resumed (it was started without "
+                       "the x-godwit-precopy-recover capability): cancel it instead");
+    if (st == MIG_ST_PRECOPY_PAUSED || st == MIG_ST_PRECOPY_RECOVER)
+        return gw_fail(err, errlen, -EALREADY, "migrate-pause: the migration is already paused");
+    if (st != MIG_ST_ACTIVE && st != MIG_ST_HELD_CONVERGED)
+        return gw_fail(err, errlen, -EINVAL,
+                       "migrate-pause: the migration is %s: only pre-copy (active) can pause",
+                       mig_status_name((enum mig_status)st));
+    atomic_store(&j->want_pause, true);
+    pthread_mutex_lock(&j->lock);
+    pthread_cond_broadcast(&j->cond); /* a held round waiting out its interval */
+    pthread_mutex_unlock(&j->lock);
+    return 0;
+}
+
+int mig_out_resume(struct mig_out *j, const char *uri, char *err, size_t errlen)
+{
+    struct mig_uri u;
+
+    if (!j || !j->live || atomic_load(&j->done) || atomic_load(&j->status) != MIG_ST_PRECOPY_PAUSED)
+        return gw_fail(err, errlen, -EINVAL,
+                       "migrate resume: no paused migration to resume (status %s)",
+                       j ? mig_status_name((enum mig_status)atomic_load(&j->status)) : "none");
+    if (mig_uri_parse(uri, false, &u, err, errlen) < 0)
+        return -EINVAL;
+    if (u.kind == MIG_URI_FILE)
+        return gw_fail(err, errlen, -EINVAL,
+                       "migrate resume: a live migration resumes over tcp: "
+                       "or unix:, not to a file");
+    pthread_mutex_lock(&j->lock);
+    if (j->want_resume) {
+        pthread_mutex_unlock(&j->lock);
+        return gw_fail(err, errlen, -EALREADY, "migrate resume: already resuming");
+    }
+    j->resume_uri = u;
+    j->want_resume = true;
+    pthread_cond_broadcast(&j->cond);
+    pthread_mutex_unlock(&j->lock);
+    return 0;
+}
+
+void mig_out_update(struct mig_out *j, const struct mig_params *p)
+{
+    if (!j || !j->live)
+        return;
+    ST_SET(j->params.max_bandwidth, p->max_bandwidth);
+    ST_SET(j->params.downtime_limit_ms, p->downtime_limit_ms);
+    atomic_store(&j->hold, p->hold_switchover);
+    pthread_mutex_lock(&j->lock);
+    pthread_cond_broadcast(&j->cond);
+    pthread_mutex_unlock(&j->lock);
 }

@@ -119,7 +119,7 @@ static bool mig_msg_type_known(uint32_t magic, uint32_t type)
 {
     if (magic == MIG_MAGIC_REPLY)
         return type == MIG_MSG_READY || type == MIG_MSG_ERROR || type == MIG_MSG_RUNNING ||
-               type == MIG_MSG_ROUND;
+               type == MIG_MSG_ROUND || type == MIG_MSG_RESUME_AT;
     if (magic == MIG_MAGIC_COMMIT)
         return type == MIG_MSG_COMMIT;
     return false;

@@ -8,6 +8,13 @@
  *   source ── COMMIT (ns the source was paused) ──────────────────────────────────▶ destination
  *   source ◀── RUNNING ────────────────────────────────────────────────────────────  destination
  *
+ * A recoverable stream that paused or lost its link resumes on a new
+ * connection (docs/state.md, "pausing and resuming"):
+ *
+ *   source ── header (RESUME), CONFIG, SESSION (id, attempt) ─────────────────────▶ destination
+ *   source ◀── RESUME_AT n (the last CHECKPOINT verified) or ERROR ─────────────────  destination
+ *   source ── what came after checkpoint n and what was dirtied since, ... ───────▶ destination
+ *
  * Control messages are 24 bytes, little-endian:
  *
  *   0       4       8               16              24
@@ -60,11 +67,12 @@
 #define MIG_ERROR_MAX    (MIG_MSG_LEN + MIG_REASON_MAX + MIG_REASON_CHECK)
 
 enum mig_msg_type {
-    MIG_MSG_READY = 1,   /* reply: loaded and verified; value 0 */
-    MIG_MSG_ERROR = 2,   /* reply: the load failed; value = errno | reason length << 32 */
-    MIG_MSG_RUNNING = 3, /* reply: the destination runs */
-    MIG_MSG_ROUND = 4,   /* reply: every byte up to ROUND marker `value` was loaded */
-    MIG_MSG_COMMIT = 1,  /* commit: value = ns the source was paused */
+    MIG_MSG_READY = 1,     /* reply: loaded and verified; value 0 */
+    MIG_MSG_ERROR = 2,     /* reply: the load failed; value = errno | reason length << 32 */
+    MIG_MSG_RUNNING = 3,   /* reply: the destination runs */
+    MIG_MSG_ROUND = 4,     /* reply: every byte up to ROUND marker `value` was loaded */
+    MIG_MSG_RESUME_AT = 5, /* reply to a resumed stream's SESSION: the last CHECKPOINT verified */
+    MIG_MSG_COMMIT = 1,    /* commit: value = ns the source was paused */
 };
 
 enum mig_uri_kind { MIG_URI_FILE, MIG_URI_TCP, MIG_URI_UNIX, MIG_URI_DEFER };

@@ -139,7 +139,21 @@ int mig_load(const struct mig_machine *mm, struct state_stream *s,
              void (*round_cb)(void *opaque, uint32_t round), void *cb_opaque, char *err,
              size_t errlen)
 {
+    struct mig_load_hooks h = {.opaque = cb_opaque, .round = round_cb};
+    int ret = mig_load_live(mm, s, &h, err, errlen);
+
+    if (ret == MIG_LOAD_PAUSED) { /* only a live caller can resume */
+        snprintf(err, errlen, "the source paused a stream nobody can resume");
+        return -EPROTO;
+    }
+    return ret;
+}
+
+int mig_load_live(const struct mig_machine *mm, struct state_stream *s, struct mig_load_hooks *h,
+                  char *err, size_t errlen)
+{
     struct state_reader *r = state_reader_new(s);
+    const struct state_header *hdr;
     struct state_item it;
     int ret;
 
@@ -154,7 +168,17 @@ int mig_load(const struct mig_machine *mm, struct state_stream *s,
     ret = mig_load_config(mm, r, err, errlen);
     if (ret < 0)
         goto out;
-    gmem_clear(mm->mem);
+    hdr = state_reader_header(r);
+    if (!(hdr->flags & STATE_F_RESUME) != !h->resume) {
+        snprintf(err, errlen, "%s",
+                 h->resume ? "not a resumed stream: this migration is paused and waits for its "
+                             "source to resume it"
+                           : "a resumed stream, but no migration here was paused");
+        ret = -EPROTO;
+        goto out;
+    }
+    if (!h->resume)
+        gmem_clear(mm->mem); /* a resumed stream goes on from what is here */
     state_reader_set_ram(r, mm->mem->host, mm->mem->npages);
     mm->ops->load_begin(mm->opaque);
     for (;;) {
@@ -163,11 +187,23 @@ int mig_load(const struct mig_machine *mm, struct state_stream *s,
             goto reader_err;
         if (it.sec.type == STATE_SEC_EOF)
             break;
-        if (it.sec.type == STATE_SEC_ROUND && round_cb)
-            round_cb(cb_opaque, it.round);
-        if (it.sec.type == STATE_SEC_DEVICE &&
-            (ret = mm->ops->load_component(mm->opaque, &it.sec, it.payload, err, errlen)) < 0)
+        if (it.sec.type == STATE_SEC_PAUSE) {
+            ret = MIG_LOAD_PAUSED;
             goto out;
+        }
+        if (it.sec.type == STATE_SEC_ROUND && h->round)
+            h->round(h->opaque, it.round);
+        if (it.sec.type == STATE_SEC_CHECKPOINT && h->checkpoint)
+            h->checkpoint(h->opaque, it.checkpoint);
+        if (it.sec.type == STATE_SEC_SESSION && h->session &&
+            (ret = h->session(h->opaque, it.session, it.attempt, err, errlen)) < 0)
+            goto out;
+        if (it.sec.type == STATE_SEC_DEVICE) {
+            h->components = true;
+            ret = mm->ops->load_component(mm->opaque, &it.sec, it.payload, err, errlen);
+            if (ret < 0)
+                goto out;
+        }
     }
     /* A file ended at EOF.  A live stream's socket stays open for the commit
      * protocol, but nothing may follow EOF before the source has our

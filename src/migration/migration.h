@@ -42,7 +42,14 @@ struct mig_params {
     uint64_t max_bandwidth;     /* "max-bandwidth", bytes/s: 128 MiB/s; 0 = unlimited */
     bool compress;              /* "x-godwit-compress": LZ4 for live streams (files always) */
     bool events;                /* capability "events": MIGRATION(_PASS) events (default on) */
-    char tls_creds[128];        /* "tls-creds": a tls-creds-psk object's id; "" = plain */
+    /* capability "x-godwit-precopy-recover": the live stream may pause
+     * (migrate-pause) and survive a broken link during pre-copy; it resumes
+     * with migrate resume: true (docs/state.md, "pausing and resuming") */
+    bool precopy_recover;
+    /* "x-godwit-hold-switchover": converge but do not switch over while
+     * true (x-godwit-held-converged); may change while a job runs */
+    bool hold_switchover;
+    char tls_creds[128]; /* "tls-creds": a tls-creds-psk object's id; "" = plain */
     /* The directory of that object's keys.psk, filled by the machine when
      * it starts a job (the engine knows no objects).  Non-empty: the live
      * channel is TLS (mig_tls.h), the source the client, the destination
@@ -63,6 +70,9 @@ enum mig_status {
     MIG_ST_FAILED,
     MIG_ST_CANCELLING,
     MIG_ST_CANCELLED,
+    MIG_ST_PRECOPY_PAUSED,  /* x-godwit-precopy-paused: no connection, the guest runs on */
+    MIG_ST_PRECOPY_RECOVER, /* x-godwit-precopy-recover: reconnecting */
+    MIG_ST_HELD_CONVERGED,  /* x-godwit-held-converged: in sync, switchover held */
     MIG_ST_COUNT,
 };
 const char *mig_status_name(enum mig_status st);
@@ -133,6 +143,7 @@ struct mig_info {
     uint64_t downtime_ms, expected_downtime_ms;
     uint64_t transferred, remaining, total; /* bytes */
     uint64_t pages_normal, pages_zero, dirty_sync_count, dirty_pages_rate;
+    uint64_t recoveries, resent; /* resumes that worked; bytes re-sent because unverified */
     double mbps;
     char error[MIG_ERROR_DESC_LEN]; /* failed or cancelled: why */
     /* incoming over tcp: where it listens (port 0 asked: the one chosen) */
@@ -163,6 +174,19 @@ void mig_out_free(struct mig_out *j);
 bool mig_out_active(const struct mig_out *j);
 /* Loop thread: the job's statistics. */
 void mig_out_info(const struct mig_out *j, struct mig_info *info);
+/*
+ * Loop thread, recoverable live jobs (params.precopy_recover).  pause:
+ * stop sending at the next batch, end the connection cleanly, keep
+ * tracking dirty pages (status x-godwit-precopy-paused; the guest runs on).
+ * resume: reconnect to uri (the destination's migrate-recover) and go on
+ * with what the destination lacks.  0 or -errno with a reason.
+ */
+int mig_out_pause(struct mig_out *j, char *err, size_t errlen) gw_must_check;
+int mig_out_resume(struct mig_out *j, const char *uri, char *err, size_t errlen) gw_must_check;
+/* Loop thread: migrate-set-parameters while the job runs: max-bandwidth,
+ * downtime-limit and x-godwit-hold-switchover take effect at once (the
+ * next batch, the next round). */
+void mig_out_update(struct mig_out *j, const struct mig_params *p);
 
 /* ---- incoming (mig_in.c) --------------------------------------------------------------- */
 
@@ -184,6 +208,9 @@ int mig_in_start(struct mig_in **inp, const struct mig_machine *mm, const char *
                  const struct mig_params *p, char *err, size_t errlen) gw_must_check;
 /* Loop thread: report progress; once committed call ops->incoming_done. */
 void mig_in_poll(struct mig_in *in);
+/* Loop thread: an incoming migration paused (x-godwit-precopy-paused)
+ * listens on uri for the source's resume.  0 or -errno with a reason. */
+int mig_in_recover(struct mig_in *in, const char *uri, char *err, size_t errlen) gw_must_check;
 /* Stop listening / loading and free.  NULL is a no-op. */
 void mig_in_free(struct mig_in *in);
 void mig_in_info(const struct mig_in *in, struct mig_info *info);
@@ -207,6 +234,25 @@ int mig_save(const struct mig_machine *mm, struct state_stream *s, uint32_t flag
 int mig_load(const struct mig_machine *mm, struct state_stream *s,
              void (*round_cb)(void *opaque, uint32_t round), void *cb_opaque, char *err,
              size_t errlen) gw_must_check;
+
+/* What a live destination learns while it loads (mig_load_live). */
+struct mig_load_hooks {
+    void *opaque;
+    /* after each ROUND marker, everything before it loaded */
+    void (*round)(void *opaque, uint32_t round);
+    /* a recoverable stream's SESSION: 0 to go on, -errno with a reason to
+     * refuse it (a resume of another migration) */
+    int (*session)(void *opaque, uint64_t session, uint64_t attempt, char *err, size_t errlen);
+    /* a CHECKPOINT verified: everything before it is here */
+    void (*checkpoint)(void *opaque, uint64_t seq);
+    bool resume;     /* in: a resumed stream: RAM is kept as it is */
+    bool components; /* out: a component section was loaded (past pausing) */
+};
+#define MIG_LOAD_PAUSED 1 /* mig_load_live: the source paused (PAUSE) */
+/* mig_load for a live stream with hooks: 0 at EOF (verified), MIG_LOAD_PAUSED,
+ * or -errno with the reason in err. */
+int mig_load_live(const struct mig_machine *mm, struct state_stream *s, struct mig_load_hooks *h,
+                  char *err, size_t errlen) gw_must_check;
 
 /* Write the header (with the machine's identity and config hash) and the
  * configuration section. */

@@ -157,6 +157,13 @@ int state_read_header(struct state_stream *s, struct state_header *h)
         state_stream_fail(s, -EPROTO, "unknown header flags 0x%x", h->flags);
         return -EPROTO;
     }
+    if (((h->flags & STATE_F_RECOVER) && !(h->flags & STATE_F_LIVE)) ||
+        ((h->flags & STATE_F_RESUME) && !(h->flags & STATE_F_RECOVER))) {
+        state_stream_fail(s, -EPROTO,
+                          "header flags 0x%x: a recoverable or resumed stream must be a live one",
+                          h->flags);
+        return -EPROTO;
+    }
     memcpy(h->uuid, b + STATE_HDR_UUID, STATE_UUID_LEN);
     nlen = b[STATE_HDR_NAME];
     if (nlen > STATE_VM_NAME_MAX) {
@@ -211,7 +218,8 @@ int state_write_section(struct state_stream *s, uint8_t type, const char *name, 
 static bool state_type_known(uint8_t t)
 {
     return t == STATE_SEC_CONFIG || t == STATE_SEC_RAM || t == STATE_SEC_DEVICE ||
-           t == STATE_SEC_ROUND || t == STATE_SEC_ZERO || t == STATE_SEC_EOF;
+           t == STATE_SEC_ROUND || t == STATE_SEC_ZERO || t == STATE_SEC_SESSION ||
+           t == STATE_SEC_CHECKPOINT || t == STATE_SEC_PAUSE || t == STATE_SEC_EOF;
 }
 
 int state_read_section(struct state_stream *s, struct state_section *sec)
@@ -332,4 +340,49 @@ int state_round_decode(struct state_buf *b, uint32_t *round)
     if (*round == 0)
         state_buf_fail(b, -EPROTO, "ROUND marker 0 (rounds count from 1)");
     return b->err;
+}
+
+int state_write_session(struct state_stream *s, uint64_t session, uint64_t attempt)
+{
+    uint8_t b[16];
+
+    gw_put_le(b, session, 8);
+    gw_put_le(b + 8, attempt, 8);
+    return state_write_section(s, STATE_SEC_SESSION, NULL, 0, 1, b, sizeof(b));
+}
+
+int state_session_decode(struct state_buf *b, uint64_t *session, uint64_t *attempt)
+{
+    *session = state_get_u64(b);
+    *attempt = state_get_u64(b);
+    if (state_buf_expect_end(b, "SESSION") < 0)
+        return b->err;
+    if (*session == 0)
+        state_buf_fail(b, -EPROTO, "SESSION 0 (a session id is never 0)");
+    return b->err;
+}
+
+int state_write_checkpoint(struct state_stream *s, uint64_t seq)
+{
+    uint8_t b[16];
+
+    gw_put_le(b, seq, 8);
+    gw_put_le(b + 8, state_stream_digest(s), 8);
+    return state_write_section(s, STATE_SEC_CHECKPOINT, NULL, 0, 1, b, sizeof(b));
+}
+
+int state_checkpoint_decode(struct state_buf *b, uint64_t *seq, uint64_t *digest)
+{
+    *seq = state_get_u64(b);
+    *digest = state_get_u64(b);
+    if (state_buf_expect_end(b, "CHECKPOINT") < 0)
+        return b->err;
+    if (*seq == 0)
+        state_buf_fail(b, -EPROTO, "CHECKPOINT 0 (checkpoints count from 1)");
+    return b->err;
+}
+
+int state_write_pause(struct state_stream *s)
+{
+    return state_write_section(s, STATE_SEC_PAUSE, NULL, 0, 1, NULL, 0);
 }

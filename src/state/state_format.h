@@ -48,17 +48,22 @@
 
 /* Header flags. */
 enum {
-    STATE_F_LIVE = 1u << 0, /* a live-migration stream (rounds of RAM) */
-    STATE_F_KNOWN = STATE_F_LIVE,
+    STATE_F_LIVE = 1u << 0,    /* a live-migration stream (rounds of RAM) */
+    STATE_F_RECOVER = 1u << 1, /* live: a SESSION follows CONFIG; the stream may pause */
+    STATE_F_RESUME = 1u << 2,  /* live, recoverable: resumes a paused migration */
+    STATE_F_KNOWN = STATE_F_LIVE | STATE_F_RECOVER | STATE_F_RESUME,
 };
 
 enum mig_section_type {
-    STATE_SEC_CONFIG = 1, /* machine configuration text (hash in the header) */
-    STATE_SEC_RAM = 2,    /* a batch of RAM pages */
-    STATE_SEC_DEVICE = 3, /* one component's state */
-    STATE_SEC_ROUND = 4,  /* end of a pre-copy round (live) */
-    STATE_SEC_ZERO = 5,   /* runs of pages to clear (live) */
-    STATE_SEC_EOF = 0x7f, /* checksum; nothing may follow */
+    STATE_SEC_CONFIG = 1,     /* machine configuration text (hash in the header) */
+    STATE_SEC_RAM = 2,        /* a batch of RAM pages */
+    STATE_SEC_DEVICE = 3,     /* one component's state */
+    STATE_SEC_ROUND = 4,      /* end of a pre-copy round (live) */
+    STATE_SEC_ZERO = 5,       /* runs of pages to clear (live) */
+    STATE_SEC_SESSION = 6,    /* which migration a recoverable stream belongs to */
+    STATE_SEC_CHECKPOINT = 7, /* recoverable: every byte before it arrived intact */
+    STATE_SEC_PAUSE = 8,      /* recoverable: the source paused here; nothing follows */
+    STATE_SEC_EOF = 0x7f,     /* checksum; nothing may follow */
 };
 
 /* RAM batch encodings. */
@@ -133,6 +138,22 @@ int state_write_round(struct state_stream *s, uint32_t round);
 /* Decode a ROUND payload: exactly a u32, not 0.  0 or -EPROTO with the
  * reason in b. */
 int state_round_decode(struct state_buf *b, uint32_t *round) gw_must_check;
+
+/* ---- recoverable live streams (docs/state.md, "pausing and resuming") -- */
+
+/* SESSION: u64 session (the migration's random id, not 0), u64 attempt
+ * (0: the first connection; n: the n-th resume).  The first section after
+ * CONFIG in a stream with STATE_F_RECOVER, and only there. */
+int state_write_session(struct state_stream *s, uint64_t session, uint64_t attempt);
+int state_session_decode(struct state_buf *b, uint64_t *session, uint64_t *attempt) gw_must_check;
+/* CHECKPOINT: u64 seq (increasing across every connection of a migration,
+ * from 1), u64 XXH3-64 of every byte of this connection's stream before the
+ * section.  A destination that verified checkpoint n holds everything sent
+ * before it: a resumed migration re-sends only what came after. */
+int state_write_checkpoint(struct state_stream *s, uint64_t seq);
+int state_checkpoint_decode(struct state_buf *b, uint64_t *seq, uint64_t *digest) gw_must_check;
+/* PAUSE: no payload; the source stopped sending on purpose and closes. */
+int state_write_pause(struct state_stream *s);
 
 /* ---- RAM ---------------------------------------------------------------- */
 

@@ -15,6 +15,7 @@ enum state_reader_phase {
     STATE_READER_NEW,     /* state_reader_start not called (or it failed) */
     STATE_READER_STARTED, /* header and CONFIG read: sections follow */
     STATE_READER_ENDED,   /* the EOF item was returned */
+    STATE_READER_PAUSED,  /* the PAUSE item was returned */
 };
 
 struct state_reader {
@@ -30,6 +31,9 @@ struct state_reader {
     void (*zero_fn)(void *opaque, uint64_t first, uint64_t count);
     void *zero_opaque;
     uint32_t round;       /* the last ROUND marker's number (0: none yet) */
+    bool session;         /* recoverable: the SESSION was read */
+    uint64_t checkpoint;  /* recoverable: the last CHECKPOINT verified */
+    uint64_t digest;      /* recoverable: the stream's checksum before the current section */
     struct state_buf buf; /* the current section's payload */
     int err;
     char msg[400];
@@ -128,6 +132,9 @@ static const char *reader_type_name(uint8_t type)
     case STATE_SEC_DEVICE: return "component";
     case STATE_SEC_ROUND: return "ROUND";
     case STATE_SEC_ZERO: return "ZERO";
+    case STATE_SEC_SESSION: return "SESSION";
+    case STATE_SEC_CHECKPOINT: return "CHECKPOINT";
+    case STATE_SEC_PAUSE: return "PAUSE";
     default: return "EOF";
     }
 }
@@ -137,6 +144,8 @@ static int reader_section(struct state_reader *r, struct state_item *it)
 {
     memset(it, 0, sizeof(*it));
     it->offset = state_stream_offset(r->s);
+    if (r->h.flags & STATE_F_RECOVER)
+        r->digest = state_stream_digest(r->s); /* a CHECKPOINT covers what came before it */
     if (state_read_section(r->s, &it->sec) < 0)
         return reader_stream_failed(r);
     if (it->sec.type == STATE_SEC_EOF)
@@ -248,6 +257,74 @@ static int reader_round(struct state_reader *r, struct state_item *it)
     return 0;
 }
 
+static bool reader_recoverable(const struct state_reader *r)
+{
+    return (r->h.flags & (STATE_F_LIVE | STATE_F_RECOVER)) == (STATE_F_LIVE | STATE_F_RECOVER);
+}
+
+static int reader_session(struct state_reader *r, struct state_item *it)
+{
+    if (!reader_recoverable(r))
+        return reader_fail(r, -EPROTO, "a SESSION at byte %llu in a stream not marked recoverable",
+                           (unsigned long long)it->offset);
+    if (r->session)
+        return reader_fail(r, -EPROTO, "a second SESSION at byte %llu",
+                           (unsigned long long)it->offset);
+    if (state_session_decode(&r->buf, &it->session, &it->attempt) < 0)
+        return reader_fail(r, -EPROTO, "%s", state_buf_msg(&r->buf));
+    if (!(r->h.flags & STATE_F_RESUME) != !it->attempt)
+        return reader_fail(r, -EPROTO,
+                           it->attempt ? "a SESSION resuming (attempt %llu) in a first stream"
+                                       : "a resumed stream whose SESSION says attempt %llu",
+                           (unsigned long long)it->attempt);
+    r->session = true;
+    return 0;
+}
+
+static int reader_checkpoint(struct state_reader *r, struct state_item *it)
+{
+    uint64_t digest;
+
+    if (!reader_recoverable(r))
+        return reader_fail(r, -EPROTO,
+                           "a CHECKPOINT at byte %llu in a stream not marked recoverable",
+                           (unsigned long long)it->offset);
+    if (state_checkpoint_decode(&r->buf, &it->checkpoint, &digest) < 0)
+        return reader_fail(r, -EPROTO, "%s", state_buf_msg(&r->buf));
+    if (it->checkpoint <= r->checkpoint)
+        return reader_fail(r, -EPROTO, "CHECKPOINT %llu after %llu (checkpoints must increase)",
+                           (unsigned long long)it->checkpoint, (unsigned long long)r->checkpoint);
+    if (digest != r->digest)
+        return reader_fail(r, -EBADMSG,
+                           "CHECKPOINT %llu at byte %llu: checksum mismatch, the stream says "
+                           "%016llx, content hashes to %016llx (corrupted)",
+                           (unsigned long long)it->checkpoint, (unsigned long long)it->offset,
+                           (unsigned long long)digest, (unsigned long long)r->digest);
+    r->checkpoint = it->checkpoint;
+    return 0;
+}
+
+static int reader_pause(struct state_reader *r, struct state_item *it)
+{
+    if (!reader_recoverable(r))
+        return reader_fail(r, -EPROTO, "a PAUSE at byte %llu in a stream not marked recoverable",
+                           (unsigned long long)it->offset);
+    if (it->sec.len)
+        return reader_fail(r, -EPROTO, "a PAUSE of %u bytes (it has none)", it->sec.len);
+    r->phase = STATE_READER_PAUSED;
+    return 0;
+}
+
+bool state_reader_paused(const struct state_reader *r)
+{
+    return r->phase == STATE_READER_PAUSED;
+}
+
+uint64_t state_reader_checkpoint(const struct state_reader *r)
+{
+    return r->checkpoint;
+}
+
 static int reader_eof(struct state_reader *r)
 {
     if (state_read_eof(r->s, NULL) < 0)
@@ -270,11 +347,20 @@ int state_reader_next(struct state_reader *r, struct state_item *it)
         return r->err;
     if (r->phase != STATE_READER_STARTED)
         return reader_fail(r, -EPROTO, "%s",
-                           r->phase == STATE_READER_NEW ? "the state's header was not read"
-                                                        : "read past the end of the state");
+                           r->phase == STATE_READER_NEW      ? "the state's header was not read"
+                           : r->phase == STATE_READER_PAUSED ? "read past a PAUSE"
+                                                             : "read past the end of the state");
     if (reader_section(r, it) < 0)
         return r->err;
+    if (reader_recoverable(r) && !r->session && it->sec.type != STATE_SEC_SESSION)
+        return reader_fail(r, -EPROTO,
+                           "a recoverable stream whose configuration is not followed by its "
+                           "SESSION (%s at byte %llu)",
+                           reader_type_name(it->sec.type), (unsigned long long)it->offset);
     switch (it->sec.type) {
+    case STATE_SEC_SESSION: return reader_session(r, it);
+    case STATE_SEC_CHECKPOINT: return reader_checkpoint(r, it);
+    case STATE_SEC_PAUSE: return reader_pause(r, it);
     case STATE_SEC_RAM: return reader_ram(r, it);
     case STATE_SEC_ZERO: return reader_zero(r, it);
     case STATE_SEC_ROUND: return reader_round(r, it);

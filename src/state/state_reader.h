@@ -12,6 +12,9 @@
  *   - RAM batches decoded into the caller's RAM (or validated only), ZERO
  *     runs applied (or validated only), ROUND numbers increasing, ZERO and
  *     ROUND only in a live stream, a component section named, one CONFIG;
+ *   - a recoverable live stream (STATE_F_RECOVER): SESSION first after
+ *     CONFIG and only there, CHECKPOINT numbers increasing and each one's
+ *     checksum of the bytes before it matching, nothing after PAUSE;
  *   - the EOF checksum, and nothing after EOF: at once for a file; for a
  *     live stream, whose socket stays open for the commit protocol, when
  *     the caller asks state_reader_expect_end().
@@ -55,6 +58,8 @@ struct state_item {
     uint32_t pages;            /* RAM: pages in the batch; ZERO: pages cleared */
     uint8_t encoding;          /* RAM: STATE_RAM_RAW or STATE_RAM_LZ4 */
     uint32_t round;            /* ROUND: the round that ended */
+    uint64_t session, attempt; /* SESSION: the migration's id, 0 or the resume's number */
+    uint64_t checkpoint;       /* CHECKPOINT: its number (verified before it is returned) */
     struct state_buf *payload; /* DEVICE: a reader over the payload, valid until the
                                   next call; NULL for the other types */
 };
@@ -107,6 +112,13 @@ int state_reader_next(struct state_reader *r, struct state_item *it) gw_must_che
  * not (the commit protocol will notice).
  */
 int state_reader_expect_end(struct state_reader *r, int timeout_ms) gw_must_check;
+
+/* True once a PAUSE item was returned: the source stopped on purpose and
+ * nothing follows (a recoverable live stream; the migration resumes on a
+ * new connection). */
+bool state_reader_paused(const struct state_reader *r);
+/* Recoverable streams: the last CHECKPOINT verified (0: none yet). */
+uint64_t state_reader_checkpoint(const struct state_reader *r);
 
 /* True once the EOF checksum matched (even if data after it was refused). */
 bool state_reader_checksum_ok(const struct state_reader *r);

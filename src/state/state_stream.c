@@ -27,6 +27,7 @@ struct state_stream {
     size_t len;        /* writer: bytes queued; reader: bytes valid in buf */
     size_t pos;        /* reader: next byte in buf */
     bool eof;          /* reader: read() returned 0 */
+    bool broken;       /* the transport failed (not the content): state_stream_broken */
     uint64_t offset;   /* bytes passed through the stream */
     uint64_t to_fd;    /* writer: bytes handed to the fd */
     uint64_t limit;    /* writer: fake a full device after this many (0 = off) */
@@ -129,6 +130,11 @@ uint64_t state_stream_offset(const struct state_stream *s)
     return s->offset;
 }
 
+bool state_stream_broken(const struct state_stream *s)
+{
+    return s->err && s->broken;
+}
+
 uint64_t state_stream_digest(const struct state_stream *s)
 {
     return XXH3_64bits_digest(s->xxh);
@@ -158,7 +164,12 @@ static int state_stream_put_fd(struct state_stream *s, const uint8_t *p, size_t 
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            state_stream_fail(s, -errno, "write: %s", strerror(errno));
+            if (errno == EAGAIN || errno == EWOULDBLOCK) /* a send timeout (SO_SNDTIMEO) */
+                state_stream_fail(s, -ETIMEDOUT,
+                                  "write: no progress for too long: the receiver went quiet");
+            else
+                state_stream_fail(s, -errno, "write: %s", strerror(errno));
+            s->broken = true;
             break;
         }
         if (w == 0) {
@@ -227,10 +238,12 @@ static bool state_stream_fill(struct state_stream *s)
         /* a socket with a receive timeout (SO_RCVTIMEO): the peer went quiet */
         state_stream_fail(s, -ETIMEDOUT, "no data for too long at byte %llu: the sender went quiet",
                           (unsigned long long)s->offset);
+        s->broken = true;
         return false;
     }
     if (r < 0) {
         state_stream_fail(s, -errno, "read: %s", strerror(errno));
+        s->broken = true;
         return false;
     }
     if (r == 0) {
@@ -251,10 +264,12 @@ int state_stream_read(struct state_stream *s, void *p, size_t n)
 
         if (avail == 0) {
             if (!state_stream_fill(s)) {
-                if (!s->err)
+                if (!s->err) {
                     state_stream_fail(
                         s, -EPROTO, "truncated: stream ends at byte %llu, %zu more bytes expected",
                         (unsigned long long)s->offset, n);
+                    s->broken = true;
+                }
                 break;
             }
             continue;

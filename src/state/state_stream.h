@@ -67,6 +67,11 @@ void state_stream_fail(struct state_stream *s, int err, const char *fmt, ...) gw
 /* Bytes written or read so far. */
 uint64_t state_stream_offset(const struct state_stream *s);
 
+/* True when the stream failed because its transport did (a read error, a
+ * timeout, the end of the stream in the middle of an item) rather than
+ * because of what it carried: a recoverable live migration waits for the
+ * sender to come back instead of failing (migration.h). */
+bool state_stream_broken(const struct state_stream *s);
 /* XXH3-64 of every byte written or read so far. */
 uint64_t state_stream_digest(const struct state_stream *s);
 

@@ -15,7 +15,9 @@
  */
 #include "rt.h"
 
-#define AREA_SIZE   (32UL << 20)
+#ifndef AREA_SIZE
+#define AREA_SIZE (32UL << 20)
+#endif
 #define AREA_WORDS  (AREA_SIZE / 8)
 #define TICK_PERIOD 100000UL /* mtime units (100 ns): 10 ms */
 #define BATCH       1024UL   /* iterations between two clock reads */
@@ -24,7 +26,8 @@ int main(void)
 {
     volatile uint64_t *area = (volatile uint64_t *)(((uintptr_t)_heap_start + 4095) & ~4095UL);
     uint64_t t = rt_mtime();
-    rt_printf("mig_dirty_mix: 32 MiB area at %p, t=%lu\n", (void *)area, (unsigned long)t);
+    rt_printf("mig_dirty_mix: %lu KiB area at %p, t=%lu\n", (unsigned long)(AREA_SIZE >> 10),
+              (void *)area, (unsigned long)t);
     uint64_t x = 0x9e3779b97f4a7c15UL, sum = 0, iters = 0, w = 0;
     uint64_t next_tick = t + TICK_PERIOD, n = 1;
     for (;;) {

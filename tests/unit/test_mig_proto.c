@@ -198,7 +198,7 @@ static void test_integrity(void)
     static const struct {
         uint32_t magic, type;
     } bad[] = {{MIG_MAGIC_REPLY, 0},
-               {MIG_MAGIC_REPLY, 5},
+               {MIG_MAGIC_REPLY, MIG_MSG_RESUME_AT + 1},
                {MIG_MAGIC_REPLY, UINT32_MAX},
                {MIG_MAGIC_COMMIT, 0},
                {MIG_MAGIC_COMMIT, MIG_MSG_READY + 1}};

@@ -688,6 +688,131 @@ static void test_refusals(const uint8_t *src)
 
 /* ---- the configuration text ---------------------------------------------------- */
 
+/* ---- recoverable live streams: SESSION, CHECKPOINT, PAUSE ---------------------- */
+
+static void test_recoverable(const uint8_t *src)
+{
+    static const uint32_t all[] = {0, 1, 2, 3};
+    struct state_reader *r;
+    struct state_item it;
+    struct sb s;
+    uint8_t *p, raw[16];
+    size_t len;
+    struct rd f;
+    int ret, n = 0;
+    uint64_t seen[4] = {0};
+
+    /* a good one: SESSION, RAM, CHECKPOINT 1, RAM, CHECKPOINT 2, PAUSE */
+    s = sb_new(STATE_F_LIVE | STATE_F_RECOVER, test_cfg);
+    state_write_session(s.w, 0x1234, 0);
+    sb_ram(&s, src, all, 4, false);
+    state_write_checkpoint(s.w, 1);
+    sb_ram(&s, src, all, 2, true);
+    state_write_checkpoint(s.w, 2);
+    state_write_pause(s.w);
+    p = sb_done(&s, false, &len);
+    f = rd_open(p, len);
+    r = state_reader_new(f.s);
+    ret = state_reader_start(r);
+    state_reader_set_ram(r, NULL, NPAGES);
+    while (ret == 0 && !state_reader_paused(r) && (ret = state_reader_next(r, &it)) == 0) {
+        if (it.sec.type == STATE_SEC_SESSION)
+            seen[0] = it.session;
+        if (it.sec.type == STATE_SEC_CHECKPOINT)
+            seen[1 + (n++ & 1)] = it.checkpoint;
+    }
+    CHECK(ret == 0 && state_reader_paused(r) && seen[0] == 0x1234 && seen[1] == 1 && seen[2] == 2 &&
+              state_reader_checkpoint(r) == 2,
+          "recoverable: SESSION, two verified CHECKPOINTs, then PAUSE (%d %s)", ret,
+          state_reader_msg(r));
+    CHECK(state_reader_next(r, &it) == -EPROTO && has(state_reader_msg(r), "past a PAUSE"),
+          "recoverable: nothing is read after PAUSE");
+    state_reader_free(r);
+    rd_close(&f);
+    free(p);
+
+    /* a CHECKPOINT whose checksum does not cover what came before it */
+    s = sb_new(STATE_F_LIVE | STATE_F_RECOVER, test_cfg);
+    state_write_session(s.w, 7, 0);
+    sb_ram(&s, src, all, 4, false);
+    gw_put_le(raw, 1, 8);
+    gw_put_le(raw + 8, 0xdeadbeef, 8);
+    state_write_section(s.w, STATE_SEC_CHECKPOINT, NULL, 0, 1, raw, sizeof(raw));
+    p = sb_done(&s, true, &len);
+    refused("a CHECKPOINT with a wrong checksum", p, len, -EBADMSG, "corrupted");
+    free(p);
+    /* a byte of a RAM batch flipped before a good checkpoint */
+    s = sb_new(STATE_F_LIVE | STATE_F_RECOVER, test_cfg);
+    state_write_session(s.w, 7, 0);
+    sb_ram(&s, src, all, 4, false);
+    state_write_checkpoint(s.w, 1);
+    p = sb_done(&s, true, &len);
+    p[len - 8 - 12 - 16 - 12 - 100] ^= 0x10; /* inside the RAM batch's pages */
+    refused("a RAM byte flipped before a CHECKPOINT", p, len, -EBADMSG, "CHECKPOINT 1");
+    free(p);
+    /* checkpoints must increase */
+    s = sb_new(STATE_F_LIVE | STATE_F_RECOVER, test_cfg);
+    state_write_session(s.w, 7, 0);
+    state_write_checkpoint(s.w, 3);
+    state_write_checkpoint(s.w, 3);
+    p = sb_done(&s, true, &len);
+    refused("a CHECKPOINT that does not increase", p, len, -EPROTO, "must increase");
+    free(p);
+    /* a recoverable stream must name its SESSION first */
+    s = sb_new(STATE_F_LIVE | STATE_F_RECOVER, test_cfg);
+    sb_ram(&s, src, all, 1, false);
+    p = sb_done(&s, true, &len);
+    refused("a recoverable stream without its SESSION", p, len, -EPROTO, "SESSION");
+    free(p);
+    /* ... and only once; not in a stream not marked recoverable */
+    s = sb_new(STATE_F_LIVE | STATE_F_RECOVER, test_cfg);
+    state_write_session(s.w, 7, 0);
+    state_write_session(s.w, 7, 0);
+    p = sb_done(&s, true, &len);
+    refused("a second SESSION", p, len, -EPROTO, "second SESSION");
+    free(p);
+    s = sb_new(STATE_F_LIVE, test_cfg);
+    state_write_session(s.w, 7, 0);
+    p = sb_done(&s, true, &len);
+    refused("a SESSION in a plain live stream", p, len, -EPROTO, "not marked recoverable");
+    free(p);
+    s = sb_new(STATE_F_LIVE, test_cfg);
+    state_write_checkpoint(s.w, 1);
+    p = sb_done(&s, true, &len);
+    refused("a CHECKPOINT in a plain live stream", p, len, -EPROTO, "not marked recoverable");
+    free(p);
+    s = sb_new(STATE_F_LIVE, test_cfg);
+    state_write_pause(s.w);
+    p = sb_done(&s, true, &len);
+    refused("a PAUSE in a plain live stream", p, len, -EPROTO, "not marked recoverable");
+    free(p);
+    /* the attempt must match the header: a resumed stream says which */
+    s = sb_new(STATE_F_LIVE | STATE_F_RECOVER | STATE_F_RESUME, test_cfg);
+    state_write_session(s.w, 7, 0);
+    p = sb_done(&s, true, &len);
+    refused("a resumed stream with attempt 0", p, len, -EPROTO, "attempt");
+    free(p);
+    s = sb_new(STATE_F_LIVE | STATE_F_RECOVER, test_cfg);
+    state_write_session(s.w, 7, 2);
+    p = sb_done(&s, true, &len);
+    refused("a first stream that says it resumes", p, len, -EPROTO, "attempt 2");
+    free(p);
+    s = sb_new(STATE_F_LIVE | STATE_F_RECOVER, test_cfg);
+    state_write_session(s.w, 0, 0);
+    p = sb_done(&s, true, &len);
+    refused("SESSION 0", p, len, -EPROTO, "SESSION 0");
+    free(p);
+    /* header flags: RECOVER without LIVE, RESUME without RECOVER */
+    s = sb_new(STATE_F_RECOVER, test_cfg);
+    p = sb_done(&s, true, &len);
+    refused("RECOVER without LIVE", p, len, -EPROTO, "must be a live one");
+    free(p);
+    s = sb_new(STATE_F_LIVE | STATE_F_RESUME, test_cfg);
+    p = sb_done(&s, true, &len);
+    refused("RESUME without RECOVER", p, len, -EPROTO, "must be a live one");
+    free(p);
+}
+
 static void test_config(void)
 {
     static const char cfg[] = "machine=virt\nram=536870912\nharts=2\nramx=1\nxram=2\n"
@@ -740,6 +865,7 @@ int main(void)
     test_live_stream(src, dst);
     test_live_pipe(src);
     test_refusals(src);
+    test_recoverable(src);
     test_config();
     free(src);
     free(dst);
