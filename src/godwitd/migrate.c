@@ -499,7 +499,7 @@ static void src_steer(struct job *j, struct mig_src *m, struct qmp_client *c, co
         } else if (!m->tech) {
             m->retry_ms = now; /* released: continue at once */
         }
-        if (now >= m->retry_ms && now - m->tech_since_ms <= m->give_up_ms) {
+        if (now >= m->retry_ms && (!m->tech || now - m->tech_since_ms <= m->give_up_ms)) {
             int ret = src_recover(j, m, c, e2, sizeof(e2));
             if (ret == 0) {
                 m->resume_sent = true;
