@@ -623,13 +623,13 @@ static int src_follow(struct job *j, struct mig_src *m, struct qmp_client *c, js
         }
         if (!switching && !cancel_sent)
             src_steer(j, m, c, st, qm, gone, sizeof(gone));
-        json_decref(qm);
+        bool moving = !strcmp(st, "active") || !strcmp(st, ST_CONVERGED);
+        json_decref(qm); /* st goes with it */
         if (!switching && !cancel_sent && !m->cancel && m->dst_job > 0 &&
             ++polls % SRC_WATCH_POLLS == 0) {
             char why[400];
             int alive = src_dst_alive(j, m, &misses, why, sizeof(why));
-            if (alive > 0 && m->tech && !m->resume_sent &&
-                (!strcmp(st, "active") || !strcmp(st, ST_CONVERGED))) {
+            if (alive > 0 && m->tech && !m->resume_sent && moving) {
                 /* the stream never stopped (the pause did not land) */
                 char by[96];
                 snprintf(by, sizeof(by), "host %s answers again", m->peer);
@@ -645,11 +645,10 @@ static int src_follow(struct job *j, struct mig_src *m, struct qmp_client *c, js
                  * the destination answers again */
                 char e2[256];
                 src_link_lost(j, m, why);
-                if (!strcmp(st, "active") || !strcmp(st, ST_CONVERGED)) {
-                    if (qmp_client_execute(c, "migrate-pause", NULL, SRC_QMP_MS, NULL, e2,
-                                           sizeof(e2)) < 0)
-                        gw_log("job %lld: migrate-pause: %s", (long long)job_id(j), e2);
-                }
+                if (moving && m->recoverable &&
+                    qmp_client_execute(c, "migrate-pause", NULL, SRC_QMP_MS, NULL, e2, sizeof(e2)) <
+                        0)
+                    gw_log("job %lld: migrate-pause: %s", (long long)job_id(j), e2);
             }
         }
         if ((m->cancel || job_cancelled(j)) && !cancel_sent) {

@@ -259,7 +259,7 @@ def iso(t):
 def case_window(rack):
     a, b = rack.hosts
     name = "lhw"
-    limit = 2000
+    limit = 5000
     try:
         start_vm(a, name)
         opens = time.time() + 12

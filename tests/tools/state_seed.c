@@ -111,7 +111,8 @@ int main(int argc, char **argv)
         }
     fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     s = fd >= 0 ? state_stream_new(fd, false) : NULL;
-    if (!s || (live ? write_live(vm, s, recover) : mig_save(&vm->mm, s, 0, &normal, &zero, NULL)) < 0) {
+    if (!s ||
+        (live ? write_live(vm, s, recover) : mig_save(&vm->mm, s, 0, &normal, &zero, NULL)) < 0) {
         fprintf(stderr, "state_seed: %s: %s\n", argv[1], s ? state_stream_msg(s) : "cannot open");
         return 1;
     }
