@@ -656,7 +656,10 @@ def case_fault_dst_daemon(rack, sig=signal.SIGKILL):
     name = "fdd"
     try:
         bare(a, name)
-        jid = detach_migrate(a, name, b, "--bandwidth", "40")
+        # slow enough to be mid pre-copy when the daemon dies; the long
+        # limit lets the oracle (it rewrites all its pages every ~50 ms)
+        # switch over once its first pass is through after the restart
+        jid = detach_migrate(a, name, b, "--bandwidth", "80", "--downtime-limit", "60000")
         _, did = wait_transfer(a, jid)
         t0 = time.monotonic()
         b.daemon.proc.send_signal(sig)
