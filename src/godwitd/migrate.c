@@ -64,14 +64,14 @@ struct mig_src {
     _Atomic bool cancel;
     /* The follow loop's state, in memory only: a restarted daemon finds
      * it again from godwit-vm's status and the job's holds. */
-    bool pause_sent;       /* migrate-pause went out for a hold */
-    bool resume_sent;      /* migrate resume:true went out, not yet active */
-    bool recoverable;      /* godwit-vm took x-godwit-precopy-recover */
-    bool tech;             /* our technical hold is set */
-    bool window_hold;      /* our window hold is set */
-    int hold_switch;       /* x-godwit-hold-switchover as last set: -1 unknown */
-    int64_t tech_since_ms; /* when the link was lost */
-    int64_t retry_ms;      /* next recover attempt (unix ms) */
+    bool pause_sent;          /* migrate-pause went out for a hold */
+    bool resume_sent;         /* migrate resume:true went out, not yet active */
+    _Atomic bool recoverable; /* godwit-vm took x-godwit-precopy-recover (control reads it) */
+    bool tech;                /* our technical hold is set */
+    bool window_hold;         /* our window hold is set */
+    int hold_switch;          /* x-godwit-hold-switchover as last set: -1 unknown */
+    int64_t tech_since_ms;    /* when the link was lost */
+    int64_t retry_ms;         /* next recover attempt (unix ms) */
     int64_t backoff_ms;
     int64_t pause_try_ms, switch_try_ms; /* a failed command is tried again after */
 };
