@@ -12,6 +12,14 @@
  * a migration outlives a daemon that dies meanwhile: the restarted daemon
  * resumes the job's bookkeeping (migrate_resume).
  *
+ * Holds (docs/holds.md): the stream is recoverable (x-godwit-precopy-recover),
+ * so a hold from the prepare phase on pauses pre-copy (migrate-pause) while
+ * the VM runs on here, and the release continues it (the destination's
+ * POST /1.0/incoming/{id}/recover, then migrate resume:true); a lost link is
+ * the same pause, on a technical hold the job keeps while it retries; a
+ * --window holds the switchover (x-godwit-hold-switchover) until it opens.
+ * src_steer does all of it, once a poll.
+ *
  * Ownership: until the destination says its VM runs, this host owns the
  * VM.  After query-migrate says completed (COMMIT was sent) the source
  * stays stopped and the job asks the destination until it answers: running

@@ -8,7 +8,10 @@
  *   prepare     the destination defines the VM, receives its boot files and
  *               starts godwit-vm -incoming with a fresh TLS-PSK key
  *               (POST /1.0/incoming, .../file, .../start)
- *   transfer    godwit-vm streams RAM, CPU and devices over TLS
+ *   transfer    godwit-vm streams RAM, CPU and devices over TLS; a hold or
+ *               a lost link pauses pre-copy (the VM runs on here), the
+ *               release or the link's return continues it; outside a
+ *               --window it converges and stays held-converged
  *   switchover  the source pauses; the destination loads, READY, COMMIT
  *   done        the destination confirmed its VM runs; the source's process
  *               ended and this host forgot the VM
