@@ -24,7 +24,10 @@
 #   make bench-migrate-daemons  bench/migrate/daemons.sh: godwit migrate via two godwitd vs direct QMP, TLS rate
 #   make bench-hold-overhead  bench/migrate/overhead.sh BENCH_OVERHEAD_HELD=1: guest speed while held-converged
 #   make bench-cold      bench/cold/run.sh: godwit migrate --cold of a 4 GiB sparse disk vs rsync --sparse
+#   make bench-hold      bench/hold/run.sh: a live migration held 10 s mid pre-copy vs unheld and vs
+#                        cancel-and-restart (the busy page oracle), godwit-vm vs QEMU
 #   make test-state      tests/linux/state_test.py: save/restore (oracle guest, Linux, hostile files)
+#   make test-hold       tests/linux/hold_test.py: pausing, recovering and holding pre-copy (issue 13)
 #   make fuzz-qmp        libFuzzer build of the QMP server fuzz target (clang)
 #   make fuzz-state      libFuzzer build of the state loader fuzz target (clang)
 #   make fuzz-token      libFuzzer build of the join token parser fuzz target (clang)
@@ -126,7 +129,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick test-san test-build demo demo-boot demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools bench-save test-state bench-migrate bench-migrate-overhead bench-migrate-daemons bench-cold
+.PHONY: all clean test test-quick test-san test-build demo demo-boot demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools bench-save test-state test-hold bench-migrate bench-migrate-overhead bench-migrate-daemons bench-cold bench-hold
 all: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN)
 
 $(BUILD)/%.o: %.c
@@ -340,14 +343,19 @@ bench-save: $(VM_BIN) guest-image
 test-state: $(VM_BIN) $(CLI_BIN) build/guest/mig_pagepass.elf guest-image
 	python3 tests/linux/state_test.py
 
+# Pausing, recovering and holding pre-copy: migrate-pause, migrate-recover,
+# migrate resume:true, x-godwit-hold-switchover (tests/linux/hold_test.py).
+test-hold: $(VM_BIN) build/guest/mig_pagepass.elf build/guest/mig_dirty_fill.elf
+	BUILD=$(BUILD) python3 tests/linux/hold_test.py
+
 # Live migration, godwit-vm vs QEMU (bench/migrate/run.sh), then the
 # dirty-logging overhead (bench/migrate/overhead.sh), then through the
 # daemons against direct QMP (bench/migrate/daemons.sh).
 MIG_BENCH_ELFS := build/guest/mig_ticker.elf build/guest/mig_dirty.elf \
                   build/guest/mig_dirty_max.elf build/guest/mig_dirty_mix.elf \
                   build/guest/mig_fill.elf
-# mig_dirty_max.c includes mig_dirty.c
-build/guest/mig_dirty_max.elf: tests/guest/mig_dirty.c
+# mig_dirty_max.c and mig_dirty_fill.c include mig_dirty.c
+build/guest/mig_dirty_max.elf build/guest/mig_dirty_fill.elf: tests/guest/mig_dirty.c
 
 bench-migrate: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN) $(MIG_BENCH_ELFS) guest-image
 	BUILD=$(BUILD) bench/migrate/run.sh
@@ -371,3 +379,9 @@ bench-migrate-daemons: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN) build/guest/mig_ticke
 # to an rsync daemon, and a resume after a cut (bench/cold/run.sh)
 bench-cold: $(CLI_BIN) $(GODWITD_BIN)
 	BUILD=$(BUILD) bench/cold/run.sh
+
+# A live migration of the busy page oracle held 10 s at 50 % of its first
+# pass, against the same unheld and against cancel-and-restart, godwit-vm vs
+# QEMU (bench/hold/run.sh)
+bench-hold: $(VM_BIN) build/guest/mig_busy.elf
+	BUILD=$(BUILD) bench/hold/run.sh

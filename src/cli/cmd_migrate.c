@@ -29,7 +29,8 @@
 #define MIGRATE_USAGE                                                                              \
     "godwit migrate NAME PEER [--live [--downtime-limit MS] | --cold [--shutdown-timeout S] "      \
     "[--force] [--no-start] | --suspend [--resume]] [--confirm auto|manual] "                      \
-    "[--confirm-window S] [--give-up-after S] [--bandwidth MBPS] [--after JOB] "                   \
+    "[--confirm-window S] [--give-up-after S] [--bandwidth MBPS] [--after JOB] [--after-vm "       \
+    "NAME@PEER] "                                                                                  \
     "[--window HH:MM-HH:MM|FROM/TO] [--detach] [--json]"
 
 static void migrate_help(void)
@@ -69,6 +70,8 @@ static void migrate_help(void)
            "                       in sync under --bandwidth); meanwhile the job is held (window)\n"
            "  --after JOB          hold the migration until job JOB of this host has finished\n"
            "                       (a dependency hold: 'godwit job show' lists it)\n"
+           "  --after-vm NAME@PEER hold the migration until VM NAME runs on host PEER (a peer\n"
+           "                       or this host; a dependency hold, asked every 2 s)\n"
            "  --detach             print the job id and return; follow it with\n"
            "                       'godwit job watch ID'\n"
            "  --json               print the result as JSON\n"
@@ -164,6 +167,7 @@ int cli_cmd_migrate(int argc, char **argv)
         {"confirm", required_argument, NULL, 'C'},
         {"confirm-window", required_argument, NULL, 'W'},
         {"after", required_argument, NULL, 'A'},
+        {"after-vm", required_argument, NULL, 'V'},
         {"give-up-after", required_argument, NULL, 'G'},
         {"window", required_argument, NULL, 'w'},
         {"downtime-limit", required_argument, NULL, 'd'},
@@ -175,7 +179,7 @@ int cli_cmd_migrate(int argc, char **argv)
     };
     long long downtime = -1, bandwidth = -1, shutdown = -1, window = -1, after = -1, give_up = -1;
     bool detach = false, force = false, no_start = false, resume = false;
-    const char *mode = NULL, *confirm = NULL, *win_spec = NULL;
+    const char *mode = NULL, *confirm = NULL, *win_spec = NULL, *after_vm = NULL;
     json_t *body, *reply = NULL, *host = NULL, *job = NULL;
     char path[160];
     int c, ret;
@@ -204,6 +208,11 @@ int cli_cmd_migrate(int argc, char **argv)
                 return CLI_USAGE;
             break;
         case 'w': win_spec = optarg; break;
+        case 'V':
+            if (!strchr(optarg, '@') || optarg[0] == '@' || !optarg[strcspn(optarg, "@") + 1])
+                return cli_usage_error(MIGRATE_USAGE, "--after-vm: NAME@PEER");
+            after_vm = optarg;
+            break;
         case 'G':
             if (migrate_number("--give-up-after", optarg, 7 * 86400, &give_up) || give_up == 0)
                 return cli_usage_error(MIGRATE_USAGE, "--give-up-after: 1 to 604800 seconds");
@@ -261,6 +270,8 @@ int cli_cmd_migrate(int argc, char **argv)
         json_object_set_new(body, "confirm", json_string(confirm));
     if (after > 0)
         json_object_set_new(body, "after", json_integer(after));
+    if (after_vm)
+        json_object_set_new(body, "after_vm", json_string(after_vm));
     if (win_spec)
         json_object_set_new(body, "window", json_string(win_spec));
     if (give_up > 0)

@@ -361,7 +361,9 @@ static void jobs_revert_post(struct api_request *req, struct api_reply *rep)
 
 const struct api_route jobs_routes[] = {
     {"GET", "/1.0/jobs", jobs_list_get, NULL},
-    {"GET", "/1.0/jobs/{id}", jobs_show, NULL},
+    /* peers read a job too: a destination asks whether its source's job
+     * still runs (migrate_in_cold.c) */
+    {"GET", "/1.0/jobs/{id}", jobs_show, NULL, API_ROUTE_PEER},
     {"POST", "/1.0/jobs/{id}/cancel", jobs_cancel_post, NULL},
     {"POST", "/1.0/jobs/{id}/confirm", jobs_confirm_post, NULL},
     {"POST", "/1.0/jobs/{id}/revert", jobs_revert_post, NULL},

@@ -853,8 +853,12 @@ static int src_run(struct job *j, char *err, size_t errlen)
 
     if (!def)
         return gw_fail(err, errlen, -ENOENT, "VM %s has no definition here", m->vm);
+    /* --after-vm: nothing happens before that VM runs there */
+    ret = migrate_after_vm_wait(j, json_string_value(json_object_get(job_options(j), "after_vm")),
+                                err, errlen);
     /* precheck: here, then there */
-    ret = migrate_disks_shared(d, def, err, errlen);
+    if (ret == 0)
+        ret = migrate_disks_shared(d, def, err, errlen);
     if (ret == 0) {
         json_t *pre = NULL;
         body = json_pack("{s:O,s:o}", "vm", def, "compat", migrate_compat(d));
@@ -1128,6 +1132,16 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
         if (migrate_window_parse(window, &w, werr, sizeof(werr)) < 0)
             return api_reply_error(rep, 400, "%s", werr);
     }
+    const char *after_vm = json_string_value(json_object_get(req->body, "after_vm"));
+    if (after_vm) {
+        char avm[STORE_NAME_MAX], apeer[STORE_NAME_MAX], aerr[256];
+        if (migrate_after_vm_parse(d, after_vm, avm, apeer, aerr, sizeof(aerr)) < 0)
+            return api_reply_error(rep, 400, "%s", aerr);
+        if (!strcmp(avm, name) && (!strcmp(apeer, d->name) || (peer && !strcmp(apeer, peer))))
+            return api_reply_error(rep, 400,
+                                   "after_vm: VM %s would wait for itself (on host %s) forever",
+                                   name, apeer);
+    }
     json_int_t after = json_integer_value(json_object_get(req->body, "after"));
     if (json_object_get(req->body, "after")) {
         struct store_job aj;
@@ -1227,6 +1241,8 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
         json_object_set_new(opts, "window", json_string(window));
     if (gu > 0)
         json_object_set_new(opts, "give_up_after", json_integer(gu));
+    if (after_vm)
+        json_object_set_new(opts, "after_vm", json_string(after_vm));
     src_options(m, opts);
     struct job_hold_spec holds[2];
     size_t nholds = migrate_start_holds(d, req, holds);
@@ -1242,21 +1258,15 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
     api_reply_json(rep, 202, json_pack("{s:I}", "job", (json_int_t)id));
 }
 
-static const struct api_field migrate_body[] = {{"peer", API_T_STRING, true},
-                                                {"mode", API_T_STRING, false},
-                                                {"downtime_limit", API_T_INT, false},
-                                                {"bandwidth", API_T_INT, false},
-                                                {"shutdown_timeout", API_T_INT, false},
-                                                {"force", API_T_BOOL, false},
-                                                {"no_start", API_T_BOOL, false},
-                                                {"confirm", API_T_STRING, false},
-                                                {"confirm_window", API_T_INT, false},
-                                                {"suspend", API_T_BOOL, false},
-                                                {"resume", API_T_BOOL, false},
-                                                {"after", API_T_INT, false},
-                                                {"give_up_after", API_T_INT, false},
-                                                {"window", API_T_STRING, false},
-                                                {NULL, 0, false}};
+static const struct api_field migrate_body[] = {
+    {"peer", API_T_STRING, true},           {"mode", API_T_STRING, false},
+    {"downtime_limit", API_T_INT, false},   {"bandwidth", API_T_INT, false},
+    {"shutdown_timeout", API_T_INT, false}, {"force", API_T_BOOL, false},
+    {"no_start", API_T_BOOL, false},        {"confirm", API_T_STRING, false},
+    {"confirm_window", API_T_INT, false},   {"suspend", API_T_BOOL, false},
+    {"resume", API_T_BOOL, false},          {"after", API_T_INT, false},
+    {"give_up_after", API_T_INT, false},    {"window", API_T_STRING, false},
+    {"after_vm", API_T_STRING, false},      {NULL, 0, false}};
 
 const struct api_route migrate_routes[] = {
     {"POST", "/1.0/vms/{name}/migrate", migrate_post, migrate_body, 0},

@@ -108,6 +108,14 @@ void migrate_window_reason(const char *spec, int64_t open_ms, int64_t now_ms, ch
  * -ESHUTDOWN (resumed at the next start), -ETIME (it will never open). */
 int migrate_window_wait(struct job *j, const char *spec, char *err, size_t errlen);
 
+/* --after-vm NAME@PEER (migrate_after.c): parse and check it (PEER a
+ * known peer or this host; vm and peer STORE_NAME_MAX bytes): 0 or -errno
+ * with a reason.  Inside job j: hold (dependency) until that VM runs
+ * there: 0, -ECANCELED, -ESHUTDOWN (resumed at the next start). */
+int migrate_after_vm_parse(struct godwitd *d, const char *spec, char *vm, char *peer, char *err,
+                           size_t errlen);
+int migrate_after_vm_wait(struct job *j, const char *spec, char *err, size_t errlen);
+
 int migrate_in_init(struct godwitd *d, char *err, size_t errlen);
 void migrate_in_fini(struct godwitd *d);
 

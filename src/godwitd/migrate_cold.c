@@ -637,8 +637,12 @@ static int cold_body(struct job *j, struct cold_src *m, unsigned from, char *err
     if (from <= 3) {
         /* a new job, or one resumed mid-transfer: the plan is made again
          * (the same files, nothing changed them: the VM is stopped) */
-        ret =
-            from == 0 ? cold_precheck(j, m, &def, err, errlen) : cold_plan(j, m, &def, err, errlen);
+        if (from == 0) /* --after-vm: nothing happens before that VM runs there */
+            ret = migrate_after_vm_wait(
+                j, json_string_value(json_object_get(job_options(j), "after_vm")), err, errlen);
+        if (ret == 0)
+            ret = from == 0 ? cold_precheck(j, m, &def, err, errlen)
+                            : cold_plan(j, m, &def, err, errlen);
         if (ret == 0 && (m->cancel || job_cancelled(j)))
             ret = gw_fail(err, errlen, -ECANCELED, "cancelled");
         if (ret == 0 && from == 0 && job_held(j)) {
@@ -950,6 +954,8 @@ void migrate_cold_post(struct api_request *req, struct api_reply *rep, const cha
         json_object_set(opts, "give_up_after", json_object_get(b, "give_up_after"));
     if (json_object_get(b, "window"))
         json_object_set(opts, "window", json_object_get(b, "window"));
+    if (json_object_get(b, "after_vm"))
+        json_object_set(opts, "after_vm", json_object_get(b, "after_vm"));
     cold_options(m, opts);
     snprintf(m->was, sizeof(m->was), "%s", state);
     jobs_who(req, who, sizeof(who));

@@ -30,16 +30,19 @@
 #include "godwitd/jobs.h"
 #include "godwitd/migrate.h"
 #include "godwitd/migrate_int.h"
+#include "godwitd/peers.h"
 #include "godwitd/vms.h"
 #include "godwitd/xfer.h"
 #include "qmp/qmp_client.h"
 #include "state/state_check.h"
 
-#define COLD_IDLE_MS   (7 * 86400 * 1000LL) /* a source silent this long (held?) gave up */
-#define COLD_VERIFY_MS (180 * 1000)         /* the started VM's agent must answer within this */
-#define COLD_PLAIN_MS  3000                 /* a VM without an agent must keep running this long */
-#define COLD_PING_MS   2000
-#define COLD_XID_MAX   96
+#define COLD_IDLE_MS      (7 * 86400 * 1000LL) /* a source silent this long (held?) gave up */
+#define COLD_ASK_IDLE_MS  (5 * 60 * 1000LL) /* a source silent this long is asked about its job */
+#define COLD_ASK_EVERY_MS (60 * 1000LL)     /* ... this often */
+#define COLD_VERIFY_MS    (180 * 1000)      /* the started VM's agent must answer within this */
+#define COLD_PLAIN_MS     3000              /* a VM without an agent must keep running this long */
+#define COLD_PING_MS      2000
+#define COLD_XID_MAX      96
 
 struct incoming_cold {
     pthread_mutex_t xlock; /* the file being received (one sender at a time) */
@@ -341,16 +344,81 @@ static void cold_confirm(struct api_request *req, struct api_reply *rep)
 
 /* ---- the job ---- */
 
+/* A source silent for a while: does its job still run?  A source that
+ * gave up while it could not reach us (a technical hold past its
+ * --give-up-after) could not tell us; it answers now.  true with why set
+ * when its job has ended (or is gone); false while it runs or the source
+ * does not answer.  Called without in->lock. */
+static bool cold_source_ended(struct incoming *in, const struct job *j, char *why, size_t whylen)
+{
+    int64_t sj = json_integer_value(json_object_get(job_options(j), "source_job"));
+    char api[64], e2[256];
+    json_t *r = NULL;
+    long status = 0;
+    bool ended = false;
+
+    if (sj <= 0)
+        return false;
+    snprintf(api, sizeof(api), "/1.0/jobs/%lld", (long long)sj);
+    if (peer_call(in->d, in->peer, "GET", api, NULL, &r, &status, 5000, e2, sizeof(e2)) < 0) {
+        if (status == 404) {
+            snprintf(why, whylen, "host %s has no job %lld any more: nothing will come", in->peer,
+                     (long long)sj);
+            return true;
+        }
+        return false;
+    }
+    const char *st = json_string_value(json_object_get(r, "status"));
+    const char *e = json_string_value(json_object_get(r, "error"));
+    if (st && (!strcmp(st, "failed") || !strcmp(st, "cancelled") || !strcmp(st, "done") ||
+               !strcmp(st, "reverted"))) {
+        snprintf(why, whylen,
+                 "the source's job %lld on host %s ended (%s%s%.300s) without telling "
+                 "this host",
+                 (long long)sj, in->peer, st, e && e[0] ? ": " : "", e ? e : "");
+        ended = true;
+    }
+    json_decref(r);
+    return ended;
+}
+
+/* Test hook: GODWITD_COLD_ASK_IDLE_MS replaces COLD_ASK_IDLE_MS and
+ * COLD_ASK_EVERY_MS (the tests cannot wait minutes). */
+static int64_t cold_ask_idle_ms(void)
+{
+    const char *v = getenv("GODWITD_COLD_ASK_IDLE_MS");
+    long long ms = v ? atoll(v) : 0;
+
+    return ms > 0 ? ms : COLD_ASK_IDLE_MS;
+}
+
 /* Wait for the source to send everything (0), give up, or stop. */
 static int cold_wait_files(struct job *j, struct incoming *in, char *err, size_t errlen)
 {
     struct godwitd *d = in->d;
+    int64_t ask_idle = cold_ask_idle_ms(), asked = 0;
+    int64_t ask_every = ask_idle < COLD_ASK_EVERY_MS ? ask_idle : COLD_ASK_EVERY_MS;
     int ret = 0;
 
     pthread_mutex_lock(&in->lock);
     while (in->state == IN_PREPARING && !in->abort && !d->stopping && !job_cancelled(j) &&
            store_now_ms() - in->cold->active_ms < COLD_IDLE_MS) {
         struct timespec t;
+        int64_t now = store_now_ms();
+        if (now - in->cold->active_ms >= ask_idle && now - asked >= ask_every) {
+            char why[500];
+            asked = now;
+            pthread_mutex_unlock(&in->lock);
+            bool ended = cold_source_ended(in, j, why, sizeof(why));
+            pthread_mutex_lock(&in->lock);
+            if (ended && in->state == IN_PREPARING && !in->abort) {
+                gw_log("incoming %s: %s: giving up", in->vm, why);
+                snprintf(in->error, sizeof(in->error), "%s", why);
+                in->abort = true;
+                break;
+            }
+            continue;
+        }
         clock_gettime(CLOCK_MONOTONIC, &t);
         t.tv_sec += 1;
         pthread_cond_timedwait(&in->cond, &in->lock, &t);

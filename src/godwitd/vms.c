@@ -649,7 +649,8 @@ static const struct api_field vm_create_fields[] = {
 const struct api_route vms_routes[] = {
     {"POST", "/1.0/vms", vms_create, vm_create_fields},
     {"GET", "/1.0/vms", vms_list, NULL},
-    {"GET", "/1.0/vms/{name}", vms_show, NULL},
+    /* peers read a VM's state too: --after-vm NAME@PEER asks it */
+    {"GET", "/1.0/vms/{name}", vms_show, NULL, API_ROUTE_PEER},
     {"DELETE", "/1.0/vms/{name}", vms_delete, NULL},
     {"POST", "/1.0/vms/{name}/start", vms_start, NULL},
     {"POST", "/1.0/vms/{name}/stop", vms_stop, NULL},

@@ -356,7 +356,9 @@ static void *mig_in_thread(void *arg)
             break;
         broken = ret < 0 && state_stream_broken(s);
         paused = ret == MIG_LOAD_PAUSED;
-        in->bytes_base += state_stream_offset(s);
+        if (!(in->resuming && ret < 0)) /* a refused resume's bytes are not the migration's */
+            in->bytes_base += state_stream_offset(s);
+        ST_SET(in->bytes, in->bytes_base);
         snprintf(lost, sizeof(lost), "%s", state_stream_msg(s));
         state_stream_free(s);
         s = NULL;
@@ -394,14 +396,28 @@ static void *mig_in_thread(void *arg)
         }
         if (in->mm.trace)
             gw_log("incoming: %s", why);
-        lfd = mig_in_wait_listener(in, why);
-        if (lfd < 0) {
-            snprintf(in->error, sizeof(in->error), "cancelled while paused");
-            goto out;
+        for (;;) {
+            lfd = mig_in_wait_listener(in, why);
+            if (lfd < 0) {
+                snprintf(in->error, sizeof(in->error), "cancelled while paused");
+                goto out;
+            }
+            fd = mig_in_accept(in, lfd);
+            if (fd >= 0)
+                break;
+            if (fd != -EPROTO || atomic_load(&in->cancel))
+                goto out; /* the listener failed, or a cancel */
+            /* a peer without the key (or plaintext): not our source;
+             * drop it and wait on */
+            gw_log("incoming: a resume connection was refused: %s", in->error);
+            mig_in_drop_conn(in);
+            snprintf(lost, sizeof(lost), "%.199s", in->error);
+            in->error[0] = '\0';
+            snprintf(why, sizeof(why),
+                     "refused a resume connection (%.200s); still waiting for "
+                     "the source",
+                     lost);
         }
-        fd = mig_in_accept(in, lfd);
-        if (fd < 0)
-            goto out;
         in->resuming = true;
         atomic_store(&in->status, MIG_IN_RECOVER);
         in->mm.ops->kick(in->mm.opaque);
@@ -512,9 +528,25 @@ int mig_in_recover(struct mig_in *in, const char *uri, char *err, size_t errlen)
                        "migrate-recover: the source resumes over tcp: or unix:, not from a file");
     pthread_mutex_lock(&in->lock);
     if (in->lfd >= 0) {
-        /* already listening (an earlier migrate-recover): that one stays */
+        /* already listening (an earlier migrate-recover): the same
+         * address again is a no-op (a manager retrying), another one is
+         * refused: the source may be connecting to the first */
+        bool same =
+            u.kind == in->uri.kind &&
+            (u.kind == MIG_URI_UNIX ? !strcmp(u.path, in->uri.path)
+                                    : !strcmp(u.host, in->uri.host) &&
+                                          (!strcmp(u.port, "0") || atoi(u.port) == in->port));
+        char where[600];
+
+        if (in->uri.kind == MIG_URI_UNIX)
+            snprintf(where, sizeof(where), "unix:%s", in->uri.path);
+        else
+            snprintf(where, sizeof(where), "tcp:%s:%d", in->uri.host, in->port);
         pthread_mutex_unlock(&in->lock);
-        return 0;
+        if (same)
+            return 0;
+        return gw_fail(err, errlen, -EBUSY,
+                       "migrate-recover: already listening on %s for the source's resume", where);
     }
     pthread_mutex_unlock(&in->lock);
     lfd = mig_listen(&u, err, errlen);

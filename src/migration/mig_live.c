@@ -75,12 +75,15 @@ void mig_live_sockopts(const struct mig_out *j, int fd)
     }
 }
 
-/* Sleep as needed to stay under max-bandwidth (0: unlimited). */
+/* Sleep as needed to stay under max-bandwidth (0: unlimited).  Not once
+ * parked: the guest stands still until the rest is over, and the limit
+ * protects the network from pre-copy's long stream, not from the short
+ * final one (QEMU's completion is not rate-limited either). */
 static void mig_live_throttle(struct mig_out *j, uint64_t bytes, uint64_t since_ns)
 {
     uint64_t bw = ST_GET(j->params.max_bandwidth), want_ns, now;
 
-    if (!bw)
+    if (!bw || ST_GET(j->park_ns))
         return;
     want_ns = (uint64_t)((double)bytes * 1e9 / (double)bw);
     for (;;) {
@@ -470,7 +473,7 @@ static int mig_live_switchover(struct mig_out *j, struct state_stream *s)
     }
     if (state_write_eof(s) < 0 || state_stream_flush(s) < 0)
         return state_stream_error(s);
-    ST_SET(j->bytes, state_stream_offset(s));
+    mig_live_count(j, s);
     mig_out_trace(j, "sent everything (%llu bytes)", (unsigned long long)ST_GET(j->bytes));
     ret = mig_chan_recv(&ch, MIG_MAGIC_REPLY, &type, &value, MIG_LIVE_READY_MS);
     if (ret == 0 && type == MIG_MSG_ERROR)

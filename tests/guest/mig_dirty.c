@@ -19,7 +19,11 @@
  * MIG_DIRTY_RATE 0 (mig_dirty_max.c) writes as fast as it can, checking the
  * clock every 256 pages, over MIG_DIRTY_AREA bytes, where 0 means from the
  * end of the program up to the device tree the boot ROM passed in a1 (most
- * of RAM: ~250 MiB with -m 256M).  Runs forever; not a diff.py program.
+ * of RAM: ~250 MiB with -m 256M).  MIG_DIRTY_FILL 1 (mig_dirty_fill.c)
+ * first writes one word in every page of the area, so the whole area is
+ * populated from the start (a migration's first pass sends all of it) while
+ * the rate stays what MIG_DIRTY_RATE says.  Runs forever; not a diff.py
+ * program.
  */
 #include "rt.h"
 
@@ -28,6 +32,9 @@
 #endif
 #ifndef MIG_DIRTY_AREA
 #define MIG_DIRTY_AREA (64UL << 20) /* bytes; 0: up to the device tree */
+#endif
+#ifndef MIG_DIRTY_FILL
+#define MIG_DIRTY_FILL 0 /* 1: populate every page of the area before the loop */
 #endif
 #define PAGE_SIZE   4096UL
 #define TICK_PERIOD 100000UL   /* mtime units (100 ns): 10 ms */
@@ -45,11 +52,14 @@ int main(void)
             end = start + (60UL << 20);
     }
     uint64_t npages = (end - start) / PAGE_SIZE;
+    /* pass 0 of every page: never zero, as the loop's words are not */
+    for (uint64_t n = 0; MIG_DIRTY_FILL && n < npages; n++)
+        *(volatile uint64_t *)(uintptr_t)(start + n * PAGE_SIZE) = (n << 32) | 0x80000000UL;
     uint64_t t = rt_mtime();
-    rt_printf("mig_dirty: area 0x%lx-0x%lx (%lu MiB), %lu pages/s%s, t=%lu\n", (unsigned long)start,
-              (unsigned long)end, (unsigned long)((end - start) >> 20),
+    rt_printf("mig_dirty: area 0x%lx-0x%lx (%lu MiB), %lu pages/s%s%s, t=%lu\n",
+              (unsigned long)start, (unsigned long)end, (unsigned long)((end - start) >> 20),
               (unsigned long)MIG_DIRTY_RATE, MIG_DIRTY_RATE ? "" : " (as fast as possible)",
-              (unsigned long)t);
+              MIG_DIRTY_FILL ? ", filled" : "", (unsigned long)t);
 
     const uint64_t cap = MIG_DIRTY_RATE ? TICK_PERIOD * MIG_DIRTY_RATE : 0;
     uint64_t written = 0, page = 0, pass = 1, credit = 0, last = t;

@@ -42,10 +42,17 @@ Cases:
   after          `--after JOB`: a cold migration held (dependency) from its
                  first moment until job A is confirmed (finished), then runs;
                  a live one held behind it the same way; an unknown job refused.
+  after-vm       `--after-vm NAME@PEER`: a cold migration held (dependency) until
+                 a VM it names runs on hb (moved there live meanwhile), another
+                 until a VM on ha itself starts; malformed specs, unknown peers
+                 and a VM waiting for itself refused.
   technical      hc unreachable mid-transfer (the proxy refusing): a technical
                  hold while the job retries, lifted when hc answers again, the
                  disk arrives; with --give-up-after 3 the job fails and the VM
-                 is back as it was.
+                 is back as it was; hc, which the source could not tell,
+                 asks the source about its job once it has been silent
+                 (GODWITD_COLD_ASK_IDLE_MS=2000 here, 5 min by default) and
+                 drops its partial copy.
   resources      ha with --max-migrations 1: a second migration starts held
                  (resources) and runs once the first waits for its confirm; hb
                  with --max-migrations 2,1: the second source waits (a resources
@@ -706,6 +713,64 @@ def case_after(rack):
         cleanup(rack, *names)
 
 
+def case_after_vm(rack):
+    """--after-vm NAME@PEER: a dependency hold until that VM runs there;
+    on a peer (asked over the peers' API) and on this host; refusals."""
+    a, b = rack.hosts[0], rack.hosts[1]
+    names = ["av1", "av2", "av3", "av4"]
+    try:
+        stopped_vm(a, names[0], 15, data_mib=4)
+        p1 = disk_path(a, names[0])
+        sha1, alloc1 = sha(p1), allocated(p1)
+        for n in (names[1], names[2]):
+            mt.create(a, n, "--memory", "64M", "--cpus", "1", "--firmware", "none",
+                      "--kernel", TICKER, "--no-agent")
+        mt.start(a, names[1])
+        j1 = detach(a, names[0], b, "--cold", "--confirm", "manual", "--after-vm",
+                    f"{names[1]}@{b.name}")
+        time.sleep(0.5)
+        j = mt.job_show(a, j1)
+        check(j["status"] in ("held", "running") and j["holds"] and
+              j["holds"][0]["type"] == "dependency" and
+              f"VM {names[1]} to run on host {b.name}" in j["holds"][0]["reason"],
+              f"job {j1}: {j['status']} {j['holds']}")
+        time.sleep(3)
+        check(mt.job_show(a, j1)["phase"] == "precheck", "the job moved before its dependency")
+        check(names[0] not in mt.vm_states(b), f"{b.name} already has {names[0]}")
+        # the VM it waits for moves there (live): then it goes
+        jl = detach(a, names[1], b, "--live")
+        jlive = wait_status(a, jl, timeout=120)
+        check(jlive["status"] == "done", f"live job {jl}: {jlive['status']} {jlive.get('error')}")
+        j = wait_phase(a, j1, "confirm", timeout=120)
+        lifted = j["holds"][0]["lifted"]
+        check(lifted and f"VM {names[1]} runs on host {b.name}" in lifted["by"], f"lifted {lifted}")
+        check_arrived_copy(a, b, names[0], sha1, alloc1, "after its dependency on a VM")
+        rc, out, err = a.cli("job", "confirm", str(j1), timeout=60)
+        check(rc == 0, f"confirm: {err.strip()}")
+        # on this host: held until the local VM av3 is started
+        stopped_vm(a, names[3], 16, data_mib=2)
+        j2 = detach(a, names[3], b, "--cold", "--confirm", "manual", "--after-vm",
+                    f"{names[2]}@{a.name}")
+        time.sleep(2.5)
+        j = mt.job_show(a, j2)
+        check(j["phase"] == "precheck" and j["holds"] and j["holds"][0]["lifted"] is None,
+              f"job {j2} did not wait for {names[2]}: {j['phase']} {j['holds']}")
+        mt.start(a, names[2])
+        j = wait_phase(a, j2, "confirm", timeout=120)
+        check(j["holds"][0]["lifted"], f"the local dependency did not lift: {j['holds']}")
+        rc, out, err = a.cli("job", "confirm", str(j2), timeout=60)
+        check(rc == 0, f"confirm: {err.strip()}")
+        # refusals: a malformed spec, an unknown peer, waiting for itself
+        for spec, word in (("nonsense", "NAME@PEER"), (f"x@nosuchhost", "no peer named"),
+                           (f"{names[2]}@{b.name}", "wait for itself")):
+            rc, out, err = a.cli("migrate", names[2], b.name, "--after-vm", spec)
+            check(rc != 0 and word in err, f"--after-vm {spec}: exit {rc}: {err.strip()}")
+        return [f"job {j1} waited for {names[1]} to run on {b.name}, job {j2} for {names[2]} "
+                f"on {a.name}"]
+    finally:
+        cleanup(rack, *names)
+
+
 def case_technical(rack):
     """hc unreachable mid-transfer (the proxy refuses and resets): the job
     sets a technical hold while it retries, lifts it when hc answers again
@@ -736,7 +801,8 @@ def case_technical(rack):
         check_arrived_copy(a, c, names[0], src_sha, src_alloc, "after hc came back")
         rc, out, err = a.cli("job", "confirm", str(jid), timeout=60)
         check(rc == 0, f"confirm: {err.strip()}")
-        # gives up
+        # gives up; hc asks after 2 s of silence whether the source's job still runs
+        restart(c, {"GODWITD_COLD_ASK_IDLE_MS": "2000"})
         stopped_vm(a, names[1], 16, data_mib=16, random_only=True)
         jid2 = detach(a, names[1], c, "--cold", "--bandwidth", "80", "--give-up-after", "3")
         wait_done_share(a, jid2, 0.2)
@@ -746,10 +812,19 @@ def case_technical(rack):
         check(j2["status"] == "failed" and "gave up after 3 s" in (j2.get("error") or ""),
               f"job {jid2}: {j2['status']}: {j2.get('error')}")
         check(mt.vm_states(a).get(names[1]) == "defined", f"{a.name}: {mt.vm_states(a)}")
-        return [reason[:80]]
+        # ha could not tell hc; once it can be asked again hc learns it and
+        # throws its partial copy away
+        check(names[1] in mt.vm_states(c), f"{c.name} had no partial copy of {names[1]}")
+        rack.proxy.refuse(False)
+        mt.wait_for(lambda: names[1] not in mt.vm_states(c), 30,
+                    f"{c.name} to drop {names[1]} once it learns the source gave up", step=0.5)
+        check(not os.path.exists(mt.vm_dir(c, names[1])), f"{c.name} kept {names[1]}'s folder")
+        return [reason[:80], f"{c.name} dropped the copy the source gave up on"]
     finally:
         rack.proxy.refuse(False)
         cleanup(rack, *names)
+        if c.daemon and os.environ.get("GODWITD_COLD_ASK_IDLE_MS") is None:
+            restart(c)
 
 
 def restart_with(host, *args):
@@ -985,6 +1060,7 @@ CASES = [
     ("shutdown-timeout", case_shutdown_timeout),
     ("hold", case_hold),
     ("after", case_after),
+    ("after-vm", case_after_vm),
     ("technical", case_technical),
     ("resources", case_resources),
     ("window", case_window),

@@ -29,7 +29,7 @@ REASON_MAX = 512
 REASON_CHECK = 8
 REPLY_MAGIC = 0x50525747  # "GWRP", destination -> source
 COMMIT_MAGIC = 0x4D435747  # "GWCM", source -> destination
-REPLY_NAMES = {1: "READY", 2: "ERROR", 3: "RUNNING", 4: "ROUND"}
+REPLY_NAMES = {1: "READY", 2: "ERROR", 3: "RUNNING", 4: "ROUND", 5: "RESUME_AT"}
 
 STATE_MAGIC = b"\x89GWST\r\n\x1a"
 STATE_HEADER_LEN = 112  # format 2: with the VM's identity (docs/state.md)
