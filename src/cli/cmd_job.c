@@ -53,6 +53,13 @@ static const char *jstr(const json_t *o, const char *key)
     return s ? s : "";
 }
 
+/* A job that ended (its stream's last state is history). */
+static bool job_ended(const char *status)
+{
+    return !strcmp(status, "done") || !strcmp(status, "failed") || !strcmp(status, "cancelled") ||
+           !strcmp(status, "reverted");
+}
+
 static long long jms(const json_t *o, const char *key)
 {
     json_t *v = json_object_get(o, key);
@@ -60,13 +67,18 @@ static long long jms(const json_t *o, const char *key)
     return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
 }
 
-/* The status, and for a held job why it waits: "held: manual: change freeze". */
+/* The status, and for a held job why it waits: "held: manual: change
+ * freeze"; a live migration's paused or held-converged stream in words:
+ * "held (pre-copy paused): manual: change freeze". */
 static void job_status_text(const json_t *j, char *out, size_t len)
 {
     const json_t *holds = json_object_get(j, "holds"), *h;
+    const char *words = cli_progress_stream_words(json_object_get(j, "figures"));
     size_t i, n = 0;
 
     snprintf(out, len, "%s", jstr(j, "status"));
+    if (words && !job_ended(jstr(j, "status")))
+        snprintf(out + strlen(out), len - strlen(out), " (%s)", words);
     json_array_foreach(holds, i, h)
     {
         size_t l = strlen(out);
@@ -145,6 +157,12 @@ static void job_print(const json_t *j)
     printf("vm:          %s\n", jstr(j, "vm"));
     printf("peer:        %s\n", jstr(j, "peer"));
     printf("status:      %s\n", jstr(j, "status"));
+    const char *words = cli_progress_stream_words(fig);
+    if (words && !job_ended(jstr(j, "status")))
+        printf("stream:      %s%s\n", words,
+               !strcmp(words, "pre-copy paused")
+                   ? " (the VM runs on the source; what was sent is kept)"
+                   : "");
     printf("phase:       %s\n", jstr(j, "phase"));
     printf("started by:  %s\n", jstr(j, "started_by"));
     printf("created:     %s\n", cli_fmt_time_ms(a, sizeof(a), jms(j, "created")));
@@ -164,6 +182,11 @@ static void job_print(const json_t *j)
                    cli_fmt_bytes(a, sizeof(a), json_number_value(t)),
                    cli_fmt_bytes(b, sizeof(b), json_number_value(m)));
     }
+    if (json_integer_value(json_object_get(fig, "x-godwit-recoveries")) > 0)
+        printf("recoveries:  %" JSON_INTEGER_FORMAT " (%s re-sent after them)\n",
+               json_integer_value(json_object_get(fig, "x-godwit-recoveries")),
+               cli_fmt_bytes(a, sizeof(a),
+                             (double)json_integer_value(json_object_get(fig, "x-godwit-resent"))));
     if (json_is_number(json_object_get(fig, "downtime")))
         printf("downtime:    %.0f ms\n", json_number_value(json_object_get(fig, "downtime")));
     const json_t *holds = json_object_get(j, "holds"), *h;

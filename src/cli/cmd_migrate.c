@@ -59,13 +59,15 @@ static void migrate_help(void)
            "                       auto (the default) confirms by itself after the window\n"
            "  --confirm-window S   how long auto waits (default 600 s)\n"
            "  --bandwidth MBPS     cap the transfer at MBPS megabits per second (default: none)\n"
-           "  --give-up-after S    cold, suspended: a peer that stops answering puts the job on\n"
-           "                       a technical hold while it retries; after S seconds without\n"
-           "                       progress (default 3600) it fails and the VM is put back\n"
+           "  --give-up-after S    a peer that stops answering (or a lost link) puts the job\n"
+           "                       on a technical hold while it retries (a live one pauses\n"
+           "                       pre-copy and keeps what was sent); after S seconds\n"
+           "                       (default 3600) it fails and the VM runs on / is put back\n"
            "  --window HH:MM-HH:MM  switch over only inside this daily window (local time; may\n"
-           "                       cross midnight), or FROM/TO (two ISO 8601 times): a cold or\n"
-           "                       suspended transfer may run before it, a live migration\n"
-           "                       starts inside it; meanwhile the job is held (window)\n"
+           "                       cross midnight), or FROM/TO (two ISO 8601 times): the\n"
+           "                       transfer may run before it; a live migration that converged\n"
+           "                       waits held-converged (the VM runs here, the destination kept\n"
+           "                       in sync under --bandwidth); meanwhile the job is held (window)\n"
            "  --after JOB          hold the migration until job JOB of this host has finished\n"
            "                       (a dependency hold: 'godwit job show' lists it)\n"
            "  --after-vm NAME@PEER hold the migration until VM NAME runs on host PEER (a peer\n"
@@ -243,7 +245,7 @@ int cli_cmd_migrate(int argc, char **argv)
     if (argc - optind != 2)
         return cli_usage_error(MIGRATE_USAGE, "migrate takes a VM name and a peer name");
     if (mode && !strcmp(mode, "live") &&
-        (shutdown >= 0 || force || no_start || resume || confirm || window >= 0 || give_up > 0))
+        (shutdown >= 0 || force || no_start || resume || confirm || window >= 0))
         return cli_usage_error(MIGRATE_USAGE, "--shutdown-timeout, --force, --no-start, --resume "
                                               "and --confirm are for cold and suspended "
                                               "migration");

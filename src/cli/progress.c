@@ -97,6 +97,21 @@ double cli_progress_percent(struct cli_progress *p, const json_t *figures, bool 
     return p->shown;
 }
 
+const char *cli_progress_stream_words(const json_t *figures)
+{
+    const char *st = json_string_value(json_object_get(figures, "status"));
+
+    if (!st)
+        return NULL;
+    if (!strcmp(st, "x-godwit-precopy-paused"))
+        return "pre-copy paused";
+    if (!strcmp(st, "x-godwit-precopy-recover"))
+        return "reconnecting";
+    if (!strcmp(st, "x-godwit-held-converged"))
+        return "held-converged: destination kept in sync";
+    return NULL;
+}
+
 /* Milliseconds the job has run (to its end, or now). */
 static long long job_elapsed_ms(const json_t *job)
 {
@@ -179,10 +194,14 @@ static void progress_line(struct cli_progress *p, const json_t *job, char *line,
         m = num(xf, "total");
         mbps = el > 0 && num(xf, "wire") >= 0 ? num(xf, "wire") * 8 / 1000.0 / (double)el : -1;
     }
+    const char *words = cli_progress_stream_words(fig);
+    bool say_status = status && strcmp(status, "running") && (!phase || strcmp(status, phase));
+
     line[0] = '\0';
     line_add(line, len, "%-9s", phase && phase[0] ? phase : "-");
-    if (status && strcmp(status, "running") && (!phase || strcmp(status, phase)))
-        line_add(line, len, " (%s)", status);
+    if (say_status || words)
+        line_add(line, len, " (%s%s%s)", say_status ? status : "", say_status && words ? ", " : "",
+                 words ? words : "");
     if (pct >= 0) {
         int fill = (int)(pct * PROGRESS_BAR / 100 + 0.5);
 
@@ -227,6 +246,7 @@ void cli_progress_show(struct cli_progress *p, const json_t *job)
 {
     const char *phase = json_string_value(json_object_get(job, "phase"));
     const char *status = json_string_value(json_object_get(job, "status"));
+    const char *words = cli_progress_stream_words(json_object_get(job, "figures"));
     char line[PROGRESS_LINE];
 
     if (!phase)
@@ -238,16 +258,19 @@ void cli_progress_show(struct cli_progress *p, const json_t *job)
         fprintf(p->out, "\r\033[K%s", line);
         fflush(p->out);
         p->drawn = true;
-    } else if (strcmp(phase, p->phase) || strcmp(status, p->status)) {
+    } else if (strcmp(phase, p->phase) || strcmp(status, p->status) ||
+               strcmp(words ? words : "", p->words)) {
         (void)cli_progress_percent(p, json_object_get(job, "figures"), !strcmp(status, "done"));
-        fprintf(p->out, "job %" JSON_INTEGER_FORMAT ": %s%s%s\n",
+        fprintf(p->out, "job %" JSON_INTEGER_FORMAT ": %s%s%s%s%s\n",
                 json_integer_value(json_object_get(job, "id")), phase[0] ? phase : "-",
                 strcmp(status, "running") && strcmp(status, phase) ? ", " : "",
-                strcmp(status, "running") && strcmp(status, phase) ? status : "");
+                strcmp(status, "running") && strcmp(status, phase) ? status : "", words ? ", " : "",
+                words ? words : "");
         fflush(p->out);
     }
     snprintf(p->phase, sizeof(p->phase), "%s", phase);
     snprintf(p->status, sizeof(p->status), "%s", status);
+    snprintf(p->words, sizeof(p->words), "%s", words ? words : "");
 }
 
 void cli_progress_summary(const json_t *job)

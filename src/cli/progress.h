@@ -19,6 +19,10 @@
  * to the dirty set, and zero pages count though they cost nothing); it
  * never goes back, closes large gaps over a few polls instead of at once,
  * and shows 100 only once the job is done.
+ *
+ * A live migration held mid pre-copy says so after its phase ("transfer
+ * (held, pre-copy paused)", "(held, held-converged: destination kept in
+ * sync)"): the bar stays where it was, nothing is lost.
  */
 #ifndef GODWIT_CLI_PROGRESS_H
 #define GODWIT_CLI_PROGRESS_H
@@ -38,6 +42,7 @@ struct cli_progress {
     double shown;   /* the percentage shown, never decreasing; < 0: none yet */
     char phase[32]; /* the last phase and status reported */
     char status[32];
+    char words[48]; /* cli_progress_stream_words, "" none */
 };
 
 /* out: where the display goes; live: redraw in place. */
@@ -46,6 +51,11 @@ void cli_progress_init(struct cli_progress *p, FILE *out, bool live);
 /* The percentage to show for a job's figures (done: the job ended well);
  * < 0 when the figures say nothing of progress yet. */
 double cli_progress_percent(struct cli_progress *p, const json_t *figures, bool done);
+
+/* A live migration's stream state in words, from its figures (godwit-vm's
+ * query-migrate status): "pre-copy paused", "reconnecting", "held-converged:
+ * destination kept in sync"; NULL for any other (active, completed...). */
+const char *cli_progress_stream_words(const json_t *figures);
 
 /* Show one poll's job object. */
 void cli_progress_show(struct cli_progress *p, const json_t *job);

@@ -135,8 +135,13 @@ int jobs_cancel(struct godwitd *d, int64_t id, char *err, size_t errlen);
  * hold of that type (by: what changed); the count lifted. */
 int job_hold_own(struct job *j, const char *type, const char *reason, int64_t *hold);
 int job_lift_own(struct job *j, const char *type, const char *by);
+/* An active hold of that type the job set itself (a resumed job finds the
+ * holds it kept before a restart). */
+bool job_has_own(struct job *j, const char *type);
 
-/* Inside run / resume: an active hold (park at the next safe point). */
+/* Inside run / resume: an active hold set by someone else (park at the
+ * next safe point; a live job in transfer pauses its stream instead).
+ * The job's own holds (job_hold_own) do not count: it keeps them itself. */
 bool job_held(const struct job *j);
 /* Inside resume: this runner started because the job's last hold lifted
  * (not because the daemon started). */

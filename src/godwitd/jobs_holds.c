@@ -21,7 +21,7 @@ int job_hold_own(struct job *j, const char *type, const char *reason, int64_t *h
     h.job_id = j->id;
     snprintf(h.type, sizeof(h.type), "%s", type);
     snprintf(h.reason, sizeof(h.reason), "%s", reason);
-    snprintf(h.set_by, sizeof(h.set_by), "godwitd (the job itself)");
+    snprintf(h.set_by, sizeof(h.set_by), "%s", JOBS_OWN_SET_BY);
     godwitd_store_lock(j->d);
     ret = store_hold_add(j->d->store, &h, hold);
     godwitd_store_unlock(j->d);
@@ -48,8 +48,25 @@ int job_lift_own(struct job *j, const char *type, const char *by)
     return lifted;
 }
 
-/* Has the job an active hold that parks it (any but technical, which the
- * job itself keeps retrying through)?  Under the store lock. */
+bool job_has_own(struct job *j, const char *type)
+{
+    struct store_hold *hs = NULL;
+    size_t n = 0;
+    bool has = false;
+
+    godwitd_store_lock(j->d);
+    if (store_hold_list(j->d->store, j->id, true, &hs, &n) == 0)
+        for (size_t i = 0; i < n; i++)
+            has |= !strcmp(hs[i].type, type) && !strcmp(hs[i].set_by, JOBS_OWN_SET_BY);
+    godwitd_store_unlock(j->d);
+    store_hold_list_free(hs, n);
+    return has;
+}
+
+/* Has the job an active hold that parks it?  Any but technical holds and
+ * the holds the job keeps itself (job_hold_own: it waits through them in
+ * its thread and lifts them; a parked job would never see them lift).
+ * Under the store lock. */
 bool jobs_parking_holds(struct godwitd *d, int64_t id)
 {
     struct store_hold *hs = NULL;
@@ -59,7 +76,7 @@ bool jobs_parking_holds(struct godwitd *d, int64_t id)
     if (store_hold_list(d->store, id, true, &hs, &n) < 0)
         return false;
     for (size_t i = 0; i < n; i++)
-        park |= strcmp(hs[i].type, "technical") != 0;
+        park |= strcmp(hs[i].type, "technical") != 0 && strcmp(hs[i].set_by, JOBS_OWN_SET_BY);
     store_hold_list_free(hs, n);
     return park;
 }
@@ -286,10 +303,7 @@ int jobs_hold(struct godwitd *d, int64_t id, const char *type, const char *reaso
     else if (!k || !k->holdable)
         ret = gw_fail(err, errlen, -EOPNOTSUPP, "a %s %s job cannot be held%s", row.kind,
                       !strcmp(row.direction, "in") ? "incoming" : "outgoing",
-                      !strcmp(row.kind, "live") ? " yet (live migration holds need godwit-vm to "
-                                                  "pause pre-copy: not built yet)"
-                      : !strcmp(row.direction, "in") ? " (hold it on its source host)"
-                                                     : "");
+                      !strcmp(row.direction, "in") ? " (hold it on its source host)" : "");
     for (j = js->runners; ret == 0 && j; j = j->next)
         if (j->id == id && j->k->control)
             ret = j->k->control(j, "hold", NULL, err, errlen);

@@ -22,6 +22,7 @@
 #define JOBS_HISTORY_MAX   10000
 #define JOBS_HISTORY_BATCH 500
 #define JOBS_RESTART_ERROR "interrupted: godwitd restarted"
+#define JOBS_OWN_SET_BY    "godwitd (the job itself)" /* set_by of job_hold_own's holds */
 
 struct job {
     struct godwitd *d;
@@ -67,7 +68,7 @@ int jobs_wake(struct jobs *js, struct godwitd *d, const struct job_kind *k, int6
               bool cancelled);
 
 /* jobs_holds.c.  Under the store lock: an active hold that parks the job
- * (any but technical). */
+ * (any but technical holds and the job's own, job_hold_own). */
 bool jobs_parking_holds(struct godwitd *d, int64_t id);
 /* Under the store lock: job `after` finished (or gone). */
 bool jobs_is_over(struct godwitd *d, int64_t after);

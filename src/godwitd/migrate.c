@@ -12,6 +12,14 @@
  * a migration outlives a daemon that dies meanwhile: the restarted daemon
  * resumes the job's bookkeeping (migrate_resume).
  *
+ * Holds (docs/holds.md): the stream is recoverable (x-godwit-precopy-recover),
+ * so a hold from the prepare phase on pauses pre-copy (migrate-pause) while
+ * the VM runs on here, and the release continues it (the destination's
+ * POST /1.0/incoming/{id}/recover, then migrate resume:true); a lost link is
+ * the same pause, on a technical hold the job keeps while it retries; a
+ * --window holds the switchover (x-godwit-hold-switchover) until it opens.
+ * src_steer does all of it, once a poll.
+ *
  * Ownership: until the destination says its VM runs, this host owns the
  * VM.  After query-migrate says completed (COMMIT was sent) the source
  * stays stopped and the job asks the destination until it answers: running
@@ -44,14 +52,50 @@
 #define SRC_WATCH_MS     3000                     /* ... waiting this long for its answer */
 #define SRC_WATCH_MISSES 2                        /* ... and cancel after this many without one */
 
+#define SRC_ABORT_RETRY_MS 30000 /* an unreachable destination is told to give up for */
+#define SRC_RETRY_MIN_MS   1000  /* a lost link: first recover attempt after */
+#define SRC_RETRY_MAX_MS   8000  /* ... doubling up to */
+
+/* Statuses of godwit-vm's outgoing migration (SPEC-precopy-hold.md). */
+#define ST_PAUSED    "x-godwit-precopy-paused"
+#define ST_RECOVER   "x-godwit-precopy-recover"
+#define ST_CONVERGED "x-godwit-held-converged"
+
 struct mig_src {
     char vm[STORE_NAME_MAX];
     char peer[STORE_NAME_MAX];
     int64_t downtime_ms;    /* 0: godwit-vm's default */
     int64_t bandwidth_mbps; /* 0: unlimited */
+    int64_t give_up_ms;     /* a lost link: fail after this long without it */
+    char window[96];        /* --window spec, "" none */
     int64_t dst_job;        /* the destination's job id, once it has one */
     _Atomic bool cancel;
+    /* The follow loop's state, in memory only: a restarted daemon finds
+     * it again from godwit-vm's status and the job's holds. */
+    bool pause_sent;          /* migrate-pause went out for a hold */
+    bool resume_sent;         /* migrate resume:true went out, not yet active */
+    _Atomic bool recoverable; /* godwit-vm took x-godwit-precopy-recover (control reads it) */
+    bool tech;                /* our technical hold is set */
+    bool window_hold;         /* our window hold is set */
+    int hold_switch;          /* x-godwit-hold-switchover as last set: -1 unknown */
+    int64_t tech_since_ms;    /* when the link was lost */
+    int64_t retry_ms;         /* next recover attempt (unix ms) */
+    int64_t backoff_ms;
+    int64_t pause_try_ms, switch_try_ms; /* a failed command is tried again after */
 };
+
+/* The job's options into m (new jobs and resumed ones alike). */
+static void src_options(struct mig_src *m, const json_t *o)
+{
+    json_int_t gu = json_integer_value(json_object_get(o, "give_up_after"));
+    const char *w = json_string_value(json_object_get(o, "window"));
+
+    m->downtime_ms = json_integer_value(json_object_get(o, "downtime_limit"));
+    m->bandwidth_mbps = json_integer_value(json_object_get(o, "bandwidth"));
+    m->give_up_ms = (gu > 0 ? gu : MIGRATE_GIVE_UP_S) * 1000;
+    snprintf(m->window, sizeof(m->window), "%s", w ? w : "");
+    m->hold_switch = -1;
+}
 
 /* ---- shared helpers (migrate.h) ---- */
 
@@ -283,17 +327,26 @@ out:
     return ret;
 }
 
+/* Tell the destination to give up (why).  An unreachable one is asked
+ * again for SRC_ABORT_RETRY_MS: a recoverable incoming would otherwise
+ * wait, paused, for its own give-up time. */
 static void src_abort_dst(struct job *j, struct mig_src *m, const char *why)
 {
+    struct godwitd *d = job_daemon(j);
+    int64_t end = store_now_ms() + SRC_ABORT_RETRY_MS;
     char api[96], err[256];
     json_t *body;
+    int ret;
 
     if (m->dst_job <= 0)
         return;
     snprintf(api, sizeof(api), "/1.0/incoming/%lld/abort", (long long)m->dst_job);
     body = json_pack("{s:s}", "reason", why);
-    if (peer_call(job_daemon(j), m->peer, "POST", api, body, NULL, NULL, 5000, err, sizeof(err)) <
-        0)
+    while ((ret = peer_call(d, m->peer, "POST", api, body, NULL, NULL, 5000, err, sizeof(err))) <
+               0 &&
+           ret != -EREMOTEIO && store_now_ms() < end && !d->stopping)
+        sleep(1);
+    if (ret < 0)
         gw_log("job %lld: telling %s to give up: %s", (long long)job_id(j), m->peer, err);
     json_decref(body);
 }
@@ -309,18 +362,20 @@ static json_t *src_figures(struct mig_src *m, json_t *qm)
 }
 
 /* Is the destination still there?  Its daemon (and through it its
- * godwit-vm) is asked every SRC_WATCH_POLLS polls during the transfer; a
- * destination that stops answering, or whose incoming VM failed, makes the
- * source cancel (the VM keeps running here).  false with why set. */
-static bool src_dst_alive(struct job *j, struct mig_src *m, unsigned *misses, char *why, size_t len)
+ * godwit-vm) is asked every SRC_WATCH_POLLS polls during the transfer: 1
+ * it answers (a paused incoming is alive), 0 its incoming VM failed or is
+ * gone (why set: the source cancels, the VM keeps running here), -1 it
+ * stopped answering (why set: a technical hold while the job retries). */
+static int src_dst_alive(struct job *j, struct mig_src *m, unsigned *misses, char *why, size_t len)
 {
     char api[96], e2[256];
     json_t *r = NULL;
+    long status = 0;
     int ret;
 
     snprintf(api, sizeof(api), "/1.0/incoming/%lld", (long long)m->dst_job);
-    ret =
-        peer_call(job_daemon(j), m->peer, "GET", api, NULL, &r, NULL, SRC_WATCH_MS, e2, sizeof(e2));
+    ret = peer_call(job_daemon(j), m->peer, "GET", api, NULL, &r, &status, SRC_WATCH_MS, e2,
+                    sizeof(e2));
     if (ret == 0) {
         const char *st = json_string_value(json_object_get(r, "state"));
         const char *e = json_string_value(json_object_get(r, "error"));
@@ -331,10 +386,188 @@ static bool src_dst_alive(struct job *j, struct mig_src *m, unsigned *misses, ch
         *misses = 0;
         return !failed;
     }
+    if (ret == -EREMOTEIO && status == 404) {
+        snprintf(why, len, "host %s no longer has the incoming VM (%s)", m->peer, e2);
+        return 0;
+    }
     if (++*misses < SRC_WATCH_MISSES)
-        return true;
+        return 1;
     snprintf(why, len, "host %s stopped answering during the transfer (%s)", m->peer, e2);
-    return false;
+    return -1;
+}
+
+static int src_qmp_set(struct qmp_client *c, const char *key, json_t *value, char *err,
+                       size_t errlen)
+{
+    json_t *p = json_pack("{s:o}", key, value);
+    int ret = qmp_client_execute(c, "migrate-set-parameters", p, SRC_QMP_MS, NULL, err, errlen);
+
+    json_decref(p);
+    return ret;
+}
+
+/* The link to the destination is lost (why): a technical hold while the
+ * job retries (once: later calls only log). */
+static void src_link_lost(struct job *j, struct mig_src *m, const char *why)
+{
+    char reason[STORE_TEXT_MAX];
+
+    if (m->tech)
+        return;
+    snprintf(reason, sizeof(reason),
+             "link to %s lost: %.300s; the VM runs on here, pre-copy paused and kept; retrying, "
+             "gives up after %lld s",
+             m->peer, why, (long long)(m->give_up_ms / 1000));
+    gw_log("job %lld: %s", (long long)job_id(j), reason);
+    if (job_hold_own(j, "technical", reason, NULL) < 0)
+        gw_log("job %lld: cannot record the technical hold", (long long)job_id(j));
+    m->tech = true;
+    m->tech_since_ms = store_now_ms();
+    m->backoff_ms = SRC_RETRY_MIN_MS;
+    m->retry_ms = m->tech_since_ms + m->backoff_ms;
+}
+
+/* Continue a paused pre-copy: the destination's godwitd listens again
+ * (POST /1.0/incoming/{id}/recover → its godwit-vm's migrate-recover), then
+ * migrate resume:true here.  0; -ENOENT the destination's incoming is
+ * over (give up); another -errno: try again later. */
+static int src_recover(struct job *j, struct mig_src *m, struct qmp_client *c, char *err,
+                       size_t errlen)
+{
+    struct godwitd *d = job_daemon(j);
+    char api[96], host[STORE_ADDR_MAX], uri[STORE_ADDR_MAX + 32];
+    json_t *r = NULL, *a;
+    long status = 0;
+    int port, ret;
+
+    snprintf(api, sizeof(api), "/1.0/incoming/%lld/recover", (long long)m->dst_job);
+    ret = peer_call(d, m->peer, "POST", api, NULL, &r, &status, 10000, err, errlen);
+    /* 410: over there; 404 may be a destination daemon that restarted
+     * and has not looked at its incoming VM yet (the watchdog's GET tells
+     * a finished one) */
+    if (ret == -EREMOTEIO && status == 410)
+        return -ENOENT;
+    if (ret < 0)
+        return ret;
+    port = (int)json_integer_value(json_object_get(r, "port"));
+    json_decref(r);
+    if (port <= 0 || port > 65535)
+        return gw_fail(err, errlen, -EPROTO, "host %s answered without a port", m->peer);
+    if (peer_host(d, m->peer, host, sizeof(host)) < 0)
+        return gw_fail(err, errlen, -ENOENT, "no address for peer %s", m->peer);
+    snprintf(uri, sizeof(uri), strchr(host, ':') ? "tcp:[%s]:%d" : "tcp:%s:%d", host, port);
+    a = json_pack("{s:s,s:b}", "uri", uri, "resume", 1);
+    ret = qmp_client_execute(c, "migrate", a, SRC_QMP_MS, NULL, err, errlen);
+    json_decref(a);
+    if (ret == 0)
+        gw_log("job %lld: resuming pre-copy to %s (%s)", (long long)job_id(j), m->peer, uri);
+    return ret;
+}
+
+/* Holds and the window during pre-copy, once a poll (st: godwit-vm's
+ * status, qm its query-migrate): a hold pauses the stream (the VM runs on
+ * here, nothing sent is lost); the last hold lifting, or a lost link
+ * coming back, resumes it; a lost link past give_up_ms, or a destination
+ * that lost its incoming VM, cancels (gone says why); outside the window
+ * godwit-vm holds the switchover and keeps the destination in sync. */
+static void src_steer(struct job *j, struct mig_src *m, struct qmp_client *c, const char *st,
+                      const json_t *qm, char *gone, size_t gonelen)
+{
+    bool paused = !strcmp(st, ST_PAUSED);
+    bool moving = !strcmp(st, "active") || !strcmp(st, ST_CONVERGED);
+    int64_t now = store_now_ms();
+    char e2[300];
+
+    if (moving && job_held(j) && !m->pause_sent && m->recoverable && now >= m->pause_try_ms) {
+        if (qmp_client_execute(c, "migrate-pause", NULL, SRC_QMP_MS, NULL, e2, sizeof(e2)) < 0) {
+            gw_log("job %lld: migrate-pause: %s", (long long)job_id(j), e2);
+            m->pause_try_ms = now + 1000; /* a second later */
+        } else {
+            gw_log("job %lld: held: pre-copy pauses, the VM runs on", (long long)job_id(j));
+            m->pause_sent = true;
+        }
+    }
+    if (moving && m->resume_sent) { /* a resume got through */
+        m->resume_sent = false;
+        m->pause_sent = false;
+        if (m->tech) {
+            char by[96];
+            snprintf(by, sizeof(by), "link to %s back: pre-copy resumed", m->peer);
+            job_lift_own(j, "technical", by);
+            m->tech = false;
+        }
+    }
+    if (paused && !job_held(j)) {
+        const char *why = json_string_value(json_object_get(qm, "error-desc"));
+        if (m->resume_sent || (!m->pause_sent && !m->tech)) {
+            /* the link broke, or a resume did not get through */
+            m->resume_sent = false;
+            if (!m->tech)
+                src_link_lost(j, m, why && why[0] ? why : "connection lost");
+        } else if (!m->tech) {
+            m->retry_ms = now; /* released: continue at once */
+        }
+        if (now >= m->retry_ms && (!m->tech || now - m->tech_since_ms <= m->give_up_ms)) {
+            int ret = src_recover(j, m, c, e2, sizeof(e2));
+            if (ret == 0) {
+                m->resume_sent = true;
+            } else if (ret == -ENOENT) {
+                snprintf(gone, gonelen, "host %s cannot continue the paused transfer (%.200s)",
+                         m->peer, e2);
+                m->cancel = true;
+                return;
+            } else {
+                src_link_lost(j, m, e2);
+                gw_log("job %lld: recover: %s", (long long)job_id(j), e2);
+            }
+            m->backoff_ms = m->backoff_ms ? m->backoff_ms * 2 : SRC_RETRY_MIN_MS;
+            if (m->backoff_ms > SRC_RETRY_MAX_MS)
+                m->backoff_ms = SRC_RETRY_MAX_MS;
+            m->retry_ms = now + m->backoff_ms;
+        }
+    }
+    if (moving && !m->resume_sent && !m->tech)
+        m->backoff_ms = 0;
+    if (m->tech && !job_held(j) && now - m->tech_since_ms > m->give_up_ms) {
+        const char *why = json_string_value(json_object_get(qm, "error-desc"));
+        snprintf(gone, gonelen, "gave up after %lld s without the link to %s (%.200s)",
+                 (long long)(m->give_up_ms / 1000), m->peer,
+                 why && why[0] ? why : "it did not come back");
+        m->cancel = true;
+        return;
+    }
+    if (m->window[0]) {
+        struct migrate_window w;
+        int64_t open = migrate_window_parse(m->window, &w, e2, sizeof(e2)) < 0
+                           ? -1
+                           : migrate_window_opens(&w, now);
+        int want = open != 0;
+        if (open < 0) {
+            snprintf(gone, gonelen, "the window %s closed before the switchover", m->window);
+            m->cancel = true;
+            return;
+        }
+        if (want != m->hold_switch && now >= m->switch_try_ms) {
+            if (src_qmp_set(c, "x-godwit-hold-switchover", json_boolean(want), e2, sizeof(e2)) <
+                0) {
+                gw_log("job %lld: x-godwit-hold-switchover: %s", (long long)job_id(j), e2);
+                m->switch_try_ms = now + 1000;
+            } else {
+                m->hold_switch = want;
+            }
+        }
+        if (!want && m->window_hold) {
+            job_lift_own(j, "window", "the window opened: switching over");
+            m->window_hold = false;
+        }
+        if (want && !strcmp(st, ST_CONVERGED) && !m->window_hold) {
+            char reason[STORE_TEXT_MAX], rest[STORE_TEXT_MAX - 64];
+            migrate_window_reason(m->window, open, now, rest, sizeof(rest));
+            snprintf(reason, sizeof(reason), "held-converged: destination kept in sync; %s", rest);
+            (void)job_hold_own(j, "window", reason, NULL);
+            m->window_hold = true;
+        }
+    }
 }
 
 /* Follow the outgoing migration until it ends.  0: completed (COMMIT
@@ -389,18 +622,44 @@ static int src_follow(struct job *j, struct mig_src *m, struct qmp_client *c, js
             return gw_fail(err, errlen, -EIO, "%s; the VM runs on host %s",
                            why ? why : "the migration failed", job_daemon(j)->name);
         }
-        json_decref(qm);
         /* the migration does not need this daemon: leave the job
          * unfinished, migrate_resume picks it up at the next start */
-        if (job_stopping(j))
+        if (job_stopping(j)) {
+            json_decref(qm);
             return gw_fail(err, errlen, -ESHUTDOWN,
                            "godwitd stopped; the migration goes on without it");
-        if (!switching && !cancel_sent && m->dst_job > 0 && ++polls % SRC_WATCH_POLLS == 0 &&
-            !src_dst_alive(j, m, &misses, gone, sizeof(gone))) {
-            gw_log("job %lld: %s: cancelling", (long long)job_id(j), gone);
-            m->cancel = true;
         }
-        if (m->cancel && !cancel_sent) {
+        if (!switching && !cancel_sent)
+            src_steer(j, m, c, st, qm, gone, sizeof(gone));
+        bool moving = !strcmp(st, "active") || !strcmp(st, ST_CONVERGED);
+        json_decref(qm); /* st goes with it */
+        if (!switching && !cancel_sent && !m->cancel && m->dst_job > 0 &&
+            ++polls % SRC_WATCH_POLLS == 0) {
+            char why[400];
+            int alive = src_dst_alive(j, m, &misses, why, sizeof(why));
+            if (alive > 0 && m->tech && !m->resume_sent && moving) {
+                /* the stream never stopped (the pause did not land) */
+                char by[96];
+                snprintf(by, sizeof(by), "host %s answers again", m->peer);
+                job_lift_own(j, "technical", by);
+                m->tech = false;
+            }
+            if (alive == 0) {
+                snprintf(gone, sizeof(gone), "%s", why);
+                gw_log("job %lld: %s: cancelling", (long long)job_id(j), gone);
+                m->cancel = true;
+            } else if (alive < 0 && !m->tech) {
+                /* pause the stream (if it still moves): it continues once
+                 * the destination answers again */
+                char e2[256];
+                src_link_lost(j, m, why);
+                if (moving && m->recoverable &&
+                    qmp_client_execute(c, "migrate-pause", NULL, SRC_QMP_MS, NULL, e2, sizeof(e2)) <
+                        0)
+                    gw_log("job %lld: migrate-pause: %s", (long long)job_id(j), e2);
+            }
+        }
+        if ((m->cancel || job_cancelled(j)) && !cancel_sent) {
             char e2[256];
             if (qmp_client_execute(c, "migrate_cancel", NULL, SRC_QMP_MS, NULL, e2, sizeof(e2)) < 0)
                 gw_log("job %lld: migrate_cancel: %s", (long long)job_id(j), e2);
@@ -569,7 +828,7 @@ static int src_prepare(struct job *j, struct mig_src *m, json_t *def, char *key,
         snprintf(key + 2 * i, 3, "%02x", raw[i]);
     memset(raw, 0, sizeof(raw));
     snprintf(api, sizeof(api), "/1.0/incoming/%lld/start", (long long)m->dst_job);
-    body = json_pack("{s:s}", "key", key);
+    body = json_pack("{s:s,s:I}", "key", key, "give_up_after", (json_int_t)(m->give_up_ms / 1000));
     ret = peer_call(d, m->peer, "POST", api, body, &r, NULL, 60000, err, errlen);
     json_decref(body);
     if (ret < 0)
@@ -619,9 +878,13 @@ static int src_run(struct job *j, char *err, size_t errlen)
         json_decref(def);
         return JOB_PARKED;
     }
-    if (ret == 0) /* a live migration happens inside its window, all of it */
-        ret = migrate_window_wait(j, json_string_value(json_object_get(job_options(j), "window")),
-                                  err, errlen);
+    if (ret == 0 && m->window[0]) { /* it transfers before its window, switches over inside */
+        struct migrate_window w;
+        ret = migrate_window_parse(m->window, &w, err, errlen);
+        if (ret < 0)
+            ret = gw_fail(err, errlen, -ETIME, "the window %s closed before the switchover",
+                          m->window);
+    }
     if (ret == 0) {
         job_phase(j, "prepare");
         ret = src_prepare(j, m, def, key, host, sizeof(host), &port, err, errlen);
@@ -634,6 +897,33 @@ static int src_run(struct job *j, char *err, size_t errlen)
     memset(key, 0, sizeof(key));
     if (ret == 0)
         ret = src_qmp(d, m->vm, &c, err, errlen);
+    if (ret == 0) {
+        /* a lost link or a hold pauses pre-copy instead of failing it (a
+         * VM started by an older godwit-vm cannot: it migrates as before) */
+        json_t *a = json_pack("{s:[{s:s,s:b}]}", "capabilities", "capability",
+                              "x-godwit-precopy-recover", "state", 1);
+        char e2[256];
+        m->recoverable = qmp_client_execute(c, "migrate-set-capabilities", a, SRC_QMP_MS, NULL, e2,
+                                            sizeof(e2)) == 0;
+        json_decref(a);
+        if (!m->recoverable)
+            gw_log("job %lld: VM %s cannot pause pre-copy (%s): no holds once it transfers",
+                   (long long)job_id(j), m->vm, e2);
+    }
+    if (ret == 0 && m->window[0]) {
+        /* outside its window it converges and waits, keeping the
+         * destination in sync (src_steer lets it go inside) */
+        struct migrate_window w;
+        bool open = migrate_window_parse(m->window, &w, NULL, 0) == 0 &&
+                    migrate_window_opens(&w, store_now_ms()) == 0;
+        char e2[256];
+        if (src_qmp_set(c, "x-godwit-hold-switchover", json_boolean(!open), e2, sizeof(e2)) < 0)
+            ret = gw_fail(err, errlen, -EOPNOTSUPP,
+                          "VM %s's godwit-vm cannot hold its switchover for a window (%s): "
+                          "restart the VM with this host's build, or migrate without --window",
+                          m->vm, e2);
+        m->hold_switch = !open;
+    }
     if (ret == 0) {
         json_t *p = json_pack("{s:s}", "tls-creds", MIGRATE_TLS_OUT);
         if (m->downtime_ms > 0)
@@ -672,8 +962,9 @@ static void src_cancel(struct job *j)
         m->cancel = true;
 }
 
-/* A live migration can be held only before its stream starts (godwit-vm
- * cannot pause pre-copy yet): in its precheck. */
+/* A live migration can be held until its switchover: in its precheck it
+ * parks, from its prepare phase on its pre-copy pauses (src_steer) while
+ * the VM runs on here.  The switchover itself cannot wait. */
 static int src_control(struct job *j, const char *verb, const json_t *body, char *err,
                        size_t errlen)
 {
@@ -683,12 +974,17 @@ static int src_control(struct job *j, const char *verb, const json_t *body, char
     if (strcmp(verb, "hold"))
         return gw_fail(err, errlen, -EOPNOTSUPP, "a live migration has nothing to %s", verb);
     job_phase_get(j, phase, sizeof(phase));
-    if (strcmp(phase, "precheck"))
+    struct mig_src *m = job_arg(j);
+    if (m && !strcmp(phase, "transfer") && !m->recoverable)
         return gw_fail(err, errlen, -EINVAL,
-                       "job %lld is past its precheck: a live migration cannot be held once it "
-                       "prepares the destination (pausing pre-copy needs godwit-vm support that "
-                       "is not built yet); cancel it instead",
-                       (long long)job_id(j));
+                       "job %lld transfers from a godwit-vm that cannot pause pre-copy (VM %s "
+                       "was started by an older build); cancel it instead",
+                       (long long)job_id(j), m->vm);
+    if (strcmp(phase, "precheck") && strcmp(phase, "prepare") && strcmp(phase, "transfer"))
+        return gw_fail(err, errlen, -EINVAL,
+                       "job %lld is in its %s phase: too late to hold a live migration (it ends "
+                       "in moments)",
+                       (long long)job_id(j), phase);
     return 0;
 }
 
@@ -703,14 +999,18 @@ static int src_resume(struct job *j, char *err, size_t errlen)
     json_t *fig = NULL, *last = NULL;
     int ret;
 
-    /* a job parked on a hold (before its prepare phase: nothing on the
-     * destination yet) */
-    if (job_cancelled(j))
+    char phase[STORE_WORD_MAX];
+
+    /* a job parked on a hold in its precheck (nothing on the destination
+     * yet); from its prepare phase on a held job follows its migration */
+    job_phase_get(j, phase, sizeof(phase));
+    bool parked = !strcmp(phase, "precheck");
+    if (parked && job_cancelled(j))
         return gw_fail(err, errlen, -ECANCELED, "cancelled while held; the VM runs on host %s",
                        d->name);
-    if (job_held(j))
+    if (parked && job_held(j))
         return JOB_PARKED;
-    if (job_released(j)) {
+    if (parked && job_released(j)) {
         const json_t *o = job_options(j);
         m = calloc(1, sizeof(*m));
         if (!m)
@@ -725,8 +1025,7 @@ static int src_resume(struct job *j, char *err, size_t errlen)
         snprintf(m->vm, sizeof(m->vm), "%s", sj.vm);
         snprintf(m->peer, sizeof(m->peer), "%s", sj.peer);
         store_job_clear(&sj);
-        m->downtime_ms = json_integer_value(json_object_get(o, "downtime_limit"));
-        m->bandwidth_mbps = json_integer_value(json_object_get(o, "bandwidth"));
+        src_options(m, o);
         job_set_arg(j, m, free);
         gw_log("job %lld: released: starts again from the precheck", (long long)job_id(j));
         job_phase(j, "precheck");
@@ -749,7 +1048,30 @@ static int src_resume(struct job *j, char *err, size_t errlen)
     m->dst_job = json_integer_value(json_object_get(fig, "destination-job"));
     json_decref(fig);
     store_job_clear(&sj);
+    src_options(m, job_options(j));
+    /* what the follow loop kept before the restart: a held job's stream
+     * was paused for its hold; its own holds are still set */
+    m->pause_sent = job_held(j);
+    m->tech = job_has_own(j, "technical");
+    m->window_hold = job_has_own(j, "window");
+    if (m->tech) {
+        m->tech_since_ms = store_now_ms(); /* the give-up time counts again */
+        m->backoff_ms = SRC_RETRY_MIN_MS;
+    }
+    /* cancel and control see it (a cancel while held ends the stream) */
+    job_set_arg(j, m, NULL);
     if (src_qmp(d, m->vm, &c, err, errlen) == 0) {
+        json_t *caps = NULL, *cap;
+        size_t i;
+        if (qmp_client_execute(c, "query-migrate-capabilities", NULL, SRC_QMP_MS, &caps, err,
+                               errlen) == 0)
+            json_array_foreach(caps, i, cap)
+            {
+                const char *n = json_string_value(json_object_get(cap, "capability"));
+                if (n && !strcmp(n, "x-godwit-precopy-recover"))
+                    m->recoverable = json_is_true(json_object_get(cap, "state"));
+            }
+        json_decref(caps);
         ret = src_follow(j, m, c, &last, err, errlen);
         qmp_client_free(c);
         /* a migration that never started leaves query-migrate empty: the
@@ -765,6 +1087,7 @@ static int src_resume(struct job *j, char *err, size_t errlen)
     if (last)
         job_figures(j, src_figures(m, last), true);
     json_decref(last);
+    job_set_arg(j, NULL, NULL);
     free(m);
     return ret;
 }
@@ -849,8 +1172,7 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
         mode = "suspended";
     if (!strcmp(mode, "live")) {
         static const char *const cold_only[] = {"shutdown_timeout", "force",  "no_start",
-                                                "confirm",          "resume", "confirm_window",
-                                                "give_up_after"};
+                                                "confirm",          "resume", "confirm_window"};
         for (size_t i = 0; i < GW_ARRAY_SIZE(cold_only); i++)
             if (json_object_get(req->body, cold_only[i]))
                 return api_reply_error(rep, 400,
@@ -873,6 +1195,9 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
     if (dl < 0 || dl > 2000000 || bw < 0 || bw > 1000000)
         return api_reply_error(rep, 400,
                                "downtime_limit: 0-2000000 ms; bandwidth: 0-1000000 Mbit/s");
+    json_int_t gu = json_integer_value(json_object_get(req->body, "give_up_after"));
+    if (json_object_get(req->body, "give_up_after") && (gu < 1 || gu > 7 * 86400))
+        return api_reply_error(rep, 400, "give_up_after: 1-604800 s");
     godwitd_store_lock(d);
     ret = store_vm_get(d->store, name, &vm);
     if (ret == 0) {
@@ -909,15 +1234,16 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
         return api_reply_error(rep, 500, "out of memory");
     snprintf(m->vm, sizeof(m->vm), "%s", name);
     snprintf(m->peer, sizeof(m->peer), "%s", peer);
-    m->downtime_ms = dl;
-    m->bandwidth_mbps = bw;
     jobs_who(req, who, sizeof(who));
     json_t *opts =
         json_pack("{s:s,s:I,s:I}", "mode", "live", "downtime_limit", dl, "bandwidth", bw);
     if (window)
         json_object_set_new(opts, "window", json_string(window));
+    if (gu > 0)
+        json_object_set_new(opts, "give_up_after", json_integer(gu));
     if (after_vm)
         json_object_set_new(opts, "after_vm", json_string(after_vm));
+    src_options(m, opts);
     struct job_hold_spec holds[2];
     size_t nholds = migrate_start_holds(d, req, holds);
     ret = jobs_start_held(d, &src_kind, name, peer, who, opts, "precheck", m, free, holds, nholds,

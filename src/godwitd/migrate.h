@@ -8,7 +8,10 @@
  *   prepare     the destination defines the VM, receives its boot files and
  *               starts godwit-vm -incoming with a fresh TLS-PSK key
  *               (POST /1.0/incoming, .../file, .../start)
- *   transfer    godwit-vm streams RAM, CPU and devices over TLS
+ *   transfer    godwit-vm streams RAM, CPU and devices over TLS; a hold or
+ *               a lost link pauses pre-copy (the VM runs on here), the
+ *               release or the link's return continues it; outside a
+ *               --window it converges and stays held-converged
  *   switchover  the source pauses; the destination loads, READY, COMMIT
  *   done        the destination confirmed its VM runs; the source's process
  *               ended and this host forgot the VM
@@ -96,7 +99,11 @@ int migrate_window_parse(const char *spec, struct migrate_window *w, char *err, 
 /* 0 when now (unix ms) is inside the window; else the unix ms it opens
  * next (-1: never again). */
 int64_t migrate_window_opens(const struct migrate_window *w, int64_t now_ms);
-/* Inside job j, before its switchover: wait for the window (a window hold
+/* The window hold's reason: "switches over only inside the window SPEC:
+ * it opens WHEN (in ...)". */
+void migrate_window_reason(const char *spec, int64_t open_ms, int64_t now_ms, char *out,
+                           size_t len);
+/* Inside job j (cold and suspended), before its switchover: wait for the window (a window hold
  * the job keeps meanwhile, lifted when it opens).  0, -ECANCELED,
  * -ESHUTDOWN (resumed at the next start), -ETIME (it will never open). */
 int migrate_window_wait(struct job *j, const char *spec, char *err, size_t errlen);

@@ -8,16 +8,21 @@
  *   POST /1.0/incoming/{id}/start    {key}                 200 {port}
  *   POST /1.0/incoming/{id}/log[?final=1]   bytes of the source's console log,
  *                                                          after the switchover
- *   GET  /1.0/incoming/{id}                                {state, error, vm}
+ *   GET  /1.0/incoming/{id}                                {state, error, vm, migration}
+ *   POST /1.0/incoming/{id}/recover                        200 {port}: a paused pre-copy
+ *                                                          listens again (migrate-recover)
  *   POST /1.0/incoming/{id}/abort    {reason}
  *
  * {id} is this host's job id for the incoming VM.  The job's thread waits
  * for start (or abort, or MIGRATE_PREPARE_IDLE seconds), then watches the
  * incoming godwit-vm: running → the VM is this host's (state running, key
  * removed, job done); exited or failed → killed, folder removed, job
- * failed.  Nothing the source sends is trusted beyond its type checks:
- * file names are plain names inside the VM's folder, offsets and sizes are
- * bounded, the definition goes through vm_define's checks.
+ * failed.  A pre-copy the source paused (a hold there, a lost link) is
+ * alive: godwit-vm keeps what arrived and waits for the source's
+ * .../recover; only a pause longer than the source's give-up time (plus
+ * IN_GIVE_UP_GRACE_MS: its abort may not get through) fails it here.  Nothing the source sends is
+ * trusted beyond its type checks: file names are plain names inside the VM's folder, offsets and
+ * sizes are bounded, the definition goes through vm_define's checks.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,14 +37,19 @@
 
 #include "godwitd/jobs.h"
 #include "godwitd/migrate.h"
+#include "godwitd/migrate_cold.h"
 #include "godwitd/migrate_int.h"
 #include "godwitd/vms.h"
 #include "qmp/qmp_client.h"
 
-#define IN_FILE_MAX  (1ull << 32) /* a boot file of 4 GiB is not a boot file */
-#define IN_FILES_MAX 16
-#define IN_QMP_MS    5000
-#define IN_LOG_MAX   (2u << 20) /* the source's console log (it keeps 1-2 MiB) */
+#define IN_FILE_MAX         (1ull << 32) /* a boot file of 4 GiB is not a boot file */
+#define IN_FILES_MAX        16
+#define IN_QMP_MS           5000
+#define IN_LOG_MAX          (2u << 20) /* the source's console log (it keeps 1-2 MiB) */
+#define IN_MIGRATION_POLLS  20         /* query-migrate every 20 polls (1 s) */
+#define IN_GIVE_UP_GRACE_MS 30000
+#define ST_PAUSED           "x-godwit-precopy-paused"
+#define ST_RECOVER          "x-godwit-precopy-recover"
 
 static const char *const in_state_names[] = {"preparing", "transferring", "running", "failed"};
 
@@ -197,6 +207,37 @@ static bool in_wait_abort(struct incoming *in, long ms)
     return aborted;
 }
 
+/* The incoming godwit-vm's migration status into in->migration: a paused
+ * pre-copy waits for the source, up to its give-up time (plus a grace):
+ * -ETIMEDOUT with err after that. */
+static int in_watch_paused(struct incoming *in, struct qmp_client *c, char *err, size_t errlen)
+{
+    json_t *qm = NULL;
+    int64_t now = store_now_ms(), since;
+    char e2[256];
+
+    if (qmp_client_execute(c, "query-migrate", NULL, IN_QMP_MS, &qm, e2, sizeof(e2)) < 0)
+        return 0; /* query-status decides */
+    const char *st = json_string_value(json_object_get(qm, "status"));
+    bool waiting = st && (!strcmp(st, ST_PAUSED) || !strcmp(st, ST_RECOVER));
+    pthread_mutex_lock(&in->lock);
+    snprintf(in->migration, sizeof(in->migration), "%s", st ? st : "");
+    if (!waiting)
+        in->paused_ms = 0;
+    else if (!in->paused_ms)
+        in->paused_ms = now;
+    since = in->paused_ms;
+    pthread_mutex_unlock(&in->lock);
+    json_decref(qm);
+    int64_t limit =
+        (in->give_up_ms > 0 ? in->give_up_ms : MIGRATE_GIVE_UP_S * 1000LL) + IN_GIVE_UP_GRACE_MS;
+    if (waiting && now - since > limit)
+        return gw_fail(err, errlen, -ETIMEDOUT,
+                       "the source did not continue the paused transfer within %lld s",
+                       (long long)(limit / 1000));
+    return 0;
+}
+
 /* The incoming VM's outcome: wait for the process to run the guest (QMP
  * query-status "running") or to end. */
 static int in_watch(struct incoming *in, char *err, size_t errlen)
@@ -210,7 +251,7 @@ static int in_watch(struct incoming *in, char *err, size_t errlen)
     ret = qmp_client_connect(path, IN_QMP_MS, &c, err, errlen);
     if (ret < 0)
         return ret;
-    for (;;) {
+    for (unsigned polls = 0;;) {
         json_t *r = NULL;
         bool abort_now;
 
@@ -243,6 +284,10 @@ static int in_watch(struct incoming *in, char *err, size_t errlen)
         json_decref(r);
         if (running)
             break;
+        if (++polls % IN_MIGRATION_POLLS == 0 && in_watch_paused(in, c, err, errlen) < 0) {
+            qmp_client_free(c);
+            return -ETIMEDOUT;
+        }
         usleep(50 * 1000);
     }
     qmp_client_free(c);
@@ -274,6 +319,8 @@ static void in_wait_log(struct incoming *in)
              vm_log_prepend(in->d, in->vm, in->log, in->log_len, err, sizeof(err)) < 0)
         gw_log("incoming %s: %s", in->vm, err);
 }
+
+static int in_end(struct job *j, struct incoming *in, int ret, const char *err);
 
 static int in_run(struct job *j, char *err, size_t errlen)
 {
@@ -309,6 +356,15 @@ static int in_run(struct job *j, char *err, size_t errlen)
     } else if (st == IN_PREPARING || st == IN_FAILED) {
         ret = gw_fail(err, errlen, -ECANCELED, "%s", in->error);
     }
+    return in_end(j, in, ret, err);
+}
+
+/* The end of an incoming live job, watched to its outcome (ret: 0 the VM
+ * runs here, else why not): the common tail of run and resume. */
+static int in_end(struct job *j, struct incoming *in, int ret, const char *err)
+{
+    struct godwitd *d = in->d;
+
     if (ret == -ESHUTDOWN) {
         /* unfinished: nothing is killed; in_resume decides at the next start */
         migrate_in_unlink(in);
@@ -353,6 +409,8 @@ static void in_cancel(struct job *j)
 {
     struct incoming *in = job_arg(j);
 
+    if (!in) /* a resume that has not adopted its incoming yet */
+        return;
     pthread_mutex_lock(&in->lock);
     in->abort = true;
     snprintf(in->error, sizeof(in->error), "cancelled on host %s", in->d->name);
@@ -399,8 +457,27 @@ static bool in_resume_runs(struct godwitd *d, const char *vm)
     return running;
 }
 
-/* After a restart: the incoming VM either runs (then it is ours) or not
- * (then it goes). */
+/* The reattached incoming godwit-vm of a job found unfinished at start
+ * still receives a live pre-copy (streaming, paused, or listening for the
+ * source's resume): the job watches it again. */
+static bool in_resume_streams(struct godwitd *d, const char *vm, bool paused_only)
+{
+    json_t *qm = NULL;
+    char err[256];
+    bool yes = false;
+
+    if (migrate_in_qmp(d, vm, "query-migrate", NULL, &qm, err, sizeof(err)) == 0) {
+        const char *st = json_string_value(json_object_get(qm, "status"));
+        yes = st && ((!paused_only && !strcmp(st, "active")) || !strcmp(st, ST_PAUSED) ||
+                     !strcmp(st, ST_RECOVER));
+    }
+    json_decref(qm);
+    return yes;
+}
+
+/* After a restart: the incoming VM either runs (then it is ours), still
+ * receives a pre-copy (then the job watches it again), or neither (then it
+ * goes). */
 static int in_resume(struct job *j, char *err, size_t errlen)
 {
     struct godwitd *d = job_daemon(j);
@@ -420,7 +497,10 @@ static int in_resume(struct job *j, char *err, size_t errlen)
         }
     }
     godwitd_store_unlock(d);
-    if (ret == 0 && !running && incoming && in_resume_runs(d, sj.vm)) {
+    /* a paused pre-copy cannot be switching over: no need to wait for it */
+    bool paused = ret == 0 && !running && incoming && !strcmp(sj.kind, "live") &&
+                  in_resume_streams(d, sj.vm, true);
+    if (ret == 0 && !running && incoming && !paused && in_resume_runs(d, sj.vm)) {
         /* the switchover completed while this daemon was away */
         struct store_vm row;
         godwitd_store_lock(d);
@@ -452,6 +532,21 @@ static int in_resume(struct job *j, char *err, size_t errlen)
         store_job_clear(&sj);
         job_phase(j, "done");
         return 0;
+    }
+    if (ret == 0 && !running && incoming && !strcmp(sj.kind, "live") &&
+        (paused || in_resume_streams(d, sj.vm, false))) {
+        struct incoming *in = migrate_in_new(d, sj.vm, sj.peer);
+        if (in) {
+            in->job = job_id(j);
+            in->state = IN_STARTED;
+            migrate_in_link(in);
+            job_set_arg(j, in, in_free_arg); /* the job's reference */
+            gw_log("incoming %s: its pre-copy goes on: watching it again", sj.vm);
+            store_job_clear(&sj);
+            job_phase(j, "transfer");
+            ret = in_watch(in, err, errlen);
+            return in_end(j, in, ret, err);
+        }
     }
     if (ret == 0) {
         char why[256];
@@ -685,6 +780,10 @@ static void in_start(struct api_request *req, struct api_reply *rep)
         api_reply_error(rep, 400, "key: %d hex digits", 2 * MIGRATE_KEY_BYTES);
         goto out;
     }
+    json_int_t gu = json_integer_value(json_object_get(req->body, "give_up_after"));
+    pthread_mutex_lock(&in->lock);
+    in->give_up_ms = gu > 0 && gu <= 7 * 86400 ? gu * 1000 : 0;
+    pthread_mutex_unlock(&in->lock);
     /* listen where peers reach this host */
     if (d->listen[0]) {
         const char *colon = strrchr(d->listen, ':');
@@ -785,6 +884,10 @@ static void in_get(struct api_request *req, struct api_reply *rep)
         pthread_mutex_lock(&in->lock);
         json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "state", in_state_names[in->state], "error",
                               in->error, "vm", in->vm, "mode", in->mode);
+        if (in->migration[0])
+            json_object_set_new(o, "migration", json_string(in->migration));
+        if (in->recovers)
+            json_object_set_new(o, "recovers", json_integer(in->recovers));
         if (in->cold)
             migrate_in_cold_status(in, o);
         pthread_mutex_unlock(&in->lock);
@@ -814,6 +917,75 @@ static void in_get(struct api_request *req, struct api_reply *rep)
     json_decref(fig);
     api_reply_json(rep, 200, o);
     store_job_clear(&sj);
+}
+
+/* The source continues a paused pre-copy: godwit-vm listens again
+ * (migrate-recover on a port the kernel picks) and the answer says where.
+ * 409 while the stream has not noticed the pause yet (the source asks
+ * again); 410 when the incoming is over. */
+static void in_recover(struct api_request *req, struct api_reply *rep)
+{
+    struct godwitd *d = req->ctx;
+    struct incoming *in = migrate_in_lookup(req, rep);
+    char err[512], host[STORE_ADDR_MAX] = "0.0.0.0", uri[STORE_ADDR_MAX + 32];
+    json_t *qm = NULL;
+    const char *st;
+    int port = -1, ret;
+
+    if (!in)
+        return;
+    pthread_mutex_lock(&in->lock);
+    bool started = in->state == IN_STARTED && !in->abort && !strcmp(in->mode, "live");
+    enum in_state state = in->state;
+    pthread_mutex_unlock(&in->lock);
+    if (!started) {
+        api_reply_error(rep, 410, "the incoming migration is %s: nothing to continue",
+                        in_state_names[state]);
+        goto out;
+    }
+    ret = migrate_in_qmp(d, in->vm, "query-migrate", NULL, &qm, err, sizeof(err));
+    st = json_string_value(json_object_get(qm, "status"));
+    if (ret == 0 && st && !strcmp(st, ST_PAUSED)) {
+        if (d->listen[0]) {
+            const char *colon = strrchr(d->listen, ':');
+            if (colon && d->listen[0] != '[')
+                snprintf(host, sizeof(host), "%.*s", (int)(colon - d->listen), d->listen);
+        }
+        snprintf(uri, sizeof(uri), "tcp:%s:0", host);
+        ret = migrate_in_qmp(d, in->vm, "migrate-recover", json_pack("{s:s}", "uri", uri), NULL,
+                             err, sizeof(err));
+        json_decref(qm);
+        qm = NULL;
+        if (ret == 0)
+            ret = migrate_in_qmp(d, in->vm, "query-migrate", NULL, &qm, err, sizeof(err));
+        st = json_string_value(json_object_get(qm, "status"));
+    }
+    if (ret < 0) {
+        api_reply_error(rep, 500, "host %s: %s", d->name, err);
+        goto out;
+    }
+    if (!st || strcmp(st, ST_RECOVER)) {
+        api_reply_error(rep, 409, "the incoming stream on host %s is %s, not paused (yet)", d->name,
+                        st ? st : "unknown");
+        goto out;
+    }
+    /* a recover listening already (a retry) answers the same port */
+    const char *p = json_string_value(
+        json_object_get(json_array_get(json_object_get(qm, "socket-address"), 0), "port"));
+    port = p ? atoi(p) : -1;
+    if (port <= 0 || port > 65535) {
+        api_reply_error(rep, 500, "host %s: godwit-vm did not say where it listens", d->name);
+        goto out;
+    }
+    pthread_mutex_lock(&in->lock);
+    in->recovers++;
+    in->paused_ms = 0; /* the source is there: the give-up time counts again */
+    pthread_mutex_unlock(&in->lock);
+    gw_log("incoming %s: the source continues its paused transfer (port %d)", in->vm, port);
+    api_reply_json(rep, 200, json_pack("{s:i,s:s}", "port", port, "host", host));
+out:
+    json_decref(qm);
+    migrate_in_put(in);
 }
 
 static void in_abort(struct api_request *req, struct api_reply *rep)
@@ -846,7 +1018,8 @@ static const struct api_field in_create_body[] = {
     {"source_job", API_T_INT, false}, {"mode", API_T_STRING, false},
     {"files", API_T_ARRAY, false},    {"start", API_T_BOOL, false},
     {"resume", API_T_BOOL, false},    {NULL, 0, false}};
-static const struct api_field in_start_body[] = {{"key", API_T_STRING, true}, {NULL, 0, false}};
+static const struct api_field in_start_body[] = {
+    {"key", API_T_STRING, true}, {"give_up_after", API_T_INT, false}, {NULL, 0, false}};
 static const struct api_field in_abort_body[] = {{"reason", API_T_STRING, false}, {NULL, 0, false}};
 
 const struct api_route migrate_in_routes[] = {
@@ -856,6 +1029,7 @@ const struct api_route migrate_in_routes[] = {
     {"POST", "/1.0/incoming/{id}/start", in_start, in_start_body, API_ROUTE_PEER},
     {"POST", "/1.0/incoming/{id}/log", in_log, NULL, API_ROUTE_PEER | API_ROUTE_RAW},
     {"GET", "/1.0/incoming/{id}", in_get, NULL, API_ROUTE_PEER},
+    {"POST", "/1.0/incoming/{id}/recover", in_recover, NULL, API_ROUTE_PEER},
     {"POST", "/1.0/incoming/{id}/abort", in_abort, in_abort_body, API_ROUTE_PEER},
 };
 const size_t migrate_in_nroutes = GW_ARRAY_SIZE(migrate_in_routes);

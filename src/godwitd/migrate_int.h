@@ -40,6 +40,11 @@ struct incoming {
     size_t log_len;
     bool log_done;
     struct incoming_cold *cold; /* cold and suspended only */
+    /* live, pre-copy paused (a hold at the source, a lost link): */
+    char migration[STORE_WORD_MAX]; /* the incoming godwit-vm's status, polled */
+    int64_t give_up_ms;             /* the source's --give-up-after */
+    int64_t paused_ms;              /* paused since (unix ms), 0 not paused */
+    unsigned recovers;              /* POST .../recover answered */
     struct incoming *next;
     unsigned refs; /* the list's and the job's */
 };

@@ -137,6 +137,20 @@ int64_t migrate_window_opens(const struct migrate_window *w, int64_t now_ms)
     return (int64_t)open * 1000;
 }
 
+void migrate_window_reason(const char *spec, int64_t open_ms, int64_t now_ms, char *out, size_t len)
+{
+    char when[32];
+    time_t t = (time_t)(open_ms / 1000);
+    struct tm tm;
+    long long in_s = (open_ms - now_ms) / 1000;
+
+    localtime_r(&t, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+    snprintf(out, len,
+             "switches over only inside the window %s: it opens %s (in %lld h %lld min %lld s)",
+             spec, when, in_s / 3600, in_s / 60 % 60, in_s % 60);
+}
+
 int migrate_window_wait(struct job *j, const char *spec, char *err, size_t errlen)
 {
     struct migrate_window w;
@@ -160,16 +174,8 @@ int migrate_window_wait(struct job *j, const char *spec, char *err, size_t errle
         if (open < 0)
             return gw_fail(err, errlen, -ETIME, "the window %s closed before the switchover", spec);
         if (!held) {
-            char reason[STORE_TEXT_MAX], when[32];
-            time_t t = (time_t)(open / 1000);
-            struct tm tm;
-            localtime_r(&t, &tm);
-            strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-            long long in_s = (open - now) / 1000;
-            snprintf(reason, sizeof(reason),
-                     "switches over only inside the window %s: it opens %s (in %lld h %lld min "
-                     "%lld s)",
-                     spec, when, in_s / 3600, in_s / 60 % 60, in_s % 60);
+            char reason[STORE_TEXT_MAX];
+            migrate_window_reason(spec, open, now, reason, sizeof(reason));
             (void)job_hold_own(j, "window", reason, NULL);
             held = true;
         }

@@ -59,8 +59,9 @@ Cases:
                  hold while it asks again) until hb has a slot.
   window         --window FROM/TO a few seconds ahead: the cold transfer runs at
                  once, the job is held (window) until it opens, then switches
-                 over; a live migration starts inside its window; nonsense
-                 windows refused.
+                 over; a live migration transfers at once and waits
+                 held-converged for its window (live_hold_test.py checks
+                 more); nonsense windows refused.
   compliance     ha's policy.json: a VM labelled data=eu-only is refused to hc
                  (region=us) and goes to hb (region=eu); one labelled tier=prod
                  is held for an approval: its starter cannot approve it
@@ -883,8 +884,9 @@ def iso(t):
 
 def case_window(rack):
     """--window FROM/TO: a cold transfer runs at once but switches over only
-    once the window opens (held: window meanwhile); a live migration starts
-    inside it; windows that make no sense are refused."""
+    once the window opens (held: window meanwhile); a live migration
+    converges and waits held-converged, switching over inside it; windows
+    that make no sense are refused."""
     a, b = rack.hosts[0], rack.hosts[1]
     names = ["cw1", "cw2"]
     try:
@@ -905,7 +907,7 @@ def case_window(rack):
         check(time.time() >= opens - 1, "it switched over before the window opened")
         w = [h_ for h_ in j["holds"] if h_["type"] == "window"][0]
         check(w["lifted"] and "opened" in w["lifted"]["by"] and "opens" in w["reason"], f"{w}")
-        # a live migration waits for its window, the VM running here meanwhile
+        # a live migration waits held-converged for its window, the VM running here meanwhile
         mt.create(a, names[1], "--memory", "64M", "--cpus", "1", "--firmware", "none",
                   "--kernel", TICKER, "--no-agent")
         mt.start(a, names[1])

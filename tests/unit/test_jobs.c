@@ -152,6 +152,37 @@ static const struct job_kind held_out = {.kind = "suspended",
                                          .resume = holdable_resume,
                                          .holdable = true};
 
+/* A kind that keeps a hold of its own (a window, say) and watches
+ * job_held(): its own hold must not count, someone else's must, and the
+ * release of that one must reach the runner though its own hold stays. */
+static atomic_int own_stage;
+
+static int own_run(struct job *j, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    job_hold_own(j, "window", "waits for its window", NULL);
+    atomic_store(&own_stage, job_has_own(j, "window") && !job_held(j) ? 1 : -1);
+    while (!job_held(j) && !job_cancelled(j))
+        usleep(1000);
+    atomic_store(&own_stage, 2);
+    while (job_held(j) && !job_cancelled(j))
+        usleep(1000);
+    atomic_store(&own_stage, 3);
+    job_lift_own(j, "window", "the window opened");
+    return 0;
+}
+
+static const struct job_kind own_out = {
+    .kind = "live", .direction = "out", .run = own_run, .holdable = true};
+
+static bool wait_stage(int want)
+{
+    for (int i = 0; i < 5000 && atomic_load(&own_stage) != want; i++)
+        usleep(1000);
+    return atomic_load(&own_stage) == want;
+}
+
 static const struct job_kind cold_out = {
     .kind = "cold", .direction = "out", .run = verb_run, .control = verb_control};
 
@@ -399,6 +430,28 @@ static void test_runner(void)
         store_job_clear(&row);
     }
     down(&d);
+    CHECK(up(&d), "up again");
+    {
+        /* a job's own hold does not park it; a manual one on top does,
+         * and its release reaches the runner */
+        struct fake f12 = {0};
+        int64_t hid = 0;
+        jobs_register(&d, &own_out);
+        int64_t id12 = start(&d, &own_out, "web12", &f12, &ret, err, sizeof(err));
+        CHECK(ret == 0 && wait_stage(1), "its own hold: job_has_own, not job_held (%d)",
+              atomic_load(&own_stage));
+        CHECK(get(&d, id12, &row) && !strcmp(row.status, "held"), "status held (%s)", row.status);
+        store_job_clear(&row);
+        CHECK(jobs_hold(&d, id12, "manual", "freeze", "t", NULL, &hid, err, sizeof(err)) == 0 &&
+                  wait_stage(2),
+              "a manual hold: job_held (%s)", err);
+        CHECK(jobs_release(&d, id12, 0, "t", err, sizeof(err)) == 0 && wait_stage(3),
+              "released while its own hold stays: the runner goes on (%s)", err);
+        CHECK(idle(&d) && get(&d, id12, &row) && !strcmp(row.status, "done"), "done (%s)",
+              row.status);
+        store_job_clear(&row);
+    }
+    down(&d);
 }
 
 static void test_restart(void)
@@ -567,6 +620,39 @@ static void test_display(void)
     fclose(f);
     CHECK(buf && !strcmp(buf, "job 12: transfer\njob 12: complete, done\n"),
           "without a terminal: a line per change: %s", buf ? buf : "");
+    free(buf);
+
+    /* a live job held mid pre-copy says so in words */
+    buf = NULL;
+    f = open_memstream(&buf, &len);
+    if (!f)
+        return;
+    json_object_set_new(job, "phase", json_string("transfer"));
+    json_object_set_new(job, "status", json_string("held"));
+    json_object_set_new(json_object_get(job, "figures"), "status",
+                        json_string("x-godwit-precopy-paused"));
+    cli_progress_init(&p, f, true);
+    cli_progress_show(&p, job);
+    fflush(f);
+    CHECK(strstr(buf, "transfer  (held, pre-copy paused) [") != NULL, "held, paused: %s", buf + 4);
+    fclose(f);
+    free(buf);
+    buf = NULL;
+    f = open_memstream(&buf, &len);
+    if (!f)
+        return;
+    cli_progress_init(&p, f, false);
+    cli_progress_show(&p, job);
+    json_object_set_new(json_object_get(job, "figures"), "status",
+                        json_string("x-godwit-held-converged"));
+    cli_progress_show(&p, job);
+    fclose(f);
+    CHECK(buf && !strcmp(buf, "job 12: transfer, held, pre-copy paused\n"
+                              "job 12: transfer, held, held-converged: destination kept in sync\n"),
+          "without a terminal: the stream's state changes are lines too: %s", buf ? buf : "");
+    CHECK(cli_progress_stream_words(json_object_get(job, "figures")) &&
+              !cli_progress_stream_words(NULL),
+          "stream words only for the held states");
     free(buf);
     json_decref(job);
 }
