@@ -18,6 +18,7 @@
 
 #include "machine/virt_int.h"
 #include "migration/mig_proto.h"
+#include "virtio/virtio_blk.h"
 
 static void virt_mig_kick(void *opaque)
 {
@@ -148,6 +149,40 @@ static void virt_mig_incoming_failed(void *opaque, const char *why)
     virt_post_request(opaque, VIRT_REQ_FAIL); /* as QEMU: the process ends, nothing ran */
 }
 
+/* Block migration: the writable virtio-blk images, by slot. */
+static unsigned virt_mig_disks(void *opaque, struct mig_disk *out, unsigned max)
+{
+    struct virt *vm = opaque;
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < VIRT_VIRTIO_COUNT && n < max; i++) {
+        const struct virtio_dev *d = vm->virtio[i].dev;
+        const char *path;
+        uint64_t size;
+        bool ro;
+
+        if (!d || d->device_id != VIRTIO_ID_BLOCK)
+            continue;
+        (void)vblk_image(d, &path, &size, &ro);
+        if (ro)
+            continue; /* a read-only image does not change: it must be there already */
+        out[n].slot = i;
+        snprintf(out[n].path, sizeof(out[n].path), "%s", path);
+        out[n].size = size;
+        n++;
+    }
+    return n;
+}
+
+static void virt_mig_disk_track(void *opaque, unsigned slot, struct blk_dirty *t)
+{
+    struct virt *vm = opaque;
+    struct virtio_dev *d = slot < VIRT_VIRTIO_COUNT ? vm->virtio[slot].dev : NULL;
+
+    if (d && d->device_id == VIRTIO_ID_BLOCK)
+        vblk_set_dirty(d, t);
+}
+
 static const struct mig_machine_ops virt_mig_ops = {
     .kick = virt_mig_kick,
     .park = virt_mig_park,
@@ -161,6 +196,8 @@ static const struct mig_machine_ops virt_mig_ops = {
     .load_end = virt_mig_load_end,
     .incoming_done = virt_mig_incoming_done,
     .incoming_failed = virt_mig_incoming_failed,
+    .disks = virt_mig_disks,
+    .disk_track = virt_mig_disk_track,
 };
 
 void virt_migration_init(struct virt *vm)

@@ -140,7 +140,7 @@ static json_t *qmp_migrate(void *opaque, json_t *args, struct qmp_error *err)
     char why[400];
     json_t *v;
     const char *key;
-    bool resume = false;
+    bool resume = false, blk = false;
 
     json_object_foreach(args, key, v)
     {
@@ -156,6 +156,8 @@ static json_t *qmp_migrate(void *opaque, json_t *args, struct qmp_error *err)
                                      "Invalid parameter type for '%s', expected: boolean", key);
             if (!strcmp(key, "resume"))
                 resume = json_is_true(v);
+            else if (!strcmp(key, "blk"))
+                blk = json_is_true(v);
             else if (json_is_true(v) && strcmp(key, "detach") != 0)
                 return qmp_error_set(err, QMP_ERR_GENERIC, "'%s' is not supported", key);
         } else {
@@ -170,6 +172,8 @@ static json_t *qmp_migrate(void *opaque, json_t *args, struct qmp_error *err)
             return qmp_error_set(err, QMP_ERR_GENERIC, "%s", why);
         return NULL;
     }
+    if (blk && !virt_migrate_active(vm))
+        vm->mig_params.block = true; /* as QEMU 7.2: blk turns the capability on */
     if (virt_migrate_start(vm, uri, why, sizeof(why)) < 0)
         return qmp_error_set(err, QMP_ERR_GENERIC, "%s", why);
     return NULL;
@@ -212,6 +216,17 @@ static json_t *virt_mig_info_json(const struct mig_info *in)
         /* the destination counts what it received */
         json_object_set_new(o, "ram",
                             json_pack("{s:I}", "transferred", (json_int_t)in->transferred));
+    }
+    if (!in->incoming && in->has_disk) {
+        /* QEMU 7.2's block migration figures, and ours */
+        json_object_set_new(o, "disk",
+                            json_pack("{s:I, s:I, s:I}", "transferred",
+                                      (json_int_t)in->disk_transferred, "remaining",
+                                      (json_int_t)in->disk_remaining, "total",
+                                      (json_int_t)in->disk_total));
+        json_object_set_new(o, "x-godwit-dirty-blocks-rate",
+                            json_integer((json_int_t)in->disk_dirty_rate));
+        json_object_set_new(o, "x-godwit-mirror", json_boolean(in->mirror));
     }
     if (!in->incoming && (in->recoveries || in->resent)) {
         json_object_set_new(o, "x-godwit-recoveries", json_integer((json_int_t)in->recoveries));
@@ -417,6 +432,7 @@ static json_t *qmp_migrate_set_capabilities(void *opaque, json_t *args, struct q
     struct virt *vm = opaque;
     json_t *caps = json_object_get(args, "capabilities"), *c;
     bool events = vm->mig_params.events, recover = vm->mig_params.precopy_recover;
+    bool block = vm->mig_params.block;
     size_t i;
 
     if (!json_is_array(caps) || json_object_size(args) != 1)
@@ -442,12 +458,15 @@ static json_t *qmp_migrate_set_capabilities(void *opaque, json_t *args, struct q
             events = json_is_true(state);
         else if (!strcmp(name, "x-godwit-precopy-recover"))
             recover = json_is_true(state);
+        else if (!strcmp(name, "block"))
+            block = json_is_true(state);
         else if (json_is_true(state))
             return qmp_error_set(err, QMP_ERR_GENERIC, "Migration capability '%s' is not supported",
                                  name);
     }
     vm->mig_params.events = events;
     vm->mig_params.precopy_recover = recover;
+    vm->mig_params.block = block;
     return NULL;
 }
 
@@ -463,7 +482,8 @@ static json_t *qmp_query_migrate_capabilities(void *opaque, json_t *args, struct
             a, json_pack("{s:s, s:b}", "capability", virt_mig_caps[k], "state",
                          (!strcmp(virt_mig_caps[k], "events") && vm->mig_params.events) ||
                              (!strcmp(virt_mig_caps[k], "x-godwit-precopy-recover") &&
-                              vm->mig_params.precopy_recover)));
+                              vm->mig_params.precopy_recover) ||
+                             (!strcmp(virt_mig_caps[k], "block") && vm->mig_params.block)));
     return a;
 }
 

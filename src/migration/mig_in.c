@@ -76,6 +76,7 @@ struct mig_in {
     bool resume_refused; /* ... and its SESSION was refused */
     uint64_t session, attempt, ckpt;
     uint64_t bytes_base;    /* bytes received on earlier connections */
+    struct mig_blk blk;     /* capability block: our images being written */
     char pause_reason[300]; /* why it paused (query-migrate's error-desc meanwhile) */
     _Atomic int fd;
     struct mig_tls_creds *creds; /* TLS: the server's keys (else NULL) */
@@ -136,6 +137,10 @@ static void mig_in_round(void *opaque, uint32_t round)
 
     struct mig_chan ch = {.fd = atomic_load(&in->fd), .tls = in->tls};
 
+    /* what the round wrote to our images goes to disk now, so the pause
+     * (DISKSUM's fdatasync) has little left to write */
+    for (unsigned i = 0; i < in->blk.n; i++)
+        (void)fdatasync(in->blk.d[i].fd);
     (void)mig_chan_send(&ch, MIG_MAGIC_REPLY, MIG_MSG_ROUND, round);
 }
 
@@ -182,6 +187,25 @@ static int mig_in_session(void *opaque, uint64_t session, uint64_t attempt, char
 static void mig_in_checkpoint(void *opaque, uint64_t seq)
 {
     ((struct mig_in *)opaque)->ckpt = seq;
+}
+
+static int mig_in_disks(void *opaque, const struct state_disk *d, unsigned n, char *err,
+                        size_t errlen)
+{
+    struct mig_in *in = opaque;
+
+    return mig_blk_dst_disks(&in->blk, &in->mm, d, n, err, errlen);
+}
+
+static int mig_in_block(void *opaque, const struct state_blk_view *v, char *err, size_t errlen)
+{
+    return mig_blk_dst_block(&((struct mig_in *)opaque)->blk, v, err, errlen);
+}
+
+static int mig_in_disksum(void *opaque, const uint64_t (*sums)[2], unsigned n, char *err,
+                          size_t errlen)
+{
+    return mig_blk_dst_sums(&((struct mig_in *)opaque)->blk, sums, n, err, errlen);
 }
 
 /* Loaded and verified: READY, then the COMMIT.  0 with in->paused_ns set,
@@ -326,7 +350,10 @@ static void *mig_in_thread(void *arg)
     struct mig_load_hooks h = {.opaque = arg,
                                .round = mig_in_round,
                                .session = mig_in_session,
-                               .checkpoint = mig_in_checkpoint};
+                               .checkpoint = mig_in_checkpoint,
+                               .disks = mig_in_disks,
+                               .block = mig_in_block,
+                               .disksum = mig_in_disksum};
     char why[300], lost[200];
     int fd, lfd, ret, st = MIG_IN_FAILED;
 
@@ -636,6 +663,7 @@ void mig_in_free(struct mig_in *in)
     mig_in_close(in);
     mig_in_close_fd(in);
     mig_tls_creds_free(in->creds);
+    mig_blk_close(&in->blk);
     pthread_mutex_destroy(&in->lock);
     pthread_cond_destroy(&in->cond);
     free(in);

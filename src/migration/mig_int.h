@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "migration/mig_block.h"
 #include "migration/mig_proto.h"
 #include "migration/mig_tls.h"
 #include "migration/migration.h"
@@ -67,6 +68,8 @@ struct mig_out {
     struct mig_uri resume_uri;
     char pause_reason[MIG_ERROR_DESC_LEN]; /* why it paused (under lock): error-desc meanwhile */
     uint64_t recoveries, resent;           /* statistics (ST_SET/ST_GET) */
+    /* capability block: the disks that travel (NULL: none) */
+    struct mig_blk *blk;
     /* statistics (host ns; ST_SET by the job, ST_GET by the loop) */
     uint64_t rounds, dirty_pages_rate, expected_downtime_ms, remaining_pages;
     uint64_t start_ns, setup_ns, park_ns, end_ns, run_ns;

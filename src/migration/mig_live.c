@@ -59,6 +59,47 @@ static bool mig_live_stop(struct mig_out *j, struct state_stream *s)
     return state_stream_error(s) || atomic_load(&j->want_pause);
 }
 
+static void mig_live_check_dest(const struct mig_out *j, struct state_stream *s);
+static void mig_live_throttle(struct mig_out *j, uint64_t bytes, uint64_t since_ns);
+
+/* The disks' passes ask the same (mig_block.c's callback), and keep to
+ * max-bandwidth like the RAM's. */
+struct mig_live_stopper {
+    struct mig_out *j;
+    struct state_stream *s;
+    uint64_t t0, bytes0;
+};
+
+static bool mig_live_stop_cb(void *opaque)
+{
+    struct mig_live_stopper *st = opaque;
+
+    mig_live_throttle(st->j, state_stream_offset(st->s) - st->bytes0, st->t0);
+    if (atomic_load(&st->j->cancel))
+        state_stream_fail(st->s, -ECANCELED, "cancelled");
+    else
+        mig_live_check_dest(st->j, st->s);
+    mig_live_count(st->j, st->s);
+    return mig_live_stop(st->j, st->s);
+}
+
+/* Dirty blocks (the disks' bulk first): tag for recoverable jobs.  With
+ * parked set (the switchover) every one goes, whatever stop says. */
+static void mig_live_send_blocks(struct mig_out *j, struct state_stream *s)
+{
+    struct mig_live_stopper st = {
+        .j = j, .s = s, .t0 = gw_now_ns(), .bytes0 = state_stream_offset(s)};
+    uint32_t tag = (uint32_t)(j->ckpt + 1);
+
+    if (!j->blk || !j->blk->n)
+        return;
+    if (!j->blk->bulk_done)
+        mig_blk_bulk(j->blk, s, tag, mig_live_stop_cb, &st);
+    if (j->blk->bulk_done && !mig_live_stop(j, s))
+        mig_blk_send_dirty(j->blk, s, tag, mig_live_stop_cb, &st);
+    mig_live_count(j, s);
+}
+
 void mig_live_sockopts(const struct mig_out *j, int fd)
 {
     struct timeval tv = {.tv_sec = MIG_LIVE_SILENT_MS / 1000};
@@ -368,12 +409,43 @@ static void mig_live_held_wait(struct mig_out *j, uint64_t since)
 }
 
 /*
+ * Active mirroring: once the bulk is done, when the dirty blocks stop
+ * shrinking (two rounds with at least 90 % of the round before), bound
+ * what may be dirty and unsent to half the downtime limit's worth at the
+ * measured bandwidth (at least 16 blocks): a guest write then waits for
+ * room, the guest's disk runs at the link's speed, and the rest shrinks.
+ */
+static void mig_live_mirror_check(struct mig_out *j, struct mig_live_round *rd, uint64_t dirty)
+{
+    struct mig_blk *k = j->blk;
+    uint64_t limit;
+
+    if (dirty && k->prev_dirty && dirty * 10 >= k->prev_dirty * 9)
+        k->stuck++;
+    else
+        k->stuck = 0;
+    k->prev_dirty = dirty;
+    if (k->stuck < 2)
+        return;
+    limit = (rd->bw ? rd->bw : 100000000ull) * ST_GET(j->params.downtime_limit_ms) / 1000 / 2 /
+            STATE_BLK_SIZE;
+    if (limit < 16)
+        limit = 16;
+    mig_blk_mirror(k, limit);
+    gw_log("migration: the disks' dirty blocks stopped shrinking (%llu): active mirroring, at "
+           "most %llu blocks (%llu MiB) dirty and unsent",
+           (unsigned long long)dirty, (unsigned long long)limit,
+           (unsigned long long)(limit * STATE_BLK_SIZE >> 20));
+}
+
+/*
  * After a round: collect the dirty set and decide.  1: switch over now;
  * 0: another round; -errno on failure.
  */
 static int mig_live_decide(struct mig_out *j, struct state_stream *s, struct mig_live_round *rd)
 {
     uint64_t words = (j->mm.mem->npages + 63) / 64, round_ns, dirty_pages, expected_ms;
+    uint64_t dirty_blocks = 0;
     int ret;
 
     /* end the round and wait until the destination loaded all of it: the
@@ -391,8 +463,19 @@ static int mig_live_decide(struct mig_out *j, struct state_stream *s, struct mig
     ST_SET(j->remaining_pages, dirty_pages);
     ST_SET(j->dirty_pages_rate,
            round_ns ? (uint64_t)((double)dirty_pages * 1e9 / (double)round_ns) : 0);
+    if (j->blk && j->blk->n) {
+        dirty_blocks = mig_blk_collect(j->blk);
+        ST_SET(j->blk->dirty_rate,
+               round_ns ? (uint64_t)((double)dirty_blocks * STATE_BLK_SIZE * 1e9 / (double)round_ns)
+                        : 0);
+    }
     /* unknown bandwidth (nothing was sent): assume 1 GB/s */
-    expected_ms = dirty_pages * GMEM_PAGE_SIZE * 1000 / (rd->bw ? rd->bw : 1000000000ull);
+    expected_ms = (dirty_pages * GMEM_PAGE_SIZE + dirty_blocks * STATE_BLK_SIZE) * 1000 /
+                  (rd->bw ? rd->bw : 1000000000ull);
+    if (j->blk && !j->blk->bulk_done)
+        expected_ms = UINT64_MAX / 2; /* the disks' bulk comes first */
+    else if (j->blk && j->blk->n && !j->blk->mirror)
+        mig_live_mirror_check(j, rd, dirty_blocks);
     ST_SET(j->expected_downtime_ms, expected_ms);
     mig_out_trace(j,
                   "round %llu: sent %llu bytes in %.1f ms (%llu MB/s); %llu pages dirty, "
@@ -454,6 +537,8 @@ static int mig_live_switchover(struct mig_out *j, struct state_stream *s)
     char why[300];
     int ret;
 
+    if (j->blk && j->blk->mirror) /* a write waiting for room completes as the devices park */
+        mig_blk_mirror(j->blk, 0);
     ret = mig_out_park(j);
     if (ret < 0)
         return ret;
@@ -467,9 +552,19 @@ static int mig_live_switchover(struct mig_out *j, struct state_stream *s)
     if (mig_live_send_ram(j, s, j->dirty) < 0)
         return state_stream_error(s);
     ST_SET(j->remaining_pages, 0);
+    if (j->blk && j->blk->n) {
+        /* the disks are quiet: the last dirty blocks, then their digests */
+        mig_out_trace(j, "final blocks: %llu", (unsigned long long)mig_blk_collect(j->blk));
+        mig_live_send_blocks(j, s);
+        if (state_stream_error(s) || mig_blk_write_sums(j->blk, s) < 0)
+            return state_stream_error(s);
+        ST_SET(j->blk->remaining, 0);
+    }
     if (j->mm.ops->save_components(j->mm.opaque, s) < 0)
         return state_stream_error(s);
-    if (j->mm.ops->handover && j->mm.ops->handover(j->mm.opaque, why, sizeof(why)) < 0) {
+    /* shared storage: the destination takes the images over; with the
+     * disks in the stream it has its own, and ours stay locked here */
+    if (!j->blk && j->mm.ops->handover && j->mm.ops->handover(j->mm.opaque, why, sizeof(why)) < 0) {
         state_stream_fail(s, -EIO, "%s", why);
         return -EIO;
     }
@@ -625,6 +720,8 @@ static void mig_live_redirty(struct mig_out *j, uint64_t ckpt)
             n++;
         }
     }
+    if (j->blk)
+        ST_SET(j->resent, ST_GET(j->resent) + mig_blk_redirty(j->blk, ckpt) * STATE_BLK_SIZE);
     ST_SET(j->resent, ST_GET(j->resent) + n * GMEM_PAGE_SIZE);
     mig_out_trace(j, "resume: destination verified checkpoint %llu of %llu: %llu pages again",
                   (unsigned long long)ckpt, (unsigned long long)j->ckpt, (unsigned long long)n);
@@ -671,7 +768,8 @@ static int mig_live_reconnect(struct mig_out *j, struct state_stream **sp, const
     *sp = s;
     j->attempt++;
     if (mig_write_start(&j->mm, s, STATE_F_LIVE | STATE_F_RECOVER | STATE_F_RESUME) < 0 ||
-        state_write_session(s, j->session, j->attempt) < 0 || state_stream_flush(s) < 0) {
+        state_write_session(s, j->session, j->attempt) < 0 ||
+        (j->blk && mig_blk_write_disks(j->blk, s) < 0) || state_stream_flush(s) < 0) {
         ret = gw_fail(err, errlen, state_stream_error(s), "%s", state_stream_msg(s));
         mig_live_close(j, sp);
         return ret;
@@ -743,6 +841,10 @@ static int mig_live_precopy(struct mig_out *j, struct state_stream *s, struct mi
     for (;;) {
         if (mig_live_send_ram(j, s, j->first_pass ? NULL : j->dirty) < 0)
             return state_stream_error(s);
+        if (!atomic_load(&j->want_pause))
+            mig_live_send_blocks(j, s);
+        if (state_stream_error(s))
+            return state_stream_error(s);
         if (atomic_load(&j->want_pause))
             return 0;
         ret = mig_live_decide(j, s, rd);
@@ -767,8 +869,29 @@ int mig_live_run(struct mig_out *j, struct state_stream **sp)
             if (getrandom(&j->session, sizeof(j->session), 0) != sizeof(j->session))
                 j->session = gw_now_ns() ^ ((uint64_t)getpid() << 32);
     }
+    if (j->params.block) {
+        struct mig_blk *k = calloc(1, sizeof(*k));
+
+        if (!k || mig_blk_src_open(k, &j->mm, j->params.precopy_recover, why, sizeof(why)) < 0) {
+            state_stream_fail(*sp, -EIO, "%s", k ? why : "out of memory");
+            if (k)
+                mig_blk_close(k);
+            free(k);
+            return -EIO;
+        }
+        if (!k->n) {
+            gw_log("migration: capability block, but the VM has no writable disk: RAM only");
+            mig_blk_close(k);
+            free(k);
+        } else {
+            pthread_mutex_lock(&j->lock);
+            j->blk = k; /* the loop attaches its devices at the first sync */
+            pthread_mutex_unlock(&j->lock);
+        }
+    }
     if (mig_write_start(&j->mm, *sp, flags) < 0 ||
-        (j->session && state_write_session(*sp, j->session, 0) < 0))
+        (j->session && state_write_session(*sp, j->session, 0) < 0) ||
+        (j->blk && mig_blk_write_disks(j->blk, *sp) < 0))
         return state_stream_error(*sp);
     /* forget what was dirtied before: the first pass sends everything */
     if (mig_out_sync(j) < 0)

@@ -309,6 +309,10 @@ static void mig_out_release(struct mig_out *j)
     free(j->dirty);
     free(j->sent);
     free(j->tag);
+    if (j->blk) {
+        mig_blk_close(j->blk);
+        free(j->blk);
+    }
     mig_tls_creds_free(j->creds);
     free(j);
 }
@@ -359,6 +363,7 @@ int mig_out_start(struct mig_out **jobp, const struct mig_machine *mm, const cha
     if (!j->live) {
         j->params.compress = true; /* a file: smaller is better, nothing waits */
         j->params.precopy_recover = false;
+        j->params.block = false; /* a file holds no disks */
     }
     atomic_store(&j->hold, j->live && p->hold_switchover);
     pthread_mutex_init(&j->lock, NULL);
@@ -429,6 +434,8 @@ static void mig_out_finish(struct mig_out *j)
     parked = j->parked;
     j->parked = j->want_park = false;
     pthread_mutex_unlock(&j->lock);
+    if (j->blk) /* the devices stop marking (a write waiting for room completes) */
+        mig_blk_attach(j->blk, &j->mm, false);
     if (parked)
         j->mm.ops->unpark(j->mm.opaque, st != MIG_ST_COMPLETED ? MIG_UNPARK_RESUME
                                         : j->live              ? MIG_UNPARK_GONE
@@ -449,6 +456,9 @@ static void mig_out_serve(struct mig_out *j)
     park = j->want_park && !j->parked && !atomic_load(&j->done);
     pthread_mutex_unlock(&j->lock);
     if (sync) {
+        /* the disks' devices mark from the first sync on */
+        if (j->blk)
+            mig_blk_attach(j->blk, &j->mm, true);
         /* between hart slices: no store is half done */
         gmem_dirty_collect(j->mm.mem, j->dirty);
         pthread_mutex_lock(&j->lock);
@@ -564,6 +574,25 @@ void mig_out_info(const struct mig_out *j, struct mig_info *info)
     info->dirty_pages_rate = ST_GET(j->dirty_pages_rate);
     info->recoveries = ST_GET(j->recoveries);
     info->resent = ST_GET(j->resent);
+    pthread_mutex_lock((pthread_mutex_t *)&j->lock);
+    if (j->blk) {
+        const struct mig_blk *k = j->blk;
+
+        info->has_disk = true;
+        info->mirror = k->mirror;
+        info->disk_total = ST_GET(k->total);
+        info->disk_transferred = ST_GET(k->transferred);
+        info->disk_dirty_rate = ST_GET(k->dirty_rate);
+        info->disk_remaining = info->done ? 0 : mig_blk_pending(k) * STATE_BLK_SIZE;
+        if (!info->done && !k->bulk_done) {
+            /* the bulk's rest: what it has not looked at yet */
+            for (unsigned i = k->bulk_disk; i < k->n; i++) {
+                uint64_t from = i == k->bulk_disk ? k->bulk_off : 0;
+                info->disk_remaining += from < k->d[i].info.size ? k->d[i].info.size - from : 0;
+            }
+        }
+    }
+    pthread_mutex_unlock((pthread_mutex_t *)&j->lock);
     info->mbps = end > j->start_ns
                      ? (double)info->transferred * 8 / 1e6 / ((double)(end - j->start_ns) / 1e9)
                      : 0.0;

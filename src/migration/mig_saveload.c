@@ -154,6 +154,7 @@ int mig_load_live(const struct mig_machine *mm, struct state_stream *s, struct m
 {
     struct state_reader *r = state_reader_new(s);
     const struct state_header *hdr;
+    bool disks = false, sums = false;
     struct state_item it;
     int ret;
 
@@ -198,6 +199,33 @@ int mig_load_live(const struct mig_machine *mm, struct state_stream *s, struct m
         if (it.sec.type == STATE_SEC_SESSION && h->session &&
             (ret = h->session(h->opaque, it.session, it.attempt, err, errlen)) < 0)
             goto out;
+        if (it.sec.type == STATE_SEC_DISKS || it.sec.type == STATE_SEC_BLOCK ||
+            it.sec.type == STATE_SEC_DISKSUM) {
+            if (!h->disks || !h->block || !h->disksum) {
+                snprintf(err, errlen,
+                         "the stream carries disks, which only a live migration can "
+                         "take");
+                ret = -EPROTO;
+                goto out;
+            }
+            if (sums) {
+                snprintf(err, errlen, "a disk section after DISKSUM");
+                ret = -EPROTO;
+                goto out;
+            }
+            if (it.sec.type == STATE_SEC_DISKS)
+                ret = h->disks(h->opaque, it.disks, it.ndisks, err, errlen);
+            else if (it.sec.type == STATE_SEC_BLOCK)
+                ret = h->block(h->opaque, &it.blk, err, errlen);
+            else
+                ret = h->disksum(h->opaque, it.sums, it.ndisks, err, errlen);
+            if (ret < 0)
+                goto out;
+            if (it.sec.type == STATE_SEC_DISKS)
+                disks = true;
+            if (it.sec.type == STATE_SEC_DISKSUM)
+                sums = true;
+        }
         if (it.sec.type == STATE_SEC_DEVICE) {
             h->components = true;
             ret = mm->ops->load_component(mm->opaque, &it.sec, it.payload, err, errlen);
@@ -211,6 +239,11 @@ int mig_load_live(const struct mig_machine *mm, struct state_stream *s, struct m
     ret = state_reader_expect_end(r, 0);
     if (ret < 0)
         goto reader_err;
+    if (disks && !sums) {
+        snprintf(err, errlen, "the stream named its disks but sent no DISKSUM: not running them");
+        ret = -EPROTO;
+        goto out;
+    }
     ret = mm->ops->load_end(mm->opaque, err, errlen);
     goto out;
 

@@ -22,12 +22,14 @@
 #ifndef GODWIT_MIGRATION_MIGRATION_H
 #define GODWIT_MIGRATION_MIGRATION_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "common/util.h"
 #include "mem/gmem.h"
+#include "state/state_block.h"
 #include "state/state_buf.h"
 #include "state/state_format.h"
 #include "state/state_stream.h"
@@ -35,6 +37,15 @@
 /* error-desc's room: "destination refused the migration: " and the
  * destination's reason (MIG_REASON_MAX bytes, mig_proto.h) */
 #define MIG_ERROR_DESC_LEN 600
+
+/* A disk that can travel with a live migration (capability `block`). */
+struct mig_disk {
+    unsigned slot;       /* where the machine has it (virtio-mmio index) */
+    char path[PATH_MAX]; /* its image file */
+    uint64_t size;       /* bytes */
+};
+
+struct blk_dirty;
 
 /* Parameters (QMP migrate-set-parameters, QEMU's names). */
 struct mig_params {
@@ -49,6 +60,9 @@ struct mig_params {
     /* "x-godwit-hold-switchover": converge but do not switch over while
      * true (x-godwit-held-converged); may change while a job runs */
     bool hold_switchover;
+    /* capability "block" (or migrate's "blk": true): the writable disks
+     * travel in the live stream (docs/state.md, "Disks in the stream") */
+    bool block;
     char tls_creds[128]; /* "tls-creds": a tls-creds-psk object's id; "" = plain */
     /* The directory of that object's keys.psk, filled by the machine when
      * it starts a job (the engine knows no objects).  Non-empty: the live
@@ -121,6 +135,11 @@ struct mig_machine_ops {
     /* Loop thread, destination: the incoming migration failed (the machine
      * never ran); the process should end as QEMU's does. */
     void (*incoming_failed)(void *opaque, const char *why);
+    /* Any thread: the writable disks (at most max into d); NULL: none. */
+    unsigned (*disks)(void *opaque, struct mig_disk *d, unsigned max);
+    /* Loop thread: the disk in slot marks the blocks it writes into t
+     * (NULL: stops; a write waiting for room completes). */
+    void (*disk_track)(void *opaque, unsigned slot, struct blk_dirty *t);
 };
 
 /* The machine as the engine sees it. */
@@ -144,6 +163,9 @@ struct mig_info {
     uint64_t transferred, remaining, total; /* bytes */
     uint64_t pages_normal, pages_zero, dirty_sync_count, dirty_pages_rate;
     uint64_t recoveries, resent; /* resumes that worked; bytes re-sent because unverified */
+    bool has_disk;               /* block migration: disk_* below */
+    bool mirror;                 /* active mirroring is on */
+    uint64_t disk_transferred, disk_remaining, disk_total, disk_dirty_rate; /* bytes, bytes/s */
     double mbps;
     char error[MIG_ERROR_DESC_LEN]; /* failed or cancelled: why */
     /* incoming over tcp: where it listens (port 0 asked: the one chosen) */
@@ -245,6 +267,11 @@ struct mig_load_hooks {
     int (*session)(void *opaque, uint64_t session, uint64_t attempt, char *err, size_t errlen);
     /* a CHECKPOINT verified: everything before it is here */
     void (*checkpoint)(void *opaque, uint64_t seq);
+    /* disks (capability block): DISKS, each BLOCK, DISKSUM; 0 or -errno
+     * with a reason (NULL: a stream with disks is refused) */
+    int (*disks)(void *opaque, const struct state_disk *d, unsigned n, char *err, size_t errlen);
+    int (*block)(void *opaque, const struct state_blk_view *v, char *err, size_t errlen);
+    int (*disksum)(void *opaque, const uint64_t (*sums)[2], unsigned n, char *err, size_t errlen);
     bool resume;     /* in: a resumed stream: RAM is kept as it is */
     bool components; /* out: a component section was loaded (past pausing) */
 };

@@ -219,7 +219,8 @@ static bool state_type_known(uint8_t t)
 {
     return t == STATE_SEC_CONFIG || t == STATE_SEC_RAM || t == STATE_SEC_DEVICE ||
            t == STATE_SEC_ROUND || t == STATE_SEC_ZERO || t == STATE_SEC_SESSION ||
-           t == STATE_SEC_CHECKPOINT || t == STATE_SEC_PAUSE || t == STATE_SEC_EOF;
+           t == STATE_SEC_CHECKPOINT || t == STATE_SEC_PAUSE || t == STATE_SEC_DISKS ||
+           t == STATE_SEC_BLOCK || t == STATE_SEC_DISKSUM || t == STATE_SEC_EOF;
 }
 
 int state_read_section(struct state_stream *s, struct state_section *sec)

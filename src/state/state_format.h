@@ -63,6 +63,9 @@ enum mig_section_type {
     STATE_SEC_SESSION = 6,    /* which migration a recoverable stream belongs to */
     STATE_SEC_CHECKPOINT = 7, /* recoverable: every byte before it arrived intact */
     STATE_SEC_PAUSE = 8,      /* recoverable: the source paused here; nothing follows */
+    STATE_SEC_DISKS = 9,      /* live with disks: the disks that travel (state_block.h) */
+    STATE_SEC_BLOCK = 10,     /* live with disks: a run of a disk's blocks */
+    STATE_SEC_DISKSUM = 11,   /* live with disks: every disk's digest, before EOF */
     STATE_SEC_EOF = 0x7f,     /* checksum; nothing may follow */
 };
 

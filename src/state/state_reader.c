@@ -30,10 +30,13 @@ struct state_reader {
     uint8_t *scratch; /* STATE_RAM_BATCH pages for LZ4, allocated at the first batch */
     void (*zero_fn)(void *opaque, uint64_t first, uint64_t count);
     void *zero_opaque;
-    uint32_t round;       /* the last ROUND marker's number (0: none yet) */
-    bool session;         /* recoverable: the SESSION was read */
-    uint64_t checkpoint;  /* recoverable: the last CHECKPOINT verified */
-    uint64_t digest;      /* recoverable: the stream's checksum before the current section */
+    uint32_t round;      /* the last ROUND marker's number (0: none yet) */
+    bool session;        /* recoverable: the SESSION was read */
+    uint64_t checkpoint; /* recoverable: the last CHECKPOINT verified */
+    uint64_t digest;     /* recoverable: the stream's checksum before the current section */
+    struct state_disk disks[STATE_DISKS_MAX]; /* DISKS, once read */
+    unsigned ndisks;
+    uint64_t sums[STATE_DISKS_MAX][2];
     struct state_buf buf; /* the current section's payload */
     int err;
     char msg[400];
@@ -135,6 +138,9 @@ static const char *reader_type_name(uint8_t type)
     case STATE_SEC_SESSION: return "SESSION";
     case STATE_SEC_CHECKPOINT: return "CHECKPOINT";
     case STATE_SEC_PAUSE: return "PAUSE";
+    case STATE_SEC_DISKS: return "DISKS";
+    case STATE_SEC_BLOCK: return "BLOCK";
+    case STATE_SEC_DISKSUM: return "DISKSUM";
     default: return "EOF";
     }
 }
@@ -315,6 +321,47 @@ static int reader_pause(struct state_reader *r, struct state_item *it)
     return 0;
 }
 
+static int reader_disks(struct state_reader *r, struct state_item *it)
+{
+    if (!state_reader_live(r))
+        return reader_fail(r, -EPROTO, "DISKS at byte %llu in a stream not marked live",
+                           (unsigned long long)it->offset);
+    if (r->ndisks)
+        return reader_fail(r, -EPROTO, "a second DISKS at byte %llu",
+                           (unsigned long long)it->offset);
+    if (state_disks_decode(&r->buf, r->disks, &r->ndisks) < 0)
+        return reader_fail(r, -EPROTO, "%s", state_buf_msg(&r->buf));
+    it->disks = r->disks;
+    it->ndisks = r->ndisks;
+    return 0;
+}
+
+static int reader_block(struct state_reader *r, struct state_item *it)
+{
+    if (!r->ndisks)
+        return reader_fail(r, -EPROTO, "a BLOCK at byte %llu before DISKS",
+                           (unsigned long long)it->offset);
+    if (state_blk_decode(&r->buf, r->disks, r->ndisks, &it->blk) < 0)
+        return reader_fail(r, -EPROTO, "at byte %llu: %s", (unsigned long long)it->offset,
+                           state_buf_msg(&r->buf));
+    it->disks = r->disks;
+    it->ndisks = r->ndisks;
+    return 0;
+}
+
+static int reader_disksum(struct state_reader *r, struct state_item *it)
+{
+    if (!r->ndisks)
+        return reader_fail(r, -EPROTO, "a DISKSUM at byte %llu before DISKS",
+                           (unsigned long long)it->offset);
+    if (state_disksum_decode(&r->buf, r->sums, r->ndisks) < 0)
+        return reader_fail(r, -EPROTO, "%s", state_buf_msg(&r->buf));
+    it->sums = (const uint64_t(*)[2])r->sums;
+    it->disks = r->disks;
+    it->ndisks = r->ndisks;
+    return 0;
+}
+
 bool state_reader_paused(const struct state_reader *r)
 {
     return r->phase == STATE_READER_PAUSED;
@@ -361,6 +408,9 @@ int state_reader_next(struct state_reader *r, struct state_item *it)
     case STATE_SEC_SESSION: return reader_session(r, it);
     case STATE_SEC_CHECKPOINT: return reader_checkpoint(r, it);
     case STATE_SEC_PAUSE: return reader_pause(r, it);
+    case STATE_SEC_DISKS: return reader_disks(r, it);
+    case STATE_SEC_BLOCK: return reader_block(r, it);
+    case STATE_SEC_DISKSUM: return reader_disksum(r, it);
     case STATE_SEC_RAM: return reader_ram(r, it);
     case STATE_SEC_ZERO: return reader_zero(r, it);
     case STATE_SEC_ROUND: return reader_round(r, it);

@@ -45,6 +45,7 @@
 #include <stdint.h>
 
 #include "common/util.h"
+#include "state/state_block.h"
 #include "state/state_buf.h"
 #include "state/state_format.h"
 #include "state/state_stream.h"
@@ -53,13 +54,17 @@ struct state_reader;
 
 /* One section, decoded as far as the format allows. */
 struct state_item {
-    struct state_section sec;  /* type, name, instance, version, payload bytes */
-    uint64_t offset;           /* stream offset of the section's first byte */
-    uint32_t pages;            /* RAM: pages in the batch; ZERO: pages cleared */
-    uint8_t encoding;          /* RAM: STATE_RAM_RAW or STATE_RAM_LZ4 */
-    uint32_t round;            /* ROUND: the round that ended */
-    uint64_t session, attempt; /* SESSION: the migration's id, 0 or the resume's number */
-    uint64_t checkpoint;       /* CHECKPOINT: its number (verified before it is returned) */
+    struct state_section sec;       /* type, name, instance, version, payload bytes */
+    uint64_t offset;                /* stream offset of the section's first byte */
+    uint32_t pages;                 /* RAM: pages in the batch; ZERO: pages cleared */
+    uint8_t encoding;               /* RAM: STATE_RAM_RAW or STATE_RAM_LZ4 */
+    uint32_t round;                 /* ROUND: the round that ended */
+    uint64_t session, attempt;      /* SESSION: the migration's id, 0 or the resume's number */
+    uint64_t checkpoint;            /* CHECKPOINT: its number (verified before it is returned) */
+    struct state_blk_view blk;      /* BLOCK: checked against DISKS; valid until the next call */
+    const struct state_disk *disks; /* DISKS: the disks (ndisks); valid while the reader is */
+    unsigned ndisks;
+    const uint64_t (*sums)[2]; /* DISKSUM: one digest per disk */
     struct state_buf *payload; /* DEVICE: a reader over the payload, valid until the
                                   next call; NULL for the other types */
 };

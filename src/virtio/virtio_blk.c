@@ -55,6 +55,11 @@ struct vblk {
     struct iovec *iov; /* VIRTQ_MAX_SEGS: the data part of a request */
     uint8_t *bounce;   /* VBLK_BOUNCE_SIZE, page-aligned, allocated on first use */
     struct vblk_stats stats;
+    /* a live migration with its disks (vblk_set_dirty): blocks written
+     * are marked; with active mirroring a write may have to wait for room
+     * (stalled: b->elem holds it until poll finds room) */
+    struct blk_dirty *dirty;
+    bool stalled;
 };
 
 struct vblk_range { /* DISCARD / WRITE_ZEROES segment (§5.2.6) */
@@ -399,6 +404,7 @@ static uint8_t vblk_do_rw(struct vblk *b, const struct virtq_elem *e, bool write
         ret = vblk_rw_full(b, true, b->iov, cnt, off, len);
     if (ret == 0)
         ret = vblk_write_done(b);
+    blk_dirty_mark(b->dirty, off, len); /* even a failed write may have changed some */
     return vblk_status_of(b, ret);
 }
 
@@ -434,6 +440,7 @@ static uint8_t vblk_do_ranges(struct vblk *b, const struct virtq_elem *e, uint32
     }
     for (unsigned i = 0; i < n && ret == 0; i++) {
         uint64_t off = r[i].sector * VBLK_SECTOR, len = (uint64_t)r[i].num_sectors * VBLK_SECTOR;
+        blk_dirty_mark(b->dirty, off, len);
         if (type == VIRTIO_BLK_T_WRITE_ZEROES) {
             ret = vblk_zero_range(b, off, len, r[i].flags & VIRTIO_BLK_WZ_F_UNMAP);
         } else if (b->discard && !b->no_punch && len) {
@@ -495,21 +502,99 @@ static int64_t vblk_request(struct vblk *b, const struct virtq_elem *e)
     return (int64_t)(e->in_len > UINT32_MAX ? UINT32_MAX : e->in_len);
 }
 
-static void vblk_queue_notify(struct virtio_dev *d, unsigned qi)
+/* Does the request in b->elem change the image (a write, a discard, a
+ * write-zeroes)? */
+static bool vblk_elem_writes(const struct vblk *b)
 {
-    struct vblk *b = vblk_of(d);
+    uint32_t type;
+
+    if (b->elem->out_len < 16)
+        return false;
+    virtq_elem_read(b->elem, 0, &type, sizeof(type));
+    return type == VIRTIO_BLK_T_OUT || type == VIRTIO_BLK_T_DISCARD ||
+           type == VIRTIO_BLK_T_WRITE_ZEROES;
+}
+
+/* Process requests until the queue is empty, or (active mirroring) a
+ * write finds no room: it then waits in b->elem, stalled, and the guest
+ * waits with it until vblk_poll finds room.  force: never wait (parking). */
+static void vblk_drain(struct vblk *b, unsigned qi, bool force)
+{
+    struct virtio_dev *d = &b->vdev;
     struct virtq *q = &d->vq[qi];
-    int r;
+    int r = 1;
 
     do {
-        while ((r = virtq_pop(d, q, b->elem)) > 0) {
-            int64_t len = vblk_request(b, b->elem);
+        for (;;) {
+            int64_t len;
+
+            if (!b->stalled && (r = virtq_pop(d, q, b->elem)) <= 0)
+                break;
+            if (!force && b->dirty && vblk_elem_writes(b) && !blk_dirty_room(b->dirty)) {
+                if (!b->stalled)
+                    atomic_fetch_add(&b->dirty->waits, 1);
+                b->stalled = true;
+                virtq_notify(d, q); /* what completed so far */
+                return;
+            }
+            b->stalled = false;
+            len = vblk_request(b, b->elem);
             if (len < 0)
                 return;
             virtq_push(d, q, b->elem, (uint32_t)len);
         }
     } while (r == 0 && virtq_enable_notify(d, q, true));
     virtq_notify(d, q);
+}
+
+static void vblk_queue_notify(struct virtio_dev *d, unsigned qi)
+{
+    struct vblk *b = vblk_of(d);
+
+    if (!b->stalled) /* a stalled queue goes on from vblk_poll */
+        vblk_drain(b, qi, false);
+}
+
+/* A stalled write: go on once there is room again (or mirroring ended). */
+static void vblk_poll(struct virtio_dev *d)
+{
+    struct vblk *b = vblk_of(d);
+
+    if (b->stalled && (!b->dirty || blk_dirty_room(b->dirty)))
+        vblk_drain(b, 0, false);
+}
+
+static uint64_t vblk_next_deadline(struct virtio_dev *d)
+{
+    return vblk_of(d)->stalled ? gw_now_ns() + 1000000 : UINT64_MAX;
+}
+
+/* Parking for a migration or a save: a stalled write completes now. */
+static void vblk_pre_save(struct virtio_dev *d)
+{
+    struct vblk *b = vblk_of(d);
+
+    if (b->stalled)
+        vblk_drain(b, 0, true);
+}
+
+void vblk_set_dirty(struct virtio_dev *d, struct blk_dirty *t)
+{
+    struct vblk *b = vblk_of(d);
+
+    b->dirty = t;
+    if (!t && b->stalled)
+        vblk_drain(b, 0, true);
+}
+
+int vblk_image(const struct virtio_dev *d, const char **path, uint64_t *size, bool *readonly)
+{
+    const struct vblk *b = (const struct vblk *)d;
+
+    *path = b->path;
+    *size = b->capacity * VBLK_SECTOR;
+    *readonly = b->readonly;
+    return b->fd;
 }
 
 static void vblk_config_write(struct virtio_dev *d, uint32_t off, unsigned size, uint32_t val)
@@ -531,6 +616,7 @@ static void vblk_reset(struct virtio_dev *d)
     struct vblk *b = vblk_of(d);
 
     b->config[VBLK_OFF_WCE] = vblk_default_wce(b);
+    b->stalled = false; /* the core reset the queue: the held request is gone with it */
 }
 
 static void vblk_fini(struct virtio_dev *d)
@@ -547,7 +633,8 @@ static void vblk_fini(struct virtio_dev *d)
 
 /* State (docs/state.md), after the core's: u8 writeback, the only config
  * byte the driver can change.  Requests complete inside the notify that
- * took them, so none is ever in flight and there is no pre_save. */
+ * took them, so none is ever in flight (pre_save completes one that active
+ * mirroring held back). */
 static void vblk_save(const struct virtio_dev *d, struct state_buf *b)
 {
     const struct vblk *blk = (const struct vblk *)d;
@@ -575,6 +662,9 @@ static const struct virtio_dev_ops vblk_ops = {
     .queue_notify = vblk_queue_notify,
     .reset = vblk_reset,
     .config_write = vblk_config_write,
+    .poll = vblk_poll,
+    .next_deadline = vblk_next_deadline,
+    .pre_save = vblk_pre_save,
     .save = vblk_save,
     .load = vblk_load,
     .fini = vblk_fini,

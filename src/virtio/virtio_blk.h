@@ -18,6 +18,7 @@
 #ifndef GODWIT_VIRTIO_VIRTIO_BLK_H
 #define GODWIT_VIRTIO_VIRTIO_BLK_H
 
+#include "common/blk_dirty.h"
 #include "common/image_lock.h"
 #include "virtio/virtio.h"
 
@@ -118,6 +119,12 @@ struct virtio_dev *vblk_new_fd(struct gmem *mem, int fd, const struct vblk_confi
  * vblk_flush makes every write stable (fdatasync; not with cache=unsafe).
  */
 int vblk_lock(struct virtio_dev *d, char *err, size_t errlen) gw_must_check;
+
+/* A live migration with its disks: mark written blocks in t (NULL: stop,
+ * and complete a write that waited for room).  Loop thread. */
+void vblk_set_dirty(struct virtio_dev *d, struct blk_dirty *t);
+/* The image: its path (as opened), size in bytes, read-only; returns its fd. */
+int vblk_image(const struct virtio_dev *d, const char **path, uint64_t *size, bool *readonly);
 void vblk_unlock(struct virtio_dev *d);
 bool vblk_locked(const struct virtio_dev *d);
 int vblk_flush(struct virtio_dev *d) gw_must_check;
