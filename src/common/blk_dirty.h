@@ -17,7 +17,7 @@
 #define BLK_DIRTY_SIZE 65536u /* bytes per tracked block (STATE_BLK_SIZE) */
 
 struct blk_dirty {
-    _Atomic uint64_t *bits;  /* one bit per block, (nblocks + 63) / 64 words */
+    _Atomic uint64_t *bits; /* one bit per block, (nblocks + 63) / 64 words */
     uint64_t nblocks;
     _Atomic uint64_t marked; /* bits set since they were last collected */
     _Atomic uint64_t unsent; /* the job's: blocks collected and not sent yet */

@@ -84,8 +84,8 @@ int mig_blk_src_open(struct mig_blk *k, const struct mig_machine *mm, bool recov
         d->fd = open(d->info.path, O_RDONLY | O_CLOEXEC);
         k->n = i + 1;
         if (d->fd < 0)
-            return gw_fail(err, errlen, -errno, "block migration: cannot read %s: %s",
-                           d->info.path, strerror(errno));
+            return gw_fail(err, errlen, -errno, "block migration: cannot read %s: %s", d->info.path,
+                           strerror(errno));
         if (blk_disk_alloc(d, true, recover) < 0)
             return gw_fail(err, errlen, -ENOMEM, "out of memory");
         k->total += d->info.size;
@@ -274,7 +274,8 @@ void mig_blk_send_dirty(struct mig_blk *k, struct state_stream *s, uint32_t tag,
             }
             if (stop(opaque))
                 return;
-            while (b < d->nblocks && b - first < STATE_BLK_RUN && (d->dirty[b / 64] >> (b % 64) & 1)) {
+            while (b < d->nblocks && b - first < STATE_BLK_RUN &&
+                   (d->dirty[b / 64] >> (b % 64) & 1)) {
                 d->dirty[b / 64] &= ~(1ull << (b % 64));
                 b++;
             }
@@ -398,8 +399,8 @@ static int pwrite_all(int fd, const uint8_t *p, size_t len, uint64_t off)
 static int blk_zero_pages(int fd, unsigned kind, uint64_t off, uint64_t len)
 {
     static const uint8_t zeros[STATE_BLK_PAGE];
-    int mode = kind == STATE_BLK_ZERO ? FALLOC_FL_ZERO_RANGE
-                                      : FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+    int mode =
+        kind == STATE_BLK_ZERO ? FALLOC_FL_ZERO_RANGE : FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
 
     if (fallocate(fd, mode, (off_t)off, (off_t)len) == 0)
         return 0;
@@ -411,8 +412,7 @@ static int blk_zero_pages(int fd, unsigned kind, uint64_t off, uint64_t len)
     return 0;
 }
 
-int mig_blk_dst_block(struct mig_blk *k, const struct state_blk_view *v, char *err,
-                      size_t errlen)
+int mig_blk_dst_block(struct mig_blk *k, const struct state_blk_view *v, char *err, size_t errlen)
 {
     struct mig_blk_disk *d;
     const uint8_t *data = v->data;

@@ -37,7 +37,7 @@ struct mig_blk_disk {
     struct mig_disk info; /* slot, path, size (from the machine) */
     int fd;               /* our own: O_RDONLY (source), O_WRONLY (destination) */
     uint64_t nblocks;
-    uint64_t *hash;      /* per block: XXH3-64 of its content as sent / written */
+    uint64_t *hash; /* per block: XXH3-64 of its content as sent / written */
     /* source */
     struct blk_dirty track; /* the device marks, the job collects */
     uint64_t *dirty;        /* collected, not sent yet */
@@ -55,8 +55,8 @@ struct mig_blk {
     unsigned bulk_disk;
     uint64_t bulk_off;
     bool bulk_done;
-    bool attached; /* the devices mark into track */
-    bool mirror;   /* active mirroring is on */
+    bool attached;              /* the devices mark into track */
+    bool mirror;                /* active mirroring is on */
     uint64_t prev_dirty, stuck; /* rounds whose dirty blocks did not shrink */
     /* statistics (relaxed atomics: read by the loop) */
     uint64_t transferred, total, remaining, dirty_rate, dirty_blocks;
@@ -98,8 +98,7 @@ uint64_t mig_blk_pending(const struct mig_blk *k);
 int mig_blk_dst_disks(struct mig_blk *k, const struct mig_machine *mm,
                       const struct state_disk *disks, unsigned n, char *err, size_t errlen);
 /* A BLOCK run: write it.  0 or -errno with a reason. */
-int mig_blk_dst_block(struct mig_blk *k, const struct state_blk_view *v, char *err,
-                      size_t errlen);
+int mig_blk_dst_block(struct mig_blk *k, const struct state_blk_view *v, char *err, size_t errlen);
 /* DISKSUM: compare every digest, fdatasync the images.  0 or -errno. */
 int mig_blk_dst_sums(struct mig_blk *k, const uint64_t (*sums)[2], unsigned n, char *err,
                      size_t errlen);

@@ -71,14 +71,15 @@ int state_blk_decode(struct state_buf *b, const struct state_disk *disks, unsign
         return b->err;
     }
     if (v->blocks == 0 || v->blocks > STATE_BLK_RUN || v->offset % STATE_BLK_SIZE) {
-        state_buf_fail(b, -EPROTO, "BLOCK of %u blocks at %llu (1 to %u, aligned to %u)",
-                       v->blocks, (unsigned long long)v->offset, STATE_BLK_RUN, STATE_BLK_SIZE);
+        state_buf_fail(b, -EPROTO, "BLOCK of %u blocks at %llu (1 to %u, aligned to %u)", v->blocks,
+                       (unsigned long long)v->offset, STATE_BLK_RUN, STATE_BLK_SIZE);
         return b->err;
     }
     size = disks[v->disk].size;
     end = v->offset + (uint64_t)v->blocks * STATE_BLK_SIZE;
     if (v->offset >= size || end > state_blk_count(size) * STATE_BLK_SIZE) {
-        state_buf_fail(b, -EPROTO, "BLOCK at %llu + %u blocks: past the end of disk %u (%llu bytes)",
+        state_buf_fail(b, -EPROTO,
+                       "BLOCK at %llu + %u blocks: past the end of disk %u (%llu bytes)",
                        (unsigned long long)v->offset, v->blocks, v->disk, (unsigned long long)size);
         return b->err;
     }

@@ -57,7 +57,8 @@ static inline unsigned state_blk_kind(const uint8_t *map, unsigned page)
 
 static inline void state_blk_set_kind(uint8_t *map, unsigned page, unsigned kind)
 {
-    map[page / 4] = (uint8_t)((map[page / 4] & ~(3u << (2 * (page % 4)))) | kind << (2 * (page % 4)));
+    map[page / 4] =
+        (uint8_t)((map[page / 4] & ~(3u << (2 * (page % 4)))) | kind << (2 * (page % 4)));
 }
 
 void state_disks_encode(struct state_buf *b, const struct state_disk *d, unsigned n);
