@@ -5,9 +5,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "migration/mig_int.h" /* ST_SET/ST_GET */
@@ -116,6 +119,46 @@ int mig_blk_write_disks(struct mig_blk *k, struct state_stream *s)
     return state_write_section(s, STATE_SEC_DISKS, NULL, 0, 1, k->b.data, k->b.len);
 }
 
+/*
+ * The first allocated extent of fd that ends after from (below size):
+ * true with [*start, *end) (start may be before from), false when none
+ * is left.  Allocated means what the file system reserved, written or not:
+ * FIEMAP, whose unwritten (fallocated) extents SEEK_DATA reports as holes
+ * on ext4 and XFS, so an image's fallocated ranges would arrive as holes.
+ * Without FIEMAP (tmpfs), SEEK_DATA/SEEK_HOLE.
+ */
+static bool blk_extent(int fd, uint64_t from, uint64_t size, uint64_t *start, uint64_t *end)
+{
+    struct {
+        struct fiemap fm;
+        struct fiemap_extent fe[1];
+    } q;
+    off_t data, hole;
+
+    if (from >= size)
+        return false;
+    memset(&q, 0, sizeof(q));
+    q.fm.fm_start = from;
+    q.fm.fm_length = size - from;
+    q.fm.fm_extent_count = 1;
+    if (ioctl(fd, FS_IOC_FIEMAP, &q.fm) == 0) {
+        if (q.fm.fm_mapped_extents == 0)
+            return false;
+        *start = q.fm.fm_extents[0].fe_logical;
+        *end = *start + q.fm.fm_extents[0].fe_length;
+        if (*end > size)
+            *end = size;
+        return *end > from && *start < size;
+    }
+    data = lseek(fd, (off_t)from, SEEK_DATA);
+    if (data < 0 || (uint64_t)data >= size)
+        return false;
+    hole = lseek(fd, data, SEEK_HOLE);
+    *start = (uint64_t)data;
+    *end = hole < 0 || (uint64_t)hole > size ? size : (uint64_t)hole;
+    return true;
+}
+
 static bool page_is_zero(const uint8_t *p)
 {
     const uint64_t *w = (const uint64_t *)p;
@@ -156,18 +199,13 @@ static void blk_send_run(struct mig_blk *k, struct state_stream *s, unsigned i, 
     }
     memset(k->buf + avail, 0, len - avail);
     /* what is allocated: data and allocated zeros; the rest holes */
-    while (pos < start + avail) {
-        off_t data = lseek(d->fd, (off_t)pos, SEEK_DATA), hole;
-
-        if (data < 0 || (uint64_t)data >= start + avail)
-            break; /* ENXIO: holes to the end */
-        hole = lseek(d->fd, data, SEEK_HOLE);
-        if (hole < 0 || (uint64_t)hole > start + avail)
-            hole = (off_t)(start + avail);
-        for (uint64_t p = ((uint64_t)data - start) / STATE_BLK_PAGE;
-             p < pages && start + p * STATE_BLK_PAGE < (uint64_t)hole; p++)
+    for (uint64_t a, e; pos < start + avail && blk_extent(d->fd, pos, start + avail, &a, &e);
+         pos = e) {
+        if (a < start)
+            a = start;
+        for (uint64_t p = (a - start) / STATE_BLK_PAGE;
+             p < pages && start + p * STATE_BLK_PAGE < e; p++)
             state_blk_set_kind(map, (unsigned)p, STATE_BLK_ZERO);
-        pos = (uint64_t)hole;
     }
     /* data pages move to the front of buf's copy in k->b below */
     state_buf_reset(&k->b);
@@ -196,25 +234,22 @@ bool mig_blk_bulk(struct mig_blk *k, struct state_stream *s, uint32_t tag,
 {
     while (!k->bulk_done && !stop(opaque)) {
         struct mig_blk_disk *d;
-        off_t data, hole;
-        uint64_t first, end;
+        uint64_t data, hole, first, end;
 
         if (k->bulk_disk >= k->n) {
             k->bulk_done = true;
             break;
         }
         d = &k->d[k->bulk_disk];
-        data = k->bulk_off < d->info.size ? lseek(d->fd, (off_t)k->bulk_off, SEEK_DATA) : -1;
-        if (data < 0 || (uint64_t)data >= d->info.size) {
+        if (!blk_extent(d->fd, k->bulk_off, d->info.size, &data, &hole)) {
             k->bulk_disk++;
             k->bulk_off = 0;
             continue;
         }
-        hole = lseek(d->fd, data, SEEK_HOLE);
-        if (hole < 0 || (uint64_t)hole > d->info.size)
-            hole = (off_t)d->info.size;
-        first = (uint64_t)data / STATE_BLK_SIZE;
-        end = ((uint64_t)hole + STATE_BLK_SIZE - 1) / STATE_BLK_SIZE;
+        if (data < k->bulk_off)
+            data = k->bulk_off;
+        first = data / STATE_BLK_SIZE;
+        end = (hole + STATE_BLK_SIZE - 1) / STATE_BLK_SIZE;
         if (end - first > STATE_BLK_RUN)
             end = first + STATE_BLK_RUN;
         /* what goes now is newer than any mark collected for it */

@@ -46,6 +46,7 @@
 #define MIG_LIVE_SILENT_MS  15000      /* recoverable: a link this silent is broken */
 #define MIG_LIVE_HELD_MS    100        /* held-converged: rounds at least this far apart */
 #define MIG_LIVE_RESUME_MS  10000      /* resume: connect and handshake within this */
+#define MIG_LIVE_MIRROR_MS  250        /* mirroring: a round sends new writes this long */
 
 /* The job's bytes on the wire, every connection's. */
 static void mig_live_count(struct mig_out *j, struct state_stream *s)
@@ -97,6 +98,17 @@ static void mig_live_send_blocks(struct mig_out *j, struct state_stream *s)
         mig_blk_bulk(j->blk, s, tag, mig_live_stop_cb, &st);
     if (j->blk->bulk_done && !mig_live_stop(j, s))
         mig_blk_send_dirty(j->blk, s, tag, mig_live_stop_cb, &st);
+    /* mirroring: what the guest writes meanwhile goes at once, so its
+     * writes find room at the link's pace, not once a round (for up to
+     * MIG_LIVE_MIRROR_MS, then the round ends as usual) */
+    while (j->blk->mirror && !ST_GET(j->park_ns) && !mig_live_stop(j, s) &&
+           gw_now_ns() - st.t0 < MIG_LIVE_MIRROR_MS * 1000000ull) {
+        if (!mig_blk_collect(j->blk)) {
+            usleep(1000);
+            continue;
+        }
+        mig_blk_send_dirty(j->blk, s, tag, mig_live_stop_cb, &st);
+    }
     mig_live_count(j, s);
 }
 
