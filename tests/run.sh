@@ -253,7 +253,7 @@ if [ "$RUN_SAN" = 1 ]; then
         tests/linux/storage_test.py; do
         BUILD=$SAN_BUILD GODWIT_VM=$SAN_BUILD/godwit-vm \
             STATE_LOOPS=${SAN_STATE_LOOPS:-10} MIGRATE_LOOPS=${SAN_MIGRATE_LOOPS:-4} \
-            STORAGE_TEST_CASES=${SAN_STORAGE_CASES:-baremetal,fallocated,hostile} \
+            STORAGE_TEST_CASES=${SAN_STORAGE_CASES:-baremetal,chain,fallocated,hostile} \
             linux_test "$t" san:
     done
     section "san: sanitizer reports in the Linux tests' logs ($SAN_BUILD/tests/linux)"

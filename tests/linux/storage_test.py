@@ -902,7 +902,7 @@ def case_mirror(lx, vms):
             after = lx.rate("mi", 4) * REGION_MIB
             check(what != "cancel" or after > box["rate"],
                   f"after the cancel the region loop writes {after:.1f} MiB/s, as slow as while "
-                  f"mirroring ({box['rate']:.1f} MiB/s): the writes are still held back")
+                  f"mirroring ({box.get('rate', 0):.1f} MiB/s): the writes are still held back")
             lx.intact(region=True, reader=False)
             notes.append(f"{what}: mirroring {box['mirror']:.1f}s after the bulk, rolled back, "
                          f"loop {after:.1f} MiB/s after, intact")
