@@ -26,15 +26,17 @@ its images must come out of every migration bit for bit as they went in):
                 written-zero (allocated) MiB, a zero page between two data
                 pages of one block; and 3 MiB + 20 KiB (the last block is
                 cut by the end of the disk) with data in its first and last
-                pages.  Two hops A -> B (blk: true) -> C (capability block):
-                each completed with query-migrate disk {transferred,
-                remaining 0, total = both sizes}, x-godwit-mirror and
-                x-godwit-dirty-blocks-rate present; every image the same
-                image as A's (C's too: a destination's images migrate again
-                as they came), the source's images unchanged (sha256 and
-                allocation), disk.transferred at most the allocated bytes +
-                1 MiB (the bulk follows the data, not the size), ticks go on
-                by one on the destination.
+                pages.  A -> B (blk: true): completed with query-migrate disk
+                {transferred, remaining 0, total = both sizes},
+                x-godwit-mirror and x-godwit-dirty-blocks-rate present; B's
+                images the same as A's with exactly the same allocated
+                ranges, A's unchanged (content, st_blocks, ranges),
+                disk.transferred at most the allocated bytes + 1 MiB (the
+                bulk follows the data, not the size), ticks go on by one on
+                the destination.
+  chain         the same, then B -> C (capability block): C's images the
+                same as A's (a destination's images migrate again as they
+                came: its allocated zeros stay allocated).
   fallocated    a 64 MiB disk with 1 MiB of data and 8 MiB made with
                 fallocate(2) (allocated, unwritten: what mkfs.ext4 on a host,
                 `fallocate -l`, qemu-img preallocation=falloc and the guest's
@@ -75,18 +77,25 @@ its guest wrote up to the switchover), then `cont`, the writer goes on.
                 never ran, the guest's loops go on and it is intact; then a
                 migration to a fresh destination (blk: true) completes.
   kill-dst-bulk the same with the destination SIGKILLed: failed, rolled back.
-  mirror        a third loop rewrites a 16 MiB region of m.bin in place
-                (dd from static.bin at a moving offset, conv=notrunc,fsync)
-                as fast as it can; the migration goes at full speed until
-                the bulk is done, then max-bandwidth drops to
-                STORAGE_MIRROR_MIBS (4 MiB/s): dirty blocks stop shrinking
-                and query-migrate's x-godwit-mirror turns true.  Three
-                migrations: cancelled while mirroring, the destination
-                killed while mirroring (each rolled back, the guest intact,
-                its loops faster again), then one that completes while
-                mirroring; the region loop's rate while mirroring must be
-                below its rate before the migration; after completion m.bin
-                holds exactly what its last round wrote.
+  mirror        the reader stops (its re-reads dirty RAM faster than the
+                link: RAM would not converge); a third loop rewrites a
+                STORAGE_REGION_MIB (4 MiB) region of m.bin in place (dd
+                from static.bin at a moving offset, conv=notrunc,fsync) as
+                fast as it can, which must be faster than 1.5 x
+                STORAGE_MIRROR_MIBS (8 MiB/s); each migration goes at full
+                speed until the bulk is done, then max-bandwidth drops to
+                STORAGE_MIRROR_MIBS, with x-godwit-hold-switchover set so
+                that it cannot complete while the test measures: dirty
+                blocks stop shrinking and query-migrate's x-godwit-mirror
+                turns true (status active or held-converged).  Three
+                migrations: cancelled while mirroring (the region loop's
+                rate measured before the cancel must be below its rate
+                before the migration, and after the cancel above it again:
+                the writes are no longer held back), the destination
+                killed while mirroring (each rolled back, the guest intact),
+                then one released (hold off) while mirroring: it completes;
+                after completion m.bin holds exactly what its last round
+                wrote.
   linux-dd      a migration (capability block) at full speed under the loops:
                 the same image on both sides, disk.transferred at most the
                 allocated bytes + 16 MiB; on the destination the guest is
@@ -101,7 +110,8 @@ Prints `PASS name` / `FAIL name: why` / `SKIP name: reason` and the last line
 usage: tests/linux/storage_test.py [--only NAME[,NAME]]
 
 Environment: BUILD (build/release), GODWIT_VM, STORAGE_TEST_CASES
-(comma-separated subset), STORAGE_STATIC_MIB (192), STORAGE_MIRROR_MIBS (4),
+(comma-separated subset), STORAGE_STATIC_MIB (192), STORAGE_MIRROR_MIBS (8),
+STORAGE_REGION_MIB (4),
 GODWIT_GUEST_IMAGE / GODWIT_GUEST_INITRD, STATE_TEST_TIMEOUT (Linux boot,
 seconds, 240).  Needs e2fsprogs (mkfs.ext4, e2fsck, debugfs) on the host for
 the Linux cases (SKIP without).
@@ -338,6 +348,11 @@ def rolled_back(src, info, want, goes_on):
     goes_on()
 
 
+def godwit_only(ctx):
+    if ctx.emu.kind != "godwit":
+        raise Skip("godwit-vm's stream (DISKS/BLOCK/DISKSUM) and figures")
+
+
 def need_ticker():
     if not os.path.exists(mig.TICKER):
         r = subprocess.run(["make", "-C", ROOT, "build/guest/mig_ticker.elf"],
@@ -389,6 +404,7 @@ def scatter(path, seed, runs=40):
 def baremetal(ctx, name, hops):
     """mig_ticker with the two disks of the docstring, `hops` migrations
     A -> B (blk: true) -> C (capability block)."""
+    godwit_only(ctx)
     need_ticker()
     sizes = [256 * MiB, 3 * MiB + 20 * 1024]
     a = [sparse(os.path.join(ctx.tmp, f"{name}-a{i}.raw"), s) for i, s in enumerate(sizes)]
@@ -444,6 +460,7 @@ def case_chain(ctx):
 
 
 def case_fallocated(ctx):
+    godwit_only(ctx)
     need_ticker()
     size = 64 * MiB
     a = sparse(os.path.join(ctx.tmp, "fa-a.raw"), size)
@@ -476,6 +493,7 @@ HOSTILE = [
 
 
 def case_hostile(ctx):
+    godwit_only(ctx)
     need_ticker()
     size = 16 * MiB
     a = sparse(os.path.join(ctx.tmp, "ho-a.raw"), size)
@@ -780,6 +798,7 @@ def linux_case(fn):
     none or it is not running); a failure ends it; every destination the
     case left is killed."""
     def case(ctx):
+        godwit_only(ctx)
         lx = getattr(ctx, "linux", None)
         if lx is None or not lx.alive():
             if lx is not None:
