@@ -20,7 +20,8 @@
 # san runs the ASan + UBSan build in $SAN_BUILD (make SAN=address,undefined):
 # its unit tests, its corpus replays and tests/linux/state_test.py and
 # migrate_test.py with shorter chains (SAN_STATE_LOOPS, 10; SAN_MIGRATE_LOOPS,
-# 4), and hold_test.py (about 50 s); its results are named san:NAME.
+# 4), hold_test.py (about 50 s) and storage_test.py's bare-metal cases
+# (SAN_STORAGE_CASES); its results are named san:NAME.
 # The last line is the counted summary "N passed, N failed"; the exit status
 # is non-zero if anything failed.
 set -u
@@ -248,9 +249,11 @@ if [ "$RUN_SAN" = 1 ]; then
     unit_tests "$SAN_BUILD" san:
     fuzz_replays "$SAN_BUILD" san:
     rm -rf "$SAN_BUILD/tests/linux"
-    for t in tests/linux/state_test.py tests/linux/migrate_test.py tests/linux/hold_test.py; do
+    for t in tests/linux/state_test.py tests/linux/migrate_test.py tests/linux/hold_test.py \
+        tests/linux/storage_test.py; do
         BUILD=$SAN_BUILD GODWIT_VM=$SAN_BUILD/godwit-vm \
             STATE_LOOPS=${SAN_STATE_LOOPS:-10} MIGRATE_LOOPS=${SAN_MIGRATE_LOOPS:-4} \
+            STORAGE_TEST_CASES=${SAN_STORAGE_CASES:-baremetal,chain,fallocated,hostile} \
             linux_test "$t" san:
     done
     section "san: sanitizer reports in the Linux tests' logs ($SAN_BUILD/tests/linux)"

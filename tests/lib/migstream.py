@@ -34,6 +34,8 @@ REPLY_NAMES = {1: "READY", 2: "ERROR", 3: "RUNNING", 4: "ROUND", 5: "RESUME_AT"}
 STATE_MAGIC = b"\x89GWST\r\n\x1a"
 STATE_HEADER_LEN = 112  # format 2: with the VM's identity (docs/state.md)
 SEC_CONFIG, SEC_RAM, SEC_DEVICE, SEC_ROUND, SEC_ZERO, SEC_EOF = 1, 2, 3, 4, 5, 0x7F
+# disks in a live stream (src/state/state_block.h)
+SEC_DISKS, SEC_BLOCK, SEC_DISKSUM = 9, 10, 11
 
 
 def split_reply(buf):
@@ -198,7 +200,8 @@ class Proxy:
     source's) and connects it to target (the destination's -incoming URI).
     One thread per direction.  Hooks, each optional:
 
-      flip=(where, byte_in_payload)  flip one bit of the stream byte at the
+      flip=(where, byte_in_payload[, mask])  flip one bit (mask: the bits,
+            0x10 unless given) of the stream byte at the
             given offset in the payload of the section where() returns
             (where: function of the StreamParser, called as sections arrive;
             a plain int is an absolute stream offset)
@@ -326,7 +329,7 @@ class Proxy:
             self.parser.feed(data)
             data = bytearray(data)
             if self.flip is not None and flip_off is None and self.flipped_at is None:
-                where, byte = self.flip
+                where, byte = self.flip[:2]
                 if isinstance(where, int):
                     flip_off = where
                 else:
@@ -334,7 +337,7 @@ class Proxy:
                     if sec is not None:
                         flip_off = sec[4] + min(byte, max(sec[5] - 1, 0))
             if flip_off is not None and start <= flip_off < self.up:
-                data[flip_off - start] ^= 0x10
+                data[flip_off - start] ^= self.flip[2] if len(self.flip) > 2 else 0x10
                 self.flipped_at, flip_off = flip_off, None
             if self.truncate is not None and trunc_off is None:
                 trunc_off = self._resolve(self.truncate)

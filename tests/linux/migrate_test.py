@@ -153,14 +153,14 @@ def migration_events(vm):
     return evs
 
 
-def migrate(vm, uri, timeout=90.0, cancel_when=None):
-    """QMP migrate; polls query-migrate until completed/failed/cancelled and
+def migrate(vm, uri, timeout=90.0, cancel_when=None, **margs):
+    """QMP migrate (margs: more arguments, e.g. blk=True); polls query-migrate until completed/failed/cancelled and
     returns its last answer with '_seen' (the statuses in order), '_wall'
     (seconds) and '_events' (the MIGRATION events' statuses).  cancel_when:
     a function of query-migrate's answer; when it is true, migrate_cancel."""
     migration_events(vm)  # forget older ones
     t0 = time.monotonic()
-    vm.cmd("migrate", uri=uri)
+    vm.cmd("migrate", uri=uri, **margs)
     seen, cancelled = [], False
     if cancel_when == "at-once":
         vm.cmd("migrate_cancel")  # before anything polls: in setup if it still is
