@@ -387,8 +387,8 @@ static void test_sections(void)
     section_refused("a name with a high byte", b, n, "bad section name", 0);
     n = sec_bytes(b, 0, 0, 1, 0, 0, NULL);
     section_refused("type 0", b, n, "unknown section type 0", 12);
-    n = sec_bytes(b, STATE_SEC_PAUSE + 1, 0, 1, 0, 0, NULL);
-    section_refused("type 9", b, n, "unknown section type 9", 12);
+    n = sec_bytes(b, STATE_SEC_DISKSUM + 1, 0, 1, 0, 0, NULL);
+    section_refused("type 12", b, n, "unknown section type 12", 12);
     n = sec_bytes(b, 0x80, 0, 1, 0, 0, NULL);
     section_refused("type 0x80", b, n, "unknown section type 128", 12);
     n = sec_bytes(b, 0xff, 0, 1, 0, 0, NULL);
