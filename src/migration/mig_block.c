@@ -270,11 +270,12 @@ uint64_t mig_blk_collect(struct mig_blk *k)
 {
     uint64_t n = 0;
 
+    k->last_new = 0;
     for (unsigned i = 0; i < k->n; i++) {
         struct mig_blk_disk *d = &k->d[i];
         uint64_t pending = 0;
 
-        blk_dirty_collect(&d->track, d->dirty);
+        k->last_new += blk_dirty_collect(&d->track, d->dirty);
         for (uint64_t w = 0; w < (d->nblocks + 63) / 64; w++)
             pending += (uint64_t)__builtin_popcountll(d->dirty[w]);
         atomic_store(&d->track.unsent, pending);
@@ -315,6 +316,11 @@ void mig_blk_send_dirty(struct mig_blk *k, struct state_stream *s, uint32_t tag,
                 b++;
             }
             atomic_fetch_sub(&d->track.unsent, b - first);
+            if (k->mirror) { /* the backlog's allowance shrinks by half of what went */
+                uint64_t lim = atomic_load(&d->track.limit), dec = (b - first + 1) / 2;
+                atomic_store(&d->track.limit,
+                             lim > k->mirror_floor + dec ? lim - dec : k->mirror_floor);
+            }
             blk_send_run(k, s, i, first, (uint32_t)(b - first), tag);
             b--; /* the loop's b++ */
         }
@@ -324,7 +330,9 @@ void mig_blk_send_dirty(struct mig_blk *k, struct state_stream *s, uint32_t tag,
 void mig_blk_mirror(struct mig_blk *k, uint64_t limit)
 {
     for (unsigned i = 0; i < k->n; i++)
-        atomic_store(&k->d[i].track.limit, limit);
+        atomic_store(&k->d[i].track.limit,
+                     limit ? atomic_load(&k->d[i].track.unsent) + limit : 0);
+    k->mirror_floor = limit;
     k->mirror = limit != 0;
 }
 

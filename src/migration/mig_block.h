@@ -56,7 +56,9 @@ struct mig_blk {
     uint64_t bulk_off;
     bool bulk_done;
     bool attached;              /* the devices mark into track */
-    bool mirror;                /* active mirroring is on */
+    bool mirror;           /* active mirroring is on */
+    uint64_t mirror_floor; /* its bound once the backlog is gone (blocks per disk) */
+    uint64_t last_new;     /* blocks newly marked at the last collection */
     uint64_t prev_dirty, stuck; /* rounds whose dirty blocks did not shrink */
     /* statistics (relaxed atomics: read by the loop) */
     uint64_t transferred, total, remaining, dirty_rate, dirty_blocks;
@@ -82,7 +84,10 @@ uint64_t mig_blk_collect(struct mig_blk *k);
 /* Send the pending dirty blocks (all, unless stop() says so). */
 void mig_blk_send_dirty(struct mig_blk *k, struct state_stream *s, uint32_t tag,
                         bool (*stop)(void *opaque), void *opaque);
-/* Active mirroring on with a bound of this many blocks (0: off). */
+/* Active mirroring on (0: off): a disk may hold this many dirty and
+ * unsent blocks beyond its backlog now; the backlog's allowance shrinks by
+ * half of what is sent, so the guest's writes get half the link while it
+ * drains, then the bound is limit. */
 void mig_blk_mirror(struct mig_blk *k, uint64_t limit);
 /* After a resume: blocks sent after checkpoint ckpt go again. */
 uint64_t mig_blk_redirty(struct mig_blk *k, uint64_t ckpt);

@@ -421,23 +421,27 @@ static void mig_live_held_wait(struct mig_out *j, uint64_t since)
 }
 
 /*
- * Active mirroring: once the bulk is done, when the dirty blocks stop
- * shrinking (two rounds with at least 90 % of the round before), bound
- * what may be dirty and unsent to half the downtime limit's worth at the
- * measured bandwidth (at least 16 blocks): a guest write then waits for
- * room, the guest's disk runs at the link's speed, and the rest shrinks.
+ * Active mirroring: once the bulk is done, when a round's dirty blocks are
+ * still 40 % or more of the round before's (more than 16), bound what may
+ * be dirty and unsent to half the downtime limit's worth at the measured
+ * bandwidth (at least 16 blocks) beyond the backlog of the moment, whose
+ * allowance shrinks as it is sent (mig_blk_mirror): a guest write then
+ * waits for room, the guest's disk runs at the link's pace, and the rest
+ * shrinks.
  */
 static void mig_live_mirror_check(struct mig_out *j, struct mig_live_round *rd, uint64_t dirty)
 {
     struct mig_blk *k = j->blk;
     uint64_t limit;
 
-    if (dirty && k->prev_dirty && dirty * 10 >= k->prev_dirty * 9)
+    /* a dirty set that shrinks by less than 60 % a round would take more
+     * rounds than mirroring does to converge */
+    if (dirty > 16 && k->prev_dirty && dirty * 10 >= k->prev_dirty * 4)
         k->stuck++;
     else
         k->stuck = 0;
     k->prev_dirty = dirty;
-    if (k->stuck < 2)
+    if (k->stuck < 1)
         return;
     limit = (rd->bw ? rd->bw : 100000000ull) * ST_GET(j->params.downtime_limit_ms) / 1000 / 2 /
             STATE_BLK_SIZE;
@@ -477,9 +481,10 @@ static int mig_live_decide(struct mig_out *j, struct state_stream *s, struct mig
            round_ns ? (uint64_t)((double)dirty_pages * 1e9 / (double)round_ns) : 0);
     if (j->blk && j->blk->n) {
         dirty_blocks = mig_blk_collect(j->blk);
-        ST_SET(j->blk->dirty_rate,
-               round_ns ? (uint64_t)((double)dirty_blocks * STATE_BLK_SIZE * 1e9 / (double)round_ns)
-                        : 0);
+        /* what the guest dirtied this round (not the backlog) */
+        ST_SET(j->blk->dirty_rate, round_ns ? (uint64_t)((double)j->blk->last_new * STATE_BLK_SIZE *
+                                                         1e9 / (double)round_ns)
+                                            : 0);
     }
     /* unknown bandwidth (nothing was sent): assume 1 GB/s */
     expected_ms = (dirty_pages * GMEM_PAGE_SIZE + dirty_blocks * STATE_BLK_SIZE) * 1000 /
