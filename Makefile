@@ -24,6 +24,8 @@
 #   make bench-migrate-daemons  bench/migrate/daemons.sh: godwit migrate via two godwitd vs direct QMP, TLS rate
 #   make bench-hold-overhead  bench/migrate/overhead.sh BENCH_OVERHEAD_HELD=1: guest speed while held-converged
 #   make bench-cold      bench/cold/run.sh: godwit migrate --cold of a 4 GiB sparse disk vs rsync --sparse
+#   make bench-storage   bench/storage/run.sh: live migration with local disks (block migration),
+#                        1 GiB / 4 GiB idle and Linux writing, godwit-vm vs QEMU 7.2
 #   make bench-hold      bench/hold/run.sh: a live migration held 10 s mid pre-copy vs unheld and vs
 #                        cancel-and-restart (the busy page oracle), godwit-vm vs QEMU
 #   make test-state      tests/linux/state_test.py: save/restore (oracle guest, Linux, hostile files)
@@ -130,7 +132,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick test-san test-build demo demo-boot demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools bench-save test-state test-hold test-storage bench-migrate bench-migrate-overhead bench-migrate-daemons bench-cold bench-hold
+.PHONY: all clean test test-quick test-san test-build demo demo-boot demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools bench-save test-state test-hold test-storage bench-migrate bench-migrate-overhead bench-migrate-daemons bench-cold bench-hold bench-storage
 all: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN)
 
 $(BUILD)/%.o: %.c
@@ -391,3 +393,9 @@ bench-cold: $(CLI_BIN) $(GODWITD_BIN)
 # QEMU (bench/hold/run.sh)
 bench-hold: $(VM_BIN) build/guest/mig_busy.elf
 	BUILD=$(BUILD) bench/hold/run.sh
+
+# Live migration with local disks (issue 14): a 1 GiB and a 4 GiB disk with
+# an idle guest, the Linux guest writing to its disk, godwit-vm's block
+# migration vs QEMU 7.2's (bench/storage/run.sh; root for the byte counts)
+bench-storage: $(VM_BIN) build/guest/mig_ticker.elf guest-image
+	BUILD=$(BUILD) bench/storage/run.sh
