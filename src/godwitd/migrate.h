@@ -56,6 +56,24 @@ void migrate_key_remove(const struct godwitd *d, const char *vm);
 /* The definition's disks all lie in a --shared-storage directory of this
  * host: 0, or -EXDEV naming the first that does not. */
 int migrate_disks_shared(struct godwitd *d, const json_t *def, char *err, size_t errlen);
+/*
+ * What a live migration does with VM vm's disks (definition def), in
+ * migrate_disks.c: *plan gets
+ *   {"storage": "stream" | "shared" | "none", "local": N, "shared": N,
+ *    "disk_bytes": allocated bytes that move, "disk_size": their sizes,
+ *    "disks": [{"disk": i, "source", "size", "allocated", "moves": "stream" | "shared"}],
+ *    "text": "1 local disk, 1.2 GiB allocated of 4.0 GiB, moves with the live stream"}
+ * and *dst_def (may be NULL) the definition the destination gets (disks
+ * that move become {"file": "diskN.raw", "size"} of its VM folder).  A VM
+ * with disks of both kinds, or a moving disk that is not whole 512-byte
+ * sectors, is refused (-EXDEV, -EINVAL with the reason); a disk that
+ * cannot be read, -ENOENT.
+ */
+int migrate_live_plan(struct godwitd *d, const char *vm, const json_t *def, json_t **plan,
+                      json_t **dst_def, char *err, size_t errlen);
+/* The moving disks of a plan as the precheck's "files" (the destination's
+ * space check): [{"name": "diskN.raw", "size", "allocated"}]. */
+json_t *migrate_live_plan_files(const json_t *plan);
 
 /* POST /1.0/incoming/precheck for job j, waiting while the peer receives
  * its --max-migrations at once (a resources hold the job keeps while it
