@@ -240,9 +240,12 @@ static int src_send_files(struct job *j, struct mig_src *m, const json_t *def, c
     while (ret == 0 && (e = readdir(dp))) {
         const char *n = e->d_name;
         size_t nl = strlen(n);
+        /* diskN.raw never: the destination made its own (empty, or a
+         * shared disk's name) and the stream fills it */
         bool skip = n[0] == '.' || !strcmp(n, VM_FILE_DEF) || !strcmp(n, VM_FILE_LOG) ||
                     (nl > 5 && !strcmp(n + nl - 5, ".sock")) ||
-                    (nl > 4 && !strcmp(n + nl - 4, ".log"));
+                    (nl > 4 && !strcmp(n + nl - 4, ".log")) ||
+                    (nl > 4 && !strncmp(n, "disk", 4) && !strcmp(n + nl - 4, ".raw"));
         const json_t *disk;
         size_t i;
         struct stat st;
