@@ -3,12 +3,16 @@
  * destination side; docs/godwitd.md "Live migration").
  *
  * Source job (kind live, direction out), phases:
- *   precheck    the destination checks name, memory budget, build and
- *               stream format, shared storage (POST /1.0/incoming/precheck)
- *   prepare     the destination defines the VM, receives its boot files and
- *               starts godwit-vm -incoming with a fresh TLS-PSK key
+ *   precheck    the disks' plan (migrate_live_plan: shared storage, or
+ *               all in the stream); the destination checks name, memory
+ *               budget, build and stream format, shared storage, room for
+ *               the moving disks (POST /1.0/incoming/precheck)
+ *   prepare     the destination defines the VM (moving disks as empty
+ *               sparse diskN.raw), receives its boot files and starts
+ *               godwit-vm -incoming with a fresh TLS-PSK key
  *               (POST /1.0/incoming, .../file, .../start)
- *   transfer    godwit-vm streams RAM, CPU and devices over TLS; a hold or
+ *   transfer    godwit-vm streams RAM, CPU, devices (and the moving disks:
+ *               capability block) over TLS; a hold or
  *               a lost link pauses pre-copy (the VM runs on here), the
  *               release or the link's return continues it; outside a
  *               --window it converges and stays held-converged
@@ -20,7 +24,8 @@
  *
  * Destination job (kind live, direction in), phases prepare, transfer,
  * done: it owns the incoming godwit-vm until it runs (then the VM is this
- * host's) or fails (then it is killed and its folder removed).
+ * host's) or fails (then it is killed and its folder removed, with the
+ * partial disks).
  */
 #ifndef GODWIT_GODWITD_MIGRATE_H
 #define GODWIT_GODWITD_MIGRATE_H
@@ -62,7 +67,7 @@ int migrate_disks_shared(struct godwitd *d, const json_t *def, char *err, size_t
  *   {"storage": "stream" | "shared" | "none", "local": N, "shared": N,
  *    "disk_bytes": allocated bytes that move, "disk_size": their sizes,
  *    "disks": [{"disk": i, "source", "size", "allocated", "moves": "stream" | "shared"}],
- *    "text": "1 local disk, 1.2 GiB allocated of 4.0 GiB, moves with the live stream"}
+ *    "text": "1 local disk, 1.2 GiB allocated of 4 GiB, moves with the live stream"}
  * and *dst_def (may be NULL) the definition the destination gets (disks
  * that move become {"file": "diskN.raw", "size"} of its VM folder).  A VM
  * with disks of both kinds, or a moving disk that is not whole 512-byte

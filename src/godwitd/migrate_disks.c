@@ -2,7 +2,7 @@
  * Where a live migration's disks go (migrate.h): on storage both hosts
  * see they stay where they are and godwit-vm hands their locks over; any
  * other disk moves inside the live stream (godwit-vm's capability `block`,
- * docs/state.md "Disks in the stream") into an empty sparse file of the
+ * src/migration/mig_block.h) into an empty sparse file of the
  * same size that the destination makes in the VM's folder.  One VM's
  * disks all stay or all move: godwit-vm streams every writable disk once
  * `block` is on, and a shared image written by the destination while the
@@ -53,7 +53,7 @@ int migrate_disks_shared(struct godwitd *d, const json_t *def, char *err, size_t
     return 0;
 }
 
-/* "1.2 GiB" */
+/* "1.2 GiB", "4 GiB" */
 static const char *plan_bytes(char *out, size_t len, uint64_t b)
 {
     static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -64,10 +64,11 @@ static const char *plan_bytes(char *out, size_t len, uint64_t b)
         v /= 1024;
         u++;
     }
-    if (u == 0)
-        snprintf(out, len, "%llu B", (unsigned long long)b);
+    /* as the CLI's figures: whole or from 100 up without decimals */
+    if (u == 0 || v >= 100 || v == (double)(long long)v)
+        snprintf(out, len, "%.0f %s", v, unit[u]);
     else
-        snprintf(out, len, v < 10 ? "%.1f %s" : "%.0f %s", v, unit[u]);
+        snprintf(out, len, "%.1f %s", v, unit[u]);
     return out;
 }
 
