@@ -115,10 +115,10 @@ static json_t *migrate_result(const json_t *job, const char *host, const json_t 
     json_object_set(r, "bytes", json_object_get(ram, "transferred"));
     json_object_set(r, "rounds", json_object_get(ram, "dirty-sync-count"));
     json_object_set(r, "figures", (json_t *)f);
-    json_object_set(r, "plan", json_object_get(f, "plan") ? json_object_get(f, "plan")
-                                                          : (json_t *)plan);
+    json_object_set(r, "plan",
+                    json_object_get(f, "plan") ? json_object_get(f, "plan") : (json_t *)plan);
     /* absent figures are nulls, not missing keys: scripts index them */
-    const char *keys[] = {"error", "total_time_ms", "downtime_ms", "bytes",
+    const char *keys[] = {"error",  "total_time_ms", "downtime_ms", "bytes",
                           "rounds", "figures",       "plan"};
     for (size_t i = 0; i < GW_ARRAY_SIZE(keys); i++)
         if (!json_object_get(r, keys[i]))

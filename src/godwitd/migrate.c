@@ -901,11 +901,11 @@ static int src_run(struct job *j, char *err, size_t errlen)
         /* the disks in the stream, or not (the capability stays from an
          * earlier attempt: say it either way) */
         bool blk = !strcmp(json_string_value(json_object_get(m->plan, "storage")) ?: "", "stream");
-        json_t *a = json_pack("{s:[{s:s,s:b}]}", "capabilities", "capability", "block", "state",
-                              blk);
+        json_t *a =
+            json_pack("{s:[{s:s,s:b}]}", "capabilities", "capability", "block", "state", blk);
         char e2[256];
-        if (qmp_client_execute(c, "migrate-set-capabilities", a, SRC_QMP_MS, NULL, e2,
-                               sizeof(e2)) < 0 &&
+        if (qmp_client_execute(c, "migrate-set-capabilities", a, SRC_QMP_MS, NULL, e2, sizeof(e2)) <
+                0 &&
             blk)
             ret = gw_fail(err, errlen, -EOPNOTSUPP,
                           "VM %s's godwit-vm cannot move its disks in the stream (%s): restart "

@@ -106,11 +106,11 @@ int migrate_live_plan(struct godwitd *d, const char *vm, const json_t *def, json
                           errno ? strerror(errno) : "not a regular file");
             goto out;
         }
-        json_array_append_new(list, json_pack("{s:I,s:s,s:I,s:I,s:s}", "disk", (json_int_t)i,
-                                              "source", file ? file : path, "size",
-                                              (json_int_t)st.st_size, "allocated",
-                                              (json_int_t)st.st_blocks * 512, "moves",
-                                              on_shared ? "shared" : "stream"));
+        json_array_append_new(list,
+                              json_pack("{s:I,s:s,s:I,s:I,s:s}", "disk", (json_int_t)i, "source",
+                                        file ? file : path, "size", (json_int_t)st.st_size,
+                                        "allocated", (json_int_t)st.st_blocks * 512, "moves",
+                                        on_shared ? "shared" : "stream"));
         if (on_shared) {
             shared++;
             json_array_append(disks, (json_t *)disk);
@@ -141,13 +141,15 @@ int migrate_live_plan(struct godwitd *d, const char *vm, const json_t *def, json
         goto out;
     }
     if (local)
-        snprintf(text, sizeof(text), "%u local disk%s, %s allocated of %s, move%s with the live "
-                                     "stream",
+        snprintf(text, sizeof(text),
+                 "%u local disk%s, %s allocated of %s, move%s with the live "
+                 "stream",
                  local, local == 1 ? "" : "s", plan_bytes(a, sizeof(a), alloc_sum),
                  plan_bytes(b, sizeof(b), size_sum), local == 1 ? "s" : "");
     else if (shared)
         snprintf(text, sizeof(text), "%u disk%s on shared storage, stay%s where %s", shared,
-                 shared == 1 ? "" : "s", shared == 1 ? "s" : "", shared == 1 ? "it is" : "they are");
+                 shared == 1 ? "" : "s", shared == 1 ? "s" : "",
+                 shared == 1 ? "it is" : "they are");
     else
         snprintf(text, sizeof(text), "none");
     p = json_pack("{s:s,s:o,s:I,s:I,s:I,s:I,s:s}", "storage",

@@ -662,12 +662,12 @@ static void test_display(void)
 static void test_disk(void)
 {
     /* RAM 100 MiB all sent; a 4 GiB disk, 300 MiB allocated, half gone */
-    json_t *fig = json_pack("{s:s,s:{s:I,s:I,s:I},s:{s:I,s:I,s:I},s:{s:I},s:b}", "status",
-                            "active", "ram", "transferred", (json_int_t)(100ll << 20),
-                            "remaining", (json_int_t)0, "total", (json_int_t)(100ll << 20), "disk",
-                            "transferred", (json_int_t)(150ll << 20), "remaining",
-                            (json_int_t)(2048ll << 20), "total", (json_int_t)(4096ll << 20),
-                            "plan", "disk_bytes", (json_int_t)(300ll << 20), "x-godwit-mirror", 0);
+    json_t *fig =
+        json_pack("{s:s,s:{s:I,s:I,s:I},s:{s:I,s:I,s:I},s:{s:I},s:b}", "status", "active", "ram",
+                  "transferred", (json_int_t)(100ll << 20), "remaining", (json_int_t)0, "total",
+                  (json_int_t)(100ll << 20), "disk", "transferred", (json_int_t)(150ll << 20),
+                  "remaining", (json_int_t)(2048ll << 20), "total", (json_int_t)(4096ll << 20),
+                  "plan", "disk_bytes", (json_int_t)(300ll << 20), "x-godwit-mirror", 0);
     json_t *job = json_pack("{s:i,s:s,s:s,s:I,s:O}", "id", 7, "phase", "transfer", "status",
                             "running", "started", (json_int_t)(now_ms() - 3000), "figures", fig);
     struct cli_progress p;
