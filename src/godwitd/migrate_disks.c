@@ -2,7 +2,7 @@
  * Where a live migration's disks go (migrate.h): on storage both hosts
  * see they stay where they are and godwit-vm hands their locks over; any
  * other disk moves inside the live stream (godwit-vm's capability `block`,
- * src/migration/mig_block.h) into an empty sparse file of the
+ * docs/state.md "Disks in the stream") into an empty sparse file of the
  * same size that the destination makes in the VM's folder.  One VM's
  * disks all stay or all move: godwit-vm streams every writable disk once
  * `block` is on, and a shared image written by the destination while the
