@@ -27,12 +27,21 @@ Cases:
   mixed      a VM with one disk on shared storage and one in its folder is
              refused in precheck (all of a VM's disks stream or none), with a
              hint to --cold; nothing on hb, the VM runs on.
+  linux      the Debian guest (256M, a 64 MiB disk) writes its disk all the
+             time: 1 MiB of random data into region i % 32, fsync'ed, then
+             prints "w i region sha256"; it moves live and goes on writing on
+             hb (the count goes on, never restarts); once hb's copy is killed
+             every region holds what the guest last said it wrote there (but
+             the one being written then), on hb's own disk file.
+  linux-mirror  the same over --bandwidth 16, slower than the guest writes:
+             godwit-vm switches on active mirroring (x-godwit-mirror seen in
+             the figures), the migration converges, the disk is the guest's.
   space      hb's VM folders on a 100 MiB tmpfs: a VM whose disk holds 48 MiB
              (more than the room with the headroom) is refused in precheck
              naming the disk space; nothing on hb.
 
 Needs root and iproute2 (SKIP otherwise), godwit-vm with disks in the stream
-(the capability `block`; SKIP without), the bare-metal guests.  Environment:
+(the capability `block`; SKIP without), the bare-metal guests; the guest image for the linux case.  Environment:
 LIVE_DISK_CASES (a comma-separated subset).  Prints PASS/FAIL/SKIP lines and
 `N passed, N failed, N skipped`.  About 1-2 min.
 """
@@ -60,6 +69,14 @@ from hosts import Rack  # noqa: E402
 PREFIX = "gwld"
 MiB = 1 << 20
 DISK = 256 * MiB
+REGIONS = 32
+# the guest writes region i % 32 of its disk over and over, each write
+# fsync'ed before it says so
+WRITER_APPEND = ('console=ttyS0 ENV=/proc/cmdline GODWIT_RUN="[ -e /tmp/ran ] || { touch /tmp/ran; '
+                 '(i=0; while :; do i=$((i+1)); k=$((i%32)); dd if=/dev/urandom of=/tmp/c bs=64k '
+                 'count=16 2>/dev/null; dd if=/tmp/c of=/dev/vda bs=1M seek=$k conv=fsync '
+                 '2>/dev/null; echo w $i $k $(sha256sum </tmp/c); done) & }" eval "$GODWIT_RUN"')
+WRITE_RE = re.compile(r"^w (\d+) (\d+) ([0-9a-f]{64})", re.M)
 
 
 # ---- helpers -----------------------------------------------------------------------------
@@ -215,6 +232,77 @@ def case_mixed(rack):
             os.unlink(shared)
 
 
+def writes(text):
+    return [(int(i), int(k), sha) for i, k, sha in WRITE_RE.findall(text)]
+
+
+def region_sha(path, k):
+    import hashlib
+    with open(path, "rb") as f:
+        f.seek(k * MiB)
+        return hashlib.sha256(f.read(MiB)).hexdigest()
+
+
+def linux_writer(rack, name, *opts, want_mirror=False):
+    """The writing guest moves ha -> hb with opts; its disk on hb holds
+    what it last said it wrote.  want_mirror: godwit-vm must have switched
+    on active mirroring on the way (x-godwit-mirror in the figures)."""
+    image, initrd = h.guest_image()
+    a, b = rack.hosts
+    try:
+        mt.create(a, name, "--memory", "256M", "--cpus", "1", "--kernel", image, "--initrd",
+                  initrd, "--append", WRITER_APPEND, "--disk", "64M", "--no-agent")
+        mt.start(a, name)
+        mt.wait_for(lambda: len(writes(mt.console(a, name))) >= 5, 120,
+                    f"the guest's writes on {a.name}", step=0.5)
+        jid = mt.detach_migrate(a, name, b, "--live", *opts)
+        mirrored = False
+        end = time.monotonic() + 180
+        while time.monotonic() < end:
+            j = mt.job(a, jid)
+            f = j.get("figures") or {}
+            mirrored = mirrored or f.get("x-godwit-mirror") is True
+            if j["status"] in ("done", "failed", "cancelled"):
+                break
+            time.sleep(0.1)
+        check(j["status"] == "done", f"job {jid}: {j['status']} {j.get('error')}")
+        mt.check_jobs_done(a, b, jid)
+        d = f.get("disk") or {}
+        check((f.get("plan") or {}).get("storage") == "stream" and d.get("transferred", 0) > 0,
+              f"plan {f.get('plan')}, disk {d}")
+        check(mirrored or not want_mirror, f"no active mirroring seen: {json.dumps(f)}")
+        mt.only_on(rack, name, b)
+        i0 = max(i for i, _, _ in writes(mt.console(b, name)))
+        mt.wait_for(lambda: max(i for i, _, _ in writes(mt.console(b, name))) >= i0 + 5, 60,
+                    f"the guest's writes going on on {b.name}", step=0.5)
+        rc, out, err = b.cli("vm", "kill", name, timeout=30)
+        check(rc == 0, f"{b.name}: vm kill: {err.strip()}")
+        w = writes(mt.console(b, name))
+        seq = [i for i, _, _ in w]
+        check(seq == list(range(seq[0], seq[0] + len(seq))),
+              f"the guest's count restarted or skipped: {seq[:5]}...{seq[-5:]}")
+        last = {k: sha for _, k, sha in w}
+        busy = {(seq[-1] + 1) % REGIONS, (seq[-1] + 2) % REGIONS}  # maybe written, not logged
+        p = ct.disk_path(b, name)
+        bad = [k for k, sha in last.items() if k not in busy and region_sha(p, k) != sha]
+        check(not bad, f"{b.name}'s disk: regions {bad} differ from the guest's last writes")
+        return (f"{len(seq)} writes ({seq[-1] - i0} after the switchover), downtime "
+                f"{f.get('downtime')} ms, {f.get('total-time')} ms in all, disk "
+                f"{d.get('transferred', 0) >> 10} KiB sent, mirroring {mirrored}")
+    finally:
+        mt.remove_everywhere(rack, name)
+
+
+def case_linux(rack):
+    return linux_writer(rack, "ldl")
+
+
+def case_linux_mirror(rack):
+    # the link (16 Mbit/s) slower than the guest writes (~3 MiB/s)
+    return linux_writer(rack, "ldr", "--bandwidth", "16", "--downtime-limit", "2000",
+                        want_mirror=True)
+
+
 def case_space(rack):
     a, b = rack.hosts
     name = "lds"
@@ -254,6 +342,8 @@ CASES = [
     ("dst-fail", case_dst_fail),
     ("hold", case_hold),
     ("mixed", case_mixed),
+    ("linux", case_linux),
+    ("linux-mirror", case_linux_mirror),
     ("space", case_space),
 ]
 
