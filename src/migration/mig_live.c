@@ -796,6 +796,12 @@ static int mig_live_paused(struct mig_out *j, struct state_stream **sp, const ch
 
     mig_live_close(j, sp);
     atomic_store(&j->want_pause, false);
+    if (j->blk && j->blk->mirror) {
+        /* nothing is sent while paused: the guest's writes must not wait
+         * for room (mirroring starts again if the blocks do not shrink) */
+        mig_blk_mirror(j->blk, 0);
+        j->blk->stuck = j->blk->prev_dirty = 0;
+    }
     pthread_mutex_lock(&j->lock);
     snprintf(j->pause_reason, sizeof(j->pause_reason), "%s", why);
     j->want_resume = false;
