@@ -28,14 +28,17 @@ Cases:
              refused in precheck (all of a VM's disks stream or none), with a
              hint to --cold; nothing on hb, the VM runs on.
   linux      the Debian guest (256M, a 64 MiB disk) writes its disk all the
-             time: 1 MiB of random data into region i % 32, fsync'ed, then
+             time: 1 MiB of random data into region i % 16 (O_DIRECT), fsync'ed, then
              prints "w i region sha256"; it moves live and goes on writing on
              hb (the count goes on, never restarts); once hb's copy is killed
              every region holds what the guest last said it wrote there (but
              the one being written then), on hb's own disk file.
-  linux-mirror  the same over --bandwidth 16, slower than the guest writes:
+  linux-mirror  the same over --bandwidth 24, slower than the guest writes:
              godwit-vm switches on active mirroring (x-godwit-mirror seen in
-             the figures), the migration converges, the disk is the guest's.
+             the figures); `job hold` then: the stream pauses and the guest
+             goes on writing on ha (>= 3 writes in 4 s: mirroring does not
+             make it wait for a paused stream); released, the migration
+             converges and the disk is the guest's.
   space      hb's VM folders on a 100 MiB tmpfs: a VM whose disk holds 48 MiB
              (more than the room with the headroom) is refused in precheck
              naming the disk space; nothing on hb.
@@ -69,13 +72,15 @@ from hosts import Rack  # noqa: E402
 PREFIX = "gwld"
 MiB = 1 << 20
 DISK = 256 * MiB
-REGIONS = 32
-# the guest writes region i % 32 of its disk over and over, each write
-# fsync'ed before it says so
+REGIONS = 16
+# the guest writes region i % 16 of its disk over and over, past its page
+# cache (O_DIRECT: the disk's writes dirty little RAM), each write fsync'ed
+# before it says so
 WRITER_APPEND = ('console=ttyS0 ENV=/proc/cmdline GODWIT_RUN="[ -e /tmp/ran ] || { touch /tmp/ran; '
-                 '(i=0; while :; do i=$((i+1)); k=$((i%32)); dd if=/dev/urandom of=/tmp/c bs=64k '
-                 'count=16 2>/dev/null; dd if=/tmp/c of=/dev/vda bs=1M seek=$k conv=fsync '
-                 '2>/dev/null; echo w $i $k $(sha256sum </tmp/c); done) & }" eval "$GODWIT_RUN"')
+                 '(i=0; while :; do i=$((i+1)); k=$((i%16)); dd if=/dev/urandom of=/tmp/c bs=64k '
+                 'count=16 2>/dev/null; dd if=/tmp/c of=/dev/vda bs=1M seek=$k oflag=direct '
+                 'conv=fsync 2>/dev/null; echo w $i $k $(sha256sum </tmp/c); done) & }" '
+                 'eval "$GODWIT_RUN"')
 WRITE_RE = re.compile(r"^w (\d+) (\d+) ([0-9a-f]{64})", re.M)
 
 
@@ -246,7 +251,10 @@ def region_sha(path, k):
 def linux_writer(rack, name, *opts, want_mirror=False):
     """The writing guest moves ha -> hb with opts; its disk on hb holds
     what it last said it wrote.  want_mirror: godwit-vm must have switched
-    on active mirroring on the way (x-godwit-mirror in the figures)."""
+    on active mirroring on the way (x-godwit-mirror in the figures); then
+    the job is held once it mirrors: the stream pauses and the guest goes on
+    writing on ha (its writes do not wait for a paused stream), and the
+    release completes it."""
     image, initrd = h.guest_image()
     a, b = rack.hosts
     try:
@@ -257,6 +265,7 @@ def linux_writer(rack, name, *opts, want_mirror=False):
                     f"the guest's writes on {a.name}", step=0.5)
         jid = mt.detach_migrate(a, name, b, "--live", *opts)
         mirrored = False
+        held = ""
         t0 = time.monotonic()
         end = t0 + 180
         while time.monotonic() < end:
@@ -264,6 +273,8 @@ def linux_writer(rack, name, *opts, want_mirror=False):
             f = j.get("figures") or {}
             if f.get("x-godwit-mirror") is True and mirrored is False:
                 mirrored = time.monotonic() - t0  # when it first showed
+                if want_mirror:
+                    held = hold_writing(a, b, name, jid)
             if j["status"] in ("done", "failed", "cancelled"):
                 break
             time.sleep(0.1)
@@ -294,9 +305,23 @@ def linux_writer(rack, name, *opts, want_mirror=False):
                 f"{d.get('transferred', 0) >> 10} KiB sent, RAM "
                 f"{(f.get('ram') or {}).get('transferred', 0) >> 10} KiB sent in "
                 f"{(f.get('ram') or {}).get('dirty-sync-count')} rounds, mirroring "
-                f"{'from %.1fs' % mirrored if mirrored is not False else 'never'}")
+                f"{'from %.1fs' % mirrored if mirrored is not False else 'never'}{held}")
     finally:
         mt.remove_everywhere(rack, name)
+
+
+def hold_writing(a, b, name, jid):
+    """Hold a mirroring job: paused, the guest writes on meanwhile on a;
+    released.  A note."""
+    lh.hold(a, jid)
+    lh.wait_paused(a, jid)
+    i0 = max(i for i, _, _ in writes(mt.console(a, name)))
+    time.sleep(4)
+    i1 = max(i for i, _, _ in writes(mt.console(a, name)))
+    check(i1 >= i0 + 3, f"held: the guest's writes on {a.name} stalled ({i0} -> {i1} in 4 s)")
+    check(mt.vm_states(b).get(name) == "incoming", f"held: {b.name}: {mt.vm_states(b)}")
+    lh.release(a, jid)
+    return f"; held while mirroring: {i1 - i0} writes in 4 s, released"
 
 
 def case_linux(rack):
