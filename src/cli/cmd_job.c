@@ -182,6 +182,17 @@ static void job_print(const json_t *j)
                    cli_fmt_bytes(a, sizeof(a), json_number_value(t)),
                    cli_fmt_bytes(b, sizeof(b), json_number_value(m)));
     }
+    /* a live migration's disks: the plan, and what went in the stream */
+    const json_t *plan = json_object_get(fig, "plan"), *disk = json_object_get(fig, "disk");
+    if (json_is_string(json_object_get(plan, "text")))
+        printf("disks:       %s\n", jstr(plan, "text"));
+    char c[32];
+    if (json_is_number(json_object_get(disk, "transferred")))
+        printf("disk:        %s sent, %s left of %s%s\n",
+               cli_fmt_bytes(a, sizeof(a), json_number_value(json_object_get(disk, "transferred"))),
+               cli_fmt_bytes(b, sizeof(b), json_number_value(json_object_get(disk, "remaining"))),
+               cli_fmt_bytes(c, sizeof(c), json_number_value(json_object_get(disk, "total"))),
+               json_is_true(json_object_get(fig, "x-godwit-mirror")) ? " (mirroring)" : "");
     if (json_integer_value(json_object_get(fig, "x-godwit-recoveries")) > 0)
         printf("recoveries:  %" JSON_INTEGER_FORMAT " (%s re-sent after them)\n",
                json_integer_value(json_object_get(fig, "x-godwit-recoveries")),

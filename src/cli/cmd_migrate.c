@@ -12,7 +12,9 @@
  * or the VM arrived and the job waits for confirm (cold, suspended), or
  * with --detach prints the job id and returns.  With --json the final
  * result is one object on stdout: job, vm, source, destination, status,
- * phase, error, total_time_ms, downtime_ms, bytes, rounds, figures.  Exit
+ * phase, error, total_time_ms, downtime_ms, bytes, rounds, figures, plan
+ * (live: where the disks go, migrate.h's migrate_live_plan; the human
+ * output prints its text first as "disks: ...").  Exit
  * 0 when the VM arrived on PEER, 1 when the migration failed (the VM is
  * back here as it was unless the message says otherwise), 2 usage.
  */
@@ -42,7 +44,9 @@ static void migrate_help(void)
            "stopped -> cold.\n"
            "\n"
            "  --live               live migration: memory, CPU and devices stream while the\n"
-           "                       VM runs; the pause at the switchover is milliseconds\n"
+           "                       VM runs; the pause at the switchover is milliseconds;\n"
+           "                       disks not on shared storage stream with them (their\n"
+           "                       allocated data only; the plan printed first says so)\n"
            "  --downtime-limit MS  the longest pause allowed at the switchover (default 300)\n"
            "  --cold               power the VM off (through its guest agent), move its\n"
            "                       definition, boot files and disks, start it there\n"
@@ -92,8 +96,9 @@ static int migrate_number(const char *opt, const char *s, long long max, long lo
     return 0;
 }
 
-/* The --json result of a finished migration job. */
-static json_t *migrate_result(const json_t *job, const char *host)
+/* The --json result of a finished migration job (plan: the daemon's
+ * answer's, used when the job's figures have none). */
+static json_t *migrate_result(const json_t *job, const char *host, const json_t *plan)
 {
     const json_t *f = json_object_get(job, "figures"), *ram = json_object_get(f, "ram");
     json_t *r = json_object();
@@ -110,8 +115,11 @@ static json_t *migrate_result(const json_t *job, const char *host)
     json_object_set(r, "bytes", json_object_get(ram, "transferred"));
     json_object_set(r, "rounds", json_object_get(ram, "dirty-sync-count"));
     json_object_set(r, "figures", (json_t *)f);
+    json_object_set(r, "plan",
+                    json_object_get(f, "plan") ? json_object_get(f, "plan") : (json_t *)plan);
     /* absent figures are nulls, not missing keys: scripts index them */
-    const char *keys[] = {"error", "total_time_ms", "downtime_ms", "bytes", "rounds", "figures"};
+    const char *keys[] = {"error",  "total_time_ms", "downtime_ms", "bytes",
+                          "rounds", "figures",       "plan"};
     for (size_t i = 0; i < GW_ARRAY_SIZE(keys); i++)
         if (!json_object_get(r, keys[i]))
             json_object_set_new(r, keys[i], json_null());
@@ -180,7 +188,7 @@ int cli_cmd_migrate(int argc, char **argv)
     long long downtime = -1, bandwidth = -1, shutdown = -1, window = -1, after = -1, give_up = -1;
     bool detach = false, force = false, no_start = false, resume = false;
     const char *mode = NULL, *confirm = NULL, *win_spec = NULL, *after_vm = NULL;
-    json_t *body, *reply = NULL, *host = NULL, *job = NULL;
+    json_t *body, *reply = NULL, *host = NULL, *job = NULL, *plan;
     char path[160];
     int c, ret;
     int64_t id;
@@ -290,12 +298,20 @@ int cli_cmd_migrate(int argc, char **argv)
     if (ret)
         return ret;
     id = json_integer_value(json_object_get(reply, "job"));
+    plan = json_incref(json_object_get(reply, "plan"));
     json_decref(reply);
-    if (id <= 0)
+    if (id <= 0) {
+        json_decref(plan);
         return cli_error("the daemon answered without a job id");
+    }
+    /* the plan before the job goes: where the disks go, the bytes they move */
+    if (!cli_g.json && plan)
+        printf("disks: %s\n", json_string_value(json_object_get(plan, "text")) ?: "?");
     if (detach) {
         if (cli_g.json) {
             json_t *o = json_pack("{s:I}", "job", (json_int_t)id);
+            if (plan)
+                json_object_set(o, "plan", plan);
             cli_print_json(o);
             json_decref(o);
         } else {
@@ -303,6 +319,7 @@ int cli_cmd_migrate(int argc, char **argv)
                    "')\n",
                    id, argv[optind], argv[optind + 1], id);
         }
+        json_decref(plan);
         return CLI_OK;
     }
     ret = cli_progress_follow_job(id, &job, true);
@@ -311,11 +328,12 @@ int cli_cmd_migrate(int argc, char **argv)
     if (cli_g.json && job) {
         if (cli_call("GET", "/1.0", NULL, &host, NULL) != 0)
             host = NULL;
-        json_t *r = migrate_result(job, json_string_value(json_object_get(host, "host")));
+        json_t *r = migrate_result(job, json_string_value(json_object_get(host, "host")), plan);
         cli_print_json(r);
         json_decref(r);
         json_decref(host);
     }
     json_decref(job);
+    json_decref(plan);
     return ret;
 }

@@ -75,7 +75,16 @@ double cli_progress_percent(struct cli_progress *p, const json_t *figures, bool 
      * (zero pages cost nothing to send but count as done), later passes
      * leave only the dirty set in remaining; bytes sent alone would read
      * 20 % for a mostly empty guest that is nearly done */
-    if (m > 0 && r >= 0 && r <= m)
+    /* disks in the stream: their share weighs what they move (the plan's
+     * allocated bytes), the RAM's its size */
+    const json_t *disk = json_object_get(figures, "disk");
+    double dt = num(disk, "total"), dr = num(disk, "remaining");
+    double dw = num(json_object_get(figures, "plan"), "disk_bytes");
+    if (dw <= 0)
+        dw = dt;
+    if (!xf && dt > 0 && dr >= 0 && dr <= dt && m > 0 && r >= 0 && r <= m)
+        raw = 100.0 * ((m - r) + dw * (dt - dr) / dt) / (m + dw);
+    else if (m > 0 && r >= 0 && r <= m)
         raw = 100.0 * (m - r) / m;
     else if (t >= 0 && r >= 0 && t + r > 0)
         raw = 100.0 * t / (t + r);
@@ -109,6 +118,8 @@ const char *cli_progress_stream_words(const json_t *figures)
         return "reconnecting";
     if (!strcmp(st, "x-godwit-held-converged"))
         return "held-converged: destination kept in sync";
+    if (!strcmp(st, "active") && json_is_true(json_object_get(figures, "x-godwit-mirror")))
+        return "mirroring";
     return NULL;
 }
 
@@ -218,6 +229,11 @@ static void progress_line(struct cli_progress *p, const json_t *job, char *line,
                    cli_fmt_bytes(b, sizeof(b), m));
     else if (t >= 0)
         line_field(line, len, width, &room, "%s sent", cli_fmt_bytes(a, sizeof(a), t));
+    const json_t *disk = json_object_get(fig, "disk");
+    double dt = num(disk, "total"), dr = num(disk, "remaining"), dx = num(disk, "transferred");
+    if (!xf && dt > 0 && dx >= 0) /* disks in the stream: sent, and what is left */
+        line_field(line, len, width, &room, "disk %s sent, %s left",
+                   cli_fmt_bytes(a, sizeof(a), dx), cli_fmt_bytes(b, sizeof(b), dr >= 0 ? dr : 0));
     if (mbps >= 0) /* QEMU's mbps is megabits per second */
         line_field(line, len, width, &room, "%.1f MB/s", mbps / 8);
     if (el >= 0)

@@ -20,6 +20,12 @@
  * never goes back, closes large gaps over a few polls instead of at once,
  * and shows 100 only once the job is done.
  *
+ * A live migration whose disks stream (figures "disk" {transferred,
+ * remaining, total}, QEMU 7.2's) counts them in the percentage, weighed by
+ * the bytes they move (the plan's disk_bytes) against the RAM's size, and
+ * shows "disk X sent, Y left"; while godwit-vm mirrors the guest's writes
+ * (x-godwit-mirror) the status reads "(mirroring)".
+ *
  * A live migration held mid pre-copy says so after its phase ("transfer
  * (held, pre-copy paused)", "(held, held-converged: destination kept in
  * sync)"): the bar stays where it was, nothing is lost.
@@ -54,7 +60,8 @@ double cli_progress_percent(struct cli_progress *p, const json_t *figures, bool 
 
 /* A live migration's stream state in words, from its figures (godwit-vm's
  * query-migrate status): "pre-copy paused", "reconnecting", "held-converged:
- * destination kept in sync"; NULL for any other (active, completed...). */
+ * destination kept in sync", "mirroring" (active, disks mirrored); NULL for
+ * any other (active, completed...). */
 const char *cli_progress_stream_words(const json_t *figures);
 
 /* Show one poll's job object. */

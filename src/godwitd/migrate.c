@@ -82,7 +82,17 @@ struct mig_src {
     int64_t retry_ms;         /* next recover attempt (unix ms) */
     int64_t backoff_ms;
     int64_t pause_try_ms, switch_try_ms; /* a failed command is tried again after */
+    json_t *plan; /* migrate_live_plan's: where the disks go (NULL before the precheck) */
 };
+
+static void src_free(void *p)
+{
+    struct mig_src *m = p;
+
+    if (m)
+        json_decref(m->plan);
+    free(m);
+}
 
 /* The job's options into m (new jobs and resumed ones alike). */
 static void src_options(struct mig_src *m, const json_t *o)
@@ -196,47 +206,6 @@ void migrate_key_remove(const struct godwitd *d, const char *vm)
     unlink(path);
 }
 
-int migrate_disks_shared(struct godwitd *d, const json_t *def, char *err, size_t errlen)
-{
-    const json_t *disks = json_object_get(def, "disks"), *disk;
-    size_t i;
-
-    json_array_foreach(disks, i, disk)
-    {
-        const char *file = json_string_value(json_object_get(disk, "file"));
-        const char *p = json_string_value(json_object_get(disk, "path"));
-        char *rp;
-        bool ok = false;
-
-        if (file || !p || p[0] != '/')
-            return gw_fail(
-                err, errlen, -EXDEV,
-                "disk '%s' lives in the VM's folder on host %s, not on storage both "
-                "hosts see: create the VM with --disk PATH inside a --shared-storage "
-                "directory, or move it stopped with --cold (live storage migration comes in a "
-                "later release)",
-                file ? file
-                : p  ? p
-                     : "?",
-                d->name);
-        /* a path that does not exist here is not shared with this host */
-        rp = realpath(p, NULL);
-        for (unsigned s = 0; rp && s < d->nshared && !ok; s++) {
-            size_t l = strlen(d->shared[s]);
-            ok = !strncmp(rp, d->shared[s], l) && (rp[l] == '/' || !strcmp(d->shared[s], "/"));
-        }
-        free(rp);
-        if (!ok)
-            return gw_fail(
-                err, errlen, -EXDEV,
-                "disk '%s' is not on storage both hosts see (host %s shares %s%s): "
-                "move it stopped with --cold (live storage migration comes in a later release)",
-                p, d->name, d->nshared ? "" : "no directory; see --shared-storage",
-                d->nshared ? d->shared[0] : "");
-    }
-    return 0;
-}
-
 /* ---- the source's job ---- */
 
 static int src_qmp(struct godwitd *d, const char *vm, struct qmp_client **c, char *err,
@@ -271,9 +240,12 @@ static int src_send_files(struct job *j, struct mig_src *m, const json_t *def, c
     while (ret == 0 && (e = readdir(dp))) {
         const char *n = e->d_name;
         size_t nl = strlen(n);
+        /* diskN.raw never: the destination made its own (empty, or a
+         * shared disk's name) and the stream fills it */
         bool skip = n[0] == '.' || !strcmp(n, VM_FILE_DEF) || !strcmp(n, VM_FILE_LOG) ||
                     (nl > 5 && !strcmp(n + nl - 5, ".sock")) ||
-                    (nl > 4 && !strcmp(n + nl - 4, ".log"));
+                    (nl > 4 && !strcmp(n + nl - 4, ".log")) ||
+                    (nl > 4 && !strncmp(n, "disk", 4) && !strcmp(n + nl - 4, ".raw"));
         const json_t *disk;
         size_t i;
         struct stat st;
@@ -358,6 +330,8 @@ static json_t *src_figures(struct mig_src *m, json_t *qm)
 
     json_object_set_new(f, "destination-host", json_string(m->peer));
     json_object_set_new(f, "destination-job", json_integer(m->dst_job));
+    if (m->plan)
+        json_object_set(f, "plan", m->plan);
     return f;
 }
 
@@ -799,8 +773,11 @@ static int src_finish(struct job *j, struct mig_src *m, int ret, char *err, size
     return ret;
 }
 
-static int src_prepare(struct job *j, struct mig_src *m, json_t *def, char *key, char *host,
-                       size_t hostlen, int *port, char *err, size_t errlen)
+/* The destination defines the VM (dst_def: the plan's, moving disks as
+ * empty sparse files of its folder), receives the boot files (def: this
+ * host's) and starts its godwit-vm. */
+static int src_prepare(struct job *j, struct mig_src *m, json_t *def, json_t *dst_def, char *key,
+                       char *host, size_t hostlen, int *port, char *err, size_t errlen)
 {
     struct godwitd *d = job_daemon(j);
     json_t *body, *r = NULL;
@@ -808,8 +785,8 @@ static int src_prepare(struct job *j, struct mig_src *m, json_t *def, char *key,
     char api[96];
     int ret;
 
-    body = json_pack("{s:O,s:o,s:I}", "vm", def, "compat", migrate_compat(d), "source_job",
-                     (json_int_t)job_id(j));
+    body = json_pack("{s:O,s:o,s:I,s:o}", "vm", dst_def, "compat", migrate_compat(d), "source_job",
+                     (json_int_t)job_id(j), "files", migrate_live_plan_files(m->plan));
     ret = peer_call(d, m->peer, "POST", "/1.0/incoming", body, &r, NULL, 0, err, errlen);
     json_decref(body);
     if (ret < 0)
@@ -846,7 +823,7 @@ static int src_run(struct job *j, char *err, size_t errlen)
 {
     struct godwitd *d = job_daemon(j);
     struct mig_src *m = job_arg(j);
-    json_t *def = vm_definition(d, m->vm), *body, *last = NULL;
+    json_t *def = vm_definition(d, m->vm), *dst_def = NULL, *body, *last = NULL;
     char key[2 * MIGRATE_KEY_BYTES + 1], host[STORE_ADDR_MAX], uri[STORE_ADDR_MAX + 32];
     struct qmp_client *c = NULL;
     int port = 0, ret;
@@ -857,16 +834,24 @@ static int src_run(struct job *j, char *err, size_t errlen)
     ret = migrate_after_vm_wait(j, json_string_value(json_object_get(job_options(j), "after_vm")),
                                 err, errlen);
     /* precheck: here, then there */
-    if (ret == 0)
-        ret = migrate_disks_shared(d, def, err, errlen);
+    if (ret == 0) {
+        /* the disks: on shared storage they stay, else they move in the stream */
+        json_decref(m->plan);
+        m->plan = NULL;
+        ret = migrate_live_plan(d, m->vm, def, &m->plan, &dst_def, err, errlen);
+        if (ret == 0)
+            job_figures(j, src_figures(m, NULL), true);
+    }
     if (ret == 0) {
         json_t *pre = NULL;
-        body = json_pack("{s:O,s:o}", "vm", def, "compat", migrate_compat(d));
+        uint64_t need = (uint64_t)json_integer_value(json_object_get(def, "memory")) +
+                        (uint64_t)json_integer_value(json_object_get(m->plan, "disk_bytes"));
+        body = json_pack("{s:O,s:o,s:o}", "vm", dst_def, "compat", migrate_compat(d), "files",
+                         migrate_live_plan_files(m->plan));
         ret = migrate_precheck_call(j, m->peer, body, &pre, err, errlen);
         if (ret == 0)
-            ret = migrate_policy_gate(j, def, m->peer, json_object_get(pre, "labels"),
-                                      (uint64_t)json_integer_value(json_object_get(def, "memory")),
-                                      err, errlen);
+            ret = migrate_policy_gate(j, def, m->peer, json_object_get(pre, "labels"), need, err,
+                                      errlen);
         json_decref(pre);
         json_decref(body);
     }
@@ -876,6 +861,7 @@ static int src_run(struct job *j, char *err, size_t errlen)
         /* held before anything was created on the destination: the VM
          * runs on; the release starts again from the precheck */
         json_decref(def);
+        json_decref(dst_def);
         return JOB_PARKED;
     }
     if (ret == 0 && m->window[0]) { /* it transfers before its window, switches over inside */
@@ -887,9 +873,10 @@ static int src_run(struct job *j, char *err, size_t errlen)
     }
     if (ret == 0) {
         job_phase(j, "prepare");
-        ret = src_prepare(j, m, def, key, host, sizeof(host), &port, err, errlen);
+        ret = src_prepare(j, m, def, dst_def, key, host, sizeof(host), &port, err, errlen);
     }
     json_decref(def);
+    json_decref(dst_def);
     if (ret == 0 && m->cancel)
         ret = gw_fail(err, errlen, -ECANCELED, "cancelled");
     if (ret == 0)
@@ -909,6 +896,25 @@ static int src_run(struct job *j, char *err, size_t errlen)
         if (!m->recoverable)
             gw_log("job %lld: VM %s cannot pause pre-copy (%s): no holds once it transfers",
                    (long long)job_id(j), m->vm, e2);
+    }
+    if (ret == 0) {
+        /* the disks in the stream, or not (the capability stays from an
+         * earlier attempt: say it either way) */
+        bool blk = !strcmp(json_string_value(json_object_get(m->plan, "storage")) ?: "", "stream");
+        json_t *a =
+            json_pack("{s:[{s:s,s:b}]}", "capabilities", "capability", "block", "state", blk);
+        char e2[256];
+        if (qmp_client_execute(c, "migrate-set-capabilities", a, SRC_QMP_MS, NULL, e2, sizeof(e2)) <
+                0 &&
+            blk)
+            ret = gw_fail(err, errlen, -EOPNOTSUPP,
+                          "VM %s's godwit-vm cannot move its disks in the stream (%s): restart "
+                          "the VM with this host's build, or move it stopped with --cold",
+                          m->vm, e2);
+        json_decref(a);
+        if (ret == 0 && blk)
+            gw_log("job %lld: %s: %s", (long long)job_id(j), m->vm,
+                   json_string_value(json_object_get(m->plan, "text")));
     }
     if (ret == 0 && m->window[0]) {
         /* outside its window it converges and waits, keeping the
@@ -1026,7 +1032,7 @@ static int src_resume(struct job *j, char *err, size_t errlen)
         snprintf(m->peer, sizeof(m->peer), "%s", sj.peer);
         store_job_clear(&sj);
         src_options(m, o);
-        job_set_arg(j, m, free);
+        job_set_arg(j, m, src_free);
         gw_log("job %lld: released: starts again from the precheck", (long long)job_id(j));
         job_phase(j, "precheck");
         return src_run(j, err, errlen);
@@ -1046,6 +1052,7 @@ static int src_resume(struct job *j, char *err, size_t errlen)
     snprintf(m->peer, sizeof(m->peer), "%s", sj.peer);
     fig = sj.figures ? json_loads(sj.figures, 0, NULL) : NULL;
     m->dst_job = json_integer_value(json_object_get(fig, "destination-job"));
+    m->plan = json_incref(json_object_get(fig, "plan"));
     json_decref(fig);
     store_job_clear(&sj);
     src_options(m, job_options(j));
@@ -1088,7 +1095,7 @@ static int src_resume(struct job *j, char *err, size_t errlen)
         job_figures(j, src_figures(m, last), true);
     json_decref(last);
     job_set_arg(j, NULL, NULL);
-    free(m);
+    src_free(m);
     return ret;
 }
 
@@ -1246,8 +1253,8 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
     src_options(m, opts);
     struct job_hold_spec holds[2];
     size_t nholds = migrate_start_holds(d, req, holds);
-    ret = jobs_start_held(d, &src_kind, name, peer, who, opts, "precheck", m, free, holds, nholds,
-                          &id, err, sizeof(err));
+    ret = jobs_start_held(d, &src_kind, name, peer, who, opts, "precheck", m, src_free, holds,
+                          nholds, &id, err, sizeof(err));
     json_decref((json_t *)holds[0].lift);
     json_decref((json_t *)holds[1].lift);
     json_decref(opts);
@@ -1255,7 +1262,13 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
         free(m);
         return api_reply_error(rep, 500, "%s", err);
     }
-    api_reply_json(rep, 202, json_pack("{s:I}", "job", (json_int_t)id));
+    /* the plan as it stands now (the job makes it again in its precheck,
+     * which also refuses what cannot move) */
+    json_t *reply = json_pack("{s:I}", "job", (json_int_t)id), *def = vm_definition(d, name), *plan;
+    if (def && migrate_live_plan(d, name, def, &plan, NULL, err, sizeof(err)) == 0)
+        json_object_set_new(reply, "plan", plan);
+    json_decref(def);
+    api_reply_json(rep, 202, reply);
 }
 
 static const struct api_field migrate_body[] = {

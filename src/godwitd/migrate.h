@@ -3,12 +3,16 @@
  * destination side; docs/godwitd.md "Live migration").
  *
  * Source job (kind live, direction out), phases:
- *   precheck    the destination checks name, memory budget, build and
- *               stream format, shared storage (POST /1.0/incoming/precheck)
- *   prepare     the destination defines the VM, receives its boot files and
- *               starts godwit-vm -incoming with a fresh TLS-PSK key
+ *   precheck    the disks' plan (migrate_live_plan: shared storage, or
+ *               all in the stream); the destination checks name, memory
+ *               budget, build and stream format, shared storage, room for
+ *               the moving disks (POST /1.0/incoming/precheck)
+ *   prepare     the destination defines the VM (moving disks as empty
+ *               sparse diskN.raw), receives its boot files and starts
+ *               godwit-vm -incoming with a fresh TLS-PSK key
  *               (POST /1.0/incoming, .../file, .../start)
- *   transfer    godwit-vm streams RAM, CPU and devices over TLS; a hold or
+ *   transfer    godwit-vm streams RAM, CPU, devices (and the moving disks:
+ *               capability block) over TLS; a hold or
  *               a lost link pauses pre-copy (the VM runs on here), the
  *               release or the link's return continues it; outside a
  *               --window it converges and stays held-converged
@@ -20,7 +24,8 @@
  *
  * Destination job (kind live, direction in), phases prepare, transfer,
  * done: it owns the incoming godwit-vm until it runs (then the VM is this
- * host's) or fails (then it is killed and its folder removed).
+ * host's) or fails (then it is killed and its folder removed, with the
+ * partial disks).
  */
 #ifndef GODWIT_GODWITD_MIGRATE_H
 #define GODWIT_GODWITD_MIGRATE_H
@@ -56,6 +61,24 @@ void migrate_key_remove(const struct godwitd *d, const char *vm);
 /* The definition's disks all lie in a --shared-storage directory of this
  * host: 0, or -EXDEV naming the first that does not. */
 int migrate_disks_shared(struct godwitd *d, const json_t *def, char *err, size_t errlen);
+/*
+ * What a live migration does with VM vm's disks (definition def), in
+ * migrate_disks.c: *plan gets
+ *   {"storage": "stream" | "shared" | "none", "local": N, "shared": N,
+ *    "disk_bytes": allocated bytes that move, "disk_size": their sizes,
+ *    "disks": [{"disk": i, "source", "size", "allocated", "moves": "stream" | "shared"}],
+ *    "text": "1 local disk, 1.2 GiB allocated of 4 GiB, moves with the live stream"}
+ * and *dst_def (may be NULL) the definition the destination gets (disks
+ * that move become {"file": "diskN.raw", "size"} of its VM folder).  A VM
+ * with disks of both kinds, or a moving disk that is not whole 512-byte
+ * sectors, is refused (-EXDEV, -EINVAL with the reason); a disk that
+ * cannot be read, -ENOENT.
+ */
+int migrate_live_plan(struct godwitd *d, const char *vm, const json_t *def, json_t **plan,
+                      json_t **dst_def, char *err, size_t errlen);
+/* The moving disks of a plan as the precheck's "files" (the destination's
+ * space check): [{"name": "diskN.raw", "size", "allocated"}]. */
+json_t *migrate_live_plan_files(const json_t *plan);
 
 /* POST /1.0/incoming/precheck for job j, waiting while the peer receives
  * its --max-migrations at once (a resources hold the job keeps while it

@@ -1,7 +1,8 @@
 /*
  * Whether a VM may come to this host (migrate_int.h): the build, the
- * name, memory, the incoming limit, shared storage or disk space, by
- * kind.  Used by the precheck and again when the incoming is created.
+ * name, memory, the incoming limit, shared storage and disk space for
+ * the disks that travel (cold and suspended send them as files, live
+ * streams them).  Used by the precheck and again when the incoming is created.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -141,10 +142,9 @@ unsigned migrate_in_check(struct godwitd *d, const json_t *def, const json_t *co
                  (unsigned long long)(budget >> 20));
         return 409;
     }
-    if (!strcmp(mode, "live"))
-        return migrate_disks_shared(d, def, msg, len) < 0 ? 409 : 0;
-    /* cold, suspended: referenced disks must be on storage both hosts see;
-     * the others travel (the source names them as files) */
+    /* referenced disks must be on storage both hosts see; the others
+     * travel (the source names them as files of the VM's folder: cold and
+     * suspended send them, live streams them into empty sparse files) */
     const json_t *disk;
     size_t i;
     json_array_foreach(json_object_get(def, "disks"), i, disk)
@@ -157,5 +157,7 @@ unsigned migrate_in_check(struct godwitd *d, const json_t *def, const json_t *co
                 return 409;
         }
     }
+    if (!strcmp(mode, "live") && !json_array_size(files))
+        return 0; /* shared storage only: nothing lands here but the boot files */
     return files ? in_check_space(d, files, msg, len) : 0;
 }

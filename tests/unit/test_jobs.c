@@ -657,6 +657,40 @@ static void test_display(void)
     json_decref(job);
 }
 
+/* Disks in the live stream: the percentage weighs them by the bytes they
+ * move, the line says what went and what is left, mirroring in words. */
+static void test_disk(void)
+{
+    /* RAM 100 MiB all sent; a 4 GiB disk, 300 MiB allocated, half gone */
+    json_t *fig =
+        json_pack("{s:s,s:{s:I,s:I,s:I},s:{s:I,s:I,s:I},s:{s:I},s:b}", "status", "active", "ram",
+                  "transferred", (json_int_t)(100ll << 20), "remaining", (json_int_t)0, "total",
+                  (json_int_t)(100ll << 20), "disk", "transferred", (json_int_t)(150ll << 20),
+                  "remaining", (json_int_t)(2048ll << 20), "total", (json_int_t)(4096ll << 20),
+                  "plan", "disk_bytes", (json_int_t)(300ll << 20), "x-godwit-mirror", 0);
+    json_t *job = json_pack("{s:i,s:s,s:s,s:I,s:O}", "id", 7, "phase", "transfer", "status",
+                            "running", "started", (json_int_t)(now_ms() - 3000), "figures", fig);
+    struct cli_progress p;
+    char line[PROGRESS_LINE];
+    double v = -1;
+
+    cli_progress_init(&p, stdout, false);
+    for (int i = 0; i < 40; i++)
+        v = cli_progress_percent(&p, fig, false);
+    /* (100 + 300 x 0.5) / (100 + 300) = 62.5 % */
+    CHECK(v > 62 && v < 63, "RAM done, the disk half way: %.1f%%, want 62.5", v);
+    progress_line(&p, job, line, sizeof(line), 200);
+    CHECK(strstr(line, "disk 150 MiB sent, 2 GiB left") != NULL, "the disk's field: %s", line);
+    CHECK(!cli_progress_stream_words(fig), "no words while the disk is not mirrored");
+    json_object_set_new(fig, "x-godwit-mirror", json_true());
+    CHECK(cli_progress_stream_words(fig) && !strcmp(cli_progress_stream_words(fig), "mirroring"),
+          "mirroring in words");
+    progress_line(&p, job, line, sizeof(line), 200);
+    CHECK(strstr(line, "transfer  (mirroring) [") != NULL, "the live line says so: %s", line);
+    json_decref(job);
+    json_decref(fig);
+}
+
 static void test_who(void)
 {
     struct api_request req;
@@ -693,6 +727,7 @@ int main(void)
     test_restart();
     test_progress();
     test_display();
+    test_disk();
     test_who();
     {
         char cmd[128];
