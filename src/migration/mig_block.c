@@ -203,8 +203,8 @@ static void blk_send_run(struct mig_blk *k, struct state_stream *s, unsigned i, 
          pos = e) {
         if (a < start)
             a = start;
-        for (uint64_t p = (a - start) / STATE_BLK_PAGE;
-             p < pages && start + p * STATE_BLK_PAGE < e; p++)
+        for (uint64_t p = (a - start) / STATE_BLK_PAGE; p < pages && start + p * STATE_BLK_PAGE < e;
+             p++)
             state_blk_set_kind(map, (unsigned)p, STATE_BLK_ZERO);
     }
     /* data pages move to the front of buf's copy in k->b below */
@@ -330,8 +330,7 @@ void mig_blk_send_dirty(struct mig_blk *k, struct state_stream *s, uint32_t tag,
 void mig_blk_mirror(struct mig_blk *k, uint64_t limit)
 {
     for (unsigned i = 0; i < k->n; i++)
-        atomic_store(&k->d[i].track.limit,
-                     limit ? atomic_load(&k->d[i].track.unsent) + limit : 0);
+        atomic_store(&k->d[i].track.limit, limit ? atomic_load(&k->d[i].track.unsent) + limit : 0);
     k->mirror_floor = limit;
     k->mirror = limit != 0;
 }

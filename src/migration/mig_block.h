@@ -56,9 +56,9 @@ struct mig_blk {
     uint64_t bulk_off;
     bool bulk_done;
     bool attached;              /* the devices mark into track */
-    bool mirror;           /* active mirroring is on */
-    uint64_t mirror_floor; /* its bound once the backlog is gone (blocks per disk) */
-    uint64_t last_new;     /* blocks newly marked at the last collection */
+    bool mirror;                /* active mirroring is on */
+    uint64_t mirror_floor;      /* its bound once the backlog is gone (blocks per disk) */
+    uint64_t last_new;          /* blocks newly marked at the last collection */
     uint64_t prev_dirty, stuck; /* rounds whose dirty blocks did not shrink */
     /* statistics (relaxed atomics: read by the loop) */
     uint64_t transferred, total, remaining, dirty_rate, dirty_blocks;
