@@ -129,23 +129,22 @@ int mig_blk_write_disks(struct mig_blk *k, struct state_stream *s)
  */
 static bool blk_extent(int fd, uint64_t from, uint64_t size, uint64_t *start, uint64_t *end)
 {
-    struct {
-        struct fiemap fm;
-        struct fiemap_extent fe[1];
-    } q;
+    /* a fiemap with room for one extent (its array is a flexible member) */
+    uint64_t buf[(sizeof(struct fiemap) + sizeof(struct fiemap_extent) + 7) / 8];
+    struct fiemap *fm = (struct fiemap *)buf;
     off_t data, hole;
 
     if (from >= size)
         return false;
-    memset(&q, 0, sizeof(q));
-    q.fm.fm_start = from;
-    q.fm.fm_length = size - from;
-    q.fm.fm_extent_count = 1;
-    if (ioctl(fd, FS_IOC_FIEMAP, &q.fm) == 0) {
-        if (q.fm.fm_mapped_extents == 0)
+    memset(buf, 0, sizeof(buf));
+    fm->fm_start = from;
+    fm->fm_length = size - from;
+    fm->fm_extent_count = 1;
+    if (ioctl(fd, FS_IOC_FIEMAP, fm) == 0) {
+        if (fm->fm_mapped_extents == 0)
             return false;
-        *start = q.fm.fm_extents[0].fe_logical;
-        *end = *start + q.fm.fm_extents[0].fe_length;
+        *start = fm->fm_extents[0].fe_logical;
+        *end = *start + fm->fm_extents[0].fe_length;
         if (*end > size)
             *end = size;
         return *end > from && *start < size;
