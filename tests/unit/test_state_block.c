@@ -70,7 +70,7 @@ static void test_disks(void)
 static void test_blocks(void)
 {
     struct state_disk disks[1] = {{.slot = 0, .size = 3 * STATE_BLK_SIZE + 8192}};
-    uint8_t map[STATE_BLK_RUN * STATE_BLK_PAGES / 4] = {0};
+    uint8_t map[(STATE_BLK_RUN + 1) * STATE_BLK_PAGES / 4] = {0}; /* room for a run too long */
     uint8_t *data = calloc(STATE_BLK_RUN * STATE_BLK_PAGES, STATE_BLK_PAGE);
     struct state_blk_view v;
     struct state_buf w;
