@@ -40,6 +40,7 @@
 #include "godwitd/jobs.h"
 #include "godwitd/migrate.h"
 #include "godwitd/migrate_cold.h"
+#include "godwitd/migrate_int.h"
 #include "godwitd/peers.h"
 #include "godwitd/vms.h"
 #include "qmp/qmp_client.h"
@@ -106,107 +107,6 @@ static void src_options(struct mig_src *m, const json_t *o)
     snprintf(m->window, sizeof(m->window), "%s", w ? w : "");
     m->hold_switch = -1;
 }
-
-/* ---- shared helpers (migrate.h) ---- */
-
-int migrate_tls_object(const struct godwitd *d, const char *vm, bool server, char *out, size_t len)
-{
-    char dir[PATH_MAX];
-
-    if (godwitd_vm_dir(d, vm, dir, sizeof(dir)) < 0)
-        return -ENAMETOOLONG;
-    if (snprintf(out, len, "tls-creds-psk,id=%s,endpoint=%s,dir=%s/%s",
-                 server ? MIGRATE_TLS_IN : MIGRATE_TLS_OUT, server ? "server" : "client", dir,
-                 MIGRATE_TLS_DIR) >= (int)len)
-        return -ENAMETOOLONG;
-    return 0;
-}
-
-json_t *migrate_compat(struct godwitd *d)
-{
-    char line[256] = "";
-    char cmd[PATH_MAX + 32];
-    struct stat st;
-    bool known;
-    FILE *f;
-
-    /* the build of the godwit-vm this host runs: its --version line, asked
-     * again only when the binary changed (a popen costs 25-40 ms) */
-    known = stat(d->vm_binary, &st) == 0;
-    pthread_mutex_lock(&d->vm_build.lock);
-    if (known && d->vm_build.text[0] && d->vm_build.dev == st.st_dev &&
-        d->vm_build.ino == st.st_ino && d->vm_build.size == st.st_size &&
-        d->vm_build.mtime.tv_sec == st.st_mtim.tv_sec &&
-        d->vm_build.mtime.tv_nsec == st.st_mtim.tv_nsec) {
-        snprintf(line, sizeof(line), "%s", d->vm_build.text);
-        pthread_mutex_unlock(&d->vm_build.lock);
-        return json_pack("{s:i,s:s}", "format", STATE_FORMAT_VERSION, "vm-build", line);
-    }
-    pthread_mutex_unlock(&d->vm_build.lock);
-    snprintf(cmd, sizeof(cmd), "'%s' --version 2>/dev/null", d->vm_binary);
-    if (!strchr(d->vm_binary, '\'') && (f = popen(cmd, "r"))) {
-        if (!fgets(line, sizeof(line), f))
-            line[0] = '\0';
-        pclose(f);
-    }
-    line[strcspn(line, "\n")] = '\0';
-    if (known && line[0]) {
-        pthread_mutex_lock(&d->vm_build.lock);
-        snprintf(d->vm_build.text, sizeof(d->vm_build.text), "%s", line);
-        d->vm_build.dev = st.st_dev;
-        d->vm_build.ino = st.st_ino;
-        d->vm_build.size = st.st_size;
-        d->vm_build.mtime = st.st_mtim;
-        pthread_mutex_unlock(&d->vm_build.lock);
-    }
-    return json_pack("{s:i,s:s}", "format", STATE_FORMAT_VERSION, "vm-build",
-                     line[0] ? line : "unknown");
-}
-
-int migrate_key_write(const struct godwitd *d, const char *vm, const char *hex, char *err,
-                      size_t errlen)
-{
-    char dir[PATH_MAX], tdir[PATH_MAX + 8], path[PATH_MAX + 32], tmp[PATH_MAX + 40];
-    int fd;
-    ssize_t n, want;
-    char line[160];
-
-    for (const char *p = hex; *p; p++)
-        if (gw_hex_digit(*p) < 0)
-            return gw_fail(err, errlen, -EINVAL, "the key is not hex");
-    godwitd_vm_dir(d, vm, dir, sizeof(dir));
-    snprintf(tdir, sizeof(tdir), "%s/%s", dir, MIGRATE_TLS_DIR);
-    if (mkdir(tdir, 0700) < 0 && errno != EEXIST)
-        return gw_fail(err, errlen, -errno, "%s: %s", tdir, strerror(errno));
-    snprintf(path, sizeof(path), "%s/keys.psk", tdir);
-    snprintf(tmp, sizeof(tmp), "%s/.keys.psk.tmp", tdir);
-    want = snprintf(line, sizeof(line), "qemu:%s\n", hex);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return gw_fail(err, errlen, -errno, "%s: %s", tmp, strerror(errno));
-    n = write(fd, line, (size_t)want);
-    if (n != want || fsync(fd) < 0 || close(fd) < 0) {
-        unlink(tmp);
-        return gw_fail(err, errlen, -EIO, "cannot write %s", tmp);
-    }
-    if (rename(tmp, path) < 0) {
-        unlink(tmp);
-        return gw_fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
-    }
-    return 0;
-}
-
-void migrate_key_remove(const struct godwitd *d, const char *vm)
-{
-    char dir[PATH_MAX], path[PATH_MAX + 32];
-
-    if (godwitd_vm_dir(d, vm, dir, sizeof(dir)) < 0)
-        return;
-    snprintf(path, sizeof(path), "%s/%s/keys.psk", dir, MIGRATE_TLS_DIR);
-    unlink(path);
-}
-
-/* ---- the source's job ---- */
 
 static int src_qmp(struct godwitd *d, const char *vm, struct qmp_client **c, char *err,
                    size_t errlen)
@@ -1109,191 +1009,28 @@ static const struct job_kind src_kind = {
     .holdable = true,
 };
 
-/* ---- POST /1.0/vms/{name}/migrate ---- */
-
-static void migrate_post(struct api_request *req, struct api_reply *rep)
+/* A new live job for VM name to peer (migrate_post.c): its state,
+ * options and initial holds.  0 with *id, or -errno with a reason. */
+int migrate_live_start(struct godwitd *d, const char *name, const char *peer, const char *who,
+                       const json_t *opts, const struct job_hold_spec *holds, size_t nholds,
+                       int64_t *id, char *err, size_t errlen)
 {
-    struct godwitd *d = req->ctx;
-    const char *name = api_param(req, "name");
-    const char *peer = json_string_value(json_object_get(req->body, "peer"));
-    const char *mode = json_string_value(json_object_get(req->body, "mode"));
-    json_int_t dl = json_integer_value(json_object_get(req->body, "downtime_limit"));
-    json_int_t bw = json_integer_value(json_object_get(req->body, "bandwidth"));
-    struct store_vm vm;
-    struct store_peer p;
-    struct store_job *jobs = NULL;
-    size_t njobs = 0;
-    struct mig_src *m;
-    char err[512], who[STORE_WHO_MAX];
-    int64_t id;
+    struct mig_src *m = calloc(1, sizeof(*m));
     int ret;
 
-    if (!api_name_valid(name))
-        return api_reply_error(rep, 400, "bad VM name");
-    if (!peer || !api_name_valid(peer))
-        return api_reply_error(rep, 400, "peer: a peer host's name");
-    const char *window = json_string_value(json_object_get(req->body, "window"));
-    if (window) {
-        struct migrate_window w;
-        char werr[256];
-        if (migrate_window_parse(window, &w, werr, sizeof(werr)) < 0)
-            return api_reply_error(rep, 400, "%s", werr);
-    }
-    const char *after_vm = json_string_value(json_object_get(req->body, "after_vm"));
-    if (after_vm) {
-        char avm[STORE_NAME_MAX], apeer[STORE_NAME_MAX], aerr[256];
-        if (migrate_after_vm_parse(d, after_vm, avm, apeer, aerr, sizeof(aerr)) < 0)
-            return api_reply_error(rep, 400, "%s", aerr);
-        if (!strcmp(avm, name) && (!strcmp(apeer, d->name) || (peer && !strcmp(apeer, peer))))
-            return api_reply_error(rep, 400,
-                                   "after_vm: VM %s would wait for itself (on host %s) forever",
-                                   name, apeer);
-    }
-    json_int_t after = json_integer_value(json_object_get(req->body, "after"));
-    if (json_object_get(req->body, "after")) {
-        struct store_job aj;
-        godwitd_store_lock(d);
-        ret = after > 0 ? store_job_get(d->store, after, &aj) : -ENOENT;
-        godwitd_store_unlock(d);
-        if (ret < 0)
-            return api_reply_error(rep, 404, "after: no job %lld on host %s", (long long)after,
-                                   d->name);
-        store_job_clear(&aj);
-    }
-    if (mode && strcmp(mode, "live") && strcmp(mode, "cold") && strcmp(mode, "suspended") &&
-        strcmp(mode, "auto"))
-        return api_reply_error(rep, 400, "mode: live, cold, suspended or auto");
-    if (!mode || !strcmp(mode, "auto")) {
-        /* by the VM's state: running → live, suspended → suspended, else cold */
-        godwitd_store_lock(d);
-        ret = store_vm_get(d->store, name, &vm);
-        godwitd_store_unlock(d);
-        if (ret < 0)
-            return api_reply_error(rep, 404, "no VM named '%s' on host %s", name, d->name);
-        mode = !strcmp(vm.state, "running")     ? "live"
-               : !strcmp(vm.state, "suspended") ? "suspended"
-                                                : "cold";
-        store_vm_clear(&vm);
-    }
-    if (json_is_true(json_object_get(req->body, "suspend")))
-        mode = "suspended";
-    if (!strcmp(mode, "live")) {
-        static const char *const cold_only[] = {"shutdown_timeout", "force",  "no_start",
-                                                "confirm",          "resume", "confirm_window"};
-        for (size_t i = 0; i < GW_ARRAY_SIZE(cold_only); i++)
-            if (json_object_get(req->body, cold_only[i]))
-                return api_reply_error(rep, 400,
-                                       "%s is for cold and suspended migration; VM %s would "
-                                       "move live",
-                                       cold_only[i], name);
-    }
-    if (strcmp(mode, "live")) {
-        if (!api_name_valid(name))
-            return api_reply_error(rep, 400, "bad VM name");
-        if (!peer || !api_name_valid(peer))
-            return api_reply_error(rep, 400, "peer: a peer host's name");
-        godwitd_store_lock(d);
-        ret = store_peer_get(d->store, peer, &p);
-        godwitd_store_unlock(d);
-        if (ret < 0)
-            return api_reply_error(rep, 404, "no peer named '%s' (see godwit peer list)", peer);
-        return migrate_cold_post(req, rep, mode);
-    }
-    if (dl < 0 || dl > 2000000 || bw < 0 || bw > 1000000)
-        return api_reply_error(rep, 400,
-                               "downtime_limit: 0-2000000 ms; bandwidth: 0-1000000 Mbit/s");
-    json_int_t gu = json_integer_value(json_object_get(req->body, "give_up_after"));
-    if (json_object_get(req->body, "give_up_after") && (gu < 1 || gu > 7 * 86400))
-        return api_reply_error(rep, 400, "give_up_after: 1-604800 s");
-    godwitd_store_lock(d);
-    ret = store_vm_get(d->store, name, &vm);
-    if (ret == 0) {
-        bool running = !strcmp(vm.state, "running");
-        char state[STORE_WORD_MAX];
-        snprintf(state, sizeof(state), "%s", vm.state);
-        store_vm_clear(&vm);
-        if (!running) {
-            godwitd_store_unlock(d);
-            return api_reply_error(rep, 409, "VM %s is %s: a live migration needs it running", name,
-                                   state);
-        }
-    }
-    if (ret == 0)
-        ret = store_peer_get(d->store, peer, &p) == 0 ? 0 : -ESRCH;
-    if (ret == 0 && store_job_list(d->store, true, &jobs, &njobs) == 0) {
-        for (size_t i = 0; i < njobs; i++)
-            if (!strcmp(jobs[i].vm, name))
-                ret = -EBUSY, id = jobs[i].id;
-        store_job_list_free(jobs, njobs);
-    }
-    godwitd_store_unlock(d);
-    if (ret == -ENOENT)
-        return api_reply_error(rep, 404, "no VM named '%s' on host %s", name, d->name);
-    if (ret == -ESRCH)
-        return api_reply_error(rep, 404, "no peer named '%s' (see godwit peer list)", peer);
-    if (ret == -EBUSY)
-        return api_reply_error(rep, 409, "VM %s already has a job running (%lld)", name,
-                               (long long)id);
-    if (ret < 0)
-        return api_reply_error(rep, 500, "%s", store_errmsg(d->store));
-    m = calloc(1, sizeof(*m));
     if (!m)
-        return api_reply_error(rep, 500, "out of memory");
+        return gw_fail(err, errlen, -ENOMEM, "out of memory");
     snprintf(m->vm, sizeof(m->vm), "%s", name);
     snprintf(m->peer, sizeof(m->peer), "%s", peer);
-    jobs_who(req, who, sizeof(who));
-    json_t *opts =
-        json_pack("{s:s,s:I,s:I}", "mode", "live", "downtime_limit", dl, "bandwidth", bw);
-    if (window)
-        json_object_set_new(opts, "window", json_string(window));
-    if (gu > 0)
-        json_object_set_new(opts, "give_up_after", json_integer(gu));
-    if (after_vm)
-        json_object_set_new(opts, "after_vm", json_string(after_vm));
     src_options(m, opts);
-    struct job_hold_spec holds[2];
-    size_t nholds = migrate_start_holds(d, req, holds);
     ret = jobs_start_held(d, &src_kind, name, peer, who, opts, "precheck", m, src_free, holds,
-                          nholds, &id, err, sizeof(err));
-    json_decref((json_t *)holds[0].lift);
-    json_decref((json_t *)holds[1].lift);
-    json_decref(opts);
-    if (ret < 0) {
+                          nholds, id, err, errlen);
+    if (ret < 0)
         free(m);
-        return api_reply_error(rep, 500, "%s", err);
-    }
-    /* the plan as it stands now (the job makes it again in its precheck,
-     * which also refuses what cannot move) */
-    json_t *reply = json_pack("{s:I}", "job", (json_int_t)id), *def = vm_definition(d, name), *plan;
-    if (def && migrate_live_plan(d, name, def, &plan, NULL, err, sizeof(err)) == 0)
-        json_object_set_new(reply, "plan", plan);
-    json_decref(def);
-    api_reply_json(rep, 202, reply);
+    return ret;
 }
 
-static const struct api_field migrate_body[] = {
-    {"peer", API_T_STRING, true},           {"mode", API_T_STRING, false},
-    {"downtime_limit", API_T_INT, false},   {"bandwidth", API_T_INT, false},
-    {"shutdown_timeout", API_T_INT, false}, {"force", API_T_BOOL, false},
-    {"no_start", API_T_BOOL, false},        {"confirm", API_T_STRING, false},
-    {"confirm_window", API_T_INT, false},   {"suspend", API_T_BOOL, false},
-    {"resume", API_T_BOOL, false},          {"after", API_T_INT, false},
-    {"give_up_after", API_T_INT, false},    {"window", API_T_STRING, false},
-    {"after_vm", API_T_STRING, false},      {NULL, 0, false}};
-
-const struct api_route migrate_routes[] = {
-    {"POST", "/1.0/vms/{name}/migrate", migrate_post, migrate_body, 0},
-};
-const size_t migrate_nroutes = GW_ARRAY_SIZE(migrate_routes);
-
-int migrate_init(struct godwitd *d, char *err, size_t errlen)
+void migrate_live_register(struct godwitd *d)
 {
     jobs_register(d, &src_kind);
-    migrate_cold_register(d);
-    return migrate_in_init(d, err, errlen);
-}
-
-void migrate_fini(struct godwitd *d)
-{
-    migrate_in_fini(d);
 }

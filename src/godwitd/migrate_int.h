@@ -88,4 +88,12 @@ void migrate_in_cold_status(struct incoming *in, json_t *reply);
 extern const struct api_route migrate_in_cold_routes[];
 extern const size_t migrate_in_cold_nroutes;
 
+/* The live source job (migrate.c) for migrate_post.c: start one (its
+ * state, options and initial holds; 0 with *id, or -errno with a
+ * reason), and register the kind at init. */
+int migrate_live_start(struct godwitd *d, const char *name, const char *peer, const char *who,
+                       const json_t *opts, const struct job_hold_spec *holds, size_t nholds,
+                       int64_t *id, char *err, size_t errlen);
+void migrate_live_register(struct godwitd *d);
+
 #endif
