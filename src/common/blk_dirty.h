@@ -66,4 +66,27 @@ static inline uint64_t blk_dirty_collect(struct blk_dirty *t, uint64_t *bitmap)
     return n;
 }
 
+/* Job side: blocks [first, end) are about to be read and sent whole: forget
+ * their marks (a write that completes after this marks them again, so
+ * nothing newer than the read is lost); the number of marks dropped. */
+static inline uint64_t blk_dirty_forget(struct blk_dirty *t, uint64_t first, uint64_t end)
+{
+    uint64_t n = 0;
+
+    if (end > t->nblocks)
+        end = t->nblocks;
+    while (first < end) {
+        unsigned lo = (unsigned)(first % 64);
+        unsigned hi = end - first >= 64 - lo ? 64 : lo + (unsigned)(end - first);
+        uint64_t mask = (hi == 64 ? ~0ull : (1ull << hi) - 1) & ~((1ull << lo) - 1);
+        uint64_t v = atomic_fetch_and(&t->bits[first / 64], ~mask) & mask;
+
+        n += (uint64_t)__builtin_popcountll(v);
+        first += hi - lo;
+    }
+    if (n)
+        atomic_fetch_sub(&t->marked, n);
+    return n;
+}
+
 #endif

@@ -251,7 +251,9 @@ bool mig_blk_bulk(struct mig_blk *k, struct state_stream *s, uint32_t tag,
         end = (hole + STATE_BLK_SIZE - 1) / STATE_BLK_SIZE;
         if (end - first > STATE_BLK_RUN)
             end = first + STATE_BLK_RUN;
-        /* what goes now is newer than any mark collected for it */
+        /* what goes now is newer than any mark made for it so far, collected
+         * or not: a write ahead of the bulk costs nothing */
+        blk_dirty_forget(&d->track, first, end);
         for (uint64_t b = first; b < end; b++)
             if (d->dirty[b / 64] >> (b % 64) & 1) {
                 d->dirty[b / 64] &= ~(1ull << (b % 64));

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "board_check.h"
+#include "common/blk_dirty.h"
 #include "state/state_block.h"
 
 static bool has(const char *s, const char *word)
@@ -170,8 +171,41 @@ static void test_digest(void)
     free(blk);
 }
 
+/* The device's marks (src/common/blk_dirty.h): collect moves them, forget
+ * drops exactly the range the bulk is about to send, mirroring's bound. */
+static void test_dirty(void)
+{
+    _Atomic uint64_t bits[3] = {0};
+    uint64_t got[3] = {0};
+    struct blk_dirty t = {.bits = bits, .nblocks = 150};
+
+    blk_dirty_mark(&t, 0, 1);                           /* block 0 */
+    blk_dirty_mark(&t, 63 * BLK_DIRTY_SIZE - 1, 2);     /* 62, 63 */
+    blk_dirty_mark(&t, 64 * BLK_DIRTY_SIZE, 1);         /* 64 */
+    blk_dirty_mark(&t, 129 * BLK_DIRTY_SIZE, 1);        /* 129 */
+    blk_dirty_mark(&t, 149 * BLK_DIRTY_SIZE, 10 << 20); /* 149, the rest past the end */
+    blk_dirty_mark(&t, 0, BLK_DIRTY_SIZE);              /* 0 again: counted once */
+    CHECK(atomic_load(&t.marked) == 6, "dirty: 6 blocks marked (%llu)",
+          (unsigned long long)atomic_load(&t.marked));
+    CHECK(blk_dirty_forget(&t, 63, 130) == 3, "dirty: forget [63, 130) drops 63, 64, 129");
+    CHECK(atomic_load(&t.marked) == 3, "dirty: 3 marks left");
+    CHECK(blk_dirty_forget(&t, 140, 1000) == 1, "dirty: forget stops at the disk's end");
+    CHECK(blk_dirty_collect(&t, got) == 2 && got[0] == ((1ull << 62) | 1) && !got[1] && !got[2],
+          "dirty: collect moves the marks that are left (0 and 62)");
+    CHECK(atomic_load(&t.marked) == 0 && !bits[0], "dirty: collected marks are cleared");
+    atomic_store(&t.limit, 2);
+    atomic_store(&t.unsent, 1);
+    blk_dirty_mark(&t, 5 * BLK_DIRTY_SIZE, 1);
+    CHECK(blk_dirty_room(&t), "dirty: mirroring lets a write through at its bound");
+    blk_dirty_mark(&t, 6 * BLK_DIRTY_SIZE, 1);
+    CHECK(!blk_dirty_room(&t), "dirty: mirroring holds a write past its bound");
+    atomic_store(&t.limit, 0);
+    CHECK(blk_dirty_room(&t), "dirty: no bound without mirroring");
+}
+
 int main(void)
 {
+    test_dirty();
     test_disks();
     test_blocks();
     test_digest();
