@@ -28,6 +28,8 @@
 #                        1 GiB / 4 GiB idle and Linux writing, godwit-vm vs QEMU 7.2
 #   make bench-hold      bench/hold/run.sh: a live migration held 10 s mid pre-copy vs unheld and vs
 #                        cancel-and-restart (the busy page oracle), godwit-vm vs QEMU
+#   make bench-netcont   bench/netcont/run.sh: TCP sessions (echo, the redis cart) across 10 live
+#                        migrations between two TAP devices, godwit-vm vs QEMU 7.2 (root)
 #   make test-state      tests/linux/state_test.py: save/restore (oracle guest, Linux, hostile files)
 #   make test-hold       tests/linux/hold_test.py: pausing, recovering and holding pre-copy (issue 13)
 #   make test-storage    tests/linux/storage_test.py: live migration with local disks (issue 14)
@@ -132,7 +134,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick test-san test-build demo demo-boot demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools bench-save test-state test-hold test-storage bench-migrate bench-migrate-overhead bench-migrate-daemons bench-cold bench-hold bench-storage
+.PHONY: all clean test test-quick test-san test-build demo demo-boot demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools bench-save test-state test-hold test-storage bench-migrate bench-migrate-overhead bench-migrate-daemons bench-cold bench-hold bench-storage bench-netcont
 all: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN)
 
 $(BUILD)/%.o: %.c
@@ -399,3 +401,9 @@ bench-hold: $(VM_BIN) build/guest/mig_busy.elf
 # migration vs QEMU 7.2's (bench/storage/run.sh; root for the byte counts)
 bench-storage: $(VM_BIN) build/guest/mig_ticker.elf guest-image
 	BUILD=$(BUILD) bench/storage/run.sh
+
+# Network continuity across live migration (issue 15): an echo session and
+# the redis cart, 10 hops between two TAP devices on a bridge, godwit-vm vs
+# QEMU 7.2 (bench/netcont/run.sh; root). Not part of make test.
+bench-netcont: $(VM_BIN) guest-image
+	BUILD=$(BUILD) bench/netcont/run.sh
