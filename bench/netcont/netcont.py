@@ -85,7 +85,6 @@ def retrans(s):
     # struct tcp_info: 8 bytes of u8 fields, then u32s; tcpi_total_retrans at 100
     return struct.unpack_from("I", s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104), 100)[0]
 def connect():
-    end = time.monotonic() + 60
     while True:
         try:
             s = socket.create_connection((ip, port), timeout=5, source_address=(src, 0))
@@ -94,7 +93,7 @@ def connect():
             st["sessions"] += 1
             return s
         except OSError:
-            if time.monotonic() > end or os.path.exists(out + ".stop"):
+            if os.path.exists(out + ".stop"):
                 return None
             time.sleep(0.2)
 def save_status():
@@ -416,7 +415,9 @@ def analyse(res):
         if inside and before and inside[-1][3] == before[-1][3]:
             rt = inside[-1][2] - before[-1][2]
         nxt = hops[k + 1]["t_migrate"] if k + 1 < len(hops) else float("inf")
-        broke = [b for b in breaks if w0 <= b["t"] < nxt]
+        # a break belongs to the hop its last request was sent in (it is
+        # seen up to 10 s later, maybe in a later hop)
+        broke = [b for b in breaks if w0 <= b["sent"] < nxt]
         kept = not broke and any(r[1] > hp["t_done"] and r[1] > w0 for r in recs)
         fwd_s, fwd_d = hp.get("src_fwd") or {}, hp.get("dst_fwd") or {}
         out["hops"].append({"n": hp["n"], "t_migrate": w0, "gap": g * 1000 if g is not None else None,
@@ -531,7 +532,7 @@ def print_tables(cfg, results):
                 continue
             per[lb] = dict((n, (v, f)) for n, v, f in rows(a, cfg["hops"]))
             for b in a["breaks"]:
-                hop = max([x["n"] for x in a["hops"] if x["t_migrate"] <= b["t"]] or [0])
+                hop = max([x["n"] for x in a["hops"] if x["t_migrate"] <= b["sent"]] or [0])
                 notes.append(f"{wl}, {lb}: session broken "
                              + (f"in hop {hop}" if hop else "before the first hop")
                              + f", {b['t'] - b['sent']:.1f} s after its last request: "
