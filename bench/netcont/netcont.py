@@ -46,6 +46,7 @@ When godwit-vm offers the capability `x-godwit-net-forward`, a third row,
 """
 
 import json
+import math
 import os
 import re
 import shutil
@@ -335,9 +336,16 @@ def session(emu, label, forward, wl, cfg, tmp):
                 vms.append(dst)
                 for vm in (cur, dst):
                     mg.set_params(vm, cfg["downtime"], mg.UNLIMITED_BW)
-                    if res["has_forward"]:
-                        vm.cmd("migrate-set-capabilities",
-                               capabilities=[{"capability": FWD_CAP, "state": forward}])
+                if res["has_forward"]:
+                    # the source decides; the destination is told too when
+                    # it takes the capability (it has no say in it today)
+                    cur.cmd("migrate-set-capabilities",
+                            capabilities=[{"capability": FWD_CAP, "state": forward}])
+                    try:
+                        dst.cmd("migrate-set-capabilities",
+                                capabilities=[{"capability": FWD_CAP, "state": forward}])
+                    except h.QMPError:
+                        pass
                 hop = {"n": i, "to": tap}
                 hop["t_migrate"] = time.monotonic()
                 cur.cmd("migrate", uri=uri)
@@ -391,7 +399,7 @@ def pct(xs, p):
     if not xs:
         return None
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, max(0, int(round(p / 100 * len(xs) + 0.5)) - 1))]
+    return xs[min(len(xs) - 1, max(0, math.ceil(p / 100 * len(xs)) - 1))]
 
 
 def analyse(res):
