@@ -12,6 +12,7 @@
 #   make bench-cpu       bench/cpu: godwit-vm vs qemu-system-riscv64
 #   make guest-image     Linux guest (Debian riscv64 kernel + busybox initramfs),
 #                        cached in ~/.cache/godwit/guest (docs/guest.md)
+#   make guest-image-redis  the same plus Debian's redis-server (guest/build.sh --variant redis)
 #   make bench-boot      bench/boot: Linux boot to init, godwit-vm vs QEMU
 #   make bench-io        bench/io/run.sh: guest I/O, every part (disk, net), godwit-vm vs QEMU
 #   make fuzz-virtq      libFuzzer build of the virtqueue fuzz target (clang, build/fuzz)
@@ -326,9 +327,14 @@ test-net: $(VM_BIN)
 	BUILD=$(BUILD) tests/linux/net_test.py
 
 # Linux guest image: guest/build.sh keeps its own cache and stamp.
-.PHONY: guest-image
+.PHONY: guest-image guest-image-redis
 guest-image:
 	guest/build.sh
+
+# The redis variant: the default image plus Debian's redis-server
+# (~/.cache/godwit/guest-redis/initrd.img, same kernel; docs/guest.md).
+guest-image-redis:
+	guest/build.sh --variant redis
 
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 format:
