@@ -411,5 +411,5 @@ bench-storage: $(VM_BIN) build/guest/mig_ticker.elf guest-image
 # Network continuity across live migration (issue 15): an echo session and
 # the redis cart, 10 hops between two TAP devices on a bridge, godwit-vm vs
 # QEMU 7.2 (bench/netcont/run.sh; root). Not part of make test.
-bench-netcont: $(VM_BIN) guest-image
+bench-netcont: $(VM_BIN) guest-image guest-image-redis
 	BUILD=$(BUILD) bench/netcont/run.sh
