@@ -238,7 +238,7 @@ def guest_retrans(vm):
         # shell builtins only: on QEMU 7.2's destination the guest's timer
         # interrupt is dead, and a fork may wait for a grace period forever
         lines = vm.shell("while read -r l; do case $l in Tcp:*) echo \"$l\";; esac; done "
-                         "< /proc/net/snmp", 20)
+                         "< /proc/net/snmp", 5)
     except AssertionError:
         return None
     tcp = [x.split() for x in lines if x.startswith("Tcp:")]
