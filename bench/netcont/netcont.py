@@ -414,7 +414,8 @@ def analyse(res):
     hops = res["hops"]
     for k, hp in enumerate(hops):
         w0, w1 = hp["t_migrate"], hp["t_end"]
-        g = max([b - a for a, b in gaps if b > w0 and a < w1] or [None], key=lambda x: x or 0)
+        inw = [(b - a, a) for a, b in gaps if b > w0 and a < w1]
+        g, g_at = max(inw) if inw else (None, None)
         wait = max([r[1] - r[0] for r in recs if r[1] > w0 and r[0] < w1] or [None],
                    key=lambda x: x or 0)
         inside = [r for r in recs if w0 <= r[1] <= w1]
@@ -429,6 +430,9 @@ def analyse(res):
         kept = not broke and any(r[1] > hp["t_done"] and r[1] > w0 for r in recs)
         fwd_s, fwd_d = hp.get("src_fwd") or {}, hp.get("dst_fwd") or {}
         out["hops"].append({"n": hp["n"], "t_migrate": w0, "gap": g * 1000 if g is not None else None,
+                            # where it began, from `completed` (ms; the
+                            # switchover is shortly before)
+                            "gap_at": (g_at - hp["t_done"]) * 1000 if g is not None else None,
                             "wait": wait * 1000 if wait is not None else None,
                             "retrans": rt, "kept": kept, "breaks": broke,
                             "downtime": hp.get("downtime"), "total": hp.get("total"),
@@ -569,7 +573,9 @@ def print_tables(cfg, results):
             a = results.get((wl, lb))
             if a and "error" not in a:
                 print(f"  {lb} per hop, reply gap ms: "
-                      + " ".join(f0(x["gap"]) for x in a["hops"]) + "; retransmits: "
+                      + " ".join(f0(x["gap"]) for x in a["hops"]) + "; began at ms from "
+                      "`completed`: " + " ".join(f0(x["gap_at"]) for x in a["hops"])
+                      + "; retransmits: "
                       + " ".join("-" if x["retrans"] is None else str(x["retrans"])
                                  for x in a["hops"]))
                 if a.get("cart"):
