@@ -593,11 +593,13 @@ def print_tables(cfg, results):
             goals.append((wl, lb, f"longest peer-observed pause < 20 ms in {cfg['hops']} of "
                           f"{cfg['hops']} runs", under == cfg["hops"] and len(hs) == cfg["hops"],
                           f"{under} of {len(hs)}"))
-            lost = a["retrans"] + int(a["fwd"].get(("src_fwd", "overflow"), 0))
+            overflow = int(a["fwd"].get(("src_fwd", "overflow"), 0))
+            lost = a["retrans"] + (a["guest_retrans"] or 0) + overflow
             goals.append((wl, lb, "0 frames lost", lost == 0,
-                          f"{a['retrans']} client retransmit(s)"
-                          + (f", {a['fwd'].get(('src_fwd', 'overflow'), 0):.0f} overflow"
-                             if a["fwd_seen"] else "")))
+                          f"{a['retrans']} client retransmit(s), guest "
+                          + ("not asked" if a["guest_retrans"] is None else
+                             f"{a['guest_retrans']}")
+                          + (f", {overflow} forwarding overflow" if a["fwd_seen"] else "")))
             kept = sum(1 for x in hs if x["kept"])
             intact = kept
             extra = ""
