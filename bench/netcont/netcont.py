@@ -597,7 +597,7 @@ def print_tables(cfg, results):
             lost = a["retrans"] + (a["guest_retrans"] or 0) + overflow
             goals.append((wl, lb, "0 frames lost", lost == 0,
                           f"{a['retrans']} client retransmit(s), guest "
-                          + ("not asked" if a["guest_retrans"] is None else
+                          + ("unknown (no shell)" if a["guest_retrans"] is None else
                              f"{a['guest_retrans']}")
                           + (f", {overflow} forwarding overflow" if a["fwd_seen"] else "")))
             kept = sum(1 for x in hs if x["kept"])
