@@ -496,7 +496,8 @@ def rows(a, hops_n):
     dts = [x["downtime"] for x in hs if x["downtime"] is not None]
     under = sum(1 for x in hs if x["gap"] is not None and x["gap"] < 20)
     kept = sum(1 for x in hs if x["kept"])
-    r = [("longest reply gap ms (all hops)", max(gaps) if gaps else None, f0),
+    r = [(f"hops with a reply gap (of {len(hs)})", len(gaps), f0),
+         ("longest reply gap ms (all hops)", max(gaps) if gaps else None, f0),
          ("  median over the hops", statistics.median(gaps) if gaps else None, f0),
          ("  shortest hop", min(gaps) if gaps else None, f0),
          (f"  hops with gap < 20 ms (of {len(hs)})", under, f0),
@@ -543,12 +544,17 @@ def print_tables(cfg, results):
                 notes.append(f"{wl}, {lb}: the run failed: {a['error']}")
                 continue
             per[lb] = dict((n, (v, f)) for n, v, f in rows(a, cfg["hops"]))
+            by_hop = {}
             for b in a["breaks"]:
                 hop = max([x["n"] for x in a["hops"] if x["t_migrate"] <= b["sent"]] or [0])
-                notes.append(f"{wl}, {lb}: session broken "
-                             + (f"in hop {hop}" if hop else "before the first hop")
-                             + f", {b['t'] - b['sent']:.1f} s after its last request: "
-                             f"{b['error']}")
+                by_hop.setdefault(hop, []).append(b)
+            for hop, bs in sorted(by_hop.items()):
+                b = bs[0]
+                late = b["t"] - b["sent"]
+                notes.append(f"{wl}, {lb}: "
+                             + (f"hop {hop}" if hop else "before the first hop")
+                             + f": {len(bs)} client error(s), the first: {b['error']}"
+                             + (f" ({late:.1f} s after the request)" if late > 0.05 else ""))
             for x in a["kernel"][:3]:
                 notes.append(f"{wl}, {lb}: the guest kernel said: {x.strip()}")
         names = []
@@ -565,7 +571,11 @@ def print_tables(cfg, results):
             if "godwit" in order and "qemu" in order:
                 g, q = per.get("godwit", {}).get(n), per.get("qemu", {}).get(n)
                 ratio = "-"
-                if g and q and g[0] is not None and q[0]:
+                # no ratio between a session that lived through every hop
+                # and one that died on the way
+                whole = all(per.get(x, {}).get(names[0], (None,))[0] == cfg["hops"]
+                            for x in ("godwit", "qemu"))
+                if g and q and g[0] is not None and q[0] and whole and " ms" in n:
                     ratio = "%.2f" % (g[0] / q[0])
                 line += f"{ratio:>8}"
             print(line)
@@ -613,7 +623,9 @@ def print_tables(cfg, results):
                           f"{kept} of {len(hs)} sessions kept{extra}"))
     for n in notes:
         print(f"note: {n}")
-    print("ratio = godwit / qemu; reply gap = the largest gap between two consecutive replies "
+    print("ratio = godwit / qemu of the times (only when both sessions have a reply gap in "
+          "every hop); "
+          "reply gap = the largest gap between two consecutive replies "
           "the client saw in a hop's window (includes the client's 5 ms pacing)")
     print("goals (issue 15):")
     for wl, lb, what, ok, how in goals:
