@@ -27,7 +27,9 @@
 #      BENCH_NETCONT_WORKLOADS (echo,cart), BENCH_NETCONT_PERIOD (5 ms),
 #      BENCH_NETCONT_SETTLE (2 s: the source lives on after `completed`),
 #      BENCH_NETCONT_DOWNTIME (300 ms), BENCH_NETCONT_MEM (256M),
-#      BENCH_NETCONT_TIMEOUT (60 s per migration), BENCH_TIMEOUT (Linux
+#      BENCH_NETCONT_TIMEOUT (60 s per migration), BENCH_NETCONT_RETRIES
+#      (1: a session whose guest died is run once more; the death stays in
+#      the notes and fails the "intact" goal), BENCH_TIMEOUT (Linux
 #      boot, 300 s), BENCH_LOGS ($BUILD/bench/netcont),
 #      BENCH_QEMU_ONLY / BENCH_GODWIT_ONLY (1: that emulator alone)
 # Needs root, ip(8) and /dev/net/tun.  Not part of make test.
