@@ -42,7 +42,10 @@ each switchover (the moment query-migrate said `completed`), the longest
 gap outside the hops' windows (the machine's own noise), and godwit-vm's
 `x-godwit-net-forward` counters when its query-migrate has them (summed).
 When godwit-vm offers the capability `x-godwit-net-forward`, a third row,
-"godwit without forwarding", runs with it set false on both sides.
+"godwit-nofwd", runs with it set false on the source (and the destination
+when it takes it).  A session whose guest died (no answer from some hop on:
+QEMU 7.2's guest does that now and then) runs once more
+(BENCH_NETCONT_RETRIES); the death is noted and fails the "intact" goal.
 """
 
 import json
