@@ -432,7 +432,8 @@ def analyse(res):
         broke = [b for b in breaks if w0 <= b["sent"] < nxt]
         kept = not broke and any(r[1] > hp["t_done"] and r[1] > w0 for r in recs)
         fwd_s, fwd_d = hp.get("src_fwd") or {}, hp.get("dst_fwd") or {}
-        out["hops"].append({"n": hp["n"], "t_migrate": w0, "gap": g * 1000 if g is not None else None,
+        out["hops"].append({"n": hp["n"], "t_migrate": w0,
+                            "gap": g * 1000 if g is not None else None,
                             # where it began, from `completed` (ms; the
                             # switchover is shortly before)
                             "gap_at": (g_at - hp["t_done"]) * 1000 if g is not None else None,
@@ -576,6 +577,12 @@ def print_tables(cfg, results):
                 notes.append(f"{wl}, {lb}: attempt {d['attempt']}: the guest died in hop "
                              f"{d['hop']} ({d['kernel'].strip()}); the figures are of attempt "
                              f"{d['attempt'] + 1}")
+        # no ratio between a session that lived through every hop and one
+        # that died on the way
+        whole = all(len(a.get("hops", [])) == cfg["hops"]
+                    and all(x["gap"] is not None for x in a["hops"])
+                    for a in (results.get((wl, "godwit")), results.get((wl, "qemu")))
+                    if a is not None)
         names = []
         for lb in order:
             for n in per.get(lb, {}):
@@ -590,11 +597,8 @@ def print_tables(cfg, results):
             if "godwit" in order and "qemu" in order:
                 g, q = per.get("godwit", {}).get(n), per.get("qemu", {}).get(n)
                 ratio = "-"
-                # no ratio between a session that lived through every hop
-                # and one that died on the way
-                whole = all(per.get(x, {}).get(names[0], (None,))[0] == cfg["hops"]
-                            for x in ("godwit", "qemu"))
-                if g and q and g[0] is not None and q[0] and whole and " ms" in n and "hops with" not in n:
+                timed = " ms" in n and "hops with" not in n  # a time, not a count
+                if g and q and g[0] is not None and q[0] and whole and timed:
                     ratio = "%.2f" % (g[0] / q[0])
                 line += f"{ratio:>8}"
             print(line)
