@@ -41,6 +41,7 @@
 #   make test-lock       tests/linux/lock_test.py: disk image locking (second VM, QEMU, migration)
 #   make bench-io-net    bench/io/net.sh: guest->host TCP over virtio-net, godwit-vm vs QEMU
 #   make test-net        tests/linux/net_test.py: Linux guest on user and TAP networking
+#   make test-cart       tests/hosts/cart_test.py: redis migrating live while a client fills a cart
 #   make WERROR=1        warnings are errors (CI sets this)
 
 CC      ?= cc
@@ -133,7 +134,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick test-san test-build demo demo-boot demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools bench-save test-state test-hold test-storage bench-migrate bench-migrate-overhead bench-migrate-daemons bench-cold bench-hold bench-storage
+.PHONY: all clean test test-quick test-san test-build demo demo-boot demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-cart test-disk test-lock tools bench-save test-state test-hold test-storage bench-migrate bench-migrate-overhead bench-migrate-daemons bench-cold bench-hold bench-storage
 all: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN)
 
 $(BUILD)/%.o: %.c
@@ -323,6 +324,12 @@ bench-io-net: $(VM_BIN)
 
 test-net: $(VM_BIN)
 	BUILD=$(BUILD) tests/linux/net_test.py
+
+# The shopping cart (issue 15): redis in the guest migrating live between two
+# godwitd hosts, CART_HOPS times, while a client fills a cart
+# (tests/hosts/cart_test.py; tests/run.sh runs it with the other hosts tests).
+test-cart: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN) guest-image-redis
+	BUILD=$(BUILD) python3 tests/hosts/cart_test.py
 
 # Linux guest image: guest/build.sh keeps its own cache and stamp.
 .PHONY: guest-image guest-image-redis
