@@ -209,8 +209,16 @@ def case_cart(rack):
         check(records, "the cart client's final status has no records")
         for hop, t_start, t_end, res in windows:
             f = cart.figures(records, t_start, t_end)
-            print(f"  {hop}: {fmt(f)}; migration {res['total_time_ms']} ms, downtime "
+            at = ("" if f["max_pause_at"] is None else
+                  f" (the longest sent {(t_end - f['max_pause_at']) * 1000:.0f} ms before "
+                  f"the command returned)")
+            print(f"  {hop}: {fmt(f)}{at}; migration {res['total_time_ms']} ms, downtime "
                   f"{res['downtime_ms']} ms (godwit-vm)", flush=True)
+        # the same client outside the migrations: the emulated server's own
+        # jitter, to read the hops' figures against
+        idle = [r for r in records if r[0] == "push" and r[3] is not None
+                and not any(t0 <= r[2] < t1 for _, t0, t1, _ in windows)]
+        print(f"  between hops: {fmt(cart.figures(idle))}", flush=True)
         print(f"  overall: {fmt(final)}; {final['acked']} items acknowledged, cart "
               f"{final.get('cart_len')} items; boot to '{READY}' {boot:.1f} s", flush=True)
         check(final["ok"], f"the cart: {'; '.join(final['problems'])}")

@@ -164,13 +164,15 @@ def figures(records, t0=None, t1=None):
     """The figures of the requests sent in [t0, t1) (monotonic seconds;
     None: unbounded): counts, errors by kind, latency p50/p99/max (ms, of
     answered requests), the longest pause any request saw (ms: its wait for
-    an answer, or up to the end of the window when none came), the longest
+    an answer, or up to the end of the window when none came; max_pause_at
+    is when that request left, monotonic seconds), the longest
     time without any answer (ms), and the retransmissions counted over the
     window (the last answer's tcpi_total_retrans minus that before it)."""
     sel = [r for r in records if (t0 is None or r[2] >= t0) and (t1 is None or r[2] < t1)]
     lat = [(r[3] - r[2]) * 1000 for r in sel if r[3] is not None]
     end = max([r[3] or r[2] for r in sel], default=None)
     pauses = [((r[3] if r[3] is not None else end) - r[2]) * 1000 for r in sel]
+    worst = max(range(len(sel)), key=lambda i: pauses[i], default=None)
     acks = sorted(r[3] for r in sel if r[3] is not None)
     gaps = [(b - a) * 1000 for a, b in zip(acks, acks[1:])]
     errors = {}
@@ -203,6 +205,7 @@ def figures(records, t0=None, t1=None):
         "p99_ms": round(percentile(lat, 99), 3) if lat else None,
         "max_latency_ms": round(max(lat), 3) if lat else None,
         "max_pause_ms": round(max(pauses), 3) if pauses else None,
+        "max_pause_at": sel[worst][2] if worst is not None else None,  # its send time
         "max_gap_ms": round(max(gaps), 3) if gaps else None,
         "retrans": retrans,
     }
