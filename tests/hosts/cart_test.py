@@ -209,29 +209,33 @@ def case_cart(rack):
         check(records, "the cart client's final status has no records")
         for hop, t_start, t_end, res in windows:
             f = cart.figures(records, t_start, t_end)
-            at = ("" if f["max_pause_at"] is None else
-                  f" (the longest sent {(t_end - f['max_pause_at']) * 1000:.0f} ms before "
-                  f"the command returned)")
+            at = ""
+            if f["max_pause_at"] is not None:
+                at = (f" (the longest sent {(f['max_pause_at'] - t_start) * 1000:.0f} ms into "
+                      f"the {(t_end - t_start) * 1000:.0f} ms of `godwit migrate`)")
             print(f"  {hop}: {fmt(f)}{at}; migration {res['total_time_ms']} ms, downtime "
                   f"{res['downtime_ms']} ms (godwit-vm)", flush=True)
         # the same client outside the migrations: the emulated server's own
         # jitter, to read the hops' figures against
         idle = [r for r in records if r[0] == "push" and r[3] is not None
-                and not any(t0 <= r[2] < t1 for _, t0, t1, _ in windows)]
-        print(f"  between hops: {fmt(cart.figures(idle))}", flush=True)
+                and not any(w[1] <= r[2] < w[2] for w in windows)]
+        fi = cart.figures(idle)
+        after = [w for w in windows if fi["max_pause_at"] and w[2] <= fi["max_pause_at"]]
+        where_idle = (f" (the longest sent {(fi['max_pause_at'] - after[-1][2]) * 1000:.0f} ms "
+                      f"after {after[-1][0]}'s command returned)" if after else "")
+        print(f"  between hops: {fmt(fi)}{where_idle}", flush=True)
         print(f"  overall: {fmt(final)}; {final['acked']} items acknowledged, cart "
               f"{final.get('cart_len')} items; boot to '{READY}' {boot:.1f} s", flush=True)
         check(final["ok"], f"the cart: {'; '.join(final['problems'])}")
         check(final["errors"] == 0, f"client errors: {final['error_kinds']}")
         check(final["unknown"] or final.get("cart_len") == final["acked"],
               f"cart {final.get('cart_len')} items, {final['acked']} acknowledged")
-        worst = max(windows, key=lambda w: cart.figures(records, w[1], w[2])["max_pause_ms"]
-                    or 0)
-        wf = cart.figures(records, worst[1], worst[2])
+        hop_pauses = [cart.figures(records, w[1], w[2])["max_pause_ms"] or 0 for w in windows]
+        in_hops = sum(cart.figures(records, w[1], w[2])["retrans"] for w in windows)
         return (f"{hops} hops, {final['acked']} items all there in order; boot {boot:.0f} s; "
-                f"longest pause {final['max_pause_ms']:.0f} ms ({worst[0]}), p99 "
-                f"{final['p99_ms']:.1f} ms, {final['retrans']} retransmissions"
-                + (f" ({wf['retrans']} in {worst[0]})" if final["retrans"] else ""))
+                f"longest pause in a hop {max(hop_pauses):.0f} ms, overall "
+                f"{final['max_pause_ms']:.0f} ms, p99 {final['p99_ms']:.1f} ms, "
+                f"{final['retrans']} retransmissions ({in_hops} during the hops)")
     finally:
         if client:
             client.kill()
