@@ -17,9 +17,10 @@ atomically, every 0.25 s and once more at the end):
 
     python3 tests/lib/cart.py HOST PORT STATUSFILE [--session S] [--duration SEC]
 
-(`python3 tests/lib/cart.py --self-test` checks the checks on made-up
-carts.)  SIGTERM or SIGINT (or --duration) stops it: it then runs final_check() and
-writes the status with "final" (the check) and "records" (every request).
+SIGTERM or SIGINT (or --duration) stops it: it then runs final_check()
+and writes the status with "final" (the check) and "records" (every
+request).  `python3 tests/lib/cart.py --self-test` checks the checks on
+made-up carts (self_test() for a test).
 
 What it does: `RPUSH cart:<session> <n>` with n = 1, 2, 3, ... one request
 at a time on the one connection, the next leaving 5 ms after the previous
@@ -33,9 +34,11 @@ checked, one by one; final_check() reads the whole cart once at the end.
 
 Every request is recorded as [kind, n, sent, acked, retrans, error]: kind
 "push" or "read", sent and acked time.monotonic() (acked None when no
-answer came), retrans the socket's tcpi_total_retrans after the answer
-(Linux struct tcp_info: retransmitted segments over the connection's life;
-a retransmission across a migration means a frame was lost), error None or
+answer came; CLOCK_MONOTONIC is one clock for every process and network
+namespace, so a caller can match its own times), retrans the client's
+retransmitted segments so far after the answer (tcpi_total_retrans of
+Linux's struct tcp_info, added up over the connections: cumulative; a
+retransmission across a migration means a frame was lost), error None or
 one of:
   reset        the connection closed or reset (EOF, ECONNRESET, EPIPE, ...)
   timeout      no answer within 5 s
@@ -50,6 +53,7 @@ accepts either, never twice).
 
 import argparse
 import json
+import math
 import os
 import signal
 import socket
@@ -156,8 +160,7 @@ def percentile(values, p):
     if not values:
         return None
     v = sorted(values)
-    k = max(0, min(len(v) - 1, int(round(p / 100.0 * len(v) + 0.5)) - 1))
-    return v[k]
+    return v[max(0, min(len(v) - 1, math.ceil(p / 100.0 * len(v)) - 1))]
 
 
 def figures(records, t0=None, t1=None):
@@ -496,6 +499,8 @@ def self_test():
     for k, v in want.items():
         if f[k] != v:
             bad.append(f"figures: {k} = {f[k]}, want {v}")
+    if percentile(list(range(1, 101)), 99) != 99 or percentile([5.0], 50) != 5.0:
+        bad.append(f"percentile: p99 of 1..100 = {percentile(list(range(1, 101)), 99)}")
     if figures(recs, 0.3, 1.0)["requests"] != 2:
         bad.append(f"figures over [0.3, 1.0): {figures(recs, 0.3, 1.0)}")
     return bad
