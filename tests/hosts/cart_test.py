@@ -26,7 +26,8 @@ Cases:
            longest pause any request saw, p50/p99 latency, the client's TCP
            retransmissions (tcpi_total_retrans: each one is a frame lost
            at the switchover, waited out with TCP's >= 200 ms RTO), the
-           migration's downtime as godwit-vm reports it; and the boot to
+           migration's downtime as godwit-vm reports it; the same between
+           the hops (the emulated server's own jitter); and the boot to
            "redis ready".
 
 Needs root and iproute2 (SKIP otherwise), godwit-vm, godwitd and godwit
@@ -35,7 +36,8 @@ missing, SKIP if it cannot be).  Environment: BUILD (build/release),
 CART_HOPS (4), CART_CASES (a comma-separated subset), CART_BOOT (seconds
 to "redis ready", 240), GODWIT_GUEST_IMAGE + GODWIT_GUEST_REDIS_INITRD
 (other files, never built).  Prints PASS/FAIL/SKIP lines and `N passed, N
-failed, N skipped`.  About 1-2 minutes with 4 hops on 2 cores.
+failed, N skipped`.  About 20-50 s with 4 hops on 2 cores (measured at
+load 2.5-4), plus the redis image's first build (30-90 s).
 """
 import json
 import os
