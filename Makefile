@@ -134,7 +134,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick test-san test-build demo demo-boot demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-cart test-disk test-lock tools bench-save test-state test-hold test-storage bench-migrate bench-migrate-overhead bench-migrate-daemons bench-cold bench-hold bench-storage
+.PHONY: all clean test test-quick test-san test-build demo demo-boot demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools bench-save test-state test-hold test-storage bench-migrate bench-migrate-overhead bench-migrate-daemons bench-cold bench-hold bench-storage
 all: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN)
 
 $(BUILD)/%.o: %.c
@@ -328,6 +328,7 @@ test-net: $(VM_BIN)
 # The shopping cart (issue 15): redis in the guest migrating live between two
 # godwitd hosts, CART_HOPS times, while a client fills a cart
 # (tests/hosts/cart_test.py; tests/run.sh runs it with the other hosts tests).
+.PHONY: test-cart
 test-cart: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN) guest-image-redis
 	BUILD=$(BUILD) python3 tests/hosts/cart_test.py
 
