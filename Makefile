@@ -43,6 +43,7 @@
 #   make test-lock       tests/linux/lock_test.py: disk image locking (second VM, QEMU, migration)
 #   make bench-io-net    bench/io/net.sh: guest->host TCP over virtio-net, godwit-vm vs QEMU
 #   make test-net        tests/linux/net_test.py: Linux guest on user and TAP networking
+#   make test-cart       tests/hosts/cart_test.py: redis migrating live while a client fills a cart
 #   make WERROR=1        warnings are errors (CI sets this)
 
 CC      ?= cc
@@ -325,6 +326,13 @@ bench-io-net: $(VM_BIN)
 
 test-net: $(VM_BIN)
 	BUILD=$(BUILD) tests/linux/net_test.py
+
+# The shopping cart (issue 15): redis in the guest migrating live between two
+# godwitd hosts, CART_HOPS times, while a client fills a cart
+# (tests/hosts/cart_test.py; tests/run.sh runs it with the other hosts tests).
+.PHONY: test-cart
+test-cart: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN) guest-image-redis
+	BUILD=$(BUILD) python3 tests/hosts/cart_test.py
 
 # Linux guest image: guest/build.sh keeps its own cache and stamp.
 .PHONY: guest-image guest-image-redis

@@ -331,10 +331,10 @@ build_variant() {
                 next+="$p "
             done
         done
-        [ -n "$next" ] || die "variant $variant: no package provides $(echo $missing)"
-        step "round $round: $(echo $missing) -> $next"
+        [ -n "$next" ] || die "variant $variant: no package provides ${missing//$'\n'/ }"
+        step "round $round: ${missing//$'\n'/ } -> $next"
         for p in $next; do unpack "$p"; done
-        [ "$round" != 8 ] || die "variant $variant: still missing $(echo $missing)"
+        [ "$round" != 8 ] || die "variant $variant: still missing ${missing//$'\n'/ }"
     done
     vpackages=${vpackages% }
 

@@ -17,9 +17,10 @@ atomically, every 0.25 s and once more at the end):
 
     python3 tests/lib/cart.py HOST PORT STATUSFILE [--session S] [--duration SEC]
 
-(`python3 tests/lib/cart.py --self-test` checks the checks on made-up
-carts.)  SIGTERM or SIGINT (or --duration) stops it: it then runs final_check() and
-writes the status with "final" (the check) and "records" (every request).
+SIGTERM or SIGINT (or --duration) stops it: it then runs final_check()
+and writes the status with "final" (the check) and "records" (every
+request).  `python3 tests/lib/cart.py --self-test` checks the checks on
+made-up carts (self_test() for a test).
 
 What it does: `RPUSH cart:<session> <n>` with n = 1, 2, 3, ... one request
 at a time on the one connection, the next leaving 5 ms after the previous
@@ -33,9 +34,11 @@ checked, one by one; final_check() reads the whole cart once at the end.
 
 Every request is recorded as [kind, n, sent, acked, retrans, error]: kind
 "push" or "read", sent and acked time.monotonic() (acked None when no
-answer came), retrans the socket's tcpi_total_retrans after the answer
-(Linux struct tcp_info: retransmitted segments over the connection's life;
-a retransmission across a migration means a frame was lost), error None or
+answer came; CLOCK_MONOTONIC is one clock for every process and network
+namespace, so a caller can match its own times), retrans the client's
+retransmitted segments so far after the answer (tcpi_total_retrans of
+Linux's struct tcp_info, added up over the connections: cumulative; a
+retransmission across a migration means a frame was lost), error None or
 one of:
   reset        the connection closed or reset (EOF, ECONNRESET, EPIPE, ...)
   timeout      no answer within 5 s
@@ -50,6 +53,7 @@ accepts either, never twice).
 
 import argparse
 import json
+import math
 import os
 import signal
 import socket
@@ -156,21 +160,22 @@ def percentile(values, p):
     if not values:
         return None
     v = sorted(values)
-    k = max(0, min(len(v) - 1, int(round(p / 100.0 * len(v) + 0.5)) - 1))
-    return v[k]
+    return v[max(0, min(len(v) - 1, math.ceil(p / 100.0 * len(v)) - 1))]
 
 
 def figures(records, t0=None, t1=None):
     """The figures of the requests sent in [t0, t1) (monotonic seconds;
     None: unbounded): counts, errors by kind, latency p50/p99/max (ms, of
     answered requests), the longest pause any request saw (ms: its wait for
-    an answer, or up to the end of the window when none came), the longest
+    an answer, or up to the end of the window when none came; max_pause_at
+    is when that request left, monotonic seconds), the longest
     time without any answer (ms), and the retransmissions counted over the
     window (the last answer's tcpi_total_retrans minus that before it)."""
     sel = [r for r in records if (t0 is None or r[2] >= t0) and (t1 is None or r[2] < t1)]
     lat = [(r[3] - r[2]) * 1000 for r in sel if r[3] is not None]
     end = max([r[3] or r[2] for r in sel], default=None)
     pauses = [((r[3] if r[3] is not None else end) - r[2]) * 1000 for r in sel]
+    worst = max(range(len(sel)), key=lambda i: pauses[i], default=None)
     acks = sorted(r[3] for r in sel if r[3] is not None)
     gaps = [(b - a) * 1000 for a, b in zip(acks, acks[1:])]
     errors = {}
@@ -203,6 +208,7 @@ def figures(records, t0=None, t1=None):
         "p99_ms": round(percentile(lat, 99), 3) if lat else None,
         "max_latency_ms": round(max(lat), 3) if lat else None,
         "max_pause_ms": round(max(pauses), 3) if pauses else None,
+        "max_pause_at": sel[worst][2] if worst is not None else None,  # its send time
         "max_gap_ms": round(max(gaps), 3) if gaps else None,
         "retrans": retrans,
     }
@@ -493,6 +499,8 @@ def self_test():
     for k, v in want.items():
         if f[k] != v:
             bad.append(f"figures: {k} = {f[k]}, want {v}")
+    if percentile(list(range(1, 101)), 99) != 99 or percentile([5.0], 50) != 5.0:
+        bad.append(f"percentile: p99 of 1..100 = {percentile(list(range(1, 101)), 99)}")
     if figures(recs, 0.3, 1.0)["requests"] != 2:
         bad.append(f"figures over [0.3, 1.0): {figures(recs, 0.3, 1.0)}")
     return bad
