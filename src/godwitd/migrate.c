@@ -47,7 +47,8 @@
 #include "state/state_format.h"
 
 #define SRC_QMP_MS       5000
-#define SRC_RESOLVE_S    2 /* between questions to an unreachable destination */
+#define SRC_FORWARD_MS   2000 /* wait this long for godwit-vm's frame forwarding to end */
+#define SRC_RESOLVE_S    2    /* between questions to an unreachable destination */
 #define SRC_CONFIRM_MS   30000
 #define SRC_WATCH_POLLS  (1000 / MIGRATE_POLL_MS) /* ask the destination every second */
 #define SRC_WATCH_MS     3000                     /* ... waiting this long for its answer */
@@ -632,6 +633,30 @@ static void src_send_log(struct job *j, struct mig_src *m)
     free(buf);
 }
 
+/* godwit-vm forwards the frames that still reach this host to the
+ * destination for a moment after the switchover (x-godwit-net-forward,
+ * docs/net.md): its process ends once that is over (at most
+ * SRC_FORWARD_MS), or the last frames for the VM would be lost here. */
+static void src_wait_forward(struct qmp_client *c)
+{
+    uint64_t deadline = gw_now_ns() + SRC_FORWARD_MS * 1000000ull;
+    char err[256];
+
+    while (gw_now_ns() < deadline) {
+        json_t *qm = NULL;
+        bool active;
+
+        if (qmp_client_execute(c, "query-migrate", NULL, SRC_QMP_MS, &qm, err, sizeof(err)) < 0)
+            return;
+        active =
+            json_is_true(json_object_get(json_object_get(qm, "x-godwit-net-forward"), "active"));
+        json_decref(qm);
+        if (!active)
+            return;
+        usleep(20000);
+    }
+}
+
 /* The VM runs on the destination: end its process here and forget it. */
 static void src_release(struct job *j, struct mig_src *m)
 {
@@ -643,6 +668,8 @@ static void src_release(struct job *j, struct mig_src *m)
     if (src_qmp(d, m->vm, &c, err, sizeof(err)) < 0)
         c = NULL;
     src_send_log(j, m);
+    if (c)
+        src_wait_forward(c);
     /* End the stopped process while the supervisor still watches it: it
      * then removes the VM's TAP devices, which forgetting first would
      * leave on the bridge.  QMP quit only when it is not watched. */

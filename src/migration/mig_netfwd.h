@@ -34,12 +34,12 @@
 #include "migration/mig_proto.h"
 #include "migration/migration.h"
 
-#define MIG_FWD_FRAMES    4096      /* frames kept while paused, at most */
+#define MIG_FWD_FRAMES    4096       /* frames kept while paused, at most */
 #define MIG_FWD_BYTES     (8u << 20) /* and their bytes */
-#define MIG_FWD_GRACE_MS  1000      /* forward this long after the commit, at most */
-#define MIG_FWD_TAIL_MS   50        /* and this long after the network learnt the new place */
-#define MIG_FWD_PAUSED_MS 200       /* destination: wait this long for the paused frames */
-#define MIG_FWD_IDLE_MS   2000      /* destination: a forwarder silent this long is done */
+#define MIG_FWD_GRACE_MS  1000       /* forward this long after the commit, at most */
+#define MIG_FWD_TAIL_MS   50         /* and this long after the network learnt the new place */
+#define MIG_FWD_PAUSED_MS 200        /* destination: wait this long for the paused frames */
+#define MIG_FWD_IDLE_MS   2000       /* destination: a forwarder silent this long is done */
 
 struct mig_fwd_frame {
     uint32_t port, len;
@@ -65,8 +65,8 @@ struct mig_fwd {
 
 /* The destination's side of one migration. */
 struct mig_fwd_in {
-    pthread_mutex_t lock;       /* the queue: reader thread -> loop */
-    struct mig_fwd_frame *q;    /* a ring of MIG_FWD_FRAMES */
+    pthread_mutex_t lock;    /* the queue: reader thread -> loop */
+    struct mig_fwd_frame *q; /* a ring of MIG_FWD_FRAMES */
     unsigned head, n;
     struct mig_machine mm;
     struct mig_chan ch;
