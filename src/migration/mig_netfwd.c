@@ -265,11 +265,12 @@ static bool mig_fwd_in_queue(struct mig_fwd_in *f, unsigned port, size_t len)
 
     ST_SET(f->received, f->received + 1);
     pthread_mutex_lock(&f->lock);
-    if (data && f->n < MIG_FWD_FRAMES) {
+    if (data && f->n < MIG_FWD_FRAMES && f->bytes + len <= MIG_FWD_BYTES) {
         k = &f->q[(f->head + f->n) % MIG_FWD_FRAMES];
         memcpy(data, f->buf, len);
         *k = (struct mig_fwd_frame){.port = port, .len = (uint32_t)len, .ours = true, .data = data};
         f->n++;
+        f->bytes += len;
         ok = true;
     }
     pthread_mutex_unlock(&f->lock);
@@ -319,6 +320,7 @@ void mig_fwd_in_deliver(struct mig_fwd_in *f)
         k = f->q[f->head];
         f->head = (f->head + 1) % MIG_FWD_FRAMES;
         f->n--;
+        f->bytes -= k.len;
         pthread_mutex_unlock(&f->lock);
         if (f->mm.ops->net_inject &&
             f->mm.ops->net_inject(f->mm.opaque, k.port, k.data, k.len) == 0)

@@ -68,6 +68,7 @@ struct mig_fwd_in {
     pthread_mutex_t lock;    /* the queue: reader thread -> loop */
     struct mig_fwd_frame *q; /* a ring of MIG_FWD_FRAMES */
     unsigned head, n;
+    size_t bytes; /* in q: at most MIG_FWD_BYTES */
     struct mig_machine mm;
     struct mig_chan ch;
     pthread_t thread;

@@ -14,6 +14,9 @@ more); with it they reach the guest on the destination, once.
   hops          four migrations back and forth: every ping answered once
                 (no loss, no duplicate), the echo session intact with no
                 TCP retransmission and no line waiting 200 ms
+  announce      the destination's first RARP for the NIC reaches the bridge
+                within 1 ms of its RESUME event (kernel timestamps of the
+                frame vs the event's timestamp, both wall clock)
   burst         the destination holds READY back 300 ms (first without
                 forwarding: pings are lost, so the test can tell; then with)
                 (GODWIT_TEST_READY_DELAY_MS), so dozens of pings reach
@@ -58,7 +61,7 @@ import harness as h  # noqa: E402
 from harness import Skip, check  # noqa: E402
 from qmp import QMPError  # noqa: E402
 
-CASES = ["hops", "burst", "flood", "fail-requeue", "dest-dies"]
+CASES = ["hops", "announce", "burst", "flood", "fail-requeue", "dest-dies"]
 NET = "10.0.9"
 IP = f"{NET}.2"
 MAC = "52:54:00:ab:cd:01"
@@ -130,6 +133,27 @@ def wait_for(fn, timeout, what, step=0.02):
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(step)
 
+
+# Frames on the bridge, in the namespace: argv seconds, MAC.  Prints the
+# kernel's arrival time (SO_TIMESTAMPNS, wall clock) of every RARP
+# (ethertype 0x8035) whose source is MAC, after "ready".
+RARPS = r"""
+import select, socket, struct, sys, time
+secs, mac = float(sys.argv[1]), bytes.fromhex(sys.argv[2].replace(":", ""))
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x8035))
+s.bind(("br0", 0))
+s.setsockopt(socket.SOL_SOCKET, 35, 1)  # SO_TIMESTAMPNS
+print("ready", flush=True)
+end = time.monotonic() + secs
+while time.monotonic() < end:
+    if not select.select([s], [], [], max(0.0, end - time.monotonic()))[0]:
+        break
+    data, anc, _, _ = s.recvmsg(2048, 64)
+    for level, kind, v in anc:
+        if level == socket.SOL_SOCKET and kind == 35 and data[6:12] == mac:
+            sec, nsec = struct.unpack("qq", v[:16])
+            print("%.6f" % (sec + nsec / 1e9), flush=True)
+"""
 
 PING_RE = re.compile(r"(\d+) packets transmitted, (\d+) received(?:, \+(\d+) duplicates)?")
 
@@ -295,6 +319,25 @@ def case_hops(w):
             f"{st['n']} echoes, longest {st['worst'] * 1000:.1f} ms, 0 retransmissions")
 
 
+def case_announce(w):
+    dst = w.destination()
+    cap = subprocess.Popen(w.net.exec([sys.executable, "-c", RARPS, "8", MAC]),
+                           stdout=subprocess.PIPE, text=True)
+    check(cap.stdout.readline().strip() == "ready", "the capture runs")
+    m = w.migrate(dst)
+    check(m["status"] == "completed", f"migration: {m}")
+    ev = dst.qmp.wait_event("RESUME", timeout=10)
+    resumed = ev["timestamp"]["seconds"] + ev["timestamp"]["microseconds"] / 1e6
+    w.switch(dst)
+    cap.wait(20)
+    rarps = [float(x) for x in cap.stdout.read().split()]
+    after = [t for t in rarps if t >= resumed - 0.001]
+    check(after, f"no RARP for {MAC} after the destination's RESUME ({rarps})")
+    delta = (after[0] - resumed) * 1000
+    check(delta < 1.0, f"the first RARP left {delta:.3f} ms after RESUME (1 ms at most)")
+    return f"first RARP {delta:.3f} ms after RESUME; {len(after)} RARPs in 8 s"
+
+
 def case_burst(w):
     # first without forwarding: the frames that reach the paused source are
     # lost (so the checks below can tell)
@@ -420,7 +463,7 @@ def main():
         for c in want:
             rep.skip(c, str(e))
         return rep.summary()
-    fns = {"hops": case_hops, "burst": case_burst, "flood": case_flood,
+    fns = {"hops": case_hops, "announce": case_announce, "burst": case_burst, "flood": case_flood,
            "fail-requeue": case_fail_requeue, "dest-dies": case_dest_dies}
     with tempfile.TemporaryDirectory(prefix="gwnf") as tmp, Net() as net:
         w = World(ctx, net, tmp)
