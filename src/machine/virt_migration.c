@@ -136,13 +136,15 @@ static int virt_mig_incoming_done(void *opaque, uint64_t paused_ns, char *err, s
 
     (void)err;
     (void)errlen;
-    virt_loaded(vm, paused_ns);
-    /* tell the network where the NICs are now */
+    /* tell the network where the NICs are now: the first round goes as
+     * the harts start (not at the loop's next tick); with -S the rounds
+     * wait for cont */
     virt_announce_params_default(&ap);
     if (virt_announce_start(vm, &ap, why, sizeof(why)) < 0)
         gw_log("announce after the migration: %s", why);
-    else if (vm->runstate == VIRT_RS_RUNNING)
-        virt_announce_poll(vm, gw_now_ns()); /* the first round now, not at the next tick */
+    else if (!vm->cfg.start_paused)
+        virt_announce_poll(vm, gw_now_ns());
+    virt_loaded(vm, paused_ns);
     return 0;
 }
 

@@ -15,8 +15,9 @@ more); with it they reach the guest on the destination, once.
                 (no loss, no duplicate), the echo session intact with no
                 TCP retransmission and no line waiting 200 ms
   announce      the destination's first RARP for the NIC reaches the bridge
-                within 1 ms of its RESUME event (kernel timestamps of the
-                frame vs the event's timestamp, both wall clock)
+                within 1 ms of its RESUME event (it goes as the harts start:
+                the kernel's timestamp of the frame vs the event's, both
+                wall clock; earlier is fine)
   burst         the destination holds READY back 300 ms (first without
                 forwarding: pings are lost, so the test can tell; then with)
                 (GODWIT_TEST_READY_DELAY_MS), so dozens of pings reach
@@ -326,16 +327,18 @@ def case_announce(w):
     check(cap.stdout.readline().strip() == "ready", "the capture runs")
     m = w.migrate(dst)
     check(m["status"] == "completed", f"migration: {m}")
+    ev = w.vm.qmp.wait_event("STOP", timeout=10)
+    stopped = ev["timestamp"]["seconds"] + ev["timestamp"]["microseconds"] / 1e6
     ev = dst.qmp.wait_event("RESUME", timeout=10)
     resumed = ev["timestamp"]["seconds"] + ev["timestamp"]["microseconds"] / 1e6
     w.switch(dst)
     cap.wait(20)
     rarps = [float(x) for x in cap.stdout.read().split()]
-    after = [t for t in rarps if t >= resumed - 0.001]
-    check(after, f"no RARP for {MAC} after the destination's RESUME ({rarps})")
+    after = [t for t in rarps if t >= stopped]
+    check(after, f"no RARP for {MAC} after the source stopped ({rarps})")
     delta = (after[0] - resumed) * 1000
     check(delta < 1.0, f"the first RARP left {delta:.3f} ms after RESUME (1 ms at most)")
-    return f"first RARP {delta:.3f} ms after RESUME; {len(after)} RARPs in 8 s"
+    return f"first RARP {delta:+.3f} ms from RESUME; {len(after)} RARPs in 8 s"
 
 
 def case_burst(w):
