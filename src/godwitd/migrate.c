@@ -637,22 +637,20 @@ static void src_send_log(struct job *j, struct mig_src *m)
  * destination for a moment after the switchover (x-godwit-net-forward,
  * docs/net.md): its process ends once that is over (at most
  * SRC_FORWARD_MS), or the last frames for the VM would be lost here. */
-static void src_wait_forward(struct qmp_client *c)
+static json_t *src_wait_forward(struct qmp_client *c)
 {
     uint64_t deadline = gw_now_ns() + SRC_FORWARD_MS * 1000000ull;
     char err[256];
 
-    while (gw_now_ns() < deadline) {
+    for (;;) {
         json_t *qm = NULL;
-        bool active;
 
         if (qmp_client_execute(c, "query-migrate", NULL, SRC_QMP_MS, &qm, err, sizeof(err)) < 0)
-            return;
-        active =
-            json_is_true(json_object_get(json_object_get(qm, "x-godwit-net-forward"), "active"));
+            return NULL;
+        if (!json_is_true(json_object_get(json_object_get(qm, "x-godwit-net-forward"), "active")) ||
+            gw_now_ns() >= deadline)
+            return qm; /* the figures with the forwarding's final counts */
         json_decref(qm);
-        if (!active)
-            return;
         usleep(20000);
     }
 }
@@ -668,8 +666,13 @@ static void src_release(struct job *j, struct mig_src *m)
     if (src_qmp(d, m->vm, &c, err, sizeof(err)) < 0)
         c = NULL;
     src_send_log(j, m);
-    if (c)
-        src_wait_forward(c);
+    if (c) {
+        json_t *qm = src_wait_forward(c);
+
+        if (json_object_get(qm, "x-godwit-net-forward"))
+            job_figures(j, src_figures(m, qm), true);
+        json_decref(qm);
+    }
     /* End the stopped process while the supervisor still watches it: it
      * then removes the VM's TAP devices, which forgetting first would
      * leave on the bridge.  QMP quit only when it is not watched. */
