@@ -12,6 +12,7 @@
 #   make bench-cpu       bench/cpu: godwit-vm vs qemu-system-riscv64
 #   make guest-image     Linux guest (Debian riscv64 kernel + busybox initramfs),
 #                        cached in ~/.cache/godwit/guest (docs/guest.md)
+#   make guest-image-redis  the same plus Debian's redis-server (guest/build.sh --variant redis)
 #   make bench-boot      bench/boot: Linux boot to init, godwit-vm vs QEMU
 #   make bench-io        bench/io/run.sh: guest I/O, every part (disk, net), godwit-vm vs QEMU
 #   make fuzz-virtq      libFuzzer build of the virtqueue fuzz target (clang, build/fuzz)
@@ -41,6 +42,7 @@
 #   make test-lock       tests/linux/lock_test.py: disk image locking (second VM, QEMU, migration)
 #   make bench-io-net    bench/io/net.sh: guest->host TCP over virtio-net, godwit-vm vs QEMU
 #   make test-net        tests/linux/net_test.py: Linux guest on user and TAP networking
+#   make test-cart       tests/hosts/cart_test.py: redis migrating live while a client fills a cart
 #   make WERROR=1        warnings are errors (CI sets this)
 
 CC      ?= cc
@@ -324,10 +326,22 @@ bench-io-net: $(VM_BIN)
 test-net: $(VM_BIN)
 	BUILD=$(BUILD) tests/linux/net_test.py
 
+# The shopping cart (issue 15): redis in the guest migrating live between two
+# godwitd hosts, CART_HOPS times, while a client fills a cart
+# (tests/hosts/cart_test.py; tests/run.sh runs it with the other hosts tests).
+.PHONY: test-cart
+test-cart: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN) guest-image-redis
+	BUILD=$(BUILD) python3 tests/hosts/cart_test.py
+
 # Linux guest image: guest/build.sh keeps its own cache and stamp.
-.PHONY: guest-image
+.PHONY: guest-image guest-image-redis
 guest-image:
 	guest/build.sh
+
+# The redis variant: the default image plus Debian's redis-server
+# (~/.cache/godwit/guest-redis/initrd.img, same kernel; docs/guest.md).
+guest-image-redis:
+	guest/build.sh --variant redis
 
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 format:
