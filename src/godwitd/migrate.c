@@ -84,15 +84,18 @@ struct mig_src {
     int64_t retry_ms;         /* next recover attempt (unix ms) */
     int64_t backoff_ms;
     int64_t pause_try_ms, switch_try_ms; /* a failed command is tried again after */
-    json_t *plan; /* migrate_live_plan's: where the disks go (NULL before the precheck) */
+    json_t *plan;    /* migrate_live_plan's: where the disks go (NULL before the precheck) */
+    json_t *net_fwd; /* the source's final x-godwit-net-forward (NULL before the end) */
 };
 
 static void src_free(void *p)
 {
     struct mig_src *m = p;
 
-    if (m)
+    if (m) {
         json_decref(m->plan);
+        json_decref(m->net_fwd);
+    }
     free(m);
 }
 
@@ -233,6 +236,8 @@ static json_t *src_figures(struct mig_src *m, json_t *qm)
     json_object_set_new(f, "destination-job", json_integer(m->dst_job));
     if (m->plan)
         json_object_set(f, "plan", m->plan);
+    if (m->net_fwd) /* counted to the end of forwarding, after the last poll */
+        json_object_set(f, "x-godwit-net-forward", m->net_fwd);
     return f;
 }
 
@@ -669,8 +674,13 @@ static void src_release(struct job *j, struct mig_src *m)
     if (c) {
         json_t *qm = src_wait_forward(c);
 
-        if (json_object_get(qm, "x-godwit-net-forward"))
+        json_t *fwd = json_object_get(qm, "x-godwit-net-forward");
+
+        if (fwd) {
+            json_decref(m->net_fwd);
+            m->net_fwd = json_incref(fwd);
             job_figures(j, src_figures(m, qm), true);
+        }
         json_decref(qm);
     }
     /* End the stopped process while the supervisor still watches it: it
