@@ -11,6 +11,7 @@ PKGS=(
     libfdt-dev                            # the virt board's device tree
     libslirp-dev libglib2.0-dev           # -netdev user (slirp.pc requires glib-2.0.pc)
     iproute2                              # tests/linux/net_test.py: netns, bridge, TAP
+    iputils-ping                          # tests/linux/netfwd_test.py: pings across the switchover
     e2fsprogs                             # tests/linux/disk_test.py: mke2fs -d, e2fsck
     libjansson-dev                        # QMP (JSON)
     libxxhash-dev liblz4-dev libzstd-dev  # state stream: checksum, page compression

@@ -200,6 +200,15 @@ static void job_print(const json_t *j)
                              (double)json_integer_value(json_object_get(fig, "x-godwit-resent"))));
     if (json_is_number(json_object_get(fig, "downtime")))
         printf("downtime:    %.0f ms\n", json_number_value(json_object_get(fig, "downtime")));
+    /* frames that reached the old host across the switchover (docs/net.md) */
+    const json_t *fwd = json_object_get(fig, "x-godwit-net-forward");
+    if (json_is_object(fwd))
+        printf("network:     %" JSON_INTEGER_FORMAT
+               " frames forwarded to the new host (%" JSON_INTEGER_FORMAT
+               " kept during the pause, %" JSON_INTEGER_FORMAT " dropped)\n",
+               json_integer_value(json_object_get(fwd, "forwarded")),
+               json_integer_value(json_object_get(fwd, "captured")),
+               json_integer_value(json_object_get(fwd, "overflow")));
     const json_t *holds = json_object_get(j, "holds"), *h;
     json_array_foreach(holds, i, h)
     {

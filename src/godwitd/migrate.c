@@ -47,7 +47,8 @@
 #include "state/state_format.h"
 
 #define SRC_QMP_MS       5000
-#define SRC_RESOLVE_S    2 /* between questions to an unreachable destination */
+#define SRC_FORWARD_MS   2000 /* wait this long for godwit-vm's frame forwarding to end */
+#define SRC_RESOLVE_S    2    /* between questions to an unreachable destination */
 #define SRC_CONFIRM_MS   30000
 #define SRC_WATCH_POLLS  (1000 / MIGRATE_POLL_MS) /* ask the destination every second */
 #define SRC_WATCH_MS     3000                     /* ... waiting this long for its answer */
@@ -83,15 +84,18 @@ struct mig_src {
     int64_t retry_ms;         /* next recover attempt (unix ms) */
     int64_t backoff_ms;
     int64_t pause_try_ms, switch_try_ms; /* a failed command is tried again after */
-    json_t *plan; /* migrate_live_plan's: where the disks go (NULL before the precheck) */
+    json_t *plan;    /* migrate_live_plan's: where the disks go (NULL before the precheck) */
+    json_t *net_fwd; /* the source's final x-godwit-net-forward (NULL before the end) */
 };
 
 static void src_free(void *p)
 {
     struct mig_src *m = p;
 
-    if (m)
+    if (m) {
         json_decref(m->plan);
+        json_decref(m->net_fwd);
+    }
     free(m);
 }
 
@@ -232,6 +236,8 @@ static json_t *src_figures(struct mig_src *m, json_t *qm)
     json_object_set_new(f, "destination-job", json_integer(m->dst_job));
     if (m->plan)
         json_object_set(f, "plan", m->plan);
+    if (m->net_fwd) /* counted to the end of forwarding, after the last poll */
+        json_object_set(f, "x-godwit-net-forward", m->net_fwd);
     return f;
 }
 
@@ -632,6 +638,28 @@ static void src_send_log(struct job *j, struct mig_src *m)
     free(buf);
 }
 
+/* godwit-vm forwards the frames that still reach this host to the
+ * destination for a moment after the switchover (x-godwit-net-forward,
+ * docs/net.md): its process ends once that is over (at most
+ * SRC_FORWARD_MS), or the last frames for the VM would be lost here. */
+static json_t *src_wait_forward(struct qmp_client *c)
+{
+    uint64_t deadline = gw_now_ns() + SRC_FORWARD_MS * 1000000ull;
+    char err[256];
+
+    for (;;) {
+        json_t *qm = NULL;
+
+        if (qmp_client_execute(c, "query-migrate", NULL, SRC_QMP_MS, &qm, err, sizeof(err)) < 0)
+            return NULL;
+        if (!json_is_true(json_object_get(json_object_get(qm, "x-godwit-net-forward"), "active")) ||
+            gw_now_ns() >= deadline)
+            return qm; /* the figures with the forwarding's final counts */
+        json_decref(qm);
+        usleep(20000);
+    }
+}
+
 /* The VM runs on the destination: end its process here and forget it. */
 static void src_release(struct job *j, struct mig_src *m)
 {
@@ -643,6 +671,18 @@ static void src_release(struct job *j, struct mig_src *m)
     if (src_qmp(d, m->vm, &c, err, sizeof(err)) < 0)
         c = NULL;
     src_send_log(j, m);
+    if (c) {
+        json_t *qm = src_wait_forward(c);
+
+        json_t *fwd = json_object_get(qm, "x-godwit-net-forward");
+
+        if (fwd) {
+            json_decref(m->net_fwd);
+            m->net_fwd = json_incref(fwd);
+            job_figures(j, src_figures(m, qm), true);
+        }
+        json_decref(qm);
+    }
     /* End the stopped process while the supervisor still watches it: it
      * then removes the VM's TAP devices, which forgetting first would
      * leave on the bridge.  QMP quit only when it is not watched. */

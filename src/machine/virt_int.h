@@ -324,6 +324,13 @@ struct virtio_dev *virt_net_create_nic(struct virt *vm, struct keyval *kv, const
                                        char *err, size_t errlen);
 void virt_net_check_peers(const struct virt *vm);
 void virt_net_fini(struct virt *vm);
+/* Live migration's frame forwarding (migration.h's net_* ops; docs/net.md,
+ * "The switchover"): ports are netdev indexes; TAP backends with a NIC. */
+struct mig_net_port;
+unsigned virt_net_fwd_ports(struct virt *vm, struct mig_net_port *out, unsigned max);
+long virt_net_fwd_take(struct virt *vm, unsigned port, uint8_t *buf, size_t cap);
+void virt_net_fwd_requeue(struct virt *vm, unsigned port, const uint8_t *frame, size_t len);
+int virt_net_fwd_inject(struct virt *vm, unsigned port, const uint8_t *frame, size_t len);
 
 /*
  * Announce the VM's NICs on their networks (QEMU's announce-self), e.g.

@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "machine/virt_int.h"
@@ -135,11 +136,15 @@ static int virt_mig_incoming_done(void *opaque, uint64_t paused_ns, char *err, s
 
     (void)err;
     (void)errlen;
-    virt_loaded(vm, paused_ns);
-    /* tell the network where the NICs are now */
+    /* tell the network where the NICs are now: the first round goes as
+     * the harts start (not at the loop's next tick); with -S the rounds
+     * wait for cont */
     virt_announce_params_default(&ap);
     if (virt_announce_start(vm, &ap, why, sizeof(why)) < 0)
         gw_log("announce after the migration: %s", why);
+    else if (!vm->cfg.start_paused)
+        virt_announce_poll(vm, gw_now_ns());
+    virt_loaded(vm, paused_ns);
     return 0;
 }
 
@@ -183,6 +188,26 @@ static void virt_mig_disk_track(void *opaque, unsigned slot, struct blk_dirty *t
         vblk_set_dirty(d, t);
 }
 
+static unsigned virt_mig_net_ports(void *opaque, struct mig_net_port *out, unsigned max)
+{
+    return virt_net_fwd_ports(opaque, out, max);
+}
+
+static long virt_mig_net_take(void *opaque, unsigned port, uint8_t *buf, size_t cap)
+{
+    return virt_net_fwd_take(opaque, port, buf, cap);
+}
+
+static void virt_mig_net_requeue(void *opaque, unsigned port, const uint8_t *frame, size_t len)
+{
+    virt_net_fwd_requeue(opaque, port, frame, len);
+}
+
+static int virt_mig_net_inject(void *opaque, unsigned port, const uint8_t *frame, size_t len)
+{
+    return virt_net_fwd_inject(opaque, port, frame, len);
+}
+
 static const struct mig_machine_ops virt_mig_ops = {
     .kick = virt_mig_kick,
     .park = virt_mig_park,
@@ -198,6 +223,10 @@ static const struct mig_machine_ops virt_mig_ops = {
     .incoming_failed = virt_mig_incoming_failed,
     .disks = virt_mig_disks,
     .disk_track = virt_mig_disk_track,
+    .net_ports = virt_mig_net_ports,
+    .net_take = virt_mig_net_take,
+    .net_requeue = virt_mig_net_requeue,
+    .net_inject = virt_mig_net_inject,
 };
 
 void virt_migration_init(struct virt *vm)
@@ -210,6 +239,10 @@ void virt_migration_init(struct virt *vm)
         .name = vm->cfg.name[0] ? vm->cfg.name : NULL,
         .uuid = vm->cfg.uuid,
     };
+    /* a test hook (docs/testing.md): the destination holds READY back */
+    if (getenv("GODWIT_TEST_READY_DELAY_MS"))
+        vm->mm.ready_delay_ms = (unsigned)strtoul(getenv("GODWIT_TEST_READY_DELAY_MS"), NULL, 10);
+    vm->mm.die_after_commit = getenv("GODWIT_TEST_DIE_AFTER_COMMIT") != NULL;
     mig_params_default(&vm->mig_params);
 }
 

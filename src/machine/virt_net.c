@@ -17,6 +17,8 @@
 #include <string.h>
 
 #include "machine/virt_int.h"
+#include "migration/mig_proto.h"
+#include "migration/migration.h"
 #include "virtio/virtio_net.h"
 
 int virt_net_init(struct virt *vm, char *err, size_t errlen)
@@ -368,4 +370,59 @@ json_t *virt_qmp_announce_self(void *opaque, json_t *args, struct qmp_error *err
     if (ret < 0)
         return qmp_error_set(err, QMP_ERR_GENERIC, "%s", why);
     return NULL;
+}
+
+/* ---- frames across a live migration's switchover (docs/net.md) ------------ */
+
+/* The NIC on netdev k, or NULL. */
+static struct virtio_dev *virt_net_nic_of(struct virt *vm, unsigned k)
+{
+    for (unsigned i = 0; i < VIRT_VIRTIO_COUNT; i++) {
+        struct virtio_dev *d = vm->virtio[i].dev;
+
+        if (d && d->device_id == VIRTIO_ID_NET &&
+            !strcmp(vnet_netdev_id(d), net_backend_id(vm->netdev[k])))
+            return d;
+    }
+    return NULL;
+}
+
+unsigned virt_net_fwd_ports(struct virt *vm, struct mig_net_port *out, unsigned max)
+{
+    unsigned n = 0;
+
+    for (unsigned k = 0; k < vm->nnetdevs && n < max && k < MIG_FRAME_PORTS; k++) {
+        struct virtio_dev *d = virt_net_nic_of(vm, k);
+        int fd = net_backend_fwd_fd(vm->netdev[k]);
+
+        if (!d || fd < 0)
+            continue; /* no NIC, or a backend whose state travels (user) */
+        out[n].port = k;
+        out[n].fd = fd;
+        vnet_get_mac(d, out[n].mac);
+        n++;
+    }
+    return n;
+}
+
+long virt_net_fwd_take(struct virt *vm, unsigned port, uint8_t *buf, size_t cap)
+{
+    return port < vm->nnetdevs ? net_backend_take(vm->netdev[port], buf, cap) : -EINVAL;
+}
+
+void virt_net_fwd_requeue(struct virt *vm, unsigned port, const uint8_t *frame, size_t len)
+{
+    if (port < vm->nnetdevs)
+        net_backend_requeue(vm->netdev[port], frame, len);
+}
+
+int virt_net_fwd_inject(struct virt *vm, unsigned port, const uint8_t *frame, size_t len)
+{
+    /* only a port that forwards here too: the source's configuration is
+     * ours (the config hash), but a hostile stream could name any */
+    if (port >= vm->nnetdevs || net_backend_fwd_fd(vm->netdev[port]) < 0 ||
+        !virt_net_nic_of(vm, port))
+        return -EINVAL;
+    net_backend_inject(vm->netdev[port], frame, len);
+    return 0;
 }

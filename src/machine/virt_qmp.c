@@ -228,6 +228,21 @@ static json_t *virt_mig_info_json(const struct mig_info *in)
                             json_integer((json_int_t)in->disk_dirty_rate));
         json_object_set_new(o, "x-godwit-mirror", json_boolean(in->mirror));
     }
+    if (in->has_fwd && !in->incoming) {
+        /* frames across the switchover (docs/net.md) */
+        json_object_set_new(
+            o, "x-godwit-net-forward",
+            json_pack("{s:I, s:I, s:I, s:I, s:I, s:b}", "captured", (json_int_t)in->fwd_captured,
+                      "forwarded", (json_int_t)in->fwd_forwarded, "overflow",
+                      (json_int_t)in->fwd_overflow, "other", (json_int_t)in->fwd_other, "grace-ms",
+                      (json_int_t)in->fwd_grace_ms, "active", in->fwd_active));
+    } else if (in->has_fwd) {
+        json_object_set_new(o, "x-godwit-net-forward",
+                            json_pack("{s:I, s:I, s:I, s:b}", "received",
+                                      (json_int_t)in->fwd_received, "delivered",
+                                      (json_int_t)in->fwd_delivered, "dropped",
+                                      (json_int_t)in->fwd_dropped, "active", in->fwd_active));
+    }
     if (!in->incoming && (in->recoveries || in->resent)) {
         json_object_set_new(o, "x-godwit-recoveries", json_integer((json_int_t)in->recoveries));
         json_object_set_new(o, "x-godwit-resent", json_integer((json_int_t)in->resent));
@@ -425,6 +440,7 @@ static const char *const virt_mig_caps[] = {
     "zero-copy-send",
     "postcopy-preempt",
     "x-godwit-precopy-recover",
+    "x-godwit-net-forward",
 };
 
 static json_t *qmp_migrate_set_capabilities(void *opaque, json_t *args, struct qmp_error *err)
@@ -432,7 +448,7 @@ static json_t *qmp_migrate_set_capabilities(void *opaque, json_t *args, struct q
     struct virt *vm = opaque;
     json_t *caps = json_object_get(args, "capabilities"), *c;
     bool events = vm->mig_params.events, recover = vm->mig_params.precopy_recover;
-    bool block = vm->mig_params.block;
+    bool block = vm->mig_params.block, fwd = vm->mig_params.net_forward;
     size_t i;
 
     if (!json_is_array(caps) || json_object_size(args) != 1)
@@ -460,6 +476,8 @@ static json_t *qmp_migrate_set_capabilities(void *opaque, json_t *args, struct q
             recover = json_is_true(state);
         else if (!strcmp(name, "block"))
             block = json_is_true(state);
+        else if (!strcmp(name, "x-godwit-net-forward"))
+            fwd = json_is_true(state);
         else if (json_is_true(state))
             return qmp_error_set(err, QMP_ERR_GENERIC, "Migration capability '%s' is not supported",
                                  name);
@@ -467,6 +485,7 @@ static json_t *qmp_migrate_set_capabilities(void *opaque, json_t *args, struct q
     vm->mig_params.events = events;
     vm->mig_params.precopy_recover = recover;
     vm->mig_params.block = block;
+    vm->mig_params.net_forward = fwd;
     return NULL;
 }
 
@@ -483,7 +502,9 @@ static json_t *qmp_query_migrate_capabilities(void *opaque, json_t *args, struct
                          (!strcmp(virt_mig_caps[k], "events") && vm->mig_params.events) ||
                              (!strcmp(virt_mig_caps[k], "x-godwit-precopy-recover") &&
                               vm->mig_params.precopy_recover) ||
-                             (!strcmp(virt_mig_caps[k], "block") && vm->mig_params.block)));
+                             (!strcmp(virt_mig_caps[k], "block") && vm->mig_params.block) ||
+                             (!strcmp(virt_mig_caps[k], "x-godwit-net-forward") &&
+                              vm->mig_params.net_forward)));
     return a;
 }
 

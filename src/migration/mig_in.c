@@ -77,6 +77,9 @@ struct mig_in {
     uint64_t session, attempt, ckpt;
     uint64_t bytes_base;    /* bytes received on earlier connections */
     struct mig_blk blk;     /* capability block: our images being written */
+    bool netfwd;            /* the source forwards frames after COMMIT (STATE_F_NETFWD) */
+    struct mig_fwd_in fwd;  /* ... which wait here for the loop */
+    bool fwd_running;       /* loop: the grace period's reader runs (fd stays open) */
     char pause_reason[300]; /* why it paused (query-migrate's error-desc meanwhile) */
     _Atomic int fd;
     struct mig_tls_creds *creds; /* TLS: the server's keys (else NULL) */
@@ -215,7 +218,11 @@ static int mig_in_commit(struct mig_in *in, int fd)
     struct mig_chan ch = {.fd = fd, .tls = in->tls};
     uint32_t type;
     uint64_t value, since_start;
-    int ret = mig_chan_send(&ch, MIG_MAGIC_REPLY, MIG_MSG_READY, 0);
+    int ret;
+
+    if (in->mm.ready_delay_ms)
+        usleep(in->mm.ready_delay_ms * 1000u);
+    ret = mig_chan_send(&ch, MIG_MAGIC_REPLY, MIG_MSG_READY, 0);
 
     if (ret == 0)
         ret = mig_chan_recv(&ch, MIG_MAGIC_COMMIT, &type, &value, MIG_IN_COMMIT_MS);
@@ -239,6 +246,17 @@ static int mig_in_commit(struct mig_in *in, int fd)
         return ret;
     }
     in->paused_ns = value;
+    /* the frames that reached the source while it was paused follow */
+    if (in->netfwd) {
+        ret = mig_fwd_in_paused(&in->fwd, &ch);
+        if (ret < 0)
+            gw_log("incoming: the frames kept by the source did not arrive intact (%s): not "
+                   "forwarding",
+                   strerror(-ret));
+        MIG_IN_TRACE(in, "paused frames");
+    }
+    if (in->mm.die_after_commit)
+        _exit(9); /* a test: the destination dies after the point of no return */
     return 0;
 }
 
@@ -450,6 +468,7 @@ static void *mig_in_thread(void *arg)
         in->mm.ops->kick(in->mm.opaque);
     }
     MIG_IN_TRACE(in, "loaded and verified");
+    in->netfwd = (h.flags & STATE_F_NETFWD) && in->fwd.q;
     if (mig_in_commit(in, fd) == 0)
         st = MIG_IN_DONE_OK;
 out:
@@ -501,8 +520,10 @@ int mig_in_start(struct mig_in **inp, const struct mig_machine *mm, const char *
     }
     if (u.kind == MIG_URI_TCP)
         in->port = sock_local_port(in->lfd);
+    (void)mig_fwd_in_init(&in->fwd, mm); /* without memory: no forwarding */
     ret = pthread_create(&in->thread, NULL, mig_in_thread, in);
     if (ret) {
+        mig_fwd_in_fini(&in->fwd);
         close(in->lfd);
         mig_tls_creds_free(in->creds);
         free(in);
@@ -610,6 +631,14 @@ void mig_in_poll(struct mig_in *in)
 
     if (!in)
         return;
+    if (in->fwd_running) {
+        mig_fwd_in_deliver(&in->fwd);
+        if (atomic_load(&in->fwd.over)) {
+            mig_fwd_in_fini(&in->fwd); /* joins the reader */
+            mig_in_close_fd(in);
+            in->fwd_running = false;
+        }
+    }
     st = atomic_load(&in->status);
     if (st == in->reported)
         return;
@@ -630,6 +659,8 @@ void mig_in_poll(struct mig_in *in)
     if (st != MIG_IN_DONE_OK)
         return;
     mig_in_close(in);
+    /* the frames the source kept while paused reach the guest first */
+    mig_fwd_in_deliver(&in->fwd);
     /* the guest's clock kept counting while the source was paused, and
      * while the commit travelled here */
     if (in->mm.ops->incoming_done(in->mm.opaque, in->paused_ns + (gw_now_ns() - in->end_ns), why,
@@ -643,7 +674,12 @@ void mig_in_poll(struct mig_in *in)
     MIG_IN_TRACE(in, "running");
     (void)mig_chan_send(&(struct mig_chan){.fd = atomic_load(&in->fd), .tls = in->tls},
                         MIG_MAGIC_REPLY, MIG_MSG_RUNNING, 0);
-    mig_in_close_fd(in);
+    if (in->netfwd && !in->fwd.broken &&
+        mig_fwd_in_start(&in->fwd, (struct mig_chan){.fd = atomic_load(&in->fd), .tls = in->tls}) ==
+            0)
+        in->fwd_running = true; /* the socket stays open for the grace period */
+    else
+        mig_in_close_fd(in);
     in->mm.ops->status(in->mm.opaque, MIG_ST_COMPLETED, 0);
 }
 
@@ -661,6 +697,7 @@ void mig_in_free(struct mig_in *in)
     if (fd >= 0)
         shutdown(fd, SHUT_RDWR);
     mig_in_close(in);
+    mig_fwd_in_fini(&in->fwd); /* its reader ends with the socket */
     mig_in_close_fd(in);
     mig_tls_creds_free(in->creds);
     mig_blk_close(&in->blk);
@@ -692,4 +729,6 @@ void mig_in_info(const struct mig_in *in, struct mig_info *info)
     pthread_mutex_unlock((pthread_mutex_t *)&in->lock);
     if (st == MIG_IN_FAILED)
         snprintf(info->error, sizeof(info->error), "%s", in->error);
+    if (in->netfwd)
+        mig_fwd_in_info(&in->fwd, info);
 }

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 
 #include "migration/mig_block.h"
+#include "migration/mig_netfwd.h"
 #include "migration/mig_proto.h"
 #include "migration/mig_tls.h"
 #include "migration/migration.h"
@@ -70,6 +71,12 @@ struct mig_out {
     uint64_t recoveries, resent;           /* statistics (ST_SET/ST_GET) */
     /* capability block: the disks that travel (NULL: none) */
     struct mig_blk *blk;
+    /* capability x-godwit-net-forward: the ports' frames (NULL: none) */
+    struct mig_fwd *fwd;
+    /* committed and the destination runs, but the job still forwards
+     * frames: status completed, the machine handed back (mig_out_handback) */
+    _Atomic bool handback;
+    bool handed_back; /* the loop did it */
     /* statistics (host ns; ST_SET by the job, ST_GET by the loop) */
     uint64_t rounds, dirty_pages_rate, expected_downtime_ms, remaining_pages;
     uint64_t start_ns, setup_ns, park_ns, end_ns, run_ns;
@@ -84,6 +91,9 @@ struct mig_out {
 
 /* Job side (mig_out.c): status change for the loop to report. */
 void mig_out_set_status(struct mig_out *j, enum mig_status st);
+/* Job side, after COMMIT: report completed and give the machine back (it
+ * migrated away), while the job goes on forwarding frames. */
+void mig_out_handback(struct mig_out *j);
 /* Job side: a pre-copy pass ended (MIGRATION_PASS). */
 void mig_out_post_pass(struct mig_out *j);
 /* Job side: have the loop park the machine / collect the dirty bitmap

@@ -589,7 +589,12 @@ static int mig_live_switchover(struct mig_out *j, struct state_stream *s)
         return state_stream_error(s);
     mig_live_count(j, s);
     mig_out_trace(j, "sent everything (%llu bytes)", (unsigned long long)ST_GET(j->bytes));
-    ret = mig_chan_recv(&ch, MIG_MAGIC_REPLY, &type, &value, MIG_LIVE_READY_MS);
+    /* frames for the VM keep arriving: keep them while the destination loads */
+    ret = j->fwd ? mig_fwd_wait(j->fwd, &j->mm, &ch, MIG_LIVE_READY_MS) : 1;
+    if (ret == 0)
+        ret = -ETIMEDOUT;
+    if (ret > 0)
+        ret = mig_chan_recv(&ch, MIG_MAGIC_REPLY, &type, &value, MIG_LIVE_READY_MS);
     if (ret == 0 && type == MIG_MSG_ERROR)
         ret = -EREMOTEIO;
     else if (ret == 0 && type != MIG_MSG_READY)
@@ -605,7 +610,7 @@ static int mig_live_commit(struct mig_out *j, struct state_stream *s)
 {
     struct mig_chan ch = mig_out_chan(j);
     uint32_t type;
-    uint64_t value;
+    uint64_t value, commit_ns;
     int ret;
 
     pthread_mutex_lock(&j->lock);
@@ -617,7 +622,10 @@ static int mig_live_commit(struct mig_out *j, struct state_stream *s)
     atomic_store(&j->committed, true);
     pthread_mutex_unlock(&j->lock);
     mig_out_trace(j, "READY");
-    ret = mig_chan_send(&ch, MIG_MAGIC_COMMIT, MIG_MSG_COMMIT, gw_now_ns() - j->park_ns);
+    if (j->fwd)
+        mig_fwd_drain(j->fwd, &j->mm, &ch);
+    commit_ns = gw_now_ns();
+    ret = mig_chan_send(&ch, MIG_MAGIC_COMMIT, MIG_MSG_COMMIT, commit_ns - j->park_ns);
     if (ret < 0) {
         /* The destination is gone: it cannot run without the commit; but we
          * cannot know whether it read it either, so the source stays
@@ -625,10 +633,25 @@ static int mig_live_commit(struct mig_out *j, struct state_stream *s)
         gw_log("migration: sending the commit failed (%s): the VM stays stopped here; check "
                "the destination",
                strerror(-ret));
-    } else if (mig_chan_recv(&ch, MIG_MAGIC_REPLY, &type, &value, MIG_LIVE_RUNNING_MS) == 0 &&
-               type == MIG_MSG_RUNNING) {
+        return 0;
+    }
+    /* the frames that came while paused, right behind the commit */
+    if (j->fwd && mig_fwd_send_paused(j->fwd, &ch) == 0)
+        mig_out_trace(j, "forwarded %llu frames kept while paused",
+                      (unsigned long long)ST_GET(j->fwd->forwarded));
+    ret = j->fwd ? mig_fwd_wait(j->fwd, &j->mm, &ch, MIG_LIVE_RUNNING_MS) : 1;
+    if (ret > 0 && mig_chan_recv(&ch, MIG_MAGIC_REPLY, &type, &value, MIG_LIVE_RUNNING_MS) == 0 &&
+        type == MIG_MSG_RUNNING) {
         ST_SET(j->run_ns, gw_now_ns());
         mig_out_trace(j, "destination RUNNING");
+    }
+    if (j->fwd) {
+        /* done for everyone else; the frames that still come here go on */
+        mig_out_handback(j);
+        mig_fwd_grace(j->fwd, &j->mm, &ch, commit_ns);
+        mig_out_trace(j, "grace period over after %llu ms: %llu frames forwarded in all",
+                      (unsigned long long)ST_GET(j->fwd->grace_ms),
+                      (unsigned long long)ST_GET(j->fwd->forwarded));
     }
     return 0;
 }
@@ -784,7 +807,9 @@ static int mig_live_reconnect(struct mig_out *j, struct state_stream **sp, const
     }
     *sp = s;
     j->attempt++;
-    if (mig_write_start(&j->mm, s, STATE_F_LIVE | STATE_F_RECOVER | STATE_F_RESUME) < 0 ||
+    if (mig_write_start(&j->mm, s,
+                        STATE_F_LIVE | STATE_F_RECOVER | STATE_F_RESUME |
+                            (j->fwd ? STATE_F_NETFWD : 0)) < 0 ||
         state_write_session(s, j->session, j->attempt) < 0 ||
         (j->blk && mig_blk_write_disks(j->blk, s) < 0) || state_stream_flush(s) < 0) {
         ret = gw_fail(err, errlen, state_stream_error(s), "%s", state_stream_msg(s));
@@ -911,6 +936,15 @@ int mig_live_run(struct mig_out *j, struct state_stream **sp)
             j->blk = k; /* the loop attaches its devices at the first sync */
             pthread_mutex_unlock(&j->lock);
         }
+    }
+    if (j->params.net_forward) {
+        struct mig_fwd *f = mig_fwd_new(&j->mm);
+
+        pthread_mutex_lock(&j->lock);
+        j->fwd = f; /* NULL: no port to forward from */
+        pthread_mutex_unlock(&j->lock);
+        if (f)
+            flags |= STATE_F_NETFWD;
     }
     if (mig_write_start(&j->mm, *sp, flags) < 0 ||
         (j->session && state_write_session(*sp, j->session, 0) < 0) ||

@@ -56,6 +56,7 @@ void mig_params_default(struct mig_params *p)
         .max_bandwidth = 128ull << 20, /* QEMU's MAX_THROTTLE */
         .compress = false,
         .events = true, /* QEMU's default is off; godwit's clients wait on them */
+        .net_forward = true,
     };
 }
 
@@ -84,8 +85,9 @@ static void mig_out_set_status_final(struct mig_out *j, enum mig_status st, bool
 {
     pthread_mutex_lock(&j->lock);
     if (!atomic_load(&j->done)) {
+        if (atomic_load(&j->status) != (int)st) /* completed early (handback): once */
+            mig_out_queue(j, st);
         atomic_store(&j->status, st);
-        mig_out_queue(j, st);
         if (final)
             atomic_store(&j->done, true);
     }
@@ -96,6 +98,13 @@ static void mig_out_set_status_final(struct mig_out *j, enum mig_status st, bool
 void mig_out_set_status(struct mig_out *j, enum mig_status st)
 {
     mig_out_set_status_final(j, st, false);
+}
+
+void mig_out_handback(struct mig_out *j)
+{
+    ST_SET(j->end_ns, gw_now_ns());
+    atomic_store(&j->handback, true);
+    mig_out_set_status(j, MIG_ST_COMPLETED);
 }
 
 void mig_out_post_pass(struct mig_out *j)
@@ -292,7 +301,11 @@ out:
     pthread_mutex_unlock(&j->lock);
     if (j->tmp[0])
         unlink(j->tmp);
-    ST_SET(j->end_ns, gw_now_ns());
+    /* not committed: the VM runs here again, with the frames kept for it */
+    if (j->fwd && !atomic_load(&j->committed))
+        mig_fwd_requeue(j->fwd, &j->mm);
+    if (!atomic_load(&j->handback))
+        ST_SET(j->end_ns, gw_now_ns());
     if (atomic_load(&j->committed) || ret == 0)
         mig_out_set_status_final(j, MIG_ST_COMPLETED, true);
     else if (ret == -ECANCELED || atomic_load(&j->cancel))
@@ -309,6 +322,7 @@ static void mig_out_release(struct mig_out *j)
     free(j->dirty);
     free(j->sent);
     free(j->tag);
+    mig_fwd_free(j->fwd);
     if (j->blk) {
         mig_blk_close(j->blk);
         free(j->blk);
@@ -420,16 +434,12 @@ fail:
     return ret;
 }
 
-/* Loop side: the job ended; join it and give the machine back. */
-static void mig_out_finish(struct mig_out *j)
+/* Loop side: give the machine back (the job ended, or handed it back). */
+static void mig_out_unpark(struct mig_out *j)
 {
     int st = atomic_load(&j->status);
     bool parked;
 
-    if (j->thread_live) {
-        pthread_join(j->thread, NULL);
-        j->thread_live = false;
-    }
     pthread_mutex_lock(&j->lock);
     parked = j->parked;
     j->parked = j->want_park = false;
@@ -440,6 +450,18 @@ static void mig_out_finish(struct mig_out *j)
         j->mm.ops->unpark(j->mm.opaque, st != MIG_ST_COMPLETED ? MIG_UNPARK_RESUME
                                         : j->live              ? MIG_UNPARK_GONE
                                                                : MIG_UNPARK_SAVED);
+}
+
+/* Loop side: the job ended; join it and give the machine back. */
+static void mig_out_finish(struct mig_out *j)
+{
+    int st = atomic_load(&j->status);
+
+    if (j->thread_live) {
+        pthread_join(j->thread, NULL);
+        j->thread_live = false;
+    }
+    mig_out_unpark(j);
     if (st == MIG_ST_FAILED && !j->logged) {
         gw_log("migration failed: %s", j->error);
         j->logged = true;
@@ -493,6 +515,10 @@ void mig_out_poll(struct mig_out *j)
     pthread_mutex_unlock(&j->lock);
     if (done)
         mig_out_finish(j); /* the run state is settled before the last event goes out */
+    else if (atomic_load(&j->handback) && !j->handed_back) {
+        j->handed_back = true; /* the job forwards frames on; the VM has gone */
+        mig_out_unpark(j);
+    }
     for (unsigned i = 0; i < n; i++) {
         if (evs[i] < 0)
             j->mm.ops->status(j->mm.opaque, (enum mig_status)atomic_load(&j->status),
@@ -542,19 +568,21 @@ void mig_out_free(struct mig_out *j)
 void mig_out_info(const struct mig_out *j, struct mig_info *info)
 {
     uint64_t now = gw_now_ns(), end, park, run, normal, zero;
+    bool over;
 
     memset(info, 0, sizeof(*info));
     info->status = (enum mig_status)atomic_load(&j->status);
     info->done = atomic_load(&j->done); /* after it, the job's last values are visible */
+    over = info->done || atomic_load(&j->handback);
     info->live = j->live;
-    end = info->done ? ST_GET(j->end_ns) : now;
+    end = over ? ST_GET(j->end_ns) : now;
     park = ST_GET(j->park_ns);
     run = ST_GET(j->run_ns);
     normal = ST_GET(j->pages_normal);
     zero = ST_GET(j->pages_zero);
     info->total_ms = (end - j->start_ns) / 1000000;
     info->setup_ms = ST_GET(j->setup_ns) / 1000000;
-    if (park && info->done) {
+    if (park && over) {
         /* stop -> the destination runs (its RUNNING), or -> the end */
         info->has_downtime = true;
         info->downtime_ms = ((run ? run : end) - park) / 1000000;
@@ -562,7 +590,7 @@ void mig_out_info(const struct mig_out *j, struct mig_info *info)
     info->expected_downtime_ms = ST_GET(j->expected_downtime_ms);
     info->transferred = ST_GET(j->bytes);
     info->total = j->mm.mem->size;
-    if (info->done)
+    if (over)
         info->remaining = 0;
     else if (j->live)
         info->remaining = ST_GET(j->remaining_pages) * GMEM_PAGE_SIZE;
@@ -583,14 +611,18 @@ void mig_out_info(const struct mig_out *j, struct mig_info *info)
         info->disk_total = ST_GET(k->total);
         info->disk_transferred = ST_GET(k->transferred);
         info->disk_dirty_rate = ST_GET(k->dirty_rate);
-        info->disk_remaining = info->done ? 0 : mig_blk_pending(k) * STATE_BLK_SIZE;
-        if (!info->done && !k->bulk_done) {
+        info->disk_remaining = over ? 0 : mig_blk_pending(k) * STATE_BLK_SIZE;
+        if (!over && !k->bulk_done) {
             /* the bulk's rest: what it has not looked at yet */
             for (unsigned i = k->bulk_disk; i < k->n; i++) {
                 uint64_t from = i == k->bulk_disk ? k->bulk_off : 0;
                 info->disk_remaining += from < k->d[i].info.size ? k->d[i].info.size - from : 0;
             }
         }
+    }
+    if (j->fwd) {
+        mig_fwd_info(j->fwd, info);
+        info->fwd_active = !info->done && atomic_load(&j->handback);
     }
     pthread_mutex_unlock((pthread_mutex_t *)&j->lock);
     info->mbps = end > j->start_ns

@@ -122,6 +122,8 @@ static bool mig_msg_type_known(uint32_t magic, uint32_t type)
                type == MIG_MSG_ROUND || type == MIG_MSG_RESUME_AT;
     if (magic == MIG_MAGIC_COMMIT)
         return type == MIG_MSG_COMMIT;
+    if (magic == MIG_MAGIC_FRAME)
+        return type == MIG_MSG_FRAME || type == MIG_MSG_FRAMES_PAUSED || type == MIG_MSG_FWD_END;
     return false;
 }
 
@@ -254,6 +256,60 @@ int mig_chan_recv(const struct mig_chan *c, uint32_t magic, uint32_t *type, uint
     int ret = mig_chan_read_full(c, m, sizeof(m), timeout_ms);
 
     return ret < 0 ? ret : mig_msg_decode(m, magic, type, value);
+}
+
+int mig_chan_write(const struct mig_chan *c, const void *p, size_t n)
+{
+    return c->tls ? mig_tls_send(c->tls, p, n) : mig_fd_write_full(c->fd, p, n);
+}
+
+int mig_chan_wait(const struct mig_chan *c, int timeout_ms)
+{
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    int r;
+
+    if (c->tls && mig_tls_pending(c->tls))
+        return 1;
+    do
+        r = poll(&p, 1, timeout_ms);
+    while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : r > 0;
+}
+
+/* ---- forwarded frames ---------------------------------------------------------------- */
+
+size_t mig_frame_encode(uint8_t *out, unsigned port, const uint8_t *frame, size_t len)
+{
+    uint64_t value = (uint64_t)len | (uint64_t)port << 32;
+
+    mig_msg_encode(out, MIG_MAGIC_FRAME, MIG_MSG_FRAME, value);
+    memcpy(out + MIG_MSG_LEN, frame, len);
+    gw_put_le(out + MIG_MSG_LEN + len, XXH3_64bits_withSeed(frame, len, value), 8);
+    return MIG_MSG_LEN + len + 8;
+}
+
+int mig_chan_recv_frame(const struct mig_chan *c, uint32_t *type, uint64_t *value, unsigned *port,
+                        uint8_t *buf, size_t *len, int timeout_ms)
+{
+    uint8_t check[8];
+    size_t n;
+    int ret = mig_chan_recv(c, MIG_MAGIC_FRAME, type, value, timeout_ms);
+
+    if (ret < 0 || *type != MIG_MSG_FRAME)
+        return ret;
+    n = (size_t)(*value & 0xffffffffu);
+    if (n < MIG_FRAME_MIN || n > MIG_FRAME_MAX || (*value >> 32) >= MIG_FRAME_PORTS)
+        return -EPROTO;
+    ret = mig_chan_read_full(c, buf, n, timeout_ms);
+    if (ret == 0)
+        ret = mig_chan_read_full(c, check, sizeof(check), timeout_ms);
+    if (ret < 0)
+        return ret;
+    if (gw_get_le(check, 8) != XXH3_64bits_withSeed(buf, n, *value))
+        return -EPROTO;
+    *port = (unsigned)(*value >> 32);
+    *len = n;
+    return 0;
 }
 
 /* ---- ERROR's reason ---------------------------------------------------------------- */

@@ -45,6 +45,21 @@
  * ERROR as before and closes; a new source reads an old ERROR (len 0) as
  * one without a reason.
  *
+ * Frame forwarding (header flag STATE_F_NETFWD; docs/net.md, "The
+ * switchover"): right after COMMIT the source sends the frames that reached
+ * the VM's network ports while it was paused, then FRAMES_PAUSED, then
+ * those that reach it during a grace period, then FWD_END:
+ *   source ── COMMIT, FRAME..., FRAMES_PAUSED n, FRAME..., FWD_END n ─────────────▶ destination
+ *   FRAME:  0                     24          24+len      24+len+8
+ *           ┌─────────────────────┬───────────┬───────────┐
+ *           │ message (GWFW)      │ frame     │ check     │
+ *           └─────────────────────┴───────────┴───────────┘
+ *           value = len | port << 32          u64 = XXH3-64 of the frame,
+ *           len 14..MIG_FRAME_MAX,             seeded with value
+ *           port < MIG_FRAME_PORTS
+ * n is how many FRAMEs came before (in all, for FWD_END).  A destination
+ * runs whatever the frames say: they are best effort, never a reason to
+ * fail a migration that has committed.
  * Until the source has sent COMMIT it owns the VM: any failure resumes it.
  * After COMMIT it stays stopped, and a destination runs only once it has
  * read COMMIT: never two copies running.
@@ -62,6 +77,10 @@
 #define MIG_MSG_CHECKED  16          /* bytes the check covers: magic, type, value */
 #define MIG_MAGIC_REPLY  0x50525747u /* "GWRP": destination -> source */
 #define MIG_MAGIC_COMMIT 0x4d435747u /* "GWCM": source -> destination */
+#define MIG_MAGIC_FRAME  0x57465747u /* "GWFW": source -> destination, after COMMIT */
+#define MIG_FRAME_MIN    14          /* an Ethernet header */
+#define MIG_FRAME_MAX    65536       /* bytes of one forwarded frame, at most (NET_FRAME_MAX) */
+#define MIG_FRAME_PORTS  64          /* network ports (netdevs) a frame can name */
 #define MIG_REASON_MAX   512         /* bytes of an ERROR's reason, at most */
 #define MIG_REASON_CHECK 8           /* the reason's check after it */
 #define MIG_ERROR_MAX    (MIG_MSG_LEN + MIG_REASON_MAX + MIG_REASON_CHECK)
@@ -73,6 +92,9 @@ enum mig_msg_type {
     MIG_MSG_ROUND = 4,     /* reply: every byte up to ROUND marker `value` was loaded */
     MIG_MSG_RESUME_AT = 5, /* reply to a resumed stream's SESSION: the last CHECKPOINT verified */
     MIG_MSG_COMMIT = 1,    /* commit: value = ns the source was paused */
+    MIG_MSG_FRAME = 1,     /* frame: value = len | port << 32; the frame and its check follow */
+    MIG_MSG_FRAMES_PAUSED = 2, /* frame: the frames kept during the pause are over; value = n */
+    MIG_MSG_FWD_END = 3,       /* frame: no more frames; value = n in all */
 };
 
 enum mig_uri_kind { MIG_URI_FILE, MIG_URI_TCP, MIG_URI_UNIX, MIG_URI_DEFER };
@@ -129,6 +151,20 @@ int mig_chan_recv(const struct mig_chan *c, uint32_t magic, uint32_t *type, uint
 void mig_msg_encode(uint8_t m[MIG_MSG_LEN], uint32_t magic, uint32_t type, uint64_t value);
 int mig_msg_decode(const uint8_t m[MIG_MSG_LEN], uint32_t magic, uint32_t *type,
                    uint64_t *value) gw_must_check;
+
+/* Send n bytes as they are on the channel (one write): 0 or -errno. */
+int mig_chan_write(const struct mig_chan *c, const void *p, size_t n);
+/* Wait until the channel has something to read: 1, 0 after timeout_ms, or -errno. */
+int mig_chan_wait(const struct mig_chan *c, int timeout_ms);
+
+/* A FRAME into out (MIG_MSG_LEN + len + 8 bytes): the bytes to send. */
+size_t mig_frame_encode(uint8_t *out, unsigned port, const uint8_t *frame, size_t len);
+/* Receive one GWFW message within timeout_ms: FRAMES_PAUSED and FWD_END
+ * give *value; FRAME reads and checks its frame into buf (MIG_FRAME_MAX
+ * bytes) and gives *port and *len.  0 or -errno (-EPROTO: a bad length,
+ * port or check). */
+int mig_chan_recv_frame(const struct mig_chan *c, uint32_t *type, uint64_t *value, unsigned *port,
+                        uint8_t *buf, size_t *len, int timeout_ms);
 
 /* ERROR with a reason (above).  encode fills out (MIG_ERROR_MAX bytes)
  * and returns the bytes to send; a reason longer than MIG_REASON_MAX is cut

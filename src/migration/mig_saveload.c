@@ -170,6 +170,7 @@ int mig_load_live(const struct mig_machine *mm, struct state_stream *s, struct m
     if (ret < 0)
         goto out;
     hdr = state_reader_header(r);
+    h->flags = hdr->flags;
     if (!(hdr->flags & STATE_F_RESUME) != !h->resume) {
         snprintf(err, errlen, "%s",
                  h->resume ? "not a resumed stream: this migration is paused and waits for its "

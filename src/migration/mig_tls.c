@@ -365,6 +365,11 @@ static ssize_t mig_tls_read_cb(void *opaque, void *p, size_t n)
     return r == -ETIMEDOUT ? -EAGAIN : r;
 }
 
+bool mig_tls_pending(struct mig_tls *t)
+{
+    return gnutls_record_check_pending(t->session) > 0;
+}
+
 static int mig_tls_pending_cb(void *opaque, int timeout_ms)
 {
     struct mig_tls *t = opaque;

@@ -55,6 +55,8 @@ int mig_tls_send(struct mig_tls *t, const void *p, size_t n);
 /* Receive up to n bytes within timeout_ms (-1: no limit but the socket's):
  * bytes (> 0), 0 at end of stream, -ETIMEDOUT, or -errno. */
 ssize_t mig_tls_recv(struct mig_tls *t, void *p, size_t n, int timeout_ms);
+/* Data to read without waiting: a decrypted record already buffered. */
+bool mig_tls_pending(struct mig_tls *t);
 /* The negotiated protocol, key exchange and cipher, e.g. "TLS1.3 ECDHE-PSK AES-128-GCM". */
 const char *mig_tls_describe(const struct mig_tls *t);
 

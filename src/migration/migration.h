@@ -47,6 +47,15 @@ struct mig_disk {
 
 struct blk_dirty;
 
+/* A network port whose frames a live migration forwards at the switchover
+ * (capability x-godwit-net-forward; docs/net.md, "The switchover"): a
+ * -netdev with a NIC and a host side the job can read (TAP). */
+struct mig_net_port {
+    unsigned port;  /* the machine's netdev index (< MIG_FRAME_PORTS, mig_proto.h) */
+    int fd;         /* readable when frames wait */
+    uint8_t mac[6]; /* its NIC's address */
+};
+
 /* Parameters (QMP migrate-set-parameters, QEMU's names). */
 struct mig_params {
     uint64_t downtime_limit_ms; /* "downtime-limit": 300 */
@@ -63,6 +72,10 @@ struct mig_params {
     /* capability "block" (or migrate's "blk": true): the writable disks
      * travel in the live stream (docs/state.md, "Disks in the stream") */
     bool block;
+    /* capability "x-godwit-net-forward" (default on): frames that reach
+     * the VM's network ports from the pause on are kept and forwarded to
+     * the destination after COMMIT (docs/net.md, "The switchover") */
+    bool net_forward;
     char tls_creds[128]; /* "tls-creds": a tls-creds-psk object's id; "" = plain */
     /* The directory of that object's keys.psk, filled by the machine when
      * it starts a job (the engine knows no objects).  Non-empty: the live
@@ -140,6 +153,19 @@ struct mig_machine_ops {
     /* Loop thread: the disk in slot marks the blocks it writes into t
      * (NULL: stops; a write waiting for room completes). */
     void (*disk_track)(void *opaque, unsigned slot, struct blk_dirty *t);
+    /* Frame forwarding (params.net_forward), job thread, while the machine
+     * is parked or has migrated away (the loop leaves the backends alone
+     * then).  net_ports: the ports (at most max into out).  net_take: one
+     * frame waiting at a port's host side into buf (cap bytes): its
+     * length, 0 when none waits, or -errno.  net_requeue: give one back
+     * to the guest's side (the migration failed and the VM runs here
+     * again), ahead of whatever the host side still holds.  NULL: none. */
+    unsigned (*net_ports)(void *opaque, struct mig_net_port *out, unsigned max);
+    long (*net_take)(void *opaque, unsigned port, uint8_t *buf, size_t cap);
+    void (*net_requeue)(void *opaque, unsigned port, const uint8_t *frame, size_t len);
+    /* Loop thread, destination: a frame the source forwarded, for the
+     * guest on that port.  0, or -errno (no such port; dropped). */
+    int (*net_inject)(void *opaque, unsigned port, const uint8_t *frame, size_t len);
 };
 
 /* The machine as the engine sees it. */
@@ -151,6 +177,12 @@ struct mig_machine {
     const char *name;    /* the VM's name, NULL: anonymous (into headers) */
     const uint8_t *uuid; /* 16 bytes, NULL: none */
     unsigned idle_ms;    /* destination: a source silent this long is gone (0: 30 s) */
+    /* destination, tests only (GODWIT_TEST_READY_DELAY_MS): wait this long
+     * before READY, so a test can act while the source stays parked */
+    unsigned ready_delay_ms;
+    /* destination, tests only (GODWIT_TEST_DIE_AFTER_COMMIT): end the
+     * process right after COMMIT and the paused frames, before running */
+    bool die_after_commit;
 };
 
 /* Statistics of a job (query-migrate's fields; ns are host monotonic). */
@@ -166,6 +198,13 @@ struct mig_info {
     bool has_disk;               /* block migration: disk_* below */
     bool mirror;                 /* active mirroring is on */
     uint64_t disk_transferred, disk_remaining, disk_total, disk_dirty_rate; /* bytes, bytes/s */
+    /* frame forwarding (docs/net.md): the source's counts (frames kept
+     * while paused, sent to the destination, dropped for want of room,
+     * kept but not for the VM, how long it forwarded after the commit),
+     * or the destination's (received, handed to the guest, dropped) */
+    bool has_fwd, fwd_active;
+    uint64_t fwd_captured, fwd_forwarded, fwd_overflow, fwd_other, fwd_grace_ms;
+    uint64_t fwd_received, fwd_delivered, fwd_dropped;
     double mbps;
     char error[MIG_ERROR_DESC_LEN]; /* failed or cancelled: why */
     /* incoming over tcp: where it listens (port 0 asked: the one chosen) */
@@ -274,6 +313,7 @@ struct mig_load_hooks {
     int (*disksum)(void *opaque, const uint64_t (*sums)[2], unsigned n, char *err, size_t errlen);
     bool resume;     /* in: a resumed stream: RAM is kept as it is */
     bool components; /* out: a component section was loaded (past pausing) */
+    uint32_t flags;  /* out: the stream header's STATE_F_* */
 };
 #define MIG_LOAD_PAUSED 1 /* mig_load_live: the source paused (PAUSE) */
 /* mig_load for a live stream with hooks: 0 at EOF (verified), MIG_LOAD_PAUSED,

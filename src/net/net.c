@@ -544,6 +544,32 @@ void net_backend_rx_ready(struct net_backend *nb)
     net_flush(nb);
 }
 
+int net_backend_fwd_fd(struct net_backend *nb)
+{
+    return nb->ops->fwd_fd ? nb->ops->fwd_fd(nb) : -1;
+}
+
+long net_backend_take(struct net_backend *nb, uint8_t *buf, size_t cap)
+{
+    return nb->ops->take ? nb->ops->take(nb, buf, cap) : 0;
+}
+
+void net_backend_requeue(struct net_backend *nb, const uint8_t *buf, size_t len)
+{
+    if (len < NET_FRAME_MIN || len > NET_FRAME_MAX) {
+        nb->stats.rx_dropped++;
+        return;
+    }
+    net_queue_push(nb, buf, len); /* the loop's next poll hands the queue over first */
+}
+
+void net_backend_inject(struct net_backend *nb, const uint8_t *buf, size_t len)
+{
+    nb->stats.rx_forwarded++;
+    net_deliver(nb, buf, len);
+    net_flush(nb);
+}
+
 int net_backend_pollfds(struct net_backend *nb, struct pollfd *fds, int max)
 {
     return max > 0 ? nb->ops->pollfds(nb, fds, max) : 0;

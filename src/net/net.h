@@ -121,6 +121,7 @@ struct net_stats {
     uint64_t rx_frames, rx_bytes; /* host -> guest, taken by the peer */
     uint64_t rx_dropped;          /* host frames lost: queue full, no peer, peer refused */
     uint64_t rx_stalls;           /* times a frame had to wait for guest buffers */
+    uint64_t rx_forwarded;        /* frames a migration's source forwarded here */
 };
 
 struct net_backend;
@@ -145,6 +146,22 @@ const char *net_backend_kind(const struct net_backend *nb);
  * take now is dropped and counted.  0 or -errno (dropped).
  */
 int net_backend_send(struct net_backend *nb, const struct iovec *iov, int iovcnt);
+
+/*
+ * Live migration's frame forwarding (docs/net.md, "The switchover"), only
+ * while the run loop leaves the backend alone (the machine parked or
+ * migrated away).  fwd_fd: the fd frames for the guest wait on, -1 if the
+ * kind cannot forward (user: slirp's state travels instead).  take: read
+ * one such frame into buf (cap bytes) without delivering it: its length,
+ * 0 when none waits, -errno.  requeue: give a frame back to the guest's
+ * side, queued ahead of what the host side still holds (the migration
+ * failed).  inject: a frame forwarded from elsewhere, delivered as if it
+ * had just arrived (counted in rx_forwarded).
+ */
+int net_backend_fwd_fd(struct net_backend *nb);
+long net_backend_take(struct net_backend *nb, uint8_t *buf, size_t cap);
+void net_backend_requeue(struct net_backend *nb, const uint8_t *buf, size_t len);
+void net_backend_inject(struct net_backend *nb, const uint8_t *buf, size_t len);
 
 /* The peer has room again: hand it queued frames, and resume reading. */
 void net_backend_rx_ready(struct net_backend *nb);

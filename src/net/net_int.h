@@ -16,6 +16,11 @@ struct net_backend_ops {
     void (*poll)(struct net_backend *nb);
     uint64_t (*next_deadline)(struct net_backend *nb); /* NULL: none */
     void (*fini)(struct net_backend *nb);              /* close fds; not the struct */
+    /* Live migration's forwarding (NULL: the kind cannot): the fd frames
+     * wait on, and one frame read from it into buf (its length, 0 when
+     * none waits, -errno). */
+    int (*fwd_fd)(struct net_backend *nb);
+    long (*take)(struct net_backend *nb, uint8_t *buf, size_t cap);
 };
 
 /* A frame waiting for room in the peer. */

@@ -98,6 +98,34 @@ static void tap_poll(struct net_backend *nb)
     }
 }
 
+static int tap_fwd_fd(struct net_backend *nb)
+{
+    return tap_of(nb)->fd;
+}
+
+static long tap_take(struct net_backend *nb, uint8_t *buf, size_t cap)
+{
+    struct tap *t = tap_of(nb);
+    size_t hdr = t->vnet_hdr ? TAP_VNET_HDR_LEN : 0;
+
+    for (;;) {
+        ssize_t n = read(t->fd, t->buf, sizeof(t->buf));
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno == EAGAIN ? 0 : -errno;
+        if (n == 0)
+            return 0;
+        if ((size_t)n < hdr + NET_FRAME_MIN || (size_t)n - hdr > cap) {
+            nb->stats.rx_dropped++;
+            continue;
+        }
+        memcpy(buf, t->buf + hdr, (size_t)n - hdr);
+        return (long)((size_t)n - hdr);
+    }
+}
+
 static void tap_fini(struct net_backend *nb)
 {
     struct tap *t = tap_of(nb);
@@ -112,6 +140,8 @@ static const struct net_backend_ops tap_ops = {
     .pollfds = tap_pollfds,
     .poll = tap_poll,
     .fini = tap_fini,
+    .fwd_fd = tap_fwd_fd,
+    .take = tap_take,
 };
 
 /* Attach to (or create) the interface by name. */

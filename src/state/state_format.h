@@ -51,7 +51,8 @@ enum {
     STATE_F_LIVE = 1u << 0,    /* a live-migration stream (rounds of RAM) */
     STATE_F_RECOVER = 1u << 1, /* live: a SESSION follows CONFIG; the stream may pause */
     STATE_F_RESUME = 1u << 2,  /* live, recoverable: resumes a paused migration */
-    STATE_F_KNOWN = STATE_F_LIVE | STATE_F_RECOVER | STATE_F_RESUME,
+    STATE_F_NETFWD = 1u << 3,  /* live: frames follow COMMIT (mig_proto.h, docs/net.md) */
+    STATE_F_KNOWN = STATE_F_LIVE | STATE_F_RECOVER | STATE_F_RESUME | STATE_F_NETFWD,
 };
 
 enum mig_section_type {

@@ -215,8 +215,11 @@ def case_cart(rack):
             if f["max_pause_at"] is not None:
                 at = (f" (the longest sent {(f['max_pause_at'] - t_start) * 1000:.0f} ms into "
                       f"the {(t_end - t_start) * 1000:.0f} ms of `godwit migrate`)")
+            fwd = (res.get("figures") or {}).get("x-godwit-net-forward") or {}
+            net = (f"; {fwd.get('forwarded')} frames forwarded ({fwd.get('captured')} kept "
+                   f"while paused), grace {fwd.get('grace-ms')} ms" if fwd else "")
             print(f"  {hop}: {fmt(f)}{at}; migration {res['total_time_ms']} ms, downtime "
-                  f"{res['downtime_ms']} ms (godwit-vm)", flush=True)
+                  f"{res['downtime_ms']} ms (godwit-vm){net}", flush=True)
         # the same client outside the migrations: the emulated server's own
         # jitter, to read the hops' figures against
         idle = [r for r in records if r[0] == "push" and r[3] is not None

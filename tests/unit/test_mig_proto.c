@@ -403,6 +403,65 @@ static void test_sockets(void)
           "listen: an impossible path fails with a reason (%s)", err);
 }
 
+/* Forwarded frames (STATE_F_NETFWD): FRAME with its frame and check,
+ * FRAMES_PAUSED, FWD_END; a wrong length, port or check is refused. */
+static void test_frames(int a, int b)
+{
+    struct mig_chan ca = {.fd = a}, cb = {.fd = b};
+    static uint8_t frame[1514], m[MIG_MSG_LEN + MIG_FRAME_MAX + 8], got[MIG_FRAME_MAX];
+    uint32_t type;
+    uint64_t value;
+    unsigned port;
+    size_t n, len;
+
+    for (size_t i = 0; i < sizeof(frame); i++)
+        frame[i] = (uint8_t)(i * 7);
+    n = mig_frame_encode(m, 3, frame, sizeof(frame));
+    CHECK(n == MIG_MSG_LEN + sizeof(frame) + 8 && mig_chan_write(&ca, m, n) == 0 &&
+              mig_chan_send(&ca, MIG_MAGIC_FRAME, MIG_MSG_FRAMES_PAUSED, 1) == 0,
+          "frames: a FRAME and FRAMES_PAUSED sent");
+    CHECK(mig_chan_wait(&cb, 1000) == 1, "frames: the channel is readable");
+    CHECK(mig_chan_recv_frame(&cb, &type, &value, &port, got, &len, 1000) == 0 &&
+              type == MIG_MSG_FRAME && port == 3 && len == sizeof(frame) &&
+              !memcmp(got, frame, len),
+          "frames: FRAME round trips (port 3, 1514 bytes)");
+    CHECK(mig_chan_recv_frame(&cb, &type, &value, &port, got, &len, 1000) == 0 &&
+              type == MIG_MSG_FRAMES_PAUSED && value == 1,
+          "frames: then FRAMES_PAUSED 1");
+    CHECK(mig_chan_wait(&cb, 50) == 0, "frames: nothing more to read");
+    /* a flipped byte in the frame: the check fails */
+    n = mig_frame_encode(m, 0, frame, 60);
+    m[MIG_MSG_LEN + 20] ^= 1;
+    CHECK(mig_chan_write(&ca, m, n) == 0 &&
+              mig_chan_recv_frame(&cb, &type, &value, &port, got, &len, 1000) == -EPROTO,
+          "frames: a flipped byte is refused");
+    /* a length past the limit, a port past the limit: refused before reading on */
+    mig_msg_encode(m, MIG_MAGIC_FRAME, MIG_MSG_FRAME, (uint64_t)MIG_FRAME_MAX + 1);
+    CHECK(mig_chan_write(&ca, m, MIG_MSG_LEN) == 0 &&
+              mig_chan_recv_frame(&cb, &type, &value, &port, got, &len, 1000) == -EPROTO,
+          "frames: a frame longer than MIG_FRAME_MAX is refused");
+    mig_msg_encode(m, MIG_MAGIC_FRAME, MIG_MSG_FRAME, 60 | (uint64_t)MIG_FRAME_PORTS << 32);
+    CHECK(mig_chan_write(&ca, m, MIG_MSG_LEN) == 0 &&
+              mig_chan_recv_frame(&cb, &type, &value, &port, got, &len, 1000) == -EPROTO,
+          "frames: a port past MIG_FRAME_PORTS is refused");
+    mig_msg_encode(m, MIG_MAGIC_FRAME, MIG_MSG_FRAME, 10);
+    CHECK(mig_chan_write(&ca, m, MIG_MSG_LEN) == 0 &&
+              mig_chan_recv_frame(&cb, &type, &value, &port, got, &len, 1000) == -EPROTO,
+          "frames: a frame shorter than an Ethernet header is refused");
+    /* a COMMIT where a frame message belongs */
+    CHECK(mig_chan_send(&ca, MIG_MAGIC_COMMIT, MIG_MSG_COMMIT, 1) == 0 &&
+              mig_chan_recv_frame(&cb, &type, &value, &port, got, &len, 1000) == -EPROTO,
+          "frames: another magic is refused");
+    CHECK(mig_chan_send(&ca, MIG_MAGIC_FRAME, MIG_MSG_FWD_END, 7) == 0 &&
+              mig_chan_recv_frame(&cb, &type, &value, &port, got, &len, 1000) == 0 &&
+              type == MIG_MSG_FWD_END && value == 7,
+          "frames: FWD_END with its count");
+    close(a);
+    CHECK(mig_chan_recv_frame(&cb, &type, &value, &port, got, &len, 200) == -EPIPE,
+          "frames: the source's close reads as -EPIPE");
+    close(b);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -413,5 +472,7 @@ int main(void)
     int sv[2];
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
     test_reason_channel(sv[0], sv[1], "socketpair");
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+    test_frames(sv[0], sv[1]);
     return board_check_done();
 }
