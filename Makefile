@@ -43,6 +43,7 @@
 #   make bench-io-net    bench/io/net.sh: guest->host TCP over virtio-net, godwit-vm vs QEMU
 #   make test-net        tests/linux/net_test.py: Linux guest on user and TAP networking
 #   make test-cart       tests/hosts/cart_test.py: redis migrating live while a client fills a cart
+#   make test-slirp-mig  tests/linux/slirp_mig_test.py: -netdev user across a live migration
 #   make WERROR=1        warnings are errors (CI sets this)
 
 CC      ?= cc
@@ -332,6 +333,11 @@ test-net: $(VM_BIN)
 .PHONY: test-cart
 test-cart: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN) guest-image-redis
 	BUILD=$(BUILD) python3 tests/hosts/cart_test.py
+
+# -netdev user across a same-host live migration (tests/linux/slirp_mig_test.py).
+.PHONY: test-slirp-mig
+test-slirp-mig: $(VM_BIN) build/guest/mig_ticker.elf
+	BUILD=$(BUILD) tests/linux/slirp_mig_test.py
 
 # Linux guest image: guest/build.sh keeps its own cache and stamp.
 .PHONY: guest-image guest-image-redis
