@@ -14,6 +14,10 @@ same options and -incoming.  Before the migration the guest
     the host (nc 10.0.2.2 PORT), one in through the IDLE forward
     (nc -l -p 81), each only reading.
 Cases:
+  refused-keeps    first, a destination whose user netdev has another id
+                   (n9) refuses the stream, naming both; the migration
+                   fails, the source runs on with its forwards (a new
+                   connection through HTTP works) and both idle connections
   dest-starts      the destination starts and waits for the stream while
                    the source still holds both hostfwd ports (before
                    issue 15 it refused to start, as QEMU 7.2 does)
@@ -52,7 +56,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import harness as h  # noqa: E402
 from harness import Skip, check, free_port, run  # noqa: E402
 
-CASES = ["dest-starts", "reset-outgoing", "reset-hostfwd", "hostfwd-after", "dhcp-lease",
+CASES = ["refused-keeps", "dest-starts", "reset-outgoing", "reset-hostfwd", "hostfwd-after", "dhcp-lease",
          "qemu-oracle"]
 MAC = "52:54:00:12:34:56"
 MAC_BORROWED = "52:54:00:00:99:01"
@@ -227,6 +231,27 @@ def run_cases(ctx, tmp, report):
         check("hello-81" in out, f"the hostfwd connection reached the guest: {out!r}", con)
         check(out_peer.end is None and in_peer.end is None, "both connections open")
         resets0 = estab_resets(con)
+
+        def case_refused_keeps():
+            bad_argv = [a.replace("id=n0", "id=n9").replace("netdev=n0", "netdev=n9")
+                        for a in argv]
+            uri = f"tcp:127.0.0.1:{free_port()}"
+            with h.VM("bad", bad_argv + ["-incoming", uri], out=ctx.log("bad"),
+                      qmp=os.path.join(tmp, "bad.sock"), console=True) as bad:
+                bad.connect(30)
+                info = migrate(src, uri)
+                desc = info.get("error-desc", "")
+                check(info.get("status") == "failed" and "'n0'" in desc and "'n9'" in desc,
+                      f"migration to a destination with netdev n9: {info}")
+                check(bad.exit_status(15) not in (None, 0), "the refusing destination exited")
+            src.wait_status(("running",), 15)
+            check(fetch(http) == expect, "the file through the source's forward afterwards")
+            time.sleep(0.5)
+            check(out_peer.end is None and in_peer.end is None,
+                  f"the idle connections ended: {out_peer.end}, {in_peer.end}")
+            return f"refused: {desc}"
+
+        report("refused-keeps", case_refused_keeps)
 
         uri = f"tcp:127.0.0.1:{mig_port}"
         dst = h.VM("dst", argv + ["-incoming", uri], out=ctx.log("dst"),

@@ -1112,6 +1112,50 @@ static void test_slirp_migration(void)
               why);
         free(bad);
     }
+    /* A port taken for longer than NET_HOSTFWD_WAIT_MS: the destination
+     * logs the rule and stops trying (a port freed later stays unbound). */
+    ls = listen_on(port);
+    dst = open_user(spec, true);
+    CHECK(ls >= 0 && dst != NULL, "a destination while another process holds the port");
+    if (ls >= 0 && dst) {
+        char logpath[] = "/tmp/godwit-test-net-XXXXXX", logbuf[1024] = "";
+        int logfd = mkstemp(logpath), saved = dup(2);
+        uint64_t t0 = gw_now_ns();
+        ssize_t n;
+
+        fflush(stderr);
+        if (logfd >= 0)
+            dup2(logfd, 2);
+        net_backend_loaded(dst);
+        while (gw_now_ns() - t0 < (NET_HOSTFWD_WAIT_MS + 300) * 1000000ull) {
+            uint64_t d = net_backend_next_deadline(dst), now = gw_now_ns();
+            usleep(d > now && d - now < 50000000ull ? (useconds_t)((d - now) / 1000) : 50000);
+            net_backend_poll(dst);
+        }
+        fflush(stderr);
+        dup2(saved, 2);
+        close(saved);
+        n = logfd >= 0 ? pread(logfd, logbuf, sizeof(logbuf) - 1, 0) : -1;
+        logbuf[n > 0 ? n : 0] = '\0';
+        if (logfd >= 0) {
+            close(logfd);
+            unlink(logpath);
+        }
+        snprintf(why, sizeof(why), "tcp:127.0.0.1:%u-10.0.2.15:2222", port);
+        CHECK(strstr(logbuf, why) && strstr(logbuf, "not bound"),
+              "after %u ms: a log line names the rule: \"%.200s\"", NET_HOSTFWD_WAIT_MS, logbuf);
+        close(ls);
+        ls = -1;
+        for (int k = 0; k < 5; k++) {
+            usleep(NET_HOSTFWD_RETRY_MS * 1000);
+            net_backend_poll(dst);
+        }
+        CHECK(port_free(port), "and it stopped trying: the port freed later stays free");
+    }
+    if (ls >= 0)
+        close(ls);
+    net_backend_free(dst);
+
     CHECK(load_into_fresh("user,id=other", b.data, b.len, why, sizeof(why)) < 0 &&
               strstr(why, "'u0'") && strstr(why, "'other'"),
           "another netdev id: refused (%s)", why);
