@@ -17,6 +17,7 @@
 #   make bench-io        bench/io/run.sh: guest I/O, every part (disk, net), godwit-vm vs QEMU
 #   make fuzz-virtq      libFuzzer build of the virtqueue fuzz target (clang, build/fuzz)
 #   make fuzz-net        libFuzzer build of the network offload fuzz target (clang)
+#   make fuzz-slirpstate libFuzzer build of the -netdev user state (netdev-user section) fuzz target (clang)
 #   make fuzz-elf        libFuzzer build of the ELF loader fuzz target (clang)
 #   make fuzzers         all the libFuzzer targets (make test builds them too)
 #   make bench-save      bench/save: save/restore time and state size, godwit-vm vs QEMU
@@ -185,7 +186,7 @@ tools: $(TOOL_BINS)
 # Targets on the host agent's modules (AGENT_FUZZ_NAMES) link its library
 # and libraries too.
 AGENT_FUZZ_NAMES := token api xfer
-FUZZ_NAMES  := virtq net state qmp elf reply $(AGENT_FUZZ_NAMES)
+FUZZ_NAMES  := virtq net slirpstate state qmp elf reply $(AGENT_FUZZ_NAMES)
 FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%)
 FUZZ_CC     ?= clang
 FUZZ_SAN    := fuzzer-no-link,address,undefined
