@@ -33,10 +33,11 @@
  * To make that end prompt, we note the TCP connections the guest opens or
  * is offered (their SYNs cross send and send_packet) and forget them on a
  * RST; the list travels with the state, and the destination, once the VM
- * runs, sends the guest one out-of-window ACK per connection: the guest
- * answers with an ACK of its own, and the destination's slirp, which does
- * not know the connection, answers that with a RST the guest accepts
- * (its sequence number is the guest's own rcv_nxt).  A connection that had
+ * runs, sends the guest two ACKs per connection, one of them certainly
+ * outside its receive window (netslirp_poke): the guest answers with an
+ * ACK of its own, and the destination's slirp, which does not know the
+ * connection, answers that with a RST the guest accepts (its sequence
+ * number is the guest's own rcv_nxt).  A connection that had
  * already closed costs one RST the guest sends and slirp ignores.
  */
 #include <arpa/inet.h>
@@ -79,7 +80,7 @@ struct netslirp_timer {
  * as the guest's frames carry them (network byte order). */
 struct netslirp_conn {
     bool used;
-    uint8_t guest_mac[6], peer_mac[6]; /* the guest's MAC; the next hop's it uses */
+    uint8_t guest_mac[6], peer_mac[6]; /* the guest's; the next hop's the guest sends to */
     uint8_t guest_ip[4], peer_ip[4];
     uint8_t guest_port[2], peer_port[2];
     uint64_t seen; /* gw_now_ns() of its last SYN */
@@ -224,7 +225,7 @@ static void netslirp_poke(struct netslirp *s, const struct netslirp_conn *c, uin
     tcp[7] = (uint8_t)seq;
     tcp[12] = 5 << 4;
     tcp[13] = 0x10; /* ACK */
-    tcp[15] = 1;    /* window 1: nothing a stack would act on */
+    tcp[15] = 1;    /* window 1: any value will do, the connection is gone */
     memcpy(pseudo, ip + 12, 8);
     pseudo[8] = 0;
     pseudo[9] = 6;
