@@ -17,6 +17,7 @@
 #   make bench-io        bench/io/run.sh: guest I/O, every part (disk, net), godwit-vm vs QEMU
 #   make fuzz-virtq      libFuzzer build of the virtqueue fuzz target (clang, build/fuzz)
 #   make fuzz-net        libFuzzer build of the network offload fuzz target (clang)
+#   make fuzz-slirpstate libFuzzer build of the -netdev user state (netdev-user section) fuzz target (clang)
 #   make fuzz-elf        libFuzzer build of the ELF loader fuzz target (clang)
 #   make fuzzers         all the libFuzzer targets (make test builds them too)
 #   make bench-save      bench/save: save/restore time and state size, godwit-vm vs QEMU
@@ -45,6 +46,7 @@
 #   make bench-io-net    bench/io/net.sh: guest->host TCP over virtio-net, godwit-vm vs QEMU
 #   make test-net        tests/linux/net_test.py: Linux guest on user and TAP networking
 #   make test-cart       tests/hosts/cart_test.py: redis migrating live while a client fills a cart
+#   make test-slirp-mig  tests/linux/slirp_mig_test.py: -netdev user across a live migration
 #   make WERROR=1        warnings are errors (CI sets this)
 
 CC      ?= cc
@@ -186,7 +188,7 @@ tools: $(TOOL_BINS)
 # Targets on the host agent's modules (AGENT_FUZZ_NAMES) link its library
 # and libraries too.
 AGENT_FUZZ_NAMES := token api xfer
-FUZZ_NAMES  := virtq net state qmp elf reply $(AGENT_FUZZ_NAMES)
+FUZZ_NAMES  := virtq net slirpstate state qmp elf reply $(AGENT_FUZZ_NAMES)
 FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%)
 FUZZ_CC     ?= clang
 FUZZ_SAN    := fuzzer-no-link,address,undefined
@@ -334,6 +336,11 @@ test-net: $(VM_BIN)
 .PHONY: test-cart
 test-cart: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN) guest-image-redis
 	BUILD=$(BUILD) python3 tests/hosts/cart_test.py
+
+# -netdev user across a same-host live migration (tests/linux/slirp_mig_test.py).
+.PHONY: test-slirp-mig
+test-slirp-mig: $(VM_BIN) build/guest/mig_ticker.elf
+	BUILD=$(BUILD) tests/linux/slirp_mig_test.py
 
 # Linux guest image: guest/build.sh keeps its own cache and stamp.
 .PHONY: guest-image guest-image-redis

@@ -37,7 +37,7 @@ enum {
 };
 
 /* Saved components of the machine (virt_state.c's table). */
-#define VIRT_STATE_COMPONENTS 8
+#define VIRT_STATE_COMPONENTS 9
 
 /*
  * Run states, as QEMU names them (query-status).  Only RUNNING executes
@@ -331,6 +331,14 @@ unsigned virt_net_fwd_ports(struct virt *vm, struct mig_net_port *out, unsigned 
 long virt_net_fwd_take(struct virt *vm, unsigned port, uint8_t *buf, size_t cap);
 void virt_net_fwd_requeue(struct virt *vm, unsigned port, const uint8_t *frame, size_t len);
 int virt_net_fwd_inject(struct virt *vm, unsigned port, const uint8_t *frame, size_t len);
+/* Live migration: the netdevs whose state travels (user), counted and by
+ * index in -netdev order; loaded: the state is in and the VM is about to
+ * run (deferred hostfwd rules bind); migrated_away: a live migration
+ * committed, the host's side of every netdev is released. */
+unsigned virt_net_migrating_count(const struct virt *vm);
+struct net_backend *virt_net_migrating(struct virt *vm, unsigned i);
+void virt_net_loaded(struct virt *vm);
+void virt_net_migrated_away(struct virt *vm);
 
 /*
  * Announce the VM's NICs on their networks (QEMU's announce-self), e.g.

@@ -49,6 +49,7 @@ static void virt_mig_unpark(void *opaque, enum mig_unpark how)
     case MIG_UNPARK_GONE:
         vm->migrated_away = true; /* it runs on the destination now */
         virt_set_runstate(vm, VIRT_RS_POSTMIGRATE);
+        virt_net_migrated_away(vm); /* slirp-mig: hostfwd ports and connections let go */
         break;
     case MIG_UNPARK_SAVED: virt_set_runstate(vm, VIRT_RS_POSTMIGRATE); break;
     case MIG_UNPARK_RESUME:
@@ -123,6 +124,7 @@ static void virt_loaded(struct virt *vm, uint64_t paused_ns)
 {
     if (paused_ns)
         clint_set_mtime(vm->clint, clint_mtime(vm->clint) + paused_ns / CLINT_NS_PER_TICK);
+    virt_net_loaded(vm); /* slirp-mig: deferred hostfwd rules, connection resets */
     virt_set_runstate(vm, VIRT_RS_PAUSED);
     if (!vm->cfg.start_paused)
         virt_resume(vm);

@@ -12,6 +12,7 @@
  * mac=, id=, and the offload switches csum=, host_tso4=, host_tso6=,
  * guest_csum= (on|off, default on).
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,6 +34,9 @@ int virt_net_init(struct virt *vm, char *err, size_t errlen)
             snprintf(err, errlen, "-netdev %s: %s", cfg->netdevs[i], why);
             return -EINVAL;
         }
+        /* an -incoming VM binds its hostfwd rules when its state is loaded:
+         * on one host, the source holds the ports until the switchover */
+        o.hostfwd_later = cfg->incoming != NULL;
         for (unsigned k = 0; k < i; k++) {
             if (!strcmp(net_backend_id(vm->netdev[k]), o.id)) {
                 snprintf(err, errlen, "-netdev %s: duplicate id '%s'", cfg->netdevs[i], o.id);
@@ -64,6 +68,38 @@ void virt_net_fini(struct virt *vm)
         vm->netdev_used[i] = false;
     }
     vm->nnetdevs = 0;
+}
+
+/* ---- live migration ------------------------------------------------------ */
+
+unsigned virt_net_migrating_count(const struct virt *vm)
+{
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < vm->nnetdevs; i++)
+        n += net_backend_migrates(vm->netdev[i]);
+    return n;
+}
+
+struct net_backend *virt_net_migrating(struct virt *vm, unsigned i)
+{
+    for (unsigned k = 0; k < vm->nnetdevs; k++)
+        if (net_backend_migrates(vm->netdev[k]) && i-- == 0)
+            return vm->netdev[k];
+    assert(!"virt_net_migrating: no such netdev");
+    return NULL;
+}
+
+void virt_net_loaded(struct virt *vm)
+{
+    for (unsigned i = 0; i < vm->nnetdevs; i++)
+        net_backend_loaded(vm->netdev[i]);
+}
+
+void virt_net_migrated_away(struct virt *vm)
+{
+    for (unsigned i = 0; i < vm->nnetdevs; i++)
+        net_backend_migrated_away(vm->netdev[i]);
 }
 
 struct virtio_dev *virt_net_create_nic(struct virt *vm, struct keyval *kv, const char *spec,

@@ -6,6 +6,8 @@
  *   "hart" i      each hart
  *   "clint", "plic", "uart", "rtc", "pcie"
  *   "virtio-mmio" i   each of the 8 slots (transport + device)
+ *   "netdev-user" i   each -netdev user backend, in -netdev order (libslirp's
+ *                     state: DHCP leases; net.h)
  *
  * The migration engine (src/migration) writes and reads the stream around
  * them and calls these through the board's mig_machine_ops
@@ -183,6 +185,14 @@ static int c_virtio_load(struct virt *vm, unsigned i, struct state_buf *b, unsig
 {
     return virtio_mmio_load(&vm->virtio[i], b, v);
 }
+static void c_netdev_save(struct virt *vm, unsigned i, struct state_buf *b)
+{
+    net_backend_save(virt_net_migrating(vm, i), b);
+}
+static int c_netdev_load(struct virt *vm, unsigned i, struct state_buf *b, unsigned v)
+{
+    return net_backend_load(virt_net_migrating(vm, i), b, v);
+}
 
 /* Save and load order: the machine, the harts, then the interrupt
  * controllers before the devices that drive their lines. */
@@ -195,6 +205,7 @@ static const struct virt_comp virt_comps[] = {
     {"rtc", GOLDFISH_RTC_STATE_VERSION, c_rtc_save, c_rtc_load},
     {"pcie", PCIE_HOST_STATE_VERSION, c_pcie_save, c_pcie_load},
     {"virtio-mmio", VIRTIO_MMIO_STATE_VERSION, c_virtio_save, c_virtio_load},
+    {"netdev-user", NET_STATE_VERSION, c_netdev_save, c_netdev_load},
 };
 
 _Static_assert(GW_ARRAY_SIZE(virt_comps) == VIRT_STATE_COMPONENTS, "VIRT_STATE_COMPONENTS");
@@ -205,6 +216,8 @@ static unsigned virt_comp_count(const struct virt *vm, const struct virt_comp *c
         return vm->nharts;
     if (c->save == c_virtio_save)
         return VIRT_VIRTIO_COUNT;
+    if (c->save == c_netdev_save)
+        return virt_net_migrating_count(vm);
     return 1;
 }
 
@@ -319,6 +332,10 @@ uint64_t virt_state_hash(struct virt *vm)
     for (size_t k = 0; k < GW_ARRAY_SIZE(virt_comps); k++) {
         const struct virt_comp *c = &virt_comps[k];
 
+        /* A user netdev's stack is not the VM's own state: its IP id counter
+         * moves whenever slirp sends, even with the VM stopped. */
+        if (c->save == c_netdev_save)
+            continue;
         for (unsigned i = 0; i < virt_comp_count(vm, c); i++) {
             state_buf_reset(&b);
             c->save(vm, i, &b);

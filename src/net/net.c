@@ -4,6 +4,7 @@
  * kinds (net_tap.c, net_slirp.c).  See net.h.
  */
 #include "net/net_int.h"
+#include "state/state_buf.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -585,4 +586,42 @@ void net_backend_poll(struct net_backend *nb)
 uint64_t net_backend_next_deadline(struct net_backend *nb)
 {
     return nb->ops->next_deadline ? nb->ops->next_deadline(nb) : UINT64_MAX;
+}
+
+/* ---- live migration ------------------------------------------------------------ */
+
+bool net_backend_migrates(const struct net_backend *nb)
+{
+    return nb->ops->save != NULL;
+}
+
+void net_backend_save(struct net_backend *nb, struct state_buf *b)
+{
+    if (nb->ops->save)
+        nb->ops->save(nb, b);
+}
+
+int net_backend_load(struct net_backend *nb, struct state_buf *b, unsigned version)
+{
+    if (!nb->ops->load) {
+        state_buf_fail(b, -EINVAL, "netdev %s (%s) has no state to load", nb->opts.id,
+                       nb->ops->kind);
+        return -EINVAL;
+    }
+    return nb->ops->load(nb, b, version);
+}
+
+void net_backend_loaded(struct net_backend *nb)
+{
+    if (nb->ops->loaded)
+        nb->ops->loaded(nb);
+    net_flush(nb);
+}
+
+void net_backend_migrated_away(struct net_backend *nb)
+{
+    /* only the kinds that have something to let go: a TAP port may still
+     * be read by the migration job (frame forwarding) */
+    if (nb->ops->migrated_away)
+        nb->ops->migrated_away(nb);
 }

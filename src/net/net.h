@@ -80,6 +80,10 @@ struct net_opts {
     char hostname[NET_HOSTNAME_MAX];
     unsigned nhostfwd;
     struct net_hostfwd hostfwd[NET_MAX_HOSTFWD];
+    /* Not an option: set by the board for an -incoming VM, whose hostfwd
+     * rules are bound only once its state is loaded (net_backend_loaded):
+     * on one host the source holds the ports until the switchover. */
+    bool hostfwd_later;
     /* tap */
     char ifname[NET_IFNAME_MAX]; /* empty: the kernel picks tapN */
     int fd;                      /* fd=N: an open TAP fd handed to us; -1 = open ifname */
@@ -178,5 +182,48 @@ void net_backend_poll(struct net_backend *nb);
 uint64_t net_backend_next_deadline(struct net_backend *nb);
 
 const struct net_stats *net_backend_stats(const struct net_backend *nb);
+
+/*
+ * Live migration (docs/net.md, "Live migration and user networking").
+ *
+ * A user backend's guest-visible state travels as a component section
+ * (machine/virt_state.c, "netdev-user"): libslirp's own saved state (4.7:
+ * the IP id counter and the DHCP leases; not its NAT table nor its TCP
+ * connections, whose host sockets cannot move) and the TCP connections the
+ * guest may still have open through it, so that the destination can get
+ * each of them reset at once instead of leaving the guest waiting on a
+ * peer that is gone.  A TAP backend has no such state.
+ */
+#define NET_STATE_VERSION    1    /* the "netdev-user" section */
+#define NET_HOSTFWD_RETRY_MS 20   /* a loaded VM retries a taken hostfwd port this often */
+#define NET_HOSTFWD_WAIT_MS  5000 /* for this long, then logs the rule and gives up */
+
+struct state_buf;
+
+/* True if the backend's state travels with the VM (user backends). */
+bool net_backend_migrates(const struct net_backend *nb);
+
+/* Append the backend's section payload to b (errors are sticky in b). */
+void net_backend_save(struct net_backend *nb, struct state_buf *b);
+
+/* Load a payload of section version `version` into a backend that has not
+ * run yet.  Refuses, with the reason in b: another netdev id, a state from
+ * a newer libslirp, guestfwd sockets, a length or field out of bounds, and
+ * anything libslirp itself refuses or does not consume.  0 or -errno. */
+int net_backend_load(struct net_backend *nb, struct state_buf *b, unsigned version) gw_must_check;
+
+/* The VM's state is loaded and it is about to run: bind the hostfwd rules
+ * deferred by hostfwd_later (a taken port is retried every
+ * NET_HOSTFWD_RETRY_MS for NET_HOSTFWD_WAIT_MS, then logged by rule), and
+ * send the guest a segment on every connection the state listed, whose
+ * answer the new stack resets (the guest sees a prompt RST). */
+void net_backend_loaded(struct net_backend *nb);
+
+/* The VM runs elsewhere now (a live migration committed): release the
+ * host's side for good: hostfwd listeners (so a destination on this host
+ * can bind them) and every connection, reset so host peers are not left
+ * waiting.  The backend then drops whatever it is given.  Never called on a
+ * migration that failed: the source keeps everything. */
+void net_backend_migrated_away(struct net_backend *nb);
 
 #endif

@@ -21,6 +21,11 @@ struct net_backend_ops {
      * none waits, -errno). */
     int (*fwd_fd)(struct net_backend *nb);
     long (*take)(struct net_backend *nb, uint8_t *buf, size_t cap);
+    /* Live migration (net.h); NULL: the kind has no state to carry. */
+    void (*save)(struct net_backend *nb, struct state_buf *b);
+    int (*load)(struct net_backend *nb, struct state_buf *b, unsigned version);
+    void (*loaded)(struct net_backend *nb);
+    void (*migrated_away)(struct net_backend *nb);
 };
 
 /* A frame waiting for room in the peer. */

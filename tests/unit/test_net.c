@@ -24,6 +24,7 @@
 #include "board_check.h"
 #include "net/net.h"
 #include "net/net_offload.h"
+#include "state/state_buf.h"
 
 static char err[512];
 
@@ -803,12 +804,371 @@ static void test_tap(void)
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "tap tests in a private netns");
 }
 
+/* ---- user networking across a migration ------------------------------------- */
+
+/* The address slirp offers to a DHCPDISCOVER from mac (0 if none came). */
+static uint32_t dhcp_offer_for(struct net_backend *nb, struct fake_nic *nic, const uint8_t mac[6])
+{
+    uint8_t f[1500];
+    size_t len = build_dhcp_discover(f);
+    uint32_t yiaddr = 0;
+    int i;
+
+    memcpy(f + 6, mac, 6);                /* Ethernet source */
+    memcpy(f + 14 + 20 + 8 + 28, mac, 6); /* chaddr: slirp keys its leases on it */
+    nic->count = 0;
+    if (send_frame(nb, f, len) < 0)
+        return 0;
+    pump(nb, nic, 1, 200);
+    i = fake_find(nic, 0, 0x0800);
+    if (i >= 0 && nic->len[i] > 14 + 20 + 8 + 240 && nic->frame[i][14 + 9] == 17)
+        memcpy(&yiaddr, nic->frame[i] + 14 + 28 + 16, 4);
+    return yiaddr;
+}
+
+static struct net_backend *open_user(const char *spec, bool later)
+{
+    struct net_opts o;
+
+    if (parse_opts(spec, &o, err, sizeof(err)) < 0)
+        return NULL;
+    o.hostfwd_later = later;
+    return net_backend_open(&o, err, sizeof(err));
+}
+
+/* Load len bytes into a fresh backend; 0 or the error, its reason in why. */
+static int load_into_fresh(const char *spec, const uint8_t *p, size_t len, char *why, size_t whylen)
+{
+    struct net_backend *nb = open_user(spec, true);
+    struct state_buf r;
+    int ret;
+
+    if (!nb) {
+        snprintf(why, whylen, "open: %.200s", err);
+        return -99;
+    }
+    state_buf_reader(&r, p, len);
+    ret = net_backend_load(nb, &r, NET_STATE_VERSION);
+    if (ret == 0)
+        ret = state_buf_expect_end(&r, "netdev-user");
+    snprintf(why, whylen, "%s", state_buf_msg(&r));
+    net_backend_free(nb);
+    return ret;
+}
+
+/* Can we bind 127.0.0.1:port ourselves (nobody listens there)? */
+static bool port_free(uint16_t port)
+{
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    bool ok = s >= 0 && bind(s, (struct sockaddr *)&a, sizeof(a)) == 0;
+
+    if (s >= 0)
+        close(s);
+    return ok;
+}
+
+static int listen_on(uint16_t port)
+{
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+    if (s >= 0)
+        (void)setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (s >= 0 && (bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(s, 1) < 0)) {
+        close(s);
+        s = -1;
+    }
+    return s;
+}
+
+static void test_slirp_migration(void)
+{
+    static const uint8_t mac_b[6] = {0x52, 0x54, 0x00, 0x00, 0xbb, 0x02};
+    static struct fake_nic nic;
+    struct net_backend *src, *dst, *fresh;
+    struct state_buf b, r;
+    uint8_t f[1500], *bad;
+    char spec[160], why[300];
+    uint16_t port = free_port();
+    size_t slirp_at, slirp_n, conn_at;
+    uint32_t a, v;
+    int i, sock, ls;
+
+    snprintf(spec, sizeof(spec), "user,id=u0,hostfwd=tcp:127.0.0.1:%u-:2222", port);
+    src = open_user(spec, false);
+    CHECK(src && net_backend_migrates(src), "user backend: its state migrates (%s)", err);
+    if (!src)
+        return;
+    fake_attach(src, &nic);
+
+    /* Two leases: the guest's MAC gets .15, a second MAC .16. */
+    a = dhcp_offer_for(src, &nic, guest_mac);
+    CHECK(a == inet_addr("10.0.2.15"), "source: 10.0.2.15 offered to the first MAC");
+    a = dhcp_offer_for(src, &nic, mac_b);
+    CHECK(a == inet_addr("10.0.2.16"), "source: 10.0.2.16 offered to the second MAC");
+
+    /* A hostfwd connection: its SYN to the guest is noted. */
+    send_frame(src, f, build_arp_request(f, "10.0.2.2")); /* slirp learns our MAC */
+    sock = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    {
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_port = htons(port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        (void)connect(sock, (struct sockaddr *)&sa, sizeof(sa));
+    }
+    nic.count = 0;
+    pump(src, &nic, 1, 1000);
+    i = fake_find(&nic, 0, 0x0800);
+    CHECK(i >= 0 && nic.frame[i][14 + 9] == 6 && (nic.frame[i][14 + 20 + 13] & 0x02),
+          "the hostfwd connection's SYN reached the guest");
+
+    state_buf_init(&b);
+    net_backend_save(src, &b);
+    CHECK(!state_buf_error(&b) && b.len > 0, "save: %zu bytes %s", b.len, state_buf_msg(&b));
+
+    /* Where the parts are: str id (u16 + 2 bytes), u32 version, u32 n, n
+     * bytes of slirp, u32 connections, 24 bytes each. */
+    slirp_at = 2 + 2 + 4 + 4;
+    memcpy(&v, b.data + 2 + 2 + 4, 4);
+    slirp_n = v;
+    conn_at = slirp_at + slirp_n;
+    memcpy(&v, b.data + conn_at, 4);
+    CHECK(b.len == conn_at + 4 + 24 * (size_t)v && v == 1,
+          "layout: %zu bytes of slirp state, %u connection(s) noted", slirp_n, v);
+
+    /* A destination: the same netdev, hostfwd deferred. */
+    dst = open_user(spec, true);
+    CHECK(dst != NULL,
+          "destination opens with its hostfwd deferred while the source holds the "
+          "port (%s)",
+          err);
+    if (!dst) {
+        state_buf_fini(&b);
+        close(sock);
+        net_backend_free(src);
+        return;
+    }
+    state_buf_reader(&r, b.data, b.len);
+    CHECK(net_backend_load(dst, &r, NET_STATE_VERSION) == 0 &&
+              state_buf_expect_end(&r, "netdev-user") == 0,
+          "load: %s", state_buf_msg(&r));
+    fake_attach(dst, &nic);
+
+    /* Loaded: the noted connection gets two pokes (ACKs from the peer to
+     * the guest's port 2222, valid checksums). */
+    nic.count = 0;
+    net_backend_loaded(dst);
+    {
+        unsigned pokes = 0;
+        for (unsigned k = 0; k < nic.count && k < FAKE_FRAMES; k++) {
+            const uint8_t *ip = nic.frame[k] + 14, *tcp = ip + 20;
+            uint8_t pseudo[12 + 20];
+            if (nic.len[k] != 54 || ip[9] != 6 || ((tcp[2] << 8) | tcp[3]) != 2222 ||
+                tcp[13] != 0x10 || memcmp(ip + 16, "\x0a\x00\x02\x0f", 4) ||
+                memcmp(nic.frame[k], guest_mac, 6))
+                continue;
+            memcpy(pseudo, ip + 12, 8);
+            pseudo[8] = 0;
+            pseudo[9] = 6;
+            pseudo[10] = 0;
+            pseudo[11] = 20;
+            memcpy(pseudo + 12, tcp, 20);
+            if (ip_csum(ip, 20) == 0 && ip_csum(pseudo, sizeof(pseudo)) == 0)
+                pokes++;
+        }
+        CHECK(pokes == 2,
+              "loaded: two ACKs to 10.0.2.15:2222 with valid checksums (%u of %u "
+              "frames)",
+              pokes, nic.count);
+    }
+
+    /* The leases came along: the second MAC is offered .16 again (a fresh
+     * stack offers it .15, its first free address). */
+    a = dhcp_offer_for(dst, &nic, mac_b);
+    CHECK(a == inet_addr("10.0.2.16"), "after load: the second MAC is offered 10.0.2.16 again");
+    a = dhcp_offer_for(dst, &nic, guest_mac);
+    CHECK(a == inet_addr("10.0.2.15"), "after load: the first MAC is offered 10.0.2.15 again");
+    fresh = open_user("user,id=u0", false);
+    if (fresh) {
+        fake_attach(fresh, &nic);
+        a = dhcp_offer_for(fresh, &nic, mac_b);
+        CHECK(a == inet_addr("10.0.2.15"), "control: a fresh stack offers the second MAC .15");
+        net_backend_free(fresh);
+    }
+
+    /* hostfwd handover: the destination retries while the source holds the
+     * port, and binds it within a retry period once the source lets go. */
+    fake_attach(dst, &nic);
+    for (int k = 0; k < 5; k++) {
+        net_backend_poll(dst);
+        usleep(NET_HOSTFWD_RETRY_MS * 1000);
+    }
+    CHECK(!port_free(port), "the port is still the source's");
+    net_backend_migrated_away(src);
+    CHECK(net_backend_send(src, (struct iovec[]){{f, 60}}, 1) < 0,
+          "migrated away: the source takes no more frames");
+    for (int k = 0; k < 3; k++) {
+        usleep(NET_HOSTFWD_RETRY_MS * 1000);
+        net_backend_poll(dst);
+    }
+    {
+        /* connect: if the destination listens now, its SYN reaches the NIC */
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_port = htons(port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), rc;
+        nic.count = 0;
+        send_frame(dst, f, build_arp_request(f, "10.0.2.2"));
+        nic.count = 0;
+        rc = connect(c, (struct sockaddr *)&sa, sizeof(sa));
+        pump(dst, &nic, 1, 1000);
+        i = fake_find(&nic, 0, 0x0800);
+        CHECK((rc == 0 || errno == EINPROGRESS) && i >= 0 && nic.frame[i][14 + 9] == 6 &&
+                  (nic.frame[i][14 + 20 + 13] & 0x02),
+              "after the source let go: the destination's forward takes a new connection");
+        close(c);
+    }
+    {
+        /* the connection the source accepted was reset, not closed cleanly */
+        char c;
+        ssize_t n = recv(sock, &c, 1, 0);
+        CHECK(n < 0 && errno == ECONNRESET, "the source's accepted connection was reset (%zd, %s)",
+              n, n < 0 ? strerror(errno) : "data");
+    }
+    close(sock);
+    net_backend_free(src);
+    net_backend_free(dst);
+
+    /* The destination binds even when the port is free at once, and
+     * a VM that is not -incoming binds at open as before. */
+    ls = listen_on(port);
+    CHECK(ls >= 0, "hold the port");
+    dst = open_user(spec, true);
+    CHECK(dst != NULL, "deferred: opens while another process holds the port");
+    net_backend_free(dst);
+    dst = open_user(spec, false);
+    CHECK(dst == NULL && strstr(err, "forwarding rule"), "not deferred: refused (%s)", err);
+    net_backend_free(dst);
+    if (ls >= 0)
+        close(ls);
+
+    /* Hostile states are refused. */
+    CHECK(load_into_fresh(spec, b.data, b.len, why, sizeof(why)) == 0, "the state loads: %s", why);
+    CHECK(load_into_fresh(spec, b.data, b.len - 1, why, sizeof(why)) < 0,
+          "truncated by one byte: refused (%s)", why);
+    CHECK(load_into_fresh(spec, b.data, conn_at - 1, why, sizeof(why)) < 0,
+          "cut inside libslirp's state: refused (%s)", why);
+    bad = malloc(b.len + 64);
+    if (bad) {
+        /* libslirp's part announced one byte short: libslirp reads past it */
+        memcpy(bad, b.data, b.len);
+        v = (uint32_t)slirp_n - 1;
+        memcpy(bad + 2 + 2 + 4, &v, 4);
+        memmove(bad + conn_at - 1, b.data + conn_at, b.len - conn_at);
+        CHECK(load_into_fresh(spec, bad, b.len - 1, why, sizeof(why)) < 0 &&
+                  strstr(why, "libslirp refused"),
+              "libslirp's state one byte short: refused (%s)", why);
+        /* one byte too many: left over */
+        memcpy(bad, b.data, conn_at);
+        bad[conn_at] = 0;
+        memcpy(bad + conn_at + 1, b.data + conn_at, b.len - conn_at);
+        v = (uint32_t)slirp_n + 1;
+        memcpy(bad + 2 + 2 + 4, &v, 4);
+        CHECK(load_into_fresh(spec, bad, b.len + 1, why, sizeof(why)) < 0 &&
+                  strstr(why, "left over"),
+              "libslirp's state one byte long: refused (%s)", why);
+        /* from a newer libslirp */
+        memcpy(bad, b.data, b.len);
+        memcpy(&v, bad + 2 + 2, 4);
+        v++;
+        memcpy(bad + 2 + 2, &v, 4);
+        CHECK(load_into_fresh(spec, bad, b.len, why, sizeof(why)) < 0 &&
+                  strstr(why, "newer libslirp"),
+              "a newer libslirp's state: refused (%s)", why);
+        /* guestfwd sockets (libslirp would allocate what the stream says) */
+        memcpy(bad, b.data, b.len);
+        bad[slirp_at] = 42;
+        CHECK(load_into_fresh(spec, bad, b.len, why, sizeof(why)) < 0 && strstr(why, "guestfwd"),
+              "guestfwd sockets: refused (%s)", why);
+        /* a connection outside the guest's network */
+        memcpy(bad, b.data, b.len);
+        memcpy(bad + conn_at + 4 + 12, "\x08\x08\x08\x08", 4);
+        CHECK(load_into_fresh(spec, bad, b.len, why, sizeof(why)) < 0,
+              "a connection to an address off the guest's network: refused (%s)", why);
+        /* too many connections for the bytes */
+        memcpy(bad, b.data, b.len);
+        v = 2;
+        memcpy(bad + conn_at, &v, 4);
+        CHECK(load_into_fresh(spec, bad, b.len, why, sizeof(why)) < 0,
+              "more connections than bytes: refused (%s)", why);
+        /* garbage */
+        srand(7);
+        for (size_t k = 0; k < b.len; k++)
+            bad[k] = (uint8_t)rand();
+        CHECK(load_into_fresh(spec, bad, b.len, why, sizeof(why)) < 0, "garbage: refused (%s)",
+              why);
+        free(bad);
+    }
+    /* A port taken for longer than NET_HOSTFWD_WAIT_MS: the destination
+     * logs the rule and stops trying (a port freed later stays unbound). */
+    ls = listen_on(port);
+    dst = open_user(spec, true);
+    CHECK(ls >= 0 && dst != NULL, "a destination while another process holds the port");
+    if (ls >= 0 && dst) {
+        char logpath[] = "/tmp/godwit-test-net-XXXXXX", logbuf[1024] = "";
+        int logfd = mkstemp(logpath), saved = dup(2);
+        uint64_t t0 = gw_now_ns();
+        ssize_t n;
+
+        fflush(stderr);
+        if (logfd >= 0)
+            dup2(logfd, 2);
+        net_backend_loaded(dst);
+        while (gw_now_ns() - t0 < (NET_HOSTFWD_WAIT_MS + 300) * 1000000ull) {
+            uint64_t d = net_backend_next_deadline(dst), now = gw_now_ns();
+            usleep(d > now && d - now < 50000000ull ? (useconds_t)((d - now) / 1000) : 50000);
+            net_backend_poll(dst);
+        }
+        fflush(stderr);
+        dup2(saved, 2);
+        close(saved);
+        n = logfd >= 0 ? pread(logfd, logbuf, sizeof(logbuf) - 1, 0) : -1;
+        logbuf[n > 0 ? n : 0] = '\0';
+        if (logfd >= 0) {
+            close(logfd);
+            unlink(logpath);
+        }
+        snprintf(why, sizeof(why), "tcp:127.0.0.1:%u-10.0.2.15:2222", port);
+        CHECK(strstr(logbuf, why) && strstr(logbuf, "not bound"),
+              "after %u ms: a log line names the rule: \"%.200s\"", NET_HOSTFWD_WAIT_MS, logbuf);
+        close(ls);
+        ls = -1;
+        for (int k = 0; k < 5; k++) {
+            usleep(NET_HOSTFWD_RETRY_MS * 1000);
+            net_backend_poll(dst);
+        }
+        CHECK(port_free(port), "and it stopped trying: the port freed later stays free");
+    }
+    if (ls >= 0)
+        close(ls);
+    net_backend_free(dst);
+
+    CHECK(load_into_fresh("user,id=other", b.data, b.len, why, sizeof(why)) < 0 &&
+              strstr(why, "'u0'") && strstr(why, "'other'"),
+          "another netdev id: refused (%s)", why);
+    state_buf_fini(&b);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     test_parse();
     test_offload();
     test_slirp();
+    test_slirp_migration();
     test_tap();
     return board_check_done();
 }
