@@ -448,6 +448,11 @@ bool rv_hart_irq_pending(const struct rv_hart *h)
     return (rv_mip(h) & h->mie) != 0;
 }
 
+uint64_t rv_hart_dirtied(const struct rv_hart *h)
+{
+    return h->dirtied;
+}
+
 const char *rv_hart_error(const struct rv_hart *h)
 {
     return h->err;

@@ -90,6 +90,12 @@ void rv_hart_request_exit(struct rv_hart *h);
 /* True if an enabled interrupt is pending (used to end a WFI sleep). */
 bool rv_hart_irq_pending(const struct rv_hart *h);
 
+/* Clean RAM pages this hart has made dirty so far (a store that found its
+ * page unmarked in the dirty bitmap; counted where the hart marks it, so
+ * the hot path pays nothing).  The run loop's dirty-limit reads the
+ * growth per slice.  Same thread as rv_hart_run(). */
+uint64_t rv_hart_dirtied(const struct rv_hart *h);
+
 /* Message for RV_EXIT_FATAL (static storage in the hart). */
 const char *rv_hart_error(const struct rv_hart *h);
 

@@ -227,6 +227,7 @@ struct rv_hart {
     size_t arena_used;
     uint64_t flush_gen;           /* bumped by rv_flush_blocks: old block pointers are dead */
     uint64_t own_marks;           /* gmem_mark_dirty calls made by this hart */
+    uint64_t dirtied;             /* clean pages this hart made dirty (rv_hart_dirtied) */
     uint64_t wgen_seen, own_seen; /* mem->write_gen, own_marks at the last flush */
     bool attached;                /* counted in mem->harts */
     /* 1 GiB virtual regions holding superpage translations cached since the
@@ -318,7 +319,7 @@ uint32_t rv_insn_raw(struct rv_hart *h, const struct rv_block *b, const struct r
 /* Every dirty marking by the hart goes through here (see rv_fence_i). */
 static inline void rv_mark_dirty(struct rv_hart *h, uint64_t pa, uint64_t len)
 {
-    gmem_mark_dirty(h->mem, pa, len);
+    h->dirtied += gmem_mark_dirty(h->mem, pa, len);
     h->own_marks++;
 }
 void rv_fence_i(struct rv_hart *h);

@@ -48,19 +48,24 @@ void gmem_free(struct gmem *m)
     free(m);
 }
 
-void gmem_mark_dirty(struct gmem *m, uint64_t gpa, uint64_t len)
+uint64_t gmem_mark_dirty(struct gmem *m, uint64_t gpa, uint64_t len)
 {
-    uint64_t first, last;
+    uint64_t first, last, newly = 0;
 
     if (len == 0 || !gmem_contains(m, gpa, 1))
-        return;
+        return 0;
     atomic_fetch_add_explicit(&m->write_gen, 1, memory_order_relaxed);
     if (!gmem_contains(m, gpa, len))
         len = m->size - (gpa - m->base);
     first = (gpa - m->base) >> GMEM_PAGE_SHIFT;
     last = (gpa - m->base + len - 1) >> GMEM_PAGE_SHIFT;
+    /* the old word comes with the OR for free: it tells a clean page from
+     * one already dirty (per-hart dirty rates, docs/state.md "Throttling") */
     for (uint64_t p = first; p <= last; p++)
-        atomic_fetch_or_explicit(&m->dirty[p / 64], 1ull << (p % 64), memory_order_relaxed);
+        newly += !(atomic_fetch_or_explicit(&m->dirty[p / 64], 1ull << (p % 64),
+                                            memory_order_relaxed) &
+                   (1ull << (p % 64)));
+    return newly;
 }
 
 int gmem_read(const struct gmem *m, uint64_t gpa, void *buf, uint64_t len)

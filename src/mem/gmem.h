@@ -56,8 +56,10 @@ static inline void *gmem_ptr(const struct gmem *m, uint64_t gpa, uint64_t len)
     return m->host + (gpa - m->base);
 }
 
-/* Mark every page overlapping [gpa, gpa+len) dirty. Out-of-range is ignored. */
-void gmem_mark_dirty(struct gmem *m, uint64_t gpa, uint64_t len);
+/* Mark every page overlapping [gpa, gpa+len) dirty. Out-of-range is ignored.
+ * Returns how many of those pages were clean (not marked since the last
+ * collection): what the caller added to a live migration's work. */
+uint64_t gmem_mark_dirty(struct gmem *m, uint64_t gpa, uint64_t len);
 
 /*
  * Which pages have host memory behind them (resident or swapped out): a

@@ -14,6 +14,7 @@
 #include "migration/mig_block.h"
 #include "migration/mig_netfwd.h"
 #include "migration/mig_proto.h"
+#include "migration/mig_throttle.h"
 #include "migration/mig_tls.h"
 #include "migration/migration.h"
 
@@ -77,6 +78,11 @@ struct mig_out {
      * frames: status completed, the machine handed back (mig_out_handback) */
     _Atomic bool handback;
     bool handed_back; /* the loop did it */
+    /* throttling (mig_throttle.h): the rule's state (job thread), and what
+     * it decided for the loop (ST_SET/ST_GET) */
+    struct mig_throttle thr;
+    unsigned thr_pct;
+    bool thr_limit;
     /* statistics (host ns; ST_SET by the job, ST_GET by the loop) */
     uint64_t rounds, dirty_pages_rate, expected_downtime_ms, remaining_pages;
     uint64_t start_ns, setup_ns, park_ns, end_ns, run_ns;
@@ -100,6 +106,9 @@ void mig_out_post_pass(struct mig_out *j);
  * into j->dirty; -ECANCELED if cancelled meanwhile. */
 int mig_out_park(struct mig_out *j);
 int mig_out_sync(struct mig_out *j);
+/* Job side, after each dirty sync of pre-copy: QEMU's rule decides
+ * whether to throttle (more); dirty and sent bytes since the last sync. */
+void mig_out_throttle_sync(struct mig_out *j, uint64_t dirty_bytes, uint64_t xfer_bytes);
 /* GODWIT_TRACE=migration. */
 void mig_out_trace(const struct mig_out *j, const char *fmt, ...) gw_printf(2, 3);
 

@@ -479,6 +479,9 @@ static int mig_live_decide(struct mig_out *j, struct state_stream *s, struct mig
     ST_SET(j->remaining_pages, dirty_pages);
     ST_SET(j->dirty_pages_rate,
            round_ns ? (uint64_t)((double)dirty_pages * 1e9 / (double)round_ns) : 0);
+    /* ---- throttling (auto-converge, dirty-limit; mig_throttle.h): QEMU's
+     * rule looks at every sync; the run loop applies what it decides ---- */
+    mig_out_throttle_sync(j, dirty_pages * GMEM_PAGE_SIZE, state_stream_offset(s) - rd->bytes);
     if (j->blk && j->blk->n) {
         dirty_blocks = mig_blk_collect(j->blk);
         /* what the guest dirtied this round (not the backlog) */

@@ -57,6 +57,12 @@ void mig_params_default(struct mig_params *p)
         .compress = false,
         .events = true, /* QEMU's default is off; godwit's clients wait on them */
         .net_forward = true,
+        /* QEMU's DEFAULT_MIGRATE_CPU_THROTTLE_* and 8.1's dirty-limit defaults */
+        .cpu_throttle_initial = 20,
+        .cpu_throttle_increment = 10,
+        .max_cpu_throttle = 99,
+        .vcpu_dirty_limit = 1,
+        .dirty_limit_period_ms = 1000,
     };
 }
 
@@ -625,6 +631,13 @@ void mig_out_info(const struct mig_out *j, struct mig_info *info)
         info->fwd_active = !info->done && atomic_load(&j->handback);
     }
     pthread_mutex_unlock((pthread_mutex_t *)&j->lock);
+    {
+        struct mig_throttle_now t;
+
+        mig_out_throttle(j, &t);
+        info->throttle_pct = t.pct;
+        info->dirty_limit_on = t.limit_bps != 0;
+    }
     info->mbps = end > j->start_ns
                      ? (double)info->transferred * 8 / 1e6 / ((double)(end - j->start_ns) / 1e9)
                      : 0.0;
@@ -692,8 +705,60 @@ void mig_out_update(struct mig_out *j, const struct mig_params *p)
         return;
     ST_SET(j->params.max_bandwidth, p->max_bandwidth);
     ST_SET(j->params.downtime_limit_ms, p->downtime_limit_ms);
+    ST_SET(j->params.cpu_throttle_initial, p->cpu_throttle_initial);
+    ST_SET(j->params.cpu_throttle_increment, p->cpu_throttle_increment);
+    ST_SET(j->params.cpu_throttle_tailslow, p->cpu_throttle_tailslow);
+    ST_SET(j->params.max_cpu_throttle, p->max_cpu_throttle);
+    ST_SET(j->params.vcpu_dirty_limit, p->vcpu_dirty_limit);
+    ST_SET(j->params.dirty_limit_period_ms, p->dirty_limit_period_ms);
+    if (ST_GET(j->thr_pct) > p->max_cpu_throttle) /* a lower cap holds at once */
+        ST_SET(j->thr_pct, p->max_cpu_throttle);
     atomic_store(&j->hold, p->hold_switchover);
     pthread_mutex_lock(&j->lock);
     pthread_cond_broadcast(&j->cond);
     pthread_mutex_unlock(&j->lock);
+}
+
+void mig_out_throttle_sync(struct mig_out *j, uint64_t dirty_bytes, uint64_t xfer_bytes)
+{
+    struct mig_params p = {
+        .auto_converge = j->params.auto_converge, /* capabilities: fixed while the job runs */
+        .dirty_limit = j->params.dirty_limit,
+    };
+
+    /* what migrate-set-parameters may change meanwhile */
+    p.cpu_throttle_initial = ST_GET(j->params.cpu_throttle_initial);
+    p.cpu_throttle_increment = ST_GET(j->params.cpu_throttle_increment);
+    p.cpu_throttle_tailslow = ST_GET(j->params.cpu_throttle_tailslow);
+    p.max_cpu_throttle = ST_GET(j->params.max_cpu_throttle);
+    j->thr.pct = ST_GET(j->thr_pct); /* lowered by a new max-cpu-throttle */
+    if (!mig_throttle_sync(&j->thr, &p, gw_now_ns(), dirty_bytes, xfer_bytes))
+        return;
+    ST_SET(j->thr_pct, j->thr.pct);
+    ST_SET(j->thr_limit, j->thr.limit_on);
+    if (p.auto_converge)
+        gw_log("migration: not converging: auto-converge throttles the guest to %u %%", j->thr.pct);
+    else if (j->thr.fired == 1)
+        gw_log("migration: not converging: dirty-limit holds each hart to %llu MB/s",
+               (unsigned long long)ST_GET(j->params.vcpu_dirty_limit));
+}
+
+void mig_out_throttle(const struct mig_out *j, struct mig_throttle_now *t)
+{
+    int st;
+
+    *t = (struct mig_throttle_now){0};
+    if (!j || !j->live || atomic_load(&j->done) || atomic_load(&j->committed) ||
+        atomic_load(&j->cancel))
+        return;
+    st = atomic_load(&j->status);
+    /* paused (migrate-pause, a broken link) counts as ended: the guest
+     * runs at full speed until the migration goes on */
+    if (st != MIG_ST_ACTIVE && st != MIG_ST_HELD_CONVERGED)
+        return;
+    t->pct = ST_GET(j->thr_pct);
+    if (ST_GET(j->thr_limit)) {
+        t->limit_bps = ST_GET(j->params.vcpu_dirty_limit) << 20; /* QEMU's MB: MiB */
+        t->period_ns = ST_GET(j->params.dirty_limit_period_ms) * 1000000ull;
+    }
 }
