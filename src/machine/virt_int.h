@@ -22,6 +22,7 @@
 #include "common/keyval.h"
 #include "mem/gmem.h"
 #include "migration/migration.h"
+#include "migration/mig_throttle.h"
 #include "net/net.h"
 #include "qmp/qmp.h"
 #include "virtio/virtio_mmio.h"
@@ -109,6 +110,39 @@ struct virt_announce {
     uint64_t guest_asked; /* times a guest driver was asked to announce itself */
 };
 
+/* Throttling (virt_throttle.c): host plumbing, never migrated. */
+struct virt_hart_throttle {
+    struct mig_throttle_bucket bucket; /* dirty-limit: bytes it may dirty */
+    uint64_t seen;                     /* rv_hart_dirtied() at its last slice */
+    uint64_t resume_ns;                /* held back until then (host ns; 0: not) */
+    bool limited;                      /* over the limit lately: short slices */
+    uint64_t held_ns;                  /* held back in all, ns */
+    /* the period being measured (x-vcpu-dirty-limit-period long) */
+    uint64_t win_start_ns, win_bytes, win_held_ns, win_run_ns;
+    /* the last whole period: dirty rate (bytes/s), held back, ran (ns), dirtied */
+    uint64_t rate_bps, last_held_ns, last_run_ns, last_bytes;
+};
+struct virt_throttle {
+    struct mig_throttle_now now; /* what the migration asks (all zero: nothing) */
+    bool active;
+    int64_t debt_ns;   /* auto-converge: sleep the harts owe */
+    uint64_t slept_ns; /* auto-converge: slept in all, ns */
+    struct virt_hart_throttle hart[VIRT_MAX_HARTS];
+};
+/* Loop thread, once a pass over the harts: look at what the migration asks. */
+void virt_throttle_begin(struct virt *vm, uint64_t now);
+/* Hart i is held back by dirty-limit at now: skip it. */
+bool virt_throttle_held(const struct virt *vm, unsigned i, uint64_t now);
+/* Hart i's slice (instructions), budget unless the throttle wants it shorter. */
+uint64_t virt_throttle_budget(const struct virt *vm, unsigned i, uint64_t budget);
+/* Hart i ran a slice from start to end (host ns): account it. */
+void virt_throttle_slice(struct virt *vm, unsigned i, uint64_t start, uint64_t end);
+/* After a pass (ran: some hart ran): host ns until which the loop should
+ * sleep for the throttle (UINT64_MAX: no need). */
+uint64_t virt_throttle_wake(const struct virt *vm, bool ran, uint64_t now);
+/* The loop slept slept_ns of what virt_throttle_wake asked. */
+void virt_throttle_slept(struct virt *vm, uint64_t slept_ns);
+
 struct virt {
     struct virt_config cfg;
     struct gmem *mem;
@@ -168,6 +202,9 @@ struct virt {
     /* guest agent requests (virt_agent.c): host plumbing, never migrated */
     struct virt_agent_req agent[VIRT_AGENT_REQS];
     uint64_t agent_next_tag;
+
+    /* throttling for a live migration (virt_throttle.c) */
+    struct virt_throttle throttle;
 
     /* announce (virt_net.c): runs only while the harts do */
     struct virt_announce announce;

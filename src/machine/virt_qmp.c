@@ -252,10 +252,65 @@ static json_t *virt_mig_info_json(const struct mig_info *in)
     return o;
 }
 
+/*
+ * query-migrate's throttling figures (docs/state.md, "Throttling"), while
+ * a throttle holds: QEMU 7.2's cpu-throttle-percentage; QEMU 8.1's
+ * dirty-limit pair, in microseconds, which we define as (QEMU's come from
+ * KVM's dirty ring, which we have no need for):
+ *   dirty-limit-throttle-time-per-round: the longest any hart was held
+ *     back during the last x-vcpu-dirty-limit-period;
+ *   dirty-limit-ring-full-time: how long the harts over the limit take,
+ *     while running, to dirty one period's allowance (vcpu-dirty-limit x
+ *     period) at their own pace: their memory load, as QEMU's is;
+ * and per hart under x-godwit-dirty-limit.
+ */
+static void virt_throttle_info_json(const struct virt *vm, const struct mig_info *info, json_t *o)
+{
+    const struct virt_throttle *t = &vm->throttle;
+    uint64_t max_held = 0, allowance;
+    double full_sum = 0;
+    unsigned full_n = 0;
+    json_t *harts;
+
+    if (info->throttle_pct) {
+        json_object_set_new(o, "cpu-throttle-percentage", json_integer(info->throttle_pct));
+        json_object_set_new(o, "x-godwit-cpu-throttle-slept-ms",
+                            json_integer((json_int_t)(t->slept_ns / 1000000)));
+    }
+    if (!info->dirty_limit_on || !t->now.limit_bps)
+        return;
+    allowance = (uint64_t)((double)t->now.limit_bps * (double)t->now.period_ns / 1e9);
+    harts = json_array();
+    for (unsigned i = 0; i < vm->nharts; i++) {
+        const struct virt_hart_throttle *ht = &t->hart[i];
+
+        if (ht->last_held_ns > max_held)
+            max_held = ht->last_held_ns;
+        if (ht->last_held_ns && ht->last_bytes && ht->last_run_ns) {
+            full_sum += (double)allowance * (double)ht->last_run_ns / (double)ht->last_bytes / 1e3;
+            full_n++;
+        }
+        json_array_append_new(
+            harts, json_pack("{s:i, s:f, s:I, s:I, s:b}", "cpu-index", (int)i, "dirty-rate",
+                             (double)ht->rate_bps / (1 << 20), "throttle-time-per-round",
+                             (json_int_t)(ht->last_held_ns / 1000), "throttle-time-total-ms",
+                             (json_int_t)(ht->held_ns / 1000000), "limited", ht->limited));
+    }
+    json_object_set_new(o, "dirty-limit-throttle-time-per-round",
+                        json_integer((json_int_t)(max_held / 1000)));
+    json_object_set_new(o, "dirty-limit-ring-full-time",
+                        json_integer(full_n ? (json_int_t)(full_sum / full_n) : 0));
+    json_object_set_new(o, "x-godwit-dirty-limit",
+                        json_pack("{s:I, s:I, s:o}", "vcpu-dirty-limit",
+                                  (json_int_t)(t->now.limit_bps >> 20), "period-ms",
+                                  (json_int_t)(t->now.period_ns / 1000000), "harts", harts));
+}
+
 static json_t *qmp_query_migrate(void *opaque, json_t *args, struct qmp_error *err)
 {
     struct virt *vm = opaque;
     struct mig_info info;
+    json_t *o;
 
     (void)args;
     (void)err;
@@ -265,7 +320,10 @@ static json_t *qmp_query_migrate(void *opaque, json_t *args, struct qmp_error *e
         mig_in_info(vm->inc, &info);
     else
         return json_object();
-    return virt_mig_info_json(&info);
+    o = virt_mig_info_json(&info);
+    if (vm->mig)
+        virt_throttle_info_json(vm, &info, o);
+    return o;
 }
 
 static json_t *qmp_migrate_cancel(void *opaque, json_t *args, struct qmp_error *err)
@@ -362,6 +420,41 @@ static json_t *qmp_migrate_set_parameters(void *opaque, json_t *args, struct qmp
                                      "of 0 to %llu bytes/second",
                                      (unsigned long long)INT64_MAX);
             p.max_bandwidth = (uint64_t)json_integer_value(v);
+        } else if (!strcmp(key, "cpu-throttle-initial") || !strcmp(key, "cpu-throttle-increment") ||
+                   !strcmp(key, "max-cpu-throttle")) {
+            /* QEMU names them with underscores in its messages */
+            const char *qname = !strcmp(key, "cpu-throttle-initial")     ? "cpu_throttle_initial"
+                                : !strcmp(key, "cpu-throttle-increment") ? "cpu_throttle_increment"
+                                                                         : "max_cpu_throttle";
+            if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 99)
+                return qmp_error_set(err, QMP_ERR_GENERIC,
+                                     "Parameter '%s' expects an integer in the range of 1 to 99",
+                                     qname);
+            if (!strcmp(key, "cpu-throttle-initial"))
+                p.cpu_throttle_initial = (unsigned)json_integer_value(v);
+            else if (!strcmp(key, "cpu-throttle-increment"))
+                p.cpu_throttle_increment = (unsigned)json_integer_value(v);
+            else
+                p.max_cpu_throttle = (unsigned)json_integer_value(v);
+        } else if (!strcmp(key, "cpu-throttle-tailslow")) {
+            if (!json_is_boolean(v))
+                return qmp_error_set(err, QMP_ERR_GENERIC,
+                                     "Invalid parameter type for 'cpu-throttle-tailslow', "
+                                     "expected: boolean");
+            p.cpu_throttle_tailslow = json_is_true(v);
+        } else if (!strcmp(key, "x-vcpu-dirty-limit-period")) {
+            if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 1000)
+                return qmp_error_set(err, QMP_ERR_GENERIC,
+                                     "Parameter 'x-vcpu-dirty-limit-period' expects a value "
+                                     "between 1 and 1000");
+            p.dirty_limit_period_ms = (uint64_t)json_integer_value(v);
+        } else if (!strcmp(key, "vcpu-dirty-limit")) {
+            /* QEMU 8.1's words, grammar and all */
+            if (!json_is_integer(v) || json_integer_value(v) < 1)
+                return qmp_error_set(err, QMP_ERR_GENERIC,
+                                     "Parameter 'vcpu_dirty_limit' expects is invalid, it must "
+                                     "greater then 1 MB/s");
+            p.vcpu_dirty_limit = (uint64_t)json_integer_value(v);
         } else if (!strcmp(key, "x-godwit-compress")) {
             if (!json_is_boolean(v))
                 return qmp_error_set(err, QMP_ERR_GENERIC,
@@ -407,11 +500,17 @@ static json_t *qmp_query_migrate_parameters(void *opaque, json_t *args, struct q
 
     (void)args;
     (void)err;
-    return json_pack("{s:I, s:I, s:b, s:b, s:s}", "downtime-limit",
-                     (json_int_t)vm->mig_params.downtime_limit_ms, "max-bandwidth",
-                     (json_int_t)vm->mig_params.max_bandwidth, "x-godwit-compress",
-                     vm->mig_params.compress, "x-godwit-hold-switchover",
-                     vm->mig_params.hold_switchover, "tls-creds", vm->mig_params.tls_creds);
+    const struct mig_params *p = &vm->mig_params;
+
+    return json_pack("{s:I, s:I, s:b, s:b, s:s, s:i, s:i, s:b, s:i, s:I, s:I}", "downtime-limit",
+                     (json_int_t)p->downtime_limit_ms, "max-bandwidth",
+                     (json_int_t)p->max_bandwidth, "x-godwit-compress", p->compress,
+                     "x-godwit-hold-switchover", p->hold_switchover, "tls-creds", p->tls_creds,
+                     "cpu-throttle-initial", (int)p->cpu_throttle_initial, "cpu-throttle-increment",
+                     (int)p->cpu_throttle_increment, "cpu-throttle-tailslow",
+                     p->cpu_throttle_tailslow, "max-cpu-throttle", (int)p->max_cpu_throttle,
+                     "vcpu-dirty-limit", (json_int_t)p->vcpu_dirty_limit,
+                     "x-vcpu-dirty-limit-period", (json_int_t)p->dirty_limit_period_ms);
 }
 
 /* QEMU 7.2's migration capabilities: "events" works; the others exist in
@@ -439,6 +538,7 @@ static const char *const virt_mig_caps[] = {
     "background-snapshot",
     "zero-copy-send",
     "postcopy-preempt",
+    "dirty-limit", /* QEMU 8.1 */
     "x-godwit-precopy-recover",
     "x-godwit-net-forward",
 };
@@ -449,6 +549,7 @@ static json_t *qmp_migrate_set_capabilities(void *opaque, json_t *args, struct q
     json_t *caps = json_object_get(args, "capabilities"), *c;
     bool events = vm->mig_params.events, recover = vm->mig_params.precopy_recover;
     bool block = vm->mig_params.block, fwd = vm->mig_params.net_forward;
+    bool autoconv = vm->mig_params.auto_converge, dlimit = vm->mig_params.dirty_limit;
     size_t i;
 
     if (!json_is_array(caps) || json_object_size(args) != 1)
@@ -478,10 +579,20 @@ static json_t *qmp_migrate_set_capabilities(void *opaque, json_t *args, struct q
             block = json_is_true(state);
         else if (!strcmp(name, "x-godwit-net-forward"))
             fwd = json_is_true(state);
+        else if (!strcmp(name, "auto-converge"))
+            autoconv = json_is_true(state);
+        else if (!strcmp(name, "dirty-limit"))
+            dlimit = json_is_true(state);
         else if (json_is_true(state))
             return qmp_error_set(err, QMP_ERR_GENERIC, "Migration capability '%s' is not supported",
                                  name);
     }
+    if (autoconv && dlimit) /* QEMU 8.1's words */
+        return qmp_error_set(err, QMP_ERR_GENERIC,
+                             "dirty-limit conflicts with auto-converge either of then available "
+                             "currently");
+    vm->mig_params.auto_converge = autoconv;
+    vm->mig_params.dirty_limit = dlimit;
     vm->mig_params.events = events;
     vm->mig_params.precopy_recover = recover;
     vm->mig_params.block = block;
@@ -498,13 +609,17 @@ static json_t *qmp_query_migrate_capabilities(void *opaque, json_t *args, struct
     (void)err;
     for (size_t k = 0; k < GW_ARRAY_SIZE(virt_mig_caps); k++)
         json_array_append_new(
-            a, json_pack("{s:s, s:b}", "capability", virt_mig_caps[k], "state",
-                         (!strcmp(virt_mig_caps[k], "events") && vm->mig_params.events) ||
-                             (!strcmp(virt_mig_caps[k], "x-godwit-precopy-recover") &&
-                              vm->mig_params.precopy_recover) ||
-                             (!strcmp(virt_mig_caps[k], "block") && vm->mig_params.block) ||
-                             (!strcmp(virt_mig_caps[k], "x-godwit-net-forward") &&
-                              vm->mig_params.net_forward)));
+            a,
+            json_pack(
+                "{s:s, s:b}", "capability", virt_mig_caps[k], "state",
+                (!strcmp(virt_mig_caps[k], "events") && vm->mig_params.events) ||
+                    (!strcmp(virt_mig_caps[k], "x-godwit-precopy-recover") &&
+                     vm->mig_params.precopy_recover) ||
+                    (!strcmp(virt_mig_caps[k], "block") && vm->mig_params.block) ||
+                    (!strcmp(virt_mig_caps[k], "x-godwit-net-forward") &&
+                     vm->mig_params.net_forward) ||
+                    (!strcmp(virt_mig_caps[k], "auto-converge") && vm->mig_params.auto_converge) ||
+                    (!strcmp(virt_mig_caps[k], "dirty-limit") && vm->mig_params.dirty_limit)));
     return a;
 }
 

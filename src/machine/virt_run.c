@@ -126,9 +126,9 @@ static void virt_io_poll(struct virt *vm, uint64_t now, bool force)
     virt_virtio_poll(vm);
 }
 
-/* Sleep until the next device deadline, console input, device I/O, or a
- * kick (virt_kick). */
-static void virt_sleep(struct virt *vm)
+/* Sleep until the next device deadline, console input, device I/O, a
+ * kick (virt_kick), or until (host ns; UINT64_MAX: no such bound). */
+static void virt_sleep(struct virt *vm, uint64_t until)
 {
     uint64_t deadline = clint_next_deadline(vm->clint), now;
     uint64_t uart_deadline = uart_next_deadline(vm->uart);
@@ -153,6 +153,8 @@ static void virt_sleep(struct virt *vm)
         deadline = announce_deadline;
     if (agent_deadline < deadline)
         deadline = agent_deadline;
+    if (until < deadline)
+        deadline = until;
     if (deadline != UINT64_MAX) {
         now = gw_now_ns();
         if (deadline <= now)
@@ -332,10 +334,14 @@ int virt_run(struct virt *vm)
             continue;
         }
         virt_tick(vm);
+        virt_throttle_begin(vm, gw_now_ns());
         for (unsigned i = 0; i < vm->nharts; i++) {
             struct rv_hart *h = vm->harts[i];
-            uint64_t budget = VIRT_SLICE_INSNS;
+            uint64_t budget = VIRT_SLICE_INSNS, start = 0;
 
+            /* a migration's dirty-limit holds this hart back for now */
+            if (vm->throttle.active && virt_throttle_held(vm, i, gw_now_ns()))
+                continue;
             if (vm->hart_wfi[i]) {
                 if (!rv_hart_irq_pending(h))
                     continue;
@@ -359,6 +365,10 @@ int virt_run(struct virt *vm)
                 budget = VIRT_WAKE_INSNS;
             }
             ran = true;
+            if (vm->throttle.active) {
+                budget = virt_throttle_budget(vm, i, budget);
+                start = gw_now_ns();
+            }
             switch (rv_hart_run(h, budget)) {
             case RV_EXIT_WFI: vm->hart_wfi[i] = true; break;
             case RV_EXIT_FATAL:
@@ -368,12 +378,24 @@ int virt_run(struct virt *vm)
                 return 1;
             default: /* budget used up, or a request: looked at below */ break;
             }
+            if (vm->throttle.active)
+                virt_throttle_slice(vm, i, start, gw_now_ns());
             if (atomic_load(&vm->requests) || vm->runstate != VIRT_RS_RUNNING)
                 break;
             if (vm->nharts > 1)
                 virt_tick(vm);
         }
-        if (!ran && !atomic_load(&vm->requests))
-            virt_sleep(vm);
+        if (!atomic_load(&vm->requests)) {
+            /* a throttled guest sleeps here, never spins: auto-converge's
+             * share of the time, or until a held-back hart may go on */
+            uint64_t now = gw_now_ns(), until = virt_throttle_wake(vm, ran, now);
+
+            if (until != UINT64_MAX) {
+                virt_sleep(vm, until);
+                virt_throttle_slept(vm, gw_now_ns() - now);
+            } else if (!ran) {
+                virt_sleep(vm, UINT64_MAX);
+            }
+        }
     }
 }

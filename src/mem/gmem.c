@@ -62,9 +62,9 @@ uint64_t gmem_mark_dirty(struct gmem *m, uint64_t gpa, uint64_t len)
     /* the old word comes with the OR for free: it tells a clean page from
      * one already dirty (per-hart dirty rates, docs/state.md "Throttling") */
     for (uint64_t p = first; p <= last; p++)
-        newly += !(atomic_fetch_or_explicit(&m->dirty[p / 64], 1ull << (p % 64),
-                                            memory_order_relaxed) &
-                   (1ull << (p % 64)));
+        newly +=
+            !(atomic_fetch_or_explicit(&m->dirty[p / 64], 1ull << (p % 64), memory_order_relaxed) &
+              (1ull << (p % 64)));
     return newly;
 }
 

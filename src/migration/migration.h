@@ -79,15 +79,15 @@ struct mig_params {
     /* Throttling (docs/state.md, "Throttling"; mig_throttle.h).  The two
      * capabilities exclude each other; the numbers may change while a job
      * runs (mig_out_update). */
-    bool auto_converge;             /* capability "auto-converge" */
-    unsigned cpu_throttle_initial;  /* "cpu-throttle-initial", %: 20 */
+    bool auto_converge;              /* capability "auto-converge" */
+    unsigned cpu_throttle_initial;   /* "cpu-throttle-initial", %: 20 */
     unsigned cpu_throttle_increment; /* "cpu-throttle-increment", %: 10 */
-    bool cpu_throttle_tailslow;     /* "cpu-throttle-tailslow": false */
-    unsigned max_cpu_throttle;      /* "max-cpu-throttle", %: 99 */
-    bool dirty_limit;               /* capability "dirty-limit" (QEMU 8.1) */
-    uint64_t vcpu_dirty_limit;      /* "vcpu-dirty-limit", MB/s per hart: 1 */
-    uint64_t dirty_limit_period_ms; /* "x-vcpu-dirty-limit-period", ms: 1000 */
-    char tls_creds[128]; /* "tls-creds": a tls-creds-psk object's id; "" = plain */
+    bool cpu_throttle_tailslow;      /* "cpu-throttle-tailslow": false */
+    unsigned max_cpu_throttle;       /* "max-cpu-throttle", %: 99 */
+    bool dirty_limit;                /* capability "dirty-limit" (QEMU 8.1) */
+    uint64_t vcpu_dirty_limit;       /* "vcpu-dirty-limit", MB/s per hart: 1 */
+    uint64_t dirty_limit_period_ms;  /* "x-vcpu-dirty-limit-period", ms: 1000 */
+    char tls_creds[128];             /* "tls-creds": a tls-creds-psk object's id; "" = plain */
     /* The directory of that object's keys.psk, filled by the machine when
      * it starts a job (the engine knows no objects).  Non-empty: the live
      * channel is TLS (mig_tls.h), the source the client, the destination
@@ -266,9 +266,9 @@ void mig_out_update(struct mig_out *j, const struct mig_params *p);
 
 /* What the run loop holds the harts to now (mig_out_throttle). */
 struct mig_throttle_now {
-    unsigned pct;          /* auto-converge: every hart runs (100 - pct) % of the time; 0 = no */
-    uint64_t limit_bps;    /* dirty-limit: bytes/s each hart may dirty; 0 = no */
-    uint64_t period_ns;    /* dirty-limit: the measuring period (the burst a hart may write) */
+    unsigned pct;       /* auto-converge: every hart runs (100 - pct) % of the time; 0 = no */
+    uint64_t limit_bps; /* dirty-limit: bytes/s each hart may dirty; 0 = no */
+    uint64_t period_ns; /* dirty-limit: the measuring period (the burst a hart may write) */
 };
 /* Loop thread, between hart slices: the throttle a job asks for (all zero
  * without a job, before the rule fired, and once the job has ended in any
