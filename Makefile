@@ -393,6 +393,7 @@ MIG_BENCH_ELFS := build/guest/mig_ticker.elf build/guest/mig_dirty.elf \
                   build/guest/mig_fill.elf
 # mig_dirty_max.c and mig_dirty_fill.c include mig_dirty.c
 build/guest/mig_dirty_max.elf build/guest/mig_dirty_fill.elf: tests/guest/mig_dirty.c
+build/guest/mig_throttle_spin.elf: tests/guest/mig_throttle.c
 
 bench-migrate: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN) $(MIG_BENCH_ELFS) guest-image
 	BUILD=$(BUILD) bench/migrate/run.sh

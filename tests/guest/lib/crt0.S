@@ -61,8 +61,27 @@ _start:
     call    main
     call    rt_exit
 rt_park:
+    /* mie.MSIE only (mstatus.MIE stays 0): an IPI ends the WFI without a
+     * trap.  Hart 0 may then have put an entry and a stack for the other
+     * harts in rt_secondary (a two-hart program: mig_throttle.c); until
+     * then they sleep. */
+    li      t0, 8
+    csrs    mie, t0
+1:  la      t0, rt_secondary
+    ld      t1, 0(t0)
+    bnez    t1, 2f
     wfi
-    j       rt_park
+    j       1b
+2:  fence   r, rw
+    ld      sp, 8(t0)
+    .option push
+    .option norelax
+    la      gp, __global_pointer$
+    .option pop
+    csrr    a0, mhartid
+    jalr    t1
+3:  wfi
+    j       3b
 
 /* Save x1..x31 into the frame at sp; the original sp is taken from \scratch. */
 .macro SAVE_FRAME scratch, epc, cause, tval, status

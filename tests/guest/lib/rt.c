@@ -10,6 +10,8 @@
 #define UART_LSR_THRE 0x20
 
 uint64_t rt_boot_a0, rt_boot_a1;
+/* in .data: the other harts read it before hart 0 clears .bss */
+__attribute__((section(".data"))) struct rt_secondary rt_secondary;
 volatile struct rt_trap_record rt_last_trap;
 volatile unsigned long rt_trap_count;
 rt_trap_hook_fn rt_mtrap_hook;

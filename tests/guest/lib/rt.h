@@ -224,6 +224,15 @@ static inline void rt_set_msip(uint32_t v)
     *(volatile uint32_t *)RT_CLINT_MSIP = v;
 }
 
+/* The other harts park in WFI (mie.MSIE set) until hart 0 stores entry
+ * (then sp) here and sends them an IPI (rt_set_msip of their CLINT
+ * word): they call entry(hartid) on that stack.  Both 0: parked. */
+struct rt_secondary {
+    void (*entry)(unsigned long hartid);
+    uint64_t sp;
+};
+extern struct rt_secondary rt_secondary;
+
 /* a0 and a1 at entry (the boot ROM passes hartid and the device tree). */
 extern uint64_t rt_boot_a0, rt_boot_a1;
 
