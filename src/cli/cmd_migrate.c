@@ -29,7 +29,8 @@
 #include "cli/progress.h"
 
 #define MIGRATE_USAGE                                                                              \
-    "godwit migrate NAME PEER [--live [--downtime-limit MS] | --cold [--shutdown-timeout S] "      \
+    "godwit migrate NAME PEER [--live [--downtime-limit MS] [--dirty-limit MBPS] | --cold "        \
+    "[--shutdown-timeout S] "                                                                      \
     "[--force] [--no-start] | --suspend [--resume]] [--confirm auto|manual] "                      \
     "[--confirm-window S] [--give-up-after S] [--bandwidth MBPS] [--after JOB] [--after-vm "       \
     "NAME@PEER] "                                                                                  \
@@ -48,6 +49,9 @@ static void migrate_help(void)
            "                       disks not on shared storage stream with them (their\n"
            "                       allocated data only; the plan printed first says so)\n"
            "  --downtime-limit MS  the longest pause allowed at the switchover (default 300)\n"
+           "  --dirty-limit MBPS   if pre-copy stops converging, slow each vCPU that dirties\n"
+           "                       more than MBPS MiB/s of memory to about that (the others\n"
+           "                       run at full speed); QEMU's dirty-limit (docs/state.md)\n"
            "  --cold               power the VM off (through its guest agent), move its\n"
            "                       definition, boot files and disks, start it there\n"
            "  --shutdown-timeout S wait S seconds for the guest to power off (default 120);\n"
@@ -179,13 +183,15 @@ int cli_cmd_migrate(int argc, char **argv)
         {"give-up-after", required_argument, NULL, 'G'},
         {"window", required_argument, NULL, 'w'},
         {"downtime-limit", required_argument, NULL, 'd'},
+        {"dirty-limit", required_argument, NULL, 'L'},
         {"bandwidth", required_argument, NULL, 'b'},
         {"detach", no_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         CLI_COMMON_OPTS,
         {NULL, 0, NULL, 0},
     };
-    long long downtime = -1, bandwidth = -1, shutdown = -1, window = -1, after = -1, give_up = -1;
+    long long downtime = -1, bandwidth = -1, dirty_limit = -1, shutdown = -1, window = -1,
+              after = -1, give_up = -1;
     bool detach = false, force = false, no_start = false, resume = false;
     const char *mode = NULL, *confirm = NULL, *win_spec = NULL, *after_vm = NULL;
     json_t *body, *reply = NULL, *host = NULL, *job = NULL, *plan;
@@ -242,6 +248,10 @@ int cli_cmd_migrate(int argc, char **argv)
             if (migrate_number("--bandwidth", optarg, 1000000, &bandwidth))
                 return CLI_USAGE;
             break;
+        case 'L':
+            if (migrate_number("--dirty-limit", optarg, 1000000, &dirty_limit) || dirty_limit == 0)
+                return cli_usage_error(MIGRATE_USAGE, "--dirty-limit: 1 to 1000000 MiB/s");
+            break;
         case 'D': detach = true; break;
         case 'h': migrate_help(); return CLI_OK;
         default:
@@ -259,6 +269,8 @@ int cli_cmd_migrate(int argc, char **argv)
                                               "migration");
     if ((!mode || strcmp(mode, "live")) && downtime >= 0 && mode)
         return cli_usage_error(MIGRATE_USAGE, "--downtime-limit is for live migration");
+    if ((!mode || strcmp(mode, "live")) && dirty_limit > 0 && mode)
+        return cli_usage_error(MIGRATE_USAGE, "--dirty-limit is for live migration");
     if (mode && !strcmp(mode, "cold") && resume)
         return cli_usage_error(MIGRATE_USAGE, "--resume is for suspended migration");
     body = json_pack("{s:s,s:s}", "peer", argv[optind + 1], "mode", mode ? mode : "auto");
@@ -288,6 +300,8 @@ int cli_cmd_migrate(int argc, char **argv)
         json_object_set_new(body, "downtime_limit", json_integer(downtime));
     if (bandwidth >= 0)
         json_object_set_new(body, "bandwidth", json_integer(bandwidth));
+    if (dirty_limit > 0)
+        json_object_set_new(body, "dirty_limit", json_integer(dirty_limit));
     snprintf(path, sizeof(path), "/1.0/vms/%s/migrate", argv[optind]);
     if (strchr(argv[optind], '/') || strchr(argv[optind], '?') || strlen(argv[optind]) > 63) {
         json_decref(body);

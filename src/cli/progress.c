@@ -245,6 +245,13 @@ static void progress_line(struct cli_progress *p, const json_t *job, char *line,
                    cli_fmt_bytes(a, sizeof(a), dirty * (page > 0 ? page : PROGRESS_PAGE)));
     if (rounds > 1)
         line_field(line, len, width, &room, "pass %.0f", rounds);
+    /* a throttle holds the guest back (docs/state.md, "Throttling") */
+    double throttle = num(fig, "cpu-throttle-percentage");
+    double dlimit = num(json_object_get(fig, "x-godwit-dirty-limit"), "vcpu-dirty-limit");
+    if (throttle > 0)
+        line_field(line, len, width, &room, "throttled %.0f%%", throttle);
+    if (dlimit > 0)
+        line_field(line, len, width, &room, "dirty-limit %.0f MB/s", dlimit);
     if ((int)strlen(line) > width) /* a wrapped line cannot be redrawn in place */
         line[width] = '\0';
 }

@@ -68,6 +68,7 @@ struct mig_src {
     char peer[STORE_NAME_MAX];
     int64_t downtime_ms;    /* 0: godwit-vm's default */
     int64_t bandwidth_mbps; /* 0: unlimited */
+    int64_t dirty_limit;    /* --dirty-limit, MiB/s per vCPU; 0: none */
     int64_t give_up_ms;     /* a lost link: fail after this long without it */
     char window[96];        /* --window spec, "" none */
     int64_t dst_job;        /* the destination's job id, once it has one */
@@ -107,6 +108,7 @@ static void src_options(struct mig_src *m, const json_t *o)
 
     m->downtime_ms = json_integer_value(json_object_get(o, "downtime_limit"));
     m->bandwidth_mbps = json_integer_value(json_object_get(o, "bandwidth"));
+    m->dirty_limit = json_integer_value(json_object_get(o, "dirty_limit"));
     m->give_up_ms = (gu > 0 ? gu : MIGRATE_GIVE_UP_S) * 1000;
     snprintf(m->window, sizeof(m->window), "%s", w ? w : "");
     m->hold_switch = -1;
@@ -871,7 +873,26 @@ static int src_run(struct job *j, char *err, size_t errlen)
         m->hold_switch = !open;
     }
     if (ret == 0) {
+        /* --dirty-limit: QEMU 8.1's dirty-limit, which excludes
+         * auto-converge (said off in the same call); without it the
+         * capability is said off, as an earlier attempt may have left it */
+        json_t *a =
+            json_pack("{s:[{s:s,s:b},{s:s,s:b}]}", "capabilities", "capability", "auto-converge",
+                      "state", 0, "capability", "dirty-limit", "state", m->dirty_limit > 0);
+        char e2[256];
+        if (qmp_client_execute(c, "migrate-set-capabilities", a, SRC_QMP_MS, NULL, e2, sizeof(e2)) <
+                0 &&
+            m->dirty_limit > 0)
+            ret = gw_fail(err, errlen, -EOPNOTSUPP,
+                          "VM %s's godwit-vm cannot limit its dirty rate (%s): restart the VM "
+                          "with this host's build, or migrate without --dirty-limit",
+                          m->vm, e2);
+        json_decref(a);
+    }
+    if (ret == 0) {
         json_t *p = json_pack("{s:s}", "tls-creds", MIGRATE_TLS_OUT);
+        if (m->dirty_limit > 0)
+            json_object_set_new(p, "vcpu-dirty-limit", json_integer(m->dirty_limit));
         if (m->downtime_ms > 0)
             json_object_set_new(p, "downtime-limit", json_integer(m->downtime_ms));
         json_object_set_new(

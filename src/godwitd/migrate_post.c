@@ -26,6 +26,7 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
     const char *mode = json_string_value(json_object_get(req->body, "mode"));
     json_int_t dl = json_integer_value(json_object_get(req->body, "downtime_limit"));
     json_int_t bw = json_integer_value(json_object_get(req->body, "bandwidth"));
+    json_int_t dlim = json_integer_value(json_object_get(req->body, "dirty_limit"));
     struct store_vm vm;
     struct store_peer p;
     struct store_job *jobs = NULL;
@@ -38,6 +39,8 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
         return api_reply_error(rep, 400, "bad VM name");
     if (!peer || !api_name_valid(peer))
         return api_reply_error(rep, 400, "peer: a peer host's name");
+    if (dlim < 0 || dlim > 1000000)
+        return api_reply_error(rep, 400, "dirty_limit: 1 to 1000000 MiB/s per vCPU (0: none)");
     const char *window = json_string_value(json_object_get(req->body, "window"));
     if (window) {
         struct migrate_window w;
@@ -151,6 +154,8 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
         json_object_set_new(opts, "give_up_after", json_integer(gu));
     if (after_vm)
         json_object_set_new(opts, "after_vm", json_string(after_vm));
+    if (dlim > 0)
+        json_object_set_new(opts, "dirty_limit", json_integer(dlim));
     struct job_hold_spec holds[2];
     size_t nholds = migrate_start_holds(d, req, holds);
     ret = migrate_live_start(d, name, peer, who, opts, holds, nholds, &id, err, sizeof(err));
@@ -168,15 +173,23 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
     api_reply_json(rep, 202, reply);
 }
 
-static const struct api_field migrate_body[] = {
-    {"peer", API_T_STRING, true},           {"mode", API_T_STRING, false},
-    {"downtime_limit", API_T_INT, false},   {"bandwidth", API_T_INT, false},
-    {"shutdown_timeout", API_T_INT, false}, {"force", API_T_BOOL, false},
-    {"no_start", API_T_BOOL, false},        {"confirm", API_T_STRING, false},
-    {"confirm_window", API_T_INT, false},   {"suspend", API_T_BOOL, false},
-    {"resume", API_T_BOOL, false},          {"after", API_T_INT, false},
-    {"give_up_after", API_T_INT, false},    {"window", API_T_STRING, false},
-    {"after_vm", API_T_STRING, false},      {NULL, 0, false}};
+static const struct api_field migrate_body[] = {{"peer", API_T_STRING, true},
+                                                {"mode", API_T_STRING, false},
+                                                {"downtime_limit", API_T_INT, false},
+                                                {"bandwidth", API_T_INT, false},
+                                                {"shutdown_timeout", API_T_INT, false},
+                                                {"force", API_T_BOOL, false},
+                                                {"no_start", API_T_BOOL, false},
+                                                {"confirm", API_T_STRING, false},
+                                                {"confirm_window", API_T_INT, false},
+                                                {"suspend", API_T_BOOL, false},
+                                                {"resume", API_T_BOOL, false},
+                                                {"after", API_T_INT, false},
+                                                {"give_up_after", API_T_INT, false},
+                                                {"window", API_T_STRING, false},
+                                                {"after_vm", API_T_STRING, false},
+                                                {"dirty_limit", API_T_INT, false},
+                                                {NULL, 0, false}};
 
 const struct api_route migrate_routes[] = {
     {"POST", "/1.0/vms/{name}/migrate", migrate_post, migrate_body, 0},

@@ -20,8 +20,8 @@
 
 #include "machine/virt_int.h"
 
-#define VIRT_THROTTLE_MIN_SLEEP_NS 1000000ull /* sleep owed in at least 1 ms pieces */
-#define VIRT_THROTTLE_LIMITED_INSNS 256       /* slice of a hart dirty-limit holds back */
+#define VIRT_THROTTLE_MIN_SLEEP_NS  1000000ull /* sleep owed in at least 1 ms pieces */
+#define VIRT_THROTTLE_LIMITED_INSNS 256        /* slice of a hart dirty-limit holds back */
 
 /* The period's figures become the last period's. */
 static void virt_throttle_roll(struct virt_hart_throttle *ht, uint64_t now, uint64_t period_ns)
@@ -98,9 +98,10 @@ void virt_throttle_slice(struct virt *vm, unsigned i, uint64_t start, uint64_t e
         ht->seen = d;
         ht->win_bytes += bytes;
         ht->win_run_ns += ran;
-        wait = mig_throttle_bucket_spend(&ht->bucket, t->now.limit_bps, t->now.period_ns, end,
-                                         bytes);
-        ht->limited = wait > 0 || (bytes && ht->bucket.allowance < (int64_t)(t->now.limit_bps / 100));
+        wait =
+            mig_throttle_bucket_spend(&ht->bucket, t->now.limit_bps, t->now.period_ns, end, bytes);
+        ht->limited =
+            wait > 0 || (bytes && ht->bucket.allowance < (int64_t)(t->now.limit_bps / 100));
         if (wait) {
             ht->resume_ns = end + wait;
             ht->win_held_ns += wait;

@@ -19,11 +19,12 @@
 
 struct mig_params;
 
-#define MIG_THROTTLE_PERIOD_NS 1000000000ull /* QEMU: the rule is looked at once a second at most  \
-                                              */
-#define MIG_THROTTLE_THRESHOLD 50            /* QEMU's throttle-trigger-threshold default, % */
-#define MIG_THROTTLE_PCT_MIN   1             /* QEMU's CPU_THROTTLE_PCT_MIN */
-#define MIG_THROTTLE_PCT_MAX   99            /* QEMU's CPU_THROTTLE_PCT_MAX */
+#define MIG_THROTTLE_PERIOD_NS                                                                     \
+    1000000000ull                 /* QEMU: the rule is looked at once a second at most             \
+                                   */
+#define MIG_THROTTLE_THRESHOLD 50 /* QEMU's throttle-trigger-threshold default, % */
+#define MIG_THROTTLE_PCT_MIN   1  /* QEMU's CPU_THROTTLE_PCT_MIN */
+#define MIG_THROTTLE_PCT_MAX   99 /* QEMU's CPU_THROTTLE_PCT_MAX */
 
 /* The engine's side: the rule's state over the sync periods of one job. */
 struct mig_throttle {
