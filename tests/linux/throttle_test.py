@@ -299,14 +299,21 @@ def case_auto_converge(ctx):
         t_conv = time.monotonic() - t0
         print(f"  without: still active after {NOCONV_SECONDS:.0f}s ({rounds0} rounds); with: "
               f"throttle {seen}, converged in {t_conv:.1f}s", flush=True)
-        check(seen == [60, 80, 99], f"cpu-throttle-percentage went {seen}, want [60, 80, 99]")
+        # 60, then +20 each time the rule fires again, capped at 99: where it
+        # stops depends on when the guest's rate fell below the link's
+        check(seen and seen == [60, 80, 99][:len(seen)],
+              f"cpu-throttle-percentage went {seen}, want a start of [60, 80, 99]")
+        pct = seen[-1]
         w, c = measure(src, WINDOW)
-        print(f"  at 99 %: hart 0 {w / base[0]:.3f} x baseline, hart 1 {c / base[1]:.3f} x",
-              flush=True)
-        check(w <= base[0] / 10 and c <= base[1] / 10,
-              f"at 99 %: hart 0 {w:.0f} pages/s (baseline {base[0]:.0f}), hart 1 {c:.0f}/s "
-              f"(baseline {base[1]:.0f})")
-        check(query(src).get("cpu-throttle-percentage") == 99, "throttle still 99")
+        print(f"  at {pct} %: hart 0 {w / base[0]:.3f} x baseline, hart 1 {c / base[1]:.3f} x "
+              f"(running share {(100 - pct) / 100:.2f})", flush=True)
+        share = (100 - pct) / 100
+        check(w <= base[0] * (1.5 * share + 0.02) and c <= base[1] * (1.5 * share + 0.02),
+              f"at {pct} %: hart 0 {w:.0f} pages/s (baseline {base[0]:.0f}), hart 1 {c:.0f}/s "
+              f"(baseline {base[1]:.0f}): not both slowed to about {share:.2f}")
+        check(c >= base[1] * share * 0.5,
+              f"at {pct} %: hart 1 {c:.0f}/s is far below {share:.2f} x {base[1]:.0f}")
+        check(query(src).get("cpu-throttle-percentage") == pct, "throttle holds while held")
         finish(ctx, src, dst, base)
     with_vms(body)
 
