@@ -36,6 +36,7 @@
 #   make test-hold       tests/linux/hold_test.py: pausing, recovering and holding pre-copy (issue 13)
 #   make test-storage    tests/linux/storage_test.py: live migration with local disks (issue 14)
 #   make test-netfwd     tests/linux/netfwd_test.py: frames across the switchover (issue 15; root)
+#   make test-throttle   tests/linux/throttle_test.py: auto-converge and dirty-limit (issue 16)
 #   make fuzz-qmp        libFuzzer build of the QMP server fuzz target (clang)
 #   make fuzz-state      libFuzzer build of the state loader fuzz target (clang)
 #   make fuzz-token      libFuzzer build of the join token parser fuzz target (clang)
@@ -139,7 +140,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick test-san test-build demo demo-boot demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools bench-save test-state test-hold test-storage bench-migrate bench-migrate-overhead bench-migrate-daemons bench-cold bench-hold bench-storage bench-netcont bench-netcont
+.PHONY: all clean test test-quick test-san test-build demo demo-boot demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools bench-save test-state test-hold test-storage test-throttle bench-migrate bench-migrate-overhead bench-migrate-daemons bench-cold bench-hold bench-storage bench-netcont bench-netcont
 all: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN)
 
 $(BUILD)/%.o: %.c
@@ -379,6 +380,11 @@ test-hold: $(VM_BIN) build/guest/mig_pagepass.elf build/guest/mig_dirty_fill.elf
 # (tests/linux/storage_test.py; e2fsprogs on the host for its Linux cases).
 test-storage: $(VM_BIN) build/guest/mig_pagepass.elf build/guest/mig_ticker.elf guest-image
 	BUILD=$(BUILD) python3 tests/linux/storage_test.py
+
+# Throttling a guest pre-copy cannot keep up with: auto-converge and
+# dirty-limit (tests/linux/throttle_test.py).
+test-throttle: $(VM_BIN) build/guest/mig_throttle.elf build/guest/mig_throttle_spin.elf
+	BUILD=$(BUILD) python3 tests/linux/throttle_test.py
 
 # Frames across a live migration's switchover: kept at the pause, forwarded
 # after COMMIT (tests/linux/netfwd_test.py; root, iproute2, ping).

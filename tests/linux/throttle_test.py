@@ -39,11 +39,13 @@ watched for as long as a case needs; lifting it lets it complete.
                   (x-godwit-held-converged) within 40 s; at 99 % both harts
                   run at most a tenth of their baseline.  Then the hold is
                   lifted: completed.
-  lifted          cancel: mig_throttle with dirty-limit and with
-                  auto-converge (initial 99), held: once the throttle shows,
-                  migrate_cancel; within the next WINDOW seconds both harts
-                  are back to at least 0.7 x baseline and query-migrate shows
-                  no throttle.  Completion lifts it on the destination by
+  lifted          mig_throttle with dirty-limit and with auto-converge
+                  (initial 99), held: once the throttle shows,
+                  migrate_cancel; over the next WINDOW seconds both harts
+                  run at least 0.7 x baseline and query-migrate shows no
+                  throttle.  The same with dirty-limit and
+                  x-godwit-precopy-recover, migrate-pause instead (status
+                  x-godwit-precopy-paused; then cancelled).  Completion lifts it on the destination by
                   construction (the throttle is the source's; checked in the
                   cases above).
   refusals        auto-converge and dirty-limit together (in one call, or
@@ -318,7 +320,7 @@ def case_auto_converge(ctx):
     with_vms(body)
 
 
-def lifted_one(ctx, vms, name, setup, key):
+def lifted_one(ctx, vms, name, setup, key, pause=False):
     src = MigVM(ctx, name, args(GUEST))
     vms.append(src)
     wait_progress(src, 0.3)
@@ -329,21 +331,25 @@ def lifted_one(ctx, vms, name, setup, key):
     src.cmd("migrate", uri=uri)
     wait_for(src, lambda i: key in i, key, 20)
     time.sleep(0.5)
-    src.cmd("migrate_cancel")
+    end, want = ("migrate-pause", "x-godwit-precopy-paused") if pause else \
+        ("migrate_cancel", "cancelled")
+    src.cmd(end)
     t0 = time.monotonic()
-    while query(src).get("status") != "cancelled":
-        check(time.monotonic() - t0 < 30, "cancel did not end the migration")
+    while query(src).get("status") != want:
+        check(time.monotonic() - t0 < 30, f"{end} did not end in {want}: {query(src)}")
         time.sleep(0.05)
     i = query(src)
-    check(key not in i, f"{key} after the cancel: {i}")
-    check(src.status() == "running", f"{src.name}: {src.status()} after the cancel")
+    check(key not in i, f"{key} after {end}: {i}")
+    check(src.status() == "running", f"{src.name}: {src.status()} after {end}")
     time.sleep(0.2)
     w, c = measure(src, WINDOW)
-    print(f"  {name}: after cancel hart 0 {w / base[0]:.2f} x baseline, hart 1 {c / base[1]:.2f} x",
-          flush=True)
+    print(f"  {name}: after {end} hart 0 {w / base[0]:.2f} x baseline, "
+          f"hart 1 {c / base[1]:.2f} x", flush=True)
     check(w >= 0.7 * base[0] and c >= 0.7 * base[1],
-          f"{name}: after cancel hart 0 {w:.0f} pages/s (baseline {base[0]:.0f}), "
+          f"{name}: after {end} hart 0 {w:.0f} pages/s (baseline {base[0]:.0f}), "
           f"hart 1 {c:.0f}/s (baseline {base[1]:.0f})")
+    if pause:
+        src.cmd("migrate_cancel")
 
 
 def case_lifted(ctx):
@@ -357,6 +363,13 @@ def case_lifted(ctx):
 
     with_vms(lambda vms: lifted_one(ctx, vms, "lift-dl", dl, "dirty-limit-throttle-time-per-round"))
     with_vms(lambda vms: lifted_one(ctx, vms, "lift-ac", ac, "cpu-throttle-percentage"))
+
+    def dl_recover(vm):
+        dl(vm)
+        caps(vm, x_godwit_precopy_recover=True)
+
+    with_vms(lambda vms: lifted_one(ctx, vms, "lift-pause", dl_recover,
+                                    "dirty-limit-throttle-time-per-round", pause=True))
 
 
 def case_refusals(ctx):
