@@ -59,12 +59,18 @@ uint64_t gmem_mark_dirty(struct gmem *m, uint64_t gpa, uint64_t len)
         len = m->size - (gpa - m->base);
     first = (gpa - m->base) >> GMEM_PAGE_SHIFT;
     last = (gpa - m->base + len - 1) >> GMEM_PAGE_SHIFT;
-    /* the old word comes with the OR for free: it tells a clean page from
-     * one already dirty (per-hart dirty rates, docs/state.md "Throttling") */
-    for (uint64_t p = first; p <= last; p++)
-        newly +=
-            !(atomic_fetch_or_explicit(&m->dirty[p / 64], 1ull << (p % 64), memory_order_relaxed) &
-              (1ull << (p % 64)));
+    /* Test, then set: a page already marked costs a plain load, no locked
+     * instruction.  A page found clean is counted as newly dirtied (per-hart
+     * dirty rates, docs/state.md "Throttling"); two marking it at once may
+     * both count it, which only pacing sees: the bitmap stays exact. */
+    for (uint64_t p = first; p <= last; p++) {
+        uint64_t bit = 1ull << (p % 64);
+
+        if (atomic_load_explicit(&m->dirty[p / 64], memory_order_relaxed) & bit)
+            continue;
+        atomic_fetch_or_explicit(&m->dirty[p / 64], bit, memory_order_relaxed);
+        newly++;
+    }
     return newly;
 }
 

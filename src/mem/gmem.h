@@ -58,7 +58,8 @@ static inline void *gmem_ptr(const struct gmem *m, uint64_t gpa, uint64_t len)
 
 /* Mark every page overlapping [gpa, gpa+len) dirty. Out-of-range is ignored.
  * Returns how many of those pages were clean (not marked since the last
- * collection): what the caller added to a live migration's work. */
+ * collection): what the caller added to a live migration's work (a page
+ * two threads mark at once may count for both). */
 uint64_t gmem_mark_dirty(struct gmem *m, uint64_t gpa, uint64_t len);
 
 /*

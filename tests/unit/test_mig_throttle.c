@@ -6,8 +6,8 @@
 #include "migration/mig_throttle.h"
 #include "migration/migration.h"
 
-#define MS 1000000ull
-#define S  1000000000ull
+#define MS  1000000ull
+#define S   1000000000ull
 #define MiB (1ull << 20)
 
 static void test_rule(void)
