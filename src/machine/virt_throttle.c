@@ -100,8 +100,14 @@ void virt_throttle_slice(struct virt *vm, unsigned i, uint64_t start, uint64_t e
         ht->win_run_ns += ran;
         wait =
             mig_throttle_bucket_spend(&ht->bucket, t->now.limit_bps, t->now.period_ns, end, bytes);
-        ht->limited =
-            wait > 0 || (bytes && ht->bucket.allowance < (int64_t)(t->now.limit_bps / 100));
+        /* short slices from the first wait until it has earned back half
+         * a period's worth: a slice that happened to dirty nothing (the
+         * guest printing, say) must not let a long one through */
+        if (wait)
+            ht->limited = true;
+        else if ((double)ht->bucket.allowance >=
+                 (double)t->now.limit_bps * (double)t->now.period_ns / 2e9)
+            ht->limited = false;
         if (wait) {
             ht->resume_ns = end + wait;
             ht->win_held_ns += wait;
