@@ -31,7 +31,9 @@ watched for as long as a case needs; lifting it lets it complete.
                   0 is held back and hart 1 is not.  Then vcpu-dirty-limit
                   2 x LIMIT while it runs: hart 0's rate follows (between
                   0.5 and 1.5 x the new limit).  Then the hold is lifted:
-                  completed; the destination runs at full speed.
+                  completed; the destination runs at full speed (both
+                  harts at least half their baseline: the machine is
+                  shared).
   auto-converge   mig_throttle_spin, max-bandwidth 16 MiB/s, held.
                   First without the capability: for NOCONV_SECONDS (6) the
                   migration never converges (status stays active, never
@@ -44,10 +46,12 @@ watched for as long as a case needs; lifting it lets it complete.
                   run at most a tenth of their baseline.  Then the hold is
                   lifted: completed.
   lifted          mig_throttle with dirty-limit and with auto-converge
-                  (initial 99), held: once the throttle shows,
+                  (initial 99), held: once the throttle shows (and held
+                  hart 0 back / slowed both harts to a tenth or less),
                   migrate_cancel; over the next WINDOW seconds both harts
-                  run at least 0.7 x baseline and query-migrate shows no
-                  throttle.  The same with dirty-limit and
+                  run at least 0.5 x baseline (the machine is shared) and,
+                  auto-converge, 5 x what they ran throttled, and
+                  query-migrate shows no throttle.  The same with dirty-limit and
                   x-godwit-precopy-recover, migrate-pause instead (status
                   x-godwit-precopy-paused; then cancelled).  Completion lifts it on the destination by
                   construction (the throttle is the source's; checked in the
@@ -198,7 +202,7 @@ def finish(ctx, src, dst, base):
     dst.wait_status(("running",), 10)
     wait_progress(dst, 0.3)
     w, c = measure(dst, 1.0)
-    check(w >= 0.5 * base[0] and c >= 0.7 * base[1],
+    check(w >= 0.5 * base[0] and c >= 0.5 * base[1],
           f"{dst.name}: after completion hart 0 {w:.0f} pages/s, hart 1 {c:.0f}/s; "
           f"baseline {base[0]:.0f}, {base[1]:.0f}")
     return w, c
@@ -333,7 +337,7 @@ def case_auto_converge(ctx):
     with_vms(body)
 
 
-def lifted_one(ctx, vms, name, setup, key, pause=False):
+def lifted_one(ctx, vms, name, setup, key, during, pause=False):
     src = MigVM(ctx, name, args(GUEST))
     vms.append(src)
     wait_progress(src, 0.3)
@@ -344,6 +348,7 @@ def lifted_one(ctx, vms, name, setup, key, pause=False):
     src.cmd("migrate", uri=uri)
     wait_for(src, lambda i: key in i, key, 20)
     time.sleep(0.5)
+    slowed = during(src, base)  # it did hold the guest back
     end, want = ("migrate-pause", "x-godwit-precopy-paused") if pause else \
         ("migrate_cancel", "cancelled")
     src.cmd(end)
@@ -358,9 +363,16 @@ def lifted_one(ctx, vms, name, setup, key, pause=False):
     w, c = measure(src, WINDOW)
     print(f"  {name}: after {end} hart 0 {w / base[0]:.2f} x baseline, "
           f"hart 1 {c / base[1]:.2f} x", flush=True)
-    check(w >= 0.7 * base[0] and c >= 0.7 * base[1],
+    # half the baseline: the machine is shared (the baseline itself moves
+    # by a third between runs); a throttle still on would be 99 % or hold
+    # hart 0 to MB/s, far below
+    check(w >= 0.5 * base[0] and c >= 0.5 * base[1],
           f"{name}: after {end} hart 0 {w:.0f} pages/s (baseline {base[0]:.0f}), "
           f"hart 1 {c:.0f}/s (baseline {base[1]:.0f})")
+    if slowed:
+        check(w >= 5 * slowed[0] and c >= 5 * slowed[1],
+              f"{name}: after {end} hart 0 {w:.0f} pages/s, hart 1 {c:.0f}/s; while throttled "
+              f"{slowed[0]:.0f}, {slowed[1]:.0f}")
     if pause:
         src.cmd("migrate_cancel")
 
@@ -374,15 +386,29 @@ def case_lifted(ctx):
         caps(vm, auto_converge=True)
         params(vm, cpu_throttle_initial=99)
 
-    with_vms(lambda vms: lifted_one(ctx, vms, "lift-dl", dl, "dirty-limit-throttle-time-per-round"))
-    with_vms(lambda vms: lifted_one(ctx, vms, "lift-ac", ac, "cpu-throttle-percentage"))
+    def dl_held(vm, base):
+        # from the first sync after the rule fired (before it, hart 0 only
+        # rewrites pages it already dirtied, which cost nothing)
+        wait_for(vm, lambda i: i["x-godwit-dirty-limit"]["harts"][0]["throttle-time-total-ms"] > 0,
+                 "hart 0 held back", 10)
+
+    def ac_slowed(vm, base):
+        w, c = measure(vm, 1.0)
+        check(w <= 0.1 * base[0] and c <= 0.1 * base[1],
+              f"at 99 %: hart 0 {w:.0f} pages/s (baseline {base[0]:.0f}), hart 1 {c:.0f}/s "
+              f"(baseline {base[1]:.0f})")
+        return w, c
+
+    with_vms(lambda vms: lifted_one(ctx, vms, "lift-dl", dl, "dirty-limit-throttle-time-per-round",
+                                    dl_held))
+    with_vms(lambda vms: lifted_one(ctx, vms, "lift-ac", ac, "cpu-throttle-percentage", ac_slowed))
 
     def dl_recover(vm):
         dl(vm)
         caps(vm, x_godwit_precopy_recover=True)
 
     with_vms(lambda vms: lifted_one(ctx, vms, "lift-pause", dl_recover,
-                                    "dirty-limit-throttle-time-per-round", pause=True))
+                                    "dirty-limit-throttle-time-per-round", dl_held, pause=True))
 
 
 def case_refusals(ctx):
