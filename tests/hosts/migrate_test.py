@@ -17,6 +17,11 @@ Cases:
   three-hosts-pagepass  the bare-metal page oracle (mig_pagepass.elf, 128M)
                      ha -> hb -> hc -> ha: new `pass` lines on each new host,
                      never `FAIL`.
+  dirty-limit        `godwit migrate --live --dirty-limit 4 --bandwidth 256` of
+                     mig_throttle.elf (2 vCPUs, vCPU 0 dirtying 24 MiB as fast
+                     as it can): the job's figures show x-godwit-dirty-limit
+                     (4 MB/s, vCPU 0 held back, vCPU 1 never) while it holds;
+                     done, the VM runs on the destination only.
   fault-dst-vm       the destination's godwit-vm SIGKILLed mid-transfer: the
                      source job fails with a reason, the VM runs on the source,
                      the destination forgets it.
@@ -83,6 +88,7 @@ PREFIX = "gwmg"
 GUEST = os.path.join(h.ROOT, "build", "guest")
 PAGEPASS = os.path.join(GUEST, "mig_pagepass.elf")
 TICKER = os.path.join(GUEST, "mig_ticker.elf")
+THROTTLE = os.path.join(GUEST, "mig_throttle.elf")
 PASS_RE = re.compile(r"^pass (\d+) t=(\d+)\r?$", re.M)
 SRC_PHASES = ["precheck", "prepare", "transfer", "switchover", "done"]
 DST_PHASES = ["prepare", "transfer", "done"]
@@ -604,6 +610,44 @@ def case_pagepass(rack):
         remove_everywhere(rack, name)
 
 
+def case_dirty_limit(rack):
+    """`godwit migrate --live --dirty-limit 4` of a guest whose hart 0
+    dirties 24 MiB as fast as it can (mig_throttle.elf, 2 vCPUs) under
+    --bandwidth 256 (32 MiB/s): the job's figures show the limit while it
+    holds (x-godwit-dirty-limit, 4 MB/s, vCPU 0 held back, vCPU 1 not),
+    the job ends done and the VM runs on the destination only."""
+    name = "dl"
+    a, b = rack.hosts[0], rack.hosts[1]
+    try:
+        create(a, name, "--memory", "64M", "--cpus", "2", "--firmware", "none", "--kernel",
+               THROTTLE, "--no-agent")
+        start(a, name)
+        wait_for(lambda: "thr t=" in console(a, name), 30, f"{a.name}: progress lines")
+        jid = detach_migrate(a, name, b, "--live", "--dirty-limit", "4", "--bandwidth", "256")
+        seen = {}
+
+        def limited():
+            j = job(a, jid)
+            f = j.get("figures") or {}
+            dl = f.get("x-godwit-dirty-limit")
+            if dl and dl["harts"][0]["throttle-time-total-ms"] > 0:
+                seen.update(dl)
+                return j
+            check(j["status"] == "running", f"job {jid} ended ({j['status']} {j.get('error')}) "
+                                            f"with no dirty-limit in its figures")
+            return None
+        wait_for(limited, 60, f"{a.name}: job {jid}'s figures showing the dirty-limit", step=0.05)
+        check(seen["vcpu-dirty-limit"] == 4 and seen["harts"][1]["throttle-time-total-ms"] == 0,
+              f"x-godwit-dirty-limit in the figures: {seen}")
+        j = wait_final(a, jid, 120)
+        check(j["status"] == "done", f"job {jid}: {j['status']} {j.get('error')}")
+        only_on(rack, name, b)
+        wait_for(lambda: "thr t=" in console(b, name), 30, f"{b.name}: progress lines")
+        return f"held vCPU 0 {seen['harts'][0]['throttle-time-total-ms']} ms, vCPU 1 0 ms"
+    finally:
+        remove_everywhere(rack, name)
+
+
 def case_fault_dst_vm(rack):
     a, b = rack.hosts[0], rack.hosts[1]
     name = "fdv"
@@ -966,6 +1010,7 @@ def case_refused(rack):
 CASES = [
     ("three-hosts-linux", case_linux),
     ("three-hosts-pagepass", case_pagepass),
+    ("dirty-limit", case_dirty_limit),
     ("fault-dst-vm", case_fault_dst_vm),
     ("fault-src-vm", case_fault_src_vm),
     ("fault-dst-daemon", case_fault_dst_daemon),
