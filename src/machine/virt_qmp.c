@@ -243,6 +243,25 @@ static json_t *virt_mig_info_json(const struct mig_info *in)
                                       (json_int_t)in->fwd_delivered, "dropped",
                                       (json_int_t)in->fwd_dropped, "active", in->fwd_active));
     }
+    if (in->has_pc && !in->incoming) {
+        json_t *ram = json_object_get(o, "ram");
+
+        if (ram) { /* QEMU's names */
+            json_object_set_new(ram, "postcopy-requests",
+                                json_integer((json_int_t)in->pc_requests));
+            json_object_set_new(ram, "postcopy-bytes", json_integer((json_int_t)in->pc_bytes));
+        }
+        json_object_set_new(o, "x-godwit-postcopy",
+                            json_pack("{s:I, s:I}", "pages", (json_int_t)in->pc_pages, "requests",
+                                      (json_int_t)in->pc_requests));
+    } else if (in->has_pc) {
+        json_object_set_new(o, "x-godwit-postcopy",
+                            json_pack("{s:I, s:I, s:{s:I, s:I, s:I}}", "faults",
+                                      (json_int_t)in->pc_faults, "pages", (json_int_t)in->pc_pages,
+                                      "fault-latency-us", "p50", (json_int_t)in->pc_lat_p50_us,
+                                      "p99", (json_int_t)in->pc_lat_p99_us, "max",
+                                      (json_int_t)in->pc_lat_max_us));
+    }
     if (!in->incoming && (in->recoveries || in->resent)) {
         json_object_set_new(o, "x-godwit-recoveries", json_integer((json_int_t)in->recoveries));
         json_object_set_new(o, "x-godwit-resent", json_integer((json_int_t)in->resent));
@@ -285,6 +304,20 @@ static json_t *qmp_migrate_pause(void *opaque, json_t *args, struct qmp_error *e
     if (json_object_size(args))
         return qmp_error_set(err, QMP_ERR_GENERIC, "migrate-pause takes no arguments");
     if (mig_out_pause(vm->mig, why, sizeof(why)) < 0)
+        return qmp_error_set(err, QMP_ERR_GENERIC, "%s", why);
+    return NULL;
+}
+
+/* QEMU's migrate-start-postcopy: switch the running migration to post-copy
+ * at its next round's end (capability postcopy-ram). */
+static json_t *qmp_migrate_start_postcopy(void *opaque, json_t *args, struct qmp_error *err)
+{
+    struct virt *vm = opaque;
+    char why[300];
+
+    if (json_object_size(args))
+        return qmp_error_set(err, QMP_ERR_GENERIC, "migrate-start-postcopy takes no arguments");
+    if (mig_out_start_postcopy(vm->mig, why, sizeof(why)) < 0)
         return qmp_error_set(err, QMP_ERR_GENERIC, "%s", why);
     return NULL;
 }
@@ -374,6 +407,12 @@ static json_t *qmp_migrate_set_parameters(void *opaque, json_t *args, struct qmp
                                      "Invalid parameter type for 'x-godwit-hold-switchover', "
                                      "expected: boolean");
             p.hold_switchover = json_is_true(v);
+        } else if (!strcmp(key, "x-godwit-postcopy-auto")) {
+            if (!json_is_boolean(v))
+                return qmp_error_set(err, QMP_ERR_GENERIC,
+                                     "Invalid parameter type for 'x-godwit-postcopy-auto', "
+                                     "expected: boolean");
+            p.postcopy_auto = json_is_true(v);
         } else if (!strcmp(key, "tls-creds")) {
             /* QEMU's: an object's id, "" for none; its endpoint is checked
              * when a migration starts (only then is the side known) */
@@ -407,11 +446,12 @@ static json_t *qmp_query_migrate_parameters(void *opaque, json_t *args, struct q
 
     (void)args;
     (void)err;
-    return json_pack("{s:I, s:I, s:b, s:b, s:s}", "downtime-limit",
+    return json_pack("{s:I, s:I, s:b, s:b, s:b, s:s}", "downtime-limit",
                      (json_int_t)vm->mig_params.downtime_limit_ms, "max-bandwidth",
                      (json_int_t)vm->mig_params.max_bandwidth, "x-godwit-compress",
                      vm->mig_params.compress, "x-godwit-hold-switchover",
-                     vm->mig_params.hold_switchover, "tls-creds", vm->mig_params.tls_creds);
+                     vm->mig_params.hold_switchover, "x-godwit-postcopy-auto",
+                     vm->mig_params.postcopy_auto, "tls-creds", vm->mig_params.tls_creds);
 }
 
 /* QEMU 7.2's migration capabilities: "events" works; the others exist in
@@ -449,6 +489,7 @@ static json_t *qmp_migrate_set_capabilities(void *opaque, json_t *args, struct q
     json_t *caps = json_object_get(args, "capabilities"), *c;
     bool events = vm->mig_params.events, recover = vm->mig_params.precopy_recover;
     bool block = vm->mig_params.block, fwd = vm->mig_params.net_forward;
+    bool postcopy = vm->mig_params.postcopy;
     size_t i;
 
     if (!json_is_array(caps) || json_object_size(args) != 1)
@@ -478,6 +519,8 @@ static json_t *qmp_migrate_set_capabilities(void *opaque, json_t *args, struct q
             block = json_is_true(state);
         else if (!strcmp(name, "x-godwit-net-forward"))
             fwd = json_is_true(state);
+        else if (!strcmp(name, "postcopy-ram"))
+            postcopy = json_is_true(state);
         else if (json_is_true(state))
             return qmp_error_set(err, QMP_ERR_GENERIC, "Migration capability '%s' is not supported",
                                  name);
@@ -486,6 +529,8 @@ static json_t *qmp_migrate_set_capabilities(void *opaque, json_t *args, struct q
     vm->mig_params.precopy_recover = recover;
     vm->mig_params.block = block;
     vm->mig_params.net_forward = fwd;
+    vm->mig_params.postcopy = postcopy;
+    mig_in_set_postcopy(vm->inc, postcopy); /* an -incoming one that waits */
     return NULL;
 }
 
@@ -498,13 +543,15 @@ static json_t *qmp_query_migrate_capabilities(void *opaque, json_t *args, struct
     (void)err;
     for (size_t k = 0; k < GW_ARRAY_SIZE(virt_mig_caps); k++)
         json_array_append_new(
-            a, json_pack("{s:s, s:b}", "capability", virt_mig_caps[k], "state",
-                         (!strcmp(virt_mig_caps[k], "events") && vm->mig_params.events) ||
-                             (!strcmp(virt_mig_caps[k], "x-godwit-precopy-recover") &&
-                              vm->mig_params.precopy_recover) ||
-                             (!strcmp(virt_mig_caps[k], "block") && vm->mig_params.block) ||
-                             (!strcmp(virt_mig_caps[k], "x-godwit-net-forward") &&
-                              vm->mig_params.net_forward)));
+            a,
+            json_pack("{s:s, s:b}", "capability", virt_mig_caps[k], "state",
+                      (!strcmp(virt_mig_caps[k], "events") && vm->mig_params.events) ||
+                          (!strcmp(virt_mig_caps[k], "x-godwit-precopy-recover") &&
+                           vm->mig_params.precopy_recover) ||
+                          (!strcmp(virt_mig_caps[k], "block") && vm->mig_params.block) ||
+                          (!strcmp(virt_mig_caps[k], "x-godwit-net-forward") &&
+                           vm->mig_params.net_forward) ||
+                          (!strcmp(virt_mig_caps[k], "postcopy-ram") && vm->mig_params.postcopy)));
     return a;
 }
 
@@ -581,6 +628,7 @@ static const struct qmp_command virt_qmp_cmds[] = {
     {"migrate_cancel", qmp_migrate_cancel, true},
     {"migrate-incoming", qmp_migrate_incoming, false},
     {"migrate-pause", qmp_migrate_pause, true},
+    {"migrate-start-postcopy", qmp_migrate_start_postcopy, true},
     {"migrate-recover", qmp_migrate_recover, false},
     {"migrate-set-parameters", qmp_migrate_set_parameters, false},
     {"query-migrate-parameters", qmp_query_migrate_parameters, true},

@@ -45,7 +45,53 @@ void gmem_free(struct gmem *m)
         return;
     munmap(m->host, m->size);
     free((void *)m->dirty);
+    free((void *)m->missing);
     free(m);
+}
+
+void gmem_fetch_range(const struct gmem *m, uint64_t off, uint64_t len)
+{
+    uint64_t first = off >> GMEM_PAGE_SHIFT, last = (off + len - 1) >> GMEM_PAGE_SHIFT;
+
+    for (uint64_t p = first; p <= last; p++)
+        if (gmem_page_missing(m, p)) {
+            m->fetch(m->fetch_opaque, p, last);
+            return; /* fetch returns once first..last are all here */
+        }
+}
+
+int gmem_postcopy_begin(struct gmem *m, uint64_t *missing,
+                        void (*fetch)(void *opaque, uint64_t first_page, uint64_t last_page),
+                        void *opaque)
+{
+    m->fetch = fetch;
+    m->fetch_opaque = opaque;
+    atomic_thread_fence(memory_order_release);
+    m->missing = (_Atomic uint64_t *)missing;
+    return 0;
+}
+
+void gmem_page_arrived(struct gmem *m, uint64_t p)
+{
+    if (m->missing && p < m->npages)
+        atomic_fetch_and_explicit(&m->missing[p / 64], ~(1ull << (p % 64)), memory_order_release);
+}
+
+void gmem_postcopy_end(struct gmem *m)
+{
+    _Atomic uint64_t *b = m->missing;
+
+    m->missing = NULL;
+    free((void *)b);
+}
+
+uint64_t gmem_missing_count(const struct gmem *m)
+{
+    uint64_t n = 0;
+
+    for (uint64_t w = 0; m->missing && w < (m->npages + 63) / 64; w++)
+        n += (uint64_t)__builtin_popcountll(atomic_load(&m->missing[w]));
+    return n;
 }
 
 void gmem_mark_dirty(struct gmem *m, uint64_t gpa, uint64_t len)
