@@ -295,6 +295,12 @@ int virt_migrate_start(struct virt *vm, const char *uri, char *err, size_t errle
         snprintf(err, errlen, "cannot migrate in state %s", virt_runstate_name(vm->runstate));
         return -EINVAL;
     }
+    if (vm->migrated_away) {
+        snprintf(err, errlen,
+                 "the VM was migrated live and runs on the destination now; it "
+                 "cannot be migrated from here again");
+        return -EINVAL;
+    }
     if (vm->mem->missing) {
         snprintf(err, errlen, "post-copy is still bringing this VM's memory here");
         return -EBUSY;

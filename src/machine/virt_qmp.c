@@ -252,8 +252,9 @@ static json_t *virt_mig_info_json(const struct mig_info *in)
             json_object_set_new(ram, "postcopy-bytes", json_integer((json_int_t)in->pc_bytes));
         }
         json_object_set_new(o, "x-godwit-postcopy",
-                            json_pack("{s:I, s:I}", "pages", (json_int_t)in->pc_pages, "requests",
-                                      (json_int_t)in->pc_requests));
+                            json_pack("{s:I, s:I, s:I}", "pages", (json_int_t)in->pc_pages,
+                                      "requests", (json_int_t)in->pc_requests, "bad-requests",
+                                      (json_int_t)in->pc_bad_requests));
     } else if (in->has_pc) {
         json_object_set_new(o, "x-godwit-postcopy",
                             json_pack("{s:I, s:I, s:{s:I, s:I, s:I}}", "faults",

@@ -631,6 +631,7 @@ void mig_out_info(const struct mig_out *j, struct mig_info *info)
         info->pc_requests = ST_GET(j->pc_requests);
         info->pc_pages = ST_GET(j->pc_pages);
         info->pc_bytes = ST_GET(j->pc_bytes);
+        info->pc_bad_requests = ST_GET(j->pc_bad_requests);
         if (!info->done)
             info->status = atomic_load(&j->status); /* postcopy-active */
     }

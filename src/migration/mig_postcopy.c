@@ -245,8 +245,7 @@ void mig_pc_in_fetch(void *opaque, uint64_t first, uint64_t last)
             continue;
         pc->requested[p / 64] |= 1ull << (p % 64);
         if (mig_chan_send(&pc->ch, MIG_MAGIC_REPLY, MIG_MSG_PAGE_REQ, p) < 0 && !told) {
-            gw_log("post-copy: asking the source for page %llu failed",
-                   (unsigned long long)p);
+            gw_log("post-copy: asking the source for page %llu failed", (unsigned long long)p);
             told = true;
         }
     }

@@ -212,7 +212,7 @@ struct mig_info {
     /* post-copy: the source's pages sent and requests served, or the
      * destination's faults, pages received and fault waits (us) */
     bool has_pc;
-    uint64_t pc_requests, pc_pages, pc_bytes, pc_faults;
+    uint64_t pc_requests, pc_pages, pc_bytes, pc_faults, pc_bad_requests;
     uint64_t pc_lat_p50_us, pc_lat_p99_us, pc_lat_max_us;
     bool has_fwd, fwd_active;
     uint64_t fwd_captured, fwd_forwarded, fwd_overflow, fwd_other, fwd_grace_ms;
