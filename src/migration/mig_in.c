@@ -717,6 +717,13 @@ void mig_in_poll(struct mig_in *in)
         in->pc_bitmap = NULL; /* gmem's */
         in->pc.ch = (struct mig_chan){.fd = atomic_load(&in->fd), .tls = in->tls};
         in->pc_running = true;
+        /* the pages' reader first: delivering a frame may already touch a
+         * missing page (one reader for pages and frames; the socket stays
+         * open) */
+        if (mig_pc_in_start(&in->pc, in->pc.ch, in->netfwd ? &in->fwd : NULL) == 0)
+            in->pc_reader = true;
+        else
+            gw_log("post-copy: cannot start the pages' reader: the guest will wait for them");
     }
     /* the frames the source kept while paused reach the guest first */
     mig_fwd_in_deliver(&in->fwd);
@@ -734,11 +741,6 @@ void mig_in_poll(struct mig_in *in)
     (void)mig_chan_send(&(struct mig_chan){.fd = atomic_load(&in->fd), .tls = in->tls},
                         MIG_MAGIC_REPLY, MIG_MSG_RUNNING, 0);
     if (in->pc_running) {
-        /* one reader for pages and frames; the socket stays open */
-        if (mig_pc_in_start(&in->pc, in->pc.ch, in->netfwd ? &in->fwd : NULL) == 0)
-            in->pc_reader = true;
-        else
-            gw_log("post-copy: cannot start the pages' reader: the guest will wait for them");
         in->mm.ops->status(in->mm.opaque, MIG_ST_POSTCOPY_ACTIVE, 0);
         return;
     }

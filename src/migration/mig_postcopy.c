@@ -85,6 +85,8 @@ static int mig_pc_requests(struct mig_pc *pc)
             pc->done = true;
             return 0;
         }
+        if (type == MIG_MSG_RUNNING)
+            continue; /* late: the source stopped waiting for it */
         if (type != MIG_MSG_PAGE_REQ)
             return -EPROTO;
         if (value >= pc->npages) { /* a page the VM does not have: ignored, counted */
