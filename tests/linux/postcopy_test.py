@@ -185,7 +185,7 @@ def case_refusals(w):
     src.cmd("migrate-set-capabilities", capabilities=PC)
     port = h.free_port()
     dst = w.vm(oracle_argv("64M"), incoming=f"tcp:127.0.0.1:{port}")
-    before = passes(src)[-1]
+    before = wait_for(lambda: passes(src), 60, "the oracle's first pass")[-1]
     src.cmd("migrate", uri=f"tcp:127.0.0.1:{port}")
     m = wait_final(src)
     check(m["status"] == "failed" and "postcopy-ram" in m.get("error-desc", ""),
