@@ -37,6 +37,7 @@
 #   make test-storage    tests/linux/storage_test.py: live migration with local disks (issue 14)
 #   make test-netfwd     tests/linux/netfwd_test.py: frames across the switchover (issue 15; root)
 #   make test-throttle   tests/linux/throttle_test.py: auto-converge and dirty-limit (issue 16)
+#   make test-postcopy   tests/linux/postcopy_test.py: post-copy live migration (issue 16)
 #   make fuzz-qmp        libFuzzer build of the QMP server fuzz target (clang)
 #   make fuzz-state      libFuzzer build of the state loader fuzz target (clang)
 #   make fuzz-token      libFuzzer build of the join token parser fuzz target (clang)
@@ -385,6 +386,10 @@ test-storage: $(VM_BIN) build/guest/mig_pagepass.elf build/guest/mig_ticker.elf 
 # dirty-limit (tests/linux/throttle_test.py).
 test-throttle: $(VM_BIN) build/guest/mig_throttle.elf build/guest/mig_throttle_spin.elf
 	BUILD=$(BUILD) python3 tests/linux/throttle_test.py
+# Post-copy live migration: capability postcopy-ram, migrate-start-postcopy
+# (tests/linux/postcopy_test.py).
+test-postcopy: $(VM_BIN) $(TOOL_BINS) build/guest/mig_pagepass.elf guest-image
+	BUILD=$(BUILD) python3 tests/linux/postcopy_test.py
 
 # Frames across a live migration's switchover: kept at the pause, forwarded
 # after COMMIT (tests/linux/netfwd_test.py; root, iproute2, ping).

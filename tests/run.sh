@@ -21,7 +21,8 @@
 # its unit tests, its corpus replays and tests/linux/state_test.py and
 # migrate_test.py with shorter chains (SAN_STATE_LOOPS, 10; SAN_MIGRATE_LOOPS,
 # 4), hold_test.py (about 50 s), storage_test.py's bare-metal cases
-# (SAN_STORAGE_CASES) and netfwd_test.py; its results are named san:NAME.
+# (SAN_STORAGE_CASES), netfwd_test.py and postcopy_test.py's bare-metal cases
+# (SAN_POSTCOPY_CASES); its results are named san:NAME.
 # The last line is the counted summary "N passed, N failed"; the exit status
 # is non-zero if anything failed.
 set -u
@@ -250,10 +251,11 @@ if [ "$RUN_SAN" = 1 ]; then
     fuzz_replays "$SAN_BUILD" san:
     rm -rf "$SAN_BUILD/tests/linux"
     for t in tests/linux/state_test.py tests/linux/migrate_test.py tests/linux/hold_test.py \
-        tests/linux/storage_test.py tests/linux/netfwd_test.py; do
+        tests/linux/storage_test.py tests/linux/netfwd_test.py tests/linux/postcopy_test.py; do
         BUILD=$SAN_BUILD GODWIT_VM=$SAN_BUILD/godwit-vm \
             STATE_LOOPS=${SAN_STATE_LOOPS:-10} MIGRATE_LOOPS=${SAN_MIGRATE_LOOPS:-4} \
             STORAGE_TEST_CASES=${SAN_STORAGE_CASES:-baremetal,chain,fallocated,hostile} \
+            POSTCOPY_TEST_CASES=${SAN_POSTCOPY_CASES:-oracle,refusals,hostile} \
             linux_test "$t" san:
     done
     section "san: sanitizer reports in the Linux tests' logs ($SAN_BUILD/tests/linux)"

@@ -52,6 +52,11 @@ static void migrate_help(void)
            "  --dirty-limit MBPS   if pre-copy stops converging, slow each vCPU that dirties\n"
            "                       more than MBPS MiB/s of memory to about that (the others\n"
            "                       run at full speed); QEMU's dirty-limit (docs/state.md)\n"
+           "  --postcopy[=auto]    post-copy: the VM runs on the destination after the first\n"
+           "                       pre-copy pass and fetches the memory it still lacks\n"
+           "                       (=auto: only when pre-copy cannot converge).  It cannot\n"
+           "                       roll back: a lost link or a failed host after the switch\n"
+           "                       loses the VM.  Not with disks that move in the stream\n"
            "  --cold               power the VM off (through its guest agent), move its\n"
            "                       definition, boot files and disks, start it there\n"
            "  --shutdown-timeout S wait S seconds for the guest to power off (default 120);\n"
@@ -184,6 +189,7 @@ int cli_cmd_migrate(int argc, char **argv)
         {"window", required_argument, NULL, 'w'},
         {"downtime-limit", required_argument, NULL, 'd'},
         {"dirty-limit", required_argument, NULL, 'L'},
+        {"postcopy", optional_argument, NULL, 'P'},
         {"bandwidth", required_argument, NULL, 'b'},
         {"detach", no_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
@@ -194,6 +200,7 @@ int cli_cmd_migrate(int argc, char **argv)
               after = -1, give_up = -1;
     bool detach = false, force = false, no_start = false, resume = false;
     const char *mode = NULL, *confirm = NULL, *win_spec = NULL, *after_vm = NULL;
+    const char *postcopy = NULL;
     json_t *body, *reply = NULL, *host = NULL, *job = NULL, *plan;
     char path[160];
     int c, ret;
@@ -252,6 +259,11 @@ int cli_cmd_migrate(int argc, char **argv)
             if (migrate_number("--dirty-limit", optarg, 1000000, &dirty_limit) || dirty_limit == 0)
                 return cli_usage_error(MIGRATE_USAGE, "--dirty-limit: 1 to 1000000 MiB/s");
             break;
+        case 'P':
+            if (optarg && strcmp(optarg, "auto"))
+                return cli_usage_error(MIGRATE_USAGE, "--postcopy or --postcopy=auto");
+            postcopy = optarg ? "auto" : "on";
+            break;
         case 'D': detach = true; break;
         case 'h': migrate_help(); return CLI_OK;
         default:
@@ -271,6 +283,8 @@ int cli_cmd_migrate(int argc, char **argv)
         return cli_usage_error(MIGRATE_USAGE, "--downtime-limit is for live migration");
     if ((!mode || strcmp(mode, "live")) && dirty_limit > 0 && mode)
         return cli_usage_error(MIGRATE_USAGE, "--dirty-limit is for live migration");
+    if (postcopy && mode && strcmp(mode, "live"))
+        return cli_usage_error(MIGRATE_USAGE, "--postcopy is for live migration");
     if (mode && !strcmp(mode, "cold") && resume)
         return cli_usage_error(MIGRATE_USAGE, "--resume is for suspended migration");
     body = json_pack("{s:s,s:s}", "peer", argv[optind + 1], "mode", mode ? mode : "auto");
@@ -302,6 +316,14 @@ int cli_cmd_migrate(int argc, char **argv)
         json_object_set_new(body, "bandwidth", json_integer(bandwidth));
     if (dirty_limit > 0)
         json_object_set_new(body, "dirty_limit", json_integer(dirty_limit));
+    if (postcopy) {
+        json_object_set_new(body, "postcopy", json_string(postcopy));
+        if (!cli_g.json)
+            fprintf(stderr,
+                    "warning: post-copy cannot roll back: once %s runs on %s, a lost link or a "
+                    "failed host before every page has arrived loses the VM on both hosts\n",
+                    argv[optind], argv[optind + 1]);
+    }
     snprintf(path, sizeof(path), "/1.0/vms/%s/migrate", argv[optind]);
     if (strchr(argv[optind], '/') || strchr(argv[optind], '?') || strlen(argv[optind]) > 63) {
         json_decref(body);

@@ -120,6 +120,8 @@ const char *cli_progress_stream_words(const json_t *figures)
         return "held-converged: destination kept in sync";
     if (!strcmp(st, "active") && json_is_true(json_object_get(figures, "x-godwit-mirror")))
         return "mirroring";
+    if (!strcmp(st, "postcopy-active"))
+        return "post-copy: the VM runs there, its missing pages follow";
     return NULL;
 }
 

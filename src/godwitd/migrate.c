@@ -71,6 +71,8 @@ struct mig_src {
     int64_t dirty_limit;    /* --dirty-limit, MiB/s per vCPU; 0: none */
     int64_t give_up_ms;     /* a lost link: fail after this long without it */
     char window[96];        /* --window spec, "" none */
+    char postcopy[8];       /* --postcopy: "on" (after the first pass), "auto", "" none */
+    bool in_postcopy;       /* the job's phase is postcopy */
     int64_t dst_job;        /* the destination's job id, once it has one */
     _Atomic bool cancel;
     /* The follow loop's state, in memory only: a restarted daemon finds
@@ -111,6 +113,8 @@ static void src_options(struct mig_src *m, const json_t *o)
     m->dirty_limit = json_integer_value(json_object_get(o, "dirty_limit"));
     m->give_up_ms = (gu > 0 ? gu : MIGRATE_GIVE_UP_S) * 1000;
     snprintf(m->window, sizeof(m->window), "%s", w ? w : "");
+    snprintf(m->postcopy, sizeof(m->postcopy), "%s",
+             json_string_value(json_object_get(o, "postcopy")) ?: "");
     m->hold_switch = -1;
 }
 
@@ -483,9 +487,15 @@ static int src_follow(struct job *j, struct mig_src *m, struct qmp_client *c, js
                            "interrupted before the transfer started; the VM runs on host %s",
                            job_daemon(j)->name);
         }
-        if (!switching && (!strcmp(st, "device") || !strcmp(st, "completed"))) {
+        if (!switching &&
+            (!strcmp(st, "device") || !strcmp(st, "completed") || !strcmp(st, "postcopy-active"))) {
             switching = true;
             job_phase(j, "switchover");
+        }
+        if (!strcmp(st, "postcopy-active") && !m->in_postcopy) {
+            /* the VM runs there now; the pages it lacks still come */
+            m->in_postcopy = true;
+            job_phase(j, "postcopy");
         }
         bool final = !strcmp(st, "completed") || !strcmp(st, "failed") || !strcmp(st, "cancelled");
         job_figures(j, src_figures(m, qm), final);
@@ -501,6 +511,11 @@ static int src_follow(struct job *j, struct mig_src *m, struct qmp_client *c, js
             if (!strcmp(st, "cancelled"))
                 return gw_fail(err, errlen, -ECANCELED, "cancelled; the VM runs on host %s",
                                job_daemon(j)->name);
+            if (m->in_postcopy) /* no way back: the VM ran there */
+                return gw_fail(err, errlen, -EIO,
+                               "%s; the VM ran on host %s and cannot go on there or here "
+                               "(post-copy cannot roll back)",
+                               why ? why : "post-copy broke off", m->peer);
             return gw_fail(err, errlen, -EIO, "%s; the VM runs on host %s",
                            why ? why : "the migration failed", job_daemon(j)->name);
         }
@@ -747,7 +762,8 @@ static int src_prepare(struct job *j, struct mig_src *m, json_t *def, json_t *ds
         snprintf(key + 2 * i, 3, "%02x", raw[i]);
     memset(raw, 0, sizeof(raw));
     snprintf(api, sizeof(api), "/1.0/incoming/%lld/start", (long long)m->dst_job);
-    body = json_pack("{s:s,s:I}", "key", key, "give_up_after", (json_int_t)(m->give_up_ms / 1000));
+    body = json_pack("{s:s,s:I,s:b}", "key", key, "give_up_after",
+                     (json_int_t)(m->give_up_ms / 1000), "postcopy", m->postcopy[0] != 0);
     ret = peer_call(d, m->peer, "POST", api, body, &r, NULL, 60000, err, errlen);
     json_decref(body);
     if (ret < 0)
@@ -858,6 +874,30 @@ static int src_run(struct job *j, char *err, size_t errlen)
             gw_log("job %lld: %s: %s", (long long)job_id(j), m->vm,
                    json_string_value(json_object_get(m->plan, "text")));
     }
+    if (ret == 0 && m->postcopy[0]) {
+        /* post-copy (docs/state.md): the capability on both sides (the
+         * destination set it when it started listening); "auto" switches
+         * only when pre-copy cannot converge, "on" after the first pass */
+        bool blk = !strcmp(json_string_value(json_object_get(m->plan, "storage")) ?: "", "stream");
+        json_t *a =
+            json_pack("{s:[{s:s,s:b}]}", "capabilities", "capability", "postcopy-ram", "state", 1);
+        char e2[256];
+
+        if (blk)
+            ret = gw_fail(err, errlen, -EINVAL,
+                          "post-copy cannot move VM %s's disks in the stream: migrate without "
+                          "--postcopy",
+                          m->vm);
+        else if (qmp_client_execute(c, "migrate-set-capabilities", a, SRC_QMP_MS, NULL, e2,
+                                    sizeof(e2)) < 0 ||
+                 src_qmp_set(c, "x-godwit-postcopy-auto",
+                             json_boolean(!strcmp(m->postcopy, "auto")), e2, sizeof(e2)) < 0)
+            ret = gw_fail(err, errlen, -EOPNOTSUPP,
+                          "VM %s's godwit-vm cannot do post-copy (%s): restart the VM with this "
+                          "host's build, or migrate without --postcopy",
+                          m->vm, e2);
+        json_decref(a);
+    }
     if (ret == 0 && m->window[0]) {
         /* outside its window it converges and waits, keeping the
          * destination in sync (src_steer lets it go inside) */
@@ -907,6 +947,12 @@ static int src_run(struct job *j, char *err, size_t errlen)
         json_t *a = json_pack("{s:s}", "uri", uri);
         ret = qmp_client_execute(c, "migrate", a, SRC_QMP_MS, NULL, err, errlen);
         json_decref(a);
+        /* --postcopy: switch at the end of the first pass */
+        if (ret == 0 && !strcmp(m->postcopy, "on") &&
+            qmp_client_execute(c, "migrate-start-postcopy", NULL, SRC_QMP_MS, NULL, err, errlen) <
+                0)
+            gw_log("job %lld: migrate-start-postcopy: %s (pre-copy goes on)", (long long)job_id(j),
+                   err);
     }
     /* the key was read when the migration started: it goes now */
     migrate_key_remove(d, m->vm);

@@ -5,7 +5,7 @@
  *   POST /1.0/incoming/precheck      {vm, compat}          200 or 409 with the reason
  *   POST /1.0/incoming               {vm, compat, source_job}   201 {job}
  *   POST /1.0/incoming/{id}/file?name=N&offset=O&size=S[&final=1]   the chunk's bytes
- *   POST /1.0/incoming/{id}/start    {key}                 200 {port}
+ *   POST /1.0/incoming/{id}/start    {key, postcopy?}      200 {port}
  *   POST /1.0/incoming/{id}/log[?final=1]   bytes of the source's console log,
  *                                                          after the switchover
  *   GET  /1.0/incoming/{id}                                {state, error, vm, migration}
@@ -801,6 +801,12 @@ static void in_start(struct api_request *req, struct api_reply *rep)
         ret =
             migrate_in_qmp(d, in->vm, "migrate-set-parameters",
                            json_pack("{s:s}", "tls-creds", MIGRATE_TLS_IN), NULL, err, sizeof(err));
+    /* post-copy: godwit-vm takes it only with the capability, as QEMU */
+    if (ret == 0 && json_is_true(json_object_get(req->body, "postcopy")))
+        ret = migrate_in_qmp(
+            d, in->vm, "migrate-set-capabilities",
+            json_pack("{s:[{s:s,s:b}]}", "capabilities", "capability", "postcopy-ram", "state", 1),
+            NULL, err, sizeof(err));
     /* port 0: the kernel picks a free one, query-migrate says which */
     snprintf(uri, sizeof(uri), "tcp:%s:0", host);
     if (ret == 0)
@@ -1018,8 +1024,10 @@ static const struct api_field in_create_body[] = {
     {"source_job", API_T_INT, false}, {"mode", API_T_STRING, false},
     {"files", API_T_ARRAY, false},    {"start", API_T_BOOL, false},
     {"resume", API_T_BOOL, false},    {NULL, 0, false}};
-static const struct api_field in_start_body[] = {
-    {"key", API_T_STRING, true}, {"give_up_after", API_T_INT, false}, {NULL, 0, false}};
+static const struct api_field in_start_body[] = {{"key", API_T_STRING, true},
+                                                 {"give_up_after", API_T_INT, false},
+                                                 {"postcopy", API_T_BOOL, false},
+                                                 {NULL, 0, false}};
 static const struct api_field in_abort_body[] = {{"reason", API_T_STRING, false}, {NULL, 0, false}};
 
 const struct api_route migrate_in_routes[] = {

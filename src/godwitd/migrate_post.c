@@ -96,6 +96,9 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
                                        "move live",
                                        cold_only[i], name);
     }
+    if (strcmp(mode, "live") && json_object_get(req->body, "postcopy"))
+        return api_reply_error(rep, 400, "postcopy is for live migration; VM %s would move %s",
+                               name, mode);
     if (strcmp(mode, "live")) {
         if (!api_name_valid(name))
             return api_reply_error(rep, 400, "bad VM name");
@@ -108,6 +111,9 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
             return api_reply_error(rep, 404, "no peer named '%s' (see godwit peer list)", peer);
         return migrate_cold_post(req, rep, mode);
     }
+    const char *postcopy = json_string_value(json_object_get(req->body, "postcopy"));
+    if (postcopy && strcmp(postcopy, "on") && strcmp(postcopy, "auto"))
+        return api_reply_error(rep, 400, "postcopy: on or auto");
     if (dl < 0 || dl > 2000000 || bw < 0 || bw > 1000000)
         return api_reply_error(rep, 400,
                                "downtime_limit: 0-2000000 ms; bandwidth: 0-1000000 Mbit/s");
@@ -156,6 +162,8 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
         json_object_set_new(opts, "after_vm", json_string(after_vm));
     if (dlim > 0)
         json_object_set_new(opts, "dirty_limit", json_integer(dlim));
+    if (postcopy)
+        json_object_set_new(opts, "postcopy", json_string(postcopy));
     struct job_hold_spec holds[2];
     size_t nholds = migrate_start_holds(d, req, holds);
     ret = migrate_live_start(d, name, peer, who, opts, holds, nholds, &id, err, sizeof(err));
@@ -173,23 +181,16 @@ static void migrate_post(struct api_request *req, struct api_reply *rep)
     api_reply_json(rep, 202, reply);
 }
 
-static const struct api_field migrate_body[] = {{"peer", API_T_STRING, true},
-                                                {"mode", API_T_STRING, false},
-                                                {"downtime_limit", API_T_INT, false},
-                                                {"bandwidth", API_T_INT, false},
-                                                {"shutdown_timeout", API_T_INT, false},
-                                                {"force", API_T_BOOL, false},
-                                                {"no_start", API_T_BOOL, false},
-                                                {"confirm", API_T_STRING, false},
-                                                {"confirm_window", API_T_INT, false},
-                                                {"suspend", API_T_BOOL, false},
-                                                {"resume", API_T_BOOL, false},
-                                                {"after", API_T_INT, false},
-                                                {"give_up_after", API_T_INT, false},
-                                                {"window", API_T_STRING, false},
-                                                {"after_vm", API_T_STRING, false},
-                                                {"dirty_limit", API_T_INT, false},
-                                                {NULL, 0, false}};
+static const struct api_field migrate_body[] = {
+    {"peer", API_T_STRING, true},           {"mode", API_T_STRING, false},
+    {"downtime_limit", API_T_INT, false},   {"bandwidth", API_T_INT, false},
+    {"shutdown_timeout", API_T_INT, false}, {"force", API_T_BOOL, false},
+    {"no_start", API_T_BOOL, false},        {"confirm", API_T_STRING, false},
+    {"confirm_window", API_T_INT, false},   {"suspend", API_T_BOOL, false},
+    {"resume", API_T_BOOL, false},          {"after", API_T_INT, false},
+    {"give_up_after", API_T_INT, false},    {"window", API_T_STRING, false},
+    {"after_vm", API_T_STRING, false},      {"dirty_limit", API_T_INT, false},
+    {"postcopy", API_T_STRING, false},      {NULL, 0, false}};
 
 const struct api_route migrate_routes[] = {
     {"POST", "/1.0/vms/{name}/migrate", migrate_post, migrate_body, 0},

@@ -295,7 +295,23 @@ int virt_migrate_start(struct virt *vm, const char *uri, char *err, size_t errle
         snprintf(err, errlen, "cannot migrate in state %s", virt_runstate_name(vm->runstate));
         return -EINVAL;
     }
+    if (vm->migrated_away) {
+        snprintf(err, errlen,
+                 "the VM was migrated live and runs on the destination now; it "
+                 "cannot be migrated from here again");
+        return -EINVAL;
+    }
+    if (vm->mem->missing) {
+        snprintf(err, errlen, "post-copy is still bringing this VM's memory here");
+        return -EBUSY;
+    }
     params = vm->mig_params;
+    if (params.postcopy && params.block) {
+        snprintf(err, errlen,
+                 "post-copy cannot move disks in the stream (capability block): "
+                 "switch one off");
+        return -EINVAL;
+    }
     if (virt_tls_resolve(vm, &params, false, err, errlen) < 0)
         return -EINVAL;
     ret = mig_out_start(&j, &vm->mm, uri, &params, err, errlen);

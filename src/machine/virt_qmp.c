@@ -243,6 +243,26 @@ static json_t *virt_mig_info_json(const struct mig_info *in)
                                       (json_int_t)in->fwd_delivered, "dropped",
                                       (json_int_t)in->fwd_dropped, "active", in->fwd_active));
     }
+    if (in->has_pc && !in->incoming) {
+        json_t *ram = json_object_get(o, "ram");
+
+        if (ram) { /* QEMU's names */
+            json_object_set_new(ram, "postcopy-requests",
+                                json_integer((json_int_t)in->pc_requests));
+            json_object_set_new(ram, "postcopy-bytes", json_integer((json_int_t)in->pc_bytes));
+        }
+        json_object_set_new(o, "x-godwit-postcopy",
+                            json_pack("{s:I, s:I, s:I}", "pages", (json_int_t)in->pc_pages,
+                                      "requests", (json_int_t)in->pc_requests, "bad-requests",
+                                      (json_int_t)in->pc_bad_requests));
+    } else if (in->has_pc) {
+        json_object_set_new(o, "x-godwit-postcopy",
+                            json_pack("{s:I, s:I, s:{s:I, s:I, s:I}}", "faults",
+                                      (json_int_t)in->pc_faults, "pages", (json_int_t)in->pc_pages,
+                                      "fault-latency-us", "p50", (json_int_t)in->pc_lat_p50_us,
+                                      "p99", (json_int_t)in->pc_lat_p99_us, "max",
+                                      (json_int_t)in->pc_lat_max_us));
+    }
     if (!in->incoming && (in->recoveries || in->resent)) {
         json_object_set_new(o, "x-godwit-recoveries", json_integer((json_int_t)in->recoveries));
         json_object_set_new(o, "x-godwit-resent", json_integer((json_int_t)in->resent));
@@ -343,6 +363,20 @@ static json_t *qmp_migrate_pause(void *opaque, json_t *args, struct qmp_error *e
     if (json_object_size(args))
         return qmp_error_set(err, QMP_ERR_GENERIC, "migrate-pause takes no arguments");
     if (mig_out_pause(vm->mig, why, sizeof(why)) < 0)
+        return qmp_error_set(err, QMP_ERR_GENERIC, "%s", why);
+    return NULL;
+}
+
+/* QEMU's migrate-start-postcopy: switch the running migration to post-copy
+ * at its next round's end (capability postcopy-ram). */
+static json_t *qmp_migrate_start_postcopy(void *opaque, json_t *args, struct qmp_error *err)
+{
+    struct virt *vm = opaque;
+    char why[300];
+
+    if (json_object_size(args))
+        return qmp_error_set(err, QMP_ERR_GENERIC, "migrate-start-postcopy takes no arguments");
+    if (mig_out_start_postcopy(vm->mig, why, sizeof(why)) < 0)
         return qmp_error_set(err, QMP_ERR_GENERIC, "%s", why);
     return NULL;
 }
@@ -467,6 +501,12 @@ static json_t *qmp_migrate_set_parameters(void *opaque, json_t *args, struct qmp
                                      "Invalid parameter type for 'x-godwit-hold-switchover', "
                                      "expected: boolean");
             p.hold_switchover = json_is_true(v);
+        } else if (!strcmp(key, "x-godwit-postcopy-auto")) {
+            if (!json_is_boolean(v))
+                return qmp_error_set(err, QMP_ERR_GENERIC,
+                                     "Invalid parameter type for 'x-godwit-postcopy-auto', "
+                                     "expected: boolean");
+            p.postcopy_auto = json_is_true(v);
         } else if (!strcmp(key, "tls-creds")) {
             /* QEMU's: an object's id, "" for none; its endpoint is checked
              * when a migration starts (only then is the side known) */
@@ -502,11 +542,12 @@ static json_t *qmp_query_migrate_parameters(void *opaque, json_t *args, struct q
     (void)err;
     const struct mig_params *p = &vm->mig_params;
 
-    return json_pack("{s:I, s:I, s:b, s:b, s:s, s:i, s:i, s:b, s:i, s:I, s:I}", "downtime-limit",
-                     (json_int_t)p->downtime_limit_ms, "max-bandwidth",
+    return json_pack("{s:I, s:I, s:b, s:b, s:b, s:s, s:i, s:i, s:b, s:i, s:I, s:I}",
+                     "downtime-limit", (json_int_t)p->downtime_limit_ms, "max-bandwidth",
                      (json_int_t)p->max_bandwidth, "x-godwit-compress", p->compress,
-                     "x-godwit-hold-switchover", p->hold_switchover, "tls-creds", p->tls_creds,
-                     "cpu-throttle-initial", (int)p->cpu_throttle_initial, "cpu-throttle-increment",
+                     "x-godwit-hold-switchover", p->hold_switchover, "x-godwit-postcopy-auto",
+                     p->postcopy_auto, "tls-creds", p->tls_creds, "cpu-throttle-initial",
+                     (int)p->cpu_throttle_initial, "cpu-throttle-increment",
                      (int)p->cpu_throttle_increment, "cpu-throttle-tailslow",
                      p->cpu_throttle_tailslow, "max-cpu-throttle", (int)p->max_cpu_throttle,
                      "vcpu-dirty-limit", (json_int_t)p->vcpu_dirty_limit,
@@ -550,6 +591,7 @@ static json_t *qmp_migrate_set_capabilities(void *opaque, json_t *args, struct q
     bool events = vm->mig_params.events, recover = vm->mig_params.precopy_recover;
     bool block = vm->mig_params.block, fwd = vm->mig_params.net_forward;
     bool autoconv = vm->mig_params.auto_converge, dlimit = vm->mig_params.dirty_limit;
+    bool postcopy = vm->mig_params.postcopy;
     size_t i;
 
     if (!json_is_array(caps) || json_object_size(args) != 1)
@@ -583,6 +625,8 @@ static json_t *qmp_migrate_set_capabilities(void *opaque, json_t *args, struct q
             autoconv = json_is_true(state);
         else if (!strcmp(name, "dirty-limit"))
             dlimit = json_is_true(state);
+        else if (!strcmp(name, "postcopy-ram"))
+            postcopy = json_is_true(state);
         else if (json_is_true(state))
             return qmp_error_set(err, QMP_ERR_GENERIC, "Migration capability '%s' is not supported",
                                  name);
@@ -597,6 +641,8 @@ static json_t *qmp_migrate_set_capabilities(void *opaque, json_t *args, struct q
     vm->mig_params.precopy_recover = recover;
     vm->mig_params.block = block;
     vm->mig_params.net_forward = fwd;
+    vm->mig_params.postcopy = postcopy;
+    mig_in_set_postcopy(vm->inc, postcopy); /* an -incoming one that waits */
     return NULL;
 }
 
@@ -619,7 +665,8 @@ static json_t *qmp_query_migrate_capabilities(void *opaque, json_t *args, struct
                     (!strcmp(virt_mig_caps[k], "x-godwit-net-forward") &&
                      vm->mig_params.net_forward) ||
                     (!strcmp(virt_mig_caps[k], "auto-converge") && vm->mig_params.auto_converge) ||
-                    (!strcmp(virt_mig_caps[k], "dirty-limit") && vm->mig_params.dirty_limit)));
+                    (!strcmp(virt_mig_caps[k], "dirty-limit") && vm->mig_params.dirty_limit) ||
+                    (!strcmp(virt_mig_caps[k], "postcopy-ram") && vm->mig_params.postcopy)));
     return a;
 }
 
@@ -696,6 +743,7 @@ static const struct qmp_command virt_qmp_cmds[] = {
     {"migrate_cancel", qmp_migrate_cancel, true},
     {"migrate-incoming", qmp_migrate_incoming, false},
     {"migrate-pause", qmp_migrate_pause, true},
+    {"migrate-start-postcopy", qmp_migrate_start_postcopy, true},
     {"migrate-recover", qmp_migrate_recover, false},
     {"migrate-set-parameters", qmp_migrate_set_parameters, false},
     {"query-migrate-parameters", qmp_query_migrate_parameters, true},

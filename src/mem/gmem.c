@@ -45,7 +45,53 @@ void gmem_free(struct gmem *m)
         return;
     munmap(m->host, m->size);
     free((void *)m->dirty);
+    free((void *)m->missing);
     free(m);
+}
+
+void gmem_fetch_range(const struct gmem *m, uint64_t off, uint64_t len)
+{
+    uint64_t first = off >> GMEM_PAGE_SHIFT, last = (off + len - 1) >> GMEM_PAGE_SHIFT;
+
+    for (uint64_t p = first; p <= last; p++)
+        if (gmem_page_missing(m, p)) {
+            m->fetch(m->fetch_opaque, p, last);
+            return; /* fetch returns once first..last are all here */
+        }
+}
+
+int gmem_postcopy_begin(struct gmem *m, uint64_t *missing,
+                        void (*fetch)(void *opaque, uint64_t first_page, uint64_t last_page),
+                        void *opaque)
+{
+    m->fetch = fetch;
+    m->fetch_opaque = opaque;
+    atomic_thread_fence(memory_order_release);
+    m->missing = (_Atomic uint64_t *)missing;
+    return 0;
+}
+
+void gmem_page_arrived(struct gmem *m, uint64_t p)
+{
+    if (m->missing && p < m->npages)
+        atomic_fetch_and_explicit(&m->missing[p / 64], ~(1ull << (p % 64)), memory_order_release);
+}
+
+void gmem_postcopy_end(struct gmem *m)
+{
+    _Atomic uint64_t *b = m->missing;
+
+    m->missing = NULL;
+    free((void *)b);
+}
+
+uint64_t gmem_missing_count(const struct gmem *m)
+{
+    uint64_t n = 0;
+
+    for (uint64_t w = 0; m->missing && w < (m->npages + 63) / 64; w++)
+        n += (uint64_t)__builtin_popcountll(atomic_load(&m->missing[w]));
+    return n;
 }
 
 uint64_t gmem_mark_dirty(struct gmem *m, uint64_t gpa, uint64_t len)
@@ -59,17 +105,16 @@ uint64_t gmem_mark_dirty(struct gmem *m, uint64_t gpa, uint64_t len)
         len = m->size - (gpa - m->base);
     first = (gpa - m->base) >> GMEM_PAGE_SHIFT;
     last = (gpa - m->base + len - 1) >> GMEM_PAGE_SHIFT;
-    /* Test, then set: a page already marked costs a plain load, no locked
-     * instruction.  A page found clean is counted as newly dirtied (per-hart
-     * dirty rates, docs/state.md "Throttling"); two marking it at once may
-     * both count it, which only pacing sees: the bitmap stays exact. */
+    /* The OR returns the old word: it tells a clean page from one already
+     * marked (per-hart dirty rates, docs/state.md "Throttling").  Always a
+     * locked read-modify-write, never test-then-set: a device thread's
+     * write must be visible before its mark, or a collection between the
+     * two could miss it. */
     for (uint64_t p = first; p <= last; p++) {
         uint64_t bit = 1ull << (p % 64);
 
-        if (atomic_load_explicit(&m->dirty[p / 64], memory_order_relaxed) & bit)
-            continue;
-        atomic_fetch_or_explicit(&m->dirty[p / 64], bit, memory_order_relaxed);
-        newly++;
+        if (!(atomic_fetch_or_explicit(&m->dirty[p / 64], bit, memory_order_relaxed) & bit))
+            newly++;
     }
     return newly;
 }

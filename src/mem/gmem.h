@@ -35,6 +35,13 @@ struct gmem {
      * another hart) wrote RAM, e.g. code it has decoded (FENCE.I). */
     _Atomic uint64_t write_gen;
     _Atomic uint32_t harts; /* harts attached (rv_hart_new/rv_hart_free) */
+    /* Post-copy (docs/state.md): pages not here yet, one bit per page, only
+     * ever cleared (NULL when nothing is missing).  gmem_ptr() of a range
+     * with a missing page calls fetch (which returns once every page of the
+     * range is here) before it answers. */
+    _Atomic uint64_t *missing;
+    void (*fetch)(void *opaque, uint64_t first_page, uint64_t last_page);
+    void *fetch_opaque;
 };
 
 /* Map size bytes of zeroed RAM at guest-physical base. NULL on failure. */
@@ -48,18 +55,46 @@ static inline bool gmem_contains(const struct gmem *m, uint64_t gpa, uint64_t le
     return gpa >= m->base && off < m->size && len <= m->size - off;
 }
 
-/* Host pointer for [gpa, gpa+len), or NULL if any byte is outside RAM. */
+/* Post-copy: wait until the pages of [off, off+len) (offsets into RAM) are here. */
+void gmem_fetch_range(const struct gmem *m, uint64_t off, uint64_t len);
+
+/* True while page p (an index) is missing (post-copy). */
+static inline bool gmem_page_missing(const struct gmem *m, uint64_t p)
+{
+    return m->missing &&
+           (atomic_load_explicit(&m->missing[p / 64], memory_order_acquire) >> (p % 64) & 1);
+}
+
+/* Host pointer for [gpa, gpa+len), or NULL if any byte is outside RAM.
+ * During post-copy it first waits for pages that are not here yet. */
 static inline void *gmem_ptr(const struct gmem *m, uint64_t gpa, uint64_t len)
 {
     if (!gmem_contains(m, gpa, len))
         return 0;
+    if (__builtin_expect(m->missing != 0, 0))
+        gmem_fetch_range(m, gpa - m->base, len ? len : 1);
     return m->host + (gpa - m->base);
 }
 
+/*
+ * Post-copy, destination side: start with the pages set in bitmap missing
+ * (taken over: freed by gmem); fetch(opaque, first, last) must return once
+ * pages first..last are here (gmem_page_arrived).  0 or -ENOMEM.
+ */
+int gmem_postcopy_begin(struct gmem *m, uint64_t *missing,
+                        void (*fetch)(void *opaque, uint64_t first_page, uint64_t last_page),
+                        void *opaque);
+/* Page p's contents are in place: clear its missing bit (release). */
+void gmem_page_arrived(struct gmem *m, uint64_t p);
+/* Every page is here: back to plain accesses.  Only with no access in
+ * flight (the run loop's thread, harts not running an instruction). */
+void gmem_postcopy_end(struct gmem *m);
+/* Pages still missing. */
+uint64_t gmem_missing_count(const struct gmem *m);
+
 /* Mark every page overlapping [gpa, gpa+len) dirty. Out-of-range is ignored.
  * Returns how many of those pages were clean (not marked since the last
- * collection): what the caller added to a live migration's work (a page
- * two threads mark at once may count for both). */
+ * collection): what the caller added to a live migration's work. */
 uint64_t gmem_mark_dirty(struct gmem *m, uint64_t gpa, uint64_t len);
 
 /*

@@ -75,12 +75,19 @@ struct mig_in {
     bool resuming;       /* the current connection must resume this migration */
     bool resume_refused; /* ... and its SESSION was refused */
     uint64_t session, attempt, ckpt;
-    uint64_t bytes_base;    /* bytes received on earlier connections */
-    struct mig_blk blk;     /* capability block: our images being written */
-    bool netfwd;            /* the source forwards frames after COMMIT (STATE_F_NETFWD) */
-    struct mig_fwd_in fwd;  /* ... which wait here for the loop */
-    bool fwd_running;       /* loop: the grace period's reader runs (fd stays open) */
-    char pause_reason[300]; /* why it paused (query-migrate's error-desc meanwhile) */
+    uint64_t bytes_base;      /* bytes received on earlier connections */
+    struct mig_blk blk;       /* capability block: our images being written */
+    bool netfwd;              /* the source forwards frames after COMMIT (STATE_F_NETFWD) */
+    struct mig_fwd_in fwd;    /* ... which wait here for the loop */
+    bool fwd_running;         /* loop: the grace period's reader runs (fd stays open) */
+    _Atomic bool postcopy_ok; /* capability postcopy-ram here (may be set after -incoming) */
+    bool pc_init;             /* pc below is set up */
+    bool pc_flag;             /* the stream may switch to post-copy (STATE_F_POSTCOPY) */
+    uint64_t *pc_bitmap;      /* COMMIT_POSTCOPY's MISSING, until gmem takes it */
+    struct mig_pc_in pc;      /* post-copy: faults and the pages' reader */
+    bool pc_running;          /* loop: pages still come (status postcopy-active) */
+    bool pc_reader;           /* loop: the reader has not been joined */
+    char pause_reason[300];   /* why it paused (query-migrate's error-desc meanwhile) */
     _Atomic int fd;
     struct mig_tls_creds *creds; /* TLS: the server's keys (else NULL) */
     struct mig_tls *tls;         /* the session over fd, set before status ACTIVE */
@@ -227,7 +234,7 @@ static int mig_in_commit(struct mig_in *in, int fd)
     if (ret == 0)
         ret = mig_chan_recv(&ch, MIG_MAGIC_COMMIT, &type, &value, MIG_IN_COMMIT_MS);
     MIG_IN_TRACE(in, "commit");
-    if (ret == 0 && type != MIG_MSG_COMMIT)
+    if (ret == 0 && type != MIG_MSG_COMMIT && !(type == MIG_MSG_COMMIT_POSTCOPY && in->pc_flag))
         ret = -EPROTO;
     /* The source paused after this connection began: a longer pause is a
      * corrupt or hostile message, and would move the guest's clock. */
@@ -246,6 +253,28 @@ static int mig_in_commit(struct mig_in *in, int fd)
         return ret;
     }
     in->paused_ns = value;
+    if (type == MIG_MSG_COMMIT_POSTCOPY) {
+        /* which pages are still to come: the guest runs without them */
+        uint64_t npages = in->mm.mem->npages;
+        uint32_t magic;
+        unsigned port;
+        size_t len;
+
+        in->pc_bitmap = calloc((npages + 63) / 64, sizeof(uint64_t));
+        ret = !in->pc_bitmap ? -ENOMEM
+                             : mig_chan_recv_post(&ch, &magic, &type, &value, &port, NULL, &len,
+                                                  in->pc_bitmap, npages, MIG_FWD_PAUSED_MS * 10);
+        if (ret == 0 && (magic != MIG_MAGIC_PAGE || type != MIG_MSG_MISSING))
+            ret = -EPROTO;
+        if (ret < 0) {
+            /* committed: the source stays stopped and this VM cannot run */
+            snprintf(in->error, sizeof(in->error),
+                     "post-copy: the list of missing pages did not come intact (%s)",
+                     strerror(-ret));
+            return ret;
+        }
+        MIG_IN_TRACE(in, "post-copy");
+    }
     /* the frames that reached the source while it was paused follow */
     if (in->netfwd) {
         ret = mig_fwd_in_paused(&in->fwd, &ch);
@@ -394,6 +423,7 @@ static void *mig_in_thread(void *arg)
             goto out;
         }
         h.resume = in->resuming;
+        h.postcopy_ok = atomic_load(&in->postcopy_ok);
         in->resume_refused = false;
         ret = mig_load_live(&in->mm, s, &h, why, sizeof(why));
         ST_SET(in->bytes, in->bytes_base + state_stream_offset(s));
@@ -469,6 +499,7 @@ static void *mig_in_thread(void *arg)
     }
     MIG_IN_TRACE(in, "loaded and verified");
     in->netfwd = (h.flags & STATE_F_NETFWD) && in->fwd.q;
+    in->pc_flag = (h.flags & STATE_F_POSTCOPY) != 0;
     if (mig_in_commit(in, fd) == 0)
         st = MIG_IN_DONE_OK;
 out:
@@ -521,6 +552,8 @@ int mig_in_start(struct mig_in **inp, const struct mig_machine *mm, const char *
     if (u.kind == MIG_URI_TCP)
         in->port = sock_local_port(in->lfd);
     (void)mig_fwd_in_init(&in->fwd, mm); /* without memory: no forwarding */
+    in->pc_init = mig_pc_in_init(&in->pc, mm) == 0;
+    atomic_store(&in->postcopy_ok, p && p->postcopy && in->pc_init);
     ret = pthread_create(&in->thread, NULL, mig_in_thread, in);
     if (ret) {
         mig_fwd_in_fini(&in->fwd);
@@ -631,6 +664,25 @@ void mig_in_poll(struct mig_in *in)
 
     if (!in)
         return;
+    if (in->pc_running) {
+        if (in->netfwd)
+            mig_fwd_in_deliver(&in->fwd);
+        if (atomic_load(&in->pc.pages_end) && !gmem_missing_count(in->mm.mem)) {
+            /* every page is here: plain memory from now on */
+            (void)mig_chan_send(&in->pc.ch, MIG_MAGIC_REPLY, MIG_MSG_PAGES_DONE, 0);
+            gmem_postcopy_end(in->mm.mem);
+            in->pc_running = false;
+            ST_SET(in->end_ns, gw_now_ns());
+            MIG_IN_TRACE(in, "post-copy complete");
+            in->mm.ops->status(in->mm.opaque, MIG_ST_COMPLETED, 0);
+        }
+    }
+    if (in->pc_reader && !in->pc_running && atomic_load(&in->pc.over)) {
+        mig_fwd_in_deliver(&in->fwd);
+        mig_pc_in_fini(&in->pc); /* joins the reader */
+        mig_in_close_fd(in);
+        in->pc_reader = false;
+    }
     if (in->fwd_running) {
         mig_fwd_in_deliver(&in->fwd);
         if (atomic_load(&in->fwd.over)) {
@@ -659,6 +711,20 @@ void mig_in_poll(struct mig_in *in)
     if (st != MIG_IN_DONE_OK)
         return;
     mig_in_close(in);
+    /* post-copy: the guest runs without the pages still to come */
+    if (in->pc_bitmap) {
+        gmem_postcopy_begin(in->mm.mem, in->pc_bitmap, mig_pc_in_fetch, &in->pc);
+        in->pc_bitmap = NULL; /* gmem's */
+        in->pc.ch = (struct mig_chan){.fd = atomic_load(&in->fd), .tls = in->tls};
+        in->pc_running = true;
+        /* the pages' reader first: delivering a frame may already touch a
+         * missing page (one reader for pages and frames; the socket stays
+         * open) */
+        if (mig_pc_in_start(&in->pc, in->pc.ch, in->netfwd ? &in->fwd : NULL) == 0)
+            in->pc_reader = true;
+        else
+            gw_log("post-copy: cannot start the pages' reader: the guest will wait for them");
+    }
     /* the frames the source kept while paused reach the guest first */
     mig_fwd_in_deliver(&in->fwd);
     /* the guest's clock kept counting while the source was paused, and
@@ -674,6 +740,10 @@ void mig_in_poll(struct mig_in *in)
     MIG_IN_TRACE(in, "running");
     (void)mig_chan_send(&(struct mig_chan){.fd = atomic_load(&in->fd), .tls = in->tls},
                         MIG_MAGIC_REPLY, MIG_MSG_RUNNING, 0);
+    if (in->pc_running) {
+        in->mm.ops->status(in->mm.opaque, MIG_ST_POSTCOPY_ACTIVE, 0);
+        return;
+    }
     if (in->netfwd && !in->fwd.broken &&
         mig_fwd_in_start(&in->fwd, (struct mig_chan){.fd = atomic_load(&in->fd), .tls = in->tls}) ==
             0)
@@ -681,6 +751,12 @@ void mig_in_poll(struct mig_in *in)
     else
         mig_in_close_fd(in);
     in->mm.ops->status(in->mm.opaque, MIG_ST_COMPLETED, 0);
+}
+
+void mig_in_set_postcopy(struct mig_in *in, bool on)
+{
+    if (in)
+        atomic_store(&in->postcopy_ok, on && in->pc_init);
 }
 
 void mig_in_free(struct mig_in *in)
@@ -698,6 +774,9 @@ void mig_in_free(struct mig_in *in)
         shutdown(fd, SHUT_RDWR);
     mig_in_close(in);
     mig_fwd_in_fini(&in->fwd); /* its reader ends with the socket */
+    if (in->pc_init)
+        mig_pc_in_fini(&in->pc); /* so does post-copy's */
+    free(in->pc_bitmap);
     mig_in_close_fd(in);
     mig_tls_creds_free(in->creds);
     mig_blk_close(&in->blk);
@@ -731,4 +810,11 @@ void mig_in_info(const struct mig_in *in, struct mig_info *info)
         snprintf(info->error, sizeof(info->error), "%s", in->error);
     if (in->netfwd)
         mig_fwd_in_info(&in->fwd, info);
+    if (in->pc_flag && in->pc_init && (in->pc_running || in->pc.faults || in->pc.pages)) {
+        mig_pc_in_info(&in->pc, info);
+        if (in->pc_running) {
+            info->status = MIG_ST_POSTCOPY_ACTIVE;
+            info->done = false;
+        }
+    }
 }

@@ -63,10 +63,16 @@ struct mig_out {
     uint64_t ckpt_at; /* this connection's stream offset at that checkpoint */
     bool first_pass;  /* the first pass has not finished: it goes on from it */
     struct gmem_page_iter it;
-    uint64_t bytes_base;     /* bytes sent on earlier connections */
-    _Atomic bool want_pause; /* migrate-pause: stop at the next batch */
-    _Atomic bool hold;       /* x-godwit-hold-switchover */
-    bool want_resume;        /* migrate resume: true (under lock), to resume_uri */
+    uint64_t bytes_base;        /* bytes sent on earlier connections */
+    _Atomic bool want_pause;    /* migrate-pause: stop at the next batch */
+    _Atomic bool want_postcopy; /* migrate-start-postcopy: switch at the next round's end */
+    bool postcopy;              /* switched: the destination runs, pages go on */
+    uint64_t *pc_missing;       /* post-copy: pages the destination does not hold yet */
+    uint64_t pc_requests, pc_pages, pc_bytes; /* statistics (ST_SET / ST_GET) */
+    uint64_t pc_bad_requests;                 /* requests for pages past RAM (ignored) */
+    bool pc_failed;                           /* post-copy broke off after the commit */
+    _Atomic bool hold;                        /* x-godwit-hold-switchover */
+    bool want_resume;                         /* migrate resume: true (under lock), to resume_uri */
     struct mig_uri resume_uri;
     char pause_reason[MIG_ERROR_DESC_LEN]; /* why it paused (under lock): error-desc meanwhile */
     uint64_t recoveries, resent;           /* statistics (ST_SET/ST_GET) */
@@ -111,6 +117,40 @@ int mig_out_sync(struct mig_out *j);
 void mig_out_throttle_sync(struct mig_out *j, uint64_t dirty_bytes, uint64_t xfer_bytes);
 /* GODWIT_TRACE=migration. */
 void mig_out_trace(const struct mig_out *j, const char *fmt, ...) gw_printf(2, 3);
+
+/* Post-copy, after COMMIT (mig_postcopy.c): send every page set in
+ * j->pc_missing, the destination's requests first; frames go on too.  0
+ * once the destination has them all (PAGES_DONE), or -errno. */
+int mig_pc_serve(struct mig_out *j, const struct mig_chan *ch);
+
+/* The destination's side of post-copy (mig_postcopy.c). */
+#define MIG_PC_LAT_BUCKETS 24    /* fault waits: 1 us .. 8 s, powers of two */
+#define MIG_PC_IDLE_MS     30000 /* a source silent this long during post-copy is gone */
+struct mig_pc_in {
+    struct mig_machine mm;
+    struct mig_chan ch;
+    struct mig_fwd_in *fwd; /* frames come interleaved (NULL: none) */
+    pthread_t thread;
+    bool thread_live;
+    pthread_mutex_t lock; /* with cond: a fault waits for its page */
+    pthread_cond_t cond;
+    unsigned waiting;
+    uint64_t *requested;    /* pages asked for (loop thread only) */
+    _Atomic bool pages_end; /* PAGES_END came and every page before it */
+    _Atomic bool over;      /* the reader ended */
+    /* statistics (ST_SET / ST_GET; lat[] is the loop's) */
+    uint64_t faults, pages, lat_max_us;
+    uint64_t lat[MIG_PC_LAT_BUCKETS];
+    uint8_t buf[MIG_FRAME_MAX];
+};
+int mig_pc_in_init(struct mig_pc_in *pc, const struct mig_machine *mm);
+void mig_pc_in_fini(struct mig_pc_in *pc);
+/* gmem's fetch hook (the loop thread): ask for the missing pages of
+ * first..last and wait until they are here. */
+void mig_pc_in_fetch(void *opaque, uint64_t first, uint64_t last);
+/* Loop thread, the guest about to run: the reader of pages and frames. */
+int mig_pc_in_start(struct mig_pc_in *pc, struct mig_chan ch, struct mig_fwd_in *fwd);
+void mig_pc_in_info(const struct mig_pc_in *pc, struct mig_info *info);
 
 /* The commit protocol's channel: the socket, or the TLS session over it. */
 static inline struct mig_chan mig_out_chan(const struct mig_out *j)

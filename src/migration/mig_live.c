@@ -394,6 +394,7 @@ struct mig_live_round {
     unsigned under;       /* rounds that already fitted the downtime limit */
     uint64_t base_rounds; /* MIG_LIVE_MAX_ROUNDS counts from here (the last hold) */
     bool held;            /* the status says x-godwit-held-converged */
+    unsigned noconv;      /* post-copy auto: rounds in a row the dirty set did not halve */
 };
 
 /* Held-converged: wait out the rest of MIG_LIVE_HELD_MS since the round
@@ -523,6 +524,19 @@ static int mig_live_decide(struct mig_out *j, struct state_stream *s, struct mig
         rd->bytes = state_stream_offset(s);
         return 0;
     }
+    /* post-copy: asked for (migrate-start-postcopy), or by itself
+     * (x-godwit-postcopy-auto) once the dirty set stops halving twice
+     * while the rest does not fit the downtime limit */
+    if (j->params.postcopy && atomic_load(&j->want_postcopy) && !j->first_pass)
+        return 2;
+    if (j->params.postcopy && j->params.postcopy_auto &&
+        expected_ms > ST_GET(j->params.downtime_limit_ms)) {
+        rd->noconv = rd->prev_dirty && dirty_pages * 2 > rd->prev_dirty ? rd->noconv + 1 : 0;
+        if (rd->noconv >= 2) {
+            mig_out_trace(j, "not converging: switching to post-copy");
+            return 2;
+        }
+    }
     if (rd->held) { /* the hold was lifted: switch over when the rest fits */
         rd->held = false;
         mig_out_set_status(j, MIG_ST_ACTIVE);
@@ -536,6 +550,9 @@ static int mig_live_decide(struct mig_out *j, struct state_stream *s, struct mig
         rd->under++;
     }
     rd->prev_dirty = dirty_pages;
+    if (ST_GET(j->rounds) - rd->base_rounds >= MIG_LIVE_MAX_ROUNDS && j->params.postcopy &&
+        j->params.postcopy_auto)
+        return 2;
     if (ST_GET(j->rounds) - rd->base_rounds >= MIG_LIVE_MAX_ROUNDS) {
         gw_log("migration: %llu pages still dirty after %llu rounds (about %llu ms at "
                "%llu MB/s): switching over anyway",
@@ -548,8 +565,10 @@ static int mig_live_decide(struct mig_out *j, struct state_stream *s, struct mig
     return 0;
 }
 
-/* Parked: the last pages, the components, EOF, and the destination's verdict. */
-static int mig_live_switchover(struct mig_out *j, struct state_stream *s)
+/* Parked: the last pages (post-copy: the list of those the destination
+ * lacks, sent after the commit), the components, EOF, and the destination's
+ * verdict. */
+static int mig_live_switchover(struct mig_out *j, struct state_stream *s, bool postcopy)
 {
     uint64_t words = (j->mm.mem->npages + 63) / 64, value;
     struct mig_chan ch = mig_out_chan(j);
@@ -569,7 +588,22 @@ static int mig_live_switchover(struct mig_out *j, struct state_stream *s)
         return -ECANCELED;
     mig_out_trace(j, "final sync: %llu pages",
                   (unsigned long long)mig_live_popcount(j->dirty, words));
-    if (mig_live_send_ram(j, s, j->dirty) < 0)
+    if (postcopy) {
+        /* the dirty pages, and every page the first pass has not looked at
+         * yet, come after the commit, on demand first */
+        j->pc_missing = calloc(words, sizeof(uint64_t));
+        if (!j->pc_missing) {
+            state_stream_fail(s, -ENOMEM, "out of memory");
+            return -ENOMEM;
+        }
+        memcpy(j->pc_missing, j->dirty, words * sizeof(uint64_t));
+        if (j->first_pass)
+            for (uint64_t p = j->it.next; p < j->mm.mem->npages; p++)
+                j->pc_missing[p / 64] |= 1ull << (p % 64);
+        j->postcopy = true;
+        mig_out_trace(j, "post-copy: %llu pages to follow",
+                      (unsigned long long)mig_live_popcount(j->pc_missing, words));
+    } else if (mig_live_send_ram(j, s, j->dirty) < 0)
         return state_stream_error(s);
     ST_SET(j->remaining_pages, 0);
     if (j->blk && j->blk->n) {
@@ -612,6 +646,7 @@ static int mig_live_switchover(struct mig_out *j, struct state_stream *s)
 static int mig_live_commit(struct mig_out *j, struct state_stream *s)
 {
     struct mig_chan ch = mig_out_chan(j);
+    uint64_t words = (j->mm.mem->npages + 63) / 64;
     uint32_t type;
     uint64_t value, commit_ns;
     int ret;
@@ -628,7 +663,11 @@ static int mig_live_commit(struct mig_out *j, struct state_stream *s)
     if (j->fwd)
         mig_fwd_drain(j->fwd, &j->mm, &ch);
     commit_ns = gw_now_ns();
-    ret = mig_chan_send(&ch, MIG_MAGIC_COMMIT, MIG_MSG_COMMIT, commit_ns - j->park_ns);
+    ret =
+        mig_chan_send(&ch, MIG_MAGIC_COMMIT, j->postcopy ? MIG_MSG_COMMIT_POSTCOPY : MIG_MSG_COMMIT,
+                      commit_ns - j->park_ns);
+    if (ret == 0 && j->postcopy)
+        ret = mig_chan_send_missing(&ch, j->pc_missing, j->mm.mem->npages);
     if (ret < 0) {
         /* The destination is gone: it cannot run without the commit; but we
          * cannot know whether it read it either, so the source stays
@@ -647,6 +686,19 @@ static int mig_live_commit(struct mig_out *j, struct state_stream *s)
         type == MIG_MSG_RUNNING) {
         ST_SET(j->run_ns, gw_now_ns());
         mig_out_trace(j, "destination RUNNING");
+    }
+    if (j->postcopy) {
+        mig_out_set_status(j, MIG_ST_POSTCOPY_ACTIVE);
+        ret = mig_pc_serve(j, &ch);
+        if (ret < 0) {
+            /* no way back: the VM ran there; without recovery it is lost */
+            gw_log("migration: post-copy broke off (%s) with %llu pages not delivered: the "
+                   "VM cannot go on anywhere",
+                   strerror(-ret), (unsigned long long)mig_live_popcount(j->pc_missing, words));
+            snprintf(j->error, sizeof(j->error), "post-copy broke off: %s", strerror(-ret));
+            j->pc_failed = true;
+            return 0;
+        }
     }
     if (j->fwd) {
         /* done for everyone else; the frames that still come here go on */
@@ -940,6 +992,8 @@ int mig_live_run(struct mig_out *j, struct state_stream **sp)
             pthread_mutex_unlock(&j->lock);
         }
     }
+    if (j->params.postcopy)
+        flags |= STATE_F_POSTCOPY;
     if (j->params.net_forward) {
         struct mig_fwd *f = mig_fwd_new(&j->mm);
 
@@ -964,7 +1018,7 @@ int mig_live_run(struct mig_out *j, struct state_stream **sp)
     ST_SET(j->expected_downtime_ms, j->params.downtime_limit_ms); /* QEMU's until it knows */
     for (;;) {
         ret = mig_live_precopy(j, *sp, &rd);
-        if (ret == 1)
+        if (ret == 1 || ret == 2)
             break;
         if (ret == 0 && atomic_load(&j->want_pause)) {
             mig_live_end_paused(j, *sp);
@@ -987,7 +1041,7 @@ int mig_live_run(struct mig_out *j, struct state_stream **sp)
         rd.prev_dirty = 0;
         rd.held = false;
     }
-    ret = mig_live_switchover(j, *sp);
+    ret = mig_live_switchover(j, *sp, ret == 2);
     if (ret < 0)
         return ret;
     return mig_live_commit(j, *sp);

@@ -257,7 +257,7 @@ void mig_fwd_in_fini(struct mig_fwd_in *f)
 }
 
 /* A frame in f->buf for the loop; false when there is no room (dropped). */
-static bool mig_fwd_in_queue(struct mig_fwd_in *f, unsigned port, size_t len)
+bool mig_fwd_in_queue(struct mig_fwd_in *f, unsigned port, size_t len)
 {
     struct mig_fwd_frame *k;
     uint8_t *data = malloc(len);

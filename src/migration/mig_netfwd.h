@@ -89,6 +89,9 @@ void mig_fwd_in_fini(struct mig_fwd_in *f);
  * paused, up to FRAMES_PAUSED (at most MIG_FWD_PAUSED_MS).  0, or -errno:
  * forwarding stops (the migration goes on: it has committed). */
 int mig_fwd_in_paused(struct mig_fwd_in *f, const struct mig_chan *ch);
+/* Any thread: the frame in f->buf (len bytes, for port) waits for the
+ * loop; false when there is no room (dropped, counted). */
+bool mig_fwd_in_queue(struct mig_fwd_in *f, unsigned port, size_t len);
 /* Loop thread: hand what waits to the guest, in arrival order. */
 void mig_fwd_in_deliver(struct mig_fwd_in *f);
 /* Loop thread, the guest runs: read the grace period's frames on a thread

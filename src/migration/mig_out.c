@@ -42,6 +42,7 @@ static const char *const mig_status_names[MIG_ST_COUNT] = {
     [MIG_ST_PRECOPY_PAUSED] = "x-godwit-precopy-paused",
     [MIG_ST_PRECOPY_RECOVER] = "x-godwit-precopy-recover",
     [MIG_ST_HELD_CONVERGED] = "x-godwit-held-converged",
+    [MIG_ST_POSTCOPY_ACTIVE] = "postcopy-active",
 };
 
 const char *mig_status_name(enum mig_status st)
@@ -75,7 +76,7 @@ bool mig_out_active(const struct mig_out *j)
     st = atomic_load(&j->status);
     return st == MIG_ST_SETUP || st == MIG_ST_ACTIVE || st == MIG_ST_DEVICE ||
            st == MIG_ST_CANCELLING || st == MIG_ST_PRECOPY_PAUSED || st == MIG_ST_PRECOPY_RECOVER ||
-           st == MIG_ST_HELD_CONVERGED;
+           st == MIG_ST_HELD_CONVERGED || st == MIG_ST_POSTCOPY_ACTIVE;
 }
 
 /* Queue an event for the loop (lock held). */
@@ -312,7 +313,9 @@ out:
         mig_fwd_requeue(j->fwd, &j->mm);
     if (!atomic_load(&j->handback))
         ST_SET(j->end_ns, gw_now_ns());
-    if (atomic_load(&j->committed) || ret == 0)
+    if (j->pc_failed)
+        mig_out_set_status_final(j, MIG_ST_FAILED, true);
+    else if (atomic_load(&j->committed) || ret == 0)
         mig_out_set_status_final(j, MIG_ST_COMPLETED, true);
     else if (ret == -ECANCELED || atomic_load(&j->cancel))
         mig_out_set_status_final(j, MIG_ST_CANCELLED, true);
@@ -328,6 +331,7 @@ static void mig_out_release(struct mig_out *j)
     free(j->dirty);
     free(j->sent);
     free(j->tag);
+    free(j->pc_missing);
     mig_fwd_free(j->fwd);
     if (j->blk) {
         mig_blk_close(j->blk);
@@ -452,10 +456,12 @@ static void mig_out_unpark(struct mig_out *j)
     pthread_mutex_unlock(&j->lock);
     if (j->blk) /* the devices stop marking (a write waiting for room completes) */
         mig_blk_attach(j->blk, &j->mm, false);
+    /* committed: never back here, even when post-copy broke off after */
     if (parked)
-        j->mm.ops->unpark(j->mm.opaque, st != MIG_ST_COMPLETED ? MIG_UNPARK_RESUME
-                                        : j->live              ? MIG_UNPARK_GONE
-                                                               : MIG_UNPARK_SAVED);
+        j->mm.ops->unpark(j->mm.opaque, st != MIG_ST_COMPLETED && !atomic_load(&j->committed)
+                                            ? MIG_UNPARK_RESUME
+                                        : j->live ? MIG_UNPARK_GONE
+                                                  : MIG_UNPARK_SAVED);
 }
 
 /* Loop side: the job ended; join it and give the machine back. */
@@ -626,6 +632,15 @@ void mig_out_info(const struct mig_out *j, struct mig_info *info)
             }
         }
     }
+    if (j->postcopy) {
+        info->has_pc = true;
+        info->pc_requests = ST_GET(j->pc_requests);
+        info->pc_pages = ST_GET(j->pc_pages);
+        info->pc_bytes = ST_GET(j->pc_bytes);
+        info->pc_bad_requests = ST_GET(j->pc_bad_requests);
+        if (!info->done)
+            info->status = atomic_load(&j->status); /* postcopy-active */
+    }
     if (j->fwd) {
         mig_fwd_info(j->fwd, info);
         info->fwd_active = !info->done && atomic_load(&j->handback);
@@ -648,6 +663,22 @@ void mig_out_info(const struct mig_out *j, struct mig_info *info)
         snprintf(info->error, sizeof(info->error), "%s", j->pause_reason);
         pthread_mutex_unlock((pthread_mutex_t *)&j->lock);
     }
+}
+
+int mig_out_start_postcopy(struct mig_out *j, char *err, size_t errlen)
+{
+    int st = j ? atomic_load(&j->status) : MIG_ST_NONE;
+
+    if (!j || !j->live || atomic_load(&j->done) ||
+        (st != MIG_ST_ACTIVE && st != MIG_ST_HELD_CONVERGED && st != MIG_ST_SETUP))
+        return gw_fail(err, errlen, -EINVAL,
+                       "migrate-start-postcopy: no live migration is in pre-copy");
+    if (!j->params.postcopy)
+        return gw_fail(err, errlen, -EINVAL,
+                       "migrate-start-postcopy: the migration was started without capability "
+                       "postcopy-ram");
+    atomic_store(&j->want_postcopy, true);
+    return 0;
 }
 
 int mig_out_pause(struct mig_out *j, char *err, size_t errlen)

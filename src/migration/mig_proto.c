@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <xxhash.h>
@@ -119,9 +120,13 @@ static bool mig_msg_type_known(uint32_t magic, uint32_t type)
 {
     if (magic == MIG_MAGIC_REPLY)
         return type == MIG_MSG_READY || type == MIG_MSG_ERROR || type == MIG_MSG_RUNNING ||
-               type == MIG_MSG_ROUND || type == MIG_MSG_RESUME_AT;
+               type == MIG_MSG_ROUND || type == MIG_MSG_RESUME_AT || type == MIG_MSG_PAGE_REQ ||
+               type == MIG_MSG_PAGES_DONE;
     if (magic == MIG_MAGIC_COMMIT)
-        return type == MIG_MSG_COMMIT;
+        return type == MIG_MSG_COMMIT || type == MIG_MSG_COMMIT_POSTCOPY;
+    if (magic == MIG_MAGIC_PAGE)
+        return type == MIG_MSG_MISSING || type == MIG_MSG_PAGE || type == MIG_MSG_PAGE_ZERO ||
+               type == MIG_MSG_PAGES_END;
     if (magic == MIG_MAGIC_FRAME)
         return type == MIG_MSG_FRAME || type == MIG_MSG_FRAMES_PAUSED || type == MIG_MSG_FWD_END;
     return false;
@@ -309,6 +314,99 @@ int mig_chan_recv_frame(const struct mig_chan *c, uint32_t *type, uint64_t *valu
         return -EPROTO;
     *port = (unsigned)(*value >> 32);
     *len = n;
+    return 0;
+}
+
+size_t mig_page_encode(uint8_t *out, uint64_t page, const uint8_t *data)
+{
+    mig_msg_encode(out, MIG_MAGIC_PAGE, MIG_MSG_PAGE, page);
+    memcpy(out + MIG_MSG_LEN, data, MIG_PAGE_SIZE);
+    gw_put_le(out + MIG_MSG_LEN + MIG_PAGE_SIZE, XXH3_64bits_withSeed(data, MIG_PAGE_SIZE, page),
+              8);
+    return MIG_MSG_LEN + MIG_PAGE_SIZE + 8;
+}
+
+int mig_chan_send_missing(const struct mig_chan *c, const uint64_t *bitmap, uint64_t npages)
+{
+    size_t words = (size_t)((npages + 63) / 64), n = MIG_MSG_LEN + words * 8 + 8;
+    uint8_t *m = malloc(n);
+    int ret;
+
+    if (!m)
+        return -ENOMEM;
+    mig_msg_encode(m, MIG_MAGIC_PAGE, MIG_MSG_MISSING, npages);
+    for (size_t w = 0; w < words; w++)
+        gw_put_le(m + MIG_MSG_LEN + w * 8, bitmap[w], 8);
+    gw_put_le(m + MIG_MSG_LEN + words * 8, XXH3_64bits_withSeed(m + MIG_MSG_LEN, words * 8, npages),
+              8);
+    ret = mig_chan_write(c, m, n);
+    free(m);
+    return ret;
+}
+
+int mig_chan_recv_post(const struct mig_chan *c, uint32_t *magic, uint32_t *type, uint64_t *value,
+                       unsigned *port, uint8_t *buf, size_t *len, uint64_t *bitmap,
+                       uint64_t maxpages, int timeout_ms)
+{
+    uint8_t m[MIG_MSG_LEN], check[8];
+    int ret = mig_chan_read_full(c, m, sizeof(m), timeout_ms);
+
+    if (ret < 0)
+        return ret;
+    *magic = (uint32_t)gw_get_le(m, 4);
+    if (*magic != MIG_MAGIC_PAGE)
+        *magic = MIG_MAGIC_FRAME; /* anything else must pass as a frame message */
+    ret = mig_msg_decode(m, *magic, type, value);
+    if (ret < 0)
+        return ret;
+    *len = 0;
+    if (*magic == MIG_MAGIC_FRAME && *type == MIG_MSG_FRAME) {
+        size_t n = (size_t)(*value & 0xffffffffu);
+
+        if (n < MIG_FRAME_MIN || n > MIG_FRAME_MAX || (*value >> 32) >= MIG_FRAME_PORTS)
+            return -EPROTO;
+        if ((ret = mig_chan_read_full(c, buf, n, timeout_ms)) < 0 ||
+            (ret = mig_chan_read_full(c, check, 8, timeout_ms)) < 0)
+            return ret;
+        if (gw_get_le(check, 8) != XXH3_64bits_withSeed(buf, n, *value))
+            return -EPROTO;
+        *port = (unsigned)(*value >> 32);
+        *len = n;
+    } else if (*magic == MIG_MAGIC_PAGE && *type == MIG_MSG_PAGE) {
+        if (*value >= maxpages)
+            return -EPROTO;
+        if ((ret = mig_chan_read_full(c, buf, MIG_PAGE_SIZE, timeout_ms)) < 0 ||
+            (ret = mig_chan_read_full(c, check, 8, timeout_ms)) < 0)
+            return ret;
+        if (gw_get_le(check, 8) != XXH3_64bits_withSeed(buf, MIG_PAGE_SIZE, *value))
+            return -EPROTO;
+        *len = MIG_PAGE_SIZE;
+    } else if (*magic == MIG_MAGIC_PAGE && *type == MIG_MSG_PAGE_ZERO) {
+        if (*value >= maxpages)
+            return -EPROTO;
+    } else if (*magic == MIG_MAGIC_PAGE && *type == MIG_MSG_MISSING) {
+        size_t words = (size_t)((*value + 63) / 64);
+        uint8_t *raw;
+
+        if (*value != maxpages || !bitmap)
+            return -EPROTO; /* the source's RAM is ours: the same pages */
+        raw = malloc(words * 8);
+        if (!raw)
+            return -ENOMEM;
+        ret = mig_chan_read_full(c, raw, words * 8, timeout_ms);
+        if (ret == 0)
+            ret = mig_chan_read_full(c, check, 8, timeout_ms);
+        if (ret == 0 && gw_get_le(check, 8) != XXH3_64bits_withSeed(raw, words * 8, *value))
+            ret = -EPROTO;
+        for (size_t w = 0; ret == 0 && w < words; w++)
+            bitmap[w] = gw_get_le(raw + w * 8, 8);
+        if (ret == 0 && (*value % 64) && (bitmap[words - 1] >> (*value % 64)))
+            ret = -EPROTO; /* bits past the last page */
+        free(raw);
+        if (ret < 0)
+            return ret;
+        *len = words * 8;
+    }
     return 0;
 }
 

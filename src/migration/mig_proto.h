@@ -60,6 +60,17 @@
  * n is how many FRAMEs came before (in all, for FWD_END).  A destination
  * runs whatever the frames say: they are best effort, never a reason to
  * fail a migration that has committed.
+ * Post-copy (header flag STATE_F_POSTCOPY: the stream may switch): the
+ * source parks, sends the devices and EOF as for a switchover, and after
+ * READY sends COMMIT_POSTCOPY instead of COMMIT, then MISSING (the pages
+ * the destination does not hold as they are now: a bitmap), then frames as
+ * above; the destination runs at once.  From then on:
+ *   source ── PAGE p (+ 4096 bytes + check) / PAGE_ZERO p ... PAGES_END n ─▶ destination
+ *   source ◀── PAGE_REQ p (a hart or a device waits for page p) ───────────  destination
+ *   source ◀── PAGES_DONE (every page is here) ─────────────────────────────  destination
+ *   MISSING: message (GWPG, value = pages) then the bitmap, (pages + 63) / 64
+ *   u64 little-endian, then 8 bytes XXH3-64 of it seeded with value.  A
+ *   PAGE's check is XXH3-64 of its 4096 bytes seeded with value.
  * Until the source has sent COMMIT it owns the VM: any failure resumes it.
  * After COMMIT it stays stopped, and a destination runs only once it has
  * read COMMIT: never two copies running.
@@ -78,6 +89,8 @@
 #define MIG_MAGIC_REPLY  0x50525747u /* "GWRP": destination -> source */
 #define MIG_MAGIC_COMMIT 0x4d435747u /* "GWCM": source -> destination */
 #define MIG_MAGIC_FRAME  0x57465747u /* "GWFW": source -> destination, after COMMIT */
+#define MIG_MAGIC_PAGE   0x47505747u /* "GWPG": source -> destination, post-copy */
+#define MIG_PAGE_SIZE    4096u       /* a post-copy page's bytes */
 #define MIG_FRAME_MIN    14          /* an Ethernet header */
 #define MIG_FRAME_MAX    65536       /* bytes of one forwarded frame, at most (NET_FRAME_MAX) */
 #define MIG_FRAME_PORTS  64          /* network ports (netdevs) a frame can name */
@@ -86,13 +99,20 @@
 #define MIG_ERROR_MAX    (MIG_MSG_LEN + MIG_REASON_MAX + MIG_REASON_CHECK)
 
 enum mig_msg_type {
-    MIG_MSG_READY = 1,     /* reply: loaded and verified; value 0 */
-    MIG_MSG_ERROR = 2,     /* reply: the load failed; value = errno | reason length << 32 */
-    MIG_MSG_RUNNING = 3,   /* reply: the destination runs */
-    MIG_MSG_ROUND = 4,     /* reply: every byte up to ROUND marker `value` was loaded */
-    MIG_MSG_RESUME_AT = 5, /* reply to a resumed stream's SESSION: the last CHECKPOINT verified */
-    MIG_MSG_COMMIT = 1,    /* commit: value = ns the source was paused */
-    MIG_MSG_FRAME = 1,     /* frame: value = len | port << 32; the frame and its check follow */
+    MIG_MSG_READY = 1,      /* reply: loaded and verified; value 0 */
+    MIG_MSG_ERROR = 2,      /* reply: the load failed; value = errno | reason length << 32 */
+    MIG_MSG_RUNNING = 3,    /* reply: the destination runs */
+    MIG_MSG_ROUND = 4,      /* reply: every byte up to ROUND marker `value` was loaded */
+    MIG_MSG_RESUME_AT = 5,  /* reply to a resumed stream's SESSION: the last CHECKPOINT verified */
+    MIG_MSG_PAGE_REQ = 6,   /* reply, post-copy: value = a page the destination waits for */
+    MIG_MSG_PAGES_DONE = 7, /* reply, post-copy: every page is here */
+    MIG_MSG_COMMIT_POSTCOPY = 2, /* commit: as COMMIT, and post-copy follows (MISSING) */
+    MIG_MSG_MISSING = 1,         /* page: value = pages; the bitmap and its check follow */
+    MIG_MSG_PAGE = 2,            /* page: value = page number; 4096 bytes and a check follow */
+    MIG_MSG_PAGE_ZERO = 3,       /* page: value = page number; the page is all zeroes */
+    MIG_MSG_PAGES_END = 4,       /* page: value = PAGE and PAGE_ZERO messages in all */
+    MIG_MSG_COMMIT = 1,          /* commit: value = ns the source was paused */
+    MIG_MSG_FRAME = 1,         /* frame: value = len | port << 32; the frame and its check follow */
     MIG_MSG_FRAMES_PAUSED = 2, /* frame: the frames kept during the pause are over; value = n */
     MIG_MSG_FWD_END = 3,       /* frame: no more frames; value = n in all */
 };
@@ -165,6 +185,25 @@ size_t mig_frame_encode(uint8_t *out, unsigned port, const uint8_t *frame, size_
  * port or check). */
 int mig_chan_recv_frame(const struct mig_chan *c, uint32_t *type, uint64_t *value, unsigned *port,
                         uint8_t *buf, size_t *len, int timeout_ms);
+
+/* A PAGE (MIG_MSG_LEN + 4096 + 8 bytes into out): the bytes to send. */
+size_t mig_page_encode(uint8_t *out, uint64_t page, const uint8_t *data);
+/* MISSING for npages pages (bitmap: (npages + 63) / 64 words) on the
+ * channel: 0 or -errno. */
+int mig_chan_send_missing(const struct mig_chan *c, const uint64_t *bitmap, uint64_t npages);
+
+/*
+ * After COMMIT the source sends frames (GWFW) and post-copy pages (GWPG)
+ * interleaved: receive one message of either magic within timeout_ms.
+ * FRAME: the frame into buf (MIG_FRAME_MAX), *port, *len; PAGE: its 4096
+ * bytes into buf, checked, *len = 4096; MISSING: the bitmap into bitmap
+ * (room for maxpages bits; more pages than that is -EPROTO), *len = its
+ * bytes; others: *value only.  0 or -errno (-EPROTO: a bad length, port,
+ * page or check).
+ */
+int mig_chan_recv_post(const struct mig_chan *c, uint32_t *magic, uint32_t *type, uint64_t *value,
+                       unsigned *port, uint8_t *buf, size_t *len, uint64_t *bitmap,
+                       uint64_t maxpages, int timeout_ms);
 
 /* ERROR with a reason (above).  encode fills out (MIG_ERROR_MAX bytes)
  * and returns the bytes to send; a reason longer than MIG_REASON_MAX is cut

@@ -171,6 +171,13 @@ int mig_load_live(const struct mig_machine *mm, struct state_stream *s, struct m
         goto out;
     hdr = state_reader_header(r);
     h->flags = hdr->flags;
+    if ((hdr->flags & STATE_F_POSTCOPY) && !h->postcopy_ok) {
+        snprintf(err, errlen,
+                 "the source may switch to post-copy, but capability postcopy-ram "
+                 "is not set here (set it on both sides)");
+        ret = -EPROTO;
+        goto out;
+    }
     if (!(hdr->flags & STATE_F_RESUME) != !h->resume) {
         snprintf(err, errlen, "%s",
                  h->resume ? "not a resumed stream: this migration is paused and waits for its "

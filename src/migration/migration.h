@@ -87,7 +87,13 @@ struct mig_params {
     bool dirty_limit;                /* capability "dirty-limit" (QEMU 8.1) */
     uint64_t vcpu_dirty_limit;       /* "vcpu-dirty-limit", MB/s per hart: 1 */
     uint64_t dirty_limit_period_ms;  /* "x-vcpu-dirty-limit-period", ms: 1000 */
-    char tls_creds[128];             /* "tls-creds": a tls-creds-psk object's id; "" = plain */
+    /* capability "postcopy-ram" (both sides, as QEMU): the stream may
+     * switch to post-copy (migrate-start-postcopy, or by itself with
+     * x-godwit-postcopy-auto when pre-copy does not converge): the
+     * destination runs at once and fetches the pages it lacks */
+    bool postcopy;
+    bool postcopy_auto;  /* "x-godwit-postcopy-auto" */
+    char tls_creds[128]; /* "tls-creds": a tls-creds-psk object's id; "" = plain */
     /* The directory of that object's keys.psk, filled by the machine when
      * it starts a job (the engine knows no objects).  Non-empty: the live
      * channel is TLS (mig_tls.h), the source the client, the destination
@@ -111,6 +117,7 @@ enum mig_status {
     MIG_ST_PRECOPY_PAUSED,  /* x-godwit-precopy-paused: no connection, the guest runs on */
     MIG_ST_PRECOPY_RECOVER, /* x-godwit-precopy-recover: reconnecting */
     MIG_ST_HELD_CONVERGED,  /* x-godwit-held-converged: in sync, switchover held */
+    MIG_ST_POSTCOPY_ACTIVE, /* postcopy-active: the destination runs, pages still come */
     MIG_ST_COUNT,
 };
 const char *mig_status_name(enum mig_status st);
@@ -213,6 +220,11 @@ struct mig_info {
      * while paused, sent to the destination, dropped for want of room,
      * kept but not for the VM, how long it forwarded after the commit),
      * or the destination's (received, handed to the guest, dropped) */
+    /* post-copy: the source's pages sent and requests served, or the
+     * destination's faults, pages received and fault waits (us) */
+    bool has_pc;
+    uint64_t pc_requests, pc_pages, pc_bytes, pc_faults, pc_bad_requests;
+    uint64_t pc_lat_p50_us, pc_lat_p99_us, pc_lat_max_us;
     bool has_fwd, fwd_active;
     uint64_t fwd_captured, fwd_forwarded, fwd_overflow, fwd_other, fwd_grace_ms;
     uint64_t fwd_received, fwd_delivered, fwd_dropped;
@@ -258,6 +270,9 @@ void mig_out_info(const struct mig_out *j, struct mig_info *info);
  * with what the destination lacks.  0 or -errno with a reason.
  */
 int mig_out_pause(struct mig_out *j, char *err, size_t errlen) gw_must_check;
+/* Loop thread: migrate-start-postcopy (capability postcopy-ram): switch at
+ * the next round's end.  0 or -errno with a reason. */
+int mig_out_start_postcopy(struct mig_out *j, char *err, size_t errlen) gw_must_check;
 int mig_out_resume(struct mig_out *j, const char *uri, char *err, size_t errlen) gw_must_check;
 /* Loop thread: migrate-set-parameters while the job runs: max-bandwidth,
  * downtime-limit and x-godwit-hold-switchover take effect at once (the
@@ -294,6 +309,9 @@ int mig_in_load_file(const struct mig_machine *mm, const char *path, char *err,
 int mig_in_start(struct mig_in **inp, const struct mig_machine *mm, const char *uri,
                  const struct mig_params *p, char *err, size_t errlen) gw_must_check;
 /* Loop thread: report progress; once committed call ops->incoming_done. */
+/* Loop thread: capability postcopy-ram changed (QEMU lets it be set after
+ * -incoming, before the source connects). */
+void mig_in_set_postcopy(struct mig_in *in, bool on);
 void mig_in_poll(struct mig_in *in);
 /* Loop thread: an incoming migration paused (x-godwit-precopy-paused)
  * listens on uri for the source's resume.  0 or -errno with a reason. */
@@ -337,9 +355,10 @@ struct mig_load_hooks {
     int (*disks)(void *opaque, const struct state_disk *d, unsigned n, char *err, size_t errlen);
     int (*block)(void *opaque, const struct state_blk_view *v, char *err, size_t errlen);
     int (*disksum)(void *opaque, const uint64_t (*sums)[2], unsigned n, char *err, size_t errlen);
-    bool resume;     /* in: a resumed stream: RAM is kept as it is */
-    bool components; /* out: a component section was loaded (past pausing) */
-    uint32_t flags;  /* out: the stream header's STATE_F_* */
+    bool resume;      /* in: a resumed stream: RAM is kept as it is */
+    bool postcopy_ok; /* in: this side takes post-copy (capability postcopy-ram) */
+    bool components;  /* out: a component section was loaded (past pausing) */
+    uint32_t flags;   /* out: the stream header's STATE_F_* */
 };
 #define MIG_LOAD_PAUSED 1 /* mig_load_live: the source paused (PAUSE) */
 /* mig_load for a live stream with hooks: 0 at EOF (verified), MIG_LOAD_PAUSED,

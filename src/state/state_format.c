@@ -159,7 +159,7 @@ int state_read_header(struct state_stream *s, struct state_header *h)
     }
     if (((h->flags & STATE_F_RECOVER) && !(h->flags & STATE_F_LIVE)) ||
         ((h->flags & STATE_F_RESUME) && !(h->flags & STATE_F_RECOVER)) ||
-        ((h->flags & STATE_F_NETFWD) && !(h->flags & STATE_F_LIVE))) {
+        ((h->flags & (STATE_F_NETFWD | STATE_F_POSTCOPY)) && !(h->flags & STATE_F_LIVE))) {
         state_stream_fail(s, -EPROTO,
                           "header flags 0x%x: a recoverable, resumed or forwarding stream must be "
                           "a live one",

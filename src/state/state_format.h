@@ -48,11 +48,13 @@
 
 /* Header flags. */
 enum {
-    STATE_F_LIVE = 1u << 0,    /* a live-migration stream (rounds of RAM) */
-    STATE_F_RECOVER = 1u << 1, /* live: a SESSION follows CONFIG; the stream may pause */
-    STATE_F_RESUME = 1u << 2,  /* live, recoverable: resumes a paused migration */
-    STATE_F_NETFWD = 1u << 3,  /* live: frames follow COMMIT (mig_proto.h, docs/net.md) */
-    STATE_F_KNOWN = STATE_F_LIVE | STATE_F_RECOVER | STATE_F_RESUME | STATE_F_NETFWD,
+    STATE_F_LIVE = 1u << 0,     /* a live-migration stream (rounds of RAM) */
+    STATE_F_RECOVER = 1u << 1,  /* live: a SESSION follows CONFIG; the stream may pause */
+    STATE_F_RESUME = 1u << 2,   /* live, recoverable: resumes a paused migration */
+    STATE_F_NETFWD = 1u << 3,   /* live: frames follow COMMIT (mig_proto.h, docs/net.md) */
+    STATE_F_POSTCOPY = 1u << 4, /* live: may switch to post-copy (mig_proto.h, docs/state.md) */
+    STATE_F_KNOWN =
+        STATE_F_LIVE | STATE_F_RECOVER | STATE_F_RESUME | STATE_F_NETFWD | STATE_F_POSTCOPY,
 };
 
 enum mig_section_type {

@@ -141,7 +141,7 @@ static void test_messages(int a, int b, const char *what)
     CHECK(mig_msg_send(a, MIG_MAGIC_REPLY, 99, 0) == 0 &&
               mig_msg_recv(b, MIG_MAGIC_REPLY, &type, &value, 1000) == -EPROTO,
           "%s: an unknown type (checked, well-formed) is refused", what);
-    CHECK(mig_msg_send(a, MIG_MAGIC_COMMIT, MIG_MSG_ERROR, 0) == 0 &&
+    CHECK(mig_msg_send(a, MIG_MAGIC_COMMIT, MIG_MSG_ROUND, 0) == 0 &&
               mig_msg_recv(b, MIG_MAGIC_COMMIT, &type, &value, 1000) == -EPROTO,
           "%s: a reply type under the COMMIT magic is refused", what);
     CHECK(mig_msg_send(a, MIG_MAGIC_REPLY, MIG_MSG_RUNNING, 3) == 0 &&
@@ -166,11 +166,11 @@ static void test_integrity(void)
     static const uint64_t values[] = {0, 1, 42, 5000000, UINT64_MAX};
     static const struct {
         uint32_t magic, type;
-    } ok[] = {{MIG_MAGIC_REPLY, MIG_MSG_READY},
-              {MIG_MAGIC_REPLY, MIG_MSG_ERROR},
-              {MIG_MAGIC_REPLY, MIG_MSG_RUNNING},
-              {MIG_MAGIC_REPLY, MIG_MSG_ROUND},
-              {MIG_MAGIC_COMMIT, MIG_MSG_COMMIT}};
+    } ok[] = {{MIG_MAGIC_REPLY, MIG_MSG_READY},    {MIG_MAGIC_REPLY, MIG_MSG_ERROR},
+              {MIG_MAGIC_REPLY, MIG_MSG_RUNNING},  {MIG_MAGIC_REPLY, MIG_MSG_ROUND},
+              {MIG_MAGIC_COMMIT, MIG_MSG_COMMIT},  {MIG_MAGIC_COMMIT, MIG_MSG_COMMIT_POSTCOPY},
+              {MIG_MAGIC_REPLY, MIG_MSG_PAGE_REQ}, {MIG_MAGIC_REPLY, MIG_MSG_PAGES_DONE},
+              {MIG_MAGIC_PAGE, MIG_MSG_PAGE},      {MIG_MAGIC_PAGE, MIG_MSG_PAGES_END}};
     unsigned caught = 0, tried = 0, decoded = 0;
     uint8_t m[MIG_MSG_LEN];
     uint32_t type;
@@ -198,10 +198,12 @@ static void test_integrity(void)
     static const struct {
         uint32_t magic, type;
     } bad[] = {{MIG_MAGIC_REPLY, 0},
-               {MIG_MAGIC_REPLY, MIG_MSG_RESUME_AT + 1},
+               {MIG_MAGIC_REPLY, MIG_MSG_PAGES_DONE + 1},
                {MIG_MAGIC_REPLY, UINT32_MAX},
                {MIG_MAGIC_COMMIT, 0},
-               {MIG_MAGIC_COMMIT, MIG_MSG_READY + 1}};
+               {MIG_MAGIC_COMMIT, MIG_MSG_COMMIT_POSTCOPY + 1},
+               {MIG_MAGIC_PAGE, 0},
+               {MIG_MAGIC_PAGE, MIG_MSG_PAGES_END + 1}};
     for (size_t k = 0; k < GW_ARRAY_SIZE(bad); k++) {
         mig_msg_encode(m, bad[k].magic, bad[k].type, 0);
         CHECK(mig_msg_decode(m, bad[k].magic, &type, &value) == -EPROTO,
@@ -462,6 +464,85 @@ static void test_frames(int a, int b)
     close(b);
 }
 
+/* Post-copy's messages: MISSING (a bitmap), PAGE, PAGE_ZERO, PAGES_END,
+ * interleaved with frames; a page past RAM, a bitmap for another RAM size
+ * or with bits past its end, a flipped byte: refused. */
+static void test_postcopy_msgs(void)
+{
+    int sv[2] = {-1, -1}, a, b;
+    struct mig_chan ca, cb;
+    static uint8_t page[MIG_PAGE_SIZE], m[MIG_MSG_LEN + MIG_FRAME_MAX + 8], buf[MIG_FRAME_MAX];
+    uint64_t bits[2] = {0x8000000000000001ull, 0x5}, got[2];
+    uint32_t magic, type;
+    uint64_t value;
+    unsigned port;
+    size_t len;
+
+    for (size_t i = 0; i < sizeof(page); i++)
+        page[i] = (uint8_t)(i * 13);
+#define PC_PAIR()                                                                                  \
+    do {                                                                                           \
+        if (sv[0] >= 0)                                                                            \
+            close(sv[0]), close(sv[1]);                                                            \
+        CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");                         \
+        a = sv[0], b = sv[1], ca = (struct mig_chan){.fd = a}, cb = (struct mig_chan){.fd = b};    \
+    } while (0)
+    PC_PAIR();
+    CHECK(mig_chan_send_missing(&ca, bits, 67) == 0 &&
+              mig_chan_recv_post(&cb, &magic, &type, &value, &port, buf, &len, got, 67, 1000) ==
+                  0 &&
+              magic == MIG_MAGIC_PAGE && type == MIG_MSG_MISSING && value == 67 &&
+              got[0] == bits[0] && got[1] == bits[1],
+          "post-copy: MISSING round trips (67 pages)");
+    PC_PAIR(); /* a refusal ends the stream: what follows is not read */
+    CHECK(mig_chan_send_missing(&ca, bits, 67) == 0 &&
+              mig_chan_recv_post(&cb, &magic, &type, &value, &port, buf, &len, got, 64, 1000) ==
+                  -EPROTO,
+          "post-copy: MISSING for another RAM size is refused");
+    PC_PAIR();
+    bits[1] = 0x10; /* bit 68 of a 67-page RAM */
+    CHECK(mig_chan_send_missing(&ca, bits, 67) == 0 &&
+              mig_chan_recv_post(&cb, &magic, &type, &value, &port, buf, &len, got, 67, 1000) ==
+                  -EPROTO,
+          "post-copy: MISSING with a bit past the last page is refused");
+    PC_PAIR();
+    CHECK(
+        mig_chan_write(&ca, m, mig_page_encode(m, 66, page)) == 0 &&
+            mig_chan_recv_post(&cb, &magic, &type, &value, &port, buf, &len, NULL, 67, 1000) == 0 &&
+            type == MIG_MSG_PAGE && value == 66 && len == MIG_PAGE_SIZE && !memcmp(buf, page, len),
+        "post-copy: PAGE round trips");
+    CHECK(mig_chan_write(&ca, m, mig_frame_encode(m, 1, page, 100)) == 0 &&
+              mig_chan_recv_post(&cb, &magic, &type, &value, &port, buf, &len, NULL, 67, 1000) ==
+                  0 &&
+              magic == MIG_MAGIC_FRAME && type == MIG_MSG_FRAME && port == 1 && len == 100,
+          "post-copy: a frame between pages");
+    CHECK(mig_chan_write(&ca, m, mig_page_encode(m, 67, page)) == 0 &&
+              mig_chan_recv_post(&cb, &magic, &type, &value, &port, buf, &len, NULL, 67, 1000) ==
+                  -EPROTO,
+          "post-copy: a PAGE past RAM is refused");
+    PC_PAIR();
+    mig_page_encode(m, 3, page);
+    m[MIG_MSG_LEN + 100] ^= 4;
+    CHECK(mig_chan_write(&ca, m, MIG_MSG_LEN + MIG_PAGE_SIZE + 8) == 0 &&
+              mig_chan_recv_post(&cb, &magic, &type, &value, &port, buf, &len, NULL, 67, 1000) ==
+                  -EPROTO,
+          "post-copy: a PAGE with a flipped byte is refused");
+    PC_PAIR();
+    CHECK(mig_chan_send(&ca, MIG_MAGIC_PAGE, MIG_MSG_PAGE_ZERO, 5) == 0 &&
+              mig_chan_recv_post(&cb, &magic, &type, &value, &port, buf, &len, NULL, 67, 1000) ==
+                  0 &&
+              type == MIG_MSG_PAGE_ZERO && value == 5,
+          "post-copy: PAGE_ZERO");
+    CHECK(mig_chan_send(&ca, MIG_MAGIC_PAGE, MIG_MSG_PAGES_END, 9) == 0 &&
+              mig_chan_recv_post(&cb, &magic, &type, &value, &port, buf, &len, NULL, 67, 1000) ==
+                  0 &&
+              type == MIG_MSG_PAGES_END && value == 9,
+          "post-copy: PAGES_END");
+    close(a);
+    close(b);
+#undef PC_PAIR
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -474,5 +555,6 @@ int main(void)
     test_reason_channel(sv[0], sv[1], "socketpair");
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
     test_frames(sv[0], sv[1]);
+    test_postcopy_msgs();
     return board_check_done();
 }
