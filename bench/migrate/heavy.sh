@@ -26,7 +26,7 @@
 #      godwit-vm for godwit's dirty-limit / post-copy rows, e.g. a branch's
 #      build; default GODWIT), BENCH_RUNS (3), BENCH_HEAVY_SCENARIOS (h1,h2),
 #      BENCH_HEAVY_MODES (precopy,autoconv,dirtylimit,postcopy),
-#      BENCH_HEAVY_TIMEOUT (30 s), BENCH_HEAVY_SLOW_BW (50000000 bytes/s),
+#      BENCH_HEAVY_TIMEOUT (60 s), BENCH_HEAVY_SLOW_BW (50000000 bytes/s),
 #      BENCH_HEAVY_SLOW_MEM (256M), BENCH_HEAVY_DIRTY_LIMIT (10 MB/s per
 #      vCPU), BENCH_MIGRATE_WARMUP (2 s), BENCH_LOGS ($BUILD/bench/heavy),
 #      BENCH_QEMU_ONLY / BENCH_GODWIT_ONLY (1: that emulator alone)
