@@ -253,14 +253,17 @@ def one_run(emu, tag, elf, sc, mode, cfg, tmp, logdir, ns):
             time.sleep(0.02)
         t_end = time.monotonic()
         check(info.get("status") == "completed", f"{tag}: migration {info}")
-        dst.wait_status(("running",), 30)
-        t_done = time.monotonic()
-        dst.wait_ticks(20, 30, since=t_done)
+        try:
+            dst.wait_status(("running",), 30)
+            t_done = time.monotonic()
+            dst.wait_ticks(20, 30, since=t_done)
+        finally:
+            # a guest that found a bad page exits: say that rather than "exited"
+            for vm in (src, dst):
+                with vm._lock:
+                    bad = [t for _, t in vm.lines if t.startswith("FAIL")]
+                check(not bad, f"{vm.name}: the guest found a bad page: {bad[:1]}")
         oct1 = st.in_octets(src.proc.pid) if ns.name else None
-        for vm in (src, dst):
-            with vm._lock:
-                bad = [t for _, t in vm.lines if t.startswith("FAIL")]
-            check(not bad, f"{vm.name}: the guest found a bad page: {bad[:1]}")
         ram = info.get("ram", {})
         pw, ps, _ = mg.pause_metrics(src.ticks(t0 - 0.05), dst.ticks())
         check(pw is not None, f"{tag}: no ticks on one side")
