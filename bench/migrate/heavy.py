@@ -441,6 +441,7 @@ def config():
         "slow_mem": os.environ.get("BENCH_HEAVY_SLOW_MEM", "256M"),
         "dirty_limit": int(os.environ.get("BENCH_HEAVY_DIRTY_LIMIT", "10")),
         "godwit": godwit,
+        "godwit_autoconv": os.environ.get("GODWIT_AUTOCONV") or godwit,
         "godwit_dirtylimit": os.environ.get("GODWIT_DIRTYLIMIT") or godwit,
         "godwit_postcopy": os.environ.get("GODWIT_POSTCOPY") or godwit,
         "qemu": os.environ.get("QEMU", "qemu-system-riscv64"),
@@ -453,7 +454,7 @@ def main():
     kinds = mg.emulators(cfg, "bench-migrate-heavy")
     if kinds == 2:
         return 2
-    for k in ("godwit_dirtylimit", "godwit_postcopy"):
+    for k in ("godwit_autoconv", "godwit_dirtylimit", "godwit_postcopy"):
         if "godwit" in kinds and not os.access(cfg[k], os.X_OK):
             log(f"bench-migrate-heavy: {cfg[k]} is not built")
             return 2
@@ -467,7 +468,8 @@ def main():
         return 2
     elf_of = dict(zip(sorted({sc["guest"] for _, sc in scs}), elfs))
     os.makedirs(cfg["logs"], exist_ok=True)
-    log(f"bench-migrate-heavy: godwit-vm {cfg['godwit']} (dirty-limit: "
+    log(f"bench-migrate-heavy: godwit-vm {cfg['godwit']} (auto-converge: "
+        f"{cfg['godwit_autoconv']}, dirty-limit: "
         f"{cfg['godwit_dirtylimit']}, post-copy: {cfg['godwit_postcopy']}), QEMU {cfg['qemu']}, "
         f"logs {cfg['logs']}")
     res = {}
@@ -483,7 +485,8 @@ def main():
                             rs = res.setdefault((key, mode, k), [])
                             if any("dnc" in r or "na" in r for r in rs):
                                 continue  # do not wait again for what cannot happen
-                            binary = cfg[{"dirtylimit": "godwit_dirtylimit",
+                            binary = cfg[{"autoconv": "godwit_autoconv",
+                                          "dirtylimit": "godwit_dirtylimit",
                                           "postcopy": "godwit_postcopy"}.get(mode, "godwit")
                                          if k == "godwit" else k]
                             tag = f"{key}.{mode}.{k}.{i}"

@@ -22,9 +22,9 @@
 # (its docstring says what is measured).
 #
 # env: BUILD (build/release), GODWIT ($BUILD/godwit-vm), QEMU
-#      (qemu-system-riscv64), GODWIT_DIRTYLIMIT / GODWIT_POSTCOPY (another
-#      godwit-vm for godwit's dirty-limit / post-copy rows, e.g. a branch's
-#      build; default GODWIT), BENCH_RUNS (3), BENCH_HEAVY_SCENARIOS (h1,h2),
+#      (qemu-system-riscv64), GODWIT_AUTOCONV / GODWIT_DIRTYLIMIT /
+#      GODWIT_POSTCOPY (another godwit-vm for godwit's auto-converge /
+#      dirty-limit / post-copy rows, e.g. a branch's build; default GODWIT), BENCH_RUNS (3), BENCH_HEAVY_SCENARIOS (h1,h2),
 #      BENCH_HEAVY_MODES (precopy,autoconv,dirtylimit,postcopy),
 #      BENCH_HEAVY_TIMEOUT (60 s), BENCH_HEAVY_SLOW_BW (50000000 bytes/s),
 #      BENCH_HEAVY_SLOW_MEM (256M), BENCH_HEAVY_DIRTY_LIMIT (10 MB/s per
