@@ -178,6 +178,8 @@ def fault_figures(infos):
                 raw[f"{side}:{key}"] = v
             if k == "postcopy-blocktime" and side == "dst":
                 fig["blocktime"] = v
+            if side == "dst" and k.endswith("/faults") and "postcopy" in k:
+                fig["faults"] = v
             if "latency" in k and ("fault" in k or "postcopy" in k):
                 scale = 1000.0 if "ms" in k.split("latency")[-1] or k.endswith("-ms") else (
                     0.001 if "ns" in k.split("latency")[-1] else 1.0)
@@ -309,6 +311,7 @@ ROWS = [("total-time ms", "total", "%.0f"),
         ("guest speed while migrating %", "speed", "%.0f"),
         ("post-copy switch at ms", "pc_start", "%.0f"),
         ("postcopy-blocktime ms (dst)", "blocktime", "%.0f"),
+        ("remote faults (dst)", "faults", "%.0f"),
         ("fault latency p50 us", "p50", "%.0f"),
         ("fault latency p99 us", "p99", "%.0f")]
 MIB_KEYS = ("wire", "transferred")
@@ -371,7 +374,8 @@ def print_table(cfg, scs, kinds, summ):
                 vals = [ss[k].get(rkey) if ss[k] and ss[k]["n_ok"] else None
                         for k in ("godwit", "qemu")]
                 if all(v is None for v in vals) and rkey in ("throttle", "pc_start", "blocktime",
-                                                             "p50", "p99", "switch", "speed"):
+                                                             "faults", "p50", "p99", "switch",
+                                                             "speed"):
                     continue
                 if rkey == "throttle" and mode != "autoconv":
                     continue
