@@ -426,7 +426,9 @@ def goals(summ):
     missing = [m for m in ("dirtylimit", "postcopy") if not modes[m] or modes[m]["na"]]
     done = all(s and not s["na"] and s["n_ok"] == s["n"] for s in modes.values() if s)
     detail = f"godwit: {state}; QEMU pre-copy: {'dnc' if q_dnc else 'completes' if q else '-'}"
-    if missing:
+    if not q or not q["n"] or q["na"] or not modes["precopy"]:
+        out.append((text, f"n/a (not measured in this run; {detail})"))
+    elif missing:
         out.append((text, f"n/a (not available: godwit {', '.join(missing)}; {detail})"))
     else:
         out.append((text, f"{'met' if done and q_dnc else 'NOT met'} ({detail})"))
