@@ -54,7 +54,8 @@ cancelled, the run is an error).  Measured:
                        from "-us"/"-ms"/"-ns" in the key, else us)
 
 A guest that prints FAIL (mig_busy checks every page it reads) fails the
-run.  Medians over BENCH_RUNS runs; after a "dnc" or a refused mode the
+run; the destination is watched for 20 ticks after `completed`: a spot
+check, not a check of all RAM.  Medians over BENCH_RUNS runs; after a "dnc" or a refused mode the
 remaining runs of that row are skipped.  Lines per run on stderr, the table
 and the goal lines on stdout.
 """
