@@ -23,6 +23,8 @@
 #   make bench-save      bench/save: save/restore time and state size, godwit-vm vs QEMU
 #   make bench-migrate   bench/migrate: live migration over tcp: and dirty-logging overhead, godwit-vm vs QEMU,
 #                        and through the daemons (bench-migrate-daemons)
+#   make bench-migrate-heavy  bench/migrate/heavy.sh: write-heavy guests and a 50 MB/s link, pre-copy,
+#                        auto-converge, dirty-limit, post-copy, godwit-vm vs QEMU
 #   make bench-migrate-daemons  bench/migrate/daemons.sh: godwit migrate via two godwitd vs direct QMP, TLS rate
 #   make bench-hold-overhead  bench/migrate/overhead.sh BENCH_OVERHEAD_HELD=1: guest speed while held-converged
 #   make bench-cold      bench/cold/run.sh: godwit migrate --cold of a 4 GiB sparse disk vs rsync --sparse
@@ -141,7 +143,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all clean test test-quick test-san test-build demo demo-boot demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools bench-save test-state test-hold test-storage test-throttle bench-migrate bench-migrate-overhead bench-migrate-daemons bench-cold bench-hold bench-storage bench-netcont bench-netcont
+.PHONY: all clean test test-quick test-san test-build demo demo-boot demo-baremetal guests format format-check bench-cpu bench-boot bench-io bench-io-net test-net test-disk test-lock tools bench-save test-state test-hold test-storage test-netfwd test-postcopy test-throttle bench-migrate bench-migrate-heavy bench-migrate-overhead bench-migrate-daemons bench-cold bench-hold bench-storage bench-netcont
 all: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN)
 
 $(BUILD)/%.o: %.c
@@ -402,14 +404,20 @@ test-netfwd: $(VM_BIN) guest-image
 MIG_BENCH_ELFS := build/guest/mig_ticker.elf build/guest/mig_dirty.elf \
                   build/guest/mig_dirty_max.elf build/guest/mig_dirty_mix.elf \
                   build/guest/mig_fill.elf
-# mig_dirty_max.c and mig_dirty_fill.c include mig_dirty.c
-build/guest/mig_dirty_max.elf build/guest/mig_dirty_fill.elf: tests/guest/mig_dirty.c
+# mig_dirty_max.c, mig_dirty_max100.c and mig_dirty_fill.c include mig_dirty.c
+build/guest/mig_dirty_max.elf build/guest/mig_dirty_max100.elf build/guest/mig_dirty_fill.elf: \
+    tests/guest/mig_dirty.c
 build/guest/mig_throttle_spin.elf: tests/guest/mig_throttle.c
 
 bench-migrate: $(VM_BIN) $(CLI_BIN) $(GODWITD_BIN) $(MIG_BENCH_ELFS) guest-image
 	BUILD=$(BUILD) bench/migrate/run.sh
 	BUILD=$(BUILD) bench/migrate/overhead.sh
 	BUILD=$(BUILD) bench/migrate/daemons.sh
+
+# Write-heavy guests and a slow link: pre-copy, auto-converge, dirty-limit,
+# post-copy, godwit-vm vs QEMU (bench/migrate/heavy.sh).
+bench-migrate-heavy: $(VM_BIN) build/guest/mig_dirty_max100.elf build/guest/mig_busy.elf
+	BUILD=$(BUILD) bench/migrate/heavy.sh
 
 bench-migrate-overhead: $(VM_BIN) build/guest/mig_dirty_mix.elf
 	BUILD=$(BUILD) bench/migrate/overhead.sh
